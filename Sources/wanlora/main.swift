@@ -1,0 +1,3 @@
+import WanLoRACLI
+
+await WanLoRA.main()
