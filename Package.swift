@@ -16,12 +16,25 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
+        // Manifest model, byte-level CSV / JSON Lines readers, validation.
+        .target(name: "Manifest", dependencies: ["Support"]),
+        // Pure functions from manifests to typed results.
+        .target(name: "Statistics", dependencies: ["Manifest", "Support"]),
+        // Markdown, HTML and JSON renderers of the typed results.
+        .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
+        // Demo datasets shaped like the MBC archive.
+        .target(name: "DemoData", dependencies: ["Manifest", "Support"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
+        .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest"]),
+        .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
+        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,128 @@
+/// Byte offsets of one field inside a buffer.
+struct CSVFieldRange: Equatable {
+    var start: Int
+    var end: Int
+    /// The field was enclosed in double quotes (the range excludes them).
+    var quoted: Bool
+    /// The field contains `""` pairs that stand for one quote.
+    var hasEscapedQuotes: Bool
+}
+
+/// What went wrong while splitting a record, if anything.
+enum CSVRecordProblem: Equatable {
+    /// A quoted field never closed; the record runs to the end of the input.
+    case unterminatedQuote
+    /// Characters follow a closing quote before the next comma or line end (e.g. `"a"b,`).
+    case textAfterClosingQuote(field: Int)
+}
+
+/// The result of scanning one record.
+struct CSVRecordScan {
+    /// Offset of the first byte after the record's line ending.
+    var next: Int
+    /// Line breaks inside and at the end of the record.
+    var newlines: Int
+    var problem: CSVRecordProblem?
+    /// The record is one empty line.
+    var isBlank: Bool
+}
+
+/// An RFC 4180 record splitter working on raw bytes: quoted commas, doubled quotes, line breaks
+/// inside quotes, CRLF or LF (a lone CR also ends a record). Strings are built later, only for
+/// the fields that are needed.
+enum CSVScanner {
+    private static let comma: UInt8 = 0x2C
+    private static let quote: UInt8 = 0x22
+    private static let cr: UInt8 = 0x0D
+    private static let lf: UInt8 = 0x0A
+
+    /// Scans the record starting at `start`. Returns `nil` when the buffer ends inside the record
+    /// and more input may follow (`isFinal == false`); the caller then supplies more bytes and
+    /// scans again from the same offset.
+    static func scanRecord(
+        _ bytes: UnsafeBufferPointer<UInt8>, from start: Int, isFinal: Bool, fields: inout [CSVFieldRange]
+    ) -> CSVRecordScan? {
+        fields.removeAll(keepingCapacity: true)
+        let count = bytes.count
+        var i = start
+        var newlines = 0
+        var problem: CSVRecordProblem?
+
+        while true {
+            // One field.
+            if i < count && bytes[i] == quote {
+                i += 1
+                let fieldStart = i
+                var escaped = false
+                var closed = false
+                while i < count {
+                    let byte = bytes[i]
+                    if byte == quote {
+                        if i + 1 < count && bytes[i + 1] == quote {
+                            escaped = true
+                            i += 2
+                            continue
+                        }
+                        if i + 1 >= count && !isFinal { return nil }  // might be the first of a "" pair
+                        closed = true
+                        break
+                    }
+                    if byte == lf { newlines += 1 }
+                    i += 1
+                }
+                if !closed {
+                    if !isFinal { return nil }
+                    fields.append(CSVFieldRange(start: fieldStart, end: count, quoted: true, hasEscapedQuotes: escaped))
+                    return CSVRecordScan(next: count, newlines: newlines, problem: .unterminatedQuote, isBlank: false)
+                }
+                let fieldEnd = i
+                i += 1  // closing quote
+                if i < count, bytes[i] != comma, bytes[i] != lf, bytes[i] != cr {
+                    if problem == nil { problem = .textAfterClosingQuote(field: fields.count) }
+                    while i < count, bytes[i] != comma, bytes[i] != lf, bytes[i] != cr { i += 1 }
+                }
+                fields.append(CSVFieldRange(start: fieldStart, end: fieldEnd, quoted: true, hasEscapedQuotes: escaped))
+            } else {
+                let fieldStart = i
+                while i < count {
+                    let byte = bytes[i]
+                    if byte == comma || byte == lf || byte == cr { break }
+                    i += 1
+                }
+                fields.append(CSVFieldRange(start: fieldStart, end: i, quoted: false, hasEscapedQuotes: false))
+            }
+            // After a field: a comma continues the record, anything else ends it.
+            if i < count && bytes[i] == comma {
+                i += 1
+                continue
+            }
+            if i >= count {
+                if !isFinal { return nil }
+                let blank = fields.count == 1 && fields[0].start == fields[0].end && !fields[0].quoted
+                return CSVRecordScan(next: count, newlines: newlines, problem: problem, isBlank: blank)
+            }
+            if bytes[i] == cr {
+                if i + 1 >= count && !isFinal { return nil }
+                i += 1
+                if i < count && bytes[i] == lf { i += 1 }
+            } else {
+                i += 1  // LF
+            }
+            newlines += 1
+            let blank = fields.count == 1 && fields[0].start == fields[0].end && !fields[0].quoted
+            return CSVRecordScan(next: i, newlines: newlines, problem: problem, isBlank: blank)
+        }
+    }
+
+    /// The field's bytes with `""` turned into `"`.
+    static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>, _ field: CSVFieldRange) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(field.end - field.start)
+        var i = field.start
+        while i < field.end {
+            out.append(bytes[i])
+            if bytes[i] == quote && i + 1 < field.end && bytes[i + 1] == quote { i += 2 } else { i += 1 }
+        }
+        return out
+    }
+}

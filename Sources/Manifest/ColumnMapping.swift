@@ -1,0 +1,99 @@
+/// The canonical manifest fields that wanlora understands.
+public enum CanonicalColumn: String, Sendable, CaseIterable, Codable {
+    case path
+    case mediaType = "media_type"
+    case width
+    case height
+    case resolution
+    case duration
+    case category
+    case caption
+    case id
+    case fps
+
+    /// Header spellings recognised without an explicit mapping (compared case-insensitively).
+    var aliases: [String] {
+        switch self {
+        case .path: ["path", "file", "file_path", "filepath", "filename", "file_name", "media_path"]
+        case .mediaType: ["media_type", "mediatype", "media", "type", "kind"]
+        case .width: ["width", "w"]
+        case .height: ["height", "h"]
+        case .resolution: ["resolution", "size", "dimensions"]
+        case .duration: ["duration", "duration_s", "duration_sec", "seconds", "length_s"]
+        case .category: ["category", "class", "label"]
+        case .caption: ["caption", "text", "description", "prompt"]
+        case .id: ["id", "item_id", "uid"]
+        case .fps: ["fps", "frame_rate", "framerate"]
+        }
+    }
+}
+
+/// User-given mappings from canonical fields to the file's header names, e.g. `caption=설명`.
+public struct ColumnMapping: Sendable, Equatable {
+    public var explicit: [CanonicalColumn: String]
+
+    public init(_ explicit: [CanonicalColumn: String] = [:]) {
+        self.explicit = explicit
+    }
+
+    /// Parses `canonical=header` pairs as given on the command line.
+    public init(parsing pairs: [String]) throws(ManifestError) {
+        var explicit: [CanonicalColumn: String] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "=") else {
+                throw .badColumnMapping(pair, why: "it has no '='")
+            }
+            let key = pair[..<equals].trimmingASCIIWhitespace()
+            let value = pair[pair.index(after: equals)...].trimmingASCIIWhitespace()
+            guard let canonical = CanonicalColumn(rawValue: key.lowercased()) else {
+                throw .badColumnMapping(pair, why: "'\(key)' is not a canonical column")
+            }
+            guard !value.isEmpty else { throw .badColumnMapping(pair, why: "the header name is empty") }
+            explicit[canonical] = value
+        }
+        self.explicit = explicit
+    }
+
+    /// Finds each canonical field's column index in `header`; explicit mappings win over aliases.
+    public func resolve(header: [String], source: String) throws(ManifestError) -> ResolvedColumns {
+        let normalised = header.map { $0.trimmingASCIIWhitespace().lowercased() }
+        var indices: [CanonicalColumn: Int] = [:]
+        for column in CanonicalColumn.allCases {
+            if let wanted = explicit[column] {
+                guard let index = normalised.firstIndex(of: wanted.lowercased()) else {
+                    throw .mappedColumnMissing(column: column.rawValue, header: wanted, available: header, source: source)
+                }
+                indices[column] = index
+            } else if let index = normalised.firstIndex(where: { column.aliases.contains($0) }),
+                !explicit.values.contains(where: { $0.lowercased() == normalised[index] })
+            {
+                indices[column] = index
+            }
+        }
+        let resolved = ResolvedColumns(indices: indices, header: header)
+        var missing: [String] = []
+        if indices[.path] == nil { missing.append("path") }
+        if indices[.mediaType] == nil { missing.append("media_type") }
+        if indices[.caption] == nil { missing.append("caption") }
+        if indices[.resolution] == nil && (indices[.width] == nil || indices[.height] == nil) {
+            missing.append("width and height (or resolution)")
+        }
+        if !missing.isEmpty {
+            throw .requiredColumnsMissing(missing, available: header, source: source)
+        }
+        return resolved
+    }
+}
+
+/// The column index of each canonical field found in a file's header.
+public struct ResolvedColumns: Sendable, Equatable {
+    public var indices: [CanonicalColumn: Int]
+    public var header: [String]
+
+    public subscript(_ column: CanonicalColumn) -> Int? { indices[column] }
+
+    /// The file's own name for a canonical column (for messages).
+    public func name(of column: CanonicalColumn) -> String {
+        indices[column].map { header[$0] } ?? column.rawValue
+    }
+}

@@ -1,0 +1,210 @@
+import Statistics
+import Support
+
+/// A table in the report, rendered to Markdown, HTML or a terminal alike.
+public struct ReportTable: Sendable {
+    public var title: String
+    public var header: [String]
+    public var rows: [[String]]
+    public var note: String?
+
+    public init(title: String, header: [String], rows: [[String]], note: String? = nil) {
+        self.title = title
+        self.header = header
+        self.rows = rows
+        self.note = note
+    }
+}
+
+/// Builds the report's tables from an `AnalysisReport`, datasets side by side. Markdown and HTML
+/// render the same tables, so they can never disagree.
+public enum ReportTables {
+    static let n = NumberFormat.self
+
+    static func countShare(_ value: CountShare) -> String {
+        "\(n.grouped(value.count)) (\(n.percent(value.share)))"
+    }
+
+    public static func all(_ report: AnalysisReport) -> [ReportTable] {
+        [rows(report), mediaTypes(report), resolutions(report), durations(report), categories(report),
+         captions(report), words(report), topWords(report), correlation(report), comparison(report)]
+            .compactMap { $0 }
+    }
+
+    static func names(_ report: AnalysisReport) -> [String] { report.datasets.map(\.name) }
+
+    public static func rows(_ report: AnalysisReport) -> ReportTable {
+        ReportTable(
+            title: "Rows read",
+            header: ["dataset", "source", "rows read", "accepted", "rejected", "blank lines"],
+            rows: report.rejects.map {
+                [$0.dataset, $0.source, n.grouped($0.rowsRead), n.grouped($0.accepted), n.grouped($0.rejected), n.grouped($0.blankLines)]
+            },
+            note: "rows read = accepted + rejected; rejected rows are written with line, column and reason to the rejects file")
+    }
+
+    public static func mediaTypes(_ report: AnalysisReport) -> ReportTable {
+        let data = report.datasets
+        return ReportTable(
+            title: "Media types",
+            header: [""] + names(report),
+            rows: [
+                ["items"] + data.map { n.grouped($0.items) },
+                ["images"] + data.map { countShare($0.mediaTypes.images) },
+                ["videos"] + data.map { countShare($0.mediaTypes.videos) },
+                ["images : videos"] + data.map { $0.mediaTypes.imageToVideoRatio.map { "\(n.decimal($0, 2)):1" } ?? "—" },
+            ])
+    }
+
+    public static func resolutions(_ report: AnalysisReport, top: Int = 6) -> ReportTable {
+        let data = report.datasets
+        // Labels: the most frequent overall, in order of the first dataset that has them.
+        var totals: [String: Int] = [:]
+        for dataset in data { for entry in dataset.resolutions.distribution { totals[entry.label, default: 0] += entry.count } }
+        let labels = totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(top).map(\.key)
+        var rows: [[String]] = labels.map { label in
+            [label] + data.map { dataset in
+                let count = dataset.resolutions.distribution.first { $0.label == label }?.count ?? 0
+                return countShare(CountShare(count: count, of: dataset.items))
+            }
+        }
+        if totals.count > top {
+            rows.append(["other"] + data.map { dataset in
+                let count = dataset.resolutions.distribution.filter { !labels.contains($0.label) }.reduce(0) { $0 + $1.count }
+                return countShare(CountShare(count: count, of: dataset.items))
+            })
+        }
+        rows.append(["at \(report.target)"] + data.map { countShare($0.resolutions.atTarget) })
+        rows.append(["need conversion"] + data.map { countShare($0.resolutions.needConversion) })
+        for kind in [ConversionKind.downscale, .upscale, .reframe] {
+            rows.append(["· \(kind.rawValue)"] + data.map { n.grouped($0.resolutions.conversion[kind.rawValue] ?? 0) })
+        }
+        rows.append(["portrait (h > w)"] + data.map { n.grouped($0.resolutions.portrait) })
+        return ReportTable(
+            title: "Resolutions", header: ["resolution"] + names(report), rows: rows,
+            note: "downscale: same aspect ratio, larger; upscale: same aspect ratio, smaller; reframe: another aspect ratio (scale, then crop or pad)")
+    }
+
+    public static func durations(_ report: AnalysisReport) -> ReportTable {
+        let data = report.datasets
+        var rows: [[String]] = [
+            ["videos"] + data.map { n.grouped($0.durations.seconds.count) },
+            ["mean (s)"] + data.map { n.decimal($0.durations.seconds.mean, 2) },
+            ["min (s)"] + data.map { n.decimal($0.durations.seconds.min, 2) },
+            ["max (s)"] + data.map { n.decimal($0.durations.seconds.max, 2) },
+            ["median (s)"] + data.map { n.decimal($0.durations.seconds.median, 2) },
+        ]
+        for (index, edge) in StatisticsCalculator.durationEdges.enumerated() {
+            let label = index + 1 < StatisticsCalculator.durationEdges.count
+                ? "[\(Int(edge)), \(Int(StatisticsCalculator.durationEdges[index + 1]))) s" : "[\(Int(edge)), ∞) s"
+            rows.append([label] + data.map { dataset in
+                dataset.durations.buckets.count > index
+                    ? "\(n.grouped(dataset.durations.buckets[index].count)) (\(n.percent(dataset.durations.buckets[index].share)))" : "—"
+            })
+        }
+        rows.append(["shorter than 81 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan81Frames) })
+        rows.append(["shorter than 49 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan49Frames) })
+        rows.append(["upper Tukey fence (s)"] + data.map { n.decimal($0.durations.upperFence, 2) })
+        rows.append(["videos above the fence"] + data.map { n.grouped($0.durations.outliersAbove) })
+        return ReportTable(title: "Video durations", header: [""] + names(report), rows: rows)
+    }
+
+    public static func categories(_ report: AnalysisReport) -> ReportTable {
+        let data = report.datasets
+        var totals: [String: Int] = [:]
+        for dataset in data { for entry in dataset.categories.distribution { totals[entry.label, default: 0] += entry.count } }
+        let labels = totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map(\.key)
+        var rows: [[String]] = labels.map { label in
+            [label] + data.map { dataset in
+                let count = dataset.categories.distribution.first { $0.label == label }?.count ?? 0
+                return countShare(CountShare(count: count, of: dataset.items))
+            }
+        }
+        rows.append(["max / min"] + data.map { $0.categories.maxMinRatio.map { "\(n.decimal($0, 1)):1" } ?? "—" })
+        rows.append(["Gini"] + data.map { n.decimal($0.categories.gini, 4) })
+        return ReportTable(
+            title: "Categories", header: ["category"] + names(report), rows: rows,
+            note: "Gini G = Σi Σj |xi − xj| / (2 n² mean) over the category counts of each dataset")
+    }
+
+    public static func captions(_ report: AnalysisReport) -> ReportTable {
+        let data = report.datasets
+        let limit = report.captionLengthLimit
+        return ReportTable(
+            title: "Caption length (characters)",
+            header: [""] + names(report),
+            rows: [
+                ["mean"] + data.map { n.decimal($0.captions.length.mean, 1) },
+                ["min"] + data.map { n.decimal($0.captions.length.min, 0) },
+                ["max"] + data.map { n.decimal($0.captions.length.max, 0) },
+                ["median"] + data.map { n.decimal($0.captions.length.median, 0) },
+                ["95th percentile"] + data.map { n.decimal($0.captions.length.p95, 0) },
+                ["over \(n.grouped(limit))"] + data.map { n.grouped($0.captions.overLimit) },
+                ["normalised to NFC"] + data.map { n.grouped($0.captions.normalised) },
+            ],
+            note: "length = Unicode scalars of the caption after NFC normalisation and trimming")
+    }
+
+    public static func words(_ report: AnalysisReport) -> ReportTable {
+        let data = report.datasets
+        return ReportTable(
+            title: "Words",
+            header: [""] + names(report),
+            rows: [
+                ["total words"] + data.map { n.grouped($0.words.totalWords) },
+                ["unique words"] + data.map { n.grouped($0.words.uniqueWords) },
+                ["corpus TTR"] + data.map { n.decimal($0.words.corpusTTR, 4) },
+                ["caption TTR mean"] + data.map { n.decimal($0.words.captionTTR.mean, 4) },
+                ["caption TTR min"] + data.map { n.decimal($0.words.captionTTR.min, 4) },
+                ["caption TTR max"] + data.map { n.decimal($0.words.captionTTR.max, 4) },
+                ["words per caption mean"] + data.map { n.decimal($0.words.wordsPerCaption.mean, 1) },
+                ["words per caption min"] + data.map { n.decimal($0.words.wordsPerCaption.min, 0) },
+                ["words per caption max"] + data.map { n.decimal($0.words.wordsPerCaption.max, 0) },
+            ],
+            note: "a word is a maximal run of letters, marks and numbers (Unicode general categories L, M, N), lower-cased; TTR = unique / total words")
+    }
+
+    public static func topWords(_ report: AnalysisReport) -> ReportTable? {
+        let data = report.datasets
+        let depth = data.map(\.words.topWords.count).max() ?? 0
+        guard depth > 0 else { return nil }
+        return ReportTable(
+            title: "Top words",
+            header: ["#"] + names(report),
+            rows: (0..<depth).map { rank in
+                ["\(rank + 1)"] + data.map { dataset in
+                    rank < dataset.words.topWords.count
+                        ? "\(dataset.words.topWords[rank].word) (\(n.grouped(dataset.words.topWords[rank].count)))" : ""
+                }
+            },
+            note: "ties are ordered by the words' code points")
+    }
+
+    public static func correlation(_ report: AnalysisReport) -> ReportTable {
+        ReportTable(
+            title: "Duration and caption length",
+            header: [""] + names(report),
+            rows: [
+                ["videos"] + report.datasets.map { n.grouped($0.mediaTypes.videos.count) },
+                ["Pearson r"] + report.datasets.map { n.decimal($0.durationCaptionCorrelation, 4) },
+            ],
+            note: "Pearson correlation of video duration (s) and caption length (characters), over videos")
+    }
+
+    public static func comparison(_ report: AnalysisReport) -> ReportTable? {
+        guard !report.comparisons.isEmpty else { return nil }
+        var rows = report.comparisons.map { comparison in
+            ["\(comparison.a) vs \(comparison.b)",
+             n.decimal(comparison.categoryTVD, 4), n.decimal(comparison.categoryJSD, 4),
+             n.decimal(comparison.mediaTypeTVD, 4), n.decimal(comparison.resolutionTVD, 4), n.decimal(comparison.resolutionJSD, 4)]
+        }
+        for overlap in report.overlaps {
+            rows.append(["\(overlap.a) ∩ \(overlap.b)", "shared paths: \(n.grouped(overlap.sharedPaths))", "", "", "", ""])
+        }
+        return ReportTable(
+            title: "Split comparison",
+            header: ["datasets", "category TVD", "category JSD (bits)", "media type TVD", "resolution TVD", "resolution JSD (bits)"],
+            rows: rows,
+            note: "TVD: total variation distance of the shares (0 identical, 1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")
+    }
+}

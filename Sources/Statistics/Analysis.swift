@@ -1,0 +1,165 @@
+import Foundation
+import Manifest
+
+/// Whether a dataset is the whole collection or one split of it.
+public enum DatasetRole: String, Codable, Sendable {
+    /// The positional manifest, or the union of the splits when none is given.
+    case whole
+    case split
+}
+
+/// A manifest to analyse, with its display name and role.
+public struct NamedManifest: Sendable {
+    public var name: String
+    public var role: DatasetRole
+    public var manifest: Manifest
+
+    public init(name: String, role: DatasetRole, manifest: Manifest) {
+        self.name = name
+        self.role = role
+        self.manifest = manifest
+    }
+}
+
+/// How far apart two datasets' distributions are.
+public struct SplitComparison: Codable, Sendable {
+    public var a: String
+    public var b: String
+    /// Total variation distance (0 = identical shares, 1 = disjoint) per distribution.
+    public var categoryTVD: Double?
+    public var mediaTypeTVD: Double?
+    public var resolutionTVD: Double?
+    /// Jensen–Shannon divergence in bits (0…1) per distribution.
+    public var categoryJSD: Double?
+    public var mediaTypeJSD: Double?
+    public var resolutionJSD: Double?
+}
+
+/// Items (by path) present in two splits at once: a leak between training and validation.
+public struct SplitOverlap: Codable, Sendable {
+    public var a: String
+    public var b: String
+    public var sharedPaths: Int
+    public var examples: [String]
+}
+
+/// A dataset's rejected rows in summary.
+public struct RejectSummary: Codable, Sendable {
+    public var dataset: String
+    public var source: String
+    public var rowsRead: Int
+    public var accepted: Int
+    public var rejected: Int
+    public var blankLines: Int
+    public var reasons: [String: Int]
+    /// Where the rejected rows were written (filled in by the caller that writes them).
+    public var rejectsFile: String?
+}
+
+public enum Severity: String, Codable, Sendable, Comparable {
+    case critical, warning, info
+
+    private var rank: Int { self == .critical ? 0 : self == .warning ? 1 : 2 }
+    public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// A plain statement about the data, with its numbers and the rows or files it is about.
+public struct Finding: Codable, Sendable, Equatable {
+    public var severity: Severity
+    /// Stable machine name, e.g. `unconverted_split`.
+    public var code: String
+    public var dataset: String?
+    public var message: String
+    /// Paths or `file:line` references the finding is about (a few examples).
+    public var examples: [String]
+}
+
+/// The whole result of `wanlora analyze`.
+public struct AnalysisReport: Codable, Sendable {
+    public var schemaVersion: Int
+    public var generator: String
+    public var target: String
+    public var captionLengthLimit: Int
+    public var datasets: [DatasetStatistics]
+    public var comparisons: [SplitComparison]
+    public var overlaps: [SplitOverlap]
+    public var rejects: [RejectSummary]
+    public var findings: [Finding]
+}
+
+public enum Analyzer {
+    public static let schemaVersion = 1
+
+    /// Computes the statistics of every dataset, compares the splits and derives the findings.
+    /// When no whole dataset is given and there are two splits or more, their union is added as
+    /// "all splits".
+    public static func analyze(
+        _ inputs: [NamedManifest], options: StatisticsOptions = StatisticsOptions(), generator: String = "wanlora"
+    ) -> AnalysisReport {
+        var inputs = inputs
+        let splits = inputs.filter { $0.role == .split }
+        if !inputs.contains(where: { $0.role == .whole }) && splits.count >= 2 {
+            let union = Manifest(
+                source: splits.map(\.manifest.source).joined(separator: " + "), format: .csv, columns: [],
+                columnMap: splits[0].manifest.columnMap, items: splits.flatMap(\.manifest.items),
+                rejected: splits.flatMap(\.manifest.rejected))
+            inputs.insert(NamedManifest(name: "all splits", role: .whole, manifest: union), at: 0)
+        }
+
+        let datasets = inputs.map { input in
+            StatisticsCalculator.compute(
+                name: input.name, source: input.manifest.source, items: input.manifest.items,
+                rejectedRows: input.manifest.rejected.count, options: options)
+        }
+
+        var comparisons: [SplitComparison] = []
+        for i in datasets.indices {
+            for j in datasets.indices where j > i {
+                comparisons.append(compare(datasets[i], datasets[j]))
+            }
+        }
+
+        var overlaps: [SplitOverlap] = []
+        let splitInputs = inputs.filter { $0.role == .split }
+        for i in splitInputs.indices {
+            let paths = Set(splitInputs[i].manifest.items.map(\.path))
+            for j in splitInputs.indices where j > i {
+                let shared = splitInputs[j].manifest.items.map(\.path).filter { paths.contains($0) }
+                overlaps.append(
+                    SplitOverlap(a: splitInputs[i].name, b: splitInputs[j].name, sharedPaths: shared.count, examples: Array(shared.prefix(5))))
+            }
+        }
+
+        let rejects = inputs.filter { !($0.role == .whole && $0.name == "all splits") }.map { input in
+            var reasons: [String: Int] = [:]
+            for row in input.manifest.rejected { reasons[row.kind.rawValue, default: 0] += 1 }
+            return RejectSummary(
+                dataset: input.name, source: input.manifest.source, rowsRead: input.manifest.rowsRead,
+                accepted: input.manifest.items.count, rejected: input.manifest.rejected.count,
+                blankLines: input.manifest.blankLines, reasons: reasons, rejectsFile: nil)
+        }
+
+        var report = AnalysisReport(
+            schemaVersion: schemaVersion, generator: generator, target: options.target.description,
+            captionLengthLimit: options.captionLengthLimit, datasets: datasets, comparisons: comparisons,
+            overlaps: overlaps, rejects: rejects, findings: [])
+        report.findings = FindingRules.derive(report, inputs: inputs)
+        return report
+    }
+
+    static func compare(_ a: DatasetStatistics, _ b: DatasetStatistics) -> SplitComparison {
+        func counts(_ distribution: [LabelCount]) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: distribution.map { ($0.label, $0.count) })
+        }
+        let typesA = ["image": a.mediaTypes.images.count, "video": a.mediaTypes.videos.count]
+        let typesB = ["image": b.mediaTypes.images.count, "video": b.mediaTypes.videos.count]
+        return SplitComparison(
+            a: a.name, b: b.name,
+            categoryTVD: Descriptive.totalVariation(counts(a.categories.distribution), counts(b.categories.distribution)),
+            mediaTypeTVD: Descriptive.totalVariation(typesA, typesB),
+            resolutionTVD: Descriptive.totalVariation(counts(a.resolutions.distribution), counts(b.resolutions.distribution)),
+            categoryJSD: Descriptive.jensenShannon(counts(a.categories.distribution), counts(b.categories.distribution)),
+            mediaTypeJSD: Descriptive.jensenShannon(typesA, typesB),
+            resolutionJSD: Descriptive.jensenShannon(counts(a.resolutions.distribution), counts(b.resolutions.distribution)))
+    }
+}

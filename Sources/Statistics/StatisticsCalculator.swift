@@ -1,0 +1,219 @@
+import Foundation
+import Manifest
+
+/// Options that change what is computed.
+public struct StatisticsOptions: Sendable {
+    /// The training resolution items are compared against.
+    public var target: Resolution
+    /// How many top words to keep.
+    public var topWords: Int
+    /// Captions longer than this many characters are counted in `overLimit`.
+    public var captionLengthLimit: Int
+    /// Parallel workers (default: active processors).
+    public var workers: Int
+
+    public init(
+        target: Resolution = Resolution(width: 1280, height: 720), topWords: Int = 20, captionLengthLimit: Int = 1000,
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        self.target = target
+        self.topWords = topWords
+        self.captionLengthLimit = captionLengthLimit
+        self.workers = max(1, workers)
+    }
+}
+
+/// Computes `DatasetStatistics` from manifest items.
+public enum StatisticsCalculator {
+    /// The SPEC's duration buckets, in seconds.
+    public static let durationEdges: [Double] = [0, 10, 20, 30, 60]
+
+    /// Per-caption measurements of one slice of the items, with its own word table.
+    struct Partial: Sendable {
+        var table: WordTable
+        var lengths: [Double]
+        var words: [Double]
+        var ttr: [Double?]
+        var normalised: Int
+    }
+
+    public static func compute(
+        name: String, source: String, items: [ManifestItem], rejectedRows: Int = 0,
+        options: StatisticsOptions = StatisticsOptions()
+    ) -> DatasetStatistics {
+        let total = items.count
+
+        // Captions: the expensive part, split over workers.
+        let (table, lengths, wordsPerCaption, ttrs, normalised) = measureCaptions(items, workers: options.workers)
+
+        // Media types.
+        let images = items.lazy.filter { $0.mediaType == .image }.count
+        let videos = total - images
+        let mediaTypes = MediaTypeStatistics(
+            images: CountShare(count: images, of: total), videos: CountShare(count: videos, of: total),
+            imageToVideoRatio: videos > 0 ? Double(images) / Double(videos) : nil)
+
+        // Resolutions.
+        var resolutionCounts: [Resolution: Int] = [:]
+        var conversion: [ConversionKind: Int] = [:]
+        var portrait = 0
+        for item in items {
+            resolutionCounts[item.resolution, default: 0] += 1
+            conversion[conversionKind(item.resolution, target: options.target), default: 0] += 1
+            if item.resolution.height > item.resolution.width { portrait += 1 }
+        }
+        let atTarget = resolutionCounts[options.target] ?? 0
+        let resolutions = ResolutionStatistics(
+            target: options.target.description,
+            distribution: distribution(resolutionCounts.map { ($0.key.description, $0.value) }, total: total),
+            atTarget: CountShare(count: atTarget, of: total),
+            needConversion: CountShare(count: total - atTarget, of: total),
+            conversion: Dictionary(uniqueKeysWithValues: ConversionKind.allCases.map { ($0.rawValue, conversion[$0] ?? 0) }),
+            portrait: portrait)
+
+        // Durations, over videos.
+        var durations: [Double] = []
+        var videoCaptionLengths: [Double] = []
+        var videoRefs: [ItemRef] = []
+        durations.reserveCapacity(videos)
+        for (index, item) in items.enumerated() where item.mediaType == .video {
+            let seconds = item.duration ?? 0
+            durations.append(seconds)
+            videoCaptionLengths.append(lengths[index])
+            videoRefs.append(ItemRef(path: item.path, line: item.line, value: seconds))
+        }
+        let durationSummary = Descriptive.summary(durations)
+        let sortedDurations = durations.sorted()
+        var lowerFence: Double?, upperFence: Double?
+        if let q1 = Descriptive.quantile(sorted: sortedDurations, 0.25), let q3 = Descriptive.quantile(sorted: sortedDurations, 0.75) {
+            lowerFence = q1 - 1.5 * (q3 - q1)
+            upperFence = q3 + 1.5 * (q3 - q1)
+        }
+        let durationStatistics = DurationStatistics(
+            seconds: durationSummary,
+            buckets: Descriptive.buckets(durations, edges: durationEdges),
+            shorterThan81Frames: durations.lazy.filter { $0 < 81.0 / 16.0 }.count,
+            shorterThan49Frames: durations.lazy.filter { $0 < 49.0 / 16.0 }.count,
+            lowerFence: lowerFence, upperFence: upperFence,
+            outliersAbove: upperFence.map { fence in durations.lazy.filter { $0 > fence }.count } ?? 0,
+            outliersBelow: lowerFence.map { fence in durations.lazy.filter { $0 < fence }.count } ?? 0,
+            longest: largest(videoRefs, 5),
+            histogram: Descriptive.buckets(durations, edges: stride(from: 0.0, through: 120.0, by: 5.0).map { $0 }))
+
+        // Categories.
+        var categoryCounts: [String: Int] = [:]
+        for item in items { categoryCounts[item.category.isEmpty ? "(none)" : item.category, default: 0] += 1 }
+        let categoryDistribution = distribution(categoryCounts.map { ($0.key, $0.value) }, total: total)
+        let counts = categoryDistribution.map { Double($0.count) }
+        let uniformQuarter = categoryCounts.isEmpty ? 0 : Double(total) / Double(categoryCounts.count) / 4
+        let categories = CategoryStatistics(
+            distribution: categoryDistribution,
+            maxMinRatio: counts.isEmpty ? nil : counts.max()! / counts.min()!,
+            gini: Descriptive.gini(counts),
+            minority: categoryDistribution.filter { Double($0.count) < uniformQuarter }.sorted { $0.count < $1.count })
+
+        // Captions.
+        let captionRefs = items.indices.map { ItemRef(path: items[$0].path, line: items[$0].line, value: lengths[$0]) }
+        let captions = CaptionStatistics(
+            length: Descriptive.summary(lengths),
+            lengthLimit: options.captionLengthLimit,
+            overLimit: lengths.lazy.filter { $0 > Double(options.captionLengthLimit) }.count,
+            normalised: normalised,
+            histogram: Descriptive.buckets(lengths, edges: stride(from: 0.0, through: 2000.0, by: 100.0).map { $0 }),
+            longest: largest(captionRefs, 5))
+
+        // Words.
+        let totalWords = Int(wordsPerCaption.reduce(0, +))
+        let definedTTR = ttrs.compactMap { $0 }
+        let words = WordStatistics(
+            totalWords: totalWords, uniqueWords: table.uniqueCount,
+            corpusTTR: totalWords > 0 ? Double(table.uniqueCount) / Double(totalWords) : nil,
+            captionTTR: Descriptive.summary(definedTTR),
+            wordsPerCaption: Descriptive.summary(wordsPerCaption),
+            topWords: table.top(options.topWords).map { WordCount(word: $0.word, count: $0.count) },
+            captionsWithoutWords: ttrs.count - definedTTR.count)
+
+        return DatasetStatistics(
+            name: name, source: source, rowsRead: total + rejectedRows, rejectedRows: rejectedRows, items: total,
+            mediaTypes: mediaTypes, resolutions: resolutions, durations: durationStatistics, categories: categories,
+            captions: captions, words: words,
+            durationCaptionCorrelation: Descriptive.pearson(durations, videoCaptionLengths))
+    }
+
+    public static func conversionKind(_ size: Resolution, target: Resolution) -> ConversionKind {
+        if size == target { return .atTarget }
+        // Same aspect ratio within 1% (e.g. 1366×768 vs 16:9).
+        let ratio = Double(size.width) / Double(size.height)
+        let targetRatio = Double(target.width) / Double(target.height)
+        if abs(ratio - targetRatio) / targetRatio <= 0.01 {
+            return size.pixels > target.pixels ? .downscale : .upscale
+        }
+        return .reframe
+    }
+
+    static func distribution(_ pairs: [(String, Int)], total: Int) -> [LabelCount] {
+        pairs.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            .map { LabelCount(label: $0.0, count: $0.1, share: total > 0 ? Double($0.1) / Double(total) : 0) }
+    }
+
+    static func largest(_ refs: [ItemRef], _ limit: Int) -> [ItemRef] {
+        Array(refs.sorted { $0.value != $1.value ? $0.value > $1.value : $0.line < $1.line }.prefix(limit))
+    }
+
+    /// Measures every caption, in parallel slices; merges the slices' word tables.
+    static func measureCaptions(_ items: [ManifestItem], workers: Int)
+        -> (WordTable, [Double], [Double], [Double?], Int)
+    {
+        let sliceCount = max(1, min(workers, items.count / 2000))
+        let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
+        let results = PartialResults(count: sliceCount)
+        DispatchQueue.concurrentPerform(iterations: sliceCount) { slice in
+            var table = WordTable(capacity: 1 << 16)
+            var scanner = CaptionScanner()
+            let range = bounds[slice]..<bounds[slice + 1]
+            var lengths: [Double] = [], words: [Double] = [], ttr: [Double?] = []
+            lengths.reserveCapacity(range.count)
+            words.reserveCapacity(range.count)
+            ttr.reserveCapacity(range.count)
+            for index in range {
+                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(index - range.lowerBound))
+                lengths.append(Double(measure.length))
+                words.append(Double(measure.words))
+                ttr.append(measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil)
+            }
+            results.set(slice, Partial(table: table, lengths: lengths, words: words, ttr: ttr, normalised: scanner.normalisedCount))
+        }
+        let partials = results.all()
+        var table = partials[0].table
+        var lengths = partials[0].lengths, words = partials[0].words, ttr = partials[0].ttr
+        var normalised = partials[0].normalised
+        for partial in partials.dropFirst() {
+            table.merge(partial.table)
+            lengths += partial.lengths
+            words += partial.words
+            ttr += partial.ttr
+            normalised += partial.normalised
+        }
+        return (table, lengths, words, ttr, normalised)
+    }
+}
+
+/// Slots for results written by concurrent workers, each worker its own slot.
+final class PartialResults: @unchecked Sendable {
+    private var slots: [StatisticsCalculator.Partial?]
+    private let lock = NSLock()
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: StatisticsCalculator.Partial) {
+        lock.lock()
+        slots[index] = value
+        lock.unlock()
+    }
+
+    func all() -> [StatisticsCalculator.Partial] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0! }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Manifest
+import Reports
+import Statistics
+import Support
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Dataset statistics report: Markdown, self-contained HTML and JSON.",
+        discussion: """
+        Computes, for the manifest and each split side by side: media types, resolutions and the \
+        share already at the training resolution, video durations and buckets, categories with \
+        max/min ratio and Gini, caption lengths, words and type-token ratios, top words, the \
+        correlation of duration and caption length, distances between the splits, items shared \
+        by two splits, and findings with their numbers.
+
+        Manifests are CSV (RFC 4180) or JSON Lines with columns path, media_type, width, height \
+        (or resolution), duration, category, caption (id, fps optional). Rows that break a rule \
+        are written with line, column and reason to OUT/rejects-NAME.csv and counted.
+
+        Examples:
+          wanlora analyze all_data.csv --split train=all_train.csv --split val=all_val.csv --out report
+          wanlora analyze items.jsonl --column caption=설명 --column path=파일 --target 832x480
+        """)
+
+    @Argument(help: "The whole dataset's manifest (optional when --split is given twice or more).")
+    var manifest: String?
+
+    @Option(name: .customLong("split"), help: ArgumentHelp("A split to analyse beside it, as NAME=MANIFEST (repeatable).", valueName: "name=manifest"))
+    var splits: [String] = []
+
+    @Option(help: ArgumentHelp("Name of the positional manifest in the report.", valueName: "name"))
+    var name: String = "all"
+
+    @Option(help: ArgumentHelp("Training resolution, WIDTHxHEIGHT.", valueName: "WxH"))
+    var target: String = "1280x720"
+
+    @Option(help: ArgumentHelp("Map a canonical column to a header name, CANONICAL=HEADER (repeatable), e.g. caption=설명.", valueName: "canonical=header"))
+    var column: [String] = []
+
+    @Option(help: "Output folder for report.md, report.html, report.json and rejects files.")
+    var out: String = "report"
+
+    @Option(help: "How many of the most frequent words to list.")
+    var topWords: Int = 20
+
+    @Option(help: "Captions longer than this many characters are counted as over the limit.")
+    var captionLimit: Int = 1_000
+
+    @Option(help: ArgumentHelp("Exit with status 2 when a finding of this severity or worse exists (critical, warning, info).", valueName: "severity"))
+    var failOn: String?
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        if manifest == nil && splits.count < 2 {
+            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. --split train=train.csv --split val=val.csv)")
+        }
+        guard Resolution(parsing: target) != nil else {
+            throw ValidationError("--target \(target) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")
+        }
+        for split in splits {
+            guard let equals = split.firstIndex(of: "="), equals != split.startIndex, split.index(after: equals) != split.endIndex else {
+                throw ValidationError("--split \(split) is not NAME=MANIFEST, e.g. --split val=all_val.csv")
+            }
+        }
+        guard topWords >= 0 else { throw ValidationError("--top-words cannot be negative") }
+        guard captionLimit > 0 else { throw ValidationError("--caption-limit must be positive") }
+        if let failOn, Severity(rawValue: failOn) == nil {
+            throw ValidationError("--fail-on \(failOn): use critical, warning or info")
+        }
+    }
+
+    func run() throws {
+        let report = try reportingErrors { () throws -> AnalysisReport in
+            let mapping = try ColumnMapping(parsing: column)
+            let reader = ManifestReader(mapping: mapping)
+            let progress = Console.progress(style: .automatic(quiet: quiet))
+            var inputs: [NamedManifest] = []
+            if let manifest {
+                inputs.append(NamedManifest(name: name, role: .whole, manifest: try reader.read(path: manifest, progress: progress)))
+            }
+            for split in splits {
+                let equals = split.firstIndex(of: "=")!
+                let splitName = String(split[..<equals])
+                let path = String(split[split.index(after: equals)...])
+                inputs.append(NamedManifest(name: splitName, role: .split, manifest: try reader.read(path: path, progress: progress)))
+            }
+            let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
+            var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)")
+            try write(report: &report, inputs: inputs)
+            return report
+        }
+        Console.out(TerminalSummary.render(report))
+        Console.out("\nwrote \(out)/report.md, \(out)/report.html, \(out)/report.json")
+        if let failOn, let threshold = Severity(rawValue: failOn), report.findings.contains(where: { $0.severity <= threshold }) {
+            throw ExitCode(2)
+        }
+    }
+
+    private func write(report: inout AnalysisReport, inputs: [NamedManifest]) throws {
+        let folder = URL(fileURLWithPath: out)
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for index in report.rejects.indices {
+                guard let input = inputs.first(where: { $0.name == report.rejects[index].dataset }), !input.manifest.rejected.isEmpty else { continue }
+                let file = folder.appendingPathComponent("rejects-\(Self.fileSafe(input.name)).csv")
+                try RejectsWriter.write(input.manifest.rejected, to: file.path)
+                report.rejects[index].rejectsFile = file.path
+            }
+            try JSONReport.render(report).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+            try Data(MarkdownReport.render(report).utf8).write(to: folder.appendingPathComponent("report.md"), options: .atomic)
+            try Data(HTMLReport.render(report).utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
+        } catch let error as ManifestError {
+            throw error
+        } catch {
+            throw GeneralError("cannot write the report into \(out): \(error.localizedDescription)", remedy: "choose a writable --out folder")
+        }
+    }
+
+    static func fileSafe(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}
