@@ -45,13 +45,15 @@ public struct ManifestReader: Sendable {
         var consumedBytes = 0
         var line = 1
         var header: [String]?
-        var validator: RowValidator?
         var resolved: ResolvedColumns?
         var items: [ManifestItem] = []
         var rejected: [RejectedRow] = []
         var blankLines = 0
-        var fields: [CSVFieldRange] = []
+        var duplicates = RowValidator.DuplicatePaths()
         var isFirstChunk = true
+        var records: [CSVRecord] = []
+        var fields: [CSVFieldRange] = []
+        var scratch: [CSVFieldRange] = []
 
         func readMore() throws(ManifestError) {
             do {
@@ -72,97 +74,164 @@ public struct ManifestReader: Sendable {
                 if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.removeFirst(3); consumedBytes += 3 }
                 if buffer.isEmpty && atEOF { throw .empty(path: path) }
             }
+            // 1. Split the complete records of the buffer (sequential: quotes carry state).
+            records.removeAll(keepingCapacity: true)
+            fields.removeAll(keepingCapacity: true)
             var offset = 0
-            var pendingError: ManifestError?
             buffer.withUnsafeBufferPointer { bytes in
                 while offset < bytes.count {
-                    guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: atEOF, fields: &fields) else { break }
-                    let recordLine = line
+                    guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: atEOF, fields: &scratch) else { break }
+                    records.append(CSVRecord(
+                        start: offset, next: scan.next, line: line, problem: scan.problem, isBlank: scan.isBlank,
+                        firstField: fields.count, fieldCount: scratch.count))
+                    fields.append(contentsOf: scratch)
                     line += scan.newlines
-                    defer { offset = scan.next }
-                    if scan.isBlank {
-                        blankLines += 1
-                        continue
-                    }
-                    let raw = {
-                        var end = scan.next
-                        while end > offset, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-                        return String(decoding: UnsafeBufferPointer(rebasing: bytes[offset..<end]), as: UTF8.self)
-                    }
-
-                    guard let knownHeader = header else {
-                        var names: [String] = []
-                        for field in fields {
-                            names.append(String(decoding: Self.fieldBytes(bytes, field), as: UTF8.self).trimmingASCIIWhitespace())
+                    offset = scan.next
+                }
+            }
+            // 2. The header, once.
+            var firstRecord = 0
+            if header == nil {
+                while firstRecord < records.count && records[firstRecord].isBlank {
+                    blankLines += 1
+                    firstRecord += 1
+                }
+                if firstRecord < records.count {
+                    let record = records[firstRecord]
+                    let names = buffer.withUnsafeBufferPointer { bytes in
+                        fields[record.firstField..<(record.firstField + record.fieldCount)].map {
+                            String(decoding: Self.fieldBytes(bytes, $0), as: UTF8.self).trimmingASCIIWhitespace()
                         }
-                        header = names
-                        do throws(ManifestError) {
-                            let columns = try mapping.resolve(header: names, source: path)
-                            resolved = columns
-                            validator = RowValidator(columns: columns)
-                        } catch {
-                            pendingError = error
-                            return
-                        }
-                        continue
                     }
-
-                    func reject(_ column: String?, _ kind: RejectedRow.Kind, _ detail: String) {
-                        rejected.append(RejectedRow(line: recordLine, column: column, kind: kind, detail: detail, raw: raw()))
-                    }
-                    if let problem = scan.problem {
-                        switch problem {
-                        case .unterminatedQuote:
-                            reject(nil, .malformedQuoting, "a quoted field opened on this row never closes; the rest of the file (\(scan.newlines) line breaks) was read into it")
-                        case .textAfterClosingQuote(let field):
-                            let name = field < knownHeader.count ? knownHeader[field] : "field \(field + 1)"
-                            reject(name, .malformedQuoting, "text follows the closing quote of \(name)")
-                        }
-                        continue
-                    }
-                    if fields.count != knownHeader.count {
-                        let which = fields.count < knownHeader.count ? "short row" : "long row"
-                        reject(nil, .wrongFieldCount, "\(which): \(fields.count) fields, the header has \(knownHeader.count)")
-                        continue
-                    }
-                    var values: [String] = []
-                    values.reserveCapacity(fields.count)
-                    var badColumn: Int?
-                    for (index, field) in fields.enumerated() {
-                        let decoded: String?
-                        if field.hasEscapedQuotes {
-                            decoded = String(validating: CSVScanner.unescaped(bytes, field), as: UTF8.self)
+                    header = names
+                    resolved = try mapping.resolve(header: names, source: path)
+                    firstRecord += 1
+                }
+            }
+            // 3. Fields to strings and validation, in parallel slices of records.
+            if let header, let resolved, firstRecord < records.count {
+                let outcomes = Self.decodeRecords(
+                    buffer: buffer, records: records[firstRecord...], fields: fields, header: header,
+                    validator: RowValidator(columns: resolved))
+                // 4. In file order: blank lines, duplicates, rejects.
+                for outcome in outcomes {
+                    switch outcome {
+                    case .blank: blankLines += 1
+                    case .rejected(let row): rejected.append(row)
+                    case .accepted(let item):
+                        if duplicates.check(item, columnName: resolved.name(of: .path)) != nil {
+                            let first = duplicates.firstLine(of: item.path) ?? 0
+                            rejected.append(RejectedRow(
+                                line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
+                                detail: "path \"\(item.path)\" already appeared at line \(first)",
+                                raw: Self.rawText(fields: item.fields)))
                         } else {
-                            decoded = String(validating: Self.fieldBytes(bytes, field), as: UTF8.self)
+                            items.append(item)
                         }
-                        guard let text = decoded else { badColumn = index; break }
-                        values.append(text)
-                    }
-                    if let badColumn {
-                        reject(knownHeader[badColumn], .invalidUTF8, "\(knownHeader[badColumn]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
-                        continue
-                    }
-                    switch validator!.validate(fields: values, line: recordLine) {
-                    case .accepted(let item): items.append(item)
-                    case .rejected(let column, let kind, let detail): reject(column, kind, detail)
                     }
                 }
             }
-            if let pendingError { throw pendingError }
             consumedBytes += offset
             progress.report(ProgressEvent(stage: "read \(Self.fileName(path))", completed: consumedBytes, total: fileSize, unit: "bytes"))
-            if atEOF && offset >= buffer.count { break }
+            if atEOF { break }  // a final scan consumes everything
             buffer.removeFirst(offset)
-            if atEOF {
-                // Cannot happen: a final scan always consumes the rest. Guard against an endless loop.
-                break
-            }
             try readMore()
         }
-        guard let header, let resolved else { throw .noHeader(path: path) }
+        guard let header, let resolved else { throw consumedBytes <= 3 ? .empty(path: path) : .noHeader(path: path) }
         return Manifest(
             source: path, format: .csv, columns: header, columnMap: resolved, items: items, rejected: rejected,
             blankLines: blankLines)
+    }
+
+    /// One record's place in the buffer.
+    struct CSVRecord {
+        var start: Int
+        var next: Int
+        var line: Int
+        var problem: CSVRecordProblem?
+        var isBlank: Bool
+        var firstField: Int
+        var fieldCount: Int
+    }
+
+    enum RecordOutcome: Sendable {
+        case blank
+        case accepted(ManifestItem)
+        case rejected(RejectedRow)
+    }
+
+    /// Decodes and validates records on all cores; results come back in record order.
+    static func decodeRecords(
+        buffer: [UInt8], records: ArraySlice<CSVRecord>, fields: [CSVFieldRange], header: [String], validator: RowValidator
+    ) -> [RecordOutcome] {
+        let count = records.count
+        let workers = count < 512 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+        let results = OrderedSlots<[RecordOutcome]>(count: workers)
+        let base = records.startIndex
+        buffer.withUnsafeBufferPointer { bytes in
+            let shared = UnsafeSendable(bytes)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let lower = base + worker * count / workers, upper = base + (worker + 1) * count / workers
+                var outcomes: [RecordOutcome] = []
+                outcomes.reserveCapacity(upper - lower)
+                for index in lower..<upper {
+                    outcomes.append(decode(shared.value, records[index], fields: fields, header: header, validator: validator))
+                }
+                results.set(worker, outcomes)
+            }
+        }
+        return results.values().flatMap { $0 }
+    }
+
+    static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord, fields: [CSVFieldRange], header: [String], validator: RowValidator
+    ) -> RecordOutcome {
+        if record.isBlank { return .blank }
+        func reject(_ column: String?, _ kind: RejectedRow.Kind, _ detail: String) -> RecordOutcome {
+            var end = record.next
+            while end > record.start, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
+            let raw = String(decoding: UnsafeBufferPointer(rebasing: bytes[record.start..<end]), as: UTF8.self)
+            return .rejected(RejectedRow(line: record.line, column: column, kind: kind, detail: detail, raw: raw))
+        }
+        if let problem = record.problem {
+            switch problem {
+            case .unterminatedQuote:
+                return reject(nil, .malformedQuoting, "a quoted field opened on this row never closes; the rest of the file was read into it")
+            case .textAfterClosingQuote(let field):
+                let name = field < header.count ? header[field] : "field \(field + 1)"
+                return reject(name, .malformedQuoting, "text follows the closing quote of \(name)")
+            }
+        }
+        if record.fieldCount != header.count {
+            let which = record.fieldCount < header.count ? "short row" : "long row"
+            return reject(nil, .wrongFieldCount, "\(which): \(record.fieldCount) fields, the header has \(header.count)")
+        }
+        var values: [String] = []
+        values.reserveCapacity(record.fieldCount)
+        for index in 0..<record.fieldCount {
+            let field = fields[record.firstField + index]
+            let decoded: String? = field.hasEscapedQuotes
+                ? String(validating: CSVScanner.unescaped(bytes, field), as: UTF8.self)
+                : String(validating: fieldBytes(bytes, field), as: UTF8.self)
+            guard let text = decoded else {
+                return reject(header[index], .invalidUTF8, "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
+            }
+            values.append(text)
+        }
+        switch validator.validate(fields: values, line: record.line) {
+        case .accepted(let item): return .accepted(item)
+        case .rejected(let column, let kind, let detail): return reject(column, kind, detail)
+        }
+    }
+
+    /// A row's fields joined back as CSV (for the rejects file).
+    static func rawText(fields: [String]) -> String {
+        var bytes: [UInt8] = []
+        for (index, field) in fields.enumerated() {
+            if index > 0 { bytes.append(0x2C) }
+            CSVWriter.appendField(field, to: &bytes)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: JSON Lines
@@ -216,7 +285,8 @@ public struct ManifestReader: Sendable {
         }
         if columns.isEmpty && rows.isEmpty { throw .empty(path: path) }
         let resolved = try mapping.resolve(header: columns, source: path)
-        var validator = RowValidator(columns: resolved)
+        let validator = RowValidator(columns: resolved)
+        var duplicates = RowValidator.DuplicatePaths()
         var items: [ManifestItem] = []
         var rejected: [RejectedRow] = []
         for row in rows {
@@ -226,7 +296,15 @@ public struct ManifestReader: Sendable {
             }
             let values = columns.map { Self.jsonText(object[$0]) }
             switch validator.validate(fields: values, line: row.line) {
-            case .accepted(let item): items.append(item)
+            case .accepted(let item):
+                if duplicates.check(item, columnName: resolved.name(of: .path)) != nil {
+                    let first = duplicates.firstLine(of: item.path) ?? 0
+                    rejected.append(RejectedRow(
+                        line: row.line, column: resolved.name(of: .path), kind: .duplicatePath,
+                        detail: "path \"\(item.path)\" already appeared at line \(first)", raw: row.raw))
+                } else {
+                    items.append(item)
+                }
             case .rejected(let column, let kind, let detail):
                 rejected.append(RejectedRow(line: row.line, column: column, kind: kind, detail: detail, raw: row.raw))
             }

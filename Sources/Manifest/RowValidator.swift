@@ -1,9 +1,8 @@
 /// Turns one row's fields into a `ManifestItem`, or says precisely why it cannot.
-/// Shared by the CSV and JSON Lines readers so both apply the same rules.
+/// Shared by the CSV and JSON Lines readers so both apply the same rules. Pure (rows can be
+/// validated in parallel); duplicates across rows are found by `DuplicatePaths` afterwards, in order.
 struct RowValidator {
     let columns: ResolvedColumns
-    /// First line at which each path was seen (duplicate detection).
-    private var firstLineOfPath: [String: Int] = [:]
 
     init(columns: ResolvedColumns) {
         self.columns = columns
@@ -19,7 +18,7 @@ struct RowValidator {
         return fields[index]
     }
 
-    mutating func validate(fields: [String], line: Int) -> Outcome {
+    func validate(fields: [String], line: Int) -> Outcome {
         func reject(_ column: CanonicalColumn?, _ kind: RejectedRow.Kind, _ detail: String) -> Outcome {
             .rejected(column: column.map { columns.name(of: $0) }, kind: kind, detail: detail)
         }
@@ -93,12 +92,6 @@ struct RowValidator {
             return reject(.caption, .emptyCaption, "caption is empty")
         }
 
-        // Duplicate path.
-        if let first = firstLineOfPath[path] {
-            return reject(.path, .duplicatePath, "path \"\(path)\" already appeared at line \(first)")
-        }
-        firstLineOfPath[path] = line
-
         let category = value(.category, in: fields)?.trimmingASCIIWhitespace() ?? ""
         let id = value(.id, in: fields)?.trimmingASCIIWhitespace()
         return .accepted(
@@ -106,6 +99,19 @@ struct RowValidator {
                 line: line, id: (id?.isEmpty ?? true) ? nil : id, path: path, mediaType: mediaType,
                 resolution: resolution, duration: duration, fps: fps, category: category, caption: caption,
                 fields: fields))
+    }
+
+    /// Rejects the second and later rows with the same path.
+    struct DuplicatePaths {
+        private var firstLine: [String: Int] = [:]
+
+        mutating func check(_ item: ManifestItem, columnName: String) -> RejectedRow.Kind? {
+            if firstLine[item.path] != nil { return .duplicatePath }
+            firstLine[item.path] = item.line
+            return nil
+        }
+
+        func firstLine(of path: String) -> Int? { firstLine[path] }
     }
 
     /// `1920` or `1920.0`; not `19x0`, not `1.5`.

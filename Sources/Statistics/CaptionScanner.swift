@@ -13,45 +13,78 @@ struct CaptionMeasure {
 /// - word: a maximal run of scalars whose general category is a letter (L*), mark (M*) or number
 ///   (N*), letters lower-cased.
 ///
-/// Most captions (Hangul syllables, ASCII, common punctuation) are already NFC; a scan proves it
-/// and skips normalisation. Anything else goes through Foundation's canonical composition.
-struct CaptionScanner {
+/// Most captions (Hangul syllables, ASCII, common punctuation) are already NFC; a byte scan proves
+/// it and skips normalisation. Anything else goes through Foundation's canonical composition.
+/// Words are hashed straight from the caption's bytes unless lower-casing changes them.
+public struct CaptionScanner {
     private var wordBuffer: [UInt8] = []
     private(set) var normalisedCount = 0
 
-    init() {
+    public init() {
         wordBuffer.reserveCapacity(256)
     }
 
-    mutating func measure(_ caption: String, table: inout WordTable, captionNumber: Int32) -> CaptionMeasure {
-        var text = caption
-        let fast = text.utf8.withContiguousStorageIfAvailable { bytes in
-            Self.isCertainlyNFC(bytes) ? measureBytes(bytes, table: &table, captionNumber: captionNumber) : nil
-        }
-        if let measured = fast ?? nil { return measured }
-        // Slow path: not provably NFC (or not contiguous).
-        if !(fast == nil && Self.isCertainlyNFC(Array(text.utf8))) {
-            text = text.precomposedStringWithCanonicalMapping
-            normalisedCount += 1
-        }
-        var bytes = Array(text.utf8)
-        return bytes.withUnsafeMutableBufferPointer { buffer in
-            measureBytes(UnsafeBufferPointer(buffer), table: &table, captionNumber: captionNumber)
+    /// ASCII byte classes: 0 other, 1 White_Space, 2 word byte kept as is, 3 upper-case letter.
+    private static let asciiClass: [UInt8] = (0..<128).map { byte -> UInt8 in
+        switch byte {
+        case 0x09...0x0D, 0x20: 1
+        case 0x30...0x39, 0x61...0x7A: 2
+        case 0x41...0x5A: 3
+        default: 0
         }
     }
 
+    mutating func measure(_ caption: String, table: WordTable, captionNumber: Int32) -> CaptionMeasure {
+        let fast: CaptionMeasure?? = caption.utf8.withContiguousStorageIfAvailable { bytes in
+            measureBytes(bytes, table: table, captionNumber: captionNumber, requireNFC: true)
+        }
+        if case .some(.some(let measured)) = fast { return measured }
+        // Not provably NFC: normalise, then measure without the check.
+        let text = caption.precomposedStringWithCanonicalMapping
+        if !text.utf8.elementsEqual(caption.utf8) { normalisedCount += 1 }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { measureBytes($0, table: table, captionNumber: captionNumber, requireNFC: false)! }
+    }
+
+    /// The caption in NFC, trimmed of White_Space at both ends (the text the statistics measure).
+    public static func normalised(_ caption: String) -> String {
+        let nfc = caption.utf8.withContiguousStorageIfAvailable { isCertainlyNFC($0) } == true
+            ? caption : caption.precomposedStringWithCanonicalMapping
+        let scalars = nfc.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isWhiteSpace($0.value) }) else { return "" }
+        let last = scalars.lastIndex(where: { !isWhiteSpace($0.value) })!
+        return String(scalars[first...last])
+    }
+
     /// True when every scalar is in a range known to be unchanged by NFC and not to combine with
-    /// its neighbours (ASCII and Latin-1, Hangul syllables, CJK, common punctuation and symbols, emoji).
-    static func isCertainlyNFC(_ bytes: some Collection<UInt8>) -> Bool {
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar):
-                if !isNFCSafe(scalar.value) { return false }
-            case .emptyInput: return true
-            case .error: return false
+    /// its neighbours (ASCII and Latin-1, Hangul syllables, CJK, common punctuation and symbols,
+    /// emoji). False only means "normalise to be sure".
+    static func isCertainlyNFC(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        var i = 0
+        while i < count {
+            let lead = base[i]
+            if lead < 0x80 {
+                i += 1
+                continue
             }
+            let (value, width) = decode(base, i, lead)
+            if !isNFCSafe(value) { return false }
+            i += width
+        }
+        return true
+    }
+
+    @inline(__always)
+    static func decode(_ base: UnsafePointer<UInt8>, _ i: Int, _ lead: UInt8) -> (UInt32, Int) {
+        if lead < 0xE0 {
+            return ((UInt32(lead & 0x1F) << 6) | UInt32(base[i + 1] & 0x3F), 2)
+        } else if lead < 0xF0 {
+            return ((UInt32(lead & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F), 3)
+        } else {
+            return ((UInt32(lead & 0x07) << 18) | (UInt32(base[i + 1] & 0x3F) << 12)
+                | (UInt32(base[i + 2] & 0x3F) << 6) | UInt32(base[i + 3] & 0x3F), 4)
         }
     }
 
@@ -73,6 +106,7 @@ struct CaptionScanner {
         return false
     }
 
+    /// Letter, mark or number (Unicode general categories L*, M*, N*).
     @inline(__always)
     static func isWordScalar(_ v: UInt32) -> Bool {
         if v < 0x80 {
@@ -91,6 +125,7 @@ struct CaptionScanner {
         }
     }
 
+    /// The Unicode White_Space property.
     @inline(__always)
     static func isWhiteSpace(_ v: UInt32) -> Bool {
         switch v {
@@ -99,74 +134,117 @@ struct CaptionScanner {
         }
     }
 
+    /// Where a word's bytes are: in the caption, or (lower-cased) in `wordBuffer`.
+    private struct WordSpan {
+        var start: Int32
+        var length: Int32
+        var inBuffer: Bool
+    }
+    private var spans: [WordSpan] = []
+
+    /// Measures one caption. With `requireNFC`, returns nil as soon as a scalar outside the
+    /// known-NFC ranges appears; words are only added to the table once the whole caption passed.
     private mutating func measureBytes(
-        _ bytes: UnsafeBufferPointer<UInt8>, table: inout WordTable, captionNumber: Int32
-    ) -> CaptionMeasure {
+        _ bytes: UnsafeBufferPointer<UInt8>, table: WordTable, captionNumber: Int32, requireNFC: Bool
+    ) -> CaptionMeasure? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return CaptionMeasure(length: 0, words: 0, uniqueWords: 0) }
+        let count = bytes.count
         var length = 0
         var pendingSpaces = 0  // White_Space scalars not yet known to be inside the caption
         var seenContent = false
-        var words = 0
-        var unique = 0
+        var wordStart = -1  // byte offset where the current word starts, or -1
+        var copyStart = -1  // offset in wordBuffer where the current (lower-cased) word starts, or -1
+        spans.removeAll(keepingCapacity: true)
         wordBuffer.removeAll(keepingCapacity: true)
 
-        func endWord(_ self: inout CaptionScanner, _ table: inout WordTable) {
-            guard !self.wordBuffer.isEmpty else { return }
-            words += 1
-            let first = self.wordBuffer.withUnsafeBufferPointer { table.add($0, caption: captionNumber) }
-            if first { unique += 1 }
-            self.wordBuffer.removeAll(keepingCapacity: true)
-        }
-
-        var i = 0
-        let count = bytes.count
-        while i < count {
-            let lead = bytes[i]
-            var value: UInt32
-            var width: Int
-            if lead < 0x80 {
-                value = UInt32(lead)
-                width = 1
-            } else if lead < 0xE0 {
-                value = (UInt32(lead & 0x1F) << 6) | UInt32(bytes[i + 1] & 0x3F)
-                width = 2
-            } else if lead < 0xF0 {
-                value = (UInt32(lead & 0x0F) << 12) | (UInt32(bytes[i + 1] & 0x3F) << 6) | UInt32(bytes[i + 2] & 0x3F)
-                width = 3
-            } else {
-                value = (UInt32(lead & 0x07) << 18) | (UInt32(bytes[i + 1] & 0x3F) << 12)
-                    | (UInt32(bytes[i + 2] & 0x3F) << 6) | UInt32(bytes[i + 3] & 0x3F)
-                width = 4
-            }
-
-            // Length: scalars between the first and last non-White_Space scalar.
-            if Self.isWhiteSpace(value) {
-                if seenContent { pendingSpaces += 1 }
-            } else {
-                length += 1 + pendingSpaces
-                pendingSpaces = 0
-                seenContent = true
-            }
-
-            // Words.
-            if Self.isWordScalar(value) {
-                if value < 0x80 {
-                    wordBuffer.append(value >= 0x41 && value <= 0x5A ? lead | 0x20 : lead)
-                } else if (value >= 0xAC00 && value <= 0xD7A3) || (value >= 0x4E00 && value <= 0x9FFF) {
-                    wordBuffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<(i + width)]))
+        let passed: Bool = Self.asciiClass.withUnsafeBufferPointer { asciiClass in
+            @inline(__always)
+            func endWord(_ end: Int) {
+                guard wordStart >= 0 else { return }
+                if copyStart >= 0 {
+                    spans.append(WordSpan(start: Int32(copyStart), length: Int32(wordBuffer.count - copyStart), inBuffer: true))
+                    copyStart = -1
                 } else {
-                    let scalar = Unicode.Scalar(value)!
-                    if scalar.properties.changesWhenLowercased {
-                        wordBuffer.append(contentsOf: scalar.properties.lowercaseMapping.utf8)
+                    spans.append(WordSpan(start: Int32(wordStart), length: Int32(end - wordStart), inBuffer: false))
+                }
+                wordStart = -1
+            }
+            @inline(__always)
+            func startCopy(_ at: Int) {
+                copyStart = wordBuffer.count
+                wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + wordStart, count: at - wordStart))
+            }
+
+            var i = 0
+            while i < count {
+                let lead = base[i]
+                if lead < 0x80 {
+                    let kind = asciiClass[Int(lead)]
+                    if kind == 1 {
+                        if seenContent { pendingSpaces += 1 }
+                        endWord(i)
                     } else {
-                        wordBuffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<(i + width)]))
+                        length += 1 + pendingSpaces
+                        pendingSpaces = 0
+                        seenContent = true
+                        if kind == 0 {
+                            endWord(i)
+                        } else {
+                            if wordStart < 0 { wordStart = i }
+                            if kind == 3 && copyStart < 0 { startCopy(i) }
+                            if copyStart >= 0 { wordBuffer.append(kind == 3 ? lead | 0x20 : lead) }
+                        }
+                    }
+                    i += 1
+                    continue
+                }
+
+                let (value, width) = Self.decode(base, i, lead)
+                if value >= 0xAC00 && value <= 0xD7A3 {
+                    // Hangul syllable: a letter, NFC, caseless.
+                    length += 1 + pendingSpaces
+                    pendingSpaces = 0
+                    seenContent = true
+                    if wordStart < 0 { wordStart = i }
+                    if copyStart >= 0 { wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + i, count: 3)) }
+                    i += 3
+                    continue
+                }
+                if requireNFC && !Self.isNFCSafe(value) { return false }
+                if Self.isWhiteSpace(value) {
+                    if seenContent { pendingSpaces += 1 }
+                    endWord(i)
+                } else {
+                    length += 1 + pendingSpaces
+                    pendingSpaces = 0
+                    seenContent = true
+                    if Self.isWordScalar(value) {
+                        if wordStart < 0 { wordStart = i }
+                        let isHan = value >= 0x4E00 && value <= 0x9FFF
+                        if !isHan, let scalar = Unicode.Scalar(value), scalar.properties.changesWhenLowercased {
+                            if copyStart < 0 { startCopy(i) }
+                            wordBuffer.append(contentsOf: scalar.properties.lowercaseMapping.utf8)
+                        } else if copyStart >= 0 {
+                            wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + i, count: width))
+                        }
+                    } else {
+                        endWord(i)
                     }
                 }
-            } else {
-                endWord(&self, &table)
+                i += width
             }
-            i += width
+            endWord(count)
+            return true
         }
-        endWord(&self, &table)
-        return CaptionMeasure(length: length, words: words, uniqueWords: unique)
+        guard passed else { return nil }
+
+        var unique = 0
+        wordBuffer.withUnsafeBufferPointer { buffer in
+            for span in spans {
+                let pointer = span.inBuffer ? buffer.baseAddress! + Int(span.start) : base + Int(span.start)
+                if table.add(pointer, Int(span.length), caption: captionNumber) { unique += 1 }
+            }
+        }
+        return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 
 /// Options that change what is computed.
 public struct StatisticsOptions: Sendable {
@@ -166,9 +167,9 @@ public enum StatisticsCalculator {
     {
         let sliceCount = max(1, min(workers, items.count / 2000))
         let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
-        let results = PartialResults(count: sliceCount)
+        let results = OrderedSlots<Partial>(count: sliceCount)
         DispatchQueue.concurrentPerform(iterations: sliceCount) { slice in
-            var table = WordTable(capacity: 1 << 16)
+            let table = WordTable(capacity: 1 << 16)
             var scanner = CaptionScanner()
             let range = bounds[slice]..<bounds[slice + 1]
             var lengths: [Double] = [], words: [Double] = [], ttr: [Double?] = []
@@ -176,15 +177,15 @@ public enum StatisticsCalculator {
             words.reserveCapacity(range.count)
             ttr.reserveCapacity(range.count)
             for index in range {
-                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(index - range.lowerBound))
+                let measure = scanner.measure(items[index].caption, table: table, captionNumber: Int32(index - range.lowerBound))
                 lengths.append(Double(measure.length))
                 words.append(Double(measure.words))
                 ttr.append(measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil)
             }
             results.set(slice, Partial(table: table, lengths: lengths, words: words, ttr: ttr, normalised: scanner.normalisedCount))
         }
-        let partials = results.all()
-        var table = partials[0].table
+        let partials = results.values()
+        let table = partials[0].table
         var lengths = partials[0].lengths, words = partials[0].words, ttr = partials[0].ttr
         var normalised = partials[0].normalised
         for partial in partials.dropFirst() {
@@ -198,22 +199,3 @@ public enum StatisticsCalculator {
     }
 }
 
-/// Slots for results written by concurrent workers, each worker its own slot.
-final class PartialResults: @unchecked Sendable {
-    private var slots: [StatisticsCalculator.Partial?]
-    private let lock = NSLock()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: StatisticsCalculator.Partial) {
-        lock.lock()
-        slots[index] = value
-        lock.unlock()
-    }
-
-    func all() -> [StatisticsCalculator.Partial] {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots.map { $0! }
-    }
-}

@@ -1,128 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A hash table from words (UTF-8 bytes) to dense ids, counts and a per-caption stamp.
 ///
 /// Words are interned into one byte arena, so counting 18 million words allocates no `String`s;
-/// the per-caption stamp gives each caption's unique-word count without a per-caption set.
-struct WordTable {
-    private(set) var arena: [UInt8] = []
-    private(set) var starts: [Int] = []
-    private(set) var lengths: [Int32] = []
-    private var hashes: [UInt64] = []
-    /// Occurrences of each word id.
-    private(set) var counts: [Int] = []
-    /// The caption number in which each id was last seen.
-    private var lastSeen: [Int32] = []
-    private var slots: [Int32]
-    private var mask: Int
+/// the per-caption stamp gives each caption's unique-word count without a per-caption set. Each
+/// word's bookkeeping sits in one 24-byte entry so that a lookup touches few cache lines. Storage
+/// is manual (this is the innermost loop of `analyze`); one table belongs to one worker.
+final class WordTable: @unchecked Sendable {
+    struct Entry {
+        var hash: UInt64
+        var start: UInt32
+        var length: UInt32
+        var count: UInt32
+        /// The caption number in which the word was last seen.
+        var lastSeen: Int32
+    }
+
+    private var arena: UnsafeMutablePointer<UInt8>
+    private var arenaCount = 0
+    private var arenaCapacity: Int
+    private var entries: UnsafeMutablePointer<Entry>
+    private(set) var uniqueCount = 0
+    private var entryCapacity: Int
+    private var slots: UnsafeMutablePointer<Int32>
+    private var slotCount: Int
 
     init(capacity: Int = 1 << 16) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = Array(repeating: -1, count: size)
-        mask = size - 1
+        slotCount = size
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: -1, count: size)
+        entryCapacity = max(16, capacity)
+        entries = .allocate(capacity: entryCapacity)
+        arenaCapacity = max(256, capacity * 8)
+        arena = .allocate(capacity: arenaCapacity)
     }
 
-    var uniqueCount: Int { counts.count }
+    deinit {
+        slots.deallocate()
+        entries.deallocate()
+        arena.deallocate()
+    }
 
+    /// 64-bit hash reading 8 bytes at a time (multiply–xorshift rounds, then a murmur3 finaliser).
     @inline(__always)
-    static func hash(_ word: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in word {
-            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+    static func hash(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
+        let raw = UnsafeRawPointer(bytes)
+        var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ (UInt64(count) &* 0x9E37_79B9_7F4A_7C15)
+        var offset = 0
+        while offset + 8 <= count {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+            h ^= h >> 29
+            offset += 8
         }
-        return h ^ (h >> 29)
+        if offset < count {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < count {
+                tail |= UInt64(bytes[offset]) << shift
+                shift &+= 8
+                offset += 1
+            }
+            h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
+        }
+        h ^= h >> 33
+        h &*= 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h &*= 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return h
     }
 
-    /// Counts one occurrence of `word` in caption number `caption`; returns true when it is the
+    /// Counts one occurrence of the word in caption number `caption`; returns true when it is the
     /// word's first occurrence in that caption.
     @inline(__always)
-    mutating func add(_ word: UnsafeBufferPointer<UInt8>, caption: Int32, count: Int = 1) -> Bool {
-        let id = intern(word, hash: Self.hash(word))
-        counts[id] += count
-        if lastSeen[id] != caption {
-            lastSeen[id] = caption
+    func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, caption: Int32) -> Bool {
+        let id = intern(bytes, count, hash: Self.hash(bytes, count))
+        entries[id].count &+= 1
+        if entries[id].lastSeen != caption {
+            entries[id].lastSeen = caption
             return true
         }
         return false
     }
 
     @inline(__always)
-    private mutating func intern(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int {
+    private func intern(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64) -> Int {
+        let mask = slotCount - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
             let id = Int(slots[slot])
             if id < 0 { break }
-            if hashes[id] == hash && Int(lengths[id]) == word.count && equals(id, word) { return id }
+            let entry = entries[id]
+            if entry.hash == hash && Int(entry.length) == count && memcmp(arena + Int(entry.start), bytes, count) == 0 {
+                return id
+            }
             slot = (slot + 1) & mask
         }
-        let id = counts.count
-        starts.append(arena.count)
-        lengths.append(Int32(word.count))
-        hashes.append(hash)
-        arena.append(contentsOf: word)
-        counts.append(0)
-        lastSeen.append(-1)
+        return insert(bytes, count, hash: hash, slot: slot)
+    }
+
+    private func insert(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, slot: Int) -> Int {
+        if arenaCount + count > arenaCapacity {
+            var capacity = arenaCapacity * 2
+            while arenaCount + count > capacity { capacity *= 2 }
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+            grown.update(from: arena, count: arenaCount)
+            arena.deallocate()
+            arena = grown
+            arenaCapacity = capacity
+        }
+        if uniqueCount == entryCapacity {
+            let capacity = entryCapacity * 2
+            let grown = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+            grown.moveInitialize(from: entries, count: uniqueCount)
+            entries.deallocate()
+            entries = grown
+            entryCapacity = capacity
+        }
+        let id = uniqueCount
+        (arena + arenaCount).update(from: bytes, count: count)
+        (entries + id).initialize(to: Entry(hash: hash, start: UInt32(arenaCount), length: UInt32(count), count: 0, lastSeen: -1))
+        arenaCount += count
+        uniqueCount += 1
         slots[slot] = Int32(id)
-        if counts.count * 2 > slots.count { grow() }
+        if uniqueCount * 2 > slotCount { grow() }
         return id
     }
 
-    @inline(__always)
-    private func equals(_ id: Int, _ word: UnsafeBufferPointer<UInt8>) -> Bool {
-        let start = starts[id]
-        return arena.withUnsafeBufferPointer { stored in
-            for offset in 0..<word.count where stored[start + offset] != word[offset] { return false }
-            return true
-        }
-    }
-
-    private mutating func grow() {
-        let size = slots.count * 2
-        slots = Array(repeating: -1, count: size)
-        mask = size - 1
-        for id in 0..<hashes.count {
-            var slot = Int(truncatingIfNeeded: hashes[id]) & mask
+    private func grow() {
+        let size = slotCount * 2
+        slots.deallocate()
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: -1, count: size)
+        slotCount = size
+        let mask = size - 1
+        for id in 0..<uniqueCount {
+            var slot = Int(truncatingIfNeeded: entries[id].hash) & mask
             while slots[slot] >= 0 { slot = (slot + 1) & mask }
             slots[slot] = Int32(id)
         }
     }
 
+    func count(_ id: Int) -> Int { Int(entries[id].count) }
+
     func word(_ id: Int) -> String {
-        String(decoding: arena[starts[id]..<(starts[id] + Int(lengths[id]))], as: UTF8.self)
+        let entry = entries[id]
+        return String(decoding: UnsafeBufferPointer(start: arena + Int(entry.start), count: Int(entry.length)), as: UTF8.self)
     }
 
     /// Adds every word and count of `other` into this table.
-    mutating func merge(_ other: WordTable) {
-        other.arena.withUnsafeBufferPointer { bytes in
-            for id in 0..<other.counts.count {
-                let word = UnsafeBufferPointer(rebasing: bytes[other.starts[id]..<(other.starts[id] + Int(other.lengths[id]))])
-                let mine = intern(word, hash: other.hashes[id])
-                counts[mine] += other.counts[id]
-            }
+    func merge(_ other: WordTable) {
+        for index in 0..<other.uniqueCount {
+            let entry = other.entries[index]
+            let mine = intern(other.arena + Int(entry.start), Int(entry.length), hash: entry.hash)
+            entries[mine].count &+= entry.count
         }
     }
 
     /// The `limit` most frequent words; ties broken by the words' UTF-8 bytes (= code point order).
     func top(_ limit: Int) -> [(word: String, count: Int)] {
         guard limit > 0 else { return [] }
-        func less(_ a: Int, _ b: Int) -> Bool {  // true when a ranks before b
-            if counts[a] != counts[b] { return counts[a] > counts[b] }
-            let la = Int(lengths[a]), lb = Int(lengths[b])
-            for offset in 0..<min(la, lb) {
-                let x = arena[starts[a] + offset], y = arena[starts[b] + offset]
-                if x != y { return x < y }
-            }
-            return la < lb
+        func ranksBefore(_ a: Int, _ b: Int) -> Bool {
+            let x = entries[a], y = entries[b]
+            if x.count != y.count { return x.count > y.count }
+            let order = memcmp(arena + Int(x.start), arena + Int(y.start), Int(min(x.length, y.length)))
+            return order != 0 ? order < 0 : x.length < y.length
         }
         // Keep a small sorted window instead of sorting half a million ids.
         var best: [Int] = []
         best.reserveCapacity(limit + 1)
-        for id in 0..<counts.count {
-            if best.count == limit, !less(id, best[limit - 1]) { continue }
+        for id in 0..<uniqueCount {
+            if best.count == limit, !ranksBefore(id, best[limit - 1]) { continue }
             var position = best.count
-            while position > 0 && less(id, best[position - 1]) { position -= 1 }
+            while position > 0 && ranksBefore(id, best[position - 1]) { position -= 1 }
             best.insert(id, at: position)
             if best.count > limit { best.removeLast() }
         }
-        return best.map { (word($0), counts[$0]) }
+        return best.map { (word($0), count($0)) }
     }
 }

@@ -54,6 +54,9 @@ struct Analyze: ParsableCommand {
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
+    @Flag(help: "Print how long reading, computing and writing took (stderr).")
+    var timings = false
+
     func validate() throws {
         if manifest == nil && splits.count < 2 {
             throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. --split train=train.csv --split val=val.csv)")
@@ -75,6 +78,14 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         let report = try reportingErrors { () throws -> AnalysisReport in
+            let clock = ContinuousClock()
+            var mark = clock.now
+            func lap(_ what: String) {
+                guard timings else { return }
+                let now = clock.now
+                Console.err("timing: \(what) \(now - mark)")
+                mark = now
+            }
             let mapping = try ColumnMapping(parsing: column)
             let reader = ManifestReader(mapping: mapping)
             let progress = Console.progress(style: .automatic(quiet: quiet))
@@ -88,9 +99,12 @@ struct Analyze: ParsableCommand {
                 let path = String(split[split.index(after: equals)...])
                 inputs.append(NamedManifest(name: splitName, role: .split, manifest: try reader.read(path: path, progress: progress)))
             }
+            lap("read")
             let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
             var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)")
+            lap("compute")
             try write(report: &report, inputs: inputs)
+            lap("write")
             return report
         }
         Console.out(TerminalSummary.render(report))
