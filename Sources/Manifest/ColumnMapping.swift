@@ -90,6 +90,11 @@ public struct ResolvedColumns: Sendable, Equatable {
     public var indices: [CanonicalColumn: Int]
     public var header: [String]
 
+    public init(indices: [CanonicalColumn: Int], header: [String]) {
+        self.indices = indices
+        self.header = header
+    }
+
     public subscript(_ column: CanonicalColumn) -> Int? { indices[column] }
 
     /// The file's own name for a canonical column (for messages).
