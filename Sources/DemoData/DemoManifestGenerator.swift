@@ -86,12 +86,12 @@ public struct DemoManifestGenerator: Sendable {
         writer.writeRow(Self.header)
         for row in rows { writer.writeRow(row.fields) }
         var bytes = writer.bytes
-        if brokenRows > 0 { bytes += Self.brokenRowBytes(count: brokenRows, after: rows.count) }
+        if brokenRows > 0 { bytes += Self.brokenRowBytes(count: brokenRows, duplicateOf: rows.first?.path ?? "images/000001.jpg") }
         return bytes
     }
 
     /// Rows that each break one rule: rejected with a reason, never silently dropped.
-    static func brokenRowBytes(count: Int, after: Int) -> [UInt8] {
+    static func brokenRowBytes(count: Int, duplicateOf existingPath: String) -> [UInt8] {
         let samples: [[UInt8]] = [
             Array("broken-1,videos/broken1.mp4,video,1920,1080,,생활/문화,길이가 없는 비디오 행입니다.\n".utf8),
             Array("broken-2,images/broken2.jpg,image,19x0,1080,,축제,너비가 숫자가 아닌 행입니다.\n".utf8),
@@ -99,7 +99,7 @@ public struct DemoManifestGenerator: Sendable {
             Array("broken-4,images/broken4.jpg,image,1280,720,,자연/풍경,\"   \"\n".utf8),
             Array("broken-5,videos/broken5.mp4,video,1280,720,-3.5,사건/사고,길이가 음수인 비디오입니다.\n".utf8),
             Array("broken-6,images/broken6.jpg,image,1280,720,공간/건축\n".utf8),
-            Array("broken-7,images/000001.jpg,image,1280,720,,공간/건축,이미 나온 경로를 다시 쓰는 행입니다.\n".utf8),
+            Array("broken-7,\(existingPath),image,1280,720,,공간/건축,이미 나온 경로를 다시 쓰는 행입니다.\n".utf8),
             Array("broken-8,videos/broken8.mp4,video,1920,1080,NaN,역사/사회,길이가 NaN인 비디오입니다.\n".utf8),
             Array("broken-9,images/broken9.jpg,image,1920,1080,,생활/문화,잘못된 바이트 ".utf8) + [0xC3, 0x28] + Array(" 가 들어 있는 캡션\n".utf8),
         ]
@@ -112,7 +112,6 @@ public struct DemoManifestGenerator: Sendable {
             }
             out += row
         }
-        _ = after
         return out
     }
 
