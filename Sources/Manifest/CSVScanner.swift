@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Byte offsets of one field inside a buffer.
 struct CSVFieldRange: Equatable {
     var start: Int
@@ -55,20 +61,25 @@ enum CSVScanner {
                 let fieldStart = i
                 var escaped = false
                 var closed = false
+                let base = bytes.baseAddress!
                 while i < count {
-                    let byte = bytes[i]
-                    if byte == quote {
-                        if i + 1 < count && bytes[i + 1] == quote {
-                            escaped = true
-                            i += 2
-                            continue
-                        }
-                        if i + 1 >= count && !isFinal { return nil }  // might be the first of a "" pair
-                        closed = true
+                    // Jump to the next quote with memchr (vectorised); count line breaks on the way.
+                    guard let hit = memchr(base + i, Int32(quote), count - i) else {
+                        newlines += countLineFeeds(base + i, count - i)
+                        i = count
                         break
                     }
-                    if byte == lf { newlines += 1 }
-                    i += 1
+                    let next = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    newlines += countLineFeeds(base + i, next - i)
+                    i = next
+                    if i + 1 < count && bytes[i + 1] == quote {
+                        escaped = true
+                        i += 2
+                        continue
+                    }
+                    if i + 1 >= count && !isFinal { return nil }  // might be the first of a "" pair
+                    closed = true
+                    break
                 }
                 if !closed {
                     if !isFinal { return nil }
@@ -112,6 +123,21 @@ enum CSVScanner {
             let blank = fields.count == 1 && fields[0].start == fields[0].end && !fields[0].quoted
             return CSVRecordScan(next: i, newlines: newlines, problem: problem, isBlank: blank)
         }
+    }
+
+    /// Line feeds in a byte range (memchr hops: line breaks inside captions are rare).
+    @inline(__always)
+    static func countLineFeeds(_ start: UnsafePointer<UInt8>, _ length: Int) -> Int {
+        var found = 0
+        var position = start
+        var remaining = length
+        while remaining > 0, let hit = memchr(position, Int32(lf), remaining) {
+            found += 1
+            let next = hit.assumingMemoryBound(to: UInt8.self) + 1
+            remaining -= position.distance(to: next)
+            position = UnsafePointer(next)
+        }
+        return found
     }
 
     /// The field's bytes with `""` turned into `"`.

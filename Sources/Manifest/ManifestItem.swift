@@ -5,8 +5,10 @@ public enum MediaType: String, Sendable, Codable, CaseIterable, Comparable {
 
     /// Parses `image` / `video` in any letter case, surrounding spaces ignored.
     public init?(parsing text: some StringProtocol) {
-        let trimmed = text.trimmingASCIIWhitespace().lowercased()
-        switch trimmed {
+        let trimmed = text.trimmingASCIIWhitespace()
+        if trimmed == "image" { self = .image; return }
+        if trimmed == "video" { self = .video; return }
+        switch trimmed.lowercased() {
         case "image", "img", "photo", "picture": self = .image
         case "video", "vid", "clip", "movie": self = .video
         default: return nil
@@ -83,6 +85,17 @@ public struct ManifestItem: Sendable {
         self.category = category
         self.caption = caption
         self.fields = fields
+    }
+}
+
+extension String {
+    /// Removes spaces, tabs, CR and LF at both ends (cheap; no Foundation).
+    func trimmingASCIIWhitespace() -> String {
+        let utf8 = self.utf8
+        guard let first = utf8.first, let last = utf8.last else { return self }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        if !isSpace(first) && !isSpace(last) { return self }
+        return Substring(self).trimmingASCIIWhitespace()
     }
 }
 

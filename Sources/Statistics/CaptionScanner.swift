@@ -16,12 +16,18 @@ struct CaptionMeasure {
 /// Most captions (Hangul syllables, ASCII, common punctuation) are already NFC; a byte scan proves
 /// it and skips normalisation. Anything else goes through Foundation's canonical composition.
 /// Words are hashed straight from the caption's bytes unless lower-casing changes them.
-public struct CaptionScanner {
-    private var wordBuffer: [UInt8] = []
+final class CaptionScanner {
+    /// Lower-cased copies of words that lower-casing changed.
+    private var wordBuffer = GrowableBuffer<UInt8>(capacity: 1024)
+    /// The current caption's words, added to the table once the caption passed the NFC check.
+    private var spans = GrowableBuffer<WordSpan>(capacity: 512)
     private(set) var normalisedCount = 0
 
-    public init() {
-        wordBuffer.reserveCapacity(256)
+    init() {}
+
+    deinit {
+        wordBuffer.free()
+        spans.free()
     }
 
     /// ASCII byte classes: 0 other, 1 White_Space, 2 word byte kept as is, 3 upper-case letter.
@@ -34,26 +40,16 @@ public struct CaptionScanner {
         }
     }
 
-    mutating func measure(_ caption: String, table: WordTable, captionNumber: Int32) -> CaptionMeasure {
+    func measure(_ caption: String, table: inout WordTable, captionNumber: Int32) -> CaptionMeasure {
         let fast: CaptionMeasure?? = caption.utf8.withContiguousStorageIfAvailable { bytes in
-            measureBytes(bytes, table: table, captionNumber: captionNumber, requireNFC: true)
+            measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: true)
         }
         if case .some(.some(let measured)) = fast { return measured }
         // Not provably NFC: normalise, then measure without the check.
         let text = caption.precomposedStringWithCanonicalMapping
         if !text.utf8.elementsEqual(caption.utf8) { normalisedCount += 1 }
         let bytes = Array(text.utf8)
-        return bytes.withUnsafeBufferPointer { measureBytes($0, table: table, captionNumber: captionNumber, requireNFC: false)! }
-    }
-
-    /// The caption in NFC, trimmed of White_Space at both ends (the text the statistics measure).
-    public static func normalised(_ caption: String) -> String {
-        let nfc = caption.utf8.withContiguousStorageIfAvailable { isCertainlyNFC($0) } == true
-            ? caption : caption.precomposedStringWithCanonicalMapping
-        let scalars = nfc.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isWhiteSpace($0.value) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isWhiteSpace($0.value) })!
-        return String(scalars[first...last])
+        return bytes.withUnsafeBufferPointer { measureBytes($0, table: &table, captionNumber: captionNumber, requireNFC: false)! }
     }
 
     /// True when every scalar is in a range known to be unchanged by NFC and not to combine with
@@ -134,117 +130,214 @@ public struct CaptionScanner {
         }
     }
 
+    /// Closes the current word, if any, recording where its bytes are.
+    @inline(__always)
+    private static func endWord(_ end: Int, _ wordStart: inout Int, _ copyStart: inout Int, _ spans: inout GrowableBuffer<WordSpan>, _ copied: Int) {
+        guard wordStart >= 0 else { return }
+        if copyStart >= 0 {
+            spans.append(WordSpan(start: Int32(copyStart), length: Int32(copied - copyStart), inBuffer: true))
+            copyStart = -1
+        } else {
+            spans.append(WordSpan(start: Int32(wordStart), length: Int32(end - wordStart), inBuffer: false))
+        }
+        wordStart = -1
+    }
+
+    /// `asciiClass` as a raw table, read without bounds checks in the hot loop.
+    nonisolated(unsafe) private static let asciiClassTable: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 128)
+        table.initialize(from: asciiClass, count: 128)
+        return UnsafePointer(table)
+    }()
+
     /// Where a word's bytes are: in the caption, or (lower-cased) in `wordBuffer`.
-    private struct WordSpan {
+    struct WordSpan {
         var start: Int32
         var length: Int32
         var inBuffer: Bool
     }
-    private var spans: [WordSpan] = []
 
     /// Measures one caption. With `requireNFC`, returns nil as soon as a scalar outside the
     /// known-NFC ranges appears; words are only added to the table once the whole caption passed.
-    private mutating func measureBytes(
-        _ bytes: UnsafeBufferPointer<UInt8>, table: WordTable, captionNumber: Int32, requireNFC: Bool
+    private func measureBytes(
+        _ bytes: UnsafeBufferPointer<UInt8>, table: inout WordTable, captionNumber: Int32, requireNFC: Bool
     ) -> CaptionMeasure? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return CaptionMeasure(length: 0, words: 0, uniqueWords: 0) }
+        // Work on local copies of the scratch buffers: no exclusivity checks in the loop.
+        var spans = self.spans
+        var wordBuffer = self.wordBuffer
+        defer {
+            self.spans = spans
+            self.wordBuffer = wordBuffer
+        }
         let count = bytes.count
         var length = 0
         var pendingSpaces = 0  // White_Space scalars not yet known to be inside the caption
         var seenContent = false
         var wordStart = -1  // byte offset where the current word starts, or -1
         var copyStart = -1  // offset in wordBuffer where the current (lower-cased) word starts, or -1
-        spans.removeAll(keepingCapacity: true)
-        wordBuffer.removeAll(keepingCapacity: true)
+        spans.count = 0
+        wordBuffer.count = 0
 
-        let passed: Bool = Self.asciiClass.withUnsafeBufferPointer { asciiClass in
-            @inline(__always)
-            func endWord(_ end: Int) {
-                guard wordStart >= 0 else { return }
-                if copyStart >= 0 {
-                    spans.append(WordSpan(start: Int32(copyStart), length: Int32(wordBuffer.count - copyStart), inBuffer: true))
-                    copyStart = -1
-                } else {
-                    spans.append(WordSpan(start: Int32(wordStart), length: Int32(end - wordStart), inBuffer: false))
-                }
-                wordStart = -1
-            }
-            @inline(__always)
-            func startCopy(_ at: Int) {
-                copyStart = wordBuffer.count
-                wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + wordStart, count: at - wordStart))
-            }
-
-            var i = 0
-            while i < count {
-                let lead = base[i]
-                if lead < 0x80 {
-                    let kind = asciiClass[Int(lead)]
-                    if kind == 1 {
-                        if seenContent { pendingSpaces += 1 }
-                        endWord(i)
-                    } else {
-                        length += 1 + pendingSpaces
-                        pendingSpaces = 0
-                        seenContent = true
-                        if kind == 0 {
-                            endWord(i)
-                        } else {
-                            if wordStart < 0 { wordStart = i }
-                            if kind == 3 && copyStart < 0 { startCopy(i) }
-                            if copyStart >= 0 { wordBuffer.append(kind == 3 ? lead | 0x20 : lead) }
-                        }
-                    }
-                    i += 1
-                    continue
-                }
-
-                let (value, width) = Self.decode(base, i, lead)
-                if value >= 0xAC00 && value <= 0xD7A3 {
-                    // Hangul syllable: a letter, NFC, caseless.
-                    length += 1 + pendingSpaces
-                    pendingSpaces = 0
-                    seenContent = true
-                    if wordStart < 0 { wordStart = i }
-                    if copyStart >= 0 { wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + i, count: 3)) }
-                    i += 3
-                    continue
-                }
-                if requireNFC && !Self.isNFCSafe(value) { return false }
-                if Self.isWhiteSpace(value) {
+        let asciiClass = Self.asciiClassTable
+        var i = 0
+        while i < count {
+            let lead = base[i]
+            if lead < 0x80 {
+                let kind = asciiClass[Int(lead)]
+                if kind == 1 {
                     if seenContent { pendingSpaces += 1 }
-                    endWord(i)
+                    Self.endWord(i, &wordStart, &copyStart, &spans, wordBuffer.count)
                 } else {
                     length += 1 + pendingSpaces
                     pendingSpaces = 0
                     seenContent = true
-                    if Self.isWordScalar(value) {
-                        if wordStart < 0 { wordStart = i }
-                        let isHan = value >= 0x4E00 && value <= 0x9FFF
-                        if !isHan, let scalar = Unicode.Scalar(value), scalar.properties.changesWhenLowercased {
-                            if copyStart < 0 { startCopy(i) }
-                            wordBuffer.append(contentsOf: scalar.properties.lowercaseMapping.utf8)
-                        } else if copyStart >= 0 {
-                            wordBuffer.append(contentsOf: UnsafeBufferPointer(start: base + i, count: width))
-                        }
+                    if kind == 0 {
+                        Self.endWord(i, &wordStart, &copyStart, &spans, wordBuffer.count)
                     } else {
-                        endWord(i)
+                        if wordStart < 0 { wordStart = i }
+                        if kind == 3 && copyStart < 0 {
+                            copyStart = wordBuffer.count
+                            wordBuffer.append(base + wordStart, count: i - wordStart)
+                        }
+                        if copyStart >= 0 { wordBuffer.append(kind == 3 ? lead | 0x20 : lead) }
                     }
                 }
-                i += width
+                i += 1
+                continue
             }
-            endWord(count)
-            return true
+
+            let (value, width) = Self.decode(base, i, lead)
+            if value >= 0xAC00 && value <= 0xD7A3 {
+                // Hangul syllable: a letter, NFC, caseless.
+                length += 1 + pendingSpaces
+                pendingSpaces = 0
+                seenContent = true
+                if wordStart < 0 { wordStart = i }
+                if copyStart >= 0 { wordBuffer.append(base + i, count: 3) }
+                i += 3
+                continue
+            }
+            if requireNFC && !Self.isNFCSafe(value) { return nil }
+            if Self.isWhiteSpace(value) {
+                if seenContent { pendingSpaces += 1 }
+                Self.endWord(i, &wordStart, &copyStart, &spans, wordBuffer.count)
+            } else {
+                length += 1 + pendingSpaces
+                pendingSpaces = 0
+                seenContent = true
+                if Self.isWordScalar(value) {
+                    if wordStart < 0 { wordStart = i }
+                    let isHan = value >= 0x4E00 && value <= 0x9FFF
+                    if !isHan, let scalar = Unicode.Scalar(value), scalar.properties.changesWhenLowercased {
+                        if copyStart < 0 {
+                            copyStart = wordBuffer.count
+                            wordBuffer.append(base + wordStart, count: i - wordStart)
+                        }
+                        for byte in scalar.properties.lowercaseMapping.utf8 { wordBuffer.append(byte) }
+                    } else if copyStart >= 0 {
+                        wordBuffer.append(base + i, count: width)
+                    }
+                } else {
+                    Self.endWord(i, &wordStart, &copyStart, &spans, wordBuffer.count)
+                }
+            }
+            i += width
         }
-        guard passed else { return nil }
+        Self.endWord(count, &wordStart, &copyStart, &spans, wordBuffer.count)
+
 
         var unique = 0
-        wordBuffer.withUnsafeBufferPointer { buffer in
-            for span in spans {
-                let pointer = span.inBuffer ? buffer.baseAddress! + Int(span.start) : base + Int(span.start)
-                if table.add(pointer, Int(span.length), caption: captionNumber) { unique += 1 }
-            }
+        let copies = UnsafePointer(wordBuffer.base)
+        for index in 0..<spans.count {
+            let span = spans.base[index]
+            let pointer = span.inBuffer ? copies + Int(span.start) : base + Int(span.start)
+            if table.add(pointer, Int(span.length), caption: captionNumber) { unique += 1 }
         }
         return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique)
+    }
+}
+
+/// A minimal growable buffer without copy-on-write checks, for per-worker scratch space.
+struct GrowableBuffer<Element> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    /// Frees the storage; the buffer must not be used afterwards.
+    func free() { base.deallocate() }
+
+    @inline(__always)
+    mutating func append(_ element: Element) {
+        if count == capacity { grow(to: count + 1) }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ elements: UnsafePointer<Element>, count added: Int) {
+        if count + added > capacity { grow(to: count + added) }
+        (base + count).initialize(from: elements, count: added)
+        count += added
+    }
+
+    private mutating func grow(to minimum: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < minimum { newCapacity *= 2 }
+        let grown = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
+        grown.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+}
+
+/// The SPEC's caption definitions for other stages (curation, reports): the same rules the
+/// statistics use, on single captions.
+public enum CaptionText {
+    /// The caption in NFC, trimmed of White_Space at both ends (the text the statistics measure).
+    public static func normalised(_ caption: String) -> String {
+        let isNFC = caption.utf8.withContiguousStorageIfAvailable { CaptionScanner.isCertainlyNFC($0) } == true
+        let nfc = isNFC ? caption : caption.precomposedStringWithCanonicalMapping
+        let scalars = nfc.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !CaptionScanner.isWhiteSpace($0.value) }) else { return "" }
+        let last = scalars.lastIndex(where: { !CaptionScanner.isWhiteSpace($0.value) })!
+        return String(scalars[first...last])
+    }
+
+    /// Length in Unicode scalars after NFC and trimming.
+    public static func length(_ caption: String) -> Int {
+        normalised(caption).unicodeScalars.count
+    }
+
+    /// The caption's words in order: maximal runs of letters, marks and numbers, lower-cased.
+    public static func words(_ caption: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        for scalar in normalised(caption).unicodeScalars {
+            if CaptionScanner.isWordScalar(scalar.value) {
+                if scalar.properties.changesWhenLowercased {
+                    current += scalar.properties.lowercaseMapping
+                } else {
+                    current.unicodeScalars.append(scalar)
+                }
+            } else if !current.isEmpty {
+                words.append(current)
+                current = ""
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        return words
+    }
+
+    /// Unique words / words (nil for a caption without words).
+    public static func typeTokenRatio(_ caption: String) -> Double? {
+        let all = words(caption)
+        return all.isEmpty ? nil : Double(Set(all).count) / Double(all.count)
     }
 }

@@ -46,6 +46,7 @@ public enum StatisticsCalculator {
 
         // Captions: the expensive part, split over workers.
         let (table, lengths, wordsPerCaption, ttrs, normalised) = measureCaptions(items, workers: options.workers)
+        defer { table.release() }
 
         // Media types.
         let images = items.lazy.filter { $0.mediaType == .image }.count
@@ -169,15 +170,15 @@ public enum StatisticsCalculator {
         let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
         let results = OrderedSlots<Partial>(count: sliceCount)
         DispatchQueue.concurrentPerform(iterations: sliceCount) { slice in
-            let table = WordTable(capacity: 1 << 16)
-            var scanner = CaptionScanner()
+            var table = WordTable(capacity: 1 << 16)
+            let scanner = CaptionScanner()
             let range = bounds[slice]..<bounds[slice + 1]
             var lengths: [Double] = [], words: [Double] = [], ttr: [Double?] = []
             lengths.reserveCapacity(range.count)
             words.reserveCapacity(range.count)
             ttr.reserveCapacity(range.count)
             for index in range {
-                let measure = scanner.measure(items[index].caption, table: table, captionNumber: Int32(index - range.lowerBound))
+                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(index - range.lowerBound))
                 lengths.append(Double(measure.length))
                 words.append(Double(measure.words))
                 ttr.append(measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil)
@@ -185,11 +186,12 @@ public enum StatisticsCalculator {
             results.set(slice, Partial(table: table, lengths: lengths, words: words, ttr: ttr, normalised: scanner.normalisedCount))
         }
         let partials = results.values()
-        let table = partials[0].table
+        var table = partials[0].table
         var lengths = partials[0].lengths, words = partials[0].words, ttr = partials[0].ttr
         var normalised = partials[0].normalised
         for partial in partials.dropFirst() {
             table.merge(partial.table)
+            partial.table.release()
             lengths += partial.lengths
             words += partial.words
             ttr += partial.ttr

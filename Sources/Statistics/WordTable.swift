@@ -9,8 +9,9 @@ import Darwin
 /// Words are interned into one byte arena, so counting 18 million words allocates no `String`s;
 /// the per-caption stamp gives each caption's unique-word count without a per-caption set. Each
 /// word's bookkeeping sits in one 24-byte entry so that a lookup touches few cache lines. Storage
-/// is manual (this is the innermost loop of `analyze`); one table belongs to one worker.
-final class WordTable: @unchecked Sendable {
+/// is manual (this is the innermost loop of `analyze`); one table belongs to one worker, which
+/// calls `release()` when done. A struct, so that accesses are checked at compile time, not per word.
+struct WordTable: @unchecked Sendable {
     struct Entry {
         var hash: UInt64
         var start: UInt32
@@ -41,7 +42,8 @@ final class WordTable: @unchecked Sendable {
         arena = .allocate(capacity: arenaCapacity)
     }
 
-    deinit {
+    /// Frees the storage; the table must not be used afterwards.
+    func release() {
         slots.deallocate()
         entries.deallocate()
         arena.deallocate()
@@ -79,7 +81,7 @@ final class WordTable: @unchecked Sendable {
     /// Counts one occurrence of the word in caption number `caption`; returns true when it is the
     /// word's first occurrence in that caption.
     @inline(__always)
-    func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, caption: Int32) -> Bool {
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, caption: Int32) -> Bool {
         let id = intern(bytes, count, hash: Self.hash(bytes, count))
         entries[id].count &+= 1
         if entries[id].lastSeen != caption {
@@ -90,14 +92,14 @@ final class WordTable: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func intern(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64) -> Int {
+    private mutating func intern(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64) -> Int {
         let mask = slotCount - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
             let id = Int(slots[slot])
             if id < 0 { break }
             let entry = entries[id]
-            if entry.hash == hash && Int(entry.length) == count && memcmp(arena + Int(entry.start), bytes, count) == 0 {
+            if entry.hash == hash && Int(entry.length) == count && Self.same(arena + Int(entry.start), bytes, count) {
                 return id
             }
             slot = (slot + 1) & mask
@@ -105,7 +107,25 @@ final class WordTable: @unchecked Sendable {
         return insert(bytes, count, hash: hash, slot: slot)
     }
 
-    private func insert(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, slot: Int) -> Int {
+    /// Byte equality, 8 bytes at a time (words are short; a libc call costs more than the compare).
+    @inline(__always)
+    static func same(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        let x = UnsafeRawPointer(a), y = UnsafeRawPointer(b)
+        var offset = 0
+        while offset + 8 <= count {
+            if x.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != y.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+        }
+        while offset < count {
+            if a[offset] != b[offset] { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    private mutating func insert(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, slot: Int) -> Int {
         if arenaCount + count > arenaCapacity {
             var capacity = arenaCapacity * 2
             while arenaCount + count > capacity { capacity *= 2 }
@@ -133,7 +153,7 @@ final class WordTable: @unchecked Sendable {
         return id
     }
 
-    private func grow() {
+    private mutating func grow() {
         let size = slotCount * 2
         slots.deallocate()
         slots = .allocate(capacity: size)
@@ -155,7 +175,7 @@ final class WordTable: @unchecked Sendable {
     }
 
     /// Adds every word and count of `other` into this table.
-    func merge(_ other: WordTable) {
+    mutating func merge(_ other: WordTable) {
         for index in 0..<other.uniqueCount {
             let entry = other.entries[index]
             let mine = intern(other.arena + Int(entry.start), Int(entry.length), hash: entry.hash)

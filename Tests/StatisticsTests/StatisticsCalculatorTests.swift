@@ -96,6 +96,10 @@ private let items: [ManifestItem] = [
 }
 
 @Test func normalisedCaptionIsNFCAndTrimmed() {
-    #expect(CaptionScanner.normalised("\u{3000} \u{1112}\u{1161}\u{11AB} \n") == "한")
-    #expect(CaptionScanner.normalised("   ") == "")
+    #expect(CaptionText.normalised("\u{3000} \u{1112}\u{1161}\u{11AB} \n") == "한")
+    #expect(CaptionText.normalised("   ") == "")
+    #expect(CaptionText.words("Hello, WORLD! e\u{301}té 가나-다라 ①") == ["hello", "world", "été", "가나", "다라", "①"])
+    #expect(CaptionText.length(" e\u{301} ") == 1)
+    #expect(CaptionText.typeTokenRatio("a A b") == 2.0 / 3.0)
+    #expect(CaptionText.typeTokenRatio("...") == nil)
 }
