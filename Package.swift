@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // Entry point only: everything lives in the libraries below.
@@ -17,11 +18,22 @@ let package = Package(
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "Support",
+            "Config",
+            "Planner",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
+        // The one TOML configuration format, presets, defaults, resolved JSON for the engine.
+        .target(name: "Config", dependencies: [
+            "Support",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
+        .target(name: "Planner", dependencies: ["Support", "Config"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )
