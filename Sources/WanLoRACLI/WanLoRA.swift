@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The root command: `wanlora <subcommand>`.
-public struct WanLoRA: AsyncParsableCommand {
+public struct WanLoRA: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "wanlora",
         abstract: "From a captioned broadcast archive to a Wan2.2-T2V-A14B LoRA, with honest numbers.",

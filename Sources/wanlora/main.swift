@@ -1,3 +1,3 @@
 import WanLoRACLI
 
-await WanLoRA.main()
+WanLoRA.main()
