@@ -66,9 +66,7 @@ public enum ConfigLoader {
         }
         let path = assignment[..<eq].trimmingCharacters(in: .whitespaces)
         let raw = assignment[assignment.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-        guard let key = ConfigKeys.key(path) else {
-            throw unknown(path, among: ConfigKeys.all.map(\.path), what: "key", in: "--set")
-        }
+        guard let key = ConfigKeys.key(path) else { throw unknownPath(path, in: "--set") }
         let value: ConfigValue
         if let parsed = try? parseTable("v = \(raw)", source: "--set")["v"] {
             value = parsed
@@ -82,9 +80,7 @@ public enum ConfigLoader {
     /// Sets the key at `path` ("section.name") to `value` with the key's own checks, then
     /// re-validates the whole configuration (as the file loader does).
     public static func set(_ path: String, _ value: ConfigValue, in config: inout WanLoRAConfig) throws {
-        guard let key = ConfigKeys.key(path) else {
-            throw unknown(path, among: ConfigKeys.all.map(\.path), what: "key", in: "override")
-        }
+        guard let key = ConfigKeys.key(path) else { throw unknownPath(path, in: "override") }
         try key.apply(&config, value)
         try config.validate()
     }
@@ -126,6 +122,22 @@ public enum ConfigLoader {
     }
 
     // MARK: - Unknown names
+
+    /// An unknown "section.key": lists the keys of that section when the section exists.
+    static func unknownPath(_ path: String, in source: String) -> ConfigError {
+        let section = path.split(separator: ".").first.map(String.init) ?? ""
+        let sameSection = ConfigKeys.all.filter { $0.section == section }.map(\.path)
+        let candidates = sameSection.isEmpty ? ConfigKeys.all.map(\.path) : sameSection
+        var error = unknown(path, among: candidates, what: "key", in: source)
+        if sameSection.isEmpty, let guess = closest(to: path, in: ConfigKeys.all.map(\.path)) {
+            error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
+                                remedy: "Did you mean \(guess)? Sections: \(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
+        } else if sameSection.isEmpty {
+            error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
+                                remedy: "Write section.key with a section from \(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
+        }
+        return error
+    }
 
     static func unknown(_ name: String, among allowed: [String], what: String, in source: String) -> ConfigError {
         let suggestion = closest(to: name, in: allowed)

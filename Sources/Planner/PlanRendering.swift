@@ -22,8 +22,8 @@ public enum PlanRendering {
     /// The same content as Markdown tables.
     public static func markdown(_ plan: Plan) -> String {
         var out = "# wanlora plan: \(plan.setup.architecture) on \(plan.setup.worldSize) × \(plan.setup.gpu)\n"
-        for section in sections(plan) {
-            out += "\n## \(section.title)\n\n| | |\n|---|---|\n"
+        for (index, section) in sections(plan).enumerated() {
+            out += "\n## \(index == 0 ? "Setup (preset \(plan.setup.preset))" : section.title)\n\n| | |\n|---|---|\n"
             for (label, value) in section.rows {
                 out += "| \(escape(label)) | \(escape(value).replacingOccurrences(of: "\n", with: "<br>")) |\n"
             }

@@ -63,7 +63,7 @@ public struct ReportComparison: Sendable, Codable {
             claim: "LoRA checkpoint, rank 16",
             report: "~487 MB",
             computed: "\(mb(r16.bytesPerExpertBF16)) bf16 / \(mb(r16.bytesPerExpertFP32)) fp32 per expert; \(mb(r16.bytesTotalBF16)) / \(mb(r16.bytesTotalFP32)) for both",
-            verdict: ratio(Double(r16.bytesTotalFP32), 487e6)
+            verdict: "\(ratio(Double(r16.bytesPerExpertBF16), 487e6)) (the LoRA file of one expert, bf16)"
         ))
         rows.append(Row(
             claim: "DiT base weights on the GPU",
@@ -101,7 +101,7 @@ public struct ReportComparison: Sendable, Codable {
         rows.append(Row(
             claim: "Training time, 3 epochs",
             report: "96 h on 2 × V100 (32 h an epoch)",
-            computed: "\(hours(v100fp16.schedule.runHours)) on 2 × V100 with fp16 (\(hours(v100.schedule.runHours)) as configured); \(hours(h100.schedule.gpuHours)) on one H100 at 49 frames (\(n(dataset.videos)) videos at \(String(format: "%.1f", h100.throughput.video.totalSeconds)) s + \(n(dataset.images)) images at \(String(format: "%.2f", h100.throughput.image.totalSeconds)) s, × 3)",
+            computed: "\(hours(v100fp16.schedule.runHours)) on 2 × V100 with fp16 (\(hours(v100.schedule.runHours)) as configured); \(n(Int(h100.schedule.gpuHours.rounded()))) H100-hours on one H100 at 49 frames (\(n(dataset.videos)) videos at \(String(format: "%.1f", h100.throughput.video.totalSeconds)) s + \(n(dataset.images)) images at \(String(format: "%.2f", h100.throughput.image.totalSeconds)) s, × 3)",
             verdict: ratio(v100fp16.schedule.runHours, 96)
         ))
         rows.append(Row(
@@ -113,7 +113,7 @@ public struct ReportComparison: Sendable, Codable {
         rows.append(Row(
             claim: "A100 preset (8 × A100 80GB, 81 frames, rank 32)",
             report: "not estimated",
-            computed: "\(gib(a100.memory.peakBytes)) per GPU; \(String(format: "%.0f", a100.throughput.video.totalSeconds)) s a video sample per Ulysses pair; \(hours(a100.schedule.runHours)) for 3 epochs (\(hours(a100.schedule.gpuHours)) GPU-hours, estimate)",
+            computed: "\(gib(a100.memory.peakBytes)) per GPU; \(String(format: "%.0f", a100.throughput.video.totalSeconds)) s a video sample per Ulysses pair; \(hours(a100.schedule.runHours)) for 3 epochs (\(n(Int(a100.schedule.gpuHours.rounded()))) GPU-hours, estimate)",
             verdict: a100.memory.fits ? "fits" : "does not fit"
         ))
         return ReportComparison(rows: rows, v100AsConfigured: v100, v100BestCase: v100fp16, h100SingleGPU: h100)
