@@ -34,6 +34,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
+        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -55,8 +55,10 @@ public enum ConfigLoader {
     }
 
     /// Applies one `section.key=value` assignment (the value in TOML syntax; a bare word that is
-    /// not a TOML value is taken as a string), as `--set` on the command line does, and re-validates.
-    public static func set(_ assignment: String, in config: inout WanLoRAConfig) throws {
+    /// not a TOML value is taken as a string), as `--set` on the command line does, and
+    /// re-validates unless `validate` is false (for several assignments followed by one
+    /// `validate()`, so that their order does not matter).
+    public static func set(_ assignment: String, in config: inout WanLoRAConfig, validate: Bool = true) throws {
         guard let eq = assignment.firstIndex(of: "=") else {
             throw ConfigError(
                 kind: .invalidValue, key: nil,
@@ -74,15 +76,15 @@ public enum ConfigLoader {
             value = .string(raw)
         }
         try key.apply(&config, value)
-        try config.validate()
+        if validate { try config.validate() }
     }
 
     /// Sets the key at `path` ("section.name") to `value` with the key's own checks, then
-    /// re-validates the whole configuration (as the file loader does).
-    public static func set(_ path: String, _ value: ConfigValue, in config: inout WanLoRAConfig) throws {
+    /// re-validates the whole configuration unless `validate` is false.
+    public static func set(_ path: String, _ value: ConfigValue, in config: inout WanLoRAConfig, validate: Bool = true) throws {
         guard let key = ConfigKeys.key(path) else { throw unknownPath(path, in: "override") }
         try key.apply(&config, value)
-        try config.validate()
+        if validate { try config.validate() }
     }
 
     // MARK: - TOML → ConfigValue

@@ -27,7 +27,9 @@ struct ConfigCommand: ParsableCommand {
             }
         }
 
-        func run() throws {
+        func run() throws { try printingActionableErrors { try write() } }
+
+        private func write() throws {
             let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
             guard let out else { return print(text, terminator: "") }
             if FileManager.default.fileExists(atPath: out) && !force {
@@ -42,7 +44,7 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit status 0 when it is valid.")
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
-            let config = try ConfigLoader.load(file: file)
+            let config = try printingActionableErrors { try ConfigLoader.load(file: file) }
             print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
@@ -55,9 +57,12 @@ struct ConfigCommand: ParsableCommand {
         var assignments: [String] = []
         @Flag(help: "Print config.resolved.json, as the engine reads it.") var json = false
 
-        func run() throws {
+        func run() throws { try printingActionableErrors { try show() } }
+
+        private func show() throws {
             var (config, baseDir) = try source.load()
-            for assignment in assignments { try ConfigLoader.set(assignment, in: &config) }
+            for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+            try config.validate()
             if json {
                 let resolved = ResolvedConfig(config, source: source.configFile ?? "preset \(config.preset.rawValue)", baseDir: baseDir)
                 FileHandle.standardOutput.write(try resolved.jsonData())

@@ -58,8 +58,14 @@ struct PlanCommand: ParsableCommand {
     }
 
     func run() throws {
-        if listGPUs { return print(Catalogs.gpuTable(), terminator: "") }
-        if listModels { return print(Catalogs.architectureTable(), terminator: "") }
+        let failed = try printingActionableErrors { try plan() }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Prints the plan; true when it has an error-level check.
+    private func plan() throws -> Bool {
+        if listGPUs { print(Catalogs.gpuTable(), terminator: ""); return false }
+        if listModels { print(Catalogs.architectureTable(), terminator: ""); return false }
 
         var (config, baseDir) = try source.load()
         let overrides: [(String, ConfigValue?)] = [
@@ -72,8 +78,9 @@ struct PlanCommand: ParsableCommand {
             ("lora.rank", rank.map { .integer($0) }),
             ("training.text_length", textLength.map { .integer($0) }),
         ]
-        for case let (key, value?) in overrides { try ConfigLoader.set(key, value, in: &config) }
-        for assignment in assignments { try ConfigLoader.set(assignment, in: &config) }
+        // All overrides first, then one validation: `--gpus 1 --ulysses 1` must not fail halfway.
+        for case let (key, value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
+        for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
         try config.validate()
 
         let dataset = DatasetSize(videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
@@ -82,9 +89,12 @@ struct PlanCommand: ParsableCommand {
 
         if compareReport {
             let comparison = try ReportComparison.make(dataset: dataset)
-            if json { FileHandle.standardOutput.write(try comparison.jsonData()); return }
-            print(markdown ? PlanRendering.markdown(comparison) : PlanRendering.text(comparison))
-            return
+            if json {
+                FileHandle.standardOutput.write(try comparison.jsonData())
+            } else {
+                print(markdown ? PlanRendering.markdown(comparison) : PlanRendering.text(comparison))
+            }
+            return false
         }
         let plan = try Planner.plan(config, dataset: dataset, diskFreeBytes: diskFree)
         if json {
@@ -92,7 +102,7 @@ struct PlanCommand: ParsableCommand {
         } else {
             print(markdown ? PlanRendering.markdown(plan) : PlanRendering.text(plan), terminator: "")
         }
-        if plan.hasErrors { throw ExitCode(1) }
+        return plan.hasErrors
     }
 
     private func resolve(_ path: String, in baseDir: String) -> String {
@@ -139,5 +149,16 @@ enum DiskSpace {
         guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: current),
               let free = attributes[.systemFreeSize] as? NSNumber else { return nil }
         return free.intValue
+    }
+}
+
+/// Runs a command body and prints a library error as two plain lines (what, how to fix) with
+/// exit status 1, instead of ArgumentParser's generic rendering.
+func printingActionableErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as any ActionableError {
+        FileHandle.standardError.write(Data("error: \(error.problem)\nhow to fix: \(error.remedy)\n".utf8))
+        throw ExitCode.failure
     }
 }

@@ -232,8 +232,14 @@ import Testing
         let unknown = try #require(throws: ConfigError.self) { try ConfigLoader.set("training.frame=49", in: &c) }
         #expect(unknown.remedy.contains("Did you mean training.frames?"))
         #expect(throws: ConfigError.self) { try ConfigLoader.set("training.frames", in: &c) }
-        // A rule between keys is checked after the assignment too.
+        // A rule between keys is checked after the assignment too…
         #expect(throws: ConfigError.self) { try ConfigLoader.set("hardware.ulysses_degree=3", in: &c) }
+        // …or once after several, whose order then does not matter.
+        var d = WanLoRAConfig.preset(.h100)
+        try ConfigLoader.set("hardware.gpus_per_node=1", in: &d, validate: false)
+        try ConfigLoader.set("hardware.ulysses_degree", .integer(1), in: &d, validate: false)
+        try d.validate()
+        #expect(d.hardware.worldSize == 1 && d.hardware.ulyssesDegree == 1)
     }
 
     /// Values set in code go through the same rules as values read from a file.
