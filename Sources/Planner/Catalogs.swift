@@ -3,17 +3,24 @@ import Foundation
 /// The catalogs as text tables (`wanlora plan --list-gpus`, `--list-models`).
 public enum Catalogs {
     public static func gpuTable() -> String {
-        var lines = [String(format: "%-10@ %6@ %8@ %8@ %8@ %9@ %5@ %5@  %@", "GPU" as NSString, "GiB" as NSString, "bf16" as NSString,
-                            "fp16" as NSString, "fp32" as NSString, "GB/s" as NSString, "bf16" as NSString, "FA" as NSString, "efficiency (GEMM / attention)" as NSString)]
-        lines.append(String(format: "%-10@ %6@ %8@ %8@ %8@ %9@ %5@ %5@", "" as NSString, "" as NSString, "TFLOP/s" as NSString, "TFLOP/s" as NSString,
-                            "TFLOP/s" as NSString, "memory" as NSString, "" as NSString, "" as NSString))
+        let header = ["GPU", "GiB", "bf16 TFLOP/s", "fp16 TFLOP/s", "fp32 TFLOP/s", "memory GB/s", "bf16", "FlashAttn", "efficiency GEMM / attention"]
+        var rows = [header]
         for g in GPU.catalog {
-            lines.append(String(format: "%-10@ %6.1f %8.1f %8.1f %8.1f %9.0f %5@ %5@  %.2f / %.2f %@", g.name as NSString, g.memoryGiB, g.bf16TFLOPs,
-                                g.fp16TFLOPs, g.fp32TFLOPs, g.memoryBandwidthGBs, (g.supportsBF16 ? "yes" : "no") as NSString,
-                                (g.supportsFlashAttention ? "yes" : "no") as NSString, g.gemmEfficiency, g.attentionEfficiency,
-                                (g.calibrated ? "(measured)" : "(estimate)") as NSString))
+            rows.append([
+                g.name, String(format: "%.1f", g.memoryGiB), String(format: "%.1f", g.bf16TFLOPs), String(format: "%.1f", g.fp16TFLOPs),
+                String(format: "%.1f", g.fp32TFLOPs), String(format: "%.0f", g.memoryBandwidthGBs), g.supportsBF16 ? "yes" : "no",
+                g.supportsFlashAttention ? "yes" : "no",
+                String(format: "%.2f / %.2f", g.gemmEfficiency, g.attentionEfficiency) + (g.calibrated ? " (measured)" : " (estimate)"),
+            ])
         }
-        return lines.joined(separator: "\n") + "\n"
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                let pad = String(repeating: " ", count: widths[column] - cell.count)
+                // Names left-aligned, numbers right-aligned.
+                return column == 0 || column >= 6 ? cell + pad : pad + cell
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n") + "\n"
     }
 
     public static func architectureTable() -> String {

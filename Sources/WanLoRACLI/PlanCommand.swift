@@ -10,17 +10,13 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
         discussion: """
-        Starts from --config FILE or --preset (default h100), applies the options below, and prints
-        the plan: shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds
-        per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop a
-        bad plan (memory over the card, bf16 on a GPU without it, Ulysses not dividing the heads…).
-        The exit status is 1 when a check is an error.
+        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
 
         Examples:
           wanlora plan --preset v100 --compare-report
           wanlora plan --preset h100 --frames 49 --gpus 1 --ulysses 1
           wanlora plan --config run.toml --gpu H200 --json > plan.json
-          wanlora plan --preset a100 --set lora.targets='["to_q","to_k","to_v","to_out.0","ffn.net.0.proj","ffn.net.2"]'
+          wanlora plan --preset a100 --set lora.targets='["to_q","to_v","ffn.net.2"]'
 
         The model is calibrated on measured H100/H200 steps (docs/planner.md derives every term).
         """
