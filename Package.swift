@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // Entry point only: everything lives in the libraries below.
@@ -16,7 +17,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -28,12 +29,21 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
         // Demo datasets shaped like the MBC archive.
         .target(name: "DemoData", dependencies: ["Manifest", "Support"]),
+        // The one TOML configuration format, presets, defaults, resolved JSON for the engine.
+        .target(name: "Config", dependencies: [
+            "Support",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
+        .target(name: "Planner", dependencies: ["Support", "Config"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,11 +10,13 @@ public struct WanLoRA: ParsableCommand {
 
           wanlora demo-data   write a demo manifest shaped like the MBC archive
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
+          wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
+          wanlora config      write, check and show the TOML configuration
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self]
+        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self]
     )
 
     public init() {}

@@ -1,0 +1,41 @@
+import Support
+
+/// A configuration that cannot be used, naming the key, the value and what is allowed.
+public struct ConfigError: ActionableError, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        /// The file could not be read.
+        case unreadable
+        /// The file is not valid TOML.
+        case syntax
+        /// A section or key that wanlora does not know.
+        case unknownKey
+        /// A value of the wrong TOML type (a string where a number belongs, …).
+        case wrongType
+        /// A value of the right type outside what is allowed.
+        case invalidValue
+        /// Values that are fine alone but not together.
+        case inconsistent
+    }
+
+    public let kind: Kind
+    /// Dotted key, e.g. "training.frames"; nil when the whole file is concerned.
+    public let key: String?
+    public let problem: String
+    public let remedy: String
+
+    public init(kind: Kind, key: String?, problem: String, remedy: String) {
+        self.kind = kind
+        self.key = key
+        self.problem = problem
+        self.remedy = remedy
+    }
+
+    static func invalid(_ key: String, _ value: String, allowed: String, why: String? = nil) -> ConfigError {
+        let reason = why.map { ": \($0)" } ?? ""
+        return ConfigError(
+            kind: .invalidValue, key: key,
+            problem: "\(key) = \(value) is not allowed\(reason).",
+            remedy: "Set \(key) to \(allowed)."
+        )
+    }
+}

@@ -1,0 +1,126 @@
+import Config
+
+/// The measurements the model is calibrated on (SPEC §7 and §8: one H100 80GB and one H200,
+/// random weights, real A14B expert shapes, diffusers 0.42, torch 2.11, bf16, SDPA), the fit of
+/// the model's two free constants, and the model's figures for every measurement.
+public enum Calibration {
+    public enum Kind: String, Sendable, Codable {
+        /// One LoRA training step of one expert, one sample, gradient checkpointing.
+        case trainingStep = "training step"
+        /// One forward pass of one expert (a denoising step without CFG).
+        case inferenceForward = "inference forward"
+    }
+
+    public struct Measurement: Sendable, Equatable, Codable {
+        public var name: String
+        public var kind: Kind
+        public var gpu: String
+        public var frames: Int
+        public var seconds: Double?
+        /// Peak `torch.cuda.max_memory_allocated()`, GiB.
+        public var peakGiB: Double?
+        /// The run ran out of memory.
+        public var outOfMemory: Bool
+        /// Whether the fit uses it (the others only check the model).
+        public var usedForFit: Bool
+    }
+
+    public static let measurements: [Measurement] = [
+        Measurement(name: "train 49 frames, H100", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 24.2, peakGiB: 61.3, outOfMemory: false, usedForFit: true),
+        Measurement(name: "train 81 frames, H100", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: nil, peakGiB: nil, outOfMemory: true, usedForFit: false),
+        Measurement(name: "train 81 frames, H200", kind: .trainingStep, gpu: "H200", frames: 81,
+                    seconds: 53.1, peakGiB: 82.4, outOfMemory: false, usedForFit: false),
+        Measurement(name: "forward 49 frames, H100", kind: .inferenceForward, gpu: "H100", frames: 49,
+                    seconds: 5.8, peakGiB: nil, outOfMemory: false, usedForFit: false),
+        Measurement(name: "forward 81 frames, H100", kind: .inferenceForward, gpu: "H100", frames: 81,
+                    seconds: 12.5, peakGiB: nil, outOfMemory: false, usedForFit: false),
+    ]
+
+    /// The setting of the measurements: diffusers defaults for a LoRA on one A14B expert —
+    /// attention targets at rank 16 (peft's default dropout 0), AdamW 8-bit, bf16 weights and
+    /// residual, gradient checkpointing, one GPU, inputs already encoded, 1280×720, 512 tokens.
+    public static func referenceConfig(gpu: String, frames: Int) -> WanLoRAConfig {
+        var c = WanLoRAConfig.preset(.h100)
+        c.hardware.gpu = gpu
+        c.hardware.gpusPerNode = 1
+        c.hardware.nodes = 1
+        c.hardware.ulyssesDegree = 1
+        c.hardware.fsdp = false
+        c.hardware.t5 = .cached
+        c.hardware.vae = .cached
+        c.training.expert = .high
+        c.training.frames = frames
+        c.training.width = 1280
+        c.training.height = 720
+        c.training.textLength = 512
+        c.training.microBatch = 1
+        c.training.optimizer = .adamw8bit
+        c.training.mixedPrecision = .bf16
+        c.training.gradientCheckpointing = true
+        c.training.residualDtype = .bf16
+        c.lora.rank = 16
+        c.lora.alpha = 16
+        c.lora.dropout = 0
+        c.lora.targets = ["to_q", "to_k", "to_v", "to_out.0"]
+        return c
+    }
+
+    /// The two constants, fitted to the 49-frame H100 training step: the elementwise traffic
+    /// to its time (24.2 s) and the block working set to its peak (61.3 GiB). Everything else
+    /// in the model comes from dimensions, datasheets and the kernel benchmarks.
+    public static let fitted: ModelConstants = {
+        let point = measurements[0]
+        let config = referenceConfig(gpu: point.gpu, frames: point.frames)
+        let a = Architecture.wan22T2VA14B
+        let gpu = try! GPU.named(point.gpu)
+        let geometry = try! ClipGeometry(frames: point.frames, width: 1280, height: 720, architecture: a)
+        let lora = try! LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
+        let zero = ModelConstants(elementwiseBytesPerTokenLayerDim: 0, workingSetBytesPerTokenDim: 0)
+
+        let time0 = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: zero).time
+        let passes = TimeModel.elementwisePasses(training: true, checkpointing: true)
+        let elementwise = (point.seconds! - time0.totalSeconds) * gpu.memoryBandwidthGBs * 1e9
+            / (passes * Double(geometry.tokens) * Double(a.layers) * Double(a.dim))
+
+        let memory0 = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: zero)
+        let peak = point.peakGiB! * Double(1 << 30)
+        let workingSet = (peak - Double(memory0.trainingPhaseBytes)) / (Double(geometry.tokens) * Double(a.dim))
+        return ModelConstants(elementwiseBytesPerTokenLayerDim: elementwise, workingSetBytesPerTokenDim: workingSet)
+    }()
+
+    /// The model's figures for one measurement.
+    public struct Check: Sendable, Equatable, Codable {
+        public var measurement: Measurement
+        public var modelSeconds: Double
+        public var modelPeakGiB: Double?
+        public var modelFits: Bool?
+        /// (model − measured) / measured, when both exist.
+        public var secondsError: Double?
+        public var peakError: Double?
+    }
+
+    public static func check(_ m: Measurement, constants: ModelConstants = fitted) -> Check {
+        let a = Architecture.wan22T2VA14B
+        let gpu = try! GPU.named(m.gpu)
+        let geometry = try! ClipGeometry(frames: m.frames, width: 1280, height: 720, architecture: a)
+        switch m.kind {
+        case .inferenceForward:
+            let t = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: .bf16, tokens: geometry.tokens,
+                                               textTokens: 512, constants: constants).totalSeconds
+            return Check(measurement: m, modelSeconds: t, modelPeakGiB: nil, modelFits: nil,
+                         secondsError: m.seconds.map { (t - $0) / $0 }, peakError: nil)
+        case .trainingStep:
+            let config = referenceConfig(gpu: m.gpu, frames: m.frames)
+            let lora = try! LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
+            let t = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants).time.totalSeconds
+            let budget = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants)
+            let peak = Double(budget.peakBytes) / Double(1 << 30)
+            return Check(measurement: m, modelSeconds: t, modelPeakGiB: peak, modelFits: budget.fits,
+                         secondsError: m.seconds.map { (t - $0) / $0 }, peakError: m.peakGiB.map { (peak - $0) / $0 })
+        }
+    }
+
+    public static var checks: [Check] { measurements.map { check($0) } }
+}

@@ -1,0 +1,168 @@
+import Config
+
+/// One line of a GPU memory budget.
+public struct MemoryItem: Sendable, Equatable, Codable {
+    public var name: String
+    public var bytes: Int
+    /// How the number is made, in words (shown with --markdown and in JSON).
+    public var basis: String
+}
+
+/// Peak memory of one GPU during training, item by item.
+///
+/// The peak is the larger of two phases: the training step (weights, LoRA state, activations)
+/// and, when an encoder is offloaded, the encode phase in which its weights are on the GPU.
+/// Figures compare with `torch.cuda.max_memory_allocated()`; the card's CUDA context and the
+/// allocator's slack are kept out of the usable capacity (`reservedBytes`).
+public struct MemoryBudget: Sendable, Equatable, Codable {
+    public var items: [MemoryItem]
+    public var trainingPhaseBytes: Int
+    public var encodePhaseBytes: Int
+    public var peakBytes: Int
+    public var capacityBytes: Int
+    /// Kept free for the CUDA context (≈0.5 GiB) and allocator fragmentation.
+    public var reservedBytes: Int
+    public var usableBytes: Int { capacityBytes - reservedBytes }
+    public var fits: Bool { peakBytes <= usableBytes }
+    /// Peak over usable capacity.
+    public var utilisation: Double { Double(peakBytes) / Double(usableBytes) }
+}
+
+public enum MemoryModel {
+    /// Bytes kept out of the usable capacity of every card.
+    public static let reservedBytes = 1 << 30
+
+    /// Activation bytes one adapted Linear keeps per token: its input in the adapter's dtype
+    /// (peft casts the input to the fp32 LoRA weights: 4 bytes) for the LoRA weight gradient,
+    /// the dropout mask (1 byte) when dropout > 0, and the rank-r intermediate in fp32.
+    static func loraSavedBytesPerToken(inFeatures: Int, rank: Int, dropout: Double) -> Int {
+        4 * inFeatures + (dropout > 0 ? inFeatures : 0) + 4 * rank
+    }
+
+    /// Activation bytes per token of one transformer block while it is recomputed and
+    /// back-propagated (the working set): `constants.workingSetBytesPerTokenDim`·d for the
+    /// norms, modulation, q/k/v, attention output, residual adds and their gradients (fitted
+    /// to the SPEC §7 peak), plus 6·ffn for the FFN intermediate (bf16 projection output, the
+    /// GELU input and output), plus what the LoRA branches keep.
+    public static func blockBytesPerToken(architecture a: Architecture, lora: LoRACount, dropout: Double,
+                                          constants: ModelConstants) -> Double {
+        var bytes = constants.workingSetBytesPerTokenDim * Double(a.dim) + 6 * Double(a.ffnDim)
+        for m in lora.videoModulesPerBlock(layers: a.layers) {
+            bytes += Double(m.count * loraSavedBytesPerToken(inFeatures: m.inFeatures, rank: lora.rank, dropout: dropout))
+        }
+        return bytes
+    }
+
+    public static func budget(
+        config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
+        lora: LoRACount, constants: ModelConstants
+    ) -> MemoryBudget {
+        let hw = config.hardware, tr = config.training
+        let world = hw.worldSize
+        let shards = hw.fsdp ? world : 1
+        let weightBytes = config.model.weightsDtype == .fp8 ? 1 : 2
+        let trainedExperts = lora.experts
+        let residentExperts = (trainedExperts > 1 && hw.inactiveExpert == .resident) ? trainedExperts : 1
+        let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)
+        let micro = Double(tr.microBatch)
+        var items: [MemoryItem] = []
+
+        let expertBytes = a.expertParameters * weightBytes
+        items.append(MemoryItem(
+            name: "expert weights", bytes: expertBytes * residentExperts / shards,
+            basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(config.model.weightsDtype.rawValue))"
+                + (shards > 1 ? " / \(shards) FSDP shards" : "")
+        ))
+        if shards > 1 {
+            let blockParams = a.blockLinears.map { $0.weightParameters + $0.outFeatures }.reduce(0, +)
+            items.append(MemoryItem(
+                name: "FSDP gathered blocks", bytes: 2 * blockParams * weightBytes,
+                basis: "the block being computed and the next one prefetched, unsharded"
+            ))
+        }
+        let t5Bytes = a.textEncoder.parameters * 2
+        let vaeBytes = a.vae.parameters * 2
+        if hw.t5 == .resident {
+            items.append(MemoryItem(name: "UMT5 text encoder", bytes: t5Bytes, basis: "\(a.textEncoder.parameters) parameters × 2 B (bf16), resident"))
+        }
+        if hw.vae == .resident {
+            items.append(MemoryItem(name: "VAE", bytes: vaeBytes, basis: "\(a.vae.parameters) parameters × 2 B (bf16), resident"))
+        }
+        let loraParams = lora.parametersTotal
+        items.append(MemoryItem(name: "LoRA weights", bytes: loraParams * 4, basis: "\(loraParams) parameters × 4 B (fp32)"))
+        items.append(MemoryItem(name: "LoRA gradients", bytes: loraParams * 4, basis: "\(loraParams) × 4 B (fp32)"))
+        let optimizerBytesPerParam = tr.optimizer == .adamw ? 8 : 2
+        items.append(MemoryItem(
+            name: "optimizer state", bytes: loraParams * optimizerBytesPerParam,
+            basis: "\(loraParams) × \(optimizerBytesPerParam) B (\(tr.optimizer.rawValue): two moments)"
+        ))
+        let persistent = items.map(\.bytes).reduce(0, +)
+
+        let blockBytes = blockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
+        var activations: [MemoryItem] = []
+        if tr.gradientCheckpointing {
+            let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
+            activations.append(MemoryItem(
+                name: "block inputs kept for backward", bytes: Int(kept),
+                basis: "\(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(a.dim) × \(tr.residualDtype.bytes) B (\(tr.residualDtype.rawValue) residual)"
+                    + (tr.microBatch > 1 ? " × micro-batch \(tr.microBatch)" : "")
+            ))
+            activations.append(MemoryItem(
+                name: "one block recomputed + backward", bytes: Int(micro * tokensPerGPU * blockBytes),
+                basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
+            ))
+        } else {
+            activations.append(MemoryItem(
+                name: "activations of all blocks", bytes: Int(micro * Double(a.layers) * tokensPerGPU * blockBytes),
+                basis: "no gradient checkpointing: \(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
+            ))
+        }
+        // Without a fused attention kernel for this dtype, SDPA falls back to the math kernel,
+        // which materialises the scores: heads/U × S² of them (bf16), for one head group at a time at best.
+        if !fusedAttentionAvailable(gpu: gpu, precision: tr.mixedPrecision) {
+            let scores = micro * Double(a.heads / max(1, hw.ulyssesDegree)) * Double(geometry.tokens) * Double(geometry.tokens) * 2
+            activations.append(MemoryItem(
+                name: "attention scores (no fused kernel)", bytes: Int(min(scores, Double(Int.max / 4))),
+                basis: "\(a.heads / max(1, hw.ulyssesDegree)) heads × \(geometry.tokens)² × 2 B: SDPA's math kernel"
+            ))
+        }
+        items += activations
+        let training = persistent + activations.map(\.bytes).reduce(0, +)
+
+        // Encode phase: offloaded encoders come onto the GPU, one at a time, before the step.
+        var encode = persistent
+        if hw.t5 == .offload { encode = max(encode, persistent + t5Bytes) }
+        if hw.vae != .cached {
+            let workspace = vaeWorkspaceBytes(a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
+            let weights = hw.vae == .offload ? vaeBytes : 0
+            encode = max(encode, persistent + weights + workspace)
+            items.append(MemoryItem(
+                name: "VAE encode workspace (encode phase)", bytes: workspace,
+                basis: "about 4 live feature maps of a 4-frame chunk at the first stage (estimate)"
+            ))
+        }
+        if hw.t5 == .offload {
+            items.append(MemoryItem(name: "UMT5 text encoder (encode phase)", bytes: t5Bytes,
+                                    basis: "\(a.textEncoder.parameters) × 2 B, on the GPU only while encoding"))
+        }
+        return MemoryBudget(
+            items: items, trainingPhaseBytes: training, encodePhaseBytes: encode,
+            peakBytes: max(training, encode), capacityBytes: gpu.memoryBytes, reservedBytes: reservedBytes
+        )
+    }
+
+    /// The VAE encoder works through the clip in causal chunks of 4 frames (the first alone);
+    /// its largest tensors are the first stage's feature maps: 4 frames × H × W × base width,
+    /// bf16, about 4 alive at once (input, two convolution outputs, the residual).
+    public static func vaeWorkspaceBytes(_ vae: VAESpec, frames: Int, width: Int, height: Int) -> Int {
+        let chunk = min(frames, 4)
+        return 4 * chunk * (height / vae.inputPatch) * (width / vae.inputPatch) * vae.baseDim * 2
+    }
+
+    /// Whether SDPA has a fused (memory-efficient) kernel for this GPU and dtype: FlashAttention
+    /// and cuDNN need compute capability 8.0; the memory-efficient kernel runs fp16 and fp32 on
+    /// older GPUs but bf16 only from 8.0.
+    public static func fusedAttentionAvailable(gpu: GPU, precision: MixedPrecision) -> Bool {
+        gpu.supportsFlashAttention || precision != .bf16
+    }
+}

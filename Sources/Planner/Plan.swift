@@ -1,0 +1,252 @@
+import Foundation
+import Config
+
+/// How many items the training set has (images are trained as one-frame clips).
+public struct DatasetSize: Sendable, Equatable, Codable {
+    public var videos: Int
+    public var images: Int
+    public init(videos: Int, images: Int) {
+        self.videos = videos
+        self.images = images
+    }
+    public var samples: Int { videos + images }
+
+    /// The archive's training split (SPEC §2 / the report's all_train.csv): 80,106 videos and
+    /// 90,074 images, 170,180 rows.
+    public static let archiveTrainingSplit = DatasetSize(videos: 80_106, images: 90_074)
+}
+
+/// A finding of the planner: an error stops `wanlora train`; a warning or note informs.
+public struct PlanCheck: Sendable, Equatable, Codable {
+    public enum Severity: String, Sendable, Codable, Comparable {
+        case error, warning, note
+        private var rank: Int { self == .error ? 0 : self == .warning ? 1 : 2 }
+        public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
+    }
+
+    public var severity: Severity
+    /// Stable identifier, e.g. "memory", "bf16", "ulysses-heads".
+    public var code: String
+    public var message: String
+    public var remedy: String
+}
+
+/// Everything `wanlora plan` reports.
+public struct Plan: Sendable, Codable {
+    public struct Setup: Sendable, Equatable, Codable {
+        public var preset: String
+        public var architecture: String
+        public var gpu: String
+        public var gpuMemoryGiB: Double
+        public var gpusPerNode: Int
+        public var nodes: Int
+        public var worldSize: Int
+        public var ulyssesDegree: Int
+        public var dataParallelSize: Int
+        public var fsdp: Bool
+        public var microBatch: Int
+        public var gradAccumulation: Int
+        public var effectiveBatch: Int
+        public var mixedPrecision: String
+        public var weightsDtype: String
+        public var optimizer: String
+        public var expert: String
+        public var t5: String
+        public var vae: String
+        public var inactiveExpert: String
+        public var textLength: Int
+        public var epochs: Int
+    }
+
+    public struct ModelSize: Sendable, Equatable, Codable {
+        public var expertParameters: Int
+        public var experts: Int
+        public var transformerParameters: Int
+        public var expertBytesBF16: Int
+        public var textEncoderParameters: Int
+        public var vaeParameters: Int
+        public var dim: Int
+        public var ffnDim: Int
+        public var heads: Int
+        public var layers: Int
+    }
+
+    public struct Throughput: Sendable, Equatable, Codable {
+        /// One training sample on one Ulysses group.
+        public var video: SampleTime
+        public var image: SampleTime
+        public var videoFlops: TrainingFlops
+        public var imageFlops: TrainingFlops
+        /// Counted FLOPs per second per GPU the model predicts for a video sample.
+        public var videoTFLOPsPerGPU: Double
+        /// Where the GPU's efficiencies come from.
+        public var efficiencySource: String
+        public var calibrated: Bool
+        /// The bf16 matrix rate is emulated (fp32 without tensor cores) on this GPU.
+        public var emulatedBF16: Bool
+    }
+
+    public struct Schedule: Sendable, Equatable, Codable {
+        public var dataset: DatasetSize
+        public var stepsPerEpoch: Int
+        public var totalSteps: Int
+        /// Mean wall time of one optimizer step (effective batch of the dataset's mix), seconds.
+        public var secondsPerStep: Double
+        public var epochHours: Double
+        public var runHours: Double
+        public var gpuHours: Double
+        /// Share of the hours spent on videos.
+        public var videoShare: Double
+        /// Fraction of samples routed to the high-noise expert (timestep sampler and boundary).
+        public var highNoiseFraction: Double
+    }
+
+    public struct Cache: Sendable, Equatable, Codable {
+        public var latentBytesPerVideo: Int
+        public var latentBytesPerImage: Int
+        public var textBytesPerCaption: Int
+        public var totalBytes: Int
+        /// Free space where the cache goes, when known.
+        public var diskFreeBytes: Int?
+        /// Hours of all GPUs to build it once (VAE + UMT5 over the dataset).
+        public var buildHours: Double
+        public var buildGPUHours: Double
+    }
+
+    public struct Inference: Sendable, Equatable, Codable {
+        public var frames: Int
+        public var tokens: Int
+        /// One forward pass of one expert, one GPU.
+        public var forwardSeconds: Double
+        /// Denoising one video: steps × (2 passes with CFG), DiT only (no VAE decode), one GPU.
+        public var videoSeconds: Double
+    }
+
+    public var setup: Setup
+    public var model: ModelSize
+    public var video: ClipGeometry
+    public var image: ClipGeometry
+    public var lora: LoRACount
+    public var memory: MemoryBudget
+    public var imageMemory: MemoryBudget
+    public var throughput: Throughput
+    public var schedule: Schedule
+    public var cache: Cache
+    public var inference: Inference
+    public var checks: [PlanCheck]
+    public var constants: ModelConstants
+
+    public var hasErrors: Bool { checks.contains { $0.severity == .error } }
+}
+
+public enum Planner {
+    /// Plans `config` on `dataset`. `diskFreeBytes` is the free space of the cache folder's disk
+    /// when the caller knows it. Throws only when the configuration cannot be computed at all
+    /// (unknown GPU, a LoRA target that matches nothing, a shape the model cannot take); every
+    /// other problem is a check in the plan.
+    public static func plan(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+                            diskFreeBytes: Int? = nil, constants: ModelConstants = Calibration.fitted) throws -> Plan {
+        let a = Architecture.named(config.model.architecture)
+        let gpu = try GPU.named(config.hardware.gpu)
+        let hw = config.hardware, tr = config.training
+        let trainedExperts: Int = {
+            guard a.experts > 1 else { return 1 }
+            return tr.expert == .both ? a.experts : 1
+        }()
+        let lora = try LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: trainedExperts)
+        let video = try ClipGeometry(frames: tr.frames, width: tr.width, height: tr.height, architecture: a)
+        let image = try ClipGeometry(frames: 1, width: tr.width, height: tr.height, architecture: a)
+
+        let memory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
+        let imageMemory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
+        let (videoTime, videoFlops) = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
+        let (imageTime, imageFlops) = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
+
+        // Schedule: each Ulysses group trains its own samples; a step is effective-batch samples.
+        let dp = hw.dataParallelSize
+        let effectiveBatch = tr.microBatch * tr.gradAccumulation * dp
+        let stepsPerEpoch = (dataset.samples + effectiveBatch - 1) / effectiveBatch
+        let totalSteps = stepsPerEpoch * tr.epochs
+        let videoSeconds = Double(dataset.videos) * videoTime.totalSeconds
+        let imageSeconds = Double(dataset.images) * imageTime.totalSeconds
+        let epochSeconds = (videoSeconds + imageSeconds) / Double(dp)
+        let runSeconds = epochSeconds * Double(tr.epochs)
+        let meanSample = dataset.samples > 0 ? (videoSeconds + imageSeconds) / Double(dataset.samples) : 0
+        let highFraction = a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
+        let schedule = Plan.Schedule(
+            dataset: dataset, stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps,
+            secondsPerStep: meanSample * Double(tr.microBatch * tr.gradAccumulation),
+            epochHours: epochSeconds / 3600, runHours: runSeconds / 3600,
+            gpuHours: runSeconds / 3600 * Double(hw.worldSize),
+            videoShare: videoSeconds + imageSeconds > 0 ? videoSeconds / (videoSeconds + imageSeconds) : 0,
+            highNoiseFraction: highFraction
+        )
+
+        // Cache: bf16 latents per clip, UMT5 output at the configured length (bf16).
+        let textBytes = tr.textLength * a.textEncoder.dim * 2
+        let cacheBytes = dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples * textBytes
+        let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
+        let encodeVideo = FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
+        let encodeImage = FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
+        let encodeText = FlopModel.textEncoder(a.textEncoder, tokens: tr.textLength) / (rate * gpu.gemmEfficiency)
+        let buildSeconds = Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples) * encodeText
+        let cache = Plan.Cache(
+            latentBytesPerVideo: video.latentBytesBF16, latentBytesPerImage: image.latentBytesBF16,
+            textBytesPerCaption: textBytes, totalBytes: cacheBytes, diskFreeBytes: diskFreeBytes,
+            buildHours: buildSeconds / 3600 / Double(hw.worldSize), buildGPUHours: buildSeconds / 3600
+        )
+
+        let sampleGeometry = (try? ClipGeometry(frames: config.sample.frames, width: config.sample.width, height: config.sample.height, architecture: a)) ?? video
+        let forward = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
+                                                 textTokens: tr.textLength, constants: constants).totalSeconds
+        let cfgPasses = 2.0
+        let inference = Plan.Inference(frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
+                                       videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
+
+        let perGPUFlops = videoFlops.total.total / Double(hw.ulyssesDegree)
+        let throughput = Plan.Throughput(
+            video: videoTime, image: imageTime, videoFlops: videoFlops, imageFlops: imageFlops,
+            videoTFLOPsPerGPU: perGPUFlops / videoTime.totalSeconds / 1e12,
+            efficiencySource: gpu.efficiencySource, calibrated: gpu.calibrated,
+            emulatedBF16: !gpu.matrixTFLOPs(for: tr.mixedPrecision).native
+        )
+        let setup = Plan.Setup(
+            preset: config.preset.rawValue, architecture: a.name, gpu: gpu.name, gpuMemoryGiB: gpu.memoryGiB,
+            gpusPerNode: hw.gpusPerNode, nodes: hw.nodes, worldSize: hw.worldSize, ulyssesDegree: hw.ulyssesDegree,
+            dataParallelSize: dp, fsdp: hw.fsdp, microBatch: tr.microBatch, gradAccumulation: tr.gradAccumulation,
+            effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue, weightsDtype: config.model.weightsDtype.rawValue,
+            optimizer: tr.optimizer.rawValue, expert: tr.expert.rawValue, t5: hw.t5.rawValue, vae: hw.vae.rawValue,
+            inactiveExpert: hw.inactiveExpert.rawValue, textLength: tr.textLength, epochs: tr.epochs
+        )
+        let model = Plan.ModelSize(
+            expertParameters: a.expertParameters, experts: a.experts, transformerParameters: a.transformerParameters,
+            expertBytesBF16: a.expertParameters * 2, textEncoderParameters: a.textEncoder.parameters,
+            vaeParameters: a.vae.parameters, dim: a.dim, ffnDim: a.ffnDim, heads: a.heads, layers: a.layers
+        )
+        var plan = Plan(
+            setup: setup, model: model, video: video, image: image, lora: lora, memory: memory, imageMemory: imageMemory,
+            throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [], constants: constants
+        )
+        plan.checks = PlanChecks.run(plan: plan, config: config, architecture: a, gpu: gpu)
+        return plan
+    }
+}
+
+extension Plan {
+    /// The plan as one JSON document: snake_case keys, sorted, a final newline.
+    public func jsonData() throws -> Data { try planJSON(self) }
+}
+
+extension ReportComparison {
+    public func jsonData() throws -> Data { try planJSON(self) }
+}
+
+func planJSON<T: Encodable>(_ value: T) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var data = try encoder.encode(value)
+    data.append(0x0A)
+    return data
+}

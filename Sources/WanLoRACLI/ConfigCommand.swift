@@ -1,0 +1,74 @@
+import ArgumentParser
+import Config
+import Foundation
+import Support
+
+/// `wanlora config`: write, check and show configuration files.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Write, check and show wanlora configuration files (TOML).",
+        discussion: """
+        One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
+        which writes every key with its meaning and allowed values; docs/config.md has the details.
+        """,
+        subcommands: [Init.self, Check.self, Show.self]
+    )
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a commented configuration file of a preset.")
+        @Option(help: "a100, v100 (the report's, SPEC §6) or h100 (ours).") var preset: String = "h100"
+        @Option(help: "File to write (default: standard output).") var out: String?
+        @Flag(help: "Overwrite an existing file.") var force = false
+
+        func validate() throws {
+            if Preset(rawValue: preset) == nil {
+                throw ValidationError("Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+        }
+
+        func run() throws { try printingActionableErrors { try write() } }
+
+        private func write() throws {
+            let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
+            guard let out else { return print(text, terminator: "") }
+            if FileManager.default.fileExists(atPath: out) && !force {
+                throw GeneralError("\(out) already exists.", remedy: "Choose another --out, or add --force to overwrite it.")
+            }
+            try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+            print("wrote \(out) (preset \(preset))")
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit status 0 when it is valid.")
+        @Argument(help: "The TOML file.") var file: String
+        func run() throws {
+            let config = try printingActionableErrors { try ConfigLoader.load(file: file) }
+            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the fully resolved configuration (every key), as TOML or as the engine's JSON.")
+        @OptionGroup var source: ConfigSourceOptions
+        @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
+        var assignments: [String] = []
+        @Flag(help: "Print config.resolved.json, as the engine reads it.") var json = false
+
+        func run() throws { try printingActionableErrors { try show() } }
+
+        private func show() throws {
+            var (config, baseDir) = try source.load()
+            for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+            try config.validate()
+            if json {
+                let resolved = ResolvedConfig(config, source: source.configFile ?? "preset \(config.preset.rawValue)", baseDir: baseDir)
+                FileHandle.standardOutput.write(try resolved.jsonData())
+            } else {
+                print(ConfigTemplate.toml(config), terminator: "")
+            }
+        }
+    }
+}

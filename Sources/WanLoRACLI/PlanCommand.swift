@@ -1,0 +1,160 @@
+import ArgumentParser
+import Config
+import Foundation
+import Planner
+import Support
+
+/// `wanlora plan`: LoRA size, memory, FLOPs and time of a configuration, before any GPU is paid for.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
+        discussion: """
+        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+
+        Examples:
+          wanlora plan --preset v100 --compare-report
+          wanlora plan --preset h100 --frames 49 --gpus 1 --ulysses 1
+          wanlora plan --config run.toml --gpu H200 --json > plan.json
+          wanlora plan --preset a100 --set lora.targets='["to_q","to_v","ffn.net.2"]'
+
+        The model is calibrated on measured H100/H200 steps (docs/planner.md derives every term).
+        """
+    )
+
+    @OptionGroup var source: ConfigSourceOptions
+
+    @Option(help: "GPU model (see --list-gpus).") var gpu: String?
+    @Option(help: "GPUs per node.") var gpus: Int?
+    @Option(help: "Nodes.") var nodes: Int?
+    @Option(help: "Ulysses sequence-parallel degree (GPUs sharing one sample).") var ulysses: Int?
+    @Option(help: "Frames per training clip (4n+1).") var frames: Int?
+    @Option(help: "Training resolution, WIDTHxHEIGHT (e.g. 1280x720).") var resolution: String?
+    @Option(help: "LoRA rank.") var rank: Int?
+    @Option(name: .customLong("text-length"), help: "Caption tokens (≤ 512).") var textLength: Int?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
+    var assignments: [String] = []
+
+    @Option(name: .customLong("dataset-videos"), help: "Training videos (default: the archive's 80,106).") var datasetVideos: Int?
+    @Option(name: .customLong("dataset-images"), help: "Training images (default: the archive's 90,074).") var datasetImages: Int?
+    @Option(name: .customLong("disk-free"), help: "Free disk for the cache, GB (default: measured at data.cache_dir).") var diskFreeGB: Double?
+
+    @Flag(help: "Print one JSON document instead of the table.") var json = false
+    @Flag(help: "Print Markdown instead of the table.") var markdown = false
+    @Flag(name: .customLong("compare-report"), help: "Print the seed report's claims beside the computed values.") var compareReport = false
+    @Flag(name: .customLong("list-gpus"), help: "List the GPU catalog and exit.") var listGPUs = false
+    @Flag(name: .customLong("list-models"), help: "List the architecture catalog and exit.") var listModels = false
+
+    func validate() throws {
+        if json && markdown { throw ValidationError("Choose one of --json and --markdown.") }
+        for (name, value) in [("--dataset-videos", datasetVideos), ("--dataset-images", datasetImages)] {
+            if let value, value < 0 { throw ValidationError("\(name) must be 0 or more, not \(value).") }
+        }
+        if let diskFreeGB, diskFreeGB < 0 { throw ValidationError("--disk-free must be 0 or more GB.") }
+    }
+
+    func run() throws {
+        let failed = try printingActionableErrors { try plan() }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// Prints the plan; true when it has an error-level check.
+    private func plan() throws -> Bool {
+        if listGPUs { print(Catalogs.gpuTable(), terminator: ""); return false }
+        if listModels { print(Catalogs.architectureTable(), terminator: ""); return false }
+
+        var (config, baseDir) = try source.load()
+        let overrides: [(String, ConfigValue?)] = [
+            ("hardware.gpu", gpu.map { .string($0) }),
+            ("hardware.gpus_per_node", gpus.map { .integer($0) }),
+            ("hardware.nodes", nodes.map { .integer($0) }),
+            ("hardware.ulysses_degree", ulysses.map { .integer($0) }),
+            ("training.frames", frames.map { .integer($0) }),
+            ("training.resolution", resolution.map { .string($0) }),
+            ("lora.rank", rank.map { .integer($0) }),
+            ("training.text_length", textLength.map { .integer($0) }),
+        ]
+        // All overrides first, then one validation: `--gpus 1 --ulysses 1` must not fail halfway.
+        for case let (key, value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
+        for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+        try config.validate()
+
+        let dataset = DatasetSize(videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
+                                  images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
+        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheDir, in: baseDir))
+
+        if compareReport {
+            let comparison = try ReportComparison.make(dataset: dataset)
+            if json {
+                FileHandle.standardOutput.write(try comparison.jsonData())
+            } else {
+                print(markdown ? PlanRendering.markdown(comparison) : PlanRendering.text(comparison))
+            }
+            return false
+        }
+        let plan = try Planner.plan(config, dataset: dataset, diskFreeBytes: diskFree)
+        if json {
+            FileHandle.standardOutput.write(try plan.jsonData())
+        } else {
+            print(markdown ? PlanRendering.markdown(plan) : PlanRendering.text(plan), terminator: "")
+        }
+        return plan.hasErrors
+    }
+
+    private func resolve(_ path: String, in baseDir: String) -> String {
+        path.hasPrefix("/") ? path : (baseDir as NSString).appendingPathComponent(path)
+    }
+}
+
+/// `--config FILE` or `--preset NAME`: where a command's settings start.
+struct ConfigSourceOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "TOML configuration file (docs/config.md).") var configFile: String?
+    @Option(help: "Start from a preset: a100, v100 (the report's, SPEC §6) or h100 (ours, the default).")
+    var preset: String?
+
+    func validate() throws {
+        if configFile != nil && preset != nil {
+            throw ValidationError("Give --config or --preset, not both (a file names its preset with `preset = \"...\"`).")
+        }
+        if let preset, Preset(rawValue: preset) == nil {
+            throw ValidationError("Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    /// The configuration and the folder its relative paths are relative to.
+    func load() throws -> (WanLoRAConfig, String) {
+        let cwd = FileManager.default.currentDirectoryPath
+        if let configFile {
+            let config = try ConfigLoader.load(file: configFile)
+            let absolute = configFile.hasPrefix("/") ? configFile : (cwd as NSString).appendingPathComponent(configFile)
+            return (config, (absolute as NSString).deletingLastPathComponent)
+        }
+        return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), cwd)
+    }
+}
+
+/// Free space of the file system that holds `path` (or its nearest existing parent).
+enum DiskSpace {
+    static func freeBytes(near path: String) -> Int? {
+        var current = path
+        while !FileManager.default.fileExists(atPath: current) {
+            let parent = (current as NSString).deletingLastPathComponent
+            if parent == current || parent.isEmpty { return nil }
+            current = parent
+        }
+        guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: current),
+              let free = attributes[.systemFreeSize] as? NSNumber else { return nil }
+        return free.intValue
+    }
+}
+
+/// Runs a command body and prints a library error as two plain lines (what, how to fix) with
+/// exit status 1, instead of ArgumentParser's generic rendering.
+func printingActionableErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as any ActionableError {
+        FileHandle.standardError.write(Data("error: \(error.problem)\nhow to fix: \(error.remedy)\n".utf8))
+        throw ExitCode.failure
+    }
+}
