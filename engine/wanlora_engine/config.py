@@ -91,6 +91,7 @@ class DataConfig:
     width: int = field(metadata=_check(_multiple_of_16))
     height: int = field(metadata=_check(_multiple_of_16))
     frames: int = field(metadata=_check(_frames_4n_plus_1))
+    fps: int = field(metadata=_check(_positive))
     text_length: int = field(metadata=_check(_positive))
     weight_column: str | None
     category_column: str | None
