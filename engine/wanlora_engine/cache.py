@@ -18,6 +18,7 @@ lines were appended, so a killed run redoes at most one shard.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -92,19 +93,31 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def cache_settings(config: ResolvedConfig) -> dict[str, Any]:
+def model_fingerprint(vae: Any, text_encoder: Any) -> str:
+    """Identifies the encoders by their configs and a few weights, not by their folder (which may move)."""
+    digest = hashlib.sha256()
+    for config in (dict(vae.config), text_encoder.config.to_dict()):
+        # keys starting with '_' hold the load path and library versions, not the model
+        stable = {k: v for k, v in config.items() if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
+        digest.update(json.dumps(stable, sort_keys=True, default=str).encode())
+    for tensor in (vae.encoder.conv_in.weight, text_encoder.shared.weight[:4]):
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_settings(config: ResolvedConfig, fingerprint: str) -> dict[str, Any]:
     return {
         "width": config.data.width,
         "height": config.data.height,
         "frames": config.data.frames,
         "fps": config.data.fps,
         "text_length": config.data.text_length,
-        "model_path": str(config.model.path),
+        "model_fingerprint": fingerprint,
     }
 
 
-def check_or_write_settings(cache_dir: Path, config: ResolvedConfig) -> None:
-    settings = cache_settings(config)
+def check_or_write_settings(cache_dir: Path, config: ResolvedConfig, fingerprint: str) -> None:
+    settings = cache_settings(config, fingerprint)
     path = cache_dir / "cache.json"
     if path.is_file():
         existing = json.loads(path.read_text()).get("settings", {})
@@ -117,7 +130,8 @@ def check_or_write_settings(cache_dir: Path, config: ResolvedConfig) -> None:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings}, indent=2))
+    tmp.write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
+                               "model_path": str(config.model.path)}, indent=2))
     os.replace(tmp, path)
 
 
@@ -175,7 +189,6 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
     }
     if config.data.val_manifest is not None:
         splits["val"] = read_manifest(config.data.val_manifest, config.data.weight_column, config.data.category_column)
-    check_or_write_settings(cache_dir, config)
 
     done: dict[str, set[str]] = {}
     for split in splits:
@@ -188,6 +201,7 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
     te_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     components = load_components(config.model.path, config.model.layout, torch.float32,
                                  {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
+    check_or_write_settings(cache_dir, config, model_fingerprint(components.vae, components.text_encoder))
     vae = components.vae.to(device)
     if config.cache.vae_tiling:
         vae.enable_tiling()

@@ -141,7 +141,7 @@ def decode_image(path: Path, width: int, height: int) -> torch.Tensor:
         image = image.resize(size, Image.Resampling.BICUBIC)
         left, top = (size[0] - width) // 2, (size[1] - height) // 2
         image = image.crop((left, top, left + width, top + height))
-        return _to_tensor(np.asarray(image)[None])
+        return _to_tensor(np.array(image)[None])
 
 
 def ffmpeg_binary() -> str:
