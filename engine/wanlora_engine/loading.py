@@ -515,12 +515,12 @@ def load_diffusers_component(root: Path, component: str, dtype: torch.dtype) -> 
         if component in ("high", "low"):
             from diffusers import WanTransformer3DModel
 
-            return WanTransformer3DModel.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True
+            return WanTransformer3DModel.from_pretrained(str(folder), dtype=dtype, local_files_only=True
                                                          ).eval().requires_grad_(False)
         if component == "vae":
             from diffusers import AutoencoderKLWan
 
-            return AutoencoderKLWan.from_pretrained(str(folder), torch_dtype=dtype, local_files_only=True
+            return AutoencoderKLWan.from_pretrained(str(folder), dtype=dtype, local_files_only=True
                                                     ).eval().requires_grad_(False)
         if component == "text_encoder":
             from transformers import UMT5EncoderModel
