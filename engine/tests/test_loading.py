@@ -68,6 +68,11 @@ def test_both_layouts_load_to_the_same_modules(tiny_official, tiny_diffusers):
     assert torch.equal(out_a, out_b)
     ids = official.tokenizer(["축제 현장"], return_tensors="pt").input_ids
     assert ids.tolist() == diffusers.tokenizer(["축제 현장"], return_tensors="pt").input_ids.tolist()
+    with torch.no_grad():
+        text_a = official.text_encoder(ids).last_hidden_state
+        text_b = diffusers.text_encoder(ids).last_hidden_state
+    assert not any(t.is_meta for t in official.text_encoder.state_dict().values())
+    assert torch.allclose(text_a, text_b, atol=0.05), (text_a - text_b).abs().max()
 
 
 def test_official_bf16_load_keeps_fp32_modules_like_diffusers(tiny_official, tiny_diffusers):

@@ -22,6 +22,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import torch
@@ -235,7 +236,7 @@ def to_official_state_dict(state_dict: dict[str, torch.Tensor], mapper: Any) -> 
     return out
 
 
-def _load_mapped(module: torch.nn.Module, official: dict[str, torch.Tensor], mapper: Any, source: Path,
+def _load_mapped(module: torch.nn.Module, official: Mapping[str, torch.Tensor], mapper: Any, source: Path,
                  dtype_for: Any) -> None:
     """Fill `module` from an official-named state dict; a missing or extra key names `source`.
 
@@ -280,9 +281,36 @@ def _keeps_fp32(model: Any, key: str) -> bool:
 # File reading helpers
 
 
-def _read_safetensors_folder(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
+class LazySafetensors(Mapping[str, torch.Tensor]):
+    """The tensors of several safetensors files, read one at a time on access.
 
+    An A14B expert is tens of GB; reading a tensor only when it is mapped (and casting it at once) keeps
+    host memory near one copy of the model in its target dtype.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        from safetensors import safe_open
+
+        self._where: dict[str, Any] = {}
+        self._handles = [safe_open(str(path), framework="pt", device="cpu") for path in paths]
+        for handle in self._handles:
+            for key in handle.keys():
+                self._where[key] = handle
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self._where[key].get_tensor(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+
+def _read_safetensors_folder(folder: Path) -> Mapping[str, torch.Tensor]:
     index_path = folder / "diffusion_pytorch_model.safetensors.index.json"
     if index_path.is_file():
         index = json.loads(index_path.read_text())
@@ -301,10 +329,7 @@ def _read_safetensors_folder(folder: Path) -> dict[str, torch.Tensor]:
             f"{folder} has no weights (*.safetensors)",
             f"re-download {folder.name}/: it must hold diffusion_pytorch_model*.safetensors",
         )
-    state: dict[str, torch.Tensor] = {}
-    for path in paths:
-        state.update(load_file(str(path)))
-    return state
+    return LazySafetensors(paths)
 
 
 def _read_pth(path: Path) -> dict[str, torch.Tensor]:
@@ -336,7 +361,7 @@ def _require_file(path: Path, what: str) -> None:
 # Official layout
 
 
-def official_transformer_config(folder: Path, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+def official_transformer_config(folder: Path, state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """The diffusers config of an official expert, from config.json (heads) and the weight shapes."""
     config_path = folder / "config.json"
     _require_file(config_path, "expert configuration")
@@ -456,7 +481,8 @@ def load_official_text_encoder(path: Path, dtype: torch.dtype) -> Any:
 
     state = _read_pth(path)
     config = official_text_encoder_config(state, path)
-    model = UMT5EncoderModel(config)
+    with torch.device("meta"):  # no 23 GB random init for UMT5-XXL: the file's tensors are assigned
+        model = UMT5EncoderModel(config)
     _load_mapped(model, state, text_encoder_official_key, path, lambda k: dtype)
     model.encoder.embed_tokens = model.shared
     return model.eval().requires_grad_(False)
