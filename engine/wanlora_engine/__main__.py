@@ -4,6 +4,7 @@ Stages:
     cache       VAE latents + UMT5 embeddings of the train/val manifests into data.cache_dir
     train       LoRA training; --resume continues from the run folder's latest checkpoint
     tiny-model  write a tiny random Wan2.2 T2V model (tests, `make demo`): --out DIR --layout official|diffusers
+    demo-data   write a small prepared dataset of real media (PNG + H.264 via ffmpeg): --out DIR
 
 stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stderr.
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
@@ -118,7 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_argument("--out", required=True, type=Path, help="empty or new folder")
     tiny.add_argument("--layout", choices=("official", "diffusers"), default="diffusers")
     tiny.add_argument("--seed", type=int, default=0)
+    demo = sub.add_parser("demo-data", help="write a small prepared dataset (train.csv, val.csv, media/)")
+    demo.add_argument("--out", required=True, type=Path)
+    demo.add_argument("--images", type=int, default=8)
+    demo.add_argument("--videos", type=int, default=8)
+    demo.add_argument("--frames", type=int, default=9, help="frames per clip at 16 fps")
     args = parser.parse_args(argv)
+
+    if args.stage == "demo-data":
+        from .demo_data import write_dataset
+
+        write_dataset(args.out, images=args.images, videos=args.videos, video_frames=args.frames)
+        write_dataset(args.out, images=max(1, args.images // 4), videos=max(1, args.videos // 4),
+                      video_frames=args.frames, name="val.csv", start=1000)
+        print(f"wrote {args.out}/train.csv and val.csv", file=sys.stderr)
+        return EXIT_OK
 
     if args.stage == "tiny-model":
         from .tiny import write_tiny_model
