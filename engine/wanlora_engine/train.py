@@ -75,6 +75,24 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
+def velocity_losses(model: Any, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
+                    device: torch.device, num_train_timesteps: int, bf16_autocast: bool,
+                    weight_dtype: torch.dtype) -> torch.Tensor:
+    """Per-sample rectified-flow loss: MSE between the expert's prediction at x_t and noise - x0.
+
+    x0, noise: [B, 16, F, H, W]; sigma: [B]; text: [B, L, D]. Under bf16 autocast the inputs stay float32
+    (autocast casts at each matmul); without it they take the weights' dtype. Returns float32 [B].
+    """
+    x_t, target = noisy_latents(x0, noise, sigma)
+    dtype = torch.float32 if bf16_autocast else weight_dtype
+    t = sigma.to(device, torch.float32) * num_train_timesteps
+    context = torch.autocast("cuda", dtype=torch.bfloat16) if bf16_autocast else torch.autocast("cpu", enabled=False)
+    with context:
+        pred = model(hidden_states=x_t.to(device, dtype), timestep=t, encoder_hidden_states=text.to(device, dtype),
+                     return_dict=False)[0]
+    return (pred.float() - target.to(device)).pow(2).flatten(1).mean(dim=1)
+
+
 @dataclass
 class StepRecord:
     loss: float
@@ -225,20 +243,6 @@ class Trainer:
         self.active = expert
         return self.models[expert]
 
-    def _autocast(self) -> Any:
-        if self.use_autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
-
-    def predict(self, model: Any, x_t: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """The expert's velocity prediction, in float32. Under bf16 autocast the inputs stay float32."""
-        dtype = torch.float32 if self.use_autocast else self.weight_dtype
-        t = sigma.to(self.device, torch.float32) * self.timesteps
-        with self._autocast():
-            out = model(hidden_states=x_t.to(self.device, dtype), timestep=t,
-                        encoder_hidden_states=text.to(self.device, dtype), return_dict=False)[0]
-        return out.float()
-
     # -----------------------------------------------------------------------------------------------
     # One optimizer step
 
@@ -293,9 +297,8 @@ class Trainer:
                 noise = torch.stack([s["noise"] for s in group])
                 sigma = torch.stack([s["sigma"] for s in group])
                 text = torch.stack([s["text"] for s in group])
-                x_t, target = noisy_latents(x0, noise, sigma)
-                pred = self.predict(model, x_t, sigma, text)
-                losses = (pred - target.to(self.device)).pow(2).flatten(1).mean(dim=1)
+                losses = velocity_losses(model, x0, noise, sigma, text, self.device, self.timesteps,
+                                         self.use_autocast, self.weight_dtype)
                 if not torch.isfinite(losses).all():
                     raise NonFiniteLossError(
                         f"the loss became {losses.detach().cpu().tolist()} at step {self.state.step + 1} "
@@ -356,9 +359,9 @@ class Trainer:
                     if expert not in self.models:
                         continue
                     sigma = torch.tensor([t / self.timesteps], dtype=torch.float32)
-                    x_t, target = noisy_latents(x0, noise, sigma)
-                    pred = self.predict(self._activate(expert), x_t, sigma, text)
-                    by_t[t].append(float((pred - target.to(self.device)).pow(2).mean()))
+                    losses = velocity_losses(self._activate(expert), x0, noise, sigma, text, self.device,
+                                             self.timesteps, self.use_autocast, self.weight_dtype)
+                    by_t[t].append(float(losses[0]))
         finally:
             for model in self.models.values():
                 model.train()
