@@ -141,6 +141,8 @@ def test_manifest_errors_name_the_line(tmp_path):
     manifest.write_text('path,caption\na.png,"quoted, comma\nand newline"\nb.png\n')
     with pytest.raises(Exception, match=r"m.csv:4: 1 fields"):
         read_manifest(manifest, None, None)
+    with pytest.raises(Exception, match=r"no column 'weight' \(data.weight_column\)"):
+        read_manifest(manifest, "weight", None)
     manifest.write_text('\ufeffpath,caption\r\na.png,"x ""y"""\r\n')
     rows = read_manifest(manifest, None, None)
     assert rows[0].caption == 'x "y"' and rows[0].path == tmp_path / "a.png" and rows[0].id == "1"

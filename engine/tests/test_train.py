@@ -231,3 +231,20 @@ def test_class_balanced_weighting_uses_category_counts(workspace):
     raw = {c: 0.1 / (1 - 0.9 ** n) for c, n in counts.items()}
     mean = sum(raw[c] for c in categories) / len(categories)
     assert trainer.item_loss_weight == pytest.approx([raw[c] / mean for c in categories])
+
+
+def test_focal_weights_follow_the_loss_ratio(workspace):
+    trainer = make_trainer(workspace, train={"loss_weighting": "focal", "focal_gamma": 2.0})
+    trainer.state.focal_ema = 0.5
+    losses = torch.tensor([0.25, 0.5, 1.0, 100.0])
+    weights = trainer.loss_weights([{"index": 0}] * 4, losses)
+    assert weights.tolist() == pytest.approx([0.25, 1.0, 4.0, 10.0])  # (l / 0.5)^2, capped at 10
+
+
+def test_missing_validation_split_is_reported(workspace):
+    config = write_config(workspace, demo_config(data={"val_manifest": None}, train={"max_steps": 1},
+                                                 eval={"every_steps": 1}))
+    assert run_stage("train", config, resume=False, echo=False) == 0
+    codes = [e.get("code") for e in events_of(workspace) if e["event"] == "warning"]
+    assert "no_validation_split" in codes
+    assert not [e for e in events_of(workspace) if e["event"] == "eval"]

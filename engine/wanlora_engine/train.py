@@ -164,6 +164,9 @@ class Trainer:
         else:
             self.eval_set = None
             self.eval_split = "none"
+            if config.eval.every_steps:
+                events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
+                               "(data.val_manifest is null or was not cached): no validation loss this run")
         self.empty_prompt = load_empty_prompt(cache_dir, config.data.text_length)
         self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
         if config.train.loss_weighting == "class_balanced":
