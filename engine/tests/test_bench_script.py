@@ -1,0 +1,27 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "engine_step.py"
+
+
+def test_engine_step_benchmark_runs_on_a_tiny_model(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--json", str(out)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    cases = {(r["frames"], r["variant"]) for r in data["results"]}
+    assert cases == {(1, "diffusers"), (1, "engine"), (5, "diffusers"), (5, "engine")}
+    assert all(r["seconds_per_sample"] > 0 for r in data["results"])
+    assert data["header"]["lora_parameters"] == 2 * 8 * 16 * (16 + 16)
+
+
+def test_counted_flops_match_spec_section_8():
+    sys.path.insert(0, str(BENCH.parent))
+    from engine_step import A14B, counted_flops
+
+    # SPEC §8: 11.5 PFLOP at 49 frames (46,800 tokens), 26.6 PFLOP at 81 frames (75,600 tokens)
+    assert abs(counted_flops(46_800, A14B, 512) / 1e15 - 11.5) < 0.1
+    assert abs(counted_flops(75_600, A14B, 512) / 1e15 - 26.6) < 0.15

@@ -1,0 +1,148 @@
+import json
+import shutil
+import unicodedata
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from helpers import demo_config, write_config, write_dataset
+from wanlora_engine.__main__ import run_stage
+from wanlora_engine.cache import clean_caption, read_jsonl
+from wanlora_engine.config import load_config
+from wanlora_engine.events import read_events
+from wanlora_engine.loading import load_components
+from wanlora_engine.media import decode_media, read_manifest
+
+
+def test_cache_holds_normalised_latents_and_trimmed_embeddings(cached):
+    config = load_config(cached / "config.resolved.json")
+    index = read_jsonl(cached / "cache" / "train" / "index.jsonl")
+    assert len(index) == 8 and len(read_jsonl(cached / "cache" / "val" / "index.jsonl")) == 4
+    shapes = {r["media_type"]: tuple(r["latent_shape"]) for r in index}
+    # 64x48 -> 8x6 latents; 5 frames -> 1 + 4/4 = 2 latent frames; an image is one frame
+    assert shapes == {"image": (16, 1, 6, 8), "video": (16, 2, 6, 8)}
+
+    parts = load_components(cached / "model", "auto", "float32", {"vae", "text_encoder", "tokenizer"})
+    rows = read_manifest(config.data.train_manifest, "weight", "category")
+    row = next(r for r in rows if r.media_type == "video")
+    entry = next(r for r in index if r["id"] == row.id)
+    latents = load_file(str(cached / "cache" / "train" / f"latents-{entry['shard']:05d}.safetensors"))
+    video = decode_media(row, 64, 48, 5, 16)
+    assert video.shape == (3, 5, 48, 64) and float(video.min()) >= -1 and float(video.max()) <= 1
+    with torch.no_grad():
+        z = parts.vae.encode(video[None]).latent_dist.mean[0]
+    mean = torch.tensor(parts.vae.config.latents_mean).view(16, 1, 1, 1)
+    std = torch.tensor(parts.vae.config.latents_std).view(16, 1, 1, 1)
+    expected = ((z - mean) / std).to(torch.bfloat16)
+    assert latents[row.id].dtype == torch.bfloat16
+    assert torch.equal(latents[row.id], expected)
+
+    texts = load_file(str(cached / "cache" / "train" / f"text-{entry['shard']:05d}.safetensors"))
+    ids = parts.tokenizer([row.caption], add_special_tokens=True).input_ids[0]
+    assert entry["caption_tokens"] == len(ids)
+    with torch.no_grad():
+        full = parts.text_encoder(torch.tensor([ids[:32]])).last_hidden_state[0]
+    assert texts[row.id].shape == (min(len(ids), 32), 32)
+    assert torch.allclose(texts[row.id].float(), full.to(torch.bfloat16).float(), atol=1e-2)
+
+
+def test_truncated_captions_are_counted(cached):
+    events = read_events(cached / "runs" / "demo" / "cache-events.jsonl")
+    summary = events[-1]["summary"]
+    parts = load_components(cached / "model", "auto", "float32", {"tokenizer"})
+    config = load_config(cached / "config.resolved.json")
+    rows = read_manifest(config.data.train_manifest, "weight", "category")
+    lengths = [len(parts.tokenizer(clean_caption(r.caption)).input_ids) for r in rows]
+    assert summary["train"]["truncated_captions"] == sum(n > 32 for n in lengths) > 0
+    assert summary["train"]["max_caption_tokens"] == max(lengths)
+    assert events[-1]["status"] == "completed"
+    empty = load_file(str(cached / "cache" / "empty_prompt.safetensors"))["embedding"]
+    assert empty.shape == (1, 32)  # "" is just the end-of-sequence token
+
+
+def test_nfd_captions_encode_like_nfc():
+    nfc = "무형문화유산 공연"
+    assert clean_caption(unicodedata.normalize("NFD", nfc)) == nfc
+    assert clean_caption("a &amp;  b\n\tc ") == "a & b c"
+
+
+def test_cache_resumes_after_a_kill_and_redoes_only_the_lost_shard(workspace):
+    cache = workspace / "cache"
+    reference = {r["id"]: r for r in read_jsonl(cache / "train" / "index.jsonl")}
+    ref_latents = {}
+    for path in sorted((cache / "train").glob("latents-*.safetensors")):
+        ref_latents.update(load_file(str(path)))
+    # A kill after the first shard (4 items) was committed: the later shard files and index lines are lost.
+    lines = (cache / "train" / "index.jsonl").read_text().splitlines()
+    (cache / "train" / "index.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    for path in (cache / "train").glob("*-00001.safetensors"):
+        path.unlink()
+    config = write_config(workspace, demo_config())
+    assert run_stage("cache", config, resume=False, echo=False) == 0
+    summary = read_events(workspace / "runs" / "demo" / "cache-events.jsonl")[-1]["summary"]
+    assert summary["items_new"] == 4 and summary["train"]["items"] == 8
+    again = {r["id"]: r for r in read_jsonl(cache / "train" / "index.jsonl")}
+    assert again.keys() == reference.keys()
+    latents = {}
+    for path in sorted((cache / "train").glob("latents-*.safetensors")):
+        latents.update(load_file(str(path)))
+    assert all(torch.equal(latents[k], ref_latents[k]) for k in reference)
+    # A second run finds nothing to do.
+    assert run_stage("cache", config, resume=False, echo=False) == 0
+    assert read_events(workspace / "runs" / "demo" / "cache-events.jsonl")[-1]["summary"]["items_new"] == 0
+
+
+def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
+    data = tmp_path / "data"
+    write_dataset(data, images=1, videos=1, video_frames=9)
+    (data / "media" / "clip0001.mp4").write_bytes(b"not a video")
+    (tmp_path / "model").symlink_to(cached / "model")
+    config = write_config(tmp_path, demo_config(data={"val_manifest": None}))
+    assert run_stage("cache", config, resume=False, echo=False) == 0
+    skipped = read_jsonl(tmp_path / "cache" / "train" / "skipped.jsonl")
+    assert [(s["id"], s["line"]) for s in skipped] == [("item0001", 3)]
+    assert "ffmpeg could not decode" in skipped[0]["reason"]
+    events = read_events(tmp_path / "runs" / "demo" / "cache-events.jsonl")
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert warnings and warnings[0]["code"] == "item_skipped" and warnings[0]["line"] == 3
+    assert events[-1]["summary"]["train"] == {"items": 1, "skipped": 1, "truncated_captions": 0,
+                                             "max_caption_tokens": events[-1]["summary"]["train"]["max_caption_tokens"]}
+
+
+def test_disk_space_is_checked_before_any_work(tmp_path, cached):
+    (tmp_path / "model").symlink_to(cached / "model")
+    (tmp_path / "data").symlink_to(cached / "data")
+    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_bytes": 2**62}))
+    assert run_stage("cache", config, resume=False, echo=False) == 1
+    events = read_events(tmp_path / "runs" / "demo" / "cache-events.jsonl")
+    plan = next(e for e in events if e["event"] == "cache_plan")
+    # 8 train + 4 val items: images 2*16*1*6*8 + 2*32*32 + 1024 bytes, videos 2*16*2*6*8 + ...
+    image, video = 2 * 16 * 1 * 6 * 8 + 2 * 32 * 32 + 1024, 2 * 16 * 2 * 6 * 8 + 2 * 32 * 32 + 1024
+    assert plan["estimated_bytes"] == 6 * image + 6 * video
+    error = next(e for e in events if e["event"] == "error")
+    assert error["code"] == "disk_space" and "GiB" in error["problem"]
+    assert not list((tmp_path / "cache" / "train").glob("*.safetensors"))
+
+
+def test_changed_settings_are_refused(workspace):
+    config = write_config(workspace, demo_config(data={"frames": 9}))
+    assert run_stage("cache", config, resume=False, echo=False) == 1
+    error = [e for e in read_events(workspace / "runs" / "demo" / "cache-events.jsonl") if e["event"] == "error"][-1]
+    assert "frames=5" in error["problem"] and "9" in error["problem"]
+    assert "cache_dir" in error["remedy"]
+
+
+def test_manifest_errors_name_the_line(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('path,caption,weight\na.png,"ok",1\nb.png,"bad weight",x\n')
+    with pytest.raises(Exception, match=r"m.csv:3: weight is 'x'"):
+        read_manifest(manifest, "weight", None)
+    manifest.write_text('path,caption\na.png,"quoted, comma\nand newline"\nb.png\n')
+    with pytest.raises(Exception, match=r"m.csv:4: 1 fields"):
+        read_manifest(manifest, None, None)
+    with pytest.raises(Exception, match=r"no column 'weight' \(data.weight_column\)"):
+        read_manifest(manifest, "weight", None)
+    manifest.write_text('\ufeffpath,caption\r\na.png,"x ""y"""\r\n')
+    rows = read_manifest(manifest, None, None)
+    assert rows[0].caption == 'x "y"' and rows[0].path == tmp_path / "a.png" and rows[0].id == "1"

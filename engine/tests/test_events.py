@@ -1,0 +1,93 @@
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import FIXTURES, demo_config, write_config
+from wanlora_engine.__main__ import run_stage
+from wanlora_engine.events import EVENT_FIELDS, EventWriter, read_events
+
+COMMON = {"event", "schema_version", "time", "elapsed_s"}
+ENGINE_DIR = Path(__file__).resolve().parents[1]
+
+
+def sample_events():
+    return [json.loads(line) for line in (FIXTURES / "events.sample.jsonl").read_text().splitlines()]
+
+
+def test_sample_fixture_covers_every_event_type_with_its_fields():
+    events = sample_events()
+    assert {e["event"] for e in events} == set(EVENT_FIELDS)
+    for event in events:
+        assert COMMON <= event.keys()
+        assert set(EVENT_FIELDS[event["event"]]) <= event.keys(), event["event"]
+    statuses = {e["status"] for e in events if e["event"] == "run_finished"}
+    assert statuses == {"completed", "interrupted", "diverged"}
+
+
+def test_a_real_run_emits_the_fields_of_the_sample(tmp_path, cached):
+    for part in ("model", "data", "cache"):
+        (tmp_path / part).symlink_to(cached / part)
+    config = write_config(tmp_path, demo_config(train={"max_steps": 2}, eval={"every_steps": 2},
+                                                checkpoint={"every_steps": 2}, logging={"every_steps": 1}))
+    assert run_stage("train", config, resume=False, echo=False) == 0
+    real = read_events(tmp_path / "runs" / "demo" / "events.jsonl")
+    sample = {(e["event"]): set(e) for e in sample_events() if e["event"] in ("step", "eval", "checkpoint", "train_plan", "run_started")}
+    for event in real:
+        if event["event"] in sample:
+            assert set(event) == sample[event["event"]], event["event"]
+    finished = real[-1]
+    assert finished["event"] == "run_finished" and finished["status"] == "completed"
+    assert set(finished["outputs"]) == {"high_noise_diffusers", "high_noise_comfyui", "low_noise_diffusers",
+                                        "low_noise_comfyui", "checkpoint"}
+    assert all(Path(p).exists() for p in finished["outputs"].values())
+
+
+def test_writer_checks_fields_and_writes_json_without_nan(tmp_path):
+    stream = io.StringIO()
+    writer = EventWriter(tmp_path / "e.jsonl", stream=stream)
+    with pytest.raises(ValueError, match="lacks fields"):
+        writer.emit("checkpoint", step=1)
+    with pytest.raises(ValueError, match="unknown event"):
+        writer.emit("nonsense")
+    writer.emit("eval", step=1, split="val", samples=1, val_loss=float("nan"), val_loss_high=float("inf"),
+                val_loss_low=0.5, losses_by_timestep={"100": float("nan")})
+    writer.close()
+    line = (tmp_path / "e.jsonl").read_text().strip()
+    assert stream.getvalue().strip() == line
+    decoded = json.loads(line)
+    assert decoded["val_loss"] is None and decoded["val_loss_high"] is None and decoded["losses_by_timestep"]["100"] is None
+    assert decoded["time"].endswith("Z")
+    silent = EventWriter(tmp_path / "rank1.jsonl", enabled=False)
+    silent.emit("warning", code="x", message="y")
+    assert not (tmp_path / "rank1.jsonl").exists()
+
+
+def _cli(args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(ENGINE_DIR))
+    return subprocess.run([sys.executable, "-m", "wanlora_engine", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_bad_config_exits_2_with_an_error_event_on_stdout(tmp_path):
+    result = _cli(["train", "--config", str(FIXTURES / "config.invalid.missing-key.json")], tmp_path)
+    assert result.returncode == 2
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert event["event"] == "error" and event["code"] == "config_invalid"
+    assert "train.cfg_dropout" in event["problem"] and event["remedy"]
+    assert "train.cfg_dropout" in result.stderr
+
+
+def test_cli_tiny_model_and_help(tmp_path):
+    result = _cli(["tiny-model", "--out", str(tmp_path / "m"), "--layout", "official"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m" / "high_noise_model" / "config.json").is_file()
+    assert result.stdout == ""
+    again = _cli(["tiny-model", "--out", str(tmp_path / "m")], tmp_path)
+    assert again.returncode == 2 and "not empty" in again.stderr
+    help_text = _cli(["--help"], tmp_path).stdout
+    assert "cache" in help_text and "train" in help_text and "Exit codes" in help_text

@@ -1,0 +1,137 @@
+"""Training data over the cache: a dataset of (latent, text embedding) items and a deterministic sampler.
+
+The sampler is a pure function of (seed, epoch): the order of epoch e is drawn from a generator seeded
+with seed * 1_000_003 + e, so the data position of a resumed run is just the number of samples consumed.
+With all weights equal an epoch is a permutation of the items; otherwise it is len(items) draws with
+replacement, each item drawn with probability weight / sum(weights) (the curation stage's class-balance
+weights), as torch's WeightedRandomSampler does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from .cache import read_jsonl
+from .errors import DataError
+
+
+@dataclass(frozen=True)
+class CachedItem:
+    id: str
+    shard: int
+    latent_shape: tuple[int, ...]
+    category: str | None
+    weight: float
+    media_type: str
+
+
+class CachedDataset:
+    """Items of one split of the cache; tensors are read lazily from the shards (memory-mapped)."""
+
+    def __init__(self, cache_dir: Path, split: str, text_length: int, limit: int | None = None) -> None:
+        self.folder = Path(cache_dir) / split
+        index = read_jsonl(self.folder / "index.jsonl")
+        if not index:
+            raise DataError(f"the cache has no {split} items ({self.folder / 'index.jsonl'} is missing or empty)",
+                            "run `wanlora cache --config FILE` first")
+        if limit is not None:
+            index = index[:limit]
+        self.items = [CachedItem(r["id"], int(r["shard"]), tuple(r["latent_shape"]), r.get("category"),
+                                 float(r.get("weight", 1.0)), r.get("media_type", "video")) for r in index]
+        self.text_length = text_length
+        self._handles: dict[tuple[str, int], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _handle(self, kind: str, shard: int) -> Any:
+        key = (kind, shard)
+        if key not in self._handles:
+            path = self.folder / f"{kind}-{shard:05d}.safetensors"
+            if not path.is_file():
+                raise DataError(f"cache shard {path} is missing", "re-run `wanlora cache` to rebuild it")
+            self._handles[key] = safe_open(str(path), framework="pt", device="cpu")
+        return self._handles[key]
+
+    def latent(self, index: int) -> torch.Tensor:
+        item = self.items[index]
+        return self._handle("latents", item.shard).get_tensor(item.id)
+
+    def text(self, index: int) -> torch.Tensor:
+        """The caption embedding zero-padded to text_length tokens: [text_length, text_dim]."""
+        item = self.items[index]
+        return pad_text(self._handle("text", item.shard).get_tensor(item.id), self.text_length)
+
+    def weights(self) -> torch.Tensor:
+        return torch.tensor([item.weight for item in self.items], dtype=torch.float64)
+
+    def categories(self) -> list[str | None]:
+        return [item.category for item in self.items]
+
+
+def pad_text(embedding: torch.Tensor, length: int) -> torch.Tensor:
+    tokens, dim = embedding.shape
+    if tokens >= length:
+        return embedding[:length]
+    return torch.cat([embedding, embedding.new_zeros(length - tokens, dim)], dim=0)
+
+
+def load_empty_prompt(cache_dir: Path, text_length: int) -> torch.Tensor:
+    path = Path(cache_dir) / "empty_prompt.safetensors"
+    if not path.is_file():
+        raise DataError(f"the cache lacks {path.name} (the empty-prompt embedding for CFG dropout)",
+                        "re-run `wanlora cache --config FILE`")
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return pad_text(handle.get_tensor("embedding"), text_length)
+
+
+class EpochSampler:
+    """Deterministic per-epoch order of item indices (see module docstring)."""
+
+    def __init__(self, weights: torch.Tensor, seed: int) -> None:
+        if len(weights) == 0:
+            raise DataError("no training items", "cache at least one item")
+        if torch.any(weights < 0) or not torch.isfinite(weights).all() or float(weights.sum()) <= 0:
+            raise DataError("sampling weights must be finite, >= 0, and not all 0",
+                            "fix the weight column of the manifest")
+        self.weights = weights.double()
+        self.seed = seed
+        self.uniform = bool(torch.all(self.weights == self.weights[0]))
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        if self._cache is not None and self._cache[0] == epoch:
+            return self._cache[1]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        if self.uniform:
+            order = torch.randperm(len(self.weights), generator=generator)
+        else:
+            order = torch.multinomial(self.weights, len(self.weights), replacement=True, generator=generator)
+        self._cache = (epoch, order)
+        return order
+
+    def index_at(self, position: int) -> int:
+        """The item drawn at global sample position `position` (0-based, across epochs)."""
+        epoch, offset = divmod(position, len(self.weights))
+        return int(self.epoch_order(epoch)[offset])
+
+    def take(self, position: int, count: int) -> list[int]:
+        return [self.index_at(p) for p in range(position, position + count)]
+
+
+def class_balanced_weights(categories: list[str | None], beta: float) -> dict[str | None, float]:
+    """Per-category loss weights of Cui et al. (2019): (1 - beta) / (1 - beta^n_c), scaled to mean 1 over items."""
+    counts: dict[str | None, int] = {}
+    for category in categories:
+        counts[category] = counts.get(category, 0) + 1
+    raw = {c: (1.0 - beta) / (1.0 - beta ** n) for c, n in counts.items()}
+    mean = sum(raw[c] for c in categories) / len(categories)
+    return {c: w / mean for c, w in raw.items()}

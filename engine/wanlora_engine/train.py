@@ -1,0 +1,601 @@
+"""Stage `train`: LoRA training of the Wan2.2 experts on the cache (rectified flow, see flow.py).
+
+One optimizer step = train.grad_accum micro-batches of train.micro_batch samples. For each sample, in a
+fixed order from one seeded generator: its sigma, its noise, and its CFG-dropout coin. Each sample trains
+the expert its timestep belongs to (t = sigma * 1000 >= 875 -> high noise), with that expert's own LoRA.
+With train.expert_grouping = 'step', the expert is drawn once per optimizer step (with the probability
+the sigma sampler gives its range) and all the step's sigmas are drawn inside that range: the same
+joint distribution of (expert, sigma), but only one expert is active per step, so the other can wait
+in host memory (model.inactive_expert_device = 'cpu').
+
+Run folder (run.dir):
+    events.jsonl                       the events of this stage (also on stdout)
+    checkpoints/step-NNNNNNNN/         lora-high.safetensors, lora-low.safetensors (float32),
+                                       optimizer.pt, rng.pt, trainer_state.json (written last)
+    lora/{high,low}_noise.{diffusers,comfyui}.safetensors   the exported adapters
+    tensorboard/                       when logging.tensorboard is on
+A checkpoint folder is written under a temporary name and renamed into place, so a folder named
+step-N is always complete; the last checkpoint.keep_last are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import ResolvedConfig
+from .data import CachedDataset, EpochSampler, class_balanced_weights, load_empty_prompt
+from .errors import ConfigError, EngineError, NonFiniteLossError
+from .events import EventWriter, log
+from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
+from .loading import DTYPES, load_components
+from .lora import add_lora, export_diffusers, export_official, lora_files, lora_parameters
+
+CHECKPOINT_PREFIX = "step-"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA GPU is visible", "set train.device to 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def host_peak_bytes() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def gpu_memory(device: torch.device) -> tuple[int | None, int | None]:
+    if device.type != "cuda":
+        return None, None
+    return int(torch.cuda.memory_allocated(device)), int(torch.cuda.max_memory_allocated(device))
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir()
+             if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / "trainer_state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def velocity_losses(model: Any, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
+                    device: torch.device, num_train_timesteps: int, bf16_autocast: bool,
+                    weight_dtype: torch.dtype) -> torch.Tensor:
+    """Per-sample rectified-flow loss: MSE between the expert's prediction at x_t and noise - x0.
+
+    x0, noise: [B, 16, F, H, W]; sigma: [B]; text: [B, L, D]. Under bf16 autocast the inputs stay float32
+    (autocast casts at each matmul); without it they take the weights' dtype. Returns float32 [B].
+    """
+    x_t, target = noisy_latents(x0, noise, sigma)
+    dtype = torch.float32 if bf16_autocast else weight_dtype
+    t = sigma.to(device, torch.float32) * num_train_timesteps
+    context = torch.autocast("cuda", dtype=torch.bfloat16) if bf16_autocast else torch.autocast("cpu", enabled=False)
+    with context:
+        pred = model(hidden_states=x_t.to(device, dtype), timestep=t, encoder_hidden_states=text.to(device, dtype),
+                     return_dict=False)[0]
+    return (pred.float() - target.to(device)).pow(2).flatten(1).mean(dim=1)
+
+
+@dataclass
+class StepRecord:
+    loss: float
+    loss_high: float | None
+    loss_low: float | None
+    samples_high: int
+    samples_low: int
+    grad_norm: float
+    seconds: float
+    lr: float
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer updates done
+    samples_seen: int = 0  # global data position
+    focal_ema: float | None = None
+    history: list[float] = field(default_factory=list)  # mean training loss per step (overfit summary)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "samples_seen": self.samples_seen, "focal_ema": self.focal_ema,
+                "history": self.history}
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Holds the experts, their LoRA adapters, the optimizer and the data stream of one run."""
+
+    def __init__(self, config: ResolvedConfig, events: EventWriter) -> None:
+        self.config = config
+        self.events = events
+        self.run_dir = config.run.dir
+        self.device = resolve_device(config.train.device)
+        self.experts: list[str] = [e for e in ("high", "low") if e in config.lora.experts]
+        self.boundary = config.model.boundary
+        self.timesteps = config.model.num_train_timesteps
+        self.state = TrainState()
+        self.stop_requested = False
+        self.tb_writer: Any = None
+        self.last_eval: dict[str, Any] | None = None
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1:
+            raise ConfigError(
+                f"the engine was started with WORLD_SIZE={world}; this version trains on one process",
+                "start one process (python -m wanlora_engine train); multi-GPU training is issue 10",
+            )
+        self.use_autocast = config.train.mixed_precision == "bf16" and self.device.type == "cuda"
+        if config.train.mixed_precision == "bf16" and self.device.type != "cuda":
+            events.warning("bf16_needs_gpu", "bf16 autocast needs a CUDA GPU; training in float32 on the CPU")
+        dtype_name = config.model.dtype if self.device.type == "cuda" else "float32"
+        if self.device.type != "cuda" and config.model.dtype != "float32":
+            events.warning("float32_on_cpu", f"model.dtype {config.model.dtype} is for GPUs; the CPU run keeps "
+                           "the expert weights in float32")
+        self.weight_dtype = DTYPES[dtype_name]
+
+        # Data
+        cache_dir = config.data.cache_dir
+        self.train_set = CachedDataset(cache_dir, "train", config.data.text_length, limit=config.train.overfit_samples)
+        self.overfit = config.train.overfit_samples is not None
+        if self.overfit:
+            self.eval_set: CachedDataset | None = self.train_set
+            self.eval_split = "train_subset"
+        elif config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
+            self.eval_set = CachedDataset(cache_dir, "val", config.data.text_length)
+            self.eval_split = "val"
+        else:
+            self.eval_set = None
+            self.eval_split = "none"
+            if config.eval.every_steps:
+                events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
+                               "(data.val_manifest is null or was not cached): no validation loss this run")
+        self.empty_prompt = load_empty_prompt(cache_dir, config.data.text_length)
+        self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
+        if config.train.loss_weighting == "class_balanced":
+            table = class_balanced_weights(self.train_set.categories(), config.train.class_balanced_beta)
+            self.item_loss_weight = [table[c] for c in self.train_set.categories()]
+        else:
+            self.item_loss_weight = [1.0] * len(self.train_set)
+
+        self.samples_per_step = config.train.micro_batch * config.train.grad_accum
+        if config.train.max_steps is not None:
+            self.total_steps = config.train.max_steps
+        else:
+            self.total_steps = max(1, -(-config.train.epochs * len(self.train_set) // self.samples_per_step))
+
+        self.sigma_sampler = SigmaSampler(config.train.timesteps.sampling, config.train.timesteps.shift,
+                                          config.train.timesteps.logit_mean, config.train.timesteps.logit_std)
+        lo = min(sigma_range(e, self.boundary)[0] for e in self.experts)
+        hi = max(sigma_range(e, self.boundary)[1] for e in self.experts)
+        self.sigma_lo, self.sigma_hi = lo, hi
+        self.generator = torch.Generator().manual_seed(config.train.seed)
+
+        # Models
+        components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
+        self.models: dict[str, Any] = {}
+        self.params: dict[str, list[torch.nn.Parameter]] = {}
+        for offset, expert in enumerate(self.experts):
+            model = components.expert(expert)
+            self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
+            if config.train.gradient_checkpointing:
+                model.enable_gradient_checkpointing()
+            model.train()
+            self.models[expert] = model
+        self.active: str | None = None
+        self.offload = config.model.inactive_expert_device == "cpu" and self.device.type == "cuda" and len(self.experts) > 1
+        for expert in self.experts:
+            self.models[expert].to("cpu" if self.offload else self.device)
+        if self.offload and config.train.expert_grouping == "sample":
+            events.warning("expert_swaps", "inactive_expert_device 'cpu' with expert_grouping 'sample' may move an "
+                           "expert between host and GPU several times per step; 'step' grouping moves it at most once")
+
+        self.optimizer, self.optimizer_name = self._build_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_multiplier(step, config.train.optimizer.warmup_steps, self.total_steps,
+                                       config.train.optimizer.schedule),
+        )
+
+    # -----------------------------------------------------------------------------------------------
+
+    def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
+        opt = self.config.train.optimizer
+        groups = [{"params": self.params[e], "name": e} for e in self.experts]
+        kwargs = {"lr": opt.lr, "betas": tuple(opt.betas), "eps": opt.eps, "weight_decay": opt.weight_decay}
+        if opt.name == "adamw8bit":
+            reason = None
+            if self.device.type != "cuda":
+                reason = "no CUDA GPU"
+            else:
+                try:
+                    import bitsandbytes as bnb  # noqa: F401
+                except Exception as error:  # ImportError, or a broken CUDA setup inside bitsandbytes
+                    reason = f"bitsandbytes is not usable ({type(error).__name__}: {error})"
+            if reason is None:
+                import bitsandbytes as bnb
+
+                return bnb.optim.AdamW8bit(groups, **kwargs), "adamw8bit"
+            self.events.warning("optimizer_fallback", f"AdamW 8-bit needs bitsandbytes and a CUDA GPU ({reason}); "
+                                "using torch AdamW (32-bit state, 2x the optimizer memory)", reason=reason)
+        return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
+
+    def _activate(self, expert: str) -> Any:
+        if self.offload and self.active != expert:
+            for other in self.experts:
+                if other != expert:
+                    self.models[other].to("cpu")
+            self.models[expert].to(self.device)
+        self.active = expert
+        return self.models[expert]
+
+    # -----------------------------------------------------------------------------------------------
+    # One optimizer step
+
+    def draw_step(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Sigma, noise and CFG-dropout for the step's samples (one generator, fixed order)."""
+        if self.config.train.expert_grouping == "step" and len(self.experts) > 1:
+            p_high = self.sigma_sampler.probability(*sigma_range("high", self.boundary))
+            p_high /= self.sigma_sampler.probability(self.sigma_lo, self.sigma_hi)
+            expert = "high" if float(torch.rand(1, generator=self.generator, dtype=torch.float64)) < p_high else "low"
+            lo, hi = sigma_range(expert, self.boundary)
+        else:
+            lo, hi = self.sigma_lo, self.sigma_hi
+        sigmas = self.sigma_sampler.sample(len(indices), self.generator, lo, hi)
+        samples = []
+        for index, sigma in zip(indices, sigmas):
+            latent = self.train_set.latent(index).float()
+            noise = torch.randn(latent.shape, generator=self.generator, dtype=torch.float32)
+            samples.append({"index": index, "sigma": sigma, "x0": latent, "noise": noise})
+        drops = torch.rand(len(indices), generator=self.generator) < self.config.train.cfg_dropout
+        for sample, drop in zip(samples, drops.tolist()):
+            sample["dropped"] = drop
+            sample["text"] = self.empty_prompt if drop else self.train_set.text(sample["index"])
+            t = float(sample["sigma"]) * self.timesteps
+            sample["expert"] = expert_for_timestep(t, self.boundary, self.timesteps)
+        return samples
+
+    def loss_weights(self, samples: list[dict[str, Any]], losses: torch.Tensor) -> torch.Tensor:
+        mode = self.config.train.loss_weighting
+        if mode == "class_balanced":
+            return torch.tensor([self.item_loss_weight[s["index"]] for s in samples], dtype=torch.float32)
+        if mode == "focal":
+            reference = self.state.focal_ema if self.state.focal_ema is not None else float(losses.mean())
+            ratio = losses.detach().cpu() / max(reference, 1e-12)
+            return ratio.pow(self.config.train.focal_gamma).clamp(max=10.0)
+        return torch.ones(len(samples))
+
+    def train_step(self) -> StepRecord:
+        started = time.monotonic()
+        cfg = self.config.train
+        self.optimizer.zero_grad(set_to_none=True)
+        indices = self.sampler.take(self.state.samples_seen, self.samples_per_step)
+        samples = self.draw_step(indices)
+        per_sample_loss: list[tuple[str, float]] = []
+        for m in range(cfg.grad_accum):
+            micro = samples[m * cfg.micro_batch:(m + 1) * cfg.micro_batch]
+            groups: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = {}
+            for sample in micro:
+                groups.setdefault((sample["expert"], tuple(sample["x0"].shape)), []).append(sample)
+            for (expert, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "high", kv[0][1])):
+                model = self._activate(expert)
+                x0 = torch.stack([s["x0"] for s in group])
+                noise = torch.stack([s["noise"] for s in group])
+                sigma = torch.stack([s["sigma"] for s in group])
+                text = torch.stack([s["text"] for s in group])
+                losses = velocity_losses(model, x0, noise, sigma, text, self.device, self.timesteps,
+                                         self.use_autocast, self.weight_dtype)
+                if not torch.isfinite(losses).all():
+                    raise NonFiniteLossError(
+                        f"the loss became {losses.detach().cpu().tolist()} at step {self.state.step + 1} "
+                        f"({expert}-noise expert)",
+                        "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
+                    )
+                weights = self.loss_weights(group, losses).to(self.device)
+                (weights * losses).sum().div(self.samples_per_step).backward()
+                per_sample_loss.extend((expert, float(v)) for v in losses.detach().cpu())
+        grads = [p for e in self.experts for p in self.params[e] if p.grad is not None]
+        if cfg.optimizer.max_grad_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.optimizer.max_grad_norm))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([g.grad.detach().float().norm() for g in grads])))
+        if not torch.isfinite(torch.tensor(grad_norm)):
+            raise NonFiniteLossError(
+                f"the gradient norm became {grad_norm} at step {self.state.step + 1}",
+                "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
+            )
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.state.step += 1
+        self.state.samples_seen += self.samples_per_step
+        mean = sum(v for _, v in per_sample_loss) / len(per_sample_loss)
+        if cfg.loss_weighting == "focal":
+            self.state.focal_ema = mean if self.state.focal_ema is None else 0.99 * self.state.focal_ema + 0.01 * mean
+        self.state.history.append(mean)
+
+        def expert_mean(name: str) -> tuple[float | None, int]:
+            values = [v for e, v in per_sample_loss if e == name]
+            return (sum(values) / len(values) if values else None), len(values)
+
+        loss_high, n_high = expert_mean("high")
+        loss_low, n_low = expert_mean("low")
+        return StepRecord(mean, loss_high, loss_low, n_high, n_low, grad_norm, time.monotonic() - started, lr)
+
+    # -----------------------------------------------------------------------------------------------
+    # Validation loss at fixed timesteps and noise
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any] | None:
+        if self.eval_set is None or self.config.eval.every_steps == 0 and not self.overfit:
+            return None
+        cfg = self.config.eval
+        count = min(cfg.max_samples, len(self.eval_set))
+        by_t: dict[int, list[float]] = {t: [] for t in cfg.timesteps}
+        for model in self.models.values():
+            model.eval()
+        try:
+            for index in range(count):
+                generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + index)
+                x0 = self.eval_set.latent(index).float()[None]
+                noise = torch.randn(x0.shape, generator=generator)
+                text = self.eval_set.text(index)[None]
+                for t in cfg.timesteps:
+                    expert = expert_for_timestep(t, self.boundary, self.timesteps)
+                    if expert not in self.models:
+                        continue
+                    sigma = torch.tensor([t / self.timesteps], dtype=torch.float32)
+                    losses = velocity_losses(self._activate(expert), x0, noise, sigma, text, self.device,
+                                             self.timesteps, self.use_autocast, self.weight_dtype)
+                    by_t[t].append(float(losses[0]))
+        finally:
+            for model in self.models.values():
+                model.train()
+        losses = {str(t): (sum(v) / len(v) if v else None) for t, v in by_t.items()}
+
+        def mean_of(expert: str | None) -> float | None:
+            values = [losses[str(t)] for t in cfg.timesteps if losses[str(t)] is not None
+                      and (expert is None or expert_for_timestep(t, self.boundary, self.timesteps) == expert)]
+            return sum(values) / len(values) if values else None
+
+        record = {"step": self.state.step, "split": self.eval_split, "samples": count, "val_loss": mean_of(None),
+                  "val_loss_high": mean_of("high"), "val_loss_low": mean_of("low"), "losses_by_timestep": losses}
+        self.events.emit("eval", **record)
+        self.last_eval = record
+        self._tensorboard({"eval/loss": record["val_loss"]})
+        return record
+
+    # -----------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def save_checkpoint(self) -> Path:
+        folder = self.run_dir / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{CHECKPOINT_PREFIX}{self.state.step:08d}"
+        final = folder / name
+        tmp = folder / f".tmp-{name}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        for expert in self.experts:
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora_parameters(self.models[expert]).items()}
+            save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
+                   tmp / "optimizer.pt")
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(rng, tmp / "rng.pt")
+        state = self.state.to_json() | {"optimizer_name": self.optimizer_name, "experts": self.experts,
+                                        "total_steps": self.total_steps}
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
+        for path in tmp.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        removed = []
+        for old in checkpoint_dirs(self.run_dir)[: -self.config.checkpoint.keep_last]:
+            shutil.rmtree(old)
+            removed.append(str(old))
+        size = sum(p.stat().st_size for p in final.iterdir())
+        self.events.emit("checkpoint", step=self.state.step, path=str(final), bytes=size, removed=removed)
+        return final
+
+    def load_checkpoint(self, folder: Path) -> None:
+        state = json.loads((folder / "trainer_state.json").read_text())
+        if sorted(state["experts"]) != sorted(self.experts):
+            raise ConfigError(
+                f"checkpoint {folder} trained the experts {state['experts']}, the config asks {self.experts}",
+                "set lora.experts as in the run being resumed, or start a new run folder",
+            )
+        for expert in self.experts:
+            saved = load_file(str(folder / f"lora-{expert}.safetensors"))
+            params = lora_parameters(self.models[expert])
+            if set(saved) != set(params):
+                raise ConfigError(f"checkpoint {folder} has other LoRA modules than the config's lora.targets",
+                                  "resume with the lora settings of the original run")
+            with torch.no_grad():
+                for name, param in params.items():
+                    if saved[name].shape != param.shape:
+                        raise ConfigError(f"checkpoint {folder}: {name} has shape {tuple(saved[name].shape)}, "
+                                          f"the config's lora.rank gives {tuple(param.shape)}",
+                                          "resume with the lora settings of the original run")
+                    param.copy_(saved[name])
+        blob = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.scheduler.load_state_dict(blob["scheduler"])
+        rng = torch.load(folder / "rng.pt", map_location="cpu", weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        self.generator.set_state(rng["generator"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.state = TrainState(step=int(state["step"]), samples_seen=int(state["samples_seen"]),
+                                focal_ema=state.get("focal_ema"), history=list(state.get("history", [])))
+
+    # -----------------------------------------------------------------------------------------------
+
+    def _tensorboard(self, scalars: dict[str, float | None]) -> None:
+        if self.tb_writer is None:
+            return
+        for key, value in scalars.items():
+            if value is not None:
+                self.tb_writer.add_scalar(key, value, self.state.step)
+
+    def export(self) -> dict[str, str]:
+        outputs = {}
+        for expert in self.experts:
+            files = lora_files(self.run_dir, expert)
+            export_diffusers(self.models[expert], self.config.lora, files["diffusers"], expert)
+            export_official(self.models[expert], self.config.lora, files["official"], expert)
+            outputs[f"{expert}_noise_diffusers"] = str(files["diffusers"])
+            outputs[f"{expert}_noise_comfyui"] = str(files["official"])
+        return outputs
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Train; returns (status, outputs, summary) for the run_finished event. Raises EngineError on failure."""
+    run_dir = config.run.dir
+    existing = checkpoint_dirs(run_dir)
+    if existing and not resume:
+        raise ConfigError(
+            f"run folder {run_dir} already has checkpoints (latest {existing[-1].name})",
+            "pass --resume to continue that run, or choose a new run folder",
+        )
+    if resume and not existing:
+        raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
+                          "start without --resume, or point run.dir at the run to continue")
+    trainer = Trainer(config, events)
+    if resume:
+        trainer.load_checkpoint(existing[-1])
+        log(f"resumed from {existing[-1]}")
+    counts = {e: sum(p.numel() for p in trainer.params[e]) for e in trainer.experts}
+    events.emit("train_plan", experts=trainer.experts, trainable_parameters=counts,
+                train_samples=len(trainer.train_set), val_samples=len(trainer.eval_set) if trainer.eval_set else 0,
+                total_steps=trainer.total_steps, samples_per_step=trainer.samples_per_step,
+                epochs=trainer.total_steps * trainer.samples_per_step / len(trainer.train_set),
+                optimizer=trainer.optimizer_name, mixed_precision="bf16" if trainer.use_autocast else "no",
+                gradient_checkpointing=config.train.gradient_checkpointing,
+                sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
+                                "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
+                overfit_samples=config.train.overfit_samples)
+    if config.logging.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            trainer.tb_writer = SummaryWriter(str(run_dir / "tensorboard"))
+        except Exception as error:  # tensorboard not installed
+            events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
+                           "pip install tensorboard into the engine's environment to get it")
+
+    def request_stop(signum: int, frame: Any) -> None:
+        trainer.stop_requested = True
+        log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
+        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    last_saved = trainer.state.step if resume else -1
+    eval_start = None
+    window: list[StepRecord] = []
+    status = "completed"
+    try:
+        if trainer.overfit and trainer.state.step == 0:
+            eval_start = trainer.evaluate()
+        while trainer.state.step < trainer.total_steps:
+            try:
+                record = trainer.train_step()
+            except NonFiniteLossError as error:
+                last = checkpoint_dirs(run_dir)
+                events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy,
+                            step=trainer.state.step + 1, last_checkpoint=str(last[-1]) if last else None)
+                raise
+            window.append(record)
+            step = trainer.state.step
+            if step % config.logging.every_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
+                seconds = sum(r.seconds for r in window) / len(window)
+                allocated, peak = gpu_memory(trainer.device)
+                samples_high = sum(r.samples_high for r in window)
+                samples_low = sum(r.samples_low for r in window)
+                loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
+                loss_low = [r.loss_low * r.samples_low for r in window if r.loss_low is not None]
+                events.emit(
+                    "step", step=step, total_steps=trainer.total_steps,
+                    epoch=trainer.state.samples_seen / len(trainer.train_set),
+                    loss=sum(r.loss for r in window) / len(window),
+                    loss_high=sum(loss_high) / samples_high if samples_high else None,
+                    loss_low=sum(loss_low) / samples_low if samples_low else None,
+                    samples_high=samples_high, samples_low=samples_low, lr=record.lr, grad_norm=record.grad_norm,
+                    seconds_per_step=seconds, samples_per_second=trainer.samples_per_step / max(seconds, 1e-9),
+                    gpu_memory_allocated_bytes=allocated, gpu_memory_peak_bytes=peak,
+                    host_memory_peak_bytes=host_peak_bytes(),
+                    eta_seconds=seconds * (trainer.total_steps - step),
+                )
+                trainer._tensorboard({"train/loss": window[-1].loss, "train/lr": record.lr,
+                                      "train/grad_norm": record.grad_norm})
+                window = []
+            if config.eval.every_steps and step % config.eval.every_steps == 0 and not trainer.overfit:
+                trainer.evaluate()
+            if config.checkpoint.every_steps and step % config.checkpoint.every_steps == 0:
+                trainer.save_checkpoint()
+                last_saved = step
+            if trainer.stop_requested:
+                status = "interrupted"
+                break
+        if trainer.state.step != last_saved:
+            trainer.save_checkpoint()
+        eval_end = None
+        if status == "completed" and (trainer.overfit or config.eval.every_steps):
+            already = trainer.last_eval is not None and trainer.last_eval["step"] == trainer.state.step
+            eval_end = trainer.last_eval if already else trainer.evaluate()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if trainer.tb_writer is not None:
+            trainer.tb_writer.close()
+    outputs = trainer.export() if status == "completed" else {}
+    allocated, peak = gpu_memory(trainer.device)
+    summary: dict[str, Any] = {
+        "steps_done": trainer.state.step, "total_steps": trainer.total_steps,
+        "samples_seen": trainer.state.samples_seen, "seconds": time.monotonic() - started,
+        "gpu_memory_peak_bytes": peak, "host_memory_peak_bytes": host_peak_bytes(),
+        "final_val_loss": eval_end["val_loss"] if eval_end else None,
+    }
+    if trainer.overfit:
+        history = trainer.state.history
+        k = max(1, len(history) // 10)
+        start_loss = eval_start["val_loss"] if eval_start else None
+        end_loss = eval_end["val_loss"] if eval_end else None
+        summary["overfit"] = {
+            "samples": len(trainer.train_set),
+            "eval_loss_start": start_loss, "eval_loss_end": end_loss,
+            "train_loss_first": sum(history[:k]) / k if history else None,
+            "train_loss_last": sum(history[-k:]) / k if history else None,
+            "loss_fell": bool(start_loss is not None and end_loss is not None and end_loss < start_loss),
+            "gpu_memory_peak_bytes": peak, "host_memory_peak_bytes": host_peak_bytes(),
+        }
+    return status, outputs | {"checkpoint": str(checkpoint_dirs(run_dir)[-1])}, summary
+
+
+__all__ = ["Trainer", "run_train", "checkpoint_dirs", "EngineError"]
