@@ -76,13 +76,12 @@ public enum StatisticsCalculator {
         // Durations, over videos.
         var durations: [Double] = []
         var videoCaptionLengths: [Double] = []
-        var videoRefs: [ItemRef] = []
+        var videoIndices: [Int] = []
         durations.reserveCapacity(videos)
         for (index, item) in items.enumerated() where item.mediaType == .video {
-            let seconds = item.duration ?? 0
-            durations.append(seconds)
+            durations.append(item.duration ?? 0)
             videoCaptionLengths.append(lengths[index])
-            videoRefs.append(ItemRef(path: item.path, line: item.line, value: seconds))
+            videoIndices.append(index)
         }
         let durationSummary = Descriptive.summary(durations)
         let sortedDurations = durations.sorted()
@@ -99,7 +98,7 @@ public enum StatisticsCalculator {
             lowerFence: lowerFence, upperFence: upperFence,
             outliersAbove: upperFence.map { fence in durations.lazy.filter { $0 > fence }.count } ?? 0,
             outliersBelow: lowerFence.map { fence in durations.lazy.filter { $0 < fence }.count } ?? 0,
-            longest: largest(videoRefs, 5),
+            longest: largest(durations, 5).map { ItemRef(path: items[videoIndices[$0]].path, line: items[videoIndices[$0]].line, value: durations[$0]) },
             histogram: Descriptive.buckets(durations, edges: stride(from: 0.0, through: 120.0, by: 5.0).map { $0 }))
 
         // Categories.
@@ -115,14 +114,13 @@ public enum StatisticsCalculator {
             minority: categoryDistribution.filter { Double($0.count) < uniformQuarter }.sorted { $0.count < $1.count })
 
         // Captions.
-        let captionRefs = items.indices.map { ItemRef(path: items[$0].path, line: items[$0].line, value: lengths[$0]) }
         let captions = CaptionStatistics(
             length: Descriptive.summary(lengths),
             lengthLimit: options.captionLengthLimit,
             overLimit: lengths.lazy.filter { $0 > Double(options.captionLengthLimit) }.count,
             normalised: normalised,
             histogram: Descriptive.buckets(lengths, edges: stride(from: 0.0, through: 2000.0, by: 100.0).map { $0 }),
-            longest: largest(captionRefs, 5))
+            longest: largest(lengths, 5).map { ItemRef(path: items[$0].path, line: items[$0].line, value: lengths[$0]) })
 
         // Words.
         let totalWords = Int(wordsPerCaption.reduce(0, +))
@@ -158,8 +156,17 @@ public enum StatisticsCalculator {
             .map { LabelCount(label: $0.0, count: $0.1, share: total > 0 ? Double($0.1) / Double(total) : 0) }
     }
 
-    static func largest(_ refs: [ItemRef], _ limit: Int) -> [ItemRef] {
-        Array(refs.sorted { $0.value != $1.value ? $0.value > $1.value : $0.line < $1.line }.prefix(limit))
+    /// Indices of the `limit` largest values, largest first (ties: earlier index first), in one pass.
+    static func largest(_ values: [Double], _ limit: Int) -> [Int] {
+        var best: [Int] = []
+        for index in values.indices {
+            if best.count == limit, values[index] <= values[best[limit - 1]] { continue }
+            var position = best.count
+            while position > 0 && values[index] > values[best[position - 1]] { position -= 1 }
+            best.insert(index, at: position)
+            if best.count > limit { best.removeLast() }
+        }
+        return best
     }
 
     /// Measures every caption, in parallel slices; merges the slices' word tables.
