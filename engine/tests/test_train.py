@@ -265,3 +265,17 @@ def test_gradient_accumulation_equals_one_big_batch(workspace):
         assert record.grad_norm == pytest.approx(ref_record.grad_norm, rel=1e-5)
         for key in ref_params:
             assert torch.allclose(params[key], ref_params[key], atol=1e-7), key
+
+
+def test_on_the_fly_encoding_trains_like_the_cache(workspace):
+    """data.source 'on_the_fly' encodes the same items to the same bf16 values the cache holds."""
+    cached_trainer = make_trainer(workspace)
+    fly_trainer = make_trainer(workspace, data={"source": "on_the_fly"})
+    assert len(fly_trainer.train_set) == len(cached_trainer.train_set) == 8
+    for index in (0, 5):  # an image and a video
+        assert torch.equal(fly_trainer.train_set.latent(index), cached_trainer.train_set.latent(index))
+        assert torch.allclose(fly_trainer.train_set.text(index).float(), cached_trainer.train_set.text(index).float(),
+                              atol=1e-2)
+    assert torch.allclose(fly_trainer.empty_prompt.float(), cached_trainer.empty_prompt.float(), atol=1e-2)
+    a, b = cached_trainer.train_step(), fly_trainer.train_step()
+    assert a.loss == pytest.approx(b.loss, rel=1e-3)

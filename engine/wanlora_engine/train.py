@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import ResolvedConfig
-from .data import CachedDataset, EpochSampler, class_balanced_weights, load_empty_prompt
+from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .errors import ConfigError, EngineError, NonFiniteLossError
 from .events import EventWriter, log
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
@@ -151,14 +151,24 @@ class Trainer:
                            "the expert weights in float32")
         self.weight_dtype = DTYPES[dtype_name]
 
-        # Data
+        # Data: the cache, or the same items encoded when drawn (data.source = 'on_the_fly')
         cache_dir = config.data.cache_dir
-        self.train_set = CachedDataset(cache_dir, "train", config.data.text_length, limit=config.train.overfit_samples)
+        on_the_fly = config.data.source == "on_the_fly"
         self.overfit = config.train.overfit_samples is not None
+        self.train_set: Any
+        self.eval_set: Any
+        if on_the_fly:
+            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=config.train.overfit_samples)
+        else:
+            self.train_set = CachedDataset(cache_dir, "train", config.data.text_length,
+                                           limit=config.train.overfit_samples)
         if self.overfit:
-            self.eval_set: CachedDataset | None = self.train_set
+            self.eval_set = self.train_set
             self.eval_split = "train_subset"
-        elif config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
+        elif on_the_fly and config.data.val_manifest is not None:
+            self.eval_set = EncodedOnTheFly(config, config.data.val_manifest)
+            self.eval_split = "val"
+        elif not on_the_fly and config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
             self.eval_set = CachedDataset(cache_dir, "val", config.data.text_length)
             self.eval_split = "val"
         else:
@@ -167,7 +177,8 @@ class Trainer:
             if config.eval.every_steps:
                 events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
                                "(data.val_manifest is null or was not cached): no validation loss this run")
-        self.empty_prompt = load_empty_prompt(cache_dir, config.data.text_length)
+        self.empty_prompt = (self.train_set.empty_prompt() if on_the_fly
+                             else load_empty_prompt(cache_dir, config.data.text_length))
         self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
         if config.train.loss_weighting == "class_balanced":
             table = class_balanced_weights(self.train_set.categories(), config.train.class_balanced_beta)
