@@ -37,6 +37,8 @@ demo: deps-media deps-engine build
 	rm -rf $(DEMO)
 	$(BIN) demo-data --rows 2000 --seed 42 --out $(DEMO)/data
 	$(BIN) analyze $(DEMO)/data/manifest.csv --out $(DEMO)/report
+	# the engine on CPU: tiny model, cache, short LoRA training (engine/demo/)
+	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine demo; fi
 
 bench: build
 	bench/analyze_vs_polars.sh

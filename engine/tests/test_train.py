@@ -248,3 +248,34 @@ def test_missing_validation_split_is_reported(workspace):
     codes = [e.get("code") for e in events_of(workspace) if e["event"] == "warning"]
     assert "no_validation_split" in codes
     assert not [e for e in events_of(workspace) if e["event"] == "eval"]
+
+
+def test_gradient_accumulation_equals_one_big_batch(workspace):
+    """4 samples as 1 x 4 micro-batches or 4 x 1 (or 2 x 2): the same draws, loss and update."""
+    results = []
+    for micro, accum in ((4, 1), (1, 4), (2, 2)):
+        trainer = make_trainer(workspace, lora={"dropout": 0.0},
+                               train={"micro_batch": micro, "grad_accum": accum, "cfg_dropout": 0.5})
+        record = trainer.train_step()
+        params = {k: v.detach().clone() for k, v in trainer.models["low"].named_parameters() if "lora_" in k}
+        results.append((record, params))
+    (ref_record, ref_params) = results[0]
+    for record, params in results[1:]:
+        assert record.loss == pytest.approx(ref_record.loss, rel=1e-6)
+        assert record.grad_norm == pytest.approx(ref_record.grad_norm, rel=1e-5)
+        for key in ref_params:
+            assert torch.allclose(params[key], ref_params[key], atol=1e-7), key
+
+
+def test_on_the_fly_encoding_trains_like_the_cache(workspace):
+    """data.source 'on_the_fly' encodes the same items to the same bf16 values the cache holds."""
+    cached_trainer = make_trainer(workspace)
+    fly_trainer = make_trainer(workspace, data={"source": "on_the_fly"})
+    assert len(fly_trainer.train_set) == len(cached_trainer.train_set) == 8
+    for index in (0, 5):  # an image and a video
+        assert torch.equal(fly_trainer.train_set.latent(index), cached_trainer.train_set.latent(index))
+        assert torch.allclose(fly_trainer.train_set.text(index).float(), cached_trainer.train_set.text(index).float(),
+                              atol=1e-2)
+    assert torch.allclose(fly_trainer.empty_prompt.float(), cached_trainer.empty_prompt.float(), atol=1e-2)
+    a, b = cached_trainer.train_step(), fly_trainer.train_step()
+    assert a.loss == pytest.approx(b.loss, rel=1e-3)

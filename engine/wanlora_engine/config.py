@@ -95,6 +95,7 @@ class DataConfig:
     text_length: int = field(metadata=_check(_positive))
     weight_column: str | None
     category_column: str | None
+    source: Literal["cache", "on_the_fly"]
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,63 @@ def class_balanced_weights(categories: list[str | None], beta: float) -> dict[st
     raw = {c: (1.0 - beta) / (1.0 - beta ** n) for c, n in counts.items()}
     mean = sum(raw[c] for c in categories) / len(categories)
     return {c: w / mean for c, w in raw.items()}
+
+
+class EncodedOnTheFly:
+    """The same items as a cache split, encoded when drawn: media decoded, VAE latents and UMT5 embeddings
+    computed on `cache.device` (on 'cpu' the encoders stay off the GPU, as the report planned) and
+    rounded to bf16 exactly as the cache stores them. For datasets whose cache would not fit on disk;
+    much slower per step (the planner says by how much). A file that cannot be decoded stops training
+    with its manifest line, since there is no cache stage to skip it beforehand.
+    """
+
+    def __init__(self, config: Any, manifest: Path, limit: int | None = None) -> None:
+        from .cache import TextEncoder, _resolve_device, latent_shape
+        from .loading import load_components
+        from .media import read_manifest
+
+        self.config = config
+        self.rows = read_manifest(manifest, config.data.weight_column, config.data.category_column)
+        if limit is not None:
+            self.rows = self.rows[:limit]
+        if not self.rows:
+            raise DataError(f"manifest {manifest} has no rows", "point data.train_manifest at the prepared manifest")
+        self.items = [CachedItem(r.id, -1, latent_shape(r.media_type, config.data.frames, config.data.width,
+                                                        config.data.height), r.category, r.weight, r.media_type)
+                      for r in self.rows]
+        self.device = _resolve_device(config.cache.device)
+        te_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        parts = load_components(config.model.path, config.model.layout, torch.float32,
+                                {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
+        self.vae = parts.vae.to(self.device)
+        if config.cache.vae_tiling:
+            self.vae.enable_tiling()
+        self.encoder = TextEncoder(parts.tokenizer, parts.text_encoder.to(self.device), self.device,
+                                   config.data.text_length)
+        self.text_length = config.data.text_length
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def latent(self, index: int) -> torch.Tensor:
+        from .cache import encode_latent
+        from .media import decode_media
+
+        row = self.rows[index]
+        video = decode_media(row, self.config.data.width, self.config.data.height, self.config.data.frames,
+                             self.config.data.fps)
+        return encode_latent(self.vae, video, self.device)
+
+    def text(self, index: int) -> torch.Tensor:
+        embeds, _, _ = self.encoder.encode([self.rows[index].caption])
+        return pad_text(embeds[0], self.text_length)
+
+    def empty_prompt(self) -> torch.Tensor:
+        embeds, _, _ = self.encoder.encode([""])
+        return pad_text(embeds[0], self.text_length)
+
+    def weights(self) -> torch.Tensor:
+        return torch.tensor([item.weight for item in self.items], dtype=torch.float64)
+
+    def categories(self) -> list[str | None]:
+        return [item.category for item in self.items]

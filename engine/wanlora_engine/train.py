@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import ResolvedConfig
-from .data import CachedDataset, EpochSampler, class_balanced_weights, load_empty_prompt
+from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .errors import ConfigError, EngineError, NonFiniteLossError
 from .events import EventWriter, log
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
@@ -151,14 +151,24 @@ class Trainer:
                            "the expert weights in float32")
         self.weight_dtype = DTYPES[dtype_name]
 
-        # Data
+        # Data: the cache, or the same items encoded when drawn (data.source = 'on_the_fly')
         cache_dir = config.data.cache_dir
-        self.train_set = CachedDataset(cache_dir, "train", config.data.text_length, limit=config.train.overfit_samples)
+        on_the_fly = config.data.source == "on_the_fly"
         self.overfit = config.train.overfit_samples is not None
+        self.train_set: Any
+        self.eval_set: Any
+        if on_the_fly:
+            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=config.train.overfit_samples)
+        else:
+            self.train_set = CachedDataset(cache_dir, "train", config.data.text_length,
+                                           limit=config.train.overfit_samples)
         if self.overfit:
-            self.eval_set: CachedDataset | None = self.train_set
+            self.eval_set = self.train_set
             self.eval_split = "train_subset"
-        elif config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
+        elif on_the_fly and config.data.val_manifest is not None:
+            self.eval_set = EncodedOnTheFly(config, config.data.val_manifest)
+            self.eval_split = "val"
+        elif not on_the_fly and config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
             self.eval_set = CachedDataset(cache_dir, "val", config.data.text_length)
             self.eval_split = "val"
         else:
@@ -167,7 +177,8 @@ class Trainer:
             if config.eval.every_steps:
                 events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
                                "(data.val_manifest is null or was not cached): no validation loss this run")
-        self.empty_prompt = load_empty_prompt(cache_dir, config.data.text_length)
+        self.empty_prompt = (self.train_set.empty_prompt() if on_the_fly
+                             else load_empty_prompt(cache_dir, config.data.text_length))
         self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
         if config.train.loss_weighting == "class_balanced":
             table = class_balanced_weights(self.train_set.categories(), config.train.class_balanced_beta)
@@ -203,9 +214,13 @@ class Trainer:
         self.offload = config.model.inactive_expert_device == "cpu" and self.device.type == "cuda" and len(self.experts) > 1
         for expert in self.experts:
             self.models[expert].to("cpu" if self.offload else self.device)
-        if self.offload and config.train.expert_grouping == "sample":
-            events.warning("expert_swaps", "inactive_expert_device 'cpu' with expert_grouping 'sample' may move an "
-                           "expert between host and GPU several times per step; 'step' grouping moves it at most once")
+        self.grouping = config.train.expert_grouping
+        if self.offload and self.grouping == "sample":
+            # One optimizer update must find every gradient it applies on the GPU, so with an expert
+            # waiting in host memory each step trains one expert.
+            self.grouping = "step"
+            events.warning("expert_grouping_forced", "inactive_expert_device 'cpu' trains one expert per optimizer "
+                           "step: using expert_grouping 'step' (same distribution of expert and timestep)")
 
         self.optimizer, self.optimizer_name = self._build_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -238,20 +253,33 @@ class Trainer:
         return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
 
     def _activate(self, expert: str) -> Any:
+        """The expert to run; with offloading, it (and its optimizer state) moves to the GPU, the other out."""
         if self.offload and self.active != expert:
             for other in self.experts:
                 if other != expert:
                     self.models[other].to("cpu")
+                    self._move_optimizer_state(other, torch.device("cpu"))
             self.models[expert].to(self.device)
+            self._move_optimizer_state(expert, self.device)
         self.active = expert
         return self.models[expert]
+
+    def _move_optimizer_state(self, expert: str, device: torch.device) -> None:
+        for param in self.params[expert]:
+            state = self.optimizer.state.get(param)
+            if not state:
+                continue
+            for key, value in state.items():
+                # torch AdamW keeps its 'step' counter as a CPU scalar: only real state tensors move
+                if isinstance(value, torch.Tensor) and value.ndim > 0 and value.device != device:
+                    state[key] = value.to(device)
 
     # -----------------------------------------------------------------------------------------------
     # One optimizer step
 
     def draw_step(self, indices: list[int]) -> list[dict[str, Any]]:
         """Sigma, noise and CFG-dropout for the step's samples (one generator, fixed order)."""
-        if self.config.train.expert_grouping == "step" and len(self.experts) > 1:
+        if self.grouping == "step" and len(self.experts) > 1:
             p_high = self.sigma_sampler.probability(*sigma_range("high", self.boundary))
             p_high /= self.sigma_sampler.probability(self.sigma_lo, self.sigma_hi)
             expert = "high" if float(torch.rand(1, generator=self.generator, dtype=torch.float64)) < p_high else "low"
@@ -441,7 +469,7 @@ class Trainer:
                                           "resume with the lora settings of the original run")
                     param.copy_(saved[name])
         blob = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
-        self.optimizer.load_state_dict(blob["optimizer"])
+        self.optimizer.load_state_dict(blob["optimizer"])  # state lands on each parameter's device
         self.scheduler.load_state_dict(blob["scheduler"])
         rng = torch.load(folder / "rng.pt", map_location="cpu", weights_only=False)
         torch.set_rng_state(rng["torch"])
