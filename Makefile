@@ -35,8 +35,8 @@ test: swift-test engine-test
 
 demo: deps-media deps-engine build
 	rm -rf $(DEMO)
-	$(BIN) demo-data --rows 2000 --seed 42 --out $(DEMO)/data
-	$(BIN) analyze $(DEMO)/data/manifest.csv --out $(DEMO)/report
+	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/data
+	$(BIN) analyze $(DEMO)/data/manifest.csv --split train=$(DEMO)/data/train.csv --split val=$(DEMO)/data/val.csv --out $(DEMO)/report
 	# the engine on CPU: tiny model, cache, short LoRA training (engine/demo/)
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine demo; fi
 

@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import Config
 
@@ -132,12 +133,4 @@ func fmt(_ x: Double) -> String {
 
 
 /// 1234567 → "1,234,567" (fixed, whatever the locale).
-func grouped(_ n: Int) -> String {
-    let digits = String(n.magnitude)
-    var out = ""
-    for (i, ch) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(ch)
-    }
-    return n < 0 ? "-" + out : out
-}
+func grouped(_ n: Int) -> String { NumberFormat.grouped(n) }

@@ -27,7 +27,7 @@ struct ConfigCommand: ParsableCommand {
             }
         }
 
-        func run() throws { try printingActionableErrors { try write() } }
+        func run() throws { try reportingErrors { try write() } }
 
         private func write() throws {
             let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
@@ -44,7 +44,7 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit status 0 when it is valid.")
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
-            let config = try printingActionableErrors { try ConfigLoader.load(file: file) }
+            let config = try reportingErrors { try ConfigLoader.load(file: file) }
             print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
@@ -57,7 +57,7 @@ struct ConfigCommand: ParsableCommand {
         var assignments: [String] = []
         @Flag(help: "Print config.resolved.json, as the engine reads it.") var json = false
 
-        func run() throws { try printingActionableErrors { try show() } }
+        func run() throws { try reportingErrors { try show() } }
 
         private func show() throws {
             var (config, baseDir) = try source.load()
