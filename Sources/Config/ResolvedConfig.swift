@@ -258,7 +258,7 @@ extension ResolvedConfig {
     }
 
     /// Removes "." components, resolves ".." lexically and repeated slashes (no symlinks followed).
-    static func normalise(_ path: String) -> String {
+    public static func normalise(_ path: String) -> String {
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
