@@ -225,12 +225,15 @@ struct RunsCommand: ParsableCommand {
 
     func run() throws {
         try printingActionableErrors {
-            var folder = runsDir ?? "runs"
+            let cwd = FileManager.default.currentDirectoryPath
+            func absolute(_ path: String, in base: String) -> String {
+                ResolvedConfig.normalise(path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path))
+            }
+            var folder = absolute(runsDir ?? "runs", in: cwd)
             if let configFile {
                 let config = try ConfigLoader.load(file: configFile)
-                let base = (configFile as NSString).deletingLastPathComponent
-                folder = config.run.runsDir.hasPrefix("/") ? config.run.runsDir
-                    : ((base.isEmpty ? "." : base) as NSString).appendingPathComponent(config.run.runsDir)
+                let base = (absolute(configFile, in: cwd) as NSString).deletingLastPathComponent
+                folder = absolute(config.run.runsDir, in: base)
             }
             let runs = try RunStatus.list(runsDir: folder)
             if json {
