@@ -82,10 +82,10 @@ public enum EventText {
         switch f.stage {
         case .cache:
             if let new = s.itemsNew {
-                text += ": \(NumberFormat.grouped(new)) items cached"
+                text += ": " + count(new, "item") + " cached"
                 if let skipped = s.itemsSkippedNew, skipped > 0 { text += ", \(NumberFormat.grouped(skipped)) skipped (see the warnings)" }
                 if let truncated = s.truncatedCaptionsNew, truncated > 0, let length = s.textLength {
-                    text += ", \(NumberFormat.grouped(truncated)) captions cut at \(length) tokens"
+                    text += ", " + count(truncated, "caption") + " cut at \(length) tokens"
                 }
                 if let size = s.cacheBytes { text += "; cache \(bytes(size))" }
             }
@@ -108,6 +108,9 @@ public enum EventText {
     }
 
     // MARK: - Units
+
+    /// "1 item", "2,000 items".
+    static func count(_ n: Int, _ noun: String) -> String { NumberFormat.grouped(n) + " " + noun + (n == 1 ? "" : "s") }
 
     public static func loss(_ value: Double?) -> String {
         guard let value else { return "NaN/inf" }

@@ -114,7 +114,7 @@ import Testing
         #expect(EventText.line(events[10]) == "checkpoint at step 2: /work/demo/runs/demo/checkpoints/step-00000002 (117.1 KiB)")
         #expect(EventText.line(events[13]) == "train diverged after 41 s")
         #expect(EventText.line(events[15])?.hasSuffix("overfit test on 100 items: eval loss 1.5800 → 1.2100, the loss fell") == true)
-        #expect(EventText.line(events[4]) == "cache completed after 0 s: 5 items cached, 1 skipped (see the warnings), 1 captions cut at 32 tokens; cache 20.0 KiB")
+        #expect(EventText.line(events[4]) == "cache completed after 0 s: 5 items cached, 1 skipped (see the warnings), 1 caption cut at 32 tokens; cache 20.0 KiB")
     }
 
     @Test func units() {
