@@ -45,6 +45,10 @@ public enum RunPreparation {
             )
         }
         let processes = stage == .train ? hw.gpusPerNode : 1
+        if processes > 1 {
+            // The engine says so itself (exit 2), but only after torchrun started N processes.
+            notes.append("\(processes) processes through torchrun: this engine version trains on one process and refuses WORLD_SIZE > 1 until multi-GPU training lands (issue 10); use --gpus 1 --set hardware.ulysses_degree=1 meanwhile.")
+        }
         try requireExisting(resolved.model.path, what: "model folder", key: "model.checkpoint", folder: true)
 
         var plan: Plan?

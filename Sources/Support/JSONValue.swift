@@ -338,6 +338,7 @@ private struct JSONParser {
         let intDigits = digits()
         guard intDigits > 0 else { throw error("expected digits") }
         if intDigits > 1 && bytes[start + (bytes[start] == UInt8(ascii: "-") ? 1 : 0)] == UInt8(ascii: "0") {
+            position = start
             throw error("a number cannot start with 0")
         }
         if position < bytes.count, bytes[position] == UInt8(ascii: ".") {

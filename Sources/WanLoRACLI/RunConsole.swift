@@ -75,6 +75,10 @@ final class RunConsole: @unchecked Sendable {
             switch event.body {
             case .step(let s): redraw(EventText.progressLine(s), force: true)
             case .progress(let p): redraw(EventText.progressLine(p), force: p.done == p.total)
+            case .runFinished:
+                // The last progress line stays where it is; the summary goes below it.
+                finish()
+                if let text = EventText.line(event) { message(text) }
             default: if let text = EventText.line(event) { message(text) }
             }
         }
@@ -90,8 +94,9 @@ final class RunConsole: @unchecked Sendable {
     func finish() {
         lock.lock()
         defer { lock.unlock() }
-        if progressLine != nil {
-            FileHandle.standardError.write(Data("\n".utf8))
+        if let line = progressLine {
+            // Show the newest state (a throttled redraw may have skipped it), then end the line.
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + fit(line) + "\n").utf8))
             progressLine = nil
         }
     }
