@@ -276,9 +276,22 @@ public final class RunSession: @unchecked Sendable {
     /// A train run refuses to overwrite checkpoints without --resume, to resume without
     /// checkpoints, and to resume with a changed configuration unless forced.
     private func checkFolder(force: Bool) throws {
-        guard prepared.stage == .train else { return }
         let folder = prepared.folder
         let checkpoints = folder.checkpoints()
+        guard prepared.stage == .train else {
+            // The cache stage writes config.resolved.json too: it must not swap the settings of a
+            // run that has checkpoints under another set (a later --resume compares against it).
+            if !checkpoints.isEmpty, let old = try? ResolvedConfig.read(file: folder.configPath) {
+                let changes = ConfigDifference.between(old.json(), prepared.resolved.json())
+                if !changes.isEmpty {
+                    throw RunError(
+                        problem: "The run \(folder.path) has checkpoints trained with other settings: " + changes.prefix(8).joined(separator: "; ") + ".",
+                        remedy: "Cache under another run name (--set run.name=NEW), or with the run's settings."
+                    )
+                }
+            }
+            return
+        }
         if !prepared.resume, let newest = checkpoints.last {
             throw RunError(
                 problem: "The run \(folder.path) already has checkpoints (newest: step \(newest.step)).",

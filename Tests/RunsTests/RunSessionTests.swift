@@ -116,6 +116,14 @@ import Testing
         #expect(refused.remedy.contains("--force"))
         #expect(try run(Workspace(root: w.root, prepared: changed), force: true).0.failure == nil)
         #expect(try ResolvedConfig.read(file: w.prepared.folder.configPath).train.maxSteps == 20)
+        // The cache stage may not swap the settings of a run with checkpoints either.
+        var cache = changed
+        cache.stage = .cache
+        cache.resolved.train.optimizer.lr = 0.003
+        let cacheRefused = try #require(throws: RunError.self) { try run(Workspace(root: w.root, prepared: cache)) }
+        #expect(cacheRefused.problem.contains("train.optimizer.lr 0.002 → 0.003"))
+        cache.resolved.train.optimizer.lr = 0.002
+        #expect(try run(Workspace(root: w.root, prepared: cache)).0.failure == nil)
         // --resume with nothing to resume from.
         let fresh = try workspace(finish, resume: true)
         defer { try? FileManager.default.removeItem(atPath: fresh.root) }
