@@ -54,6 +54,8 @@ public enum ConfigKeys {
                  "Manifest column with sampling weights (empty: every item weighs 1).", allowEmpty: true),
             text("data", "category_column", \.data.categoryColumn,
                  "Manifest column with the category, for class-balanced loss weighting (empty: none).", allowEmpty: true),
+            choice("data", "source", \.data.source,
+                   "Where training reads latents and text embeddings: the cache, or encoded on the fly for each drawn item (when the cache would not fit on disk; much slower, the planner says by how much)."),
         ]
     }
 

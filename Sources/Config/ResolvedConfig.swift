@@ -49,6 +49,7 @@ public struct ResolvedConfig: Sendable, Equatable {
         public var textLength: Int
         public var weightColumn: String?
         public var categoryColumn: String?
+        public var source: TrainingDataSource
     }
 
     public struct Cache: Sendable, Equatable {
@@ -198,7 +199,7 @@ extension ResolvedConfig {
             trainManifest: config.data.trainManifest, valManifest: orNil(config.data.valManifest),
             cacheDir: config.data.cacheFolder(tr), width: tr.width, height: tr.height, frames: tr.frames, fps: tr.fps,
             textLength: tr.textLength, weightColumn: orNil(config.data.weightColumn),
-            categoryColumn: orNil(config.data.categoryColumn)
+            categoryColumn: orNil(config.data.categoryColumn), source: config.data.source
         )
         cache = Cache(
             device: config.cache.device, shardItems: config.cache.shardItems, textBatchSize: config.cache.textBatchSize,
@@ -361,6 +362,7 @@ extension ResolvedConfig {
                 ("cache_dir", .string(data.cacheDir)), ("width", .int(data.width)), ("height", .int(data.height)),
                 ("frames", .int(data.frames)), ("fps", .int(data.fps)), ("text_length", .int(data.textLength)),
                 ("weight_column", text(data.weightColumn)), ("category_column", text(data.categoryColumn)),
+                ("source", .string(data.source.rawValue)),
             ])),
             ("cache", object([
                 ("device", .string(cache.device.rawValue)), ("shard_items", .int(cache.shardItems)),
@@ -426,13 +428,14 @@ extension ResolvedConfig {
                       boundary: try m.number("boundary"), numTrainTimesteps: try m.int("num_train_timesteps"),
                       inactiveExpertDevice: try m.choice("inactive_expert_device"))
         let d = try top.object("data", keys: ["train_manifest", "val_manifest", "cache_dir", "width", "height", "frames", "fps",
-                                              "text_length", "weight_column", "category_column"])
+                                              "text_length", "weight_column", "category_column", "source"])
         data = DataSection(
             trainManifest: try d.path("train_manifest"), valManifest: try d.optional("val_manifest") { try d.path($0) },
             cacheDir: try d.path("cache_dir"), width: try d.int("width"), height: try d.int("height"),
             frames: try d.int("frames"), fps: try d.int("fps"), textLength: try d.int("text_length"),
             weightColumn: try d.optional("weight_column") { try d.string($0) },
-            categoryColumn: try d.optional("category_column") { try d.string($0) }
+            categoryColumn: try d.optional("category_column") { try d.string($0) },
+            source: try d.choice("source")
         )
         let c = try top.object("cache", keys: ["device", "shard_items", "text_batch_size", "vae_tiling", "free_disk_margin_bytes"])
         cache = Cache(device: try c.choice("device"), shardItems: try c.int("shard_items"), textBatchSize: try c.int("text_batch_size"),

@@ -60,6 +60,8 @@ public struct DataSettings: Sendable, Equatable, Codable {
     public var weightColumn: String
     /// Manifest column with the category (for class-balanced loss weighting); empty: none.
     public var categoryColumn: String
+    /// Latents and embeddings from the cache, or encoded on the fly during training.
+    public var source: TrainingDataSource = .cache
 
     /// `cacheDir`, or the folder derived from the clip shape when it is empty.
     public func cacheFolder(_ training: TrainingSettings) -> String {
@@ -311,6 +313,14 @@ public enum MixedPrecision: String, Sendable, Codable, CaseIterable {
     case fp16
     /// No mixed precision: float32 everywhere.
     case fp32
+}
+
+/// Where `train` gets its latents and text embeddings from.
+public enum TrainingDataSource: String, Sendable, Codable, CaseIterable {
+    /// The cache written by `wanlora cache` (fast; needs the disk for it).
+    case cache
+    /// Each drawn item is decoded and encoded during training (for caches that do not fit on disk; slower).
+    case onTheFly = "on_the_fly"
 }
 
 public enum ComputeDevice: String, Sendable, Codable, CaseIterable {

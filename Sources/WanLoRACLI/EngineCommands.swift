@@ -117,7 +117,7 @@ struct CacheCommand: ParsableCommand {
     @OptionGroup var options: EngineRunOptions
 
     func run() throws {
-        let code = try printingActionableErrors { () throws -> Int32 in
+        let code = try reportingErrors { () throws -> Int32 in
             let config = try options.loadConfig()
             let prepared = try RunPreparation.prepare(stage: .cache, config: config, configFile: options.configFile, resume: false,
                                                       engine: try options.engine())
@@ -167,7 +167,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let code = try printingActionableErrors { () throws -> Int32 in
+        let code = try reportingErrors { () throws -> Int32 in
             let config = try options.loadConfig(overrides: gpus.map { [("hardware.gpus_per_node", .integer($0))] } ?? [])
             let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
                                                       engine: try options.engine(), resumeCommand: resumeCommand())
@@ -224,7 +224,7 @@ struct RunsCommand: ParsableCommand {
     }
 
     func run() throws {
-        try printingActionableErrors {
+        try reportingErrors {
             let cwd = FileManager.default.currentDirectoryPath
             func absolute(_ path: String, in base: String) -> String {
                 ResolvedConfig.normalise(path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path))
