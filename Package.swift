@@ -9,6 +9,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Entry point only: everything lives in the libraries below.
@@ -16,7 +18,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Media",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -28,6 +30,12 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
         // Demo datasets shaped like the MBC archive.
         .target(name: "DemoData", dependencies: ["Manifest", "Support"]),
+        // ffprobe/ffmpeg: probing, clip planning, filter graphs, the resumable parallel job runner.
+        .target(name: "Media", dependencies: [
+            "Manifest", "Support",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -35,6 +43,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )
