@@ -80,7 +80,8 @@ public struct ChildProcess: Sendable {
         let target: Executable = executable.contains("/") ? .path(FilePath(executable)) : .name(executable)
         var options = PlatformOptions()
         options.processGroupID = 0
-        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: gracePeriod)]
+        // The child leads its own group, so the signals reach anything it started too.
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: gracePeriod)]
         let outputLimit = self.outputLimit
         let errorTailLimit = self.errorTailLimit
         let outcome: ExecutionResult<(ByteTail, ByteTail), SequenceOutput, SequenceOutput>

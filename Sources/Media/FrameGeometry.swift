@@ -52,10 +52,7 @@ public struct AspectBuckets: Sendable, Equatable {
             }
             width += step
         }
-        // Keep one bucket per height (the widest): narrower ones waste budget.
-        var byHeight: [Int: Resolution] = [:]
-        for size in sizes where (byHeight[size.height]?.width ?? 0) < size.width { byHeight[size.height] = size }
-        return byHeight.values.sorted { Double($0.width) / Double($0.height) > Double($1.width) / Double($1.height) }
+        return sizes.reversed()
     }
 
     /// The bucket nearest `aspect`; ties go to the larger area.

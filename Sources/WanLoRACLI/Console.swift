@@ -27,8 +27,8 @@ enum Console {
                 var object: [String: Any] = ["event": "progress", "stage": event.stage, "completed": event.completed, "unit": event.unit]
                 if let total = event.total { object["total"] = total }
                 object["elapsed_s"] = (elapsed * 1000).rounded() / 1000
-                if let perSecond = rate.perSecond { object["rate_per_s"] = (perSecond * 1000).rounded() / 1000 }
-                if let secondsLeft = rate.secondsLeft { object["eta_s"] = secondsLeft.rounded() }
+                if let perSecond = rate.perSecond, elapsed >= 0.5 { object["rate_per_s"] = (perSecond * 1000).rounded() / 1000 }
+                if let secondsLeft = rate.secondsLeft, elapsed >= 0.5 { object["eta_s"] = secondsLeft.rounded() }
                 if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                     FileHandle.standardError.write(data + Data("\n".utf8))
                 }
