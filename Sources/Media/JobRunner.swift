@@ -38,7 +38,8 @@ public struct FFmpegEncoder: ClipEncoder {
     public func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void) async throws -> EncodeResult {
         let process = ChildProcess(tools.ffmpeg, arguments: job.command.arguments(output: temporaryPath), outputLimit: 16_384)
         let result = try await process.run(started: started)
-        let tail = result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tail = result.standardErrorTail.split(whereSeparator: \.isNewline).map { Prober.withoutContextPrefix(String($0)) }
+            .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
         guard result.exit.succeeded else {
             let firstLine = Prober.lastLines(tail, count: 1)
             return .failure(reason: "ffmpeg failed (\(result.exit))" + (firstLine.isEmpty ? "" : ": " + firstLine), standardErrorTail: tail)
