@@ -29,7 +29,7 @@ let package = Package(
         // Markdown, HTML and JSON renderers of the typed results.
         .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
         // Demo datasets shaped like the MBC archive.
-        .target(name: "DemoData", dependencies: ["Manifest", "Support"]),
+        .target(name: "DemoData", dependencies: ["Manifest", "Support", "Media"]),
         // ffprobe/ffmpeg: probing, clip planning, filter graphs, the resumable parallel job runner.
         .target(name: "Media", dependencies: [
             "Manifest", "Support",
@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,8 @@
 /// Bounded parallelism for child processes: at most `width` bodies run at once.
-enum Parallel {
+public enum Parallel {
     /// Runs `body` on every item, at most `width` at a time, and returns the results in input
     /// order. `finished` is called after each item with the number finished so far.
-    static func map<Item: Sendable, Output: Sendable>(
+    public static func map<Item: Sendable, Output: Sendable>(
         _ items: [Item], width: Int, finished: @escaping @Sendable (Int) -> Void = { _ in },
         _ body: @escaping @Sendable (Item) async throws -> Output
     ) async throws -> [Output] {
