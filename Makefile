@@ -8,10 +8,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/wanlora
 DEMO := demo
 
-.PHONY: build test demo deps-media deps-engine swift-test engine-test bench clean
+.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test bench clean
 
-build:
+build: deps-sqlite
 	$(SWIFT) build -c release --product wanlora
+
+# SQLite headers for GRDB (prepare's job journal); installed from Debian when missing.
+deps-sqlite:
+	@if [ ! -f /usr/include/sqlite3.h ]; then \
+	  echo "installing libsqlite3-dev (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsqlite3-dev; \
+	fi
 
 # ffmpeg/ffprobe do the media work; installed from Debian when missing.
 deps-media:
@@ -24,7 +31,7 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-swift-test: deps-media
+swift-test: deps-media deps-sqlite
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -35,11 +42,14 @@ test: swift-test engine-test
 
 demo: deps-media deps-engine build
 	rm -rf $(DEMO)
-	$(BIN) demo-data --rows 2000 --seed 42 --out $(DEMO)/data
+	$(BIN) demo-data --media --out $(DEMO)/data
 	$(BIN) analyze $(DEMO)/data/manifest.csv --out $(DEMO)/report
+	$(BIN) probe $(DEMO)/data/manifest.csv --out $(DEMO)/probe.csv
+	$(BIN) prepare $(DEMO)/data/train.csv $(DEMO)/data/val.csv --out $(DEMO)/prepared
 
 bench: build
 	bench/analyze_vs_polars.sh
+	bench/prepare_vs_ffmpeg.sh
 
 clean:
 	rm -rf .build $(DEMO)
