@@ -7,7 +7,9 @@
 #
 # The direct commands are exactly those `prepare --dry-run` prints (the same filter graph and
 # encoder settings), run by `xargs -P JOBS`. The two are timed alternately (A B, B A, …) so that
-# load from other processes falls on both, and the outputs are compared byte for byte.
+# load from other processes falls on both, and the outputs are compared byte for byte. Besides
+# wall time, CPU time (user + system, children included) is compared: it does not depend on
+# what else the machine is doing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/wanlora}
@@ -22,6 +24,12 @@ command -v ffmpeg >/dev/null || { echo "ffmpeg is missing: make deps-media" >&2;
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# Runs a command under GNU time; prints "WALL CPU" in seconds.
+timed() {
+  /usr/bin/time -f "%e %U %S" -o "$WORK/time.txt" "$@" > /dev/null
+  awk '{ printf "%.2f %.2f", $1, $2 + $3 }' "$WORK/time.txt"
+}
+[ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
 
 rm -rf "$WORK"
 mkdir -p "$WORK/src"
@@ -39,28 +47,24 @@ echo "prepare plans $commands ffmpeg commands (1280x720, 81 frames at 16 fps, H.
 
 run_prepare() {
   rm -rf "$WORK/prepared"
-  local start; start=$(now)
-  "$BIN" prepare "$WORK/src/train.csv" --out "$WORK/prepared" --jobs "$JOBS" --quiet > /dev/null
-  elapsed "$start" "$(now)"
+  timed "$BIN" prepare "$WORK/src/train.csv" --out "$WORK/prepared" --jobs "$JOBS" --quiet
 }
 run_direct() {
   rm -rf "$WORK/direct"
-  local start; start=$(now)
-  grep '^mkdir ' "$WORK/direct.sh" | sh
-  grep '^ffmpeg ' "$WORK/direct.sh" | xargs -d '\n' -P "$JOBS" -I{} sh -c '{} > /dev/null'
-  elapsed "$start" "$(now)"
+  timed sh -c "grep '^mkdir ' '$WORK/direct.sh' | sh && grep '^ffmpeg ' '$WORK/direct.sh' | xargs -d '\\n' -P $JOBS -I{} sh -c '{} > /dev/null'"
 }
 
-prepare_times=()
-direct_times=()
+prepare_times=(); prepare_cpu=()
+direct_times=(); direct_cpu=()
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) -eq 1 ]; then
     p=$(run_prepare); d=$(run_direct)
   else
     d=$(run_direct); p=$(run_prepare)
   fi
-  prepare_times+=("$p"); direct_times+=("$d")
-  echo "round $round: prepare $p s, direct ffmpeg $d s" >&2
+  prepare_times+=("${p% *}"); prepare_cpu+=("${p#* }")
+  direct_times+=("${d% *}"); direct_cpu+=("${d#* }")
+  echo "round $round: prepare ${p% *} s wall ${p#* } s CPU, direct ffmpeg ${d% *} s wall ${d#* } s CPU; load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 # The same bytes: the same commands did the work.
@@ -76,12 +80,15 @@ rerun=$(elapsed "$start" "$(now)")
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 mp=$(median "${prepare_times[@]}")
 md=$(median "${direct_times[@]}")
+cp=$(median "${prepare_cpu[@]}")
+cd=$(median "${direct_cpu[@]}")
 ratio=$(awk -v p="$mp" -v d="$md" 'BEGIN { printf "%.3f", p / d }')
+cpu_ratio=$(awk -v p="$cp" -v d="$cd" 'BEGIN { printf "%.3f", p / d }')
 cat <<REPORT
 prepare vs direct ffmpeg: $CLIPS clips of 1080p29.97 H.264 -> 1280x720 81 frames, --jobs $JOBS, $ROUNDS rounds, $(nproc) cores
-  prepare (probe + plan + encode + journal + manifest): median $mp s  [${prepare_times[*]}]
-  direct ffmpeg, xargs -P $JOBS:                        median $md s  [${direct_times[*]}]
-  ratio prepare / direct: $ratio
+  prepare (probe + plan + encode + journal + manifest): wall median $mp s [${prepare_times[*]}], CPU median $cp s [${prepare_cpu[*]}]
+  direct ffmpeg, xargs -P $JOBS:                        wall median $md s [${direct_times[*]}], CPU median $cd s [${direct_cpu[*]}]
+  ratio prepare / direct: wall $ratio, CPU $cpu_ratio
   outputs identical byte for byte: $same
   re-run with every clip finished (probe cache + journal, nothing encoded): $rerun s
 REPORT

@@ -56,6 +56,8 @@ import Testing
         #expect(buckets.bucket(forAspect: 1) == Resolution(width: 960, height: 960))
         // 720×512 (1.40625): 1136×800 is 1.42, the nearest on the grid.
         #expect(buckets.bucket(forAspect: 720.0 / 512) == Resolution(width: 1136, height: 800))
+        // 4:3: 1104×832 (1.327) beats 1120×816 (1.373) and 1088×832 (1.308).
+        #expect(buckets.bucket(forAspect: 4.0 / 3) == Resolution(width: 1104, height: 832))
         #expect(FrameTarget.buckets(buckets).size(forAspect: 4.0 / 3) == buckets.bucket(forAspect: 4.0 / 3))
         #expect(FrameTarget.fixed(hd).size(forAspect: 0.3) == hd)
     }

@@ -264,6 +264,33 @@ import Testing
         #expect(Tool.psnr(a[0], b[0]) < 25)
     }
 
+    @Test func weightColumnIsCarriedAndSelectsAugmentation() async throws {
+        let folder = TemporaryFolder()
+        defer { folder.remove() }
+        for name in ["common", "rare"] {
+            try await Tool.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", folder.file(name + ".png")])
+        }
+        // As curate writes it: an extra weight column after the canonical ones.
+        try ("path,media_type,width,height,duration,category,caption,weight\n"
+            + "common.png,image,160,120,,생활/문화,흔한 범주,1.0\n"
+            + "rare.png,image,160,120,,무형문화유산,드문 범주,3.5\n").write(toFile: folder.file("train.csv"), atomically: true, encoding: .utf8)
+        let manifest = try ManifestReader().read(path: folder.file("train.csv"))
+        let out = folder.file("out")
+        let summary = try await Self.prepare(manifest, into: out) { options in
+            options.augmentation = AugmentationPolicy(minimumWeight: 3, kinds: [.hflip, .color, .reverse, .speed], copies: 1)
+        }
+        #expect(summary.clips.count == 3)
+        #expect(summary.clips.filter { $0.sourcePath.hasSuffix("common.png") }.map(\.weight) == [1])
+        let rare = summary.clips.filter { $0.sourcePath.hasSuffix("rare.png") }
+        #expect(rare.map(\.weight) == [3.5, 3.5])
+        let augmented = try #require(rare.first { !$0.augmentation.isEmpty })
+        // An image gets no time transforms.
+        #expect(!augmented.augmentation.contains("reverse") && !augmented.augmentation.contains("speed"))
+        let rows = try CSVRows.read(out + "/manifest.csv")
+        let weightColumn = try #require(rows[0].firstIndex(of: "weight"))
+        #expect(rows.dropFirst().map { $0[weightColumn] }.sorted() == ["1", "3.5", "3.5"])
+    }
+
     @Test func bucketsFollowEachSourcesShape() async throws {
         let folder = TemporaryFolder()
         defer { folder.remove() }

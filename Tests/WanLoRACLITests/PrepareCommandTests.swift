@@ -167,6 +167,58 @@ import Testing
         #expect(startedBeforeKill - finishedBeforeKill.count <= 2)
     }
 
+    @Test func ctrlCStopsCleanlyAndResumes() throws {
+        let folder = Self.makeFolder("interrupt")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try Self.makeSources(in: folder, count: 6)
+        let ffmpeg = try Self.makeLoggingFFmpeg(in: folder)
+        setenv("FFMPEG_LOG", folder + "/interrupted.log", 1)
+        let common = ["prepare", "train.csv", "--out", "out", "--resolution", "64x48", "--frames", "17", "--jobs", "2", "--ffmpeg", ffmpeg]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.locateBinary())
+        process.arguments = common + ["--progress", "json"]
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Self.clips(in: folder + "/out").count < 1 && Date() < deadline { usleep(20_000) }
+        // Two ffmpeg (wrappers) are running now; SIGINT is what Ctrl-C sends.
+        kill(process.processIdentifier, SIGINT)
+        let errorText = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let outputText = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(outputText.contains("stopped:"))
+        #expect(outputText.contains("run the same command again to resume"))
+        #expect(errorText.contains("\"stage\":\"encode\""))
+        #expect(errorText.contains("\"event\":\"progress\""))
+        // Nothing half-written, no manifest, no ffmpeg left running for this folder.
+        #expect(Self.allFiles(in: folder + "/out").filter { $0.hasSuffix(".part") }.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out/manifest.csv"))
+        let finished = Self.clips(in: folder + "/out").count
+        #expect(finished >= 1 && finished < 6)
+        usleep(200_000)
+        let survivors = try Self.processes(mentioning: folder + "/out/")
+        #expect(survivors.isEmpty, "still running: \(survivors)")
+
+        let resumed = try Self.run(common + ["--progress", "none"], in: folder)
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.output.contains("\(finished) reused"))
+        #expect(Self.clips(in: folder + "/out").count == 6)
+    }
+
+    /// Command lines of running processes that contain `text`.
+    static func processes(mentioning text: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { name -> String? in
+            guard Int32(name) != nil, let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"), !data.isEmpty else { return nil }
+            let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return line.contains(text) ? line : nil
+        }
+    }
+
     @Test func probeReportsUnreadableFilesAndMismatches() throws {
         let folder = Self.makeFolder("probe")
         defer { try? FileManager.default.removeItem(atPath: folder) }
