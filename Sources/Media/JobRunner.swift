@@ -163,11 +163,11 @@ public struct JobRunner: Sendable {
         let final = absolute(job.output)
         let folder = (final as NSString).deletingLastPathComponent
         let temporary = folder + "/." + (final as NSString).lastPathComponent + "." + runID + ".part"
-        try await journal.markRunning(output: job.output, source: job.source, spec: job.command.spec, temporaryPath: temporary)
+        try journal.markRunning(output: job.output, source: job.source, spec: job.command.spec, temporaryPath: temporary)
         let result: EncodeResult
         do {
             result = try await encoder.encode(job, to: temporary) { pid in
-                try? await journal.recordProcess(output: job.output, processID: pid)
+                try? journal.recordProcess(output: job.output, processID: pid)
             }
         } catch {
             // Stopped (Ctrl-C) or ffmpeg missing: no half-written file stays behind; the journal
@@ -178,18 +178,18 @@ public struct JobRunner: Sendable {
         switch result {
         case .success(let frames):
             guard let bytes = Self.fileSize(temporary), bytes > 0 else {
-                try await journal.markFailed(output: job.output, reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
+                try journal.markFailed(output: job.output, reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
                 return .failed(reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
             }
-            try await journal.markEncoded(output: job.output, bytes: bytes, frames: frames)
+            try journal.markEncoded(output: job.output, bytes: bytes, frames: frames)
             guard rename(temporary, final) == 0 else {
                 throw MediaError.cannotMove(from: temporary, to: final, reason: String(cString: strerror(errno)))
             }
-            try await journal.markDone(output: job.output)
+            try journal.markDone(output: job.output)
             return .encoded
         case .failure(let reason, let tail):
             unlink(temporary)
-            try await journal.markFailed(output: job.output, reason: reason, standardErrorTail: tail)
+            try journal.markFailed(output: job.output, reason: reason, standardErrorTail: tail)
             return .failed(reason: reason, standardErrorTail: tail)
         }
     }
@@ -208,10 +208,10 @@ public struct JobRunner: Sendable {
             case .encoded:
                 let final = absolute(output)
                 if let temporary = record.temporaryPath, let bytes = record.bytes, Self.fileSize(temporary) == bytes, rename(temporary, final) == 0 {
-                    try await journal.markDone(output: output)
+                    try journal.markDone(output: output)
                     records[output]?.state = .done
                 } else if let bytes = record.bytes, Self.fileSize(final) == bytes {
-                    try await journal.markDone(output: output)
+                    try journal.markDone(output: output)
                     records[output]?.state = .done
                 }
             case .done, .failed:

@@ -7,6 +7,7 @@ public enum MediaError: ActionableError, Equatable {
     case journalUnavailable(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
     case cannotMove(from: String, to: String, reason: String)
+    case busy(folder: String)
 
     public var problem: String {
         switch self {
@@ -14,6 +15,7 @@ public enum MediaError: ActionableError, Equatable {
         case .journalUnavailable(let path, let reason): "cannot open the job journal \(path): \(reason)"
         case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"
         case .cannotMove(let from, let to, let reason): "cannot rename \(from) to \(to): \(reason)"
+        case .busy(let folder): "another prepare is already writing into \(folder)"
         }
     }
 
@@ -21,6 +23,8 @@ public enum MediaError: ActionableError, Equatable {
         switch self {
         case .cannotCreateFolder, .cannotWrite, .cannotMove:
             "check that the output folder is writable and the disk is not full"
+        case .busy:
+            "wait for it to finish or stop it (Ctrl-C); two runs on one folder would encode the same clips twice"
         case .journalUnavailable:
             "check that the output folder is writable; if the journal is damaged, delete it (finished clips are then encoded again)"
         }

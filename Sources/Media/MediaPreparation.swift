@@ -110,6 +110,8 @@ public struct MediaPreparation: Sendable {
     /// manifest is written: a manifest always describes a finished run).
     public func run(_ inputs: [PrepareInput], progress: ProgressReporter = .silent) async throws -> PrepareSummary {
         let journal = try openJournal()
+        let lock = try FolderLock(outputDirectory + "/.prepare.lock")
+        defer { lock.release() }
         let plan = try await plan(inputs, journal: journal, progress: progress)
         let splits = Array(Set(inputs.map(\.split))).sorted()
         // A manifest left by an earlier run no longer describes the folder once encoding starts.
@@ -213,6 +215,28 @@ public struct MediaPreparation: Sendable {
 
     static func fileSafe(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}
+
+/// An exclusive lock on the output folder for the length of a run (flock: the kernel drops it when
+/// the process dies, even by SIGKILL).
+final class FolderLock: Sendable {
+    let descriptor: Int32
+
+    init(_ path: String) throws(MediaError) {
+        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw .busy(folder: (path as NSString).deletingLastPathComponent)
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
     }
 }
 

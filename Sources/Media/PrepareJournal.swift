@@ -112,8 +112,8 @@ public struct PrepareJournal: Sendable {
 
     /// Records that ffmpeg is about to start for `output`; returns the attempt number.
     @discardableResult
-    public func markRunning(output: String, source: String, spec: String, temporaryPath: String) async throws(MediaError) -> Int {
-        try await write { db in
+    public func markRunning(output: String, source: String, spec: String, temporaryPath: String) throws(MediaError) -> Int {
+        try write { db in
             try db.execute(
                 sql: """
                     INSERT INTO job (output, source, spec, state, attempts, temporary_path, started_at)
@@ -127,30 +127,30 @@ public struct PrepareJournal: Sendable {
         }
     }
 
-    public func recordProcess(output: String, processID: Int32) async throws(MediaError) {
-        try await write { db in
+    public func recordProcess(output: String, processID: Int32) throws(MediaError) {
+        try write { db in
             try db.execute(sql: "UPDATE job SET process_id = ? WHERE output = ?", arguments: [Int(processID), output])
         }
     }
 
-    public func markEncoded(output: String, bytes: Int, frames: Int) async throws(MediaError) {
-        try await write { db in
+    public func markEncoded(output: String, bytes: Int, frames: Int) throws(MediaError) {
+        try write { db in
             try db.execute(
                 sql: "UPDATE job SET state = 'encoded', bytes = ?, frames = ?, process_id = NULL WHERE output = ?",
                 arguments: [bytes, frames, output])
         }
     }
 
-    public func markDone(output: String) async throws(MediaError) {
-        try await write { db in
+    public func markDone(output: String) throws(MediaError) {
+        try write { db in
             try db.execute(
                 sql: "UPDATE job SET state = 'done', temporary_path = NULL, finished_at = ? WHERE output = ?",
                 arguments: [Date().timeIntervalSince1970, output])
         }
     }
 
-    public func markFailed(output: String, reason: String, standardErrorTail: String) async throws(MediaError) {
-        try await write { db in
+    public func markFailed(output: String, reason: String, standardErrorTail: String) throws(MediaError) {
+        try write { db in
             try db.execute(
                 sql: """
                     UPDATE job SET state = 'failed', reason = ?, stderr_tail = ?, temporary_path = NULL, process_id = NULL,
@@ -180,7 +180,7 @@ public struct PrepareJournal: Sendable {
         return nil
     }
 
-    public func storeProbe(source: String, size: Int, modified: Double, result: Result<MediaProbe, ProbeFailure>) async throws(MediaError) {
+    public func storeProbe(source: String, size: Int, modified: Double, result: Result<MediaProbe, ProbeFailure>) throws(MediaError) {
         let cached: CachedProbe
         switch result {
         case .success(let probe): cached = CachedProbe(probe: probe, failure: nil)
@@ -188,7 +188,7 @@ public struct PrepareJournal: Sendable {
         }
         guard let data = try? JSONEncoder().encode(cached) else { return }
         let text = String(decoding: data, as: UTF8.self)
-        try await write { db in
+        try write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO probe (source, size, modified, result) VALUES (?, ?, ?, ?)",
                 arguments: [source, size, modified, text])
@@ -202,9 +202,11 @@ public struct PrepareJournal: Sendable {
 
     // MARK: Helpers
 
-    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws(MediaError) -> T {
+    /// A synchronous write: a state change takes well under a millisecond, and must not be
+    /// skipped because the task was cancelled (GRDB's async writes stop on cancellation).
+    private func write<T>(_ body: (Database) throws -> T) throws(MediaError) -> T {
         do {
-            return try await database.write(body)
+            return try database.write(body)
         } catch {
             throw .journalUnavailable(path: path, reason: String(describing: error))
         }

@@ -141,6 +141,10 @@ public enum PreparePlanner {
     public static func plan(sources: [PrepareSource], probes: [String: Result<MediaProbe, ProbeFailure>], options: PrepareOptions) -> (clips: [PlannedClip], setAside: [SetAsideItem]) {
         var clips: [PlannedClip] = []
         var setAside: [SetAsideItem] = []
+        // Output names come from the manifest path (stable when the data moves); two different
+        // files with the same manifest path in one split (from two manifests in different folders)
+        // fall back to a name from the absolute path, so that no output is claimed twice.
+        var stemOwners: [String: String] = [:]
         for source in sources {
             func setAsideItem(_ outcome: SetAsideItem.Outcome, _ stage: String, _ reason: String) {
                 setAside.append(SetAsideItem(
@@ -181,7 +185,11 @@ public enum PreparePlanner {
             }
             let size = options.target.size(forAspect: video.displayAspect)
             let augment = options.augmentation.applies(category: source.item.category, weight: source.weight)
-            let stem = outputStem(source: source)
+            var stem = outputStem(source: source, key: source.item.path)
+            if let owner = stemOwners[source.split + "/" + stem], owner != source.absolutePath {
+                stem = outputStem(source: source, key: source.absolutePath)
+            }
+            stemOwners[source.split + "/" + stem] = source.absolutePath
             for plan in plans {
                 var variants: [(copy: Int, augmentation: Augmentation)] = [(0, Augmentation())]
                 if augment {
@@ -217,8 +225,8 @@ public enum PreparePlanner {
     /// `ab/STEM-1a2b3c4d`: a two-hex-digit folder (so that 200,000 items spread over 256 folders)
     /// and the source's file name with a hash of its manifest path (so that equal names in
     /// different folders stay apart). Stable across runs and machines.
-    static func outputStem(source: PrepareSource) -> String {
-        let hash = StableHash.hex(StableHash.fnv1a64(source.item.path))
+    static func outputStem(source: PrepareSource, key: String) -> String {
+        let hash = StableHash.hex(StableHash.fnv1a64(key))
         let stem = ((source.item.path as NSString).lastPathComponent as NSString).deletingPathExtension
         let safe = String(stem.unicodeScalars.map { scalar -> Character in
             let c = Character(scalar)

@@ -23,7 +23,7 @@ public enum ProbeBatch {
             }
             let result = try await prober.probe(path: path)
             if let journal, let identity {
-                try await journal.storeProbe(source: path, size: identity.size, modified: identity.modified, result: result)
+                try journal.storeProbe(source: path, size: identity.size, modified: identity.modified, result: result)
             }
             return result
         }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 
@@ -28,7 +29,13 @@ enum Interrupts {
             signal(SIGINT, SIG_DFL)
             signal(SIGTERM, SIG_DFL)
         }
-        return try await task.value
+        do {
+            return try await task.value
+        } catch is CancellationError {
+            // Stopped before the work could record anything worth resuming from.
+            Console.err("stopped before anything was written; run the same command again to start over")
+            throw ExitCode(130)
+        }
     }
 }
 

@@ -88,12 +88,12 @@ struct FakeEncoder: ClipEncoder {
         // Job 0 was mid-encode when the process was killed: a half-written temporary file.
         let half = folder.file("train/0/.clip0.mp4.dead0000.part")
         try Data("half".utf8).write(to: URL(fileURLWithPath: half))
-        try await journal.markRunning(output: jobs[0].output, source: jobs[0].source, spec: jobs[0].command.spec, temporaryPath: half)
+        try journal.markRunning(output: jobs[0].output, source: jobs[0].source, spec: jobs[0].command.spec, temporaryPath: half)
         // Job 1 was encoded and checked, but the process died before the rename.
         let complete = folder.file("train/1/.clip1.mp4.dead0000.part")
         try Data("complete clip".utf8).write(to: URL(fileURLWithPath: complete))
-        try await journal.markRunning(output: jobs[1].output, source: jobs[1].source, spec: jobs[1].command.spec, temporaryPath: complete)
-        try await journal.markEncoded(output: jobs[1].output, bytes: 13, frames: 17)
+        try journal.markRunning(output: jobs[1].output, source: jobs[1].source, spec: jobs[1].command.spec, temporaryPath: complete)
+        try journal.markEncoded(output: jobs[1].output, bytes: 13, frames: 17)
 
         let encoder = FakeEncoder()
         let report = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2).run(jobs)
@@ -165,8 +165,8 @@ struct FakeEncoder: ClipEncoder {
         defer { folder.remove() }
         let journal = try PrepareJournal(path: folder.file("journal.sqlite"))
         let probe = MediaProbe(formatName: "mpegts", duration: 4.004, video: VideoStreamInfo(codec: "mpeg2video", width: 1920, height: 1080, fieldOrder: .topFirst), audio: nil)
-        try await journal.storeProbe(source: "/a.ts", size: 100, modified: 5.5, result: .success(probe))
-        try await journal.storeProbe(source: "/b.mp4", size: 7, modified: 1, result: .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
+        try journal.storeProbe(source: "/a.ts", size: 100, modified: 5.5, result: .success(probe))
+        try journal.storeProbe(source: "/b.mp4", size: 7, modified: 1, result: .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
         #expect(try journal.cachedProbe(source: "/a.ts", size: 100, modified: 5.5) == .success(probe))
         #expect(try journal.cachedProbe(source: "/a.ts", size: 101, modified: 5.5) == nil)
         #expect(try journal.cachedProbe(source: "/a.ts", size: 100, modified: 6) == nil)
