@@ -137,12 +137,13 @@ public enum ClipPlanner {
             return .skipped(what + " (--short-videos skip)")
         case .shorten:
             guard let frames = largestValidFrameCount(atMost: available), frames >= policy.minimumFrames else {
-                return .skipped(what + " and fewer than the minimum of \(policy.minimumFrames)")
+                let longest = largestValidFrameCount(atMost: available).map { "\($0) frames" } ?? "no frame"
+                return .skipped(what + "; the longest 4n+1 clip it holds (\(longest)) is below the minimum of \(policy.minimumFrames)")
             }
             return .clips([ClipPlan(index: 0, start: 0, frames: frames)])
         case .pad:
             guard available >= policy.minimumFrames else {
-                return .skipped(what + " and fewer than the minimum of \(policy.minimumFrames)")
+                return .skipped(what + ", too few to pad (the minimum is \(policy.minimumFrames))")
             }
             return .clips([ClipPlan(index: 0, start: 0, frames: policy.frames, paddedFrames: policy.frames - available)])
         }

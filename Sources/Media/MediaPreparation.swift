@@ -89,12 +89,16 @@ public struct MediaPreparation: Sendable {
     }
 
     public func openJournal() throws(MediaError) -> PrepareJournal {
+        try createOutputDirectory()
+        return try PrepareJournal(path: outputDirectory + "/" + Self.journalName)
+    }
+
+    func createOutputDirectory() throws(MediaError) {
         do {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         } catch {
             throw .cannotCreateFolder(path: outputDirectory, reason: error.localizedDescription)
         }
-        return try PrepareJournal(path: outputDirectory + "/" + Self.journalName)
     }
 
     /// Probes the sources (through the journal's cache) and plans every clip; encodes nothing.
@@ -109,9 +113,10 @@ public struct MediaPreparation: Sendable {
     /// The whole run. Stops cleanly when the task is cancelled (then `interrupted` is true and no
     /// manifest is written: a manifest always describes a finished run).
     public func run(_ inputs: [PrepareInput], progress: ProgressReporter = .silent) async throws -> PrepareSummary {
-        let journal = try openJournal()
+        try createOutputDirectory()
         let lock = try FolderLock(outputDirectory + "/.prepare.lock")
         defer { lock.release() }
+        let journal = try openJournal()
         let plan = try await plan(inputs, journal: journal, progress: progress)
         let splits = Array(Set(inputs.map(\.split))).sorted()
         // A manifest left by an earlier run no longer describes the folder once encoding starts.

@@ -31,9 +31,11 @@ struct Prepare: AsyncParsableCommand {
 
         Examples:
           wanlora prepare curated/train.csv curated/val.csv --out prepared
-          wanlora prepare train.csv --out prepared480 --resolution 832x480 --frames 49 --mode chunk --clips-per-video 3
+          wanlora prepare train.csv --out prepared480 --resolution 832x480 \\
+              --frames 49 --mode chunk --clips-per-video 3
           wanlora prepare train.csv --out prepared --buckets --pixel-budget 921600
-          wanlora prepare train.csv --out prepared --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
+          wanlora prepare train.csv --out prepared \\
+              --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
         """)
 
     @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv.")
