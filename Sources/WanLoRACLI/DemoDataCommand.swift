@@ -43,7 +43,7 @@ struct DemoData: AsyncParsableCommand {
     @Option(help: "Append this many rows that each break one validation rule.")
     var broken: Int = 0
 
-    @Flag(help: "Make real media files with ffmpeg (35 files, about 90 MB) instead of a manifest of names.")
+    @Flag(help: "Make real media files with ffmpeg (35 files, about 100 MB) instead of a manifest of names.")
     var media = false
 
     @Option(help: ArgumentHelp("With --media: shrink every picture by this factor (1 = the archive's sizes).", valueName: "factor"))
