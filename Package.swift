@@ -10,6 +10,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Entry point only: everything lives in the libraries below.
@@ -17,7 +19,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -28,7 +30,13 @@ let package = Package(
         // Markdown, HTML and JSON renderers of the typed results.
         .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
         // Demo datasets shaped like the MBC archive.
-        .target(name: "DemoData", dependencies: ["Manifest", "Support"]),
+        .target(name: "DemoData", dependencies: ["Manifest", "Support", "Media"]),
+        // ffprobe/ffmpeg: probing, clip planning, filter graphs, the resumable parallel job runner.
+        .target(name: "Media", dependencies: [
+            "Manifest", "Support",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
         // The one TOML configuration format, presets, defaults, resolved JSON for the engine.
         .target(name: "Config", dependencies: [
             "Support",
@@ -48,6 +56,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
     ],
     swiftLanguageModes: [.v6]
 )

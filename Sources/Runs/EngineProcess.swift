@@ -236,7 +236,15 @@ public final class EngineProcess: @unchecked Sendable {
         var argv = cStrings + [nil]
         var child: pid_t = 0
         // The caller's environment, unchanged: torchrun passes it on to every rank.
-        let result = posix_spawnp(&child, launch.executable, &actions, &attributes, &argv, environ)
+        var result = posix_spawnp(&child, launch.executable, &actions, &attributes, &argv, environ)
+        // ETXTBSY: the executable was just written and another thread's fork still holds it open
+        // for writing until that child execs (a script written a moment ago); it clears at once.
+        var retries = 0
+        while result == ETXTBSY && retries < 50 {
+            usleep(20_000)
+            retries += 1
+            result = posix_spawnp(&child, launch.executable, &actions, &attributes, &argv, environ)
+        }
         guard result == 0 else {
             throw RunError(
                 problem: "Cannot start the engine \(launch.executable): \(String(cString: strerror(result))).",
