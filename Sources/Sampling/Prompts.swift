@@ -78,7 +78,7 @@ public enum PromptSource {
         var body = Substring(text)
         if body.hasPrefix("\u{FEFF}") { body = body.dropFirst() }
         var number = 0
-        for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in body.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             number += 1
             let cleaned = clean(String(line))
             if !cleaned.isEmpty { prompts.append(SamplePrompt(text: cleaned, origin: "\(name):\(number)")) }
@@ -154,7 +154,7 @@ public enum PromptSource {
                 throw PromptError(problem: "cannot read the validation manifest \(path).",
                                   remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
             }
-            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
             where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                     throw PromptError(problem: "\(name):\(index + 1) is not a JSON object.", remedy: "Write one JSON object a line.")

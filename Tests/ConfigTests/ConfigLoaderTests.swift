@@ -142,6 +142,8 @@ import Testing
             ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
             ("[data]\ncache_dir = \"\"", "data.cache_dir", "\"\"", "non-empty"),
+            ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
+            ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
             ("[sample]\nshift = -1", "sample.shift", "-1", "greater than 0"),
             ("[sample]\nguidance_high = 0.5", "sample.guidance_high", "0.5", "1 or more"),

@@ -414,3 +414,40 @@ def test_events_fixture_has_every_sample_event():
         (example,) = [e for e in events if e["event"] == name][:1]
         assert set(EVENT_FIELDS[name]) <= set(example)
     assert any(e["event"] == "run_finished" and e["stage"] == "sample" for e in events)
+
+
+def test_swift_written_contract_job_parses_with_every_value():
+    """engine/tests/fixtures/sample-job.contract.json is what Swift's SampleJobBuilder writes (SampleJobTests)."""
+    raw = json.loads((FIXTURES / "sample-job.contract.json").read_text())
+    job = parse_sample_job(raw, FIXTURES)
+    assert (job.sampler.solver, job.sampler.schedule, job.sampler.steps, job.sampler.shift) == ("euler", "wan", 40, 12.0)
+    assert (job.sampler.guidance_high, job.sampler.guidance_low, job.model.boundary) == (4.0, 3.0, 0.875)
+    assert job.sampler.negative_prompt.startswith("色调艳丽") and job.sampler.text_length == 512
+    assert (job.video.width, job.video.height, job.video.frames, job.video.fps) == (1280, 720, 81, 16)
+    assert job.loras.high.scale == 0.8 and job.loras.low is None
+    assert [(p.id, p.category, p.seed) for p in job.prompts] == [("0001", None, 42), ("0002", "축제", 7)]
+    assert [(c.inactive_expert, c.vae_tiling) for c in job.memory.candidates] == [
+        ("gpu", False), ("gpu", True), ("cpu", False), ("cpu", True)]
+    offload = job.memory.candidates[2]
+    assert offload.peak_bytes == 38_500_888_652
+    assert offload.peak_bytes == max(sum(i.bytes for i in offload.items if i.phase == phase)
+                                     for phase in ("encode", "denoise", "decode"))
+    # An 80 GB H100 (79.6 GiB, 1 GiB reserved) keeps both experts; a 40 GB A100 swaps; 24 GB fits nothing.
+    assert choose_memory(job, 81_559 * 2**20 - GIB, "H100").inactive_expert == "gpu"
+    assert choose_memory(job, 40_536 * 2**20 - GIB, "A100 40GB") is offload
+    with pytest.raises(DoesNotFitError, match="needs 35.9 GiB"):
+        choose_memory(job, 23 * GIB, "RTX 4090")
+
+
+def test_a_real_sidecar_has_the_fields_of_the_fixture(tmp_path, tiny_diffusers):
+    """engine/tests/fixtures/sample-sidecar.json is what Swift's gallery decodes (SampleGalleryTests)."""
+    out = tmp_path / "s"
+    job = job_dict(out, tiny_diffusers, [{"id": "x1", "prompt": PROMPT, "category": None, "seed": 1}],
+                   sampler={"steps": 2}, video={"width": 32, "height": 32, "frames": 1})
+    assert run_sample_stage(write_job(out, job), echo=False) == 0
+    real = json.loads((out / "videos" / "x1.json").read_text())
+    fixture = json.loads((FIXTURES / "sample-sidecar.json").read_text())
+    assert set(real) == set(fixture)
+    for key, value in fixture.items():
+        if isinstance(value, dict) and key != "loras":
+            assert set(real[key]) == set(value), key

@@ -536,16 +536,16 @@ def run_sample_stage(job_path: Path, echo: bool = True) -> int:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     job.output.dir.mkdir(parents=True, exist_ok=True)
     with EventWriter(job.output.dir / "sample-events.jsonl", echo=echo) as events:
-        events.emit("run_started", stage="sample", run_name=job.output.dir.name, engine_version=__version__,
-                    torch_version=torch.__version__, diffusers_version=diffusers.__version__,
-                    **_device_fields(job.device), world_size=1, config_path=str(job.source_path),
-                    resumed_from_step=None)
         started = time.monotonic()
         status, outputs, summary, code = "failed", {}, {}, EXIT_FAILED
         try:
+            events.emit("run_started", stage="sample", run_name=job.output.dir.name, engine_version=__version__,
+                        torch_version=torch.__version__, diffusers_version=diffusers.__version__,
+                        **_device_fields(job.device), world_size=1, config_path=str(job.source_path),
+                        resumed_from_step=None)
             status, outputs, summary = run_sample(job, events)
             code = EXIT_OK
         except EngineError as error:
@@ -563,9 +563,15 @@ def run_sample_stage(job_path: Path, echo: bool = True) -> int:
                         traceback=tail)
             traceback.print_exc()
         finally:
-            signal.signal(signal.SIGTERM, previous)
-        events.emit("run_finished", stage="sample", status=status, step=None, seconds=time.monotonic() - started,
-                    outputs=outputs, summary=summary)
+            # A second signal must not cut the last event short.
+            for number in previous:
+                signal.signal(number, signal.SIG_IGN)
+        try:
+            events.emit("run_finished", stage="sample", status=status, step=None, seconds=time.monotonic() - started,
+                        outputs=outputs, summary=summary)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     return code
 
 
