@@ -24,7 +24,8 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-swift-test: deps-media
+# deps-engine: the end-to-end test of `wanlora sample` runs the engine on a tiny model.
+swift-test: deps-media deps-engine
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
