@@ -71,6 +71,13 @@ public struct SampleJob: Sendable, Equatable, Codable {
         public var vaeTiling: Bool
         public var peakBytes: Int
         public var items: [Item]
+
+        /// The items of the phase that makes the peak, largest first.
+        public var peakItems: [Item] {
+            let phases = Dictionary(grouping: items, by: \.phase)
+            let peak = phases.max { $0.value.map(\.bytes).reduce(0, +) < $1.value.map(\.bytes).reduce(0, +) }
+            return (peak?.value ?? []).sorted { $0.bytes > $1.bytes }
+        }
     }
 
     public struct Item: Sendable, Equatable, Codable {
@@ -142,6 +149,12 @@ public struct SampleJob: Sendable, Equatable, Codable {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(SampleJob.self, from: data)
+    }
+
+    /// The placement the engine will take on a card with `usableBytes` free (total − reserved):
+    /// the first candidate whose planned peak fits, or nil when none does.
+    public func placement(fitting usableBytes: Int) -> Candidate? {
+        memory.candidates.first { $0.peakBytes <= usableBytes }
     }
 
     /// Steps of each expert for this job's schedule (the same rule as the engine's solvers.py).

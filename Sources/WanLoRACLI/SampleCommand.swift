@@ -258,7 +258,18 @@ struct SampleCommand: ParsableCommand {
         """)
         let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
         let plans = job.memory.candidates.map { "\($0.inactiveExpert == "gpu" ? "both experts on GPU" : "inactive expert in RAM")\($0.vaeTiling ? ", tiled VAE" : ""): \(gib($0.peakBytes))" }
-        Console.err("  GPU memory (planner, \(job.memory.planGpu ?? "?")): " + plans.joined(separator: "; ") + " — the engine takes the first that fits")
+        Console.err("  GPU memory (planner): " + plans.joined(separator: "; ") + " — the engine takes the first that fits the card")
+        if let name = job.memory.planGpu, let gpu = try? GPU.named(name) {
+            let usable = gpu.memoryBytes - job.memory.reservedBytes
+            if let chosen = job.placement(fitting: usable) {
+                Console.err("  on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu): \(chosen.inactiveExpert == "gpu" ? "both experts on the GPU" : "inactive expert in host memory")\(chosen.vaeTiling ? ", tiled VAE" : "")")
+            } else if let least = job.memory.candidates.min(by: { $0.peakBytes < $1.peakBytes }) {
+                let items = least.peakItems.prefix(4).map { "\($0.name) \(gib($0.bytes))" }.joined(separator: ", ")
+                Console.err("  warning: on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu) nothing fits: the least needs \(gib(least.peakBytes)) (\(items)); "
+                    + "the engine will stop unless this machine's GPU is larger. Smaller: "
+                    + job.memory.alternatives.map { "\($0.label) \(gib($0.peakBytes))" }.joined(separator: "; "))
+            }
+        }
     }
 }
 

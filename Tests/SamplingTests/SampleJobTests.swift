@@ -39,6 +39,12 @@ import Testing
         #expect(job.memory.candidates.map { "\($0.inactiveExpert)/\($0.vaeTiling)" } == ["gpu/false", "gpu/true", "cpu/false", "cpu/true"])
         #expect(job.memory.candidates[2].peakBytes == 38_500_888_652)  // SampleMemoryTests, by hand
         #expect(job.memory.alternatives.count == 3)
+        // the peak of swapping is the denoise phase: one expert, activations, VAE, latents, text
+        #expect(job.memory.candidates[2].peakItems.map(\.name) == [
+            "active expert weights", "one block's activations", "VAE weights", "latents, noise and solver state", "text embeddings"])
+        #expect(job.placement(fitting: 84_000_000_000)?.inactiveExpert == "gpu")
+        #expect(job.placement(fitting: 40_000_000_000)?.inactiveExpert == "cpu")
+        #expect(job.placement(fitting: 30_000_000_000) == nil)
     }
 
     /// engine/tests/test_sample.py parses the same file: Swift must write exactly it.
