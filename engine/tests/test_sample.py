@@ -451,3 +451,15 @@ def test_a_real_sidecar_has_the_fields_of_the_fixture(tmp_path, tiny_diffusers):
     for key, value in fixture.items():
         if isinstance(value, dict) and key != "loras":
             assert set(real[key]) == set(value), key
+
+
+@pytest.mark.parametrize("solver", ["euler", "unipc"])
+def test_denoise_keeps_every_tensor_on_the_experts_device(tiny_diffusers, solver):
+    """The sampling loop on the meta device (a GPU stand-in: mixing in a CPU tensor fails there as on CUDA)."""
+    parts = load_components(tiny_diffusers, "auto", torch.float32, {"high", "low"})
+    meta = torch.device("meta")
+    pool = ExpertPool({"high": parts.high, "low": parts.low}, meta, offload=False)
+    text = torch.zeros(1, 512, 32)
+    out = denoise(pool, flow_schedule("wan", 4, 12.0), solver, 0.875, {"high": 4.0, "low": 3.0}, text, text,
+                  initial_noise(0, (1, 16, 2, 6, 8)), torch.float32)
+    assert out.device == meta and out.shape == (1, 16, 2, 6, 8)

@@ -128,3 +128,14 @@ def test_guidance_combines_the_two_predictions():
         flow_schedule("karras", 10, 1.0)
     with pytest.raises(ValueError, match="unknown solver"):
         make_solver("dpm++", torch.zeros(3))
+
+
+@pytest.mark.parametrize("name", ["euler", "unipc"])
+def test_solvers_stay_on_the_device_of_the_sigmas(name):
+    """A GPU stand-in: the meta device refuses to stack with CPU tensors, as CUDA does."""
+    schedule = flow_schedule("wan", 6, 12.0)
+    solver = make_solver(name, schedule.sigmas.to("meta"))
+    x = torch.zeros(1, 4, device="meta")
+    for index in range(schedule.steps):
+        x = solver.step(index, torch.zeros(1, 4, device="meta"), x)
+    assert x.device.type == "meta" and x.dtype == torch.float32

@@ -185,11 +185,11 @@ class UniPCFlowSolver:
         else:
             r = (self._lambda(index - 2) - lam_s) / h
             derivative = (self._x0[-2] - m_prev) / r
-            # R = [[1, 1], [r, 1]] (powers 0 and 1 of (r, 1)); R rho = b.
-            rho = torch.linalg.solve(torch.stack([torch.stack([torch.ones(()), torch.ones(())]),
-                                                  torch.stack([r, torch.ones(())])]), torch.stack(rhs[:2]))
-            correction = rho[0] * derivative
-            rho_last = rho[1]
+            # R rho = b with R = [[1, 1], [r, 1]] (powers 0 and 1 of (r, 1)), solved in closed form on the
+            # sigmas' device: rho_0 = (b_1 - b_2) / (1 - r), rho_1 = b_1 - rho_0.
+            rho_0 = (rhs[0] - rhs[1]) / (1 - r)
+            correction = rho_0 * derivative
+            rho_last = rhs[0] - rho_0
         return base - alpha_t * b_h * (correction + rho_last * (x0_now - m_prev))
 
     def step(self, index: int, velocity: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
