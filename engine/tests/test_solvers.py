@@ -1,6 +1,5 @@
 """Schedules, expert switching and the two solvers, against hand values and diffusers' own schedulers."""
 
-import numpy as np
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler

@@ -58,7 +58,7 @@ class LoraFile:
                 "expert_in_metadata": self.expert, "sha256": self.sha256}
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -155,7 +155,7 @@ def read_lora(path: Path, transformer: Any) -> LoraFile:
             )
         factor = float(found["alpha"].float().item()) / rank if "alpha" in found else 1.0
         modules[target_name] = (a, b, factor)
-    return LoraFile(path=path, naming=naming, modules=modules, metadata=metadata, sha256=_sha256(path))
+    return LoraFile(path=path, naming=naming, modules=modules, metadata=metadata, sha256=file_sha256(path))
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ from .cache import clean_caption
 from .errors import ConfigError, EngineError
 from .events import EventWriter, log
 from .loading import DTYPES, load_components
-from .lora_merge import LoraFile, merge_lora, read_lora
+from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
 from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json, load_sample_job
 from .solvers import FlowSchedule, flow_schedule, guided_velocity, make_solver, steps_table
 from .video_out import frames_to_uint8, write_json, write_mp4, write_poster
@@ -128,14 +128,6 @@ def existing_digest(paths: dict[str, Path]) -> str | None:
         return json.loads(paths["sidecar"].read_text(encoding="utf-8")).get("settings_digest")
     except (json.JSONDecodeError, OSError):
         return None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------
