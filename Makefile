@@ -33,7 +33,7 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-# deps-engine: the end-to-end test of `wanlora cache`/`train` runs the real engine (engine/.venv).
+# deps-engine: the end-to-end tests of `wanlora cache`/`train`/`sample` run the real engine (engine/.venv).
 swift-test: deps-media deps-sqlite deps-engine
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

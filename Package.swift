@@ -19,7 +19,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "Planner", dependencies: ["Support", "Config"]),
         // Run folders, the engine's launch (python or torchrun), its event stream and teardown.
         .target(name: "Runs", dependencies: ["Support", "Config", "Planner"]),
+        // wanlora sample: prompt sources, the engine's sample job, its events, the HTML gallery.
+        .target(name: "Sampling", dependencies: ["Support", "Manifest", "Config", "Planner"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling", "Planner", "Config", "Manifest"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
     ],

@@ -209,6 +209,9 @@ public enum ConfigKeys {
 
     static var sample: [ConfigKey] {
         [
+            choice("sample", "solver", \.sample.solver, "Solver of the denoising steps (euler, or Wan2.2's unipc)."),
+            choice("sample", "schedule", \.sample.schedule,
+                   "Timestep grid: Wan2.2's (wan) or diffusers' (diffusers_unipc, diffusers_euler)."),
             integer("sample", "steps", \.sample.steps, "Denoising steps.", range: 1...1000),
             real("sample", "shift", \.sample.shift, "Flow-matching timestep shift of the sampler.",
                  allowed: "a number greater than 0, e.g. 12.0", valid: { $0 > 0 }),
@@ -220,7 +223,7 @@ public enum ConfigKeys {
             resolution("sample", \.sample.width, \.sample.height, "Resolution of generated videos, width x height."),
             integer("sample", "fps", \.sample.fps, "Frame rate of generated videos.", range: 1...120),
             integer("sample", "seed", \.sample.seed, "Seed of the initial noise.", range: 0...Int(Int32.max)),
-            text("sample", "negative_prompt", \.sample.negativePrompt, "Negative prompt for CFG (empty: the empty prompt).", allowEmpty: true),
+            text("sample", "negative_prompt", \.sample.negativePrompt, "Negative prompt for CFG (default: Wan2.2's own; empty: the empty prompt).", allowEmpty: true),
         ]
     }
 

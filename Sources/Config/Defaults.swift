@@ -4,6 +4,15 @@
 /// another) and the file's keys override it. The engine never has defaults of its own: it reads
 /// `config.resolved.json`, written from these values.
 extension WanLoRAConfig {
+    /// Wan2.2's default negative prompt (wan/configs/shared_config.py, `sample_neg_prompt`), used
+    /// by its generate.py whenever the user gives none. In Chinese, as the model was trained with it:
+    /// garish colours, overexposed, static, blurred details, subtitles, style, artwork, painting,
+    /// still image, greyish, worst quality, low quality, JPEG artefacts, ugly, mutilated, extra
+    /// fingers, badly drawn hands and faces, deformed, disfigured, malformed limbs, fused fingers,
+    /// motionless frame, cluttered background, three legs, crowded background, walking backwards.
+    public static let officialNegativePrompt =
+        "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+
     /// The configuration a file with no keys at all resolves to.
     public static var defaults: WanLoRAConfig { preset(.h100) }
 
@@ -99,6 +108,8 @@ extension WanLoRAConfig {
                 inactiveExpert: .offload
             ),
             sample: SampleSettings(
+                solver: .euler,
+                schedule: .wan,
                 steps: 40,
                 shift: 12.0,
                 guidanceHigh: 4.0,
@@ -108,7 +119,7 @@ extension WanLoRAConfig {
                 height: 720,
                 fps: 16,
                 seed: 42,
-                negativePrompt: ""
+                negativePrompt: officialNegativePrompt
             ),
             eval: EvalSettings(
                 metrics: [.fvd, .is, .lpips, .clip, .temporal],

@@ -197,6 +197,10 @@ public struct HardwareSettings: Sendable, Equatable, Codable {
 
 /// Inference defaults (the Wan2.2 A14B model card values).
 public struct SampleSettings: Sendable, Equatable, Codable {
+    /// How each denoising step moves the latents.
+    public var solver: SampleSolver
+    /// Which implementation's timestep grid the steps follow (they differ in where the experts switch).
+    public var schedule: SampleSchedule
     public var steps: Int
     public var shift: Double
     /// Classifier-free guidance scale on the high-noise expert.
@@ -208,6 +212,7 @@ public struct SampleSettings: Sendable, Equatable, Codable {
     public var height: Int
     public var fps: Int
     public var seed: Int
+    /// Negative prompt of classifier-free guidance (default: Wan2.2's own, `officialNegativePrompt`).
     public var negativePrompt: String
 }
 
@@ -383,6 +388,22 @@ public enum ExpertPlacement: String, Sendable, Codable, CaseIterable {
     case resident
     /// The unused expert waits in host memory and is swapped in when a sample needs it.
     case offload
+}
+
+public enum SampleSolver: String, Sendable, Codable, CaseIterable {
+    /// First order along the predicted velocity (diffusers' FlowMatchEulerDiscreteScheduler).
+    case euler
+    /// UniPC multistep, order 2 with corrector (Wan2.2's default solver).
+    case unipc
+}
+
+public enum SampleSchedule: String, Sendable, Codable, CaseIterable {
+    /// Wan2.2's generate.py: σ = shift(0.999·(1 − i/N)), integer timesteps.
+    case wan
+    /// diffusers' UniPCMultistepScheduler with flow sigmas: σ = shift(1 − 0.999·i/N).
+    case diffusersUnipc = "diffusers_unipc"
+    /// diffusers' FlowMatchEulerDiscreteScheduler: N points from 1 to shift(1/1000), shifted again.
+    case diffusersEuler = "diffusers_euler"
 }
 
 public enum EvalMetric: String, Sendable, Codable, CaseIterable {

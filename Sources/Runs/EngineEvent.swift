@@ -31,7 +31,7 @@ public struct EngineEvent: Sendable, Equatable {
     }
 
     public enum Stage: String, Sendable, Codable, Equatable {
-        case cache, train
+        case cache, train, sample, evaluate
     }
 
     public struct RunStarted: Sendable, Equatable, Decodable {

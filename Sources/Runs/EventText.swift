@@ -103,6 +103,8 @@ public enum EventText {
                 text += "; overfit test on \(o.samples) items: eval loss \(loss(o.evalLossStart)) → \(loss(o.evalLossEnd)), "
                     + (o.lossFell ? "the loss fell" : "the loss did NOT fall")
             }
+        case .sample, .evaluate:
+            break
         }
         return text
     }

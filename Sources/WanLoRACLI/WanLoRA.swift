@@ -17,12 +17,13 @@ public struct WanLoRA: AsyncParsableCommand {
           wanlora cache       encode clips (VAE) and captions (UMT5) once, into the cache
           wanlora train       train the LoRA adapters of both experts (python or torchrun)
           wanlora runs        list run folders with their state, steps and last loss
+          wanlora sample      generate videos with the model and its LoRAs (MP4, sidecars, gallery)
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
         subcommands: [DemoData.self, Analyze.self, Probe.self, Prepare.self, PlanCommand.self, ConfigCommand.self,
-                      CacheCommand.self, TrainCommand.self, RunsCommand.self]
+                      CacheCommand.self, TrainCommand.self, RunsCommand.self, SampleCommand.self]
     )
 
     public init() {}

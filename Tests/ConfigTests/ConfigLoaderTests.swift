@@ -163,6 +163,8 @@ import Testing
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\"\"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
+            ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
+            ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
             ("[sample]\nshift = -1", "sample.shift", "-1", "greater than 0"),
             ("[sample]\nguidance_high = 0.5", "sample.guidance_high", "0.5", "1 or more"),

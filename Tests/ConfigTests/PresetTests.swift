@@ -62,6 +62,11 @@ import Testing
         #expect(c.sample.guidanceHigh == 4.0 && c.sample.guidanceLow == 3.0)
         #expect(c.model.boundary == 0.875)
         #expect(c.sample.fps == 16)
+        #expect(c.sample.solver == .euler && c.sample.schedule == .wan)
+        // Wan2.2's own negative prompt (wan/configs/shared_config.py), 137 characters of Chinese.
+        #expect(c.sample.negativePrompt == WanLoRAConfig.officialNegativePrompt)
+        #expect(c.sample.negativePrompt.count == 137)
+        #expect(c.sample.negativePrompt.hasPrefix("色调艳丽，过曝，静态") && c.sample.negativePrompt.hasSuffix("背景人很多，倒着走"))
     }
 
     @Test func h100IsOursAndTheDefault() throws {

@@ -3,6 +3,7 @@
 Stages:
     cache       VAE latents + UMT5 embeddings of the train/val manifests into data.cache_dir
     train       LoRA training; --resume continues from the run folder's latest checkpoint
+    sample      text-to-video with both experts and their LoRAs: --config OUT/sample-job.json (wanlora sample)
     tiny-model  write a tiny random Wan2.2 T2V model (tests, `make demo`): --out DIR --layout official|diffusers
     demo-data   write a small prepared dataset of real media (PNG + H.264 via ffmpeg): --out DIR
 
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         stage.add_argument("--config", required=True, type=Path, help="config.resolved.json written by wanlora")
         if name == "train":
             stage.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    sample = sub.add_parser("sample", help="generate videos (MP4 + JSON sidecar per prompt)")
+    sample.add_argument("--config", required=True, type=Path, help="sample-job.json written by wanlora sample")
     tiny = sub.add_parser("tiny-model", help="write a tiny random Wan2.2 T2V model")
     tiny.add_argument("--out", required=True, type=Path, help="empty or new folder")
     tiny.add_argument("--layout", choices=("official", "diffusers"), default="diffusers")
@@ -134,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                       video_frames=args.frames, name="val.csv", start=1000)
         print(f"wrote {args.out}/train.csv and val.csv", file=sys.stderr)
         return EXIT_OK
+
+    if args.stage == "sample":
+        from .sample import run_sample_stage
+
+        return run_sample_stage(args.config)
 
     if args.stage == "tiny-model":
         from .tiny import write_tiny_model

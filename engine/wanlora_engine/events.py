@@ -40,6 +40,18 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "eval": ("step", "split", "samples", "val_loss", "val_loss_high", "val_loss_low", "losses_by_timestep"),
     "checkpoint": ("step", "path", "bytes", "removed"),
+    # stage `sample` (wanlora sample)
+    "sample_plan": (
+        "videos", "videos_existing", "steps", "steps_high", "steps_low", "schedule", "solver", "schedule_kind",
+        "shift", "guidance_high", "guidance_low", "boundary", "width", "height", "frames", "fps", "loras",
+        "inactive_expert", "vae_tiling", "text_encoder_device", "planned_peak_bytes", "device_total_bytes",
+        "plan_gpu", "output_dir",
+    ),
+    "sample_step": (
+        "video", "videos", "id", "step", "steps", "timestep", "sigma", "expert", "guidance", "seconds",
+        "seconds_per_step", "eta_seconds",
+    ),
+    "sample_video": ("video", "videos", "id", "category", "path", "sidecar", "poster", "seconds", "seed", "existing"),
     "warning": ("code", "message"),
     "error": ("code", "problem", "remedy", "step", "last_checkpoint"),
     "run_finished": ("stage", "status", "step", "seconds", "outputs", "summary"),
