@@ -6,6 +6,45 @@ struct CaptionMeasure {
     var length: Int
     var words: Int
     var uniqueWords: Int
+    /// A 128-bit hash of the caption's word sequence (words as defined below, lower-cased): two
+    /// captions that differ only in punctuation, spacing, letter case or normalisation form hash
+    /// alike. Built from each word's 64-bit hash, so it costs nothing beyond the word scan.
+    var wordSequenceHash: WordSequenceHash
+}
+
+/// The 128-bit hash of a caption's normalised word sequence (see `CaptionMetrics`).
+public struct WordSequenceHash: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// 32 lowercase hex digits.
+    public var description: String { Self.hex(high) + Self.hex(low) }
+
+    public static func < (lhs: WordSequenceHash, rhs: WordSequenceHash) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Two independent lanes: a multiply-rotate chain and a multiply-xorshift chain over the word
+    /// hashes, each position-dependent, so that reordered words hash differently.
+    @inline(__always)
+    mutating func combine(_ wordHash: UInt64) {
+        high = ((high ^ wordHash) &* 0x9E37_79B9_7F4A_7C15)
+        high = (high << 27) | (high >> 37)
+        var mixed = (low &+ wordHash) &* 0xBF58_476D_1CE4_E5B9
+        mixed ^= mixed >> 31
+        low = mixed &* 0x94D0_49BB_1331_11EB
+    }
+
+    /// The hash of a caption without words.
+    static let empty = WordSequenceHash(high: 0x243F_6A88_85A3_08D3, low: 0x1319_8A2E_0370_7344)
 }
 
 /// Measures captions on their UTF-8 bytes with the SPEC's definitions:
@@ -107,12 +146,17 @@ struct CaptionScanner {
         var seenContent = false
         var words = 0
         var unique = 0
+        var sequence = WordSequenceHash.empty
         wordBuffer.removeAll(keepingCapacity: true)
 
         func endWord(_ self: inout CaptionScanner, _ table: inout WordTable) {
             guard !self.wordBuffer.isEmpty else { return }
             words += 1
-            let first = self.wordBuffer.withUnsafeBufferPointer { table.add($0, caption: captionNumber) }
+            let first = self.wordBuffer.withUnsafeBufferPointer { word in
+                let hash = WordTable.hash(word)
+                sequence.combine(hash)
+                return table.add(word, hash: hash, caption: captionNumber)
+            }
             if first { unique += 1 }
             self.wordBuffer.removeAll(keepingCapacity: true)
         }
@@ -167,6 +211,6 @@ struct CaptionScanner {
             i += width
         }
         endWord(&self, &table)
-        return CaptionMeasure(length: length, words: words, uniqueWords: unique)
+        return CaptionMeasure(length: length, words: words, uniqueWords: unique, wordSequenceHash: sequence)
     }
 }

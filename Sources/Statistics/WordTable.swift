@@ -36,7 +36,13 @@ struct WordTable {
     /// word's first occurrence in that caption.
     @inline(__always)
     mutating func add(_ word: UnsafeBufferPointer<UInt8>, caption: Int32, count: Int = 1) -> Bool {
-        let id = intern(word, hash: Self.hash(word))
+        add(word, hash: Self.hash(word), caption: caption, count: count)
+    }
+
+    /// As `add(_:caption:count:)`, with the word's `hash(_:)` already computed.
+    @inline(__always)
+    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32, count: Int = 1) -> Bool {
+        let id = intern(word, hash: hash)
         counts[id] += count
         if lastSeen[id] != caption {
             lastSeen[id] = caption

@@ -10,11 +10,12 @@ public struct WanLoRA: ParsableCommand {
 
           wanlora demo-data   write a demo manifest shaped like the MBC archive
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
+          wanlora curate      duplicates, quality, outliers, sampling, leak-free split, class weights
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self]
+        subcommands: [DemoData.self, Analyze.self, Curate.self]
     )
 
     public init() {}

@@ -1,0 +1,54 @@
+/// What one caption measures, by the SPEC's definitions (the same code `analyze` uses).
+public struct CaptionMetrics: Sendable, Equatable {
+    /// Unicode scalars after NFC normalisation and trimming of White_Space at both ends.
+    public var length: Int
+    /// Words: maximal runs of letters, marks and numbers.
+    public var words: Int
+    /// Distinct words (letters lower-cased).
+    public var uniqueWords: Int
+    /// Hash of the lower-cased word sequence: equal for captions that differ only in
+    /// punctuation, spacing, letter case or Unicode normalisation form.
+    public var wordSequenceHash: WordSequenceHash
+
+    /// Type-token ratio (unique / total words); nil for a caption without words.
+    public var typeTokenRatio: Double? { words > 0 ? Double(uniqueWords) / Double(words) : nil }
+}
+
+/// Measures captions one at a time for callers outside the statistics (curation's quality score,
+/// outliers and caption-duplicate detection). One meter per thread; it keeps a vocabulary table,
+/// which is how distinct words per caption are counted without a set per caption.
+public struct CaptionMeter {
+    private var scanner = CaptionScanner()
+    private var table = WordTable(capacity: 1 << 14)
+    private var captionNumber: Int32 = 0
+
+    public init() {}
+
+    public mutating func measure(_ caption: String) -> CaptionMetrics {
+        captionNumber &+= 1
+        if captionNumber == Int32.max {
+            // The stamp that tells "first time in this caption" must not wrap onto an old value.
+            table = WordTable(capacity: 1 << 14)
+            captionNumber = 1
+        }
+        let measure = scanner.measure(caption, table: &table, captionNumber: captionNumber)
+        return CaptionMetrics(
+            length: measure.length, words: measure.words, uniqueWords: measure.uniqueWords,
+            wordSequenceHash: measure.wordSequenceHash)
+    }
+}
+
+/// Unicode helpers shared with caption cleaning, so that "NFC" and "White_Space" mean the same
+/// thing in every stage.
+public enum CaptionText {
+    /// True when the UTF-8 bytes are provably NFC already (a fast, conservative scan).
+    public static func isCertainlyNFC(_ bytes: some Collection<UInt8>) -> Bool {
+        CaptionScanner.isCertainlyNFC(bytes)
+    }
+
+    /// Whether a scalar has the Unicode White_Space property.
+    @inline(__always)
+    public static func isWhiteSpace(_ scalar: UInt32) -> Bool {
+        CaptionScanner.isWhiteSpace(scalar)
+    }
+}
