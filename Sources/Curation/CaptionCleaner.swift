@@ -90,7 +90,7 @@ public struct CaptionCleaner: Sendable {
             }
             // C1 controls, White_Space other than U+0020, zero-width space, BOM, or not provably NFC.
             if value < 0xA0 || CaptionText.isWhiteSpace(value) || value == 0x200B || value == 0xFEFF { return false }
-            if !CaptionText.isCertainlyNFC(UnsafeBufferPointer(rebasing: bytes[i..<(i + width)])) { return false }
+            if !CaptionText.isNFCSafe(value) { return false }
             i += width
             count += 1
         }

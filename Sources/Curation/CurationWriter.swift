@@ -1,6 +1,12 @@
 import Foundation
 import Manifest
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes train.csv, val.csv (the input's columns, the caption cleaned, plus weight, quality and
 /// group) and curation-log.csv (one line per input row, in line order). The bytes depend only
 /// on the result, never on time or thread scheduling.
@@ -25,10 +31,15 @@ public enum CurationWriter {
     }
 
     public static func splitCSV(_ result: CurationResult, _ outcome: Outcome) -> [UInt8] {
+        splitCSV(result, outcome, rows: result.rows.indices, header: true)
+    }
+
+    /// The rows of `outcome` among `rows` (indices into `result.rows`), optionally after the header.
+    static func splitCSV(_ result: CurationResult, _ outcome: Outcome, rows: Range<Int>, header withHeader: Bool) -> [UInt8] {
         let (header, positions) = splitHeader(result.inputColumns)
         var writer = CSVWriter()
-        writer.writeRow(header)
-        for row in result.rows where row.outcome == outcome {
+        if withHeader { writer.writeRow(header) }
+        for row in result.rows[rows] where row.outcome == outcome {
             var fields = row.fields
             if fields.count < header.count { fields += Array(repeating: "", count: header.count - fields.count) }
             if result.captionColumn < fields.count { fields[result.captionColumn] = row.caption }
@@ -64,7 +75,8 @@ public enum CurationWriter {
         return writer.bytes
     }
 
-    /// Writes the three files into `folder` (created when missing); returns their paths.
+    /// Writes the three files into `folder` (created when missing), each atomically (a temporary
+    /// file renamed into place); returns their paths. The three are built in parallel.
     @discardableResult
     public static func write(_ result: CurationResult, to folder: String) throws(CurationError) -> [String] {
         do {
@@ -72,16 +84,64 @@ public enum CurationWriter {
         } catch {
             throw .cannotWrite(path: folder, reason: error.localizedDescription)
         }
+        let names = ["train.csv", "val.csv", "curation-log.csv"]
+        // Pieces built in parallel: train (the largest) in halves, val, the log.
+        let middle = result.rows.count / 2
+        let pieces: [(file: Int, build: @Sendable () -> [UInt8])] = [
+            (0, { splitCSV(result, .train, rows: 0..<middle, header: true) }),
+            (0, { splitCSV(result, .train, rows: middle..<result.rows.count, header: false) }),
+            (1, { splitCSV(result, .val) }),
+            (2, { logCSV(result) }),
+        ]
+        let contents = ResultSlots<[UInt8]>(count: pieces.count)
+        DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
+            contents.set(index, pieces[index].build())
+        }
         var written: [String] = []
-        for (name, bytes) in [("train.csv", splitCSV(result, .train)), ("val.csv", splitCSV(result, .val)), ("curation-log.csv", logCSV(result))] {
+        for (file, name) in names.enumerated() {
             let path = (folder as NSString).appendingPathComponent(name)
-            do {
-                try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-            } catch {
-                throw .cannotWrite(path: path, reason: error.localizedDescription)
-            }
+            let parts = pieces.indices.filter { pieces[$0].file == file }.map { contents.get($0)! }
+            try writeAtomically(parts, to: path)
             written.append(path)
         }
         return written
     }
+
+    /// Writes the parts, in order, to a temporary file beside `path`, then renames it into place.
+    static func writeAtomically(_ parts: [[UInt8]], to path: String) throws(CurationError) {
+        let temporary = path + ".partial"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        var failure: String?
+        for bytes in parts where failure == nil {
+            bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let count = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                offset += count
+            }
+            }
+        }
+        close(descriptor)
+        if let failure {
+            unlink(temporary)
+            throw .cannotWrite(path: path, reason: failure)
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .cannotWrite(path: path, reason: reason)
+        }
+    }
 }
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif

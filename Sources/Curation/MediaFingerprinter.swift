@@ -81,7 +81,8 @@ public struct MediaFingerprinter: Sendable {
     }
 
     public func resolve(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (root as NSString).appendingPathComponent(path)
+        if path.hasPrefix("/") { return path }
+        return root.hasSuffix("/") ? root + path : root + "/" + path
     }
 
     public func fingerprint(

@@ -15,11 +15,11 @@ public struct CaptionMetrics: Sendable, Equatable {
 }
 
 /// Measures captions one at a time for callers outside the statistics (curation's quality score,
-/// outliers and caption-duplicate detection). One meter per thread; it keeps a vocabulary table,
-/// which is how distinct words per caption are counted without a set per caption.
+/// outliers and caption-duplicate detection). One meter per thread; it reuses one small word set
+/// (word hashes, cleared lazily per caption), so it keeps no vocabulary.
 public struct CaptionMeter {
     private var scanner = CaptionScanner()
-    private var table = WordTable(capacity: 1 << 14)
+    private var table = CaptionWordSet()
     private var captionNumber: Int32 = 0
 
     public init() {}
@@ -28,7 +28,7 @@ public struct CaptionMeter {
         captionNumber &+= 1
         if captionNumber == Int32.max {
             // The stamp that tells "first time in this caption" must not wrap onto an old value.
-            table = WordTable(capacity: 1 << 14)
+            table = CaptionWordSet()
             captionNumber = 1
         }
         let measure = scanner.measure(caption, table: &table, captionNumber: captionNumber)
@@ -44,6 +44,12 @@ public enum CaptionText {
     /// True when the UTF-8 bytes are provably NFC already (a fast, conservative scan).
     public static func isCertainlyNFC(_ bytes: some Collection<UInt8>) -> Bool {
         CaptionScanner.isCertainlyNFC(bytes)
+    }
+
+    /// True when a scalar is unchanged by NFC and never composes with its neighbours (the ranges
+    /// `isCertainlyNFC` accepts).
+    public static func isNFCSafe(_ scalar: UInt32) -> Bool {
+        CaptionScanner.isNFCSafe(scalar)
     }
 
     /// Whether a scalar has the Unicode White_Space property.

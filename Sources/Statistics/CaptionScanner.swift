@@ -62,7 +62,7 @@ struct CaptionScanner {
         wordBuffer.reserveCapacity(256)
     }
 
-    mutating func measure(_ caption: String, table: inout WordTable, captionNumber: Int32) -> CaptionMeasure {
+    mutating func measure<Words: WordCounter>(_ caption: String, table: inout Words, captionNumber: Int32) -> CaptionMeasure {
         var text = caption
         let fast = text.utf8.withContiguousStorageIfAvailable { bytes in
             Self.isCertainlyNFC(bytes) ? measureBytes(bytes, table: &table, captionNumber: captionNumber) : nil
@@ -138,8 +138,8 @@ struct CaptionScanner {
         }
     }
 
-    private mutating func measureBytes(
-        _ bytes: UnsafeBufferPointer<UInt8>, table: inout WordTable, captionNumber: Int32
+    private mutating func measureBytes<Words: WordCounter>(
+        _ bytes: UnsafeBufferPointer<UInt8>, table: inout Words, captionNumber: Int32
     ) -> CaptionMeasure {
         var length = 0
         var pendingSpaces = 0  // White_Space scalars not yet known to be inside the caption
@@ -149,13 +149,13 @@ struct CaptionScanner {
         var sequence = WordSequenceHash.empty
         wordBuffer.removeAll(keepingCapacity: true)
 
-        func endWord(_ self: inout CaptionScanner, _ table: inout WordTable) {
+        func endWord(_ self: inout CaptionScanner, _ table: inout Words) {
             guard !self.wordBuffer.isEmpty else { return }
             words += 1
             let first = self.wordBuffer.withUnsafeBufferPointer { word in
                 let hash = WordTable.hash(word)
                 sequence.combine(hash)
-                return table.add(word, hash: hash, caption: captionNumber)
+                return table.add(word, hash: hash, caption: captionNumber, count: 1)
             }
             if first { unique += 1 }
             self.wordBuffer.removeAll(keepingCapacity: true)

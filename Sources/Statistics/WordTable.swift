@@ -2,7 +2,12 @@
 ///
 /// Words are interned into one byte arena, so counting 18 million words allocates no `String`s;
 /// the per-caption stamp gives each caption's unique-word count without a per-caption set.
-struct WordTable {
+/// Where the caption scanner counts words: it says whether a word is new in the current caption.
+protocol WordCounter {
+    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32, count: Int) -> Bool
+}
+
+struct WordTable: WordCounter {
     private(set) var arena: [UInt8] = []
     private(set) var starts: [Int] = []
     private(set) var lengths: [Int32] = []
@@ -39,9 +44,14 @@ struct WordTable {
         add(word, hash: Self.hash(word), caption: caption, count: count)
     }
 
+    @inline(__always)
+    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32) -> Bool {
+        add(word, hash: hash, caption: caption, count: 1)
+    }
+
     /// As `add(_:caption:count:)`, with the word's `hash(_:)` already computed.
     @inline(__always)
-    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32, count: Int = 1) -> Bool {
+    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32, count: Int) -> Bool {
         let id = intern(word, hash: hash)
         counts[id] += count
         if lastSeen[id] != caption {
@@ -130,5 +140,57 @@ struct WordTable {
             if best.count > limit { best.removeLast() }
         }
         return best.map { (word($0), counts[$0]) }
+    }
+}
+
+/// The distinct words of one caption at a time, by their 64-bit hashes only: enough to count
+/// unique words per caption (two distinct words of one caption sharing a 64-bit hash is
+/// vanishingly unlikely) without building a vocabulary. Slots are cleared lazily by stamping
+/// each with the caption number that filled it.
+struct CaptionWordSet: WordCounter {
+    private var keys: [UInt64]
+    private var stamps: [Int32]
+    private var mask: Int
+    private var filled = 0
+    private var current: Int32 = -1
+
+    init(capacity: Int = 512) {
+        var size = 16
+        while size < capacity { size <<= 1 }
+        keys = Array(repeating: 0, count: size)
+        stamps = Array(repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always)
+    mutating func add(_ word: UnsafeBufferPointer<UInt8>, hash: UInt64, caption: Int32, count: Int) -> Bool {
+        if caption != current {
+            current = caption
+            filled = 0
+        }
+        var slot = Int(truncatingIfNeeded: hash ^ (hash >> 32)) & mask
+        while stamps[slot] == caption {
+            if keys[slot] == hash { return false }
+            slot = (slot + 1) & mask
+        }
+        stamps[slot] = caption
+        keys[slot] = hash
+        filled += 1
+        if filled * 2 > keys.count { grow() }
+        return true
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldStamps = stamps
+        let size = keys.count * 2
+        keys = Array(repeating: 0, count: size)
+        stamps = Array(repeating: -1, count: size)
+        mask = size - 1
+        for index in oldKeys.indices where oldStamps[index] == current {
+            var slot = Int(truncatingIfNeeded: oldKeys[index] ^ (oldKeys[index] >> 32)) & mask
+            while stamps[slot] == current { slot = (slot + 1) & mask }
+            stamps[slot] = current
+            keys[slot] = oldKeys[index]
+        }
     }
 }
