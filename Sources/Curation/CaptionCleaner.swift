@@ -45,7 +45,7 @@ public struct CaptionCleaner: Sendable {
             truncated = true
         }
         return Cleaned(
-            text: text, untruncated: untruncated, changed: truncated || (!alreadyClean && untruncated != caption), truncated: truncated,
+            text: text, untruncated: untruncated, changed: truncated || (!alreadyClean && !untruncated.utf8.elementsEqual(caption.utf8)), truncated: truncated,
             lengthBeforeTruncation: length)
     }
 

@@ -4,9 +4,9 @@ import Testing
 @Suite struct CaptionMeterTests {
     @Test func measuresLengthWordsAndTypeTokenRatio() {
         var meter = CaptionMeter()
-        // 4 words, 3 distinct ("사람이" twice); 17 scalars after trimming.
+        // 4 words, 3 distinct ("사람이" twice); 3 + 1 + 3 + 1 + 3 + 1 + 4 = 16 scalars after trimming.
         let metrics = meter.measure("  사람이 걷고, 사람이 웃는다.  ")
-        #expect(metrics.length == 17)
+        #expect(metrics.length == 16)
         #expect(metrics.words == 4)
         #expect(metrics.uniqueWords == 3)
         #expect(metrics.typeTokenRatio == 0.75)
