@@ -4,7 +4,7 @@ import Manifest
 @testable import Curation
 
 /// A temporary folder removed when the value goes away.
-final class TemporaryFolder {
+final class TemporaryFolder: Sendable {
     let path: String
 
     init(_ name: String = "curate") {
