@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest", "Curation"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
-        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
+        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
         .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
     ],
     swiftLanguageModes: [.v6]

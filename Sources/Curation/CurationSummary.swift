@@ -7,6 +7,12 @@ public struct CurationSummary: Sendable {
         public var outcome: Outcome
         public var reason: String
         public var count: Int
+
+        public init(outcome: Outcome, reason: String, count: Int) {
+            self.outcome = outcome
+            self.reason = reason
+            self.count = count
+        }
     }
 
     public struct StratumRow: Sendable, Equatable {
@@ -26,6 +32,15 @@ public struct CurationSummary: Sendable {
         public var effective: Double
         /// The weight written to the `weight` column (by the chosen method).
         public var chosen: Double
+
+        public init(category: String, trainItems: Int, inverse: Double, sqrt: Double, effective: Double, chosen: Double) {
+            self.category = category
+            self.trainItems = trainItems
+            self.inverse = inverse
+            self.sqrt = sqrt
+            self.effective = effective
+            self.chosen = chosen
+        }
     }
 
     public var options: CurationOptions
