@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/wanlora
 DEMO := demo
 
-.PHONY: build test demo deps-media deps-engine swift-test engine-test bench clean
+.PHONY: build test demo deps-media deps-engine swift-test engine-test bench bench-curate clean
 
 build:
 	$(SWIFT) build -c release --product wanlora
@@ -37,9 +37,16 @@ demo: deps-media deps-engine build
 	rm -rf $(DEMO)
 	$(BIN) demo-data --rows 2000 --seed 42 --out $(DEMO)/data
 	$(BIN) analyze $(DEMO)/data/manifest.csv --out $(DEMO)/report
+	$(BIN) curate $(DEMO)/data/manifest.csv --out $(DEMO)/curated
 
 bench: build
 	bench/analyze_vs_polars.sh
+
+# curate: 200k-row timing, SHA-256 MB/s against sha256sum and b3sum, near-duplicate precision/recall.
+bench-curate: build deps-media
+	bench/curate_200k.sh
+	bench/curate_hash.sh
+	bench/curate_near_duplicates.sh
 
 clean:
 	rm -rf .build $(DEMO)

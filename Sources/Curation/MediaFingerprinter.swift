@@ -57,7 +57,8 @@ public struct FingerprintTotals: Sendable, Equatable {
     /// Seconds of wall time for the whole media pass.
     public var seconds = 0.0
 
-    /// Content-hash throughput in MB/s (10⁶ bytes per second) summed over workers, nil when nothing was hashed.
+    /// Content-hash throughput of one worker in MB/s (10⁶ bytes per second): bytes hashed over the
+    /// seconds spent hashing, added up over workers; nil when nothing was hashed.
     public var hashMegabytesPerSecond: Double? {
         hashSeconds > 0 && bytesHashed > 0 ? Double(bytesHashed) / 1e6 / hashSeconds : nil
     }

@@ -59,7 +59,11 @@ public enum CurationTables {
         rows.append(["media files", "\(n.grouped(media.present)) present, \(n.grouped(media.missing)) missing, \(n.grouped(media.unreadable)) unreadable"
             + (media.reused > 0 ? "; \(n.grouped(media.reused)) fingerprints reused from an earlier run" : "")])
         if timings, let rate = media.hashMegabytesPerSecond {
-            rows.append(["content hash (SHA-256)", "\(n.decimal(Double(media.bytesHashed) / 1e6, 1)) MB at \(n.decimal(rate, 0)) MB/s per worker"])
+            var text = "\(n.decimal(Double(media.bytesHashed) / 1e6, 1)) MB at \(n.decimal(rate, 0)) MB/s per worker"
+            if media.seconds > 0 {
+                text += ", \(n.decimal(Double(media.bytesHashed) / 1e6 / media.seconds, 0)) MB/s for the whole media pass (\(summary.options.workers) workers)"
+            }
+            rows.append(["content hash (SHA-256)", text])
         }
         let pairs = ["identical file", "same caption", "near duplicate"].map { "\(n.grouped(summary.duplicatePairs[$0] ?? 0)) \($0)" }
         rows.append(["duplicate pairs", pairs.joined(separator: ", ")])
