@@ -13,12 +13,11 @@ echo "manifest: $(wc -c <"$work/data/manifest.csv") bytes, $(($(wc -l <"$work/da
 times=()
 for run in $(seq "$runs"); do
   rm -rf "$work/out"
-  start=$(date +%s.%N)
-  $bin curate "$work/data/manifest.csv" --out "$work/out" --quiet >/dev/null
-  end=$(date +%s.%N)
-  t=$(awk "BEGIN {print $end - $start}")
+  TIMEFORMAT='%R %U %S'
+  measured=$( { time $bin curate "$work/data/manifest.csv" --out "$work/out" --quiet >/dev/null; } 2>&1 )
+  read -r t user sys <<<"$measured"
   times+=("$t")
-  printf 'run %d: %.2f s\n' "$run" "$t"
+  printf 'run %d: %.2f s wall, %.2f s CPU (user %.2f + sys %.2f)\n' "$run" "$t" "$(awk "BEGIN {print $user + $sys}")" "$user" "$sys"
 done
 printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median %.2f s, best %.2f s over %d runs\n", a[int((NR+1)/2)], a[1], NR}'
 echo "rows: $(($(wc -l <"$work/out/curation-log.csv") - 1)) log lines (multi-line captions make wc count more than rows in train/val)"

@@ -325,7 +325,7 @@ public enum Curator {
             out.reserveCapacity(bounds[slice + 1] - bounds[slice])
             for index in bounds[slice]..<bounds[slice + 1] {
                 let cleaned = cleaner.clean(items[index].caption)
-                out.append(CaptionFacts(cleaned: cleaned, metrics: meter.measure(cleaned.untruncated)))
+                out.append(CaptionFacts(cleaned: cleaned, metrics: meter.measure(cleaned.untruncated, knownNFC: true)))
             }
             slots.set(slice, out)
         }

@@ -24,14 +24,16 @@ public struct CaptionMeter {
 
     public init() {}
 
-    public mutating func measure(_ caption: String) -> CaptionMetrics {
+    /// `knownNFC`: the caption is already NFC (e.g. it went through curation's caption cleaning),
+    /// so the normalisation check is skipped; a caption that is not NFC would then be measured as is.
+    public mutating func measure(_ caption: String, knownNFC: Bool = false) -> CaptionMetrics {
         captionNumber &+= 1
         if captionNumber == Int32.max {
             // The stamp that tells "first time in this caption" must not wrap onto an old value.
             table = CaptionWordSet()
             captionNumber = 1
         }
-        let measure = scanner.measure(caption, table: &table, captionNumber: captionNumber)
+        let measure = scanner.measure(caption, table: &table, captionNumber: captionNumber, knownNFC: knownNFC)
         return CaptionMetrics(
             length: measure.length, words: measure.words, uniqueWords: measure.uniqueWords,
             wordSequenceHash: measure.wordSequenceHash)

@@ -62,10 +62,13 @@ struct CaptionScanner {
         wordBuffer.reserveCapacity(256)
     }
 
-    mutating func measure<Words: WordCounter>(_ caption: String, table: inout Words, captionNumber: Int32) -> CaptionMeasure {
+    /// `knownNFC`: the caller has normalised the caption already, so the NFC check is skipped.
+    mutating func measure<Words: WordCounter>(
+        _ caption: String, table: inout Words, captionNumber: Int32, knownNFC: Bool = false
+    ) -> CaptionMeasure {
         var text = caption
         let fast = text.utf8.withContiguousStorageIfAvailable { bytes in
-            Self.isCertainlyNFC(bytes) ? measureBytes(bytes, table: &table, captionNumber: captionNumber) : nil
+            knownNFC || Self.isCertainlyNFC(bytes) ? measureBytes(bytes, table: &table, captionNumber: captionNumber) : nil
         }
         if let measured = fast ?? nil { return measured }
         // Slow path: not provably NFC (or not contiguous).
