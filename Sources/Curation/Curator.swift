@@ -105,7 +105,7 @@ public enum Curator {
 
         var fate = [Fate](repeating: Fate(), count: count)
         for index in 0..<count {
-            decideEarly(index, item: items[index], caption: captions[index], media: fingerprints[index], quality: quality[index],
+            decideEarly(item: items[index], caption: captions[index], media: fingerprints[index], quality: quality[index],
                         options: options, summary: &summary, fate: &fate[index])
         }
 
@@ -246,7 +246,7 @@ public enum Curator {
 
     /// Media, range, IQR and quality rules, in that order.
     static func decideEarly(
-        _ index: Int, item: ManifestItem, caption: CaptionFacts, media: MediaFingerprint, quality: QualityScore,
+        item: ManifestItem, caption: CaptionFacts, media: MediaFingerprint, quality: QualityScore,
         options: CurationOptions, summary: inout CurationSummary, fate: inout Fate
     ) {
         switch media.status {
