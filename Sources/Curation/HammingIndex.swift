@@ -11,8 +11,12 @@
 /// the item numbers in block-value order), so building them is O(n) and needs no hashing.
 public struct HammingIndex: Sendable {
     public let hashes: [UInt64]
+    /// Per block: where each block value's items start in `members` (65,537 offsets).
     private var offsets: [[Int32]] = []
+    /// Per block: item numbers in block-value order, and their hashes in the same order, so that
+    /// checking a bucket reads contiguous memory.
     private var members: [[Int32]] = []
+    private var memberHashes: [[UInt64]] = []
 
     static let blocks = 4
 
@@ -24,13 +28,16 @@ public struct HammingIndex: Sendable {
             for value in 1..<counts.count { counts[value] += counts[value - 1] }
             var cursor = counts
             var order = [Int32](repeating: 0, count: hashes.count)
+            var ordered = [UInt64](repeating: 0, count: hashes.count)
             for (item, hash) in hashes.enumerated() {
                 let value = Int(Self.blockValue(hash, block))
                 order[Int(cursor[value])] = Int32(item)
+                ordered[Int(cursor[value])] = hash
                 cursor[value] += 1
             }
             offsets.append(counts)
             members.append(order)
+            memberHashes.append(ordered)
         }
     }
 
@@ -41,28 +48,32 @@ public struct HammingIndex: Sendable {
 
     /// Every pair (i, j), i < j, with distance(hashes[i], hashes[j]) ≤ `threshold` and for which
     /// `accept` (a further check, e.g. every frame of two videos) holds; sorted by (i, j).
+    ///
+    /// A pair can sit in the probed buckets of several blocks; it is taken only from the first
+    /// block in which its blocks differ by at most ⌊t/4⌋ bits, so each pair is checked once.
     public func pairs(
         within threshold: Int, accept: (Int, Int) -> Bool = { _, _ in true }
     ) -> [(first: Int, second: Int, distance: Int)] {
         let radius = threshold / Self.blocks
         let masks = Self.masks(upTo: radius)
         var found: [(first: Int, second: Int, distance: Int)] = []
-        // lastQuery[j] == i: item j was already checked against item i.
-        var lastQuery = [Int32](repeating: -1, count: hashes.count)
-        for i in hashes.indices {
-            let hash = hashes[i]
-            for block in 0..<Self.blocks {
-                let own = Self.blockValue(hash, block)
-                offsets[block].withUnsafeBufferPointer { offsets in
-                    members[block].withUnsafeBufferPointer { members in
-                        for mask in masks {
-                            let value = Int(own ^ mask)
-                            for slot in Int(offsets[value])..<Int(offsets[value + 1]) {
-                                let j = Int(members[slot])
-                                guard j > i, lastQuery[j] != Int32(i) else { continue }
-                                lastQuery[j] = Int32(i)
-                                let distance = (hash ^ hashes[j]).nonzeroBitCount
-                                if distance <= threshold && accept(i, j) { found.append((i, j, distance)) }
+        for block in 0..<Self.blocks {
+            offsets[block].withUnsafeBufferPointer { offsets in
+                members[block].withUnsafeBufferPointer { members in
+                    memberHashes[block].withUnsafeBufferPointer { bucketHashes in
+                        for i in hashes.indices {
+                            let hash = hashes[i]
+                            let own = Self.blockValue(hash, block)
+                            for mask in masks {
+                                let value = Int(own ^ mask)
+                                for slot in Int(offsets[value])..<Int(offsets[value + 1]) {
+                                    let difference = hash ^ bucketHashes[slot]
+                                    let distance = difference.nonzeroBitCount
+                                    guard distance <= threshold else { continue }
+                                    let j = Int(members[slot])
+                                    guard j > i, Self.firstClose(difference, radius) == block, accept(i, j) else { continue }
+                                    found.append((i, j, distance))
+                                }
                             }
                         }
                     }
@@ -71,6 +82,14 @@ public struct HammingIndex: Sendable {
         }
         found.sort { ($0.first, $0.second) < ($1.first, $1.second) }
         return found
+    }
+
+    /// The first block in which `difference` has at most `radius` bits set.
+    @inline(__always)
+    static func firstClose(_ difference: UInt64, _ radius: Int) -> Int {
+        var block = 0
+        while block < blocks - 1 && blockValue(difference, block).nonzeroBitCount > radius { block += 1 }
+        return block
     }
 
     /// All 16-bit masks with at most `radius` bits set, fewest bits first.
