@@ -50,3 +50,19 @@ import Testing
         #expect(truncating.clean("가나다라").truncated == false)
     }
 }
+
+@Suite struct CurationWriterTests {
+    @Test func addedColumnsReplaceSameNamedInputColumns() {
+        let (header, positions) = CurationWriter.splitHeader(["path", "Weight", "caption"])
+        #expect(header == ["path", "Weight", "caption", "quality", "group"])
+        #expect(positions == [1, 3, 4])
+    }
+
+    @Test func fixedDecimalsAreLocaleFreeAndRounded() {
+        #expect(fixed(1.23456789, 6) == "1.234568")
+        #expect(fixed(0.5, 4) == "0.5000")
+        #expect(fixed(46, 1) == "46.0")
+        #expect(fixed(-0.00001, 2) == "0.00")
+        #expect(fixed(-2.5, 1) == "-2.5")
+    }
+}
