@@ -126,7 +126,7 @@ public struct MediaFingerprinter: Sendable {
         // Pass 2: hash and decode, in batches; each batch is appended to the cache.
         var cache = FingerprintCache(path: cachePath, settings: settingsKey)
         let slots = ResultSlots<Examined>(count: work.count)
-        let batchSize = max(8, options.workers * 8)
+        let batchSize = max(32, options.workers * 16)
         var done = 0
         var batchStart = 0
         let hasher = ContentHasher()
