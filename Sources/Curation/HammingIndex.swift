@@ -61,8 +61,11 @@ public struct HammingIndex: Sendable {
             offsets[block].withUnsafeBufferPointer { offsets in
                 members[block].withUnsafeBufferPointer { members in
                     memberHashes[block].withUnsafeBufferPointer { bucketHashes in
-                        for i in hashes.indices {
-                            let hash = hashes[i]
+                        // Queries in block-value order: consecutive queries probe the same or
+                        // nearby buckets, which are then still in cache.
+                        for query in 0..<bucketHashes.count {
+                            let i = Int(members[query])
+                            let hash = bucketHashes[query]
                             let own = Self.blockValue(hash, block)
                             for mask in masks {
                                 let value = Int(own ^ mask)
