@@ -205,6 +205,7 @@ struct Curate: ParsableCommand {
             Console.out("\n" + table.title + "\n" + MarkdownReport.render(table) + (table.note.map { "(\($0))\n" } ?? ""))
         }
         let summary = result.summary
-        Console.out("wrote \(out)/train.csv (\(NumberFormat.grouped(summary.train)) rows), \(out)/val.csv (\(NumberFormat.grouped(summary.val)) rows), \(out)/curation-log.csv (\(NumberFormat.grouped(summary.rowsRead)) rows), \(out)/curation-summary.md in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
+        func rows(_ count: Int) -> String { count == 1 ? "1 row" : "\(NumberFormat.grouped(count)) rows" }
+        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), \(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
     }
 }
