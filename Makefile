@@ -10,7 +10,7 @@ DEMO := demo
 ENGINE_PY := engine/.venv/bin/python
 DEMO_DATA := --set data.train_manifest=prepared/train.csv --set data.val_manifest=prepared/val.csv
 
-.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test bench clean
+.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test bench bench-curate clean
 
 build: deps-sqlite
 	$(SWIFT) build -c release --product wanlora
@@ -50,11 +50,13 @@ demo: deps-media deps-engine build
 	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/archive
 	$(BIN) analyze $(DEMO)/archive/manifest.csv --split train=$(DEMO)/archive/train.csv --split val=$(DEMO)/archive/val.csv --out $(DEMO)/report
 	@# 2. Real media made with ffmpeg's test sources (broadcast sizes, 1080i MPEG-2, 29.97 fps, rotated,
-	@#    truncated), probed and prepared (both splits) into clips the tiny model trains on.
+	@#    truncated), probed, curated (duplicates, quality, a leak-free split, class weights) and
+	@#    prepared (both splits) into clips the tiny model trains on.
 	$(BIN) demo-data --media --out $(DEMO)/media
 	$(BIN) analyze $(DEMO)/media/manifest.csv --split train=$(DEMO)/media/train.csv --split val=$(DEMO)/media/val.csv --out $(DEMO)/media-report
 	$(BIN) probe $(DEMO)/media/manifest.csv --out $(DEMO)/probe.csv
-	$(BIN) prepare $(DEMO)/media/train.csv $(DEMO)/media/val.csv --out $(DEMO)/prepared --resolution 64x48 --frames 5
+	$(BIN) curate $(DEMO)/media/manifest.csv --out $(DEMO)/curated
+	$(BIN) prepare $(DEMO)/curated/train.csv $(DEMO)/curated/val.csv --out $(DEMO)/prepared --resolution 64x48 --frames 5
 	@# 3. Cache and a short LoRA training of both experts on the CPU with the engine's tiny random
 	@#    Wan2.2 model; configs/demo.toml beside them (its paths are relative to it).
 	$(ENGINE_PY) -m wanlora_engine tiny-model --out $(DEMO)/model --layout official
@@ -66,6 +68,12 @@ demo: deps-media deps-engine build
 bench: build
 	bench/analyze_vs_polars.sh
 	bench/prepare_vs_ffmpeg.sh
+
+# curate: 200k-row timing, SHA-256 MB/s against sha256sum and b3sum, near-duplicate precision/recall.
+bench-curate: build deps-media
+	bench/curate_200k.sh
+	bench/curate_hash.sh
+	bench/curate_near_duplicates.sh
 
 clean:
 	rm -rf .build $(DEMO)

@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Entry point only: everything lives in the libraries below.
@@ -20,6 +21,7 @@ let package = Package(
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
+            "Curation",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -28,7 +30,7 @@ let package = Package(
         // Pure functions from manifests to typed results.
         .target(name: "Statistics", dependencies: ["Manifest", "Support"]),
         // Markdown, HTML and JSON renderers of the typed results.
-        .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support"]),
+        .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support", "Curation"]),
         // Demo datasets shaped like the MBC archive.
         .target(name: "DemoData", dependencies: ["Manifest", "Support", "Media"]),
         // ffprobe/ffmpeg: probing, clip planning, filter graphs, the resumable parallel job runner.
@@ -48,18 +50,24 @@ let package = Package(
         .target(name: "Runs", dependencies: ["Support", "Config", "Planner"]),
         // wanlora sample: prompt sources, the engine's sample job, its events, the HTML gallery.
         .target(name: "Sampling", dependencies: ["Support", "Manifest", "Config", "Planner"]),
+        // Duplicates, quality, outliers, sampling, leak-free split, class weights (`curate`).
+        .target(name: "Curation", dependencies: [
+            "Manifest", "Statistics", "Support",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
         .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest", "Curation"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling", "Planner", "Config", "Manifest"]),
-        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
+        .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
+        .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,7 @@ public struct WanLoRA: AsyncParsableCommand {
 
           wanlora demo-data   write a demo manifest shaped like the MBC archive
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
+          wanlora curate      duplicates, quality, outliers, sampling, leak-free split, class weights
           wanlora probe       ffprobe every file; what differs from the manifest
           wanlora prepare     media to 16 fps clips of 4n+1 frames, resumable, both splits
           wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
@@ -22,7 +23,7 @@ public struct WanLoRA: AsyncParsableCommand {
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self, Probe.self, Prepare.self, PlanCommand.self, ConfigCommand.self,
+        subcommands: [DemoData.self, Analyze.self, Curate.self, Probe.self, Prepare.self, PlanCommand.self, ConfigCommand.self,
                       CacheCommand.self, TrainCommand.self, RunsCommand.self, SampleCommand.self]
     )
 
