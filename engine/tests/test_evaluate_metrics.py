@@ -100,9 +100,11 @@ def test_inception_score_by_hand():
     kl2 = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
     assert inception_score(p, splits=1).mean == pytest.approx(math.exp((kl1 + kl2) / 2), rel=1e-12)
     assert marginal.sum() == 1.0
-    # fewer samples than splits: each sample its own split, each scores exp(0) = 1
+    # fewer than 2·splits samples: the splits drop to N // 2 (a one-sample split would always score 1)
     few = inception_score(p, splits=10)
-    assert few.splits == 2 and few.mean == pytest.approx(1.0)
+    assert few.splits == 1 and few.mean == pytest.approx(math.exp((kl1 + kl2) / 2))
+    six = inception_score(np.tile(np.eye(2), (3, 1)), splits=10)
+    assert six.splits == 3 and six.mean == pytest.approx(2.0)
 
 
 def test_inception_score_splits_are_contiguous_like_the_reference():

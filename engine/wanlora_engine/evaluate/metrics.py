@@ -100,20 +100,23 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> InceptionSco
     """IS = exp(mean_x KL(p(y|x) || p(y))), p(y) the mean prediction of the split, averaged over splits.
 
     `probabilities` [N, K] are softmax outputs (rows sum to 1). The samples are cut into `splits` contiguous
-    parts as in the reference implementation (np.array_split: sizes differ by at most one); with fewer
-    samples than splits each sample is its own split (and IS of one sample is 1). 0·log 0 counts as 0.
+    parts as in the reference implementation (np.array_split: sizes differ by at most one). A split of one
+    sample always scores 1, so with fewer than 2·splits samples the number of splits drops to N // 2 (1 below
+    4 samples). 0·log 0 counts as 0.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"probabilities must be [N, K] with N >= 1, got shape {p.shape}")
     if splits < 1:
         raise ValueError("splits must be >= 1")
-    splits = min(splits, p.shape[0])
+    splits = max(1, min(splits, p.shape[0] // 2))
     scores = []
     for part in np.array_split(p, splits, axis=0):
         marginal = part.mean(axis=0, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(part > 0, part * (np.log(part) - np.log(marginal)), 0.0)
+        # p(y|x) > 0 with p(y) = 0 happens only when p(y|x) underflows in the mean (≤ 1e-308·N); its term
+        # p·log(p/p(y)) ≤ p·log N is then 0 in double precision as well.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            terms = np.where((part > 0) & (marginal > 0), part * (np.log(part) - np.log(marginal)), 0.0)
         scores.append(float(np.exp(terms.sum(axis=1).mean())))
     values = np.asarray(scores)
     return InceptionScore(mean=float(values.mean()), std=float(values.std()), splits=splits, samples=int(p.shape[0]))

@@ -38,6 +38,7 @@ from .networks import Networks, load_networks
 
 METRICS_SCHEMA_VERSION = 1
 FEATURE_CACHE_VERSION = 1
+IS_REFERENCE_FRAMES = 50_000  # Salimans et al. 2016
 
 
 @dataclass
@@ -225,6 +226,11 @@ def compute_group(name: str | None, generated: list[VideoFeatures], reference: l
     if config.wants("is"):
         group["inception_score"] = {"generated": _is_summary(generated, config.inception.splits),
                                     "reference": _is_summary(reference, config.inception.splits)}
+        frames = (group["inception_score"]["generated"] or {}).get("frames", 0)
+        if 0 < frames < IS_REFERENCE_FRAMES // 10:
+            warn("is_few_samples", f"Inception Score of {label} from {frames} frames: IS grows with the number of "
+                 f"samples (the reference uses {IS_REFERENCE_FRAMES:,} images in {config.inception.splits} splits), so "
+                 "compare it only with scores from as many frames")
     if config.wants("clip"):
         group["clip_score"] = {"generated": _summary([i.clip_score for i in generated if i.clip_score is not None]),
                                "reference": _summary([i.clip_score for i in reference if i.clip_score is not None])}
@@ -424,6 +430,14 @@ def run_evaluate_stage(config_path: Path, echo: bool = True) -> int:
         log(str(error))
         return EXIT_CONFIG
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: object) -> None:  # SIGTERM from `wanlora evaluate`'s teardown
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
     with EventWriter(config.out_dir / "evaluate-events.jsonl", echo=echo) as events:
         from .networks import pick_device
 
