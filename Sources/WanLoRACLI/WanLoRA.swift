@@ -12,11 +12,12 @@ public struct WanLoRA: ParsableCommand {
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
           wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
           wanlora config      write, check and show the TOML configuration
+          wanlora evaluate    FVD, IS, LPIPS, CLIP score and temporal consistency of generated videos, per category
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self]
+        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self, Evaluate.self]
     )
 
     public init() {}

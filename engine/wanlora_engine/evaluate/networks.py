@@ -65,7 +65,8 @@ def load_lpips(net: str, linear_path: Path, backbone_path: Path | None) -> torch
         return model.eval()
     if backbone_path is None:
         raise ModelLoadError(f"{linear_path} holds only the LPIPS linear layers and no backbone file is configured",
-                             f"set the LPIPS backbone weights (torchvision's {net} ImageNet file)")
+                             f"put torchvision's {net} ImageNet file ({'alexnet-owt-7be5be79.pth' if net == 'alex' else 'vgg16-397923af.pth'}) "
+                             "in the weights folder or set eval.lpips_backbone_weights (lpips.backbone_weights) to it")
     backbone = read_state_dict(backbone_path)
     mapping = backbone_key_map(net)
     unknown = sorted(k for k in backbone if k.startswith("features.") and k not in mapping)

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Config
+import Evaluation
+import Foundation
+import Support
+
+/// `wanlora evaluate`: FVD, IS, LPIPS, CLIP score and temporal consistency, per category, by the engine.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score generated videos against reference clips: FVD, IS, LPIPS, CLIP score, temporal consistency.",
+        discussion: """
+        Compares the videos of `wanlora sample` (an MP4 and a JSON sidecar with prompt and category each) with \
+        the video clips of a prepared manifest (normally the val split), per category and overall, and writes \
+        OUT/metrics.json and OUT/report.html. The metrics are the standard ones, so the numbers compare with \
+        papers: FVD with the Kinetics-400 I3D of the reference FVD code, the Inception Score with Inception-v3, \
+        LPIPS v0.1, a CLIP score with a multilingual text encoder (the captions are Korean) and the mean cosine \
+        similarity of consecutive frames. docs/evaluate.md defines each one.
+
+        The networks' weights come from local files only, named in the [eval] section of the configuration \
+        (by default under eval.weights_dir = "weights": i3d_pretrained_400.pt, inception_v3_google-0cc3c7bd.pth, \
+        lpips/v0.1/alex.pth, alexnet-owt-7be5be79.pth, clip-vit-base-patch32/, clip-ViT-B-32-multilingual-v1/). \
+        A missing file stops the command before any work, naming the file and the key.
+
+        FVD needs many clips: below eval.fvd_min_samples (256) per set it is flagged as biased. Per-video \
+        features are kept in OUT/features/, so an interrupted evaluation resumes where it stopped.
+
+        Examples:
+          wanlora evaluate --generated samples --reference prepared/val.csv --out eval --config run.toml
+          wanlora evaluate --generated samples --reference prepared/val.csv --metrics clip,temporal
+        """)
+
+    @Option(help: ArgumentHelp("Folder of generated videos with their JSON sidecars (wanlora sample --out).", valueName: "dir"))
+    var generated: String
+
+    @Option(help: ArgumentHelp("Manifest of the reference clips (prepared val split: path, caption, category).", valueName: "manifest"))
+    var reference: String
+
+    @Option(help: ArgumentHelp("Output folder for metrics.json, report.html, evaluate.json and features/.", valueName: "dir"))
+    var out: String = "eval"
+
+    @OptionGroup var source: ConfigSourceOptions
+
+    @Option(help: ArgumentHelp("Metrics to compute, comma-separated (default: eval.metrics of the configuration): fvd, is, lpips, clip, temporal.", valueName: "list"))
+    var metrics: String?
+
+    @Option(help: "Where the networks run: auto (a CUDA GPU when there is one), cpu or cuda.")
+    var device: String = "auto"
+
+    @Option(help: ArgumentHelp("Python of the engine (default: engine/.venv/bin/python, made by `make -C engine venv`).", valueName: "path"))
+    var enginePython: String?
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        if let metrics {
+            for name in metrics.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where EvalMetric(rawValue: name) == nil {
+                throw ValidationError("--metrics: unknown metric \"\(name)\"; use fvd, is, lpips, clip, temporal (comma-separated)")
+            }
+        }
+        guard ["auto", "cpu", "cuda"].contains(device) else { throw ValidationError("--device \(device): use auto, cpu or cuda") }
+    }
+
+    func run() throws {
+        let (metricsFile, table) = try reportingErrors { try evaluate() }
+        Console.out(table)
+        Console.out("\nwrote \(metricsFile) and \((out as NSString).appendingPathComponent("report.html"))")
+    }
+
+    private func evaluate() throws -> (String, String) {
+        let (config, configDir) = try source.load()
+        let cwd = FileManager.default.currentDirectoryPath
+        let chosen = metrics.map { $0.split(separator: ",").compactMap { EvalMetric(rawValue: $0.trimmingCharacters(in: .whitespaces)) } }
+        let job = EvaluationJob(config: config, configDir: configDir, generated: generated, reference: reference, out: out,
+                                workingDir: cwd, device: device, metrics: chosen)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: job.inputs.generatedDir, isDirectory: &isFolder), isFolder.boolValue else {
+            throw GeneralError("--generated \(generated) is not a folder.", remedy: "pass the --out folder of `wanlora sample`")
+        }
+        guard FileManager.default.fileExists(atPath: job.inputs.referenceManifest) else {
+            throw GeneralError("--reference \(reference) does not exist.", remedy: "pass the prepared val manifest, e.g. prepared/val.csv")
+        }
+        try job.checkWeightFiles()
+        try FileManager.default.createDirectory(atPath: job.outDir, withIntermediateDirectories: true)
+        let jobFile = (job.outDir as NSString).appendingPathComponent("evaluate.json")
+        try job.jsonData().write(to: URL(fileURLWithPath: jobFile), options: .atomic)
+
+        let location = try EngineLocation.locate(explicitPython: enginePython, workingDir: cwd, executable: CommandLine.arguments[0])
+        let progress = Console.progress(style: .automatic(quiet: quiet))
+        let quiet = self.quiet
+        let outcome = try EngineProcess.run(location, arguments: ["evaluate", "--config", jobFile]) { event in
+            switch event.name {
+            case "evaluate_plan":
+                guard !quiet else { return }
+                let categories = event["categories"].map { value -> Int in if case .object(let o) = value { return o.count }; return 0 } ?? 0
+                Console.err("evaluate: \(event["generated_videos"]?.int ?? 0) generated videos in \(categories) categories, "
+                            + "\(event["reference_videos"]?.int ?? 0) reference clips (of \(event["reference_rows"]?.int ?? 0)); "
+                            + "metrics: \(event["metrics"].map { value -> String in if case .array(let a) = value { return a.compactMap(\.string).joined(separator: ", ") }; return "" } ?? "")")
+            case "evaluate_progress":
+                progress.report(ProgressEvent(stage: "evaluate", completed: event["done"]?.int ?? 0,
+                                              total: event["total"]?.int, unit: "videos"))
+            case "warning":
+                Console.err("warning: \(event["message"]?.string ?? event["code"]?.string ?? "")")
+            default:
+                break
+            }
+        }
+        if outcome.exitStatus != 0 || outcome.finished?["status"]?.string != "completed" {
+            if let error = outcome.errors.last {
+                throw GeneralError(error["problem"]?.string ?? "the engine failed", remedy: error["remedy"]?.string ?? "see the engine log")
+            }
+            throw GeneralError("the engine stopped with exit status \(outcome.exitStatus) before finishing. Its last log lines:\n  "
+                               + outcome.logTail.suffix(8).joined(separator: "\n  "),
+                               remedy: "check the engine environment (`make -C engine venv`); evaluate.json is in \(out)")
+        }
+        let metricsFile = (job.outDir as NSString).appendingPathComponent("metrics.json")
+        guard let data = FileManager.default.contents(atPath: metricsFile) else {
+            throw GeneralError("the engine finished but \(metricsFile) is missing.", remedy: "run the command again")
+        }
+        let result = try EvaluationMetrics.decode(data, source: metricsFile)
+        let page = (job.outDir as NSString).appendingPathComponent("report.html")
+        try Data(EvaluationReport.html(result).utf8).write(to: URL(fileURLWithPath: page), options: .atomic)
+        return (metricsFile, EvaluationReport.terminal(result))
+    }
+}
