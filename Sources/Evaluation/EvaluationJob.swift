@@ -26,6 +26,16 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         public var categoryColumn: String?
         public var referencePerCategory: Int
         public var seed: Int
+
+        // Every key present, null included: the engine treats a missing key as an error.
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(generatedDir, forKey: .generatedDir)
+            try container.encode(referenceManifest, forKey: .referenceManifest)
+            try container.encode(categoryColumn, forKey: .categoryColumn)
+            try container.encode(referencePerCategory, forKey: .referencePerCategory)
+            try container.encode(seed, forKey: .seed)
+        }
     }
 
     public struct Video: Sendable, Equatable, Codable {
@@ -51,6 +61,15 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         public var backboneWeights: String?
         public var size: Int
         public var maxPairs: Int
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(net, forKey: .net)
+            try container.encode(linearWeights, forKey: .linearWeights)
+            try container.encode(backboneWeights, forKey: .backboneWeights)  // null: one full LPIPS state dict
+            try container.encode(size, forKey: .size)
+            try container.encode(maxPairs, forKey: .maxPairs)
+        }
     }
 
     public struct CLIP: Sendable, Equatable, Codable {

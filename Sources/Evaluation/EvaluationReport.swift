@@ -36,14 +36,14 @@ public enum EvaluationReport {
     /// The table as aligned text columns.
     public static func terminal(_ metrics: EvaluationMetrics) -> String {
         let rows = table(metrics)
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let widths = (0..<rows[0].count).map { column in rows.map { displayWidth($0[column]) }.max() ?? 0 }
         var lines = rows.map { row in
             row.enumerated().map { index, cell in
-                index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[index] - cell.count) + cell
+                let padding = String(repeating: " ", count: widths[index] - displayWidth(cell))
+                return index == 0 ? cell + padding : padding + cell
             }.joined(separator: "  ")
         }
-        lines.insert(String(repeating: "─", count: lines[0].count), at: 1)
+        lines.insert(String(repeating: "─", count: displayWidth(lines[0])), at: 1)
         var text = lines.joined(separator: "\n")
         text += "\nvalues: generated (reference clips); IS, CLIP score and temporal consistency of the reference are the ceiling to compare with."
         if metrics.categories.contains(where: { $0.fvd?.stable == false && $0.fvd?.value != nil }) || metrics.overall.fvd?.stable == false {
@@ -144,6 +144,22 @@ public enum EvaluationReport {
             }
         }
         return svg + "</svg>"
+    }
+
+    /// Terminal columns of `text`: Hangul, CJK ideographs and full-width forms take two (category names
+    /// are Korean), everything else one.
+    static func displayWidth(_ text: String) -> Int {
+        text.unicodeScalars.reduce(0) { total, scalar in
+            switch scalar.value {
+            case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA960...0xA97F,
+                 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6:
+                return total + 2
+            case 0x0300...0x036F, 0x1160...0x11FF, 0x200B...0x200F:
+                return total  // combining marks, Hangul medial/final jamo of a decomposed syllable
+            default:
+                return total + 1
+            }
+        }
     }
 
     static func escape(_ text: String) -> String {
