@@ -24,7 +24,8 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-swift-test: deps-media
+# The engine's venv first: `wanlora evaluate`'s end-to-end test drives the real engine.
+swift-test: deps-media deps-engine
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
