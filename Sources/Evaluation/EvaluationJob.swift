@@ -42,6 +42,8 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         public var width: Int
         public var height: Int
         public var fps: Int
+        /// Frames decoded per video at most (the first ones): the sampled length, so a long source stays bounded.
+        public var maxFrames: Int
     }
 
     public struct FVD: Sendable, Equatable, Codable {
@@ -114,7 +116,8 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
                         referenceManifest: Self.absolute(reference, base: workingDir),
                         categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
                         seed: config.training.seed)
-        video = Video(width: config.sample.width, height: config.sample.height, fps: config.sample.fps)
+        video = Video(width: config.sample.width, height: config.sample.height, fps: config.sample.fps,
+                      maxFrames: config.sample.frames)
         fvd = FVD(i3dWeights: weight(eval.i3dWeights, EvalWeightFiles.i3d), frames: eval.fvdFrames,
                   minSamples: eval.fvdMinSamples)
         inception = Inception(weights: weight(eval.inceptionWeights, EvalWeightFiles.inception), splits: eval.isSplits)

@@ -20,7 +20,7 @@ import Testing
         #expect(job.inputs.generatedDir == "/work/run/samples" && job.inputs.referenceManifest == "/work/data/val.csv")
         #expect(job.outDir == "/work/run/eval")
         // the V100 preset samples 49 frames at 1280x720, 16 fps: the decoding geometry follows the sample section
-        #expect(job.video == .init(width: 1280, height: 720, fps: 16))
+        #expect(job.video == .init(width: 1280, height: 720, fps: 16, maxFrames: 49))
         #expect(job.metrics == ["fvd", "is", "lpips", "clip", "temporal"])
         #expect(job.fvd.frames == 16 && job.fvd.minSamples == 256 && job.inception.splits == 10)
         #expect(job.inputs.seed == 42 && job.inputs.referencePerCategory == 256)

@@ -61,7 +61,7 @@ def evaluate_config(root, weights, out, metrics=("fvd", "is", "lpips", "clip", "
         "frames_per_video": 2, "batch_size": 8,
         "inputs": {"generated_dir": str(root / "generated"), "reference_manifest": str(root / "val.csv"),
                    "category_column": "category", "reference_per_category": 0, "seed": 42},
-        "video": {"width": 64, "height": 48, "fps": 16},
+        "video": {"width": 64, "height": 48, "fps": 16, "max_frames": 81},
         "fvd": {"i3d_weights": str(weights["i3d"]), "frames": 9, "min_samples": 256},
         "inception": {"weights": str(weights["inception"]), "splits": 10},
         "lpips": {"net": "alex", "linear_weights": str(weights["lpips_linear"]),

@@ -53,6 +53,7 @@ class VideoDecoding:
     width: int = field(metadata=_check(_even))
     height: int = field(metadata=_check(_even))
     fps: int = field(metadata=_check(_positive))
+    max_frames: int = field(metadata=_check(_positive))  # the first frames only: a long source clip stays bounded
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,8 @@ def run_evaluate(config: EvaluateConfig, events: EventWriter) -> tuple[dict[str,
             features = _load_features(cache_file, video)
         if features is None:
             try:
-                frames = decode_frames(video.path, config.video.width, config.video.height, config.video.fps)
+                frames = decode_frames(video.path, config.video.width, config.video.height, config.video.fps,
+                                       max_frames=config.video.max_frames)
             except DataError as error:
                 entry = {"set": role, "id": video.id, "path": str(video.path), "reason": error.problem}
                 collected.skipped.append(entry)
