@@ -7,6 +7,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/wanlora
 DEMO := demo
+ENGINE_PY := engine/.venv/bin/python
 
 .PHONY: build test demo deps-media deps-engine swift-test engine-test bench clean
 
@@ -24,7 +25,7 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-# The engine's venv first: `wanlora evaluate`'s end-to-end test drives the real engine.
+# deps-engine: the end-to-end test of `wanlora cache`/`train` runs the real engine (engine/.venv).
 swift-test: deps-media deps-engine
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
@@ -36,10 +37,16 @@ test: swift-test engine-test
 
 demo: deps-media deps-engine build
 	rm -rf $(DEMO)
-	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/data
-	$(BIN) analyze $(DEMO)/data/manifest.csv --split train=$(DEMO)/data/train.csv --split val=$(DEMO)/data/val.csv --out $(DEMO)/report
-	# the engine on CPU: tiny model, cache, short LoRA training (engine/demo/)
-	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine demo; fi
+	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/archive
+	$(BIN) analyze $(DEMO)/archive/manifest.csv --split train=$(DEMO)/archive/train.csv --split val=$(DEMO)/archive/val.csv --out $(DEMO)/report
+	@# Cache and a short LoRA training on the CPU: the engine's tiny random Wan2.2 model and a few
+	@# real clips (its demo-data stage), configs/demo.toml beside them (its paths are relative to it).
+	$(ENGINE_PY) -m wanlora_engine tiny-model --out $(DEMO)/model --layout official
+	$(ENGINE_PY) -m wanlora_engine demo-data --out $(DEMO)/data --images 4 --videos 4
+	cp configs/demo.toml $(DEMO)/wanlora.toml
+	$(BIN) cache --config $(DEMO)/wanlora.toml
+	$(BIN) train --config $(DEMO)/wanlora.toml
+	$(BIN) runs --config $(DEMO)/wanlora.toml
 
 bench: build
 	bench/analyze_vs_polars.sh

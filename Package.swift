@@ -17,7 +17,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Evaluation",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Evaluation",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -36,8 +36,10 @@ let package = Package(
         ]),
         // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
         .target(name: "Planner", dependencies: ["Support", "Config"]),
+        // Run folders, the engine's launch (python or torchrun), its event stream and teardown.
+        .target(name: "Runs", dependencies: ["Support", "Config", "Planner"]),
         // wanlora evaluate: the engine's evaluate.json, its launch, metrics.json and its HTML page.
-        .target(name: "Evaluation", dependencies: ["Support", "Config"]),
+        .target(name: "Evaluation", dependencies: ["Support", "Config", "Runs"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -46,7 +48,8 @@ let package = Package(
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Support"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Runs", "Support"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
     ],
     swiftLanguageModes: [.v6]

@@ -60,7 +60,7 @@ public enum MemoryModel {
         let hw = config.hardware, tr = config.training
         let world = hw.worldSize
         let shards = hw.fsdp ? world : 1
-        let weightBytes = config.model.weightsDtype == .fp8 ? 1 : 2
+        let weightBytes = config.model.weightsDtype.bytes
         let trainedExperts = lora.experts
         let residentExperts = (trainedExperts > 1 && hw.inactiveExpert == .resident) ? trainedExperts : 1
         let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)

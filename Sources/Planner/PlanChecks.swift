@@ -77,7 +77,11 @@ enum PlanChecks {
                 "\(tr.warmupSteps) warm-up steps cover the whole run of \(plan.schedule.totalSteps) optimizer steps: the learning rate never reaches its peak.",
                 "Lower training.warmup_steps below \(plan.schedule.totalSteps / 10) (a tenth of the run).")
         }
-        if tr.saveSteps > plan.schedule.totalSteps {
+        if tr.saveSteps == 0 && plan.schedule.totalSteps > 1 {
+            add(.warning, "save-steps",
+                "training.save_steps = 0: no checkpoint before the end of the run's \(plan.schedule.totalSteps) steps (only on Ctrl-C), nothing to resume from after a crash.",
+                "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
+        } else if tr.saveSteps > plan.schedule.totalSteps {
             add(.warning, "save-steps",
                 "training.save_steps = \(tr.saveSteps) is beyond the run's \(plan.schedule.totalSteps) steps: no checkpoint before the end, nothing to resume from.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")

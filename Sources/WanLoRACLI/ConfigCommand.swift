@@ -55,7 +55,8 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var source: ConfigSourceOptions
         @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: "Print config.resolved.json, as the engine reads it.") var json = false
+        @Flag(help: "Print config.resolved.json as `wanlora train` writes it into the run folder (paths absolute; docs/engine-contract.md).")
+        var json = false
 
         func run() throws { try reportingErrors { try show() } }
 
@@ -64,8 +65,9 @@ struct ConfigCommand: ParsableCommand {
             for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
             try config.validate()
             if json {
-                let resolved = ResolvedConfig(config, source: source.configFile ?? "preset \(config.preset.rawValue)", baseDir: baseDir)
-                FileHandle.standardOutput.write(try resolved.jsonData())
+                let name = ResolvedConfig.defaultRunName(config: config, configFile: source.configFile)
+                let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
+                FileHandle.standardOutput.write(Data(resolved.formatted().utf8))
             } else {
                 print(ConfigTemplate.toml(config), terminator: "")
             }

@@ -30,7 +30,8 @@ enum Console {
             case .terminal, .plain:
                 var line = "\(event.stage): \(describe(event.completed, unit: event.unit))"
                 if let total = event.total, total > 0 {
-                    line += " of \(describe(total, unit: event.unit)) (\(NumberFormat.percent(Double(event.completed) / Double(total), 0)))"
+                    let done = event.unit == "bytes" ? describe(event.completed, unit: event.unit) : NumberFormat.grouped(event.completed)
+                    line = "\(event.stage): \(done) of \(describe(total, unit: event.unit)) (\(NumberFormat.percent(Double(event.completed) / Double(total), 0)))"
                 }
                 if style == .terminal {
                     FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (event.completed == event.total ? "\n" : "")).utf8))

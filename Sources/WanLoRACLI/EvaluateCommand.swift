@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Evaluation
 import Foundation
+import Runs
 import Support
 
 /// `wanlora evaluate`: FVD, IS, LPIPS, CLIP score and temporal consistency, per category, by the engine.
@@ -67,6 +68,16 @@ struct Evaluate: ParsableCommand {
         Console.out("\nwrote \(metricsFile) and \((out as NSString).appendingPathComponent("report.html"))")
     }
 
+    private func engineInstallation() throws -> EngineInstallation {
+        var searchFrom: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            searchFrom.append((executable as NSString).deletingLastPathComponent)
+        }
+        searchFrom.append(FileManager.default.currentDirectoryPath)
+        return try EngineInstallation.locate(explicit: enginePython, environment: ProcessInfo.processInfo.environment,
+                                             searchFrom: searchFrom)
+    }
+
     private func evaluate() throws -> (String, String) {
         let (config, configDir) = try source.load()
         let cwd = FileManager.default.currentDirectoryPath
@@ -85,33 +96,45 @@ struct Evaluate: ParsableCommand {
         let jobFile = (job.outDir as NSString).appendingPathComponent("evaluate.json")
         try job.jsonData().write(to: URL(fileURLWithPath: jobFile), options: .atomic)
 
-        let location = try EngineLocation.locate(explicitPython: enginePython, workingDir: cwd, executable: CommandLine.arguments[0])
+        let installation = try engineInstallation()
+        let run = EvaluationRun(installation: installation, configPath: jobFile,
+                                logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"))
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let outcome = try EngineProcess.run(location, arguments: ["evaluate", "--config", jobFile]) { event in
+        let stops = EvaluationStopForwarding(run: run)
+        let outcome = try run.run { event in
             switch event.name {
             case "evaluate_plan":
                 guard !quiet else { return }
-                let categories = event["categories"].map { value -> Int in if case .object(let o) = value { return o.count }; return 0 } ?? 0
-                Console.err("evaluate: \(event["generated_videos"]?.int ?? 0) generated videos in \(categories) categories, "
-                            + "\(event["reference_videos"]?.int ?? 0) reference clips (of \(event["reference_rows"]?.int ?? 0)); "
-                            + "metrics: \(event["metrics"].map { value -> String in if case .array(let a) = value { return a.compactMap(\.string).joined(separator: ", ") }; return "" } ?? "")")
+                var categories = 0
+                if case .object(let members)? = event["categories"] { categories = members.count }
+                var metrics: [String] = []
+                if case .array(let items)? = event["metrics"] {
+                    metrics = items.compactMap { if case .string(let name) = $0 { return name }; return nil }
+                }
+                Console.err("evaluate: \(event.int("generated_videos") ?? 0) generated videos in \(categories) categories, "
+                            + "\(event.int("reference_videos") ?? 0) reference clips (of \(event.int("reference_rows") ?? 0)); "
+                            + "metrics: \(metrics.joined(separator: ", "))")
             case "evaluate_progress":
-                progress.report(ProgressEvent(stage: "evaluate", completed: event["done"]?.int ?? 0,
-                                              total: event["total"]?.int, unit: "videos"))
+                progress.report(ProgressEvent(stage: "evaluate", completed: event.int("done") ?? 0, total: event.int("total"), unit: "videos"))
             case "warning":
-                Console.err("warning: \(event["message"]?.string ?? event["code"]?.string ?? "")")
+                Console.err("warning: \(event.string("message") ?? event.string("code") ?? "")")
             default:
                 break
             }
         }
-        if outcome.exitStatus != 0 || outcome.finished?["status"]?.string != "completed" {
-            if let error = outcome.errors.last {
-                throw GeneralError(error["problem"]?.string ?? "the engine failed", remedy: error["remedy"]?.string ?? "see the engine log")
+        stops.end()
+        if !outcome.completed {
+            if outcome.finished?.string("status") == "interrupted" {
+                throw GeneralError("evaluation interrupted; the features of the videos done so far are kept in \(out)/features.",
+                                   remedy: "run the same command again to continue")
             }
-            throw GeneralError("the engine stopped with exit status \(outcome.exitStatus) before finishing. Its last log lines:\n  "
+            if let error = outcome.errors.last {
+                throw GeneralError(error.string("problem") ?? "the engine failed", remedy: error.string("remedy") ?? "see \(out)/evaluate-engine.log")
+            }
+            throw GeneralError("the engine stopped (\(outcome.termination)) before finishing. Its last log lines:\n  "
                                + outcome.logTail.suffix(8).joined(separator: "\n  "),
-                               remedy: "check the engine environment (`make -C engine venv`); evaluate.json is in \(out)")
+                               remedy: "check the engine environment (`make -C engine venv`); the whole log is \(out)/evaluate-engine.log")
         }
         let metricsFile = (job.outDir as NSString).appendingPathComponent("metrics.json")
         guard let data = FileManager.default.contents(atPath: metricsFile) else {
@@ -121,5 +144,33 @@ struct Evaluate: ParsableCommand {
         let page = (job.outDir as NSString).appendingPathComponent("report.html")
         try Data(EvaluationReport.html(result).utf8).write(to: URL(fileURLWithPath: page), options: .atomic)
         return (metricsFile, EvaluationReport.terminal(result))
+    }
+}
+
+/// Ctrl-C and SIGTERM while the engine evaluates: each is one step of its teardown (SIGINT: stop after the
+/// current video, keeping the features done; SIGTERM; SIGKILL). wanlora ignores them meanwhile, so it stays
+/// to say how the engine ended.
+final class EvaluationStopForwarding {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(run: EvaluationRun) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if run.requestStop() == .interrupt {
+                    Console.err("stopping after the current video (Ctrl-C again stops at once)")
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func end() {
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }

@@ -81,7 +81,7 @@ struct PlanCommand: ParsableCommand {
 
         let dataset = DatasetSize(videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
                                   images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
-        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheDir, in: baseDir))
+        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheFolder(config.training), in: baseDir))
 
         if compareReport {
             let comparison = try ReportComparison.make(dataset: dataset)

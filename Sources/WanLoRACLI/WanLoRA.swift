@@ -12,12 +12,16 @@ public struct WanLoRA: ParsableCommand {
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
           wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
           wanlora config      write, check and show the TOML configuration
+          wanlora cache       encode clips (VAE) and captions (UMT5) once, into the cache
+          wanlora train       train the LoRA adapters of both experts (python or torchrun)
+          wanlora runs        list run folders with their state, steps and last loss
           wanlora evaluate    FVD, IS, LPIPS, CLIP score and temporal consistency of generated videos, per category
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self, Evaluate.self]
+        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self, CacheCommand.self, TrainCommand.self,
+                      RunsCommand.self, Evaluate.self]
     )
 
     public init() {}

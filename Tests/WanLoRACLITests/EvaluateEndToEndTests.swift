@@ -57,7 +57,7 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("자연/풍경") } && lines.contains { $0.hasPrefix("축제") } && lines.contains { $0.hasPrefix("all") })
         #expect(result.stdout.contains("wrote \(root.path)/eval/metrics.json"))
         #expect(result.stderr.contains("evaluate: 3 generated videos in 2 categories, 3 reference clips (of 3)"))
-        #expect(result.stderr.contains("evaluate: 6 videos of 6 videos (100%)"))
+        #expect(result.stderr.contains("evaluate: 6 of 6 videos (100%)"))
         for file in ["metrics.json", "report.html", "evaluate.json", "evaluate-events.jsonl"] {
             #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), "\(file)")
         }

@@ -540,7 +540,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
     def request_stop(signum: int, frame: Any) -> None:
         trainer.stop_requested = True
         log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
-        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+        # A second signal stops at once, whichever of the two it is (wanlora escalates SIGINT → SIGTERM).
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
