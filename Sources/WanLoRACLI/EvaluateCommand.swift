@@ -101,7 +101,7 @@ struct Evaluate: ParsableCommand {
                                 logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"))
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let stops = EvaluationStopForwarding(run: run)
+        let stops = EvaluationStopForwarding(run: run, features: (job.outDir as NSString).appendingPathComponent("features"))
         let outcome = try run.run { event in
             switch event.name {
             case "evaluate_plan":
@@ -147,19 +147,19 @@ struct Evaluate: ParsableCommand {
     }
 }
 
-/// Ctrl-C and SIGTERM while the engine evaluates: each is one step of its teardown (SIGINT: stop after the
-/// current video, keeping the features done; SIGTERM; SIGKILL). wanlora ignores them meanwhile, so it stays
+/// Ctrl-C and SIGTERM while the engine evaluates: each is one step of its teardown (SIGINT: stop, keeping the
+/// features of the videos finished; SIGTERM; SIGKILL). wanlora ignores them meanwhile, so it stays
 /// to say how the engine ended.
 final class EvaluationStopForwarding {
     private var sources: [DispatchSourceSignal] = []
 
-    init(run: EvaluationRun) {
+    init(run: EvaluationRun, features: String) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if run.requestStop() == .interrupt {
-                    Console.err("stopping after the current video (Ctrl-C again stops at once)")
+                    Console.err("stopping: the features of the videos finished so far stay in \(features) (Ctrl-C again: SIGTERM, then SIGKILL)")
                 }
             }
             source.resume()
