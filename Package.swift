@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
-            "Curation",
+            "Curation", "Evaluation",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -55,6 +55,8 @@ let package = Package(
             "Manifest", "Statistics", "Support",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // wanlora evaluate: the engine's evaluate.json, its launch, metrics.json and its HTML page.
+        .target(name: "Evaluation", dependencies: ["Support", "Config", "Runs"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
         .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Runs", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

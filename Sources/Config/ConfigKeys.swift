@@ -272,6 +272,21 @@ public enum ConfigKeys {
                 read: { "[" + $0.eval.valLossTimesteps.map(String.init).joined(separator: ", ") + "]" }
             ),
             integer("eval", "seed", \.eval.seed, "Seed of the fixed validation noise.", range: 0...Int(Int32.max)),
+            text("eval", "weights_dir", \.eval.weightsDir, "Folder of the metric networks' files under their standard names (docs/evaluate.md)."),
+            text("eval", "i3d_weights", \.eval.i3dWeights, "FVD's Kinetics-400 I3D (empty: weights_dir/i3d_pretrained_400.pt).", allowEmpty: true),
+            text("eval", "inception_weights", \.eval.inceptionWeights, "Inception-v3 for IS (empty: weights_dir/inception_v3_google-0cc3c7bd.pth).", allowEmpty: true),
+            choice("eval", "lpips_net", \.eval.lpipsNet, "LPIPS backbone."),
+            text("eval", "lpips_weights", \.eval.lpipsWeights, "LPIPS v0.1 linear layers (empty: weights_dir/lpips/v0.1/<net>.pth).", allowEmpty: true),
+            text("eval", "lpips_backbone_weights", \.eval.lpipsBackboneWeights, "LPIPS backbone, torchvision ImageNet weights (empty: the standard file in weights_dir).", allowEmpty: true),
+            text("eval", "clip_image_model", \.eval.clipImageModel, "CLIP image encoder folder (empty: weights_dir/clip-vit-base-patch32).", allowEmpty: true),
+            text("eval", "clip_text_model", \.eval.clipTextModel, "Multilingual text encoder folder (empty: weights_dir/clip-ViT-B-32-multilingual-v1).", allowEmpty: true),
+            integer("eval", "fvd_frames", \.eval.fvdFrames, "Frames per clip fed to I3D for FVD (consecutive).", range: 9...1025),
+            integer("eval", "fvd_min_samples", \.eval.fvdMinSamples, "Clips per set below which FVD is flagged as unstable.", range: 2...1_000_000),
+            integer("eval", "frames_per_video", \.eval.framesPerVideo, "Frames per video, evenly spaced, for IS, CLIP score and LPIPS.", range: 1...1025),
+            integer("eval", "reference_per_category", \.eval.referencePerCategory, "Reference clips per category, a seeded draw (0 = all).", range: 0...10_000_000),
+            integer("eval", "is_splits", \.eval.isSplits, "Splits of the Inception Score.", range: 1...1000),
+            integer("eval", "lpips_size", \.eval.lpipsSize, "Shortest side of the frames LPIPS compares, pixels.", range: 32...4096),
+            integer("eval", "lpips_max_pairs", \.eval.lpipsMaxPairs, "Pairs of generated videos per category for LPIPS diversity.", range: 1...1_000_000),
         ]
     }
 

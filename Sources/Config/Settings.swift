@@ -229,6 +229,45 @@ public struct EvalSettings: Sendable, Equatable, Codable {
     public var valLossTimesteps: [Int]
     /// Seed of the fixed validation noise.
     public var seed: Int
+
+    // `wanlora evaluate` (docs/evaluate.md). Weight paths left empty mean "the standard file name inside
+    // weightsDir" (EvalWeightFiles); relative paths are relative to the configuration file's folder.
+    /// Folder holding the metric networks' files under their standard names.
+    public var weightsDir: String = "weights"
+    /// Kinetics-400 I3D of the FVD reference code (empty: weightsDir/i3d_pretrained_400.pt).
+    public var i3dWeights: String = ""
+    /// torchvision Inception-v3 ImageNet weights (empty: weightsDir/inception_v3_google-0cc3c7bd.pth).
+    public var inceptionWeights: String = ""
+    /// LPIPS backbone network.
+    public var lpipsNet: LPIPSNet = .alex
+    /// LPIPS v0.1 linear layers (empty: weightsDir/lpips/v0.1/alex.pth or vgg.pth).
+    public var lpipsWeights: String = ""
+    /// torchvision ImageNet backbone of LPIPS (empty: weightsDir/alexnet-owt-7be5be79.pth or vgg16-397923af.pth).
+    public var lpipsBackboneWeights: String = ""
+    /// CLIP image encoder folder (empty: weightsDir/clip-vit-base-patch32).
+    public var clipImageModel: String = ""
+    /// Multilingual text encoder folder (empty: weightsDir/clip-ViT-B-32-multilingual-v1).
+    public var clipTextModel: String = ""
+    /// Frames per clip fed to I3D for FVD (consecutive, from the first).
+    public var fvdFrames: Int = 16
+    /// Clips per set below which FVD is flagged as unstable.
+    public var fvdMinSamples: Int = 256
+    /// Frames per video, evenly spaced, for IS, CLIP score and LPIPS.
+    public var framesPerVideo: Int = 8
+    /// Reference clips per category (a seeded draw; 0 = all).
+    public var referencePerCategory: Int = 256
+    /// Splits of the Inception Score.
+    public var isSplits: Int = 10
+    /// Shortest side, in pixels, of the frames LPIPS compares.
+    public var lpipsSize: Int = 256
+    /// Pairs of generated videos per category for LPIPS diversity.
+    public var lpipsMaxPairs: Int = 64
+}
+
+/// Backbone of the LPIPS metric.
+public enum LPIPSNet: String, Sendable, Codable, CaseIterable {
+    case alex
+    case vgg
 }
 
 /// A width × height pair, written "1280x720" (or with ×).

@@ -19,12 +19,13 @@ public struct WanLoRA: AsyncParsableCommand {
           wanlora train       train the LoRA adapters of both experts (python or torchrun)
           wanlora runs        list run folders with their state, steps and last loss
           wanlora sample      generate videos with the model and its LoRAs (MP4, sidecars, gallery)
+          wanlora evaluate    FVD, IS, LPIPS, CLIP score and temporal consistency of generated videos, per category
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
         subcommands: [DemoData.self, Analyze.self, Curate.self, Probe.self, Prepare.self, PlanCommand.self, ConfigCommand.self,
-                      CacheCommand.self, TrainCommand.self, RunsCommand.self, SampleCommand.self]
+                      CacheCommand.self, TrainCommand.self, RunsCommand.self, SampleCommand.self, Evaluate.self]
     )
 
     public init() {}

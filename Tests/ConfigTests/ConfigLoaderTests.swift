@@ -178,6 +178,15 @@ import Testing
             ("[eval]\nval_loss_timesteps = [500, 1000]", "eval.val_loss_timesteps", "1000", "from 0 to 999"),
             ("[eval]\nval_loss_timesteps = []", "eval.val_loss_timesteps", "[]", "non-empty"),
             ("[eval]\nseed = -1", "eval.seed", "-1", "from 0"),
+            ("[eval]\nlpips_net = \"squeeze\"", "eval.lpips_net", "\"squeeze\"", "\"alex\""),
+            ("[eval]\nfvd_frames = 8", "eval.fvd_frames", "8", "from 9"),
+            ("[eval]\nfvd_min_samples = 1", "eval.fvd_min_samples", "1", "from 2"),
+            ("[eval]\nframes_per_video = 0", "eval.frames_per_video", "0", "from 1"),
+            ("[eval]\nreference_per_category = -1", "eval.reference_per_category", "-1", "from 0"),
+            ("[eval]\nis_splits = 0", "eval.is_splits", "0", "from 1"),
+            ("[eval]\nlpips_size = 8", "eval.lpips_size", "8", "from 32"),
+            ("[eval]\nlpips_max_pairs = 0", "eval.lpips_max_pairs", "0", "from 1"),
+            ("[eval]\nweights_dir = \"\"", "eval.weights_dir", "\"\"", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
         ]
         for (toml, key, problemText, remedyText) in cases {
@@ -191,7 +200,9 @@ import Testing
         let tested = Set(cases.map(\.1))
         let freeText: Set = ["data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
                              "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard", "cache.vae_tiling",
-                             "hardware.fsdp"]
+                             "hardware.fsdp",
+                             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
+                             "eval.clip_image_model", "eval.clip_text_model"]
         for key in ConfigKeys.all where !tested.contains(key.path) && !freeText.contains(key.path) {
             Issue.record("no invalid-value test for \(key.path)")
         }

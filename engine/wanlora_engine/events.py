@@ -55,6 +55,12 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "warning": ("code", "message"),
     "error": ("code", "problem", "remedy", "step", "last_checkpoint"),
     "run_finished": ("stage", "status", "step", "seconds", "outputs", "summary"),
+    # evaluate stage (docs/evaluate.md)
+    "evaluate_plan": (
+        "metrics", "generated_videos", "reference_videos", "reference_rows", "categories", "paired_videos",
+        "frames_per_video", "fvd_frames",
+    ),
+    "evaluate_progress": ("phase", "done", "total", "videos_per_second"),
 }
 
 
