@@ -268,6 +268,54 @@ def probe_copy_bandwidth(device: torch.device, gigabytes: float = 1.0) -> dict[s
     return rates
 
 
+KERNEL_CLASSES = (  # substring of a CUDA kernel name -> what it is (first match wins)
+    ("attention", ("fmha", "flash", "cudnn", "sdpa", "attention", "attn")),
+    ("gemm", ("gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "gemv")),
+    ("compiled elementwise", ("triton",)),
+    ("copy", ("memcpy", "memset")),
+)
+
+
+def profile_step(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: tuple[int, ...],
+                 text_tokens: int, text_dim: int, device: torch.device, weight_dtype: torch.dtype) -> dict[str, Any]:
+    """GPU time of one step by kernel class, and the top kernels (torch.profiler, after one unprofiled step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    generator = torch.Generator(device="cpu").manual_seed(1)
+    x0 = torch.randn(shape, generator=generator).to(device)
+    noise = torch.randn(shape, generator=generator).to(device)
+    text = torch.randn((1, text_tokens, text_dim), generator=generator).to(device)
+    sigma = torch.tensor([0.9], device=device)
+    fast = None if variant == "diffusers" else enable_fast_blocks(model, engine_options(variant), device=device)
+    step = step_diffusers if variant == "diffusers" else (
+        lambda *a: step_engine(*a, weight_dtype))
+    try:
+        optimizer.zero_grad(set_to_none=True)
+        step(model, x0, noise, text, sigma, device)
+        torch.cuda.synchronize()
+        optimizer.zero_grad(set_to_none=True)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step(model, x0, noise, text, sigma, device)
+            torch.cuda.synchronize()
+        optimizer.zero_grad(set_to_none=True)
+    finally:
+        if fast is not None:
+            fast.disable()
+    kernels: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time / 1e6
+    classes: dict[str, float] = {}
+    for name, seconds in kernels.items():
+        lower = name.lower()
+        kind = next((k for k, keys in KERNEL_CLASSES if any(key in lower for key in keys)), "other elementwise")
+        classes[kind] = classes.get(kind, 0.0) + seconds
+    top = sorted(kernels.items(), key=lambda item: -item[1])[:25]
+    return {"variant": variant, "frames_shape": list(shape), "gpu_seconds": sum(kernels.values()),
+            "by_class": dict(sorted(classes.items(), key=lambda item: -item[1])),
+            "top_kernels": [{"name": n[:160], "seconds": t} for n, t in top]}
+
+
 def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
     lines = [f"device: {header['device']}, torch {header['torch']}, diffusers {header['diffusers']}, "
              f"{header['date']}, optimizer {header['optimizer']}, rank {header['rank']}, layers {header['layers']}",
@@ -275,17 +323,19 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     base = {r["frames"]: r for r in results if r["variant"] == "diffusers"}
     for r in results:
-        if r["out_of_memory"]:
+        if "error" in r:
+            seconds, ratio, rate = "error: " + r["error"][:60], "", ""
+        elif r["out_of_memory"]:
             seconds, ratio, rate = "out of memory", "", ""
         else:
             seconds = f"{r['seconds_per_sample']:.2f}"
             b = base.get(r["frames"])
             ratio = (f"{r['seconds_per_sample'] / b['seconds_per_sample']:.2f}x"
-                     if b is not None and not b["out_of_memory"] else "")
+                     if b is not None and "seconds_per_sample" in b else "")
             rate = f"{r['tflops_per_second']:.0f}"
         peak = "-" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 1e9:.1f}"
         off = f"{r['offloaded_gb']:.1f}" if "offloaded_gb" in r else ""
-        lines.append(f"| {r['frames']} | {r['tokens']} | {r['variant']} | {seconds} | {ratio} | {peak} | {rate} | {off} |")
+        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} | {rate} | {off} |")
     return "\n".join(lines)
 
 
@@ -318,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare engine and diffusers output and LoRA gradients")
     parser.add_argument("--check-frames", type=int, default=1)
     parser.add_argument("--probe", action="store_true", help="measure host<->GPU copy bandwidth first")
+    parser.add_argument("--profile", nargs="+", help="FRAMES:VARIANT[,...]: GPU time of one step by kernel class")
     parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -365,15 +416,36 @@ def main(argv: list[str] | None = None) -> int:
         shape = latent_shape(frames, args.width, args.height)
         tokens = tokens_of(shape)
         flops = counted_flops(tokens, config, args.text_tokens)
-        result = run_case(variant, model, optimizer, shape, args.text_tokens, config["text_dim"], device, dtype,
-                          args.steps, args.warmup)
+        try:
+            result = run_case(variant, model, optimizer, shape, args.text_tokens, config["text_dim"], device, dtype,
+                              args.steps, args.warmup)
+        except Exception as error:  # noqa: BLE001 - one broken case must not cost the rest of the run
+            result = {"variant": variant, "out_of_memory": False, "error": f"{type(error).__name__}: {error}"[:2000],
+                      "peak_bytes": None}
         result.update(frames=frames, width=args.width, height=args.height, tokens=tokens, counted_pflop=flops / 1e15)
-        if not result["out_of_memory"]:
+        if "seconds_per_sample" in result:
             result["tflops_per_second"] = flops / result["seconds_per_sample"] / 1e12
         results.append(result)
         print(json.dumps(result), flush=True)
         if args.json:
             args.json.write_text(json.dumps({"header": header, "results": results}, indent=2))
+    profiles = []
+    for case in args.profile or []:
+        frames, _, names = case.partition(":")
+        for variant in names.split(","):
+            try:
+                prof = profile_step(variant, model, optimizer, latent_shape(int(frames), args.width, args.height),
+                                    args.text_tokens, config["text_dim"], device, dtype)
+            except Exception as error:  # noqa: BLE001
+                prof = {"variant": variant, "error": f"{type(error).__name__}: {error}"[:2000]}
+            prof["frames"] = int(frames)
+            profiles.append(prof)
+            print(json.dumps(prof), flush=True)
+    header["profiles"] = profiles
+    for prof in profiles:
+        if "by_class" in prof:
+            print(f"profile {prof['frames']} frames {prof['variant']}: GPU {prof['gpu_seconds']:.2f} s = "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in prof["by_class"].items()), flush=True)
     print(format_table(header, results), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"header": header, "results": results}, indent=2))

@@ -312,11 +312,13 @@ def rope_pairs(rotary_emb: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Ten
 
 def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, temb: torch.Tensor,
                   rope: tuple[torch.Tensor, torch.Tensor], attend: Callable[..., torch.Tensor],
-                  ops: Elementwise) -> torch.Tensor:
+                  ops: Elementwise, stop_before_ffn_out: bool = False) -> Any:
     """One WanTransformerBlock (text-to-video: no image tokens, one timestep per sample).
 
     x: [B, N, dim] residual stream; text: [B, L, dim] projected text; temb: [B, 6, dim] time projection;
     rope: cos, sin [N, D/2]; attend(q, k, v) -> [B, H, N, D] runs the self-attention kernel.
+    Returns the block output; with `stop_before_ffn_out`, (x, g, gate) such that output = x + W₂·g·gate
+    (the last product is skipped: the backward needs only its input gradient, see `_CheckpointedBlock`).
     """
     if temb.ndim != 3:
         raise ValueError("the fast blocks take one timestep per sample (temb [B, 6, dim]); per-token timesteps "
@@ -364,6 +366,8 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, t
     h = lora_linear(ffn.net[0].proj, n)
     del n
     h = F.gelu(h, approximate="tanh")
+    if stop_before_ffn_out:
+        return x, h, gate3
     y = lora_linear(ffn.net[2], h)
     del h
     return ops.gated_add(x, y, gate3)
@@ -442,13 +446,24 @@ class _CheckpointedBlock(torch.autograd.Function):
                 torch.set_rng_state(ctx.rng[0])
                 if ctx.rng[1] is not None:
                     torch.cuda.set_rng_state(ctx.rng[1], x.device)
+            # The block ends in out = x + (W₂·g + b)·gate with W₂ frozen: d out/d x = 1 and d out/d g = gate·W₂,
+            # so the recompute stops at g and the last product (a 2.7×dim² GEMM) is never recomputed.
+            last = runner.block.ffn.net[2]
+            skip_last = not _adapters(last) and not any(p.requires_grad for p in last.parameters())
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                out = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend, ops)
+                result = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend, ops,
+                                       stop_before_ffn_out=skip_last)
+        if skip_last:
+            x_mid, g, gate = result
+            grad_y = (grad_out.float() * gate).to(grad_out.dtype)
+            outputs, grad_outputs = [x_mid, g], [grad_out, torch.matmul(grad_y, last.weight)]
+        else:
+            outputs, grad_outputs = [result], [grad_out]
         params = runner.trainable()
         wanted = [xg] + [p for p, need in zip(params, ctx.needs_input_grad[6:]) if need]
-        grads = list(torch.autograd.grad(out, wanted, grad_out, allow_unused=True))
-        del out, tensors, kept
+        grads = list(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
+        del result, outputs, grad_outputs, tensors, kept
         grad_x = grads.pop(0)
         param_grads = [grads.pop(0) if need else None for need in ctx.needs_input_grad[6:]]
         return (None, grad_x, None, None, None, None, *param_grads)

@@ -12,13 +12,15 @@ forward and in reverse order backward, and each takes far longer than copying it
 - backward: `take` waits for its own block (normally already copied back) and starts copying back the
   `prefetch` blocks that the backward needs next, into memory allocated on the compute stream.
 
-Modes: `none` keeps everything on the GPU; `all` offloads every block but the last; `auto` keeps on the GPU
-as many of the last blocks as fit under the card's memory with the backward's working set left free, and
-offloads the rest. Host buffers are registered with CUDA (page-locked) at their exact size and reused from
-step to step; when the host has too little free memory for them, the block stays on the GPU and
+Modes: `none` keeps everything on the GPU; `all` offloads every block but the last (whose backward comes
+right after the forward); `auto` is `all` on a GPU and `none` on a CPU. Measured on an H100 (docs/BENCHMARKS.md):
+55 GB/s each way, and a 49-frame step takes the same time with and without the offload, so the default keeps
+the GPU lean. Host buffers are registered with CUDA (page-locked) at their exact size (torch's pinned
+allocator rounds up to a power of two: 1 GiB for a 774 MB tensor) and reused from step to step; a request
+that would leave the host less than 8 GiB free keeps its block on the GPU, and
 `warn("activation_offload_limited", …)` says so once.
 
-On a CPU (the tests) `all`/`auto` copy into separate host buffers synchronously, so the same bookkeeping runs.
+On a CPU `all` copies into separate host buffers synchronously, so the tests run the same bookkeeping.
 """
 
 from __future__ import annotations
@@ -29,11 +31,6 @@ from typing import Any, Callable
 
 import torch
 
-# Bytes per token and hidden unit that the backward of one block needs beyond the kept tensors (recomputed
-# activations and their gradients, see docs/BENCHMARKS.md), used by `auto` to leave room for it.
-WORKING_SET_BYTES_PER_TOKEN_DIM = 64
-# Kept free for the allocator's fragmentation, cuDNN/cuBLAS workspaces and the CUDA context.
-GPU_RESERVE_BYTES = 3 << 30
 # Host memory left to everyone else when pinning buffers.
 HOST_RESERVE_BYTES = 8 << 30
 
@@ -165,32 +162,23 @@ class ActivationStore:
 
     # -----------------------------------------------------------------------------------------------
 
-    def _plan(self, index: int, count: int, nbytes: int, tokens_dim: int) -> None:
-        """At a forward's first block: how many of the last blocks stay on the GPU."""
+    def _plan(self, count: int) -> None:
+        """At a forward's first block: blocks with index >= resident_from stay on the GPU."""
         self.pending = [h for h in self.pending if not h.taken]
         self.offloaded_bytes = self.resident_bytes = 0
-        if self.mode == "none":
-            self.resident_from = 0
-        elif self.mode == "all":
-            self.resident_from = count - 1
-        elif not self.cuda:
+        if self.mode == "none" or (self.mode == "auto" and not self.cuda):
             self.resident_from = 0
         else:
-            total = torch.cuda.get_device_properties(self.device).total_memory
-            free_for_kept = (total - GPU_RESERVE_BYTES - torch.cuda.memory_allocated(self.device)
-                             - WORKING_SET_BYTES_PER_TOKEN_DIM * tokens_dim)
-            fit = max(0, free_for_kept // max(nbytes, 1))
-            self.resident_from = max(0, count - int(fit))
+            # The last block's backward comes right after the forward: copying it out and back would only wait.
+            self.resident_from = count - 1
 
     def put(self, index: int, count: int, tensors: list[torch.Tensor]) -> StashHandle:
         """Keep `tensors` (contiguous) for the backward of block `index` of `count`."""
         for t in tensors:
             if not t.is_contiguous():
                 raise ValueError("the activation store keeps contiguous tensors only")
-        x = tensors[0]
         if index == 0 or self.resident_from is None:
-            self._plan(index, count, sum(t.numel() * t.element_size() for t in tensors), x.shape[-2] * x.shape[-1]
-                       * x.shape[0])
+            self._plan(count)
         handle = StashHandle(index, [(t.shape, t.dtype) for t in tensors], store=weakref.ref(self))
         self.pending.append(handle)
         if index >= self.resident_from:
