@@ -339,17 +339,19 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def parse_cases(frames: list[int], variants: list[str], cases: list[str] | None) -> list[tuple[int, str]]:
-    """--cases 49:diffusers,engine 81:engine overrides --frames x --variants."""
+def parse_cases(frames: list[int], variants: list[str], cases: list[str] | None,
+                steps: int) -> list[tuple[int, str, int]]:
+    """--cases 49:diffusers,engine 81:engine/1 (FRAMES:VARIANT[,VARIANT...][/STEPS]) overrides --frames x --variants."""
     if not cases:
-        return [(f, v) for f in frames for v in variants]
+        return [(f, v, steps) for f in frames for v in variants]
     out = []
     for case in cases:
-        f, _, names = case.partition(":")
+        f, _, rest = case.partition(":")
+        names, _, case_steps = rest.partition("/")
         for v in names.split(","):
             if v not in VARIANTS:
                 raise SystemExit(f"unknown variant {v!r} in --cases {case!r}; known: {', '.join(VARIANTS)}")
-            out.append((int(f), v))
+            out.append((int(f), v, int(case_steps) if case_steps else steps))
     return out
 
 
@@ -386,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
     if args.layers is not None:
         config = dict(config, num_layers=args.layers)
-    cases = parse_cases(args.frames, args.variants, args.cases)
+    cases = parse_cases(args.frames, args.variants, args.cases, args.steps)
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     model, params = build_expert(config, device, dtype, args.rank)
@@ -407,18 +409,18 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(header), flush=True)
     if args.check:
         shape = latent_shape(args.check_frames, args.width, args.height)
-        variants = sorted({v for _, v in cases if v != "diffusers"}, key=list(VARIANTS).index)
+        variants = sorted({v for _, v, _ in cases if v != "diffusers"}, key=list(VARIANTS).index)
         header["check"] = numerical_check(model, params, shape, args.text_tokens, config["text_dim"], device, dtype,
                                           variants or ["engine"])
         print(json.dumps({"check": header["check"]}), flush=True)
     results = []
-    for frames, variant in cases:
+    for frames, variant, steps in cases:
         shape = latent_shape(frames, args.width, args.height)
         tokens = tokens_of(shape)
         flops = counted_flops(tokens, config, args.text_tokens)
         try:
             result = run_case(variant, model, optimizer, shape, args.text_tokens, config["text_dim"], device, dtype,
-                              args.steps, args.warmup)
+                              steps, args.warmup)
         except Exception as error:  # noqa: BLE001 - one broken case must not cost the rest of the run
             result = {"variant": variant, "out_of_memory": False, "error": f"{type(error).__name__}: {error}"[:2000],
                       "peak_bytes": None}
