@@ -108,6 +108,8 @@ public enum ConfigKeys {
             flag("training", "gradient_checkpointing", \.training.gradientCheckpointing,
                  "Keep only each block's input and recompute the block in backward."),
             choice("training", "residual_dtype", \.training.residualDtype, "dtype of the residual stream between blocks."),
+            choice("training", "blocks", \.training.blocks,
+                   "Engine block implementation: fast (attention kept, fused, activations in host memory) or diffusers."),
             real("training", "cfg_dropout", \.training.cfgDropout, "Probability of training a sample with the empty prompt.",
                  allowed: "a number from 0 up to (not including) 1, e.g. 0.1", valid: { $0 >= 0 && $0 < 1 }),
             real("training", "timestep_shift", \.training.timestepShift, "Shift s of the timestep sampler σ = s·u/(1+(s−1)·u).",

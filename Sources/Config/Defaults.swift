@@ -49,6 +49,7 @@ extension WanLoRAConfig {
                 mixedPrecision: .bf16,
                 gradientCheckpointing: true,
                 residualDtype: .bf16,
+                blocks: .fast,
                 cfgDropout: 0.1,
                 // DiffSynth-Studio's Wan2.2 A14B recipe splits the experts at 0.417 of the
                 // uniform sampler, which is where shift 5 puts t = 875.

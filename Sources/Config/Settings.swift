@@ -88,6 +88,8 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var gradientCheckpointing: Bool
     /// dtype of the residual stream between blocks (what gradient checkpointing keeps).
     public var residualDtype: ResidualDType
+    /// How the engine runs the transformer blocks (the engine config's `blocks.implementation`).
+    public var blocks: BlockImplementation
     /// Probability of replacing a caption by the empty prompt (teaches the unconditional branch).
     public var cfgDropout: Double
     /// Shift of the training timestep sampler: σ = s·u / (1 + (s−1)·u), u uniform in (0, 1).
@@ -235,6 +237,15 @@ public enum ResidualDType: String, Sendable, Codable, CaseIterable {
     case fp32
 
     public var bytes: Int { self == .bf16 ? 2 : 4 }
+}
+
+/// The engine's transformer block implementation (docs/BENCHMARKS.md measures both).
+public enum BlockImplementation: String, Sendable, Codable, CaseIterable {
+    /// wanlora's fused blocks: self-attention kept instead of recomputed in backward, norms,
+    /// modulation and RoPE fused, the checkpointed activations waiting in host memory.
+    case fast
+    /// diffusers' WanTransformerBlock with its own gradient checkpointing (the reference).
+    case diffusers
 }
 
 public enum ExpertSelection: String, Sendable, Codable, CaseIterable {

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import types
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -209,9 +208,6 @@ def _resolve_backend(name: str, device: torch.device, dtype: torch.dtype, head_d
     if major >= 8 and dtype in (torch.bfloat16, torch.float16):
         return "flash"
     return "efficient"
-
-
-_SDPA_BACKENDS = {}
 
 
 def _sdpa_backend(name: str) -> Any:
@@ -539,5 +535,9 @@ def enable_fast_blocks(model: Any, options: FastBlockOptions, warn: Callable[[st
     return FastBlocks(model, options, store)
 
 
-def warn_to_python(code: str, message: str) -> None:
-    warnings.warn(f"{code}: {message}", stacklevel=2)
+def fast_block_options(config: Any) -> FastBlockOptions:
+    """The options of a resolved config (its `blocks` section and train.gradient_checkpointing)."""
+    blocks = config.blocks
+    return FastBlockOptions(attention=blocks.attention, keep_attention=blocks.keep_attention,
+                            checkpoint=config.train.gradient_checkpointing, offload=blocks.activation_offload,
+                            compile=blocks.compile)
