@@ -155,6 +155,7 @@ import Testing
             ("[eval]\nval_loss_timesteps = [0.5, 1.5]", "eval.val_loss_timesteps", "1.5", "between 0 and 1"),
             ("[eval]\nval_loss_timesteps = []", "eval.val_loss_timesteps", "[]", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
+            ("[training]\nblocks = \"flash\"", "training.blocks", "\"flash\"", "\"fast\", \"diffusers\""),
         ]
         for (toml, key, problemText, remedyText) in cases {
             let error = try #require(throws: ConfigError.self, "\(toml)") { try ConfigLoader.parse(toml: toml) }
