@@ -144,6 +144,11 @@ class Elementwise:
             setattr(self, name, _compiled(name) if compiled else fn)
 
 
+@functools.lru_cache(maxsize=None)
+def elementwise(compiled: bool) -> Elementwise:
+    return Elementwise(compiled)
+
+
 # ---------------------------------------------------------------------------------------------------
 # LoRA linear
 
@@ -197,8 +202,8 @@ class KeptAttention:
 
 
 def _resolve_backend(name: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> str:
-    if device.type != "cuda":
-        return "cpu" if name in ("auto", "flash") else name
+    if device.type != "cuda":  # torch's flash kernel for the CPU keeps its log-sum-exp; the GPU kernels do not run here
+        return "math" if name == "math" else "cpu"
     if name != "auto":
         return name
     major, _ = torch.cuda.get_device_capability(device)
@@ -381,7 +386,7 @@ class _BlockRunner:
         self.store = store
 
     def ops(self, device: torch.device) -> Elementwise:
-        return Elementwise(self.options.compile and device.type == "cuda")
+        return elementwise(self.options.compile and device.type == "cuda")
 
     def backend(self, x: torch.Tensor) -> str:
         head_dim = self.block.attn1.inner_dim // self.block.attn1.heads
