@@ -66,6 +66,7 @@ extension WanLoRAConfig {
                 mixedPrecision: .bf16,
                 gradientCheckpointing: true,
                 residualDtype: .bf16,
+                blocks: .fast,
                 cfgDropout: 0.1,
                 timestepSampling: .uniform,
                 // DiffSynth-Studio's Wan2.2 A14B recipe splits the experts at 0.417 of the

@@ -22,6 +22,7 @@ public struct ResolvedConfig: Sendable, Equatable {
     public var logging: Logging
     public var eval: Eval
     public var checkpoint: Checkpoint
+    public var blocks: Blocks
 
     public struct Run: Sendable, Equatable {
         public var name: String
@@ -120,6 +121,15 @@ public struct ResolvedConfig: Sendable, Equatable {
     public struct Checkpoint: Sendable, Equatable {
         public var everySteps: Int
         public var keepLast: Int
+    }
+
+    /// How the engine runs the transformer blocks (docs/engine-contract.md §2.10).
+    public struct Blocks: Sendable, Equatable {
+        public var implementation: BlockImplementation
+        public var attention: AttentionKernel
+        public var keepAttention: Bool
+        public var activationOffload: ActivationOffload
+        public var compile: Bool
     }
 
     public enum EngineDType: String, Sendable, CaseIterable {
@@ -225,6 +235,8 @@ extension ResolvedConfig {
         eval = Eval(everySteps: tr.evalSteps, timesteps: config.eval.valLossTimesteps,
                     maxSamples: config.eval.valLossSamples, seed: config.eval.seed)
         checkpoint = Checkpoint(everySteps: tr.saveSteps, keepLast: tr.keepCheckpoints)
+        blocks = Blocks(implementation: tr.blocks, attention: tr.attention, keepAttention: tr.keepAttention,
+                        activationOffload: tr.activationOffload, compile: tr.compile)
         try validate()
     }
 
@@ -401,6 +413,11 @@ extension ResolvedConfig {
                 ("max_samples", .int(eval.maxSamples)), ("seed", .int(eval.seed)),
             ])),
             ("checkpoint", object([("every_steps", .int(checkpoint.everySteps)), ("keep_last", .int(checkpoint.keepLast))])),
+            ("blocks", object([
+                ("implementation", .string(blocks.implementation.rawValue)), ("attention", .string(blocks.attention.rawValue)),
+                ("keep_attention", .bool(blocks.keepAttention)), ("activation_offload", .string(blocks.activationOffload.rawValue)),
+                ("compile", .bool(blocks.compile)),
+            ])),
         ])
     }
 
@@ -411,7 +428,7 @@ extension ResolvedConfig {
     /// keys refused, integers where integers belong (`true` is not 1), then `validate()`.
     public init(json value: JSONValue, source: String = "config.resolved.json") throws {
         let top = try StrictObject(value, path: "", source: source, keys: [
-            "schema_version", "run", "model", "data", "cache", "lora", "train", "logging", "eval", "checkpoint",
+            "schema_version", "run", "model", "data", "cache", "lora", "train", "logging", "eval", "checkpoint", "blocks",
         ])
         let version = try top.value("schema_version")
         guard case .int(Self.schemaVersion) = version else {
@@ -482,6 +499,10 @@ extension ResolvedConfig {
                     maxSamples: try e.int("max_samples"), seed: try e.int("seed"))
         let k = try top.object("checkpoint", keys: ["every_steps", "keep_last"])
         checkpoint = Checkpoint(everySteps: try k.int("every_steps"), keepLast: try k.int("keep_last"))
+        let b = try top.object("blocks", keys: ["implementation", "attention", "keep_attention", "activation_offload", "compile"])
+        blocks = Blocks(implementation: try b.choice("implementation"), attention: try b.choice("attention"),
+                        keepAttention: try b.bool("keep_attention"), activationOffload: try b.choice("activation_offload"),
+                        compile: try b.bool("compile"))
         try validate()
     }
 

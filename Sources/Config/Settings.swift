@@ -121,6 +121,16 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var gradientCheckpointing: Bool
     /// dtype of the residual stream between blocks (what gradient checkpointing keeps).
     public var residualDtype: ResidualDType
+    /// How the engine runs the transformer blocks (the engine config's `blocks.implementation`).
+    public var blocks: BlockImplementation
+    /// Attention kernel of the fast blocks (auto: cuDNN on Hopper, then FlashAttention-2, …).
+    public var attention: AttentionKernel = .auto
+    /// Fast blocks: keep the self-attention output for backward instead of recomputing it.
+    public var keepAttention: Bool = true
+    /// Fast blocks: where checkpointed activations wait for backward.
+    public var activationOffload: ActivationOffload = .auto
+    /// Fast blocks: fuse the elementwise work with torch.compile (GPU only).
+    public var compile: Bool = true
     /// Probability of replacing a caption by the empty prompt (teaches the unconditional branch).
     public var cfgDropout: Double
     /// Base draw u of the timestep sampler: uniform, or sigmoid(mean + std·z).
@@ -402,6 +412,30 @@ public enum ResidualDType: String, Sendable, Codable, CaseIterable {
     case fp32
 
     public var bytes: Int { self == .bf16 ? 2 : 4 }
+}
+
+/// The engine's transformer block implementation (docs/BENCHMARKS.md measures both).
+public enum BlockImplementation: String, Sendable, Codable, CaseIterable {
+    /// wanlora's fused blocks: self-attention kept instead of recomputed in backward, norms,
+    /// modulation and RoPE fused, the checkpointed activations waiting in host memory.
+    case fast
+    /// diffusers' WanTransformerBlock with its own gradient checkpointing (the reference).
+    case diffusers
+}
+
+/// Scaled-dot-product attention backend of the fast blocks (docs/BENCHMARKS.md compares them).
+public enum AttentionKernel: String, Sendable, Codable, CaseIterable {
+    case auto, cudnn, flash, efficient, math
+}
+
+/// Where the fast blocks keep checkpointed activations between forward and backward.
+public enum ActivationOffload: String, Sendable, Codable, CaseIterable {
+    /// Host memory when the GPU would not hold them, else the GPU.
+    case auto
+    /// Always on the GPU.
+    case none
+    /// Always in pinned host memory.
+    case all
 }
 
 public enum ExpertSelection: String, Sendable, Codable, CaseIterable {

@@ -145,7 +145,8 @@ public enum Planner {
     /// (unknown GPU, a LoRA target that matches nothing, a shape the model cannot take); every
     /// other problem is a check in the plan.
     public static func plan(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            diskFreeBytes: Int? = nil, constants: ModelConstants = Calibration.fitted) throws -> Plan {
+                            diskFreeBytes: Int? = nil, constants: ModelConstants? = nil) throws -> Plan {
+        let constants = constants ?? Calibration.constants(for: config.training.blocks)
         let a = Architecture.named(config.model.architecture)
         let gpu = try GPU.named(config.hardware.gpu)
         let hw = config.hardware, tr = config.training

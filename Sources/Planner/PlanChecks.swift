@@ -100,7 +100,7 @@ enum PlanChecks {
         let offload = plan.throughput.video.encodeAndOffloadSeconds
         if offload > 0.05 * plan.throughput.video.totalSeconds {
             add(.note, "encode-offload",
-                "Encoding and offload transfers cost \(fmt(offload)) s of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)).",
+                "Encoding and offload transfers cost \(fmt(offload)) s of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)\(tr.blocks == .fast && tr.gradientCheckpointing ? "; the fast blocks' activation copies to and from host memory" : "")).",
                 "Cache the encoders' outputs once (`wanlora cache`, hardware.t5 = vae = \"cached\"): \(fmt(plan.cache.buildGPUHours)) GPU-hours, \(gb(plan.cache.totalBytes)) of disk.")
         }
         return checks
@@ -110,6 +110,9 @@ enum PlanChecks {
         var options: [String] = []
         let hw = config.hardware
         if !config.training.gradientCheckpointing { options.append("turn on training.gradient_checkpointing") }
+        if config.training.gradientCheckpointing && config.training.blocks == .diffusers {
+            options.append("training.blocks = \"fast\" (keeps the checkpointed activations in host memory)")
+        }
         if let weights = plan.memory.items.first(where: { $0.name == "expert weights" }), weights.bytes > plan.memory.capacityBytes / 4 {
             if !hw.fsdp && hw.worldSize > 1 { options.append("shard the weights with hardware.fsdp = true") }
             if hw.inactiveExpert == .resident && plan.lora.experts > 1 { options.append("hardware.inactive_expert = \"offload\"") }

@@ -163,6 +163,8 @@ import Testing
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\"\"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
+            ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
+            ("[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"", "\"auto\", \"none\", \"all\""),
             ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
             ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
@@ -188,6 +190,7 @@ import Testing
             ("[eval]\nlpips_max_pairs = 0", "eval.lpips_max_pairs", "0", "from 1"),
             ("[eval]\nweights_dir = \"\"", "eval.weights_dir", "\"\"", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
+            ("[training]\nblocks = \"flash\"", "training.blocks", "\"flash\"", "\"fast\", \"diffusers\""),
         ]
         for (toml, key, problemText, remedyText) in cases {
             let error = try #require(throws: ConfigError.self, "\(toml)") { try ConfigLoader.parse(toml: toml) }
@@ -199,7 +202,8 @@ import Testing
         // Every key of the registry has at least one rule exercised above or is a free string.
         let tested = Set(cases.map(\.1))
         let freeText: Set = ["data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
-                             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard", "cache.vae_tiling",
+                             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
+                             "training.keep_attention", "training.compile", "cache.vae_tiling",
                              "hardware.fsdp",
                              "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
                              "eval.clip_image_model", "eval.clip_text_model"]

@@ -20,6 +20,7 @@ step-N is always complete; the last checkpoint.keep_last are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -37,6 +38,7 @@ from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .errors import ConfigError, EngineError, NonFiniteLossError
 from .events import EventWriter, log
+from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files, lora_parameters
@@ -208,6 +210,8 @@ class Trainer:
             self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
             if config.train.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
+            if config.blocks.implementation == "fast":
+                enable_fast_blocks(model, fast_block_options(config), warn=events.warning, device=self.device)
             model.train()
             self.models[expert] = model
         self.active: str | None = None
@@ -527,7 +531,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
                 gradient_checkpointing=config.train.gradient_checkpointing,
                 sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
                                 "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
-                overfit_samples=config.train.overfit_samples)
+                overfit_samples=config.train.overfit_samples, blocks=dataclasses.asdict(config.blocks))
     if config.logging.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
