@@ -56,7 +56,7 @@ demo: deps-media deps-engine build
 	$(BIN) analyze $(DEMO)/media/manifest.csv --split train=$(DEMO)/media/train.csv --split val=$(DEMO)/media/val.csv --out $(DEMO)/media-report
 	$(BIN) probe $(DEMO)/media/manifest.csv --out $(DEMO)/probe.csv
 	$(BIN) curate $(DEMO)/media/manifest.csv --out $(DEMO)/curated
-	$(BIN) prepare $(DEMO)/curated/train.csv $(DEMO)/curated/val.csv --out $(DEMO)/prepared --resolution 64x48 --frames 5
+	$(BIN) prepare $(DEMO)/curated/train.csv $(DEMO)/curated/val.csv --out $(DEMO)/prepared --resolution 64x48 --frames 5 --min-frames 5
 	@# 3. Cache and a short LoRA training of both experts on the CPU with the engine's tiny random
 	@#    Wan2.2 model; configs/demo.toml beside them (its paths are relative to it).
 	$(ENGINE_PY) -m wanlora_engine tiny-model --out $(DEMO)/model --layout official
