@@ -140,7 +140,17 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+_LOG = {"enabled": True}
+
+
+def set_log_enabled(enabled: bool) -> None:
+    """Processes other than rank 0 of a distributed run keep quiet (their errors still reach stderr)."""
+    _LOG["enabled"] = enabled
+
+
 def log(message: str) -> None:
     """Human-readable progress on stderr (stdout is reserved for events)."""
+    if not _LOG["enabled"]:
+        return
     sys.stderr.write(message.rstrip() + "\n")
     sys.stderr.flush()
