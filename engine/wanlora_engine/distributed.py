@@ -30,6 +30,7 @@ Policy (documented in docs/distributed.md):
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -166,6 +167,9 @@ def shard_expert(model: torch.nn.Module, groups: Groups, trainable: Iterable[tor
     """
     from torch.distributed.fsdp import fully_shard
 
+    # The root returns a view of the unpatchified output; the trainer never modifies it in place (it
+    # computes `pred.float() - target`), which is what this warning is about.
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     ignored = set(trainable)
     for param in ignored:  # FSDP moves what it manages; the LoRA weights move here
         param.data = param.data.to(groups.device)
