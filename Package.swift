@@ -17,7 +17,7 @@ let package = Package(
         // One ParsableCommand per subcommand; turns options into library calls.
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner",
+            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Launch",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -36,6 +36,8 @@ let package = Package(
         ]),
         // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
         .target(name: "Planner", dependencies: ["Support", "Config"]),
+        // The engine's launch: torchrun command, Slurm script, environment policy, dry-run text.
+        .target(name: "Launch", dependencies: ["Support", "Planner"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "Planner", "Config"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI"]),
     ],
     swiftLanguageModes: [.v6]

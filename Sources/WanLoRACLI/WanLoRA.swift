@@ -12,11 +12,12 @@ public struct WanLoRA: ParsableCommand {
           wanlora analyze     dataset statistics report (Markdown, HTML, JSON)
           wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
           wanlora config      write, check and show the TOML configuration
+          wanlora train       train the LoRA: the engine on one GPU, torchrun over several GPUs and nodes
 
         Run `wanlora help <command>` for the options of each.
         """,
         version: "0.1.0",
-        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self]
+        subcommands: [DemoData.self, Analyze.self, PlanCommand.self, ConfigCommand.self, TrainCommand.self]
     )
 
     public init() {}

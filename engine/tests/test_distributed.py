@@ -13,8 +13,10 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,12 +38,13 @@ ENGINE = TESTS.parent
 RTOL, ATOL = 1e-5, 1e-7  # float32: relative 1e-5 of the value, or 1e-7 absolute near zero
 
 
-def dist_config(**train: object) -> dict:
+def dist_config(checkpoint_every: int = 2, **train: object) -> dict:
     return demo_config(
         data={"width": 80, "height": 48},
         train={"micro_batch": 1, "grad_accum": 1, "expert_grouping": "step", "seed": 4, "max_steps": 4,
                "cfg_dropout": 0.1, **train},
-        eval={"every_steps": 0}, checkpoint={"every_steps": 2, "keep_last": 2}, logging={"every_steps": 1},
+        eval={"every_steps": 0}, checkpoint={"every_steps": checkpoint_every, "keep_last": 2},
+        logging={"every_steps": 1},
     )
 
 
@@ -184,6 +187,33 @@ def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x4
         got = load_file(str(final_one / f"lora-{expert}.safetensors"))
         for name in want:
             torch.testing.assert_close(got[name], want[name], rtol=RTOL, atol=ATOL)
+
+
+def test_ctrl_c_to_torchrun_stops_every_rank_after_the_same_step_with_one_checkpoint(cached_80x48, tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    for name in ("model", "data", "cache"):
+        (work / name).symlink_to(cached_80x48 / name)
+    config = write_config(work, dist_config(checkpoint_every=0, max_steps=100_000))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
+    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                                "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "2"],
+                               cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.txt", "w"),
+                               start_new_session=True)
+    events_file = work / "runs" / "demo" / "events.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            events_file.is_file() and any(e["event"] == "step" for e in read_events(events_file))):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)  # torchrun passes it on to both ranks
+    process.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    events = read_events(events_file)
+    saved = [e for e in events if e["event"] == "checkpoint"]
+    assert len(saved) == 1, stderr[-2000:]
+    assert events[-1]["event"] == "run_finished" and events[-1]["status"] == "interrupted"
+    assert events[-1]["step"] == saved[0]["step"] == max(e["step"] for e in events if e["event"] == "step")
+    assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == [f"step-{saved[0]['step']:08d}"]
 
 
 FAILING_RANK = """

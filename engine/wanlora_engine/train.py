@@ -679,10 +679,21 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
                            "pip install tensorboard into the engine's environment to get it")
 
+    first_signal: list[float] = []
+
     def request_stop(signum: int, frame: Any) -> None:
-        trainer.stop_requested = True
-        log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
-        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+        # One Ctrl-C can arrive several times within milliseconds: from the terminal to every process of
+        # its group, and forwarded again by torchrun and by wanlora. Signals within 2 s count as one; a
+        # later one stops at once.
+        now = time.monotonic()
+        if first_signal and now - first_signal[0] > 2.0:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if not first_signal:
+            first_signal.append(now)
+            trainer.stop_requested = True
+            log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
