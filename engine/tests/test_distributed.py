@@ -216,6 +216,27 @@ def test_ctrl_c_to_torchrun_stops_every_rank_after_the_same_step_with_one_checkp
     assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == [f"step-{saved[0]['step']:08d}"]
 
 
+WANLORA = ENGINE.parent / ".build" / "debug" / "wanlora"
+
+
+@pytest.mark.skipif(not WANLORA.is_file(), reason="the Swift CLI is not built (swift build; make test builds it first)")
+def test_wanlora_train_starts_torchrun_with_two_ranks(cached_80x48, tmp_path):
+    """The whole chain: `wanlora train --gpus 2 --ulysses 2` (Swift) -> torchrun -> 2 engine processes (gloo)."""
+    work = tmp_path / "w"
+    work.mkdir()
+    for name in ("model", "data", "cache"):
+        (work / name).symlink_to(cached_80x48 / name)
+    config = write_config(work, dist_config(max_steps=2))
+    # PYTHONPATH reaches the engine only because the launcher passes the environment through
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
+    result = subprocess.run([str(WANLORA), "train", "--config", str(config), "--gpus", "2", "--ulysses", "2",
+                             "--python", sys.executable], cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = read_events(work / "runs" / "demo" / "events.jsonl")
+    assert (events[0]["world_size"], events[0]["ulysses_degree"], events[0]["fsdp"]) == (2, 2, True)
+    assert events[-1]["status"] == "completed" and events[-1]["step"] == 2
+
+
 FAILING_RANK = """
 import sys
 from wanlora_engine import __main__ as entry
