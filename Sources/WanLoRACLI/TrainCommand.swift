@@ -70,8 +70,8 @@ struct LaunchOptions: ParsableArguments {
     @Option(help: "Ulysses degree: GPUs sharing one sample's tokens (default: hardware.ulysses_degree).") var ulysses: Int?
     @Option(help: ArgumentHelp("The Python with the engine and torch (default: $WANLORA_PYTHON, else engine/.venv/bin/python when it exists, else python3).", valueName: "PATH"))
     var python: String?
-    @Option(name: .customLong("shutdown-timeout"), help: "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before killing (0: torchrun's 30 s; needs torch ≥ 2.11).")
-    var shutdownTimeout: Int = 600
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the processes (default 0: torchrun's own 30 s; a 14B step at 81 frames needs more: pass e.g. 600 where torchrun has --shutdown-timeout, torch 2.12 and later).")
+    var shutdownTimeout: Int = 0
 
     func validate() throws {
         if let master { _ = try MasterAddress(parsing: master) }

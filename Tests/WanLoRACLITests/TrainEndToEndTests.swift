@@ -94,7 +94,7 @@ import Testing
         let result = try run(["train", "--config", "run.toml", "--gpus", "2", "--ulysses", "2", "--python", "python3", "--dry-run"],
                              in: folder, environment: environment)
         #expect(result.stdout.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
-                                       + "--shutdown-timeout 600 -m wanlora_engine train --config \(folder.path)/runs/run/config.resolved.json --ulysses 2 --fsdp"),
+                                       + "-m wanlora_engine train --config \(folder.path)/runs/run/config.resolved.json --ulysses 2 --fsdp"),
                 "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("srun --export=ALL python3 -m torch.distributed.run"))
         #expect(result.stdout.contains("Per-GPU plan (H100"))

@@ -149,7 +149,9 @@ def is_started() -> bool:
 
 
 def stop() -> None:
+    """Leave the process group after a run every rank finished (rank 0 may still be writing files)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
