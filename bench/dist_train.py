@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """LoRA training of one Wan2.2-T2V-A14B expert on 2 GPUs (FSDP, Ulysses) against 1 GPU, through the engine.
 
-Every case runs the engine exactly as `wanlora train` starts it (the command its Launch library builds and
-`wanlora train --dry-run` prints): `python -m wanlora_engine train --config FILE` on one GPU, and
+With --wanlora BINARY every case starts through `wanlora train --config FILE --gpus N --ulysses U
+--[no-]fsdp --python PYTHON` (the Swift CLI, which runs torchrun); without it the script runs the command
+that `wanlora train` builds: `python -m wanlora_engine train --config FILE` on one GPU, and
 `python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone -m wanlora_engine train
---config FILE [--ulysses 2] [--fsdp]` on two, with this process's environment passed through unchanged
+--config FILE [--ulysses 2] [--fsdp]` on two. This process's environment is passed through unchanged
 (only CUDA_VISIBLE_DEVICES=0 is added for the one-GPU baseline).
 
     (a) fsdp      2 GPUs, frozen expert sharded (FSDP2), data parallel: 2 samples per step, 1 per GPU
@@ -148,7 +149,13 @@ def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: i
 # Launch (the command wanlora's Launcher builds) and events
 
 
+WANLORA: list[str] = []  # set by --wanlora: launch through the Swift CLI instead
+
+
 def launch_command(config: Path, gpus: int, ulysses: int = 1, fsdp: bool = False, resume: bool = False) -> list[str]:
+    if WANLORA:
+        return WANLORA + ["train", "--config", str(config), "--gpus", str(gpus), "--ulysses", str(ulysses),
+                          "--fsdp" if fsdp else "--no-fsdp", "--python", sys.executable] + (["--resume"] if resume else [])
     engine = ["-m", "wanlora_engine", "train", "--config", str(config)]
     if ulysses > 1:
         engine += ["--ulysses", str(ulysses)]
@@ -321,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=420, help="seconds after which no new big case starts")
     parser.add_argument("--check", action="store_true", help="CPU and gloo, tiny shapes: checks this script only")
     parser.add_argument("--skip-tiny", action="store_true")
+    parser.add_argument("--wanlora", type=Path, help="the built wanlora binary: every case starts through `wanlora train`")
     args = parser.parse_args(argv)
+    if args.wanlora:
+        WANLORA[:] = [str(args.wanlora.resolve())]
     started = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)
     logs = args.logs or args.work / "logs"

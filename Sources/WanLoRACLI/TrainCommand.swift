@@ -68,6 +68,8 @@ struct LaunchOptions: ParsableArguments {
     @Option(name: .customLong("node-rank"), help: "This node's number, 0 to nodes−1.") var nodeRank: Int = 0
     @Option(help: ArgumentHelp("Node 0's address and a free port, for several nodes.", valueName: "ADDR:PORT")) var master: String?
     @Option(help: "Ulysses degree: GPUs sharing one sample's tokens (default: hardware.ulysses_degree).") var ulysses: Int?
+    @Flag(inversion: .prefixedNo, help: "Shard the frozen expert weights over all GPUs (default: hardware.fsdp; on for a config.resolved.json).")
+    var fsdp: Bool?
     @Option(help: ArgumentHelp("The Python with the engine and torch (default: $WANLORA_PYTHON, else engine/.venv/bin/python when it exists, else python3).", valueName: "PATH"))
     var python: String?
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the processes (default 0: torchrun's own 30 s; a 14B step at 81 frames needs more: pass e.g. 600 where torchrun has --shutdown-timeout, torch 2.12 and later).")
@@ -82,7 +84,7 @@ struct LaunchOptions: ParsableArguments {
         LaunchRequest(
             gpusPerNode: gpus ?? defaults?.gpusPerNode ?? 1, nodes: nodes ?? defaults?.nodes ?? 1, nodeRank: nodeRank,
             master: try master.map(MasterAddress.init(parsing:)), ulysses: ulysses ?? defaults?.ulyssesDegree ?? 1,
-            fsdp: defaults?.fsdp ?? true, configPath: configPath, resume: resume, python: enginePython,
+            fsdp: fsdp ?? defaults?.fsdp ?? true, configPath: configPath, resume: resume, python: enginePython,
             shutdownTimeoutSeconds: shutdownTimeout == 0 ? nil : shutdownTimeout, attentionHeads: attentionHeads
         )
     }
