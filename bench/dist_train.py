@@ -204,7 +204,7 @@ def error_of(result: dict[str, Any]) -> str | None:
 
 
 def big_cases(work: Path, device: str, gpus_available: int, deadline: float, logs: Path, shape: dict[str, int],
-              spec: dict[str, Any]) -> list[dict[str, Any]]:
+              spec: dict[str, Any], save: Any, timeouts: dict[str, float]) -> list[dict[str, Any]]:
     model = work / "a14b"
     w, h, text = shape["width"], shape["height"], shape["text_length"]
     short, long = latent_shape(shape["short_frames"], w, h), latent_shape(shape["long_frames"], w, h)
@@ -219,16 +219,19 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
             results.append({"name": name, "skipped": "out of time"})
             continue
         per_step = 2 if (fsdp and ulysses == 1) else 1
-        positions = [short] * (2 * per_step) + [long] * per_step + [short] * 2
+        # SPEC §7: one 80 GB H100 runs out of memory at 81 frames; only a larger card tries it on one GPU.
+        memory = torch.cuda.get_device_properties(0).total_memory if device == "cuda" else 1 << 40
+        try_long = not (gpus == 1 and memory < 100 * 2**30)
+        positions = [short] * (2 * per_step) + ([long] * per_step if try_long else []) + [short] * 2
         folder = work / name
         shutil.rmtree(folder, ignore_errors=True)
         cache = write_cache(folder / "cache", positions, spec["text_dim"], text)
         config = engine_config(folder / "config.resolved.json", model, cache, frames=shape["long_frames"], width=w,
-                               height=h, text_length=text, steps=3, grad_accum=1, device=device, lr=1e-4,
-                               checkpoint_every=0)
+                               height=h, text_length=text, steps=3 if try_long else 2, grad_accum=1, device=device,
+                               lr=1e-4, checkpoint_every=0)
         extra = {"CUDA_VISIBLE_DEVICES": "0"} if gpus == 1 and device == "cuda" else {}
         result = run_case(name, launch_command(config, gpus, ulysses, fsdp), folder, logs,
-                          timeout=max(60.0, deadline - time.monotonic() + 120), env_extra=extra)
+                          timeout=timeouts.get(name, 600), env_extra=extra)
         steps = steps_of(result)
         plan = next((e for e in result["events"] if e["event"] == "train_plan"), {})
         summary = {"name": name, "gpus": gpus, "ulysses": ulysses, "fsdp": fsdp, "samples_per_step": per_step,
@@ -236,6 +239,10 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
                    "command": result["command"], "wall_seconds": round(result["wall_seconds"], 1)}
         for label, step, shape_ in (("short", 2, short), ("long", 3, long)):
             event = steps.get(step)
+            if label == "long" and not try_long:
+                summary[label] = {"frames": shape["long_frames"], "tokens": tokens[shape_], "failed": True,
+                                  "not_run": "one 80 GB GPU: out of memory in SPEC §7's measurement"}
+                continue
             if event is None:
                 summary[label] = {"frames": shape[f"{label}_frames"], "tokens": tokens[shape_], "failed": True}
                 continue
@@ -247,6 +254,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
                               "peak_gib_by_gpu": [None if p is None else p / 2**30 for p in peaks],
                               "loss": event["loss"]}
         results.append(summary)
+        save(results)
     return results
 
 
@@ -266,7 +274,7 @@ def tiny_cases(work: Path, device: str, logs: Path, model: Path, cache: Path) ->
         shutil.rmtree(folder, ignore_errors=True)
         config = engine_config(folder / "config.resolved.json", model, cache, grad_accum=accum, **common)
         extra = {"CUDA_VISIBLE_DEVICES": "0"} if gpus == 1 and device == "cuda" else {}
-        runs[name] = run_case(f"tiny-{name}", launch_command(config, gpus, ulysses, fsdp), folder, logs, 600, extra)
+        runs[name] = run_case(f"tiny-{name}", launch_command(config, gpus, ulysses, fsdp), folder, logs, 120, extra)
     resumed = work / "tiny-resumed"
     shutil.rmtree(resumed, ignore_errors=True)
     config = engine_config(resumed / "config.resolved.json", model, cache, grad_accum=1, **common)
@@ -274,7 +282,7 @@ def tiny_cases(work: Path, device: str, logs: Path, model: Path, cache: Path) ->
     if source.is_dir():
         shutil.copytree(source, resumed / "run" / "checkpoints" / "step-00000010")
     extra = {"CUDA_VISIBLE_DEVICES": "0"} if device == "cuda" else {}
-    runs["resumed"] = run_case("tiny-resumed", launch_command(config, 1, resume=True), resumed, logs, 600, extra)
+    runs["resumed"] = run_case("tiny-resumed", launch_command(config, 1, resume=True), resumed, logs, 120, extra)
 
     def losses(name: str) -> list[float]:
         return [e["loss"] for _, e in sorted(steps_of(runs[name]).items())]
@@ -307,7 +315,8 @@ def table(results: list[dict[str, Any]], device_name: str) -> str:
         for label in ("short", "long"):
             m = r.get(label, {})
             if not m or m.get("failed"):
-                lines.append(f"{r['name']:9s} {m.get('frames', '?'):>6}  {m.get('tokens', 0):>6}  failed: {r['error']}")
+                why = m.get("not_run") or f"failed: {r['error']}"
+                lines.append(f"{r['name']:9s} {m.get('frames', '?'):>6}  {m.get('tokens', 0):>6}  {why}")
                 continue
             efficiency = ""
             b = base.get(label, {})
@@ -326,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument("--logs", type=Path, help="folder for each case's log (default WORK/logs)")
     parser.add_argument("--budget", type=float, default=420, help="seconds after which no new big case starts")
+    parser.add_argument("--case-timeout", type=float, default=600, help="seconds for a one-GPU or Ulysses case (FSDP: 1.5x)")
     parser.add_argument("--check", action="store_true", help="CPU and gloo, tiny shapes: checks this script only")
     parser.add_argument("--skip-tiny", action="store_true")
     parser.add_argument("--wanlora", type=Path, help="the built wanlora binary: every case starts through `wanlora train`")
@@ -371,11 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     if worker is not None:
         worker.join()
         print("tiny:", json.dumps({k: v for k, v in tiny.items() if not k.startswith("losses")}), flush=True)
-    results = big_cases(args.work, device, gpus, started + args.budget, logs, shape, spec)
-    text = table(results, device_name)
-    if args.json:
-        args.json.write_text(json.dumps({"header": header, "cases": results, "tiny": tiny}, indent=1))
-    print(text)
+    def save(cases: list[dict[str, Any]]) -> None:
+        if args.json:
+            args.json.write_text(json.dumps({"header": header, "cases": cases, "tiny": tiny}, indent=1))
+
+    save([])
+    timeouts = {"one_gpu": args.case_timeout, "fsdp": args.case_timeout * 1.5, "ulysses": args.case_timeout}
+    results = big_cases(args.work, device, gpus, started + args.budget, logs, shape, spec, save, timeouts)
+    print(table(results, device_name))
     return 0
 
 
