@@ -204,7 +204,7 @@ def error_of(result: dict[str, Any]) -> str | None:
 
 
 def big_cases(work: Path, device: str, gpus_available: int, deadline: float, logs: Path, shape: dict[str, int],
-              spec: dict[str, Any], save: Any, timeouts: dict[str, float]) -> list[dict[str, Any]]:
+              spec: dict[str, Any], save: Any, timeouts: dict[str, float], only: list[str]) -> list[dict[str, Any]]:
     model = work / "a14b"
     w, h, text = shape["width"], shape["height"], shape["text_length"]
     short, long = latent_shape(shape["short_frames"], w, h), latent_shape(shape["long_frames"], w, h)
@@ -212,6 +212,8 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
     cases = [("one_gpu", 1, 1, False), ("fsdp", 2, 1, True), ("ulysses", 2, 2, False)]
     results = []
     for name, gpus, ulysses, fsdp in cases:
+        if only and name not in only:
+            continue
         if gpus > gpus_available:
             results.append({"name": name, "skipped": f"needs {gpus} GPUs"})
             continue
@@ -338,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case-timeout", type=float, default=600, help="seconds for a one-GPU or Ulysses case (FSDP: 1.5x)")
     parser.add_argument("--check", action="store_true", help="CPU and gloo, tiny shapes: checks this script only")
     parser.add_argument("--skip-tiny", action="store_true")
+    parser.add_argument("--cases", nargs="*", default=[], help="only these big cases (one_gpu, fsdp, ulysses)")
     parser.add_argument("--wanlora", type=Path, help="the built wanlora binary: every case starts through `wanlora train`")
     args = parser.parse_args(argv)
     if args.wanlora:
@@ -387,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
 
     save([])
     timeouts = {"one_gpu": args.case_timeout, "fsdp": args.case_timeout * 1.5, "ulysses": args.case_timeout}
-    results = big_cases(args.work, device, gpus, started + args.budget, logs, shape, spec, save, timeouts)
+    results = big_cases(args.work, device, gpus, started + args.budget, logs, shape, spec, save, timeouts, args.cases)
     print(table(results, device_name))
     return 0
 

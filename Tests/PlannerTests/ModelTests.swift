@@ -108,7 +108,7 @@ import Config
                 #expect(check.modelFits == true, "\(check.measurement.name) should fit")
             }
         }
-        #expect(Calibration.checks.count == 5)
+        #expect(Calibration.checks.count == 9)
     }
 
     @Test func pinnedFigures() {
@@ -123,6 +123,12 @@ import Config
         #expect(h100at81.modelPeakGiB! > GPU.h100.memoryGiB)
         #expect(abs(checks["forward 49 frames, H100"]!.modelSeconds - 5.8) / 5.8 < 0.05)
         #expect(abs(checks["forward 81 frames, H100"]!.modelSeconds - 12.5) / 12.5 < 0.05)
+        // Two GPUs (issue 13): FSDP halves the expert on each card; Ulysses halves the tokens.
+        let fsdp = checks["train 49 frames, 2 × H100, FSDP"]!
+        #expect(abs(fsdp.peakError!) < 0.03 && abs(fsdp.secondsError!) < 0.07)
+        for name in ["train 49 frames, 2 × H100, Ulysses 2", "train 81 frames, 2 × H100, Ulysses 2"] {
+            #expect(abs(checks[name]!.peakError!) < 0.03 && abs(checks[name]!.secondsError!) < 0.10, "\(name)")
+        }
     }
 
     /// The fitted constants are physically sensible: the working set is tens of bf16 tensors of

@@ -128,6 +128,7 @@ def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True, ul
             # first rank to fail reports, whatever its number, naming itself.
             if distributed.claim_failure_report():
                 with EventWriter(events_path, echo=echo) as reporter:
+                    reporter.started_at(events)  # elapsed_s continues the run's clock
                     reporter.emit("error", rank=layout.rank, **failure)
                     reporter.emit("run_finished", rank=layout.rank, **finished)
             return code

@@ -112,6 +112,10 @@ class EventWriter:
             out.flush()
         return record
 
+    def started_at(self, other: "EventWriter") -> None:
+        """Count elapsed_s from `other`'s start (a second writer for the same stage)."""
+        self._start = other._start
+
     def warning(self, code: str, message: str, **details: Any) -> dict[str, Any]:
         return self.emit("warning", code=code, message=message, **details)
 
