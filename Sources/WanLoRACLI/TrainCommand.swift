@@ -72,7 +72,7 @@ struct LaunchOptions: ParsableArguments {
     var fsdp: Bool?
     @Option(help: ArgumentHelp("The Python with the engine and torch (default: $WANLORA_PYTHON, else engine/.venv/bin/python when it exists, else python3).", valueName: "PATH"))
     var python: String?
-    @Option(name: .customLong("shutdown-timeout"), help: "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the processes (default 0: torchrun's own 30 s; a 14B step at 81 frames needs more: pass e.g. 600 where torchrun has --shutdown-timeout, torch 2.12 and later).")
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the processes (default 0: torchrun's own 30 s; a 14B step at 81 frames needs more: pass e.g. 600 where torchrun has --shutdown-timeout; torch 2.11's has not).")
     var shutdownTimeout: Int = 0
 
     func validate() throws {
