@@ -20,7 +20,9 @@ struct TrainCommand: ParsableCommand {
         Examples:
           wanlora train --config run.toml --gpus 2 --ulysses 2 --dry-run
           wanlora train --config runs/run/config.resolved.json --gpus 8 --resume
-          wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500   (and --node-rank 1 on the second node)
+        Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
+          wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 \\
+            --master 10.0.0.1:29500
         """
     )
 
