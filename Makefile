@@ -7,11 +7,20 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/wanlora
 DEMO := demo
+ENGINE_PY := engine/.venv/bin/python
+DEMO_DATA := --set data.train_manifest=prepared/train.csv --set data.val_manifest=prepared/val.csv
 
-.PHONY: build test demo deps-media deps-engine swift-test engine-test bench clean
+.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test bench bench-curate clean
 
-build:
+build: deps-sqlite
 	$(SWIFT) build -c release --product wanlora
+
+# SQLite headers for GRDB (prepare's job journal); installed from Debian when missing.
+deps-sqlite:
+	@if [ ! -f /usr/include/sqlite3.h ]; then \
+	  echo "installing libsqlite3-dev (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libsqlite3-dev; \
+	fi
 
 # ffmpeg/ffprobe do the media work; installed from Debian when missing.
 deps-media:
@@ -24,7 +33,8 @@ deps-media:
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-swift-test: deps-media
+# deps-engine: the end-to-end tests of `wanlora cache`/`train`/`sample` run the real engine (engine/.venv).
+swift-test: deps-media deps-sqlite deps-engine
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -35,13 +45,35 @@ test: swift-test engine-test
 
 demo: deps-media deps-engine build
 	rm -rf $(DEMO)
-	$(BIN) demo-data --rows 2000 --seed 42 --out $(DEMO)/data
-	$(BIN) analyze $(DEMO)/data/manifest.csv --out $(DEMO)/report
-	# the engine on CPU: tiny model, cache, short LoRA training (engine/demo/)
-	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine demo; fi
+	@# 1. The statistics report on a manifest shaped like the MBC archive (2,000 rows, report-style
+	@#    splits: train converted, val not; 9 broken rows the reader must reject).
+	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/archive
+	$(BIN) analyze $(DEMO)/archive/manifest.csv --split train=$(DEMO)/archive/train.csv --split val=$(DEMO)/archive/val.csv --out $(DEMO)/report
+	@# 2. Real media made with ffmpeg's test sources (broadcast sizes, 1080i MPEG-2, 29.97 fps, rotated,
+	@#    truncated), probed, curated (duplicates, quality, a leak-free split, class weights) and
+	@#    prepared (both splits) into clips the tiny model trains on.
+	$(BIN) demo-data --media --out $(DEMO)/media
+	$(BIN) analyze $(DEMO)/media/manifest.csv --split train=$(DEMO)/media/train.csv --split val=$(DEMO)/media/val.csv --out $(DEMO)/media-report
+	$(BIN) probe $(DEMO)/media/manifest.csv --out $(DEMO)/probe.csv
+	$(BIN) curate $(DEMO)/media/manifest.csv --out $(DEMO)/curated
+	$(BIN) prepare $(DEMO)/curated/train.csv $(DEMO)/curated/val.csv --out $(DEMO)/prepared --resolution 64x48 --frames 5
+	@# 3. Cache and a short LoRA training of both experts on the CPU with the engine's tiny random
+	@#    Wan2.2 model; configs/demo.toml beside them (its paths are relative to it).
+	$(ENGINE_PY) -m wanlora_engine tiny-model --out $(DEMO)/model --layout official
+	cp configs/demo.toml $(DEMO)/wanlora.toml
+	$(BIN) cache --config $(DEMO)/wanlora.toml $(DEMO_DATA)
+	$(BIN) train --config $(DEMO)/wanlora.toml $(DEMO_DATA)
+	$(BIN) runs --config $(DEMO)/wanlora.toml
 
 bench: build
 	bench/analyze_vs_polars.sh
+	bench/prepare_vs_ffmpeg.sh
+
+# curate: 200k-row timing, SHA-256 MB/s against sha256sum and b3sum, near-duplicate precision/recall.
+bench-curate: build deps-media
+	bench/curate_200k.sh
+	bench/curate_hash.sh
+	bench/curate_near_duplicates.sh
 
 clean:
 	rm -rf .build $(DEMO)

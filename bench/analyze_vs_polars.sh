@@ -56,3 +56,6 @@ printf "%-10s %10s %14.0f %12.2f\n" wanlora "$WT" "$(awk "BEGIN{print $WM/1024}"
 printf "%-10s %10s %14.0f %12.2f\n" polars "$PT" "$(awk "BEGIN{print $PM/1024}")" "$(awk "BEGIN{print $PM*1024/$SIZE}")"
 echo "wanlora / polars wall time: $(awk "BEGIN{printf \"%.3f\", $WT/$PT}")   same numbers: $SAME"
 echo "all wanlora runs: ${wan_times[*]} s; all polars runs: ${pol_times[*]} s"
+echo
+echo "shape of the demo manifest against the seed report (SPEC §2):"
+$PY bench/shape_check.py "$WORK/report/report.json"

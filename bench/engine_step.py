@@ -9,8 +9,13 @@ Shapes: 1280x720 at 49 frames (46,800 tokens), 81 frames (75,600 tokens) and one
     (a) diffusers defaults: WanTransformer3DModel + peft LoRA, enable_gradient_checkpointing(), bf16
         autocast, the loss written inline as a diffusers training script does;
     (b) engine: the same expert trained through wanlora_engine's own step (`velocity_losses`, the
-        function the trainer calls), so engine changes (issue 7) show up here.
-Both run in the same process on the same weights, alternating, with the memory peak reset in between.
+        function the trainer calls) with the fast blocks (`wanlora_engine.fast_model`, config section
+        `blocks`) as the trainer enables them; `engine-*` variants change one option each (ablations):
+        engine-none (no activation offload), engine-all (offload every block), engine-recompute
+        (attention recomputed in backward), engine-eager (no torch.compile), engine-flash (FlashAttention-2).
+All run in the same process on the same weights, one after another, with the memory peak reset in between.
+`--check` first compares the engine's output and LoRA gradients with diffusers' on the same weights and
+inputs (LoRA B made non-zero so every gradient is), `--probe` measures the host<->GPU copy bandwidth.
 
 Counted work (as in SPEC §8): the linears (per block 4 self-attention + q/o cross-attention + 2 FFN
 projections on every token; k/v of the 512 text tokens) are counted 3x (forward, checkpoint recompute,
@@ -18,7 +23,7 @@ backward of activations), self-attention 4·N²·dim per block 4.5x (forward 1, 
 
 Run on a GPU machine from the repository root, after `make -C engine venv` (or with torch, diffusers,
 peft and bitsandbytes installed):
-    engine/.venv/bin/python bench/engine_step.py --frames 1 49 81 --steps 3
+    engine/.venv/bin/python bench/engine_step.py --frames 1 49 81 --steps 3 --check --probe
     engine/.venv/bin/python bench/engine_step.py --tiny       # seconds on a CPU: checks the script only
 Prints one line per (shape, variant) and, with --json FILE, writes the results.
 """
@@ -39,12 +44,22 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from wanlora_engine.config import LoraConfig  # noqa: E402
+from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks  # noqa: E402
 from wanlora_engine.lora import add_lora  # noqa: E402
 from wanlora_engine.train import velocity_losses  # noqa: E402
 
 A14B = dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
             text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", eps=1e-6)
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "diffusers": None,
+    "engine": {},
+    "engine-none": {"offload": "none"},
+    "engine-all": {"offload": "all"},
+    "engine-recompute": {"keep_attention": False},
+    "engine-eager": {"compile": False},
+    "engine-flash": {"attention": "flash"},
+}
 TINY = dict(A14B, num_attention_heads=2, attention_head_dim=8, text_dim=32, ffn_dim=32, num_layers=2)
 
 
@@ -120,6 +135,10 @@ def step_engine(model: Any, x0: torch.Tensor, noise: torch.Tensor, text: torch.T
     return losses.detach()
 
 
+def engine_options(variant: str) -> FastBlockOptions:
+    return FastBlockOptions(**(VARIANTS[variant] or {}))
+
+
 def run_case(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: tuple[int, ...], text_tokens: int,
              text_dim: int, device: torch.device, weight_dtype: torch.dtype, steps: int, warmup: int) -> dict[str, Any]:
     generator = torch.Generator(device="cpu").manual_seed(1)
@@ -129,11 +148,13 @@ def run_case(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: 
     if device.type != "cuda":
         text = text.to(weight_dtype)
     sigma = torch.tensor([0.9], device=device)
+    fast = None if variant == "diffusers" else enable_fast_blocks(model, engine_options(variant), device=device)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times: list[float] = []
+    result: dict[str, Any] = {"variant": variant, "out_of_memory": False}
     try:
         for i in range(warmup + steps):
             optimizer.zero_grad(set_to_none=True)
@@ -147,16 +168,191 @@ def run_case(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: 
                 torch.cuda.synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
+            else:
+                result["warmup_seconds"] = time.perf_counter() - start
     except torch.OutOfMemoryError:
         optimizer.zero_grad(set_to_none=True)
-        return {"variant": variant, "out_of_memory": True,
-                "peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None}
+        result["out_of_memory"] = True
     finally:
+        if fast is not None:
+            result["offloaded_gb"] = fast.store.offloaded_bytes / 1e9
+            result["resident_gb"] = fast.store.resident_bytes / 1e9
+            result["host_pinned_gb"] = fast.store.pool.held / 1e9
+            fast.disable()
         del x0, noise, text
         gc.collect()
-    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-    return {"variant": variant, "out_of_memory": False, "seconds_per_sample": sorted(times)[len(times) // 2],
-            "seconds_all": times, "peak_bytes": peak}
+    result["peak_bytes"] = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    if not result["out_of_memory"]:
+        result["seconds_per_sample"] = sorted(times)[len(times) // 2]
+        result["seconds_all"] = times
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def numerical_check(model: Any, params: list, shape: tuple[int, ...], text_tokens: int, text_dim: int,
+                    device: torch.device, weight_dtype: torch.dtype, variants: list[str]) -> dict[str, Any]:
+    """Output and LoRA gradients of each engine variant against diffusers', same weights and inputs.
+
+    LoRA B starts at zero (so would every A gradient): both get random values for the check and go back after.
+    Returns relative L2 errors ||engine - diffusers|| / ||diffusers|| of the prediction, of the loss and of all
+    LoRA gradients together (and the worst single LoRA tensor).
+    """
+    saved = [p.detach().clone() for p in params]
+    generator = torch.Generator(device="cpu").manual_seed(7)
+    with torch.no_grad():
+        for p in params:
+            p.copy_(torch.randn(p.shape, generator=generator) * (0.02 if p.shape[0] < p.shape[1] else 0.002))
+    x0 = torch.randn(shape, generator=generator).to(device)
+    noise = torch.randn(shape, generator=generator).to(device)
+    text = torch.randn((1, text_tokens, text_dim), generator=generator).to(device)
+    if device.type != "cuda":
+        text = text.to(weight_dtype)
+    sigma = torch.tensor([0.7], device=device)
+    autocast = device.type == "cuda"
+
+    def run() -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        for p in params:
+            p.grad = None
+        x_t = ((1 - sigma) * x0 + sigma * noise).to(torch.float32 if autocast else weight_dtype)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            pred = model(hidden_states=x_t, timestep=sigma * 1000, encoder_hidden_states=text.to(x_t.dtype),
+                         return_dict=False)[0]
+        loss = (pred.float() - (noise - x0)).pow(2).mean()
+        loss.backward()
+        return pred.detach().float(), loss.detach(), [p.grad.detach().float().clone() for p in params]
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).norm() / b.norm().clamp_min(1e-30))
+
+    report: dict[str, Any] = {"tokens": tokens_of(shape)}
+    try:
+        ref_pred, ref_loss, ref_grads = run()
+        for variant in variants:
+            if variant == "diffusers":
+                continue
+            fast = enable_fast_blocks(model, engine_options(variant), device=device)
+            try:
+                pred, loss, grads = run()
+            finally:
+                fast.disable()
+            report[variant] = {
+                "prediction": rel(pred, ref_pred), "loss": rel(loss, ref_loss),
+                "lora_gradients": rel(torch.cat([g.flatten() for g in grads]),
+                                      torch.cat([g.flatten() for g in ref_grads])),
+                "worst_lora_tensor": max(rel(g, r) for g, r in zip(grads, ref_grads)),
+            }
+    finally:
+        with torch.no_grad():
+            for p, v in zip(params, saved):
+                p.copy_(v)
+                p.grad = None
+    return report
+
+
+def probe_copy_bandwidth(device: torch.device, gigabytes: float = 1.0) -> dict[str, float]:
+    """Host<->GPU copy rate with a page-locked buffer, what the activation offload moves (GB/s)."""
+    n = int(gigabytes * 1e9)
+    host = torch.empty(n, dtype=torch.uint8, pin_memory=True)
+    gpu = torch.empty(n, dtype=torch.uint8, device=device)
+    rates = {}
+    for name, (dst, src) in {"host_to_gpu": (gpu, host), "gpu_to_host": (host, gpu)}.items():
+        dst.copy_(src, non_blocking=True)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(3):
+            dst.copy_(src, non_blocking=True)
+        torch.cuda.synchronize()
+        rates[name + "_gbs"] = 3 * n / (time.perf_counter() - start) / 1e9
+    del host, gpu
+    return rates
+
+
+KERNEL_CLASSES = (  # substring of a CUDA kernel name -> what it is (first match wins)
+    ("attention", ("fmha", "flash", "cudnn", "sdpa", "attention", "attn")),
+    ("gemm", ("gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "gemv")),
+    ("compiled elementwise", ("triton",)),
+    ("copy", ("memcpy", "memset")),
+)
+
+
+def profile_step(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: tuple[int, ...],
+                 text_tokens: int, text_dim: int, device: torch.device, weight_dtype: torch.dtype) -> dict[str, Any]:
+    """GPU time of one step by kernel class, and the top kernels (torch.profiler, after one unprofiled step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    generator = torch.Generator(device="cpu").manual_seed(1)
+    x0 = torch.randn(shape, generator=generator).to(device)
+    noise = torch.randn(shape, generator=generator).to(device)
+    text = torch.randn((1, text_tokens, text_dim), generator=generator).to(device)
+    sigma = torch.tensor([0.9], device=device)
+    fast = None if variant == "diffusers" else enable_fast_blocks(model, engine_options(variant), device=device)
+    step = step_diffusers if variant == "diffusers" else (
+        lambda *a: step_engine(*a, weight_dtype))
+    try:
+        optimizer.zero_grad(set_to_none=True)
+        step(model, x0, noise, text, sigma, device)
+        torch.cuda.synchronize()
+        optimizer.zero_grad(set_to_none=True)
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step(model, x0, noise, text, sigma, device)
+            torch.cuda.synchronize()
+        optimizer.zero_grad(set_to_none=True)
+    finally:
+        if fast is not None:
+            fast.disable()
+    kernels: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time / 1e6
+    classes: dict[str, float] = {}
+    for name, seconds in kernels.items():
+        lower = name.lower()
+        kind = next((k for k, keys in KERNEL_CLASSES if any(key in lower for key in keys)), "other elementwise")
+        classes[kind] = classes.get(kind, 0.0) + seconds
+    top = sorted(kernels.items(), key=lambda item: -item[1])[:25]
+    return {"variant": variant, "frames_shape": list(shape), "gpu_seconds": sum(kernels.values()),
+            "by_class": dict(sorted(classes.items(), key=lambda item: -item[1])),
+            "top_kernels": [{"name": n[:160], "seconds": t} for n, t in top]}
+
+
+def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    lines = [f"device: {header['device']}, torch {header['torch']}, diffusers {header['diffusers']}, "
+             f"{header['date']}, optimizer {header['optimizer']}, rank {header['rank']}, layers {header['layers']}",
+             "| frames | tokens | variant | s/sample | vs diffusers | peak GB | TFLOP/s counted | offloaded GB |",
+             "|---|---|---|---|---|---|---|---|"]
+    base = {r["frames"]: r for r in results if r["variant"] == "diffusers"}
+    for r in results:
+        if "error" in r:
+            seconds, ratio, rate = "error: " + r["error"][:60], "", ""
+        elif r["out_of_memory"]:
+            seconds, ratio, rate = "out of memory", "", ""
+        else:
+            seconds = f"{r['seconds_per_sample']:.2f}"
+            b = base.get(r["frames"])
+            ratio = (f"{r['seconds_per_sample'] / b['seconds_per_sample']:.2f}x"
+                     if b is not None and "seconds_per_sample" in b else "")
+            rate = f"{r['tflops_per_second']:.0f}"
+        peak = "-" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 1e9:.1f}"
+        off = f"{r['offloaded_gb']:.1f}" if "offloaded_gb" in r else ""
+        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} | {rate} | {off} |")
+    return "\n".join(lines)
+
+
+def parse_cases(frames: list[int], variants: list[str], cases: list[str] | None,
+                steps: int) -> list[tuple[int, str, int]]:
+    """--cases 49:diffusers,engine 81:engine/1 (FRAMES:VARIANT[,VARIANT...][/STEPS]) overrides --frames x --variants."""
+    if not cases:
+        return [(f, v, steps) for f in frames for v in variants]
+    out = []
+    for case in cases:
+        f, _, rest = case.partition(":")
+        names, _, case_steps = rest.partition("/")
+        for v in names.split(","):
+            if v not in VARIANTS:
+                raise SystemExit(f"unknown variant {v!r} in --cases {case!r}; known: {', '.join(VARIANTS)}")
+            out.append((int(f), v, int(case_steps) if case_steps else steps))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,9 +362,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--text-tokens", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=None, help="blocks of the expert (default 40; fewer for a quick look)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--variants", nargs="+", default=["diffusers", "engine"], choices=["diffusers", "engine"])
+    parser.add_argument("--variants", nargs="+", default=["diffusers", "engine"], choices=list(VARIANTS))
+    parser.add_argument("--cases", nargs="+", help="FRAMES:VARIANT[,VARIANT...] ... instead of --frames x --variants")
+    parser.add_argument("--check", action="store_true", help="compare engine and diffusers output and LoRA gradients")
+    parser.add_argument("--check-frames", type=int, default=1)
+    parser.add_argument("--probe", action="store_true", help="measure host<->GPU copy bandwidth first")
+    parser.add_argument("--profile", nargs="+", help="FRAMES:VARIANT[,...]: GPU time of one step by kernel class")
     parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -184,36 +386,69 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         config, device, dtype = A14B, torch.device("cuda"), torch.bfloat16
         torch.backends.cuda.matmul.allow_tf32 = True
+    if args.layers is not None:
+        config = dict(config, num_layers=args.layers)
+    cases = parse_cases(args.frames, args.variants, args.cases, args.steps)
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     model, params = build_expert(config, device, dtype, args.rank)
     optimizer, optimizer_name = make_optimizer(params, device)
     import diffusers
 
-    header = {"device": device_name, "torch": torch.__version__, "diffusers": diffusers.__version__,
-              "optimizer": optimizer_name, "rank": args.rank, "lora_parameters": sum(p.numel() for p in params),
-              "date": time.strftime("%Y-%m-%d"), "text_tokens": args.text_tokens}
-    print(json.dumps(header))
+    header: dict[str, Any] = {
+        "device": device_name, "torch": torch.__version__, "diffusers": diffusers.__version__,
+        "optimizer": optimizer_name, "rank": args.rank, "lora_parameters": sum(p.numel() for p in params),
+        "date": time.strftime("%Y-%m-%d"), "text_tokens": args.text_tokens, "layers": config["num_layers"],
+        "command": " ".join(sys.argv)}
+    if device.type == "cuda":
+        header["cudnn_sdp_enabled"] = torch.backends.cuda.cudnn_sdp_enabled()
+        header["gpu_memory_gb"] = torch.cuda.get_device_properties(device).total_memory / 1e9
+        header["weights_gb"] = torch.cuda.memory_allocated(device) / 1e9
+    if args.probe and device.type == "cuda":
+        header["copy_bandwidth"] = probe_copy_bandwidth(device)
+    print(json.dumps(header), flush=True)
+    if args.check:
+        shape = latent_shape(args.check_frames, args.width, args.height)
+        variants = sorted({v for _, v, _ in cases if v != "diffusers"}, key=list(VARIANTS).index)
+        header["check"] = numerical_check(model, params, shape, args.text_tokens, config["text_dim"], device, dtype,
+                                          variants or ["engine"])
+        print(json.dumps({"check": header["check"]}), flush=True)
     results = []
-    for frames in args.frames:
+    for frames, variant, steps in cases:
         shape = latent_shape(frames, args.width, args.height)
         tokens = tokens_of(shape)
         flops = counted_flops(tokens, config, args.text_tokens)
-        for variant in args.variants:
+        try:
             result = run_case(variant, model, optimizer, shape, args.text_tokens, config["text_dim"], device, dtype,
-                              args.steps, args.warmup)
-            result.update(frames=frames, width=args.width, height=args.height, tokens=tokens, counted_pflop=flops / 1e15)
-            if not result["out_of_memory"]:
-                result["tflops_per_second"] = flops / result["seconds_per_sample"] / 1e12
-            results.append(result)
-            peak = "-" if result["peak_bytes"] is None else f"{result['peak_bytes'] / 1e9:.1f} GB"
-            if result["out_of_memory"]:
-                print(f"{frames:3d} frames {args.width}x{args.height} ({tokens} tokens) {variant:9s}: out of memory "
-                      f"(peak {peak})", flush=True)
-            else:
-                print(f"{frames:3d} frames {args.width}x{args.height} ({tokens} tokens) {variant:9s}: "
-                      f"{result['seconds_per_sample']:.2f} s/sample, peak {peak}, "
-                      f"{result['tflops_per_second']:.0f} TFLOP/s counted", flush=True)
+                              steps, args.warmup)
+        except Exception as error:  # noqa: BLE001 - one broken case must not cost the rest of the run
+            result = {"variant": variant, "out_of_memory": False, "error": f"{type(error).__name__}: {error}"[:2000],
+                      "peak_bytes": None}
+        result.update(frames=frames, width=args.width, height=args.height, tokens=tokens, counted_pflop=flops / 1e15)
+        if "seconds_per_sample" in result:
+            result["tflops_per_second"] = flops / result["seconds_per_sample"] / 1e12
+        results.append(result)
+        print(json.dumps(result), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"header": header, "results": results}, indent=2))
+    profiles = []
+    for case in args.profile or []:
+        frames, _, names = case.partition(":")
+        for variant in names.split(","):
+            try:
+                prof = profile_step(variant, model, optimizer, latent_shape(int(frames), args.width, args.height),
+                                    args.text_tokens, config["text_dim"], device, dtype)
+            except Exception as error:  # noqa: BLE001
+                prof = {"variant": variant, "error": f"{type(error).__name__}: {error}"[:2000]}
+            prof["frames"] = int(frames)
+            profiles.append(prof)
+            print(json.dumps(prof), flush=True)
+    header["profiles"] = profiles
+    for prof in profiles:
+        if "by_class" in prof:
+            print(f"profile {prof['frames']} frames {prof['variant']}: GPU {prof['gpu_seconds']:.2f} s = "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in prof["by_class"].items()), flush=True)
+    print(format_table(header, results), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"header": header, "results": results}, indent=2))
     return 0

@@ -15,6 +15,10 @@ public struct ConfigError: ActionableError, Equatable {
         case invalidValue
         /// Values that are fine alone but not together.
         case inconsistent
+        /// A key that a file must have and lacks (config.resolved.json has no defaults).
+        case missingKey
+        /// A value wanlora can plan with but the engine cannot train with (yet).
+        case unsupported
     }
 
     public let kind: Kind

@@ -8,40 +8,65 @@ import Foundation
 public struct WanLoRAConfig: Sendable, Equatable, Codable {
     /// The preset this configuration started from (`a100`, `v100`, `h100`).
     public var preset: Preset
+    public var run: RunSettings
     public var data: DataSettings
     public var model: ModelSettings
     public var lora: LoRASettings
     public var training: TrainingSettings
+    public var cache: CacheSettings
     public var hardware: HardwareSettings
     public var sample: SampleSettings
     public var eval: EvalSettings
 
     public init(
-        preset: Preset, data: DataSettings, model: ModelSettings, lora: LoRASettings,
-        training: TrainingSettings, hardware: HardwareSettings, sample: SampleSettings, eval: EvalSettings
+        preset: Preset, run: RunSettings, data: DataSettings, model: ModelSettings, lora: LoRASettings,
+        training: TrainingSettings, cache: CacheSettings, hardware: HardwareSettings, sample: SampleSettings,
+        eval: EvalSettings
     ) {
         self.preset = preset
+        self.run = run
         self.data = data
         self.model = model
         self.lora = lora
         self.training = training
+        self.cache = cache
         self.hardware = hardware
         self.sample = sample
         self.eval = eval
     }
 }
 
+/// Which run folder a `cache` or `train` writes into: `runs_dir/name`.
+public struct RunSettings: Sendable, Equatable, Codable {
+    /// Name of the run; empty means the configuration file's name without `.toml` (or the
+    /// preset's name when there is no file).
+    public var name: String
+    /// Folder that holds one sub-folder per run.
+    public var runsDir: String
+}
+
 /// Where the stages read and write their files. Relative paths are relative to the folder of
-/// the configuration file (the resolved JSON holds them as written and the folder separately).
+/// the configuration file.
 public struct DataSettings: Sendable, Equatable, Codable {
     /// Prepared training manifest (output of `wanlora prepare`).
     public var trainManifest: String
-    /// Prepared validation manifest.
+    /// Prepared validation manifest; empty means no validation split.
     public var valManifest: String
-    /// Folder of the VAE latents and UMT5 embeddings (`wanlora cache`).
+    /// Folder of the VAE latents and UMT5 embeddings (`wanlora cache`); empty means
+    /// `cache/<W>x<H>-<F>f-<L>t`, one folder per clip shape and text length, because the engine
+    /// refuses a cache made with other settings.
     public var cacheDir: String
-    /// Folder that holds one sub-folder per training run.
-    public var runsDir: String
+    /// Manifest column with per-item sampling weights (written by `wanlora curate`); empty: all 1.
+    public var weightColumn: String
+    /// Manifest column with the category (for class-balanced loss weighting); empty: none.
+    public var categoryColumn: String
+    /// Latents and embeddings from the cache, or encoded on the fly during training.
+    public var source: TrainingDataSource = .cache
+
+    /// `cacheDir`, or the folder derived from the clip shape when it is empty.
+    public func cacheFolder(_ training: TrainingSettings) -> String {
+        cacheDir.isEmpty ? "cache/\(training.width)x\(training.height)-\(training.frames)f-\(training.textLength)t" : cacheDir
+    }
 }
 
 /// Which model is trained and where its weights are.
@@ -55,6 +80,8 @@ public struct ModelSettings: Sendable, Equatable, Codable {
     /// Timestep ratio at and above which the high-noise expert is used (t ≥ boundary·1000),
     /// in training (routing) and sampling alike.
     public var boundary: Double
+    /// Timesteps of the training schedule: t = σ·num_train_timesteps (1000 for Wan).
+    public var numTrainTimesteps: Int
 }
 
 /// The LoRA adapters.
@@ -78,28 +105,80 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var microBatch: Int
     public var gradAccumulation: Int
     public var epochs: Int
+    /// Optimizer steps of the whole run; 0 means "from `epochs`".
+    public var maxSteps: Int
     public var learningRate: Double
     public var weightDecay: Double
     public var warmupSteps: Int
     public var schedule: LearningRateSchedule
     public var maxGradNorm: Double
     public var optimizer: Optimizer
+    /// AdamW β1, β2.
+    public var adamBetas: [Double]
+    /// AdamW ε.
+    public var adamEps: Double
     public var mixedPrecision: MixedPrecision
     public var gradientCheckpointing: Bool
     /// dtype of the residual stream between blocks (what gradient checkpointing keeps).
     public var residualDtype: ResidualDType
+    /// How the engine runs the transformer blocks (the engine config's `blocks.implementation`).
+    public var blocks: BlockImplementation
+    /// Attention kernel of the fast blocks (auto: cuDNN on Hopper, then FlashAttention-2, …).
+    public var attention: AttentionKernel = .auto
+    /// Fast blocks: keep the self-attention output for backward instead of recomputing it.
+    public var keepAttention: Bool = true
+    /// Fast blocks: where checkpointed activations wait for backward.
+    public var activationOffload: ActivationOffload = .auto
+    /// Fast blocks: fuse the elementwise work with torch.compile (GPU only).
+    public var compile: Bool = true
     /// Probability of replacing a caption by the empty prompt (teaches the unconditional branch).
     public var cfgDropout: Double
-    /// Shift of the training timestep sampler: σ = s·u / (1 + (s−1)·u), u uniform in (0, 1).
+    /// Base draw u of the timestep sampler: uniform, or sigmoid(mean + std·z).
+    public var timestepSampling: TimestepSampling
+    /// Shift of the training timestep sampler: σ = s·u / (1 + (s−1)·u).
     public var timestepShift: Double
+    /// Mean of the logit-normal draw (with timestep_sampling = "logit_normal").
+    public var timestepLogitMean: Double
+    /// Standard deviation of the logit-normal draw.
+    public var timestepLogitStd: Double
     public var seed: Int
+    /// Where the training runs: "auto" takes a CUDA GPU when there is one.
+    public var device: ComputeDevice
     public var loggingSteps: Int
+    /// Also write TensorBoard scalars into the run folder.
+    public var tensorboard: Bool
+    /// Optimizer steps between checkpoints; 0 = only at the end and on interrupt.
     public var saveSteps: Int
+    /// Optimizer steps between validation-loss measurements; 0 = never.
     public var evalSteps: Int
     public var keepCheckpoints: Int
     public var expert: ExpertSelection
+    /// How samples meet the experts: each its own (sample), or one expert per optimizer step.
+    public var expertGrouping: ExpertGrouping
+    /// Per-sample loss weights against class imbalance.
+    public var lossWeighting: LossWeighting
+    /// β of the class-balanced weights (1−β)/(1−β^n).
+    public var classBalancedBeta: Double
+    /// γ of the focal weighting (ℓ/EMA(ℓ))^γ.
+    public var focalGamma: Double
+    /// Overfit test on the first N cached items (SPEC §6 recommends 100); 0 = normal training.
+    public var overfitSamples: Int
 
     public var resolution: Resolution { Resolution(width: width, height: height) }
+}
+
+/// How `wanlora cache` encodes (VAE latents and UMT5 embeddings).
+public struct CacheSettings: Sendable, Equatable, Codable {
+    /// Where the VAE and UMT5 run.
+    public var device: ComputeDevice
+    /// Items per shard file: a killed cache run redoes at most one shard.
+    public var shardItems: Int
+    /// Captions per UMT5 forward pass.
+    public var textBatchSize: Int
+    /// Tiled VAE encoding (less GPU memory for large clips).
+    public var vaeTiling: Bool
+    /// Free disk the cache must leave, GiB; the stage refuses to start otherwise.
+    public var freeDiskMarginGiB: Double
 }
 
 /// The machines the run uses.
@@ -128,6 +207,10 @@ public struct HardwareSettings: Sendable, Equatable, Codable {
 
 /// Inference defaults (the Wan2.2 A14B model card values).
 public struct SampleSettings: Sendable, Equatable, Codable {
+    /// How each denoising step moves the latents.
+    public var solver: SampleSolver
+    /// Which implementation's timestep grid the steps follow (they differ in where the experts switch).
+    public var schedule: SampleSchedule
     public var steps: Int
     public var shift: Double
     /// Classifier-free guidance scale on the high-noise expert.
@@ -139,6 +222,7 @@ public struct SampleSettings: Sendable, Equatable, Codable {
     public var height: Int
     public var fps: Int
     public var seed: Int
+    /// Negative prompt of classifier-free guidance (default: Wan2.2's own, `officialNegativePrompt`).
     public var negativePrompt: String
 }
 
@@ -148,10 +232,52 @@ public struct EvalSettings: Sendable, Equatable, Codable {
     public var metrics: [EvalMetric]
     /// Videos generated per category for per-category metrics and review.
     public var samplesPerCategory: Int
-    /// Validation clips used for the validation loss; 0 means all of them.
+    /// Validation items used for the validation loss (the first N of the val split).
     public var valLossSamples: Int
-    /// Timestep ratios at which the validation loss is measured (fixed, so runs compare).
-    public var valLossTimesteps: [Double]
+    /// Timesteps t (0…999) at which the validation loss is measured, each on the expert it
+    /// belongs to; fixed, with fixed noise, so runs compare.
+    public var valLossTimesteps: [Int]
+    /// Seed of the fixed validation noise.
+    public var seed: Int
+
+    // `wanlora evaluate` (docs/evaluate.md). Weight paths left empty mean "the standard file name inside
+    // weightsDir" (EvalWeightFiles); relative paths are relative to the configuration file's folder.
+    /// Folder holding the metric networks' files under their standard names.
+    public var weightsDir: String = "weights"
+    /// Kinetics-400 I3D of the FVD reference code (empty: weightsDir/i3d_pretrained_400.pt).
+    public var i3dWeights: String = ""
+    /// torchvision Inception-v3 ImageNet weights (empty: weightsDir/inception_v3_google-0cc3c7bd.pth).
+    public var inceptionWeights: String = ""
+    /// LPIPS backbone network.
+    public var lpipsNet: LPIPSNet = .alex
+    /// LPIPS v0.1 linear layers (empty: weightsDir/lpips/v0.1/alex.pth or vgg.pth).
+    public var lpipsWeights: String = ""
+    /// torchvision ImageNet backbone of LPIPS (empty: weightsDir/alexnet-owt-7be5be79.pth or vgg16-397923af.pth).
+    public var lpipsBackboneWeights: String = ""
+    /// CLIP image encoder folder (empty: weightsDir/clip-vit-base-patch32).
+    public var clipImageModel: String = ""
+    /// Multilingual text encoder folder (empty: weightsDir/clip-ViT-B-32-multilingual-v1).
+    public var clipTextModel: String = ""
+    /// Frames per clip fed to I3D for FVD (consecutive, from the first).
+    public var fvdFrames: Int = 16
+    /// Clips per set below which FVD is flagged as unstable.
+    public var fvdMinSamples: Int = 256
+    /// Frames per video, evenly spaced, for IS, CLIP score and LPIPS.
+    public var framesPerVideo: Int = 8
+    /// Reference clips per category (a seeded draw; 0 = all).
+    public var referencePerCategory: Int = 256
+    /// Splits of the Inception Score.
+    public var isSplits: Int = 10
+    /// Shortest side, in pixels, of the frames LPIPS compares.
+    public var lpipsSize: Int = 256
+    /// Pairs of generated videos per category for LPIPS diversity.
+    public var lpipsMaxPairs: Int = 64
+}
+
+/// Backbone of the LPIPS metric.
+public enum LPIPSNet: String, Sendable, Codable, CaseIterable {
+    case alex
+    case vgg
 }
 
 /// A width × height pair, written "1280x720" (or with ×).
@@ -203,15 +329,26 @@ public enum CheckpointLayout: String, Sendable, Codable, CaseIterable {
 
 public enum WeightsDType: String, Sendable, Codable, CaseIterable {
     case bf16
+    case fp16
+    /// float32: 4 bytes a weight (CPU runs always use it).
+    case fp32
     /// Frozen weights stored in float8 (e4m3) with per-tensor scales; halves their memory.
+    /// The planner models it; the engine does not train with it yet.
     case fp8
+
+    /// Bytes per stored weight.
+    public var bytes: Int {
+        switch self {
+        case .fp8: 1
+        case .bf16, .fp16: 2
+        case .fp32: 4
+        }
+    }
 }
 
 public enum LearningRateSchedule: String, Sendable, Codable, CaseIterable {
     /// Linear warm-up, then cosine from the peak to 0 at the last step.
     case cosine
-    /// Linear warm-up, then linear to 0.
-    case linear
     /// Linear warm-up, then constant.
     case constant
 }
@@ -225,9 +362,49 @@ public enum Optimizer: String, Sendable, Codable, CaseIterable {
 
 public enum MixedPrecision: String, Sendable, Codable, CaseIterable {
     case bf16
+    /// fp16 autocast: the planner models it (V100s have no bf16); the engine does not train
+    /// with it (it needs loss scaling).
     case fp16
     /// No mixed precision: float32 everywhere.
     case fp32
+}
+
+/// Where `train` gets its latents and text embeddings from.
+public enum TrainingDataSource: String, Sendable, Codable, CaseIterable {
+    /// The cache written by `wanlora cache` (fast; needs the disk for it).
+    case cache
+    /// Each drawn item is decoded and encoded during training (for caches that do not fit on disk; slower).
+    case onTheFly = "on_the_fly"
+}
+
+public enum ComputeDevice: String, Sendable, Codable, CaseIterable {
+    /// A CUDA GPU when there is one, else the CPU.
+    case auto
+    case cpu
+    case cuda
+}
+
+public enum TimestepSampling: String, Sendable, Codable, CaseIterable {
+    /// u uniform in (0, 1).
+    case uniform
+    /// u = sigmoid(mean + std·z), z standard normal.
+    case logitNormal = "logit_normal"
+}
+
+public enum ExpertGrouping: String, Sendable, Codable, CaseIterable {
+    /// Each sample trains the expert of its own timestep.
+    case sample
+    /// One expert per optimizer step, drawn with the probability of its timestep range (the same
+    /// distribution; lets the idle expert wait in host memory).
+    case step
+}
+
+public enum LossWeighting: String, Sendable, Codable, CaseIterable {
+    case none
+    /// (1−β)/(1−β^n_c) per category c, normalised to mean 1.
+    case classBalanced = "class_balanced"
+    /// (ℓ/EMA(ℓ))^γ, capped at 10.
+    case focal
 }
 
 public enum ResidualDType: String, Sendable, Codable, CaseIterable {
@@ -235,6 +412,30 @@ public enum ResidualDType: String, Sendable, Codable, CaseIterable {
     case fp32
 
     public var bytes: Int { self == .bf16 ? 2 : 4 }
+}
+
+/// The engine's transformer block implementation (docs/BENCHMARKS.md measures both).
+public enum BlockImplementation: String, Sendable, Codable, CaseIterable {
+    /// wanlora's fused blocks: self-attention kept instead of recomputed in backward, norms,
+    /// modulation and RoPE fused, the checkpointed activations waiting in host memory.
+    case fast
+    /// diffusers' WanTransformerBlock with its own gradient checkpointing (the reference).
+    case diffusers
+}
+
+/// Scaled-dot-product attention backend of the fast blocks (docs/BENCHMARKS.md compares them).
+public enum AttentionKernel: String, Sendable, Codable, CaseIterable {
+    case auto, cudnn, flash, efficient, math
+}
+
+/// Where the fast blocks keep checkpointed activations between forward and backward.
+public enum ActivationOffload: String, Sendable, Codable, CaseIterable {
+    /// Host memory when the GPU would not hold them, else the GPU.
+    case auto
+    /// Always on the GPU.
+    case none
+    /// Always in pinned host memory.
+    case all
 }
 
 public enum ExpertSelection: String, Sendable, Codable, CaseIterable {
@@ -260,6 +461,22 @@ public enum ExpertPlacement: String, Sendable, Codable, CaseIterable {
     case resident
     /// The unused expert waits in host memory and is swapped in when a sample needs it.
     case offload
+}
+
+public enum SampleSolver: String, Sendable, Codable, CaseIterable {
+    /// First order along the predicted velocity (diffusers' FlowMatchEulerDiscreteScheduler).
+    case euler
+    /// UniPC multistep, order 2 with corrector (Wan2.2's default solver).
+    case unipc
+}
+
+public enum SampleSchedule: String, Sendable, Codable, CaseIterable {
+    /// Wan2.2's generate.py: σ = shift(0.999·(1 − i/N)), integer timesteps.
+    case wan
+    /// diffusers' UniPCMultistepScheduler with flow sigmas: σ = shift(1 − 0.999·i/N).
+    case diffusersUnipc = "diffusers_unipc"
+    /// diffusers' FlowMatchEulerDiscreteScheduler: N points from 1 to shift(1/1000), shifted again.
+    case diffusersEuler = "diffusers_euler"
 }
 
 public enum EvalMetric: String, Sendable, Codable, CaseIterable {

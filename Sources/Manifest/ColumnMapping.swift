@@ -11,6 +11,22 @@ public enum CanonicalColumn: String, Sendable, CaseIterable, Codable {
     case id
     case fps
 
+    /// Position in `allCases`, without a search.
+    var ordinal: Int {
+        switch self {
+        case .path: 0
+        case .mediaType: 1
+        case .width: 2
+        case .height: 3
+        case .resolution: 4
+        case .duration: 5
+        case .category: 6
+        case .caption: 7
+        case .id: 8
+        case .fps: 9
+        }
+    }
+
     /// Header spellings recognised without an explicit mapping (compared case-insensitively).
     var aliases: [String] {
         switch self {
@@ -87,15 +103,30 @@ public struct ColumnMapping: Sendable, Equatable {
 
 /// The column index of each canonical field found in a file's header.
 public struct ResolvedColumns: Sendable, Equatable {
-    public var indices: [CanonicalColumn: Int]
+    public var indices: [CanonicalColumn: Int] {
+        didSet { table = Self.table(indices) }
+    }
     public var header: [String]
+    /// `indices` as a flat array by `CanonicalColumn.ordinal` (-1 = absent): read per field per row.
+    private var table: [Int]
 
     public init(indices: [CanonicalColumn: Int], header: [String]) {
         self.indices = indices
         self.header = header
+        self.table = Self.table(indices)
     }
 
-    public subscript(_ column: CanonicalColumn) -> Int? { indices[column] }
+    private static func table(_ indices: [CanonicalColumn: Int]) -> [Int] {
+        var table = Array(repeating: -1, count: CanonicalColumn.allCases.count)
+        for (column, index) in indices { table[column.ordinal] = index }
+        return table
+    }
+
+    @inline(__always)
+    public subscript(_ column: CanonicalColumn) -> Int? {
+        let index = table[column.ordinal]
+        return index < 0 ? nil : index
+    }
 
     /// The file's own name for a canonical column (for messages).
     public func name(of column: CanonicalColumn) -> String {

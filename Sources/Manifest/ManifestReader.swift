@@ -211,8 +211,8 @@ public struct ManifestReader: Sendable {
         for index in 0..<record.fieldCount {
             let field = fields[record.firstField + index]
             let decoded: String? = field.hasEscapedQuotes
-                ? String(validating: CSVScanner.unescaped(bytes, field), as: UTF8.self)
-                : String(validating: fieldBytes(bytes, field), as: UTF8.self)
+                ? CSVScanner.unescaped(bytes, field).withUnsafeBufferPointer { makeString($0) }
+                : makeString(fieldBytes(bytes, field))
             guard let text = decoded else {
                 return reject(header[index], .invalidUTF8, "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
             }
@@ -222,6 +222,26 @@ public struct ManifestReader: Sendable {
         case .accepted(let item): return .accepted(item)
         case .rejected(let column, let kind, let detail): return reject(column, kind, detail)
         }
+    }
+
+    /// A `String` from bytes, or nil when they are not valid UTF-8. ASCII (most fields) takes a
+    /// specialised path; the generic validating initialiser costs a metadata lookup per call.
+    @inline(__always)
+    static func makeString(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let base = bytes.baseAddress else { return "" }
+        let raw = UnsafeRawPointer(base)
+        var offset = 0
+        var high: UInt64 = 0
+        while offset + 8 <= bytes.count {
+            high |= raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            offset += 8
+        }
+        while offset < bytes.count {
+            high |= UInt64(base[offset])
+            offset += 1
+        }
+        if high & 0x8080_8080_8080_8080 == 0 { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// A row's fields joined back as CSV (for the rejects file).

@@ -1,8 +1,10 @@
 import Config
 
 /// The measurements the model is calibrated on (SPEC §7 and §8: one H100 80GB and one H200,
-/// random weights, real A14B expert shapes, diffusers 0.42, torch 2.11, bf16, SDPA), the fit of
-/// the model's two free constants, and the model's figures for every measurement.
+/// random weights, real A14B expert shapes, diffusers 0.42, torch 2.11, bf16, SDPA; and
+/// `bench/engine_step.py` on one H100 80GB, 2026-11-25, docs/BENCHMARKS.md), the fit of the
+/// model's two free constants for each block implementation, and the model's figures for every
+/// measurement.
 public enum Calibration {
     public enum Kind: String, Sendable, Codable {
         /// One LoRA training step of one expert, one sample, gradient checkpointing.
@@ -28,6 +30,10 @@ public enum Calibration {
         public var gpus: Int = 1
         public var ulysses: Int = 1
         public var fsdp: Bool = false
+        /// The engine's block implementation it measured.
+        public var blocks: BlockImplementation = .diffusers
+        /// Largest |model − measured| / measured the tests accept (0.15 unless said).
+        public var tolerance: Double = 0.15
     }
 
     public static let measurements: [Measurement] = [
@@ -51,13 +57,30 @@ public enum Calibration {
                     seconds: 13.25, peakGiB: 43.7, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
         Measurement(name: "train 81 frames, 2 × H100, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 81,
                     seconds: 29.11, peakGiB: 53.8, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
+        // bench/engine_step.py, one H100 80GB HBM3, torch 2.11, 2026-11-25 (docs/BENCHMARKS.md);
+        // peaks are max_memory_allocated in GiB (44,172,721,152 B = 41.14 GiB).
+        Measurement(name: "bench: train 49 frames, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 24.62, peakGiB: 60.19, outOfMemory: false, usedForFit: false),
+        Measurement(name: "bench: train 81 frames, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: nil, peakGiB: nil, outOfMemory: true, usedForFit: false),
+        Measurement(name: "bench: train 49 frames, H100, fast", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 18.24, peakGiB: 41.14, outOfMemory: false, usedForFit: true, blocks: .fast),
+        Measurement(name: "bench: train 81 frames, H100, fast", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: 40.68, peakGiB: 49.62, outOfMemory: false, usedForFit: false, blocks: .fast),
+        // An image: per-step costs outside the blocks (optimizer, embedders, launches) weigh more
+        // at 3,600 tokens than the model's per-token terms say.
+        Measurement(name: "bench: train image, H100, fast", kind: .trainingStep, gpu: "H100", frames: 1,
+                    seconds: 0.77, peakGiB: 28.39, outOfMemory: false, usedForFit: false, blocks: .fast,
+                    tolerance: 0.3),
+        Measurement(name: "bench: train image, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 1,
+                    seconds: 0.95, peakGiB: 29.71, outOfMemory: false, usedForFit: false, tolerance: 0.3),
     ]
 
     /// The setting of the measurements: diffusers defaults for a LoRA on one A14B expert —
     /// attention targets at rank 16 (peft's default dropout 0), AdamW 8-bit, bf16 weights and
     /// residual, gradient checkpointing, one GPU, inputs already encoded, 1280×720, 512 tokens.
     public static func referenceConfig(gpu: String, frames: Int, gpus: Int = 1, ulysses: Int = 1,
-                                       fsdp: Bool = false) -> WanLoRAConfig {
+                                       fsdp: Bool = false, blocks: BlockImplementation = .diffusers) -> WanLoRAConfig {
         var c = WanLoRAConfig.preset(.h100)
         c.hardware.gpu = gpu
         c.hardware.gpusPerNode = gpus
@@ -76,6 +99,7 @@ public enum Calibration {
         c.training.mixedPrecision = .bf16
         c.training.gradientCheckpointing = true
         c.training.residualDtype = .bf16
+        c.training.blocks = blocks
         c.lora.rank = 16
         c.lora.alpha = 16
         c.lora.dropout = 0
@@ -86,9 +110,20 @@ public enum Calibration {
     /// The two constants, fitted to the 49-frame H100 training step: the elementwise traffic
     /// to its time (24.2 s) and the block working set to its peak (61.3 GiB). Everything else
     /// in the model comes from dimensions, datasheets and the kernel benchmarks.
-    public static let fitted: ModelConstants = {
-        let point = measurements[0]
-        let config = referenceConfig(gpu: point.gpu, frames: point.frames)
+    public static let fitted: ModelConstants = fit(measurements[0])
+
+    /// The same two constants for the engine's fast blocks, fitted to their 49-frame H100 step
+    /// (18.24 s, 41.14 GiB). The time constant also absorbs what the attention and GEMM kernels
+    /// fall short of the kernel benchmarks inside the step (docs/BENCHMARKS.md splits it).
+    public static let fittedFast: ModelConstants = fit(measurements.first { $0.usedForFit && $0.blocks == .fast }!)
+
+    /// The constants of a block implementation.
+    public static func constants(for blocks: BlockImplementation) -> ModelConstants {
+        blocks == .fast ? fittedFast : fitted
+    }
+
+    static func fit(_ point: Measurement) -> ModelConstants {
+        let config = referenceConfig(gpu: point.gpu, frames: point.frames, blocks: point.blocks)
         let a = Architecture.wan22T2VA14B
         let gpu = try! GPU.named(point.gpu)
         let geometry = try! ClipGeometry(frames: point.frames, width: 1280, height: 720, architecture: a)
@@ -104,7 +139,7 @@ public enum Calibration {
         let peak = point.peakGiB! * Double(1 << 30)
         let workingSet = (peak - Double(memory0.trainingPhaseBytes)) / (Double(geometry.tokens) * Double(a.dim))
         return ModelConstants(elementwiseBytesPerTokenLayerDim: elementwise, workingSetBytesPerTokenDim: workingSet)
-    }()
+    }
 
     /// The model's figures for one measurement.
     public struct Check: Sendable, Equatable, Codable {
@@ -117,7 +152,8 @@ public enum Calibration {
         public var peakError: Double?
     }
 
-    public static func check(_ m: Measurement, constants: ModelConstants = fitted) -> Check {
+    public static func check(_ m: Measurement, constants: ModelConstants? = nil) -> Check {
+        let constants = constants ?? Self.constants(for: m.blocks)
         let a = Architecture.wan22T2VA14B
         let gpu = try! GPU.named(m.gpu)
         let geometry = try! ClipGeometry(frames: m.frames, width: 1280, height: 720, architecture: a)
@@ -128,7 +164,8 @@ public enum Calibration {
             return Check(measurement: m, modelSeconds: t, modelPeakGiB: nil, modelFits: nil,
                          secondsError: m.seconds.map { (t - $0) / $0 }, peakError: nil)
         case .trainingStep:
-            let config = referenceConfig(gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses, fsdp: m.fsdp)
+            let config = referenceConfig(gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses,
+                                         fsdp: m.fsdp, blocks: m.blocks)
             let lora = try! LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
             let t = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants).time.totalSeconds
             let budget = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants)

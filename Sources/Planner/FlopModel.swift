@@ -90,8 +90,13 @@ public enum FlopModel {
     /// - Conditioning (text/time): forward and recompute only; nothing upstream needs a gradient.
     /// - Attention: forward, recompute, and 2.5× forward in backward.
     /// - LoRA: forward, recompute, and two products in backward (input and weight gradients).
+    ///
+    /// With the engine's fast blocks (`keepsAttention`) the recompute skips self-attention (its
+    /// output and log-sum-exp are kept from the forward) and, when `skipsLastFFNProduct`, the FFN's
+    /// second product (the block ends in x + W₂·g·gate, whose backward needs only W₂).
     public static func training(architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?,
-                                checkpointing: Bool) -> TrainingFlops {
+                                checkpointing: Bool, keepsAttention: Bool = false,
+                                skipsLastFFNProduct: Bool = false) -> TrainingFlops {
         let f = forward(architecture: a, tokens: tokens, textTokens: textTokens, lora: lora)
         let s = Double(tokens), d = Double(a.dim)
         let patchVolume = Double(a.patch.t * a.patch.h * a.patch.w)
@@ -101,8 +106,10 @@ public enum FlopModel {
         let textEmbedderAndTime = 2 * Double(textTokens) * (Double(a.textDim) * d + d * d)
             + 2 * (Double(a.freqDim) * d + d * d + d * 6 * d)
         let blockConditioning = f.conditioning - textEmbedderAndTime
+        let lastFFNProduct = Double(a.layers) * 2 * s * Double(a.ffnDim) * d
         let recompute = checkpointing
-            ? FlopBreakdown(linear: blockLinear, conditioning: blockConditioning, selfAttention: f.selfAttention,
+            ? FlopBreakdown(linear: blockLinear - (skipsLastFFNProduct ? lastFFNProduct : 0),
+                            conditioning: blockConditioning, selfAttention: keepsAttention ? 0 : f.selfAttention,
                             crossAttention: f.crossAttention, lora: f.lora)
             : .zero
         let backward = FlopBreakdown(
@@ -112,6 +119,13 @@ public enum FlopModel {
             lora: 2 * f.lora
         )
         return TrainingFlops(forward: f, recompute: recompute, backward: backward)
+    }
+
+    /// Whether peft's target rule (name equals a target or ends with "." + target) adapts the
+    /// FFN's second product, which the fast blocks then must recompute to train it.
+    public static func adaptsLastFFNProduct(targets: [String]) -> Bool {
+        let name = "ffn.net.2"
+        return targets.contains { name == $0 || name.hasSuffix("." + $0) }
     }
 
     /// Forward FLOPs of the VAE encoder for one clip (convolutions and the middle attention),

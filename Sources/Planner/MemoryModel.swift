@@ -53,6 +53,27 @@ public enum MemoryModel {
         return bytes
     }
 
+    /// Activation bytes per token of one fast block while it is recomputed and back-propagated:
+    /// `constants.workingSetBytesPerTokenDim`·d (fitted to the measured fast step) plus 4·ffn for
+    /// the FFN intermediate the GELU backward keeps and its gradient (bf16), plus, per adapted
+    /// Linear over the video, its dropped-out input (bf16) when dropout > 0 and the rank-r
+    /// intermediate. The adapters otherwise share the bf16 inputs their base layers see.
+    public static func fastBlockBytesPerToken(architecture a: Architecture, lora: LoRACount, dropout: Double,
+                                              constants: ModelConstants) -> Double {
+        var bytes = constants.workingSetBytesPerTokenDim * Double(a.dim) + 4 * Double(a.ffnDim)
+        for m in lora.videoModulesPerBlock(layers: a.layers) {
+            bytes += Double(m.count * ((dropout > 0 ? 2 * m.inFeatures : 0) + 2 * lora.rank))
+        }
+        return bytes
+    }
+
+    /// What a fast block keeps for its backward: its input (residual dtype) and its
+    /// self-attention output (bf16), micro-batch samples of `tokensPerGPU` tokens.
+    public static func fastKeptBytesPerBlock(config: WanLoRAConfig, architecture a: Architecture,
+                                             tokensPerGPU: Double) -> Double {
+        Double(config.training.microBatch) * tokensPerGPU * Double(a.dim) * Double(config.training.residualDtype.bytes + 2)
+    }
+
     public static func budget(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
         lora: LoRACount, constants: ModelConstants
@@ -60,7 +81,7 @@ public enum MemoryModel {
         let hw = config.hardware, tr = config.training
         let world = hw.worldSize
         let shards = hw.fsdp ? world : 1
-        let weightBytes = config.model.weightsDtype == .fp8 ? 1 : 2
+        let weightBytes = config.model.weightsDtype.bytes
         let trainedExperts = lora.experts
         let residentExperts = (trainedExperts > 1 && hw.inactiveExpert == .resident) ? trainedExperts : 1
         let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)
@@ -98,9 +119,26 @@ public enum MemoryModel {
         ))
         let persistent = items.map(\.bytes).reduce(0, +)
 
-        let blockBytes = blockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
+        let fast = tr.blocks == .fast
+        let blockBytes = fast
+            ? fastBlockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
+            : blockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
         var activations: [MemoryItem] = []
-        if tr.gradientCheckpointing {
+        if tr.gradientCheckpointing && fast {
+            // The last block stays on the GPU (its backward comes first) and one more is on its
+            // way back from host memory while a block is back-propagated; the rest wait on the host.
+            let kept = fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+            let host = kept * Double(a.layers - 1)
+            activations.append(MemoryItem(
+                name: "kept activations on the GPU", bytes: Int(2 * kept),
+                basis: "2 blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim); the other "
+                    + "\(a.layers - 1) blocks' \(String(format: "%.1f", host / 1e9)) GB wait in pinned host memory"
+            ))
+            activations.append(MemoryItem(
+                name: "one block recomputed + backward", bytes: Int(micro * tokensPerGPU * blockBytes),
+                basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
+            ))
+        } else if tr.gradientCheckpointing {
             let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
             activations.append(MemoryItem(
                 name: "block inputs kept for backward", bytes: Int(kept),

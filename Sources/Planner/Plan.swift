@@ -145,7 +145,8 @@ public enum Planner {
     /// (unknown GPU, a LoRA target that matches nothing, a shape the model cannot take); every
     /// other problem is a check in the plan.
     public static func plan(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            diskFreeBytes: Int? = nil, constants: ModelConstants = Calibration.fitted) throws -> Plan {
+                            diskFreeBytes: Int? = nil, constants: ModelConstants? = nil) throws -> Plan {
+        let constants = constants ?? Calibration.constants(for: config.training.blocks)
         let a = Architecture.named(config.model.architecture)
         let gpu = try GPU.named(config.hardware.gpu)
         let hw = config.hardware, tr = config.training
@@ -166,11 +167,13 @@ public enum Planner {
         let dp = hw.dataParallelSize
         let effectiveBatch = tr.microBatch * tr.gradAccumulation * dp
         let stepsPerEpoch = (dataset.samples + effectiveBatch - 1) / effectiveBatch
-        let totalSteps = stepsPerEpoch * tr.epochs
+        // training.max_steps, when set, is the run's length whatever the epochs say (as in the engine).
+        let totalSteps = tr.maxSteps > 0 ? tr.maxSteps : stepsPerEpoch * tr.epochs
         let videoSeconds = Double(dataset.videos) * videoTime.totalSeconds
         let imageSeconds = Double(dataset.images) * imageTime.totalSeconds
         let epochSeconds = (videoSeconds + imageSeconds) / Double(dp)
-        let runSeconds = epochSeconds * Double(tr.epochs)
+        let epochsRun = tr.maxSteps > 0 ? Double(totalSteps) / Double(max(stepsPerEpoch, 1)) : Double(tr.epochs)
+        let runSeconds = epochSeconds * epochsRun
         let meanSample = dataset.samples > 0 ? (videoSeconds + imageSeconds) / Double(dataset.samples) : 0
         let highFraction = a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
         let schedule = Plan.Schedule(

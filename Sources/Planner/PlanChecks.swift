@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import Config
 
@@ -76,7 +77,11 @@ enum PlanChecks {
                 "\(tr.warmupSteps) warm-up steps cover the whole run of \(plan.schedule.totalSteps) optimizer steps: the learning rate never reaches its peak.",
                 "Lower training.warmup_steps below \(plan.schedule.totalSteps / 10) (a tenth of the run).")
         }
-        if tr.saveSteps > plan.schedule.totalSteps {
+        if tr.saveSteps == 0 && plan.schedule.totalSteps > 1 {
+            add(.warning, "save-steps",
+                "training.save_steps = 0: no checkpoint before the end of the run's \(plan.schedule.totalSteps) steps (only on Ctrl-C), nothing to resume from after a crash.",
+                "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
+        } else if tr.saveSteps > plan.schedule.totalSteps {
             add(.warning, "save-steps",
                 "training.save_steps = \(tr.saveSteps) is beyond the run's \(plan.schedule.totalSteps) steps: no checkpoint before the end, nothing to resume from.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
@@ -95,7 +100,7 @@ enum PlanChecks {
         let offload = plan.throughput.video.encodeAndOffloadSeconds
         if offload > 0.05 * plan.throughput.video.totalSeconds {
             add(.note, "encode-offload",
-                "Encoding and offload transfers cost \(fmt(offload)) s of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)).",
+                "Encoding and offload transfers cost \(fmt(offload)) s of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)\(tr.blocks == .fast && tr.gradientCheckpointing ? "; the fast blocks' activation copies to and from host memory" : "")).",
                 "Cache the encoders' outputs once (`wanlora cache`, hardware.t5 = vae = \"cached\"): \(fmt(plan.cache.buildGPUHours)) GPU-hours, \(gb(plan.cache.totalBytes)) of disk.")
         }
         return checks
@@ -105,6 +110,9 @@ enum PlanChecks {
         var options: [String] = []
         let hw = config.hardware
         if !config.training.gradientCheckpointing { options.append("turn on training.gradient_checkpointing") }
+        if config.training.gradientCheckpointing && config.training.blocks == .diffusers {
+            options.append("training.blocks = \"fast\" (keeps the checkpointed activations in host memory)")
+        }
         if let weights = plan.memory.items.first(where: { $0.name == "expert weights" }), weights.bytes > plan.memory.capacityBytes / 4 {
             if !hw.fsdp && hw.worldSize > 1 { options.append("shard the weights with hardware.fsdp = true") }
             if hw.inactiveExpert == .resident && plan.lora.experts > 1 { options.append("hardware.inactive_expert = \"offload\"") }
@@ -132,12 +140,4 @@ func fmt(_ x: Double) -> String {
 
 
 /// 1234567 → "1,234,567" (fixed, whatever the locale).
-func grouped(_ n: Int) -> String {
-    let digits = String(n.magnitude)
-    var out = ""
-    for (i, ch) in digits.enumerated() {
-        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
-        out.append(ch)
-    }
-    return n < 0 ? "-" + out : out
-}
+func grouped(_ n: Int) -> String { NumberFormat.grouped(n) }

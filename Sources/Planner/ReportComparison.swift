@@ -21,8 +21,12 @@ public struct ReportComparison: Sendable, Codable {
 
     /// Compares the report with the planner on `dataset` (default: the archive's training split).
     public static func make(dataset: DatasetSize = .archiveTrainingSplit) throws -> ReportComparison {
-        let a100 = try Planner.plan(.preset(.a100), dataset: dataset)
-        let v100Config = WanLoRAConfig.preset(.v100)
+        // The report's plan trains diffusers-style blocks; wanlora's fast blocks are not part of it.
+        var a100Config = WanLoRAConfig.preset(.a100)
+        a100Config.training.blocks = .diffusers
+        let a100 = try Planner.plan(a100Config, dataset: dataset)
+        var v100Config = WanLoRAConfig.preset(.v100)
+        v100Config.training.blocks = .diffusers
         let v100 = try Planner.plan(v100Config, dataset: dataset)
         var fp16Config = v100Config
         fp16Config.training.mixedPrecision = .fp16

@@ -29,7 +29,8 @@ public struct SampleTime: Sendable, Equatable, Codable {
     public var ulyssesSeconds: Double
     /// FSDP all-gathers that computation cannot hide.
     public var fsdpExposedSeconds: Double
-    /// Encoding (UMT5, VAE) and moving offloaded weights onto the GPU.
+    /// Encoding (UMT5, VAE), moving offloaded weights onto the GPU, and activation copies to and
+    /// from host memory that the compute does not hide.
     public var encodeAndOffloadSeconds: Double
 
     public var computeSeconds: Double { gemmSeconds + attentionSeconds + elementwiseSeconds }
@@ -83,8 +84,10 @@ public enum TimeModel {
     ) -> (time: SampleTime, flops: TrainingFlops) {
         let hw = config.hardware, tr = config.training
         let u = Double(hw.ulyssesDegree)
+        let fast = tr.blocks == .fast
         let flops = FlopModel.training(architecture: a, tokens: geometry.tokens, textTokens: tr.textLength,
-                                       lora: lora, checkpointing: tr.gradientCheckpointing)
+                                       lora: lora, checkpointing: tr.gradientCheckpointing, keepsAttention: fast,
+                                       skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets))
         let total = flops.total
         let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
         let gemm = total.gemm / u / (rate * gpu.gemmEfficiency)
@@ -134,6 +137,14 @@ public enum TimeModel {
             let p = highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift)
             let shardBytes = Double(a.expertParameters * (config.model.weightsDtype == .fp8 ? 1 : 2)) / Double(shards)
             encode += 2 * p * (1 - p) * shardBytes / host
+        }
+        // Fast blocks keep each block's input and attention output in host memory: copied out
+        // during the forward (about a quarter of the compute) and back during the backward, on a
+        // side stream; only what the copies take beyond the compute they overlap shows.
+        if fast && tr.gradientCheckpointing {
+            let oneWay = MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+                * Double(a.layers - 1) / host
+            encode += max(0, oneWay - 0.25 * compute) + max(0, oneWay - 0.75 * compute)
         }
         let time = SampleTime(gemmSeconds: gemm, attentionSeconds: attention, elementwiseSeconds: elementwise,
                               ulyssesSeconds: ulysses, fsdpExposedSeconds: fsdpExposed, encodeAndOffloadSeconds: encode)

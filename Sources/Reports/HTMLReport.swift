@@ -104,10 +104,7 @@ public enum HTMLReport {
         "<figure><figcaption>\(SVGChart.escape(caption))</figcaption>\(svg)</figure>"
     }
 
-    /// Labels of the largest entries summed across datasets.
     static func topLabels(_ distributions: [[LabelCount]], limit: Int) -> [String] {
-        var totals: [String: Int] = [:]
-        for distribution in distributions { for entry in distribution { totals[entry.label, default: 0] += entry.count } }
-        return totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit).map(\.key)
+        ReportTables.labelsByTotal(distributions, limit: limit)
     }
 }

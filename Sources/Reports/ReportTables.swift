@@ -33,6 +33,23 @@ public enum ReportTables {
 
     static func names(_ report: AnalysisReport) -> [String] { report.datasets.map(\.name) }
 
+    /// Labels of a distribution summed over all datasets, most frequent first (ties by label).
+    static func labelsByTotal(_ distributions: [[LabelCount]], limit: Int) -> [String] {
+        var totals: [String: Int] = [:]
+        for distribution in distributions { for entry in distribution { totals[entry.label, default: 0] += entry.count } }
+        return totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit).map(\.key)
+    }
+
+    /// One row per label: the label, then "count (share)" in each dataset (0 where absent).
+    static func labelRows(_ labels: [String], _ data: [DatasetStatistics], _ distribution: KeyPath<DatasetStatistics, [LabelCount]>) -> [[String]] {
+        labels.map { label in
+            [label] + data.map { dataset in
+                let count = dataset[keyPath: distribution].first { $0.label == label }?.count ?? 0
+                return countShare(CountShare(count: count, of: dataset.items))
+            }
+        }
+    }
+
     public static func rows(_ report: AnalysisReport) -> ReportTable {
         ReportTable(
             title: "Rows read",
@@ -58,17 +75,10 @@ public enum ReportTables {
 
     public static func resolutions(_ report: AnalysisReport, top: Int = 6) -> ReportTable {
         let data = report.datasets
-        // Labels: the most frequent overall, in order of the first dataset that has them.
-        var totals: [String: Int] = [:]
-        for dataset in data { for entry in dataset.resolutions.distribution { totals[entry.label, default: 0] += entry.count } }
-        let labels = totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(top).map(\.key)
-        var rows: [[String]] = labels.map { label in
-            [label] + data.map { dataset in
-                let count = dataset.resolutions.distribution.first { $0.label == label }?.count ?? 0
-                return countShare(CountShare(count: count, of: dataset.items))
-            }
-        }
-        if totals.count > top {
+        let all = labelsByTotal(data.map(\.resolutions.distribution), limit: .max)
+        let labels = Array(all.prefix(top))
+        var rows = labelRows(labels, data, \.resolutions.distribution)
+        if all.count > top {
             rows.append(["other"] + data.map { dataset in
                 let count = dataset.resolutions.distribution.filter { !labels.contains($0.label) }.reduce(0) { $0 + $1.count }
                 return countShare(CountShare(count: count, of: dataset.items))
@@ -111,15 +121,8 @@ public enum ReportTables {
 
     public static func categories(_ report: AnalysisReport) -> ReportTable {
         let data = report.datasets
-        var totals: [String: Int] = [:]
-        for dataset in data { for entry in dataset.categories.distribution { totals[entry.label, default: 0] += entry.count } }
-        let labels = totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map(\.key)
-        var rows: [[String]] = labels.map { label in
-            [label] + data.map { dataset in
-                let count = dataset.categories.distribution.first { $0.label == label }?.count ?? 0
-                return countShare(CountShare(count: count, of: dataset.items))
-            }
-        }
+        let labels = labelsByTotal(data.map(\.categories.distribution), limit: .max)
+        var rows = labelRows(labels, data, \.categories.distribution)
         rows.append(["max / min"] + data.map { $0.categories.maxMinRatio.map { "\(n.decimal($0, 1)):1" } ?? "—" })
         rows.append(["Gini"] + data.map { n.decimal($0.categories.gini, 4) })
         return ReportTable(

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 
 /// Whether a dataset is the whole collection or one split of it.
 public enum DatasetRole: String, Codable, Sendable {
@@ -94,7 +95,8 @@ public enum Analyzer {
     /// When no whole dataset is given and there are two splits or more, their union is added as
     /// "all splits".
     public static func analyze(
-        _ inputs: [NamedManifest], options: StatisticsOptions = StatisticsOptions(), generator: String = "wanlora"
+        _ inputs: [NamedManifest], options: StatisticsOptions = StatisticsOptions(), generator: String = "wanlora",
+        progress: ProgressReporter = .silent
     ) -> AnalysisReport {
         var inputs = inputs
         let splits = inputs.filter { $0.role == .split }
@@ -109,7 +111,7 @@ public enum Analyzer {
         let datasets = inputs.map { input in
             StatisticsCalculator.compute(
                 name: input.name, source: input.manifest.source, items: input.manifest.items,
-                rejectedRows: input.manifest.rejected.count, options: options)
+                rejectedRows: input.manifest.rejected.count, options: options, progress: progress)
         }
 
         var comparisons: [SplitComparison] = []

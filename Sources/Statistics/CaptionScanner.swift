@@ -6,6 +6,45 @@ struct CaptionMeasure {
     var length: Int
     var words: Int
     var uniqueWords: Int
+    /// A 128-bit hash of the caption's word sequence (words as defined below, lower-cased): two
+    /// captions that differ only in punctuation, spacing, letter case or normalisation form hash
+    /// alike. Built from each word's 64-bit hash, so it costs nothing beyond the word scan.
+    var wordSequenceHash: WordSequenceHash
+}
+
+/// The 128-bit hash of a caption's normalised word sequence (see `CaptionMetrics`).
+public struct WordSequenceHash: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// 32 lowercase hex digits.
+    public var description: String { Self.hex(high) + Self.hex(low) }
+
+    public static func < (lhs: WordSequenceHash, rhs: WordSequenceHash) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Two independent lanes: a multiply-rotate chain and a multiply-xorshift chain over the word
+    /// hashes, each position-dependent, so that reordered words hash differently.
+    @inline(__always)
+    mutating func combine(_ wordHash: UInt64) {
+        high = ((high ^ wordHash) &* 0x9E37_79B9_7F4A_7C15)
+        high = (high << 27) | (high >> 37)
+        var mixed = (low &+ wordHash) &* 0xBF58_476D_1CE4_E5B9
+        mixed ^= mixed >> 31
+        low = mixed &* 0x94D0_49BB_1331_11EB
+    }
+
+    /// The hash of a caption without words.
+    static let empty = WordSequenceHash(high: 0x243F_6A88_85A3_08D3, low: 0x1319_8A2E_0370_7344)
 }
 
 /// Measures captions on their UTF-8 bytes with the SPEC's definitions:
@@ -40,9 +79,12 @@ final class CaptionScanner {
         }
     }
 
-    func measure(_ caption: String, table: inout WordTable, captionNumber: Int32) -> CaptionMeasure {
+    /// `knownNFC`: the caller has normalised the caption already, so the NFC check is skipped.
+    func measure<Words: WordCounter>(
+        _ caption: String, table: inout Words, captionNumber: Int32, knownNFC: Bool = false
+    ) -> CaptionMeasure {
         let fast: CaptionMeasure?? = caption.utf8.withContiguousStorageIfAvailable { bytes in
-            measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: true)
+            measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: !knownNFC)
         }
         if case .some(.some(let measured)) = fast { return measured }
         // Not provably NFC: normalise, then measure without the check.
@@ -159,10 +201,12 @@ final class CaptionScanner {
 
     /// Measures one caption. With `requireNFC`, returns nil as soon as a scalar outside the
     /// known-NFC ranges appears; words are only added to the table once the whole caption passed.
-    private func measureBytes(
-        _ bytes: UnsafeBufferPointer<UInt8>, table: inout WordTable, captionNumber: Int32, requireNFC: Bool
+    private func measureBytes<Words: WordCounter>(
+        _ bytes: UnsafeBufferPointer<UInt8>, table: inout Words, captionNumber: Int32, requireNFC: Bool
     ) -> CaptionMeasure? {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return CaptionMeasure(length: 0, words: 0, uniqueWords: 0) }
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            return CaptionMeasure(length: 0, words: 0, uniqueWords: 0, wordSequenceHash: .empty)
+        }
         // Work on local copies of the scratch buffers: no exclusivity checks in the loop.
         var spans = self.spans
         var wordBuffer = self.wordBuffer
@@ -248,13 +292,16 @@ final class CaptionScanner {
 
 
         var unique = 0
+        var sequence = WordSequenceHash.empty
         let copies = UnsafePointer(wordBuffer.base)
         for index in 0..<spans.count {
             let span = spans.base[index]
             let pointer = span.inBuffer ? copies + Int(span.start) : base + Int(span.start)
-            if table.add(pointer, Int(span.length), caption: captionNumber) { unique += 1 }
+            let hash = WordTable.hash(pointer, Int(span.length))
+            sequence.combine(hash)
+            if table.add(pointer, Int(span.length), hash: hash, caption: captionNumber) { unique += 1 }
         }
-        return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique)
+        return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique, wordSequenceHash: sequence)
     }
 }
 
@@ -300,6 +347,20 @@ struct GrowableBuffer<Element> {
 /// The SPEC's caption definitions for other stages (curation, reports): the same rules the
 /// statistics use, on single captions.
 public enum CaptionText {
+    /// True when the UTF-8 bytes are provably NFC already (a fast, conservative scan).
+    public static func isCertainlyNFC(_ bytes: some Collection<UInt8>) -> Bool {
+        let contiguous = bytes.withContiguousStorageIfAvailable { CaptionScanner.isCertainlyNFC($0) }
+        return contiguous ?? Array(bytes).withUnsafeBufferPointer { CaptionScanner.isCertainlyNFC($0) }
+    }
+
+    /// True when a scalar is unchanged by NFC and never composes with its neighbours (the ranges
+    /// `isCertainlyNFC` accepts).
+    public static func isNFCSafe(_ scalar: UInt32) -> Bool { CaptionScanner.isNFCSafe(scalar) }
+
+    /// Whether a scalar has the Unicode White_Space property.
+    @inline(__always)
+    public static func isWhiteSpace(_ scalar: UInt32) -> Bool { CaptionScanner.isWhiteSpace(scalar) }
+
     /// The caption in NFC, trimmed of White_Space at both ends (the text the statistics measure).
     public static func normalised(_ caption: String) -> String {
         let isNFC = caption.utf8.withContiguousStorageIfAvailable { CaptionScanner.isCertainlyNFC($0) } == true

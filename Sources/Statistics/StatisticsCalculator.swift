@@ -40,12 +40,13 @@ public enum StatisticsCalculator {
 
     public static func compute(
         name: String, source: String, items: [ManifestItem], rejectedRows: Int = 0,
-        options: StatisticsOptions = StatisticsOptions()
+        options: StatisticsOptions = StatisticsOptions(), progress: ProgressReporter = .silent
     ) -> DatasetStatistics {
         let total = items.count
 
         // Captions: the expensive part, split over workers.
-        let (table, lengths, wordsPerCaption, ttrs, normalised) = measureCaptions(items, workers: options.workers)
+        let (table, lengths, wordsPerCaption, ttrs, normalised) = measureCaptions(items, workers: options.workers, progress: ProgressCounter(
+            reporter: progress, stage: "measure captions of \(name)", total: items.count, unit: "captions"))
         defer { table.release() }
 
         // Media types.
@@ -170,7 +171,7 @@ public enum StatisticsCalculator {
     }
 
     /// Measures every caption, in parallel slices; merges the slices' word tables.
-    static func measureCaptions(_ items: [ManifestItem], workers: Int)
+    static func measureCaptions(_ items: [ManifestItem], workers: Int, progress: ProgressCounter)
         -> (WordTable, [Double], [Double], [Double?], Int)
     {
         let sliceCount = max(1, min(workers, items.count / 2000))
@@ -189,7 +190,9 @@ public enum StatisticsCalculator {
                 lengths.append(Double(measure.length))
                 words.append(Double(measure.words))
                 ttr.append(measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil)
+                if (index - range.lowerBound) % 4096 == 4095 { progress.add(4096) }
             }
+            progress.add((range.count) % 4096)
             results.set(slice, Partial(table: table, lengths: lengths, words: words, ttr: ttr, normalised: scanner.normalisedCount))
         }
         let partials = results.values()

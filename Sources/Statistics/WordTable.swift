@@ -4,6 +4,11 @@ import Glibc
 import Darwin
 #endif
 
+/// Where the caption scanner counts words: it says whether a word is new in the current caption.
+protocol WordCounter {
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, caption: Int32) -> Bool
+}
+
 /// A hash table from words (UTF-8 bytes) to dense ids, counts and a per-caption stamp.
 ///
 /// Words are interned into one byte arena, so counting 18 million words allocates no `String`s;
@@ -11,7 +16,7 @@ import Darwin
 /// word's bookkeeping sits in one 24-byte entry so that a lookup touches few cache lines. Storage
 /// is manual (this is the innermost loop of `analyze`); one table belongs to one worker, which
 /// calls `release()` when done. A struct, so that accesses are checked at compile time, not per word.
-struct WordTable: @unchecked Sendable {
+struct WordTable: WordCounter, @unchecked Sendable {
     struct Entry {
         var hash: UInt64
         var start: UInt32
@@ -82,7 +87,13 @@ struct WordTable: @unchecked Sendable {
     /// word's first occurrence in that caption.
     @inline(__always)
     mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, caption: Int32) -> Bool {
-        let id = intern(bytes, count, hash: Self.hash(bytes, count))
+        add(bytes, count, hash: Self.hash(bytes, count), caption: caption)
+    }
+
+    /// As `add(_:_:caption:)`, with the word's `hash(_:_:)` already computed.
+    @inline(__always)
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, caption: Int32) -> Bool {
+        let id = intern(bytes, count, hash: hash)
         entries[id].count &+= 1
         if entries[id].lastSeen != caption {
             entries[id].lastSeen = caption
@@ -203,5 +214,57 @@ struct WordTable: @unchecked Sendable {
             if best.count > limit { best.removeLast() }
         }
         return best.map { (word($0), count($0)) }
+    }
+}
+
+/// The distinct words of one caption at a time, by their 64-bit hashes only: enough to count
+/// unique words per caption (two distinct words of one caption sharing a 64-bit hash is
+/// vanishingly unlikely) without building a vocabulary. Slots are cleared lazily by stamping
+/// each with the caption number that filled it.
+struct CaptionWordSet: WordCounter {
+    private var keys: [UInt64]
+    private var stamps: [Int32]
+    private var mask: Int
+    private var filled = 0
+    private var current: Int32 = -1
+
+    init(capacity: Int = 512) {
+        var size = 16
+        while size < capacity { size <<= 1 }
+        keys = Array(repeating: 0, count: size)
+        stamps = Array(repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    @inline(__always)
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, hash: UInt64, caption: Int32) -> Bool {
+        if caption != current {
+            current = caption
+            filled = 0
+        }
+        var slot = Int(truncatingIfNeeded: hash ^ (hash >> 32)) & mask
+        while stamps[slot] == caption {
+            if keys[slot] == hash { return false }
+            slot = (slot + 1) & mask
+        }
+        stamps[slot] = caption
+        keys[slot] = hash
+        filled += 1
+        if filled * 2 > keys.count { grow() }
+        return true
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldStamps = stamps
+        let size = keys.count * 2
+        keys = Array(repeating: 0, count: size)
+        stamps = Array(repeating: -1, count: size)
+        mask = size - 1
+        for index in oldKeys.indices where oldStamps[index] == current {
+            var slot = Int(truncatingIfNeeded: oldKeys[index] ^ (oldKeys[index] >> 32)) & mask
+            while stamps[slot] == current { slot = (slot + 1) & mask }
+            stamps[slot] = current
+            keys[slot] = oldKeys[index]
+        }
     }
 }

@@ -33,3 +33,29 @@ public struct ProgressReporter: Sendable {
     /// A reporter that discards everything (tests, quiet mode).
     public static let silent = ProgressReporter { _ in }
 }
+
+/// Counts finished units from several workers and reports the running total.
+public final class ProgressCounter: @unchecked Sendable {
+    private let reporter: ProgressReporter
+    private let stage: String
+    private let total: Int?
+    private let unit: String
+    private var completed = 0
+    private let lock = NSLock()
+
+    public init(reporter: ProgressReporter, stage: String, total: Int?, unit: String) {
+        self.reporter = reporter
+        self.stage = stage
+        self.total = total
+        self.unit = unit
+    }
+
+    public func add(_ units: Int) {
+        guard units > 0 else { return }
+        lock.lock()
+        completed += units
+        let now = completed
+        lock.unlock()
+        reporter.report(ProgressEvent(stage: stage, completed: now, total: total, unit: unit))
+    }
+}

@@ -101,7 +101,7 @@ struct Analyze: ParsableCommand {
             }
             lap("read")
             let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
-            var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)")
+            var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)", progress: progress)
             lap("compute")
             try write(report: &report, inputs: inputs)
             lap("write")

@@ -27,7 +27,7 @@ struct ConfigCommand: ParsableCommand {
             }
         }
 
-        func run() throws { try printingActionableErrors { try write() } }
+        func run() throws { try reportingErrors { try write() } }
 
         private func write() throws {
             let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
@@ -44,7 +44,7 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit status 0 when it is valid.")
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
-            let config = try printingActionableErrors { try ConfigLoader.load(file: file) }
+            let config = try reportingErrors { try ConfigLoader.load(file: file) }
             print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
@@ -55,17 +55,19 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var source: ConfigSourceOptions
         @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: "Print config.resolved.json, as the engine reads it.") var json = false
+        @Flag(help: "Print config.resolved.json as `wanlora train` writes it into the run folder (paths absolute; docs/engine-contract.md).")
+        var json = false
 
-        func run() throws { try printingActionableErrors { try show() } }
+        func run() throws { try reportingErrors { try show() } }
 
         private func show() throws {
             var (config, baseDir) = try source.load()
             for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
             try config.validate()
             if json {
-                let resolved = ResolvedConfig(config, source: source.configFile ?? "preset \(config.preset.rawValue)", baseDir: baseDir)
-                FileHandle.standardOutput.write(try resolved.jsonData())
+                let name = ResolvedConfig.defaultRunName(config: config, configFile: source.configFile)
+                let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
+                FileHandle.standardOutput.write(Data(resolved.formatted().utf8))
             } else {
                 print(ConfigTemplate.toml(config), terminator: "")
             }

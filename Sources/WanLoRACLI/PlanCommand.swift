@@ -54,7 +54,7 @@ struct PlanCommand: ParsableCommand {
     }
 
     func run() throws {
-        let failed = try printingActionableErrors { try plan() }
+        let failed = try reportingErrors { try plan() }
         if failed { throw ExitCode(1) }
     }
 
@@ -81,7 +81,7 @@ struct PlanCommand: ParsableCommand {
 
         let dataset = DatasetSize(videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
                                   images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
-        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheDir, in: baseDir))
+        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheFolder(config.training), in: baseDir))
 
         if compareReport {
             let comparison = try ReportComparison.make(dataset: dataset)
@@ -145,16 +145,5 @@ enum DiskSpace {
         guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: current),
               let free = attributes[.systemFreeSize] as? NSNumber else { return nil }
         return free.intValue
-    }
-}
-
-/// Runs a command body and prints a library error as two plain lines (what, how to fix) with
-/// exit status 1, instead of ArgumentParser's generic rendering.
-func printingActionableErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as any ActionableError {
-        FileHandle.standardError.write(Data("error: \(error.problem)\nhow to fix: \(error.remedy)\n".utf8))
-        throw ExitCode.failure
     }
 }

@@ -1,3 +1,3 @@
 import WanLoRACLI
 
-WanLoRA.main()
+await WanLoRA.start()

@@ -36,7 +36,7 @@ import Testing
         t5 = "cached"
         [eval]
         metrics = ["fvd", "clip", "fvd"]
-        val_loss_timesteps = [0.25, 0.75]
+        val_loss_timesteps = [250, 750]
         """)
         #expect(c.preset == .v100)
         #expect(c.lora.rank == 8 && c.lora.alpha == 4.0 && c.lora.targets == ["attn1.to_q", "ffn.net.2"])
@@ -46,7 +46,7 @@ import Testing
         #expect(c.hardware.gpu == "H200" && c.hardware.worldSize == 8 && c.hardware.dataParallelSize == 2)
         #expect(c.hardware.t5 == .cached && c.hardware.vae == .offload)
         #expect(c.eval.metrics == [.fvd, .clip])
-        #expect(c.eval.valLossTimesteps == [0.25, 0.75])
+        #expect(c.eval.valLossTimesteps == [250, 750])
         // Untouched keys keep the preset's values.
         #expect(c.training.textLength == 256 && c.training.gradAccumulation == 16)
     }
@@ -121,8 +121,28 @@ import Testing
             ("[training]\ntimestep_shift = 0", "training.timestep_shift", "0", "greater than 0"),
             ("[training]\nseed = -1", "training.seed", "-1", "from 0"),
             ("[training]\nlogging_steps = 0", "training.logging_steps", "0", "from 1"),
-            ("[training]\nsave_steps = 0", "training.save_steps", "0", "from 1"),
-            ("[training]\neval_steps = 0", "training.eval_steps", "0", "from 1"),
+            ("[training]\nsave_steps = -1", "training.save_steps", "-1", "from 0"),
+            ("[training]\neval_steps = -1", "training.eval_steps", "-1", "from 0"),
+            ("[training]\nmax_steps = -1", "training.max_steps", "-1", "from 0"),
+            ("[training]\nadam_betas = [0.9]", "training.adam_betas", "[0.9]", "two numbers"),
+            ("[training]\nadam_betas = [0.9, 1.0]", "training.adam_betas", "1.0", "not including"),
+            ("[training]\nadam_eps = 0", "training.adam_eps", "0", "greater than 0"),
+            ("[training]\ntimestep_sampling = \"beta\"", "training.timestep_sampling", "\"beta\"", "\"logit_normal\""),
+            ("[training]\ntimestep_logit_std = 0", "training.timestep_logit_std", "0", "greater than 0"),
+            ("[training]\ntimestep_logit_mean = nan", "training.timestep_logit_mean", "nan", "a number"),
+            ("[training]\ndevice = \"gpu\"", "training.device", "\"gpu\"", "\"cuda\""),
+            ("[training]\nexpert_grouping = \"batch\"", "training.expert_grouping", "\"batch\"", "\"sample\", \"step\""),
+            ("[training]\nloss_weighting = \"inverse\"", "training.loss_weighting", "\"inverse\"", "\"class_balanced\""),
+            ("[training]\nclass_balanced_beta = 1", "training.class_balanced_beta", "1", "between 0 and 1"),
+            ("[training]\nfocal_gamma = -2", "training.focal_gamma", "-2", "0 or more"),
+            ("[training]\noverfit_samples = -100", "training.overfit_samples", "-100", "from 0"),
+            ("[cache]\ndevice = \"tpu\"", "cache.device", "\"tpu\"", "\"auto\", \"cpu\", \"cuda\""),
+            ("[cache]\nshard_items = 0", "cache.shard_items", "0", "from 1"),
+            ("[cache]\ntext_batch_size = 0", "cache.text_batch_size", "0", "from 1"),
+            ("[cache]\nfree_disk_margin_gib = -1", "cache.free_disk_margin_gib", "-1", "0 or more"),
+            ("[model]\nnum_train_timesteps = 0", "model.num_train_timesteps", "0", "from 1"),
+            ("[run]\nname = \"a/b\"", "run.name", "\"a/b\"", "folder name"),
+            ("[run]\nruns_dir = \"\"", "run.runs_dir", "\"\"", "non-empty"),
             ("[training]\nkeep_checkpoints = 0", "training.keep_checkpoints", "0", "from 1"),
             ("[training]\nfps = 0", "training.fps", "0", "from 1"),
             ("[training]\noptimizer = \"sgd\"", "training.optimizer", "\"sgd\"", "\"adamw\", \"adamw8bit\""),
@@ -141,7 +161,12 @@ import Testing
             ("[hardware]\nvae = \"cpu\"", "hardware.vae", "\"cpu\"", "\"cached\""),
             ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
-            ("[data]\ncache_dir = \"\"", "data.cache_dir", "\"\"", "non-empty"),
+            ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\"\"", "non-empty"),
+            ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
+            ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
+            ("[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"", "\"auto\", \"none\", \"all\""),
+            ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
+            ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
             ("[sample]\nshift = -1", "sample.shift", "-1", "greater than 0"),
             ("[sample]\nguidance_high = 0.5", "sample.guidance_high", "0.5", "1 or more"),
@@ -151,10 +176,21 @@ import Testing
             ("[sample]\nresolution = \"100x100\"", "sample.resolution", "multiple of 16", "multiples of 16"),
             ("[eval]\nmetrics = [\"fid\"]", "eval.metrics", "\"fid\"", "\"fvd\""),
             ("[eval]\nsamples_per_category = -1", "eval.samples_per_category", "-1", "from 0"),
-            ("[eval]\nval_loss_samples = -5", "eval.val_loss_samples", "-5", "from 0"),
-            ("[eval]\nval_loss_timesteps = [0.5, 1.5]", "eval.val_loss_timesteps", "1.5", "between 0 and 1"),
+            ("[eval]\nval_loss_samples = 0", "eval.val_loss_samples", "0", "from 1"),
+            ("[eval]\nval_loss_timesteps = [500, 1000]", "eval.val_loss_timesteps", "1000", "from 0 to 999"),
             ("[eval]\nval_loss_timesteps = []", "eval.val_loss_timesteps", "[]", "non-empty"),
+            ("[eval]\nseed = -1", "eval.seed", "-1", "from 0"),
+            ("[eval]\nlpips_net = \"squeeze\"", "eval.lpips_net", "\"squeeze\"", "\"alex\""),
+            ("[eval]\nfvd_frames = 8", "eval.fvd_frames", "8", "from 9"),
+            ("[eval]\nfvd_min_samples = 1", "eval.fvd_min_samples", "1", "from 2"),
+            ("[eval]\nframes_per_video = 0", "eval.frames_per_video", "0", "from 1"),
+            ("[eval]\nreference_per_category = -1", "eval.reference_per_category", "-1", "from 0"),
+            ("[eval]\nis_splits = 0", "eval.is_splits", "0", "from 1"),
+            ("[eval]\nlpips_size = 8", "eval.lpips_size", "8", "from 32"),
+            ("[eval]\nlpips_max_pairs = 0", "eval.lpips_max_pairs", "0", "from 1"),
+            ("[eval]\nweights_dir = \"\"", "eval.weights_dir", "\"\"", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
+            ("[training]\nblocks = \"flash\"", "training.blocks", "\"flash\"", "\"fast\", \"diffusers\""),
         ]
         for (toml, key, problemText, remedyText) in cases {
             let error = try #require(throws: ConfigError.self, "\(toml)") { try ConfigLoader.parse(toml: toml) }
@@ -165,7 +201,12 @@ import Testing
         }
         // Every key of the registry has at least one rule exercised above or is a free string.
         let tested = Set(cases.map(\.1))
-        let freeText: Set = ["data.train_manifest", "data.val_manifest", "data.runs_dir", "model.checkpoint", "sample.negative_prompt", "training.gradient_checkpointing", "hardware.fsdp"]
+        let freeText: Set = ["data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
+                             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
+                             "training.keep_attention", "training.compile", "cache.vae_tiling",
+                             "hardware.fsdp",
+                             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
+                             "eval.clip_image_model", "eval.clip_text_model"]
         for key in ConfigKeys.all where !tested.contains(key.path) && !freeText.contains(key.path) {
             Issue.record("no invalid-value test for \(key.path)")
         }

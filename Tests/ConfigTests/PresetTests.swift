@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Config
 
@@ -61,6 +62,11 @@ import Testing
         #expect(c.sample.guidanceHigh == 4.0 && c.sample.guidanceLow == 3.0)
         #expect(c.model.boundary == 0.875)
         #expect(c.sample.fps == 16)
+        #expect(c.sample.solver == .euler && c.sample.schedule == .wan)
+        // Wan2.2's own negative prompt (wan/configs/shared_config.py), 137 characters of Chinese.
+        #expect(c.sample.negativePrompt == WanLoRAConfig.officialNegativePrompt)
+        #expect(c.sample.negativePrompt.count == 137)
+        #expect(c.sample.negativePrompt.hasPrefix("色调艳丽，过曝，静态") && c.sample.negativePrompt.hasSuffix("背景人很多，倒着走"))
     }
 
     @Test func h100IsOursAndTheDefault() throws {
@@ -88,5 +94,23 @@ import Testing
         for key in ConfigKeys.all {
             #expect(text.contains("\n\(key.name) = "), "template lacks \(key.path)")
         }
+    }
+}
+
+@Suite struct ConfigDocumentationTests {
+    /// docs/config.md holds the key tables exactly as the registry and presets write them.
+    @Test func docsKeyTablesAreCurrent() throws {
+        let url = ResolvedConfigTests.repoRoot.appendingPathComponent("docs/config.md")
+        var docs = try String(contentsOf: url, encoding: .utf8)
+        let begin = "<!-- key tables: begin -->\n", end = "<!-- key tables: end -->"
+        let start = try #require(docs.range(of: begin)), stop = try #require(docs.range(of: end))
+        let tables = ConfigDocumentation.keyTables()
+        if ProcessInfo.processInfo.environment["WANLORA_UPDATE_DOCS"] == "1" {
+            docs.replaceSubrange(start.upperBound..<stop.lowerBound, with: tables)
+            try Data(docs.utf8).write(to: url)
+            return
+        }
+        #expect(String(docs[start.upperBound..<stop.lowerBound]) == tables,
+                "docs/config.md key tables are stale: run WANLORA_UPDATE_DOCS=1 swift test --filter docsKeyTables")
     }
 }

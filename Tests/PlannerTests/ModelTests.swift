@@ -78,6 +78,22 @@ import Config
         #expect(plain.total.total < f.total.total)
     }
 
+    /// The fast blocks recompute neither self-attention nor the FFN's last product (2·S·ffn·d a layer).
+    @Test func fastBlocksRecomputeLess() throws {
+        let lora = try LoRACount.count(architecture: a, targets: ["to_q", "to_k", "to_v", "to_out.0"], rank: 16, experts: 1)
+        let full = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true)
+        let fast = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true,
+                                      keepsAttention: true, skipsLastFFNProduct: true)
+        #expect(fast.recompute.selfAttention == 0 && fast.recompute.crossAttention == full.recompute.crossAttention)
+        #expect(full.recompute.linear - fast.recompute.linear == 40 * 2 * 46_800 * 13_824 * 5120)
+        #expect(fast.total.selfAttention == 3.5 * fast.forward.selfAttention)
+        // 11.5 PFLOP of the diffusers step, 8.9 of them left: 1.80 PFLOP of attention, 0.27 of FFN.
+        #expect(abs(fast.total.total / 1e15 - 9.47) < 0.01)
+        #expect(FlopModel.adaptsLastFFNProduct(targets: ["to_q", "ffn.net.2"]))
+        #expect(FlopModel.adaptsLastFFNProduct(targets: ["net.2"]))
+        #expect(!FlopModel.adaptsLastFFNProduct(targets: ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj"]))
+    }
+
     @Test func imagesAreOneFrameClips() {
         let image = FlopModel.training(architecture: a, tokens: 3600, textTokens: 512, lora: nil, checkpointing: true)
         // Attention is quadratic: a one-frame clip costs well under 1/13 of a 13-latent-frame clip.
@@ -101,14 +117,17 @@ import Config
 @Suite struct CalibrationTests {
     @Test func everyMeasurementWithin15Percent() {
         for check in Calibration.checks {
-            if let error = check.secondsError { #expect(abs(error) <= 0.15, "\(check.measurement.name): \(check.modelSeconds) s") }
+            let tolerance = check.measurement.tolerance
+            if let error = check.secondsError { #expect(abs(error) <= tolerance, "\(check.measurement.name): \(check.modelSeconds) s") }
             if let error = check.peakError { #expect(abs(error) <= 0.15, "\(check.measurement.name): \(check.modelPeakGiB ?? 0) GiB") }
             if check.measurement.outOfMemory { #expect(check.modelFits == false, "\(check.measurement.name) should not fit") }
             if check.measurement.kind == .trainingStep && !check.measurement.outOfMemory {
                 #expect(check.modelFits == true, "\(check.measurement.name) should fit")
             }
         }
-        #expect(Calibration.checks.count == 9)
+        #expect(Calibration.checks.count == 15)
+        // Only the image rows (per-step costs outside the blocks) get more than 15% on time.
+        #expect(Calibration.measurements.filter { $0.tolerance > 0.15 }.allSatisfy { $0.frames == 1 })
     }
 
     @Test func pinnedFigures() {
@@ -129,6 +148,14 @@ import Config
         for name in ["train 49 frames, 2 × H100, Ulysses 2", "train 81 frames, 2 × H100, Ulysses 2"] {
             #expect(abs(checks[name]!.peakError!) < 0.03 && abs(checks[name]!.secondsError!) < 0.10, "\(name)")
         }
+        // The fast blocks (bench/engine_step.py, H100, 2026-11-25): fitted at 49 frames; 81 frames
+        // predicted within 2% and fitting the 80 GB card, where the diffusers blocks do not.
+        let fast49 = checks["bench: train 49 frames, H100, fast"]!
+        #expect(abs(fast49.modelSeconds - 18.24) < 1e-6 && abs(fast49.modelPeakGiB! - 41.14) < 1e-6)
+        let fast81 = checks["bench: train 81 frames, H100, fast"]!
+        #expect(abs(fast81.secondsError!) < 0.02 && abs(fast81.peakError!) < 0.02 && fast81.modelFits == true)
+        #expect(checks["bench: train 81 frames, H100, diffusers"]!.modelFits == false)
+        #expect(abs(checks["bench: train 49 frames, H100, diffusers"]!.secondsError!) < 0.03)
     }
 
     /// The fitted constants are physically sensible: the working set is tens of bf16 tensors of
@@ -137,6 +164,10 @@ import Config
         let c = Calibration.fitted
         #expect(c.workingSetBytesPerTokenDim > 10 && c.workingSetBytesPerTokenDim < 80)
         #expect(c.elementwiseBytesPerTokenLayerDim > 100 && c.elementwiseBytesPerTokenLayerDim < 2000)
+        let fast = Calibration.fittedFast
+        #expect(fast.workingSetBytesPerTokenDim > 10 && fast.workingSetBytesPerTokenDim < 80)
+        #expect(fast.elementwiseBytesPerTokenLayerDim > 100 && fast.elementwiseBytesPerTokenLayerDim < c.elementwiseBytesPerTokenLayerDim)
+        #expect(Calibration.constants(for: .fast) == fast && Calibration.constants(for: .diffusers) == c)
     }
 
     /// The official repository: 1,041.5 s for a 720p 81-frame video on one H100 (40 steps, CFG).

@@ -94,10 +94,16 @@ import Testing
         #expect(try run(["config", "init", "--preset", "v100", "--out", file]).status == 1)  // no overwrite
         let check = try run(["config", "check", file])
         #expect(check.status == 0 && check.stdout.contains("valid (preset v100"))
-        let show = try run(["config", "show", "--config", file, "--json", "--set", "lora.rank=8"])
+        // The engine's file needs the model folder.
+        let noModel = try run(["config", "show", "--config", file, "--json"])
+        #expect(noModel.status == 1 && noModel.stderr.contains("model.checkpoint is empty"))
+        let show = try run(["config", "show", "--config", file, "--json", "--set", "lora.rank=8",
+                            "--set", "model.checkpoint=weights", "--set", "training.mixed_precision=fp32"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect((object["lora"] as? [String: Any])?["rank"] as? Int == 8)
-        #expect(object["base_dir"] as? String == folder.path)
+        // Written as into the run folder: paths absolute against the TOML file's folder.
+        #expect((object["run"] as? [String: Any])?["dir"] as? String == folder.path + "/runs/run")
+        #expect((object["model"] as? [String: Any])?["path"] as? String == folder.path + "/weights")
         // A broken file is reported with its key.
         try Data("[training]\nframes = 48\n".utf8).write(to: URL(fileURLWithPath: file))
         let broken = try run(["config", "check", file])

@@ -1,36 +1,90 @@
 import Foundation
 import Testing
 
-/// `wanlora train` as a user runs it: the launch command, the dry run, the environment every engine
-/// process gets. A stand-in "python" (a shell script) records what it was started with.
-@Suite struct TrainEndToEndTests {
-    static let binary = BinaryRunner.binary
+/// `wanlora cache`, `train` and `runs` as a user runs them: the launch command without an
+/// engine (`--dry-run`), then the real engine on the tiny demo configuration.
+@Suite(.serialized) struct TrainEndToEndTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let enginePython = repoRoot.appendingPathComponent("engine/.venv/bin/python").path
+    static var haveEngine: Bool { FileManager.default.isExecutableFile(atPath: enginePython) }
+    static var haveBinary: Bool { FileManager.default.isExecutableFile(atPath: BinaryRunner.binary.path) }
 
-    func run(_ arguments: [String], in folder: URL, environment: [String: String]) throws -> BinaryRunner.Result {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.wait()
-        process.waitUntilExit()
-        return BinaryRunner.Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                                   stderr: String(decoding: errData, as: UTF8.self))
+    func run(_ arguments: [String], in folder: URL) throws -> BinaryRunner.Result {
+        try BinaryRunner.run(arguments, in: folder)
+    }
+
+    /// A project folder with a config, an (empty) model folder and a cache index of 2 videos
+    /// and 1 image, and a stand-in engine venv (python + torchrun that only exit).
+    func project() throws -> URL {
+        let folder = BinaryRunner.temporaryFolder()
+        let fm = FileManager.default
+        try fm.createDirectory(at: folder.appendingPathComponent("model"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: folder.appendingPathComponent("venv/bin"), withIntermediateDirectories: true)
+        for tool in ["python", "torchrun"] {
+            let path = folder.appendingPathComponent("venv/bin/\(tool)").path
+            try Data("#!/bin/sh\nexit 0\n".utf8).write(to: URL(fileURLWithPath: path))
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+        try Data("""
+        preset = "h100"
+        [run]
+        name = "p"
+        [model]
+        checkpoint = "model"
+        [training]
+        frames = 49
+        """.utf8).write(to: folder.appendingPathComponent("run.toml"))
+        let cache = folder.appendingPathComponent("cache/1280x720-49f-512t")
+        try fm.createDirectory(at: cache.appendingPathComponent("train"), withIntermediateDirectories: true)
+        try Data(#"{"schema_version": 1, "settings": {"width": 1280, "height": 720, "frames": 49, "fps": 16, "text_length": 512, "model_fingerprint": "x"}, "model_path": "m"}"#.utf8)
+            .write(to: cache.appendingPathComponent("cache.json"))
+        try Data("""
+        {"id": "a", "media_type": "video"}
+        {"id": "b", "media_type": "image"}
+        {"id": "c", "media_type": "video"}
+
+        """.utf8).write(to: cache.appendingPathComponent("train/index.jsonl"))
+        return folder
+    }
+
+    @Test(.enabled(if: haveBinary)) func dryRunShowsTheLaunchForOneAndSeveralGPUs() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let venv = folder.appendingPathComponent("venv/bin").path
+        let config = folder.appendingPathComponent("run.toml").path
+        let four = try run(["train", "--config", "run.toml", "--engine-python", venv + "/python", "--gpus", "4", "--dry-run", "--force"], in: folder)
+        #expect(four.status == 0, "\(four.stderr)")
+        let runDir = folder.path + "/runs/p"
+        #expect(four.stdout.contains("run folder:  \(runDir)\n"))
+        #expect(four.stdout.contains("processes:   4 (torchrun)\n"))
+        #expect(four.stdout.contains("command:     \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone -m wanlora_engine train --config \(runDir)/config.resolved.json --ulysses 2 --fsdp\n"), "\(four.stdout)")
+        // The same launch for Slurm and the per-GPU plan (the Launch library's dry-run text).
+        #expect(four.stdout.contains("srun --export=ALL \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone"))
+        #expect(four.stdout.contains("Per-GPU plan (H100"))
+        #expect(four.stdout.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"), "\(four.stdout)")
+        #expect(!four.stdout.contains("trains on one process"))  // the old single-process note is gone
+        #expect(four.stdout.contains("plan:        "))  // a GPU run is planned
+        #expect(!FileManager.default.fileExists(atPath: runDir))  // a dry run writes nothing
+        let one = try run(["train", "--config", config, "--engine-python", venv + "/python", "--gpus", "1",
+                           "--set", "hardware.ulysses_degree=1", "--set", "training.frames=49", "--dry-run", "--resume", "--force"], in: folder)
+        #expect(one.stdout.contains("command:     \(venv)/python -m wanlora_engine train --config \(runDir)/config.resolved.json --resume\n"), "\(one.stdout)\(one.stderr)")
+        // --gpus 1 with the preset's Ulysses degree 2 names the key to change.
+        let ulysses = try run(["train", "--config", "run.toml", "--engine-python", venv + "/python", "--gpus", "1", "--dry-run"], in: folder)
+        #expect(ulysses.status == 1 && ulysses.stderr.contains("hardware.ulysses_degree = 2 does not divide the 1 GPUs"))
+        // Training needs its cache.
+        let noCache = try run(["train", "--config", "run.toml", "--engine-python", venv + "/python", "--set", "training.frames=81", "--dry-run"], in: folder)
+        #expect(noCache.status == 1 && noCache.stderr.contains("There is no cache at \(folder.path)/cache/1280x720-81f-512t"))
+        #expect(noCache.stderr.contains("wanlora cache --config run.toml"))
+        // An engine that is not there.
+        let missing = try run(["train", "--config", "run.toml", "--engine-python", "/nonexistent/python", "--dry-run"], in: folder)
+        #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/python (from --engine-python) is not an executable file"))
+        let runs = try run(["runs", "--config", "run.toml"], in: folder)
+        #expect(runs.status == 1 && runs.stderr.contains("runs folder \(folder.path)/runs does not exist"))
     }
 
     /// A stand-in for the engine's Python: writes its arguments and environment, exits 7.
-    func fakePython(in folder: URL) throws -> URL {
-        let script = folder.appendingPathComponent("fake-python")
+    func recordingPython(in folder: URL) throws -> String {
+        let script = folder.appendingPathComponent("venv/bin/python")
         try """
         #!/bin/sh
         printf '%s\\n' "$@" > "$(dirname "$0")/args.txt"
@@ -38,25 +92,24 @@ import Testing
         exit 7
         """.write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
-        return script
+        return script.path
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
-    func launchPassesTheCallersEnvironmentToTheEngineAndReturnsItsStatus() throws {
-        let folder = BinaryRunner.temporaryFolder()
-        let python = try fakePython(in: folder)
-        let runFolder = folder.appendingPathComponent("runs/r")
-        try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
-        try "{}".write(to: runFolder.appendingPathComponent("config.resolved.json"), atomically: true, encoding: .utf8)
+    @Test(.enabled(if: haveBinary)) func launchPassesTheCallersEnvironmentToEveryRankUnchanged() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let python = try recordingPython(in: folder)
         var environment = ProcessInfo.processInfo.environment
         environment["NCCL_NVLS_ENABLE"] = "0"
         environment["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
         environment["NVSHMEM_DISABLE_NVLS"] = "1"
         environment["WANLORA_TEST_MARK"] = "한글 and spaces"
-        let result = try run(["train", "--config", "runs/r/config.resolved.json", "--gpus", "2", "--ulysses", "2",
-                              "--python", python.path, "--shutdown-timeout", "120"], in: folder, environment: environment)
-        #expect(result.status == 7, "\(result.stderr)")
-        let arguments = try String(contentsOf: folder.appendingPathComponent("args.txt"), encoding: .utf8)
+        environment.removeValue(forKey: "WANLORA_ENGINE_PYTHON")
+        let result = try BinaryRunner.run(["train", "--config", "run.toml", "--engine-python", python, "--gpus", "2", "--ulysses", "2",
+                                           "--no-fsdp", "--shutdown-timeout", "120", "--progress", "plain", "--force"],
+                                          in: folder, environment: environment)
+        #expect(result.status != 0, "\(result.stderr)")  // the stand-in exits 7 without events
+        let arguments = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
         #expect(arguments == """
         -m
         torch.distributed.run
@@ -71,13 +124,12 @@ import Testing
         wanlora_engine
         train
         --config
-        runs/r/config.resolved.json
+        \(folder.path)/runs/p/config.resolved.json
         --ulysses
         2
-        --fsdp
 
         """)
-        let seen = try String(contentsOf: folder.appendingPathComponent("env.txt"), encoding: .utf8)
+        let seen = try String(contentsOf: folder.appendingPathComponent("venv/bin/env.txt"), encoding: .utf8)
             .split(separator: "\n").map(String.init)
         for line in ["NCCL_NVLS_ENABLE=0", "TORCH_SYMM_MEM_DISABLE_MULTICAST=1", "NVSHMEM_DISABLE_NVLS=1",
                      "WANLORA_TEST_MARK=한글 and spaces"] {
@@ -86,37 +138,153 @@ import Testing
         if let path = environment["PATH"] { #expect(seen.contains("PATH=\(path)")) }
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
-    func dryRunPrintsTheCommandTheSlurmScriptAndThePerGPUPlan() throws {
-        let folder = BinaryRunner.temporaryFolder()
-        let environment = ProcessInfo.processInfo.environment
-        #expect(try run(["config", "init", "--preset", "h100", "--out", "run.toml"], in: folder, environment: environment).status == 0)
-        let result = try run(["train", "--config", "run.toml", "--gpus", "2", "--ulysses", "2", "--python", "python3", "--dry-run"],
-                             in: folder, environment: environment)
-        #expect(result.stdout.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
-                                       + "-m wanlora_engine train --config \(folder.path)/runs/run/config.resolved.json --ulysses 2 --fsdp"),
-                "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("srun --export=ALL python3 -m torch.distributed.run"))
-        #expect(result.stdout.contains("Per-GPU plan (H100"))
-        #expect(result.stdout.contains("Ulysses         2 (a 81-frame clip's 75,600 tokens: 37,800 per GPU)"))
-        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("runs").path))  // nothing started
-        // without --dry-run the run folder's resolved config must exist
-        let real = try run(["train", "--config", "run.toml", "--gpus", "2"], in: folder, environment: environment)
-        #expect(real.status == 1 && real.stderr.contains("config.resolved.json does not exist"))
+    @Test(.enabled(if: haveBinary)) func severalNodesAndImpossibleLayouts() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let python = folder.appendingPathComponent("venv/bin/python").path
+        let base = ["train", "--config", "run.toml", "--engine-python", python, "--dry-run", "--force"]
+        let two = try run(base + ["--gpus", "8", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.contains("command:     \(python) -m torch.distributed.run --nnodes 2 --nproc-per-node 8 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500 -m wanlora_engine train"), "\(two.stdout)")
+        #expect(two.stdout.contains("#SBATCH --nodes=2") && two.stdout.contains("--rdzv-backend c10d"))
+        #expect(two.stdout.contains("Launch on this node (node 1 of 2"))
+        let nodes = try run(base + ["--gpus", "8", "--nodes", "2"], in: folder)
+        #expect(nodes.status == 1 && nodes.stderr.contains("--nodes 2 needs the address where node 0 waits"), "\(nodes.stderr)")
+        let master = try run(base + ["--master", "node0"], in: folder)
+        #expect(master.status != 0 && master.stderr.contains("--master node0 is not ADDR:PORT."), "\(master.stderr)")
+        let odd = try run(base + ["--gpus", "6", "--ulysses", "4"], in: folder)
+        #expect(odd.status == 1 && odd.stderr.contains("4"), "\(odd.stderr)")
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
-    func impossibleLayoutsStopBeforeAnythingStarts() throws {
+    /// The real engine on the tiny demo configuration (a tiny random Wan2.2 model, 4 + 2 real
+    /// media files): cache, a 2-step training, then Ctrl-C during a long run, a refused and a
+    /// forced resume. `make test` creates engine/.venv, so CI runs this.
+    @Test(.enabled(if: haveEngine && haveBinary, "engine/.venv is missing: `make -C engine venv` (make test does it) enables this test"))
+    func cacheTrainInterruptResumeWithTheRealEngine() throws {
         let folder = BinaryRunner.temporaryFolder()
-        let environment = ProcessInfo.processInfo.environment
-        _ = try run(["config", "init", "--preset", "h100", "--out", "run.toml"], in: folder, environment: environment)
-        let odd = try run(["train", "--config", "run.toml", "--gpus", "6", "--ulysses", "4", "--dry-run"], in: folder, environment: environment)
-        #expect(odd.status == 1)
-        #expect(odd.stderr == "error: --ulysses 4 does not divide the 6 GPUs of the run (6 per node × 1 node).\n"
-                + "how to fix: Use a Ulysses degree that divides 6 and the 40 heads: 1, 2.\n")
-        let nodes = try run(["train", "--config", "run.toml", "--gpus", "8", "--nodes", "2", "--dry-run"], in: folder, environment: environment)
-        #expect(nodes.status == 1 && nodes.stderr.contains("--nodes 2 needs the address where node 0 waits"))
-        let master = try run(["train", "--config", "run.toml", "--master", "node0", "--dry-run"], in: folder, environment: environment)
-        #expect(master.status != 0 && master.stderr.contains("--master node0 is not ADDR:PORT."))
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for stage in [["tiny-model", "--out", "model", "--layout", "official"], ["demo-data", "--out", "data", "--images", "2", "--videos", "2"]] {
+            let made = try BinaryRunner.runProgram(Self.enginePython, ["-m", "wanlora_engine"] + stage, in: folder)
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        try FileManager.default.copyItem(at: Self.repoRoot.appendingPathComponent("configs/demo.toml"), to: folder.appendingPathComponent("wanlora.toml"))
+
+        let cache = try run(["cache", "--config", "wanlora.toml", "--progress", "plain"], in: folder)
+        #expect(cache.status == 0, "\(cache.stderr)")
+        #expect(cache.stdout.contains("cache complete: \(folder.path)/cache"))
+        #expect(cache.stderr.contains("cache completed after") && cache.stderr.contains("6 items cached"))
+
+        let train = try run(["train", "--config", "wanlora.toml", "--set", "training.max_steps=2", "--set", "training.eval_steps=2",
+                             "--set", "training.save_steps=2", "--progress", "plain"], in: folder)
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("training complete after 2 steps: \(folder.path)/runs/demo"))
+        #expect(train.stderr.contains("step 2/2 (100%) · loss "))
+        #expect(train.stderr.contains("note: training.device = \"cpu\""))
+        for file in ["high_noise.diffusers.safetensors", "low_noise.comfyui.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: folder.path + "/runs/demo/lora/" + file))
+        }
+        let log = try String(contentsOfFile: folder.path + "/runs/demo/train.log", encoding: .utf8)
+        #expect(log.contains("-m wanlora_engine train --config \(folder.path)/runs/demo/config.resolved.json"))
+
+        // A long run, stopped with Ctrl-C (SIGINT to wanlora) after its first step: the engine
+        // checkpoints and stops, wanlora exits 130. --progress json passes the events through.
+        let long = ["train", "--config", "wanlora.toml", "--set", "run.name=stop", "--set", "training.max_steps=10000",
+                    "--set", "training.save_steps=0", "--set", "training.eval_steps=0"]
+        let stopped = try BinaryRunner.runUntil(long + ["--progress", "json"], in: folder,
+                                                when: { $0.contains(#""event": "step""#) }, send: SIGINT)
+        #expect(stopped.status == 130, "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("stopped: Interrupted at step "))
+        let events = stopped.stdout.split(separator: "\n")
+        let last = try #require(events.last.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect(last["event"] as? String == "run_finished" && last["status"] as? String == "interrupted")
+        let step = try #require(last["step"] as? Int)
+        #expect(step >= 1 && step < 10000)
+
+        // Resuming with another max_steps is a changed configuration: refused, then forced.
+        let refused = try run(long.dropLast(4) + ["--set", "training.max_steps=\(step + 1)", "--set", "training.save_steps=0",
+                                                  "--set", "training.eval_steps=0", "--resume"], in: folder)
+        #expect(refused.status == 1 && refused.stderr.contains("train.max_steps 10000 → \(step + 1)"), "\(refused.stderr)")
+        let resumed = try run(long.dropLast(4) + ["--set", "training.max_steps=\(step + 1)", "--set", "training.save_steps=0",
+                                                  "--set", "training.eval_steps=0", "--resume", "--force", "--progress", "plain"], in: folder)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming from step \(step)"))
+        #expect(resumed.stdout.contains("training complete after \(step + 1) steps"))
+        // A new start of a run with checkpoints is refused.
+        let again = try run(long, in: folder)
+        #expect(again.status == 1 && again.stderr.contains("already has checkpoints"))
+
+        let runs = try run(["runs", "--config", "wanlora.toml", "--json"], in: folder)
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+        #expect(list.map { $0["name"] as? String } == ["demo", "stop"])
+        #expect(list.map { $0["state"] as? String } == ["completed", "completed"])
+        #expect(list.map { $0["step"] as? Int } == [2, step + 1])
+        let table = try run(["runs", "--runs-dir", "runs"], in: folder)
+        #expect(table.stdout.hasPrefix("run   stage  state      steps"))
+    }
+}
+
+extension BinaryRunner {
+    /// Runs any program (here: the engine's python) and captures its output.
+    static func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        group.enter()
+        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Runs wanlora and sends `signal` to it once a stdout line satisfies `when` (as a user's
+    /// Ctrl-C would reach it: to wanlora only, the engine runs in its own process group).
+    static func runUntil(_ arguments: [String], in directory: URL, when: @escaping @Sendable (String) -> Bool, send signal: Int32) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let pid = process.processIdentifier
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            var sent = false
+            var pending = Data()
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                outData.append(chunk)
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    if !sent && when(line) {
+                        sent = true
+                        kill(pid, signal)
+                    }
+                }
+            }
+            group.leave()
+        }
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
     }
 }

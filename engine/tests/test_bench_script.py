@@ -8,7 +8,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "engine_step.py"
 
 def test_engine_step_benchmark_runs_on_a_tiny_model(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--json", str(out)], capture_output=True,
+    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--check", "--json", str(out)], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
@@ -16,6 +16,9 @@ def test_engine_step_benchmark_runs_on_a_tiny_model(tmp_path):
     assert cases == {(1, "diffusers"), (1, "engine"), (5, "diffusers"), (5, "engine")}
     assert all(r["seconds_per_sample"] > 0 for r in data["results"])
     assert data["header"]["lora_parameters"] == 2 * 8 * 16 * (16 + 16)
+    # --check: the engine's prediction and LoRA gradients against diffusers' (float32 on the CPU: equal to rounding)
+    check = data["header"]["check"]["engine"]
+    assert check["prediction"] < 1e-5 and check["lora_gradients"] < 1e-5 and check["worst_lora_tensor"] < 1e-5
 
 
 def test_counted_flops_match_spec_section_8():

@@ -13,7 +13,7 @@ def test_v100_fixture_parses_with_every_value():
     assert config.schema_version == SCHEMA_VERSION
     assert config.model.boundary == 0.875
     assert config.model.inactive_expert_device == "cpu"
-    assert (config.data.width, config.data.height, config.data.frames, config.data.text_length) == (832, 480, 49, 256)
+    assert (config.data.width, config.data.height, config.data.frames, config.data.text_length) == (1280, 720, 49, 256)
     assert config.lora.rank == 16 and config.lora.alpha == 16.0 and config.lora.dropout == 0.05
     assert config.lora.targets == ["to_q", "to_k", "to_v", "to_out.0"]
     assert config.lora.experts == ["high", "low"]
@@ -26,7 +26,7 @@ def test_v100_fixture_parses_with_every_value():
     assert config.train.max_steps is None
     assert config.cache.free_disk_margin_bytes == 10 * 2**30
     assert config.checkpoint.keep_last == 2 and config.eval.timesteps[-1] == 950
-    assert config.data.cache_dir == Path("/data/cache-480p-49f")
+    assert config.data.cache_dir == Path("/data/cache/1280x720-49f-256t")
 
 
 def test_demo_fixture_resolves_relative_paths_against_its_folder(tmp_path):

@@ -15,12 +15,13 @@ COMMON = {"event", "schema_version", "time", "elapsed_s"}
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 
 
-def sample_events():
-    return [json.loads(line) for line in (FIXTURES / "events.sample.jsonl").read_text().splitlines()]
+def sample_events(name="events.sample.jsonl"):
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines()]
 
 
 def test_sample_fixture_covers_every_event_type_with_its_fields():
-    events = sample_events()
+    # the evaluate stage's events live in their own fixture (read by the Swift Evaluation library, not Runs)
+    events = sample_events() + sample_events("events.evaluate.sample.jsonl")
     assert {e["event"] for e in events} == set(EVENT_FIELDS)
     for event in events:
         assert COMMON <= event.keys()

@@ -3,8 +3,11 @@
 Stages:
     cache       VAE latents + UMT5 embeddings of the train/val manifests into data.cache_dir
     train       LoRA training; --resume continues from the run folder's latest checkpoint
+    sample      text-to-video with both experts and their LoRAs: --config OUT/sample-job.json (wanlora sample)
     tiny-model  write a tiny random Wan2.2 T2V model (tests, `make demo`): --out DIR --layout official|diffusers
     demo-data   write a small prepared dataset of real media (PNG + H.264 via ffmpeg): --out DIR
+    evaluate    FVD, IS, LPIPS, CLIP score, temporal consistency: --config OUT/evaluate.json (docs/evaluate.md)
+    eval-weights  write random-weight stand-ins of the metric networks (tests, demo): --out DIR
 
 stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stderr.
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
@@ -151,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                                help="GPUs that share one sample's tokens (Ulysses; divides the GPUs and 40 heads)")
             stage.add_argument("--fsdp", action="store_true",
                                help="shard the frozen expert weights over all GPUs (FSDP2, per block)")
+    sample = sub.add_parser("sample", help="generate videos (MP4 + JSON sidecar per prompt)")
+    sample.add_argument("--config", required=True, type=Path, help="sample-job.json written by wanlora sample")
     tiny = sub.add_parser("tiny-model", help="write a tiny random Wan2.2 T2V model")
     tiny.add_argument("--out", required=True, type=Path, help="empty or new folder")
     tiny.add_argument("--layout", choices=("official", "diffusers"), default="diffusers")
@@ -160,7 +165,26 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--images", type=int, default=8)
     demo.add_argument("--videos", type=int, default=8)
     demo.add_argument("--frames", type=int, default=9, help="frames per clip at 16 fps")
+    evaluate = sub.add_parser("evaluate", help="metrics of generated videos against reference clips")
+    evaluate.add_argument("--config", required=True, type=Path, help="evaluate.json written by `wanlora evaluate`")
+    weights = sub.add_parser("eval-weights", help="write random-weight metric networks under their real file names")
+    weights.add_argument("--out", required=True, type=Path)
+    weights.add_argument("--seed", type=int, default=0)
+    weights.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex")
     args = parser.parse_args(argv)
+
+    if args.stage == "evaluate":
+        from .evaluate.run import run_evaluate_stage
+
+        return run_evaluate_stage(args.config)
+
+    if args.stage == "eval-weights":
+        from .evaluate.random_weights import write_random_weights
+
+        paths = write_random_weights(args.out, seed=args.seed, net=args.lpips_net)
+        print(f"wrote random-weight metric networks (not real ones) to {args.out}: "
+              + ", ".join(p.name for p in paths.values()), file=sys.stderr)
+        return EXIT_OK
 
     if args.stage == "demo-data":
         from .demo_data import write_dataset
@@ -170,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
                       video_frames=args.frames, name="val.csv", start=1000)
         print(f"wrote {args.out}/train.csv and val.csv", file=sys.stderr)
         return EXIT_OK
+
+    if args.stage == "sample":
+        from .sample import run_sample_stage
+
+        return run_sample_stage(args.config)
 
     if args.stage == "tiny-model":
         from .tiny import write_tiny_model

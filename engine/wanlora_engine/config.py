@@ -177,6 +177,17 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class BlocksConfig:
+    """How the transformer blocks run (wanlora_engine.fast_model; docs/engine-contract.md §2.10)."""
+
+    implementation: Literal["fast", "diffusers"]
+    attention: Literal["auto", "cudnn", "flash", "efficient", "math"]
+    keep_attention: bool
+    activation_offload: Literal["auto", "none", "all"]
+    compile: bool
+
+
+@dataclass(frozen=True)
 class ResolvedConfig:
     schema_version: int
     run: RunConfig
@@ -188,6 +199,7 @@ class ResolvedConfig:
     logging: LoggingConfig
     eval: EvalConfig
     checkpoint: CheckpointConfig
+    blocks: BlocksConfig
     source_path: Path | None = field(default=None, metadata={"internal": True})
 
     def to_json_dict(self) -> dict[str, Any]:

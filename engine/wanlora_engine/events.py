@@ -40,9 +40,27 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "eval": ("step", "split", "samples", "val_loss", "val_loss_high", "val_loss_low", "losses_by_timestep"),
     "checkpoint": ("step", "path", "bytes", "removed"),
+    # stage `sample` (wanlora sample)
+    "sample_plan": (
+        "videos", "videos_existing", "steps", "steps_high", "steps_low", "schedule", "solver", "schedule_kind",
+        "shift", "guidance_high", "guidance_low", "boundary", "width", "height", "frames", "fps", "loras",
+        "inactive_expert", "vae_tiling", "text_encoder_device", "planned_peak_bytes", "device_total_bytes",
+        "plan_gpu", "output_dir",
+    ),
+    "sample_step": (
+        "video", "videos", "id", "step", "steps", "timestep", "sigma", "expert", "guidance", "seconds",
+        "seconds_per_step", "eta_seconds",
+    ),
+    "sample_video": ("video", "videos", "id", "category", "path", "sidecar", "poster", "seconds", "seed", "existing"),
     "warning": ("code", "message"),
     "error": ("code", "problem", "remedy", "step", "last_checkpoint"),
     "run_finished": ("stage", "status", "step", "seconds", "outputs", "summary"),
+    # evaluate stage (docs/evaluate.md)
+    "evaluate_plan": (
+        "metrics", "generated_videos", "reference_videos", "reference_rows", "categories", "paired_videos",
+        "frames_per_video", "fvd_frames",
+    ),
+    "evaluate_progress": ("phase", "done", "total", "videos_per_second"),
 }
 
 

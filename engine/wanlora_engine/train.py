@@ -20,6 +20,7 @@ step-N is always complete; the last checkpoint.keep_last are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .errors import ConfigError, EngineError, NonFiniteLossError
 from .events import EventWriter, log
+from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files, lora_parameters
@@ -206,6 +208,15 @@ class Trainer:
 
         # Models
         components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
+        fast_blocks = config.blocks.implementation == "fast"
+        if fast_blocks and self.layout.ulysses > 1:
+            # The fast blocks call attention inside their own forward and backward, where the Ulysses
+            # all-to-all (an attention processor of the diffusers blocks) would not run.
+            fast_blocks = False
+            events.warning("fast_blocks_replaced", f"Ulysses {self.layout.ulysses} trains with the diffusers blocks: "
+                           "the fast blocks do not run sequence-parallel attention yet (more memory and time per "
+                           "sample than blocks.implementation 'fast' on one GPU)", ulysses_degree=self.layout.ulysses)
+        self.fast_blocks = fast_blocks
         self.models: dict[str, Any] = {}
         self.params: dict[str, list[torch.nn.Parameter]] = {}
         for offset, expert in enumerate(self.experts):
@@ -213,6 +224,8 @@ class Trainer:
             self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
             if config.train.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
+            if fast_blocks:
+                enable_fast_blocks(model, fast_block_options(config), warn=events.warning, device=self.device)
             model.train()
             self.models[expert] = model
         self.active: str | None = None
@@ -669,7 +682,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
                 gradient_checkpointing=config.train.gradient_checkpointing,
                 sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
                                 "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
-                overfit_samples=config.train.overfit_samples, **trainer.layout.describe())
+                overfit_samples=config.train.overfit_samples, blocks={**dataclasses.asdict(config.blocks),
+                        "implementation": "fast" if trainer.fast_blocks else "diffusers"},
+                **trainer.layout.describe())
     if config.logging.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -684,7 +699,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
     def request_stop(signum: int, frame: Any) -> None:
         # One Ctrl-C can arrive several times within milliseconds: from the terminal to every process of
         # its group, and forwarded again by torchrun and by wanlora. Signals within 2 s count as one; a
-        # later one stops at once.
+        # later one stops at once, whichever of SIGINT/SIGTERM it is (wanlora escalates SIGINT → SIGTERM).
         now = time.monotonic()
         if first_signal and now - first_signal[0] > 2.0:
             signal.signal(signum, signal.SIG_DFL)

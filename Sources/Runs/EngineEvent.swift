@@ -1,0 +1,236 @@
+import Foundation
+
+/// One JSON-lines event of the engine (docs/engine-contract.md §3).
+///
+/// Decoding follows the contract: unknown fields are ignored, an unknown event type decodes as
+/// `.other` (a newer engine may add types), and numbers the engine could not write (NaN,
+/// infinity) arrive as null, so every float that a diverging run can produce is optional.
+public struct EngineEvent: Sendable, Equatable {
+    /// The `event` field.
+    public var type: String
+    public var schemaVersion: Int
+    /// UTC, ISO 8601 with milliseconds.
+    public var time: String
+    /// Seconds since the engine process started the stage.
+    public var elapsedSeconds: Double
+    public var body: Body
+
+    public enum Body: Sendable, Equatable {
+        case runStarted(RunStarted)
+        case cachePlan(CachePlan)
+        case progress(Progress)
+        case trainPlan(TrainPlan)
+        case step(Step)
+        case eval(Eval)
+        case checkpoint(Checkpoint)
+        case warning(Warning)
+        case error(ErrorReport)
+        case runFinished(RunFinished)
+        /// A type this wanlora does not know (decoders ignore it).
+        case other
+    }
+
+    public enum Stage: String, Sendable, Codable, Equatable {
+        case cache, train, sample, evaluate
+    }
+
+    public struct RunStarted: Sendable, Equatable, Decodable {
+        public var stage: Stage
+        public var runName: String
+        public var engineVersion: String
+        public var torchVersion: String
+        public var diffusersVersion: String
+        public var device: String
+        public var deviceName: String
+        public var worldSize: Int
+        public var configPath: String
+        public var resumedFromStep: Int?
+    }
+
+    public struct CachePlan: Sendable, Equatable, Decodable {
+        public var splits: [String: Int]
+        public var items: Int
+        public var itemsCached: Int
+        public var estimatedBytes: Int
+        public var freeBytes: Int
+        public var cacheDir: String
+    }
+
+    public struct Progress: Sendable, Equatable, Decodable {
+        public var stage: Stage
+        /// `latents:<split>` while encoding, `done:<split>` when a split is finished.
+        public var phase: String
+        public var done: Int
+        public var total: Int
+        public var itemsPerSecond: Double?
+    }
+
+    public struct TrainPlan: Sendable, Equatable, Decodable {
+        public var experts: [String]
+        public var trainableParameters: [String: Int]
+        public var trainSamples: Int
+        public var valSamples: Int
+        public var totalSteps: Int
+        public var samplesPerStep: Int
+        public var epochs: Double
+        public var optimizer: String
+        public var mixedPrecision: String
+        public var gradientCheckpointing: Bool
+        public var overfitSamples: Int?
+    }
+
+    public struct Step: Sendable, Equatable, Decodable {
+        public var step: Int
+        public var totalSteps: Int
+        public var epoch: Double
+        public var loss: Double?
+        public var lossHigh: Double?
+        public var lossLow: Double?
+        public var samplesHigh: Int
+        public var samplesLow: Int
+        public var lr: Double
+        public var gradNorm: Double?
+        public var secondsPerStep: Double
+        public var samplesPerSecond: Double
+        public var gpuMemoryAllocatedBytes: Int?
+        public var gpuMemoryPeakBytes: Int?
+        public var hostMemoryPeakBytes: Int
+        public var etaSeconds: Double
+    }
+
+    public struct Eval: Sendable, Equatable, Decodable {
+        public var step: Int
+        public var split: String
+        public var samples: Int
+        public var valLoss: Double?
+        public var valLossHigh: Double?
+        public var valLossLow: Double?
+        public var lossesByTimestep: [String: Double?]
+    }
+
+    public struct Checkpoint: Sendable, Equatable, Decodable {
+        public var step: Int
+        public var path: String
+        public var bytes: Int
+        public var removed: [String]
+    }
+
+    public struct Warning: Sendable, Equatable, Decodable {
+        public var code: String
+        public var message: String
+    }
+
+    public struct ErrorReport: Sendable, Equatable, Decodable {
+        public var code: String
+        public var problem: String
+        public var remedy: String
+        public var step: Int?
+        public var lastCheckpoint: String?
+        public var traceback: [String]?
+    }
+
+    public struct RunFinished: Sendable, Equatable, Decodable {
+        public var stage: Stage
+        public var status: Status
+        public var step: Int?
+        public var seconds: Double
+        public var outputs: [String: String]
+        public var summary: Summary
+
+        public enum Status: String, Sendable, Equatable, Decodable {
+            case completed, interrupted, diverged, failed
+        }
+
+        /// The fields of `summary` that wanlora shows (train and cache summaries share one type;
+        /// a field the stage does not write is nil).
+        public struct Summary: Sendable, Equatable, Decodable {
+            public var stepsDone: Int?
+            public var totalSteps: Int?
+            public var samplesSeen: Int?
+            public var gpuMemoryPeakBytes: Int?
+            public var hostMemoryPeakBytes: Int?
+            public var finalValLoss: Double?
+            public var overfit: Overfit?
+            public var itemsNew: Int?
+            public var itemsSkippedNew: Int?
+            public var truncatedCaptionsNew: Int?
+            public var bytesWritten: Int?
+            public var cacheBytes: Int?
+            public var textLength: Int?
+        }
+
+        public struct Overfit: Sendable, Equatable, Decodable {
+            public var samples: Int
+            public var evalLossStart: Double?
+            public var evalLossEnd: Double?
+            public var trainLossFirst: Double?
+            public var trainLossLast: Double?
+            public var lossFell: Bool
+        }
+    }
+}
+
+/// A line of the engine's stdout that is not an event of the contract.
+public struct EventDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var line: String
+    public var reason: String
+    public var description: String { "not an engine event (\(reason)): \(line.prefix(200))" }
+}
+
+extension EngineEvent {
+    private struct Header: Decodable {
+        var event: String
+        var schemaVersion: Int
+        var time: String
+        var elapsedS: Double
+    }
+
+    /// Decodes one line of the engine's stdout or events file.
+    public init(line: String) throws(EventDecodingError) {
+        let data = Data(line.utf8)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            let header = try decoder.decode(Header.self, from: data)
+            type = header.event
+            schemaVersion = header.schemaVersion
+            time = header.time
+            elapsedSeconds = header.elapsedS
+            func decode<T: Decodable>(_: T.Type) throws -> T { try decoder.decode(T.self, from: data) }
+            switch header.event {
+            case "run_started": body = .runStarted(try decode(RunStarted.self))
+            case "cache_plan": body = .cachePlan(try decode(CachePlan.self))
+            case "progress": body = .progress(try decode(Progress.self))
+            case "train_plan": body = .trainPlan(try decode(TrainPlan.self))
+            case "step": body = .step(try decode(Step.self))
+            case "eval": body = .eval(try decode(Eval.self))
+            case "checkpoint": body = .checkpoint(try decode(Checkpoint.self))
+            case "warning": body = .warning(try decode(Warning.self))
+            case "error": body = .error(try decode(ErrorReport.self))
+            case "run_finished": body = .runFinished(try decode(RunFinished.self))
+            default: body = .other
+            }
+        } catch let error as DecodingError {
+            throw EventDecodingError(line: line, reason: Self.describe(error))
+        } catch {
+            throw EventDecodingError(line: line, reason: "\(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let prefix = path(context)
+            return "missing field \(prefix.isEmpty ? key.stringValue : prefix + "." + key.stringValue)"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "field \(path(context)) has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not JSON" : "field \(path(context)) is invalid"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

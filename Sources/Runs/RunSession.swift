@@ -1,0 +1,442 @@
+import Config
+import Foundation
+import Planner
+import Support
+
+/// A stage (cache or train) resolved and checked, ready to start: what `--dry-run` shows.
+public struct PreparedRun: Sendable {
+    public var stage: EngineLaunch.Stage
+    /// The engine's configuration with absolute paths, as it will be written into the run folder.
+    public var resolved: ResolvedConfig
+    public var folder: RunFolder
+    public var launch: EngineLaunch
+    public var resume: Bool
+    /// The planner's plan for a GPU run (nil on the CPU, where its GPU model does not apply).
+    public var plan: Plan?
+    /// Things the user should know before the run (one sentence each).
+    public var notes: [String]
+    /// The command that continues this run after an interruption.
+    public var resumeCommand: String
+
+    /// The planner's error-level checks: a train run refuses to start with any unless forced.
+    public var blockingChecks: [PlanCheck] { plan?.checks.filter { $0.severity == .error } ?? [] }
+}
+
+public enum RunPreparation {
+    /// Resolves `config` (already loaded from `configFile`, `--set` applied) for `stage`, checks
+    /// what can be checked before anything is written (model folder, manifests, the cache of a
+    /// train run, the planner's checks of a GPU run) and builds the engine's command line.
+    /// `placement` is this node's place in a multi-node launch. `resumeCommand` is the command line
+    /// that continues the run (the CLI passes the user's
+    /// own, with `--resume`).
+    public static func prepare(stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
+                               engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
+                               resumeCommand: String? = nil) throws -> PreparedRun {
+        let configFolder = ((configFile as NSString).isAbsolutePath ? configFile
+            : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(configFile))
+        let baseDir = ResolvedConfig.normalise((configFolder as NSString).deletingLastPathComponent)
+        let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
+        let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
+        var notes: [String] = []
+
+        try requireExisting(resolved.model.path, what: "model folder", key: "model.checkpoint", folder: true)
+
+        var plan: Plan?
+        switch stage {
+        case .cache:
+            try requireExisting(resolved.data.trainManifest, what: "training manifest", key: "data.train_manifest", folder: false)
+            if let val = resolved.data.valManifest {
+                try requireExisting(val, what: "validation manifest", key: "data.val_manifest", folder: false)
+            }
+        case .train:
+            let inventory = try CacheInventory.read(cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
+            var dataset = inventory.train
+            if let n = resolved.train.overfitSamples { dataset = inventory.firstTrainItems(n) }
+            if config.hardware.t5 != .cached || config.hardware.vae != .cached {
+                notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = \"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
+            }
+            if config.training.device == .cpu {
+                notes.append("training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks.")
+            } else {
+                plan = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images))
+            }
+        }
+        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
+                                           hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
+                                           placement: placement, engine: engine)
+        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.run.dir), launch: launch,
+                           resume: resume, plan: plan, notes: notes,
+                           resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
+    }
+
+    static func requireExisting(_ path: String, what: String, key: String, folder: Bool) throws {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && isDirectory.boolValue == folder { return }
+        throw RunError(
+            problem: exists ? "The \(what) \(path) (\(key)) is a \(folder ? "file" : "folder"), not a \(folder ? "folder" : "file")."
+                : "The \(what) \(path) (\(key)) does not exist.",
+            remedy: "Set \(key) to the right path; relative paths are relative to the configuration file's folder."
+        )
+    }
+}
+
+/// What `wanlora cache` wrote (cache.json and the train split's index), as far as `train` needs it.
+public struct CacheInventory: Sendable, Equatable {
+    public var videos: Int
+    public var images: Int
+    /// media_type of each train item in index order.
+    public var mediaTypes: [String]
+
+    public var train: (videos: Int, images: Int) { (videos, images) }
+
+    /// The first `n` items, as the overfit test trains them.
+    public func firstTrainItems(_ n: Int) -> (videos: Int, images: Int) {
+        let first = mediaTypes.prefix(n)
+        let videos = first.filter { $0 == "video" }.count
+        return (videos, first.count - videos)
+    }
+
+    private struct CacheFile: Decodable {
+        struct Settings: Decodable {
+            var width: Int, height: Int, frames: Int, fps: Int, textLength: Int
+        }
+        var settings: Settings
+    }
+
+    private struct IndexLine: Decodable {
+        var mediaType: String
+    }
+
+    /// Reads the cache at `cacheDir`; refuses one made with other settings (the engine would).
+    public static func read(cacheDir: String, expecting resolved: ResolvedConfig, configFile: String) throws -> CacheInventory {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let cacheFile = (cacheDir as NSString).appendingPathComponent("cache.json")
+        guard let data = FileManager.default.contents(atPath: cacheFile) else {
+            throw RunError(
+                problem: "There is no cache at \(cacheDir) (no cache.json): training reads the VAE latents and UMT5 embeddings from it.",
+                remedy: "Build it first: wanlora cache --config \(EngineLaunch.shellQuoted(configFile))"
+            )
+        }
+        let settings: CacheFile.Settings
+        do {
+            settings = try decoder.decode(CacheFile.self, from: data).settings
+        } catch {
+            throw RunError(problem: "\(cacheFile) is not a wanlora cache description.",
+                           remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
+        }
+        let d = resolved.data
+        let differences = [("width", settings.width, d.width), ("height", settings.height, d.height),
+                           ("frames", settings.frames, d.frames), ("fps", settings.fps, d.fps),
+                           ("text_length", settings.textLength, d.textLength)].filter { $0.1 != $0.2 }
+        if !differences.isEmpty {
+            throw RunError(
+                problem: "The cache at \(cacheDir) was made with other settings: "
+                    + differences.map { "\($0.0) \($0.1) there, \($0.2) now" }.joined(separator: ", ") + ".",
+                remedy: "Leave data.cache_dir empty (each clip shape gets its own folder) or point it elsewhere, then run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))`."
+            )
+        }
+        let index = ((cacheDir as NSString).appendingPathComponent("train") as NSString).appendingPathComponent("index.jsonl")
+        guard let lines = FileManager.default.contents(atPath: index) else {
+            throw RunError(problem: "The cache at \(cacheDir) has no train/index.jsonl: it was not finished.",
+                           remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; it continues where it stopped.")
+        }
+        var types: [String] = []
+        for line in String(decoding: lines, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
+            guard let item = try? decoder.decode(IndexLine.self, from: Data(line.utf8)) else { continue }
+            types.append(item.mediaType)
+        }
+        let videos = types.filter { $0 == "video" }.count
+        return CacheInventory(videos: videos, images: types.count - videos, mediaTypes: types)
+    }
+}
+
+/// Receives what a running stage produces (on reader threads, in order per stream).
+public struct RunObserver: Sendable {
+    /// Each event, with its line as the engine wrote it.
+    public var event: @Sendable (EngineEvent, String) -> Void
+    /// A stdout line that is not an event (the contract allows none; shown, never dropped).
+    public var strayLine: @Sendable (String) -> Void
+    /// Each stderr line of the engine (it also goes to the log file).
+    public var stderrLine: (@Sendable (String) -> Void)?
+    /// A grace period ran out and a stronger signal was sent.
+    public var escalation: @Sendable (EngineProcess.StopAction) -> Void
+
+    public init(event: @escaping @Sendable (EngineEvent, String) -> Void, strayLine: @escaping @Sendable (String) -> Void,
+                stderrLine: (@Sendable (String) -> Void)? = nil, escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void) {
+        self.event = event
+        self.strayLine = strayLine
+        self.stderrLine = stderrLine
+        self.escalation = escalation
+    }
+}
+
+/// One start of a prepared stage: prepares the run folder, starts the engine, streams its
+/// events, and maps its end onto a result or a clear error.
+public final class RunSession: @unchecked Sendable {
+    public let prepared: PreparedRun
+    private let lock = NSLock()
+    private var process: EngineProcess?
+    private var lastSecondsPerStep = 0.0
+    private var stopRequests = 0
+    /// Seconds between SIGTERM and SIGKILL.
+    public var terminateGrace: Double = 30
+    /// Extra seconds after SIGINT besides 2 × the last seconds per step (the contract's 60 s).
+    public var interruptGraceBase: Double = 60
+
+    public init(prepared: PreparedRun) { self.prepared = prepared }
+
+    /// Forwards a Ctrl-C (or SIGTERM) to the engine, one teardown step per call.
+    @discardableResult
+    public func requestStop() -> EngineProcess.StopAction {
+        lock.lock()
+        let running = process
+        stopRequests += 1
+        lock.unlock()
+        return running?.requestStop() ?? .interrupt
+    }
+
+    /// Runs the stage to its end. Throws `RunRefused`/`RunError` before anything starts when the
+    /// plan does not fit (unless `force`) or the run folder is not in a state to start; returns
+    /// the outcome otherwise (`outcome.failure` says what went wrong, if anything did).
+    public func run(force: Bool, observer: RunObserver) throws -> RunOutcome {
+        let blocking = prepared.blockingChecks
+        if !blocking.isEmpty && !force { throw RunRefused(checks: blocking) }
+        let folder = prepared.folder
+        do {
+            try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true)
+        } catch {
+            throw RunError(problem: "Cannot create the run folder \(folder.path): \(error.localizedDescription).",
+                           remedy: "Check run.runs_dir and that its disk is writable.")
+        }
+        let runLock = try RunLock.acquire(folder, stage: prepared.stage)
+        defer { runLock.release() }
+        try checkFolder(force: force)
+        try folder.writeConfig(prepared.resolved)
+        try appendLogHeader()
+
+        let engine = EngineProcess(
+            launch: prepared.launch, logPath: folder.logPath(prepared.stage),
+            grace: EngineProcess.Grace(afterInterrupt: { [weak self] in self?.interruptGrace() ?? 60 }, afterTerminate: terminateGrace)
+        )
+        lock.lock()
+        process = engine
+        let stoppedEarly = stopRequests > 0
+        lock.unlock()
+        if stoppedEarly {
+            throw RunError(problem: "Interrupted before the engine started: nothing ran.",
+                           remedy: "Start the command again.")
+        }
+
+        let collector = OutcomeCollector()
+        let termination = try engine.run(
+            onLine: { [weak self] line in
+                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return }
+                guard let event = try? EngineEvent(line: line) else {
+                    observer.strayLine(line)
+                    return
+                }
+                collector.record(event)
+                if case .step(let step) = event.body { self?.noteStep(step.secondsPerStep) }
+                observer.event(event, line)
+            },
+            onStderrLine: observer.stderrLine,
+            onEscalation: observer.escalation
+        )
+        lock.lock()
+        let requested = stopRequests > 0
+        lock.unlock()
+        return collector.outcome(termination: termination, logTail: engine.logTail, logPath: folder.logPath(prepared.stage),
+                                 stage: prepared.stage, stopRequested: requested, resumeCommand: prepared.resumeCommand)
+    }
+
+    private func noteStep(_ seconds: Double) {
+        lock.lock()
+        lastSecondsPerStep = seconds
+        lock.unlock()
+    }
+
+    /// The contract's wait after SIGINT: 2 × the last seconds per step + 60 s.
+    func interruptGrace() -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return 2 * lastSecondsPerStep + interruptGraceBase
+    }
+
+    /// A train run refuses to overwrite checkpoints without --resume, to resume without
+    /// checkpoints, and to resume with a changed configuration unless forced.
+    private func checkFolder(force: Bool) throws {
+        let folder = prepared.folder
+        let checkpoints = folder.checkpoints()
+        guard prepared.stage == .train else {
+            // The cache stage writes config.resolved.json too: it must not swap the settings of a
+            // run that has checkpoints under another set (a later --resume compares against it).
+            if !checkpoints.isEmpty, let old = try? ResolvedConfig.read(file: folder.configPath) {
+                let changes = ConfigDifference.between(old.json(), prepared.resolved.json())
+                if !changes.isEmpty {
+                    throw RunError(
+                        problem: "The run \(folder.path) has checkpoints trained with other settings: " + changes.prefix(8).joined(separator: "; ") + ".",
+                        remedy: "Cache under another run name (--set run.name=NEW), or with the run's settings."
+                    )
+                }
+            }
+            return
+        }
+        if !prepared.resume, let newest = checkpoints.last {
+            throw RunError(
+                problem: "The run \(folder.path) already has checkpoints (newest: step \(newest.step)).",
+                remedy: "Continue it with `\(prepared.resumeCommand)`, or start a new run with another run.name (or --set run.name=NEW)."
+            )
+        }
+        if prepared.resume && checkpoints.isEmpty {
+            throw RunError(
+                problem: "--resume: the run \(folder.path) has no complete checkpoint to continue from.",
+                remedy: "Start it without --resume (training.save_steps sets how often checkpoints are written)."
+            )
+        }
+        guard prepared.resume, !force, let old = try? ResolvedConfig.read(file: folder.configPath) else { return }
+        let changes = ConfigDifference.between(old.json(), prepared.resolved.json())
+        if !changes.isEmpty {
+            throw RunError(
+                problem: "The configuration changed since the run started: " + changes.prefix(8).joined(separator: "; ")
+                    + (changes.count > 8 ? "; and \(changes.count - 8) more" : "") + ".",
+                remedy: "Resume with the settings the run started with (undo the change), or add --force to continue with the new ones (the result is then not that of an uninterrupted run)."
+            )
+        }
+    }
+
+    private func appendLogHeader() throws {
+        let path = prepared.folder.logPath(prepared.stage)
+        let header = "\n=== wanlora \(prepared.stage.rawValue)\(prepared.resume ? " --resume" : "") at "
+            + ISO8601DateFormatter().string(from: Date()) + "\n=== " + prepared.launch.commandLine + "\n"
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw RunError(problem: "Cannot write the engine log \(path).", remedy: "Check that the run folder is writable.")
+        }
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(header.utf8))
+    }
+}
+
+/// Keys whose values differ between two resolved configurations: "train.optimizer.lr 0.0001 → 0.0002".
+enum ConfigDifference {
+    static func between(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
+        if case .object(let x) = a, case .object(let y) = b {
+            let keys = x.map(\.key) + y.map(\.key).filter { key in !x.contains { $0.key == key } }
+            return keys.flatMap { key in
+                between(a[key] ?? .null, b[key] ?? .null, path: path.isEmpty ? key : "\(path).\(key)")
+            }
+        }
+        return a == b ? [] : ["\(path) \(a.compact()) → \(b.compact())"]
+    }
+}
+
+/// The plan does not fit: the planner's error-level checks, and how to go on anyway.
+public struct RunRefused: ActionableError {
+    public let checks: [PlanCheck]
+    public var problem: String {
+        "The plan does not fit (`wanlora plan --config FILE` shows it in full):\n"
+            + checks.map { "  - \($0.message)" }.joined(separator: "\n")
+    }
+    public var remedy: String {
+        checks.map(\.remedy).joined(separator: " ") + " Or add --force to start anyway."
+    }
+}
+
+/// The end of one engine start.
+public struct RunOutcome: Sendable {
+    public var termination: EngineProcess.Termination
+    /// The last `run_finished` event, when the engine wrote one.
+    public var finished: EngineEvent.RunFinished?
+    /// The last `error` event.
+    public var error: EngineEvent.ErrorReport?
+    public var logTail: [String]
+    public var logPath: String
+    /// Set when the run did not complete.
+    public var failure: EngineFailure?
+
+    /// wanlora's exit status: the engine's (0, 1, 2, 3, 130), or 128 + the signal that ended it.
+    public var exitCode: Int32 {
+        switch termination {
+        case .exited(let code): code == 0 && failure != nil ? 1 : code
+        case .signaled(let signal): 128 + signal
+        }
+    }
+}
+
+/// Why an engine stage did not complete, what to do, and the end of its log.
+public struct EngineFailure: ActionableError, Equatable {
+    public let problem: String
+    public let remedy: String
+    /// Stopped on request after a checkpoint (exit 130): an expected end, not an error.
+    public var interrupted = false
+}
+
+final class OutcomeCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var finished: EngineEvent.RunFinished?
+    private var error: EngineEvent.ErrorReport?
+    private var lastStep: Int?
+
+    func record(_ event: EngineEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        switch event.body {
+        case .runFinished(let f): finished = f
+        case .error(let e): error = e
+        case .step(let s): lastStep = s.step
+        case .runStarted:
+            finished = nil
+            error = nil
+        default: break
+        }
+    }
+
+    func outcome(termination: EngineProcess.Termination, logTail: [String], logPath: String, stage: EngineLaunch.Stage,
+                 stopRequested: Bool, resumeCommand: String) -> RunOutcome {
+        lock.lock()
+        defer { lock.unlock() }
+        var outcome = RunOutcome(termination: termination, finished: finished, error: error, logTail: logTail, logPath: logPath,
+                                 failure: nil)
+        let tail = logTail.suffix(12)
+        let tailText = tail.isEmpty ? "" : "\nLast lines of \(logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
+        let checkpoint = finished?.outputs["checkpoint"] ?? error?.lastCheckpoint
+        let resume = stage == .train ? " Continue with `\(resumeCommand)`." : " Run the same command again: the cache continues where it stopped."
+        func fail(_ problem: String, _ remedy: String, tail withTail: Bool = true) -> EngineFailure {
+            EngineFailure(problem: problem + (withTail ? tailText : ""), remedy: remedy)
+        }
+        switch termination {
+        case .exited(0) where finished?.status == .completed:
+            return outcome
+        case .exited(0):
+            outcome.failure = fail("The engine exited with status 0 but without reporting that the \(stage.rawValue) completed.",
+                                   "See the log; this is an engine bug if the log shows no error.")
+        case .exited(2):
+            outcome.failure = fail("The engine refused the configuration or the run folder: \(error?.problem ?? "see the log").",
+                                   error?.remedy ?? "Check the configuration (`wanlora config check FILE`).")
+        case .exited(3):
+            let step = error?.step.map { " at step \($0)" } ?? ""
+            outcome.failure = fail("The loss became NaN or infinite\(step): the run diverged. \(error?.problem ?? "")",
+                                   (error?.remedy ?? "Lower training.learning_rate or raise training.warmup_steps.")
+                                   + (checkpoint.map { " The last good checkpoint is \($0)." } ?? "")
+                                   + " Then resume with `\(resumeCommand) --force`.", tail: false)
+        case .exited(130):
+            let at = finished?.step.map { " at step \($0)" } ?? lastStep.map { " after step \($0)" } ?? ""
+            outcome.failure = fail("Interrupted\(at)" + (checkpoint.map { "; checkpoint \($0) written" } ?? "") + ".",
+                                   resume.trimmingCharacters(in: .whitespaces), tail: false)
+            outcome.failure?.interrupted = true
+        case .exited(let code):
+            let what = error.map { "\($0.problem)" } ?? "exit status \(code)"
+            outcome.failure = fail("The engine's \(stage.rawValue) failed: \(what).",
+                                   (error?.remedy ?? "See the log for the cause.") + (stage == .train && checkpoint != nil ? resume : ""))
+        case .signaled(let signal):
+            let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT"][signal] ?? "signal \(signal)"
+            let cause = stopRequested ? "stopped at once on request (\(name))"
+                : "killed by \(name)" + (signal == SIGKILL ? " (by the kernel's out-of-memory killer? `dmesg` tells)" : "")
+            outcome.failure = fail("The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces))
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,192 @@
+import Config
+import Foundation
+import Planner
+import Support
+
+/// The engine's sample job (`sample-job.json`): everything the `sample` stage needs, every key
+/// present (docs/engine-contract.md §7). Swift writes it; `python -m wanlora_engine sample` reads it.
+public struct SampleJob: Sendable, Equatable, Codable {
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion: Int
+    public var kind: String
+    /// "auto", "cpu" or "cuda".
+    public var device: String
+    public var model: Model
+    public var sampler: Sampler
+    public var video: Video
+    public var loras: LoRAs
+    public var memory: Memory
+    public var output: Output
+    public var prompts: [Prompt]
+
+    public struct Model: Sendable, Equatable, Codable {
+        public var path: String
+        public var layout: String
+        /// Weights on the GPU: "bfloat16" (a CPU run uses float32 whatever this says).
+        public var dtype: String
+        public var boundary: Double
+        public var numTrainTimesteps: Int
+    }
+
+    public struct Sampler: Sendable, Equatable, Codable {
+        public var solver: String
+        public var schedule: String
+        public var steps: Int
+        public var shift: Double
+        public var guidanceHigh: Double
+        public var guidanceLow: Double
+        public var negativePrompt: String
+        /// UMT5 tokens of a prompt (the model reads at most 512).
+        public var textLength: Int
+    }
+
+    public struct Video: Sendable, Equatable, Codable {
+        public var width: Int
+        public var height: Int
+        public var frames: Int
+        public var fps: Int
+        /// x264 constant rate factor (18: visually lossless).
+        public var crf: Int
+    }
+
+    public struct LoRA: Sendable, Equatable, Codable {
+        public var path: String
+        public var scale: Double
+    }
+
+    public struct LoRAs: Sendable, Equatable, Codable {
+        public var high: LoRA?
+        public var low: LoRA?
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(high, forKey: .high)  // null, not absent: the engine wants every key
+            try container.encode(low, forKey: .low)
+        }
+    }
+
+    public struct Candidate: Sendable, Equatable, Codable {
+        public var inactiveExpert: String
+        public var vaeTiling: Bool
+        public var peakBytes: Int
+        public var items: [Item]
+
+        /// The items of the phase that makes the peak, largest first.
+        public var peakItems: [Item] {
+            let phases = Dictionary(grouping: items, by: \.phase)
+            let peak = phases.max { $0.value.map(\.bytes).reduce(0, +) < $1.value.map(\.bytes).reduce(0, +) }
+            return (peak?.value ?? []).sorted { $0.bytes > $1.bytes }
+        }
+    }
+
+    public struct Item: Sendable, Equatable, Codable {
+        public var name: String
+        public var phase: String
+        public var bytes: Int
+        public var basis: String
+    }
+
+    public struct Alternative: Sendable, Equatable, Codable {
+        public var label: String
+        public var peakBytes: Int
+    }
+
+    public struct Memory: Sendable, Equatable, Codable {
+        /// "gpu": UMT5 encodes on the GPU before the experts arrive; "cpu": it never uses the GPU.
+        public var textEncoderDevice: String
+        /// The catalog GPU the candidates were planned for (`hardware.gpu`).
+        public var planGpu: String?
+        /// Bytes of the card kept free for the CUDA context and fragmentation.
+        public var reservedBytes: Int
+        /// Placements in order of preference; the engine takes the first that fits the real card.
+        public var candidates: [Candidate]
+        public var alternatives: [Alternative]
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(textEncoderDevice, forKey: .textEncoderDevice)
+            try container.encode(planGpu, forKey: .planGpu)
+            try container.encode(reservedBytes, forKey: .reservedBytes)
+            try container.encode(candidates, forKey: .candidates)
+            try container.encode(alternatives, forKey: .alternatives)
+        }
+    }
+
+    public struct Output: Sendable, Equatable, Codable {
+        public var dir: String
+        /// Replace videos of the folder whose settings differ (else the engine refuses).
+        public var overwrite: Bool
+    }
+
+    public struct Prompt: Sendable, Equatable, Codable {
+        /// Names the files: videos/ID.mp4, ID.jpg, ID.json.
+        public var id: String
+        public var prompt: String
+        public var category: String?
+        public var seed: Int
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(prompt, forKey: .prompt)
+            try container.encode(category, forKey: .category)
+            try container.encode(seed, forKey: .seed)
+        }
+    }
+
+    /// JSON with snake_case keys in sorted order, two-space indentation, a final newline.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+
+    public static func decode(_ data: Data) throws -> SampleJob {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(SampleJob.self, from: data)
+    }
+
+    /// The placement the engine will take on a card with `usableBytes` free (total − reserved):
+    /// the first candidate whose planned peak fits, or nil when none does.
+    public func placement(fitting usableBytes: Int) -> Candidate? {
+        memory.candidates.first { $0.peakBytes <= usableBytes }
+    }
+
+    /// Steps of each expert for this job's schedule (the same rule as the engine's solvers.py).
+    public var stepsPerExpert: (high: Int, low: Int) {
+        let schedule = SampleSchedule(rawValue: sampler.schedule) ?? .wan
+        let timesteps = FlowSchedule.timesteps(schedule, steps: sampler.steps, shift: sampler.shift, trainTimesteps: model.numTrainTimesteps)
+        let high = timesteps.filter { $0 >= model.boundary * Double(model.numTrainTimesteps) }.count
+        return (high, timesteps.count - high)
+    }
+}
+
+/// The timesteps of the sampling schedules, as the engine computes them (engine/wanlora_engine/solvers.py),
+/// so the CLI can say which steps each expert takes before anything runs.
+public enum FlowSchedule {
+    public static func shifted(_ u: Double, _ shift: Double) -> Double { shift * u / (1 + (shift - 1) * u) }
+
+    public static func timesteps(_ schedule: SampleSchedule, steps: Int, shift: Double, trainTimesteps t: Int) -> [Double] {
+        let total = Double(t)
+        func linspace(_ a: Double, _ b: Double, _ n: Int) -> [Double] {
+            n == 1 ? [a] : (0..<n).map { a + (b - a) * Double($0) / Double(n - 1) }
+        }
+        switch schedule {
+        case .wan:
+            let start = Double(Float(1 - 1 / total))
+            return linspace(start, 0, steps + 1).dropLast().map { (shifted($0, shift) * total).rounded(.towardZero) }
+        case .diffusersUnipc:
+            var sigmas = linspace(1, 1 / total, steps + 1).dropLast().map { shifted($0, shift) }
+            if abs(sigmas[0] - 1) < 1e-6 { sigmas[0] -= 1e-6 }
+            return sigmas.map { ($0 * total).rounded(.towardZero) }
+        case .diffusersEuler:
+            let sigmaMin = Double(Float(shift) * Float(1 / total) / (1 + (Float(shift) - 1) * Float(1 / total)))
+            return linspace(total, sigmaMin * total, steps).map { Double(Float(shifted($0 / total, shift)) * Float(total)) }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import ArgumentParser
+import Config
+import Foundation
+import Launch
+import Planner
+import Runs
+import Support
+
+/// Options shared by `wanlora cache` and `wanlora train`.
+struct EngineRunOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: ArgumentHelp("The TOML configuration (docs/config.md).", valueName: "file"))
+    var configFile: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
+    var assignments: [String] = []
+
+    @Option(name: .customLong("engine-python"), help: ArgumentHelp(
+        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, else engine/.venv/bin/python above the wanlora binary or the working folder).",
+        valueName: "path"))
+    var enginePython: String?
+
+    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, plain, json (the engine's events unchanged on stdout) or none.",
+                               valueName: "mode"))
+    var progress: String = "auto"
+
+    @Flag(help: "Also show the engine's log lines (they always go to the run folder's log).")
+    var verbose = false
+
+    func validate() throws {
+        if RunProgressMode(rawValue: progress) == nil {
+            throw ValidationError("--progress \(progress) is not a mode: use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    var progressMode: RunProgressMode { RunProgressMode(rawValue: progress) ?? .auto }
+
+    /// The configuration file with `--set` (and the command's own overrides) applied, validated once.
+    func loadConfig(overrides: [(String, ConfigValue)] = []) throws -> WanLoRAConfig {
+        var config = try ConfigLoader.load(file: configFile)
+        for (key, value) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
+        for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+        try config.validate()
+        return config
+    }
+
+    func engine() throws -> EngineInstallation {
+        var searchFrom: [String] = []
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            searchFrom.append((executable as NSString).deletingLastPathComponent)
+        } else if let executable = Bundle.main.executablePath {
+            searchFrom.append((executable as NSString).deletingLastPathComponent)
+        }
+        searchFrom.append(FileManager.default.currentDirectoryPath)
+        return try EngineInstallation.locate(explicit: enginePython, environment: ProcessInfo.processInfo.environment,
+                                             searchFrom: searchFrom)
+    }
+}
+
+/// Runs a prepared stage on the console; returns the exit status.
+private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: Bool) throws -> Int32 {
+    let console = RunConsole(mode: options.progressMode, verbose: options.verbose)
+    for note in prepared.notes { console.message("note: \(note)") }
+    for check in prepared.plan?.checks ?? [] where check.severity != .note {
+        console.message("\(check.severity.rawValue): \(check.message)")
+    }
+    if !prepared.blockingChecks.isEmpty && force {
+        console.message("--force: starting although the plan does not fit")
+    }
+    let session = RunSession(prepared: prepared)
+    let forwarding = StopForwarding(session: session, console: console)
+    let outcome: RunOutcome
+    do {
+        outcome = try session.run(force: force, observer: console.observer)
+    } catch {
+        forwarding.end()
+        console.finish()
+        throw error
+    }
+    forwarding.end()
+    console.finish()
+    if let failure = outcome.failure {
+        if failure.interrupted {
+            Console.err("stopped: \(failure.problem)\nto continue: \(failure.remedy)")
+        } else {
+            Console.err("error: \(failure.problem)\nhow to fix: \(failure.remedy)")
+        }
+        return outcome.exitCode
+    }
+    let folder = prepared.folder.path
+    switch prepared.stage {
+    case .cache:
+        Console.out("cache complete: \(prepared.resolved.data.cacheDir) (events: \(prepared.folder.eventsPath(.cache)))")
+    case .train:
+        let steps = outcome.finished?.step.map { " after \(NumberFormat.grouped($0)) steps" } ?? ""
+        Console.out("training complete\(steps): \(folder)")
+        let outputs = outcome.finished?.outputs ?? [:]
+        for key in outputs.keys.sorted() { Console.out("  \(key): \(outputs[key]!)") }
+    }
+    return 0
+}
+
+/// `wanlora cache`: VAE latents and UMT5 embeddings of the prepared manifests.
+struct CacheCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache",
+        abstract: "Encode the prepared clips (VAE latents) and captions (UMT5) once, for training.",
+        discussion: """
+        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and continues where a stopped run ended: run the same command again. Items it cannot decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
+
+        Examples:
+          wanlora cache --config run.toml
+          wanlora cache --config run.toml --set cache.device=cuda --progress plain
+
+        The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
+        """
+    )
+
+    @OptionGroup var options: EngineRunOptions
+
+    func run() throws {
+        let code = try reportingErrors { () throws -> Int32 in
+            let config = try options.loadConfig()
+            let prepared = try RunPreparation.prepare(stage: .cache, config: config, configFile: options.configFile, resume: false,
+                                                      engine: try options.engine())
+            return try execute(prepared, options: options, force: false)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// `wanlora train`: LoRA training of the Wan2.2 experts, on one GPU or over several GPUs and nodes.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the LoRA adapters of both Wan2.2 experts: the engine on one GPU, torchrun over several GPUs and nodes.",
+        discussion: """
+        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+
+        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same command on every node with its own --node-rank and node 0's --master ADDR:PORT. A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
+
+        --dry-run prints the run folder, the command for this node, the same launch as a Slurm script and the per-GPU plan, and starts nothing.
+
+        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. The exit status is the engine's: 0 completed, 1 failed, 2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
+
+        Examples:
+          wanlora train --config run.toml
+          wanlora train --config run.toml --resume
+          wanlora train --config run.toml --gpus 1 --ulysses 1 --set training.overfit_samples=100
+          wanlora train --config run.toml --gpus 8 --ulysses 2 --dry-run
+        Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
+          wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
+
+        The run folder holds config.resolved.json, events.jsonl, train.log, checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
+        """
+    )
+
+    @OptionGroup var options: EngineRunOptions
+
+    @Flag(help: "Continue from the run's newest checkpoint (bit-identical to an uninterrupted run).")
+    var resume = false
+
+    @Option(help: ArgumentHelp("GPUs (engine processes) on this node; sets hardware.gpus_per_node. More than one launches torchrun.",
+                               valueName: "n"))
+    var gpus: Int?
+
+    @Option(help: ArgumentHelp("Nodes of the run; sets hardware.nodes. More than one needs --master and --node-rank.", valueName: "n"))
+    var nodes: Int?
+
+    @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
+    var nodeRank: Int = 0
+
+    @Option(help: ArgumentHelp("Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
+    var master: String?
+
+    @Option(help: ArgumentHelp("Ulysses degree: GPUs sharing one sample's tokens; sets hardware.ulysses_degree.", valueName: "U"))
+    var ulysses: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Shard the frozen expert weights over all GPUs (FSDP); sets hardware.fsdp.")
+    var fsdp: Bool?
+
+    @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
+        "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the ranks (default: torchrun's 30 s; needs a torchrun with --shutdown-timeout).",
+        valueName: "s"))
+    var shutdownTimeout: Int?
+
+    @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
+    var force = false
+
+    @Flag(name: .customLong("dry-run"), help: "Print the run folder, the launch command, a Slurm script and the per-GPU plan; start nothing.")
+    var dryRun = false
+
+    func validate() throws {
+        if let gpus, gpus < 1 { throw ValidationError("--gpus must be 1 or more, not \(gpus).") }
+        if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
+        if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
+        if let shutdownTimeout, shutdownTimeout < 1 { throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).") }
+    }
+
+    /// The launch options that are configuration keys, as overrides applied before --set.
+    private var overrides: [(String, ConfigValue)] {
+        var list: [(String, ConfigValue)] = []
+        if let gpus { list.append(("hardware.gpus_per_node", .integer(gpus))) }
+        if let nodes { list.append(("hardware.nodes", .integer(nodes))) }
+        if let ulysses { list.append(("hardware.ulysses_degree", .integer(ulysses))) }
+        if let fsdp { list.append(("hardware.fsdp", .boolean(fsdp))) }
+        return list
+    }
+
+    func run() throws {
+        let code = try reportingErrors { () throws -> Int32 in
+            let placement = NodePlacement(nodeRank: nodeRank, master: try master.map(MasterAddress.init(parsing:)),
+                                          shutdownTimeoutSeconds: shutdownTimeout)
+            let config = try options.loadConfig(overrides: overrides)
+            let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
+                                                      engine: try options.engine(), placement: placement,
+                                                      resumeCommand: resumeCommand())
+            if dryRun {
+                try printDryRun(prepared)
+                return prepared.blockingChecks.isEmpty || force ? 0 : 1
+            }
+            return try execute(prepared, options: options, force: force)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The user's own command line with --resume (and without --force and --dry-run).
+    private func resumeCommand() -> String {
+        var words = ["wanlora"] + CommandLine.arguments.dropFirst().filter { !["--force", "--dry-run"].contains($0) }
+        if !words.contains("--resume") { words.append("--resume") }
+        return words.map { EngineLaunch.shellQuoted($0) }.joined(separator: " ")
+    }
+
+    private func printDryRun(_ p: PreparedRun) throws {
+        Console.out("run folder:  \(p.folder.path)")
+        Console.out("config:      \(p.folder.configPath) (not written: --dry-run)")
+        Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
+        Console.out("command:     \(p.launch.commandLine)")
+        if let plan = p.plan {
+            Console.out("plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, \(NumberFormat.grouped(plan.schedule.totalSteps)) steps, about \(String(format: "%.1f", plan.schedule.runHours)) h")
+            for check in plan.checks { Console.out("  \(check.severity.rawValue): \(check.message)") }
+        }
+        for note in p.notes { Console.out("note: \(note)") }
+        guard let request = p.launch.request else { return }
+        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)")
+        Console.out("")
+        FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
+                                                          slurmScript: slurm, plan: p.plan).utf8))
+    }
+}
+
+/// `wanlora runs`: the run folders and their state.
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List runs with their state, steps and last loss.",
+        discussion: """
+        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine ended without its final event — resume it; new when nothing ran yet), steps done of the total, the last training and validation loss, the checkpoints on disk and the time of the last event.
+        """
+    )
+
+    @Option(name: .customLong("runs-dir"), help: ArgumentHelp("Folder that holds the run folders.", valueName: "dir"))
+    var runsDir: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("Take the runs folder from this configuration's run.runs_dir.", valueName: "file"))
+    var configFile: String?
+
+    @Flag(help: "Print JSON (one object per run) instead of the table.")
+    var json = false
+
+    func validate() throws {
+        if runsDir != nil && configFile != nil { throw ValidationError("Give --runs-dir or --config, not both.") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let cwd = FileManager.default.currentDirectoryPath
+            func absolute(_ path: String, in base: String) -> String {
+                ResolvedConfig.normalise(path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path))
+            }
+            var folder = absolute(runsDir ?? "runs", in: cwd)
+            if let configFile {
+                let config = try ConfigLoader.load(file: configFile)
+                let base = (absolute(configFile, in: cwd) as NSString).deletingLastPathComponent
+                folder = absolute(config.run.runsDir, in: base)
+            }
+            let runs = try RunStatus.list(runsDir: folder)
+            if json {
+                FileHandle.standardOutput.write(Data(RunStatus.json(runs).formatted().utf8))
+            } else if runs.isEmpty {
+                Console.out("no runs in \(folder)")
+            } else {
+                FileHandle.standardOutput.write(Data(RunStatus.table(runs).utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,572 @@
+"""Stage `sample`: text-to-video with both Wan2.2 experts and their LoRAs, the Wan2.2 way.
+
+For each prompt of the job (sample-job.json, see sample_job.py):
+1. UMT5 encodes the prompt and the negative prompt (cleaned as the training captions were, cut at
+   text_length tokens, zero-padded to text_length), all prompts first, so the text encoder leaves the GPU
+   before the experts arrive;
+2. the initial noise comes from a CPU generator seeded with the prompt's seed (the same noise on any device);
+3. N steps of the chosen solver (Euler or UniPC) walk the schedule of solvers.py; a step at timestep
+   t >= boundary * T runs the high-noise expert with guidance_high, the others the low-noise expert with
+   guidance_low; each expert's LoRA was merged into it with its own scale before sampling;
+4. the latents are un-normalised (x * latents_std + latents_mean) and decoded by the VAE (float32, tiled when
+   the memory plan says so) into frames in [0, 1], then written as an H.264 MP4, a JPEG poster and a JSON
+   sidecar of every setting.
+
+Memory on one GPU: the job lists the planner's candidates (inactive expert on the GPU or waiting in host
+memory, VAE tiling off or on) with their peaks; the first that fits the card is used, and a clear
+`does_not_fit` error quotes the planner's items when none does. A finished video whose sidecar records the
+same settings is kept, so a stopped run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .cache import clean_caption
+from .errors import ConfigError, EngineError
+from .events import EventWriter, log
+from .loading import DTYPES, load_components
+from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
+from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json, load_sample_job
+from .solvers import FlowSchedule, flow_schedule, guided_velocity, make_solver, steps_table
+from .video_out import frames_to_uint8, write_json, write_mp4, write_poster
+
+SIDECAR_SCHEMA_VERSION = 1
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+GIB = float(1 << 30)
+
+
+class DoesNotFitError(EngineError):
+    """No memory plan fits the GPU."""
+
+    code = "does_not_fit"
+
+
+class OutputConflictError(EngineError):
+    """The output folder holds videos made with other settings."""
+
+    code = "output_conflict"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pure helpers (unit-tested)
+
+
+def gib(value: int | float) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def describe_candidate(candidate: MemoryCandidate) -> str:
+    """'expert weights 26.6 GiB (denoise) + ...': the planner's items of one candidate, largest first."""
+    items = sorted(candidate.items, key=lambda item: -item.bytes)
+    return ", ".join(f"{item.name} {gib(item.bytes)} ({item.phase})" for item in items)
+
+
+def placement_label(candidate: MemoryCandidate) -> str:
+    where = "both experts on the GPU" if candidate.inactive_expert == "gpu" else "inactive expert in host memory"
+    return f"{where}, VAE tiling {'on' if candidate.vae_tiling else 'off'}"
+
+
+def choose_memory(job: SampleJob, usable_bytes: int | None, device_name: str) -> MemoryCandidate:
+    """The first candidate whose planned peak fits `usable_bytes` (None: not a GPU, the first candidate)."""
+    candidates = job.memory.candidates
+    if usable_bytes is None:
+        return candidates[0]
+    for candidate in candidates:
+        if candidate.peak_bytes <= usable_bytes:
+            return candidate
+    best = min(candidates, key=lambda c: c.peak_bytes)
+    video = job.video
+    alternatives = [a for a in job.memory.alternatives if a.peak_bytes <= usable_bytes]
+    if alternatives:
+        remedy = "sample smaller videos: " + "; ".join(
+            f"{a.label} needs {gib(a.peak_bytes)}" for a in sorted(alternatives, key=lambda a: -a.peak_bytes))
+    else:
+        remedy = "use a GPU with more memory (wanlora plan --list-gpus shows the catalog)"
+    raise DoesNotFitError(
+        f"sampling {video.frames} frames at {video.width}x{video.height} needs {gib(best.peak_bytes)} on the GPU even "
+        f"with the least memory ({placement_label(best)}); {device_name} has {gib(usable_bytes)} usable. "
+        f"Planner ({job.memory.plan_gpu or 'catalog'}): {describe_candidate(best)}",
+        remedy,
+    )
+
+
+def settings_digest(item: PromptItem, job: SampleJob, loras: dict[str, dict[str, Any] | None], vae_tiling: bool,
+                    dtype: str) -> str:
+    """Everything that decides a video's pixels, hashed: a sidecar with the same digest is that video."""
+    s, v, m = job.sampler, job.video, job.model
+    key = {
+        "prompt": item.prompt, "seed": item.seed, "negative_prompt": s.negative_prompt, "solver": s.solver,
+        "schedule": s.schedule, "steps": s.steps, "shift": s.shift, "guidance_high": s.guidance_high,
+        "guidance_low": s.guidance_low, "text_length": s.text_length, "boundary": m.boundary,
+        "num_train_timesteps": m.num_train_timesteps, "width": v.width, "height": v.height, "frames": v.frames,
+        "fps": v.fps, "crf": v.crf, "model": str(m.path.resolve()), "dtype": dtype, "vae_tiling": vae_tiling,
+        "loras": {k: (None if x is None else {"sha256": x["sha256"], "scale": x["scale"]}) for k, x in loras.items()},
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def output_paths(folder: Path, item: PromptItem) -> dict[str, Path]:
+    return {"video": folder / f"{item.id}.mp4", "poster": folder / f"{item.id}.jpg", "sidecar": folder / f"{item.id}.json"}
+
+
+def existing_digest(paths: dict[str, Path]) -> str | None:
+    """The settings digest of a finished video (mp4 and sidecar both present), else None."""
+    if not (paths["video"].is_file() and paths["sidecar"].is_file()):
+        return None
+    try:
+        return json.loads(paths["sidecar"].read_text(encoding="utf-8")).get("settings_digest")
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model pieces
+
+
+@torch.no_grad()
+def encode_prompt(tokenizer: Any, text_encoder: Any, text: str, length: int, device: torch.device
+                  ) -> tuple[torch.Tensor, int, bool]:
+    """UMT5 last hidden state of one prompt, cut at `length` tokens and zero-padded to `length`: [1, length, D].
+
+    Returns the embedding (on the CPU), the prompt's full token count (EOS included) and whether it was cut.
+    """
+    cleaned = clean_caption(text)
+    full = len(tokenizer(cleaned, add_special_tokens=True).input_ids)
+    batch = tokenizer([cleaned], padding="max_length", max_length=length, truncation=True, add_special_tokens=True,
+                      return_attention_mask=True, return_tensors="pt")
+    mask = batch.attention_mask
+    hidden = text_encoder(batch.input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+    tokens = int(mask.sum())
+    embedding = torch.zeros(1, length, hidden.shape[-1], dtype=hidden.dtype)
+    embedding[0, :tokens] = hidden[0, :tokens].cpu()
+    return embedding, full, full > length
+
+
+def initial_noise(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal float32 latents from a CPU generator: a seed gives the same noise on every machine."""
+    return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
+
+
+def latent_shape(vae: Any, frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
+    temporal = int(getattr(vae.config, "scale_factor_temporal", 4))
+    spatial = int(getattr(vae.config, "scale_factor_spatial", 8))
+    return (1, int(vae.config.z_dim), (frames - 1) // temporal + 1, height // spatial, width // spatial)
+
+
+class ExpertPool:
+    """The two experts; with `offload` only the active one is on the GPU and the other waits in host memory."""
+
+    def __init__(self, experts: dict[str, Any], device: torch.device, offload: bool) -> None:
+        self.experts = experts
+        self.device = device
+        self.offload = offload and device.type == "cuda"
+        self.active: str | None = None
+        self.swaps = 0
+        self.swap_seconds = 0.0
+        for model in experts.values():
+            model.to("cpu" if self.offload else device)
+
+    def activate(self, name: str) -> Any:
+        if self.offload and self.active != name:
+            started = time.monotonic()
+            for other, model in self.experts.items():
+                if other != name:
+                    model.to("cpu")
+            self.experts[name].to(self.device)
+            torch.cuda.synchronize(self.device)
+            self.swaps += 1
+            self.swap_seconds += time.monotonic() - started
+        self.active = name
+        return self.experts[name]
+
+    def park(self) -> None:
+        """Before decoding: with offload, every expert goes to host memory so the VAE has the GPU."""
+        if self.offload and self.active is not None:
+            self.experts[self.active].to("cpu")
+            self.active = None
+            torch.cuda.empty_cache()
+
+
+@dataclass
+class StepInfo:
+    index: int  # 0-based
+    timestep: float
+    sigma: float
+    expert: str
+    guidance: float
+    seconds: float
+
+
+@torch.no_grad()
+def denoise(pool: ExpertPool, schedule: FlowSchedule, solver_name: str, boundary: float, guidance: dict[str, float],
+            prompt: torch.Tensor, negative: torch.Tensor, noise: torch.Tensor, dtype: torch.dtype,
+            on_step: Callable[[StepInfo], None] | None = None) -> torch.Tensor:
+    """Run the schedule from `noise` ([1, C, F, H, W] float32) and return the final latents (float32, on device).
+
+    Each step: the expert of its timestep predicts the velocity for the prompt and (when its guidance is not 1)
+    the negative prompt, the two are combined by classifier-free guidance in the expert's dtype, and the solver
+    moves the float32 latents to the next sigma.
+    """
+    device = pool.device
+    latents = noise.to(device)
+    prompt = prompt.to(device, dtype)
+    negative = negative.to(device, dtype)
+    solver = make_solver(solver_name, schedule.sigmas.to(device))
+    experts = schedule.experts(boundary)
+    for index in range(schedule.steps):
+        started = time.monotonic()
+        expert = experts[index]
+        model = pool.activate(expert)
+        scale = guidance[expert]
+        timestep = schedule.timesteps[index].to(device).expand(latents.shape[0])
+        model_input = latents.to(dtype)
+        cond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=prompt, return_dict=False)[0]
+        uncond = None
+        if scale != 1.0:
+            uncond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=negative,
+                           return_dict=False)[0]
+        velocity = guided_velocity(cond, uncond, scale)
+        latents = solver.step(index, velocity, latents)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if on_step is not None:
+            on_step(StepInfo(index, float(schedule.timesteps[index]), float(schedule.sigmas[index]), expert, scale,
+                             time.monotonic() - started))
+    return latents
+
+
+@torch.no_grad()
+def decode_latents(vae: Any, latents: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Normalised latents [1, C, F, H, W] -> frames [F', H', W', 3] in [0, 1] (float32, CPU)."""
+    dtype = next(vae.parameters()).dtype
+    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
+    std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
+    z = latents.to(device, torch.float32) * std + mean
+    video = vae.decode(z.to(dtype), return_dict=False)[0]  # [1, 3, F', H', W'] in about [-1, 1]
+    return (video[0].float().permute(1, 2, 3, 0) / 2 + 0.5).clamp(0, 1).cpu()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The stage
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("the sample job's device is 'cuda' but no CUDA GPU is visible",
+                          "run on a machine with a GPU, or pass --device cpu (slow: for tiny models)")
+    return torch.device(name)
+
+
+def _free_memory() -> None:
+    """Collect what the caller just dropped and give cached GPU blocks back."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# torch >= 2.5 names it at the top level; older releases only under torch.cuda.
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+def _versions() -> dict[str, str]:
+    import diffusers
+
+    from . import __version__
+
+    return {"engine": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__}
+
+
+def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Generate every video of the job; returns (status, outputs, summary) for `run_finished`."""
+    started = time.monotonic()
+    device = resolve_device(job.device)
+    dtype_name = job.model.dtype if device.type == "cuda" else "float32"
+    if device.type != "cuda" and job.model.dtype != "float32":
+        events.warning("float32_on_cpu", f"model.dtype {job.model.dtype} is for GPUs; the CPU run keeps the "
+                       "experts and the text encoder in float32")
+    dtype = DTYPES[dtype_name]
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+    # Memory: the first of the planner's candidates that fits the real card.
+    usable = None
+    total = None
+    if device.type == "cuda":
+        total = int(torch.cuda.get_device_properties(device).total_memory)
+        usable = total - job.memory.reserved_bytes
+        torch.cuda.reset_peak_memory_stats(device)
+    memory = choose_memory(job, usable, device_name)
+    if memory is not job.memory.candidates[0]:
+        first = job.memory.candidates[0]
+        events.warning("memory_fallback", f"the preferred placement ({placement_label(first)}) needs "
+                       f"{gib(first.peak_bytes)}, {device_name} has {gib(usable or 0)} usable: using "
+                       f"{placement_label(memory)} ({gib(memory.peak_bytes)})")
+
+    schedule = flow_schedule(job.sampler.schedule, job.sampler.steps, job.sampler.shift, job.model.num_train_timesteps)
+    table = steps_table(schedule, job.model.boundary)
+    per_expert = schedule.steps_per_expert(job.model.boundary)
+
+    loras: dict[str, dict[str, Any] | None] = {}
+    for expert in ("high", "low"):
+        slot = getattr(job.loras, expert)
+        if slot is None:
+            loras[expert] = None
+            continue
+        if not slot.path.is_file():
+            raise EngineError(f"LoRA file {slot.path} (--lora-{expert}) does not exist",
+                              "pass a file that `wanlora train` wrote, e.g. runs/NAME/lora/"
+                              f"{'high' if expert == 'high' else 'low'}_noise.comfyui.safetensors", code="lora_invalid")
+        loras[expert] = {"path": str(slot.path), "scale": slot.scale, "sha256": file_sha256(slot.path)}
+
+    out_dir = job.output.dir / "videos"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo: list[tuple[int, PromptItem, str]] = []
+    existing: list[tuple[int, PromptItem]] = []
+    for index, item in enumerate(job.prompts):
+        digest = settings_digest(item, job, loras, memory.vae_tiling, dtype_name)
+        found = existing_digest(output_paths(out_dir, item))
+        if found == digest:
+            existing.append((index, item))
+        elif found is not None and not job.output.overwrite:
+            raise OutputConflictError(
+                f"{out_dir / (item.id + '.json')} records a video made with other settings than this job's "
+                f"prompt {item.id}",
+                "write into a new --out folder, or pass --overwrite to replace the videos whose settings changed",
+            )
+        else:
+            todo.append((index, item, digest))
+
+    events.emit(
+        "sample_plan", videos=len(job.prompts), videos_existing=len(existing), steps=schedule.steps,
+        steps_high=len(per_expert["high"]), steps_low=len(per_expert["low"]), schedule=table,
+        solver=job.sampler.solver, schedule_kind=job.sampler.schedule, shift=job.sampler.shift,
+        guidance_high=job.sampler.guidance_high, guidance_low=job.sampler.guidance_low, boundary=job.model.boundary,
+        width=job.video.width, height=job.video.height, frames=job.video.frames, fps=job.video.fps, loras=loras,
+        inactive_expert=memory.inactive_expert, vae_tiling=memory.vae_tiling,
+        text_encoder_device=job.memory.text_encoder_device, planned_peak_bytes=memory.peak_bytes,
+        device_total_bytes=total, plan_gpu=job.memory.plan_gpu, output_dir=str(job.output.dir),
+    )
+    for index, item in existing:
+        paths = output_paths(out_dir, item)
+        events.emit("sample_video", video=index + 1, videos=len(job.prompts), id=item.id, category=item.category,
+                    path=str(paths["video"]), sidecar=str(paths["sidecar"]), poster=str(paths["poster"]),
+                    seconds=0.0, seed=item.seed, existing=True)
+
+    summary: dict[str, Any] = {"videos": len(job.prompts), "videos_new": 0, "videos_existing": len(existing),
+                               "steps_high": len(per_expert["high"]), "steps_low": len(per_expert["low"])}
+    outputs: dict[str, Any] = {"dir": str(job.output.dir),
+                               "videos": [str(output_paths(out_dir, item)["video"]) for item in job.prompts]}
+    if not todo:
+        summary.update(seconds=time.monotonic() - started, seconds_per_video=None, gpu_memory_peak_bytes=None,
+                       expert_swaps=0, swap_seconds=0.0)
+        return "completed", outputs, summary
+
+    # 1. Text: every prompt of this run and the negative prompt, then the encoder is released.
+    text_device = device if (device.type == "cuda" and job.memory.text_encoder_device == "gpu") else torch.device("cpu")
+    phase_started = time.monotonic()
+    text_parts = load_components(job.model.path, job.model.layout, dtype, {"text_encoder", "tokenizer"})
+    tokenizer, text_encoder = text_parts.tokenizer, text_parts.text_encoder.to(text_device)
+    length = job.sampler.text_length
+    negative, negative_tokens, negative_cut = encode_prompt(tokenizer, text_encoder, job.sampler.negative_prompt,
+                                                            length, text_device)
+    if negative_cut:
+        events.warning("prompt_truncated", f"the negative prompt has {negative_tokens} tokens; only the first "
+                       f"{length} are used", id=None, tokens=negative_tokens, text_length=length)
+    embeddings: dict[str, tuple[torch.Tensor, int, bool]] = {}
+    for done, (index, item, _) in enumerate(todo, start=1):
+        embeddings[item.id] = encode_prompt(tokenizer, text_encoder, item.prompt, length, text_device)
+        _, tokens, cut = embeddings[item.id]
+        if cut:
+            events.warning("prompt_truncated", f"prompt {item.id} has {tokens} tokens; only the first {length} are "
+                           "used (the model reads at most that many)", id=item.id, tokens=tokens, text_length=length)
+        elapsed = max(time.monotonic() - phase_started, 1e-9)
+        events.emit("progress", stage="sample", phase="encode_prompts", done=done, total=len(todo),
+                    items_per_second=done / elapsed)
+    encode_seconds = (time.monotonic() - phase_started) / len(todo)
+    tokenizer = text_encoder = text_parts = None
+    _free_memory()
+
+    # 2. Experts (with their LoRAs merged) and the VAE.
+    phase_started = time.monotonic()
+    parts = load_components(job.model.path, job.model.layout, dtype, {"high", "low"})
+    experts = {"high": parts.high, "low": parts.low}
+    lora_info: dict[str, dict[str, Any] | None] = {}
+    for expert in ("high", "low"):
+        slot = getattr(job.loras, expert)
+        if slot is None:
+            lora_info[expert] = None
+            continue
+        lora: LoraFile = read_lora(slot.path, experts[expert])
+        if lora.expert is not None and lora.expert != expert:
+            events.warning("lora_expert_mismatch", f"{slot.path.name} says it was trained for the {lora.expert}-noise "
+                           f"expert but is applied to the {expert}-noise expert", expert=expert, path=str(slot.path))
+        merged = merge_lora(experts[expert], lora, slot.scale, compute_device=device)
+        lora_info[expert] = {**lora.describe(), "scale": slot.scale, "modules_merged": merged}
+        del lora
+    vae = load_components(job.model.path, job.model.layout, torch.float32, {"vae"}).vae.to(device)
+    if memory.vae_tiling:
+        vae.enable_tiling()
+    pool = ExpertPool(experts, device, offload=memory.inactive_expert == "cpu")
+    load_seconds = time.monotonic() - phase_started
+    events.emit("progress", stage="sample", phase="load_models", done=1, total=1,
+                items_per_second=1.0 / max(load_seconds, 1e-9))
+
+    # 3. The videos.
+    guidance = {"high": job.sampler.guidance_high, "low": job.sampler.guidance_low}
+    video_seconds: list[float] = []
+    for index, item, digest in todo:
+        video_started = time.monotonic()
+        step_seconds: list[float] = []
+
+        def on_step(info: StepInfo, index: int = index, item: PromptItem = item) -> None:
+            step_seconds.append(info.seconds)
+            mean = sum(step_seconds) / len(step_seconds)
+            events.emit("sample_step", video=index + 1, videos=len(job.prompts), id=item.id, step=info.index + 1,
+                        steps=schedule.steps, timestep=info.timestep, sigma=info.sigma, expert=info.expert,
+                        guidance=info.guidance, seconds=info.seconds, seconds_per_step=mean,
+                        eta_seconds=mean * (schedule.steps - info.index - 1))
+
+        prompt_embedding, tokens, cut = embeddings[item.id]
+        noise = initial_noise(item.seed, latent_shape(vae, job.video.frames, job.video.height, job.video.width))
+        try:
+            latents = denoise(pool, schedule, job.sampler.solver, job.model.boundary, guidance, prompt_embedding,
+                              negative, noise, dtype, on_step)
+            denoise_seconds = time.monotonic() - video_started
+            pool.park()
+            decode_started = time.monotonic()
+            frames = decode_latents(vae, latents, device)
+        except _OUT_OF_MEMORY as error:
+            peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+            raise DoesNotFitError(
+                f"the GPU ran out of memory while sampling {item.id} ({error}); peak {gib(peak)} allocated, "
+                f"the planner expected {gib(memory.peak_bytes)} ({placement_label(memory)}): {describe_candidate(memory)}",
+                "free the GPU of other processes, or force a smaller placement: --inactive-expert cpu --vae-tiling on, "
+                "or smaller videos (--resolution 832x480, --frames 49)",
+            ) from None
+        decode_seconds = time.monotonic() - decode_started
+        write_started = time.monotonic()
+        paths = output_paths(out_dir, item)
+        pixels = frames_to_uint8(frames)
+        video_bytes = write_mp4(pixels, paths["video"], job.video.fps, job.video.crf)
+        write_poster(pixels[len(pixels) // 2], paths["poster"])
+        write_seconds = time.monotonic() - write_started
+        seconds = time.monotonic() - video_started
+        video_seconds.append(seconds)
+        sidecar = {
+            "schema_version": SIDECAR_SCHEMA_VERSION,
+            "settings_digest": digest,
+            "id": item.id, "index": index + 1, "prompt": item.prompt, "category": item.category, "seed": item.seed,
+            "negative_prompt": job.sampler.negative_prompt,
+            "prompt_tokens": tokens, "prompt_truncated": cut, "text_length": job.sampler.text_length,
+            "video": {"file": paths["video"].name, "poster": paths["poster"].name, "bytes": video_bytes,
+                      "codec": "h264", "crf": job.video.crf, "width": int(pixels.shape[2]),
+                      "height": int(pixels.shape[1]), "frames": int(pixels.shape[0]), "fps": job.video.fps,
+                      "duration_seconds": pixels.shape[0] / job.video.fps},
+            "sampler": {"solver": job.sampler.solver, "schedule": job.sampler.schedule, "steps": schedule.steps,
+                        "shift": job.sampler.shift, "guidance_high": job.sampler.guidance_high,
+                        "guidance_low": job.sampler.guidance_low, "boundary": job.model.boundary,
+                        "num_train_timesteps": job.model.num_train_timesteps,
+                        "steps_high": len(per_expert["high"]), "steps_low": len(per_expert["low"]),
+                        "table": table},
+            "model": {"path": str(job.model.path), "layout": parts.layout, "dtype": dtype_name},
+            "loras": lora_info,
+            "memory": {"inactive_expert": memory.inactive_expert, "vae_tiling": memory.vae_tiling,
+                       "text_encoder_device": job.memory.text_encoder_device,
+                       "planned_peak_bytes": memory.peak_bytes,
+                       "gpu_memory_peak_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None},
+            "device": {"device": device.type, "device_name": device_name},
+            "timing": {"encode_seconds": encode_seconds, "denoise_seconds": denoise_seconds,
+                       "seconds_per_step": denoise_seconds / schedule.steps, "decode_seconds": decode_seconds,
+                       "write_seconds": write_seconds, "seconds": seconds},
+            "versions": _versions(),
+            "job": str(job.source_path) if job.source_path else None,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_json(sidecar, paths["sidecar"])
+        summary["videos_new"] += 1
+        events.emit("sample_video", video=index + 1, videos=len(job.prompts), id=item.id, category=item.category,
+                    path=str(paths["video"]), sidecar=str(paths["sidecar"]), poster=str(paths["poster"]),
+                    seconds=seconds, seed=item.seed, existing=False)
+        log(f"video {index + 1}/{len(job.prompts)} ({item.id}) written in {seconds:.1f} s: {paths['video']}")
+
+    summary.update(
+        seconds=time.monotonic() - started, seconds_per_video=sum(video_seconds) / len(video_seconds),
+        load_seconds=load_seconds,
+        gpu_memory_peak_bytes=int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
+        expert_swaps=pool.swaps, swap_seconds=pool.swap_seconds,
+    )
+    return "completed", outputs, summary
+
+
+def run_sample_stage(job_path: Path, echo: bool = True) -> int:
+    """`python -m wanlora_engine sample --config JOB`: events on stdout and in OUT/sample-events.jsonl."""
+    from .__main__ import _device_fields
+    from . import __version__
+    import diffusers
+
+    try:
+        job = load_sample_job(job_path)
+    except ConfigError as error:
+        with EventWriter(None, echo=echo) as events:
+            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
+                        last_checkpoint=None)
+        log(str(error))
+        return error.exit_code
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
+    job.output.dir.mkdir(parents=True, exist_ok=True)
+    with EventWriter(job.output.dir / "sample-events.jsonl", echo=echo) as events:
+        started = time.monotonic()
+        status, outputs, summary, code = "failed", {}, {}, EXIT_FAILED
+        try:
+            events.emit("run_started", stage="sample", run_name=job.output.dir.name, engine_version=__version__,
+                        torch_version=torch.__version__, diffusers_version=diffusers.__version__,
+                        **_device_fields(job.device), world_size=1, config_path=str(job.source_path),
+                        resumed_from_step=None)
+            status, outputs, summary = run_sample(job, events)
+            code = EXIT_OK
+        except EngineError as error:
+            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
+                        last_checkpoint=None)
+            code = error.exit_code
+            log(str(error))
+        except KeyboardInterrupt:
+            status, code = "interrupted", EXIT_INTERRUPTED
+            log("interrupted: finished videos are kept; run the same command again to make the rest")
+        except Exception as error:  # an engine bug or an environment failure
+            tail = traceback.format_exc().strip().splitlines()[-12:]
+            events.emit("error", code="internal", problem=f"{type(error).__name__}: {error}",
+                        remedy="see the traceback in the engine log; report it", step=None, last_checkpoint=None,
+                        traceback=tail)
+            traceback.print_exc()
+        finally:
+            # A second signal must not cut the last event short.
+            for number in previous:
+                signal.signal(number, signal.SIG_IGN)
+        try:
+            events.emit("run_finished", stage="sample", status=status, step=None, seconds=time.monotonic() - started,
+                        outputs=outputs, summary=summary)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    return code
+
+
+def write_job(job: SampleJob, path: Path) -> None:
+    """Writes a job back as JSON (tests and tools that build jobs in Python)."""
+    write_json(job_to_json(job), path)
