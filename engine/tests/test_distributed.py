@@ -220,20 +220,33 @@ WANLORA = ENGINE.parent / ".build" / "debug" / "wanlora"
 
 
 @pytest.mark.skipif(not WANLORA.is_file(), reason="the Swift CLI is not built (swift build; make test builds it first)")
-def test_wanlora_train_starts_torchrun_with_two_ranks(cached_80x48, tmp_path):
-    """The whole chain: `wanlora train --gpus 2 --ulysses 2` (Swift) -> torchrun -> 2 engine processes (gloo)."""
+def test_wanlora_train_starts_torchrun_with_two_ranks(tiny_diffusers, dataset, tmp_path):
+    """The whole chain: `wanlora cache`, then `wanlora train --gpus 2 --ulysses 2` (Swift: TOML -> run folder ->
+    torchrun) -> 2 engine processes (gloo)."""
     work = tmp_path / "w"
     work.mkdir()
-    for name in ("model", "data", "cache"):
-        (work / name).symlink_to(cached_80x48 / name)
-    config = write_config(work, dist_config(max_steps=2))
+    (work / "model").symlink_to(tiny_diffusers)
+    (work / "data").symlink_to(dataset)
+    shutil.copy(ENGINE.parent / "configs" / "demo.toml", work / "wanlora.toml")
     # PYTHONPATH reaches the engine only because the launcher passes the environment through
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
-    result = subprocess.run([str(WANLORA), "train", "--config", str(config), "--gpus", "2", "--ulysses", "2",
-                             "--python", sys.executable], cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    env.pop("WANLORA_ENGINE_PYTHON", None)
+    common = ["--config", "wanlora.toml", "--engine-python", sys.executable, "--progress", "plain"]
+    cache = subprocess.run([str(WANLORA), "cache", *common], cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    assert cache.returncode == 0, cache.stderr[-3000:]
+    result = subprocess.run([str(WANLORA), "train", *common, "--gpus", "2", "--ulysses", "2", "--fsdp",
+                             "--set", "training.max_steps=2", "--set", "training.micro_batch=1",
+                             "--set", "training.grad_accumulation=1", "--set", "training.eval_steps=0",
+                             "--set", "training.save_steps=2"],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     events = read_events(work / "runs" / "demo" / "events.jsonl")
     assert (events[0]["world_size"], events[0]["ulysses_degree"], events[0]["fsdp"]) == (2, 2, True)
+    # the fast blocks do not run Ulysses attention: the run says so and trains the diffusers blocks
+    warnings = [e for e in events if e["event"] == "warning" and e["code"] == "fast_blocks_replaced"]
+    assert len(warnings) == 1 and warnings[0]["ulysses_degree"] == 2
+    plan = next(e for e in events if e["event"] == "train_plan")
+    assert plan["blocks"]["implementation"] == "diffusers" and plan["ulysses_degree"] == 2
     assert events[-1]["status"] == "completed" and events[-1]["step"] == 2
 
 
