@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "WanLoRACLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
-            "Curation", "Evaluation",
+            "Curation", "Evaluation", "Launch",
         ]),
         // Errors, progress, processes, small shared helpers.
         .target(name: "Support"),
@@ -46,8 +46,10 @@ let package = Package(
         ]),
         // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
         .target(name: "Planner", dependencies: ["Support", "Config"]),
-        // Run folders, the engine's launch (python or torchrun), its event stream and teardown.
-        .target(name: "Runs", dependencies: ["Support", "Config", "Planner"]),
+        // The engine's launch: torchrun command, Slurm script, environment policy, dry-run text.
+        .target(name: "Launch", dependencies: ["Support", "Planner"]),
+        // Run folders, the engine's launch (python or torchrun via Launch), its event stream and teardown.
+        .target(name: "Runs", dependencies: ["Support", "Config", "Planner", "Launch"]),
         // wanlora sample: prompt sources, the engine's sample job, its events, the HTML gallery.
         .target(name: "Sampling", dependencies: ["Support", "Manifest", "Config", "Planner"]),
         // Duplicates, quality, outliers, sampling, leak-free split, class weights (`curate`).
@@ -65,7 +67,8 @@ let package = Package(
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Config", "Support"]),
-        .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "Planner", "Config"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Config", "Planner", "Support", "Launch"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling", "Planner", "Config", "Manifest"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),

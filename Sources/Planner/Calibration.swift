@@ -25,6 +25,11 @@ public enum Calibration {
         public var outOfMemory: Bool
         /// Whether the fit uses it (the others only check the model).
         public var usedForFit: Bool
+        /// The layout: GPUs of one node, Ulysses degree, FSDP. `seconds` is one sample on one
+        /// Ulysses group (with data parallelism: the step time, each group training its sample).
+        public var gpus: Int = 1
+        public var ulysses: Int = 1
+        public var fsdp: Bool = false
         /// The engine's block implementation it measured.
         public var blocks: BlockImplementation = .diffusers
         /// Largest |model − measured| / measured the tests accept (0.15 unless said).
@@ -42,6 +47,16 @@ public enum Calibration {
                     seconds: 5.8, peakGiB: nil, outOfMemory: false, usedForFit: false),
         Measurement(name: "forward 81 frames, H100", kind: .inferenceForward, gpu: "H100", frames: 81,
                     seconds: 12.5, peakGiB: nil, outOfMemory: false, usedForFit: false),
+        // Issue 13, 2 × H100 80GB (one host, NVLink), the engine started by `wanlora train`, 8-bit AdamW,
+        // 2026-11-25: bench/dist_train.py, bench/results/dist_train-2026-11-25-2xH100.json.
+        Measurement(name: "train 49 frames, H100, engine", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 24.69, peakGiB: 60.13, outOfMemory: false, usedForFit: false),
+        Measurement(name: "train 49 frames, 2 × H100, FSDP", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 25.49, peakGiB: 48.87, outOfMemory: false, usedForFit: false, gpus: 2, fsdp: true),
+        Measurement(name: "train 49 frames, 2 × H100, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 13.25, peakGiB: 43.7, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
+        Measurement(name: "train 81 frames, 2 × H100, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: 29.11, peakGiB: 53.8, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
         // bench/engine_step.py, one H100 80GB HBM3, torch 2.11, 2026-11-25 (docs/BENCHMARKS.md);
         // peaks are max_memory_allocated in GiB (44,172,721,152 B = 41.14 GiB).
         Measurement(name: "bench: train 49 frames, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 49,
@@ -64,13 +79,14 @@ public enum Calibration {
     /// The setting of the measurements: diffusers defaults for a LoRA on one A14B expert —
     /// attention targets at rank 16 (peft's default dropout 0), AdamW 8-bit, bf16 weights and
     /// residual, gradient checkpointing, one GPU, inputs already encoded, 1280×720, 512 tokens.
-    public static func referenceConfig(gpu: String, frames: Int, blocks: BlockImplementation = .diffusers) -> WanLoRAConfig {
+    public static func referenceConfig(gpu: String, frames: Int, gpus: Int = 1, ulysses: Int = 1,
+                                       fsdp: Bool = false, blocks: BlockImplementation = .diffusers) -> WanLoRAConfig {
         var c = WanLoRAConfig.preset(.h100)
         c.hardware.gpu = gpu
-        c.hardware.gpusPerNode = 1
+        c.hardware.gpusPerNode = gpus
         c.hardware.nodes = 1
-        c.hardware.ulyssesDegree = 1
-        c.hardware.fsdp = false
+        c.hardware.ulyssesDegree = ulysses
+        c.hardware.fsdp = fsdp
         c.hardware.t5 = .cached
         c.hardware.vae = .cached
         c.training.expert = .high
@@ -148,7 +164,8 @@ public enum Calibration {
             return Check(measurement: m, modelSeconds: t, modelPeakGiB: nil, modelFits: nil,
                          secondsError: m.seconds.map { (t - $0) / $0 }, peakError: nil)
         case .trainingStep:
-            let config = referenceConfig(gpu: m.gpu, frames: m.frames, blocks: m.blocks)
+            let config = referenceConfig(gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses,
+                                         fsdp: m.fsdp, blocks: m.blocks)
             let lora = try! LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
             let t = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants).time.totalSeconds
             let budget = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants)

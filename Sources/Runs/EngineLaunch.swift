@@ -1,18 +1,16 @@
+import Config
 import Foundation
+import Launch
 import Support
 
-/// Where the Python engine is: the interpreter that has `wanlora_engine` installed, and
-/// torchrun beside it when the venv has one.
+/// Where the Python engine is: the interpreter that has `wanlora_engine` installed (several
+/// processes start through its `-m torch.distributed.run`, torchrun's own module).
 public struct EngineInstallation: Sendable, Equatable {
     /// The Python interpreter, e.g. `/work/wanlora/engine/.venv/bin/python`.
     public var python: String
-    /// torchrun of the same environment, when it exists; otherwise several processes are
-    /// launched with `python -m torch.distributed.run` (the module torchrun runs).
-    public var torchrun: String?
 
-    public init(python: String, torchrun: String? = nil) {
+    public init(python: String) {
         self.python = python
-        self.torchrun = torchrun
     }
 
     /// The environment variable that names the engine's Python interpreter.
@@ -23,10 +21,7 @@ public struct EngineInstallation: Sendable, Equatable {
     /// folder above it (the CLI passes the wanlora executable's folder and the working folder).
     public static func locate(explicit: String?, environment: [String: String], searchFrom: [String]) throws -> EngineInstallation {
         let fm = FileManager.default
-        func installation(_ python: String) -> EngineInstallation {
-            let sibling = ((python as NSString).deletingLastPathComponent as NSString).appendingPathComponent("torchrun")
-            return EngineInstallation(python: python, torchrun: fm.isExecutableFile(atPath: sibling) ? sibling : nil)
-        }
+        func installation(_ python: String) -> EngineInstallation { EngineInstallation(python: python) }
         for (given, origin) in [(explicit, "--engine-python"), (environment[environmentVariable], "$\(environmentVariable)")] {
             guard let given, !given.isEmpty else { continue }
             guard fm.isExecutableFile(atPath: given) else {
@@ -56,9 +51,24 @@ public struct EngineInstallation: Sendable, Equatable {
     }
 }
 
+/// Launch settings of this node that are not part of the configuration: its rank among the
+/// nodes, node 0's address, torchrun's shutdown wait.
+public struct NodePlacement: Sendable, Equatable {
+    public var nodeRank: Int
+    public var master: MasterAddress?
+    public var shutdownTimeoutSeconds: Int?
+
+    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil) {
+        self.nodeRank = nodeRank
+        self.master = master
+        self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
+    }
+}
+
 /// The command that starts one engine stage: `python -m wanlora_engine STAGE --config FILE`
-/// for one process, torchrun for several. The child gets the caller's environment unchanged
-/// (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
+/// for one process; for training on several GPUs or nodes, the Launch library's torchrun command
+/// (one builder for `wanlora train` and its `--dry-run`). The child gets the caller's environment
+/// unchanged (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
 public struct EngineLaunch: Sendable, Equatable {
     public enum Stage: String, Sendable {
         case cache, train
@@ -70,29 +80,33 @@ public struct EngineLaunch: Sendable, Equatable {
     public var arguments: [String]
     /// Engine processes (ranks) on this node.
     public var processes: Int
+    /// The training launch as the Launch library sees it (layout, nodes); nil for the cache stage.
+    public var request: LaunchRequest?
 
-    public init(executable: String, arguments: [String], processes: Int) {
+    public init(executable: String, arguments: [String], processes: Int, request: LaunchRequest? = nil) {
         self.executable = executable
         self.arguments = arguments
         self.processes = processes
+        self.request = request
     }
 
-    /// The launch of `stage` on `processes` local processes (GPUs) for the config at `configPath`.
-    public static func make(stage: Stage, configPath: String, resume: Bool, processes: Int,
-                            engine: EngineInstallation) -> EngineLaunch {
-        var stageArguments = ["-m", "wanlora_engine", stage.rawValue, "--config", configPath]
-        if resume && stage == .train { stageArguments.append("--resume") }
-        guard processes > 1 else {
-            return EngineLaunch(executable: engine.python, arguments: stageArguments, processes: 1)
+    /// The launch of `stage` for the config at `configPath`: the cache stage is one process; the
+    /// train stage runs `hardware`'s layout (GPUs per node, nodes, Ulysses, FSDP) from `placement`.
+    public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
+                            attentionHeads: Int, placement: NodePlacement = NodePlacement(),
+                            engine: EngineInstallation) throws -> EngineLaunch {
+        guard stage == .train else {
+            return EngineLaunch(executable: engine.python, arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath],
+                                processes: 1)
         }
-        // --standalone: a rendezvous on this host at a free port; one node (multi-node launches
-        // take --nnodes/--node-rank/--rdzv-endpoint instead).
-        let torchrun = ["--standalone", "--nnodes", "1", "--nproc-per-node", String(processes)]
-        if let path = engine.torchrun {
-            return EngineLaunch(executable: path, arguments: torchrun + stageArguments, processes: processes)
-        }
-        return EngineLaunch(executable: engine.python, arguments: ["-m", "torch.distributed.run"] + torchrun + stageArguments,
-                            processes: processes)
+        let request = LaunchRequest(
+            gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
+            ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
+            shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds, attentionHeads: attentionHeads
+        )
+        let command = try Launcher.command(for: request)
+        return EngineLaunch(executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),
+                            processes: request.gpusPerNode, request: request)
     }
 
     /// The command as one shell line, quoted where needed (for logs and `--dry-run`).
@@ -100,11 +114,7 @@ public struct EngineLaunch: Sendable, Equatable {
         ([executable] + arguments).map(Self.shellQuoted).joined(separator: " ")
     }
 
-    public static func shellQuoted(_ word: String) -> String {
-        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
-        if !word.isEmpty && word.allSatisfy({ safe.contains($0) }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
+    public static func shellQuoted(_ word: String) -> String { ShellQuoting.quote(word) }
 }
 
 /// A problem of the run machinery (engine not found, run folder busy, …), with what to do.

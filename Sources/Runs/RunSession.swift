@@ -26,10 +26,12 @@ public enum RunPreparation {
     /// Resolves `config` (already loaded from `configFile`, `--set` applied) for `stage`, checks
     /// what can be checked before anything is written (model folder, manifests, the cache of a
     /// train run, the planner's checks of a GPU run) and builds the engine's command line.
-    /// `resumeCommand` is the command line that continues the run (the CLI passes the user's
+    /// `placement` is this node's place in a multi-node launch. `resumeCommand` is the command line
+    /// that continues the run (the CLI passes the user's
     /// own, with `--resume`).
     public static func prepare(stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
-                               engine: EngineInstallation, resumeCommand: String? = nil) throws -> PreparedRun {
+                               engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
+                               resumeCommand: String? = nil) throws -> PreparedRun {
         let configFolder = ((configFile as NSString).isAbsolutePath ? configFile
             : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(configFile))
         let baseDir = ResolvedConfig.normalise((configFolder as NSString).deletingLastPathComponent)
@@ -37,18 +39,6 @@ public enum RunPreparation {
         let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
-        let hw = config.hardware
-        if hw.nodes > 1 {
-            throw RunError(
-                problem: "hardware.nodes = \(hw.nodes): launching on several nodes is not built into `wanlora train` yet.",
-                remedy: "Train on one node (hardware.nodes = 1, --gpus N), or start torchrun on each node yourself with the run folder's config.resolved.json (docs/runs.md)."
-            )
-        }
-        let processes = stage == .train ? hw.gpusPerNode : 1
-        if processes > 1 {
-            // The engine says so itself (exit 2), but only after torchrun started N processes.
-            notes.append("\(processes) processes through torchrun: this engine version trains on one process and refuses WORLD_SIZE > 1 until multi-GPU training lands (issue 10); use --gpus 1 --set hardware.ulysses_degree=1 meanwhile.")
-        }
         try requireExisting(resolved.model.path, what: "model folder", key: "model.checkpoint", folder: true)
 
         var plan: Plan?
@@ -71,8 +61,9 @@ public enum RunPreparation {
                 plan = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images))
             }
         }
-        let launch = EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
-                                       processes: processes, engine: engine)
+        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
+                                           hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
+                                           placement: placement, engine: engine)
         return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.run.dir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Foundation
+import Launch
 import Planner
 import Runs
 import Support
@@ -127,21 +128,27 @@ struct CacheCommand: ParsableCommand {
     }
 }
 
-/// `wanlora train`: LoRA training of the Wan2.2 experts.
+/// `wanlora train`: LoRA training of the Wan2.2 experts, on one GPU or over several GPUs and nodes.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the LoRA adapters of both Wan2.2 experts from the cache, with live progress.",
+        abstract: "Train the LoRA adapters of both Wan2.2 experts: the engine on one GPU, torchrun over several GPUs and nodes.",
         discussion: """
-        Resolves the configuration (preset, file, --set, --gpus), checks it with the planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder and starts the engine: python for one GPU, torchrun for several, with your environment passed unchanged to every rank. Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+
+        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same command on every node with its own --node-rank and node 0's --master ADDR:PORT. A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
+
+        --dry-run prints the run folder, the command for this node, the same launch as a Slurm script and the per-GPU plan, and starts nothing.
 
         Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. The exit status is the engine's: 0 completed, 1 failed, 2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
 
         Examples:
           wanlora train --config run.toml
           wanlora train --config run.toml --resume
-          wanlora train --config run.toml --gpus 1 --set hardware.ulysses_degree=1 --set training.overfit_samples=100
-          wanlora train --config run.toml --gpus 8 --dry-run
+          wanlora train --config run.toml --gpus 1 --ulysses 1 --set training.overfit_samples=100
+          wanlora train --config run.toml --gpus 8 --ulysses 2 --dry-run
+        Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
+          wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
 
         The run folder holds config.resolved.json, events.jsonl, train.log, checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
         """
@@ -156,23 +163,59 @@ struct TrainCommand: ParsableCommand {
                                valueName: "n"))
     var gpus: Int?
 
+    @Option(help: ArgumentHelp("Nodes of the run; sets hardware.nodes. More than one needs --master and --node-rank.", valueName: "n"))
+    var nodes: Int?
+
+    @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
+    var nodeRank: Int = 0
+
+    @Option(help: ArgumentHelp("Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
+    var master: String?
+
+    @Option(help: ArgumentHelp("Ulysses degree: GPUs sharing one sample's tokens; sets hardware.ulysses_degree.", valueName: "U"))
+    var ulysses: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Shard the frozen expert weights over all GPUs (FSDP); sets hardware.fsdp.")
+    var fsdp: Bool?
+
+    @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
+        "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the ranks (default: torchrun's 30 s; needs a torchrun with --shutdown-timeout).",
+        valueName: "s"))
+    var shutdownTimeout: Int?
+
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
     var force = false
 
-    @Flag(name: .customLong("dry-run"), help: "Print the run folder, the engine's command line and the plan checks; start nothing.")
+    @Flag(name: .customLong("dry-run"), help: "Print the run folder, the launch command, a Slurm script and the per-GPU plan; start nothing.")
     var dryRun = false
 
     func validate() throws {
         if let gpus, gpus < 1 { throw ValidationError("--gpus must be 1 or more, not \(gpus).") }
+        if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
+        if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
+        if let shutdownTimeout, shutdownTimeout < 1 { throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).") }
+    }
+
+    /// The launch options that are configuration keys, as overrides applied before --set.
+    private var overrides: [(String, ConfigValue)] {
+        var list: [(String, ConfigValue)] = []
+        if let gpus { list.append(("hardware.gpus_per_node", .integer(gpus))) }
+        if let nodes { list.append(("hardware.nodes", .integer(nodes))) }
+        if let ulysses { list.append(("hardware.ulysses_degree", .integer(ulysses))) }
+        if let fsdp { list.append(("hardware.fsdp", .boolean(fsdp))) }
+        return list
     }
 
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
-            let config = try options.loadConfig(overrides: gpus.map { [("hardware.gpus_per_node", .integer($0))] } ?? [])
+            let placement = NodePlacement(nodeRank: nodeRank, master: try master.map(MasterAddress.init(parsing:)),
+                                          shutdownTimeoutSeconds: shutdownTimeout)
+            let config = try options.loadConfig(overrides: overrides)
             let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
-                                                      engine: try options.engine(), resumeCommand: resumeCommand())
+                                                      engine: try options.engine(), placement: placement,
+                                                      resumeCommand: resumeCommand())
             if dryRun {
-                printDryRun(prepared)
+                try printDryRun(prepared)
                 return prepared.blockingChecks.isEmpty || force ? 0 : 1
             }
             return try execute(prepared, options: options, force: force)
@@ -187,7 +230,7 @@ struct TrainCommand: ParsableCommand {
         return words.map { EngineLaunch.shellQuoted($0) }.joined(separator: " ")
     }
 
-    private func printDryRun(_ p: PreparedRun) {
+    private func printDryRun(_ p: PreparedRun) throws {
         Console.out("run folder:  \(p.folder.path)")
         Console.out("config:      \(p.folder.configPath) (not written: --dry-run)")
         Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
@@ -197,6 +240,11 @@ struct TrainCommand: ParsableCommand {
             for check in plan.checks { Console.out("  \(check.severity.rawValue): \(check.message)") }
         }
         for note in p.notes { Console.out("note: \(note)") }
+        guard let request = p.launch.request else { return }
+        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)")
+        Console.out("")
+        FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
+                                                          slurmScript: slurm, plan: p.plan).utf8))
     }
 }
 

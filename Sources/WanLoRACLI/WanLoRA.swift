@@ -16,7 +16,7 @@ public struct WanLoRA: AsyncParsableCommand {
           wanlora plan        LoRA size, GPU memory, FLOPs, hours and cost of a training plan
           wanlora config      write, check and show the TOML configuration
           wanlora cache       encode clips (VAE) and captions (UMT5) once, into the cache
-          wanlora train       train the LoRA adapters of both experts (python or torchrun)
+          wanlora train       train the LoRA: the engine on one GPU, torchrun over several GPUs and nodes
           wanlora runs        list run folders with their state, steps and last loss
           wanlora sample      generate videos with the model and its LoRAs (MP4, sidecars, gallery)
           wanlora evaluate    FVD, IS, LPIPS, CLIP score and temporal consistency of generated videos, per category

@@ -125,7 +125,7 @@ import Config
                 #expect(check.modelFits == true, "\(check.measurement.name) should fit")
             }
         }
-        #expect(Calibration.checks.count == 11)
+        #expect(Calibration.checks.count == 15)
         // Only the image rows (per-step costs outside the blocks) get more than 15% on time.
         #expect(Calibration.measurements.filter { $0.tolerance > 0.15 }.allSatisfy { $0.frames == 1 })
     }
@@ -142,6 +142,12 @@ import Config
         #expect(h100at81.modelPeakGiB! > GPU.h100.memoryGiB)
         #expect(abs(checks["forward 49 frames, H100"]!.modelSeconds - 5.8) / 5.8 < 0.05)
         #expect(abs(checks["forward 81 frames, H100"]!.modelSeconds - 12.5) / 12.5 < 0.05)
+        // Two GPUs (issue 13): FSDP halves the expert on each card; Ulysses halves the tokens.
+        let fsdp = checks["train 49 frames, 2 × H100, FSDP"]!
+        #expect(abs(fsdp.peakError!) < 0.03 && abs(fsdp.secondsError!) < 0.07)
+        for name in ["train 49 frames, 2 × H100, Ulysses 2", "train 81 frames, 2 × H100, Ulysses 2"] {
+            #expect(abs(checks[name]!.peakError!) < 0.03 && abs(checks[name]!.secondsError!) < 0.10, "\(name)")
+        }
         // The fast blocks (bench/engine_step.py, H100, 2026-11-25): fitted at 49 frames; 81 frames
         // predicted within 2% and fitting the 80 GB card, where the diffusers blocks do not.
         let fast49 = checks["bench: train 49 frames, H100, fast"]!

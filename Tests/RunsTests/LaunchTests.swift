@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Config
+import Launch
 @testable import Runs
 
 /// Scratch folders for the tests, removed by the caller.
@@ -16,30 +18,50 @@ func writeScript(_ path: String, _ body: String) throws {
 }
 
 @Suite struct LaunchTests {
-    let venv = EngineInstallation(python: "/opt/wanlora/engine/.venv/bin/python", torchrun: "/opt/wanlora/engine/.venv/bin/torchrun")
+    let venv = EngineInstallation(python: "/opt/wanlora/engine/.venv/bin/python")
 
-    @Test func oneGPUStartsPython() {
-        let cache = EngineLaunch.make(stage: .cache, configPath: "/runs/a/config.resolved.json", resume: false, processes: 1, engine: venv)
-        #expect(cache.executable == "/opt/wanlora/engine/.venv/bin/python")
-        #expect(cache.arguments == ["-m", "wanlora_engine", "cache", "--config", "/runs/a/config.resolved.json"])
-        #expect(cache.processes == 1)
-        let train = EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true, processes: 1, engine: venv)
-        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine train --config /runs/a/config.resolved.json --resume")
-        // --resume belongs to train only.
-        #expect(!EngineLaunch.make(stage: .cache, configPath: "c", resume: true, processes: 1, engine: venv).arguments.contains("--resume"))
+    func hardware(gpus: Int, nodes: Int = 1, ulysses: Int = 1, fsdp: Bool = false) -> HardwareSettings {
+        var h = WanLoRAConfig.preset(.h100).hardware
+        h.gpusPerNode = gpus
+        h.nodes = nodes
+        h.ulyssesDegree = ulysses
+        h.fsdp = fsdp
+        return h
     }
 
-    @Test func severalGPUsStartTorchrun() {
-        let launch = EngineLaunch.make(stage: .train, configPath: "/runs/my run/config.resolved.json", resume: false, processes: 8, engine: venv)
-        #expect(launch.executable == "/opt/wanlora/engine/.venv/bin/torchrun")
-        #expect(launch.arguments == ["--standalone", "--nnodes", "1", "--nproc-per-node", "8",
-                                     "-m", "wanlora_engine", "train", "--config", "/runs/my run/config.resolved.json"])
-        #expect(launch.processes == 8)
-        #expect(launch.commandLine == "/opt/wanlora/engine/.venv/bin/torchrun --standalone --nnodes 1 --nproc-per-node 8 -m wanlora_engine train --config '/runs/my run/config.resolved.json'")
-        // Without a torchrun script beside python: the module it runs, with the same interpreter.
-        let bare = EngineLaunch.make(stage: .train, configPath: "/c.json", resume: true, processes: 2,
-                                     engine: EngineInstallation(python: "/usr/bin/python3"))
-        #expect(bare.commandLine == "/usr/bin/python3 -m torch.distributed.run --standalone --nnodes 1 --nproc-per-node 2 -m wanlora_engine train --config /c.json --resume")
+    @Test func oneGPUStartsPython() throws {
+        let cache = try EngineLaunch.make(stage: .cache, configPath: "/runs/a/config.resolved.json", resume: false,
+                                          hardware: hardware(gpus: 8, ulysses: 2), attentionHeads: 40, engine: venv)
+        #expect(cache.executable == "/opt/wanlora/engine/.venv/bin/python")
+        #expect(cache.arguments == ["-m", "wanlora_engine", "cache", "--config", "/runs/a/config.resolved.json"])
+        #expect(cache.processes == 1 && cache.request == nil)
+        let train = try EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
+                                          hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
+        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine train --config /runs/a/config.resolved.json --resume")
+        // --resume belongs to train only.
+        #expect(!(try EngineLaunch.make(stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
+                                         engine: venv)).arguments.contains("--resume"))
+    }
+
+    @Test func severalGPUsStartTorchrunThroughTheLaunchLibrary() throws {
+        let launch = try EngineLaunch.make(stage: .train, configPath: "/runs/my run/config.resolved.json", resume: false,
+                                           hardware: hardware(gpus: 8, ulysses: 2, fsdp: true), attentionHeads: 40, engine: venv)
+        #expect(launch.executable == "/opt/wanlora/engine/.venv/bin/python")
+        #expect(launch.arguments == ["-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "8", "--standalone",
+                                     "-m", "wanlora_engine", "train", "--config", "/runs/my run/config.resolved.json",
+                                     "--ulysses", "2", "--fsdp"])
+        #expect(launch.processes == 8 && launch.request?.dataParallelSize == 4)
+        // Two nodes: this node's rank and node 0's address; torchrun's shutdown wait.
+        let placement = NodePlacement(nodeRank: 1, master: try MasterAddress(parsing: "10.0.0.1:29500"), shutdownTimeoutSeconds: 600)
+        let nodes = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: true, hardware: hardware(gpus: 4, nodes: 2),
+                                          attentionHeads: 40, placement: placement, engine: EngineInstallation(python: "/usr/bin/python3"))
+        #expect(nodes.commandLine == "/usr/bin/python3 -m torch.distributed.run --nnodes 2 --nproc-per-node 4 --node-rank 1 "
+                + "--master-addr 10.0.0.1 --master-port 29500 --shutdown-timeout 600 -m wanlora_engine train --config /c.json --resume")
+        // Layouts that cannot start are refused with the Launch library's errors.
+        #expect(throws: LaunchError.self) {
+            try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 4, nodes: 2),
+                                  attentionHeads: 40, engine: venv)
+        }
     }
 
     @Test func shellQuoting() {
@@ -56,12 +78,11 @@ func writeScript(_ path: String, _ body: String) throws {
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/repo/.build/release", withIntermediateDirectories: true)
         try writeScript(bin + "/python", "exit 0\n")
-        // Found above the binary's folder; no torchrun beside it yet.
+        // Found above the binary's folder, or above the working folder.
         let found = try EngineInstallation.locate(explicit: nil, environment: [:], searchFrom: [root + "/repo/.build/release"])
-        #expect(found == EngineInstallation(python: bin + "/python", torchrun: nil))
-        try writeScript(bin + "/torchrun", "exit 0\n")
-        let withTorchrun = try EngineInstallation.locate(explicit: nil, environment: [:], searchFrom: ["/nonexistent", root + "/repo"])
-        #expect(withTorchrun.torchrun == bin + "/torchrun")
+        #expect(found == EngineInstallation(python: bin + "/python"))
+        let second = try EngineInstallation.locate(explicit: nil, environment: [:], searchFrom: ["/nonexistent", root + "/repo"])
+        #expect(second.python == bin + "/python")
         // The environment variable wins over the search, the option over both.
         try writeScript(root + "/other-python", "exit 0\n")
         let fromEnvironment = try EngineInstallation.locate(explicit: nil, environment: ["WANLORA_ENGINE_PYTHON": root + "/other-python"],

@@ -22,8 +22,12 @@ import Testing
         var resolved = try ResolvedConfig(resolving: demo, runName: "demo").anchored(at: root)
         edit(&resolved)
         let folder = RunFolder(path: resolved.run.dir)
-        let launch = EngineLaunch.make(stage: stage, configPath: folder.configPath, resume: resume, processes: 1,
-                                       engine: EngineInstallation(python: root + "/python"))
+        var hardware = demo.hardware
+        hardware.gpusPerNode = 1
+        hardware.nodes = 1
+        hardware.ulyssesDegree = 1
+        let launch = try EngineLaunch.make(stage: stage, configPath: folder.configPath, resume: resume, hardware: hardware,
+                                           attentionHeads: 40, engine: EngineInstallation(python: root + "/python"))
         let prepared = PreparedRun(stage: stage, resolved: resolved, folder: folder, launch: launch, resume: resume, plan: nil,
                                    notes: [], resumeCommand: "wanlora train --config demo.toml --resume")
         return Workspace(root: root, prepared: prepared)

@@ -57,7 +57,12 @@ import Testing
         let runDir = folder.path + "/runs/p"
         #expect(four.stdout.contains("run folder:  \(runDir)\n"))
         #expect(four.stdout.contains("processes:   4 (torchrun)\n"))
-        #expect(four.stdout.contains("command:     \(venv)/torchrun --standalone --nnodes 1 --nproc-per-node 4 -m wanlora_engine train --config \(runDir)/config.resolved.json\n"))
+        #expect(four.stdout.contains("command:     \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone -m wanlora_engine train --config \(runDir)/config.resolved.json --ulysses 2 --fsdp\n"), "\(four.stdout)")
+        // The same launch for Slurm and the per-GPU plan (the Launch library's dry-run text).
+        #expect(four.stdout.contains("srun --export=ALL \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone"))
+        #expect(four.stdout.contains("Per-GPU plan (H100"))
+        #expect(four.stdout.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"), "\(four.stdout)")
+        #expect(!four.stdout.contains("trains on one process"))  // the old single-process note is gone
         #expect(four.stdout.contains("plan:        "))  // a GPU run is planned
         #expect(!FileManager.default.fileExists(atPath: runDir))  // a dry run writes nothing
         let one = try run(["train", "--config", config, "--engine-python", venv + "/python", "--gpus", "1",
@@ -75,6 +80,80 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/python (from --engine-python) is not an executable file"))
         let runs = try run(["runs", "--config", "run.toml"], in: folder)
         #expect(runs.status == 1 && runs.stderr.contains("runs folder \(folder.path)/runs does not exist"))
+    }
+
+    /// A stand-in for the engine's Python: writes its arguments and environment, exits 7.
+    func recordingPython(in folder: URL) throws -> String {
+        let script = folder.appendingPathComponent("venv/bin/python")
+        try """
+        #!/bin/sh
+        printf '%s\\n' "$@" > "$(dirname "$0")/args.txt"
+        env > "$(dirname "$0")/env.txt"
+        exit 7
+        """.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        return script.path
+    }
+
+    @Test(.enabled(if: haveBinary)) func launchPassesTheCallersEnvironmentToEveryRankUnchanged() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let python = try recordingPython(in: folder)
+        var environment = ProcessInfo.processInfo.environment
+        environment["NCCL_NVLS_ENABLE"] = "0"
+        environment["TORCH_SYMM_MEM_DISABLE_MULTICAST"] = "1"
+        environment["NVSHMEM_DISABLE_NVLS"] = "1"
+        environment["WANLORA_TEST_MARK"] = "한글 and spaces"
+        environment.removeValue(forKey: "WANLORA_ENGINE_PYTHON")
+        let result = try BinaryRunner.run(["train", "--config", "run.toml", "--engine-python", python, "--gpus", "2", "--ulysses", "2",
+                                           "--no-fsdp", "--shutdown-timeout", "120", "--progress", "plain", "--force"],
+                                          in: folder, environment: environment)
+        #expect(result.status != 0, "\(result.stderr)")  // the stand-in exits 7 without events
+        let arguments = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
+        #expect(arguments == """
+        -m
+        torch.distributed.run
+        --nnodes
+        1
+        --nproc-per-node
+        2
+        --standalone
+        --shutdown-timeout
+        120
+        -m
+        wanlora_engine
+        train
+        --config
+        \(folder.path)/runs/p/config.resolved.json
+        --ulysses
+        2
+
+        """)
+        let seen = try String(contentsOf: folder.appendingPathComponent("venv/bin/env.txt"), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        for line in ["NCCL_NVLS_ENABLE=0", "TORCH_SYMM_MEM_DISABLE_MULTICAST=1", "NVSHMEM_DISABLE_NVLS=1",
+                     "WANLORA_TEST_MARK=한글 and spaces"] {
+            #expect(seen.contains(line), "\(line)")
+        }
+        if let path = environment["PATH"] { #expect(seen.contains("PATH=\(path)")) }
+    }
+
+    @Test(.enabled(if: haveBinary)) func severalNodesAndImpossibleLayouts() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let python = folder.appendingPathComponent("venv/bin/python").path
+        let base = ["train", "--config", "run.toml", "--engine-python", python, "--dry-run", "--force"]
+        let two = try run(base + ["--gpus", "8", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(two.stdout.contains("command:     \(python) -m torch.distributed.run --nnodes 2 --nproc-per-node 8 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500 -m wanlora_engine train"), "\(two.stdout)")
+        #expect(two.stdout.contains("#SBATCH --nodes=2") && two.stdout.contains("--rdzv-backend c10d"))
+        #expect(two.stdout.contains("Launch on this node (node 1 of 2"))
+        let nodes = try run(base + ["--gpus", "8", "--nodes", "2"], in: folder)
+        #expect(nodes.status == 1 && nodes.stderr.contains("--nodes 2 needs the address where node 0 waits"), "\(nodes.stderr)")
+        let master = try run(base + ["--master", "node0"], in: folder)
+        #expect(master.status != 0 && master.stderr.contains("--master node0 is not ADDR:PORT."), "\(master.stderr)")
+        let odd = try run(base + ["--gpus", "6", "--ulysses", "4"], in: folder)
+        #expect(odd.status == 1 && odd.stderr.contains("4"), "\(odd.stderr)")
     }
 
     /// The real engine on the tiny demo configuration (a tiny random Wan2.2 model, 4 + 2 real

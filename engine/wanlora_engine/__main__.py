@@ -12,11 +12,17 @@ Stages:
 stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stderr.
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
 saving a checkpoint).
+
+Several GPUs or nodes: run `train` under torchrun, one process per GPU (`wanlora train --gpus N` builds the
+command); each process reads RANK, WORLD_SIZE and LOCAL_RANK from the environment. `--ulysses U` splits
+each sample's tokens over U GPUs, `--fsdp` shards the frozen experts over all of them (docs/distributed.md).
+Only rank 0 writes events and logs; the first rank that fails reports its error.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -46,24 +52,36 @@ def _device_fields(name: str) -> dict[str, object]:
     return {"device": "cpu", "device_name": "cpu"}
 
 
-def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True) -> int:
-    """Run one stage with its events; returns the process exit code."""
+def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True, ulysses: int = 1,
+              fsdp: bool = False) -> int:
+    """Run one stage with its events; returns the process exit code.
+
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; `ulysses` and `fsdp` choose the layout.
+    """
+    from . import distributed
     from .config import load_config
     from .errors import ConfigError, EngineError
-    from .events import EventWriter, log
+    from .events import EventWriter, log, set_log_enabled
 
     try:
+        layout = distributed.layout_from_environment(ulysses, fsdp)
+        set_log_enabled(layout.is_main)
         config = load_config(config_path)
+        if stage != "train" and layout.distributed:
+            raise ConfigError(f"the {stage} stage runs in one process, but WORLD_SIZE is {layout.world_size}",
+                              f"start `python -m wanlora_engine {stage}` without torchrun")
     except ConfigError as error:
-        # No run folder is known yet: the error event goes to stdout only.
-        with EventWriter(None, echo=echo) as events:
-            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                        last_checkpoint=None)
-        log(str(error))
+        # No run folder is known yet: the error event goes to stdout only. Every rank reads the same
+        # config and environment, so rank 0 speaks for all.
+        if os.environ.get("RANK", "0") in ("0", ""):
+            with EventWriter(None, echo=echo) as events:
+                events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
+                            last_checkpoint=None)
+            log(str(error))
         return error.exit_code
 
     events_path = config.run.dir / ("events.jsonl" if stage == "train" else f"{stage}-events.jsonl")
-    with EventWriter(events_path, echo=echo) as events:
+    with EventWriter(events_path, echo=echo, enabled=layout.is_main) as events:
         device = config.cache.device if stage == "cache" else config.train.device
         resumed_from = None
         if stage == "train" and resume:
@@ -72,8 +90,9 @@ def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True) ->
             found = checkpoint_dirs(config.run.dir)
             resumed_from = int(found[-1].name.split("-")[1]) if found else None
         events.emit("run_started", stage=stage, run_name=config.run.name, **_versions(), **_device_fields(device),
-                    world_size=1, config_path=str(config.source_path), resumed_from_step=resumed_from)
+                    config_path=str(config.source_path), resumed_from_step=resumed_from, **layout.describe())
         status, step, outputs, summary, code = "failed", None, {}, {}, EXIT_FAILED
+        failure: dict[str, object] | None = None  # the error event, when this rank has one to report
         import time
 
         started = time.monotonic()
@@ -84,28 +103,41 @@ def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True) ->
                 summary = run_cache(config, events)
                 status, code = "completed", EXIT_OK
             else:
-                from .train import run_train
+                from .train import resolve_device, run_train
 
-                status, outputs, summary = run_train(config, events, resume)
+                groups = distributed.start(layout, resolve_device(config.train.device).type)
+                status, outputs, summary = run_train(config, events, resume, groups)
                 step = summary.get("steps_done")
                 code = EXIT_OK if status == "completed" else EXIT_INTERRUPTED
         except EngineError as error:
             if error.code != "non_finite_loss":  # that one already reported its step and checkpoint
-                events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                            last_checkpoint=None)
+                failure = dict(code=error.code, problem=error.problem, remedy=error.remedy, step=None,
+                               last_checkpoint=None)
             status = "diverged" if error.code == "non_finite_loss" else "failed"
             code = error.exit_code
-            log(str(error))
+            print(str(error), file=sys.stderr, flush=True)
         except KeyboardInterrupt:
             status, code = "interrupted", EXIT_INTERRUPTED
         except Exception as error:  # an engine bug or an environment failure (out of memory, CUDA error)
             tail = traceback.format_exc().strip().splitlines()[-12:]
-            events.emit("error", code="internal", problem=f"{type(error).__name__}: {error}",
-                        remedy="see the traceback in the engine log; report it if it is not an out-of-memory error",
-                        step=None, last_checkpoint=None, traceback=tail)
+            failure = dict(code="internal", problem=f"{type(error).__name__}: {error}",
+                           remedy="see the traceback in the engine log; report it if it is not an out-of-memory error",
+                           step=None, last_checkpoint=None, traceback=tail)
             traceback.print_exc()
-        events.emit("run_finished", stage=stage, status=status, step=step, seconds=time.monotonic() - started,
-                    outputs=outputs, summary=summary)
+        finished = dict(stage=stage, status=status, step=step, seconds=time.monotonic() - started, outputs=outputs,
+                        summary=summary)
+        if failure is not None and layout.distributed:
+            # One rank failed on its own (the others wait in a collective until torchrun stops them): the
+            # first rank to fail reports, whatever its number, naming itself.
+            if distributed.claim_failure_report():
+                with EventWriter(events_path, echo=echo) as reporter:
+                    reporter.started_at(events)  # elapsed_s continues the run's clock
+                    reporter.emit("error", rank=layout.rank, **failure)
+                    reporter.emit("run_finished", rank=layout.rank, **finished)
+            return code
+        if failure is not None:
+            events.emit("error", **failure)
+        events.emit("run_finished", **finished)
     return code
 
 
@@ -118,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         stage.add_argument("--config", required=True, type=Path, help="config.resolved.json written by wanlora")
         if name == "train":
             stage.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+            stage.add_argument("--ulysses", type=int, default=1, metavar="U",
+                               help="GPUs that share one sample's tokens (Ulysses; divides the GPUs and 40 heads)")
+            stage.add_argument("--fsdp", action="store_true",
+                               help="shard the frozen expert weights over all GPUs (FSDP2, per block)")
     sample = sub.add_parser("sample", help="generate videos (MP4 + JSON sidecar per prompt)")
     sample.add_argument("--config", required=True, type=Path, help="sample-job.json written by wanlora sample")
     tiny = sub.add_parser("tiny-model", help="write a tiny random Wan2.2 T2V model")
@@ -174,7 +210,19 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         print(f"wrote a tiny {args.layout}-layout Wan2.2 T2V model to {out}", file=sys.stderr)
         return EXIT_OK
-    return run_stage(args.stage, args.config, getattr(args, "resume", False))
+    if args.stage == "train":
+        from . import distributed
+
+        code = run_stage("train", args.config, args.resume, ulysses=args.ulysses, fsdp=args.fsdp)
+        if code not in (EXIT_OK, EXIT_INTERRUPTED) and distributed.is_started():
+            # Leave at once: tearing the process group down would wait for ranks that are blocked in a
+            # collective with this one; torchrun sees the exit and stops them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        distributed.stop()
+        return code
+    return run_stage(args.stage, args.config, False)
 
 
 if __name__ == "__main__":

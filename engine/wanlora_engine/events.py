@@ -130,6 +130,10 @@ class EventWriter:
             out.flush()
         return record
 
+    def started_at(self, other: "EventWriter") -> None:
+        """Count elapsed_s from `other`'s start (a second writer for the same stage)."""
+        self._start = other._start
+
     def warning(self, code: str, message: str, **details: Any) -> dict[str, Any]:
         return self.emit("warning", code=code, message=message, **details)
 
@@ -158,7 +162,17 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+_LOG = {"enabled": True}
+
+
+def set_log_enabled(enabled: bool) -> None:
+    """Processes other than rank 0 of a distributed run keep quiet (their errors still reach stderr)."""
+    _LOG["enabled"] = enabled
+
+
 def log(message: str) -> None:
     """Human-readable progress on stderr (stdout is reserved for events)."""
+    if not _LOG["enabled"]:
+        return
     sys.stderr.write(message.rstrip() + "\n")
     sys.stderr.flush()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import resource
 import shutil
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import distributed as dist_util
 from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .errors import ConfigError, EngineError, NonFiniteLossError
@@ -125,11 +127,15 @@ class TrainState:
 class Trainer:
     """Holds the experts, their LoRA adapters, the optimizer and the data stream of one run."""
 
-    def __init__(self, config: ResolvedConfig, events: EventWriter) -> None:
+    def __init__(self, config: ResolvedConfig, events: EventWriter, groups: dist_util.Groups | None = None) -> None:
         self.config = config
         self.events = events
         self.run_dir = config.run.dir
-        self.device = resolve_device(config.train.device)
+        if groups is None:  # one process (tests, `python -m wanlora_engine train` without torchrun)
+            groups = dist_util.Groups(dist_util.Layout(), resolve_device(config.train.device))
+        self.groups = groups
+        self.layout = groups.layout
+        self.device = groups.device
         self.experts: list[str] = [e for e in ("high", "low") if e in config.lora.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
@@ -139,10 +145,10 @@ class Trainer:
         self.last_eval: dict[str, Any] | None = None
 
         world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1:
+        if world != self.layout.world_size:
             raise ConfigError(
-                f"the engine was started with WORLD_SIZE={world}; this version trains on one process",
-                "start one process (python -m wanlora_engine train); multi-GPU training is issue 10",
+                f"the engine was started with WORLD_SIZE={world} but was given a {self.layout.world_size}-process layout",
+                "start it through `python -m wanlora_engine train` (under torchrun for several processes)",
             )
         self.use_autocast = config.train.mixed_precision == "bf16" and self.device.type == "cuda"
         if config.train.mixed_precision == "bf16" and self.device.type != "cuda":
@@ -188,11 +194,10 @@ class Trainer:
         else:
             self.item_loss_weight = [1.0] * len(self.train_set)
 
-        self.samples_per_step = config.train.micro_batch * config.train.grad_accum
-        if config.train.max_steps is not None:
-            self.total_steps = config.train.max_steps
-        else:
-            self.total_steps = max(1, -(-config.train.epochs * len(self.train_set) // self.samples_per_step))
+        # Samples per optimizer step: every data-parallel group trains micro_batch x grad_accum of them.
+        self.grad_accum = config.train.grad_accum
+        self.samples_per_step = config.train.micro_batch * self.grad_accum * self.layout.data_parallel
+        self.total_steps = self._total_steps()
 
         self.sigma_sampler = SigmaSampler(config.train.timesteps.sampling, config.train.timesteps.shift,
                                           config.train.timesteps.logit_mean, config.train.timesteps.logit_std)
@@ -203,6 +208,15 @@ class Trainer:
 
         # Models
         components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
+        fast_blocks = config.blocks.implementation == "fast"
+        if fast_blocks and self.layout.ulysses > 1:
+            # The fast blocks call attention inside their own forward and backward, where the Ulysses
+            # all-to-all (an attention processor of the diffusers blocks) would not run.
+            fast_blocks = False
+            events.warning("fast_blocks_replaced", f"Ulysses {self.layout.ulysses} trains with the diffusers blocks: "
+                           "the fast blocks do not run sequence-parallel attention yet (more memory and time per "
+                           "sample than blocks.implementation 'fast' on one GPU)", ulysses_degree=self.layout.ulysses)
+        self.fast_blocks = fast_blocks
         self.models: dict[str, Any] = {}
         self.params: dict[str, list[torch.nn.Parameter]] = {}
         for offset, expert in enumerate(self.experts):
@@ -210,15 +224,26 @@ class Trainer:
             self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
             if config.train.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
-            if config.blocks.implementation == "fast":
+            if fast_blocks:
                 enable_fast_blocks(model, fast_block_options(config), warn=events.warning, device=self.device)
             model.train()
             self.models[expert] = model
         self.active: str | None = None
         self.offload = config.model.inactive_expert_device == "cpu" and self.device.type == "cuda" and len(self.experts) > 1
-        for expert in self.experts:
-            self.models[expert].to("cpu" if self.offload else self.device)
+        if self.offload and self.layout.fsdp:
+            # A sharded expert already costs 1/world of its memory per GPU; FSDP keeps both experts sharded.
+            self.offload = False
+            events.warning("offload_replaced_by_sharding", "model.inactive_expert_device 'cpu' is not used with FSDP: "
+                           f"both experts stay sharded over the {self.layout.world_size} GPUs "
+                           f"(1/{self.layout.world_size} of each expert per GPU)")
+        self._place_models()
         self.grouping = config.train.expert_grouping
+        if self.layout.fsdp and self.layout.data_parallel > 1 and self.grouping == "sample" and len(self.experts) > 1:
+            # Sharded experts gather their weights collectively: every rank must run the same expert.
+            self.grouping = "step"
+            events.warning("expert_grouping_forced", "FSDP over several data-parallel groups trains one expert per "
+                           "optimizer step on all GPUs: using expert_grouping 'step' (same distribution of expert "
+                           "and timestep)")
         if self.offload and self.grouping == "sample":
             # One optimizer update must find every gradient it applies on the GPU, so with an expert
             # waiting in host memory each step trains one expert.
@@ -234,6 +259,33 @@ class Trainer:
         )
 
     # -----------------------------------------------------------------------------------------------
+
+    def _total_steps(self) -> int:
+        if self.config.train.max_steps is not None:
+            return self.config.train.max_steps
+        return max(1, -(-self.config.train.epochs * len(self.train_set) // self.samples_per_step))
+
+    def _place_models(self) -> None:
+        """Each expert on its device: whole (one GPU, or replicated), sharded (FSDP), sequence-parallel (Ulysses)."""
+        layout = self.layout
+        for expert in self.experts:
+            model = self.models[expert]
+            if layout.ulysses > 1:
+                heads = model.config.num_attention_heads
+                if heads % layout.ulysses:
+                    raise ConfigError(f"--ulysses {layout.ulysses} does not divide the model's {heads} attention heads",
+                                      f"use a Ulysses degree that divides {heads} (and the GPU count)")
+                from .ulysses import enable_ulysses
+
+                enable_ulysses(model, self.groups.sequence, layout.ulysses, layout.sp_rank)
+            if layout.fsdp and layout.distributed:
+                dist_util.shard_expert(model, self.groups, self.params[expert])
+            else:
+                model.to("cpu" if self.offload else self.device)
+            dist_util.broadcast_parameters(self.params[expert])
+        if layout.distributed:
+            # LoRA dropout draws from the global RNG: give each rank its own stream (after the seeded init).
+            torch.manual_seed(self.config.train.seed * 1_000_003 + 7919 * layout.rank + 1)
 
     def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
         opt = self.config.train.optimizer
@@ -314,19 +366,31 @@ class Trainer:
             return ratio.pow(self.config.train.focal_gamma).clamp(max=10.0)
         return torch.ones(len(samples))
 
+    def _micro_groups(self, micro: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """A micro-batch split into forward passes: one per (expert, latent shape), high noise first."""
+        groups: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = {}
+        for sample in micro:
+            groups.setdefault((sample["expert"], tuple(sample["x0"].shape)), []).append(sample)
+        return [(key[0], group) for key, group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "high", kv[0][1]))]
+
     def train_step(self) -> StepRecord:
         started = time.monotonic()
         cfg = self.config.train
+        layout = self.layout
         self.optimizer.zero_grad(set_to_none=True)
         indices = self.sampler.take(self.state.samples_seen, self.samples_per_step)
-        samples = self.draw_step(indices)
+        samples = self.draw_step(indices)  # the whole step, drawn identically on every rank
+        per_group = cfg.micro_batch * self.grad_accum
+        micro_batch_of = lambda d, m: samples[d * per_group + m * cfg.micro_batch:d * per_group + (m + 1) * cfg.micro_batch]  # noqa: E731
         per_sample_loss: list[tuple[str, float]] = []
-        for m in range(cfg.grad_accum):
-            micro = samples[m * cfg.micro_batch:(m + 1) * cfg.micro_batch]
-            groups: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = {}
-            for sample in micro:
-                groups.setdefault((sample["expert"], tuple(sample["x0"].shape)), []).append(sample)
-            for (expert, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "high", kv[0][1])):
+        for m in range(self.grad_accum):
+            passes = [(expert, group, 1.0) for expert, group in self._micro_groups(micro_batch_of(layout.dp_rank, m))]
+            if layout.fsdp and layout.data_parallel > 1:
+                # Sharded weights are gathered collectively: every rank runs as many forward passes as the
+                # busiest one; the extra ones repeat a pass with loss weight 0 (their gradient is zero).
+                most = max(len(self._micro_groups(micro_batch_of(d, m))) for d in range(layout.data_parallel))
+                passes += [(passes[-1][0], passes[-1][1], 0.0)] * (most - len(passes))
+            for expert, group, scale in passes:
                 model = self._activate(expert)
                 x0 = torch.stack([s["x0"] for s in group])
                 noise = torch.stack([s["noise"] for s in group])
@@ -334,15 +398,31 @@ class Trainer:
                 text = torch.stack([s["text"] for s in group])
                 losses = velocity_losses(model, x0, noise, sigma, text, self.device, self.timesteps,
                                          self.use_autocast, self.weight_dtype)
-                if not torch.isfinite(losses).all():
-                    raise NonFiniteLossError(
-                        f"the loss became {losses.detach().cpu().tolist()} at step {self.state.step + 1} "
-                        f"({expert}-noise expert)",
-                        "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
-                    )
-                weights = self.loss_weights(group, losses).to(self.device)
+                weights = self.loss_weights(group, losses).to(self.device) * scale
+                # Backward even for a non-finite loss: every rank must run the same collectives; the
+                # check below, on the losses of all ranks, stops before the update.
                 (weights * losses).sum().div(self.samples_per_step).backward()
-                per_sample_loss.extend((expert, float(v)) for v in losses.detach().cpu())
+                if scale:
+                    per_sample_loss.extend((expert, float(v)) for v in losses.detach().cpu())
+
+        # Losses of the whole step: summed over all ranks (a Ulysses group counts each sample U times).
+        stats = [0.0] * 6  # sum, count; sum_high, count_high; sum_low, count_low
+        for expert, value in per_sample_loss:
+            k = 2 if expert == "high" else 4
+            stats[0] += value
+            stats[1] += 1
+            stats[k] += value
+            stats[k + 1] += 1
+        stats = [v / layout.ulysses for v in dist_util.sum_values(stats, self.device)]
+        if not all(math.isfinite(v) for v in stats):
+            bad = [e for e, k in (("high", 2), ("low", 4)) if not math.isfinite(stats[k])]
+            raise NonFiniteLossError(
+                f"the loss became {stats[0] / max(stats[1], 1)} at step {self.state.step + 1} "
+                f"({' and '.join(bad)}-noise expert)",
+                "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
+            )
+        trained = sorted({s["expert"] for s in samples}, key=self.experts.index)
+        dist_util.sum_gradients([p for e in trained for p in self.params[e]])
         grads = [p for e in self.experts for p in self.params[e] if p.grad is not None]
         if cfg.optimizer.max_grad_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.optimizer.max_grad_norm))
@@ -358,17 +438,13 @@ class Trainer:
         self.scheduler.step()
         self.state.step += 1
         self.state.samples_seen += self.samples_per_step
-        mean = sum(v for _, v in per_sample_loss) / len(per_sample_loss)
+        mean = stats[0] / stats[1]
         if cfg.loss_weighting == "focal":
             self.state.focal_ema = mean if self.state.focal_ema is None else 0.99 * self.state.focal_ema + 0.01 * mean
         self.state.history.append(mean)
-
-        def expert_mean(name: str) -> tuple[float | None, int]:
-            values = [v for e, v in per_sample_loss if e == name]
-            return (sum(values) / len(values) if values else None), len(values)
-
-        loss_high, n_high = expert_mean("high")
-        loss_low, n_low = expert_mean("low")
+        n_high, n_low = round(stats[3]), round(stats[5])
+        loss_high = stats[2] / stats[3] if n_high else None
+        loss_low = stats[4] / stats[5] if n_low else None
         return StepRecord(mean, loss_high, loss_low, n_high, n_low, grad_norm, time.monotonic() - started, lr)
 
     # -----------------------------------------------------------------------------------------------
@@ -379,12 +455,21 @@ class Trainer:
         if self.eval_set is None or self.config.eval.every_steps == 0 and not self.overfit:
             return None
         cfg = self.config.eval
+        layout = self.layout
         count = min(cfg.max_samples, len(self.eval_set))
-        by_t: dict[int, list[float]] = {t: [] for t in cfg.timesteps}
+        sums = {t: [0.0, 0] for t in cfg.timesteps}  # t -> [sum of losses, items]
         for model in self.models.values():
             model.eval()
         try:
-            for index in range(count):
+            # Item i is evaluated by data-parallel group i mod DP. With FSDP a group without an item in the
+            # last round evaluates item 0 and drops it, so that all ranks gather the same weights.
+            rounds = -(-count // layout.data_parallel)
+            for round_index in range(rounds):
+                index = round_index * layout.data_parallel + layout.dp_rank
+                counted = index < count
+                if not counted and not layout.fsdp:
+                    continue
+                index = index if counted else 0
                 generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + index)
                 x0 = self.eval_set.latent(index).float()[None]
                 noise = torch.randn(x0.shape, generator=generator)
@@ -396,11 +481,16 @@ class Trainer:
                     sigma = torch.tensor([t / self.timesteps], dtype=torch.float32)
                     losses = velocity_losses(self._activate(expert), x0, noise, sigma, text, self.device,
                                              self.timesteps, self.use_autocast, self.weight_dtype)
-                    by_t[t].append(float(losses[0]))
+                    if counted:
+                        sums[t][0] += float(losses[0])
+                        sums[t][1] += 1
         finally:
             for model in self.models.values():
                 model.train()
-        losses = {str(t): (sum(v) / len(v) if v else None) for t, v in by_t.items()}
+        flat = dist_util.sum_values([v for t in cfg.timesteps for v in sums[t]], self.device)
+        totals = {t: (flat[2 * i] / layout.ulysses, round(flat[2 * i + 1] / layout.ulysses))
+                  for i, t in enumerate(cfg.timesteps)}
+        losses = {str(t): (total / n if n else None) for t, (total, n) in totals.items()}
 
         def mean_of(expert: str | None) -> float | None:
             values = [losses[str(t)] for t in cfg.timesteps if losses[str(t)] is not None
@@ -418,10 +508,28 @@ class Trainer:
     # Checkpoints
 
     def save_checkpoint(self) -> Path:
+        """Every rank calls this; rank 0 writes (LoRA weights and optimizer state are the same on all)."""
         folder = self.run_dir / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{CHECKPOINT_PREFIX}{self.state.step:08d}"
         final = folder / name
+        rank_rng = dist_util.gather_objects(self._rank_rng_state())  # collective: before rank 0 goes its way
+        if not self.layout.is_main:
+            dist_util.barrier()  # wait until rank 0 has written it
+            return final
+        try:
+            return self._write_checkpoint(folder, final, rank_rng)
+        finally:
+            dist_util.barrier()
+
+    def _rank_rng_state(self) -> dict[str, torch.Tensor]:
+        state = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _write_checkpoint(self, folder: Path, final: Path, rank_rng: list[dict[str, torch.Tensor]]) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = final.name
         tmp = folder / f".tmp-{name}"
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -431,12 +539,13 @@ class Trainer:
             save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
                    tmp / "optimizer.pt")
-        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
-        if torch.cuda.is_available():
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(), "ranks": rank_rng}
+        if torch.cuda.is_available() and not self.layout.distributed:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
         state = self.state.to_json() | {"optimizer_name": self.optimizer_name, "experts": self.experts,
-                                        "total_steps": self.total_steps}
+                                        "total_steps": self.total_steps, "samples_per_step": self.samples_per_step,
+                                        "layout": self.layout.describe()}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
         for path in tmp.iterdir():
             with open(path, "rb") as handle:
@@ -476,12 +585,46 @@ class Trainer:
         self.optimizer.load_state_dict(blob["optimizer"])  # state lands on each parameter's device
         self.scheduler.load_state_dict(blob["scheduler"])
         rng = torch.load(folder / "rng.pt", map_location="cpu", weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        self.generator.set_state(rng["generator"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.generator.set_state(rng["generator"])  # the data/sigma/noise stream: the same on every rank
+        ranks = rng.get("ranks", [])
+        if len(ranks) == self.layout.world_size and self.layout.distributed:
+            mine = ranks[self.layout.rank]  # same layout: each rank continues its own dropout stream
+            torch.set_rng_state(mine["torch"])
+            if "cuda" in mine and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], self.device)
+        elif not self.layout.distributed:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            elif ranks and "cuda" in ranks[0] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(ranks[0]["cuda"], self.device)
+        else:  # another number of processes: fresh dropout streams, seeded by step and rank
+            torch.manual_seed(self.config.train.seed * 1_000_003 + 7919 * self.layout.rank + int(state["step"]) + 1)
         self.state = TrainState(step=int(state["step"]), samples_seen=int(state["samples_seen"]),
                                 focal_ema=state.get("focal_ema"), history=list(state.get("history", [])))
+        self._keep_batch_of(state, folder)
+
+    def _keep_batch_of(self, state: dict[str, Any], folder: Path) -> None:
+        """Resumed on another number of GPUs: keep the run's samples per step by changing grad_accum."""
+        saved = int(state.get("samples_per_step", self.samples_per_step))
+        if saved == self.samples_per_step:
+            return
+        per_micro_batch = self.config.train.micro_batch * self.layout.data_parallel
+        if saved % per_micro_batch == 0:
+            self.grad_accum = saved // per_micro_batch
+            self.samples_per_step = saved
+            self.total_steps = self._total_steps()
+            self.events.warning(
+                "grad_accum_adjusted", f"checkpoint {folder.name} was trained with {saved} samples per step; on "
+                f"{self.layout.data_parallel} data-parallel group(s) of micro-batch {self.config.train.micro_batch} "
+                f"that takes grad_accum {self.grad_accum} (the config says {self.config.train.grad_accum})",
+                samples_per_step=saved, grad_accum=self.grad_accum)
+        else:
+            self.events.warning(
+                "batch_changed", f"checkpoint {folder.name} was trained with {saved} samples per step; this layout "
+                f"({self.layout.data_parallel} data-parallel group(s) x micro-batch {self.config.train.micro_batch}) "
+                f"cannot make that, so the run continues with {self.samples_per_step} samples per step",
+                samples_per_step=self.samples_per_step, previous_samples_per_step=saved)
 
     # -----------------------------------------------------------------------------------------------
 
@@ -493,9 +636,13 @@ class Trainer:
                 self.tb_writer.add_scalar(key, value, self.state.step)
 
     def export(self) -> dict[str, str]:
-        outputs = {}
+        outputs: dict[str, str] = {}
         for expert in self.experts:
             files = lora_files(self.run_dir, expert)
+            if not self.layout.is_main:  # the files are rank 0's to write
+                outputs[f"{expert}_noise_diffusers"] = str(files["diffusers"])
+                outputs[f"{expert}_noise_comfyui"] = str(files["official"])
+                continue
             export_diffusers(self.models[expert], self.config.lora, files["diffusers"], expert)
             export_official(self.models[expert], self.config.lora, files["official"], expert)
             outputs[f"{expert}_noise_diffusers"] = str(files["diffusers"])
@@ -506,8 +653,12 @@ class Trainer:
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Train; returns (status, outputs, summary) for the run_finished event. Raises EngineError on failure."""
+def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
+              groups: dist_util.Groups | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Train; returns (status, outputs, summary) for the run_finished event. Raises EngineError on failure.
+
+    `groups`: the started process layout under torchrun (distributed.start); None for one process.
+    """
     run_dir = config.run.dir
     existing = checkpoint_dirs(run_dir)
     if existing and not resume:
@@ -518,7 +669,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
     if resume and not existing:
         raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
                           "start without --resume, or point run.dir at the run to continue")
-    trainer = Trainer(config, events)
+    trainer = Trainer(config, events, groups)
     if resume:
         trainer.load_checkpoint(existing[-1])
         log(f"resumed from {existing[-1]}")
@@ -531,7 +682,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
                 gradient_checkpointing=config.train.gradient_checkpointing,
                 sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
                                 "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
-                overfit_samples=config.train.overfit_samples, blocks=dataclasses.asdict(config.blocks))
+                overfit_samples=config.train.overfit_samples, blocks={**dataclasses.asdict(config.blocks),
+                        "implementation": "fast" if trainer.fast_blocks else "diffusers"},
+                **trainer.layout.describe())
     if config.logging.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -541,12 +694,21 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
             events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
                            "pip install tensorboard into the engine's environment to get it")
 
+    first_signal: list[float] = []
+
     def request_stop(signum: int, frame: Any) -> None:
-        trainer.stop_requested = True
-        log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
-        # A second signal stops at once, whichever of the two it is (wanlora escalates SIGINT → SIGTERM).
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_DFL)
+        # One Ctrl-C can arrive several times within milliseconds: from the terminal to every process of
+        # its group, and forwarded again by torchrun and by wanlora. Signals within 2 s count as one; a
+        # later one stops at once, whichever of SIGINT/SIGTERM it is (wanlora escalates SIGINT → SIGTERM).
+        now = time.monotonic()
+        if first_signal and now - first_signal[0] > 2.0:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if not first_signal:
+            first_signal.append(now)
+            trainer.stop_requested = True
+            log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
@@ -567,9 +729,12 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
                 raise
             window.append(record)
             step = trainer.state.step
+            # A signal may reach one rank only: all ranks stop after the same step.
+            trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
             if step % config.logging.every_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
                 seconds = sum(r.seconds for r in window) / len(window)
                 allocated, peak = gpu_memory(trainer.device)
+                peaks = dist_util.gather_objects(peak)
                 samples_high = sum(r.samples_high for r in window)
                 samples_low = sum(r.samples_low for r in window)
                 loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
@@ -585,6 +750,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool) -> tupl
                     gpu_memory_allocated_bytes=allocated, gpu_memory_peak_bytes=peak,
                     host_memory_peak_bytes=host_peak_bytes(),
                     eta_seconds=seconds * (trainer.total_steps - step),
+                    gpu_memory_peak_bytes_by_rank=peaks,
                 )
                 trainer._tensorboard({"train/loss": window[-1].loss, "train/lr": record.lr,
                                       "train/grad_norm": record.grad_norm})

@@ -1,0 +1,171 @@
+import Config
+import Foundation
+import Planner
+import Testing
+@testable import Launch
+
+@Suite struct TorchrunCommandTests {
+    let config = "/runs/v100/config.resolved.json"
+    let python = "engine/.venv/bin/python"
+
+    @Test func oneGPUStartsThePlainEngineWithoutTorchrun() throws {
+        let request = LaunchRequest(gpusPerNode: 1, fsdp: true, configPath: config, resume: true, python: python,
+                                    shutdownTimeoutSeconds: 600)
+        #expect(try Launcher.command(for: request).arguments ==
+                [python, "-m", "wanlora_engine", "train", "--config", config, "--resume"])
+    }
+
+    @Test func oneNodeOfTwoGPUsUsesStandaloneTorchrun() throws {
+        let request = LaunchRequest(gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: config, python: python,
+                                    shutdownTimeoutSeconds: 600)
+        let command = try Launcher.command(for: request)
+        #expect(command.arguments == [
+            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--standalone",
+            "--shutdown-timeout", "600", "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "2", "--fsdp",
+        ])
+        #expect(command.shellLine == "engine/.venv/bin/python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 "
+                + "--standalone --shutdown-timeout 600 -m wanlora_engine train --config /runs/v100/config.resolved.json "
+                + "--ulysses 2 --fsdp")
+        // Ulysses 1 and no FSDP leave the engine's flags out; torchrun's default shutdown when not asked
+        let plain = LaunchRequest(gpusPerNode: 4, fsdp: false, configPath: config, python: python)
+        #expect(try Launcher.command(for: plain).arguments == [
+            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "4", "--standalone",
+            "-m", "wanlora_engine", "train", "--config", config,
+        ])
+    }
+
+    @Test func everyNodeOfAMultiNodeRunGetsTheSameCommandButItsRank() throws {
+        let master = try MasterAddress(parsing: "10.0.0.1:29500")
+        func node(_ rank: Int) throws -> [String] {
+            try Launcher.command(for: LaunchRequest(gpusPerNode: 8, nodes: 2, nodeRank: rank, master: master, ulysses: 4,
+                                                    fsdp: true, configPath: config, python: python)).arguments
+        }
+        #expect(try node(1) == [
+            python, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1",
+            "--master-addr", "10.0.0.1", "--master-port", "29500",
+            "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "4", "--fsdp",
+        ])
+        var zero = try node(0)
+        zero[8] = "1"
+        #expect(zero == (try node(1)))
+        let request = LaunchRequest(gpusPerNode: 8, nodes: 2, master: master, ulysses: 4, configPath: config)
+        #expect(request.worldSize == 16 && request.dataParallelSize == 4)
+    }
+
+    @Test func impossibleLayoutsSayWhatWouldWork() {
+        func problem(_ request: LaunchRequest) -> String {
+            do {
+                try request.validate()
+                return "valid"
+            } catch let error as LaunchError {
+                return error.problem + " | " + error.remedy
+            } catch { return "\(error)" }
+        }
+        let eight = LaunchRequest(gpusPerNode: 8, ulysses: 3, configPath: config)
+        #expect(problem(eight) == "--ulysses 3 does not divide the 8 GPUs of the run (8 per node × 1 node). | "
+                + "Use a Ulysses degree that divides 8 and the 40 heads: 1, 2, 4, 8.")
+        let sixteen = LaunchRequest(gpusPerNode: 8, nodes: 2, master: MasterAddress(host: "a", port: 1), ulysses: 16,
+                                    configPath: config)
+        #expect(problem(sixteen) == "--ulysses 16 does not divide the model's 40 attention heads. | "
+                + "Use a Ulysses degree that divides 40 and the 16 GPUs: 1, 2, 4, 8.")
+        #expect(problem(LaunchRequest(gpusPerNode: 4, nodes: 2, configPath: config)).hasPrefix("--nodes 2 needs the address"))
+        #expect(problem(LaunchRequest(gpusPerNode: 4, nodes: 2, nodeRank: 2, master: MasterAddress(host: "a", port: 1),
+                                      configPath: config)).hasPrefix("--node-rank 2 is not one of the 2 nodes (0 to 1)."))
+        #expect(problem(LaunchRequest(gpusPerNode: 0, configPath: config)).hasPrefix("--gpus 0"))
+        #expect(problem(LaunchRequest(gpusPerNode: 2, ulysses: 0, configPath: config)).hasPrefix("--ulysses 0"))
+        #expect(problem(LaunchRequest(gpusPerNode: 2, ulysses: 2, configPath: config)) == "valid")
+        #expect(throws: LaunchError.self) { try Launcher.command(for: eight) }
+    }
+
+    @Test func masterAddresses() throws {
+        #expect(try MasterAddress(parsing: "10.0.0.1:29500") == MasterAddress(host: "10.0.0.1", port: 29500))
+        #expect(try MasterAddress(parsing: "node-0.cluster.local:80") == MasterAddress(host: "node-0.cluster.local", port: 80))
+        let v6 = try MasterAddress(parsing: "[fd00::1]:29500")
+        #expect(v6.host == "fd00::1" && v6.port == 29500 && v6.description == "[fd00::1]:29500")
+        for bad in ["", "host", ":29500", "host:", "host:0", "host:65536", "host:2950x", "a b:1", "[]:5"] {
+            #expect(throws: LaunchError.self, "\(bad)") { try MasterAddress(parsing: bad) }
+        }
+    }
+
+    @Test func shellLinesQuoteWhatAShellWouldSplit() {
+        #expect(ShellQuoting.quote("runs/a-b_c.json") == "runs/a-b_c.json")
+        #expect(ShellQuoting.quote("my runs/x.json") == "'my runs/x.json'")
+        #expect(ShellQuoting.quote("it's") == "'it'\\''s'")
+        #expect(ShellQuoting.quote("$HOME") == "'$HOME'")
+        #expect(ShellQuoting.quote("") == "''")
+        #expect(ShellQuoting.quote("런/설정.json") == "'런/설정.json'")
+        let command = LaunchCommand(["python3", "-m", "wanlora_engine", "train", "--config", "my runs/it's.json"])
+        #expect(command.shellLine == "python3 -m wanlora_engine train --config 'my runs/it'\\''s.json'")
+    }
+}
+
+@Suite struct ClusterScriptTests {
+    @Test func multiNodeSlurmScriptRendezvousesOnTheFirstNode() throws {
+        let request = LaunchRequest(gpusPerNode: 8, nodes: 4, nodeRank: 0, master: MasterAddress(host: "x", port: 1),
+                                    ulysses: 2, fsdp: true, configPath: "runs/a100/config.resolved.json",
+                                    python: "engine/.venv/bin/python", shutdownTimeoutSeconds: 600)
+        let script = try ClusterScript.slurm(request, jobName: "wanlora-a100")
+        #expect(script == """
+        #!/bin/bash
+        #SBATCH --job-name=wanlora-a100
+        #SBATCH --nodes=4
+        #SBATCH --ntasks-per-node=1
+        #SBATCH --gpus-per-node=8
+        #SBATCH --export=ALL
+        set -euo pipefail
+        head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+        srun --export=ALL engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint "$head:29500" --rdzv-id "$SLURM_JOB_ID" --shutdown-timeout 600 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp
+
+        """)
+    }
+
+    @Test func singleNodeAndSingleGPUScripts() throws {
+        let two = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 2, fsdp: true, configPath: "$HOME/c.json", python: "python3"),
+                                          jobName: "my run")
+        #expect(two.contains("#SBATCH --job-name='my run'\n"))
+        #expect(two.hasSuffix("srun --export=ALL python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
+                              + "-m wanlora_engine train --config '$HOME/c.json' --fsdp\n"))
+        #expect(!two.contains("scontrol"))
+        let one = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 1, configPath: "c.json", python: "python3"), jobName: "j")
+        #expect(one.hasSuffix("srun --export=ALL python3 -m wanlora_engine train --config c.json\n"))
+    }
+}
+
+@Suite struct LaunchEnvironmentTests {
+    @Test func theCallersEnvironmentReachesTheEngineUnchanged() {
+        let caller = [
+            "NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1",
+            "CUDA_VISIBLE_DEVICES": "2,3", "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+            "PATH": "/usr/bin", "EMPTY": "", "ODD": "a=b c\nd",
+        ]
+        #expect(LaunchEnvironment.forEngine(caller: caller) == caller)
+        #expect(LaunchEnvironment.forEngine(caller: [:]) == [:])
+    }
+}
+
+@Suite struct DryRunTests {
+    @Test func perGPUPlanHalvesTheExpertWithFSDPOverTwoGPUs() throws {
+        var config = WanLoRAConfig.preset(.h100)
+        config.hardware.gpusPerNode = 2
+        config.hardware.nodes = 1
+        config.hardware.ulyssesDegree = 2
+        config.hardware.fsdp = true
+        config.training.frames = 49
+        config.training.expert = .high
+        let plan = try Planner.plan(config)
+        let request = LaunchRequest(gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: "runs/r/config.resolved.json",
+                                    python: "python3")
+        let text = DryRun.text(request: request, command: try Launcher.command(for: request),
+                               slurmScript: try ClusterScript.slurm(request, jobName: "r"), plan: plan)
+        // A14B expert: 14,288,901,184 parameters × 2 B / 2 shards = 13.3 GiB on each GPU
+        let expert = try #require(plan.memory.items.first { $0.name == "expert weights" })
+        #expect(expert.bytes == plan.model.expertParameters)
+        #expect(text.contains("  expert weights") && text.contains("13.3 GiB"))
+        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
+        #expect(text.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"))
+        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) accumulation × 1 = \(plan.setup.gradAccumulation)"))
+        #expect(text.contains("#SBATCH --gpus-per-node=2"))
+        let withoutPlan = DryRun.text(request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
+        #expect(withoutPlan.contains("Per-GPU plan: not available"))
+    }
+}

@@ -1,0 +1,73 @@
+"""One rank of a distributed test run (started by torchrun from test_distributed.py).
+
+For each requested layout it builds the trainer exactly as `python -m wanlora_engine train` does under
+torchrun (distributed.start, then Trainer with the groups), trains a few steps and, on rank 0, saves what
+the test compares with a one-process run: the loss of every step, the LoRA gradients of the first step
+(summed over all ranks, as the optimizer sees them) and the LoRA weights at the end.
+
+    torchrun --nproc-per-node N dist_worker.py --config CONFIG --out DIR --steps S \
+        --layout NAME:ULYSSES:FSDP(0|1):GRAD_ACCUM:MICRO_BATCH:EXPERT_GROUPING ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wanlora_engine import distributed  # noqa: E402
+from wanlora_engine.config import load_config  # noqa: E402
+from wanlora_engine.events import EventWriter, set_log_enabled  # noqa: E402
+from wanlora_engine.lora import lora_parameters  # noqa: E402
+from wanlora_engine.train import Trainer  # noqa: E402
+
+
+def record_run(trainer: Trainer, steps: int) -> dict:
+    losses, grads = [], {}
+    for step in range(steps):
+        record = trainer.train_step()
+        losses.append(record.loss)
+        if step == 0:
+            for expert in trainer.experts:
+                for name, param in lora_parameters(trainer.models[expert]).items():
+                    if param.grad is not None:
+                        grads[f"{expert}/{name}"] = param.grad.detach().cpu().clone()
+    weights = {f"{expert}/{name}": param.detach().cpu().clone()
+               for expert in trainer.experts for name, param in lora_parameters(trainer.models[expert]).items()}
+    return {"losses": losses, "grads": grads, "weights": weights, "samples_per_step": trainer.samples_per_step,
+            "grouping": trainer.grouping}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--layout", action="append", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for spec in args.layout:
+        name, ulysses, fsdp, accum, micro, grouping = spec.split(":")
+        layout = distributed.layout_from_environment(int(ulysses), fsdp == "1")
+        set_log_enabled(layout.is_main)
+        config = load_config(args.config)
+        train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro), expert_grouping=grouping)
+        config = dataclasses.replace(config, train=train)
+        groups = distributed.start(layout, "cpu")
+        trainer = Trainer(config, EventWriter(None, echo=False, enabled=False), groups)
+        result = record_run(trainer, args.steps)
+        if layout.is_main:
+            args.out.mkdir(parents=True, exist_ok=True)
+            torch.save(result, args.out / f"{name}.pt")
+        distributed.barrier()
+    distributed.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
