@@ -103,7 +103,7 @@ public enum CurationWriter {
             (1, { splitCSV(result, .val, rows: result.rows.indices, header: true, outputFolder: folder) }),
             (2, { logCSV(result) }),
         ]
-        let contents = ResultSlots<[UInt8]>(count: pieces.count)
+        let contents = OrderedSlots<[UInt8]>(count: pieces.count)
         DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
             contents.set(index, pieces[index].build())
         }

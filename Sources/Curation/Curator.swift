@@ -323,7 +323,7 @@ public enum Curator {
         let cleaner = CaptionCleaner(truncateTo: options.captionTruncate)
         let sliceCount = max(1, min(options.workers, items.count / 2_000))
         let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
-        let slots = ResultSlots<[CaptionFacts]>(count: sliceCount)
+        let slots = OrderedSlots<[CaptionFacts]>(count: sliceCount)
         DispatchQueue.concurrentPerform(iterations: sliceCount) { slice in
             var meter = CaptionMeter()
             var out: [CaptionFacts] = []
@@ -335,7 +335,7 @@ public enum Curator {
             slots.set(slice, out)
         }
         progress.report(ProgressEvent(stage: "clean captions", completed: items.count, total: items.count, unit: "captions"))
-        return slots.all().flatMap { $0! }
+        return slots.values().flatMap { $0 }
     }
 
     // MARK: Sampling and split

@@ -125,7 +125,7 @@ public struct MediaFingerprinter: Sendable {
 
         // Pass 2: hash and decode, in batches; each batch is appended to the cache.
         var cache = FingerprintCache(path: cachePath, settings: settingsKey)
-        let slots = ResultSlots<Examined>(count: work.count)
+        let slots = OrderedSlots<Examined>(count: work.count)
         let batchSize = max(32, options.workers * 16)
         var done = 0
         var batchStart = 0
@@ -237,32 +237,6 @@ struct FileStat: Sendable, Equatable {
         modifiedNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         #endif
         isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
-    }
-}
-
-/// Slots written by concurrent workers, each index by exactly one worker.
-final class ResultSlots<T: Sendable>: @unchecked Sendable {
-    private var slots: [T?]
-    private let lock = NSLock()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: T) {
-        lock.lock()
-        slots[index] = value
-        lock.unlock()
-    }
-
-    func get(_ index: Int) -> T? {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots[index]
-    }
-
-    func all() -> [T?] {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots
     }
 }
 

@@ -16,6 +16,13 @@ public final class OrderedSlots<Value>: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// One slot's value, nil while unset.
+    public func get(_ index: Int) -> Value? {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots[index]
+    }
+
     /// The values in slot order; every slot must have been set.
     public func values() -> [Value] {
         lock.lock()

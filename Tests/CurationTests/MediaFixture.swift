@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 @testable import Curation
 
 /// Real media made with ffmpeg for the near-duplicate and end-to-end tests: families of an
@@ -78,7 +79,7 @@ enum MediaFixture {
         enum Job { case imageFamily(Int, copies: Bool), videoFamily(Int, copies: Bool) }
         let jobs: [Job] = (0..<(imageFamilies + unrelatedImages)).map { .imageFamily($0, copies: $0 < imageFamilies) }
             + (0..<(videoFamilies + unrelatedVideos)).map { .videoFamily($0, copies: $0 < videoFamilies) }
-        let slots = ResultSlots<Result<[Item], Failure>>(count: jobs.count)
+        let slots = OrderedSlots<Result<[Item], Failure>>(count: jobs.count)
         DispatchQueue.concurrentPerform(iterations: jobs.count) { number in
             do {
                 switch jobs[number] {
@@ -92,7 +93,7 @@ enum MediaFixture {
             }
         }
         var items: [Item] = []
-        for slot in slots.all() { items += try slot!.get() }
+        for slot in slots.values() { items += try slot.get() }
         return items
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 import Testing
 @testable import Curation
 
@@ -38,7 +39,7 @@ import Testing
         #expect(items.count == 244)
         let options = CurationOptions()
         let extractor = FrameExtractor(ffmpeg: try MediaFixture.ffmpeg())
-        let slots = ResultSlots<Result<[GreyFrame], MediaFixture.Failure>>(count: items.count)
+        let slots = OrderedSlots<Result<[GreyFrame], MediaFixture.Failure>>(count: items.count)
         DispatchQueue.concurrentPerform(iterations: items.count) { index in
             let item = items[index], path = folder.path + "/" + item.path
             do {
@@ -48,7 +49,7 @@ import Testing
                 slots.set(index, .failure(MediaFixture.Failure(description: "\(item.path): \(error)")))
             }
         }
-        let frames = try slots.all().map { try $0!.get() }
+        let frames = try slots.values().map { try $0.get() }
         #expect(frames.filter { $0.count == 3 }.count == 54)
         let families = items.map(\.family)
 
