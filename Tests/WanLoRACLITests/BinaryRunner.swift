@@ -18,8 +18,15 @@ struct BinaryRunner {
     }
 
     static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Result {
+        try runProgram(binary.path, arguments, in: directory, environment: environment)
+    }
+
+    /// Runs any program (the binary, or the engine's python) and captures what it prints.
+    static func runProgram(
+        _ path: String, _ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         if let environment { process.environment = environment }

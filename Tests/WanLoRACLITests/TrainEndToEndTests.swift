@@ -224,28 +224,6 @@ import Testing
 }
 
 extension BinaryRunner {
-    /// Runs any program (here: the engine's python) and captures its output.
-    static func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
-    }
-
     /// Runs wanlora and sends `signal` to it once a stdout line satisfies `when` (as a user's
     /// Ctrl-C would reach it: to wanlora only, the engine runs in its own process group).
     static func runUntil(_ arguments: [String], in directory: URL, when: @escaping @Sendable (String) -> Bool, send signal: Int32) throws -> Result {
