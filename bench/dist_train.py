@@ -11,6 +11,7 @@ that `wanlora train` builds: `python -m wanlora_engine train --config FILE` on o
     (a) fsdp      2 GPUs, frozen expert sharded (FSDP2), data parallel: 2 samples per step, 1 per GPU
     (b) ulysses   2 GPUs, Ulysses U=2: each sample's tokens split over both GPUs, 1 sample per step
     (c) one_gpu   the baseline on GPU 0, 1 sample per step
+    (d) fsdp_ulysses  both: Ulysses U=2 with the frozen expert sharded over the 2 GPUs, 1 sample per step
 Model: random weights of the real A14B expert shapes (dim 5120, 40 heads x 128, FFN 13,824, 40 blocks, text
 4096) written once in the diffusers layout; LoRA r16 on to_q/to_k/to_v/to_out.0 (dropout 0), bf16 weights
 and autocast, gradient checkpointing, 8-bit AdamW, text 512 tokens, the high-noise expert.
@@ -107,6 +108,15 @@ def write_cache(folder: Path, shapes_by_position: list[tuple[int, ...]], text_di
     save_file(texts, str(split / "text-00000.safetensors"))
     (split / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in index))
     save_file({"embedding": torch.zeros(1, text_dim, dtype=torch.bfloat16)}, str(folder / "empty_prompt.safetensors"))
+    # the settings `wanlora train` checks against the run's config (frames: the longest clip of the config)
+    from wanlora_engine.cache import CACHE_SCHEMA_VERSION
+
+    frames = 1 + 4 * (max(shape[1] for shape in shapes_by_position) - 1)
+    height, width = 8 * shapes_by_position[0][2], 8 * shapes_by_position[0][3]
+    settings = {"width": width, "height": height, "frames": frames, "fps": 16, "text_length": text_length,
+                "model_fingerprint": "bench-random-latents"}
+    (folder / "cache.json").write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
+                                                   "model_path": None}, indent=2))
     return folder
 
 
@@ -116,8 +126,13 @@ def latent_shape(frames: int, width: int, height: int) -> tuple[int, int, int, i
 
 def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: int, height: int, text_length: int,
                   steps: int, grad_accum: int, device: str, lr: float, checkpoint_every: int) -> Path:
+    """The run's configuration: config.resolved.json for the engine, or run.toml for `wanlora train` (--wanlora)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     (path.parent / "train.csv").write_text("path,caption\n")
+    if WANLORA:
+        return wanlora_toml(path.parent / "run.toml", model, cache, frames=frames, width=width, height=height,
+                            text_length=text_length, steps=steps, grad_accum=grad_accum, device=device, lr=lr,
+                            checkpoint_every=checkpoint_every)
     config = {
         "schema_version": 1,
         "run": {"name": path.parent.name, "dir": "run"},
@@ -140,9 +155,80 @@ def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: i
         "logging": {"every_steps": 1, "tensorboard": False},
         "eval": {"every_steps": 0, "timesteps": [900], "max_samples": 1, "seed": 1234},
         "checkpoint": {"every_steps": checkpoint_every, "keep_last": 2},
+        "blocks": {"implementation": "fast", "attention": "auto", "keep_attention": True, "activation_offload": "auto",
+                   "compile": device == "cuda"},
     }
     path.write_text(json.dumps(config, indent=1))
     return path
+
+
+def wanlora_toml(path: Path, model: Path, cache: Path, *, frames: int, width: int, height: int, text_length: int,
+                 steps: int, grad_accum: int, device: str, lr: float, checkpoint_every: int) -> Path:
+    """The same run as `engine_config` in wanlora's TOML (docs/config.md); `wanlora train` resolves it."""
+    gpu = "cpu"
+    if device == "cuda":
+        gpu = "H200" if "H200" in torch.cuda.get_device_name(0) else "H100"
+    text = f"""# bench/dist_train.py: one A14B expert (random weights), LoRA r16, through `wanlora train`
+[run]
+name = "run"
+runs_dir = "runs"
+
+[model]
+architecture = "Wan2.2-T2V-A14B"
+checkpoint = {json.dumps(str(model))}
+layout = "diffusers"
+boundary = 0.875
+
+[data]
+train_manifest = "train.csv"
+val_manifest = ""
+cache_dir = {json.dumps(str(cache))}
+weight_column = ""
+category_column = ""
+
+[lora]
+rank = 16
+alpha = 16.0
+dropout = 0.0
+targets = ["to_q", "to_k", "to_v", "to_out.0"]
+
+[training]
+frames = {frames}
+resolution = "{width}x{height}"
+text_length = {text_length}
+micro_batch = 1
+grad_accumulation = {grad_accum}
+max_steps = {steps}
+learning_rate = {lr}
+warmup_steps = 2
+schedule = "constant"
+optimizer = "adamw8bit"
+mixed_precision = "bf16"
+gradient_checkpointing = true
+blocks = "fast"
+compile = {"true" if device == "cuda" else "false"}
+cfg_dropout = 0.1
+seed = {SEED}
+device = "{device}"
+logging_steps = 1
+save_steps = {checkpoint_every}
+eval_steps = 0
+expert = "high"
+expert_grouping = "step"
+
+[hardware]
+{f'gpu = "{gpu}"' if gpu != "cpu" else ""}
+inactive_expert = "resident"
+t5 = "cached"
+vae = "cached"
+"""
+    path.write_text(text)
+    return path
+
+
+def run_dir(folder: Path) -> Path:
+    """Where the run writes events and checkpoints: `run` (engine config) or `runs/run` (wanlora's run.toml)."""
+    return folder / ("runs/run" if WANLORA else "run")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -155,7 +241,8 @@ WANLORA: list[str] = []  # set by --wanlora: launch through the Swift CLI instea
 def launch_command(config: Path, gpus: int, ulysses: int = 1, fsdp: bool = False, resume: bool = False) -> list[str]:
     if WANLORA:
         return WANLORA + ["train", "--config", str(config), "--gpus", str(gpus), "--ulysses", str(ulysses),
-                          "--fsdp" if fsdp else "--no-fsdp", "--python", sys.executable] + (["--resume"] if resume else [])
+                          "--fsdp" if fsdp else "--no-fsdp", "--engine-python", sys.executable,
+                          "--progress", "plain"] + (["--resume"] if resume else [])
     engine = ["-m", "wanlora_engine", "train", "--config", str(config)]
     if ulysses > 1:
         engine += ["--ulysses", str(ulysses)]
@@ -183,7 +270,7 @@ def run_case(name: str, command: list[str], cwd: Path, logs: Path, timeout: floa
                                   timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             code = None
-    events_file = cwd / "run" / "events.jsonl"
+    events_file = run_dir(cwd) / "events.jsonl"
     from wanlora_engine.events import read_events
 
     events = read_events(events_file) if events_file.is_file() else []
@@ -209,7 +296,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
     w, h, text = shape["width"], shape["height"], shape["text_length"]
     short, long = latent_shape(shape["short_frames"], w, h), latent_shape(shape["long_frames"], w, h)
     tokens = {short: short[1] * (short[2] // 2) * (short[3] // 2), long: long[1] * (long[2] // 2) * (long[3] // 2)}
-    cases = [("one_gpu", 1, 1, False), ("fsdp", 2, 1, True), ("ulysses", 2, 2, False)]
+    cases = [("one_gpu", 1, 1, False), ("fsdp", 2, 1, True), ("ulysses", 2, 2, False), ("fsdp_ulysses", 2, 2, True)]
     results = []
     for name, gpus, ulysses, fsdp in cases:
         if only and name not in only:
@@ -221,15 +308,13 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
             results.append({"name": name, "skipped": "out of time"})
             continue
         per_step = 2 if (fsdp and ulysses == 1) else 1
-        # SPEC §7: one 80 GB H100 runs out of memory at 81 frames; only a larger card tries it on one GPU.
-        memory = torch.cuda.get_device_properties(0).total_memory if device == "cuda" else 1 << 40
-        try_long = not (gpus == 1 and memory < 100 * 2**30)
-        positions = [short] * (2 * per_step) + ([long] * per_step if try_long else []) + [short] * 2
+        # With the fast blocks one 80 GB H100 trains 81 frames (issue 7; diffusers' blocks do not, SPEC §7).
+        positions = [short] * (2 * per_step) + [long] * per_step + [short] * 2
         folder = work / name
         shutil.rmtree(folder, ignore_errors=True)
         cache = write_cache(folder / "cache", positions, spec["text_dim"], text)
         config = engine_config(folder / "config.resolved.json", model, cache, frames=shape["long_frames"], width=w,
-                               height=h, text_length=text, steps=3 if try_long else 2, grad_accum=1, device=device,
+                               height=h, text_length=text, steps=3, grad_accum=1, device=device,
                                lr=1e-4, checkpoint_every=0)
         extra = {"CUDA_VISIBLE_DEVICES": "0"} if gpus == 1 and device == "cuda" else {}
         result = run_case(name, launch_command(config, gpus, ulysses, fsdp), folder, logs,
@@ -237,14 +322,11 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
         steps = steps_of(result)
         plan = next((e for e in result["events"] if e["event"] == "train_plan"), {})
         summary = {"name": name, "gpus": gpus, "ulysses": ulysses, "fsdp": fsdp, "samples_per_step": per_step,
-                   "optimizer": plan.get("optimizer"), "exit_code": result["exit_code"], "error": error_of(result),
+                   "optimizer": plan.get("optimizer"), "blocks": (plan.get("blocks") or {}).get("implementation"),
+                   "exit_code": result["exit_code"], "error": error_of(result),
                    "command": result["command"], "wall_seconds": round(result["wall_seconds"], 1)}
         for label, step, shape_ in (("short", 2, short), ("long", 3, long)):
             event = steps.get(step)
-            if label == "long" and not try_long:
-                summary[label] = {"frames": shape["long_frames"], "tokens": tokens[shape_], "failed": True,
-                                  "not_run": "one 80 GB GPU: out of memory in SPEC §7's measurement"}
-                continue
             if event is None:
                 summary[label] = {"frames": shape[f"{label}_frames"], "tokens": tokens[shape_], "failed": True}
                 continue
@@ -280,9 +362,9 @@ def tiny_cases(work: Path, device: str, logs: Path, model: Path, cache: Path) ->
     resumed = work / "tiny-resumed"
     shutil.rmtree(resumed, ignore_errors=True)
     config = engine_config(resumed / "config.resolved.json", model, cache, grad_accum=1, **common)
-    source = work / "tiny-two_gpus" / "run" / "checkpoints" / "step-00000010"
+    source = run_dir(work / "tiny-two_gpus") / "checkpoints" / "step-00000010"
     if source.is_dir():
-        shutil.copytree(source, resumed / "run" / "checkpoints" / "step-00000010")
+        shutil.copytree(source, run_dir(resumed) / "checkpoints" / "step-00000010")
     extra = {"CUDA_VISIBLE_DEVICES": "0"} if device == "cuda" else {}
     runs["resumed"] = run_case("tiny-resumed", launch_command(config, 1, resume=True), resumed, logs, 120, extra)
 
@@ -340,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case-timeout", type=float, default=600, help="seconds for a one-GPU or Ulysses case (FSDP: 1.5x)")
     parser.add_argument("--check", action="store_true", help="CPU and gloo, tiny shapes: checks this script only")
     parser.add_argument("--skip-tiny", action="store_true")
-    parser.add_argument("--cases", nargs="*", default=[], help="only these big cases (one_gpu, fsdp, ulysses)")
+    parser.add_argument("--cases", nargs="*", default=[], help="only these big cases (one_gpu, fsdp, ulysses, fsdp_ulysses)")
     parser.add_argument("--wanlora", type=Path, help="the built wanlora binary: every case starts through `wanlora train`")
     args = parser.parse_args(argv)
     if args.wanlora:
@@ -389,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({"header": header, "cases": cases, "tiny": tiny}, indent=1))
 
     save([])
-    timeouts = {"one_gpu": args.case_timeout, "fsdp": args.case_timeout * 1.5, "ulysses": args.case_timeout}
+    timeouts = {"one_gpu": args.case_timeout, "fsdp": args.case_timeout * 1.5, "ulysses": args.case_timeout,
+                "fsdp_ulysses": args.case_timeout}
     results = big_cases(args.work, device, gpus, started + args.budget, logs, shape, spec, save, timeouts, args.cases)
     print(table(results, device_name))
     return 0

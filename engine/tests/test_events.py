@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,34 @@ def test_cli_tiny_model_and_help(tmp_path):
     assert again.returncode == 2 and "not empty" in again.stderr
     help_text = _cli(["--help"], tmp_path).stdout
     assert "cache" in help_text and "train" in help_text and "Exit codes" in help_text
+
+
+def test_engine_gives_the_allocator_expandable_segments_unless_the_user_configured_it():
+    from wanlora_engine.__main__ import ALLOCATOR_DEFAULT, default_allocator_settings
+
+    environ: dict[str, str] = {}
+    assert default_allocator_settings(environ) == ALLOCATOR_DEFAULT == "expandable_segments:True"
+    assert environ == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    for key in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF"):
+        mine = {key: "max_split_size_mb:512"}
+        assert default_allocator_settings(mine) is None
+        assert mine == {key: "max_split_size_mb:512"}  # the user's setting is kept as it is
+
+
+def test_the_engine_process_reports_its_allocator_settings(tmp_path, cached):
+    for part in ("model", "data", "cache"):
+        (tmp_path / part).symlink_to(cached / part)
+    config = write_config(tmp_path, demo_config(train={"max_steps": 1}, eval={"every_steps": 0},
+                                                checkpoint={"every_steps": 0}))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")}
+    env["PYTHONPATH"] = str(ENGINE_DIR)
+    for setting, expected in ((None, "expandable_segments:True"), ("garbage_collection_threshold:0.8",
+                                                                   "garbage_collection_threshold:0.8")):
+        if setting:
+            env["PYTORCH_CUDA_ALLOC_CONF"] = setting
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        result = subprocess.run([sys.executable, "-m", "wanlora_engine", "train", "--config", str(config)],
+                                env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        started = [json.loads(line) for line in result.stdout.splitlines() if '"run_started"' in line]
+        assert started[-1]["cuda_alloc_conf"] == expected
