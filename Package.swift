@@ -28,7 +28,9 @@ let package = Package(
         // Manifest model, byte-level CSV / JSON Lines readers, validation.
         .target(name: "Manifest", dependencies: ["Support"]),
         // Pure functions from manifests to typed results.
-        .target(name: "Statistics", dependencies: ["Manifest", "Support"]),
+        .target(name: "Statistics", dependencies: ["Manifest", "Support", "CPUHints"]),
+        // C: the CPU's cache prefetch, which Swift does not expose (the word table of `analyze`).
+        .target(name: "CPUHints"),
         // Markdown, HTML and JSON renderers of the typed results.
         .target(name: "Reports", dependencies: ["Statistics", "Manifest", "Support", "Curation"]),
         // Demo datasets shaped like the MBC archive.

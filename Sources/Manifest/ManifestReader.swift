@@ -50,6 +50,7 @@ public struct ManifestReader: Sendable {
         var rejected: [RejectedRow] = []
         var blankLines = 0
         var duplicates = RowValidator.DuplicatePaths()
+        var reserved = false
         var isFirstChunk = true
         var records: [CSVRecord] = []
         var fields: [CSVFieldRange] = []
@@ -109,6 +110,14 @@ public struct ManifestReader: Sendable {
                 }
             }
             // 3. Fields to strings and validation, in parallel slices of records.
+            if !reserved, offset > 0 {
+                // Room for the whole file's paths, estimated from the first chunk's rows per byte,
+                reserved = true
+                let estimate = Double(records.count) * Double(max(fileSize, offset)) / Double(offset) * 1.05
+                duplicates.reserve(Int(min(estimate, 50_000_000)))
+                // and for the items: growing by doubling would hold the old and the new array at once.
+                items.reserveCapacity(Int(min(estimate, 50_000_000)))
+            }
             if let header, let resolved, firstRecord < records.count {
                 let outcomes = Self.decodeRecords(
                     buffer: buffer, records: records[firstRecord...], fields: fields, header: header,
@@ -118,8 +127,8 @@ public struct ManifestReader: Sendable {
                     switch outcome {
                     case .blank: blankLines += 1
                     case .rejected(let row): rejected.append(row)
-                    case .accepted(let item):
-                        if duplicates.check(item, columnName: resolved.name(of: .path)) != nil {
+                    case .accepted(let item, let pathHash):
+                        if duplicates.check(item, pathHash: pathHash) != nil {
                             let first = duplicates.firstLine(of: item.path) ?? 0
                             rejected.append(RejectedRow(
                                 line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
@@ -156,7 +165,8 @@ public struct ManifestReader: Sendable {
 
     enum RecordOutcome: Sendable {
         case blank
-        case accepted(ManifestItem)
+        /// With the hash of its path, for the duplicate check (`RowValidator.DuplicatePaths`).
+        case accepted(ManifestItem, pathHash: UInt64)
         case rejected(RejectedRow)
     }
 
@@ -219,7 +229,7 @@ public struct ManifestReader: Sendable {
             values.append(text)
         }
         switch validator.validate(fields: values, line: record.line) {
-        case .accepted(let item): return .accepted(item)
+        case .accepted(let item): return .accepted(item, pathHash: RowValidator.DuplicatePaths.hash(item.path))
         case .rejected(let column, let kind, let detail): return reject(column, kind, detail)
         }
     }
@@ -317,7 +327,7 @@ public struct ManifestReader: Sendable {
             let values = columns.map { Self.jsonText(object[$0]) }
             switch validator.validate(fields: values, line: row.line) {
             case .accepted(let item):
-                if duplicates.check(item, columnName: resolved.name(of: .path)) != nil {
+                if duplicates.check(item) != nil {
                     let first = duplicates.firstLine(of: item.path) ?? 0
                     rejected.append(RejectedRow(
                         line: row.line, column: resolved.name(of: .path), kind: .duplicatePath,

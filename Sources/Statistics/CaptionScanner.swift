@@ -60,6 +60,10 @@ final class CaptionScanner {
     private var wordBuffer = GrowableBuffer<UInt8>(capacity: 1024)
     /// The current caption's words, added to the table once the caption passed the NFC check.
     private var spans = GrowableBuffer<WordSpan>(capacity: 512)
+    /// The current caption's word fingerprints, in order.
+    private var fingerprints = GrowableBuffer<WordFingerprint>(capacity: 512)
+    /// Words between a lookup's prefetch and the lookup (enough to cover a memory access).
+    private static let lookahead = 12
     private(set) var normalisedCount = 0
 
     init() {}
@@ -67,6 +71,7 @@ final class CaptionScanner {
     deinit {
         wordBuffer.free()
         spans.free()
+        fingerprints.free()
     }
 
     /// ASCII byte classes: 0 other, 1 White_Space, 2 word byte kept as is, 3 upper-case letter.
@@ -291,15 +296,27 @@ final class CaptionScanner {
         Self.endWord(count, &wordStart, &copyStart, &spans, wordBuffer.count)
 
 
+        // Count the words: first every fingerprint (arithmetic on bytes in L1), then the table
+        // lookups, each one started `lookahead` words early so that their cache misses overlap.
         var unique = 0
         var sequence = WordSequenceHash.empty
         let copies = UnsafePointer(wordBuffer.base)
+        var fingerprints = self.fingerprints
+        defer { self.fingerprints = fingerprints }
+        fingerprints.count = 0
         for index in 0..<spans.count {
             let span = spans.base[index]
             let pointer = span.inBuffer ? copies + Int(span.start) : base + Int(span.start)
-            let hash = WordTable.hash(pointer, Int(span.length))
-            sequence.combine(hash)
-            if table.add(pointer, Int(span.length), hash: hash, caption: captionNumber) { unique += 1 }
+            let fingerprint = WordTable.fingerprint(pointer, Int(span.length))
+            fingerprints.append(fingerprint)
+            sequence.combine(fingerprint.primary)
+            if index < Self.lookahead { table.prefetch(fingerprint) }
+        }
+        for index in 0..<spans.count {
+            if index + Self.lookahead < spans.count { table.prefetch(fingerprints.base[index + Self.lookahead]) }
+            let span = spans.base[index]
+            let pointer = span.inBuffer ? copies + Int(span.start) : base + Int(span.start)
+            if table.add(pointer, Int(span.length), fingerprint: fingerprints.base[index], caption: captionNumber) { unique += 1 }
         }
         return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique, wordSequenceHash: sequence)
     }
