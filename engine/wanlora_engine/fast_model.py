@@ -23,6 +23,13 @@ so a LoRA file, a checkpoint or an FSDP hook sees the same modules as before. Wh
   from the block input but takes the attention output from memory, so the most expensive kernel runs once
   forward and once backward instead of twice forward. `offload.ActivationStore` decides whether the kept
   tensors stay on the GPU or wait in pinned host memory, copied on a side stream and prefetched.
+- Ulysses sequence parallelism (`ulysses.enable_ulysses` calls `FastBlocks.set_sequence_parallel`): each rank
+  holds 1/U of the tokens, and the self-attention goes through `ulysses.sequence_parallel_attention`: q, k, v
+  (normed, rotated; local tokens, all heads) all-to-all to (all tokens, heads/U), padding cut, the kernel
+  there, the output back heads -> sequence. The kept output and log-sum-exp are then those of the rank's heads
+  over the whole sequence, and the recompute's autograd sends the output gradient sequence -> heads and
+  dq, dk, dv heads -> sequence around the kernel's backward. The true token count is recorded with the
+  forward, so its backward pads and cuts the same way. Cross-attention, FFN and linears are per token.
 
 Numerically it is the diffusers block: `engine/tests/test_fast_model.py` checks forward and LoRA gradients
 against diffusers on a tiny model in float32 on the CPU, `bench/engine_step.py --check` on the GPU in bf16.

@@ -21,7 +21,10 @@ over the group (the trainer's all-reduce) is the full gradient.
 How it attaches (no copy of the diffusers forward): forward hooks on `rope` (split the rotary tables),
 `patch_embedding` (split the tokens) and `proj_out` (gather and unpad), and a processor on every
 block's `attn1`. They survive gradient checkpointing, whose recompute re-runs the blocks (and so the
-all-to-alls, in the same order on every rank).
+all-to-alls, in the same order on every rank). The engine's fast blocks (fast_model.py) do not call the
+processor: `enable_ulysses` hands them the context, and their self-attention runs through
+`sequence_parallel_attention` (same layout switch and padding, q, k, v in one all-to-all), whose kernel
+may keep its output and log-sum-exp for the backward in the head-split layout.
 """
 
 from __future__ import annotations
@@ -97,11 +100,11 @@ def qkv_sequence_to_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gro
     Its backward is one all-to-all of dq, dk, dv (heads -> sequence).
     """
     b, s, h, d = q.shape
-    packed = torch.stack((q, k, v)).reshape(3, b, s, degree, h // degree, d)
-    chunks = packed.permute(3, 0, 1, 2, 4, 5)  # [U, 3, B, S_local, H/U, D]: chunk j = rank j's heads
+    # [U, 3, B, S_local, H/U, D] in one copy: chunk j = q, k, v of rank j's heads
+    chunks = torch.stack([t.reshape(b, s, degree, h // degree, d).permute(2, 0, 1, 3, 4) for t in (q, k, v)], dim=1)
     received = _AllToAll.apply(chunks, group)  # chunk j = rank j's tokens, our heads
     qkv = received.permute(1, 2, 0, 3, 4, 5).reshape(3, b, degree * s, h // degree, d)
-    return qkv[0], qkv[1], qkv[2]
+    return qkv.unbind(0)  # (unbind's backward stacks the three gradients: no zero-filled copies)
 
 
 def sequence_parallel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -125,9 +128,10 @@ def sequence_parallel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tenso
         raise ValueError(f"Ulysses: {tokens} tokens over {degree} ranks are {padded_length(tokens, degree) // degree} "
                          f"per rank, but this rank holds {local}")
     qh, kh, vh = qkv_sequence_to_heads(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), group, degree)
-    out = kernel(qh[:, :tokens].transpose(1, 2), kh[:, :tokens].transpose(1, 2), vh[:, :tokens].transpose(1, 2))
-    out = out.transpose(1, 2)  # [B, S, H/U, D]
     padding = degree * local - tokens
+    if padding:  # compact copies: the kernels then see the layout of the one-GPU blocks ([B, S, H/U, D] dense)
+        qh, kh, vh = (t[:, :tokens].contiguous() for t in (qh, kh, vh))
+    out = kernel(qh.transpose(1, 2), kh.transpose(1, 2), vh.transpose(1, 2)).transpose(1, 2)  # [B, S, H/U, D]
     if padding:
         out = torch.cat([out, out.new_zeros(out.shape[0], padding, *out.shape[2:])], dim=1)
     return heads_to_sequence(out, group, degree).transpose(1, 2)
