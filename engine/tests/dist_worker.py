@@ -80,10 +80,11 @@ def main() -> int:
         set_log_enabled(layout.is_main)
         config = load_config(args.config)
         train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro), expert_grouping=grouping)
-        blocks_config = {"fast": config.blocks,
-                         "fast_recompute": dataclasses.replace(config.blocks, implementation="fast", keep_attention=False),
-                         "diffusers": dataclasses.replace(config.blocks, implementation="diffusers")}[
-            blocks[0] if blocks else "fast"]
+        blocks_config = {
+            "fast": config.blocks,
+            "fast_recompute": dataclasses.replace(config.blocks, implementation="fast", keep_attention=False),
+            "diffusers": dataclasses.replace(config.blocks, implementation="diffusers"),
+        }[blocks[0] if blocks else "fast"]
         config = dataclasses.replace(config, train=train, blocks=blocks_config)
         groups = distributed.start(layout, "cpu")
         trainer = Trainer(config, EventWriter(None, echo=False, enabled=False), groups)

@@ -100,9 +100,10 @@ def qkv_sequence_to_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gro
     Its backward is one all-to-all of dq, dk, dv (heads -> sequence).
     """
     b, s, h, d = q.shape
-    # [U, 3, B, S_local, H/U, D] in one copy: chunk j = q, k, v of rank j's heads
-    chunks = torch.stack([t.reshape(b, s, degree, h // degree, d).permute(2, 0, 1, 3, 4) for t in (q, k, v)], dim=1)
-    received = _AllToAll.apply(chunks, group)  # chunk j = rank j's tokens, our heads
+    # sent: [U, 3, B, S_local, H/U, D] packed in one copy, chunk j = q, k, v of rank j's heads (no name holds it,
+    # so it is freed when the collective returns); received: chunk j = rank j's tokens, our heads
+    received = _AllToAll.apply(
+        torch.stack([t.reshape(b, s, degree, h // degree, d).permute(2, 0, 1, 3, 4) for t in (q, k, v)], dim=1), group)
     qkv = received.permute(1, 2, 0, 3, 4, 5).reshape(3, b, degree * s, h // degree, d)
     return qkv.unbind(0)  # (unbind's backward stacks the three gradients: no zero-filled copies)
 
