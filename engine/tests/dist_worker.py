@@ -81,7 +81,7 @@ def main() -> int:
         config = load_config(args.config)
         train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro), expert_grouping=grouping)
         blocks_config = {
-            "fast": config.blocks,
+            "fast": dataclasses.replace(config.blocks, implementation="fast"),
             "fast_recompute": dataclasses.replace(config.blocks, implementation="fast", keep_attention=False),
             "diffusers": dataclasses.replace(config.blocks, implementation="diffusers"),
         }[blocks[0] if blocks else "fast"]
