@@ -4,7 +4,10 @@ the losses and LoRA gradients of the one-process run on the same tiny model, dat
 The data are 80x48 so that an image has 15 tokens: odd, so Ulysses over 2 ranks pads (and a video of
 2 latent frames, 30 tokens, does not). Samples per step = micro_batch x grad_accum x data-parallel
 groups, so a layout with DP groups is compared with a one-process run with DP times the accumulation.
-Tolerances are float32's: the sums over ranks add the same terms in another order.
+Tolerances are float32's: the sums over ranks add the same terms in another order. The one-process
+reference trains the fast blocks (the fixture's blocks.implementation); the Ulysses layouts run the fast
+blocks' sequence-parallel attention with the attention output kept and recomputed, and diffusers' blocks
+through the Ulysses attention processor.
 """
 
 from __future__ import annotations
@@ -103,14 +106,24 @@ def run_layouts(root: Path, nproc: int, layouts: list[str], out: Path) -> dict[s
 def test_two_processes_fsdp_ulysses_and_both_equal_one_process(cached_80x48, tmp_path):
     runs = run_layouts(cached_80x48, 2, [
         "fsdp:1:1:1:1:step",  # FSDP, 2 data-parallel groups, 1 sample each
-        "ulysses:2:0:2:1:step",  # Ulysses U=2: both ranks on each sample, 2 micro-batches
+        "ulysses:2:0:2:1:step",  # Ulysses U=2: both ranks on each sample, 2 micro-batches (fast blocks)
+        "ulysses_recompute:2:0:2:1:step:fast_recompute",  # the same, self-attention recomputed in the backward
+        "ulysses_diffusers:2:0:2:1:step:diffusers",  # diffusers' blocks with the Ulysses attention processor
         "fsdp_ulysses:2:1:2:1:step",  # both: the expert sharded over the 2 ranks of the Ulysses group
+        "fsdp_ulysses_recompute:2:1:2:1:step:fast_recompute",
         "fsdp_mixed:1:1:1:2:step",  # micro-batches of an image and a video: uneven forward passes, aligned
         "replicated_sample:1:0:1:1:sample",  # no FSDP, per-sample experts: each rank trains another expert
     ], tmp_path)
     reference_step = reference(cached_80x48, accum=2)
-    for name in ("fsdp", "ulysses", "fsdp_ulysses"):
+    assert reference_step["blocks"] == "fast" and reference_step["keep_attention"]
+    for name in ("fsdp", "ulysses", "ulysses_recompute", "ulysses_diffusers", "fsdp_ulysses", "fsdp_ulysses_recompute"):
         assert_same_run(runs[name], reference_step)
+    assert runs["fsdp"]["blocks"] == "fast" and runs["ulysses_diffusers"]["blocks"] == "diffusers"
+    for name in ("ulysses", "ulysses_recompute", "fsdp_ulysses", "fsdp_ulysses_recompute"):
+        assert runs[name]["blocks"] == "fast+ulysses"
+        assert runs[name]["keep_attention"] == (not name.endswith("recompute"))
+        # the images' 15 tokens are padded to 2 x 8, the 2-latent-frame videos' 30 split evenly
+        assert set(runs[name]["token_counts"]) == {(15, 8), (30, 15)}
     assert_same_run(runs["fsdp_mixed"], reference(cached_80x48, accum=2, micro=2))
     per_sample = reference(cached_80x48, accum=2, grouping="sample")
     # seed 4's first step draws one sample of each expert: rank 0 trains 'low', rank 1 'high'
@@ -125,6 +138,7 @@ def test_four_processes_fsdp_and_fsdp_with_ulysses_equal_one_process(cached_80x4
     ], tmp_path)
     assert_same_run(runs["fsdp4"], reference(cached_80x48, accum=4))
     assert_same_run(runs["fsdp_ulysses2x2"], reference(cached_80x48, accum=2))
+    assert runs["fsdp_ulysses2x2"]["blocks"] == "fast+ulysses"
 
 
 def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x48, tmp_path):
@@ -214,6 +228,10 @@ def test_ctrl_c_to_torchrun_stops_every_rank_after_the_same_step_with_one_checkp
     assert events[-1]["event"] == "run_finished" and events[-1]["status"] == "interrupted"
     assert events[-1]["step"] == saved[0]["step"] == max(e["step"] for e in events if e["event"] == "step")
     assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == [f"step-{saved[0]['step']:08d}"]
+    # Ulysses 2 trains the fast blocks (their self-attention sequence-parallel), with no fallback warning
+    plan = next(e for e in events if e["event"] == "train_plan")
+    assert plan["ulysses_degree"] == 2 and plan["blocks"]["implementation"] == "fast"
+    assert not [e for e in events if e["event"] == "warning" and e["code"] == "fast_blocks_replaced"]
 
 
 WANLORA = ENGINE.parent / ".build" / "debug" / "wanlora"
@@ -242,11 +260,10 @@ def test_wanlora_train_starts_torchrun_with_two_ranks(tiny_diffusers, dataset, t
     assert result.returncode == 0, result.stderr[-3000:]
     events = read_events(work / "runs" / "demo" / "events.jsonl")
     assert (events[0]["world_size"], events[0]["ulysses_degree"], events[0]["fsdp"]) == (2, 2, True)
-    # the fast blocks do not run Ulysses attention: the run says so and trains the diffusers blocks
-    warnings = [e for e in events if e["event"] == "warning" and e["code"] == "fast_blocks_replaced"]
-    assert len(warnings) == 1 and warnings[0]["ulysses_degree"] == 2
+    # the fast blocks run Ulysses attention themselves: no fallback to the diffusers blocks
+    assert not [e for e in events if e["event"] == "warning" and e["code"] == "fast_blocks_replaced"]
     plan = next(e for e in events if e["event"] == "train_plan")
-    assert plan["blocks"]["implementation"] == "diffusers" and plan["ulysses_degree"] == 2
+    assert plan["blocks"]["implementation"] == "fast" and plan["ulysses_degree"] == 2
     assert events[-1]["status"] == "completed" and events[-1]["step"] == 2
 
 

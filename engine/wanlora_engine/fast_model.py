@@ -23,6 +23,13 @@ so a LoRA file, a checkpoint or an FSDP hook sees the same modules as before. Wh
   from the block input but takes the attention output from memory, so the most expensive kernel runs once
   forward and once backward instead of twice forward. `offload.ActivationStore` decides whether the kept
   tensors stay on the GPU or wait in pinned host memory, copied on a side stream and prefetched.
+- Ulysses sequence parallelism (`ulysses.enable_ulysses` calls `FastBlocks.set_sequence_parallel`): each rank
+  holds 1/U of the tokens, and the self-attention goes through `ulysses.sequence_parallel_attention`: q, k, v
+  (normed, rotated; local tokens, all heads) all-to-all to (all tokens, heads/U), padding cut, the kernel
+  there, the output back heads -> sequence. The kept output and log-sum-exp are then those of the rank's heads
+  over the whole sequence, and the recompute's autograd sends the output gradient sequence -> heads and
+  dq, dk, dv heads -> sequence around the kernel's backward. The true token count is recorded with the
+  forward, so its backward pads and cuts the same way. Cross-attention, FFN and linears are per token.
 
 Numerically it is the diffusers block: `engine/tests/test_fast_model.py` checks forward and LoRA gradients
 against diffusers on a tiny model in float32 on the CPU, `bench/engine_step.py --check` on the GPU in bf16.
@@ -39,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from .offload import ActivationStore
+from .ulysses import SequenceContext, sequence_parallel_attention
 
 ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
 OFFLOAD_MODES = ("auto", "none", "all")
@@ -384,6 +392,19 @@ class _BlockRunner:
         self.count = count
         self.options = options
         self.store = store
+        self.sequence: SequenceContext | None = None  # set by `FastBlocks.set_sequence_parallel` (Ulysses)
+
+    def tokens(self) -> int:
+        """The true token count of the forward in flight under Ulysses (0 without): recorded per forward
+        so that the backward pads and cuts exactly as its forward did."""
+        return self.sequence.tokens if self.sequence is not None else 0
+
+    def attend(self, kernel: Callable[..., torch.Tensor], tokens: int) -> Callable[..., torch.Tensor]:
+        """The block's self-attention: `kernel` itself, or under Ulysses `kernel` on the head-split sequence."""
+        sequence = self.sequence
+        if sequence is None:
+            return kernel
+        return lambda q, k, v: sequence_parallel_attention(q, k, v, kernel, sequence, tokens)
 
     def ops(self, device: torch.device) -> Elementwise:
         return elementwise(self.options.compile and device.type == "cuda")
@@ -411,21 +432,22 @@ class _CheckpointedBlock(torch.autograd.Function):
         keep = runner.options.keep_attention and backend != "math"
         rng = _rng_states(x.device) if _dropout_active(runner.block) else None
         kept: list[KeptAttention] = []
+        tokens = runner.tokens()
 
-        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            if keep:
+        def kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            if keep:  # under Ulysses: output and log-sum-exp of this rank's heads over all tokens
                 out, saved = attention_keep(q, k, v, backend)
                 kept.append(saved)
                 return out
             return attention_plain(q, k, v, backend)
 
         with torch.no_grad():
-            out = block_forward(runner.block, x, text, temb, (cos, sin), attend, ops)
+            out = block_forward(runner.block, x, text, temb, (cos, sin), runner.attend(kernel, tokens), ops)
         tensors = [x] + ([kept[0].out, kept[0].lse] if keep else [])
         ctx.handle = runner.store.put(runner.index, runner.count, tensors)
         ctx.kept_extra = kept[0].extra if keep else None
         ctx.runner, ctx.text, ctx.temb, ctx.cos, ctx.sin = runner, text, temb, cos, sin
-        ctx.backend, ctx.keep, ctx.rng, ctx.n_params = backend, keep, rng, len(params)
+        ctx.backend, ctx.keep, ctx.rng, ctx.n_params, ctx.tokens = backend, keep, rng, len(params), tokens
         return out
 
     @staticmethod
@@ -436,10 +458,12 @@ class _CheckpointedBlock(torch.autograd.Function):
         ops = runner.ops(x.device)
         kept = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
 
-        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        def kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             if kept is not None:
                 return _ReplayAttention.apply(q, k, v, kept, ctx.backend)
             return attention_plain(q, k, v, ctx.backend)
+
+        attend = runner.attend(kernel, ctx.tokens)
 
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=ctx.rng is not None):
@@ -480,8 +504,9 @@ def fast_block_forward(runner: _BlockRunner, hidden_states: torch.Tensor, encode
         if torch.is_grad_enabled() and runner.options.checkpoint and (hidden_states.requires_grad or params):
             return _CheckpointedBlock.apply(runner, hidden_states, encoder_hidden_states, temb, cos, sin, *params)
         backend = runner.backend(hidden_states)
-        return block_forward(block, hidden_states, encoder_hidden_states, temb, (cos, sin),
-                             lambda q, k, v: attention_plain(q, k, v, backend), runner.ops(hidden_states.device))
+        attend = runner.attend(lambda q, k, v: attention_plain(q, k, v, backend), runner.tokens())
+        return block_forward(block, hidden_states, encoder_hidden_states, temb, (cos, sin), attend,
+                             runner.ops(hidden_states.device))
 
 
 def _check_supported(model: Any) -> None:
@@ -512,6 +537,14 @@ class FastBlocks:
                 lambda block, *args, _runner=runner, **kwargs: fast_block_forward(_runner, *args, **kwargs),
                 runner.block)
         model._wanlora_fast_blocks = self
+        sequence = getattr(model, "_wanlora_sequence", None)  # Ulysses enabled before the fast blocks
+        if sequence is not None:
+            self.set_sequence_parallel(sequence)
+
+    def set_sequence_parallel(self, context: SequenceContext | None) -> None:
+        """Run the self-attention of every block sequence-parallel over `context`'s group (None: not)."""
+        for runner in self.runners:
+            runner.sequence = context
 
     def disable(self) -> None:
         for runner in self.runners:

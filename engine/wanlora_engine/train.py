@@ -208,14 +208,8 @@ class Trainer:
 
         # Models
         components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
+        # The fast blocks run Ulysses too: enable_ulysses (in _place_models) hands them the sequence group.
         fast_blocks = config.blocks.implementation == "fast"
-        if fast_blocks and self.layout.ulysses > 1:
-            # The fast blocks call attention inside their own forward and backward, where the Ulysses
-            # all-to-all (an attention processor of the diffusers blocks) would not run.
-            fast_blocks = False
-            events.warning("fast_blocks_replaced", f"Ulysses {self.layout.ulysses} trains with the diffusers blocks: "
-                           "the fast blocks do not run sequence-parallel attention yet (more memory and time per "
-                           "sample than blocks.implementation 'fast' on one GPU)", ulysses_degree=self.layout.ulysses)
         self.fast_blocks = fast_blocks
         self.models: dict[str, Any] = {}
         self.params: dict[str, list[torch.nn.Parameter]] = {}

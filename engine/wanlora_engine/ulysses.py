@@ -21,13 +21,16 @@ over the group (the trainer's all-reduce) is the full gradient.
 How it attaches (no copy of the diffusers forward): forward hooks on `rope` (split the rotary tables),
 `patch_embedding` (split the tokens) and `proj_out` (gather and unpad), and a processor on every
 block's `attn1`. They survive gradient checkpointing, whose recompute re-runs the blocks (and so the
-all-to-alls, in the same order on every rank).
+all-to-alls, in the same order on every rank). The engine's fast blocks (fast_model.py) do not call the
+processor: `enable_ulysses` hands them the context, and their self-attention runs through
+`sequence_parallel_attention` (same layout switch and padding, q, k, v in one all-to-all), whose kernel
+may keep its output and log-sum-exp for the backward in the head-split layout.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -86,6 +89,53 @@ def heads_to_sequence(x: torch.Tensor, group: Any, degree: int) -> torch.Tensor:
     chunks = x.reshape(b, degree, s, h_local, d).permute(1, 0, 2, 3, 4)  # [U, B, S_local, H/U, D]
     received = _AllToAll.apply(chunks, group)  # chunk j = our tokens, rank j's heads
     return received.permute(1, 2, 0, 3, 4).reshape(b, s, degree * h_local, d)
+
+
+def qkv_sequence_to_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: Any,
+                          degree: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`sequence_to_heads` of q, k and v in one all-to-all: [B, S_local, H, D] each -> [B, S_pad, H/U, D] each.
+
+    One collective of three times the size instead of three (fewer launches and synchronisations per block);
+    the packing copy is the one `sequence_to_heads` makes anyway to give the collective a contiguous buffer.
+    Its backward is one all-to-all of dq, dk, dv (heads -> sequence).
+    """
+    b, s, h, d = q.shape
+    # sent: [U, 3, B, S_local, H/U, D] packed in one copy, chunk j = q, k, v of rank j's heads (no name holds it,
+    # so it is freed when the collective returns); received: chunk j = rank j's tokens, our heads
+    received = _AllToAll.apply(
+        torch.stack([t.reshape(b, s, degree, h // degree, d).permute(2, 0, 1, 3, 4) for t in (q, k, v)], dim=1), group)
+    qkv = received.permute(1, 2, 0, 3, 4, 5).reshape(3, b, degree * s, h // degree, d)
+    return qkv.unbind(0)  # (unbind's backward stacks the three gradients: no zero-filled copies)
+
+
+def sequence_parallel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                kernel: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+                                context: "SequenceContext", tokens: int) -> torch.Tensor:
+    """Self-attention over the whole sequence from this rank's tokens: the fast blocks' Ulysses attention.
+
+    q, k, v: [B, H, S_local, D] (this rank's tokens, all heads; any strides with a contiguous last dim, as
+    the fast blocks pass them). `kernel(q, k, v)` computes attention on [B, H/U, S, D] (all `tokens` real
+    tokens, this rank's heads) and returns [B, H/U, S, D]; it may keep its output and log-sum-exp for the
+    backward, which are then in that layout. Returns [B, H, S_local, D].
+
+    Padding as in `UlyssesSelfAttentionProcessor`: the padded positions S..S_pad-1 are cut before the
+    kernel (never keys, no mask) and the output is padded back with zeros, which the gather drops. Under
+    autograd the backward is the mirror image: the output gradient goes sequence -> heads, through the
+    kernel's backward, and dq, dk, dv go heads -> sequence.
+    """
+    group, degree = context.group, context.degree
+    local = q.shape[2]
+    if padded_length(tokens, degree) != degree * local:
+        raise ValueError(f"Ulysses: {tokens} tokens over {degree} ranks are {padded_length(tokens, degree) // degree} "
+                         f"per rank, but this rank holds {local}")
+    qh, kh, vh = qkv_sequence_to_heads(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), group, degree)
+    padding = degree * local - tokens
+    if padding:  # compact copies: the kernels then see the layout of the one-GPU blocks ([B, S, H/U, D] dense)
+        qh, kh, vh = (t[:, :tokens].contiguous() for t in (qh, kh, vh))
+    out = kernel(qh.transpose(1, 2), kh.transpose(1, 2), vh.transpose(1, 2)).transpose(1, 2)  # [B, S, H/U, D]
+    if padding:
+        out = torch.cat([out, out.new_zeros(out.shape[0], padding, *out.shape[2:])], dim=1)
+    return heads_to_sequence(out, group, degree).transpose(1, 2)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,8 +259,14 @@ def enable_ulysses(model: Any, group: Any, degree: int, rank: int) -> SequenceCo
     model.proj_out.register_forward_hook(gather_output)
     for block in model.blocks:
         block.attn1.set_processor(UlyssesSelfAttentionProcessor(context))
+    # the fast blocks (fast_model.py) call attention themselves: they read the context, whichever came first
+    model._wanlora_sequence = context
+    fast = getattr(model, "_wanlora_fast_blocks", None)
+    if fast is not None:
+        fast.set_sequence_parallel(context)
     return context
 
 
 __all__ = ["enable_ulysses", "split_tokens", "padded_length", "local_slice", "sequence_to_heads",
-           "heads_to_sequence", "UlyssesSelfAttentionProcessor", "SequenceContext"]
+           "heads_to_sequence", "qkv_sequence_to_heads", "sequence_parallel_attention",
+           "UlyssesSelfAttentionProcessor", "SequenceContext"]
