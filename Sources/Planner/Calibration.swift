@@ -48,7 +48,7 @@ public enum Calibration {
         Measurement(name: "forward 81 frames, H100", kind: .inferenceForward, gpu: "H100", frames: 81,
                     seconds: 12.5, peakGiB: nil, outOfMemory: false, usedForFit: false),
         // Issue 13, 2 × H100 80GB (one host, NVLink), the engine started by `wanlora train`, 8-bit AdamW,
-        // 2026-11-25: bench/dist_train.py, bench/results/dist_train-2026-11-25-2xH100.json.
+        // 2026-11-25: bench/dist_train.py, bench/results/dist_train-2026-11-25-2xH100.json (diffusers blocks).
         Measurement(name: "train 49 frames, H100, engine", kind: .trainingStep, gpu: "H100", frames: 49,
                     seconds: 24.69, peakGiB: 60.13, outOfMemory: false, usedForFit: false),
         Measurement(name: "train 49 frames, 2 × H100, FSDP", kind: .trainingStep, gpu: "H100", frames: 49,
@@ -57,6 +57,27 @@ public enum Calibration {
                     seconds: 13.25, peakGiB: 43.7, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
         Measurement(name: "train 81 frames, 2 × H100, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 81,
                     seconds: 29.11, peakGiB: 53.8, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2),
+        // Issue 13 again with the fast blocks (Ulysses inside them), same machine and lease, 2026-11-25:
+        // bench/results/dist_train-2026-11-25-2xH100-fast.json. Each case warmed up on an 81-frame step, so
+        // the run's peak (max_memory_allocated) is the 81-frame one; the 49-frame rows carry time only.
+        Measurement(name: "train 49 frames, H100, fast, 2-GPU host", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 18.76, peakGiB: nil, outOfMemory: false, usedForFit: false, blocks: .fast),
+        Measurement(name: "train 81 frames, H100, fast, 2-GPU host", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: 41.63, peakGiB: 49.49, outOfMemory: false, usedForFit: false, blocks: .fast),
+        Measurement(name: "train 49 frames, 2 × H100, fast, FSDP", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 19.13, peakGiB: nil, outOfMemory: false, usedForFit: false, gpus: 2, fsdp: true, blocks: .fast),
+        Measurement(name: "train 81 frames, 2 × H100, fast, FSDP", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: 42.44, peakGiB: 37.95, outOfMemory: false, usedForFit: false, gpus: 2, fsdp: true, blocks: .fast),
+        Measurement(name: "train 49 frames, 2 × H100, fast, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 49,
+                    seconds: 10.27, peakGiB: nil, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2, blocks: .fast),
+        Measurement(name: "train 81 frames, 2 × H100, fast, Ulysses 2", kind: .trainingStep, gpu: "H100", frames: 81,
+                    seconds: 22.14, peakGiB: 38.72, outOfMemory: false, usedForFit: false, gpus: 2, ulysses: 2, blocks: .fast),
+        Measurement(name: "train 49 frames, 2 × H100, fast, FSDP + Ulysses 2", kind: .trainingStep, gpu: "H100",
+                    frames: 49, seconds: 10.30, peakGiB: nil, outOfMemory: false, usedForFit: false, gpus: 2,
+                    ulysses: 2, fsdp: true, blocks: .fast),
+        Measurement(name: "train 81 frames, 2 × H100, fast, FSDP + Ulysses 2", kind: .trainingStep, gpu: "H100",
+                    frames: 81, seconds: 22.14, peakGiB: 27.19, outOfMemory: false, usedForFit: false, gpus: 2,
+                    ulysses: 2, fsdp: true, blocks: .fast),
         // bench/engine_step.py, one H100 80GB HBM3, torch 2.11, 2026-11-25 (docs/BENCHMARKS.md);
         // peaks are max_memory_allocated in GiB (44,172,721,152 B = 41.14 GiB).
         Measurement(name: "bench: train 49 frames, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 49,
