@@ -64,7 +64,7 @@ let package = Package(
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
-        .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest"]),
+        .testTarget(name: "StatisticsTests", dependencies: ["Statistics", "Manifest", "Support"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Statistics", "Manifest", "Curation"]),
         .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "Manifest", "Statistics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Support"]),

@@ -28,21 +28,10 @@ public struct ManifestReader: Sendable {
     // MARK: CSV
 
     public func readCSV(path: String, progress: ProgressReporter = .silent) throws(ManifestError) -> Manifest {
-        let handle: FileHandle
-        let fileSize: Int
-        do {
-            handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            fileSize = (attributes[.size] as? NSNumber)?.intValue ?? 0
-        } catch {
-            throw .cannotOpen(path: path, reason: Self.reason(error))
-        }
-        defer { try? handle.close() }
+        let source = try CSVByteSource(path: path, chunkSize: chunkSize)
+        defer { source.close() }
+        let fileSize = source.size
 
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(min(chunkSize * 2, max(fileSize, 1)))
-        var atEOF = false
-        var consumedBytes = 0
         var line = 1
         var header: [String]?
         var resolved: ResolvedColumns?
@@ -50,45 +39,26 @@ public struct ManifestReader: Sendable {
         var rejected: [RejectedRow] = []
         var blankLines = 0
         var duplicates = RowValidator.DuplicatePaths()
+        var foundDuplicates = false
         var reserved = false
-        var isFirstChunk = true
         var records: [CSVRecord] = []
         var fields: [CSVFieldRange] = []
         var scratch: [CSVFieldRange] = []
 
-        func readMore() throws(ManifestError) {
-            do {
-                if let data = try handle.read(upToCount: chunkSize), !data.isEmpty {
-                    buffer.append(contentsOf: data)
-                } else {
-                    atEOF = true
-                }
-            } catch {
-                throw .cannotOpen(path: path, reason: Self.reason(error))
-            }
-        }
-
-        try readMore()
-        while true {
-            if isFirstChunk {
-                isFirstChunk = false
-                if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { buffer.removeFirst(3); consumedBytes += 3 }
-                if buffer.isEmpty && atEOF { throw .empty(path: path) }
-            }
-            // 1. Split the complete records of the buffer (sequential: quotes carry state).
+        while let window = try source.next() {
+            // 1. Split the complete records of the window (sequential: quotes carry state).
             records.removeAll(keepingCapacity: true)
             fields.removeAll(keepingCapacity: true)
             var offset = 0
-            buffer.withUnsafeBufferPointer { bytes in
-                while offset < bytes.count {
-                    guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: atEOF, fields: &scratch) else { break }
-                    records.append(CSVRecord(
-                        start: offset, next: scan.next, line: line, problem: scan.problem, isBlank: scan.isBlank,
-                        firstField: fields.count, fieldCount: scratch.count))
-                    fields.append(contentsOf: scratch)
-                    line += scan.newlines
-                    offset = scan.next
-                }
+            let bytes = window.bytes
+            while offset < bytes.count {
+                guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: window.isFinal, fields: &scratch) else { break }
+                records.append(CSVRecord(
+                    start: offset, next: scan.next, line: line, problem: scan.problem, isBlank: scan.isBlank,
+                    firstField: fields.count, fieldCount: scratch.count))
+                fields.append(contentsOf: scratch)
+                line += scan.newlines
+                offset = scan.next
             }
             // 2. The header, once.
             var firstRecord = 0
@@ -99,36 +69,45 @@ public struct ManifestReader: Sendable {
                 }
                 if firstRecord < records.count {
                     let record = records[firstRecord]
-                    let names = buffer.withUnsafeBufferPointer { bytes in
-                        fields[record.firstField..<(record.firstField + record.fieldCount)].map {
-                            String(decoding: Self.fieldBytes(bytes, $0), as: UTF8.self).trimmingASCIIWhitespace()
-                        }
+                    let names = fields[record.firstField..<(record.firstField + record.fieldCount)].map {
+                        String(decoding: Self.fieldBytes(bytes, $0), as: UTF8.self).trimmingASCIIWhitespace()
                     }
                     header = names
                     resolved = try mapping.resolve(header: names, source: path)
                     firstRecord += 1
                 }
             }
-            // 3. Fields to strings and validation, in parallel slices of records.
             if !reserved, offset > 0 {
-                // Room for the whole file's paths, estimated from the first chunk's rows per byte,
+                // Room for the whole file's paths and items, estimated from the first window's rows per
+                // byte: growing by doubling would rehash every path and hold two item arrays at once.
                 reserved = true
-                let estimate = Double(records.count) * Double(max(fileSize, offset)) / Double(offset) * 1.05
-                duplicates.reserve(Int(min(estimate, 50_000_000)))
-                // and for the items: growing by doubling would hold the old and the new array at once.
-                items.reserveCapacity(Int(min(estimate, 50_000_000)))
+                let estimate = Int(min(Double(records.count) * Double(max(fileSize, offset)) / Double(offset) * 1.05, 50_000_000))
+                duplicates.reserve(estimate)
+                items.reserveCapacity(estimate)
             }
+            // 3. Fields to strings and validation, in parallel blocks of records.
             if let header, let resolved, firstRecord < records.count {
-                let outcomes = Self.decodeRecords(
-                    buffer: buffer, records: records[firstRecord...], fields: fields, header: header,
+                let slices = Self.decodeRecords(
+                    bytes: bytes, records: records[firstRecord...], fields: fields, header: header,
                     validator: RowValidator(columns: resolved))
-                // 4. In file order: blank lines, duplicates, rejects.
-                for outcome in outcomes {
-                    switch outcome {
-                    case .blank: blankLines += 1
-                    case .rejected(let row): rejected.append(row)
-                    case .accepted(let item, let pathHash):
-                        if duplicates.check(item, pathHash: pathHash) != nil {
+                // 4. In file order: blank lines, rejects, duplicates (rare: checked on the paths' hashes).
+                for slice in slices {
+                    blankLines += slice.blankLines
+                    rejected.append(contentsOf: slice.rejected)
+                    var firstDuplicate: Int?
+                    for index in slice.items.indices where duplicates.check(slice.items[index], pathHash: slice.pathHashes[index]) != nil {
+                        firstDuplicate = index
+                        break
+                    }
+                    guard let firstDuplicate else {
+                        items.append(contentsOf: slice.items)
+                        continue
+                    }
+                    foundDuplicates = true
+                    items.append(contentsOf: slice.items[..<firstDuplicate])
+                    for index in firstDuplicate..<slice.items.count {
+                        let item = slice.items[index]
+                        if index == firstDuplicate || duplicates.check(item, pathHash: slice.pathHashes[index]) != nil {
                             let first = duplicates.firstLine(of: item.path) ?? 0
                             rejected.append(RejectedRow(
                                 line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
@@ -140,19 +119,20 @@ public struct ManifestReader: Sendable {
                     }
                 }
             }
-            consumedBytes += offset
-            progress.report(ProgressEvent(stage: "read \(Self.fileName(path))", completed: consumedBytes, total: fileSize, unit: "bytes"))
-            if atEOF { break }  // a final scan consumes everything
-            buffer.removeFirst(offset)
-            try readMore()
+            source.consumed(offset)
+            progress.report(ProgressEvent(stage: "read \(Self.fileName(path))", completed: source.consumedBytes, total: fileSize, unit: "bytes"))
         }
-        guard let header, let resolved else { throw consumedBytes <= 3 ? .empty(path: path) : .noHeader(path: path) }
+        guard let header, let resolved else { throw source.consumedBytes <= 3 ? .empty(path: path) : .noHeader(path: path) }
+        if foundDuplicates {
+            // Duplicates are appended after their block's other rejects: back to file order (one reject per line).
+            rejected.sort { $0.line < $1.line }
+        }
         return Manifest(
             source: path, format: .csv, columns: header, columnMap: resolved, items: items, rejected: rejected,
             blankLines: blankLines)
     }
 
-    /// One record's place in the buffer.
+    /// One record's place in the window.
     struct CSVRecord {
         var start: Int
         var next: Int
@@ -163,34 +143,50 @@ public struct ManifestReader: Sendable {
         var fieldCount: Int
     }
 
+    /// What one block of records decoded to, in file order within the block.
+    struct DecodedBlock: Sendable {
+        var items: [ManifestItem] = []
+        /// `RowValidator.DuplicatePaths.hash` of each item's path, computed here on all cores.
+        var pathHashes: [UInt64] = []
+        var rejected: [RejectedRow] = []
+        var blankLines = 0
+    }
+
     enum RecordOutcome: Sendable {
         case blank
-        /// With the hash of its path, for the duplicate check (`RowValidator.DuplicatePaths`).
-        case accepted(ManifestItem, pathHash: UInt64)
+        case accepted(ManifestItem)
         case rejected(RejectedRow)
     }
 
-    /// Decodes and validates records on all cores; results come back in record order.
+    /// Decodes and validates records on all cores, in blocks taken from a shared queue; the blocks
+    /// come back in record order.
     static func decodeRecords(
-        buffer: [UInt8], records: ArraySlice<CSVRecord>, fields: [CSVFieldRange], header: [String], validator: RowValidator
-    ) -> [RecordOutcome] {
-        let count = records.count
-        let workers = count < 512 ? 1 : ProcessInfo.processInfo.activeProcessorCount
-        let results = OrderedSlots<[RecordOutcome]>(count: workers)
+        bytes: UnsafeBufferPointer<UInt8>, records: ArraySlice<CSVRecord>, fields: [CSVFieldRange], header: [String],
+        validator: RowValidator
+    ) -> [DecodedBlock] {
         let base = records.startIndex
-        buffer.withUnsafeBufferPointer { bytes in
-            let shared = UnsafeSendable(bytes)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let lower = base + worker * count / workers, upper = base + (worker + 1) * count / workers
-                var outcomes: [RecordOutcome] = []
-                outcomes.reserveCapacity(upper - lower)
-                for index in lower..<upper {
-                    outcomes.append(decode(shared.value, records[index], fields: fields, header: header, validator: validator))
+        let queue = BlockQueue(count: records.count, blockSize: 1024)
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, queue.blockCount)
+        let results = OrderedSlots<DecodedBlock>(count: queue.blockCount)
+        let shared = UnsafeSendable(bytes)
+        DispatchQueue.concurrentPerform(iterations: max(1, workers)) { _ in
+            while let (block, range) = queue.take() {
+                var decoded = DecodedBlock()
+                decoded.items.reserveCapacity(range.count)
+                decoded.pathHashes.reserveCapacity(range.count)
+                for index in range {
+                    switch decode(shared.value, records[base + index], fields: fields, header: header, validator: validator) {
+                    case .blank: decoded.blankLines += 1
+                    case .rejected(let row): decoded.rejected.append(row)
+                    case .accepted(let item):
+                        decoded.pathHashes.append(RowValidator.DuplicatePaths.hash(item.path))
+                        decoded.items.append(item)
+                    }
                 }
-                results.set(worker, outcomes)
+                results.set(block, decoded)
             }
         }
-        return results.values().flatMap { $0 }
+        return queue.blockCount == 0 ? [] : results.values()
     }
 
     static func decode(
@@ -229,7 +225,7 @@ public struct ManifestReader: Sendable {
             values.append(text)
         }
         switch validator.validate(fields: values, line: record.line) {
-        case .accepted(let item): return .accepted(item, pathHash: RowValidator.DuplicatePaths.hash(item.path))
+        case .accepted(let item): return .accepted(item)
         case .rejected(let column, let kind, let detail): return reject(column, kind, detail)
         }
     }

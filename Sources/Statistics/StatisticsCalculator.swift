@@ -29,12 +29,9 @@ public enum StatisticsCalculator {
     /// The SPEC's duration buckets, in seconds.
     public static let durationEdges: [Double] = [0, 10, 20, 30, 60]
 
-    /// Per-caption measurements of one slice of the items, with its own word table.
+    /// What one worker of `measureCaptions` leaves besides the per-caption figures.
     struct Partial: Sendable {
         var table: WordTable
-        var lengths: [Double]
-        var words: [Double]
-        var ttr: [Double?]
         var normalised: Int
     }
 
@@ -176,42 +173,52 @@ public enum StatisticsCalculator {
         return best
     }
 
-    /// Measures every caption, in parallel slices; merges the slices' word tables.
+    /// Measures every caption on `workers` threads, each with its own word table, taking blocks of
+    /// captions from a shared queue (uneven captions do not leave a core idle); merges the tables.
     static func measureCaptions(_ items: [ManifestItem], workers: Int, progress: ProgressCounter)
         -> (WordTable, [Double], [Double], [Double?], Int)
     {
-        let sliceCount = max(1, min(workers, items.count / 2000))
-        let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
-        let results = OrderedSlots<Partial>(count: sliceCount)
-        DispatchQueue.concurrentPerform(iterations: sliceCount) { slice in
-            var table = WordTable(capacity: 1 << 16)
-            let scanner = CaptionScanner()
-            let range = bounds[slice]..<bounds[slice + 1]
-            var lengths: [Double] = [], words: [Double] = [], ttr: [Double?] = []
-            lengths.reserveCapacity(range.count)
-            words.reserveCapacity(range.count)
-            ttr.reserveCapacity(range.count)
-            for index in range {
-                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(index - range.lowerBound))
-                lengths.append(Double(measure.length))
-                words.append(Double(measure.words))
-                ttr.append(measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil)
-                if (index - range.lowerBound) % 4096 == 4095 { progress.add(4096) }
+        let count = items.count
+        let threads = max(1, min(workers, count / 2000))
+        let queue = BlockQueue(count: count, blockSize: 2048)
+        var lengths = [Double](repeating: 0, count: count)
+        var words = [Double](repeating: 0, count: count)
+        var ttr = [Double?](repeating: nil, count: count)
+        let results = OrderedSlots<Partial>(count: threads)
+        lengths.withUnsafeMutableBufferPointer { lengthsOut in
+            words.withUnsafeMutableBufferPointer { wordsOut in
+                ttr.withUnsafeMutableBufferPointer { ttrOut in
+                    // Each index is written by the one worker whose block holds it.
+                    let outputs = UnsafeSendable((lengthsOut, wordsOut, ttrOut))
+                    DispatchQueue.concurrentPerform(iterations: threads) { worker in
+                        let (lengthsOut, wordsOut, ttrOut) = outputs.value
+                        var table = WordTable(capacity: 1 << 16)
+                        let scanner = CaptionScanner()
+                        while let (_, range) = queue.take() {
+                            for index in range {
+                                // The item's index is its caption number: unique in every table.
+                                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(truncatingIfNeeded: index))
+                                lengthsOut[index] = Double(measure.length)
+                                wordsOut[index] = Double(measure.words)
+                                ttrOut[index] = measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil
+                            }
+                            progress.add(range.count)
+                        }
+                        results.set(worker, Partial(table: table, normalised: scanner.normalisedCount))
+                    }
+                }
             }
-            progress.add((range.count) % 4096)
-            results.set(slice, Partial(table: table, lengths: lengths, words: words, ttr: ttr, normalised: scanner.normalisedCount))
         }
         let partials = results.values()
-        var table = partials[0].table
-        var lengths = partials[0].lengths, words = partials[0].words, ttr = partials[0].ttr
-        var normalised = partials[0].normalised
-        for partial in partials.dropFirst() {
+        // Merge the smaller tables into the largest.
+        let largest = partials.indices.max { partials[$0].table.uniqueCount < partials[$1].table.uniqueCount }!
+        var table = partials[largest].table
+        var normalised = 0
+        for (index, partial) in partials.enumerated() {
+            normalised += partial.normalised
+            guard index != largest else { continue }
             table.merge(partial.table)
             partial.table.release()
-            lengths += partial.lengths
-            words += partial.words
-            ttr += partial.ttr
-            normalised += partial.normalised
         }
         return (table, lengths, words, ttr, normalised)
     }

@@ -85,7 +85,10 @@ struct WordTable: WordCounter, @unchecked Sendable {
     }
 
     /// Two 64-bit hashes in one pass reading 8 bytes at a time (multiply–xorshift and
-    /// multiply–rotate rounds, then murmur3 finalisers with different constants).
+    /// multiply–rotate rounds, then murmur3 finalisers with different constants). The last partial
+    /// block is read with overlapping loads inside the word, not byte by byte: for a given length
+    /// they still determine every byte (8+: the word's last 8 bytes; 4–7: its first and last 4;
+    /// 1–3: its first, middle and last byte), and the length is mixed into both seeds.
     @inline(__always)
     static func fingerprint(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> WordFingerprint {
         let raw = UnsafeRawPointer(bytes)
@@ -101,12 +104,14 @@ struct WordTable: WordCounter, @unchecked Sendable {
             offset += 8
         }
         if offset < count {
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < count {
-                tail |= UInt64(bytes[offset]) << shift
-                shift &+= 8
-                offset += 1
+            let tail: UInt64
+            if count >= 8 {
+                tail = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            } else if count >= 4 {
+                tail = UInt64(raw.loadUnaligned(as: UInt32.self))
+                    | UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)) << 32
+            } else {
+                tail = UInt64(bytes[0]) | UInt64(bytes[count >> 1]) << 8 | UInt64(bytes[count - 1]) << 16
             }
             h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
             g = (g &+ tail) &* 0xD6E8_FEB8_6659_FD93

@@ -121,3 +121,65 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
         #expect(error.remedy.contains("--column caption=설명"))
     }
 }
+
+@Test func readsAPipeAsItReadsAFile() throws {
+    // A FIFO cannot be mapped: the reader falls back to reading it in chunks.
+    let csv = header + "a.mp4,video,1920,1080,12.5,축제,\"두 줄\n캡션\"\n" + "b.jpg,image,1280,720,,축제,끝\n"
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let fifo = folder.appendingPathComponent("manifest.csv").path
+    #expect(mkfifo(fifo, 0o600) == 0)
+    let writer = Thread {
+        let handle = FileHandle(forWritingAtPath: fifo)!
+        handle.write(Data(csv.utf8))
+        try? handle.close()
+    }
+    writer.start()
+    let piped = try ManifestReader(chunkSize: 5).read(path: fifo)
+    let file = try read(csv)
+    #expect(piped.items.map(\.caption) == ["두 줄\n캡션", "끝"])
+    #expect(piped.items.map(\.caption) == file.items.map(\.caption))
+    #expect(piped.items.map(\.line) == file.items.map(\.line))
+}
+
+@Test func aFolderOrAByteOrderMarkAloneIsAClearError() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("folder-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    #expect(throws: ManifestError.cannotOpen(path: folder.path, reason: "it is a folder, not a file")) {
+        try ManifestReader().read(path: folder.path)
+    }
+    let bomOnly = temporaryFile([0xEF, 0xBB, 0xBF])
+    #expect(throws: ManifestError.empty(path: bomOnly)) { try ManifestReader().read(path: bomOnly) }
+    let missing = folder.appendingPathComponent("nope.csv").path
+    #expect(throws: ManifestError.cannotOpen(path: missing, reason: "No such file or directory")) {
+        try ManifestReader().read(path: missing)
+    }
+}
+
+@Test func duplicatesAndRejectsOfManyBlocksStayInFileOrder() throws {
+    // 5,000 rows: several parallel blocks of 1,024 records. Every 700th row repeats an earlier path,
+    // every 900th has a bad width; rejects must come back in line order, the first path kept.
+    var csv = header
+    var expectedRejects: [(line: Int, kind: RejectedRow.Kind)] = []
+    for row in 0..<5000 {
+        let line = row + 2
+        if row > 0 && row % 700 == 0 {
+            csv += "item\(row - 1).jpg,image,1280,720,,축제,again\n"
+            expectedRejects.append((line, .duplicatePath))
+        } else if row % 900 == 899 {
+            csv += "item\(row).jpg,image,wide,720,,축제,bad\n"
+            expectedRejects.append((line, .notANumber))
+        } else {
+            csv += "item\(row).jpg,image,1280,720,,축제,캡션 \(row)\n"
+        }
+    }
+    for chunk in [1 << 10, 8 << 20] {
+        let manifest = try read(csv, chunkSize: chunk)
+        #expect(manifest.rejected.map(\.line) == expectedRejects.map(\.line), "chunk \(chunk)")
+        #expect(manifest.rejected.map(\.kind) == expectedRejects.map(\.kind), "chunk \(chunk)")
+        #expect(manifest.items.count + manifest.rejected.count == 5000)
+        #expect(manifest.items.map(\.line) == manifest.items.map(\.line).sorted())
+        let duplicate = manifest.rejected.first { $0.kind == .duplicatePath }!
+        #expect(duplicate.line == 702 && duplicate.detail == "path \"item699.jpg\" already appeared at line 701")
+    }
+}

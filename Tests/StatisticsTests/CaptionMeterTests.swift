@@ -1,5 +1,6 @@
 import Testing
 @testable import Statistics
+import Support
 
 @Suite struct CaptionMeterTests {
     @Test func measuresLengthWordsAndTypeTokenRatio() {
@@ -39,5 +40,61 @@ import Testing
         let second = meter.measure("a a b")
         #expect(second.words == 3)
         #expect(second.uniqueWords == 2)
+    }
+}
+
+@Suite struct WordTableTests {
+    /// Counts from the table against a dictionary of Strings, on words that differ only in one byte
+    /// at every position of every length from 1 to 24 (the overlapping tail loads of the fingerprint).
+    @Test func countsEqualADictionaryOnNearlyEqualWords() {
+        var words: [[UInt8]] = []
+        for length in 1...24 {
+            let base = (0..<length).map { UInt8(0x61 + ($0 % 26)) }
+            words.append(base)
+            for position in 0..<length {
+                var changed = base
+                changed[position] = 0x5F
+                words.append(changed)
+            }
+        }
+        var table = WordTable(capacity: 16)  // grows several times
+        defer { table.release() }
+        var reference: [String: Int] = [:]
+        var random = SeededRandom(seed: 7)
+        var captionUniques: [Int] = []
+        for caption in 0..<400 {
+            var seen = Set<String>()
+            var unique = 0
+            for _ in 0..<25 {
+                let word = words[random.below(words.count)]
+                let text = String(decoding: word, as: UTF8.self)
+                reference[text, default: 0] += 1
+                let isNew = word.withUnsafeBufferPointer { table.add($0.baseAddress!, $0.count, caption: Int32(caption)) }
+                #expect(isNew == seen.insert(text).inserted)
+                if isNew { unique += 1 }
+            }
+            captionUniques.append(unique)
+        }
+        #expect(table.uniqueCount == reference.count)
+        let top = table.top(reference.count)
+        #expect(Dictionary(uniqueKeysWithValues: top.map { ($0.word, $0.count) }) == reference)
+        // Ties by the words' bytes.
+        let expected = reference.sorted { $0.value != $1.value ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        #expect(top.map(\.word) == expected.map(\.key))
+        #expect(captionUniques.allSatisfy { $0 > 0 && $0 <= 25 })
+    }
+
+    @Test func mergeAddsCounts() {
+        var a = WordTable(capacity: 16), b = WordTable(capacity: 16)
+        defer { a.release(); b.release() }
+        for (word, caption) in [("가나", 0), ("다", 0), ("가나", 1)] {
+            _ = Array(word.utf8).withUnsafeBufferPointer { a.add($0.baseAddress!, $0.count, caption: Int32(caption)) }
+        }
+        for word in ["다", "라마바", "다"] {
+            _ = Array(word.utf8).withUnsafeBufferPointer { b.add($0.baseAddress!, $0.count, caption: 0) }
+        }
+        a.merge(b)
+        #expect(a.uniqueCount == 3)
+        #expect(a.top(3).map { "\($0.word)=\($0.count)" } == ["다=3", "가나=2", "라마바=1"])
     }
 }
