@@ -249,7 +249,17 @@ final class CaptionScanner {
                             copyStart = wordBuffer.count
                             wordBuffer.append(base + wordStart, count: i - wordStart)
                         }
-                        if copyStart >= 0 { wordBuffer.append(kind == 3 ? lead | 0x20 : lead) }
+                        if copyStart >= 0 {
+                            wordBuffer.append(kind == 3 ? lead | 0x20 : lead)
+                        } else {
+                            // The rest of a run of lower-case letters and digits: only the length changes.
+                            i += 1
+                            while i < count, base[i] < 0x80, asciiClass[Int(base[i])] == 2 {
+                                length += 1
+                                i += 1
+                            }
+                            continue
+                        }
                     }
                 }
                 i += 1
@@ -265,6 +275,16 @@ final class CaptionScanner {
                 if wordStart < 0 { wordStart = i }
                 if copyStart >= 0 { wordBuffer.append(base + i, count: 3) }
                 i += 3
+                if copyStart < 0 {
+                    // The rest of a run of Hangul syllables (most of a Korean caption): only the length
+                    // changes. Lead bytes 0xEA–0xED hold U+A000–U+DFFF; the range check does the rest.
+                    while i + 2 < count, base[i] &- 0xEA < 4 {
+                        let next = (UInt32(base[i] & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F)
+                        guard next >= 0xAC00 && next <= 0xD7A3 else { break }
+                        length += 1
+                        i += 3
+                    }
+                }
                 continue
             }
             if requireNFC && !Self.isNFCSafe(value) { return nil }
