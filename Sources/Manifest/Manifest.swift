@@ -12,6 +12,9 @@ public struct Manifest: Sendable {
     public var rejected: [RejectedRow]
     /// Blank lines skipped (not rows; counted so that nothing goes unexplained).
     public var blankLines: Int
+    /// The captions went to the reader's `CaptionSink` and were not kept: every item's `caption`
+    /// (and its caption field) is empty.
+    public var captionsSentToSink = false
 
     public init(
         source: String, format: ManifestFormat, columns: [String], columnMap: ResolvedColumns,

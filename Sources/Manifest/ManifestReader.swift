@@ -17,17 +17,20 @@ public struct ManifestReader: Sendable {
 
     /// Reads the manifest at `path`; the format comes from the extension (`.jsonl`/`.ndjson`/`.json`
     /// are JSON Lines, anything else CSV).
-    public func read(path: String, progress: ProgressReporter = .silent) throws(ManifestError) -> Manifest {
+    ///
+    /// `captions`: a CSV manifest's captions go to this sink instead of into the items (see
+    /// `CaptionSink`); JSON Lines keeps them as strings (`Manifest.captionsSentToSink` says which).
+    public func read(path: String, progress: ProgressReporter = .silent, captions: (any CaptionSink)? = nil) throws(ManifestError) -> Manifest {
         let lower = path.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") || lower.hasSuffix(".json") {
             return try readJSONLines(path: path, progress: progress)
         }
-        return try readCSV(path: path, progress: progress)
+        return try readCSV(path: path, progress: progress, captions: captions)
     }
 
     // MARK: CSV
 
-    public func readCSV(path: String, progress: ProgressReporter = .silent) throws(ManifestError) -> Manifest {
+    public func readCSV(path: String, progress: ProgressReporter = .silent, captions sink: (any CaptionSink)? = nil) throws(ManifestError) -> Manifest {
         let source = try CSVByteSource(path: path, chunkSize: chunkSize)
         defer { source.close() }
         let fileSize = source.size
@@ -89,7 +92,9 @@ public struct ManifestReader: Sendable {
             if let header, let resolved, firstRecord < records.count {
                 let slices = Self.decodeRecords(
                     bytes: bytes, records: records[firstRecord...], fields: fields, header: header,
-                    validator: RowValidator(columns: resolved))
+                    validator: RowValidator(columns: resolved), captionColumn: sink == nil ? nil : resolved[.caption])
+                let firstItemOfWindow = items.count
+                var captionEntries: [CaptionBatch.Entry] = []
                 // 4. In file order: blank lines, rejects, duplicates (rare: checked on the paths' hashes).
                 for slice in slices {
                     blankLines += slice.blankLines
@@ -101,10 +106,12 @@ public struct ManifestReader: Sendable {
                     }
                     guard let firstDuplicate else {
                         items.append(contentsOf: slice.items)
+                        if sink != nil { captionEntries.append(contentsOf: slice.captions) }
                         continue
                     }
                     foundDuplicates = true
                     items.append(contentsOf: slice.items[..<firstDuplicate])
+                    if sink != nil { captionEntries.append(contentsOf: slice.captions[..<firstDuplicate]) }
                     for index in firstDuplicate..<slice.items.count {
                         let item = slice.items[index]
                         if index == firstDuplicate || duplicates.check(item, pathHash: slice.pathHashes[index]) != nil {
@@ -112,11 +119,15 @@ public struct ManifestReader: Sendable {
                             rejected.append(RejectedRow(
                                 line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
                                 detail: "path \"\(item.path)\" already appeared at line \(first)",
-                                raw: Self.rawText(fields: item.fields)))
+                                raw: Self.rawText(bytes, slice.records[index])))
                         } else {
                             items.append(item)
+                            if sink != nil { captionEntries.append(slice.captions[index]) }
                         }
                     }
+                }
+                if let sink, !captionEntries.isEmpty {
+                    sink.receive(CaptionBatch(firstItem: firstItemOfWindow, bytes: bytes, entries: captionEntries))
                 }
             }
             source.consumed(offset)
@@ -127,9 +138,11 @@ public struct ManifestReader: Sendable {
             // Duplicates are appended after their block's other rejects: back to file order (one reject per line).
             rejected.sort { $0.line < $1.line }
         }
-        return Manifest(
+        var manifest = Manifest(
             source: path, format: .csv, columns: header, columnMap: resolved, items: items, rejected: rejected,
             blankLines: blankLines)
+        manifest.captionsSentToSink = sink != nil
+        return manifest
     }
 
     /// One record's place in the window.
@@ -150,11 +163,15 @@ public struct ManifestReader: Sendable {
         var pathHashes: [UInt64] = []
         var rejected: [RejectedRow] = []
         var blankLines = 0
+        /// Each item's record (for the raw text of a duplicate).
+        var records: [CSVRecord] = []
+        /// Each item's caption in the window, when captions go to a sink.
+        var captions: [CaptionBatch.Entry] = []
     }
 
     enum RecordOutcome: Sendable {
         case blank
-        case accepted(ManifestItem)
+        case accepted(ManifestItem, caption: CaptionBatch.Entry?)
         case rejected(RejectedRow)
     }
 
@@ -162,7 +179,7 @@ public struct ManifestReader: Sendable {
     /// come back in record order.
     static func decodeRecords(
         bytes: UnsafeBufferPointer<UInt8>, records: ArraySlice<CSVRecord>, fields: [CSVFieldRange], header: [String],
-        validator: RowValidator
+        validator: RowValidator, captionColumn: Int? = nil
     ) -> [DecodedBlock] {
         let base = records.startIndex
         let queue = BlockQueue(count: records.count, blockSize: 1024)
@@ -175,12 +192,15 @@ public struct ManifestReader: Sendable {
                 decoded.items.reserveCapacity(range.count)
                 decoded.pathHashes.reserveCapacity(range.count)
                 for index in range {
-                    switch decode(shared.value, records[base + index], fields: fields, header: header, validator: validator) {
+                    let record = records[base + index]
+                    switch decode(shared.value, record, fields: fields, header: header, validator: validator, captionColumn: captionColumn) {
                     case .blank: decoded.blankLines += 1
                     case .rejected(let row): decoded.rejected.append(row)
-                    case .accepted(let item):
+                    case .accepted(let item, let caption):
                         decoded.pathHashes.append(RowValidator.DuplicatePaths.hash(item.path))
                         decoded.items.append(item)
+                        decoded.records.append(record)
+                        if let caption { decoded.captions.append(caption) }
                     }
                 }
                 results.set(block, decoded)
@@ -189,15 +209,15 @@ public struct ManifestReader: Sendable {
         return queue.blockCount == 0 ? [] : results.values()
     }
 
+    /// `captionColumn`: the caption goes to a sink: its bytes are checked here (valid UTF-8, not
+    /// blank) and located, and the item gets an empty caption.
     static func decode(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord, fields: [CSVFieldRange], header: [String], validator: RowValidator
+        _ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord, fields: [CSVFieldRange], header: [String], validator: RowValidator,
+        captionColumn: Int? = nil
     ) -> RecordOutcome {
         if record.isBlank { return .blank }
         func reject(_ column: String?, _ kind: RejectedRow.Kind, _ detail: String) -> RecordOutcome {
-            var end = record.next
-            while end > record.start, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-            let raw = String(decoding: UnsafeBufferPointer(rebasing: bytes[record.start..<end]), as: UTF8.self)
-            return .rejected(RejectedRow(line: record.line, column: column, kind: kind, detail: detail, raw: raw))
+            .rejected(RejectedRow(line: record.line, column: column, kind: kind, detail: detail, raw: rawText(bytes, record)))
         }
         if let problem = record.problem {
             switch problem {
@@ -214,8 +234,21 @@ public struct ManifestReader: Sendable {
         }
         var values: [String] = []
         values.reserveCapacity(record.fieldCount)
+        var caption: CaptionBatch.Entry?
+        var captionIsBlank: Bool?
         for index in 0..<record.fieldCount {
             let field = fields[record.firstField + index]
+            if index == captionColumn {
+                // Doubled quotes do not change validity or blankness: check the field as it is.
+                let raw = fieldBytes(bytes, field)
+                guard UTF8Bytes.isValid(raw) else {
+                    return reject(header[index], .invalidUTF8, "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
+                }
+                captionIsBlank = UTF8Bytes.isBlank(raw)
+                caption = CaptionBatch.Entry(start: field.start, end: field.end, hasEscapedQuotes: field.hasEscapedQuotes)
+                values.append("")
+                continue
+            }
             let decoded: String? = field.hasEscapedQuotes
                 ? CSVScanner.unescaped(bytes, field).withUnsafeBufferPointer { makeString($0) }
                 : makeString(fieldBytes(bytes, field))
@@ -224,10 +257,17 @@ public struct ManifestReader: Sendable {
             }
             values.append(text)
         }
-        switch validator.validate(fields: values, line: record.line) {
-        case .accepted(let item): return .accepted(item)
+        switch validator.validate(fields: values, line: record.line, captionIsBlank: captionIsBlank) {
+        case .accepted(let item): return .accepted(item, caption: caption)
         case .rejected(let column, let kind, let detail): return reject(column, kind, detail)
         }
+    }
+
+    /// A record's bytes as read, without its line ending (invalid bytes replaced by U+FFFD).
+    static func rawText(_ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord) -> String {
+        var end = record.next
+        while end > record.start, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[record.start..<end]), as: UTF8.self)
     }
 
     /// A `String` from bytes, or nil when they are not valid UTF-8. ASCII (most fields) takes a
@@ -248,16 +288,6 @@ public struct ManifestReader: Sendable {
         }
         if high & 0x8080_8080_8080_8080 == 0 { return String(decoding: bytes, as: UTF8.self) }
         return String(validating: bytes, as: UTF8.self)
-    }
-
-    /// A row's fields joined back as CSV (for the rejects file).
-    static func rawText(fields: [String]) -> String {
-        var bytes: [UInt8] = []
-        for (index, field) in fields.enumerated() {
-            if index > 0 { bytes.append(0x2C) }
-            CSVWriter.appendField(field, to: &bytes)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: JSON Lines

@@ -18,7 +18,9 @@ struct RowValidator {
         return fields[index]
     }
 
-    func validate(fields: [String], line: Int) -> Outcome {
+    /// `captionIsBlank`: the caller checked the caption's bytes already (its field is empty because
+    /// the caption went to a `CaptionSink`).
+    func validate(fields: [String], line: Int, captionIsBlank: Bool? = nil) -> Outcome {
         func reject(_ column: CanonicalColumn?, _ kind: RejectedRow.Kind, _ detail: String) -> Outcome {
             .rejected(column: column.map { columns.name(of: $0) }, kind: kind, detail: detail)
         }
@@ -88,7 +90,7 @@ struct RowValidator {
 
         // Caption.
         let caption = value(.caption, in: fields) ?? ""
-        if caption.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+        if captionIsBlank ?? caption.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
             return reject(.caption, .emptyCaption, "caption is empty")
         }
 

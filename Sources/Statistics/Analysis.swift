@@ -14,11 +14,16 @@ public struct NamedManifest: Sendable {
     public var name: String
     public var role: DatasetRole
     public var manifest: Manifest
+    /// The captions measured while reading (`CaptionCollector`); required when the reader sent the
+    /// captions to it (`manifest.captionsSentToSink`), else measured from the items.
+    public var captions: MeasuredCaptions?
 
-    public init(name: String, role: DatasetRole, manifest: Manifest) {
+    public init(name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil) {
+        precondition(captions != nil || !manifest.captionsSentToSink, "\(name): its captions went to a sink; pass them")
         self.name = name
         self.role = role
         self.manifest = manifest
+        self.captions = captions
     }
 }
 
@@ -101,17 +106,27 @@ public enum Analyzer {
         var inputs = inputs
         let splits = inputs.filter { $0.role == .split }
         if !inputs.contains(where: { $0.role == .whole }) && splits.count >= 2 {
-            let union = Manifest(
+            // Every split's captions measured once; the union's figures are theirs together.
+            for index in inputs.indices where inputs[index].role == .split && inputs[index].captions == nil {
+                inputs[index].captions = MeasuredCaptions.measure(
+                    inputs[index].manifest.items, workers: options.workers,
+                    progress: ProgressCounter(reporter: progress, stage: "measure captions of \(inputs[index].name)",
+                                              total: inputs[index].manifest.items.count, unit: "captions"))
+            }
+            let measuredSplits = inputs.filter { $0.role == .split }
+            var union = Manifest(
                 source: splits.map(\.manifest.source).joined(separator: " + "), format: .csv, columns: [],
                 columnMap: splits[0].manifest.columnMap, items: splits.flatMap(\.manifest.items),
                 rejected: splits.flatMap(\.manifest.rejected))
-            inputs.insert(NamedManifest(name: "all splits", role: .whole, manifest: union), at: 0)
+            union.captionsSentToSink = splits.contains { $0.manifest.captionsSentToSink }
+            inputs.insert(NamedManifest(name: "all splits", role: .whole, manifest: union,
+                                        captions: MeasuredCaptions.union(measuredSplits.map { $0.captions! })), at: 0)
         }
 
         let datasets = inputs.map { input in
             StatisticsCalculator.compute(
                 name: input.name, source: input.manifest.source, items: input.manifest.items,
-                rejectedRows: input.manifest.rejected.count, options: options, progress: progress)
+                rejectedRows: input.manifest.rejected.count, options: options, progress: progress, captions: input.captions)
         }
 
         var comparisons: [SplitComparison] = []

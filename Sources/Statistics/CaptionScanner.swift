@@ -99,6 +99,15 @@ final class CaptionScanner {
         return bytes.withUnsafeBufferPointer { measureBytes($0, table: &table, captionNumber: captionNumber, requireNFC: false)! }
     }
 
+    /// As `measure(_:table:captionNumber:knownNFC:)`, on a caption's UTF-8 bytes (which must be
+    /// valid UTF-8); a `String` is made only when the caption is not provably NFC.
+    func measure<Words: WordCounter>(
+        bytes: UnsafeBufferPointer<UInt8>, table: inout Words, captionNumber: Int32
+    ) -> CaptionMeasure {
+        if let measured = measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: true) { return measured }
+        return measure(String(decoding: bytes, as: UTF8.self), table: &table, captionNumber: captionNumber)
+    }
+
     /// True when every scalar is in a range known to be unchanged by NFC and not to combine with
     /// its neighbours (ASCII and Latin-1, Hangul syllables, CJK, common punctuation and symbols,
     /// emoji). False only means "normalise to be sure".

@@ -29,22 +29,19 @@ public enum StatisticsCalculator {
     /// The SPEC's duration buckets, in seconds.
     public static let durationEdges: [Double] = [0, 10, 20, 30, 60]
 
-    /// What one worker of `measureCaptions` leaves besides the per-caption figures.
-    struct Partial: Sendable {
-        var table: WordTable
-        var normalised: Int
-    }
-
     public static func compute(
         name: String, source: String, items: [ManifestItem], rejectedRows: Int = 0,
-        options: StatisticsOptions = StatisticsOptions(), progress: ProgressReporter = .silent
+        options: StatisticsOptions = StatisticsOptions(), progress: ProgressReporter = .silent,
+        captions: MeasuredCaptions? = nil
     ) -> DatasetStatistics {
         let total = items.count
 
-        // Captions: the expensive part, split over workers.
-        let (table, lengths, wordsPerCaption, ttrs, normalised) = measureCaptions(items, workers: options.workers, progress: ProgressCounter(
+        // Captions: the expensive part, measured while reading (`CaptionCollector`) or here, on all cores.
+        let measured = captions ?? MeasuredCaptions.measure(items, workers: options.workers, progress: ProgressCounter(
             reporter: progress, stage: "measure captions of \(name)", total: items.count, unit: "captions"))
-        defer { table.release() }
+        precondition(measured.lengths.count == items.count, "caption measures of another manifest")
+        let table = measured.table, lengths = measured.lengths, wordsPerCaption = measured.words
+        let ttrs = measured.ttr, normalised = measured.normalised
 
         // Media types. (Loops read fields by index: `for item in items` would copy every item,
         // retaining and releasing its strings, 200,000 times per loop.)
@@ -172,55 +169,4 @@ public enum StatisticsCalculator {
         }
         return best
     }
-
-    /// Measures every caption on `workers` threads, each with its own word table, taking blocks of
-    /// captions from a shared queue (uneven captions do not leave a core idle); merges the tables.
-    static func measureCaptions(_ items: [ManifestItem], workers: Int, progress: ProgressCounter)
-        -> (WordTable, [Double], [Double], [Double?], Int)
-    {
-        let count = items.count
-        let threads = max(1, min(workers, count / 2000))
-        let queue = BlockQueue(count: count, blockSize: 2048)
-        var lengths = [Double](repeating: 0, count: count)
-        var words = [Double](repeating: 0, count: count)
-        var ttr = [Double?](repeating: nil, count: count)
-        let results = OrderedSlots<Partial>(count: threads)
-        lengths.withUnsafeMutableBufferPointer { lengthsOut in
-            words.withUnsafeMutableBufferPointer { wordsOut in
-                ttr.withUnsafeMutableBufferPointer { ttrOut in
-                    // Each index is written by the one worker whose block holds it.
-                    let outputs = UnsafeSendable((lengthsOut, wordsOut, ttrOut))
-                    DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                        let (lengthsOut, wordsOut, ttrOut) = outputs.value
-                        var table = WordTable(capacity: 1 << 16)
-                        let scanner = CaptionScanner()
-                        while let (_, range) = queue.take() {
-                            for index in range {
-                                // The item's index is its caption number: unique in every table.
-                                let measure = scanner.measure(items[index].caption, table: &table, captionNumber: Int32(truncatingIfNeeded: index))
-                                lengthsOut[index] = Double(measure.length)
-                                wordsOut[index] = Double(measure.words)
-                                ttrOut[index] = measure.words > 0 ? Double(measure.uniqueWords) / Double(measure.words) : nil
-                            }
-                            progress.add(range.count)
-                        }
-                        results.set(worker, Partial(table: table, normalised: scanner.normalisedCount))
-                    }
-                }
-            }
-        }
-        let partials = results.values()
-        // Merge the smaller tables into the largest.
-        let largest = partials.indices.max { partials[$0].table.uniqueCount < partials[$1].table.uniqueCount }!
-        var table = partials[largest].table
-        var normalised = 0
-        for (index, partial) in partials.enumerated() {
-            normalised += partial.normalised
-            guard index != largest else { continue }
-            table.merge(partial.table)
-            partial.table.release()
-        }
-        return (table, lengths, words, ttr, normalised)
-    }
 }
-

@@ -90,14 +90,21 @@ struct Analyze: ParsableCommand {
             let reader = ManifestReader(mapping: mapping)
             let progress = Console.progress(style: .automatic(quiet: quiet))
             var inputs: [NamedManifest] = []
+            // Captions are measured while each manifest is read, never kept as text (`CaptionCollector`).
+            func read(_ path: String, name: String, role: DatasetRole) throws -> NamedManifest {
+                let collector = CaptionCollector()
+                let manifest = try reader.read(path: path, progress: progress, captions: collector)
+                return NamedManifest(name: name, role: role, manifest: manifest,
+                                     captions: manifest.captionsSentToSink ? collector.finish() : nil)
+            }
             if let manifest {
-                inputs.append(NamedManifest(name: name, role: .whole, manifest: try reader.read(path: manifest, progress: progress)))
+                inputs.append(try read(manifest, name: name, role: .whole))
             }
             for split in splits {
                 let equals = split.firstIndex(of: "=")!
                 let splitName = String(split[..<equals])
                 let path = String(split[split.index(after: equals)...])
-                inputs.append(NamedManifest(name: splitName, role: .split, manifest: try reader.read(path: path, progress: progress)))
+                inputs.append(try read(path, name: splitName, role: .split))
             }
             lap("read")
             let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)

@@ -67,6 +67,7 @@ func rejectsBadValues(row: String, kind: RejectedRow.Kind, column: String) throw
     #expect(manifest.rejected[0].kind == .duplicatePath)
     #expect(manifest.rejected[0].line == 4)
     #expect(manifest.rejected[0].detail == "path \"a.jpg\" already appeared at line 2")
+    #expect(manifest.rejected[0].raw == "./a.jpg,image,1280,720,,축제,second")  // the row as written
 }
 
 @Test func explicitColumnMapping() throws {

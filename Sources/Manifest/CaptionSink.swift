@@ -1,0 +1,118 @@
+/// Receives the captions of accepted CSV rows while `ManifestReader` decodes them, instead of the
+/// reader keeping each caption as a `String`.
+///
+/// `wanlora analyze` needs a caption only to measure it: building 200,000 strings means validating
+/// and copying 200 MB of UTF-8 and allocating memory for it, only to scan it once afterwards. With a
+/// sink, the reader checks the caption bytes in place (valid UTF-8, not blank), finds duplicates,
+/// and hands each window's accepted captions to the sink while the bytes are still mapped; the
+/// items' `caption` (and its entry in `fields`) stay empty and `Manifest.captionsSentToSink` says so.
+/// JSON Lines manifests keep their captions as strings and never call the sink.
+public protocol CaptionSink: AnyObject, Sendable {
+    /// The accepted rows of one window, in file order: item `batch.firstItem + i` has caption `i`.
+    /// Called on the reading thread, once per window, before the window's bytes are released; may
+    /// use other threads inside.
+    func receive(_ batch: CaptionBatch)
+}
+
+/// The captions of consecutive accepted items, as bytes in the reader's window.
+public struct CaptionBatch: @unchecked Sendable {
+    struct Entry {
+        var start: Int
+        var end: Int
+        var hasEscapedQuotes: Bool
+    }
+
+    /// Index (in `Manifest.items`) of the item of caption 0.
+    public let firstItem: Int
+    let bytes: UnsafeBufferPointer<UInt8>
+    let entries: [Entry]
+
+    /// Number of captions.
+    public var count: Int { entries.count }
+
+    /// Calls `body` with caption `index`'s UTF-8 bytes (valid, quotes unescaped); `scratch` holds
+    /// the unescaped copy of a caption that had doubled quotes. The bytes are valid only inside `body`.
+    public func withCaption<Result>(
+        _ index: Int, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        let entry = entries[index]
+        let field = CSVFieldRange(start: entry.start, end: entry.end, quoted: true, hasEscapedQuotes: entry.hasEscapedQuotes)
+        guard entry.hasEscapedQuotes else { return body(ManifestReader.fieldBytes(bytes, field)) }
+        scratch = CSVScanner.unescaped(bytes, field)
+        return scratch.withUnsafeBufferPointer(body)
+    }
+}
+
+/// Checks on raw UTF-8 bytes, without building a `String`.
+public enum UTF8Bytes {
+    /// True when the bytes are well-formed UTF-8 (Unicode §3.9, table 3-7: no overlong forms, no
+    /// surrogates, nothing above U+10FFFF, no stray or missing continuation bytes) — exactly what
+    /// `String(validating:as:)` accepts. ASCII goes 8 bytes at a time.
+    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let count = bytes.count
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i < count {
+            if i + 8 <= count && raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
+                continue
+            }
+            let lead = base[i]
+            if lead < 0x80 {
+                i += 1
+                continue
+            }
+            @inline(__always) func continuation(_ offset: Int) -> Bool {
+                i + offset < count && base[i + offset] & 0xC0 == 0x80
+            }
+            switch lead {
+            case 0xC2...0xDF:
+                guard continuation(1) else { return false }
+                i += 2
+            case 0xE0...0xEF:
+                guard continuation(1), continuation(2) else { return false }
+                let second = base[i + 1]
+                if lead == 0xE0 && second < 0xA0 { return false }  // overlong
+                if lead == 0xED && second > 0x9F { return false }  // surrogates U+D800–U+DFFF
+                i += 3
+            case 0xF0...0xF4:
+                guard continuation(1), continuation(2), continuation(3) else { return false }
+                let second = base[i + 1]
+                if lead == 0xF0 && second < 0x90 { return false }  // overlong
+                if lead == 0xF4 && second > 0x8F { return false }  // above U+10FFFF
+                i += 4
+            default:
+                return false  // continuation byte without a lead, C0/C1 (overlong), F5–FF
+            }
+        }
+        return true
+    }
+
+    /// True when the (valid) UTF-8 bytes hold only White_Space scalars, or none: what
+    /// `unicodeScalars.allSatisfy(\.properties.isWhitespace)` says of the string.
+    public static func isBlank(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        var i = 0
+        while i < bytes.count {
+            let lead = base[i]
+            let scalar: UInt32
+            let width: Int
+            if lead < 0x80 {
+                scalar = UInt32(lead); width = 1
+            } else if lead < 0xE0 {
+                scalar = (UInt32(lead & 0x1F) << 6) | UInt32(base[i + 1] & 0x3F); width = 2
+            } else if lead < 0xF0 {
+                scalar = (UInt32(lead & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F); width = 3
+            } else {
+                return false  // nothing above U+FFFF is White_Space
+            }
+            switch scalar {
+            case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: break
+            default: return false
+            }
+            i += width
+        }
+        return true
+    }
+}
