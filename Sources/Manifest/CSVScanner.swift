@@ -143,12 +143,25 @@ enum CSVScanner {
     /// The field's bytes with `""` turned into `"`.
     static func unescaped(_ bytes: UnsafeBufferPointer<UInt8>, _ field: CSVFieldRange) -> [UInt8] {
         var out: [UInt8] = []
+        unescape(bytes, field, into: &out)
+        return out
+    }
+
+    /// The field's bytes with each `""` turned into `"`, into `out` (replacing its contents, keeping
+    /// its storage): the runs between quotes are copied whole.
+    static func unescape(_ bytes: UnsafeBufferPointer<UInt8>, _ field: CSVFieldRange, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
         out.reserveCapacity(field.end - field.start)
+        guard let base = bytes.baseAddress else { return }
         var i = field.start
         while i < field.end {
-            out.append(bytes[i])
-            if bytes[i] == quote && i + 1 < field.end && bytes[i + 1] == quote { i += 2 } else { i += 1 }
+            let found = memchr(base + i, Int32(quote), field.end - i)
+            let stop = found.map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? field.end
+            out.append(contentsOf: UnsafeBufferPointer(start: base + i, count: stop - i))
+            guard stop < field.end else { break }
+            out.append(quote)  // one quote of the pair (a lone quote cannot occur inside a valid field)
+            i = stop + 1
+            if i < field.end && base[i] == quote { i += 1 }
         }
-        return out
     }
 }

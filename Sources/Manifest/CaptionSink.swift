@@ -38,7 +38,7 @@ public struct CaptionBatch: @unchecked Sendable {
         let entry = entries[index]
         let field = CSVFieldRange(start: entry.start, end: entry.end, quoted: true, hasEscapedQuotes: entry.hasEscapedQuotes)
         guard entry.hasEscapedQuotes else { return body(ManifestReader.fieldBytes(bytes, field)) }
-        scratch = CSVScanner.unescaped(bytes, field)
+        CSVScanner.unescape(bytes, field, into: &scratch)
         return scratch.withUnsafeBufferPointer(body)
     }
 }
@@ -54,37 +54,39 @@ public enum UTF8Bytes {
         let raw = UnsafeRawPointer(base)
         var i = 0
         while i < count {
-            if i + 8 <= count && raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
-                i += 8
-                continue
-            }
             let lead = base[i]
             if lead < 0x80 {
-                i += 1
+                i &+= 1
+                while i &+ 8 <= count && raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                    i &+= 8
+                }
                 continue
             }
-            @inline(__always) func continuation(_ offset: Int) -> Bool {
-                i + offset < count && base[i + offset] & 0xC0 == 0x80
-            }
-            switch lead {
-            case 0xC2...0xDF:
-                guard continuation(1) else { return false }
-                i += 2
-            case 0xE0...0xEF:
-                guard continuation(1), continuation(2) else { return false }
-                let second = base[i + 1]
+            if lead & 0xF0 == 0xE0 {
+                // Three bytes (Hangul, Han, most punctuation): the common case of a Korean caption.
+                guard i &+ 2 < count else { return false }
+                let second = base[i &+ 1], third = base[i &+ 2]
+                guard second & 0xC0 == 0x80, third & 0xC0 == 0x80 else { return false }
                 if lead == 0xE0 && second < 0xA0 { return false }  // overlong
                 if lead == 0xED && second > 0x9F { return false }  // surrogates U+D800–U+DFFF
-                i += 3
-            case 0xF0...0xF4:
-                guard continuation(1), continuation(2), continuation(3) else { return false }
-                let second = base[i + 1]
+                i &+= 3
+                continue
+            }
+            if lead >= 0xC2 && lead <= 0xDF {
+                guard i &+ 1 < count, base[i &+ 1] & 0xC0 == 0x80 else { return false }
+                i &+= 2
+                continue
+            }
+            if lead >= 0xF0 && lead <= 0xF4 {
+                guard i &+ 3 < count else { return false }
+                let second = base[i &+ 1]
+                guard second & 0xC0 == 0x80, base[i &+ 2] & 0xC0 == 0x80, base[i &+ 3] & 0xC0 == 0x80 else { return false }
                 if lead == 0xF0 && second < 0x90 { return false }  // overlong
                 if lead == 0xF4 && second > 0x8F { return false }  // above U+10FFFF
-                i += 4
-            default:
-                return false  // continuation byte without a lead, C0/C1 (overlong), F5–FF
+                i &+= 4
+                continue
             }
+            return false  // continuation byte without a lead, C0/C1 (overlong), F5–FF
         }
         return true
     }
