@@ -66,15 +66,38 @@ struct WordTable: WordCounter, @unchecked Sendable {
         arena = .allocate(capacity: arenaCapacity)
     }
 
+    /// Bucket arrays of at least this many bytes come from the system as huge pages where it has them.
+    private static let hugePageBytes = 2 << 20
+
+    /// `count` zeroed buckets. A large table is mapped straight from the system (zeroed already) and
+    /// asks for 2 MiB pages: its lookups land anywhere in tens of MiB, and with 4 KiB pages nearly
+    /// every one would also miss the address-translation cache.
     private static func emptyBuckets(_ count: Int) -> UnsafeMutablePointer<Bucket> {
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Bucket>.stride, alignment: 64)
-        memory.initializeMemory(as: UInt8.self, repeating: 0, count: count * MemoryLayout<Bucket>.stride)
+        let bytes = count * MemoryLayout<Bucket>.stride
+        if bytes >= hugePageBytes,
+           let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), memory != MAP_FAILED {
+            #if canImport(Glibc)
+            _ = madvise(memory, bytes, Int32(MADV_HUGEPAGE))
+            #endif
+            return memory.bindMemory(to: Bucket.self, capacity: count)
+        }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         return memory.bindMemory(to: Bucket.self, capacity: count)
+    }
+
+    private static func freeBuckets(_ buckets: UnsafeMutablePointer<Bucket>, count: Int) {
+        let bytes = count * MemoryLayout<Bucket>.stride
+        if bytes >= hugePageBytes {
+            munmap(UnsafeMutableRawPointer(buckets), bytes)
+        } else {
+            UnsafeMutableRawPointer(buckets).deallocate()
+        }
     }
 
     /// Frees the storage; the table must not be used afterwards.
     func release() {
-        UnsafeMutableRawPointer(buckets).deallocate()
+        Self.freeBuckets(buckets, count: bucketCount)
         arena.deallocate()
     }
 
@@ -201,7 +224,7 @@ struct WordTable: WordCounter, @unchecked Sendable {
             while buckets[slot].length != 0 { slot = (slot + 1) & mask }
             buckets[slot] = old[index]
         }
-        UnsafeMutableRawPointer(old).deallocate()
+        Self.freeBuckets(old, count: oldCount)
     }
 
     private func word(_ bucket: Bucket) -> String {
