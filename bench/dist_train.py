@@ -19,7 +19,7 @@ and autocast, gradient checkpointing, 8-bit AdamW, text 512 tokens, the high-noi
 One process per case trains 3 optimizer steps whose samples are arranged (through the seeded sampler's
 order) as: step 1 an 81-frame clip (warm-up: compilation, cuDNN plans, pinned host buffers), step 2 a
 49-frame clip (timed), step 3 an 81-frame clip (timed). 1280x720: 46,800 and 75,600 tokens. Time = the step event's seconds_per_step; peak =
-torch.cuda.max_memory_allocated of each rank at that step. Scaling efficiency = (2-GPU samples/s) /
+torch.cuda.max_memory_allocated of each rank during that step (the event's window peak). Scaling efficiency = (2-GPU samples/s) /
 (2 x 1-GPU samples/s). A case that runs out of memory reports it (the step's error event).
 
 Tiny model (correctness on GPUs): 20 steps of a tiny random Wan expert on 2 GPUs (FSDP, 1 sample per GPU)
@@ -335,7 +335,9 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
                 summary[label] = {"frames": shape[f"{label}_frames"], "tokens": tokens[shape_], "failed": True}
                 continue
             seconds = event["seconds_per_step"]
-            peaks = event.get("gpu_memory_peak_bytes_by_rank") or [event["gpu_memory_peak_bytes"]]
+            # the step's own peak where the engine reports it (after 2026-11-25's runs), else the run's so far
+            peaks = (event.get("gpu_memory_window_peak_bytes_by_rank") or event.get("gpu_memory_peak_bytes_by_rank")
+                     or [event["gpu_memory_peak_bytes"]])
             summary[label] = {"frames": shape[f"{label}_frames"], "tokens": tokens[shape_],
                               "seconds_per_step": seconds, "seconds_per_sample": seconds / per_step,
                               "tokens_per_second": tokens[shape_] * per_step / seconds,

@@ -126,3 +126,24 @@ def test_the_engine_process_reports_its_allocator_settings(tmp_path, cached):
         assert result.returncode == 0, result.stderr[-2000:]
         started = [json.loads(line) for line in result.stdout.splitlines() if '"run_started"' in line]
         assert started[-1]["cuda_alloc_conf"] == expected
+
+
+def test_step_events_carry_each_window_peak_and_the_run_peak(monkeypatch):
+    import torch
+
+    from wanlora_engine.train import GPUMemoryPeaks
+
+    # A fake CUDA allocator: the peak counter PyTorch keeps, read and reset per window.
+    state = {"allocated": 10, "peak": 10}
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: state["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: state["peak"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda device=None: state.update(peak=state["allocated"]))
+    peaks = GPUMemoryPeaks(torch.device("cuda", 0))
+    state["peak"] = 80  # an 81-frame step
+    assert peaks.window() == (10, 80, 80)
+    state["peak"] = 50  # then a 49-frame step: its own peak, the run's stays
+    assert peaks.window() == (10, 50, 80)
+    state["peak"] = 60
+    assert peaks.run() == (10, 80)
+    assert GPUMemoryPeaks(torch.device("cpu")).window() == (None, None, None)

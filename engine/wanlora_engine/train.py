@@ -64,10 +64,32 @@ def host_peak_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def gpu_memory(device: torch.device) -> tuple[int | None, int | None]:
-    if device.type != "cuda":
-        return None, None
-    return int(torch.cuda.memory_allocated(device)), int(torch.cuda.max_memory_allocated(device))
+class GPUMemoryPeaks:
+    """Peak GPU memory of the whole run and of the steps since the last step event.
+
+    PyTorch keeps one peak counter per device: it is read and reset at each step event, and the run's peak
+    is the largest of those windows. So a run that mixes clip lengths shows each length's own peak.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.run_peak = 0
+
+    def window(self) -> tuple[int | None, int | None, int | None]:
+        """(allocated now, peak of the window, peak of the run); None on CPU. Starts a new window."""
+        if self.device.type != "cuda":
+            return None, None, None
+        window = int(torch.cuda.max_memory_allocated(self.device))
+        self.run_peak = max(self.run_peak, window)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return int(torch.cuda.memory_allocated(self.device)), window, self.run_peak
+
+    def run(self) -> tuple[int | None, int | None]:
+        """(allocated now, peak of the run); None on CPU."""
+        if self.device.type != "cuda":
+            return None, None
+        return (int(torch.cuda.memory_allocated(self.device)),
+                max(self.run_peak, int(torch.cuda.max_memory_allocated(self.device))))
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -709,6 +731,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
     last_saved = trainer.state.step if resume else -1
     eval_start = None
     window: list[StepRecord] = []
+    memory = GPUMemoryPeaks(trainer.device)
     status = "completed"
     try:
         if trainer.overfit and trainer.state.step == 0:
@@ -727,8 +750,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
             if step % config.logging.every_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
                 seconds = sum(r.seconds for r in window) / len(window)
-                allocated, peak = gpu_memory(trainer.device)
+                allocated, window_peak, peak = memory.window()
                 peaks = dist_util.gather_objects(peak)
+                window_peaks = dist_util.gather_objects(window_peak)
                 samples_high = sum(r.samples_high for r in window)
                 samples_low = sum(r.samples_low for r in window)
                 loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
@@ -745,6 +769,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
                     host_memory_peak_bytes=host_peak_bytes(),
                     eta_seconds=seconds * (trainer.total_steps - step),
                     gpu_memory_peak_bytes_by_rank=peaks,
+                    gpu_memory_window_peak_bytes=window_peak, gpu_memory_window_peak_bytes_by_rank=window_peaks,
                 )
                 trainer._tensorboard({"train/loss": window[-1].loss, "train/lr": record.lr,
                                       "train/grad_norm": record.grad_norm})
@@ -769,7 +794,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
         if trainer.tb_writer is not None:
             trainer.tb_writer.close()
     outputs = trainer.export() if status == "completed" else {}
-    allocated, peak = gpu_memory(trainer.device)
+    allocated, peak = memory.run()
     summary: dict[str, Any] = {
         "steps_done": trainer.state.step, "total_steps": trainer.total_steps,
         "samples_seen": trainer.state.samples_seen, "seconds": time.monotonic() - started,
