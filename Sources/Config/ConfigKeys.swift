@@ -111,7 +111,7 @@ public enum ConfigKeys {
                     range: 1...1025, extra: fourNPlusOne),
             resolution("training", \.training.width, \.training.height, "Training resolution, width x height."),
             integer("training", "fps", \.training.fps, "Frame rate of the training clips.", range: 1...120),
-            integer("training", "text_length", \.training.textLength, "Caption tokens fed to UMT5 (padded/truncated).", range: 1...512),
+            integer("training", "text_length", \.training.textLength, "Caption tokens kept (longer captions are cut); the model reads them padded with zeros to 512, as when sampling.", range: 1...512),
             integer("training", "micro_batch", \.training.microBatch, "Samples per GPU group per forward pass.", range: 1...1024),
             integer("training", "grad_accumulation", \.training.gradAccumulation, "Micro-batches per optimizer step.", range: 1...65536),
             integer("training", "epochs", \.training.epochs, "Passes over the training set.", range: 1...10000),

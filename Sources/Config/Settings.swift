@@ -100,7 +100,7 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var width: Int
     public var height: Int
     public var fps: Int
-    /// Caption tokens fed to UMT5 (padded/truncated to this length).
+    /// Caption tokens kept (longer captions are cut); training pads them with zeros to the model's 512.
     public var textLength: Int
     public var microBatch: Int
     public var gradAccumulation: Int

@@ -201,7 +201,7 @@ public enum Planner {
 
         let sampleGeometry = (try? ClipGeometry(frames: config.sample.frames, width: config.sample.width, height: config.sample.height, architecture: a)) ?? video
         let forward = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
-                                                 textTokens: tr.textLength, constants: constants).totalSeconds
+                                                 textTokens: a.textEncoder.maxTokens, constants: constants).totalSeconds
         let cfgPasses = 2.0
         let inference = Plan.Inference(frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
                                        videoSeconds: Double(config.sample.steps) * cfgPasses * forward)

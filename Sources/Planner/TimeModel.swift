@@ -85,7 +85,8 @@ public enum TimeModel {
         let hw = config.hardware, tr = config.training
         let u = Double(hw.ulyssesDegree)
         let fast = tr.blocks == .fast
-        let flops = FlopModel.training(architecture: a, tokens: geometry.tokens, textTokens: tr.textLength,
+        // The transformer reads the text padded to the encoder's full length (512), whatever training.text_length cuts.
+        let flops = FlopModel.training(architecture: a, tokens: geometry.tokens, textTokens: a.textEncoder.maxTokens,
                                        lora: lora, checkpointing: tr.gradientCheckpointing, keepsAttention: fast,
                                        skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets))
         let total = flops.total

@@ -47,3 +47,23 @@ def test_pad_text_zero_pads_and_cuts():
     padded = pad_text(embedding, 5)
     assert padded.shape == (5, 4) and padded[3:].abs().sum() == 0 and padded[:3].sum() == 12
     assert pad_text(torch.ones(6, 4), 5).shape == (5, 4)
+
+
+def test_training_text_is_padded_to_the_models_512_tokens_as_sampling_is(cached):
+    """The cache keeps at most data.text_length tokens (the demo config: 32); what the model reads in training
+    is those tokens and zeros up to 512, the length Wan2.2 and WanPipeline pad to when sampling."""
+    import json
+
+    from wanlora_engine.data import MODEL_TEXT_TOKENS, CachedDataset, load_empty_prompt
+
+    length = json.loads((cached / "config.resolved.json").read_text())["data"]["text_length"]
+    cache_dir = cached / "cache"
+    train = CachedDataset(cache_dir, "train", length)
+    text = train.text(0)
+    stored = train._handle("text", train.items[0].shard).get_tensor(train.items[0].id)
+    assert MODEL_TEXT_TOKENS == 512 and text.shape == (512, stored.shape[1])
+    assert stored.shape[0] <= length
+    assert torch.equal(text[:stored.shape[0]], stored) and text[stored.shape[0]:].abs().sum() == 0
+    # a shorter cut than the cache holds is honoured; the empty prompt too is 512 tokens
+    assert CachedDataset(cache_dir, "train", 2).text(0)[2:].abs().sum() == 0
+    assert load_empty_prompt(cache_dir, length).shape == (512, stored.shape[1])

@@ -11,8 +11,8 @@ Layout of data.cache_dir (documented in docs/engine-contract.md):
 Latents are the VAE posterior mean, normalised per channel as WanPipeline expects: (z - mean) / std with
 the VAE config's latents_mean / latents_std. Embeddings are UMT5's last hidden state for the caption
 (NFC-normalised, HTML entities decoded, whitespace collapsed), cut at data.text_length tokens (EOS
-included) and stored without padding; the trainer pads with zeros to data.text_length as WanPipeline
-does. Resumable: a shard becomes visible only after both files were renamed into place and its index
+included) and stored without padding; the trainer pads with zeros to the model's 512 tokens, as Wan2.2 and
+WanPipeline do when sampling (data.MODEL_TEXT_TOKENS). Resumable: a shard becomes visible only after both files were renamed into place and its index
 lines were appended, so a killed run redoes at most one shard.
 """
 

@@ -63,9 +63,9 @@ class CachedDataset:
         return self._handle("latents", item.shard).get_tensor(item.id)
 
     def text(self, index: int) -> torch.Tensor:
-        """The caption embedding zero-padded to text_length tokens: [text_length, text_dim]."""
+        """The caption embedding (at most text_length tokens) zero-padded to the model's 512: [512, text_dim]."""
         item = self.items[index]
-        return pad_text(self._handle("text", item.shard).get_tensor(item.id), self.text_length)
+        return pad_text(self._handle("text", item.shard).get_tensor(item.id)[:self.text_length])
 
     def weights(self) -> torch.Tensor:
         return torch.tensor([item.weight for item in self.items], dtype=torch.float64)
@@ -74,7 +74,14 @@ class CachedDataset:
         return [item.category for item in self.items]
 
 
-def pad_text(embedding: torch.Tensor, length: int) -> torch.Tensor:
+# Wan2.1/2.2 read 512 text tokens: the official code (`text_len`) and WanPipeline (`max_sequence_length`) zero-pad
+# every caption embedding to 512, however short the caption or the tokenizer cut. Training pads to the same
+# length, so that the cross-attention sees during training the zero tokens it sees when sampling;
+# data.text_length only says where captions are cut (and what the cache stores).
+MODEL_TEXT_TOKENS = 512
+
+
+def pad_text(embedding: torch.Tensor, length: int = MODEL_TEXT_TOKENS) -> torch.Tensor:
     tokens, dim = embedding.shape
     if tokens >= length:
         return embedding[:length]
@@ -87,7 +94,7 @@ def load_empty_prompt(cache_dir: Path, text_length: int) -> torch.Tensor:
         raise DataError(f"the cache lacks {path.name} (the empty-prompt embedding for CFG dropout)",
                         "re-run `wanlora cache --config FILE`")
     with safe_open(str(path), framework="pt", device="cpu") as handle:
-        return pad_text(handle.get_tensor("embedding"), text_length)
+        return pad_text(handle.get_tensor("embedding")[:text_length])
 
 
 class EpochSampler:
@@ -184,11 +191,11 @@ class EncodedOnTheFly:
 
     def text(self, index: int) -> torch.Tensor:
         embeds, _, _ = self.encoder.encode([self.rows[index].caption])
-        return pad_text(embeds[0], self.text_length)
+        return pad_text(embeds[0])
 
     def empty_prompt(self) -> torch.Tensor:
         embeds, _, _ = self.encoder.encode([""])
-        return pad_text(embeds[0], self.text_length)
+        return pad_text(embeds[0])
 
     def weights(self) -> torch.Tensor:
         return torch.tensor([item.weight for item in self.items], dtype=torch.float64)
