@@ -44,15 +44,7 @@ struct EngineRunOptions: ParsableArguments {
     }
 
     func engine() throws -> EngineInstallation {
-        var searchFrom: [String] = []
-        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            searchFrom.append((executable as NSString).deletingLastPathComponent)
-        } else if let executable = Bundle.main.executablePath {
-            searchFrom.append((executable as NSString).deletingLastPathComponent)
-        }
-        searchFrom.append(FileManager.default.currentDirectoryPath)
-        return try EngineInstallation.locate(explicit: enginePython, environment: ProcessInfo.processInfo.environment,
-                                             searchFrom: searchFrom)
+        try EngineLocator.installation(explicit: enginePython)
     }
 }
 

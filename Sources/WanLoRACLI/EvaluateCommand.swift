@@ -68,16 +68,6 @@ struct Evaluate: ParsableCommand {
         Console.out("\nwrote \(metricsFile) and \((out as NSString).appendingPathComponent("report.html"))")
     }
 
-    private func engineInstallation() throws -> EngineInstallation {
-        var searchFrom: [String] = []
-        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            searchFrom.append((executable as NSString).deletingLastPathComponent)
-        }
-        searchFrom.append(FileManager.default.currentDirectoryPath)
-        return try EngineInstallation.locate(explicit: enginePython, environment: ProcessInfo.processInfo.environment,
-                                             searchFrom: searchFrom)
-    }
-
     private func evaluate() throws -> (String, String) {
         let (config, configDir) = try source.load()
         let cwd = FileManager.default.currentDirectoryPath
@@ -96,12 +86,13 @@ struct Evaluate: ParsableCommand {
         let jobFile = (job.outDir as NSString).appendingPathComponent("evaluate.json")
         try job.jsonData().write(to: URL(fileURLWithPath: jobFile), options: .atomic)
 
-        let installation = try engineInstallation()
+        let installation = try EngineLocator.installation(explicit: enginePython)
         let run = EvaluationRun(installation: installation, configPath: jobFile,
                                 logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"))
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let stops = EvaluationStopForwarding(run: run, features: (job.outDir as NSString).appendingPathComponent("features"))
+        let stops = EngineStopForwarding(process: run.process,
+                                         kept: "the features of the videos finished so far stay in \((job.outDir as NSString).appendingPathComponent("features"))")
         let outcome = try run.run { event in
             switch event.name {
             case "evaluate_plan":
@@ -144,33 +135,5 @@ struct Evaluate: ParsableCommand {
         let page = (job.outDir as NSString).appendingPathComponent("report.html")
         try Data(EvaluationReport.html(result).utf8).write(to: URL(fileURLWithPath: page), options: .atomic)
         return (metricsFile, EvaluationReport.terminal(result))
-    }
-}
-
-/// Ctrl-C and SIGTERM while the engine evaluates: each is one step of its teardown (SIGINT: stop, keeping the
-/// features of the videos finished; SIGTERM; SIGKILL). wanlora ignores them meanwhile, so it stays
-/// to say how the engine ended.
-final class EvaluationStopForwarding {
-    private var sources: [DispatchSourceSignal] = []
-
-    init(run: EvaluationRun, features: String) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if run.requestStop() == .interrupt {
-                    Console.err("stopping: the features of the videos finished so far stay in \(features) (Ctrl-C again: SIGTERM, then SIGKILL)")
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func end() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Foundation
 import Planner
+import Runs
 import Sampling
 import Support
 
@@ -14,7 +15,7 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Generate videos with Wan2.2-T2V-A14B and your LoRAs: one MP4 and JSON sidecar per prompt, an HTML gallery.",
         discussion: """
-        Each prompt becomes OUT/videos/ID.mp4 (H.264), ID.jpg (a poster frame) and ID.json (every setting, the seed, the timings); OUT/index.html shows them grouped by category. The engine denoises the Wan2.2 way: steps at timestep t ≥ boundary·1000 run the high-noise expert with its guidance, the rest the low-noise expert with its own; each expert gets its LoRA (either may be absent) at its own scale. With 40 steps and shift 12, 26 steps are high-noise and 14 low-noise.
+        Each prompt becomes OUT/videos/ID.mp4 (H.264), ID.jpg (a poster frame) and ID.json (every setting, the seed, the timings); OUT/index.html shows them grouped by category. Ctrl-C stops the engine within a denoising step and keeps the finished videos (again: SIGTERM, then SIGKILL); the same command makes the rest. The engine's log is OUT/sample-engine.log. The engine denoises the Wan2.2 way: steps at timestep t ≥ boundary·1000 run the high-noise expert with its guidance, the rest the low-noise expert with its own; each expert gets its LoRA (either may be absent) at its own scale. With 40 steps and shift 12, 26 steps are high-noise and 14 low-noise.
 
         Settings come from the configuration's [sample] section (defaults: Wan2.2's model card) and the options below override them. The negative prompt is Wan2.2's own unless sample.negative_prompt or --negative-prompt says otherwise. A prompt's seed is sample.seed + its position (or the `seed` column of a CSV), and the noise is drawn on the CPU, so a seed gives the same video on any GPU.
 
@@ -42,7 +43,7 @@ struct SampleCommand: ParsableCommand {
     var promptsFile: String?
     @Option(name: .customLong("val-prompts"), help: ArgumentHelp("N captions per category from data.val_manifest, drawn with the seed.", valueName: "n"))
     var valPrompts: Int?
-    @Option(help: ArgumentHelp("Output folder: sample-job.json, videos/, index.html.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Output folder: sample-job.json, videos/, index.html, sample-engine.log.", valueName: "dir"))
     var out: String
 
     @Option(name: .customLong("lora-high"), help: ArgumentHelp("LoRA of the high-noise expert (.safetensors, diffusers or ComfyUI naming).", valueName: "file"))
@@ -202,21 +203,36 @@ struct SampleCommand: ParsableCommand {
             return 0
         }
 
-        // The engine.
-        let engine = try EngineLauncher.locate(explicit: enginePython)
+        // The engine: its own process group, stdout events, stderr into OUT/sample-engine.log.
+        let installation = try EngineLocator.installation(explicit: enginePython)
+        let jobPath = (outDir as NSString).appendingPathComponent("sample-job.json")
+        let logPath = (outDir as NSString).appendingPathComponent("sample-engine.log")
+        let process = EngineProcess(
+            launch: EngineLaunch(executable: installation.python, arguments: ["-m", "wanlora_engine", "sample", "--config", jobPath],
+                                 processes: 1),
+            // The engine stops within a denoising step of SIGINT, keeping the videos finished.
+            logPath: logPath, grace: .init(afterInterrupt: { 60 }, afterTerminate: 10))
         let renderer = SampleProgress(style: ProgressStyle.automatic(quiet: quiet))
-        var failure: (problem: String, remedy: String)?
-        var finishedStatus: String?
-        let (status, stderrTail) = try engine.run(["sample", "--config", (outDir as NSString).appendingPathComponent("sample-job.json")]) { line in
+        let seen = SampleOutcome()
+        let verbose = self.verbose
+        let stops = EngineStopForwarding(process: process, kept: "the videos finished so far stay in \(outDir)/videos")
+        var echoLog: (@Sendable (String) -> Void)?
+        if verbose { echoLog = { @Sendable line in Console.err(line) } }
+        let onLine: @Sendable (String) -> Void = { line in
             guard let event = SampleEngineEvent.decode(line) else {
                 if verbose { Console.err(line) }
                 return
             }
-            if case .error(_, let problem, let remedy) = event { failure = (problem, remedy) }
-            if case .finished(let status, _, _, _) = event { finishedStatus = status }
+            seen.note(event)
             renderer.render(event)
         }
-        if verbose { stderrTail.forEach { Console.err($0) } }
+        let termination = try process.run(onLine: onLine, onStderrLine: echoLog)
+        stops.end()
+        let status: Int32 = switch termination {
+        case .exited(let code): code
+        case .signaled: 130
+        }
+        let (failure, finishedStatus) = seen.result
 
         // The gallery, from whatever videos exist (also after a stop).
         let found = SampleGallery.sidecars(folder: outDir, ids: job.prompts.map(\.id))
@@ -234,8 +250,8 @@ struct SampleCommand: ParsableCommand {
             Console.err("stopped: the finished videos are kept; run the same command again to make the rest.")
             return 130
         } else {
-            Console.err("error: the engine stopped with status \(status) without saying why. Its last log lines:")
-            stderrTail.suffix(12).forEach { Console.err("  " + $0) }
+            Console.err("error: the engine stopped with status \(status) without saying why. Its last log lines (all of them: \(logPath)):")
+            process.logTail.suffix(12).forEach { Console.err("  " + $0) }
         }
         return status == 130 ? 130 : 1
     }
@@ -275,7 +291,27 @@ struct SampleCommand: ParsableCommand {
 
 /// Renders the engine's sample events: a line per video, progress per step (animated on a
 /// terminal, at most every 2 s in a pipe).
-final class SampleProgress {
+/// What the engine's events said about how the run ended (events arrive on a reader thread).
+final class SampleOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failure: (problem: String, remedy: String)?
+    private var finishedStatus: String?
+
+    func note(_ event: SampleEngineEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .error(_, let problem, let remedy) = event { failure = (problem, remedy) }
+        if case .finished(let status, _, _, _) = event { finishedStatus = status }
+    }
+
+    var result: ((problem: String, remedy: String)?, String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (failure, finishedStatus)
+    }
+}
+
+final class SampleProgress: @unchecked Sendable {
     let style: ProgressStyle
     private var lastPrinted = Date.distantPast
     private var stepLineOpen = false
