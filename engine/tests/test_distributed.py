@@ -40,7 +40,7 @@ TESTS = Path(__file__).resolve().parent
 ENGINE = TESTS.parent
 # float32: relative 1e-5 of the value, or 1e-6 absolute near zero. The text is 512 keys (the model's length, mostly
 # zero padding), summed in another order per layout; AdamW turns the rounding of a near-zero gradient into a weight
-# difference of up to ~2e-7 after two steps (lr 1e-4), which 1e-7 was too tight for.
+# difference of up to ~2e-7 after two steps (lr 1e-3), which 1e-7 was too tight for.
 RTOL, ATOL = 1e-5, 1e-6
 
 
