@@ -202,7 +202,11 @@ public struct JobRunner: Sendable {
             case .running:
                 crashed += 1
                 if let temporary = record.temporaryPath {
-                    if let pid = record.processID { Self.killOrphan(pid: pid, writing: temporary) }
+                    // The journal has the pid only once ffmpeg started: a kill between the start and
+                    // that record leaves an orphan only the process table knows.
+                    var orphans = Set(Self.processes(writing: temporary))
+                    if let pid = record.processID { orphans.insert(pid) }
+                    for pid in orphans { Self.killOrphan(pid: pid, writing: temporary) }
                     unlink(temporary)
                 }
             case .encoded:
@@ -231,6 +235,16 @@ public struct JobRunner: Sendable {
         // Wait briefly for it to go, so that it does not write after the file is unlinked.
         for _ in 0..<50 where FileManager.default.fileExists(atPath: "/proc/\(pid)/cmdline") {
             usleep(10_000)
+        }
+    }
+
+    /// Processes whose command line names `temporary` (Linux: from /proc; elsewhere none).
+    static func processes(writing temporary: String) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let own = getpid()
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard pid != own, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == temporary }
         }
     }
 

@@ -178,3 +178,28 @@ struct FakeEncoder: ClipEncoder {
         #expect(try reopened.cachedProbe(source: "/a.ts", size: 100, modified: 5.5) == .success(probe))
     }
 }
+
+@Suite struct OrphanTests {
+    /// A killed run's ffmpeg whose pid never reached the journal is still found (by its command line,
+    /// which names the temporary file) and stopped before the next run cleans up.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/cmdline")))
+    func anOrphanWithoutARecordedPidIsFoundByItsCommandLine() throws {
+        let temporary = "/tmp/.orphan-\(UUID().uuidString).mp4.run1.part"
+        let orphan = Process()
+        orphan.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // sh stays itself (a loop, not an exec) and its children live 50 ms: Foundation waits for them too
+        orphan.arguments = ["-c", "while :; do sleep 0.05; done", temporary]
+        try orphan.run()
+        defer { if orphan.isRunning { orphan.terminate() } }
+        var found: [Int32] = []
+        for _ in 0..<100 where found.isEmpty {
+            found = JobRunner.processes(writing: temporary)
+            if found.isEmpty { usleep(10_000) }
+        }
+        #expect(found == [orphan.processIdentifier])
+        #expect(JobRunner.processes(writing: temporary + "x").isEmpty)
+        JobRunner.killOrphan(pid: orphan.processIdentifier, writing: temporary)
+        orphan.waitUntilExit()
+        #expect(orphan.terminationReason == .uncaughtSignal && orphan.terminationStatus == SIGKILL)
+    }
+}
