@@ -59,7 +59,18 @@ private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: 
         console.message("--force: starting although the plan does not fit")
     }
     let session = RunSession(prepared: prepared)
-    let forwarding = StopForwarding(session: session, console: console)
+    let forwarding = StopForwarding(requestStop: { session.requestStop() }, announce: { action in
+        switch action {
+        case .interrupt:
+            console.message("stopping: the engine finishes this step and writes a checkpoint (Ctrl-C again stops it at once)")
+        case .terminate:
+            console.message("stopping at once: SIGTERM sent (the previous checkpoint stays valid; Ctrl-C again kills it)")
+        case .kill:
+            console.message("SIGKILL sent to the engine and its workers")
+        case .none:
+            break
+        }
+    })
     let outcome: RunOutcome
     do {
         outcome = try session.run(force: force, observer: console.observer)

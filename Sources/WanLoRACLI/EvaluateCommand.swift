@@ -91,7 +91,7 @@ struct Evaluate: ParsableCommand {
                                 logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"))
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let stops = EngineStopForwarding(process: run.process,
+        let stops = StopForwarding(process: run.process,
                                          kept: "the features of the videos finished so far stay in \((job.outDir as NSString).appendingPathComponent("features"))")
         let outcome = try run.run { event in
             switch event.name {

@@ -128,39 +128,3 @@ final class RunConsole: @unchecked Sendable {
         return line.count < columns ? line : String(line.prefix(max(columns - 2, 10))) + "…"
     }
 }
-
-/// Ctrl-C and SIGTERM while an engine runs: each one is one step of the engine's teardown
-/// (SIGINT: checkpoint and stop; SIGTERM: stop at once; SIGKILL). wanlora itself ignores them
-/// meanwhile, so it stays to report how the engine ended.
-final class StopForwarding {
-    private var sources: [DispatchSourceSignal] = []
-
-    init(session: RunSession, console: RunConsole) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                switch session.requestStop() {
-                case .interrupt:
-                    console.message("stopping: the engine finishes this step and writes a checkpoint (Ctrl-C again stops it at once)")
-                case .terminate:
-                    console.message("stopping at once: SIGTERM sent (the previous checkpoint stays valid; Ctrl-C again kills it)")
-                case .kill:
-                    console.message("SIGKILL sent to the engine and its workers")
-                case .none:
-                    break
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    /// Restores the default handling of the signals.
-    func end() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-}

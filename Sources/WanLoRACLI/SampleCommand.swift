@@ -215,7 +215,7 @@ struct SampleCommand: ParsableCommand {
         let renderer = SampleProgress(style: ProgressStyle.automatic(quiet: quiet))
         let seen = SampleOutcome()
         let verbose = self.verbose
-        let stops = EngineStopForwarding(process: process, kept: "the videos finished so far stay in \(outDir)/videos")
+        let stops = StopForwarding(process: process, kept: "the videos finished so far stay in \(outDir)/videos")
         var echoLog: (@Sendable (String) -> Void)?
         if verbose { echoLog = { @Sendable line in Console.err(line) } }
         let onLine: @Sendable (String) -> Void = { line in

@@ -19,27 +19,32 @@ enum EngineLocator {
     }
 }
 
-/// Ctrl-C and SIGTERM while an engine stage runs (sample, evaluate): each is one step of the engine's
-/// teardown (SIGINT: stop, keeping what is finished; then SIGTERM; then SIGKILL). wanlora ignores them
-/// meanwhile, so it stays to say how the engine ended.
-final class EngineStopForwarding {
+/// Ctrl-C and SIGTERM while an engine runs (train, cache, sample, evaluate): each one is one step of the
+/// engine's teardown (SIGINT: stop after the current step or video, keeping what is finished; SIGTERM: stop
+/// at once; SIGKILL). wanlora itself ignores them meanwhile, so it stays to report how the engine ended.
+final class StopForwarding {
     private var sources: [DispatchSourceSignal] = []
 
-    /// `kept`: what the first Ctrl-C leaves on disk, for the message.
-    init(process: EngineProcess, kept: String) {
+    /// `requestStop` takes the next teardown step; `announce` tells the user which one was taken.
+    init(requestStop: @escaping @Sendable () -> EngineProcess.StopAction,
+         announce: @escaping @Sendable (EngineProcess.StopAction) -> Void) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if process.requestStop() == .interrupt {
-                    Console.err("stopping: \(kept) (Ctrl-C again: SIGTERM, then SIGKILL)")
-                }
-            }
+            source.setEventHandler { announce(requestStop()) }
             source.resume()
             sources.append(source)
         }
     }
 
+    /// For sample and evaluate: the first Ctrl-C says what stays on disk (`kept`).
+    convenience init(process: EngineProcess, kept: String) {
+        self.init(requestStop: { process.requestStop() }, announce: { action in
+            if action == .interrupt { Console.err("stopping: \(kept) (Ctrl-C again: SIGTERM, then SIGKILL)") }
+        })
+    }
+
+    /// Restores the default handling of the signals.
     func end() {
         for source in sources { source.cancel() }
         sources.removeAll()
