@@ -55,27 +55,27 @@ public enum EvaluationReport {
     public static func html(_ metrics: EvaluationMetrics) -> String {
         var body = "<h1>Evaluation</h1>"
         let inputs = metrics.inputs
-        body += "<p class=\"meta\">\(NumberFormat.grouped(inputs.generatedVideos)) generated videos from <code>\(escape(inputs.generatedDir))</code> "
-            + "against \(NumberFormat.grouped(inputs.referenceVideosSelected)) reference clips of <code>\(escape(inputs.referenceManifest))</code> "
+        body += "<p class=\"meta\">\(NumberFormat.grouped(inputs.generatedVideos)) generated videos from <code>\(HTMLText.escape(inputs.generatedDir))</code> "
+            + "against \(NumberFormat.grouped(inputs.referenceVideosSelected)) reference clips of <code>\(HTMLText.escape(inputs.referenceManifest))</code> "
             + "(\(NumberFormat.grouped(inputs.referenceVideoRows)) video rows; \(NumberFormat.grouped(inputs.pairedVideos)) generated videos paired with the clip of their prompt). "
-            + "Computed \(escape(metrics.created)) on \(escape(metrics.device)) in \(NumberFormat.decimal(metrics.seconds, 1)) s by engine \(escape(metrics.engineVersion)).</p>"
+            + "Computed \(HTMLText.escape(metrics.created)) on \(HTMLText.escape(metrics.device)) in \(NumberFormat.decimal(metrics.seconds, 1)) s by engine \(HTMLText.escape(metrics.engineVersion)).</p>"
         if !metrics.warnings.isEmpty || !inputs.skipped.isEmpty {
             body += "<h2>Warnings</h2><ul class=\"warnings\">"
             for warning in metrics.warnings {
-                body += "<li><span class=\"badge\">\(escape(warning.code))</span> \(escape(warning.message))</li>"
+                body += "<li><span class=\"badge\">\(HTMLText.escape(warning.code))</span> \(HTMLText.escape(warning.message))</li>"
             }
             for skipped in inputs.skipped {
-                body += "<li><span class=\"badge\">skipped</span> \(escape(skipped.set)) <code>\(escape(skipped.path))</code>: \(escape(skipped.reason))</li>"
+                body += "<li><span class=\"badge\">skipped</span> \(HTMLText.escape(skipped.set)) <code>\(HTMLText.escape(skipped.path))</code>: \(HTMLText.escape(skipped.reason))</li>"
             }
             body += "</ul>"
         }
         body += "<h2>Metrics per category</h2>"
         let rows = table(metrics)
-        body += "<div class=\"scroll\"><table><thead><tr>" + rows[0].map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>"
+        body += "<div class=\"scroll\"><table><thead><tr>" + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined() + "</tr></thead><tbody>"
         for (index, row) in rows.dropFirst().enumerated() {
             let overall = index == rows.count - 2
             body += "<tr\(overall ? " class=\"overall\"" : "")>" + row.enumerated().map { column, cell in
-                column == 0 ? "<th>\(escape(cell))</th>" : "<td>\(escape(cell))</td>"
+                column == 0 ? "<th>\(HTMLText.escape(cell))</th>" : "<td>\(HTMLText.escape(cell))</td>"
             }.joined() + "</tr>"
         }
         body += "</tbody></table></div>"
@@ -91,7 +91,7 @@ public enum EvaluationReport {
             ("LPIPS diversity between generated videos", { $0.lpips?.diversity?.mean }, { _ in nil }),
         ]
         for (title, generated, reference) in charts where groups.contains(where: { generated($0) != nil }) {
-            body += "<figure><figcaption>\(escape(title))</figcaption>"
+            body += "<figure><figcaption>\(HTMLText.escape(title))</figcaption>"
                 + barChart(labels: groups.map { $0.category ?? "all" }, generated: groups.map(generated), reference: groups.map(reference))
                 + "</figure>"
         }
@@ -102,7 +102,7 @@ public enum EvaluationReport {
         <dt>IS</dt><dd>Inception Score: exp(E KL(p(y|x) ‖ p(y))) of Inception-v3's 1,000 ImageNet classes over \(metrics.settings.framesPerVideo) evenly spaced frames per video, mean of \(metrics.settings.isSplits) splits. Between 1 and 1,000; grows with the number of frames.</dd>
         <dt>CLIP score</dt><dd>100·max(cos(text, frame), 0) averaged over the sampled frames, text = the prompt (generated) or caption (reference), embedded by a multilingual encoder in CLIP's space.</dd>
         <dt>Temporal consistency</dt><dd>Mean cosine similarity of the CLIP image embeddings of consecutive frames; 1 for a still picture.</dd>
-        <dt>LPIPS</dt><dd>Learned perceptual distance (\(escape(metrics.settings.lpipsNet)) backbone, v0.1 linear layers), 0 for identical frames: to the reference clip a generated video was prompted from, and between pairs of generated videos of one category (diversity: higher means more varied).</dd>
+        <dt>LPIPS</dt><dd>Learned perceptual distance (\(HTMLText.escape(metrics.settings.lpipsNet)) backbone, v0.1 linear layers), 0 for identical frames: to the reference clip a generated video was prompted from, and between pairs of generated videos of one category (diversity: higher means more varied).</dd>
         </dl>
         <p class="note">docs/evaluate.md gives every definition, the preprocessing and the weight files.</p>
         """
@@ -135,7 +135,7 @@ public enum EvaluationReport {
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(labelWidth + barWidth + 90))\" height=\"\(Int(height))\" role=\"img\">"
         for (index, label) in labels.enumerated() {
             let y = Double(index) * rowHeight + 5
-            svg += "<text x=\"\(Int(labelWidth - 6))\" y=\"\(Int(y + 12))\" text-anchor=\"end\" font-size=\"12\">\(escape(label))</text>"
+            svg += "<text x=\"\(Int(labelWidth - 6))\" y=\"\(Int(y + 12))\" text-anchor=\"end\" font-size=\"12\">\(HTMLText.escape(label))</text>"
             for (offset, value, colour) in [(0.0, generated[index], "#3b6fd4"), (13.0, reference[index], "#aaaaaa")] {
                 guard let value, value.isFinite else { continue }
                 let width = max(abs(value) / maximum * barWidth, 1)
@@ -162,17 +162,4 @@ public enum EvaluationReport {
         }
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
 }

@@ -25,7 +25,7 @@ enum SVGChart {
                 let value = labelIndex < entry.values.count ? entry.values[labelIndex] : 0
                 let y = top + Double(seriesIndex) * (barHeight + gap)
                 let width = max(0.5, chartWidth * value / maximum)
-                svg += "<rect x=\"\(fmt(labelWidth))\" y=\"\(fmt(y))\" width=\"\(fmt(width))\" height=\"\(fmt(barHeight))\" fill=\"\(palette[seriesIndex % palette.count])\"><title>\(escape(entry.name)) · \(escape(label)): \(percent ? NumberFormat.percent(value) : NumberFormat.decimal(value, 0))</title></rect>"
+                svg += "<rect x=\"\(fmt(labelWidth))\" y=\"\(fmt(y))\" width=\"\(fmt(width))\" height=\"\(fmt(barHeight))\" fill=\"\(palette[seriesIndex % palette.count])\"><title>\(HTMLText.escape(entry.name)) · \(HTMLText.escape(label)): \(percent ? NumberFormat.percent(value) : NumberFormat.decimal(value, 0))</title></rect>"
                 svg += text(x: labelWidth + width + 4, y: y + barHeight - 2, percent ? NumberFormat.percent(value, 1) : NumberFormat.grouped(Int(value)), size: 10)
             }
         }
@@ -81,25 +81,11 @@ enum SVGChart {
     }
 
     static func text(x: Double, y: Double, _ content: String, anchor: String = "start", size: Int = 11) -> String {
-        "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\">\(escape(content))</text>"
+        "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\">\(HTMLText.escape(content))</text>"
     }
 
     static func fmt(_ value: Double) -> String {
         String(format: "%.1f", value)
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// What the gallery reads from a video's JSON sidecar (the engine writes more; see docs/engine-contract.md §7).
 public struct SampleSidecar: Sendable, Equatable, Decodable {
@@ -99,29 +100,29 @@ public enum SampleGallery {
 
     public static func html(_ sidecars: [SampleSidecar], title: String) -> String {
         let groups = groups(sidecars)
-        var body = "<h1>\(escape(title))</h1>\n"
+        var body = "<h1>\(HTMLText.escape(title))</h1>\n"
         if let first = sidecars.first {
             let s = first.sampler
             body += "<p class=\"meta\">\(sidecars.count) videos · \(first.video.width)×\(first.video.height), "
                 + "\(first.video.frames) frames at \(first.video.fps) fps · \(s.solver), \(s.steps) steps "
-                + "(\(s.stepsHigh) high-noise, \(s.stepsLow) low-noise; schedule \(escape(s.schedule)), shift \(number(s.shift))) · "
+                + "(\(s.stepsHigh) high-noise, \(s.stepsLow) low-noise; schedule \(HTMLText.escape(s.schedule)), shift \(number(s.shift))) · "
                 + "guidance \(number(s.guidanceHigh)) / \(number(s.guidanceLow)) · \(loraText(first.loras))</p>\n"
-            body += "<details><summary>negative prompt</summary><p lang=\"zh\">\(escape(first.negativePrompt))</p></details>\n"
+            body += "<details><summary>negative prompt</summary><p lang=\"zh\">\(HTMLText.escape(first.negativePrompt))</p></details>\n"
         }
         body += "<nav>" + groups.map { group in
-            "<a href=\"#\(anchor(group.category))\">\(escape(group.category ?? "(no category)")) (\(group.videos.count))</a>"
+            "<a href=\"#\(anchor(group.category))\">\(HTMLText.escape(group.category ?? "(no category)")) (\(group.videos.count))</a>"
         }.joined(separator: " ") + "</nav>\n"
         for group in groups {
-            body += "<section id=\"\(anchor(group.category))\"><h2>\(escape(group.category ?? "(no category)"))</h2>\n<div class=\"grid\">\n"
+            body += "<section id=\"\(anchor(group.category))\"><h2>\(HTMLText.escape(group.category ?? "(no category)"))</h2>\n<div class=\"grid\">\n"
             for video in group.videos {
                 let file = "videos/" + video.video.file
                 let poster = "videos/" + video.video.poster
-                var notes = "\(escape(video.id)) · seed \(video.seed) · \(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
+                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · \(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
                 if video.promptTruncated { notes += " · <b>prompt cut at the token limit</b>" }
                 body += """
-                <figure><video src="\(escape(file))" poster="\(escape(poster))" controls loop muted playsinline preload="none" \
+                <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" controls loop muted playsinline preload="none" \
                 width="\(video.video.width)" height="\(video.video.height)"></video>
-                <figcaption><p lang="ko">\(escape(video.prompt))</p><p class="meta">\(notes)</p></figcaption></figure>\n
+                <figcaption><p lang="ko">\(HTMLText.escape(video.prompt))</p><p class="meta">\(notes)</p></figcaption></figure>\n
                 """
             }
             body += "</div></section>\n"
@@ -129,7 +130,7 @@ public enum SampleGallery {
         return """
         <!DOCTYPE html>
         <html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(escape(title))</title>
+        <title>\(HTMLText.escape(title))</title>
         <style>
         body{font-family:system-ui,-apple-system,"Noto Sans KR",sans-serif;margin:2rem;max-width:1400px;color:#222}
         .meta{color:#666;font-size:.9rem}nav a{margin-right:1rem}
@@ -145,7 +146,7 @@ public enum SampleGallery {
     static func loraText(_ loras: SampleSidecar.LoRAs) -> String {
         func one(_ name: String, _ lora: SampleSidecar.LoRAInfo?) -> String {
             guard let lora else { return "\(name): none" }
-            return "\(name): \(escape((lora.path as NSString).lastPathComponent)) × \(number(lora.scale))"
+            return "\(name): \(HTMLText.escape((lora.path as NSString).lastPathComponent)) × \(number(lora.scale))"
         }
         return "LoRA " + one("high", loras.high) + ", " + one("low", loras.low)
     }
@@ -159,19 +160,4 @@ public enum SampleGallery {
         return "c-" + category.unicodeScalars.map { String($0.value, radix: 16) }.joined(separator: "-")
     }
 
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
 }

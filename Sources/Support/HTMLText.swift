@@ -1,0 +1,20 @@
+/// Text put into HTML (the reports, the sample gallery, the evaluation page, SVG charts).
+public enum HTMLText {
+    /// `&`, `<`, `>`, `"` and `'` as character references: safe in element content and in quoted
+    /// attribute values.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
