@@ -43,8 +43,12 @@ public enum Descriptive {
     }
 
     public static func summary(_ values: [Double]) -> Summary {
-        guard !values.isEmpty else { return Summary(count: 0, mean: nil, min: nil, max: nil, median: nil, p95: nil) }
-        let sorted = values.sorted()
+        summary(sorted: values.sorted())
+    }
+
+    /// `summary` of values already in ascending order.
+    public static func summary(sorted: [Double]) -> Summary {
+        guard !sorted.isEmpty else { return Summary(count: 0, mean: nil, min: nil, max: nil, median: nil, p95: nil) }
         // Kahan-free but exact enough: sums of at most millions of moderate numbers in Double.
         let mean = sorted.reduce(0, +) / Double(sorted.count)
         return Summary(

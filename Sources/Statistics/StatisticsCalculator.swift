@@ -81,21 +81,17 @@ public enum StatisticsCalculator {
             videoCaptionLengths.append(lengths[index])
             videoIndices.append(index)
         }
-        // The summaries sort 100,000s of values each: all at once, on all cores.
+        // Four arrays of up to 100,000s of values to sort: all at once, on all cores. The durations'
+        // order serves their summary and their quartile fences.
         let definedTTR = ttrs.compactMap { $0 }
-        let summaryInputs = [durations, lengths, definedTTR, wordsPerCaption]
-        let summaries = OrderedSlots<Summary>(count: summaryInputs.count)
-        let sorted = OrderedSlots<[Double]>(count: 1)
-        DispatchQueue.concurrentPerform(iterations: summaryInputs.count + 1) { task in
-            if task < summaryInputs.count {
-                summaries.set(task, Descriptive.summary(summaryInputs[task]))
-            } else {
-                sorted.set(0, summaryInputs[0].sorted())
-            }
-        }
+        let unsorted = [durations, lengths, definedTTR, wordsPerCaption]
+        let sortedSlots = OrderedSlots<[Double]>(count: unsorted.count)
+        DispatchQueue.concurrentPerform(iterations: unsorted.count) { sortedSlots.set($0, unsorted[$0].sorted()) }
+        let sorted = sortedSlots.values()
+        let sortedDurations = sorted[0]
         let (durationSummary, lengthSummary, ttrSummary, wordsSummary) = (
-            summaries.get(0)!, summaries.get(1)!, summaries.get(2)!, summaries.get(3)!)
-        let sortedDurations = sorted.get(0)!
+            Descriptive.summary(sorted: sorted[0]), Descriptive.summary(sorted: sorted[1]),
+            Descriptive.summary(sorted: sorted[2]), Descriptive.summary(sorted: sorted[3]))
         var lowerFence: Double?, upperFence: Double?
         if let q1 = Descriptive.quantile(sorted: sortedDurations, 0.25), let q3 = Descriptive.quantile(sorted: sortedDurations, 0.75) {
             lowerFence = q1 - 1.5 * (q3 - q1)
