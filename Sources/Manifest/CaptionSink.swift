@@ -91,6 +91,16 @@ public enum UTF8Bytes {
         return true
     }
 
+    /// The Unicode White_Space property (the one set of it in the project: the caption statistics
+    /// trim and split with it too).
+    @inlinable
+    public static func isWhiteSpace(_ scalar: UInt32) -> Bool {
+        switch scalar {
+        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: true
+        default: false
+        }
+    }
+
     /// True when the (valid) UTF-8 bytes hold only White_Space scalars, or none: what
     /// `unicodeScalars.allSatisfy(\.properties.isWhitespace)` says of the string.
     public static func isBlank(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -109,10 +119,7 @@ public enum UTF8Bytes {
             } else {
                 return false  // nothing above U+FFFF is White_Space
             }
-            switch scalar {
-            case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: break
-            default: return false
-            }
+            guard isWhiteSpace(scalar) else { return false }
             i += width
         }
         return true

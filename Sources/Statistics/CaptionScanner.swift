@@ -1,4 +1,5 @@
 import Foundation
+import Manifest
 
 /// What one caption contributes to the statistics.
 struct CaptionMeasure {
@@ -179,12 +180,7 @@ final class CaptionScanner {
 
     /// The Unicode White_Space property.
     @inline(__always)
-    static func isWhiteSpace(_ v: UInt32) -> Bool {
-        switch v {
-        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: true
-        default: false
-        }
-    }
+    static func isWhiteSpace(_ v: UInt32) -> Bool { UTF8Bytes.isWhiteSpace(v) }
 
     /// Closes the current word, if any, recording where its bytes are.
     @inline(__always)
