@@ -1,3 +1,5 @@
+import Support
+
 /// Turns one row's fields into a `ManifestItem`, or says precisely why it cannot.
 /// Shared by the CSV and JSON Lines readers so both apply the same rules. Pure (rows can be
 /// validated in parallel); duplicates across rows are found by `DuplicatePaths` afterwards, in order.
@@ -133,28 +135,12 @@ struct RowValidator {
 
         func firstLine(of path: String) -> Int? { firstLine[Key(hash: Self.hash(path), path: path)] }
 
-        /// FNV-1a over the path's UTF-8 bytes, 8 bytes at a time, with a final mix.
+        /// The primary half of `Support.ByteFingerprint` of the path's UTF-8 bytes.
         static func hash(_ path: String) -> UInt64 {
             var copy = path
             return copy.withUTF8 { bytes in
-                var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(bytes.count)
-                var offset = 0
-                if let base = bytes.baseAddress {
-                    let raw = UnsafeRawPointer(base)
-                    while offset + 8 <= bytes.count {
-                        h = (h ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x0000_0100_0000_01B3
-                        h ^= h >> 32
-                        offset += 8
-                    }
-                    while offset < bytes.count {
-                        h = (h ^ UInt64(base[offset])) &* 0x0000_0100_0000_01B3
-                        offset += 1
-                    }
-                }
-                h ^= h >> 33
-                h &*= 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 33
-                return h
+                guard let base = bytes.baseAddress else { return 0 }  // empty (never accepted as a path)
+                return ByteFingerprint(base, bytes.count).primary
             }
         }
     }
