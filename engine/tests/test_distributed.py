@@ -24,16 +24,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from dist_worker import record_run
 from safetensors.torch import load_file
 
-from dist_worker import record_run
 from helpers import demo_config, write_config
 from wanlora_engine import distributed
-from wanlora_engine.__main__ import run_stage
+from wanlora_engine.checkpoints import checkpoint_dirs
 from wanlora_engine.config import load_config
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EventWriter, read_events
-from wanlora_engine.train import Trainer, checkpoint_dirs
+from wanlora_engine.stage import run_stage
+from wanlora_engine.train import Trainer
 from wanlora_engine.ulysses import local_slice, padded_length, split_tokens
 
 TESTS = Path(__file__).resolve().parent
@@ -91,9 +92,9 @@ def assert_same_run(got: dict, want: dict) -> None:
     assert got["losses"] == pytest.approx(want["losses"], rel=RTOL)
     assert sorted(got["grads"]) == sorted(want["grads"]) and want["grads"]
     for name, grad in want["grads"].items():
-        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL, msg=lambda m, name=name: f"{name}: {m}")
     for name, weight in want["weights"].items():
-        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def run_layouts(root: Path, nproc: int, layouts: list[str], out: Path) -> dict[str, dict]:

@@ -5,9 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from wanlora_engine.evaluate.metrics import (clip_score, cosine_similarities, frechet_distance,
-                                             frechet_distance_of_features, gaussian_statistics, inception_score,
-                                             softmax, temporal_consistency, trace_sqrt_product)
+from wanlora_engine.evaluate.metrics import (
+    clip_score,
+    cosine_similarities,
+    frechet_distance,
+    frechet_distance_of_features,
+    gaussian_statistics,
+    inception_score,
+    softmax,
+    temporal_consistency,
+    trace_sqrt_product,
+)
 
 
 def samples_with_exact_moments(mean, covariance, n, seed=0):

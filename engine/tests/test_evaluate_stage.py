@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from helpers import CAPTIONS, have_ffmpeg, write_video
-from wanlora_engine.events import EVENT_FIELDS, read_events
 from wanlora_engine.evaluate.random_weights import write_random_weights
-from wanlora_engine.evaluate.run import run_evaluate_stage
+from wanlora_engine.events import EVENT_FIELDS, read_events
+from wanlora_engine.stage import run_stage
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def evaluate_config(root, weights, out, metrics=("fvd", "is", "lpips", "clip", "
 
 def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_weights):
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
+    assert run_stage("evaluate", evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
     events = read_events(out / "evaluate-events.jsonl")
     for event in events:
         assert set(EVENT_FIELDS[event["event"]]) <= set(event), event
@@ -120,7 +120,7 @@ def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_we
     assert summary["fvd"] == overall["fvd"]["value"] and summary["features_computed"] == 6
 
     # a second run reuses every video's features (resume), and gives the same numbers
-    assert run_evaluate_stage(evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
+    assert run_stage("evaluate", evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert read_events(out / "evaluate-events.jsonl")[-1]["summary"]["features_computed"] == 0
     assert again["overall"]["fvd"] == overall["fvd"] and again["categories"] == metrics["categories"]
@@ -129,7 +129,7 @@ def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_we
 def test_missing_weights_fail_before_any_decoding_naming_the_file(tmp_path, eval_inputs, eval_weights):
     weights = dict(eval_weights, i3d=tmp_path / "nowhere" / "i3d_pretrained_400.pt")
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(eval_inputs, weights, out), echo=False) == 1
+    assert run_stage("evaluate", evaluate_config(eval_inputs, weights, out), echo=False) == 1
     events = read_events(out / "evaluate-events.jsonl")
     error = next(e for e in events if e["event"] == "error")
     assert error["code"] == "model_load_failed"
@@ -144,7 +144,7 @@ def test_cheap_metrics_only_and_an_undecodable_video(tmp_path, eval_inputs, eval
     shutil.copytree(eval_inputs, root)
     (root / "generated" / "g2.mp4").write_bytes(b"not a video")
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(root, eval_weights, out, metrics=["clip", "temporal"]), echo=False) == 0
+    assert run_stage("evaluate", evaluate_config(root, eval_weights, out, metrics=["clip", "temporal"]), echo=False) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "fvd" not in metrics["overall"] and "inception_score" not in metrics["overall"]
     (skipped,) = metrics["inputs"]["skipped"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES, demo_config, write_config
-from wanlora_engine.__main__ import run_stage
 from wanlora_engine.events import EVENT_FIELDS, EventWriter, read_events
+from wanlora_engine.stage import run_stage
 
 COMMON = {"event", "schema_version", "time", "elapsed_s"}
 ENGINE_DIR = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_the_engine_process_reports_its_allocator_settings(tmp_path, cached):
 def test_step_events_carry_each_window_peak_and_the_run_peak(monkeypatch):
     import torch
 
-    from wanlora_engine.train import GPUMemoryPeaks
+    from wanlora_engine.devices import GPUMemoryPeaks
 
     # A fake CUDA allocator: the peak counter PyTorch keeps, read and reset per window.
     state = {"allocated": 10, "peak": 10}

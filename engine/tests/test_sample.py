@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from helpers import FIXTURES
+from wanlora_engine.encoding import decode_latents, latent_shape
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EVENT_FIELDS, read_events
 from wanlora_engine.loading import load_components
@@ -23,15 +24,13 @@ from wanlora_engine.sample import (
     DoesNotFitError,
     ExpertPool,
     choose_memory,
-    decode_latents,
     denoise,
     encode_prompt,
     initial_noise,
-    latent_shape,
-    run_sample_stage,
 )
 from wanlora_engine.sample_job import parse_sample_job
 from wanlora_engine.solvers import flow_schedule
+from wanlora_engine.stage import run_stage
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 PROMPT = "축제에서 사람들이 등불을 들고 밤거리를 걷고 있다."
@@ -109,7 +108,7 @@ class OurSampler:
         cpu = torch.device("cpu")
         p, _, _ = encode_prompt(self.parts.tokenizer, self.parts.text_encoder, prompt, 512, cpu)
         n, _, _ = encode_prompt(self.parts.tokenizer, self.parts.text_encoder, negative, 512, cpu)
-        noise = initial_noise(seed, latent_shape(self.parts.vae, frames, height, width))
+        noise = initial_noise(seed, (1, *latent_shape(frames, height, width, self.parts.vae)))
         return denoise(self.pool, flow_schedule(schedule, steps, 12.0), solver, 0.875, {"high": 4.0, "low": 3.0},
                        p, n, noise, torch.float32)
 
@@ -291,7 +290,7 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     job = job_dict(out, tiny_official, copy.deepcopy(PROMPTS),
                    loras={"high": {"path": str(lora_files["high"]["comfyui"]), "scale": 0.8}, "low": None})
     path = write_job(out, job)
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     events = read_events(out / "sample-events.jsonl")
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and events[-1]["status"] == "completed"
@@ -325,7 +324,7 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
 
     # Again with the same job: both videos are kept, nothing is sampled.
     before = (out / "videos" / "0001.mp4").stat().st_mtime_ns
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     again = read_events(out / "sample-events.jsonl")[len(events):]
     assert not [e for e in again if e["event"] == "sample_step"]
     assert [e["existing"] for e in again if e["event"] == "sample_video"] == [True, True]
@@ -334,13 +333,13 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     # Another seed for one prompt: refused without --overwrite, redone with it (only that one).
     job["prompts"][1]["seed"] = 99
     write_job(out, job)
-    assert run_sample_stage(path, echo=False) == 1
+    assert run_stage("sample", path, echo=False) == 1
     conflict = [e for e in read_events(out / "sample-events.jsonl") if e["event"] == "error"][-1]
     assert conflict["code"] == "output_conflict" and "0002" in conflict["problem"] and "--overwrite" in conflict["remedy"]
     job["output"]["overwrite"] = True
     write_job(out, job)
     count = len(read_events(out / "sample-events.jsonl"))
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     last = read_events(out / "sample-events.jsonl")[count:]
     assert {e["id"] for e in last if e["event"] == "sample_step"} == {"0002"}
     assert json.loads((out / "videos" / "0002.json").read_text())["seed"] == 99
@@ -350,7 +349,7 @@ def test_long_prompts_are_cut_with_a_warning(tmp_path, tiny_diffusers):
     out = tmp_path / "s"
     prompts = [{"id": "long", "prompt": " ".join(["한옥 마을의 풍경"] * 20), "category": None, "seed": 1}]
     job = job_dict(out, tiny_diffusers, prompts, sampler={"steps": 2, "text_length": 16})
-    assert run_sample_stage(write_job(out, job), echo=False) == 0
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
     warnings = [e for e in read_events(out / "sample-events.jsonl") if e["event"] == "warning"
                 and e["code"] == "prompt_truncated"]
     # the negative prompt (id null) is longer than 16 tokens too
@@ -444,7 +443,7 @@ def test_a_real_sidecar_has_the_fields_of_the_fixture(tmp_path, tiny_diffusers):
     out = tmp_path / "s"
     job = job_dict(out, tiny_diffusers, [{"id": "x1", "prompt": PROMPT, "category": None, "seed": 1}],
                    sampler={"steps": 2}, video={"width": 32, "height": 32, "frames": 1})
-    assert run_sample_stage(write_job(out, job), echo=False) == 0
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
     real = json.loads((out / "videos" / "x1.json").read_text())
     fixture = json.loads((FIXTURES / "sample-sidecar.json").read_text())
     assert set(real) == set(fixture)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from .cache import read_jsonl
+from .encoding import read_jsonl
 from .errors import DataError
 
 
@@ -153,7 +153,8 @@ class EncodedOnTheFly:
     """
 
     def __init__(self, config: Any, manifest: Path, limit: int | None = None) -> None:
-        from .cache import TextEncoder, _resolve_device, latent_shape
+        from .devices import resolve_device
+        from .encoding import TextEncoder, latent_shape
         from .loading import load_components
         from .media import read_manifest
 
@@ -163,10 +164,11 @@ class EncodedOnTheFly:
             self.rows = self.rows[:limit]
         if not self.rows:
             raise DataError(f"manifest {manifest} has no rows", "point data.train_manifest at the prepared manifest")
-        self.items = [CachedItem(r.id, -1, latent_shape(r.media_type, config.data.frames, config.data.width,
-                                                        config.data.height), r.category, r.weight, r.media_type)
+        self.items = [CachedItem(r.id, -1, latent_shape(1 if r.media_type == "image" else config.data.frames,
+                                                        config.data.height, config.data.width),
+                                 r.category, r.weight, r.media_type)
                       for r in self.rows]
-        self.device = _resolve_device(config.cache.device)
+        self.device = resolve_device(config.cache.device, "cache.device", error=DataError)
         te_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         parts = load_components(config.model.path, config.model.layout, torch.float32,
                                 {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
@@ -181,7 +183,7 @@ class EncodedOnTheFly:
         return len(self.items)
 
     def latent(self, index: int) -> torch.Tensor:
-        from .cache import encode_latent
+        from .encoding import encode_latent
         from .media import decode_media
 
         row = self.rows[index]

@@ -50,7 +50,7 @@ class ImagePreprocessing:
     std: tuple[float, float, float] = OPENAI_STD
 
     @staticmethod
-    def from_folder(folder: Path, image_size: int) -> "ImagePreprocessing":
+    def from_folder(folder: Path, image_size: int) -> ImagePreprocessing:
         path = folder / "preprocessor_config.json"
         if not path.is_file():
             return ImagePreprocessing(size=image_size, crop=image_size)

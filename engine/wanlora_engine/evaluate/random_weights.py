@@ -25,7 +25,7 @@ CLIP_TEXT_FOLDER = "clip-ViT-B-32-multilingual-v1"
 
 
 @torch.no_grad()
-def _calibrate(module: torch.nn.Module, run: "typing.Callable[[], object]") -> None:
+def _calibrate(module: torch.nn.Module, run: typing.Callable[[], object]) -> None:
     """He-initialised convolutions and batch-norm statistics measured on one random batch.
 
     With torch's default initialisation every layer shrinks its input, and after ~60 layers every input gives
