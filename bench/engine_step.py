@@ -335,7 +335,8 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
             rate = f"{r['tflops_per_second']:.0f}"
         peak = "-" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 1e9:.1f}"
         off = f"{r['offloaded_gb']:.1f}" if "offloaded_gb" in r else ""
-        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} | {rate} | {off} |")
+        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} "
+                     f"| {rate} | {off} |")
     return "\n".join(lines)
 
 
@@ -362,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--text-tokens", type=int, default=512)
-    parser.add_argument("--layers", type=int, default=None, help="blocks of the expert (default 40; fewer for a quick look)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="blocks of the expert (default 40; fewer for a quick look)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=["diffusers", "engine"], choices=list(VARIANTS))
@@ -371,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-frames", type=int, default=1)
     parser.add_argument("--probe", action="store_true", help="measure host<->GPU copy bandwidth first")
     parser.add_argument("--profile", nargs="+", help="FRAMES:VARIANT[,...]: GPU time of one step by kernel class")
-    parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 

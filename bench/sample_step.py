@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles")
     parser.add_argument("--no-decode", action="store_true", help="skip the VAE decode")
     parser.add_argument("--text-tokens", type=int, default=512)
-    parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 

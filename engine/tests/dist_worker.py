@@ -79,7 +79,8 @@ def main() -> int:
         layout = distributed.layout_from_environment(int(ulysses), fsdp == "1")
         set_log_enabled(layout.is_main)
         config = load_config(args.config)
-        train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro), expert_grouping=grouping)
+        train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro),
+                                    expert_grouping=grouping)
         blocks_config = {
             "fast": dataclasses.replace(config.blocks, implementation="fast"),
             "fast_recompute": dataclasses.replace(config.blocks, implementation="fast", keep_attention=False),

@@ -40,7 +40,8 @@ def test_a_real_run_emits_the_fields_of_the_sample(tmp_path, cached):
     real = read_events(tmp_path / "runs" / "demo" / "events.jsonl")
     # the train stage's lines (run_started also opens the cache and sample stages, without the layout fields)
     sample = {(e["event"]): set(e) for e in sample_events()
-              if e["event"] in ("step", "eval", "checkpoint", "train_plan", "run_started") and e.get("stage", "train") == "train"}
+              if e["event"] in ("step", "eval", "checkpoint", "train_plan", "run_started")
+              and e.get("stage", "train") == "train"}
     for event in real:
         if event["event"] in sample:
             assert set(event) == sample[event["event"]], event["event"]
@@ -64,7 +65,8 @@ def test_writer_checks_fields_and_writes_json_without_nan(tmp_path):
     line = (tmp_path / "e.jsonl").read_text().strip()
     assert stream.getvalue().strip() == line
     decoded = json.loads(line)
-    assert decoded["val_loss"] is None and decoded["val_loss_high"] is None and decoded["losses_by_timestep"]["100"] is None
+    assert decoded["val_loss"] is None and decoded["val_loss_high"] is None
+    assert decoded["losses_by_timestep"]["100"] is None
     assert decoded["time"].endswith("Z")
     silent = EventWriter(tmp_path / "rank1.jsonl", enabled=False)
     silent.emit("warning", code="x", message="y")

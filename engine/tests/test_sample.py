@@ -88,8 +88,10 @@ def lora_files(tmp_path_factory, tiny_diffusers):
         add_lora(model, config, seed=1)
         for param in lora_parameters(model).values():  # B starts at zero: give both factors values
             param.data = torch.randn(param.shape, generator=generator) * 0.2
-        files[expert] = {"diffusers": export_diffusers(model, config, folder / f"{expert}.diffusers.safetensors", expert),
-                         "comfyui": export_official(model, config, folder / f"{expert}.comfyui.safetensors", expert)}
+        files[expert] = {
+            "diffusers": export_diffusers(model, config, folder / f"{expert}.diffusers.safetensors", expert),
+            "comfyui": export_official(model, config, folder / f"{expert}.comfyui.safetensors", expert),
+        }
     return files
 
 
@@ -168,7 +170,8 @@ def test_lora_at_scale_zero_equals_the_base_model(tiny_diffusers, lora_files):
     size = (64, 48, 5)
     base = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan")
     zero = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan",
-                       loras={"high": (lora_files["high"]["comfyui"], 0.0), "low": (lora_files["low"]["diffusers"], 0.0)})
+                       loras={"high": (lora_files["high"]["comfyui"], 0.0),
+                              "low": (lora_files["low"]["diffusers"], 0.0)})
     assert torch.equal(zero, base)
     one = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan",
                       loras={"high": (lora_files["high"]["comfyui"], 1.0)})
@@ -218,8 +221,9 @@ def test_lora_errors_name_the_file_and_the_key(tmp_path, tiny_diffusers):
                                                           "transformer.blocks.7.attn1.to_q.lora_B.weight": b})
     with pytest.raises(LoraError, match=r"'blocks.7.attn1.to_q'.*2 blocks of width 16"):
         read_lora(absent, model)
-    wide = _bad_lora(tmp_path / "wide.safetensors", {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 5120),
-                                                      "diffusion_model.blocks.0.self_attn.q.lora_B.weight": torch.zeros(5120, 4)})
+    wide = _bad_lora(tmp_path / "wide.safetensors",
+                     {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 5120),
+                      "diffusion_model.blocks.0.self_attn.q.lora_B.weight": torch.zeros(5120, 4)})
     with pytest.raises(LoraError, match=r"A \(4, 5120\).*\(16, 16\)"):
         read_lora(wide, model)
     half = _bad_lora(tmp_path / "half.safetensors", {"transformer.blocks.0.attn1.to_q.lora_A.weight": a})
@@ -335,7 +339,8 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     write_job(out, job)
     assert run_stage("sample", path, echo=False) == 1
     conflict = [e for e in read_events(out / "sample-events.jsonl") if e["event"] == "error"][-1]
-    assert conflict["code"] == "output_conflict" and "0002" in conflict["problem"] and "--overwrite" in conflict["remedy"]
+    assert conflict["code"] == "output_conflict" and "0002" in conflict["problem"]
+    assert "--overwrite" in conflict["remedy"]
     job["output"]["overwrite"] = True
     write_job(out, job)
     count = len(read_events(out / "sample-events.jsonl"))
@@ -379,8 +384,8 @@ def test_cli_bad_job_exits_2_with_an_error_event(tmp_path):
     job = job_dict(tmp_path / "o", tmp_path, copy.deepcopy(PROMPTS))
     job["sampler"].pop("shift")
     env = dict(os.environ, PYTHONPATH=str(ENGINE_DIR))
-    result = subprocess.run([sys.executable, "-m", "wanlora_engine", "sample", "--config", str(write_job(tmp_path, job))],
-                            capture_output=True, text=True, env=env, timeout=120)
+    command = [sys.executable, "-m", "wanlora_engine", "sample", "--config", str(write_job(tmp_path, job))]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and event["code"] == "config_invalid" and "sampler.shift" in event["problem"]
@@ -419,7 +424,8 @@ def test_swift_written_contract_job_parses_with_every_value():
     """engine/tests/fixtures/sample-job.contract.json is what Swift's SampleJobBuilder writes (SampleJobTests)."""
     raw = json.loads((FIXTURES / "sample-job.contract.json").read_text())
     job = parse_sample_job(raw, FIXTURES)
-    assert (job.sampler.solver, job.sampler.schedule, job.sampler.steps, job.sampler.shift) == ("euler", "wan", 40, 12.0)
+    sampler = job.sampler
+    assert (sampler.solver, sampler.schedule, sampler.steps, sampler.shift) == ("euler", "wan", 40, 12.0)
     assert (job.sampler.guidance_high, job.sampler.guidance_low, job.model.boundary) == (4.0, 3.0, 0.875)
     assert job.sampler.negative_prompt.startswith("色调艳丽") and job.sampler.text_length == 512
     assert (job.video.width, job.video.height, job.video.frames, job.video.fps) == (1280, 720, 81, 16)

@@ -71,7 +71,8 @@ def model_fingerprint(vae: Any, text_encoder: Any) -> str:
     digest = hashlib.sha256()
     for config in (dict(vae.config), text_encoder.config.to_dict()):
         # keys starting with '_' hold the load path and library versions, not the model
-        stable = {k: v for k, v in config.items() if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
+        stable = {k: v for k, v in config.items()
+                  if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
         digest.update(json.dumps(stable, sort_keys=True, default=str).encode())
     for tensor in (vae.encoder.conv_in.weight, text_encoder.shared.weight[:4]):
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
@@ -144,7 +145,8 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
                 cache_dir=str(cache_dir))
     if estimated + config.cache.free_disk_margin_bytes > free:
         raise DiskSpaceError(
-            f"the cache needs up to {estimated / 2**30:.1f} GiB (+{config.cache.free_disk_margin_bytes / 2**30:.1f} GiB "
+            f"the cache needs up to {estimated / 2**30:.1f} GiB "
+            f"(+{config.cache.free_disk_margin_bytes / 2**30:.1f} GiB "
             f"margin) but {cache_dir} has {free / 2**30:.1f} GiB free",
             "free disk space, point data.cache_dir at a larger disk, or lower data.frames / resolution",
         )
@@ -168,10 +170,12 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
             ok_rows: list[ManifestRow] = []
             for row in chunk:
                 try:
-                    video = decode_media(row, config.data.width, config.data.height, config.data.frames, config.data.fps)
+                    video = decode_media(row, config.data.width, config.data.height, config.data.frames,
+                                         config.data.fps)
                 except DataError as error:
                     skipped.append({"id": row.id, "line": row.line, "path": str(row.path), "reason": error.problem})
-                    events.warning("item_skipped", f"{split} line {row.line} ({row.path.name}) not cached: {error.problem}",
+                    events.warning("item_skipped",
+                                   f"{split} line {row.line} ({row.path.name}) not cached: {error.problem}",
                                    split=split, id=row.id, line=row.line, path=str(row.path))
                     continue
                 if row.media_type == "video" and video.shape[1] < config.data.frames:

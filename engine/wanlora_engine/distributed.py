@@ -280,5 +280,6 @@ def claim_failure_report() -> bool:
         return True
 
 
-__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "shard_expert", "broadcast_parameters",
+__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "shard_expert",
+           "broadcast_parameters",
            "sum_gradients", "sum_values", "any_rank", "gather_objects", "barrier", "claim_failure_report"]

@@ -517,8 +517,9 @@ def _official_tokenizer_folder(root: Path) -> Path:
 def _diffusers_folder(root: Path, component: str) -> Path:
     folder = root / DIFFUSERS_FOLDERS[component]
     if not folder.is_dir():
+        what = {"high": "high-noise expert", "low": "low-noise expert"}.get(component, component)
         raise ModelLoadError(
-            f"model folder {root} lacks {folder.name}/ ({'high-noise expert' if component == 'high' else 'low-noise expert' if component == 'low' else component})",
+            f"model folder {root} lacks {folder.name}/ ({what})",
             f"copy {folder.name}/ of the Wan2.2-T2V-A14B diffusers release into {root}",
         )
     if component != "tokenizer":
@@ -583,7 +584,8 @@ def load_components(path: Path, layout: str, dtype: str | torch.dtype, component
         if found == "diffusers":
             value = load_diffusers_component(root, component, te_dtype if component == "text_encoder" else torch_dtype)
         elif component in ("high", "low"):
-            value = load_official_transformer(root / (OFFICIAL_HIGH if component == "high" else OFFICIAL_LOW), torch_dtype)
+            value = load_official_transformer(root / (OFFICIAL_HIGH if component == "high" else OFFICIAL_LOW),
+                                              torch_dtype)
         elif component == "vae":
             value = load_official_vae(root / OFFICIAL_VAE, torch_dtype)
         elif component == "text_encoder":

@@ -116,7 +116,8 @@ def settings_digest(item: PromptItem, job: SampleJob, loras: dict[str, dict[str,
 
 
 def output_paths(folder: Path, item: PromptItem) -> dict[str, Path]:
-    return {"video": folder / f"{item.id}.mp4", "poster": folder / f"{item.id}.jpg", "sidecar": folder / f"{item.id}.json"}
+    return {"video": folder / f"{item.id}.mp4", "poster": folder / f"{item.id}.jpg",
+            "sidecar": folder / f"{item.id}.json"}
 
 
 def existing_digest(paths: dict[str, Path]) -> str | None:
@@ -426,7 +427,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
             raise DoesNotFitError(
                 f"the GPU ran out of memory while sampling {item.id} ({error}); peak {gib(peak)} allocated, "
-                f"the planner expected {gib(memory.peak_bytes)} ({placement_label(memory)}): {describe_candidate(memory)}",
+                f"the planner expected {gib(memory.peak_bytes)} ({placement_label(memory)}): "
+                f"{describe_candidate(memory)}",
                 "free the GPU of other processes, or force a smaller placement: --inactive-expert cpu --vae-tiling on, "
                 "or smaller videos (--resolution 832x480, --frames 49)",
             ) from None
@@ -460,7 +462,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             "memory": {"inactive_expert": memory.inactive_expert, "vae_tiling": memory.vae_tiling,
                        "text_encoder_device": job.memory.text_encoder_device,
                        "planned_peak_bytes": memory.peak_bytes,
-                       "gpu_memory_peak_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None},
+                       "gpu_memory_peak_bytes": (int(torch.cuda.max_memory_allocated(device))
+                                                 if device.type == "cuda" else None)},
             "device": {"device": device.type, "device_name": device_name},
             "timing": {"encode_seconds": encode_seconds, "denoise_seconds": denoise_seconds,
                        "seconds_per_step": denoise_seconds / schedule.steps, "decode_seconds": decode_seconds,

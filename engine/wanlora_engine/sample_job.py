@@ -152,7 +152,8 @@ def parse_sample_job(raw: object, base: Path) -> SampleJob:
     version = raw.get("schema_version")
     if version != SAMPLE_JOB_SCHEMA_VERSION:
         raise ConfigError(
-            f"sample job schema_version is {json.dumps(version)}, this engine reads version {SAMPLE_JOB_SCHEMA_VERSION}",
+            f"sample job schema_version is {json.dumps(version)}, "
+            f"this engine reads version {SAMPLE_JOB_SCHEMA_VERSION}",
             "write the job again with the wanlora binary that ships with this engine",
         )
     try:

@@ -43,7 +43,8 @@ def engine_versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"engine_version": __version__, "torch_version": torch.__version__, "diffusers_version": diffusers.__version__}
+    return {"engine_version": __version__, "torch_version": torch.__version__,
+            "diffusers_version": diffusers.__version__}
 
 
 def device_fields(name: str) -> dict[str, object]:
@@ -137,7 +138,8 @@ def _sample(config_path: Path, options: StageOptions, layout: distributed.Layout
         return StageResult(status, outputs, summary)
 
     return StageRun(job.output.dir / "sample-events.jsonl", job.output.dir.name, job.device, job.source_path, work,
-                    interrupted_note="interrupted: finished videos are kept; run the same command again to make the rest")
+                    interrupted_note="interrupted: finished videos are kept; "
+                                     "run the same command again to make the rest")
 
 
 def _evaluate(config_path: Path, options: StageOptions, layout: distributed.Layout) -> StageRun:

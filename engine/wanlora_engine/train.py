@@ -227,7 +227,8 @@ class Trainer:
             model.train()
             self.models[expert] = model
         self.active: str | None = None
-        self.offload = config.model.inactive_expert_device == "cpu" and self.device.type == "cuda" and len(self.experts) > 1
+        self.offload = (config.model.inactive_expert_device == "cpu" and self.device.type == "cuda"
+                        and len(self.experts) > 1)
         if self.offload and self.layout.fsdp:
             # A sharded expert already costs 1/world of its memory per GPU; FSDP keeps both experts sharded.
             self.offload = False
@@ -358,7 +359,11 @@ class Trainer:
         indices = self.sampler.take(self.state.samples_seen, self.samples_per_step)
         samples = self.draw_step(indices)  # the whole step, drawn identically on every rank
         per_group = cfg.micro_batch * self.grad_accum
-        micro_batch_of = lambda d, m: samples[d * per_group + m * cfg.micro_batch:d * per_group + (m + 1) * cfg.micro_batch]  # noqa: E731
+        def micro_batch_of(d: int, m: int) -> list[DrawnSample]:
+            """Micro-batch m of data-parallel group d."""
+            start = d * per_group + m * cfg.micro_batch
+            return samples[start:start + cfg.micro_batch]
+
         per_sample_loss: list[tuple[str, float]] = []
         for m in range(self.grad_accum):
             passes = [(expert, group, 1.0) for expert, group in self._micro_groups(micro_batch_of(layout.dp_rank, m))]

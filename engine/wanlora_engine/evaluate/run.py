@@ -73,7 +73,8 @@ def _settings_digest(config: EvaluateConfig) -> str:
         "version": FEATURE_CACHE_VERSION, "metrics": sorted(config.metrics), "k": config.frames_per_video,
         "video": dataclasses.asdict(config.video), "fvd_frames": config.fvd.frames, "lpips_size": config.lpips.size,
         "weights": {"i3d": _file_stamp(config.fvd.i3d_weights), "inception": _file_stamp(config.inception.weights),
-                    "clip_image": _file_stamp(config.clip.image_model), "clip_text": _file_stamp(config.clip.text_model)},
+                    "clip_image": _file_stamp(config.clip.image_model),
+                    "clip_text": _file_stamp(config.clip.text_model)},
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -217,8 +218,9 @@ def compute_group(name: str | None, generated: list[VideoFeatures], reference: l
             fvd["stable"] = min(len(gen), len(ref)) >= config.fvd.min_samples
             if not fvd["stable"]:
                 rank = min(len(gen), len(ref)) - 1
-                fvd["note"] = (f"{len(gen)} generated and {len(ref)} reference clips: below {config.fvd.min_samples} per "
-                               f"set FVD is biased upward and varies from draw to draw (the 400×400 covariance has rank "
+                fvd["note"] = (f"{len(gen)} generated and {len(ref)} reference clips: "
+                               f"below {config.fvd.min_samples} per set FVD is biased upward and varies from draw "
+                               f"to draw (the 400×400 covariance has rank "
                                f"≤ {rank}); compare it only with FVDs from the same sample counts")
                 warn("fvd_few_samples", f"FVD of {label}: {fvd['note']}.")
         group["fvd"] = fvd
@@ -253,7 +255,9 @@ def compute_group(name: str | None, generated: list[VideoFeatures], reference: l
 
         def pair_summary(values: list[float]) -> dict[str, Any] | None:
             summary = _summary(values)
-            return None if summary is None else {"mean": summary["mean"], "std": summary["std"], "pairs": summary["videos"]}
+            if summary is None:
+                return None
+            return {"mean": summary["mean"], "std": summary["std"], "pairs": summary["videos"]}
 
         group["lpips"] = {"net": config.lpips.net, "to_reference": pair_summary(to_reference),
                           "diversity": pair_summary(diversity)}
@@ -362,7 +366,8 @@ def run_evaluate(config: EvaluateConfig, events: EventWriter) -> tuple[dict[str,
         "device": str(nets.device),
         "seconds": time.monotonic() - started,
         "inputs": {
-            "generated_dir": str(config.inputs.generated_dir), "reference_manifest": str(config.inputs.reference_manifest),
+            "generated_dir": str(config.inputs.generated_dir),
+            "reference_manifest": str(config.inputs.reference_manifest),
             "generated_videos": len(generated), "reference_video_rows": len(reference_set.videos),
             "reference_videos_selected": len(reference), "reference_images_ignored": reference_set.images_ignored,
             "paired_videos": len(pairs), "skipped": collected.skipped,
