@@ -49,6 +49,8 @@ import torch
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
 sys.path.insert(0, str(ENGINE))
 
+from wanlora_engine.encoding import latent_shape  # noqa: E402
+
 A14B = dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
             text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", eps=1e-6)
@@ -119,10 +121,6 @@ def write_cache(folder: Path, shapes_by_position: list[tuple[int, ...]], text_di
     (folder / "cache.json").write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
                                                    "model_path": None}, indent=2))
     return folder
-
-
-def latent_shape(frames: int, width: int, height: int) -> tuple[int, int, int, int]:
-    return (16, 1 + (frames - 1) // 4, height // 8, width // 8)
 
 
 def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: int, height: int, text_length: int,
@@ -297,7 +295,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
               spec: dict[str, Any], save: Any, timeouts: dict[str, float], only: list[str]) -> list[dict[str, Any]]:
     model = work / "a14b"
     w, h, text = shape["width"], shape["height"], shape["text_length"]
-    short, long = latent_shape(shape["short_frames"], w, h), latent_shape(shape["long_frames"], w, h)
+    short, long = latent_shape(shape["short_frames"], h, w), latent_shape(shape["long_frames"], h, w)
     tokens = {short: short[1] * (short[2] // 2) * (short[3] // 2), long: long[1] * (long[2] // 2) * (long[3] // 2)}
     cases = [("one_gpu", 1, 1, False), ("fsdp", 2, 1, True), ("ulysses", 2, 2, False), ("fsdp_ulysses", 2, 2, True)]
     results = []
@@ -353,7 +351,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
 
 def tiny_inputs(work: Path) -> tuple[Path, Path]:
     model = write_model(work / "tiny-model", TINY, "cpu")
-    cache = write_cache(work / "tiny-cache", [latent_shape(5, 64, 48)] * 16, TINY["text_dim"], 32)
+    cache = write_cache(work / "tiny-cache", [latent_shape(5, 48, 64)] * 16, TINY["text_dim"], 32)
     return model, cache
 
 
