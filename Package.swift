@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // wanlora evaluate: the engine's evaluate.json, its launch, metrics.json and its HTML page.
-        .target(name: "Evaluation", dependencies: ["Support", "Config", "Runs"]),
+        .target(name: "Evaluation", dependencies: ["Support", "Config"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
         .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Runs", "Support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -100,20 +100,20 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public init(config: WanLoRAConfig, configDir: String, generated: String, reference: String, out: String,
                 workingDir: String, device: String = "auto", metrics: [EvalMetric]? = nil, batchSize: Int = 16) {
         let eval = config.eval
-        func fromConfig(_ path: String) -> String { Self.absolute(path, base: configDir) }
+        func fromConfig(_ path: String) -> String { PathMath.absolute(path, base: configDir) }
         let weights = fromConfig(eval.weightsDir)
         func weight(_ configured: String, _ standard: String) -> String {
-            configured.isEmpty ? Self.absolute(standard, base: weights) : fromConfig(configured)
+            configured.isEmpty ? PathMath.absolute(standard, base: weights) : fromConfig(configured)
         }
         schemaVersion = Self.schemaVersion
         kind = "evaluate"
-        outDir = Self.absolute(out, base: workingDir)
+        outDir = PathMath.absolute(out, base: workingDir)
         self.device = device
         self.metrics = (metrics ?? eval.metrics).map(\.rawValue)
         framesPerVideo = eval.framesPerVideo
         self.batchSize = batchSize
-        inputs = Inputs(generatedDir: Self.absolute(generated, base: workingDir),
-                        referenceManifest: Self.absolute(reference, base: workingDir),
+        inputs = Inputs(generatedDir: PathMath.absolute(generated, base: workingDir),
+                        referenceManifest: PathMath.absolute(reference, base: workingDir),
                         categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
                         seed: config.training.seed)
         video = Video(width: config.sample.width, height: config.sample.height, fps: config.sample.fps,
@@ -131,14 +131,6 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
                       size: eval.lpipsSize, maxPairs: eval.lpipsMaxPairs)
         clip = CLIP(imageModel: weight(eval.clipImageModel, EvalWeightFiles.clipImage),
                     textModel: weight(eval.clipTextModel, EvalWeightFiles.clipText))
-    }
-
-    /// `path` made absolute against `base` (a leading `~/` is the home folder), with `.` and `..` resolved.
-    public static func absolute(_ path: String, base: String) -> String {
-        var expanded = path
-        if expanded.hasPrefix("~/") { expanded = NSHomeDirectory() + expanded.dropFirst(1) }
-        let joined = expanded.hasPrefix("/") ? expanded : (base as NSString).appendingPathComponent(expanded)
-        return (joined as NSString).standardizingPath
     }
 
     /// The weight files and folders the chosen metrics need, with the metric each serves; for checking
