@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// Gets grey frames out of images and videos with ffmpeg: one frame of an image; for a video,
 /// `count` frames at the middles of equal parts of its duration (t = D·(k + ½)/count), each by
@@ -64,14 +65,17 @@ public struct FrameExtractor: Sendable {
         // file: keeps names with ':' from being read as protocols.
         arguments += ["-i", "file:" + path, "-frames:v", "1", "-an", "-sn",
                       "-vf", "scale=\(side):\(side):flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
-        let result: ProcessResult
+        let result: ChildProcessResult
         do {
-            result = try ProcessResult.run(ffmpeg, arguments)
+            // A concurrentPerform worker of the fingerprinter: a thread of its own, not async code.
+            result = try ChildProcess(ffmpeg, arguments: arguments).runBlocking()
+        } catch let error as ChildProcessError {
+            throw Failure(reason: "cannot start ffmpeg: \(error.reason)")
         } catch {
             throw Failure(reason: "cannot start ffmpeg: \(error)")
         }
-        guard result.status == 0 else {
-            let message = result.standardError.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+        guard result.exit.succeeded else {
+            let message = result.standardErrorTail.split(separator: "\n").last.map(String.init) ?? result.exit.description
             throw Failure(reason: "ffmpeg failed: \(message)")
         }
         if result.standardOutput.isEmpty { return nil }
@@ -79,56 +83,5 @@ public struct FrameExtractor: Sendable {
             throw Failure(reason: "ffmpeg returned \(result.standardOutput.count) bytes, not a \(side)×\(side) frame")
         }
         return GreyFrame(side: side, pixels: Array(result.standardOutput.prefix(side * side)))
-    }
-}
-
-/// A finished child process: exit status and both outputs, drained concurrently so that neither
-/// pipe can fill and stall the child.
-struct ProcessResult: Sendable {
-    var status: Int32
-    var standardOutput: Data
-    var standardError: String
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errorBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        let errorHandle = error.fileHandleForReading
-        DispatchQueue.global().async {
-            errorBox.set(errorHandle.readDataToEndOfFile())
-            group.leave()
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return ProcessResult(
-            status: process.terminationStatus, standardOutput: data,
-            standardError: String(decoding: errorBox.get(), as: UTF8.self))
-    }
-}
-
-/// A value handed from one thread to another.
-final class DataBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-
-    func set(_ value: Data) {
-        lock.lock()
-        data = value
-        lock.unlock()
-    }
-
-    func get() -> Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return data
     }
 }

@@ -23,19 +23,9 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public struct Inputs: Sendable, Equatable, Codable {
         public var generatedDir: String
         public var referenceManifest: String
-        public var categoryColumn: String?
+        @ExplicitNull public var categoryColumn: String?
         public var referencePerCategory: Int
         public var seed: Int
-
-        // Every key present, null included: the engine treats a missing key as an error.
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(generatedDir, forKey: .generatedDir)
-            try container.encode(referenceManifest, forKey: .referenceManifest)
-            try container.encode(categoryColumn, forKey: .categoryColumn)
-            try container.encode(referencePerCategory, forKey: .referencePerCategory)
-            try container.encode(seed, forKey: .seed)
-        }
     }
 
     public struct Video: Sendable, Equatable, Codable {
@@ -60,18 +50,10 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public struct LPIPS: Sendable, Equatable, Codable {
         public var net: String
         public var linearWeights: String
-        public var backboneWeights: String?
+        /// null: `linear_weights` is one full LPIPS state dict.
+        @ExplicitNull public var backboneWeights: String?
         public var size: Int
         public var maxPairs: Int
-
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(net, forKey: .net)
-            try container.encode(linearWeights, forKey: .linearWeights)
-            try container.encode(backboneWeights, forKey: .backboneWeights)  // null: one full LPIPS state dict
-            try container.encode(size, forKey: .size)
-            try container.encode(maxPairs, forKey: .maxPairs)
-        }
     }
 
     public struct CLIP: Sendable, Equatable, Codable {
@@ -155,15 +137,8 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         }
     }
 
-    /// JSON with snake_case keys, sorted, as the engine reads it.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
-    }
+    /// The file as the engine reads it (`JobJSON`: sorted snake_case keys, every key present).
+    public func jsonData() throws -> Data { try JobJSON.data(self) }
 }
 
 /// A metric network file the configuration points at does not exist.

@@ -29,8 +29,10 @@ enum MediaFixture {
     }
 
     static func run(_ ffmpeg: String, _ arguments: [String]) throws {
-        let result = try ProcessResult.run(ffmpeg, ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments)
-        guard result.status == 0 else { throw Failure(description: "ffmpeg \(arguments.joined(separator: " ")): \(result.standardError)") }
+        let result = try ChildProcess(ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments).runBlocking()
+        guard result.exit.succeeded else {
+            throw Failure(description: "ffmpeg \(arguments.joined(separator: " ")): \(result.standardErrorTail)")
+        }
     }
 
     /// A 320×240 picture: a two-colour gradient, eight random rectangles and ellipses, light noise. PPM (P6) bytes.

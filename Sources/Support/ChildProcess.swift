@@ -1,6 +1,5 @@
 import Foundation
 import Subprocess
-import Support
 
 #if canImport(System)
 import System
@@ -49,7 +48,9 @@ public struct ChildProcessError: ActionableError {
     }
 }
 
-/// Runs one child process to completion.
+/// Runs one child process to completion: the one runner of the Swift side for ffmpeg and ffprobe
+/// (probe, prepare, demo media, curate's frames). (The engine, which needs a user-driven SIGINT →
+/// SIGTERM → SIGKILL teardown and its stderr in a log file, runs through `Runs.EngineProcess`.)
 ///
 /// Both pipes are drained concurrently, so a child that writes a lot to one of them never blocks
 /// on the other. The child gets its own process group: a Ctrl-C on the terminal reaches wanlora
@@ -128,12 +129,49 @@ public struct ChildProcess: Sendable {
             standardErrorTail: String(decoding: error.bytes, as: UTF8.self))
     }
 
+    /// `run()` for synchronous callers on threads of their own (e.g. `DispatchQueue.concurrentPerform`
+    /// workers): blocks the calling thread until the child has ended. Never call it from async code,
+    /// whose threads the child's own task needs.
+    @available(*, noasync, message: "use run() in async code")
+    public func runBlocking() throws -> ChildProcessResult {
+        let outcome = BlockingOutcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                outcome.set(.success(try await run()))
+            } catch {
+                outcome.set(.failure(error))
+            }
+            done.signal()
+        }
+        done.wait()
+        return try outcome.get()
+    }
+
     static func describe(_ error: SubprocessError) -> String {
         let text = String(describing: error)
         if text.contains("executableNotFound") || text.contains("not found") || text.contains("No such file") {
             return "the executable was not found"
         }
         return text
+    }
+}
+
+/// The result of a child run by `runBlocking`, handed from its task to the waiting thread.
+private final class BlockingOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<ChildProcessResult, any Error> = .failure(CancellationError())
+
+    func set(_ value: Result<ChildProcessResult, any Error>) {
+        lock.lock()
+        result = value
+        lock.unlock()
+    }
+
+    func get() throws -> ChildProcessResult {
+        lock.lock()
+        defer { lock.unlock() }
+        return try result.get()
     }
 }
 
