@@ -27,22 +27,22 @@ public struct FrameExtractor: Sendable {
         return nil
     }
 
-    public func imageFrame(path: String) throws(Failure) -> GreyFrame {
-        guard let frame = try frame(path: path, seek: nil, isImage: true) else {
+    public func imageFrame(path: String) async throws(Failure) -> GreyFrame {
+        guard let frame = try await frame(path: path, seek: nil, isImage: true) else {
             throw Failure(reason: "ffmpeg decoded no frame")
         }
         return frame
     }
 
     /// Up to `count` frames (fewer when a seek lands past the real end); throws when none decode.
-    public func videoFrames(path: String, duration: Double?, count: Int) throws(Failure) -> [GreyFrame] {
+    public func videoFrames(path: String, duration: Double?, count: Int) async throws(Failure) -> [GreyFrame] {
         let seconds = duration.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
         let times: [Double] = seconds.map { d in (0..<count).map { d * (Double($0) + 0.5) / Double(count) } } ?? [0]
         var frames: [GreyFrame] = []
         var lastFailure: Failure?
         for time in times {
             do {
-                if let frame = try frame(path: path, seek: time, isImage: false) { frames.append(frame) }
+                if let frame = try await frame(path: path, seek: time, isImage: false) { frames.append(frame) }
             } catch {
                 lastFailure = error
             }
@@ -50,13 +50,13 @@ public struct FrameExtractor: Sendable {
         if frames.isEmpty {
             if let lastFailure { throw lastFailure }
             // Every seek landed past the end (the manifest's duration is too long): take the first frame.
-            if let first = try frame(path: path, seek: nil, isImage: false) { return [first] }
+            if let first = try await frame(path: path, seek: nil, isImage: false) { return [first] }
             throw Failure(reason: "ffmpeg decoded no frame")
         }
         return frames
     }
 
-    func frame(path: String, seek: Double?, isImage: Bool) throws(Failure) -> GreyFrame? {
+    func frame(path: String, seek: Double?, isImage: Bool) async throws(Failure) -> GreyFrame? {
         let side = GreyFrame.side
         var arguments = ["-nostdin", "-hide_banner", "-v", "error"]
         if let seek { arguments += ["-ss", String(format: "%.3f", seek)] }
@@ -67,10 +67,11 @@ public struct FrameExtractor: Sendable {
                       "-vf", "scale=\(side):\(side):flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
         let result: ChildProcessResult
         do {
-            // A concurrentPerform worker of the fingerprinter: a thread of its own, not async code.
-            result = try ChildProcess(ffmpeg, arguments: arguments).runBlocking()
+            result = try await ChildProcess(ffmpeg, arguments: arguments).run()
         } catch let error as ChildProcessError {
             throw Failure(reason: "cannot start ffmpeg: \(error.reason)")
+        } catch is CancellationError {
+            throw Failure(reason: "stopped")
         } catch {
             throw Failure(reason: "cannot start ffmpeg: \(error)")
         }

@@ -129,49 +129,12 @@ public struct ChildProcess: Sendable {
             standardErrorTail: String(decoding: error.bytes, as: UTF8.self))
     }
 
-    /// `run()` for synchronous callers on threads of their own (e.g. `DispatchQueue.concurrentPerform`
-    /// workers): blocks the calling thread until the child has ended. Never call it from async code,
-    /// whose threads the child's own task needs.
-    @available(*, noasync, message: "use run() in async code")
-    public func runBlocking() throws -> ChildProcessResult {
-        let outcome = BlockingOutcome()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                outcome.set(.success(try await run()))
-            } catch {
-                outcome.set(.failure(error))
-            }
-            done.signal()
-        }
-        done.wait()
-        return try outcome.get()
-    }
-
     static func describe(_ error: SubprocessError) -> String {
         let text = String(describing: error)
         if text.contains("executableNotFound") || text.contains("not found") || text.contains("No such file") {
             return "the executable was not found"
         }
         return text
-    }
-}
-
-/// The result of a child run by `runBlocking`, handed from its task to the waiting thread.
-private final class BlockingOutcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<ChildProcessResult, any Error> = .failure(CancellationError())
-
-    func set(_ value: Result<ChildProcessResult, any Error>) {
-        lock.lock()
-        result = value
-        lock.unlock()
-    }
-
-    func get() throws -> ChildProcessResult {
-        lock.lock()
-        defer { lock.unlock() }
-        return try result.get()
     }
 }
 

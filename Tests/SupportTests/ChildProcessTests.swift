@@ -21,22 +21,6 @@ final class StartedProcesses: @unchecked Sendable {
 }
 
 @Suite struct ChildProcessTests {
-    /// A synchronous caller (a `concurrentPerform` worker, as the frame extractor of `curate`) gets
-    /// the same result, both pipes drained, from its own thread.
-    @Test func blockingRunFromAWorkerThread() throws {
-        let script = "head -c 200000 /dev/zero | tr '\\0' f; printf 'ffmpeg: bad frame\\nlast line' >&2; exit 1"
-        let results = OrderedSlots<ChildProcessResult>(count: 2)
-        DispatchQueue.concurrentPerform(iterations: 2) { index in
-            results.set(index, try! ChildProcess("/bin/sh", arguments: ["-c", script], outputLimit: 1 << 20).runBlocking())
-        }
-        for result in results.values() {
-            #expect(result.exit == .exited(1) && result.exit.description == "exit status 1")
-            #expect(result.standardOutput.count == 200_000 && result.standardOutput.allSatisfy { $0 == UInt8(ascii: "f") })
-            #expect(result.standardErrorTail == "ffmpeg: bad frame\nlast line")
-        }
-        #expect(throws: ChildProcessError.self) { try ChildProcess("/nonexistent/ffmpeg", arguments: []).runBlocking() }
-    }
-
     @Test func drainsBothPipesAndKeepsTheTails() async throws {
         // 1 MB on each pipe: far more than a pipe buffer (64 KiB), so reading one after the other would hang.
         let script = "head -c 1000000 /dev/zero | tr '\\0' a; head -c 1000000 /dev/zero | tr '\\0' b >&2; printf END >&2; exit 3"
