@@ -76,7 +76,8 @@ public struct FrameExtractor: Sendable {
             throw Failure(reason: "cannot start ffmpeg: \(error)")
         }
         guard result.exit.succeeded else {
-            let message = result.standardErrorTail.split(separator: "\n").last.map(String.init) ?? result.exit.description
+            let lastLine = result.standardErrorTail.split(separator: "\n").last.map(String.init)
+            let message = lastLine ?? result.exit.description
             throw Failure(reason: "ffmpeg failed: \(message)")
         }
         if result.standardOutput.isEmpty { return nil }

@@ -107,9 +107,10 @@ public struct EngineLaunch: Sendable, Equatable {
     }
 
     /// One engine process of `stage`: `python -m wanlora_engine STAGE --config FILE`.
-    public static func module(_ stage: EngineEvent.Stage, configPath: String, engine: EngineInstallation) -> EngineLaunch {
-        EngineLaunch(executable: engine.python, arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath],
-                     processes: 1)
+    public static func module(_ stage: EngineEvent.Stage, configPath: String,
+                              engine: EngineInstallation) -> EngineLaunch {
+        EngineLaunch(executable: engine.python,
+                     arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath], processes: 1)
     }
 
     /// The command as one shell line, quoted where needed (for logs and `--dry-run`).

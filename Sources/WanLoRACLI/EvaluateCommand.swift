@@ -92,17 +92,19 @@ struct Evaluate: ParsableCommand {
                                 grace: .evaluation)
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let stops = StopForwarding(stage: stage,
-                                   kept: "the features of the videos finished so far stay in \((job.outDir as NSString).appendingPathComponent("features"))")
+        let features = (job.outDir as NSString).appendingPathComponent("features")
+        let stops = StopForwarding(stage: stage, kept: "the features of the videos finished so far stay in \(features)")
         let outcome = try stage.run(observer: StageObserver(event: { event, _ in
             switch event.body {
             case .evaluatePlan(let plan):
                 guard !quiet else { return }
-                Console.err("evaluate: \(plan.generatedVideos) generated videos in \(plan.categories.count) categories, "
+                Console.err("evaluate: \(plan.generatedVideos) generated videos in "
+                            + "\(plan.categories.count) categories, "
                             + "\(plan.referenceVideos) reference clips (of \(plan.referenceRows)); "
                             + "metrics: \(plan.metrics.joined(separator: ", "))")
             case .evaluateProgress(let step):
-                progress.report(ProgressEvent(stage: "evaluate", completed: step.done, total: step.total, unit: "videos"))
+                progress.report(ProgressEvent(stage: "evaluate", completed: step.done, total: step.total,
+                                              unit: "videos"))
             case .warning(let warning):
                 Console.err("warning: \(warning.message)")
             default:

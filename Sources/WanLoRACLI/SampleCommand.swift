@@ -302,7 +302,8 @@ final class SampleProgress: @unchecked Sendable {
         case .progress(let progress):
             let total = progress.total
             if progress.done == total {
-                say(progress.phase == "encode_prompts" ? "encoded \(total) prompt\(total == 1 ? "" : "s")" : "models loaded")
+                say(progress.phase == "encode_prompts" ? "encoded \(total) prompt\(total == 1 ? "" : "s")"
+                    : "models loaded")
             }
         case .sampleStep(let step):
             guard style != .none else { return }
