@@ -254,10 +254,7 @@ extension ResolvedConfig {
     /// folder of the TOML file), so that the file can be written into the run folder.
     public func anchored(at baseDir: String) -> ResolvedConfig {
         var copy = self
-        func absolute(_ path: String) -> String {
-            let expanded = (path as NSString).expandingTildeInPath
-            return expanded.hasPrefix("/") ? Self.normalise(expanded) : Self.normalise(Self.join(baseDir, expanded))
-        }
+        func absolute(_ path: String) -> String { PathMath.absolute(path, base: baseDir) }
         copy.run.dir = absolute(run.dir)
         copy.model.path = absolute(model.path)
         copy.data.trainManifest = absolute(data.trainManifest)
@@ -268,18 +265,6 @@ extension ResolvedConfig {
 
     static func join(_ folder: String, _ name: String) -> String {
         folder.hasSuffix("/") ? folder + name : folder + "/" + name
-    }
-
-    /// Removes "." components, resolves ".." lexically and repeated slashes (no symlinks followed).
-    public static func normalise(_ path: String) -> String {
-        var parts: [Substring] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if part == "." { continue }
-            if part == "..", let last = parts.last, last != ".." { parts.removeLast(); continue }
-            if part == ".." && path.hasPrefix("/") { continue }
-            parts.append(part)
-        }
-        return (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
     }
 }
 

@@ -276,15 +276,11 @@ struct RunsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let cwd = FileManager.default.currentDirectoryPath
-            func absolute(_ path: String, in base: String) -> String {
-                ResolvedConfig.normalise(path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path))
-            }
-            var folder = absolute(runsDir ?? "runs", in: cwd)
+            var folder = PathMath.absolute(runsDir ?? "runs")
             if let configFile {
                 let config = try ConfigLoader.load(file: configFile)
-                let base = (absolute(configFile, in: cwd) as NSString).deletingLastPathComponent
-                folder = absolute(config.run.runsDir, in: base)
+                let base = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
+                folder = PathMath.absolute(config.run.runsDir, base: base)
             }
             let runs = try RunStatus.list(runsDir: folder)
             if json {

@@ -172,12 +172,6 @@ import Testing
         }
     }
 
-    @Test func pathNormalisation() {
-        #expect(ResolvedConfig.normalise("/a/./b/../c//d") == "/a/c/d")
-        #expect(ResolvedConfig.normalise("/../x") == "/x")
-        #expect(ResolvedConfig.normalise("a/../../b") == "../b")
-    }
-
     /// The format is documented once, in docs/engine-contract.md: every key of the file appears
     /// there with the TOML key it comes from; docs/config.md documents every TOML key and links to it.
     @Test func docsDescribeEveryKey() throws {

@@ -39,7 +39,7 @@ import Testing
 
     func run(_ w: Workspace, force: Bool = false) throws -> (RunOutcome, [String]) {
         let seen = LineBox()
-        let observer = RunObserver(event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
+        let observer = StageObserver(event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
                                    escalation: { _ in })
         let outcome = try RunSession(prepared: w.prepared).run(force: force, observer: observer)
         return (outcome, seen.lines)
@@ -165,7 +165,7 @@ import Testing
         let session = RunSession(prepared: w.prepared)
         #expect(session.requestStop() == .interrupt)
         let error = try #require(throws: RunError.self) {
-            try session.run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+            try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         }
         #expect(error.problem.contains("nothing ran"))
         #expect(!FileManager.default.fileExists(atPath: w.root + "/ran"))
@@ -178,7 +178,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: w.root) }
         let session = RunSession(prepared: w.prepared)
         #expect(session.interruptGrace() == 60)
-        _ = try session.run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+        _ = try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         #expect(abs(session.interruptGrace() - (2 * 0.03253632949997609 + 60)) < 1e-12)
     }
 }
