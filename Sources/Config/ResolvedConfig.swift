@@ -202,13 +202,20 @@ extension ResolvedConfig {
             }
         }
         self.settings = settings
-        do {
-            derived = try top.decode(Derived.self, forKey: NameKey("derived"))
-        } catch {
-            throw ConfigError(kind: .wrongType, key: "derived",
-                              problem: "config.resolved.json: 'derived' is missing or not as documented: \(error).",
-                              remedy: "Resolve the TOML configuration again (docs/engine-contract.md §2).")
+        let derivedKeys = try top.nestedContainer(keyedBy: NameKey.self, forKey: NameKey("derived"))
+        try Self.refuseUnknown(derivedKeys.allKeys, allowed: ["run_dir", "experts"], in: "derived")
+        let runDir = try Self.value(derivedKeys, "run_dir", path: "derived.run_dir")
+        let expertsValue = try Self.value(derivedKeys, "experts", path: "derived.experts")
+        guard case .string(let dir) = runDir else { throw Self.wrongType("derived.run_dir", runDir, "a path") }
+        guard case .value(let names) = [String].read(expertsValue), !names.isEmpty,
+              Set(names).count == names.count else {
+            throw Self.wrongType("derived.experts", expertsValue, "\"high\", \"low\" or both, each once")
         }
+        let experts = names.compactMap(Expert.init(rawValue:))
+        guard experts.count == names.count else {
+            throw Self.wrongType("derived.experts", expertsValue, "\"high\", \"low\" or both, each once")
+        }
+        derived = Derived(runDir: dir, experts: experts)
     }
 
     private static func value(_ container: KeyedDecodingContainer<NameKey>, _ name: String, path: String) throws -> ConfigValue {
@@ -248,6 +255,12 @@ extension ResolvedConfig {
         // Encoding a value of plain strings, numbers and arrays cannot fail.
         let data = try! encoder.encode(self)
         return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// The document as a JSON value (for comparing two of them key by key).
+    public func json() -> JSONValue {
+        // The text `formatted()` writes is JSON by construction.
+        try! JSONValue.parse(formatted())
     }
 
     /// Reads and checks the file at `path`.

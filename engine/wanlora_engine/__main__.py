@@ -80,14 +80,14 @@ def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True, ul
             log(str(error))
         return error.exit_code
 
-    events_path = config.run.dir / ("events.jsonl" if stage == "train" else f"{stage}-events.jsonl")
+    events_path = config.derived.run_dir / ("events.jsonl" if stage == "train" else f"{stage}-events.jsonl")
     with EventWriter(events_path, echo=echo, enabled=layout.is_main) as events:
-        device = config.cache.device if stage == "cache" else config.train.device
+        device = config.cache.device if stage == "cache" else config.training.device
         resumed_from = None
         if stage == "train" and resume:
             from .train import checkpoint_dirs
 
-            found = checkpoint_dirs(config.run.dir)
+            found = checkpoint_dirs(config.derived.run_dir)
             resumed_from = int(found[-1].name.split("-")[1]) if found else None
         events.emit("run_started", stage=stage, run_name=config.run.name, **_versions(), **_device_fields(device),
                     config_path=str(config.source_path), resumed_from_step=resumed_from,
@@ -107,7 +107,7 @@ def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True, ul
             else:
                 from .train import resolve_device, run_train
 
-                groups = distributed.start(layout, resolve_device(config.train.device).type)
+                groups = distributed.start(layout, resolve_device(config.training.device).type)
                 status, outputs, summary = run_train(config, events, resume, groups)
                 step = summary.get("steps_done")
                 code = EXIT_OK if status == "completed" else EXIT_INTERRUPTED

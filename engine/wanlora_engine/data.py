@@ -77,7 +77,7 @@ class CachedDataset:
 # Wan2.1/2.2 read 512 text tokens: the official code (`text_len`) and WanPipeline (`max_sequence_length`) zero-pad
 # every caption embedding to 512, however short the caption or the tokenizer cut. Training pads to the same
 # length, so that the cross-attention sees during training the zero tokens it sees when sampling;
-# data.text_length only says where captions are cut (and what the cache stores).
+# training.text_length only says where captions are cut (and what the cache stores).
 MODEL_TEXT_TOKENS = 512
 
 
@@ -163,19 +163,19 @@ class EncodedOnTheFly:
             self.rows = self.rows[:limit]
         if not self.rows:
             raise DataError(f"manifest {manifest} has no rows", "point data.train_manifest at the prepared manifest")
-        self.items = [CachedItem(r.id, -1, latent_shape(r.media_type, config.data.frames, config.data.width,
-                                                        config.data.height), r.category, r.weight, r.media_type)
+        self.items = [CachedItem(r.id, -1, latent_shape(r.media_type, config.training.frames, config.training.resolution.width,
+                                                        config.training.resolution.height), r.category, r.weight, r.media_type)
                       for r in self.rows]
         self.device = _resolve_device(config.cache.device)
         te_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        parts = load_components(config.model.path, config.model.layout, torch.float32,
+        parts = load_components(config.model.checkpoint, config.model.layout, torch.float32,
                                 {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
         self.vae = parts.vae.to(self.device)
         if config.cache.vae_tiling:
             self.vae.enable_tiling()
         self.encoder = TextEncoder(parts.tokenizer, parts.text_encoder.to(self.device), self.device,
-                                   config.data.text_length)
-        self.text_length = config.data.text_length
+                                   config.training.text_length)
+        self.text_length = config.training.text_length
 
     def __len__(self) -> int:
         return len(self.items)
@@ -185,8 +185,8 @@ class EncodedOnTheFly:
         from .media import decode_media
 
         row = self.rows[index]
-        video = decode_media(row, self.config.data.width, self.config.data.height, self.config.data.frames,
-                             self.config.data.fps)
+        video = decode_media(row, self.config.training.resolution.width, self.config.training.resolution.height, self.config.training.frames,
+                             self.config.training.fps)
         return encode_latent(self.vae, video, self.device)
 
     def text(self, index: int) -> torch.Tensor:
