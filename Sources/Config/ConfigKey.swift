@@ -12,6 +12,8 @@ public protocol ConfigType: Sendable, Equatable {
     static var allowedByType: String { get }
     /// The type's name in the engine's schema (config_schema.json).
     static var schemaType: [String: ConfigValue] { get }
+    /// How several values are written, for arrays ("strings in quotes").
+    static var plural: String { get }
 }
 
 /// The outcome of reading a file's value as a `ConfigType`.
@@ -246,6 +248,7 @@ extension Int: ConfigType {
     }
     public var configValue: ConfigValue { .integer(self) }
     public static var spelling: String { "an integer (no quotes, no decimal point)" }
+    public static var plural: String { "integers (no quotes, no decimal point)" }
     public static var allowedByType: String { "an integer" }
     public static var schemaType: [String: ConfigValue] { ["type": .string("integer")] }
 }
@@ -260,6 +263,7 @@ extension Double: ConfigType {
     }
     public var configValue: ConfigValue { .float(self) }
     public static var spelling: String { "a number" }
+    public static var plural: String { "numbers" }
     public static var allowedByType: String { "a number" }
     public static var schemaType: [String: ConfigValue] { ["type": .string("number")] }
 }
@@ -271,6 +275,7 @@ extension Bool: ConfigType {
     }
     public var configValue: ConfigValue { .boolean(self) }
     public static var spelling: String { "true or false (no quotes)" }
+    public static var plural: String { "true or false values (no quotes)" }
     public static var allowedByType: String { "true or false" }
     public static var schemaType: [String: ConfigValue] { ["type": .string("boolean")] }
 }
@@ -282,12 +287,16 @@ extension String: ConfigType {
     }
     public var configValue: ConfigValue { .string(self) }
     public static var spelling: String { "a string in quotes" }
+    public static var plural: String { "strings in quotes" }
     public static var allowedByType: String { "a string" }
     public static var schemaType: [String: ConfigValue] { ["type": .string("string")] }
 }
 
 /// An enumeration whose raw values are what the files hold.
-public protocol ConfigChoice: ConfigType, RawRepresentable, CaseIterable where RawValue == String {}
+public protocol ConfigChoice: ConfigType, RawRepresentable, CaseIterable where RawValue == String {
+    /// The raw values, quoted, comma-separated.
+    static var choices: String { get }
+}
 
 extension ConfigChoice {
     public static func read(_ value: ConfigValue) -> ConfigReading<Self> {
@@ -297,6 +306,7 @@ extension ConfigChoice {
     public var configValue: ConfigValue { .string(rawValue) }
     public static var choices: String { allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ") }
     public static var spelling: String { "one of " + choices }
+    public static var plural: String { "strings from " + choices }
     public static var allowedByType: String { "one of " + choices }
     public static var schemaType: [String: ConfigValue] {
         ["type": .string("choice"), "values": .array(allCases.map { .string($0.rawValue) })]
@@ -309,6 +319,8 @@ extension Array: ConfigType where Element: ConfigType {
         var out: [Element] = []
         for item in items {
             switch Element.read(item) {
+            // A list of choices is a set: a repeated one counts once (eval.metrics = ["fvd", "fvd"]).
+            case .value(let v) where Element.self is any ConfigChoice.Type && out.contains(v): continue
             case .value(let v): out.append(v)
             case .wrongType: return .wrongType
             case .outside: return .outside
@@ -317,8 +329,11 @@ extension Array: ConfigType where Element: ConfigType {
         return .value(out)
     }
     public var configValue: ConfigValue { .array(map(\.configValue)) }
-    public static var spelling: String { "an array of \(Element.spelling)" }
-    public static var allowedByType: String { "an array of \(Element.allowedByType)" }
+    public static var spelling: String { "an array of \(Element.plural)" }
+    public static var plural: String { "arrays of \(Element.plural)" }
+    public static var allowedByType: String {
+        "an array of " + ((Element.self as? any ConfigChoice.Type)?.choices ?? Element.allowedByType)
+    }
     public static var schemaType: [String: ConfigValue] {
         ["type": .string("array"), "items": .table(Element.schemaType)]
     }
@@ -331,6 +346,7 @@ extension Resolution: ConfigType {
     }
     public var configValue: ConfigValue { .string("\(width)x\(height)") }
     public static var spelling: String { "a string like \"1280x720\"" }
+    public static var plural: String { "strings like \"1280x720\"" }
     public static var allowedByType: String { "\"WIDTHxHEIGHT\"" }
     public static var schemaType: [String: ConfigValue] { ["type": .string("resolution")] }
 }

@@ -57,19 +57,43 @@ import Testing
         #expect(anchored.eval.i3dWeights == "")  // empty stays empty ("none")
     }
 
-    /// Every config.invalid.* fixture is refused, naming the key the engine's test expects.
-    @Test func invalidFixturesAreRefusedNamingTheKey() throws {
-        guard case .object(let cases) = try fixture("config.invalid.cases.json") else {
-            Issue.record("config.invalid.cases.json is not an object")
+    /// Every edit of config.invalid.cases.json, applied to the demo fixture, is refused naming the
+    /// key the engine's test expects (engine/tests/test_config.py applies the same edits).
+    @Test func invalidCasesAreRefusedNamingTheKey() throws {
+        guard case .array(let cases) = try fixture("config.invalid.cases.json"),
+              case .object(let demo) = try fixture("config.resolved.demo.json") else {
+            Issue.record("the fixtures are not as expected")
             return
         }
         #expect(cases.count == 6)
-        for member in cases {
-            guard case .string(let key) = member.value else { continue }
-            let path = Self.fixtures.appendingPathComponent(member.key).path
-            let error = try #require(throws: ConfigError.self, "\(member.key)") { try ResolvedConfig.read(file: path) }
-            #expect(error.key == key, "\(member.key): \(error)")
-            #expect(error.problem.contains(key), "\(member.key): \(error.problem)")
+        func edit(_ members: [JSONMember], _ path: ArraySlice<String>, _ value: JSONValue?) -> [JSONMember] {
+            var members = members.filter { $0.key != path.first! || path.count > 1 }
+            if path.count == 1, let value { members.append(JSONMember(path.first!, value)) }
+            if path.count > 1, let i = members.firstIndex(where: { $0.key == path.first! }),
+               case .object(let inner) = members[i].value {
+                members[i].value = .object(edit(inner, path.dropFirst(), value))
+            }
+            return members
+        }
+        for item in cases {
+            guard case .string(let key)? = item["key"] else { Issue.record("no key"); continue }
+            let value: JSONValue?
+            let target: String
+            if case .string(let removed)? = item["remove"] {
+                (target, value) = (removed, nil)
+            } else if case .string(let set)? = item["set"] {
+                (target, value) = (set, item["value"])
+            } else {
+                Issue.record("neither remove nor set")
+                continue
+            }
+            let text = JSONValue.object(edit(demo, ArraySlice(target.split(separator: ".").map(String.init)), value))
+                .formatted()
+            let error = try #require(throws: ConfigError.self, "\(key)") {
+                try JSONDecoder().decode(ResolvedConfig.self, from: Data(text.utf8))
+            }
+            #expect(error.key == key, "\(key): \(error)")
+            #expect(error.problem.contains(key), "\(key): \(error.problem)")
             #expect(!error.remedy.isEmpty)
         }
     }

@@ -64,6 +64,8 @@ def _section_class(section: str) -> type:
 
 
 _SECTION_CLASSES = {section: _section_class(section) for section in SECTIONS}
+# The `lora` section's type (rank, alpha, dropout, targets), as lora.add_lora takes it.
+LoraConfig = _SECTION_CLASSES["lora"]
 
 
 @dataclass(frozen=True)

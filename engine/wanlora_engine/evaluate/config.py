@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import _check, _parse_dataclass, _positive
+from ..strict_json import _check, _parse_dataclass, _positive
 from ..errors import ConfigError
 
 SCHEMA_VERSION = 1
