@@ -321,7 +321,7 @@ public final class RunSession: @unchecked Sendable {
     }
 }
 
-/// Keys whose values differ between two resolved configurations: "train.optimizer.lr 0.0001 → 0.0002".
+/// Keys whose values differ between two resolved configurations: "training.learning_rate 0.0001 → 0.0002".
 enum ConfigDifference {
     static func between(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
         if case .object(let x) = a, case .object(let y) = b {

@@ -1,6 +1,6 @@
 """Stage `train`: LoRA training of the Wan2.2 experts on the cache (rectified flow, see flow.py).
 
-One optimizer step = train.grad_accum micro-batches of train.micro_batch samples. For each sample, in a
+One optimizer step = training.grad_accumulation micro-batches of training.micro_batch samples. For each sample, in a
 fixed order from one seeded generator: its sigma, its noise, and its CFG-dropout coin. Each sample trains
 the expert its timestep belongs to (t = sigma * 1000 >= 875 -> high noise), with that expert's own LoRA.
 With train.expert_grouping = 'step', the expert is drawn once per optimizer step (with the probability
