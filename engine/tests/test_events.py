@@ -78,12 +78,14 @@ def _cli(args, cwd):
 
 
 def test_cli_bad_config_exits_2_with_an_error_event_on_stdout(tmp_path):
-    result = _cli(["train", "--config", str(FIXTURES / "config.invalid.missing-key.json")], tmp_path)
+    raw = demo_config()
+    del raw["training"]["cfg_dropout"]
+    result = _cli(["train", "--config", str(write_config(tmp_path, raw))], tmp_path)
     assert result.returncode == 2
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and event["code"] == "config_invalid"
-    assert "train.cfg_dropout" in event["problem"] and event["remedy"]
-    assert "train.cfg_dropout" in result.stderr
+    assert "training.cfg_dropout" in event["problem"] and event["remedy"]
+    assert "training.cfg_dropout" in result.stderr
 
 
 def test_cli_tiny_model_and_help(tmp_path):

@@ -41,7 +41,7 @@ def test_lora_has_the_expected_size_on_both_experts(workspace):
 
 
 def test_each_sample_trains_the_expert_of_its_timestep(workspace):
-    trainer = make_trainer(workspace, train={"timesteps": {"shift": 3.0}})
+    trainer = make_trainer(workspace, training={"timestep_shift": 3.0})
     experts, sigmas = [], []
     for step in range(200):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
@@ -56,7 +56,7 @@ def test_each_sample_trains_the_expert_of_its_timestep(workspace):
 
 @pytest.mark.parametrize("only", ["high", "low"])
 def test_training_one_expert_draws_only_its_timesteps(workspace, only):
-    trainer = make_trainer(workspace, lora={"experts": [only]})
+    trainer = make_trainer(workspace, training={"expert": only}, derived={"experts": [only]})
     assert list(trainer.models) == [only]
     for step in range(50):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
@@ -65,7 +65,7 @@ def test_training_one_expert_draws_only_its_timesteps(workspace, only):
 
 
 def test_step_grouping_uses_one_expert_per_step_with_the_right_frequency(workspace):
-    trainer = make_trainer(workspace, train={"expert_grouping": "step", "timesteps": {"shift": 5.0}})
+    trainer = make_trainer(workspace, training={"expert_grouping": "step", "timestep_shift": 5.0})
     per_step = []
     for step in range(400):
         experts = {s["expert"] for s in trainer.draw_step(trainer.sampler.take(4 * step, 4))}
@@ -77,7 +77,7 @@ def test_step_grouping_uses_one_expert_per_step_with_the_right_frequency(workspa
 
 
 def test_cfg_dropout_rate_and_empty_prompt(workspace):
-    trainer = make_trainer(workspace, train={"cfg_dropout": 0.1})
+    trainer = make_trainer(workspace, training={"cfg_dropout": 0.1})
     dropped = 0
     total = 0
     for step in range(1000):
@@ -113,7 +113,7 @@ def test_overfit_mode_loss_falls_and_reports_memory(workspace):
 
 
 def test_adamw8bit_without_gpu_falls_back_and_says_so(workspace):
-    trainer = make_trainer(workspace, train={"optimizer": {"name": "adamw8bit"}})
+    trainer = make_trainer(workspace, training={"optimizer": "adamw8bit"})
     assert trainer.optimizer_name == "adamw" and isinstance(trainer.optimizer, torch.optim.AdamW)
     config = write_config(workspace, demo_config(training={"max_steps": 1, "optimizer": "adamw8bit"}))
     assert run_stage("train", config, resume=False, echo=False) == 0
@@ -225,7 +225,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace, mon
 
 
 def test_class_balanced_weighting_uses_category_counts(workspace):
-    trainer = make_trainer(workspace, train={"loss_weighting": "class_balanced", "class_balanced_beta": 0.9})
+    trainer = make_trainer(workspace, training={"loss_weighting": "class_balanced", "class_balanced_beta": 0.9})
     categories = trainer.train_set.categories()
     counts = {c: categories.count(c) for c in set(categories)}
     raw = {c: 0.1 / (1 - 0.9 ** n) for c, n in counts.items()}
@@ -234,7 +234,7 @@ def test_class_balanced_weighting_uses_category_counts(workspace):
 
 
 def test_focal_weights_follow_the_loss_ratio(workspace):
-    trainer = make_trainer(workspace, train={"loss_weighting": "focal", "focal_gamma": 2.0})
+    trainer = make_trainer(workspace, training={"loss_weighting": "focal", "focal_gamma": 2.0})
     trainer.state.focal_ema = 0.5
     losses = torch.tensor([0.25, 0.5, 1.0, 100.0])
     weights = trainer.loss_weights([{"index": 0}] * 4, losses)
@@ -255,7 +255,7 @@ def test_gradient_accumulation_equals_one_big_batch(workspace):
     results = []
     for micro, accum in ((4, 1), (1, 4), (2, 2)):
         trainer = make_trainer(workspace, lora={"dropout": 0.0},
-                               train={"micro_batch": micro, "grad_accum": accum, "cfg_dropout": 0.5})
+                               training={"micro_batch": micro, "grad_accumulation": accum, "cfg_dropout": 0.5})
         record = trainer.train_step()
         params = {k: v.detach().clone() for k, v in trainer.models["low"].named_parameters() if "lora_" in k}
         results.append((record, params))
