@@ -20,7 +20,6 @@ step-N is always complete; the last checkpoint.keep_last are kept.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
