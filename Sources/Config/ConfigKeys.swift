@@ -177,6 +177,9 @@ public struct HardwareKeys: KeySet {
     public static let keys = HardwareKeys()
     public let gpu = Key("gpu", "H100", .nonEmpty, a100: "A100-80GB", v100: "V100-32GB",
                          "GPU model, a name from `wanlora plan --list-gpus`.")
+    public let gpuMemoryLimit = Key("gpu_memory_limit", 0.0, .number("a number of GiB, 0 or more, e.g. 60") {
+        $0 >= 0 && $0 < 1e6
+    }, "GPU memory each engine process may allocate, GiB (0: what the card has); ignored on a CPU.")
     public let gpusPerNode = Key("gpus_per_node", 8, .range(1...64), v100: 2, "GPUs per node (torchrun --nproc-per-node).")
     public let nodes = Key("nodes", 1, .range(1...4096), "Nodes (torchrun --nnodes).")
     public let ulyssesDegree = Key("ulysses_degree", 2, .range(1...64),

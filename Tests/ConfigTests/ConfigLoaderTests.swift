@@ -161,6 +161,7 @@ import Testing
             ("[hardware]\nvae = \"cpu\"", "hardware.vae", "\"cpu\"", "\"cached\""),
             ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
+            ("[hardware]\ngpu_memory_limit = -1", "hardware.gpu_memory_limit", "-1", "0 or more"),
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\" \"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
@@ -210,6 +211,17 @@ import Testing
         for key in ConfigKeys.all where !tested.contains(key.path) && !freeText.contains(key.path) {
             Issue.record("no invalid-value test for \(key.path)")
         }
+    }
+
+    /// hardware.gpu_memory_limit: GiB, 0 (the default) = what the card has; in the engine's JSON under its name.
+    @Test func gpuMemoryLimitIsGiBAndZeroMeansTheCard() throws {
+        #expect(WanLoRAConfig.preset(.h100).hardware.gpuMemoryLimit == 0 && WanLoRAConfig.preset(.v100).hardware.gpuMemoryLimit == 0)
+        var c = try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = 60")
+        #expect(c.hardware.gpuMemoryLimit == 60)
+        let negative = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = -1") }
+        #expect(negative.key == "hardware.gpu_memory_limit" && negative.kind == .invalidValue)
+        c.model.checkpoint = "/m"
+        #expect(try ResolvedConfig(resolving: c, runName: "r").json()["hardware"]?["gpu_memory_limit"] == .int(60))
     }
 
     /// Every problem of a file in one run, in file order, each with its line.

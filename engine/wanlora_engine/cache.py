@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 from .config import ResolvedConfig
 from .errors import DataError, DiskSpaceError
 from .events import EventWriter, log
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import load_components
 from .media import ManifestRow, decode_media, read_manifest
 
@@ -198,6 +199,7 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
         done[split] = {r["id"] for r in indexed} | {r["id"] for r in skipped}
 
     device = _resolve_device(config.cache.device)
+    apply_gpu_memory_limit(config, device, events)
     te_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     components = load_components(config.model.checkpoint, config.model.layout, torch.float32,
                                  {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)

@@ -41,6 +41,7 @@ from .errors import ConfigError, EngineError, NonFiniteLossError
 from .events import EventWriter, log
 from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files, lora_parameters
 
@@ -157,6 +158,7 @@ class Trainer:
         self.groups = groups
         self.layout = groups.layout
         self.device = groups.device
+        apply_gpu_memory_limit(config, self.device, events)
         self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
