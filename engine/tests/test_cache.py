@@ -1,5 +1,3 @@
-import json
-import shutil
 import unicodedata
 
 import pytest
@@ -7,12 +5,12 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import demo_config, write_config, write_dataset
-from wanlora_engine.__main__ import run_stage
-from wanlora_engine.cache import clean_caption, read_jsonl
 from wanlora_engine.config import load_config
+from wanlora_engine.encoding import clean_caption, read_jsonl
 from wanlora_engine.events import read_events
 from wanlora_engine.loading import load_components
 from wanlora_engine.media import decode_media, read_manifest
+from wanlora_engine.stage import run_stage
 
 
 def test_cache_holds_normalised_latents_and_trimmed_embeddings(cached):

@@ -23,16 +23,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from dist_worker import record_run
 from safetensors.torch import load_file
 
-from dist_worker import record_run
 from helpers import demo_config, write_config
 from wanlora_engine import distributed
-from wanlora_engine.__main__ import run_stage
+from wanlora_engine.checkpoints import checkpoint_dirs
 from wanlora_engine.config import load_config, replace_keys
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EventWriter, read_events
-from wanlora_engine.train import Trainer, checkpoint_dirs
+from wanlora_engine.stage import run_stage
+from wanlora_engine.train import Trainer
 from wanlora_engine.ulysses import local_slice, padded_length, split_tokens
 
 TESTS = Path(__file__).resolve().parent
@@ -89,9 +90,11 @@ def assert_same_run(got: dict, want: dict) -> None:
     assert got["losses"] == pytest.approx(want["losses"], rel=RTOL)
     assert sorted(got["grads"]) == sorted(want["grads"]) and want["grads"]
     for name, grad in want["grads"].items():
-        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL,
+                                   msg=lambda m, name=name: f"{name}: {m}")
     for name, weight in want["weights"].items():
-        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def run_layouts(root: Path, nproc: int, layouts: list[str], out: Path) -> dict[str, dict]:
@@ -188,7 +191,8 @@ def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x4
     for name in ("model", "data", "cache"):
         (resumed / name).symlink_to(cached_80x48 / name)
     (resumed / "runs" / "demo" / "checkpoints").mkdir(parents=True)
-    shutil.copytree(run_dir / "checkpoints" / "step-00000002", resumed / "runs" / "demo" / "checkpoints" / "step-00000002")
+    shutil.copytree(run_dir / "checkpoints" / "step-00000002",
+                    resumed / "runs" / "demo" / "checkpoints" / "step-00000002")
     assert run_stage("train", write_config(resumed, dist_config()), resume=True, echo=False) == 0
     later = read_events(resumed / "runs" / "demo" / "events.jsonl")
     adjusted = next(e for e in later if e["event"] == "warning" and e["code"] == "grad_accum_adjusted")
@@ -251,7 +255,8 @@ def test_wanlora_train_starts_torchrun_with_two_ranks(tiny_diffusers, dataset, t
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
     env.pop("WANLORA_ENGINE_PYTHON", None)
     common = ["--config", "wanlora.toml", "--engine-python", sys.executable, "--progress", "plain"]
-    cache = subprocess.run([str(WANLORA), "cache", *common], cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    cache = subprocess.run([str(WANLORA), "cache", *common], cwd=work, env=env, capture_output=True, text=True,
+                           timeout=240)
     assert cache.returncode == 0, cache.stderr[-3000:]
     result = subprocess.run([str(WANLORA), "train", *common, "--gpus", "2", "--ulysses", "2", "--fsdp",
                              "--set", "training.max_steps=2", "--set", "training.micro_batch=1",
@@ -347,8 +352,8 @@ def test_ulysses_degree_must_divide_the_heads(tiny_diffusers):
 def test_engine_refuses_a_ulysses_degree_that_does_not_divide_the_processes(cached_80x48, tmp_path):
     config = write_config(tmp_path, dist_config())
     env = dict(os.environ, WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", PYTHONPATH=str(ENGINE))
-    result = subprocess.run([sys.executable, "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "4"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "4"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     event = json.loads(result.stdout.splitlines()[-1])
     assert event["event"] == "error" and "--ulysses 4 does not divide the 2 processes" in event["problem"]

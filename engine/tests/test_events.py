@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import FIXTURES, demo_config, write_config
-from wanlora_engine.__main__ import run_stage
 from wanlora_engine.events import EVENT_FIELDS, EventWriter, read_events
+from wanlora_engine.stage import run_stage
 
 COMMON = {"event", "schema_version", "time", "elapsed_s"}
 ENGINE_DIR = Path(__file__).resolve().parents[1]
@@ -40,7 +40,8 @@ def test_a_real_run_emits_the_fields_of_the_sample(tmp_path, cached):
     real = read_events(tmp_path / "runs" / "demo" / "events.jsonl")
     # the train stage's lines (run_started also opens the cache and sample stages, without the layout fields)
     sample = {(e["event"]): set(e) for e in sample_events()
-              if e["event"] in ("step", "eval", "checkpoint", "train_plan", "run_started") and e.get("stage", "train") == "train"}
+              if e["event"] in ("step", "eval", "checkpoint", "train_plan", "run_started")
+              and e.get("stage", "train") == "train"}
     for event in real:
         if event["event"] in sample:
             assert set(event) == sample[event["event"]], event["event"]
@@ -64,7 +65,8 @@ def test_writer_checks_fields_and_writes_json_without_nan(tmp_path):
     line = (tmp_path / "e.jsonl").read_text().strip()
     assert stream.getvalue().strip() == line
     decoded = json.loads(line)
-    assert decoded["val_loss"] is None and decoded["val_loss_high"] is None and decoded["losses_by_timestep"]["100"] is None
+    assert decoded["val_loss"] is None and decoded["val_loss_high"] is None
+    assert decoded["losses_by_timestep"]["100"] is None
     assert decoded["time"].endswith("Z")
     silent = EventWriter(tmp_path / "rank1.jsonl", enabled=False)
     silent.emit("warning", code="x", message="y")
@@ -133,7 +135,7 @@ def test_the_engine_process_reports_its_allocator_settings(tmp_path, cached):
 def test_step_events_carry_each_window_peak_and_the_run_peak(monkeypatch):
     import torch
 
-    from wanlora_engine.train import GPUMemoryPeaks
+    from wanlora_engine.devices import GPUMemoryPeaks
 
     # A fake CUDA allocator: the peak counter PyTorch keeps, read and reset per window.
     state = {"allocated": 10, "peak": 10}

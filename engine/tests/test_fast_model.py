@@ -134,7 +134,8 @@ def test_rope_pairs_rotate_like_diffusers():
     assert out.shape == (1, 2, 1, 4)
     assert torch.allclose(out[0, 0, 0], torch.tensor([2.0, 0.0, 0.0, 0.0]))
     assert torch.allclose(out[0, 1, 0], torch.tensor([0.0, 2.0, 0.0, 0.0]))
-    tables = (torch.tensor([[1.0, 1.0, 0.5, 0.5]]).view(1, 1, 1, 4), torch.tensor([[0.0, 0.0, 0.7, 0.7]]).view(1, 1, 1, 4))
+    tables = (torch.tensor([[1.0, 1.0, 0.5, 0.5]]).view(1, 1, 1, 4),
+              torch.tensor([[0.0, 0.0, 0.7, 0.7]]).view(1, 1, 1, 4))
     c, s = rope_pairs(tables)
     assert c.tolist() == [[1.0, 0.5]] and torch.allclose(s, torch.tensor([[0.0, 0.7]]))
 

@@ -4,7 +4,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from helpers import demo_config, write_config
-from wanlora_engine.__main__ import run_stage
+from wanlora_engine.stage import run_stage
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,10 @@ def _pipeline(model_dir):
 
 def _our_adapted_expert(ws, expert):
     """The expert with our float32 checkpoint weights, through peft (the training-time model)."""
+    from wanlora_engine.checkpoints import checkpoint_dirs
     from wanlora_engine.config import load_config
     from wanlora_engine.events import EventWriter
-    from wanlora_engine.train import Trainer, checkpoint_dirs
+    from wanlora_engine.train import Trainer
 
     trainer = Trainer(load_config(ws / "config.resolved.json"), EventWriter(None, echo=False))
     trainer.load_checkpoint(checkpoint_dirs(ws / "runs" / "demo")[-1])

@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import demo_config, write_config
-from wanlora_engine.__main__ import run_stage
+from wanlora_engine.checkpoints import checkpoint_dirs
 from wanlora_engine.config import load_config
 from wanlora_engine.events import EventWriter, read_events
-from wanlora_engine.train import Trainer, checkpoint_dirs
+from wanlora_engine.stage import run_stage
+from wanlora_engine.train import Trainer
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 
@@ -45,10 +46,10 @@ def test_each_sample_trains_the_expert_of_its_timestep(workspace):
     experts, sigmas = [], []
     for step in range(200):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
-            t = float(sample["sigma"]) * 1000
-            assert sample["expert"] == ("high" if t >= 875 else "low")
-            experts.append(sample["expert"])
-            sigmas.append(float(sample["sigma"]))
+            t = float(sample.sigma) * 1000
+            assert sample.expert == ("high" if t >= 875 else "low")
+            experts.append(sample.expert)
+            sigmas.append(float(sample.sigma))
     share = experts.count("high") / len(experts)
     expected = 1 - 0.875 / (3.0 - 2.0 * 0.875)  # P(sigma >= 0.875) under shift 3
     assert share == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / len(experts)))
@@ -60,15 +61,15 @@ def test_training_one_expert_draws_only_its_timesteps(workspace, only):
     assert list(trainer.models) == [only]
     for step in range(50):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
-            assert sample["expert"] == only
-            assert (float(sample["sigma"]) >= 0.875) == (only == "high")
+            assert sample.expert == only
+            assert (float(sample.sigma) >= 0.875) == (only == "high")
 
 
 def test_step_grouping_uses_one_expert_per_step_with_the_right_frequency(workspace):
     trainer = make_trainer(workspace, training={"expert_grouping": "step", "timestep_shift": 5.0})
     per_step = []
     for step in range(400):
-        experts = {s["expert"] for s in trainer.draw_step(trainer.sampler.take(4 * step, 4))}
+        experts = {s.expert for s in trainer.draw_step(trainer.sampler.take(4 * step, 4))}
         assert len(experts) == 1
         per_step.append(experts.pop())
     p_high = 1 - 0.875 / (5.0 - 4.0 * 0.875)
@@ -83,11 +84,11 @@ def test_cfg_dropout_rate_and_empty_prompt(workspace):
     for step in range(1000):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
             total += 1
-            if sample["dropped"]:
+            if sample.dropped:
                 dropped += 1
-                assert torch.equal(sample["text"], trainer.empty_prompt)
+                assert torch.equal(sample.text, trainer.empty_prompt)
             else:
-                assert torch.equal(sample["text"], trainer.train_set.text(sample["index"]))
+                assert torch.equal(sample.text, trainer.train_set.text(sample.index))
     assert dropped / total == pytest.approx(0.1, abs=4 * math.sqrt(0.1 * 0.9 / total))
 
 
@@ -237,7 +238,7 @@ def test_focal_weights_follow_the_loss_ratio(workspace):
     trainer = make_trainer(workspace, training={"loss_weighting": "focal", "focal_gamma": 2.0})
     trainer.state.focal_ema = 0.5
     losses = torch.tensor([0.25, 0.5, 1.0, 100.0])
-    weights = trainer.loss_weights([{"index": 0}] * 4, losses)
+    weights = trainer.loss_weights([0] * 4, losses)
     assert weights.tolist() == pytest.approx([0.25, 1.0, 4.0, 10.0])  # (l / 0.5)^2, capped at 10
 
 

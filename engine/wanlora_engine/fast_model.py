@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,7 @@ _ELEMENTWISE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(name: str) -> Callable[..., Any]:
     # dynamic: one compilation serves every token count (images, 49 and 81 frames)
     return torch.compile(_ELEMENTWISE[name], dynamic=True, fullgraph=True)
@@ -152,7 +153,7 @@ class Elementwise:
             setattr(self, name, _compiled(name) if compiled else fn)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elementwise(compiled: bool) -> Elementwise:
     return Elementwise(compiled)
 
@@ -456,11 +457,11 @@ class _CheckpointedBlock(torch.autograd.Function):
         tensors = runner.store.take(ctx.handle)
         x = tensors[0]
         ops = runner.ops(x.device)
-        kept = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
+        replayed = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
 
         def kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            if kept is not None:
-                return _ReplayAttention.apply(q, k, v, kept, ctx.backend)
+            if replayed is not None:
+                return _ReplayAttention.apply(q, k, v, replayed, ctx.backend)
             return attention_plain(q, k, v, ctx.backend)
 
         attend = runner.attend(kernel, ctx.tokens)
@@ -488,7 +489,8 @@ class _CheckpointedBlock(torch.autograd.Function):
         params = runner.trainable()
         wanted = [xg] + [p for p, need in zip(params, ctx.needs_input_grad[6:]) if need]
         grads = list(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
-        del result, outputs, grad_outputs, tensors, kept
+        del result, outputs, grad_outputs, tensors
+        replayed = None  # frees the kept attention now (kernel, which also holds it, is done)
         grad_x = grads.pop(0)
         param_grads = [grads.pop(0) if need else None for need in ctx.needs_input_grad[6:]]
         return (None, grad_x, None, None, None, None, *param_grads)

@@ -35,7 +35,9 @@ def _multiple_of_16(value: int) -> str | None:
 
 
 def _frames_4n_plus_1(value: int) -> str | None:
-    return None if value >= 1 and (value - 1) % 4 == 0 else "must be 4n+1 (1, 5, ..., 49, 81): the VAE compresses time 4x"
+    if value >= 1 and (value - 1) % 4 == 0:
+        return None
+    return "must be 4n+1 (1, 5, ..., 49, 81): the VAE compresses time 4x"
 
 
 def _check(fn: typing.Callable[[Any], str | None]) -> dict[str, Any]:
