@@ -37,19 +37,20 @@ public enum RunPreparation {
         let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
-        try requireExisting(resolved.model.path, what: "model folder", key: "model.checkpoint", folder: true)
+        try requireExisting(resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
 
         var plan: Plan?
         switch stage {
         case .cache:
             try requireExisting(resolved.data.trainManifest, what: "training manifest", key: "data.train_manifest", folder: false)
-            if let val = resolved.data.valManifest {
+            let val = resolved.data.valManifest
+            if !val.isEmpty {
                 try requireExisting(val, what: "validation manifest", key: "data.val_manifest", folder: false)
             }
         case .train:
             let inventory = try CacheInventory.read(cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
             var dataset = inventory.train
-            if let n = resolved.train.overfitSamples { dataset = inventory.firstTrainItems(n) }
+            if resolved.training.overfitSamples > 0 { dataset = inventory.firstTrainItems(resolved.training.overfitSamples) }
             if config.hardware.t5 != .cached || config.hardware.vae != .cached {
                 notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = \"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
             }
@@ -59,10 +60,10 @@ public enum RunPreparation {
                 plan = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images))
             }
         }
-        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
+        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
                                            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
                                            placement: placement, engine: engine)
-        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.run.dir), launch: launch,
+        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
     }
@@ -124,7 +125,7 @@ public struct CacheInventory: Sendable, Equatable {
             throw RunError(problem: "\(cacheFile) is not a wanlora cache description.",
                            remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
         }
-        let d = resolved.data
+        let d = resolved.training
         let differences = [("width", settings.width, d.width), ("height", settings.height, d.height),
                            ("frames", settings.frames, d.frames), ("fps", settings.fps, d.fps),
                            ("text_length", settings.textLength, d.textLength)].filter { $0.1 != $0.2 }
@@ -252,7 +253,7 @@ public final class RunSession: @unchecked Sendable {
     }
 }
 
-/// Keys whose values differ between two resolved configurations: "train.optimizer.lr 0.0001 → 0.0002".
+/// Keys whose values differ between two resolved configurations: "training.learning_rate 0.0001 → 0.0002".
 enum ConfigDifference {
     static func between(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
         if case .object(let x) = a, case .object(let y) = b {

@@ -1,6 +1,6 @@
 """Training checkpoints: written whole or not at all, the last checkpoint.keep_last kept, read back to resume.
 
-    run.dir/checkpoints/step-NNNNNNNN/   lora-high.safetensors, lora-low.safetensors (float32),
+    derived.run_dir/checkpoints/step-NNNNNNNN/   lora-high.safetensors, lora-low.safetensors (float32),
                                          optimizer.pt, rng.pt, trainer_state.json (written last)
 
 A checkpoint folder is written under a temporary name and renamed into place, so a folder named step-N is
@@ -53,7 +53,7 @@ def checkpoint_to_resume(run_dir: Path, resume: bool) -> Path | None:
         )
     if resume and not existing:
         raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
-                          "start without --resume, or point run.dir at the run to continue")
+                          "start without --resume, or set run.name to the run to continue")
     return existing[-1] if resume else None
 
 
@@ -121,7 +121,7 @@ def load_checkpoint(folder: Path, models: dict[str, Any], optimizer: Any, schedu
     if sorted(state["experts"]) != sorted(experts):
         raise ConfigError(
             f"checkpoint {folder} trained the experts {state['experts']}, the config asks {experts}",
-            "set lora.experts as in the run being resumed, or start a new run folder",
+            "set training.expert as in the run being resumed, or start a new run folder",
         )
     for expert, model in models.items():
         saved = load_file(str(folder / f"lora-{expert}.safetensors"))

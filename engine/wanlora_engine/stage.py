@@ -102,8 +102,8 @@ def _cache(config_path: Path, options: StageOptions, layout: distributed.Layout)
     def work(events: EventWriter) -> StageResult:
         return StageResult(summary=run_cache(config, events))
 
-    return StageRun(config.run.dir / "cache-events.jsonl", config.run.name, config.cache.device, config.source_path,
-                    work)
+    return StageRun(config.derived.run_dir / "cache-events.jsonl", config.run.name, config.cache.device,
+                    config.source_path, work)
 
 
 def _train(config_path: Path, options: StageOptions, layout: distributed.Layout) -> StageRun:
@@ -115,15 +115,16 @@ def _train(config_path: Path, options: StageOptions, layout: distributed.Layout)
     config = load_config(config_path)
     resumed_from = None
     if options.resume:
-        found = checkpoint_dirs(config.run.dir)
+        found = checkpoint_dirs(config.derived.run_dir)
         resumed_from = checkpoint_step(found[-1]) if found else None
 
     def work(events: EventWriter) -> StageResult:
-        groups = distributed.start(layout, resolve_device(config.train.device, "train.device").type)
+        groups = distributed.start(layout, resolve_device(config.training.device, "training.device").type)
         status, outputs, summary = run_train(config, events, options.resume, groups)
         return StageResult(status, outputs, summary, step=summary.get("steps_done"))
 
-    return StageRun(config.run.dir / "events.jsonl", config.run.name, config.train.device, config.source_path, work,
+    return StageRun(config.derived.run_dir / "events.jsonl", config.run.name, config.training.device,
+                    config.source_path, work,
                     resumed_from_step=resumed_from)
 
 
