@@ -49,13 +49,16 @@ public enum ConfigKeys {
             text("data", "val_manifest", \.data.valManifest, "Prepared validation manifest (empty: no validation split).",
                  allowEmpty: true),
             text("data", "cache_dir", \.data.cacheDir,
-                 "Folder for VAE latents and UMT5 embeddings (empty: cache/WIDTHxHEIGHT-FRAMESf-TOKENSt, e.g. cache/1280x720-81f-512t).", allowEmpty: true),
+                 "Folder for VAE latents and UMT5 embeddings (empty: "
+                     + "cache/WIDTHxHEIGHT-FRAMESf-TOKENSt, e.g. cache/1280x720-81f-512t).", allowEmpty: true),
             text("data", "weight_column", \.data.weightColumn,
                  "Manifest column with sampling weights (empty: every item weighs 1).", allowEmpty: true),
             text("data", "category_column", \.data.categoryColumn,
-                 "Manifest column with the category, for class-balanced loss weighting (empty: none).", allowEmpty: true),
+                 "Manifest column with the category, "
+                     + "for class-balanced loss weighting (empty: none).", allowEmpty: true),
             choice("data", "source", \.data.source,
-                   "Where training reads latents and text embeddings: the cache, or encoded on the fly for each drawn item (when the cache would not fit on disk; much slower, the planner says by how much)."),
+                   "Where training reads latents and text embeddings: the cache, or encoded on the fly for each "
+                       + "drawn item (when the cache would not fit on disk; much slower, the planner says by how much)."),
         ]
     }
 
@@ -111,7 +114,8 @@ public enum ConfigKeys {
                     range: 1...1025, extra: fourNPlusOne),
             resolution("training", \.training.width, \.training.height, "Training resolution, width x height."),
             integer("training", "fps", \.training.fps, "Frame rate of the training clips.", range: 1...120),
-            integer("training", "text_length", \.training.textLength, "Caption tokens kept (longer captions are cut); the model reads them padded with zeros to 512, as when sampling.", range: 1...512),
+            integer("training", "text_length", \.training.textLength, "Caption tokens kept (longer captions are cut); "
+                + "the model reads them padded with zeros to 512, as when sampling.", range: 1...512),
             integer("training", "micro_batch", \.training.microBatch, "Samples per GPU group per forward pass.", range: 1...1024),
             integer("training", "grad_accumulation", \.training.gradAccumulation, "Micro-batches per optimizer step.", range: 1...65536),
             integer("training", "epochs", \.training.epochs, "Passes over the training set.", range: 1...10000),
@@ -142,18 +146,22 @@ public enum ConfigKeys {
             real("training", "adam_eps", \.training.adamEps, "AdamW ε.",
                  allowed: "a number greater than 0, e.g. 1e-8", valid: { $0 > 0 }),
             choice("training", "mixed_precision", \.training.mixedPrecision,
-                   "Compute dtype of the forward and backward pass (fp16: planning only, the engine trains bf16 or fp32)."),
+                   "Compute dtype of the forward and backward pass (fp16: "
+                       + "planning only, the engine trains bf16 or fp32)."),
             flag("training", "gradient_checkpointing", \.training.gradientCheckpointing,
                  "Keep only each block's input and recompute the block in backward."),
             choice("training", "residual_dtype", \.training.residualDtype, "dtype of the residual stream between blocks."),
             choice("training", "blocks", \.training.blocks,
                    "Engine block implementation: fast (attention kept, fused, activations in host memory) or diffusers."),
             choice("training", "attention", \.training.attention,
-                   "Attention kernel of the fast blocks (auto: cuDNN where available; SPEC §8 measures ~580 vs ~350 TFLOP/s for FlashAttention-2 on an H100)."),
+                   "Attention kernel of the fast blocks (auto: cuDNN where available; "
+                       + "SPEC §8 measures ~580 vs ~350 TFLOP/s for FlashAttention-2 on an H100)."),
             flag("training", "keep_attention", \.training.keepAttention,
-                 "Fast blocks: keep the self-attention output for backward instead of recomputing it (less time, more memory)."),
+                 "Fast blocks: keep the self-attention output for backward "
+                     + "instead of recomputing it (less time, more memory)."),
             choice("training", "activation_offload", \.training.activationOffload,
-                   "Fast blocks: where checkpointed activations wait for backward (auto: host memory when the GPU would not hold them)."),
+                   "Fast blocks: where checkpointed activations wait for backward (auto: "
+                       + "host memory when the GPU would not hold them)."),
             flag("training", "compile", \.training.compile, "Fast blocks: fuse norms, modulation and RoPE with torch.compile (GPU only)."),
             real("training", "cfg_dropout", \.training.cfgDropout, "Probability of training a sample with the empty prompt.",
                  allowed: "a number from 0 up to (not including) 1, e.g. 0.1", valid: { $0 >= 0 && $0 < 1 }),
@@ -413,7 +421,8 @@ public enum ConfigKeys {
                     // VAE stride 8 × patch 2: a side that is not a multiple of 16 has no whole patch grid.
                     guard v % 16 == 0 else {
                         throw ConfigError.invalid(path, "\"\(s)\"", allowed: allowed,
-                                                  why: "the \(side) \(v) is not a multiple of 16 (VAE stride 8 × patch 2); nearest: \(v / 16 * 16) or \(v / 16 * 16 + 16)")
+                                                  why: "the \(side) \(v) is not a multiple of 16 (VAE stride 8 × patch 2); "
+                                                      + "nearest: \(v / 16 * 16) or \(v / 16 * 16 + 16)")
                     }
                 }
                 config[keyPath: width] = r.width
@@ -451,7 +460,8 @@ public enum ConfigKeys {
     static func fourNPlusOne(_ frames: Int) -> String? {
         guard (frames - 1) % 4 != 0 else { return nil }
         let below = (frames - 1) / 4 * 4 + 1
-        return "the VAE compresses time 4:1 after the first frame, so clips have 4n+1 frames; nearest: \(below) or \(below + 4)"
+        return "the VAE compresses time 4:1 after the first frame, "
+            + "so clips have 4n+1 frames; nearest: \(below) or \(below + 4)"
     }
 
     static func stringArray(_ path: String, _ value: ConfigValue) throws -> [String] {

@@ -167,7 +167,8 @@ extension ResolvedConfig {
             throw ConfigError(
                 kind: .missingKey, key: "model.checkpoint",
                 problem: "model.checkpoint is empty: `cache` and `train` need the folder of the Wan2.2-T2V-A14B weights.",
-                remedy: "Set model.checkpoint in the [model] section (or --set model.checkpoint=/path/to/Wan2.2-T2V-A14B): the official layout (high_noise_model/, low_noise_model/, …) or the diffusers layout."
+                remedy: "Set model.checkpoint in the [model] section (or --set model.checkpoint=/path/to/Wan2.2-T2V-A14B): "
+                    + "the official layout (high_noise_model/, low_noise_model/, …) or the diffusers layout."
             )
         }
         let dtype: EngineDType
@@ -178,7 +179,8 @@ extension ResolvedConfig {
         case .fp8:
             throw ConfigError(
                 kind: .unsupported, key: "model.weights_dtype",
-                problem: "model.weights_dtype = \"fp8\" is a planning option: the engine does not train with fp8 weights yet.",
+                problem: "model.weights_dtype = \"fp8\" is a planning option: "
+                    + "the engine does not train with fp8 weights yet.",
                 remedy: "Set model.weights_dtype to \"bf16\" (or \"fp32\"); `wanlora plan` shows what fp8 would save."
             )
         }
@@ -189,8 +191,10 @@ extension ResolvedConfig {
         case .fp16:
             throw ConfigError(
                 kind: .unsupported, key: "training.mixed_precision",
-                problem: "training.mixed_precision = \"fp16\" is a planning option: the engine trains with bf16 autocast or in float32, and fp16 needs loss scaling it does not have.",
-                remedy: "Set training.mixed_precision to \"bf16\" on a GPU with bfloat16, or \"fp32\" (a V100 has no bf16: fp32 there)."
+                problem: "training.mixed_precision = \"fp16\" is a planning option: the engine trains "
+                    + "with bf16 autocast or in float32, and fp16 needs loss scaling it does not have.",
+                remedy: "Set training.mixed_precision to \"bf16\" on a GPU with bfloat16, "
+                    + "or \"fp32\" (a V100 has no bf16: fp32 there)."
             )
         }
         let experts: [Expert] = switch tr.expert {
@@ -434,8 +438,10 @@ extension ResolvedConfig {
         guard case .int(Self.schemaVersion) = version else {
             throw ConfigError(
                 kind: .invalidValue, key: "schema_version",
-                problem: "\(source) has schema_version \(version.compact()); this wanlora reads version \(Self.schemaVersion).",
-                remedy: "Resolve the TOML configuration again with this wanlora (`wanlora config show --config FILE --json`)."
+                problem: "\(source) has schema_version \(version.compact()); "
+                    + "this wanlora reads version \(Self.schemaVersion).",
+                remedy: "Resolve the TOML configuration again with this "
+                    + "wanlora (`wanlora config show --config FILE --json`)."
             )
         }
         let r = try top.object("run", keys: ["name", "dir"])
@@ -543,7 +549,8 @@ private struct StrictObject {
             let full = path.isEmpty ? unknown : "\(path).\(unknown)"
             throw ConfigError(kind: .unknownKey, key: full,
                               problem: "\(source) has the unknown key '\(full)'.",
-                              remedy: "Remove it or correct its spelling; the keys of '\(path.isEmpty ? "the top level" : path)' are: \(keys.sorted().joined(separator: ", ")).")
+                              remedy: "Remove it or correct its spelling; the keys of '\(path.isEmpty ? "the top level" : path)' are: "
+                                  + "\(keys.sorted().joined(separator: ", ")).")
         }
     }
 
@@ -553,7 +560,8 @@ private struct StrictObject {
         guard let member = members.first(where: { $0.key == name }) else {
             throw ConfigError(kind: .missingKey, key: key(name),
                               problem: "\(source) lacks the key '\(key(name))'.",
-                              remedy: "Every key is required (config.resolved.json has no defaults): resolve the TOML configuration again, or add it (docs/engine-contract.md §2).")
+                              remedy: "Every key is required (config.resolved.json has no defaults): "
+                                  + "resolve the TOML configuration again, or add it (docs/engine-contract.md §2).")
         }
         return member.value
     }

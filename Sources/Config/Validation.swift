@@ -20,8 +20,10 @@ extension WanLoRAConfig {
             let divisors = (1...world).filter { world % $0 == 0 }.map(String.init).joined(separator: ", ")
             throw ConfigError(
                 kind: .inconsistent, key: "hardware.ulysses_degree",
-                problem: "hardware.ulysses_degree = \(hardware.ulyssesDegree) does not divide the \(world) GPUs of the run (gpus_per_node \(hardware.gpusPerNode) × nodes \(hardware.nodes)).",
-                remedy: "Use a Ulysses degree that divides \(world): \(divisors); the GPUs form groups of that size, one sample per group."
+                problem: "hardware.ulysses_degree = \(hardware.ulyssesDegree) does not divide the \(world) "
+                    + "GPUs of the run (gpus_per_node \(hardware.gpusPerNode) × nodes \(hardware.nodes)).",
+                remedy: "Use a Ulysses degree that divides \(world): \(divisors); "
+                    + "the GPUs form groups of that size, one sample per group."
             )
         }
     }

@@ -230,8 +230,10 @@ public struct DemoMediaGenerator: Sendable {
                 let result = try await ChildProcess(tools.ffmpeg, arguments: arguments).run()
                 guard result.exit.succeeded else {
                     throw GeneralError(
-                        "ffmpeg could not make \(item.path) (\(result.exit)): \(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
-                        remedy: "check that ffmpeg has libx264, mpeg2video, aac and the lavfi test sources (Debian's ffmpeg package does)")
+                        "ffmpeg could not make \(item.path) (\(result.exit)): "
+                            + "\(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
+                        remedy: "check that ffmpeg has libx264, mpeg2video, "
+                            + "aac and the lavfi test sources (Debian's ffmpeg package does)")
                 }
             }
             let output = folder + "/" + item.path

@@ -47,7 +47,8 @@ public struct FFmpegEncoder: ClipEncoder {
         let frames = FFmpegCommandBuilder.framesWritten(progressOutput: result.standardOutput) ?? 0
         guard frames == job.command.expectedFrames else {
             return .failure(
-                reason: "ffmpeg wrote \(frames) of \(job.command.expectedFrames) frames: the source ends early (truncated, or shorter than its container says)",
+                reason: "ffmpeg wrote \(frames) of \(job.command.expectedFrames) frames: "
+                    + "the source ends early (truncated, or shorter than its container says)",
                 standardErrorTail: tail)
         }
         return .success(frames: frames)

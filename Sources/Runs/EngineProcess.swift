@@ -248,7 +248,8 @@ public final class EngineProcess: @unchecked Sendable {
         guard result == 0 else {
             throw RunError(
                 problem: "Cannot start the engine \(launch.executable): \(String(cString: strerror(result))).",
-                remedy: result == ENOENT ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); `make -C engine venv` creates engine/.venv."
+                remedy: result == ENOENT ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); "
+                    + "`make -C engine venv` creates engine/.venv."
                     : "Check that \(launch.executable) is an executable file."
             )
         }

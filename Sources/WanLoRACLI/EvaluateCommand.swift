@@ -41,7 +41,8 @@ struct Evaluate: ParsableCommand {
 
     @OptionGroup var source: ConfigSourceOptions
 
-    @Option(help: ArgumentHelp("Metrics to compute, comma-separated (default: eval.metrics of the configuration): fvd, is, lpips, clip, temporal.", valueName: "list"))
+    @Option(help: ArgumentHelp("Metrics to compute, comma-separated (default: "
+        + "eval.metrics of the configuration): fvd, is, lpips, clip, temporal.", valueName: "list"))
     var metrics: String?
 
     @Option(help: "Where the networks run: auto (a CUDA GPU when there is one), cpu or cuda.")
@@ -92,7 +93,8 @@ struct Evaluate: ParsableCommand {
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
         let stops = StopForwarding(process: run.process,
-                                         kept: "the features of the videos finished so far stay in \((job.outDir as NSString).appendingPathComponent("features"))")
+                                         kept: "the features of the videos finished so far stay in "
+                                             + "\((job.outDir as NSString).appendingPathComponent("features"))")
         let outcome = try run.run { event in
             switch event.name {
             case "evaluate_plan":
@@ -104,7 +106,8 @@ struct Evaluate: ParsableCommand {
                     metrics = items.compactMap { if case .string(let name) = $0 { return name }; return nil }
                 }
                 Console.err("evaluate: \(event.int("generated_videos") ?? 0) generated videos in \(categories) categories, "
-                            + "\(event.int("reference_videos") ?? 0) reference clips (of \(event.int("reference_rows") ?? 0)); "
+                            + "\(event.int("reference_videos") ?? 0) "
+                            + "reference clips (of \(event.int("reference_rows") ?? 0)); "
                             + "metrics: \(metrics.joined(separator: ", "))")
             case "evaluate_progress":
                 progress.report(ProgressEvent(stage: "evaluate", completed: event.int("done") ?? 0, total: event.int("total"), unit: "videos"))

@@ -13,17 +13,34 @@ struct SampleCommand: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "sample",
-        abstract: "Generate videos with Wan2.2-T2V-A14B and your LoRAs: one MP4 and JSON sidecar per prompt, an HTML gallery.",
+        abstract: "Generate videos with Wan2.2-T2V-A14B and your LoRAs: "
+            + "one MP4 and JSON sidecar per prompt, an HTML gallery.",
         discussion: """
-        Each prompt becomes OUT/videos/ID.mp4 (H.264), ID.jpg (a poster frame) and ID.json (every setting, the seed, the timings); OUT/index.html shows them grouped by category. Ctrl-C stops the engine within a denoising step and keeps the finished videos (again: SIGTERM, then SIGKILL); the same command makes the rest. The engine's log is OUT/sample-engine.log. The engine denoises the Wan2.2 way: steps at timestep t ≥ boundary·1000 run the high-noise expert with its guidance, the rest the low-noise expert with its own; each expert gets its LoRA (either may be absent) at its own scale. With 40 steps and shift 12, 26 steps are high-noise and 14 low-noise.
+        Each prompt becomes OUT/videos/ID.mp4 (H.264), ID.jpg (a poster frame) and ID.json (every setting, \
+        the seed, the timings); OUT/index.html shows them grouped by category. Ctrl-C stops the engine within a \
+        denoising step and keeps the finished videos (again: SIGTERM, then SIGKILL); the same command makes the \
+        rest. The engine's log is OUT/sample-engine.log. The engine denoises the Wan2.2 way: steps at timestep t ≥ \
+        boundary·1000 run the high-noise expert with its guidance, the rest the low-noise expert with its own; \
+        each expert gets its LoRA (either may be absent) at its own scale. \
+        With 40 steps and shift 12, 26 steps are high-noise and 14 low-noise.
 
-        Settings come from the configuration's [sample] section (defaults: Wan2.2's model card) and the options below override them. The negative prompt is Wan2.2's own unless sample.negative_prompt or --negative-prompt says otherwise. A prompt's seed is sample.seed + its position (or the `seed` column of a CSV), and the noise is drawn on the CPU, so a seed gives the same video on any GPU.
+        Settings come from the configuration's [sample] section (defaults: Wan2.2's model card) and the options \
+        below override them. The negative prompt is Wan2.2's own unless sample.negative_prompt or \
+        --negative-prompt says otherwise. A prompt's seed is sample.seed + its position (or the `seed` \
+        column of a CSV), and the noise is drawn on the CPU, so a seed gives the same video on any GPU.
 
-        Prompts: --prompt TEXT (repeatable), --prompts FILE (.txt: one a line; .csv: a `prompt` or `caption` column, optional `category`, `id`, `seed`), or --val-prompts N (N captions per category from data.val_manifest). Korean is fine.
+        Prompts: --prompt TEXT (repeatable), --prompts FILE (.txt: one a line; .csv: a `prompt` or `caption` \
+        column, optional `category`, `id`, `seed`), or --val-prompts N \
+        (N captions per category from data.val_manifest). Korean is fine.
 
-        Memory on one GPU: the planner (for hardware.gpu) estimates each placement; the engine takes the fastest that fits the real card: both experts on the GPU, else the inactive one waiting in host memory (needs about 27 GiB of RAM per expert), VAE tiling when decoding would not fit. When nothing fits, it stops before loading with the planner's numbers and smaller sizes that would. The text encoder runs before the experts are loaded and is released.
+        Memory on one GPU: the planner (for hardware.gpu) estimates each placement; the engine takes the fastest \
+        that fits the real card: both experts on the GPU, else the inactive one waiting in host memory (needs \
+        about 27 GiB of RAM per expert), VAE tiling when decoding would not fit. When nothing fits, \
+        it stops before loading with the planner's numbers and smaller sizes that would. \
+        The text encoder runs before the experts are loaded and is released.
 
-        Running the same command again keeps the videos already made with the same settings (a stopped run continues); changed settings are refused unless --overwrite.
+        Running the same command again keeps the videos already made with the same \
+        settings (a stopped run continues); changed settings are refused unless --overwrite.
 
         Examples:
           wanlora sample --config run.toml --prompt "한옥 마을의 봄 풍경" --out s/base
@@ -59,11 +76,14 @@ struct SampleCommand: ParsableCommand {
     var steps: Int?
     @Option(help: ArgumentHelp("Timestep shift (default: \(TOMLLiteral.number(defaults.shift)), sample.shift).", valueName: "s"))
     var shift: Double?
-    @Option(name: .customLong("guidance-high"), help: ArgumentHelp("CFG scale of the high-noise expert (default: \(TOMLLiteral.number(defaults.guidanceHigh)), sample.guidance_high).", valueName: "g"))
+    @Option(name: .customLong("guidance-high"), help: ArgumentHelp("CFG scale of the high-noise expert (default: "
+        + "\(TOMLLiteral.number(defaults.guidanceHigh)), sample.guidance_high).", valueName: "g"))
     var guidanceHigh: Double?
-    @Option(name: .customLong("guidance-low"), help: ArgumentHelp("CFG scale of the low-noise expert (default: \(TOMLLiteral.number(defaults.guidanceLow)), sample.guidance_low).", valueName: "g"))
+    @Option(name: .customLong("guidance-low"), help: ArgumentHelp("CFG scale of the low-noise expert (default: "
+        + "\(TOMLLiteral.number(defaults.guidanceLow)), sample.guidance_low).", valueName: "g"))
     var guidanceLow: Double?
-    @Option(help: ArgumentHelp("High-noise expert for t ≥ boundary·1000 (default: \(TOMLLiteral.number(defaultBoundary)), model.boundary).", valueName: "b"))
+    @Option(help: ArgumentHelp("High-noise expert for t ≥ boundary·1000 (default: "
+        + "\(TOMLLiteral.number(defaultBoundary)), model.boundary).", valueName: "b"))
     var boundary: Double?
     @Option(help: ArgumentHelp("Frames per video, 4n+1 (default: \(defaults.frames), sample.frames; 16 fps).", valueName: "n"))
     var frames: Int?
@@ -75,7 +95,8 @@ struct SampleCommand: ParsableCommand {
     var seed: Int?
     @Option(help: ArgumentHelp("euler or unipc (default: \(defaults.solver.rawValue), sample.solver).", valueName: "name"))
     var solver: String?
-    @Option(help: ArgumentHelp("Timestep grid: wan, diffusers_unipc or diffusers_euler (default: \(defaults.schedule.rawValue), sample.schedule).", valueName: "name"))
+    @Option(help: ArgumentHelp("Timestep grid: wan, diffusers_unipc or diffusers_euler (default: "
+        + "\(defaults.schedule.rawValue), sample.schedule).", valueName: "name"))
     var schedule: String?
     @Option(name: .customLong("negative-prompt"), help: ArgumentHelp("Negative prompt (default: Wan2.2's, sample.negative_prompt; \"\" for none).", valueName: "text"))
     var negativePrompt: String?
@@ -167,7 +188,8 @@ struct SampleCommand: ParsableCommand {
             prompts = chosen.prompts
             if !quiet {
                 let short = chosen.choices.filter { $0.chosen < (valPrompts ?? 1) }
-                Console.err("prompts: \(prompts.count) captions of \((manifest as NSString).lastPathComponent), \(chosen.choices.count) categories"
+                Console.err("prompts: \(prompts.count) captions of \((manifest as NSString).lastPathComponent), "
+                    + "\(chosen.choices.count) categories"
                     + (short.isEmpty ? "" : "; fewer in " + short.map { "\($0.category.isEmpty ? "(none)" : $0.category) (\($0.available))" }.joined(separator: ", ")))
             }
         }
@@ -178,7 +200,8 @@ struct SampleCommand: ParsableCommand {
             let full = absolute(path)
             guard FileManager.default.fileExists(atPath: full) else {
                 throw GeneralError("\(flag) \(path): no such file.",
-                                   remedy: "Pass a LoRA that `wanlora train` wrote, e.g. runs/NAME/lora/\(flag == "--lora-high" ? "high" : "low")_noise.comfyui.safetensors.")
+                                   remedy: "Pass a LoRA that `wanlora train` wrote, e.g. "
+                                       + "runs/NAME/lora/\(flag == "--lora-high" ? "high" : "low")_noise.comfyui.safetensors.")
             }
             return (full, scale)
         }
@@ -250,7 +273,8 @@ struct SampleCommand: ParsableCommand {
             Console.err("stopped: the finished videos are kept; run the same command again to make the rest.")
             return 130
         } else {
-            Console.err("error: the engine stopped with status \(status) without saying why. Its last log lines (all of them: \(logPath)):")
+            Console.err("error: the engine stopped with status \(status) "
+                + "without saying why. Its last log lines (all of them: \(logPath)):")
             process.logTail.suffix(12).forEach { Console.err("  " + $0) }
         }
         return status == 130 ? 130 : 1
@@ -268,20 +292,29 @@ struct SampleCommand: ParsableCommand {
         let s = job.sampler, v = job.video
         let lora = { (slot: SampleJob.LoRA?) in slot.map { "\(($0.path as NSString).lastPathComponent) × \(TOMLLiteral.number($0.scale))" } ?? "none" }
         Console.err("""
-        plan: \(job.prompts.count) video\(job.prompts.count == 1 ? "" : "s") of \(v.frames) frames at \(v.width)x\(v.height), \(v.fps) fps (\(String(format: "%.2f", Double(v.frames) / Double(v.fps))) s each)
-          \(s.solver), \(s.steps) steps on the \(s.schedule) schedule with shift \(TOMLLiteral.number(s.shift)): \(split.high) high-noise (guidance \(TOMLLiteral.number(s.guidanceHigh))), \(split.low) low-noise (guidance \(TOMLLiteral.number(s.guidanceLow))); boundary t ≥ \(NumberFormat.decimal(job.model.boundary * 1000, job.model.boundary * 1000 == (job.model.boundary * 1000).rounded() ? 0 : 1))
+        plan: \(job.prompts.count) video\(job.prompts.count == 1 ? "" : "s") of \(v.frames) \
+        frames at \(v.width)x\(v.height), \(v.fps) \
+        fps (\(String(format: "%.2f", Double(v.frames) / Double(v.fps))) s each)
+          \(s.solver), \(s.steps) steps on the \(s.schedule) schedule with shift \(TOMLLiteral.number(s.shift)): \
+        \(split.high) high-noise (guidance \(TOMLLiteral.number(s.guidanceHigh))), \(split.low) \
+        low-noise (guidance \(TOMLLiteral.number(s.guidanceLow))); boundary t ≥ \
+        \(NumberFormat.decimal(boundaryStep, boundaryStep == boundaryStep.rounded() ? 0 : 1))
           LoRA high: \(lora(job.loras.high)); low: \(lora(job.loras.low)); \(seedsText(job.prompts.map(\.seed)))
         """)
         let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
-        let plans = job.memory.candidates.map { "\($0.inactiveExpert == "gpu" ? "both experts on GPU" : "inactive expert in RAM")\($0.vaeTiling ? ", tiled VAE" : ""): \(gib($0.peakBytes))" }
+        let plans = job.memory.candidates.map { "\($0.inactiveExpert == "gpu" ? "both experts on GPU" : "inactive expert in RAM")"
+            + "\($0.vaeTiling ? ", tiled VAE" : ""): \(gib($0.peakBytes))" }
         Console.err("  GPU memory (planner): " + plans.joined(separator: "; ") + " — the engine takes the first that fits the card")
         if let name = job.memory.planGpu, let gpu = try? GPU.named(name) {
             let usable = gpu.memoryBytes - job.memory.reservedBytes
             if let chosen = job.placement(fitting: usable) {
-                Console.err("  on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu): \(chosen.inactiveExpert == "gpu" ? "both experts on the GPU" : "inactive expert in host memory")\(chosen.vaeTiling ? ", tiled VAE" : "")")
+                let placement = chosen.inactiveExpert == "gpu" ? "both experts on the GPU" : "inactive expert in host memory"
+                Console.err("  on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu): "
+                    + "\(placement)\(chosen.vaeTiling ? ", tiled VAE" : "")")
             } else if let least = job.memory.candidates.min(by: { $0.peakBytes < $1.peakBytes }) {
                 let items = least.peakItems.prefix(4).map { "\($0.name) \(gib($0.bytes))" }.joined(separator: ", ")
-                Console.err("  warning: on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu) nothing fits: the least needs \(gib(least.peakBytes)) (\(items)); "
+                Console.err("  warning: on one \(gpu.name) (\(gib(usable)) usable, hardware.gpu) "
+                    + "nothing fits: the least needs \(gib(least.peakBytes)) (\(items)); "
                     + "the engine will stop unless this machine's GPU is larger. Smaller: "
                     + job.memory.alternatives.map { "\($0.label) \(gib($0.peakBytes))" }.joined(separator: "; "))
             }
@@ -338,20 +371,23 @@ final class SampleProgress: @unchecked Sendable {
         case .step(let step):
             guard style != .none else { return }
             let left = step.etaSeconds < 90 ? "\(Int(step.etaSeconds.rounded())) s" : "\(Int((step.etaSeconds / 60).rounded())) min"
-            let line = "video \(step.video)/\(step.videos) (\(step.id)): step \(step.step)/\(step.steps), \(step.expert)-noise t=\(Int(step.timestep)), "
+            let line = "video \(step.video)/\(step.videos) (\(step.id)): "
+                + "step \(step.step)/\(step.steps), \(step.expert)-noise t=\(Int(step.timestep)), "
                 + String(format: "%.2f s/step", step.secondsPerStep) + ", \(left) left"
             if style == .terminal {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
                 stepLineOpen = true
             } else if style == .json {
-                say(#"{"event":"progress","stage":"sample","video":\#(step.video),"videos":\#(step.videos),"step":\#(step.step),"steps":\#(step.steps)}"#)
+                say(#"{"event":"progress","stage":"sample","video":\#(step.video),"videos":\#(step.videos),"#
+                    + #""step":\#(step.step),"steps":\#(step.steps)}"#)
             } else if step.step == step.steps || Date().timeIntervalSince(lastPrinted) >= 2 {
                 lastPrinted = Date()
                 Console.err(line)
             }
         case .video(let video):
             let what = video.existing ? "kept (made earlier with the same settings)" : String(format: "made in %.1f s", video.seconds)
-            say("video \(video.video)/\(video.videos) \(video.id)\(video.category.map { " [\($0)]" } ?? ""), seed \(video.seed): \(what) → \(video.path)")
+            say("video \(video.video)/\(video.videos) \(video.id)\(video.category.map { " [\($0)]" } ?? ""), "
+                + "seed \(video.seed): \(what) → \(video.path)")
         case .warning(_, let message):
             say("warning: \(message)")
         case .error, .finished, .other:

@@ -26,7 +26,8 @@ private final class Received: @unchecked Sendable {
         echo "args: $*" >&2
         printf '{"event":"run_started","stage":"evaluate"}\\n'
         printf 'not json\\n'
-        printf '{"event":"evaluate_progress","done":1,"total":2}\\n{"event":"evaluate_progress","done":2,"total":2}\\n'
+        printf '{"event":"evaluate_progress","done":1,"total":2}\\n{"event":"evaluate_progress","done":2,"total":2}\
+        \\n'
         printf '{"event":"run_finished","status":"completed","outputs":{"metrics_json":"/x/metrics.json"}}'
         """)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -43,7 +44,8 @@ private final class Received: @unchecked Sendable {
 
     @Test func aFailingEngineLeavesItsErrorAndLog() throws {
         let (installation, folder) = try fakeEngine("""
-        printf '{"event":"error","code":"model_load_failed","problem":"weights/i3d_pretrained_400.pt does not exist","remedy":"put it there"}\\n'
+        printf '{"event":"error","code":"model_load_failed","problem":"weights/i3d_pretrained_400.pt \
+        does not exist","remedy":"put it there"}\\n'
         printf '{"event":"run_finished","status":"failed"}\\n'
         echo "Traceback: boom" >&2
         exit 1

@@ -19,7 +19,8 @@ import Testing
         #expect(video.id == "0001" && video.category == "공간/건축" && video.seed == 42 && !video.existing)
         #expect(events.contains(.progress(phase: "encode_prompts", done: 1, total: 1)))
         #expect(events.contains { if case .finished("completed", _, 1, 0) = $0 { true } else { false } })
-        #expect(events.contains { if case .finished("interrupted", _, nil, nil) = $0 { true } else { false } })  // a train run's
+        // The interrupted run_finished is a train run's (no video counts).
+        #expect(events.contains { if case .finished("interrupted", _, nil, nil) = $0 { true } else { false } })
         #expect(events.contains(.other("train_plan")))
         #expect(events.contains { if case .warning("item_skipped", _) = $0 { true } else { false } })
     }
