@@ -144,9 +144,10 @@ public struct JobRunner: Sendable {
         let total = todo.count
         progress.report(ProgressEvent(stage: "encode", completed: 0, total: total, unit: "clips"))
         do {
-            _ = try await Parallel.map(todo, width: width, finished: { done in
+            let reportFinished: @Sendable (Int) -> Void = { done in
                 progress.report(ProgressEvent(stage: "encode", completed: done, total: total, unit: "clips"))
-            }) { job in
+            }
+            _ = try await Parallel.map(todo, width: width, finished: reportFinished) { job in
                 let outcome = try await self.perform(job, runID: runID)
                 collected.set(job.output, outcome)
                 return true

@@ -232,7 +232,7 @@ public final class EngineProcess: @unchecked Sendable {
 
         let words = [launch.executable] + launch.arguments
         let cStrings = words.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
+        defer { for string in cStrings { free(string) } }
         var argv = cStrings + [nil]
         var child: pid_t = 0
         // The caller's environment, unchanged: torchrun passes it on to every rank.

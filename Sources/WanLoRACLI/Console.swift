@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AmbiguousTrailingClosureOverload
+// reportingErrors has a sync and an async overload: the caller's context (run() or async run()) picks one.
+
 import Foundation
 import Support
 

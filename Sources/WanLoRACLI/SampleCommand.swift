@@ -275,7 +275,7 @@ struct SampleCommand: ParsableCommand {
         } else {
             Console.err("error: the engine stopped with status \(status) "
                 + "without saying why. Its last log lines (all of them: \(logPath)):")
-            process.logTail.suffix(12).forEach { Console.err("  " + $0) }
+            for line in process.logTail.suffix(12) { Console.err("  " + line) }
         }
         return status == 130 ? 130 : 1
     }
