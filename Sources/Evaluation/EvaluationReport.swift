@@ -48,8 +48,9 @@ public enum EvaluationReport {
         text += "\nvalues: generated (reference clips); IS, CLIP score and temporal "
             + "consistency of the reference are the ceiling to compare with."
         if metrics.categories.contains(where: { $0.fvd?.stable == false && $0.fvd?.value != nil }) || metrics.overall.fvd?.stable == false {
-            text += "\n* fewer than \(NumberFormat.grouped(metrics.settings.fvdMinSamples)) "
-                + "clips per set: FVD is biased upward; compare only at equal sample counts."
+            text += "\n* fewer than "
+                + "\(NumberFormat.grouped(metrics.settings.fvdMinSamples)) clips per set: "
+                + "FVD is biased upward; compare only at equal sample counts."
         }
         return text
     }

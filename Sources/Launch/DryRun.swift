@@ -19,8 +19,8 @@ public enum DryRun {
             let tokens = plan.video.tokens
             let perGPU = (tokens + request.ulysses - 1) / request.ulysses
             out.append("  Ulysses         \(request.ulysses)" + (request.ulysses > 1
-                ? " (a \(plan.video.frames)-frame clip's \(NumberFormat.grouped(tokens)) "
-                    + "tokens: \(NumberFormat.grouped(perGPU)) per GPU)"
+                ? " (a \(plan.video.frames)-frame clip's "
+                    + "\(NumberFormat.grouped(tokens)) tokens: \(NumberFormat.grouped(perGPU)) per GPU)"
                 : " (each GPU holds whole samples)"))
         } else {
             out.append("  Ulysses         \(request.ulysses)")
@@ -46,8 +46,8 @@ public enum DryRun {
             return out.joined(separator: "\n") + "\n"
         }
         let m = plan.memory
-        out.append("Per-GPU plan (\(plan.setup.gpu), \(NumberFormat.decimal(plan.setup.gpuMemoryGiB, 0)) "
-            + "GiB; `wanlora plan` has the whole model):")
+        out.append("Per-GPU plan (\(plan.setup.gpu), "
+            + "\(NumberFormat.decimal(plan.setup.gpuMemoryGiB, 0)) GiB; `wanlora plan` has the whole model):")
         let width = max(36, (m.items.map(\.name.count).max() ?? 0) + 2)
         for item in m.items {
             out.append("  " + item.name.padding(toLength: width, withPad: " ", startingAt: 0) + gib(item.bytes).leftPad(10))
@@ -55,7 +55,8 @@ public enum DryRun {
         out.append("  " + "peak".padding(toLength: width, withPad: " ", startingAt: 0) + gib(m.peakBytes).leftPad(10)
                    + "  of \(gib(m.usableBytes)) usable: " + (m.fits ? "fits, \(gib(m.usableBytes - m.peakBytes)) to spare" : "DOES NOT FIT"))
         let video = plan.throughput.video
-        out.append("  time per \(plan.video.frames)-frame sample  \(NumberFormat.decimal(video.totalSeconds, 1)) "
+        out.append("  time per \(plan.video.frames)-frame "
+            + "sample  \(NumberFormat.decimal(video.totalSeconds, 1)) "
             + "s on its \(request.ulysses) GPU\(request.ulysses == 1 ? "" : "s")"
                    + (video.ulyssesSeconds > 0 ? " (all-to-all \(NumberFormat.decimal(video.ulyssesSeconds, 2)) s)" : "")
                    + (video.fsdpExposedSeconds > 0 ? " (FSDP gathers not hidden \(NumberFormat.decimal(video.fsdpExposedSeconds, 2)) s)" : ""))

@@ -131,8 +131,8 @@ public enum ClipPlanner {
 
     static func shortVideo(duration: Double, available: Int, policy: ClipPolicy) -> ClipPlanOutcome {
         let seconds = (duration * 100).rounded() / 100
-        let what = "video of \(seconds) s holds \(available) frames at \(policy.fps) "
-            + "fps, fewer than one clip of \(policy.frames)"
+        let what = "video of \(seconds) s holds \(available) frames at "
+            + "\(policy.fps) fps, fewer than one clip of \(policy.frames)"
         switch policy.shortVideos {
         case .skip:
             return .skipped(what + " (--short-videos skip)")

@@ -48,13 +48,15 @@ public enum SummaryText {
                 + "unfinished ones are redone; no manifest was written")
             return lines.joined(separator: "\n")
         }
-        lines.append("prepared \(NumberFormat.grouped(summary.itemsPrepared)) of \(NumberFormat.grouped(summary.items)) "
+        lines.append("prepared \(NumberFormat.grouped(summary.itemsPrepared)) of "
+            + "\(NumberFormat.grouped(summary.items)) "
             + "items into \(NumberFormat.grouped(summary.clips.count)) clips in \(summary.outputDirectory)")
         for split in summary.itemsPerSplit.keys.sorted() {
             let clips = summary.clips.filter { $0.split == split }
             let augmented = clips.filter { !$0.augmentation.isEmpty && !$0.augmentation.hasPrefix("pad=") }.count
-            lines.append("  \(split): \(NumberFormat.grouped(summary.itemsPerSplit[split] ?? 0)) "
-                + "items → \(NumberFormat.grouped(clips.count)) "
+            lines.append("  \(split): "
+                + "\(NumberFormat.grouped(summary.itemsPerSplit[split] ?? 0)) items → "
+                + "\(NumberFormat.grouped(clips.count)) "
                 + "clips (\(NumberFormat.grouped(clips.filter { $0.mediaType == .video }.count)) video, "
                 + "\(NumberFormat.grouped(clips.filter { $0.mediaType == .image }.count)) "
                 + "image\(augmented > 0 ? ", \(NumberFormat.grouped(augmented)) augmented" : ""))")

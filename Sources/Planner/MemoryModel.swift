@@ -154,8 +154,8 @@ public enum MemoryModel {
         } else {
             activations.append(MemoryItem(
                 name: "activations of all blocks", bytes: Int(micro * Double(a.layers) * tokensPerGPU * blockBytes),
-                basis: "no gradient checkpointing: \(a.layers) blocks × \(Int(tokensPerGPU)) "
-                    + "tokens × \(Int(blockBytes.rounded())) B a token"
+                basis: "no gradient checkpointing: \(a.layers) blocks × "
+                    + "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
             ))
         }
         // Without a fused attention kernel for this dtype, SDPA falls back to the math kernel,

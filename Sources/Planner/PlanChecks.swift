@@ -29,8 +29,8 @@ enum PlanChecks {
         if tr.mixedPrecision == .bf16 && !gpu.supportsBF16 {
             add(.error, "bf16",
                 "\(gpu.name) has no bfloat16 arithmetic: bf16 runs emulated in fp32 without tensor cores "
-                    + "(\(fmt(gpu.fp32TFLOPs)) instead of \(fmt(gpu.fp16TFLOPs)) "
-                    + "TFLOP/s), and SDPA has no fused bf16 attention kernel there.",
+                    + "(\(fmt(gpu.fp32TFLOPs)) instead of "
+                    + "\(fmt(gpu.fp16TFLOPs)) TFLOP/s), and SDPA has no fused bf16 attention kernel there.",
                 "Use a GPU with bf16 (A100, H100, H200, L40S, RTX 4090), or training.mixed_precision "
                     + "= \"fp16\" (Wan2.2 was trained in bf16; fp16 activations can overflow).")
         }
@@ -60,8 +60,8 @@ enum PlanChecks {
         if !m.fits {
             add(.error, "memory",
                 "Peak \(gib(m.peakBytes)) per GPU exceeds the \(gib(m.usableBytes)) usable of the \(gpu.name)'s "
-                    + "\(gib(m.capacityBytes)) (\(tr.frames) frames \(tr.width)x\(tr.height), \(plan.video.tokens) "
-                    + "tokens\(hw.ulyssesDegree > 1 ? " over Ulysses \(hw.ulyssesDegree)" : "")).",
+                    + "\(gib(m.capacityBytes)) (\(tr.frames) frames \(tr.width)x\(tr.height), "
+                    + "\(plan.video.tokens) tokens\(hw.ulyssesDegree > 1 ? " over Ulysses \(hw.ulyssesDegree)" : "")).",
                 memoryRemedy(config: config, architecture: a, plan: plan))
         } else if m.utilisation > 0.9 {
             add(.warning, "memory-tight",

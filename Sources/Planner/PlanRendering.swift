@@ -85,8 +85,9 @@ public enum PlanRendering {
         let s = p.setup
         let giB = { (b: Int) in String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
         let setup = Section(title: "wanlora plan: \(s.architecture), preset \(s.preset)", rows: [
-            ("GPUs", "\(s.worldSize) × \(s.gpu) (\(String(format: "%.1f", s.gpuMemoryGiB)) "
-                + "GiB each), \(s.nodes) node\(s.nodes == 1 ? "" : "s") × \(s.gpusPerNode)"),
+            ("GPUs", "\(s.worldSize) × "
+                + "\(s.gpu) (\(String(format: "%.1f", s.gpuMemoryGiB)) GiB each), "
+                + "\(s.nodes) node\(s.nodes == 1 ? "" : "s") × \(s.gpusPerNode)"),
             ("parallelism", "Ulysses \(s.ulyssesDegree) → \(s.dataParallelSize) data-parallel "
                 + "group\(s.dataParallelSize == 1 ? "" : "s"); FSDP \(s.fsdp ? "on" : "off")"),
             ("batch", "micro \(s.microBatch) × accumulation \(s.gradAccumulation) "
@@ -148,8 +149,9 @@ public enum PlanRendering {
         ])
         let c = p.cache
         let cache = Section(title: "Cache (wanlora cache)", rows: [
-            ("size", "\(gb(c.totalBytes)): latents \(String(format: "%.2f", Double(c.latentBytesPerVideo) / 1e6)) "
-                + "MB a video, \(String(format: "%.2f", Double(c.latentBytesPerImage) / 1e6)) MB an image; "
+            ("size", "\(gb(c.totalBytes)): latents "
+                + "\(String(format: "%.2f", Double(c.latentBytesPerVideo) / 1e6)) MB a video, "
+                + "\(String(format: "%.2f", Double(c.latentBytesPerImage) / 1e6)) MB an image; "
                 + "text \(String(format: "%.2f", Double(c.textBytesPerCaption) / 1e6)) MB a caption"),
             ("disk free", c.diskFreeBytes.map(gb) ?? "unknown"),
             ("build once", String(format: "%.1f h on the %d GPUs (%.0f GPU-hours, estimate)", c.buildHours, s.worldSize, c.buildGPUHours)),

@@ -113,16 +113,16 @@ public struct ReportComparison: Sendable, Codable {
             report: "96 h on 2 × V100 (32 h an epoch)",
             computed: "\(hours(v100fp16.schedule.runHours)) on 2 × V100 with fp16 (\(hours(v100.schedule.runHours)) "
                 + "as configured); \(n(Int(h100.schedule.gpuHours.rounded()))) H100-hours on one H100 at 49 frames "
-                + "(\(n(dataset.videos)) videos at \(String(format: "%.1f", h100.throughput.video.totalSeconds)) "
-                + "s + \(n(dataset.images)) "
+                + "(\(n(dataset.videos)) videos at "
+                + "\(String(format: "%.1f", h100.throughput.video.totalSeconds)) s + \(n(dataset.images)) "
                 + "images at \(String(format: "%.2f", h100.throughput.image.totalSeconds)) s, × 3)",
             verdict: ratio(v100fp16.schedule.runHours, 96)
         ))
         rows.append(Row(
             claim: "bf16 mixed precision on V100",
             report: "used (bf16, \"50% memory saving\")",
-            computed: "V100 has no bf16 arithmetic (emulated at \(fmt(GPU.v100_32.fp32TFLOPs)) "
-                + "TFLOP/s) and no FlashAttention",
+            computed: "V100 has no bf16 arithmetic (emulated at "
+                + "\(fmt(GPU.v100_32.fp32TFLOPs)) TFLOP/s) and no FlashAttention",
             verdict: "not possible as planned"
         ))
         rows.append(Row(

@@ -96,8 +96,8 @@ public enum SampleMemoryModel {
         add("VAE weights", .denoise, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let perToken = activationBytesPerTokenDim * Double(a.dim)
         add("one block's activations", .denoise, Int(Double(g.tokens) * perToken),
-            "\(g.tokens) tokens × \(Int(perToken)) "
-                + "B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
+            "\(g.tokens) tokens × "
+                + "\(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add("latents, noise and solver state", .denoise, latentElements * 4 * 6,
             "6 float32 copies of \(g.latentChannels) × \(g.latentFrames) × \(g.latentHeight) × \(g.latentWidth) latents")

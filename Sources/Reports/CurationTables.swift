@@ -74,8 +74,8 @@ public enum CurationTables {
         }
         let pairs = ["identical file", "same caption", "near duplicate"].map { "\(n.grouped(summary.duplicatePairs[$0] ?? 0)) \($0)" }
         rows.append(["duplicate pairs", pairs.joined(separator: ", ")])
-        rows.append(["duplicate groups", "\(n.grouped(summary.duplicateGroups)) groups holding \(n.grouped(summary.itemsInDuplicateGroups)) "
-            + "items (\(summary.options.duplicatePolicy.rawValue))"])
+        rows.append(["duplicate groups", "\(n.grouped(summary.duplicateGroups)) groups holding "
+            + "\(n.grouped(summary.itemsInDuplicateGroups)) items (\(summary.options.duplicatePolicy.rawValue))"])
         rows.append(["range outliers", "\(n.grouped(summary.rangeOutliers)) "
             + "items (\(summary.options.dropRangeOutliers ? "dropped" : "kept, noted in the log"))"])
         var iqr = "\(n.grouped(summary.iqrOutliers)) "

@@ -121,8 +121,8 @@ public enum SampleGallery {
             for video in group.videos {
                 let file = "videos/" + video.video.file
                 let poster = "videos/" + video.video.poster
-                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · \(number(video.video.durationSeconds)) "
-                    + "s of video · made in \(number(video.timing.seconds)) s"
+                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · "
+                    + "\(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
                 if video.promptTruncated { notes += " · <b>prompt cut at the token limit</b>" }
                 body += """
                 <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" \
