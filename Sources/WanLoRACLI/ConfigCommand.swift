@@ -58,8 +58,8 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var source: ConfigSourceOptions
         @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: "Print config.resolved.json as `wanlora train` writes it into "
-            + "the run folder (paths absolute; docs/engine-contract.md).")
+        @Flag(help: ArgumentHelp("Print config.resolved.json as `wanlora train` writes it into "
+            + "the run folder (paths absolute; docs/engine-contract.md)."))
         var json = false
 
         func run() throws { try reportingErrors { try show() } }

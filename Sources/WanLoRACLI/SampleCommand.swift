@@ -290,6 +290,7 @@ struct SampleCommand: ParsableCommand {
         guard !quiet else { return }
         let split = job.stepsPerExpert
         let s = job.sampler, v = job.video
+        let boundaryStep = job.model.boundary * 1000
         let lora = { (slot: SampleJob.LoRA?) in slot.map { "\(($0.path as NSString).lastPathComponent) × \(TOMLLiteral.number($0.scale))" } ?? "none" }
         Console.err("""
         plan: \(job.prompts.count) video\(job.prompts.count == 1 ? "" : "s") of \(v.frames) \
