@@ -9,8 +9,8 @@ inside an escape or an interpolation. What it cannot split (a code line, a comme
 
     scripts/wrap_long_strings.py [PATH ...]     (default: Sources Tests Package.swift; then check with `make lint`)
 
-A literal that must stay a literal (an `#expect` comment, a `Logger.Message`, a `.utf8` receiver) needs a hand fix
-after it is split: the compiler names each one.
+A split where a String does not fit needs a hand fix: an `#expect` comment (`Comment(rawValue: ...)`), a `help:`
+(`ArgumentHelp(...)`), a `.utf8` or other member of the literal (parentheses); the compiler names each one.
 """
 
 import argparse
