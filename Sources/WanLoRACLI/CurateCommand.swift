@@ -206,6 +206,8 @@ struct Curate: AsyncParsableCommand {
         }
         let summary = result.summary
         func rows(_ count: Int) -> String { count == 1 ? "1 row" : "\(NumberFormat.grouped(count)) rows" }
-        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), \(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
+        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), "
+            + "\(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md "
+            + "in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
     }
 }
