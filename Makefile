@@ -16,7 +16,8 @@ SWIFT_FORMAT ?= $(SWIFT) format
 SWIFT_FILES := Sources Tests Package.swift
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: build test lint format demo deps-media deps-sqlite deps-engine swift-test engine-test generated bench bench-curate clean
+.PHONY: build test lint format demo deps-media deps-sqlite deps-engine swift-test engine-test generated
+.PHONY: bench bench-curate clean
 
 build: deps-sqlite
 	$(SWIFT) build -c release --product wanlora
