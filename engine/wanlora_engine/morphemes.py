@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 from collections import deque
 import struct
 import sys
@@ -127,6 +128,13 @@ def make_kiwi(workers: int):  # -> kiwipiepy.Kiwi
                           "kiwipiepy-model from engine/pyproject.toml)", code="kiwi_missing") from error
     # Kiwi reads num_workers=0 as "the old default" since 0.21, which was slower here: name the count.
     return Kiwi(num_workers=workers if workers > 0 else (os.cpu_count() or 1))
+
+
+def kiwi_version() -> str:
+    """kiwipiepy's version (the model package follows it)."""
+    import kiwipiepy
+
+    return kiwipiepy.__version__
 
 
 def analyse(texts: Iterable[str], kiwi) -> Iterator[CaptionMorphemes]:
@@ -293,10 +301,12 @@ def run_morphemes(input_path: Path, output_path: Path, vocabulary_path: Path, wo
                         captions_per_second=done / elapsed if elapsed > 0 else None)
     vocabulary_path.write_text(json.dumps(vocabulary.to_json(), ensure_ascii=False), encoding="utf-8")
     summary: dict[str, object] = {
-        "captions": count, "morphemes": morpheme_tokens, "content_words": content_tokens,
+        "analyser": f"Kiwi {kiwi_version()}", "captions": count, "morphemes": morpheme_tokens, "content_words": content_tokens,
         "morpheme_types": len(vocabulary.morphemes), "content_word_types": len(vocabulary.content_words),
         "scripts": scripts, "unit": unit, "workers": workers, "model_load_seconds": round(loaded - started, 3),
         "seconds": round(time.monotonic() - started, 3),
+        # Linux reports ru_maxrss in KiB: the whole stage's peak (model, vocabulary, word cache).
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     events.emit("morpheme_summary", **summary)
     return summary
