@@ -198,7 +198,7 @@ public enum ReportTables {
         let data = report.datasets.filter { $0.morphemes != nil }
         let all = data.map { $0.morphemes!.all }
         func scripts(_ key: CaptionScript) -> [String] {
-            all.map { countShare(CountShare(count: $0.scripts["\(key)"] ?? 0, of: $0.captions)) }
+            all.map { countShare(CountShare(count: $0.scripts[key.label] ?? 0, of: $0.captions)) }
         }
         return ReportTable(
             title: "Words and morphemes",
@@ -226,10 +226,10 @@ public enum ReportTables {
                 ["captions without Hangul (e.g. English)"] + scripts(.other),
                 ["captions without letters"] + scripts(.noLetters),
             ],
-            note: "morphemes by \(info.analyser) (unit: \(info.unit), \(n.grouped(info.distinctCaptions)) distinct captions): every "
-                + "token but punctuation and symbols, types as form/TAG; content words: NNG/NNP nouns and VV/VA stems + 다; "
-                + "a template caption's first \(info.templateWords) distinct content words, as a set, are those of more than "
-                + "\(info.templateThreshold) captions of its dataset (docs/report-schema.md)")
+            note: "morphemes by \(info.analyser) (unit: \(info.unit), \(n.grouped(info.distinctCaptions)) distinct "
+                + "captions): every token but punctuation and symbols, types as form/TAG; content words: NNG/NNP nouns "
+                + "and VV/VA stems + 다; a template caption's first \(info.templateWords) distinct content words, as a "
+                + "set, are those of more than \(info.templateThreshold) captions of its dataset (docs/report-schema.md)")
     }
 
     public static func topContentWords(_ report: AnalysisReport) -> ReportTable? {
@@ -254,21 +254,24 @@ public enum ReportTables {
         morphemeData(report).map { entry in
             ReportTable(
                 title: "Content words by category: \(entry.name)",
-                header: ["category", "captions", "content words / caption", "morpheme caption TTR mean", "morpheme corpus TTR",
-                         "template captions", "top content words"],
+                header: ["category", "captions", "content words / caption", "morpheme caption TTR mean",
+                         "morpheme corpus TTR", "template captions", "top content words"],
                 rows: entry.statistics.categories.map { category in
                     let figures = category.statistics
-                    return [category.category, n.grouped(figures.captions), n.decimal(figures.contentWordsPerCaption.mean, 1),
-                            n.decimal(figures.captionTTR.mean, 4), n.decimal(figures.corpusTTR, 4),
-                            countShare(figures.templateCaptions),
-                            figures.topContentWords.prefix(topWords).map { "\($0.word) \(n.grouped($0.count))" }.joined(separator: ", ")]
+                    let top = figures.topContentWords.prefix(topWords).map { "\($0.word) \(n.grouped($0.count))" }
+                    return [category.category, n.grouped(figures.captions),
+                            n.decimal(figures.contentWordsPerCaption.mean, 1), n.decimal(figures.captionTTR.mean, 4),
+                            n.decimal(figures.corpusTTR, 4), countShare(figures.templateCaptions),
+                            top.joined(separator: ", ")]
                 })
         }
     }
 
     public static func templates(_ report: AnalysisReport) -> ReportTable? {
         let rows = morphemeData(report).flatMap { entry in
-            entry.statistics.topTemplates.map { [entry.name, $0.words.joined(separator: " · "), n.grouped($0.captions)] }
+            entry.statistics.topTemplates.map {
+                [entry.name, $0.words.joined(separator: " · "), n.grouped($0.captions)]
+            }
         }
         guard let info = report.morphemeAnalysis else { return nil }
         return ReportTable(
@@ -285,9 +288,11 @@ public enum ReportTables {
             title: "Content-word distance by category",
             header: ["category"] + comparisons.map { "\($0.a) vs \($0.b)" },
             rows: [["all captions"] + comparisons.map { n.decimal($0.contentWordJSD, 4) }]
-                + categories.map { category in [category] + comparisons.map { n.decimal($0.contentWordJSDByCategory![category], 4) } },
-            note: "Jensen–Shannon divergence in bits (0 identical, 1 disjoint) of the content-word distributions of the same "
-                + "category in two datasets")
+                + categories.map { category in
+                    [category] + comparisons.map { n.decimal($0.contentWordJSDByCategory![category], 4) }
+                },
+            note: "Jensen–Shannon divergence in bits (0 identical, 1 disjoint) of the content-word distributions "
+                + "of the same category in two datasets")
     }
 
     public static func correlation(_ report: AnalysisReport) -> ReportTable {

@@ -76,7 +76,8 @@ public struct MorphemeJob: Sendable {
                 guard let event = try? decoder.decode(Event.self, from: data) else { return }
                 switch event.event {
                 case "morpheme_progress":
-                    progress.report(ProgressEvent(stage: stage, completed: event.done ?? 0, total: event.total, unit: "captions"))
+                    progress.report(ProgressEvent(stage: stage, completed: event.done ?? 0, total: event.total,
+                                                  unit: "captions"))
                 case "morpheme_summary":
                     state.set(summary: try? decoder.decode(Summary.self, from: data))
                 case "error":
@@ -96,7 +97,8 @@ public struct MorphemeJob: Sendable {
         guard termination == .exited(0), let summary = state.summary else {
             let tail = process.logTail.suffix(5).joined(separator: "\n  ")
             throw MorphemeJobError(
-                problem: "The engine's morpheme analysis ended with \(termination) and no summary\(tail.isEmpty ? "" : ":\n  \(tail)").",
+                problem: "The engine's morpheme analysis ended with \(termination) and no summary"
+                    + (tail.isEmpty ? "." : ":\n  \(tail)"),
                 remedy: "See the engine log \(logPath); `make -C engine venv` installs Kiwi (kiwipiepy, kiwipiepy-model).")
         }
         return summary

@@ -24,7 +24,8 @@ public struct NamedManifest: Sendable {
     public init(name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil,
                 captionNumbers: [Int32]? = nil) {
         precondition(captions != nil || !manifest.captionsSentToSink, "\(name): its captions went to a sink; pass them")
-        precondition(captionNumbers == nil || captionNumbers!.count == manifest.items.count, "\(name): one number per item")
+        precondition(captionNumbers == nil || captionNumbers!.count == manifest.items.count,
+                     "\(name): one caption number per item")
         self.name = name
         self.role = role
         self.manifest = manifest
@@ -159,8 +160,9 @@ public enum Analyzer {
         if let morphemes {
             for index in inputs.indices {
                 datasets[index].morphemes = MorphemeCalculator.compute(
-                    captionNumbers: inputs[index].captionNumbers!, categories: inputs[index].manifest.items.map(\.category),
-                    table: morphemes.table, options: morphemes.options)
+                    captionNumbers: inputs[index].captionNumbers!,
+                    categories: inputs[index].manifest.items.map(\.category), table: morphemes.table,
+                    options: morphemes.options)
             }
         }
 
@@ -198,7 +200,8 @@ public enum Analyzer {
 
         var report = AnalysisReport(
             schemaVersion: schemaVersion, generator: generator, target: options.target.description,
-            captionLengthLimit: options.captionLengthLimit, morphemeAnalysis: morphemes?.info, datasets: datasets, comparisons: comparisons,
+            captionLengthLimit: options.captionLengthLimit, morphemeAnalysis: morphemes?.info, datasets: datasets,
+            comparisons: comparisons,
             overlaps: overlaps, rejects: rejects, findings: [])
         report.findings = FindingRules.derive(report, inputs: inputs)
         return report

@@ -40,7 +40,8 @@ public final class DistinctCaptions: @unchecked Sendable {
 
     /// The number of the caption with these UTF-8 bytes (appended to the file when new).
     public func number(of bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
-        let key = bytes.isEmpty ? ByteFingerprint(primary: 0, secondary: 0) : ByteFingerprint(bytes.baseAddress!, bytes.count)
+        let key = bytes.isEmpty
+            ? ByteFingerprint(primary: 0, secondary: 0) : ByteFingerprint(bytes.baseAddress!, bytes.count)
         lock.lock()
         defer { lock.unlock() }
         if let known = numbers[key] { return known }
@@ -92,6 +93,9 @@ public enum CaptionScript: Int, Codable, Sendable, CaseIterable {
     case other
     /// Numbers and symbols only.
     case noLetters
+
+    /// The name in reports and JSON (the engine's): `hangul`, `mixed`, `other`, `no_letters`.
+    public var label: String { self == .noLetters ? "no_letters" : "\(self)" }
 }
 
 /// The engine's analysis of the distinct captions (see `DistinctCaptions`): per caption its script,
@@ -119,8 +123,12 @@ public struct MorphemeTable: Sendable {
 
     public func script(_ caption: Int) -> CaptionScript { CaptionScript(rawValue: Int(scripts[caption]))! }
     public func morphemeCount(_ caption: Int) -> Int { Int(morphemeCounts[caption]) }
-    public func distinctTypes(_ caption: Int) -> ArraySlice<UInt32> { typeIDs[typeStarts[caption]..<typeStarts[caption + 1]] }
-    public func contentWordIDs(_ caption: Int) -> ArraySlice<UInt32> { wordIDs[wordStarts[caption]..<wordStarts[caption + 1]] }
+    public func distinctTypes(_ caption: Int) -> ArraySlice<UInt32> {
+        typeIDs[typeStarts[caption]..<typeStarts[caption + 1]]
+    }
+    public func contentWordIDs(_ caption: Int) -> ArraySlice<UInt32> {
+        wordIDs[wordStarts[caption]..<wordStarts[caption + 1]]
+    }
 
     /// A table from captions given directly (tests): each as script, morpheme types and content words.
     public init(captions: [(script: CaptionScript, morphemes: [String], contentWords: [String])]) {
@@ -177,12 +185,14 @@ public struct MorphemeTable: Sendable {
     public static func read(resultPath: String, vocabularyPath: String) throws(MorphemeError) -> MorphemeTable {
         func unreadable(_ what: String) -> MorphemeError {
             MorphemeError(problem: "The morpheme analysis \(resultPath) is unreadable: \(what).",
-                          remedy: "Run the analysis again; if it recurs, the engine and wanlora are of different versions (`make -C engine venv`).")
+                          remedy: "Run the analysis again; if it recurs, the engine and wanlora are of different "
+                              + "versions (`make -C engine venv`).")
         }
         let vocabulary: Vocabulary
         let data: Data
         do {
-            vocabulary = try JSONDecoder().decode(Vocabulary.self, from: Data(contentsOf: URL(fileURLWithPath: vocabularyPath)))
+            let vocabularyData = try Data(contentsOf: URL(fileURLWithPath: vocabularyPath))
+            vocabulary = try JSONDecoder().decode(Vocabulary.self, from: vocabularyData)
             data = try Data(contentsOf: URL(fileURLWithPath: resultPath), options: .alwaysMapped)
         } catch {
             throw unreadable("\(error.localizedDescription)")
@@ -200,7 +210,8 @@ public struct MorphemeTable: Sendable {
                 guard offset + 4 * count <= raw.count else { return nil }
                 var result = [UInt32](repeating: 0, count: count)
                 for index in 0..<count {
-                    result[index] = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * index, as: UInt32.self))
+                    result[index] = UInt32(
+                        littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * index, as: UInt32.self))
                     if result[index] >= limit { return nil }
                 }
                 offset += 4 * count
@@ -211,7 +222,9 @@ public struct MorphemeTable: Sendable {
             let captions = Int(u32()!)
             table.scripts.reserveCapacity(captions)
             for caption in 0..<captions {
-                guard offset < raw.count, raw[offset] < CaptionScript.allCases.count else { return "caption \(caption) is cut or invalid" }
+                guard offset < raw.count, raw[offset] < CaptionScript.allCases.count else {
+                    return "caption \(caption) is cut or invalid"
+                }
                 let script = raw[offset]
                 offset += 1
                 guard let morphemeCount = u32(), let morphemes = ids(Int(morphemeCount), below: typeCount),

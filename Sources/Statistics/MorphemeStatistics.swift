@@ -24,7 +24,7 @@ public struct MorphemeOptions: Sendable, Equatable {
 /// Morpheme-level figures of a group of captions (a dataset, or one category of it).
 public struct MorphemeGroupStatistics: Codable, Sendable, Equatable {
     public var captions: Int
-    /// Captions per script (`hangul`, `mixed`, `other`, `noLetters`; see `CaptionScript`).
+    /// Captions per script (`hangul`, `mixed`, `other`, `no_letters`; see `CaptionScript`).
     public var scripts: [String: Int]
     /// Morphemes (Kiwi tokens other than punctuation and symbols), counted with repeats.
     public var morphemes: Int
@@ -96,13 +96,12 @@ public enum MorphemeCalculator {
         var members: [String: [Int]] = [:]
         for index in categories.indices { members[categories[index], default: []].append(index) }
         let order = members.keys.sorted { (members[$0]!.count, $1) > (members[$1]!.count, $0) }
-        let everyone = Array(captionNumbers.indices)
+        func figures(_ members: [Int]) -> MorphemeGroupStatistics {
+            group(members, captionNumbers: captionNumbers, templates: templates.flags, table: table, options: options)
+        }
         return MorphemeStatistics(
-            all: group(everyone, captionNumbers: captionNumbers, templates: templates.flags, table: table, options: options),
-            categories: order.map {
-                CategoryMorphemes(category: $0, statistics: group(members[$0]!, captionNumbers: captionNumbers,
-                                                                  templates: templates.flags, table: table, options: options))
-            },
+            all: figures(Array(captionNumbers.indices)),
+            categories: order.map { CategoryMorphemes(category: $0, statistics: figures(members[$0]!)) },
             topTemplates: templates.top)
     }
 
@@ -182,12 +181,13 @@ public enum MorphemeCalculator {
             for id in words { wordCounts[id, default: 0] += 1 }
             if templates[member] { templated += 1 }
         }
-        let top = wordCounts.sorted { ($0.value, table.contentWords[Int($1.key)]) > ($1.value, table.contentWords[Int($0.key)]) }
+        let top = wordCounts
+            .sorted { ($0.value, table.contentWords[Int($1.key)]) > ($1.value, table.contentWords[Int($0.key)]) }
             .prefix(options.topWords)
             .map { WordCount(word: table.contentWords[Int($0.key)], count: $0.value) }
         return MorphemeGroupStatistics(
             captions: members.count,
-            scripts: Dictionary(uniqueKeysWithValues: CaptionScript.allCases.map { ("\($0)", scripts[$0.rawValue]) }),
+            scripts: Dictionary(uniqueKeysWithValues: CaptionScript.allCases.map { ($0.label, scripts[$0.rawValue]) }),
             morphemes: morphemes, morphemeTypes: distinctTypes,
             corpusTTR: morphemes > 0 ? Double(distinctTypes) / Double(morphemes) : nil,
             captionTTR: Descriptive.summary(ttr), captionsWithoutMorphemes: withoutMorphemes,

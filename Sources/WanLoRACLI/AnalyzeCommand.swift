@@ -116,7 +116,8 @@ struct Analyze: ParsableCommand {
                         : manifest.items.map { pass.captions.number(of: $0.caption) }
                 }
                 return NamedManifest(name: name, role: role, manifest: manifest,
-                                     captions: manifest.captionsSentToSink ? collector.finish() : nil, captionNumbers: numbers)
+                                     captions: manifest.captionsSentToSink ? collector.finish() : nil,
+                                     captionNumbers: numbers)
             }
             if let manifest {
                 inputs.append(try read(manifest, name: name, role: .whole))
@@ -134,14 +135,15 @@ struct Analyze: ParsableCommand {
                 analysed = result
                 lap("morphemes")
                 if timings {
-                    Console.err("morphemes: \(summary.captions) distinct captions, unit \(summary.unit), \(summary.analyser), "
-                                + "\(summary.workers) threads, model load \(summary.modelLoadSeconds) s, engine \(summary.seconds) s, "
-                                + "engine peak memory \(summary.peakRssBytes / (1 << 20)) MiB")
+                    Console.err("morphemes: \(summary.captions) distinct captions, unit \(summary.unit), "
+                                + "\(summary.analyser), \(summary.workers) threads, model load \(summary.modelLoadSeconds) s, "
+                                + "engine \(summary.seconds) s, engine peak memory \(summary.peakRssBytes / (1 << 20)) MiB")
                 }
             }
             let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
-            var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)",
-                                          progress: progress, morphemes: analysed)
+            var report = Analyzer.analyze(inputs, options: options,
+                                          generator: "wanlora \(WanLoRA.configuration.version)", progress: progress,
+                                          morphemes: analysed)
             lap("compute")
             try write(report: &report, inputs: inputs)
             lap("write")

@@ -7,7 +7,8 @@ import Support
 /// Options of the Korean morpheme analysis, shared by `analyze --morphemes` and curate's template flag.
 struct MorphemeAnalysisOptions: ParsableArguments {
     @Option(name: .customLong("morpheme-unit"), help: ArgumentHelp(
-        "word: Kiwi analyses each distinct space-separated word once (fast); caption: each caption whole, in context (exact, slower).",
+        "word: Kiwi analyses each distinct space-separated word once (fast); "
+            + "caption: each caption whole, in context (exact, slower).",
         valueName: "unit"))
     var unit: String = MorphemeJob.Unit.word.rawValue
 
@@ -19,11 +20,13 @@ struct MorphemeAnalysisOptions: ParsableArguments {
         "Captions whose key is shared by more than N captions of the dataset are template captions.", valueName: "N"))
     var templateThreshold: Int = MorphemeOptions.defaultTemplateThreshold
 
-    @Option(name: .customLong("morpheme-workers"), help: ArgumentHelp("Kiwi's threads (0: one per core).", valueName: "N"))
+    @Option(name: .customLong("morpheme-workers"),
+            help: ArgumentHelp("Kiwi's threads (0: one per core).", valueName: "N"))
     var workers: Int = 0
 
     @Option(name: .customLong("engine-python"), help: ArgumentHelp(
-        "Python interpreter with wanlora_engine and Kiwi installed (default: $WANLORA_ENGINE_PYTHON, else engine/.venv/bin/python above the wanlora binary or the working folder).",
+        "Python interpreter with wanlora_engine and Kiwi installed (default: $WANLORA_ENGINE_PYTHON, else "
+            + "engine/.venv/bin/python above the wanlora binary or the working folder).",
         valueName: "path"))
     var enginePython: String?
 
@@ -64,12 +67,15 @@ final class MorphemePass {
     func analyse(progress: ProgressReporter, topWords: Int) throws -> (Analyzer.Morphemes, MorphemeJob.Summary) {
         try captions.finish()
         let job = MorphemeJob(
-            captionsPath: captions.path, resultPath: folder + "/morphemes.bin", vocabularyPath: folder + "/vocabulary.json",
+            captionsPath: captions.path, resultPath: folder + "/morphemes.bin",
+            vocabularyPath: folder + "/vocabulary.json",
             logPath: folder + "/engine.log", unit: MorphemeJob.Unit(rawValue: options.unit)!, workers: options.workers)
         let engine = try EngineLocator.installation(explicit: options.enginePython)
         let summary = try job.run(engine: engine, progress: progress)
         let table = try MorphemeTable.read(resultPath: job.resultPath, vocabularyPath: job.vocabularyPath)
-        for path in [job.captionsPath, job.resultPath, job.vocabularyPath] { try? FileManager.default.removeItem(atPath: path) }
+        for path in [job.captionsPath, job.resultPath, job.vocabularyPath] {
+            try? FileManager.default.removeItem(atPath: path)
+        }
         let info = MorphemeAnalysisInfo(
             analyser: summary.analyser, unit: options.unit, distinctCaptions: table.count,
             templateWords: options.templateWords, templateThreshold: options.templateThreshold)

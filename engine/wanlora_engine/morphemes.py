@@ -126,8 +126,13 @@ def make_kiwi(workers: int):  # -> kiwipiepy.Kiwi
         raise EngineError(f"the Korean morphological analyser Kiwi is not installed in {sys.executable} ({error})",
                           "install the engine again: `make -C engine venv` (it installs kiwipiepy and "
                           "kiwipiepy-model from engine/pyproject.toml)", code="kiwi_missing") from error
-    # Kiwi reads num_workers=0 as "the old default" since 0.21, which was slower here: name the count.
-    return Kiwi(num_workers=workers if workers > 0 else (os.cpu_count() or 1))
+    return Kiwi(num_workers=threads(workers))
+
+
+def threads(workers: int) -> int:
+    """Kiwi's thread count for `workers` (0: one per core). Kiwi reads num_workers=0 otherwise since 0.21
+    (its old default, slower here), so the count is always named."""
+    return workers if workers > 0 else (os.cpu_count() or 1)
 
 
 def kiwi_version() -> str:
@@ -279,31 +284,34 @@ def run_morphemes(input_path: Path, output_path: Path, vocabulary_path: Path, wo
     except OSError as error:
         raise ConfigError(f"cannot read the caption file {input_path}: {error.strerror}",
                           "check the path; `wanlora analyze --morphemes` writes it") from error
-    kiwi = make_kiwi(workers)
-    loaded = time.monotonic()
-    vocabulary = Vocabulary()
-    scripts = dict.fromkeys(SCRIPTS, 0)
-    morpheme_tokens = content_tokens = done = 0
-    with source, open(output_path, "wb") as out:
+    with source:
+        # The header is checked before Kiwi's model loads (seconds): a wrong file fails at once.
         count, captions = read_captions(source, str(input_path))
-        out.write(OUTPUT_MAGIC + struct.pack("<I", count))
-        events.emit("morpheme_progress", done=0, total=count, captions_per_second=None)
-        records = records_by_word if unit == "word" else records_by_caption
-        for chunk in records(captions, kiwi, vocabulary, batch):
-            out.write(b"".join(encode_record(*record) for record in chunk))
-            for script, morphemes, content in chunk:
-                scripts[script] += 1
-                morpheme_tokens += len(morphemes)
-                content_tokens += len(content)
-            done += len(chunk)
-            elapsed = time.monotonic() - loaded
-            events.emit("morpheme_progress", done=done, total=count,
-                        captions_per_second=done / elapsed if elapsed > 0 else None)
+        kiwi = make_kiwi(workers)
+        loaded = time.monotonic()
+        vocabulary = Vocabulary()
+        scripts = dict.fromkeys(SCRIPTS, 0)
+        morpheme_tokens = content_tokens = done = 0
+        with open(output_path, "wb") as out:
+            out.write(OUTPUT_MAGIC + struct.pack("<I", count))
+            events.emit("morpheme_progress", done=0, total=count, captions_per_second=None)
+            records = records_by_word if unit == "word" else records_by_caption
+            for chunk in records(captions, kiwi, vocabulary, batch):
+                out.write(b"".join(encode_record(*record) for record in chunk))
+                for script, morphemes, content in chunk:
+                    scripts[script] += 1
+                    morpheme_tokens += len(morphemes)
+                    content_tokens += len(content)
+                done += len(chunk)
+                elapsed = time.monotonic() - loaded
+                events.emit("morpheme_progress", done=done, total=count,
+                            captions_per_second=done / elapsed if elapsed > 0 else None)
     vocabulary_path.write_text(json.dumps(vocabulary.to_json(), ensure_ascii=False), encoding="utf-8")
     summary: dict[str, object] = {
-        "analyser": f"Kiwi {kiwi_version()}", "captions": count, "morphemes": morpheme_tokens, "content_words": content_tokens,
+        "analyser": f"Kiwi {kiwi_version()}", "captions": count, "morphemes": morpheme_tokens,
+        "content_words": content_tokens,
         "morpheme_types": len(vocabulary.morphemes), "content_word_types": len(vocabulary.content_words),
-        "scripts": scripts, "unit": unit, "workers": workers, "model_load_seconds": round(loaded - started, 3),
+        "scripts": scripts, "unit": unit, "workers": threads(workers), "model_load_seconds": round(loaded - started, 3),
         "seconds": round(time.monotonic() - started, 3),
         # Linux reports ru_maxrss in KiB: the whole stage's peak (model, vocabulary, word cache).
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
