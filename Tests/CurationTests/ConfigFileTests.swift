@@ -78,8 +78,8 @@ import Testing
         let expected = (0.3 * 0.5625 + 0.15 * score.aspect + 0.15 + 0.10) / 0.70
         #expect(abs(score.value - expected) < 1e-12)
         // The template-caption part applies only with `templateCaptions` on: 0 for a template caption, weight 0.10.
-        let ignored = QualityScore(item: image, captionLength: 300, typeTokenRatio: 0.9, measures: nil, options: options,
-                                   isTemplateCaption: true)
+        let ignored = QualityScore(item: image, captionLength: 300, typeTokenRatio: 0.9, measures: nil,
+                                   options: options, isTemplateCaption: true)
         #expect(ignored.templateCaption == nil && ignored.value == score.value)
         var templated = options
         templated.templateCaptions = true
@@ -98,7 +98,9 @@ import Testing
         let poor = QualityScore(
             item: video, captionLength: 50, typeTokenRatio: 0.3,
             measures: FrameMeasures(brightness: 16, contrast: 8, sharpness: 25), options: options)
-        #expect(poor.parts.map { $0.map { fixed($0, 4) } } == ["1.0000", "1.0000", "0.5000", "0.5000", "0.5000", "0.5000", "0.2500", "0.2500", nil])
+        #expect(poor.parts.map { $0.map { fixed($0, 4) } } == [
+            "1.0000", "1.0000", "0.5000", "0.5000", "0.5000", "0.5000", "0.2500", "0.2500", nil,
+        ])
         #expect(abs(poor.value - (0.3 + 0.15 + 0.15 * 0.5 + 0.15 * 0.5 + 0.1 * 0.5 + 0.05 * 0.5 + 0.05 * 0.25 + 0.05 * 0.25)) < 1e-12)
         #expect(poor.weakest.name == "contrast")
     }

@@ -4,8 +4,10 @@ import Testing
 /// `analyze --morphemes` and `curate --template-captions` with the real engine and Kiwi, the way a
 /// user runs them. `make test` creates engine/.venv (with kiwipiepy), so CI runs these.
 struct MorphemeEndToEndTests {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let enginePython = repoRoot.appendingPathComponent("engine/.venv/bin/python").path
+    static let enginePython = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("engine/.venv/bin/python").path
+    static let missing = "engine/.venv is missing: `make -C engine venv` (make test does it) enables this test"
     static var haveEngine: Bool { FileManager.default.isExecutableFile(atPath: enginePython) }
 
     static let crowd = "사람들이 광화문 앞에서 한복을 입고 걸어가는 모습이 보인다."
@@ -21,24 +23,29 @@ struct MorphemeEndToEndTests {
         ]
         let all = folder.appendingPathComponent("all.csv").path, train = folder.appendingPathComponent("train.csv").path
         let val = folder.appendingPathComponent("val.csv").path
-        try Data((header + rows.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: all))
-        try Data((header + [rows[0], rows[1], rows[3], rows[4]].joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: train))
-        try Data((header + [rows[2], rows[5]].joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: val))
+        func write(_ lines: [String], to path: String) throws {
+            try Data((header + lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        }
+        try write(rows, to: all)
+        try write([rows[0], rows[1], rows[3], rows[4]], to: train)
+        try write([rows[2], rows[5]], to: val)
         return (all, train, val)
     }
 
-    @Test(.enabled(if: haveEngine, "engine/.venv is missing: `make -C engine venv` (make test does it) enables this test"))
+    @Test(.enabled(if: haveEngine, Comment(rawValue: missing)))
     func analyzeWithMorphemesReportsContentWordsBesideWords() throws {
         let folder = BinaryRunner.temporaryFolder()
         let (all, train, val) = try manifest(in: folder)
         let out = folder.appendingPathComponent("report").path
         let result = try BinaryRunner.run([
-            "analyze", all, "--split", "train=\(train)", "--split", "val=\(val)", "--out", out, "--quiet", "--morphemes",
-            "--engine-python", Self.enginePython, "--template-words", "5", "--template-threshold", "2", "--morpheme-workers", "1",
+            "analyze", all, "--split", "train=\(train)", "--split", "val=\(val)", "--out", out, "--quiet",
+            "--morphemes", "--engine-python", Self.enginePython, "--template-words", "5", "--template-threshold", "2",
+            "--morpheme-workers", "1",
         ])
         #expect(result.status == 0, "\(result.stderr)")
 
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/report.json"))) as! [String: Any]
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(out)/report.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         let info = json["morpheme_analysis"] as! [String: Any]
         #expect(info["distinct_captions"] as? Int == 4 && info["unit"] as? String == "word")
         #expect((info["analyser"] as? String)?.hasPrefix("Kiwi ") == true)
@@ -53,7 +60,8 @@ struct MorphemeEndToEndTests {
         #expect(top == ["걸어가다 3", "광화문 3"])  // eight words three times each; ties by code point
         // The crowd sentence's key (its first five content words) is shared by 3 > 2 captions.
         #expect((whole["template_captions"] as! [String: Any])["count"] as? Int == 3)
-        let comparison = (json["comparisons"] as! [[String: Any]]).first { $0["a"] as? String == "train" && $0["b"] as? String == "val" }!
+        let comparison = (json["comparisons"] as! [[String: Any]])
+            .first { $0["a"] as? String == "train" && $0["b"] as? String == "val" }!
         #expect((comparison["content_word_jsd"] as? Double).map { $0 > 0 && $0 < 1 } == true)
 
         let html = try String(contentsOfFile: "\(out)/report.html", encoding: .utf8)
@@ -64,14 +72,16 @@ struct MorphemeEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: "\(out)/morphemes/captions.bin"))
     }
 
-    @Test(.enabled(if: haveEngine, "engine/.venv is missing: `make -C engine venv` (make test does it) enables this test"))
+    @Test(.enabled(if: haveEngine, Comment(rawValue: missing)))
     func curateScoresTemplateCaptionsOnlyWhenAsked() throws {
         let folder = BinaryRunner.temporaryFolder()
         let (all, _, _) = try manifest(in: folder)
         func quality(_ extra: [String]) throws -> [String: String] {
             let out = folder.appendingPathComponent("curated-\(extra.count)").path
-            let result = try BinaryRunner.run(["curate", all, "--out", out, "--quiet", "--min-quality", "0", "--no-content-hash",
-                                               "--no-perceptual-hash", "--no-caption-duplicates", "--engine-python", Self.enginePython] + extra)
+            let result = try BinaryRunner.run([
+                "curate", all, "--out", out, "--quiet", "--min-quality", "0", "--no-content-hash", "--no-perceptual-hash",
+                "--no-caption-duplicates", "--engine-python", Self.enginePython,
+            ] + extra)
             #expect(result.status == 0, "\(result.stderr)")
             let log = try String(contentsOfFile: "\(out)/curation-log.csv", encoding: .utf8)
             var byPath: [String: String] = [:]
