@@ -41,7 +41,8 @@ def main() -> None:
 
     vid = df.filter(pl.col("media_type") == "video")
     d = vid["duration"]
-    out += [("duration mean", f"{d.mean():.4f}"), ("duration min", f"{d.min():.4f}"), ("duration max", f"{d.max():.4f}")]
+    out += [("duration mean", f"{d.mean():.4f}"), ("duration min", f"{d.min():.4f}"),
+            ("duration max", f"{d.max():.4f}")]
     edges = [0, 10, 20, 30, 60]
     for i, lo in enumerate(edges):
         hi = edges[i + 1] if i + 1 < len(edges) else None

@@ -18,9 +18,10 @@ and autocast, gradient checkpointing, 8-bit AdamW, text 512 tokens, the high-noi
 
 One process per case trains 3 optimizer steps whose samples are arranged (through the seeded sampler's
 order) as: step 1 an 81-frame clip (warm-up: compilation, cuDNN plans, pinned host buffers), step 2 a
-49-frame clip (timed), step 3 an 81-frame clip (timed). 1280x720: 46,800 and 75,600 tokens. Time = the step event's seconds_per_step; peak =
-torch.cuda.max_memory_allocated of each rank during that step (the event's window peak). Scaling efficiency = (2-GPU samples/s) /
-(2 x 1-GPU samples/s). A case that runs out of memory reports it (the step's error event).
+49-frame clip (timed), step 3 an 81-frame clip (timed). 1280x720: 46,800 and 75,600 tokens. Time = the step
+event's seconds_per_step; peak = torch.cuda.max_memory_allocated of each rank during that step (the event's
+window peak). Scaling efficiency = (2-GPU samples/s) / (2 x 1-GPU samples/s). A case that runs out of memory
+reports it (the step's error event).
 
 Tiny model (correctness on GPUs): 20 steps of a tiny random Wan expert on 2 GPUs (FSDP, 1 sample per GPU)
 and on 1 GPU (grad_accum 2, the same samples per step), same seed and data, then the 2-GPU run's step-10
@@ -46,7 +47,10 @@ from typing import Any
 import torch
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
+DEMO_CONFIG = ENGINE / "tests" / "fixtures" / "config.resolved.demo.json"
 sys.path.insert(0, str(ENGINE))
+
+from wanlora_engine.encoding import latent_shape  # noqa: E402
 
 A14B = dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
             text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True,
@@ -102,8 +106,8 @@ def write_cache(folder: Path, shapes_by_position: list[tuple[int, ...]], text_di
         latents[key] = torch.randn(shape_of_item[item], generator=generator).to(torch.bfloat16)
         texts[key] = (0.1 * torch.randn(text_length, text_dim, generator=generator)).to(torch.bfloat16)
         index.append({"id": key, "line": item + 2, "path": f"{key}.mp4", "media_type": "video", "category": "bench",
-                      "weight": 1.0, "shard": 0, "latent_shape": list(shape_of_item[item]), "caption_tokens": text_length,
-                      "text_tokens": text_length, "truncated": False})
+                      "weight": 1.0, "shard": 0, "latent_shape": list(shape_of_item[item]),
+                      "caption_tokens": text_length, "text_tokens": text_length, "truncated": False})
     save_file(latents, str(split / "latents-00000.safetensors"))
     save_file(texts, str(split / "text-00000.safetensors"))
     (split / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in index))
@@ -120,10 +124,6 @@ def write_cache(folder: Path, shapes_by_position: list[tuple[int, ...]], text_di
     return folder
 
 
-def latent_shape(frames: int, width: int, height: int) -> tuple[int, int, int, int]:
-    return (16, 1 + (frames - 1) // 4, height // 8, width // 8)
-
-
 def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: int, height: int, text_length: int,
                   steps: int, grad_accum: int, device: str, lr: float, checkpoint_every: int) -> Path:
     """The run's configuration: config.resolved.json for the engine, or run.toml for `wanlora train` (--wanlora)."""
@@ -133,31 +133,34 @@ def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: i
         return wanlora_toml(path.parent / "run.toml", model, cache, frames=frames, width=width, height=height,
                             text_length=text_length, steps=steps, grad_accum=grad_accum, device=device, lr=lr,
                             checkpoint_every=checkpoint_every)
-    config = {
-        "schema_version": 1,
-        "run": {"name": path.parent.name, "dir": "run"},
-        "model": {"path": str(model), "layout": "diffusers", "dtype": "bfloat16", "boundary": 0.875,
-                  "num_train_timesteps": 1000, "inactive_expert_device": "same"},
-        "data": {"train_manifest": "train.csv", "val_manifest": None, "cache_dir": str(cache), "width": width,
-                 "height": height, "frames": frames, "fps": 16, "text_length": text_length, "weight_column": None,
-                 "category_column": None, "source": "cache"},
+    # Every key from the demo's resolved config (written by Swift from the key registry), then this run's values.
+    config = json.loads(DEMO_CONFIG.read_text())
+    overrides = {
+        "run": {"name": path.parent.name},
+        "model": {"checkpoint": str(model), "layout": "diffusers", "weights_dtype": "bf16", "boundary": 0.875,
+                  "num_train_timesteps": 1000},
+        "data": {"train_manifest": "train.csv", "val_manifest": "", "cache_dir": str(cache), "weight_column": "",
+                 "category_column": "", "source": "cache"},
         "cache": {"device": "cpu", "shard_items": 256, "text_batch_size": 8, "vae_tiling": False,
-                  "free_disk_margin_bytes": 0},
-        "lora": {"rank": 16, "alpha": 16, "dropout": 0.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"],
-                 "experts": ["high"]},
-        "train": {"device": device, "epochs": 1, "max_steps": steps, "micro_batch": 1, "grad_accum": grad_accum,
-                  "mixed_precision": "bf16", "gradient_checkpointing": True, "cfg_dropout": 0.1, "seed": SEED,
-                  "expert_grouping": "step", "loss_weighting": "none", "class_balanced_beta": 0.999,
-                  "focal_gamma": 2.0, "overfit_samples": None,
-                  "optimizer": {"name": "adamw8bit", "lr": lr, "betas": [0.9, 0.999], "eps": 1e-8,
-                                "weight_decay": 0.01, "warmup_steps": 2, "schedule": "constant", "max_grad_norm": 1.0},
-                  "timesteps": {"sampling": "uniform", "shift": 5.0, "logit_mean": 0.0, "logit_std": 1.0}},
-        "logging": {"every_steps": 1, "tensorboard": False},
-        "eval": {"every_steps": 0, "timesteps": [900], "max_samples": 1, "seed": 1234},
-        "checkpoint": {"every_steps": checkpoint_every, "keep_last": 2},
-        "blocks": {"implementation": "fast", "attention": "auto", "keep_attention": True, "activation_offload": "auto",
-                   "compile": device == "cuda"},
+                  "free_disk_margin_gib": 0},
+        "lora": {"rank": 16, "alpha": 16, "dropout": 0.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"]},
+        "hardware": {"inactive_expert": "resident"},
+        "training": {"frames": frames, "resolution": f"{width}x{height}", "fps": 16, "text_length": text_length,
+                     "device": device, "epochs": 1, "max_steps": steps, "micro_batch": 1,
+                     "grad_accumulation": grad_accum, "mixed_precision": "bf16", "gradient_checkpointing": True,
+                     "cfg_dropout": 0.1, "seed": SEED, "expert": "high", "expert_grouping": "step",
+                     "loss_weighting": "none", "class_balanced_beta": 0.999, "focal_gamma": 2.0, "overfit_samples": 0,
+                     "optimizer": "adamw8bit", "learning_rate": lr, "adam_betas": [0.9, 0.999], "adam_eps": 1e-8,
+                     "weight_decay": 0.01, "warmup_steps": 2, "schedule": "constant", "max_grad_norm": 1.0,
+                     "timestep_sampling": "uniform", "timestep_shift": 5.0, "timestep_logit_mean": 0.0,
+                     "timestep_logit_std": 1.0, "logging_steps": 1, "tensorboard": False, "eval_steps": 0,
+                     "save_steps": checkpoint_every, "keep_checkpoints": 2, "blocks": "fast", "attention": "auto",
+                     "keep_attention": True, "activation_offload": "auto", "compile": device == "cuda"},
+        "eval": {"val_loss_timesteps": [900], "val_loss_samples": 1, "seed": 1234},
+        "derived": {"run_dir": "run", "experts": ["high"]},
     }
+    for section, values in overrides.items():
+        config[section].update(values)
     path.write_text(json.dumps(config, indent=1))
     return path
 
@@ -284,7 +287,9 @@ def steps_of(result: dict[str, Any]) -> dict[int, dict[str, Any]]:
 
 def error_of(result: dict[str, Any]) -> str | None:
     errors = [e for e in result["events"] if e["event"] == "error"]
-    return errors[0]["problem"][:160] if errors else (None if result["exit_code"] == 0 else f"exit {result['exit_code']}")
+    if errors:
+        return errors[0]["problem"][:160]
+    return None if result["exit_code"] == 0 else f"exit {result['exit_code']}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -294,7 +299,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
               spec: dict[str, Any], save: Any, timeouts: dict[str, float], only: list[str]) -> list[dict[str, Any]]:
     model = work / "a14b"
     w, h, text = shape["width"], shape["height"], shape["text_length"]
-    short, long = latent_shape(shape["short_frames"], w, h), latent_shape(shape["long_frames"], w, h)
+    short, long = latent_shape(shape["short_frames"], h, w), latent_shape(shape["long_frames"], h, w)
     tokens = {short: short[1] * (short[2] // 2) * (short[3] // 2), long: long[1] * (long[2] // 2) * (long[3] // 2)}
     cases = [("one_gpu", 1, 1, False), ("fsdp", 2, 1, True), ("ulysses", 2, 2, False), ("fsdp_ulysses", 2, 2, True)]
     results = []
@@ -350,7 +355,7 @@ def big_cases(work: Path, device: str, gpus_available: int, deadline: float, log
 
 def tiny_inputs(work: Path) -> tuple[Path, Path]:
     model = write_model(work / "tiny-model", TINY, "cpu")
-    cache = write_cache(work / "tiny-cache", [latent_shape(5, 64, 48)] * 16, TINY["text_dim"], 32)
+    cache = write_cache(work / "tiny-cache", [latent_shape(5, 48, 64)] * 16, TINY["text_dim"], 32)
     return model, cache
 
 
@@ -413,9 +418,12 @@ def table(results: list[dict[str, Any]], device_name: str) -> str:
             if r["gpus"] == 2 and b and not b.get("failed"):
                 efficiency = f"{(1 / m['seconds_per_sample']) / (2 / b['seconds_per_sample']):.2f}"
             peaks = " / ".join(f"{p:.1f}" for p in m["peak_gib_by_gpu"] if p is not None) or "-"
-            note = f"{m['seconds_per_sample'] / b['seconds_per_sample']:.2f} x one GPU" if r["gpus"] == 2 and b.get("seconds_per_sample") else ""
+            note = ""
+            if r["gpus"] == 2 and b.get("seconds_per_sample"):
+                note = f"{m['seconds_per_sample'] / b['seconds_per_sample']:.2f} x one GPU"
             lines.append(f"{r['name']:9s} {m['frames']:>6}  {m['tokens']:>6}  {m['seconds_per_step']:6.2f}  "
-                         f"{m['seconds_per_sample']:8.2f}  {m['tokens_per_second']:8.0f}  {peaks:17s}  {efficiency:>12s}  {note}")
+                         f"{m['seconds_per_sample']:8.2f}  {m['tokens_per_second']:8.0f}  {peaks:17s}  "
+                         f"{efficiency:>12s}  {note}")
     return "\n".join(lines)
 
 
@@ -425,11 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument("--logs", type=Path, help="folder for each case's log (default WORK/logs)")
     parser.add_argument("--budget", type=float, default=420, help="seconds after which no new big case starts")
-    parser.add_argument("--case-timeout", type=float, default=600, help="seconds for a one-GPU or Ulysses case (FSDP: 1.5x)")
+    parser.add_argument("--case-timeout", type=float, default=600,
+                        help="seconds for a one-GPU or Ulysses case (FSDP: 1.5x)")
     parser.add_argument("--check", action="store_true", help="CPU and gloo, tiny shapes: checks this script only")
     parser.add_argument("--skip-tiny", action="store_true")
-    parser.add_argument("--cases", nargs="*", default=[], help="only these big cases (one_gpu, fsdp, ulysses, fsdp_ulysses)")
-    parser.add_argument("--wanlora", type=Path, help="the built wanlora binary: every case starts through `wanlora train`")
+    parser.add_argument("--cases", nargs="*", default=[],
+                        help="only these big cases (one_gpu, fsdp, ulysses, fsdp_ulysses)")
+    parser.add_argument("--wanlora", type=Path,
+                        help="the built wanlora binary: every case starts through `wanlora train`")
     args = parser.parse_args(argv)
     if args.wanlora:
         WANLORA[:] = [str(args.wanlora.resolve())]

@@ -44,6 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from wanlora_engine.config import LoraConfig  # noqa: E402
+from wanlora_engine.encoding import latent_shape  # noqa: E402
 from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks  # noqa: E402
 from wanlora_engine.lora import add_lora  # noqa: E402
 from wanlora_engine.train import velocity_losses  # noqa: E402
@@ -61,10 +62,6 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "engine-flash": {"attention": "flash"},
 }
 TINY = dict(A14B, num_attention_heads=2, attention_head_dim=8, text_dim=32, ffn_dim=32, num_layers=2)
-
-
-def latent_shape(frames: int, width: int, height: int) -> tuple[int, int, int, int, int]:
-    return (1, 16, 1 + (frames - 1) // 4, height // 8, width // 8)
 
 
 def tokens_of(shape: tuple[int, ...]) -> int:
@@ -99,7 +96,7 @@ def build_expert(config: dict[str, Any], device: torch.device, dtype: torch.dtyp
             param.data = param.data.float()
     model.requires_grad_(False)
     params = add_lora(model, LoraConfig(rank=rank, alpha=float(rank), dropout=0.0,
-                                        targets=["to_q", "to_k", "to_v", "to_out.0"], experts=["high"]), seed=0)
+                                        targets=["to_q", "to_k", "to_v", "to_out.0"]), seed=0)
     model.enable_gradient_checkpointing()
     model.train()
     return model, params
@@ -335,7 +332,8 @@ def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
             rate = f"{r['tflops_per_second']:.0f}"
         peak = "-" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 1e9:.1f}"
         off = f"{r['offloaded_gb']:.1f}" if "offloaded_gb" in r else ""
-        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} | {rate} | {off} |")
+        lines.append(f"| {r['frames']} | {r.get('tokens', '')} | {r['variant']} | {seconds} | {ratio} | {peak} "
+                     f"| {rate} | {off} |")
     return "\n".join(lines)
 
 
@@ -362,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--text-tokens", type=int, default=512)
-    parser.add_argument("--layers", type=int, default=None, help="blocks of the expert (default 40; fewer for a quick look)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="blocks of the expert (default 40; fewer for a quick look)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=["diffusers", "engine"], choices=list(VARIANTS))
@@ -371,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-frames", type=int, default=1)
     parser.add_argument("--probe", action="store_true", help="measure host<->GPU copy bandwidth first")
     parser.add_argument("--profile", nargs="+", help="FRAMES:VARIANT[,...]: GPU time of one step by kernel class")
-    parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 
@@ -408,14 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         header["copy_bandwidth"] = probe_copy_bandwidth(device)
     print(json.dumps(header), flush=True)
     if args.check:
-        shape = latent_shape(args.check_frames, args.width, args.height)
+        shape = (1, *latent_shape(args.check_frames, args.height, args.width))
         variants = sorted({v for _, v, _ in cases if v != "diffusers"}, key=list(VARIANTS).index)
         header["check"] = numerical_check(model, params, shape, args.text_tokens, config["text_dim"], device, dtype,
                                           variants or ["engine"])
         print(json.dumps({"check": header["check"]}), flush=True)
     results = []
     for frames, variant, steps in cases:
-        shape = latent_shape(frames, args.width, args.height)
+        shape = (1, *latent_shape(frames, args.height, args.width))
         tokens = tokens_of(shape)
         flops = counted_flops(tokens, config, args.text_tokens)
         try:
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         frames, _, names = case.partition(":")
         for variant in names.split(","):
             try:
-                prof = profile_step(variant, model, optimizer, latent_shape(int(frames), args.width, args.height),
+                prof = profile_step(variant, model, optimizer, (1, *latent_shape(int(frames), args.height, args.width)),
                                     args.text_tokens, config["text_dim"], device, dtype)
             except Exception as error:  # noqa: BLE001
                 prof = {"variant": variant, "error": f"{type(error).__name__}: {error}"[:2000]}

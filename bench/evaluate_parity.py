@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
 from wanlora_engine.evaluate.inception import InceptionV3  # noqa: E402
-from wanlora_engine.evaluate.lpips import LPIPS, BACKBONES, backbone_key_map  # noqa: E402
+from wanlora_engine.evaluate.lpips import BACKBONES, LPIPS, backbone_key_map  # noqa: E402
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -101,15 +101,18 @@ def main() -> int:
     for index, video in enumerate(videos):
         picks = sample_indices(args.frames, args.frames_per_video)
         times = {
-            "i3d": timed(device, lambda: nets["i3d"](i3d_module.preprocess_clip(video[: args.fvd_frames].to(device))[None])),
-            "inception": timed(device, lambda: [nets["inception"](inception_module.preprocess_frames(
-                video[picks][s:s + args.batch_size].to(device))) for s in range(0, len(picks), args.batch_size)]),
-            "clip_image": timed(device, lambda: [nets["clip_image"](video[s:s + args.batch_size].to(device))
+            "i3d": timed(device, lambda video=video: nets["i3d"](
+                i3d_module.preprocess_clip(video[: args.fvd_frames].to(device))[None])),
+            "inception": timed(device, lambda video=video, picks=picks: [nets["inception"](
+                inception_module.preprocess_frames(video[picks][s:s + args.batch_size].to(device)))
+                for s in range(0, len(picks), args.batch_size)]),
+            "clip_image": timed(device, lambda video=video: [nets["clip_image"](video[s:s + args.batch_size].to(device))
                                                  for s in range(0, args.frames, args.batch_size)]),
         }
-        small = torch.nn.functional.interpolate(video[picks].to(device).permute(0, 3, 1, 2).float(), scale_factor=256 / min(
-            args.height, args.width), mode="bilinear", antialias=True) / 127.5 - 1
-        times["lpips"] = timed(device, lambda: nets["lpips"](small, small.flip(0)))
+        small = torch.nn.functional.interpolate(video[picks].to(device).permute(0, 3, 1, 2).float(),
+                                                scale_factor=256 / min(args.height, args.width), mode="bilinear",
+                                                antialias=True) / 127.5 - 1
+        times["lpips"] = timed(device, lambda small=small: nets["lpips"](small, small.flip(0)))
         if index == 0:
             continue  # warm-up: kernel selection, allocator
         for name, seconds in times.items():

@@ -36,7 +36,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
-from wanlora_engine.sample import ExpertPool, StepInfo, decode_latents, denoise, initial_noise  # noqa: E402
+from wanlora_engine.encoding import decode_latents  # noqa: E402
+from wanlora_engine.sample import ExpertPool, StepInfo, denoise, initial_noise  # noqa: E402
 from wanlora_engine.solvers import FlowSchedule, flow_schedule  # noqa: E402
 
 A14B = dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles")
     parser.add_argument("--no-decode", action="store_true", help="skip the VAE decode")
     parser.add_argument("--text-tokens", type=int, default=512)
-    parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script, measures nothing")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
 

@@ -75,7 +75,7 @@ public enum Curator {
     public static func curate(
         _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil,
         progress: ProgressReporter = .silent, templateCaptions: [Bool]? = nil
-    ) throws(CurationError) -> CurationResult {
+    ) async throws(CurationError) -> CurationResult {
         try options.validate()
         precondition(!options.templateCaptions || templateCaptions?.count == manifest.items.count,
                      "template_captions is on: pass one flag per item")
@@ -97,7 +97,7 @@ public enum Curator {
             return folder.isEmpty ? "." : folder
         }()
         let fingerprinter = MediaFingerprinter(options: options, root: root, cachePath: fingerprintCache)
-        let (fingerprints, mediaTotals) = try fingerprinter.fingerprint(items, progress: progress)
+        let (fingerprints, mediaTotals) = try await fingerprinter.fingerprint(items, progress: progress)
         summary.media = mediaTotals
 
         // 3. Quality and outliers.
@@ -153,7 +153,8 @@ public enum Curator {
                         let position = positionOf[member]
                         let link = duplicates.link[position]!
                         fate[member].notes.append(
-                            "in duplicate group \(label) of \(members.count) (\(describe(link.kind)) line \(items[survivors[link.partner]].line))")
+                            "in duplicate group \(label) of \(members.count) "
+                                + "(\(describe(link.kind)) line \(items[survivors[link.partner]].line))")
                     }
                 }
             case .drop:
@@ -172,7 +173,9 @@ public enum Curator {
                     case .sameCaption: .sameCaption
                     case .nearDuplicate: .nearDuplicate
                     }
-                    fate[member].drop(reason, "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) keeps line \(items[keeper].line) (\(items[keeper].path), quality \(fixed(quality[keeper].value, 4)))")
+                    fate[member].drop(reason, "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) "
+                        + "keeps line \(items[keeper].line) (\(items[keeper].path), "
+                        + "quality \(fixed(quality[keeper].value, 4)))")
                 }
                 if members.count > 1 {
                     fate[keeper].notes.append("kept for duplicate group \(label) of \(members.count) (highest quality, then path order)")
@@ -220,7 +223,9 @@ public enum Curator {
                     f.notes.insert("file missing: media rules skipped", at: 0)
                 }
                 if captions[index].cleaned.truncated {
-                    f.notes.append("caption truncated from \(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
+                    f.notes.append("caption truncated from "
+                        + "\(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) "
+                        + "to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
                 } else if captions[index].cleaned.changed {
                     f.notes.append("caption cleaned")
                 }
@@ -283,7 +288,8 @@ public enum Curator {
         if length < options.captionLengthMin {
             rangeProblems.append((.captionOutOfRange, "caption of \(length) characters, below \(options.captionLengthMin)"))
         } else if length > options.captionLengthMax {
-            rangeProblems.append((.captionOutOfRange, "caption of \(NumberFormat.grouped(length)) characters, above \(NumberFormat.grouped(options.captionLengthMax))"))
+            rangeProblems.append((.captionOutOfRange, "caption of \(NumberFormat.grouped(length)) characters, "
+                + "above \(NumberFormat.grouped(options.captionLengthMax))"))
         }
         if !rangeProblems.isEmpty { summary.rangeOutliers += 1 }
         for (reason, detail) in rangeProblems {
@@ -307,7 +313,8 @@ public enum Curator {
         let score = quality.value
         if score < options.minQuality {
             let weakest = quality.weakest
-            fate.drop(.lowQuality, "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
+            fate.drop(.lowQuality, "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); "
+                + "weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
         }
     }
 
@@ -373,7 +380,10 @@ public enum Curator {
         typeCounts = zip(typeCounts, available).map { min($0, $1) }
         var note: String?
         if total < size && size != Int.max {
-            note = "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps images:videos at \(fixed(options.imageShare * 100, 0)):\(fixed((1 - options.imageShare) * 100, 0)) (\(NumberFormat.grouped(available[0])) images and \(NumberFormat.grouped(available[1])) videos available)"
+            note = "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps "
+                + "images:videos at \(fixed(options.imageShare * 100, 0)):\(fixed((1 - options.imageShare) * 100, 0)) "
+                + "(\(NumberFormat.grouped(available[0])) "
+                + "images and \(NumberFormat.grouped(available[1])) videos available)"
         }
         var quotas: [Stratum: Int] = [:]
         var unitsByStratum: [Stratum: [[Int]]] = [:]

@@ -5,10 +5,10 @@ import Manifest
 ///
 /// | part | weight | 1 when | falls to |
 /// |---|---|---|---|
-/// | resolution | 0.30 | the centre crop to the target's aspect is at least the target's height | crop height / target height |
+/// | resolution | 0.30 | its centre crop to the target's aspect is as tall as the target | crop / target height |
 /// | aspect | 0.15 | the aspect ratio equals the target's | the share of the frame a centre crop keeps |
 /// | duration (videos) | 0.15 | long enough for one clip (clip_frames / frame_rate s) | duration / clip length |
-/// | caption length | 0.15 | caption_ideal_min … caption_ideal_max characters | length / min below, max / length above |
+/// | caption length | 0.15 | from caption_ideal_min to caption_ideal_max characters | length / min, or max / length |
 /// | caption variety | 0.10 | type-token ratio ≥ 0.6 | TTR / 0.6 |
 /// | brightness (media) | 0.05 | mean luma in 32…224 | linearly to 0 at 0 or 255 |
 /// | contrast (media) | 0.05 | luma standard deviation ≥ 32 | σ / 32 |

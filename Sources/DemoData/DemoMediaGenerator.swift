@@ -223,15 +223,18 @@ public struct DemoMediaGenerator: Sendable {
         let total = items.count
         progress.report(ProgressEvent(stage: "make demo media", completed: 0, total: total, unit: "files"))
         let tools = self.tools
-        _ = try await Parallel.map(items, width: jobs, finished: { done in
+        let reportFinished: @Sendable (Int) -> Void = { done in
             progress.report(ProgressEvent(stage: "make demo media", completed: done, total: total, unit: "files"))
-        }) { item in
+        }
+        _ = try await Parallel.map(items, width: jobs, finished: reportFinished) { item in
             for arguments in self.commands(for: item, in: folder) {
                 let result = try await ChildProcess(tools.ffmpeg, arguments: arguments).run()
                 guard result.exit.succeeded else {
                     throw GeneralError(
-                        "ffmpeg could not make \(item.path) (\(result.exit)): \(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
-                        remedy: "check that ffmpeg has libx264, mpeg2video, aac and the lavfi test sources (Debian's ffmpeg package does)")
+                        "ffmpeg could not make \(item.path) (\(result.exit)): "
+                            + "\(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
+                        remedy: "check that ffmpeg has libx264, mpeg2video, "
+                            + "aac and the lavfi test sources (Debian's ffmpeg package does)")
                 }
             }
             let output = folder + "/" + item.path

@@ -61,7 +61,8 @@ public enum ReportTables {
             rows: report.rejects.map {
                 [$0.dataset, $0.source, n.grouped($0.rowsRead), n.grouped($0.accepted), n.grouped($0.rejected), n.grouped($0.blankLines)]
             },
-            note: "rows read = accepted + rejected; rejected rows are written with line, column and reason to the rejects file")
+            note: "rows read = accepted + rejected; rejected rows are "
+                + "written with line, column and reason to the rejects file")
     }
 
     public static func mediaTypes(_ report: AnalysisReport) -> ReportTable {
@@ -96,7 +97,8 @@ public enum ReportTables {
         rows.append(["portrait (h > w)"] + data.map { n.grouped($0.resolutions.portrait) })
         return ReportTable(
             title: "Resolutions", header: ["resolution"] + names(report), rows: rows,
-            note: "downscale: same aspect ratio, larger; upscale: same aspect ratio, smaller; reframe: another aspect ratio (scale, then crop or pad)")
+            note: "downscale: same aspect ratio, larger; upscale: same aspect ratio, "
+                + "smaller; reframe: another aspect ratio (scale, then crop or pad)")
     }
 
     public static func durations(_ report: AnalysisReport) -> ReportTable {
@@ -113,7 +115,8 @@ public enum ReportTables {
                 ? "[\(Int(edge)), \(Int(StatisticsCalculator.durationEdges[index + 1]))) s" : "[\(Int(edge)), ∞) s"
             rows.append([label] + data.map { dataset in
                 dataset.durations.buckets.count > index
-                    ? "\(n.grouped(dataset.durations.buckets[index].count)) (\(n.percent(dataset.durations.buckets[index].share)))" : "—"
+                    ? "\(n.grouped(dataset.durations.buckets[index].count)) "
+                        + "(\(n.percent(dataset.durations.buckets[index].share)))" : "—"
             })
         }
         rows.append(["shorter than 81 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan81Frames) })
@@ -168,7 +171,8 @@ public enum ReportTables {
                 ["words per caption min"] + data.map { n.decimal($0.words.wordsPerCaption.min, 0) },
                 ["words per caption max"] + data.map { n.decimal($0.words.wordsPerCaption.max, 0) },
             ],
-            note: "a word is a maximal run of letters, marks and numbers (Unicode general categories L, M, N), lower-cased; TTR = unique / total words")
+            note: "a word is a maximal run of letters, marks and numbers (Unicode "
+                + "general categories L, M, N), lower-cased; TTR = unique / total words")
     }
 
     public static func topWords(_ report: AnalysisReport) -> ReportTable? {
@@ -320,6 +324,7 @@ public enum ReportTables {
             title: "Split comparison",
             header: ["datasets", "category TVD", "category JSD (bits)", "media type TVD", "resolution TVD", "resolution JSD (bits)"],
             rows: rows,
-            note: "TVD: total variation distance of the shares (0 identical, 1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")
+            note: "TVD: total variation distance of the shares (0 identical, "
+                + "1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")
     }
 }

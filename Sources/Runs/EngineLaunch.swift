@@ -27,7 +27,8 @@ public struct EngineInstallation: Sendable, Equatable {
             guard fm.isExecutableFile(atPath: given) else {
                 throw RunError(
                     problem: "The engine's Python \(given) (from \(origin)) is not an executable file.",
-                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
+                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, "
+                        + "e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
                 )
             }
             return installation(given)
@@ -45,8 +46,10 @@ public struct EngineInstallation: Sendable, Equatable {
             }
         }
         throw RunError(
-            problem: "The Python engine was not found (looked for engine/.venv/bin/python above \(searchFrom.joined(separator: " and "))).",
-            remedy: "Create it with `make -C engine venv` in the wanlora repository, or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
+            problem: "The Python engine was not found (looked for engine/.venv/bin/python "
+                + "above \(searchFrom.joined(separator: " and "))).",
+            remedy: "Create it with `make -C engine venv` in the wanlora repository, "
+                + "or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
         )
     }
 }
@@ -95,10 +98,7 @@ public struct EngineLaunch: Sendable, Equatable {
     public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
                             attentionHeads: Int, placement: NodePlacement = NodePlacement(),
                             engine: EngineInstallation) throws -> EngineLaunch {
-        guard stage == .train else {
-            return EngineLaunch(executable: engine.python, arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath],
-                                processes: 1)
-        }
+        guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
         let request = LaunchRequest(
             gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
             ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
@@ -107,6 +107,13 @@ public struct EngineLaunch: Sendable, Equatable {
         let command = try Launcher.command(for: request)
         return EngineLaunch(executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),
                             processes: request.gpusPerNode, request: request)
+    }
+
+    /// One engine process of `stage`: `python -m wanlora_engine STAGE --config FILE`.
+    public static func module(_ stage: EngineEvent.Stage, configPath: String,
+                              engine: EngineInstallation) -> EngineLaunch {
+        EngineLaunch(executable: engine.python,
+                     arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath], processes: 1)
     }
 
     /// The command as one shell line, quoted where needed (for logs and `--dry-run`).

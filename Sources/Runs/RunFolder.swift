@@ -82,8 +82,10 @@ public final class RunLock: @unchecked Sendable {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             close(fd)
             throw RunError(
-                problem: "The run \(folder.path) is in use by another wanlora process (\(holder.isEmpty ? "no details" : holder)).",
-                remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. Use another run.name for a second run."
+                problem: "The run \(folder.path) is in use by another wanlora "
+                    + "process (\(holder.isEmpty ? "no details" : holder)).",
+                remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal); "
+                    + "`wanlora runs` shows its state. Use another run.name for a second run."
             )
         }
         let text = "pid \(getpid()), \(stage.rawValue), since \(ISO8601DateFormatter().string(from: Date()))\n"

@@ -73,7 +73,8 @@ struct Analyze: ParsableCommand {
 
     func validate() throws {
         if manifest == nil && splits.count < 2 {
-            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. --split train=train.csv --split val=val.csv)")
+            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. "
+                + "--split train=train.csv --split val=val.csv)")
         }
         guard Resolution(parsing: target) != nil else {
             throw ValidationError("--target \(target) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")

@@ -12,7 +12,7 @@ struct ConfigCommand: ParsableCommand {
         One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
         which writes every key with its meaning and allowed values; docs/config.md has the details.
         """,
-        subcommands: [Init.self, Check.self, Show.self]
+        subcommands: [Init.self, Check.self, Show.self, Generate.self]
     )
 
     struct Init: ParsableCommand {
@@ -23,7 +23,8 @@ struct ConfigCommand: ParsableCommand {
 
         func validate() throws {
             if Preset(rawValue: preset) == nil {
-                throw ValidationError("Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError("Unknown preset \"\(preset)\". Use one of: "
+                    + "\(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
         }
 
@@ -45,7 +46,9 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
             let config = try reportingErrors { try ConfigLoader.load(file: file) }
-            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
+            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), "
+                + "\(config.hardware.worldSize) × \(config.hardware.gpu)). "
+                + "Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
 
@@ -55,7 +58,8 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var source: ConfigSourceOptions
         @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: "Print config.resolved.json as `wanlora train` writes it into the run folder (paths absolute; docs/engine-contract.md).")
+        @Flag(help: ArgumentHelp("Print config.resolved.json as `wanlora train` writes it into "
+            + "the run folder (paths absolute; docs/engine-contract.md)."))
         var json = false
 
         func run() throws { try reportingErrors { try show() } }
@@ -70,6 +74,24 @@ struct ConfigCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data(resolved.formatted().utf8))
             } else {
                 print(ConfigTemplate.toml(config), terminator: "")
+            }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the files made from the key registry: docs/config.md's key tables, the engine's schema "
+                + "and the resolved-config fixtures of the engine's tests.")
+        @Option(help: "The repository's root folder.") var root: String = "."
+
+        func run() throws {
+            try reportingErrors {
+                for (path, text) in try GeneratedFiles.expected(root: root) {
+                    let url = URL(fileURLWithPath: root).appendingPathComponent(path)
+                    let old = try? String(contentsOf: url, encoding: .utf8)
+                    if old != text { try Data(text.utf8).write(to: url) }
+                    print("\(old == text ? "unchanged" : "wrote    ") \(path)")
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ import Reports
 import Statistics
 import Support
 
-struct Curate: ParsableCommand {
+struct Curate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Duplicates, quality, outliers, stratified sampling, a leak-free train/val split and class weights.",
         discussion: """
@@ -193,9 +193,9 @@ struct Curate: ParsableCommand {
         return options
     }
 
-    func run() throws {
+    func run() async throws {
         let started = Date()
-        let result = try reportingErrors { () throws -> CurationResult in
+        let result = try await reportingErrors { () async throws -> CurationResult in
             let options = try resolvedOptions()
             let progress = Console.progress(style: .automatic(quiet: quiet))
             let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(path: manifest, progress: progress)
@@ -211,7 +211,7 @@ struct Curate: ParsableCommand {
                 templateFlags = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: analysed.table,
                                                                  options: analysed.options).flags
             }
-            let result = try Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress,
+            let result = try await Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress,
                                             templateCaptions: templateFlags)
             try CurationWriter.write(result, to: out)
             let summaryPath = (out as NSString).appendingPathComponent("curation-summary.md")
@@ -228,6 +228,8 @@ struct Curate: ParsableCommand {
         }
         let summary = result.summary
         func rows(_ count: Int) -> String { count == 1 ? "1 row" : "\(NumberFormat.grouped(count)) rows" }
-        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), \(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
+        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), "
+            + "\(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md "
+            + "in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
     }
 }

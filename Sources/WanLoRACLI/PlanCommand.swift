@@ -10,7 +10,10 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
         discussion: """
-        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: \
+        shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, \
+        hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, \
+        bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
 
         Examples:
           wanlora plan --preset v100 --compare-report
@@ -102,7 +105,7 @@ struct PlanCommand: ParsableCommand {
     }
 
     private func resolve(_ path: String, in baseDir: String) -> String {
-        path.hasPrefix("/") ? path : (baseDir as NSString).appendingPathComponent(path)
+        PathMath.absolute(path, base: baseDir)
     }
 }
 
@@ -123,13 +126,11 @@ struct ConfigSourceOptions: ParsableArguments {
 
     /// The configuration and the folder its relative paths are relative to.
     func load() throws -> (WanLoRAConfig, String) {
-        let cwd = FileManager.default.currentDirectoryPath
         if let configFile {
             let config = try ConfigLoader.load(file: configFile)
-            let absolute = configFile.hasPrefix("/") ? configFile : (cwd as NSString).appendingPathComponent(configFile)
-            return (config, (absolute as NSString).deletingLastPathComponent)
+            return (config, (PathMath.absolute(configFile) as NSString).deletingLastPathComponent)
         }
-        return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), cwd)
+        return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), FileManager.default.currentDirectoryPath)
     }
 }
 

@@ -24,7 +24,8 @@ import Testing
             "--shutdown-timeout", "600", "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "2", "--fsdp",
         ])
         #expect(command.shellLine == "engine/.venv/bin/python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 "
-                + "--standalone --shutdown-timeout 600 -m wanlora_engine train --config /runs/v100/config.resolved.json "
+                + "--standalone --shutdown-timeout 600 -m wanlora_engine "
+                + "train --config /runs/v100/config.resolved.json "
                 + "--ulysses 2 --fsdp")
         // Ulysses 1 and no FSDP leave the engine's flags out; torchrun's default shutdown when not asked
         let plain = LaunchRequest(gpusPerNode: 4, fsdp: false, configPath: config, python: python)
@@ -114,7 +115,9 @@ import Testing
         #SBATCH --export=ALL
         set -euo pipefail
         head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-        srun --export=ALL engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint "$head:29500" --rdzv-id "$SLURM_JOB_ID" --shutdown-timeout 600 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp
+        srun --export=ALL engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 \
+        --rdzv-backend c10d --rdzv-endpoint "$head:29500" --rdzv-id "$SLURM_JOB_ID" --shutdown-timeout \
+        600 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp
 
         """)
     }
@@ -161,9 +164,11 @@ import Testing
         let expert = try #require(plan.memory.items.first { $0.name == "expert weights" })
         #expect(expert.bytes == plan.model.expertParameters)
         #expect(text.contains("  expert weights") && text.contains("13.3 GiB"))
-        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
+        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone -m "
+            + "wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
         #expect(text.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"))
-        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) accumulation × 1 = \(plan.setup.gradAccumulation)"))
+        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) "
+            + "accumulation × 1 = \(plan.setup.gradAccumulation)"))
         #expect(text.contains("#SBATCH --gpus-per-node=2"))
         let withoutPlan = DryRun.text(request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
         #expect(withoutPlan.contains("Per-GPU plan: not available"))

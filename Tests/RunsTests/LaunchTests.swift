@@ -37,7 +37,8 @@ func writeScript(_ path: String, _ body: String) throws {
         #expect(cache.processes == 1 && cache.request == nil)
         let train = try EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
                                           hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
-        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine train --config /runs/a/config.resolved.json --resume")
+        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine "
+            + "train --config /runs/a/config.resolved.json --resume")
         // --resume belongs to train only.
         #expect(!(try EngineLaunch.make(stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
                                          engine: venv)).arguments.contains("--resume"))
@@ -56,7 +57,8 @@ func writeScript(_ path: String, _ body: String) throws {
         let nodes = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: true, hardware: hardware(gpus: 4, nodes: 2),
                                           attentionHeads: 40, placement: placement, engine: EngineInstallation(python: "/usr/bin/python3"))
         #expect(nodes.commandLine == "/usr/bin/python3 -m torch.distributed.run --nnodes 2 --nproc-per-node 4 --node-rank 1 "
-                + "--master-addr 10.0.0.1 --master-port 29500 --shutdown-timeout 600 -m wanlora_engine train --config /c.json --resume")
+                + "--master-addr 10.0.0.1 --master-port 29500 --shutdown-timeout "
+                + "600 -m wanlora_engine train --config /c.json --resume")
         // Layouts that cannot start are refused with the Launch library's errors.
         #expect(throws: LaunchError.self) {
             try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 4, nodes: 2),

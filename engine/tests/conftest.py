@@ -44,7 +44,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cached(tmp_path_factory: pytest.TempPathFactory, tiny_diffusers: Path, dataset: Path) -> Path:
     """A workspace with model, data and a finished cache; tests copy it before changing anything."""
-    from wanlora_engine.__main__ import run_stage
+    from wanlora_engine.stage import run_stage
 
     root = tmp_path_factory.mktemp("workspace")
     shutil.copytree(tiny_diffusers, root / "model")

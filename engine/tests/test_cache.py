@@ -1,5 +1,3 @@
-import json
-import shutil
 import unicodedata
 
 import pytest
@@ -7,12 +5,12 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import demo_config, write_config, write_dataset
-from wanlora_engine.__main__ import run_stage
-from wanlora_engine.cache import clean_caption, read_jsonl
 from wanlora_engine.config import load_config
+from wanlora_engine.encoding import clean_caption, read_jsonl
 from wanlora_engine.events import read_events
 from wanlora_engine.loading import load_components
 from wanlora_engine.media import decode_media, read_manifest
+from wanlora_engine.stage import run_stage
 
 
 def test_cache_holds_normalised_latents_and_trimmed_embeddings(cached):
@@ -98,7 +96,7 @@ def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
     write_dataset(data, images=1, videos=1, video_frames=9)
     (data / "media" / "clip0001.mp4").write_bytes(b"not a video")
     (tmp_path / "model").symlink_to(cached / "model")
-    config = write_config(tmp_path, demo_config(data={"val_manifest": None}))
+    config = write_config(tmp_path, demo_config(data={"val_manifest": ""}))
     assert run_stage("cache", config, resume=False, echo=False) == 0
     skipped = read_jsonl(tmp_path / "cache" / "train" / "skipped.jsonl")
     assert [(s["id"], s["line"]) for s in skipped] == [("item0001", 3)]
@@ -113,7 +111,7 @@ def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
 def test_disk_space_is_checked_before_any_work(tmp_path, cached):
     (tmp_path / "model").symlink_to(cached / "model")
     (tmp_path / "data").symlink_to(cached / "data")
-    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_bytes": 2**62}))
+    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_gib": 2.0**32}))
     assert run_stage("cache", config, resume=False, echo=False) == 1
     events = read_events(tmp_path / "runs" / "demo" / "cache-events.jsonl")
     plan = next(e for e in events if e["event"] == "cache_plan")
@@ -126,7 +124,7 @@ def test_disk_space_is_checked_before_any_work(tmp_path, cached):
 
 
 def test_changed_settings_are_refused(workspace):
-    config = write_config(workspace, demo_config(data={"frames": 9}))
+    config = write_config(workspace, demo_config(training={"frames": 9}))
     assert run_stage("cache", config, resume=False, echo=False) == 1
     error = [e for e in read_events(workspace / "runs" / "demo" / "cache-events.jsonl") if e["event"] == "error"][-1]
     assert "frames=5" in error["problem"] and "9" in error["problem"]

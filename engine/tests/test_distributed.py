@@ -12,7 +12,6 @@ through the Ulysses attention processor.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -24,16 +23,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from dist_worker import record_run
 from safetensors.torch import load_file
 
-from dist_worker import record_run
 from helpers import demo_config, write_config
 from wanlora_engine import distributed
-from wanlora_engine.__main__ import run_stage
-from wanlora_engine.config import load_config
+from wanlora_engine.checkpoints import checkpoint_dirs
+from wanlora_engine.config import load_config, replace_keys
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EventWriter, read_events
-from wanlora_engine.train import Trainer, checkpoint_dirs
+from wanlora_engine.stage import run_stage
+from wanlora_engine.train import Trainer
 from wanlora_engine.ulysses import local_slice, padded_length, split_tokens
 
 TESTS = Path(__file__).resolve().parent
@@ -46,11 +46,9 @@ RTOL, ATOL = 1e-5, 1e-6
 
 def dist_config(checkpoint_every: int = 2, **train: object) -> dict:
     return demo_config(
-        data={"width": 80, "height": 48},
-        train={"micro_batch": 1, "grad_accum": 1, "expert_grouping": "step", "seed": 4, "max_steps": 4,
-               "cfg_dropout": 0.1, **train},
-        eval={"every_steps": 0}, checkpoint={"every_steps": checkpoint_every, "keep_last": 2},
-        logging={"every_steps": 1},
+        training={"resolution": "80x48", "micro_batch": 1, "grad_accumulation": 1, "expert_grouping": "step",
+                  "seed": 4, "max_steps": 4, "cfg_dropout": 0.1, "eval_steps": 0, "save_steps": checkpoint_every,
+                  "keep_checkpoints": 2, "logging_steps": 1, **train},
     )
 
 
@@ -62,7 +60,7 @@ def cached_80x48(tmp_path_factory: pytest.TempPathFactory, tiny_diffusers: Path,
     config = write_config(root, dist_config())
     assert run_stage("cache", config, resume=False, echo=False) == 0
     # gradients as the optimizer sees them, without clipping, for the exact comparison
-    write_config(root, dist_config(optimizer={"max_grad_norm": 0.0}), "config.grads.json")
+    write_config(root, dist_config(max_grad_norm=0.0), "config.grads.json")
     return root
 
 
@@ -80,8 +78,9 @@ def reference(root: Path, accum: int, micro: int = 1, grouping: str = "step") ->
     key = (root, accum, micro, grouping)
     if key not in _references:
         config = load_config(root / "config.grads.json")
-        train = dataclasses.replace(config.train, grad_accum=accum, micro_batch=micro, expert_grouping=grouping)
-        trainer = Trainer(dataclasses.replace(config, train=train), EventWriter(None, echo=False))
+        changed = replace_keys(config, training={"grad_accumulation": accum, "micro_batch": micro,
+                                                 "expert_grouping": grouping})
+        trainer = Trainer(changed, EventWriter(None, echo=False))
         _references[key] = record_run(trainer, steps=2)
     return _references[key]
 
@@ -91,9 +90,11 @@ def assert_same_run(got: dict, want: dict) -> None:
     assert got["losses"] == pytest.approx(want["losses"], rel=RTOL)
     assert sorted(got["grads"]) == sorted(want["grads"]) and want["grads"]
     for name, grad in want["grads"].items():
-        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["grads"][name], grad, rtol=RTOL, atol=ATOL,
+                                   msg=lambda m, name=name: f"{name}: {m}")
     for name, weight in want["weights"].items():
-        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got["weights"][name], weight, rtol=RTOL, atol=ATOL,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def run_layouts(root: Path, nproc: int, layouts: list[str], out: Path) -> dict[str, dict]:
@@ -173,7 +174,7 @@ def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x4
     single.mkdir()
     for name in ("model", "data", "cache"):
         (single / name).symlink_to(cached_80x48 / name)
-    assert run_stage("train", write_config(single, dist_config(grad_accum=2)), resume=False, echo=False) == 0
+    assert run_stage("train", write_config(single, dist_config(grad_accumulation=2)), resume=False, echo=False) == 0
     one = [e for e in read_events(single / "runs" / "demo" / "events.jsonl") if e["event"] == "step"]
     assert [e["loss"] for e in steps] == pytest.approx([e["loss"] for e in one], rel=RTOL)
     assert [e["grad_norm"] for e in steps] == pytest.approx([e["grad_norm"] for e in one], rel=1e-4)
@@ -190,7 +191,8 @@ def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x4
     for name in ("model", "data", "cache"):
         (resumed / name).symlink_to(cached_80x48 / name)
     (resumed / "runs" / "demo" / "checkpoints").mkdir(parents=True)
-    shutil.copytree(run_dir / "checkpoints" / "step-00000002", resumed / "runs" / "demo" / "checkpoints" / "step-00000002")
+    shutil.copytree(run_dir / "checkpoints" / "step-00000002",
+                    resumed / "runs" / "demo" / "checkpoints" / "step-00000002")
     assert run_stage("train", write_config(resumed, dist_config()), resume=True, echo=False) == 0
     later = read_events(resumed / "runs" / "demo" / "events.jsonl")
     adjusted = next(e for e in later if e["event"] == "warning" and e["code"] == "grad_accum_adjusted")
@@ -253,7 +255,8 @@ def test_wanlora_train_starts_torchrun_with_two_ranks(tiny_diffusers, dataset, t
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
     env.pop("WANLORA_ENGINE_PYTHON", None)
     common = ["--config", "wanlora.toml", "--engine-python", sys.executable, "--progress", "plain"]
-    cache = subprocess.run([str(WANLORA), "cache", *common], cwd=work, env=env, capture_output=True, text=True, timeout=240)
+    cache = subprocess.run([str(WANLORA), "cache", *common], cwd=work, env=env, capture_output=True, text=True,
+                           timeout=240)
     assert cache.returncode == 0, cache.stderr[-3000:]
     result = subprocess.run([str(WANLORA), "train", *common, "--gpus", "2", "--ulysses", "2", "--fsdp",
                              "--set", "training.max_steps=2", "--set", "training.micro_batch=1",
@@ -349,8 +352,8 @@ def test_ulysses_degree_must_divide_the_heads(tiny_diffusers):
 def test_engine_refuses_a_ulysses_degree_that_does_not_divide_the_processes(cached_80x48, tmp_path):
     config = write_config(tmp_path, dist_config())
     env = dict(os.environ, WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", PYTHONPATH=str(ENGINE))
-    result = subprocess.run([sys.executable, "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "4"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "4"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     event = json.loads(result.stdout.splitlines()[-1])
     assert event["event"] == "error" and "--ulysses 4 does not divide the 2 processes" in event["problem"]

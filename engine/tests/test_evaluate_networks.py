@@ -11,7 +11,7 @@ from wanlora_engine.evaluate.i3d import InceptionI3D, preprocess_clip, same_padd
 from wanlora_engine.evaluate.inception import InceptionV3
 from wanlora_engine.evaluate.lpips import LPIPS
 from wanlora_engine.evaluate.networks import load_i3d, load_inception, load_lpips
-from wanlora_engine.evaluate.weights import load_exact, read_state_dict
+from wanlora_engine.evaluate.weights import read_state_dict
 
 
 def shapes(module):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from helpers import CAPTIONS, have_ffmpeg, write_video
-from wanlora_engine.events import EVENT_FIELDS, read_events
 from wanlora_engine.evaluate.random_weights import write_random_weights
-from wanlora_engine.evaluate.run import run_evaluate_stage
+from wanlora_engine.events import EVENT_FIELDS, read_events
+from wanlora_engine.stage import run_stage
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,8 @@ def eval_weights(tmp_path_factory):
 @pytest.fixture(scope="session")
 def eval_inputs(tmp_path_factory):
     """Reference: 2 clips of 축제, 1 of 자연/풍경, 1 image (ignored), 1 clip of an ungenerated category.
-    Generated: 2 of 축제 (one paired by its prompt, one by reference_id), 1 of 자연/풍경 (7 frames: too short for FVD)."""
+    Generated: 2 of 축제 (one paired by its prompt, one by reference_id), 1 of 자연/풍경 (7 frames: too short
+    for FVD)."""
     if not have_ffmpeg():
         pytest.fail("ffmpeg is needed: apt-get install ffmpeg (make deps-media)")
     root = tmp_path_factory.mktemp("eval-inputs")
@@ -81,7 +82,7 @@ def evaluate_config(root, weights, out, metrics=("fvd", "is", "lpips", "clip", "
 
 def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_weights):
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
+    assert run_stage("evaluate", evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
     events = read_events(out / "evaluate-events.jsonl")
     for event in events:
         assert set(EVENT_FIELDS[event["event"]]) <= set(event), event
@@ -89,7 +90,8 @@ def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_we
     assert events[-1]["event"] == "run_finished" and events[-1]["status"] == "completed"
     plan = next(e for e in events if e["event"] == "evaluate_plan")
     assert plan["generated_videos"] == 3 and plan["reference_videos"] == 3 and plan["reference_rows"] == 4
-    assert plan["categories"] == {"축제": {"generated": 2, "reference": 2}, "자연/풍경": {"generated": 1, "reference": 1}}
+    assert plan["categories"] == {"축제": {"generated": 2, "reference": 2},
+                                  "자연/풍경": {"generated": 1, "reference": 1}}
     assert plan["paired_videos"] == 2
     warnings = {e["code"] for e in events if e["event"] == "warning"}
     assert {"fvd_few_samples", "fvd_unavailable", "fvd_clip_short", "reference_images_ignored"} <= warnings
@@ -120,7 +122,7 @@ def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_we
     assert summary["fvd"] == overall["fvd"]["value"] and summary["features_computed"] == 6
 
     # a second run reuses every video's features (resume), and gives the same numbers
-    assert run_evaluate_stage(evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
+    assert run_stage("evaluate", evaluate_config(eval_inputs, eval_weights, out), echo=False) == 0
     again = json.loads((out / "metrics.json").read_text())
     assert read_events(out / "evaluate-events.jsonl")[-1]["summary"]["features_computed"] == 0
     assert again["overall"]["fvd"] == overall["fvd"] and again["categories"] == metrics["categories"]
@@ -129,7 +131,7 @@ def test_evaluate_end_to_end_with_random_networks(tmp_path, eval_inputs, eval_we
 def test_missing_weights_fail_before_any_decoding_naming_the_file(tmp_path, eval_inputs, eval_weights):
     weights = dict(eval_weights, i3d=tmp_path / "nowhere" / "i3d_pretrained_400.pt")
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(eval_inputs, weights, out), echo=False) == 1
+    assert run_stage("evaluate", evaluate_config(eval_inputs, weights, out), echo=False) == 1
     events = read_events(out / "evaluate-events.jsonl")
     error = next(e for e in events if e["event"] == "error")
     assert error["code"] == "model_load_failed"
@@ -144,7 +146,8 @@ def test_cheap_metrics_only_and_an_undecodable_video(tmp_path, eval_inputs, eval
     shutil.copytree(eval_inputs, root)
     (root / "generated" / "g2.mp4").write_bytes(b"not a video")
     out = tmp_path / "eval"
-    assert run_evaluate_stage(evaluate_config(root, eval_weights, out, metrics=["clip", "temporal"]), echo=False) == 0
+    config = evaluate_config(root, eval_weights, out, metrics=["clip", "temporal"])
+    assert run_stage("evaluate", config, echo=False) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "fvd" not in metrics["overall"] and "inception_score" not in metrics["overall"]
     (skipped,) = metrics["inputs"]["skipped"]
@@ -158,7 +161,8 @@ def test_cli_rejects_a_config_with_an_unknown_key(tmp_path, eval_inputs, eval_we
     config["fvd"]["frame"] = 16
     path.write_text(json.dumps(config))
     result = subprocess.run([sys.executable, "-m", "wanlora_engine", "evaluate", "--config", str(path)],
-                            capture_output=True, text=True, env={"PYTHONPATH": str(ENGINE_DIR), "PATH": "/usr/bin:/bin"})
+                            capture_output=True, text=True,
+                            env={"PYTHONPATH": str(ENGINE_DIR), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["code"] == "config_invalid" and "fvd.frame" in event["problem"]

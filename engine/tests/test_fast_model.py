@@ -39,8 +39,7 @@ def tiny_expert(dropout: float = 0.0, targets: tuple[str, ...] = ("to_q", "to_k"
     torch.manual_seed(0)
     model = WanTransformer3DModel(**TINY)
     model.requires_grad_(False)
-    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=list(targets),
-                                        experts=["high"]), seed=0)
+    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=list(targets)), seed=0)
     with torch.no_grad():  # B starts at zero (and so would every A gradient): make all of them count
         for p in params:
             p.normal_(0, 0.3)
@@ -135,7 +134,8 @@ def test_rope_pairs_rotate_like_diffusers():
     assert out.shape == (1, 2, 1, 4)
     assert torch.allclose(out[0, 0, 0], torch.tensor([2.0, 0.0, 0.0, 0.0]))
     assert torch.allclose(out[0, 1, 0], torch.tensor([0.0, 2.0, 0.0, 0.0]))
-    tables = (torch.tensor([[1.0, 1.0, 0.5, 0.5]]).view(1, 1, 1, 4), torch.tensor([[0.0, 0.0, 0.7, 0.7]]).view(1, 1, 1, 4))
+    tables = (torch.tensor([[1.0, 1.0, 0.5, 0.5]]).view(1, 1, 1, 4),
+              torch.tensor([[0.0, 0.0, 0.7, 0.7]]).view(1, 1, 1, 4))
     c, s = rope_pairs(tables)
     assert c.tolist() == [[1.0, 0.5]] and torch.allclose(s, torch.tensor([[0.0, 0.7]]))
 

@@ -27,14 +27,17 @@ def test_official_names_match_the_published_checkpoints():
     assert transformer_official_key("condition_embedder.text_embedder.linear_2.bias") == "text_embedding.2.bias"
     assert transformer_official_key("scale_shift_table") == "head.modulation"
     assert transformer_official_key("proj_out.weight") == "head.head.weight"
-    assert text_encoder_official_key("encoder.block.5.layer.1.DenseReluDense.wi_0.weight") == "blocks.5.ffn.gate.0.weight"
+    assert (text_encoder_official_key("encoder.block.5.layer.1.DenseReluDense.wi_0.weight")
+            == "blocks.5.ffn.gate.0.weight")
     assert text_encoder_official_key("encoder.block.5.layer.1.DenseReluDense.wi_1.weight") == "blocks.5.ffn.fc1.weight"
     assert (text_encoder_official_key("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")
             == "blocks.0.pos_embedding.embedding.weight")
     assert text_encoder_official_key("shared.weight") == "token_embedding.weight"
     # The real VAE has num_res_blocks = 2: decoder levels of 3 resnets + 1 upsampler.
-    assert vae_official_key("decoder.up_blocks.1.resnets.0.conv_shortcut.weight", 2) == "decoder.upsamples.4.shortcut.weight"
-    assert vae_official_key("decoder.up_blocks.2.upsamplers.0.resample.1.weight", 2) == "decoder.upsamples.11.resample.1.weight"
+    assert (vae_official_key("decoder.up_blocks.1.resnets.0.conv_shortcut.weight", 2)
+            == "decoder.upsamples.4.shortcut.weight")
+    assert (vae_official_key("decoder.up_blocks.2.upsamplers.0.resample.1.weight", 2)
+            == "decoder.upsamples.11.resample.1.weight")
     assert vae_official_key("decoder.up_blocks.3.resnets.2.conv2.bias", 2) == "decoder.upsamples.14.residual.6.bias"
     assert vae_official_key("encoder.down_blocks.5.time_conv.weight", 2) == "encoder.downsamples.5.time_conv.weight"
     assert vae_official_key("encoder.mid_block.resnets.1.norm1.gamma", 2) == "encoder.middle.2.residual.0.gamma"

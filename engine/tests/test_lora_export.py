@@ -4,7 +4,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from helpers import demo_config, write_config
-from wanlora_engine.__main__ import run_stage
+from wanlora_engine.stage import run_stage
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +14,8 @@ def trained(tmp_path_factory, cached):
     for part in ("model", "data", "cache"):
         (ws / part).symlink_to(cached / part)
     config = write_config(ws, demo_config(
-        lora={"rank": 4, "alpha": 8}, train={"max_steps": 6, "optimizer": {"lr": 0.05, "warmup_steps": 0}},
-        eval={"every_steps": 0}, checkpoint={"every_steps": 0}))
+        lora={"rank": 4, "alpha": 8},
+        training={"max_steps": 6, "learning_rate": 0.05, "warmup_steps": 0, "eval_steps": 0, "save_steps": 0}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     return ws
 
@@ -37,9 +37,10 @@ def _pipeline(model_dir):
 
 def _our_adapted_expert(ws, expert):
     """The expert with our float32 checkpoint weights, through peft (the training-time model)."""
+    from wanlora_engine.checkpoints import checkpoint_dirs
     from wanlora_engine.config import load_config
     from wanlora_engine.events import EventWriter
-    from wanlora_engine.train import Trainer, checkpoint_dirs
+    from wanlora_engine.train import Trainer
 
     trainer = Trainer(load_config(ws / "config.resolved.json"), EventWriter(None, echo=False))
     trainer.load_checkpoint(checkpoint_dirs(ws / "runs" / "demo")[-1])

@@ -20,7 +20,8 @@ WAN_T2V_A14B_EXPERT = dict(  # also Wan2.1-T2V-14B
     text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, cross_attn_norm=True,
     qk_norm="rms_norm_across_heads", eps=1e-6,
 )
-WAN_TI2V_5B = dict(WAN_T2V_A14B_EXPERT, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336, num_layers=30)
+WAN_TI2V_5B = dict(WAN_T2V_A14B_EXPERT, num_attention_heads=24, in_channels=48, out_channels=48, ffn_dim=14336,
+                   num_layers=30)
 WAN_T2V_1_3B = dict(WAN_T2V_A14B_EXPERT, num_attention_heads=12, ffn_dim=8960, num_layers=30)
 
 ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -36,7 +37,8 @@ def meta_transformer(config: dict) -> torch.nn.Module:
 
 def lora_parameter_count(config: dict, rank: int, targets: list[str]) -> int:
     model = meta_transformer(config)
-    model = inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.05, target_modules=targets), model)
+    lora = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.05, target_modules=targets)
+    model = inject_adapter_in_model(lora, model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

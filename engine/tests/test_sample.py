@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 from helpers import FIXTURES
+from wanlora_engine.encoding import decode_latents, latent_shape
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EVENT_FIELDS, read_events
 from wanlora_engine.loading import load_components
@@ -23,15 +24,13 @@ from wanlora_engine.sample import (
     DoesNotFitError,
     ExpertPool,
     choose_memory,
-    decode_latents,
     denoise,
     encode_prompt,
     initial_noise,
-    latent_shape,
-    run_sample_stage,
 )
 from wanlora_engine.sample_job import parse_sample_job
 from wanlora_engine.solvers import flow_schedule
+from wanlora_engine.stage import run_stage
 
 ENGINE_DIR = Path(__file__).resolve().parents[1]
 PROMPT = "축제에서 사람들이 등불을 들고 밤거리를 걷고 있다."
@@ -79,8 +78,7 @@ def lora_files(tmp_path_factory, tiny_diffusers):
     from wanlora_engine.lora import add_lora, export_diffusers, export_official, lora_parameters
 
     folder = tmp_path_factory.mktemp("loras")
-    config = LoraConfig(rank=4, alpha=8.0, dropout=0.0, targets=["to_q", "to_k", "to_v", "to_out.0"],
-                        experts=["high", "low"])
+    config = LoraConfig(rank=4, alpha=8.0, dropout=0.0, targets=["to_q", "to_k", "to_v", "to_out.0"])
     parts = load_components(tiny_diffusers, "auto", torch.float32, {"high", "low"})
     generator = torch.Generator().manual_seed(3)
     files = {}
@@ -89,8 +87,10 @@ def lora_files(tmp_path_factory, tiny_diffusers):
         add_lora(model, config, seed=1)
         for param in lora_parameters(model).values():  # B starts at zero: give both factors values
             param.data = torch.randn(param.shape, generator=generator) * 0.2
-        files[expert] = {"diffusers": export_diffusers(model, config, folder / f"{expert}.diffusers.safetensors", expert),
-                         "comfyui": export_official(model, config, folder / f"{expert}.comfyui.safetensors", expert)}
+        files[expert] = {
+            "diffusers": export_diffusers(model, config, folder / f"{expert}.diffusers.safetensors", expert),
+            "comfyui": export_official(model, config, folder / f"{expert}.comfyui.safetensors", expert),
+        }
     return files
 
 
@@ -109,7 +109,7 @@ class OurSampler:
         cpu = torch.device("cpu")
         p, _, _ = encode_prompt(self.parts.tokenizer, self.parts.text_encoder, prompt, 512, cpu)
         n, _, _ = encode_prompt(self.parts.tokenizer, self.parts.text_encoder, negative, 512, cpu)
-        noise = initial_noise(seed, latent_shape(self.parts.vae, frames, height, width))
+        noise = initial_noise(seed, (1, *latent_shape(frames, height, width, self.parts.vae)))
         return denoise(self.pool, flow_schedule(schedule, steps, 12.0), solver, 0.875, {"high": 4.0, "low": 3.0},
                        p, n, noise, torch.float32)
 
@@ -169,7 +169,8 @@ def test_lora_at_scale_zero_equals_the_base_model(tiny_diffusers, lora_files):
     size = (64, 48, 5)
     base = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan")
     zero = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan",
-                       loras={"high": (lora_files["high"]["comfyui"], 0.0), "low": (lora_files["low"]["diffusers"], 0.0)})
+                       loras={"high": (lora_files["high"]["comfyui"], 0.0),
+                              "low": (lora_files["low"]["diffusers"], 0.0)})
     assert torch.equal(zero, base)
     one = our_latents(tiny_diffusers, PROMPT, "", size, 6, 3, "euler", "wan",
                       loras={"high": (lora_files["high"]["comfyui"], 1.0)})
@@ -219,8 +220,9 @@ def test_lora_errors_name_the_file_and_the_key(tmp_path, tiny_diffusers):
                                                           "transformer.blocks.7.attn1.to_q.lora_B.weight": b})
     with pytest.raises(LoraError, match=r"'blocks.7.attn1.to_q'.*2 blocks of width 16"):
         read_lora(absent, model)
-    wide = _bad_lora(tmp_path / "wide.safetensors", {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 5120),
-                                                      "diffusion_model.blocks.0.self_attn.q.lora_B.weight": torch.zeros(5120, 4)})
+    wide = _bad_lora(tmp_path / "wide.safetensors",
+                     {"diffusion_model.blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 5120),
+                      "diffusion_model.blocks.0.self_attn.q.lora_B.weight": torch.zeros(5120, 4)})
     with pytest.raises(LoraError, match=r"A \(4, 5120\).*\(16, 16\)"):
         read_lora(wide, model)
     half = _bad_lora(tmp_path / "half.safetensors", {"transformer.blocks.0.attn1.to_q.lora_A.weight": a})
@@ -291,7 +293,7 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     job = job_dict(out, tiny_official, copy.deepcopy(PROMPTS),
                    loras={"high": {"path": str(lora_files["high"]["comfyui"]), "scale": 0.8}, "low": None})
     path = write_job(out, job)
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     events = read_events(out / "sample-events.jsonl")
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and events[-1]["status"] == "completed"
@@ -325,7 +327,7 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
 
     # Again with the same job: both videos are kept, nothing is sampled.
     before = (out / "videos" / "0001.mp4").stat().st_mtime_ns
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     again = read_events(out / "sample-events.jsonl")[len(events):]
     assert not [e for e in again if e["event"] == "sample_step"]
     assert [e["existing"] for e in again if e["event"] == "sample_video"] == [True, True]
@@ -334,13 +336,14 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     # Another seed for one prompt: refused without --overwrite, redone with it (only that one).
     job["prompts"][1]["seed"] = 99
     write_job(out, job)
-    assert run_sample_stage(path, echo=False) == 1
+    assert run_stage("sample", path, echo=False) == 1
     conflict = [e for e in read_events(out / "sample-events.jsonl") if e["event"] == "error"][-1]
-    assert conflict["code"] == "output_conflict" and "0002" in conflict["problem"] and "--overwrite" in conflict["remedy"]
+    assert conflict["code"] == "output_conflict" and "0002" in conflict["problem"]
+    assert "--overwrite" in conflict["remedy"]
     job["output"]["overwrite"] = True
     write_job(out, job)
     count = len(read_events(out / "sample-events.jsonl"))
-    assert run_sample_stage(path, echo=False) == 0
+    assert run_stage("sample", path, echo=False) == 0
     last = read_events(out / "sample-events.jsonl")[count:]
     assert {e["id"] for e in last if e["event"] == "sample_step"} == {"0002"}
     assert json.loads((out / "videos" / "0002.json").read_text())["seed"] == 99
@@ -350,7 +353,7 @@ def test_long_prompts_are_cut_with_a_warning(tmp_path, tiny_diffusers):
     out = tmp_path / "s"
     prompts = [{"id": "long", "prompt": " ".join(["한옥 마을의 풍경"] * 20), "category": None, "seed": 1}]
     job = job_dict(out, tiny_diffusers, prompts, sampler={"steps": 2, "text_length": 16})
-    assert run_sample_stage(write_job(out, job), echo=False) == 0
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
     warnings = [e for e in read_events(out / "sample-events.jsonl") if e["event"] == "warning"
                 and e["code"] == "prompt_truncated"]
     # the negative prompt (id null) is longer than 16 tokens too
@@ -380,8 +383,8 @@ def test_cli_bad_job_exits_2_with_an_error_event(tmp_path):
     job = job_dict(tmp_path / "o", tmp_path, copy.deepcopy(PROMPTS))
     job["sampler"].pop("shift")
     env = dict(os.environ, PYTHONPATH=str(ENGINE_DIR))
-    result = subprocess.run([sys.executable, "-m", "wanlora_engine", "sample", "--config", str(write_job(tmp_path, job))],
-                            capture_output=True, text=True, env=env, timeout=120)
+    command = [sys.executable, "-m", "wanlora_engine", "sample", "--config", str(write_job(tmp_path, job))]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and event["code"] == "config_invalid" and "sampler.shift" in event["problem"]
@@ -420,7 +423,8 @@ def test_swift_written_contract_job_parses_with_every_value():
     """engine/tests/fixtures/sample-job.contract.json is what Swift's SampleJobBuilder writes (SampleJobTests)."""
     raw = json.loads((FIXTURES / "sample-job.contract.json").read_text())
     job = parse_sample_job(raw, FIXTURES)
-    assert (job.sampler.solver, job.sampler.schedule, job.sampler.steps, job.sampler.shift) == ("euler", "wan", 40, 12.0)
+    sampler = job.sampler
+    assert (sampler.solver, sampler.schedule, sampler.steps, sampler.shift) == ("euler", "wan", 40, 12.0)
     assert (job.sampler.guidance_high, job.sampler.guidance_low, job.model.boundary) == (4.0, 3.0, 0.875)
     assert job.sampler.negative_prompt.startswith("色调艳丽") and job.sampler.text_length == 512
     assert (job.video.width, job.video.height, job.video.frames, job.video.fps) == (1280, 720, 81, 16)
@@ -444,7 +448,7 @@ def test_a_real_sidecar_has_the_fields_of_the_fixture(tmp_path, tiny_diffusers):
     out = tmp_path / "s"
     job = job_dict(out, tiny_diffusers, [{"id": "x1", "prompt": PROMPT, "category": None, "seed": 1}],
                    sampler={"steps": 2}, video={"width": 32, "height": 32, "frames": 1})
-    assert run_sample_stage(write_job(out, job), echo=False) == 0
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
     real = json.loads((out / "videos" / "x1.json").read_text())
     fixture = json.loads((FIXTURES / "sample-sidecar.json").read_text())
     assert set(real) == set(fixture)

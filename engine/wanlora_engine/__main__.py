@@ -26,127 +26,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_DIVERGED = 3
-EXIT_INTERRUPTED = 130
-
-
-def _versions() -> dict[str, str]:
-    import diffusers
-    import torch
-
-    from . import __version__
-
-    return {"engine_version": __version__, "torch_version": torch.__version__, "diffusers_version": diffusers.__version__}
-
-
-def _device_fields(name: str) -> dict[str, object]:
-    import torch
-
-    use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    if use_cuda and torch.cuda.is_available():
-        return {"device": "cuda", "device_name": torch.cuda.get_device_name(0)}
-    return {"device": "cpu", "device_name": "cpu"}
-
-
-def run_stage(stage: str, config_path: Path, resume: bool, echo: bool = True, ulysses: int = 1,
-              fsdp: bool = False) -> int:
-    """Run one stage with its events; returns the process exit code.
-
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; `ulysses` and `fsdp` choose the layout.
-    """
-    from . import distributed
-    from .config import load_config
-    from .errors import ConfigError, EngineError
-    from .events import EventWriter, log, set_log_enabled
-
-    try:
-        layout = distributed.layout_from_environment(ulysses, fsdp)
-        set_log_enabled(layout.is_main)
-        config = load_config(config_path)
-        if stage != "train" and layout.distributed:
-            raise ConfigError(f"the {stage} stage runs in one process, but WORLD_SIZE is {layout.world_size}",
-                              f"start `python -m wanlora_engine {stage}` without torchrun")
-    except ConfigError as error:
-        # No run folder is known yet: the error event goes to stdout only. Every rank reads the same
-        # config and environment, so rank 0 speaks for all.
-        if os.environ.get("RANK", "0") in ("0", ""):
-            with EventWriter(None, echo=echo) as events:
-                events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                            last_checkpoint=None)
-            log(str(error))
-        return error.exit_code
-
-    events_path = config.run.dir / ("events.jsonl" if stage == "train" else f"{stage}-events.jsonl")
-    with EventWriter(events_path, echo=echo, enabled=layout.is_main) as events:
-        device = config.cache.device if stage == "cache" else config.train.device
-        resumed_from = None
-        if stage == "train" and resume:
-            from .train import checkpoint_dirs
-
-            found = checkpoint_dirs(config.run.dir)
-            resumed_from = int(found[-1].name.split("-")[1]) if found else None
-        events.emit("run_started", stage=stage, run_name=config.run.name, **_versions(), **_device_fields(device),
-                    config_path=str(config.source_path), resumed_from_step=resumed_from,
-                    cuda_alloc_conf=os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF"),
-                    **layout.describe())
-        status, step, outputs, summary, code = "failed", None, {}, {}, EXIT_FAILED
-        failure: dict[str, object] | None = None  # the error event, when this rank has one to report
-        import time
-
-        started = time.monotonic()
-        try:
-            if stage == "cache":
-                from .cache import run_cache
-
-                summary = run_cache(config, events)
-                status, code = "completed", EXIT_OK
-            else:
-                from .train import resolve_device, run_train
-
-                groups = distributed.start(layout, resolve_device(config.train.device).type)
-                status, outputs, summary = run_train(config, events, resume, groups)
-                step = summary.get("steps_done")
-                code = EXIT_OK if status == "completed" else EXIT_INTERRUPTED
-        except EngineError as error:
-            if error.code != "non_finite_loss":  # that one already reported its step and checkpoint
-                failure = dict(code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                               last_checkpoint=None)
-            status = "diverged" if error.code == "non_finite_loss" else "failed"
-            code = error.exit_code
-            print(str(error), file=sys.stderr, flush=True)
-        except KeyboardInterrupt:
-            status, code = "interrupted", EXIT_INTERRUPTED
-        except Exception as error:  # an engine bug or an environment failure (out of memory, CUDA error)
-            tail = traceback.format_exc().strip().splitlines()[-12:]
-            failure = dict(code="internal", problem=f"{type(error).__name__}: {error}",
-                           remedy="see the traceback in the engine log; report it if it is not an out-of-memory error",
-                           step=None, last_checkpoint=None, traceback=tail)
-            traceback.print_exc()
-        finished = dict(stage=stage, status=status, step=step, seconds=time.monotonic() - started, outputs=outputs,
-                        summary=summary)
-        if failure is not None and layout.distributed:
-            # One rank failed on its own (the others wait in a collective until torchrun stops them): the
-            # first rank to fail reports, whatever its number, naming itself.
-            if distributed.claim_failure_report():
-                with EventWriter(events_path, echo=echo) as reporter:
-                    reporter.started_at(events)  # elapsed_s continues the run's clock
-                    reporter.emit("error", rank=layout.rank, **failure)
-                    reporter.emit("run_finished", rank=layout.rank, **finished)
-            return code
-        if failure is not None:
-            events.emit("error", **failure)
-        events.emit("run_finished", **finished)
-    return code
-
 
 def _run_morphemes(args: argparse.Namespace) -> int:
     """The morphemes stage: no config, no run folder; events on stdout only."""
+    from . import stage
     from .errors import EngineError
     from .events import EventWriter
     from .morphemes import run_morphemes
@@ -165,8 +49,8 @@ def _run_morphemes(args: argparse.Namespace) -> int:
             print(str(error), file=sys.stderr, flush=True)
             return error.exit_code
         except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-    return EXIT_OK
+            return stage.EXIT_INTERRUPTED
+    return stage.EXIT_OK
 
 
 ALLOCATOR_DEFAULT = "expandable_segments:True"
@@ -177,8 +61,9 @@ def default_allocator_settings(environ: dict[str, str] | os._Environ[str]) -> st
 
     Training draws clips of different lengths (49 and 81 frames in one run): with fixed-size segments the
     freed blocks of the short shapes fragment the memory the long ones need (issue 13 measured 9.4 GiB
-    reserved but unusable when FSDP moved from 49 to 81 frames). Must run before the first CUDA allocation.
-    Returns the value set, or None when PYTORCH_CUDA_ALLOC_CONF or PYTORCH_ALLOC_CONF was already there.
+    reserved but unusable when FSDP moved from 49 to 81 frames). Must run before the first CUDA allocation
+    (main() calls it before it imports torch). Returns the value set, or None when PYTORCH_CUDA_ALLOC_CONF or
+    PYTORCH_ALLOC_CONF was already there.
     """
     if environ.get("PYTORCH_CUDA_ALLOC_CONF") or environ.get("PYTORCH_ALLOC_CONF"):
         return None
@@ -188,6 +73,8 @@ def default_allocator_settings(environ: dict[str, str] | os._Environ[str]) -> st
 
 def main(argv: list[str] | None = None) -> int:
     default_allocator_settings(os.environ)
+    from .stage import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, run_stage
+
     parser = argparse.ArgumentParser(prog="python -m wanlora_engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -230,11 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "morphemes":
         return _run_morphemes(args)
 
-    if args.stage == "evaluate":
-        from .evaluate.run import run_evaluate_stage
-
-        return run_evaluate_stage(args.config)
-
     if args.stage == "eval-weights":
         from .evaluate.random_weights import write_random_weights
 
@@ -251,11 +133,6 @@ def main(argv: list[str] | None = None) -> int:
                       video_frames=args.frames, name="val.csv", start=1000)
         print(f"wrote {args.out}/train.csv and val.csv", file=sys.stderr)
         return EXIT_OK
-
-    if args.stage == "sample":
-        from .sample import run_sample_stage
-
-        return run_sample_stage(args.config)
 
     if args.stage == "tiny-model":
         from .tiny import write_tiny_model
@@ -287,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(code)
         return code
-    return run_stage(args.stage, args.config, False)
+    return run_stage(args.stage, args.config)
 
 
 if __name__ == "__main__":

@@ -9,24 +9,21 @@ Layout of data.cache_dir (documented in docs/engine-contract.md):
     <split>/text-NNNNN.safetensors      item id -> bf16 [tokens, text_dim], trimmed to the caption's tokens
 
 Latents are the VAE posterior mean, normalised per channel as WanPipeline expects: (z - mean) / std with
-the VAE config's latents_mean / latents_std. Embeddings are UMT5's last hidden state for the caption
-(NFC-normalised, HTML entities decoded, whitespace collapsed), cut at data.text_length tokens (EOS
-included) and stored without padding; the trainer pads with zeros to the model's 512 tokens, as Wan2.2 and
-WanPipeline do when sampling (data.MODEL_TEXT_TOKENS). Resumable: a shard becomes visible only after both files were renamed into place and its index
-lines were appended, so a killed run redoes at most one shard.
+the VAE config's latents_mean / latents_std (encoding.encode_latent). Embeddings are UMT5's last hidden
+state for the caption (encoding.clean_caption: NFC-normalised, HTML entities decoded, whitespace
+collapsed), cut at training.text_length tokens (EOS included) and stored without padding; the trainer pads
+with zeros to the model's 512 tokens, as Wan2.2 and WanPipeline do when sampling (data.MODEL_TEXT_TOKENS).
+Resumable: a shard becomes visible only after both files were renamed into place and its index lines
+were appended, so a killed run redoes at most one shard.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
-import re
 import shutil
 import time
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +31,22 @@ import torch
 from safetensors.torch import save_file
 
 from .config import ResolvedConfig
+from .devices import resolve_device
+from .encoding import TextEncoder, encode_latent, latent_shape, read_jsonl
 from .errors import DataError, DiskSpaceError
 from .events import EventWriter, log
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import load_components
 from .media import ManifestRow, decode_media, read_manifest
 
 CACHE_SCHEMA_VERSION = 1
-LATENT_CHANNELS = 16
-
-
-def clean_caption(text: str) -> str:
-    """NFC (archive captions arrive as decomposed Hangul), HTML entities decoded, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text)
-    text = html.unescape(html.unescape(text))
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def latent_shape(media_type: str, frames: int, width: int, height: int) -> tuple[int, int, int, int]:
-    latent_frames = 1 if media_type == "image" else 1 + (frames - 1) // 4
-    return (LATENT_CHANNELS, latent_frames, height // 8, width // 8)
 
 
 def estimate_item_bytes(media_type: str, config: ResolvedConfig, text_dim: int) -> int:
     """Upper bound of one item's cache size: bf16 latents + untrimmed bf16 embedding + 1 KiB overhead."""
-    c, f, h, w = latent_shape(media_type, config.data.frames, config.data.width, config.data.height)
-    return 2 * c * f * h * w + 2 * config.data.text_length * text_dim + 1024
+    frames = 1 if media_type == "image" else config.training.frames
+    c, f, h, w = latent_shape(frames, config.training.resolution.height, config.training.resolution.width)
+    return 2 * c * f * h * w + 2 * config.training.text_length * text_dim + 1024
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -79,26 +67,13 @@ def _append_lines(path: Path, records: list[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                # A torn last line from a killed run: its shard is redone.
-                break
-    return out
-
-
 def model_fingerprint(vae: Any, text_encoder: Any) -> str:
     """Identifies the encoders by their configs and a few weights, not by their folder (which may move)."""
     digest = hashlib.sha256()
     for config in (dict(vae.config), text_encoder.config.to_dict()):
         # keys starting with '_' hold the load path and library versions, not the model
-        stable = {k: v for k, v in config.items() if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
+        stable = {k: v for k, v in config.items()
+                  if not k.startswith("_") and k not in ("transformers_version", "dtype", "torch_dtype")}
         digest.update(json.dumps(stable, sort_keys=True, default=str).encode())
     for tensor in (vae.encoder.conv_in.weight, text_encoder.shared.weight[:4]):
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
@@ -107,11 +82,11 @@ def model_fingerprint(vae: Any, text_encoder: Any) -> str:
 
 def cache_settings(config: ResolvedConfig, fingerprint: str) -> dict[str, Any]:
     return {
-        "width": config.data.width,
-        "height": config.data.height,
-        "frames": config.data.frames,
-        "fps": config.data.fps,
-        "text_length": config.data.text_length,
+        "width": config.training.resolution.width,
+        "height": config.training.resolution.height,
+        "frames": config.training.frames,
+        "fps": config.training.fps,
+        "text_length": config.training.text_length,
         "model_fingerprint": fingerprint,
     }
 
@@ -131,53 +106,8 @@ def check_or_write_settings(cache_dir: Path, config: ResolvedConfig, fingerprint
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
-                               "model_path": str(config.model.path)}, indent=2))
+                               "model_path": str(config.model.checkpoint)}, indent=2))
     os.replace(tmp, path)
-
-
-@dataclass
-class TextEncoder:
-    tokenizer: Any
-    model: Any
-    device: torch.device
-    length: int
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.d_model)
-
-    @torch.no_grad()
-    def encode(self, captions: list[str]) -> tuple[list[torch.Tensor], list[int], list[bool]]:
-        """Embeddings trimmed to each caption's token count (<= length), the full counts, truncation flags."""
-        cleaned = [clean_caption(c) for c in captions]
-        full = [len(ids) for ids in self.tokenizer(cleaned, add_special_tokens=True).input_ids]
-        batch = self.tokenizer(cleaned, padding="max_length", max_length=self.length, truncation=True,
-                               add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
-        ids = batch.input_ids.to(self.device)
-        mask = batch.attention_mask.to(self.device)
-        hidden = self.model(ids, attention_mask=mask).last_hidden_state
-        lengths = mask.sum(dim=1).tolist()
-        embeds = [hidden[i, : lengths[i]].to("cpu", torch.bfloat16) for i in range(len(cleaned))]
-        return embeds, full, [n > self.length for n in full]
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DataError("cache.device is 'cuda' but no CUDA GPU is visible", "set cache.device to 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-@torch.no_grad()
-def encode_latent(vae: Any, video: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """[3, F, H, W] in [-1, 1] -> normalised bf16 latent [16, 1 + (F-1)/4, H/8, W/8] on the CPU."""
-    dtype = next(vae.parameters()).dtype
-    x = video.unsqueeze(0).to(device, dtype)
-    z = vae.encode(x).latent_dist.mode()
-    mean = torch.tensor(vae.config.latents_mean, device=device, dtype=torch.float32).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=device, dtype=torch.float32).view(1, -1, 1, 1, 1)
-    return ((z.float() - mean) / std)[0].to("cpu", torch.bfloat16)
 
 
 def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
@@ -197,15 +127,16 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
         skipped = read_jsonl(cache_dir / split / "skipped.jsonl")
         done[split] = {r["id"] for r in indexed} | {r["id"] for r in skipped}
 
-    device = _resolve_device(config.cache.device)
+    device = resolve_device(config.cache.device, "cache.device", error=DataError)
+    apply_gpu_memory_limit(config, device, events)
     te_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    components = load_components(config.model.path, config.model.layout, torch.float32,
+    components = load_components(config.model.checkpoint, config.model.layout, torch.float32,
                                  {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
     check_or_write_settings(cache_dir, config, model_fingerprint(components.vae, components.text_encoder))
     vae = components.vae.to(device)
     if config.cache.vae_tiling:
         vae.enable_tiling()
-    text = TextEncoder(components.tokenizer, components.text_encoder.to(device), device, config.data.text_length)
+    text = TextEncoder(components.tokenizer, components.text_encoder.to(device), device, config.training.text_length)
 
     pending = {split: [r for r in rows if r.id not in done[split]] for split, rows in splits.items()}
     estimated = sum(estimate_item_bytes(r.media_type, config, text.dim) for rows in pending.values() for r in rows)
@@ -214,11 +145,12 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
                 items=sum(len(r) for r in splits.values()),
                 items_cached=sum(len(d) for d in done.values()), estimated_bytes=estimated, free_bytes=free,
                 cache_dir=str(cache_dir))
-    if estimated + config.cache.free_disk_margin_bytes > free:
+    if estimated + config.free_disk_margin_bytes > free:
         raise DiskSpaceError(
-            f"the cache needs up to {estimated / 2**30:.1f} GiB (+{config.cache.free_disk_margin_bytes / 2**30:.1f} GiB "
+            f"the cache needs up to {estimated / 2**30:.1f} GiB "
+            f"(+{config.cache.free_disk_margin_gib:.1f} GiB "
             f"margin) but {cache_dir} has {free / 2**30:.1f} GiB free",
-            "free disk space, point data.cache_dir at a larger disk, or lower data.frames / resolution",
+            "free disk space, point data.cache_dir at a larger disk, or lower training.frames / training.resolution",
         )
 
     empty_path = cache_dir / "empty_prompt.safetensors"
@@ -240,15 +172,17 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
             ok_rows: list[ManifestRow] = []
             for row in chunk:
                 try:
-                    video = decode_media(row, config.data.width, config.data.height, config.data.frames, config.data.fps)
+                    size = config.training.resolution
+                    video = decode_media(row, size.width, size.height, config.training.frames, config.training.fps)
                 except DataError as error:
                     skipped.append({"id": row.id, "line": row.line, "path": str(row.path), "reason": error.problem})
-                    events.warning("item_skipped", f"{split} line {row.line} ({row.path.name}) not cached: {error.problem}",
+                    events.warning("item_skipped",
+                                   f"{split} line {row.line} ({row.path.name}) not cached: {error.problem}",
                                    split=split, id=row.id, line=row.line, path=str(row.path))
                     continue
-                if row.media_type == "video" and video.shape[1] < config.data.frames:
+                if row.media_type == "video" and video.shape[1] < config.training.frames:
                     events.warning("clip_short", f"{split} line {row.line} ({row.path.name}) has {video.shape[1]} of "
-                                   f"{config.data.frames} frames; cached with {video.shape[1]}",
+                                   f"{config.training.frames} frames; cached with {video.shape[1]}",
                                    split=split, id=row.id, line=row.line, frames=int(video.shape[1]))
                 latents[row.id] = encode_latent(vae, video, device)
                 ok_rows.append(row)
@@ -298,5 +232,5 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
             "max_caption_tokens": max((r["caption_tokens"] for r in indexed), default=0),
         }
     summary["cache_bytes"] = sum(p.stat().st_size for p in cache_dir.rglob("*") if p.is_file())
-    summary["text_length"] = config.data.text_length
+    summary["text_length"] = config.training.text_length
     return summary

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -279,5 +280,6 @@ def claim_failure_report() -> bool:
         return True
 
 
-__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "shard_expert", "broadcast_parameters",
+__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "shard_expert",
+           "broadcast_parameters",
            "sum_gradients", "sum_values", "any_rank", "gather_objects", "barrier", "claim_failure_report"]

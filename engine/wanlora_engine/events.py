@@ -136,7 +136,7 @@ class EventWriter:
             out.flush()
         return record
 
-    def started_at(self, other: "EventWriter") -> None:
+    def started_at(self, other: EventWriter) -> None:
         """Count elapsed_s from `other`'s start (a second writer for the same stage)."""
         self._start = other._start
 
@@ -148,7 +148,7 @@ class EventWriter:
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> "EventWriter":
+    def __enter__(self) -> EventWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

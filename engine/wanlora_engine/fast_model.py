@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import functools
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,7 @@ _ELEMENTWISE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(name: str) -> Callable[..., Any]:
     # dynamic: one compilation serves every token count (images, 49 and 81 frames)
     return torch.compile(_ELEMENTWISE[name], dynamic=True, fullgraph=True)
@@ -152,7 +153,7 @@ class Elementwise:
             setattr(self, name, _compiled(name) if compiled else fn)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def elementwise(compiled: bool) -> Elementwise:
     return Elementwise(compiled)
 
@@ -331,7 +332,7 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, t
     """
     if temb.ndim != 3:
         raise ValueError("the fast blocks take one timestep per sample (temb [B, 6, dim]); per-token timesteps "
-                         "(Wan2.2 TI2V) need blocks.implementation 'diffusers'")
+                         "(Wan2.2 TI2V) need training.blocks 'diffusers'")
     shift1, scale1, gate1, shift3, scale3, gate3 = (block.scale_shift_table.float() + temb.float()).chunk(6, dim=1)
     eps1 = block.norm1.eps
     attn = block.attn1
@@ -456,11 +457,11 @@ class _CheckpointedBlock(torch.autograd.Function):
         tensors = runner.store.take(ctx.handle)
         x = tensors[0]
         ops = runner.ops(x.device)
-        kept = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
+        replayed = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
 
         def kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            if kept is not None:
-                return _ReplayAttention.apply(q, k, v, kept, ctx.backend)
+            if replayed is not None:
+                return _ReplayAttention.apply(q, k, v, replayed, ctx.backend)
             return attention_plain(q, k, v, ctx.backend)
 
         attend = runner.attend(kernel, ctx.tokens)
@@ -488,7 +489,8 @@ class _CheckpointedBlock(torch.autograd.Function):
         params = runner.trainable()
         wanted = [xg] + [p for p, need in zip(params, ctx.needs_input_grad[6:]) if need]
         grads = list(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
-        del result, outputs, grad_outputs, tensors, kept
+        del result, outputs, grad_outputs, tensors
+        replayed = None  # frees the kept attention now (kernel, which also holds it, is done)
         grad_x = grads.pop(0)
         param_grads = [grads.pop(0) if need else None for need in ctx.needs_input_grad[6:]]
         return (None, grad_x, None, None, None, None, *param_grads)
@@ -574,8 +576,8 @@ def enable_fast_blocks(model: Any, options: FastBlockOptions, warn: Callable[[st
 
 
 def fast_block_options(config: Any) -> FastBlockOptions:
-    """The options of a resolved config (its `blocks` section and train.gradient_checkpointing)."""
-    blocks = config.blocks
-    return FastBlockOptions(attention=blocks.attention, keep_attention=blocks.keep_attention,
-                            checkpoint=config.train.gradient_checkpointing, offload=blocks.activation_offload,
-                            compile=blocks.compile)
+    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …)."""
+    training = config.training
+    return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
+                            checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
+                            compile=training.compile)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import torch
@@ -75,7 +75,8 @@ def detect_layout(path: Path) -> str:
     if not path.is_dir():
         raise ModelLoadError(
             f"model folder {path} does not exist",
-            "set model.path to the folder of Wan2.2-T2V-A14B (official release or diffusers format)",
+            "set model.checkpoint (TOML; model.path in a sample job) to the folder of Wan2.2-T2V-A14B "
+            "(official release or diffusers format)",
         )
     if (path / OFFICIAL_HIGH).is_dir() or (path / OFFICIAL_LOW).is_dir():
         return "official"
@@ -84,7 +85,8 @@ def detect_layout(path: Path) -> str:
     raise ModelLoadError(
         f"model folder {path} is neither the official layout (no {OFFICIAL_HIGH}/ or {OFFICIAL_LOW}/) "
         "nor the diffusers layout (no model_index.json or transformer/)",
-        "point model.path at the folder that holds high_noise_model/ and low_noise_model/, "
+        "point model.checkpoint (TOML; model.path in a sample job) at the folder that holds high_noise_model/ "
+        "and low_noise_model/, "
         "or at a WanPipeline folder with transformer/ and transformer_2/",
     )
 
@@ -517,8 +519,9 @@ def _official_tokenizer_folder(root: Path) -> Path:
 def _diffusers_folder(root: Path, component: str) -> Path:
     folder = root / DIFFUSERS_FOLDERS[component]
     if not folder.is_dir():
+        what = {"high": "high-noise expert", "low": "low-noise expert"}.get(component, component)
         raise ModelLoadError(
-            f"model folder {root} lacks {folder.name}/ ({'high-noise expert' if component == 'high' else 'low-noise expert' if component == 'low' else component})",
+            f"model folder {root} lacks {folder.name}/ ({what})",
             f"copy {folder.name}/ of the Wan2.2-T2V-A14B diffusers release into {root}",
         )
     if component != "tokenizer":
@@ -583,7 +586,8 @@ def load_components(path: Path, layout: str, dtype: str | torch.dtype, component
         if found == "diffusers":
             value = load_diffusers_component(root, component, te_dtype if component == "text_encoder" else torch_dtype)
         elif component in ("high", "low"):
-            value = load_official_transformer(root / (OFFICIAL_HIGH if component == "high" else OFFICIAL_LOW), torch_dtype)
+            value = load_official_transformer(root / (OFFICIAL_HIGH if component == "high" else OFFICIAL_LOW),
+                                              torch_dtype)
         elif component == "vae":
             value = load_official_vae(root / OFFICIAL_VAE, torch_dtype)
         elif component == "text_encoder":

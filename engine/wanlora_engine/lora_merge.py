@@ -147,7 +147,8 @@ def read_lora(path: Path, transformer: Any) -> LoraFile:
         a, b = found["A"], found["B"]
         weight = linears[target_name].weight
         rank = a.shape[0]
-        if a.ndim != 2 or b.ndim != 2 or b.shape[1] != rank or a.shape[1] != weight.shape[1] or b.shape[0] != weight.shape[0]:
+        if (a.ndim != 2 or b.ndim != 2 or b.shape[1] != rank or a.shape[1] != weight.shape[1]
+                or b.shape[0] != weight.shape[0]):
             raise LoraError(
                 f"LoRA file {path}: '{module}' has A {tuple(a.shape)} and B {tuple(b.shape)}, the layer's weight is "
                 f"{tuple(weight.shape)} (A must be [rank, {weight.shape[1]}], B [{weight.shape[0]}, rank])",

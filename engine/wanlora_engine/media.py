@@ -86,7 +86,7 @@ def read_manifest(path: Path, weight_column: str | None, category_column: str | 
         for column, key in ((weight_column, "data.weight_column"), (category_column, "data.category_column")):
             if column and column not in header:
                 raise DataError(f"manifest {path} has no column '{column}' ({key})",
-                                f"add the column to the manifest, or set {key} to null")
+                                f"add the column to the manifest, or set {key} to \"\" (none)")
         for row in reader:
             line = reader.line_num
             if not row or all(not cell for cell in row):
@@ -167,12 +167,14 @@ def decode_video(path: Path, width: int, height: int, frames: int, fps: int) -> 
     count = len(result.stdout) // frame_bytes
     if result.returncode != 0 and count == 0:
         message = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DataError(f"ffmpeg could not decode {path}: {message[-1] if message else 'exit ' + str(result.returncode)}",
+        reason = message[-1] if message else f"exit {result.returncode}"
+        raise DataError(f"ffmpeg could not decode {path}: {reason}",
                         "re-run `wanlora prepare` for this clip or remove its row")
     if count == 0:
         raise DataError(f"{path} has no video frames", "re-run `wanlora prepare` for this clip or remove its row")
     usable = (count - 1) // 4 * 4 + 1
-    data = np.frombuffer(bytearray(result.stdout[: usable * frame_bytes]), dtype=np.uint8).reshape(usable, height, width, 3)
+    data = np.frombuffer(bytearray(result.stdout[: usable * frame_bytes]), dtype=np.uint8)
+    data = data.reshape(usable, height, width, 3)
     return _to_tensor(data)
 
 

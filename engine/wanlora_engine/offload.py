@@ -26,8 +26,9 @@ On a CPU `all` copies into separate host buffers synchronously, so the tests run
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -23,26 +23,25 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import signal
 import time
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from .cache import clean_caption
-from .errors import ConfigError, EngineError
+from .devices import resolve_device
+from .encoding import clean_caption, decode_latents, latent_shape
+from .errors import EngineError
 from .events import EventWriter, log
 from .loading import DTYPES, load_components
 from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
-from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json, load_sample_job
+from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json
 from .solvers import FlowSchedule, flow_schedule, guided_velocity, make_solver, steps_table
 from .video_out import frames_to_uint8, write_json, write_mp4, write_poster
 
 SIDECAR_SCHEMA_VERSION = 1
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 GIB = float(1 << 30)
 
 
@@ -117,7 +116,8 @@ def settings_digest(item: PromptItem, job: SampleJob, loras: dict[str, dict[str,
 
 
 def output_paths(folder: Path, item: PromptItem) -> dict[str, Path]:
-    return {"video": folder / f"{item.id}.mp4", "poster": folder / f"{item.id}.jpg", "sidecar": folder / f"{item.id}.json"}
+    return {"video": folder / f"{item.id}.mp4", "poster": folder / f"{item.id}.jpg",
+            "sidecar": folder / f"{item.id}.json"}
 
 
 def existing_digest(paths: dict[str, Path]) -> str | None:
@@ -156,12 +156,6 @@ def encode_prompt(tokenizer: Any, text_encoder: Any, text: str, length: int, dev
 def initial_noise(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     """Standard normal float32 latents from a CPU generator: a seed gives the same noise on every machine."""
     return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32)
-
-
-def latent_shape(vae: Any, frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
-    temporal = int(getattr(vae.config, "scale_factor_temporal", 4))
-    spatial = int(getattr(vae.config, "scale_factor_spatial", 8))
-    return (1, int(vae.config.z_dim), (frames - 1) // temporal + 1, height // spatial, width // spatial)
 
 
 class ExpertPool:
@@ -246,28 +240,8 @@ def denoise(pool: ExpertPool, schedule: FlowSchedule, solver_name: str, boundary
     return latents
 
 
-@torch.no_grad()
-def decode_latents(vae: Any, latents: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Normalised latents [1, C, F, H, W] -> frames [F', H', W', 3] in [0, 1] (float32, CPU)."""
-    dtype = next(vae.parameters()).dtype
-    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
-    std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
-    z = latents.to(device, torch.float32) * std + mean
-    video = vae.decode(z.to(dtype), return_dict=False)[0]  # [1, 3, F', H', W'] in about [-1, 1]
-    return (video[0].float().permute(1, 2, 3, 0) / 2 + 0.5).clamp(0, 1).cpu()
-
-
 # ---------------------------------------------------------------------------------------------------
 # The stage
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("the sample job's device is 'cuda' but no CUDA GPU is visible",
-                          "run on a machine with a GPU, or pass --device cpu (slow: for tiny models)")
-    return torch.device(name)
 
 
 def _free_memory() -> None:
@@ -292,7 +266,8 @@ def _versions() -> dict[str, str]:
 def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Generate every video of the job; returns (status, outputs, summary) for `run_finished`."""
     started = time.monotonic()
-    device = resolve_device(job.device)
+    device = resolve_device(job.device, "the sample job's device",
+                            "run on a machine with a GPU, or pass --device cpu (slow: for tiny models)")
     dtype_name = job.model.dtype if device.type == "cuda" else "float32"
     if device.type != "cuda" and job.model.dtype != "float32":
         events.warning("float32_on_cpu", f"model.dtype {job.model.dtype} is for GPUs; the CPU run keeps the "
@@ -385,7 +360,7 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         events.warning("prompt_truncated", f"the negative prompt has {negative_tokens} tokens; only the first "
                        f"{length} are used", id=None, tokens=negative_tokens, text_length=length)
     embeddings: dict[str, tuple[torch.Tensor, int, bool]] = {}
-    for done, (index, item, _) in enumerate(todo, start=1):
+    for done, (_, item, _) in enumerate(todo, start=1):
         embeddings[item.id] = encode_prompt(tokenizer, text_encoder, item.prompt, length, text_device)
         _, tokens, cut = embeddings[item.id]
         if cut:
@@ -430,7 +405,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         video_started = time.monotonic()
         step_seconds: list[float] = []
 
-        def on_step(info: StepInfo, index: int = index, item: PromptItem = item) -> None:
+        def on_step(info: StepInfo, index: int = index, item: PromptItem = item,
+                    step_seconds: list[float] = step_seconds) -> None:
             step_seconds.append(info.seconds)
             mean = sum(step_seconds) / len(step_seconds)
             events.emit("sample_step", video=index + 1, videos=len(job.prompts), id=item.id, step=info.index + 1,
@@ -439,7 +415,7 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
                         eta_seconds=mean * (schedule.steps - info.index - 1))
 
         prompt_embedding, tokens, cut = embeddings[item.id]
-        noise = initial_noise(item.seed, latent_shape(vae, job.video.frames, job.video.height, job.video.width))
+        noise = initial_noise(item.seed, (1, *latent_shape(job.video.frames, job.video.height, job.video.width, vae)))
         try:
             latents = denoise(pool, schedule, job.sampler.solver, job.model.boundary, guidance, prompt_embedding,
                               negative, noise, dtype, on_step)
@@ -451,7 +427,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
             raise DoesNotFitError(
                 f"the GPU ran out of memory while sampling {item.id} ({error}); peak {gib(peak)} allocated, "
-                f"the planner expected {gib(memory.peak_bytes)} ({placement_label(memory)}): {describe_candidate(memory)}",
+                f"the planner expected {gib(memory.peak_bytes)} ({placement_label(memory)}): "
+                f"{describe_candidate(memory)}",
                 "free the GPU of other processes, or force a smaller placement: --inactive-expert cpu --vae-tiling on, "
                 "or smaller videos (--resolution 832x480, --frames 49)",
             ) from None
@@ -485,7 +462,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             "memory": {"inactive_expert": memory.inactive_expert, "vae_tiling": memory.vae_tiling,
                        "text_encoder_device": job.memory.text_encoder_device,
                        "planned_peak_bytes": memory.peak_bytes,
-                       "gpu_memory_peak_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None},
+                       "gpu_memory_peak_bytes": (int(torch.cuda.max_memory_allocated(device))
+                                                 if device.type == "cuda" else None)},
             "device": {"device": device.type, "device_name": device_name},
             "timing": {"encode_seconds": encode_seconds, "denoise_seconds": denoise_seconds,
                        "seconds_per_step": denoise_seconds / schedule.steps, "decode_seconds": decode_seconds,
@@ -508,63 +486,6 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         expert_swaps=pool.swaps, swap_seconds=pool.swap_seconds,
     )
     return "completed", outputs, summary
-
-
-def run_sample_stage(job_path: Path, echo: bool = True) -> int:
-    """`python -m wanlora_engine sample --config JOB`: events on stdout and in OUT/sample-events.jsonl."""
-    from .__main__ import _device_fields
-    from . import __version__
-    import diffusers
-
-    try:
-        job = load_sample_job(job_path)
-    except ConfigError as error:
-        with EventWriter(None, echo=echo) as events:
-            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                        last_checkpoint=None)
-        log(str(error))
-        return error.exit_code
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
-    job.output.dir.mkdir(parents=True, exist_ok=True)
-    with EventWriter(job.output.dir / "sample-events.jsonl", echo=echo) as events:
-        started = time.monotonic()
-        status, outputs, summary, code = "failed", {}, {}, EXIT_FAILED
-        try:
-            events.emit("run_started", stage="sample", run_name=job.output.dir.name, engine_version=__version__,
-                        torch_version=torch.__version__, diffusers_version=diffusers.__version__,
-                        **_device_fields(job.device), world_size=1, config_path=str(job.source_path),
-                        resumed_from_step=None)
-            status, outputs, summary = run_sample(job, events)
-            code = EXIT_OK
-        except EngineError as error:
-            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                        last_checkpoint=None)
-            code = error.exit_code
-            log(str(error))
-        except KeyboardInterrupt:
-            status, code = "interrupted", EXIT_INTERRUPTED
-            log("interrupted: finished videos are kept; run the same command again to make the rest")
-        except Exception as error:  # an engine bug or an environment failure
-            tail = traceback.format_exc().strip().splitlines()[-12:]
-            events.emit("error", code="internal", problem=f"{type(error).__name__}: {error}",
-                        remedy="see the traceback in the engine log; report it", step=None, last_checkpoint=None,
-                        traceback=tail)
-            traceback.print_exc()
-        finally:
-            # A second signal must not cut the last event short.
-            for number in previous:
-                signal.signal(number, signal.SIG_IGN)
-        try:
-            events.emit("run_finished", stage="sample", status=status, step=None, seconds=time.monotonic() - started,
-                        outputs=outputs, summary=summary)
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-    return code
 
 
 def write_job(job: SampleJob, path: Path) -> None:

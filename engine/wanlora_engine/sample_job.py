@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .config import _check, _frames_4n_plus_1, _multiple_of_16, _non_negative, _parse_dataclass, _positive
 from .errors import ConfigError
+from .strict_json import _check, _frames_4n_plus_1, _multiple_of_16, _non_negative, _parse_dataclass, _positive
 
 SAMPLE_JOB_SCHEMA_VERSION = 1
 
@@ -152,7 +152,8 @@ def parse_sample_job(raw: object, base: Path) -> SampleJob:
     version = raw.get("schema_version")
     if version != SAMPLE_JOB_SCHEMA_VERSION:
         raise ConfigError(
-            f"sample job schema_version is {json.dumps(version)}, this engine reads version {SAMPLE_JOB_SCHEMA_VERSION}",
+            f"sample job schema_version is {json.dumps(version)}, "
+            f"this engine reads version {SAMPLE_JOB_SCHEMA_VERSION}",
             "write the job again with the wanlora binary that ships with this engine",
         )
     try:

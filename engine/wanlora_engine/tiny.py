@@ -162,7 +162,8 @@ def write_tiny_model(out: Path, layout: str, seed: int = 0, spec: TinySpec = Tin
         _save_sharded(to_official_state_dict(model.state_dict(), transformer_official_key), folder, shards=2)
         config = model.config
         (folder / "config.json").write_text(json.dumps({
-            "_class_name": "WanModel", "model_type": "t2v", "dim": config.num_attention_heads * config.attention_head_dim,
+            "_class_name": "WanModel", "model_type": "t2v",
+            "dim": config.num_attention_heads * config.attention_head_dim,
             "eps": config.eps, "ffn_dim": config.ffn_dim, "freq_dim": config.freq_dim,
             "in_dim": config.in_channels, "num_heads": config.num_attention_heads, "num_layers": config.num_layers,
             "out_dim": config.out_channels, "text_len": 512,
@@ -170,6 +171,7 @@ def write_tiny_model(out: Path, layout: str, seed: int = 0, spec: TinySpec = Tin
     te_state = to_official_state_dict(m["text_encoder"].state_dict(), text_encoder_official_key)
     torch.save({k: v.to(torch.bfloat16) for k, v in te_state.items()}, out / OFFICIAL_T5)
     res_blocks = m["vae"].config.num_res_blocks
-    torch.save(to_official_state_dict(m["vae"].state_dict(), lambda k: vae_official_key(k, res_blocks)), out / OFFICIAL_VAE)
+    torch.save(to_official_state_dict(m["vae"].state_dict(), lambda k: vae_official_key(k, res_blocks)),
+               out / OFFICIAL_VAE)
     (out / "configuration.json").write_text(json.dumps({"framework": "Pytorch", "task": "text-to-video"}))
     return out

@@ -6,26 +6,20 @@ the expert its timestep belongs to (t = sigma * 1000 >= 875 -> high noise), with
 With train.expert_grouping = 'step', the expert is drawn once per optimizer step (with the probability
 the sigma sampler gives its range) and all the step's sigmas are drawn inside that range: the same
 joint distribution of (expert, sigma), but only one expert is active per step, so the other can wait
-in host memory (model.inactive_expert_device = 'cpu').
+in host memory (hardware.inactive_expert = 'offload').
 
-Run folder (run.dir):
+Run folder (derived.run_dir):
     events.jsonl                       the events of this stage (also on stdout)
-    checkpoints/step-NNNNNNNN/         lora-high.safetensors, lora-low.safetensors (float32),
-                                       optimizer.pt, rng.pt, trainer_state.json (written last)
+    checkpoints/step-NNNNNNNN/         LoRA weights, optimizer and random state (checkpoints.py)
     lora/{high,low}_noise.{diffusers,comfyui}.safetensors   the exported adapters
     tensorboard/                       when logging.tensorboard is on
-A checkpoint folder is written under a temporary name and renamed into place, so a folder named
-step-N is always complete; the last checkpoint.keep_last are kept.
+Devices and the process layout are set up by devices.py, checkpoints written and read by checkpoints.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
-import resource
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -33,72 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from . import distributed as dist_util
+from .checkpoints import checkpoint_dirs, checkpoint_to_resume, load_checkpoint, save_checkpoint
 from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
-from .errors import ConfigError, EngineError, NonFiniteLossError
+from .devices import GPUMemoryPeaks, check_world_size, host_peak_bytes, place_experts, resolve_device
+from .errors import NonFiniteLossError
 from .events import EventWriter, log
 from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import DTYPES, load_components
-from .lora import add_lora, export_diffusers, export_official, lora_files, lora_parameters
-
-CHECKPOINT_PREFIX = "step-"
-
+from .lora import add_lora, export_diffusers, export_official, lora_files
 
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA GPU is visible", "set train.device to 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def host_peak_bytes() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-class GPUMemoryPeaks:
-    """Peak GPU memory of the whole run and of the steps since the last step event.
-
-    PyTorch keeps one peak counter per device: it is read and reset at each step event, and the run's peak
-    is the largest of those windows. So a run that mixes clip lengths shows each length's own peak.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.run_peak = 0
-
-    def window(self) -> tuple[int | None, int | None, int | None]:
-        """(allocated now, peak of the window, peak of the run); None on CPU. Starts a new window."""
-        if self.device.type != "cuda":
-            return None, None, None
-        window = int(torch.cuda.max_memory_allocated(self.device))
-        self.run_peak = max(self.run_peak, window)
-        torch.cuda.reset_peak_memory_stats(self.device)
-        return int(torch.cuda.memory_allocated(self.device)), window, self.run_peak
-
-    def run(self) -> tuple[int | None, int | None]:
-        """(allocated now, peak of the run); None on CPU."""
-        if self.device.type != "cuda":
-            return None, None
-        return (int(torch.cuda.memory_allocated(self.device)),
-                max(self.run_peak, int(torch.cuda.max_memory_allocated(self.device))))
-
-
-def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir()
-             if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / "trainer_state.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
 def velocity_losses(model: Any, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
@@ -132,6 +76,49 @@ class StepRecord:
 
 
 @dataclass
+class DrawnSample:
+    """One sample of an optimizer step, as drawn: its item, sigma, noise and CFG-dropout coin."""
+
+    index: int  # the item in the training set
+    sigma: torch.Tensor  # float32 scalar in (0, 1)
+    x0: torch.Tensor  # the item's latent, float32 [16, F, H, W]
+    noise: torch.Tensor  # float32, x0's shape
+    dropped: bool  # CFG dropout: trained on the empty prompt
+    text: torch.Tensor  # the caption (or empty-prompt) embedding [512, text_dim]
+    expert: str  # 'high' or 'low': the expert of its timestep
+
+
+@dataclass
+class StepLosses:
+    """Sums and counts of a step's per-sample losses, overall and per expert (summed over ranks as one list)."""
+
+    total: float = 0.0
+    count: float = 0.0
+    high: float = 0.0
+    count_high: float = 0.0
+    low: float = 0.0
+    count_low: float = 0.0
+
+    def add(self, expert: str, value: float) -> None:
+        self.total += value
+        self.count += 1
+        if expert == "high":
+            self.high += value
+            self.count_high += 1
+        else:
+            self.low += value
+            self.count_low += 1
+
+    def values(self) -> list[float]:
+        return [self.total, self.count, self.high, self.count_high, self.low, self.count_low]
+
+    def mean(self, expert: str) -> float | None:
+        """The mean loss of one expert's samples; None when the step had none."""
+        total, count = (self.high, self.count_high) if expert == "high" else (self.low, self.count_low)
+        return total / count if round(count) else None
+
+
+@dataclass
 class TrainState:
     step: int = 0  # optimizer updates done
     samples_seen: int = 0  # global data position
@@ -152,13 +139,15 @@ class Trainer:
     def __init__(self, config: ResolvedConfig, events: EventWriter, groups: dist_util.Groups | None = None) -> None:
         self.config = config
         self.events = events
-        self.run_dir = config.run.dir
+        self.run_dir = config.derived.run_dir
         if groups is None:  # one process (tests, `python -m wanlora_engine train` without torchrun)
-            groups = dist_util.Groups(dist_util.Layout(), resolve_device(config.train.device))
+            device = resolve_device(config.training.device, "training.device")
+            groups = dist_util.Groups(dist_util.Layout(), device)
         self.groups = groups
         self.layout = groups.layout
         self.device = groups.device
-        self.experts: list[str] = [e for e in ("high", "low") if e in config.lora.experts]
+        apply_gpu_memory_limit(config, self.device, events)
+        self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
         self.state = TrainState()
@@ -166,32 +155,28 @@ class Trainer:
         self.tb_writer: Any = None
         self.last_eval: dict[str, Any] | None = None
 
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world != self.layout.world_size:
-            raise ConfigError(
-                f"the engine was started with WORLD_SIZE={world} but was given a {self.layout.world_size}-process layout",
-                "start it through `python -m wanlora_engine train` (under torchrun for several processes)",
-            )
-        self.use_autocast = config.train.mixed_precision == "bf16" and self.device.type == "cuda"
-        if config.train.mixed_precision == "bf16" and self.device.type != "cuda":
+        check_world_size(self.layout)
+        self.use_autocast = config.training.mixed_precision == "bf16" and self.device.type == "cuda"
+        if config.training.mixed_precision == "bf16" and self.device.type != "cuda":
             events.warning("bf16_needs_gpu", "bf16 autocast needs a CUDA GPU; training in float32 on the CPU")
-        dtype_name = config.model.dtype if self.device.type == "cuda" else "float32"
-        if self.device.type != "cuda" and config.model.dtype != "float32":
-            events.warning("float32_on_cpu", f"model.dtype {config.model.dtype} is for GPUs; the CPU run keeps "
-                           "the expert weights in float32")
+        dtype_name = config.torch_dtype if self.device.type == "cuda" else "float32"
+        if self.device.type != "cuda" and config.torch_dtype != "float32":
+            events.warning("float32_on_cpu", f"model.weights_dtype {config.model.weights_dtype} is for GPUs; "
+                           "the CPU run keeps the expert weights in float32")
         self.weight_dtype = DTYPES[dtype_name]
 
         # Data: the cache, or the same items encoded when drawn (data.source = 'on_the_fly')
         cache_dir = config.data.cache_dir
         on_the_fly = config.data.source == "on_the_fly"
-        self.overfit = config.train.overfit_samples is not None
+        self.overfit = config.training.overfit_samples > 0
+        overfit_limit = config.training.overfit_samples if self.overfit else None
         self.train_set: Any
         self.eval_set: Any
         if on_the_fly:
-            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=config.train.overfit_samples)
+            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=overfit_limit)
         else:
-            self.train_set = CachedDataset(cache_dir, "train", config.data.text_length,
-                                           limit=config.train.overfit_samples)
+            self.train_set = CachedDataset(cache_dir, "train", config.training.text_length,
+                                           limit=overfit_limit)
         if self.overfit:
             self.eval_set = self.train_set
             self.eval_split = "train_subset"
@@ -199,61 +184,62 @@ class Trainer:
             self.eval_set = EncodedOnTheFly(config, config.data.val_manifest)
             self.eval_split = "val"
         elif not on_the_fly and config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
-            self.eval_set = CachedDataset(cache_dir, "val", config.data.text_length)
+            self.eval_set = CachedDataset(cache_dir, "val", config.training.text_length)
             self.eval_split = "val"
         else:
             self.eval_set = None
             self.eval_split = "none"
-            if config.eval.every_steps:
+            if config.training.eval_steps:
                 events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
                                "(data.val_manifest is null or was not cached): no validation loss this run")
         self.empty_prompt = (self.train_set.empty_prompt() if on_the_fly
-                             else load_empty_prompt(cache_dir, config.data.text_length))
-        self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
-        if config.train.loss_weighting == "class_balanced":
-            table = class_balanced_weights(self.train_set.categories(), config.train.class_balanced_beta)
+                             else load_empty_prompt(cache_dir, config.training.text_length))
+        self.sampler = EpochSampler(self.train_set.weights(), config.training.seed)
+        if config.training.loss_weighting == "class_balanced":
+            table = class_balanced_weights(self.train_set.categories(), config.training.class_balanced_beta)
             self.item_loss_weight = [table[c] for c in self.train_set.categories()]
         else:
             self.item_loss_weight = [1.0] * len(self.train_set)
 
         # Samples per optimizer step: every data-parallel group trains micro_batch x grad_accum of them.
-        self.grad_accum = config.train.grad_accum
-        self.samples_per_step = config.train.micro_batch * self.grad_accum * self.layout.data_parallel
+        self.grad_accum = config.training.grad_accumulation
+        self.samples_per_step = config.training.micro_batch * self.grad_accum * self.layout.data_parallel
         self.total_steps = self._total_steps()
 
-        self.sigma_sampler = SigmaSampler(config.train.timesteps.sampling, config.train.timesteps.shift,
-                                          config.train.timesteps.logit_mean, config.train.timesteps.logit_std)
+        self.sigma_sampler = SigmaSampler(config.training.timestep_sampling, config.training.timestep_shift,
+                                          config.training.timestep_logit_mean, config.training.timestep_logit_std)
         lo = min(sigma_range(e, self.boundary)[0] for e in self.experts)
         hi = max(sigma_range(e, self.boundary)[1] for e in self.experts)
         self.sigma_lo, self.sigma_hi = lo, hi
-        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.generator = torch.Generator().manual_seed(config.training.seed)
 
         # Models
-        components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
-        # The fast blocks run Ulysses too: enable_ulysses (in _place_models) hands them the sequence group.
-        fast_blocks = config.blocks.implementation == "fast"
+        components = load_components(config.model.checkpoint, config.model.layout, self.weight_dtype, set(self.experts))
+        # The fast blocks run Ulysses too: enable_ulysses (in place_experts) hands them the sequence group.
+        fast_blocks = config.training.blocks == "fast"
         self.fast_blocks = fast_blocks
         self.models: dict[str, Any] = {}
         self.params: dict[str, list[torch.nn.Parameter]] = {}
         for offset, expert in enumerate(self.experts):
             model = components.expert(expert)
-            self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
-            if config.train.gradient_checkpointing:
+            self.params[expert] = add_lora(model, config.lora, seed=config.training.seed + offset)
+            if config.training.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
             if fast_blocks:
                 enable_fast_blocks(model, fast_block_options(config), warn=events.warning, device=self.device)
             model.train()
             self.models[expert] = model
         self.active: str | None = None
-        self.offload = config.model.inactive_expert_device == "cpu" and self.device.type == "cuda" and len(self.experts) > 1
+        self.offload = (config.hardware.inactive_expert == "offload" and self.device.type == "cuda"
+                        and len(self.experts) > 1)
         if self.offload and self.layout.fsdp:
             # A sharded expert already costs 1/world of its memory per GPU; FSDP keeps both experts sharded.
             self.offload = False
-            events.warning("offload_replaced_by_sharding", "model.inactive_expert_device 'cpu' is not used with FSDP: "
+            events.warning("offload_replaced_by_sharding", "hardware.inactive_expert 'offload' is not used with FSDP: "
                            f"both experts stay sharded over the {self.layout.world_size} GPUs "
                            f"(1/{self.layout.world_size} of each expert per GPU)")
-        self._place_models()
-        self.grouping = config.train.expert_grouping
+        place_experts(self.models, self.params, self.groups, self.offload, config.training.seed)
+        self.grouping = config.training.expert_grouping
         if self.layout.fsdp and self.layout.data_parallel > 1 and self.grouping == "sample" and len(self.experts) > 1:
             # Sharded experts gather their weights collectively: every rank must run the same expert.
             self.grouping = "step"
@@ -264,50 +250,29 @@ class Trainer:
             # One optimizer update must find every gradient it applies on the GPU, so with an expert
             # waiting in host memory each step trains one expert.
             self.grouping = "step"
-            events.warning("expert_grouping_forced", "inactive_expert_device 'cpu' trains one expert per optimizer "
-                           "step: using expert_grouping 'step' (same distribution of expert and timestep)")
+            events.warning("expert_grouping_forced", "hardware.inactive_expert 'offload' trains one expert per "
+                           "optimizer step: using expert_grouping 'step' (same distribution of expert and timestep)")
 
         self.optimizer, self.optimizer_name = self._build_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda step: lr_multiplier(step, config.train.optimizer.warmup_steps, self.total_steps,
-                                       config.train.optimizer.schedule),
+            lambda step: lr_multiplier(step, config.training.warmup_steps, self.total_steps,
+                                       config.training.schedule),
         )
 
     # -----------------------------------------------------------------------------------------------
 
     def _total_steps(self) -> int:
-        if self.config.train.max_steps is not None:
-            return self.config.train.max_steps
-        return max(1, -(-self.config.train.epochs * len(self.train_set) // self.samples_per_step))
-
-    def _place_models(self) -> None:
-        """Each expert on its device: whole (one GPU, or replicated), sharded (FSDP), sequence-parallel (Ulysses)."""
-        layout = self.layout
-        for expert in self.experts:
-            model = self.models[expert]
-            if layout.ulysses > 1:
-                heads = model.config.num_attention_heads
-                if heads % layout.ulysses:
-                    raise ConfigError(f"--ulysses {layout.ulysses} does not divide the model's {heads} attention heads",
-                                      f"use a Ulysses degree that divides {heads} (and the GPU count)")
-                from .ulysses import enable_ulysses
-
-                enable_ulysses(model, self.groups.sequence, layout.ulysses, layout.sp_rank)
-            if layout.fsdp and layout.distributed:
-                dist_util.shard_expert(model, self.groups, self.params[expert])
-            else:
-                model.to("cpu" if self.offload else self.device)
-            dist_util.broadcast_parameters(self.params[expert])
-        if layout.distributed:
-            # LoRA dropout draws from the global RNG: give each rank its own stream (after the seeded init).
-            torch.manual_seed(self.config.train.seed * 1_000_003 + 7919 * layout.rank + 1)
+        if self.config.training.max_steps > 0:
+            return self.config.training.max_steps
+        return max(1, -(-self.config.training.epochs * len(self.train_set) // self.samples_per_step))
 
     def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
-        opt = self.config.train.optimizer
+        opt = self.config.training
         groups = [{"params": self.params[e], "name": e} for e in self.experts]
-        kwargs = {"lr": opt.lr, "betas": tuple(opt.betas), "eps": opt.eps, "weight_decay": opt.weight_decay}
-        if opt.name == "adamw8bit":
+        kwargs = {"lr": opt.learning_rate, "betas": tuple(opt.adam_betas), "eps": opt.adam_eps,
+                  "weight_decay": opt.weight_decay}
+        if opt.optimizer == "adamw8bit":
             reason = None
             if self.device.type != "cuda":
                 reason = "no CUDA GPU"
@@ -349,7 +314,7 @@ class Trainer:
     # -----------------------------------------------------------------------------------------------
     # One optimizer step
 
-    def draw_step(self, indices: list[int]) -> list[dict[str, Any]]:
+    def draw_step(self, indices: list[int]) -> list[DrawnSample]:
         """Sigma, noise and CFG-dropout for the step's samples (one generator, fixed order)."""
         if self.grouping == "step" and len(self.experts) > 1:
             p_high = self.sigma_sampler.probability(*sigma_range("high", self.boundary))
@@ -359,45 +324,50 @@ class Trainer:
         else:
             lo, hi = self.sigma_lo, self.sigma_hi
         sigmas = self.sigma_sampler.sample(len(indices), self.generator, lo, hi)
-        samples = []
-        for index, sigma in zip(indices, sigmas):
+        latents, noises = [], []
+        for index in indices:
             latent = self.train_set.latent(index).float()
-            noise = torch.randn(latent.shape, generator=self.generator, dtype=torch.float32)
-            samples.append({"index": index, "sigma": sigma, "x0": latent, "noise": noise})
-        drops = torch.rand(len(indices), generator=self.generator) < self.config.train.cfg_dropout
-        for sample, drop in zip(samples, drops.tolist()):
-            sample["dropped"] = drop
-            sample["text"] = self.empty_prompt if drop else self.train_set.text(sample["index"])
-            t = float(sample["sigma"]) * self.timesteps
-            sample["expert"] = expert_for_timestep(t, self.boundary, self.timesteps)
+            latents.append(latent)
+            noises.append(torch.randn(latent.shape, generator=self.generator, dtype=torch.float32))
+        drops = torch.rand(len(indices), generator=self.generator) < self.config.training.cfg_dropout
+        samples = []
+        for index, sigma, latent, noise, drop in zip(indices, sigmas, latents, noises, drops.tolist()):
+            text = self.empty_prompt if drop else self.train_set.text(index)
+            expert = expert_for_timestep(float(sigma) * self.timesteps, self.boundary, self.timesteps)
+            samples.append(DrawnSample(index, sigma, latent, noise, drop, text, expert))
         return samples
 
-    def loss_weights(self, samples: list[dict[str, Any]], losses: torch.Tensor) -> torch.Tensor:
-        mode = self.config.train.loss_weighting
+    def loss_weights(self, indices: list[int], losses: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss weights of the items `indices` with `losses` (train.loss_weighting)."""
+        mode = self.config.training.loss_weighting
         if mode == "class_balanced":
-            return torch.tensor([self.item_loss_weight[s["index"]] for s in samples], dtype=torch.float32)
+            return torch.tensor([self.item_loss_weight[i] for i in indices], dtype=torch.float32)
         if mode == "focal":
             reference = self.state.focal_ema if self.state.focal_ema is not None else float(losses.mean())
             ratio = losses.detach().cpu() / max(reference, 1e-12)
-            return ratio.pow(self.config.train.focal_gamma).clamp(max=10.0)
-        return torch.ones(len(samples))
+            return ratio.pow(self.config.training.focal_gamma).clamp(max=10.0)
+        return torch.ones(len(indices))
 
-    def _micro_groups(self, micro: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    def _micro_groups(self, micro: list[DrawnSample]) -> list[tuple[str, list[DrawnSample]]]:
         """A micro-batch split into forward passes: one per (expert, latent shape), high noise first."""
-        groups: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, tuple[int, ...]], list[DrawnSample]] = {}
         for sample in micro:
-            groups.setdefault((sample["expert"], tuple(sample["x0"].shape)), []).append(sample)
+            groups.setdefault((sample.expert, tuple(sample.x0.shape)), []).append(sample)
         return [(key[0], group) for key, group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "high", kv[0][1]))]
 
     def train_step(self) -> StepRecord:
         started = time.monotonic()
-        cfg = self.config.train
+        cfg = self.config.training
         layout = self.layout
         self.optimizer.zero_grad(set_to_none=True)
         indices = self.sampler.take(self.state.samples_seen, self.samples_per_step)
         samples = self.draw_step(indices)  # the whole step, drawn identically on every rank
         per_group = cfg.micro_batch * self.grad_accum
-        micro_batch_of = lambda d, m: samples[d * per_group + m * cfg.micro_batch:d * per_group + (m + 1) * cfg.micro_batch]  # noqa: E731
+        def micro_batch_of(d: int, m: int) -> list[DrawnSample]:
+            """Micro-batch m of data-parallel group d."""
+            start = d * per_group + m * cfg.micro_batch
+            return samples[start:start + cfg.micro_batch]
+
         per_sample_loss: list[tuple[str, float]] = []
         for m in range(self.grad_accum):
             passes = [(expert, group, 1.0) for expert, group in self._micro_groups(micro_batch_of(layout.dp_rank, m))]
@@ -408,13 +378,13 @@ class Trainer:
                 passes += [(passes[-1][0], passes[-1][1], 0.0)] * (most - len(passes))
             for expert, group, scale in passes:
                 model = self._activate(expert)
-                x0 = torch.stack([s["x0"] for s in group])
-                noise = torch.stack([s["noise"] for s in group])
-                sigma = torch.stack([s["sigma"] for s in group])
-                text = torch.stack([s["text"] for s in group])
+                x0 = torch.stack([s.x0 for s in group])
+                noise = torch.stack([s.noise for s in group])
+                sigma = torch.stack([s.sigma for s in group])
+                text = torch.stack([s.text for s in group])
                 losses = velocity_losses(model, x0, noise, sigma, text, self.device, self.timesteps,
                                          self.use_autocast, self.weight_dtype)
-                weights = self.loss_weights(group, losses).to(self.device) * scale
+                weights = self.loss_weights([s.index for s in group], losses).to(self.device) * scale
                 # Backward even for a non-finite loss: every rank must run the same collectives; the
                 # check below, on the losses of all ranks, stops before the update.
                 (weights * losses).sum().div(self.samples_per_step).backward()
@@ -422,26 +392,22 @@ class Trainer:
                     per_sample_loss.extend((expert, float(v)) for v in losses.detach().cpu())
 
         # Losses of the whole step: summed over all ranks (a Ulysses group counts each sample U times).
-        stats = [0.0] * 6  # sum, count; sum_high, count_high; sum_low, count_low
+        local = StepLosses()
         for expert, value in per_sample_loss:
-            k = 2 if expert == "high" else 4
-            stats[0] += value
-            stats[1] += 1
-            stats[k] += value
-            stats[k + 1] += 1
-        stats = [v / layout.ulysses for v in dist_util.sum_values(stats, self.device)]
-        if not all(math.isfinite(v) for v in stats):
-            bad = [e for e, k in (("high", 2), ("low", 4)) if not math.isfinite(stats[k])]
+            local.add(expert, value)
+        stats = StepLosses(*[v / layout.ulysses for v in dist_util.sum_values(local.values(), self.device)])
+        if not all(math.isfinite(v) for v in stats.values()):
+            bad = [e for e, total in (("high", stats.high), ("low", stats.low)) if not math.isfinite(total)]
             raise NonFiniteLossError(
-                f"the loss became {stats[0] / max(stats[1], 1)} at step {self.state.step + 1} "
+                f"the loss became {stats.total / max(stats.count, 1)} at step {self.state.step + 1} "
                 f"({' and '.join(bad)}-noise expert)",
                 "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
             )
-        trained = sorted({s["expert"] for s in samples}, key=self.experts.index)
+        trained = sorted({s.expert for s in samples}, key=self.experts.index)
         dist_util.sum_gradients([p for e in trained for p in self.params[e]])
         grads = [p for e in self.experts for p in self.params[e] if p.grad is not None]
-        if cfg.optimizer.max_grad_norm > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.optimizer.max_grad_norm))
+        if cfg.max_grad_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.max_grad_norm))
         else:
             grad_norm = float(torch.linalg.vector_norm(torch.stack([g.grad.detach().float().norm() for g in grads])))
         if not torch.isfinite(torch.tensor(grad_norm)):
@@ -454,26 +420,24 @@ class Trainer:
         self.scheduler.step()
         self.state.step += 1
         self.state.samples_seen += self.samples_per_step
-        mean = stats[0] / stats[1]
+        mean = stats.total / stats.count
         if cfg.loss_weighting == "focal":
             self.state.focal_ema = mean if self.state.focal_ema is None else 0.99 * self.state.focal_ema + 0.01 * mean
         self.state.history.append(mean)
-        n_high, n_low = round(stats[3]), round(stats[5])
-        loss_high = stats[2] / stats[3] if n_high else None
-        loss_low = stats[4] / stats[5] if n_low else None
-        return StepRecord(mean, loss_high, loss_low, n_high, n_low, grad_norm, time.monotonic() - started, lr)
+        return StepRecord(mean, stats.mean("high"), stats.mean("low"), round(stats.count_high), round(stats.count_low),
+                          grad_norm, time.monotonic() - started, lr)
 
     # -----------------------------------------------------------------------------------------------
     # Validation loss at fixed timesteps and noise
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any] | None:
-        if self.eval_set is None or self.config.eval.every_steps == 0 and not self.overfit:
+        if self.eval_set is None or self.config.training.eval_steps == 0 and not self.overfit:
             return None
         cfg = self.config.eval
         layout = self.layout
-        count = min(cfg.max_samples, len(self.eval_set))
-        sums = {t: [0.0, 0] for t in cfg.timesteps}  # t -> [sum of losses, items]
+        count = min(cfg.val_loss_samples, len(self.eval_set))
+        sums = {t: [0.0, 0] for t in cfg.val_loss_timesteps}  # t -> [sum of losses, items]
         for model in self.models.values():
             model.eval()
         try:
@@ -490,7 +454,7 @@ class Trainer:
                 x0 = self.eval_set.latent(index).float()[None]
                 noise = torch.randn(x0.shape, generator=generator)
                 text = self.eval_set.text(index)[None]
-                for t in cfg.timesteps:
+                for t in cfg.val_loss_timesteps:
                     expert = expert_for_timestep(t, self.boundary, self.timesteps)
                     if expert not in self.models:
                         continue
@@ -503,13 +467,13 @@ class Trainer:
         finally:
             for model in self.models.values():
                 model.train()
-        flat = dist_util.sum_values([v for t in cfg.timesteps for v in sums[t]], self.device)
+        flat = dist_util.sum_values([v for t in cfg.val_loss_timesteps for v in sums[t]], self.device)
         totals = {t: (flat[2 * i] / layout.ulysses, round(flat[2 * i + 1] / layout.ulysses))
-                  for i, t in enumerate(cfg.timesteps)}
+                  for i, t in enumerate(cfg.val_loss_timesteps)}
         losses = {str(t): (total / n if n else None) for t, (total, n) in totals.items()}
 
         def mean_of(expert: str | None) -> float | None:
-            values = [losses[str(t)] for t in cfg.timesteps if losses[str(t)] is not None
+            values = [losses[str(t)] for t in cfg.val_loss_timesteps if losses[str(t)] is not None
                       and (expert is None or expert_for_timestep(t, self.boundary, self.timesteps) == expert)]
             return sum(values) / len(values) if values else None
 
@@ -521,101 +485,20 @@ class Trainer:
         return record
 
     # -----------------------------------------------------------------------------------------------
-    # Checkpoints
+    # Checkpoints (checkpoints.py)
 
     def save_checkpoint(self) -> Path:
         """Every rank calls this; rank 0 writes (LoRA weights and optimizer state are the same on all)."""
-        folder = self.run_dir / "checkpoints"
-        name = f"{CHECKPOINT_PREFIX}{self.state.step:08d}"
-        final = folder / name
-        rank_rng = dist_util.gather_objects(self._rank_rng_state())  # collective: before rank 0 goes its way
-        if not self.layout.is_main:
-            dist_util.barrier()  # wait until rank 0 has written it
-            return final
-        try:
-            return self._write_checkpoint(folder, final, rank_rng)
-        finally:
-            dist_util.barrier()
-
-    def _rank_rng_state(self) -> dict[str, torch.Tensor]:
-        state = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _write_checkpoint(self, folder: Path, final: Path, rank_rng: list[dict[str, torch.Tensor]]) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
-        name = final.name
-        tmp = folder / f".tmp-{name}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        for expert in self.experts:
-            tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora_parameters(self.models[expert]).items()}
-            save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
-                   tmp / "optimizer.pt")
-        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(), "ranks": rank_rng}
-        if torch.cuda.is_available() and not self.layout.distributed:
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        torch.save(rng, tmp / "rng.pt")
         state = self.state.to_json() | {"optimizer_name": self.optimizer_name, "experts": self.experts,
                                         "total_steps": self.total_steps, "samples_per_step": self.samples_per_step,
                                         "layout": self.layout.describe()}
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
-        for path in tmp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        removed = []
-        for old in checkpoint_dirs(self.run_dir)[: -self.config.checkpoint.keep_last]:
-            shutil.rmtree(old)
-            removed.append(str(old))
-        size = sum(p.stat().st_size for p in final.iterdir())
-        self.events.emit("checkpoint", step=self.state.step, path=str(final), bytes=size, removed=removed)
-        return final
+        return save_checkpoint(self.run_dir, self.state.step, self.config.training.keep_checkpoints, self.models,
+                               self.optimizer, self.scheduler, self.generator, self.layout, self.device, state,
+                               self.events)
 
     def load_checkpoint(self, folder: Path) -> None:
-        state = json.loads((folder / "trainer_state.json").read_text())
-        if sorted(state["experts"]) != sorted(self.experts):
-            raise ConfigError(
-                f"checkpoint {folder} trained the experts {state['experts']}, the config asks {self.experts}",
-                "set lora.experts as in the run being resumed, or start a new run folder",
-            )
-        for expert in self.experts:
-            saved = load_file(str(folder / f"lora-{expert}.safetensors"))
-            params = lora_parameters(self.models[expert])
-            if set(saved) != set(params):
-                raise ConfigError(f"checkpoint {folder} has other LoRA modules than the config's lora.targets",
-                                  "resume with the lora settings of the original run")
-            with torch.no_grad():
-                for name, param in params.items():
-                    if saved[name].shape != param.shape:
-                        raise ConfigError(f"checkpoint {folder}: {name} has shape {tuple(saved[name].shape)}, "
-                                          f"the config's lora.rank gives {tuple(param.shape)}",
-                                          "resume with the lora settings of the original run")
-                    param.copy_(saved[name])
-        blob = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
-        self.optimizer.load_state_dict(blob["optimizer"])  # state lands on each parameter's device
-        self.scheduler.load_state_dict(blob["scheduler"])
-        rng = torch.load(folder / "rng.pt", map_location="cpu", weights_only=False)
-        self.generator.set_state(rng["generator"])  # the data/sigma/noise stream: the same on every rank
-        ranks = rng.get("ranks", [])
-        if len(ranks) == self.layout.world_size and self.layout.distributed:
-            mine = ranks[self.layout.rank]  # same layout: each rank continues its own dropout stream
-            torch.set_rng_state(mine["torch"])
-            if "cuda" in mine and self.device.type == "cuda":
-                torch.cuda.set_rng_state(mine["cuda"], self.device)
-        elif not self.layout.distributed:
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-            elif ranks and "cuda" in ranks[0] and self.device.type == "cuda":
-                torch.cuda.set_rng_state(ranks[0]["cuda"], self.device)
-        else:  # another number of processes: fresh dropout streams, seeded by step and rank
-            torch.manual_seed(self.config.train.seed * 1_000_003 + 7919 * self.layout.rank + int(state["step"]) + 1)
+        state = load_checkpoint(folder, self.models, self.optimizer, self.scheduler, self.generator, self.layout,
+                                self.device, self.config.training.seed)
         self.state = TrainState(step=int(state["step"]), samples_seen=int(state["samples_seen"]),
                                 focal_ema=state.get("focal_ema"), history=list(state.get("history", [])))
         self._keep_batch_of(state, folder)
@@ -625,20 +508,21 @@ class Trainer:
         saved = int(state.get("samples_per_step", self.samples_per_step))
         if saved == self.samples_per_step:
             return
-        per_micro_batch = self.config.train.micro_batch * self.layout.data_parallel
+        per_micro_batch = self.config.training.micro_batch * self.layout.data_parallel
         if saved % per_micro_batch == 0:
             self.grad_accum = saved // per_micro_batch
             self.samples_per_step = saved
             self.total_steps = self._total_steps()
             self.events.warning(
                 "grad_accum_adjusted", f"checkpoint {folder.name} was trained with {saved} samples per step; on "
-                f"{self.layout.data_parallel} data-parallel group(s) of micro-batch {self.config.train.micro_batch} "
-                f"that takes grad_accum {self.grad_accum} (the config says {self.config.train.grad_accum})",
+                f"{self.layout.data_parallel} data-parallel group(s) of micro-batch {self.config.training.micro_batch} "
+                f"that takes grad_accum {self.grad_accum} (the config says {self.config.training.grad_accumulation})",
                 samples_per_step=saved, grad_accum=self.grad_accum)
         else:
             self.events.warning(
                 "batch_changed", f"checkpoint {folder.name} was trained with {saved} samples per step; this layout "
-                f"({self.layout.data_parallel} data-parallel group(s) x micro-batch {self.config.train.micro_batch}) "
+                f"({self.layout.data_parallel} data-parallel group(s) x micro-batch "
+                f"{self.config.training.micro_batch}) "
                 f"cannot make that, so the run continues with {self.samples_per_step} samples per step",
                 samples_per_step=self.samples_per_step, previous_samples_per_step=saved)
 
@@ -675,33 +559,28 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
 
     `groups`: the started process layout under torchrun (distributed.start); None for one process.
     """
-    run_dir = config.run.dir
-    existing = checkpoint_dirs(run_dir)
-    if existing and not resume:
-        raise ConfigError(
-            f"run folder {run_dir} already has checkpoints (latest {existing[-1].name})",
-            "pass --resume to continue that run, or choose a new run folder",
-        )
-    if resume and not existing:
-        raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
-                          "start without --resume, or point run.dir at the run to continue")
+    run_dir = config.derived.run_dir
+    resume_from = checkpoint_to_resume(run_dir, resume)
     trainer = Trainer(config, events, groups)
-    if resume:
-        trainer.load_checkpoint(existing[-1])
-        log(f"resumed from {existing[-1]}")
+    if resume_from is not None:
+        trainer.load_checkpoint(resume_from)
+        log(f"resumed from {resume_from}")
     counts = {e: sum(p.numel() for p in trainer.params[e]) for e in trainer.experts}
     events.emit("train_plan", experts=trainer.experts, trainable_parameters=counts,
                 train_samples=len(trainer.train_set), val_samples=len(trainer.eval_set) if trainer.eval_set else 0,
                 total_steps=trainer.total_steps, samples_per_step=trainer.samples_per_step,
                 epochs=trainer.total_steps * trainer.samples_per_step / len(trainer.train_set),
                 optimizer=trainer.optimizer_name, mixed_precision="bf16" if trainer.use_autocast else "no",
-                gradient_checkpointing=config.train.gradient_checkpointing,
-                sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
+                gradient_checkpointing=config.training.gradient_checkpointing,
+                sigma_sampling={"sampling": config.training.timestep_sampling, "shift": config.training.timestep_shift,
                                 "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
-                overfit_samples=config.train.overfit_samples, blocks={**dataclasses.asdict(config.blocks),
-                        "implementation": "fast" if trainer.fast_blocks else "diffusers"},
+                overfit_samples=config.training.overfit_samples or None,
+                blocks={"implementation": "fast" if trainer.fast_blocks else "diffusers",
+                        "attention": config.training.attention, "keep_attention": config.training.keep_attention,
+                        "activation_offload": config.training.activation_offload,
+                        "compile": config.training.compile},
                 **trainer.layout.describe())
-    if config.logging.tensorboard:
+    if config.training.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -748,7 +627,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             step = trainer.state.step
             # A signal may reach one rank only: all ranks stop after the same step.
             trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
-            if step % config.logging.every_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
+            if step % config.training.logging_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
                 seconds = sum(r.seconds for r in window) / len(window)
                 allocated, window_peak, peak = memory.window()
                 peaks = dist_util.gather_objects(peak)
@@ -774,9 +653,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
                 trainer._tensorboard({"train/loss": window[-1].loss, "train/lr": record.lr,
                                       "train/grad_norm": record.grad_norm})
                 window = []
-            if config.eval.every_steps and step % config.eval.every_steps == 0 and not trainer.overfit:
+            if config.training.eval_steps and step % config.training.eval_steps == 0 and not trainer.overfit:
                 trainer.evaluate()
-            if config.checkpoint.every_steps and step % config.checkpoint.every_steps == 0:
+            if config.training.save_steps and step % config.training.save_steps == 0:
                 trainer.save_checkpoint()
                 last_saved = step
             if trainer.stop_requested:
@@ -785,7 +664,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
         if trainer.state.step != last_saved:
             trainer.save_checkpoint()
         eval_end = None
-        if status == "completed" and (trainer.overfit or config.eval.every_steps):
+        if status == "completed" and (trainer.overfit or config.training.eval_steps):
             already = trainer.last_eval is not None and trainer.last_eval["step"] == trainer.state.step
             eval_end = trainer.last_eval if already else trainer.evaluate()
     finally:
@@ -817,4 +696,4 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
     return status, outputs | {"checkpoint": str(checkpoint_dirs(run_dir)[-1])}, summary
 
 
-__all__ = ["Trainer", "run_train", "checkpoint_dirs", "EngineError"]
+__all__ = ["Trainer", "run_train"]

@@ -29,12 +29,12 @@ may keep its output and log-sum-exp for the backward in the head-split layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
-
 
 # ---------------------------------------------------------------------------------------------------
 # Collectives with autograd
@@ -110,7 +110,7 @@ def qkv_sequence_to_heads(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gro
 
 def sequence_parallel_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                 kernel: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-                                context: "SequenceContext", tokens: int) -> torch.Tensor:
+                                context: SequenceContext, tokens: int) -> torch.Tensor:
     """Self-attention over the whole sequence from this rank's tokens: the fast blocks' Ulysses attention.
 
     q, k, v: [B, H, S_local, D] (this rank's tokens, all heads; any strides with a contiguous last dim, as

@@ -50,7 +50,7 @@ class ImagePreprocessing:
     std: tuple[float, float, float] = OPENAI_STD
 
     @staticmethod
-    def from_folder(folder: Path, image_size: int) -> "ImagePreprocessing":
+    def from_folder(folder: Path, image_size: int) -> ImagePreprocessing:
         path = folder / "preprocessor_config.json"
         if not path.is_file():
             return ImagePreprocessing(size=image_size, crop=image_size)
@@ -181,7 +181,8 @@ class TextEncoder(nn.Module):
         if folder is None:
             return nn.Identity()
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        weights = next((folder / name for name in ("model.safetensors", "pytorch_model.bin") if (folder / name).is_file()), None)
+        weights = next((folder / name for name in ("model.safetensors", "pytorch_model.bin")
+                        if (folder / name).is_file()), None)
         if weights is None:
             raise ModelLoadError(f"{folder} has no model.safetensors or pytorch_model.bin",
                                  "copy the Dense module's weights of the sentence-transformers model")
@@ -210,4 +211,5 @@ class TextEncoder(nn.Module):
         else:
             weights = mask.unsqueeze(-1).to(output.last_hidden_state.dtype)
             pooled = (output.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return EncodedTexts(embeddings=self.projection(pooled), tokens=[len(t) for t in full], max_tokens=self.max_tokens)
+        return EncodedTexts(embeddings=self.projection(pooled), tokens=[len(t) for t in full],
+                            max_tokens=self.max_tokens)

@@ -39,7 +39,8 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pad_same(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int], value: float) -> torch.Tensor:
+def _pad_same(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int],
+              value: float) -> torch.Tensor:
     t, h, w = x.shape[2:]
     pt, ph, pw = (same_padding(s, k, st) for s, k, st in zip((t, h, w), kernel, stride))
     return F.pad(x, (pw[0], pw[1], ph[0], ph[1], pt[0], pt[1]), value=value)

@@ -53,7 +53,8 @@ def read_generated(folder: Path) -> list[EvalVideo]:
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataError(f"{sidecar} is not valid JSON ({error})", "sample the video again or fix the file") from None
+            raise DataError(f"{sidecar} is not valid JSON ({error})",
+                            "sample the video again or fix the file") from None
         prompt = meta.get("prompt") if isinstance(meta, dict) else None
         if not isinstance(prompt, str) or not prompt.strip():
             raise DataError(f"{sidecar} has no 'prompt'", "the sidecar must record the prompt the video was made from")
@@ -76,10 +77,12 @@ class ReferenceSet:
 
 def read_reference(manifest: Path, category_column: str | None) -> ReferenceSet:
     rows = read_manifest(manifest, weight_column=None, category_column=category_column)
-    videos = [EvalVideo(id=row.id, path=row.path, text=row.caption, category=row.category or UNCATEGORISED, line=row.line)
+    videos = [EvalVideo(id=row.id, path=row.path, text=row.caption, category=row.category or UNCATEGORISED,
+                        line=row.line)
               for row in rows if row.media_type == "video"]
     if not videos:
-        raise DataError(f"{manifest} has no video rows", "pass the prepared val manifest (with video clips) as --reference")
+        raise DataError(f"{manifest} has no video rows",
+                        "pass the prepared val manifest (with video clips) as --reference")
     return ReferenceSet(videos=videos, images_ignored=len(rows) - len(videos))
 
 
@@ -135,7 +138,8 @@ def decode_frames(path: Path, width: int, height: int, fps: int, max_frames: int
         message = result.stderr.decode("utf-8", "replace").strip().splitlines()
         raise DataError(f"ffmpeg could not decode {path}: {message[-1] if message else 'no frames'}",
                         "re-encode the file (ffmpeg -i IN -c:v libx264 OUT.mp4) or remove it")
-    return np.frombuffer(bytearray(result.stdout[: count * frame_bytes]), dtype=np.uint8).reshape(count, height, width, 3)
+    pixels = np.frombuffer(bytearray(result.stdout[: count * frame_bytes]), dtype=np.uint8)
+    return pixels.reshape(count, height, width, 3)
 
 
 def sample_indices(frame_count: int, wanted: int) -> list[int]:

@@ -63,9 +63,10 @@ def load_lpips(net: str, linear_path: Path, backbone_path: Path | None) -> torch
         state.update(linear)
         load_exact(model, state, linear_path)
         return model.eval()
+    backbone_file = "alexnet-owt-7be5be79.pth" if net == "alex" else "vgg16-397923af.pth"
     if backbone_path is None:
         raise ModelLoadError(f"{linear_path} holds only the LPIPS linear layers and no backbone file is configured",
-                             f"put torchvision's {net} ImageNet file ({'alexnet-owt-7be5be79.pth' if net == 'alex' else 'vgg16-397923af.pth'}) "
+                             f"put torchvision's {net} ImageNet file ({backbone_file}) "
                              "in the weights folder or set eval.lpips_backbone_weights (lpips.backbone_weights) to it")
     backbone = read_state_dict(backbone_path)
     mapping = backbone_key_map(net)
@@ -73,7 +74,7 @@ def load_lpips(net: str, linear_path: Path, backbone_path: Path | None) -> torch
     if unknown or not any(k in backbone for k in mapping):
         raise ModelLoadError(f"{backbone_path} is not torchvision's {net} checkpoint (no features.N.weight keys "
                              f"of that network{'; unexpected ' + unknown[0] if unknown else ''})",
-                             f"use torchvision's ImageNet {'alexnet-owt-7be5be79.pth' if net == 'alex' else 'vgg16-397923af.pth'}")
+                             f"use torchvision's ImageNet {backbone_file}")
     state.update({mapping[k]: v for k, v in backbone.items() if k in mapping})  # classifier.* is not used
     state.update(linear)
     load_exact(model, state, linear_path if not mapping.keys() - backbone.keys() else backbone_path)

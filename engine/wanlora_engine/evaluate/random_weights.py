@@ -25,7 +25,7 @@ CLIP_TEXT_FOLDER = "clip-ViT-B-32-multilingual-v1"
 
 
 @torch.no_grad()
-def _calibrate(module: torch.nn.Module, run: "typing.Callable[[], object]") -> None:
+def _calibrate(module: torch.nn.Module, run: typing.Callable[[], object]) -> None:
     """He-initialised convolutions and batch-norm statistics measured on one random batch.
 
     With torch's default initialisation every layer shrinks its input, and after ~60 layers every input gives
@@ -176,7 +176,8 @@ def write_random_weights(folder: Path, seed: int = 0, net: str = "alex") -> dict
     }
     paths["lpips_linear"], paths["lpips_backbone"] = write_lpips(folder / LPIPS_LINEAR_FILES[net],
                                                                  folder / LPIPS_BACKBONE_FILES[net], net, seed)
-    paths["clip_image"], paths["clip_text"] = write_clip_pair(folder / CLIP_IMAGE_FOLDER, folder / CLIP_TEXT_FOLDER, seed)
+    paths["clip_image"], paths["clip_text"] = write_clip_pair(folder / CLIP_IMAGE_FOLDER, folder / CLIP_TEXT_FOLDER,
+                                                              seed)
     (folder / "README.txt").write_text(
         "RANDOM WEIGHTS written by `python -m wanlora_engine eval-weights` for tests and the demo.\n"
         "Metrics computed with them are meaningless; put the real files here (docs/evaluate.md).\n")

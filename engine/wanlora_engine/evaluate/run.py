@@ -26,14 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, DataError, EngineError
+from ..errors import DataError
 from ..events import EventWriter, log
 from . import i3d as i3d_module
 from . import inception as inception_module
-from .config import EvaluateConfig, load_evaluate_config
+from .config import EvaluateConfig
 from .inputs import EvalVideo, decode_frames, read_generated, read_reference, sample_indices, select_reference
-from .metrics import (clip_score, frechet_distance_of_features, inception_score, softmax,
-                      temporal_consistency)
+from .metrics import clip_score, frechet_distance_of_features, inception_score, softmax, temporal_consistency
 from .networks import Networks, load_networks
 
 METRICS_SCHEMA_VERSION = 1
@@ -74,7 +73,8 @@ def _settings_digest(config: EvaluateConfig) -> str:
         "version": FEATURE_CACHE_VERSION, "metrics": sorted(config.metrics), "k": config.frames_per_video,
         "video": dataclasses.asdict(config.video), "fvd_frames": config.fvd.frames, "lpips_size": config.lpips.size,
         "weights": {"i3d": _file_stamp(config.fvd.i3d_weights), "inception": _file_stamp(config.inception.weights),
-                    "clip_image": _file_stamp(config.clip.image_model), "clip_text": _file_stamp(config.clip.text_model)},
+                    "clip_image": _file_stamp(config.clip.image_model),
+                    "clip_text": _file_stamp(config.clip.text_model)},
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -218,8 +218,9 @@ def compute_group(name: str | None, generated: list[VideoFeatures], reference: l
             fvd["stable"] = min(len(gen), len(ref)) >= config.fvd.min_samples
             if not fvd["stable"]:
                 rank = min(len(gen), len(ref)) - 1
-                fvd["note"] = (f"{len(gen)} generated and {len(ref)} reference clips: below {config.fvd.min_samples} per "
-                               f"set FVD is biased upward and varies from draw to draw (the 400×400 covariance has rank "
+                fvd["note"] = (f"{len(gen)} generated and {len(ref)} reference clips: "
+                               f"below {config.fvd.min_samples} per set FVD is biased upward and varies from draw "
+                               f"to draw (the 400×400 covariance has rank "
                                f"≤ {rank}); compare it only with FVDs from the same sample counts")
                 warn("fvd_few_samples", f"FVD of {label}: {fvd['note']}.")
         group["fvd"] = fvd
@@ -254,7 +255,9 @@ def compute_group(name: str | None, generated: list[VideoFeatures], reference: l
 
         def pair_summary(values: list[float]) -> dict[str, Any] | None:
             summary = _summary(values)
-            return None if summary is None else {"mean": summary["mean"], "std": summary["std"], "pairs": summary["videos"]}
+            if summary is None:
+                return None
+            return {"mean": summary["mean"], "std": summary["std"], "pairs": summary["videos"]}
 
         group["lpips"] = {"net": config.lpips.net, "to_reference": pair_summary(to_reference),
                           "diversity": pair_summary(diversity)}
@@ -363,7 +366,8 @@ def run_evaluate(config: EvaluateConfig, events: EventWriter) -> tuple[dict[str,
         "device": str(nets.device),
         "seconds": time.monotonic() - started,
         "inputs": {
-            "generated_dir": str(config.inputs.generated_dir), "reference_manifest": str(config.inputs.reference_manifest),
+            "generated_dir": str(config.inputs.generated_dir),
+            "reference_manifest": str(config.inputs.reference_manifest),
             "generated_videos": len(generated), "reference_video_rows": len(reference_set.videos),
             "reference_videos_selected": len(reference), "reference_images_ignored": reference_set.images_ignored,
             "paired_videos": len(pairs), "skipped": collected.skipped,
@@ -416,56 +420,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def run_evaluate_stage(config_path: Path, echo: bool = True) -> int:
-    """The stage with its event lifecycle (run_started … run_finished); returns the exit code."""
-    from ..__main__ import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, _versions
-
-    try:
-        config = load_evaluate_config(config_path)
-    except ConfigError as error:
-        with EventWriter(None, echo=echo) as events:
-            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                        last_checkpoint=None)
-        log(str(error))
-        return EXIT_CONFIG
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    import signal
-    import threading
-
-    def interrupt(signum: int, frame: object) -> None:  # SIGTERM from `wanlora evaluate`'s teardown
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
-    with EventWriter(config.out_dir / "evaluate-events.jsonl", echo=echo) as events:
-        from .networks import pick_device
-
-        device = pick_device(config.device)
-        events.emit("run_started", stage="evaluate", run_name=config.out_dir.name, **_versions(),
-                    device=device.type, device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                    world_size=1, config_path=str(config.source_path), resumed_from_step=None)
-        started = time.monotonic()
-        status, outputs, summary, code = "failed", {}, {}, EXIT_FAILED
-        try:
-            outputs, summary = run_evaluate(config, events)
-            status, code = "completed", EXIT_OK
-        except EngineError as error:
-            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
-                        last_checkpoint=None)
-            code = error.exit_code
-            log(str(error))
-        except KeyboardInterrupt:
-            status, code = "interrupted", EXIT_INTERRUPTED
-        except Exception as error:  # an engine bug, or out of memory
-            import traceback
-
-            tail = traceback.format_exc().strip().splitlines()[-12:]
-            events.emit("error", code="internal", problem=f"{type(error).__name__}: {error}",
-                        remedy="see the traceback in the engine log; report it if it is not an out-of-memory error",
-                        step=None, last_checkpoint=None, traceback=tail)
-            traceback.print_exc()
-        events.emit("run_finished", stage="evaluate", status=status, step=None, seconds=time.monotonic() - started,
-                    outputs=outputs, summary=summary)
-    return code

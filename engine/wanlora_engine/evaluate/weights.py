@@ -71,7 +71,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_exact(module: nn.Module, state: dict[str, torch.Tensor], path: Path, ignore_prefixes: tuple[str, ...] = ()) -> None:
+def load_exact(module: nn.Module, state: dict[str, torch.Tensor], path: Path,
+               ignore_prefixes: tuple[str, ...] = ()) -> None:
     """Load `state` into `module`, requiring the same keys and shapes (BatchNorm's num_batches_tracked may be
     absent: checkpoints converted from TensorFlow have none, and it plays no part at inference)."""
     expected = module.state_dict()

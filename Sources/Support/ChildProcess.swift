@@ -1,6 +1,5 @@
 import Foundation
 import Subprocess
-import Support
 
 #if canImport(System)
 import System
@@ -43,13 +42,16 @@ public struct ChildProcessError: ActionableError {
     public var remedy: String {
         let name = (executable as NSString).lastPathComponent
         if name == "ffmpeg" || name == "ffprobe" {
-            return "install ffmpeg (Debian: sudo apt-get install ffmpeg, or `make deps-media`), or give its path with --\(name) PATH"
+            return "install ffmpeg (Debian: sudo apt-get install ffmpeg, "
+                + "or `make deps-media`), or give its path with --\(name) PATH"
         }
         return "check that \(executable) is installed and on PATH"
     }
 }
 
-/// Runs one child process to completion.
+/// Runs one child process to completion: the one runner of the Swift side for ffmpeg and ffprobe
+/// (probe, prepare, demo media, curate's frames). (The engine, which needs a user-driven SIGINT →
+/// SIGTERM → SIGKILL teardown and its stderr in a log file, runs through `Runs.EngineProcess`.)
 ///
 /// Both pipes are drained concurrently, so a child that writes a lot to one of them never blocks
 /// on the other. The child gets its own process group: a Ctrl-C on the terminal reaches wanlora

@@ -1,0 +1,110 @@
+"""What the stages share to turn media and captions into model inputs and back, written once.
+
+- captions: `clean_caption` (every stage that tokenizes a caption or prompt cleans it the same way);
+- text: `TextEncoder`, UMT5's last hidden state trimmed to each caption's tokens (cache, on-the-fly data);
+- latents: `latent_shape`, `encode_latent` (VAE posterior mean, normalised per channel as WanPipeline
+  expects: (z - mean) / std with the VAE config's latents_mean / latents_std) and `decode_latents` (the
+  inverse, then the VAE decoder);
+- `read_jsonl`: the JSON-lines indexes of the cache.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# The Wan2.1 VAE that Wan2.2-T2V-A14B uses: 16 latent channels, 4x in time, 8x in space.
+LATENT_CHANNELS = 16
+TEMPORAL_SCALE = 4
+SPATIAL_SCALE = 8
+
+
+def clean_caption(text: str) -> str:
+    """NFC (archive captions arrive as decomposed Hangul), HTML entities decoded, whitespace collapsed."""
+    text = unicodedata.normalize("NFC", text)
+    text = html.unescape(html.unescape(text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def latent_shape(frames: int, height: int, width: int, vae: Any = None) -> tuple[int, int, int, int]:
+    """[C, F', H', W'] of the latent of `frames` frames (1 for an image) at height x width.
+
+    The first frame has a latent frame of its own, every `temporal` further frames one more. The VAE's config
+    gives the channels and scale factors; without a VAE, Wan2.2-T2V-A14B's.
+    """
+    channels, temporal, spatial = LATENT_CHANNELS, TEMPORAL_SCALE, SPATIAL_SCALE
+    if vae is not None:
+        channels = int(vae.config.z_dim)
+        temporal = int(getattr(vae.config, "scale_factor_temporal", TEMPORAL_SCALE))
+        spatial = int(getattr(vae.config, "scale_factor_spatial", SPATIAL_SCALE))
+    return (channels, (frames - 1) // temporal + 1, height // spatial, width // spatial)
+
+
+@dataclass
+class TextEncoder:
+    tokenizer: Any
+    model: Any
+    device: torch.device
+    length: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.d_model)
+
+    @torch.no_grad()
+    def encode(self, captions: list[str]) -> tuple[list[torch.Tensor], list[int], list[bool]]:
+        """Embeddings trimmed to each caption's token count (<= length), the full counts, truncation flags."""
+        cleaned = [clean_caption(c) for c in captions]
+        full = [len(ids) for ids in self.tokenizer(cleaned, add_special_tokens=True).input_ids]
+        batch = self.tokenizer(cleaned, padding="max_length", max_length=self.length, truncation=True,
+                               add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        ids = batch.input_ids.to(self.device)
+        mask = batch.attention_mask.to(self.device)
+        hidden = self.model(ids, attention_mask=mask).last_hidden_state
+        lengths = mask.sum(dim=1).tolist()
+        embeds = [hidden[i, : lengths[i]].to("cpu", torch.bfloat16) for i in range(len(cleaned))]
+        return embeds, full, [n > self.length for n in full]
+
+
+@torch.no_grad()
+def encode_latent(vae: Any, video: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """[3, F, H, W] in [-1, 1] -> normalised bf16 latent [16, 1 + (F-1)/4, H/8, W/8] on the CPU."""
+    dtype = next(vae.parameters()).dtype
+    x = video.unsqueeze(0).to(device, dtype)
+    z = vae.encode(x).latent_dist.mode()
+    mean = torch.tensor(vae.config.latents_mean, device=device, dtype=torch.float32).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=device, dtype=torch.float32).view(1, -1, 1, 1, 1)
+    return ((z.float() - mean) / std)[0].to("cpu", torch.bfloat16)
+
+
+@torch.no_grad()
+def decode_latents(vae: Any, latents: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Normalised latents [1, C, F, H, W] -> frames [F', H', W', 3] in [0, 1] (float32, CPU)."""
+    dtype = next(vae.parameters()).dtype
+    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
+    std = torch.tensor(vae.config.latents_std, dtype=torch.float32).view(1, -1, 1, 1, 1).to(device)
+    z = latents.to(device, torch.float32) * std + mean
+    video = vae.decode(z.to(dtype), return_dict=False)[0]  # [1, 3, F', H', W'] in about [-1, 1]
+    return (video[0].float().permute(1, 2, 3, 0) / 2 + 0.5).clamp(0, 1).cpu()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file ([] when it is missing); a torn last line (a killed run) ends it."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                # A torn last line from a killed run: its shard is redone.
+                break
+    return out
