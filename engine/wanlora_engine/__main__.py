@@ -28,6 +28,7 @@ import os
 import sys
 from pathlib import Path
 
+
 def _run_morphemes(args: argparse.Namespace) -> int:
     """The morphemes stage: no config, no run folder; events on stdout only."""
     from . import stage

@@ -64,8 +64,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     # morphemes stage (`wanlora analyze --morphemes`, curate's template flag)
     "morpheme_progress": ("done", "total", "captions_per_second"),
     "morpheme_summary": (
-        "analyser", "captions", "morphemes", "content_words", "morpheme_types", "content_word_types", "scripts", "unit", "workers",
-        "model_load_seconds", "seconds", "peak_rss_bytes",
+        "analyser", "captions", "morphemes", "content_words", "morpheme_types", "content_word_types", "scripts",
+        "unit", "workers", "model_load_seconds", "seconds", "peak_rss_bytes",
     ),
 }
 
