@@ -72,8 +72,9 @@ demo: deps-media deps-engine build
 	@# 1. The statistics report on a manifest shaped like the MBC archive (2,000 rows, report-style
 	@#    splits: train converted, val not; 9 broken rows the reader must reject).
 	$(BIN) demo-data --rows 2000 --seed 42 --splits --broken 9 --out $(DEMO)/archive
+	@#    --morphemes: Korean content words and morpheme statistics by Kiwi (engine/.venv) beside the space-split ones.
 	$(BIN) analyze $(DEMO)/archive/manifest.csv --split train=$(DEMO)/archive/train.csv \
-	  --split val=$(DEMO)/archive/val.csv --out $(DEMO)/report
+	  --split val=$(DEMO)/archive/val.csv --out $(DEMO)/report --morphemes
 	@# 2. Real media made with ffmpeg's test sources (broadcast sizes, 1080i MPEG-2, 29.97 fps, rotated,
 	@#    truncated), probed, curated (duplicates, quality, a leak-free split, class weights) and
 	@#    prepared (both splits) into clips the tiny model trains on.

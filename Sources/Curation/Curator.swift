@@ -70,10 +70,15 @@ public struct CurationResult: Sendable {
 
 /// The pipeline: captions → media → quality and outliers → duplicates → sampling → split → weights.
 public enum Curator {
+    /// `templateCaptions`: each item's template-caption flag (`MorphemeCalculator.templateFlags`),
+    /// required when `options.templateCaptions` is on.
     public static func curate(
-        _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil, progress: ProgressReporter = .silent
+        _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil,
+        progress: ProgressReporter = .silent, templateCaptions: [Bool]? = nil
     ) async throws(CurationError) -> CurationResult {
         try options.validate()
+        precondition(!options.templateCaptions || templateCaptions?.count == manifest.items.count,
+                     "template_captions is on: pass one flag per item")
         let items = manifest.items
         let count = items.count
         var summary = CurationSummary(options: options)
@@ -101,8 +106,10 @@ public enum Curator {
         for index in 0..<count {
             quality.append(QualityScore(
                 item: items[index], captionLength: captions[index].metrics.length,
-                typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures, options: options))
+                typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures,
+                options: options, isTemplateCaption: templateCaptions?[index]))
         }
+        if options.templateCaptions { summary.templateCaptions = templateCaptions!.lazy.filter { $0 }.count }
         let durations = items.compactMap { $0.mediaType == .video ? $0.duration : nil }
         summary.durationFences = Fences(durations, factor: options.iqrFactor)
         summary.captionFences = Fences(captions.map { Double($0.metrics.length) }, factor: options.iqrFactor)

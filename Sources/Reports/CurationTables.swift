@@ -88,6 +88,10 @@ public enum CurationTables {
             captions += ", \(n.grouped(summary.captionsTruncated)) truncated to \(n.grouped(limit)) characters"
         }
         rows.append(["captions", captions])
+        if let templates = summary.templateCaptions {
+            rows.append(["template captions",
+                         "\(n.grouped(templates)) items score 0 on the template-caption part of quality"])
+        }
         if let note = summary.samplingNote { rows.append(["sampling", note]) }
         return ReportTable(title: "Rules in numbers", header: ["rule", "result"], rows: rows)
     }

@@ -81,12 +81,13 @@ public enum HTMLReport {
 
         return """
             <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8">
+            <html lang="ko"><head><meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Dataset report — \(esc(names.joined(separator: ", ")))</title>
             <style>
-            body{font-family:system-ui,-apple-system,"Noto Sans KR","Apple SD Gothic \
-            Neo",sans-serif;margin:0 auto;max-width:980px;padding:12px;line-height:1.45;color:#111}
+            body{font-family:system-ui,-apple-system,"Noto Sans KR","Noto Sans CJK KR","Apple SD Gothic Neo",\
+            "Malgun Gothic","NanumGothic",sans-serif;margin:0 auto;max-width:980px;padding:12px;line-height:1.45;\
+            color:#111}
             h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
             .meta,.note{color:#555;font-size:.9em}
             .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.9em;min-width:60%}

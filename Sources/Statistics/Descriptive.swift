@@ -90,8 +90,9 @@ public enum Descriptive {
         return sum / 2
     }
 
-    /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint).
-    public static func jensenShannon(_ a: [String: Int], _ b: [String: Int]) -> Double? {
+    /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint): with M = (P + Q) / 2,
+    /// JSD = ½ Σ p log2(p / m) + ½ Σ q log2(q / m) over the labels of either distribution.
+    public static func jensenShannon<Label: Hashable>(_ a: [Label: Int], _ b: [Label: Int]) -> Double? {
         let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var divergence = 0.0
