@@ -81,6 +81,10 @@ extension WanLoRAConfig {
                 saveSteps: 500,
                 evalSteps: 500,
                 keepCheckpoints: 2,
+                onNonfinite: .stop,
+                rollbackLrFactor: 0.5,
+                // An 81-frame step of the 14B expert and its checkpoint fit in two minutes on an H100.
+                stopGraceSeconds: 120,
                 expert: .both,
                 // One expert per step: the same joint distribution as routing each sample, and
                 // the idle expert can wait in host memory instead of being swapped per sample.

@@ -86,6 +86,9 @@ public struct ResolvedConfig: Sendable, Equatable {
         public var overfitSamples: Int?
         public var optimizer: OptimizerSection
         public var timesteps: Timesteps
+        public var onNonfinite: NonFiniteAction
+        public var rollbackLrFactor: Double
+        public var stopGraceSeconds: Int
     }
 
     public struct OptimizerSection: Sendable, Equatable {
@@ -229,7 +232,8 @@ extension ResolvedConfig {
                 weightDecay: tr.weightDecay, warmupSteps: tr.warmupSteps, schedule: tr.schedule, maxGradNorm: tr.maxGradNorm
             ),
             timesteps: Timesteps(sampling: tr.timestepSampling, shift: tr.timestepShift,
-                                 logitMean: tr.timestepLogitMean, logitStd: tr.timestepLogitStd)
+                                 logitMean: tr.timestepLogitMean, logitStd: tr.timestepLogitStd),
+            onNonfinite: tr.onNonfinite, rollbackLrFactor: tr.rollbackLrFactor, stopGraceSeconds: tr.stopGraceSeconds
         )
         logging = Logging(everySteps: tr.loggingSteps, tensorboard: tr.tensorboard)
         eval = Eval(everySteps: tr.evalSteps, timesteps: config.eval.valLossTimesteps,
@@ -349,6 +353,9 @@ extension ResolvedConfig {
         try check(eval.seed >= 0, "eval.seed", String(eval.seed), ">= 0")
         try check(checkpoint.everySteps >= 0, "checkpoint.every_steps", String(checkpoint.everySteps), ">= 0")
         try check(checkpoint.keepLast > 0, "checkpoint.keep_last", String(checkpoint.keepLast), "> 0")
+        try check(train.rollbackLrFactor > 0 && train.rollbackLrFactor <= 1, "train.rollback_lr_factor",
+                  number(train.rollbackLrFactor), "in (0, 1]")
+        try check(train.stopGraceSeconds > 0, "train.stop_grace_seconds", String(train.stopGraceSeconds), "> 0")
     }
 }
 
@@ -406,6 +413,8 @@ extension ResolvedConfig {
                     ("sampling", .string(train.timesteps.sampling.rawValue)), ("shift", .double(train.timesteps.shift)),
                     ("logit_mean", .double(train.timesteps.logitMean)), ("logit_std", .double(train.timesteps.logitStd)),
                 ])),
+                ("on_nonfinite", .string(train.onNonfinite.rawValue)), ("rollback_lr_factor", .double(train.rollbackLrFactor)),
+                ("stop_grace_seconds", .int(train.stopGraceSeconds)),
             ])),
             ("logging", object([("every_steps", .int(logging.everySteps)), ("tensorboard", .bool(logging.tensorboard))])),
             ("eval", object([
@@ -464,7 +473,7 @@ extension ResolvedConfig {
         let t = try top.object("train", keys: [
             "device", "epochs", "max_steps", "micro_batch", "grad_accum", "mixed_precision", "gradient_checkpointing",
             "cfg_dropout", "seed", "expert_grouping", "loss_weighting", "class_balanced_beta", "focal_gamma",
-            "overfit_samples", "optimizer", "timesteps",
+            "overfit_samples", "optimizer", "timesteps", "on_nonfinite", "rollback_lr_factor", "stop_grace_seconds",
         ])
         let device: ComputeDevice = try t.choice("device")
         let epochs = try t.int("epochs")
@@ -490,7 +499,9 @@ extension ResolvedConfig {
             device: device, epochs: epochs, maxSteps: maxSteps, microBatch: microBatch, gradAccum: gradAccum,
             mixedPrecision: precision, gradientCheckpointing: checkpointing, cfgDropout: cfgDropout, seed: seed,
             expertGrouping: grouping, lossWeighting: weighting, classBalancedBeta: beta, focalGamma: gamma,
-            overfitSamples: overfit, optimizer: optimizer, timesteps: timesteps
+            overfitSamples: overfit, optimizer: optimizer, timesteps: timesteps,
+            onNonfinite: try t.choice("on_nonfinite"), rollbackLrFactor: try t.number("rollback_lr_factor"),
+            stopGraceSeconds: try t.int("stop_grace_seconds")
         )
         let g = try top.object("logging", keys: ["every_steps", "tensorboard"])
         logging = Logging(everySteps: try g.int("every_steps"), tensorboard: try g.bool("tensorboard"))

@@ -152,6 +152,14 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     /// Optimizer steps between validation-loss measurements; 0 = never.
     public var evalSteps: Int
     public var keepCheckpoints: Int
+    /// What a non-finite loss or gradient norm does: stop the run, skip that optimizer step, or roll
+    /// back to the last checkpoint with a lower learning rate.
+    public var onNonfinite: NonFiniteAction
+    /// Rollback: every rollback multiplies the learning rate by this factor.
+    public var rollbackLrFactor: Double
+    /// Seconds a stop signal (SIGTERM, SIGUSR1: preemption) leaves the run to finish its step and
+    /// write its checkpoint; torchrun waits as long before it kills the ranks.
+    public var stopGraceSeconds: Int
     public var expert: ExpertSelection
     /// How samples meet the experts: each its own (sample), or one expert per optimizer step.
     public var expertGrouping: ExpertGrouping
@@ -397,6 +405,16 @@ public enum ExpertGrouping: String, Sendable, Codable, CaseIterable {
     /// One expert per optimizer step, drawn with the probability of its timestep range (the same
     /// distribution; lets the idle expert wait in host memory).
     case step
+}
+
+/// What training does when a step's loss or gradient norm is not finite (NaN or infinite).
+public enum NonFiniteAction: String, Sendable, Codable, CaseIterable {
+    /// Stop the run with an error; the last checkpoint stays.
+    case stop
+    /// Skip that optimizer step (no update) and count it.
+    case skip
+    /// Reload the last checkpoint and continue with the learning rate scaled by rollback_lr_factor.
+    case rollback
 }
 
 public enum LossWeighting: String, Sendable, Codable, CaseIterable {

@@ -41,6 +41,10 @@ def _unit_interval_open(value: float) -> str | None:
     return None if 0.0 < value < 1.0 else "must be in (0, 1)"
 
 
+def _unit_interval_open_left(value: float) -> str | None:
+    return None if 0.0 < value <= 1.0 else "must be in (0, 1]"
+
+
 def _multiple_of_16(value: int) -> str | None:
     return None if value > 0 and value % 16 == 0 else "must be a positive multiple of 16 (VAE 8x, patch 2x)"
 
@@ -156,6 +160,9 @@ class TrainConfig:
     overfit_samples: int | None
     optimizer: OptimizerConfig
     timesteps: TimestepConfig
+    on_nonfinite: Literal["stop", "skip", "rollback"]
+    rollback_lr_factor: float = field(metadata=_check(_unit_interval_open_left))
+    stop_grace_seconds: int = field(metadata=_check(_positive))
 
 
 @dataclass(frozen=True)
