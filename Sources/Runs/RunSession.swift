@@ -63,7 +63,8 @@ public enum RunPreparation {
         }
         let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
                                            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
-                                           placement: placement, engine: engine)
+                                           placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
+                                           engine: engine)
         return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.run.dir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
@@ -162,13 +163,17 @@ public struct RunObserver: Sendable {
     public var stderrLine: (@Sendable (String) -> Void)?
     /// A grace period ran out and a stronger signal was sent.
     public var escalation: @Sendable (EngineProcess.StopAction) -> Void
+    /// Something wanlora itself did that the user should know (a stale run lock taken over).
+    public var warning: @Sendable (String) -> Void
 
     public init(event: @escaping @Sendable (EngineEvent, String) -> Void, strayLine: @escaping @Sendable (String) -> Void,
-                stderrLine: (@Sendable (String) -> Void)? = nil, escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void) {
+                stderrLine: (@Sendable (String) -> Void)? = nil, escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void,
+                warning: @escaping @Sendable (String) -> Void = { _ in }) {
         self.event = event
         self.strayLine = strayLine
         self.stderrLine = stderrLine
         self.escalation = escalation
+        self.warning = warning
     }
 }
 
@@ -212,13 +217,16 @@ public final class RunSession: @unchecked Sendable {
         }
         let runLock = try RunLock.acquire(folder, stage: prepared.stage)
         defer { runLock.release() }
+        if let takenOver = runLock.takenOver { observer.warning(takenOver) }
         try checkFolder(force: force)
         try folder.writeConfig(prepared.resolved)
         try appendLogHeader()
 
+        // After SIGTERM, torchrun waits its shutdown timeout for the ranks' checkpoint: so does wanlora, and a little more.
+        let afterTerminate = max(terminateGrace, Double(prepared.launch.request?.shutdownTimeoutSeconds ?? 0) + 10)
         let engine = EngineProcess(
             launch: prepared.launch, logPath: folder.logPath(prepared.stage),
-            grace: EngineProcess.Grace(afterInterrupt: { [weak self] in self?.interruptGrace() ?? 60 }, afterTerminate: terminateGrace)
+            grace: EngineProcess.Grace(afterInterrupt: { [weak self] in self?.interruptGrace() ?? 60 }, afterTerminate: afterTerminate)
         )
         lock.lock()
         process = engine
