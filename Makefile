@@ -10,7 +10,7 @@ DEMO := demo
 ENGINE_PY := engine/.venv/bin/python
 DEMO_DATA := --set data.train_manifest=prepared/train.csv --set data.val_manifest=prepared/val.csv
 
-.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test bench bench-curate clean
+.PHONY: build test demo deps-media deps-sqlite deps-engine swift-test engine-test generated bench bench-curate clean
 
 build: deps-sqlite
 	$(SWIFT) build -c release --product wanlora
@@ -42,6 +42,12 @@ engine-test: deps-engine
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine test; fi
 
 test: swift-test engine-test
+
+# The files written from the configuration key registry (Sources/Config/ConfigKeys.swift): docs/config.md's
+# key tables, the engine's schema and the resolved-config fixtures. A Swift test fails when they are stale.
+generated: deps-sqlite
+	$(SWIFT) build --product wanlora
+	.build/debug/wanlora config generate --root .
 
 demo: deps-media deps-engine build
 	rm -rf $(DEMO)

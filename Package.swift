@@ -23,8 +23,10 @@ let package = Package(
             "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
             "Curation", "Evaluation", "Launch",
         ]),
-        // Errors, progress, processes, small shared helpers.
-        .target(name: "Support"),
+        // Errors, progress, child processes (swift-subprocess), paths, small shared helpers.
+        .target(name: "Support", dependencies: [
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
         // Manifest model, byte-level CSV / JSON Lines readers, validation.
         .target(name: "Manifest", dependencies: ["Support"]),
         // Pure functions from manifests to typed results.
@@ -39,7 +41,6 @@ let package = Package(
         .target(name: "Media", dependencies: [
             "Manifest", "Support",
             .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
         // The one TOML configuration format, presets, defaults, resolved JSON for the engine.
         .target(name: "Config", dependencies: [
@@ -50,17 +51,18 @@ let package = Package(
         .target(name: "Planner", dependencies: ["Support", "Config"]),
         // The engine's launch: torchrun command, Slurm script, environment policy, dry-run text.
         .target(name: "Launch", dependencies: ["Support", "Planner"]),
-        // Run folders, the engine's launch (python or torchrun via Launch), its event stream and teardown.
+        // Run folders; EngineStage, the one engine stage of cache, train, sample and evaluate: the launch
+        // (python or torchrun via Launch), the event stream of every stage, teardown and outcome.
         .target(name: "Runs", dependencies: ["Support", "Config", "Planner", "Launch"]),
-        // wanlora sample: prompt sources, the engine's sample job, its events, the HTML gallery.
+        // wanlora sample: prompt sources, the engine's sample job, the HTML gallery.
         .target(name: "Sampling", dependencies: ["Support", "Manifest", "Config", "Planner"]),
         // Duplicates, quality, outliers, sampling, leak-free split, class weights (`curate`).
         .target(name: "Curation", dependencies: [
             "Manifest", "Statistics", "Support",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // wanlora evaluate: the engine's evaluate.json, its launch, metrics.json and its HTML page.
-        .target(name: "Evaluation", dependencies: ["Support", "Config", "Runs"]),
+        // wanlora evaluate: the engine's evaluate.json, metrics.json and its HTML page.
+        .target(name: "Evaluation", dependencies: ["Support", "Config"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
@@ -75,7 +77,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
         .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Runs", "Support"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
+DEMO_CONFIG = ENGINE / "tests" / "fixtures" / "config.resolved.demo.json"
 sys.path.insert(0, str(ENGINE))
 
 from wanlora_engine.encoding import latent_shape  # noqa: E402
@@ -132,31 +133,34 @@ def engine_config(path: Path, model: Path, cache: Path, *, frames: int, width: i
         return wanlora_toml(path.parent / "run.toml", model, cache, frames=frames, width=width, height=height,
                             text_length=text_length, steps=steps, grad_accum=grad_accum, device=device, lr=lr,
                             checkpoint_every=checkpoint_every)
-    config = {
-        "schema_version": 1,
-        "run": {"name": path.parent.name, "dir": "run"},
-        "model": {"path": str(model), "layout": "diffusers", "dtype": "bfloat16", "boundary": 0.875,
-                  "num_train_timesteps": 1000, "inactive_expert_device": "same"},
-        "data": {"train_manifest": "train.csv", "val_manifest": None, "cache_dir": str(cache), "width": width,
-                 "height": height, "frames": frames, "fps": 16, "text_length": text_length, "weight_column": None,
-                 "category_column": None, "source": "cache"},
+    # Every key from the demo's resolved config (written by Swift from the key registry), then this run's values.
+    config = json.loads(DEMO_CONFIG.read_text())
+    overrides = {
+        "run": {"name": path.parent.name},
+        "model": {"checkpoint": str(model), "layout": "diffusers", "weights_dtype": "bf16", "boundary": 0.875,
+                  "num_train_timesteps": 1000},
+        "data": {"train_manifest": "train.csv", "val_manifest": "", "cache_dir": str(cache), "weight_column": "",
+                 "category_column": "", "source": "cache"},
         "cache": {"device": "cpu", "shard_items": 256, "text_batch_size": 8, "vae_tiling": False,
-                  "free_disk_margin_bytes": 0},
-        "lora": {"rank": 16, "alpha": 16, "dropout": 0.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"],
-                 "experts": ["high"]},
-        "train": {"device": device, "epochs": 1, "max_steps": steps, "micro_batch": 1, "grad_accum": grad_accum,
-                  "mixed_precision": "bf16", "gradient_checkpointing": True, "cfg_dropout": 0.1, "seed": SEED,
-                  "expert_grouping": "step", "loss_weighting": "none", "class_balanced_beta": 0.999,
-                  "focal_gamma": 2.0, "overfit_samples": None,
-                  "optimizer": {"name": "adamw8bit", "lr": lr, "betas": [0.9, 0.999], "eps": 1e-8,
-                                "weight_decay": 0.01, "warmup_steps": 2, "schedule": "constant", "max_grad_norm": 1.0},
-                  "timesteps": {"sampling": "uniform", "shift": 5.0, "logit_mean": 0.0, "logit_std": 1.0}},
-        "logging": {"every_steps": 1, "tensorboard": False},
-        "eval": {"every_steps": 0, "timesteps": [900], "max_samples": 1, "seed": 1234},
-        "checkpoint": {"every_steps": checkpoint_every, "keep_last": 2},
-        "blocks": {"implementation": "fast", "attention": "auto", "keep_attention": True, "activation_offload": "auto",
-                   "compile": device == "cuda"},
+                  "free_disk_margin_gib": 0},
+        "lora": {"rank": 16, "alpha": 16, "dropout": 0.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"]},
+        "hardware": {"inactive_expert": "resident"},
+        "training": {"frames": frames, "resolution": f"{width}x{height}", "fps": 16, "text_length": text_length,
+                     "device": device, "epochs": 1, "max_steps": steps, "micro_batch": 1,
+                     "grad_accumulation": grad_accum, "mixed_precision": "bf16", "gradient_checkpointing": True,
+                     "cfg_dropout": 0.1, "seed": SEED, "expert": "high", "expert_grouping": "step",
+                     "loss_weighting": "none", "class_balanced_beta": 0.999, "focal_gamma": 2.0, "overfit_samples": 0,
+                     "optimizer": "adamw8bit", "learning_rate": lr, "adam_betas": [0.9, 0.999], "adam_eps": 1e-8,
+                     "weight_decay": 0.01, "warmup_steps": 2, "schedule": "constant", "max_grad_norm": 1.0,
+                     "timestep_sampling": "uniform", "timestep_shift": 5.0, "timestep_logit_mean": 0.0,
+                     "timestep_logit_std": 1.0, "logging_steps": 1, "tensorboard": False, "eval_steps": 0,
+                     "save_steps": checkpoint_every, "keep_checkpoints": 2, "blocks": "fast", "attention": "auto",
+                     "keep_attention": True, "activation_offload": "auto", "compile": device == "cuda"},
+        "eval": {"val_loss_timesteps": [900], "val_loss_samples": 1, "seed": 1234},
+        "derived": {"run_dir": "run", "experts": ["high"]},
     }
+    for section, values in overrides.items():
+        config[section].update(values)
     path.write_text(json.dumps(config, indent=1))
     return path
 

@@ -96,7 +96,7 @@ def build_expert(config: dict[str, Any], device: torch.device, dtype: torch.dtyp
             param.data = param.data.float()
     model.requires_grad_(False)
     params = add_lora(model, LoraConfig(rank=rank, alpha=float(rank), dropout=0.0,
-                                        targets=["to_q", "to_k", "to_v", "to_out.0"], experts=["high"]), seed=0)
+                                        targets=["to_q", "to_k", "to_v", "to_out.0"]), seed=0)
     model.enable_gradient_checkpointing()
     model.train()
     return model, params

@@ -43,3 +43,25 @@ public struct ConfigError: ActionableError, Equatable {
         )
     }
 }
+
+/// Several problems of one configuration, in file order, so that one run names all of them.
+public struct ConfigErrors: ActionableError, Equatable {
+    public let errors: [ConfigError]
+
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+
+    /// Each problem with its own remedy, numbered.
+    public var problem: String {
+        "\(errors.count) problems in the configuration:\n" + errors.enumerated().map {
+            "  \($0.offset + 1). \($0.element.problem)\n     \($0.element.remedy)"
+        }.joined(separator: "\n")
+    }
+
+    public var remedy: String { "Fix each of them (docs/config.md describes every key)." }
+
+    /// Throws nothing for no problem, the `ConfigError` itself for one, `ConfigErrors` for several.
+    public static func throwIfAny(_ errors: [ConfigError]) throws {
+        if errors.count == 1 { throw errors[0] }
+        if errors.count > 1 { throw ConfigErrors(errors) }
+    }
+}

@@ -21,36 +21,55 @@ public enum ConfigLoader {
     }
 
     /// Parses and validates TOML text. `base` is the preset used when the text names none.
+    ///
+    /// Every problem of the text is reported in one run, in file order: one as a `ConfigError`,
+    /// several as `ConfigErrors`. A syntax error stops at the first (the rest cannot be read).
     public static func parse(toml text: String, source: String = "configuration", base: Preset = .h100) throws -> WanLoRAConfig {
         let root = try parseTable(text, source: source)
-        var config: WanLoRAConfig
+        let lines = KeyLines(text)
+        // (line, problem): sorted by line at the end, so the report follows the file.
+        var problems: [(Int, ConfigError)] = []
+        func report(_ error: ConfigError, at path: String) {
+            let line = lines.line(of: path)
+            let located = line == Int.max ? "\(source): " : "\(source), line \(line): "
+            problems.append((line, ConfigError(kind: error.kind, key: error.key, problem: located + error.problem,
+                                               remedy: error.remedy)))
+        }
+        var config = WanLoRAConfig.preset(base)
         if let presetValue = root["preset"] {
-            guard case .string(let name) = presetValue else {
-                throw ConfigKeys.typeError("preset", presetValue, expected: "a string in quotes")
+            switch Preset.read(presetValue) {
+            case .value(let preset): config = .preset(preset)
+            case .wrongType, .outside:
+                let key = Key("preset", base, .any, "The preset the file starts from.")
+                if case .failure(let error) = key.check(presetValue, path: "preset") { report(error, at: "preset") }
             }
-            guard let preset = Preset(rawValue: name) else {
-                throw ConfigError.invalid("preset", "\"\(name)\"", allowed: "one of " + Preset.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
-            }
-            config = .preset(preset)
-        } else {
-            config = .preset(base)
         }
         for name in root.keys.sorted() where name != "preset" {
             guard ConfigKeys.sections.contains(name) else {
-                throw unknown(name, among: ["preset"] + ConfigKeys.sections, what: "section", in: source)
+                report(unknown(name, among: ["preset"] + ConfigKeys.sections, what: "section"), at: name)
+                continue
             }
             guard case .table(let entries) = root[name]! else {
-                throw ConfigKeys.typeError(name, root[name]!, expected: "a table: a line [\(name)] followed by its keys")
+                report(ConfigError(kind: .wrongType, key: name, problem: "\(name) = \(root[name]!.literal) is \(root[name]!.typeName).",
+                                   remedy: "Write \(name) as a table: a line [\(name)] followed by its keys."), at: name)
+                continue
             }
             let keys = ConfigKeys.all.filter { $0.section == name }
             for keyName in entries.keys.sorted() {
-                guard let key = keys.first(where: { $0.name == keyName }) else {
-                    throw unknown("\(name).\(keyName)", among: keys.map(\.path), what: "key", in: source)
+                let path = "\(name).\(keyName)"
+                guard let entry = keys.first(where: { $0.name == keyName }) else {
+                    report(unknown(path, among: keys.map(\.path), what: "key"), at: path)
+                    continue
                 }
-                try key.apply(&config, entries[keyName]!)
+                switch entry.key.check(entries[keyName]!, path: path) {
+                case .success(let value): config[section: name][keyName] = value
+                case .failure(let error): report(error, at: path)
+                }
             }
         }
-        try config.validate()
+        for error in config.problems() { report(error, at: error.key ?? "") }
+        try ConfigErrors.throwIfAny(problems.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }
+            .map(\.element.1))
         return config
     }
 
@@ -68,22 +87,23 @@ public enum ConfigLoader {
         }
         let path = assignment[..<eq].trimmingCharacters(in: .whitespaces)
         let raw = assignment[assignment.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-        guard let key = ConfigKeys.key(path) else { throw unknownPath(path, in: "--set") }
         let value: ConfigValue
         if let parsed = try? parseTable("v = \(raw)", source: "--set")["v"] {
             value = parsed
         } else {
             value = .string(raw)
         }
-        try key.apply(&config, value)
-        if validate { try config.validate() }
+        try set(path, value, in: &config, validate: validate, source: "--set")
     }
 
     /// Sets the key at `path` ("section.name") to `value` with the key's own checks, then
     /// re-validates the whole configuration unless `validate` is false.
-    public static func set(_ path: String, _ value: ConfigValue, in config: inout WanLoRAConfig, validate: Bool = true) throws {
-        guard let key = ConfigKeys.key(path) else { throw unknownPath(path, in: "override") }
-        try key.apply(&config, value)
+    public static func set(
+        _ path: String, _ value: ConfigValue, in config: inout WanLoRAConfig, validate: Bool = true,
+        source: String = "override"
+    ) throws {
+        guard let entry = ConfigKeys.key(path) else { throw unknownPath(path, in: source) }
+        config[section: entry.section][entry.name] = try entry.key.check(value, path: path).get()
         if validate { try config.validate() }
     }
 
@@ -130,7 +150,8 @@ public enum ConfigLoader {
         let section = path.split(separator: ".").first.map(String.init) ?? ""
         let sameSection = ConfigKeys.all.filter { $0.section == section }.map(\.path)
         let candidates = sameSection.isEmpty ? ConfigKeys.all.map(\.path) : sameSection
-        var error = unknown(path, among: candidates, what: "key", in: source)
+        var error = unknown(path, among: candidates, what: "key")
+        error = ConfigError(kind: error.kind, key: error.key, problem: "\(source): " + error.problem, remedy: error.remedy)
         if sameSection.isEmpty, let guess = closest(to: path, in: ConfigKeys.all.map(\.path)) {
             error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
                                 remedy: "Did you mean \(guess)? Sections: \(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
@@ -141,12 +162,12 @@ public enum ConfigLoader {
         return error
     }
 
-    static func unknown(_ name: String, among allowed: [String], what: String, in source: String) -> ConfigError {
+    static func unknown(_ name: String, among allowed: [String], what: String) -> ConfigError {
         let suggestion = closest(to: name, in: allowed)
         let hint = suggestion.map { "Did you mean \($0)? " } ?? ""
         return ConfigError(
             kind: .unknownKey, key: name,
-            problem: "\(source): unknown \(what) \"\(name)\".",
+            problem: "unknown \(what) \"\(name)\".",
             remedy: "\(hint)Allowed: \(allowed.joined(separator: ", ")). docs/config.md describes each."
         )
     }
@@ -172,5 +193,35 @@ public enum ConfigLoader {
             swap(&previous, &current)
         }
         return previous[b.count]
+    }
+}
+
+/// Where each section and key of a TOML text is written, so that problems are reported in file
+/// order with their line. A plain line scan: `[section]` headers and `key =` lines (the parser has
+/// already accepted the text; keys it cannot place sort last).
+struct KeyLines {
+    private var lines: [String: Int] = [:]
+
+    init(_ text: String) {
+        var section = ""
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("["), let close = line.firstIndex(of: "]") {
+                section = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
+                if lines[section] == nil { lines[section] = index + 1 }
+            } else if let eq = line.firstIndex(of: "="), !line.hasPrefix("#") {
+                let name = line[..<eq].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["\""])
+                let path = section.isEmpty ? name : "\(section).\(name)"
+                if lines[path] == nil { lines[path] = index + 1 }
+            }
+        }
+    }
+
+    /// The line of `path` ("section.key", a section, or "preset"); Int.max when not found.
+    func line(of path: String) -> Int {
+        if let line = lines[path] { return line }
+        // A key of the preset (not in the file) or a rule between keys: at its section, else last.
+        if let dot = path.firstIndex(of: "."), let line = lines[String(path[..<dot])] { return line }
+        return Int.max
     }
 }

@@ -3,9 +3,10 @@ import Foundation
 /// The whole configuration of a wanlora run, one value per key of the TOML file.
 ///
 /// Every command that needs settings (plan, cache, train, sample, evaluate) reads this one
-/// type; its defaults live in `Defaults.swift` and nowhere else. The TOML file mirrors these
-/// sections key by key (snake_case), and so does `config.resolved.json`.
-public struct WanLoRAConfig: Sendable, Equatable, Codable {
+/// type. Its keys, their defaults and rules are declared once, in the registry (ConfigKeys.swift);
+/// each section reads them as typed properties (`config.training.frames`). The TOML file and
+/// `config.resolved.json` use the same section and key names.
+public struct WanLoRAConfig: Sendable, Equatable {
     /// The preset this configuration started from (`a100`, `v100`, `h100`).
     public var preset: Preset
     public var run: RunSettings
@@ -18,272 +19,111 @@ public struct WanLoRAConfig: Sendable, Equatable, Codable {
     public var sample: SampleSettings
     public var eval: EvalSettings
 
-    public init(
-        preset: Preset, run: RunSettings, data: DataSettings, model: ModelSettings, lora: LoRASettings,
-        training: TrainingSettings, cache: CacheSettings, hardware: HardwareSettings, sample: SampleSettings,
-        eval: EvalSettings
-    ) {
+    /// Every key as `preset` sets it.
+    public init(preset: Preset) {
         self.preset = preset
-        self.run = run
-        self.data = data
-        self.model = model
-        self.lora = lora
-        self.training = training
-        self.cache = cache
-        self.hardware = hardware
-        self.sample = sample
-        self.eval = eval
+        run = .init(preset: preset)
+        data = .init(preset: preset)
+        model = .init(preset: preset)
+        lora = .init(preset: preset)
+        training = .init(preset: preset)
+        cache = .init(preset: preset)
+        hardware = .init(preset: preset)
+        sample = .init(preset: preset)
+        eval = .init(preset: preset)
+    }
+
+    /// The values of the section named `section` (one of `ConfigKeys.sections`), by TOML key name.
+    subscript(section section: String) -> [String: ConfigValue] {
+        get {
+            switch section {
+            case RunKeys.section: run.values
+            case DataKeys.section: data.values
+            case ModelKeys.section: model.values
+            case LoRAKeys.section: lora.values
+            case TrainingKeys.section: training.values
+            case CacheKeys.section: cache.values
+            case HardwareKeys.section: hardware.values
+            case SampleKeys.section: sample.values
+            case EvalKeys.section: eval.values
+            default: preconditionFailure("no section \(section)")
+            }
+        }
+        set {
+            switch section {
+            case RunKeys.section: run.values = newValue
+            case DataKeys.section: data.values = newValue
+            case ModelKeys.section: model.values = newValue
+            case LoRAKeys.section: lora.values = newValue
+            case TrainingKeys.section: training.values = newValue
+            case CacheKeys.section: cache.values = newValue
+            case HardwareKeys.section: hardware.values = newValue
+            case SampleKeys.section: sample.values = newValue
+            case EvalKeys.section: eval.values = newValue
+            default: preconditionFailure("no section \(section)")
+            }
+        }
     }
 }
 
 /// Which run folder a `cache` or `train` writes into: `runs_dir/name`.
-public struct RunSettings: Sendable, Equatable, Codable {
-    /// Name of the run; empty means the configuration file's name without `.toml` (or the
-    /// preset's name when there is no file).
-    public var name: String
-    /// Folder that holds one sub-folder per run.
-    public var runsDir: String
-}
+public typealias RunSettings = ConfigSection<RunKeys>
+/// Where the stages read and write their files (relative paths: from the configuration file's folder).
+public typealias DataSettings = ConfigSection<DataKeys>
+/// Which model is trained and where its weights are.
+public typealias ModelSettings = ConfigSection<ModelKeys>
+/// The LoRA adapters.
+public typealias LoRASettings = ConfigSection<LoRAKeys>
+/// The optimisation itself.
+public typealias TrainingSettings = ConfigSection<TrainingKeys>
+/// How `wanlora cache` encodes (VAE latents and UMT5 embeddings).
+public typealias CacheSettings = ConfigSection<CacheKeys>
+/// The machines the run uses.
+public typealias HardwareSettings = ConfigSection<HardwareKeys>
+/// Inference settings (the Wan2.2 A14B model card values).
+public typealias SampleSettings = ConfigSection<SampleKeys>
+/// Evaluation settings (docs/evaluate.md).
+public typealias EvalSettings = ConfigSection<EvalKeys>
 
-/// Where the stages read and write their files. Relative paths are relative to the folder of
-/// the configuration file.
-public struct DataSettings: Sendable, Equatable, Codable {
-    /// Prepared training manifest (output of `wanlora prepare`).
-    public var trainManifest: String
-    /// Prepared validation manifest; empty means no validation split.
-    public var valManifest: String
-    /// Folder of the VAE latents and UMT5 embeddings (`wanlora cache`); empty means
-    /// `cache/<W>x<H>-<F>f-<L>t`, one folder per clip shape and text length, because the engine
-    /// refuses a cache made with other settings.
-    public var cacheDir: String
-    /// Manifest column with per-item sampling weights (written by `wanlora curate`); empty: all 1.
-    public var weightColumn: String
-    /// Manifest column with the category (for class-balanced loss weighting); empty: none.
-    public var categoryColumn: String
-    /// Latents and embeddings from the cache, or encoded on the fly during training.
-    public var source: TrainingDataSource = .cache
-
-    /// `cacheDir`, or the folder derived from the clip shape when it is empty.
+extension ConfigSection where Keys == DataKeys {
+    /// `cache_dir`, or the folder derived from the clip shape when it is empty
+    /// (`cache/<W>x<H>-<F>f-<L>t`: the engine refuses a cache made with other settings).
     public func cacheFolder(_ training: TrainingSettings) -> String {
-        cacheDir.isEmpty ? "cache/\(training.width)x\(training.height)-\(training.frames)f-\(training.textLength)t" : cacheDir
+        self.cacheDir.isEmpty ? "cache/\(training.width)x\(training.height)-\(training.frames)f-\(training.textLength)t" : self.cacheDir
     }
 }
 
-/// Which model is trained and where its weights are.
-public struct ModelSettings: Sendable, Equatable, Codable {
-    public var architecture: ModelArchitecture
-    /// Local folder with the weights; empty means "not given yet" (fine for `plan`).
-    public var checkpoint: String
-    public var layout: CheckpointLayout
-    /// Storage of the frozen base weights on the GPU.
-    public var weightsDtype: WeightsDType
-    /// Timestep ratio at and above which the high-noise expert is used (t ≥ boundary·1000),
-    /// in training (routing) and sampling alike.
-    public var boundary: Double
-    /// Timesteps of the training schedule: t = σ·num_train_timesteps (1000 for Wan).
-    public var numTrainTimesteps: Int
+extension ConfigSection where Keys == TrainingKeys {
+    public var width: Int {
+        get { self.resolution.width }
+        set { self.resolution.width = newValue }
+    }
+    public var height: Int {
+        get { self.resolution.height }
+        set { self.resolution.height = newValue }
+    }
 }
 
-/// The LoRA adapters.
-public struct LoRASettings: Sendable, Equatable, Codable {
-    public var rank: Int
-    public var alpha: Double
-    public var dropout: Double
-    /// Module names as peft matches them: a module is adapted when its full name equals a
-    /// target or ends with "." + target.
-    public var targets: [String]
+extension ConfigSection where Keys == SampleKeys {
+    public var width: Int {
+        get { self.resolution.width }
+        set { self.resolution.width = newValue }
+    }
+    public var height: Int {
+        get { self.resolution.height }
+        set { self.resolution.height = newValue }
+    }
 }
 
-/// The optimisation itself.
-public struct TrainingSettings: Sendable, Equatable, Codable {
-    public var frames: Int
-    public var width: Int
-    public var height: Int
-    public var fps: Int
-    /// Caption tokens kept (longer captions are cut); training pads them with zeros to the model's 512.
-    public var textLength: Int
-    public var microBatch: Int
-    public var gradAccumulation: Int
-    public var epochs: Int
-    /// Optimizer steps of the whole run; 0 means "from `epochs`".
-    public var maxSteps: Int
-    public var learningRate: Double
-    public var weightDecay: Double
-    public var warmupSteps: Int
-    public var schedule: LearningRateSchedule
-    public var maxGradNorm: Double
-    public var optimizer: Optimizer
-    /// AdamW β1, β2.
-    public var adamBetas: [Double]
-    /// AdamW ε.
-    public var adamEps: Double
-    public var mixedPrecision: MixedPrecision
-    public var gradientCheckpointing: Bool
-    /// dtype of the residual stream between blocks (what gradient checkpointing keeps).
-    public var residualDtype: ResidualDType
-    /// How the engine runs the transformer blocks (the engine config's `blocks.implementation`).
-    public var blocks: BlockImplementation
-    /// Attention kernel of the fast blocks (auto: cuDNN on Hopper, then FlashAttention-2, …).
-    public var attention: AttentionKernel = .auto
-    /// Fast blocks: keep the self-attention output for backward instead of recomputing it.
-    public var keepAttention: Bool = true
-    /// Fast blocks: where checkpointed activations wait for backward.
-    public var activationOffload: ActivationOffload = .auto
-    /// Fast blocks: fuse the elementwise work with torch.compile (GPU only).
-    public var compile: Bool = true
-    /// Probability of replacing a caption by the empty prompt (teaches the unconditional branch).
-    public var cfgDropout: Double
-    /// Base draw u of the timestep sampler: uniform, or sigmoid(mean + std·z).
-    public var timestepSampling: TimestepSampling
-    /// Shift of the training timestep sampler: σ = s·u / (1 + (s−1)·u).
-    public var timestepShift: Double
-    /// Mean of the logit-normal draw (with timestep_sampling = "logit_normal").
-    public var timestepLogitMean: Double
-    /// Standard deviation of the logit-normal draw.
-    public var timestepLogitStd: Double
-    public var seed: Int
-    /// Where the training runs: "auto" takes a CUDA GPU when there is one.
-    public var device: ComputeDevice
-    public var loggingSteps: Int
-    /// Also write TensorBoard scalars into the run folder.
-    public var tensorboard: Bool
-    /// Optimizer steps between checkpoints; 0 = only at the end and on interrupt.
-    public var saveSteps: Int
-    /// Optimizer steps between validation-loss measurements; 0 = never.
-    public var evalSteps: Int
-    public var keepCheckpoints: Int
-    /// What a non-finite loss or gradient norm does: stop the run, skip that optimizer step, or roll
-    /// back to the last checkpoint with a lower learning rate.
-    public var onNonfinite: NonFiniteAction
-    /// Rollback: every rollback multiplies the learning rate by this factor.
-    public var rollbackLrFactor: Double
-    /// Seconds a stop signal (SIGTERM, SIGUSR1: preemption) leaves the run to finish its step and
-    /// write its checkpoint; torchrun waits as long before it kills the ranks.
-    public var stopGraceSeconds: Int
-    public var expert: ExpertSelection
-    /// How samples meet the experts: each its own (sample), or one expert per optimizer step.
-    public var expertGrouping: ExpertGrouping
-    /// Per-sample loss weights against class imbalance.
-    public var lossWeighting: LossWeighting
-    /// β of the class-balanced weights (1−β)/(1−β^n).
-    public var classBalancedBeta: Double
-    /// γ of the focal weighting (ℓ/EMA(ℓ))^γ.
-    public var focalGamma: Double
-    /// Overfit test on the first N cached items (SPEC §6 recommends 100); 0 = normal training.
-    public var overfitSamples: Int
-
-    public var resolution: Resolution { Resolution(width: width, height: height) }
-}
-
-/// How `wanlora cache` encodes (VAE latents and UMT5 embeddings).
-public struct CacheSettings: Sendable, Equatable, Codable {
-    /// Where the VAE and UMT5 run.
-    public var device: ComputeDevice
-    /// Items per shard file: a killed cache run redoes at most one shard.
-    public var shardItems: Int
-    /// Captions per UMT5 forward pass.
-    public var textBatchSize: Int
-    /// Tiled VAE encoding (less GPU memory for large clips).
-    public var vaeTiling: Bool
-    /// Free disk the cache must leave, GiB; the stage refuses to start otherwise.
-    public var freeDiskMarginGiB: Double
-}
-
-/// The machines the run uses.
-public struct HardwareSettings: Sendable, Equatable, Codable {
-    /// GPU model, a name from the planner's GPU catalog (e.g. "H100", "A100-80GB", "V100-32GB").
-    public var gpu: String
-    /// GPUs per node (torchrun --nproc-per-node).
-    public var gpusPerNode: Int
-    public var nodes: Int
-    /// Ulysses sequence-parallel group size: that many GPUs share one sample's tokens.
-    public var ulyssesDegree: Int
-    /// Shard the frozen expert weights over all GPUs with FSDP.
-    public var fsdp: Bool
-    /// Where the UMT5 text encoder lives during training.
-    public var t5: EncoderPlacement
-    /// Where the VAE lives during training.
-    public var vae: EncoderPlacement
-    /// Where the expert that the current sample does not use waits (only with expert = both).
-    public var inactiveExpert: ExpertPlacement
-
+extension ConfigSection where Keys == HardwareKeys {
     /// All GPUs of the run.
-    public var worldSize: Int { gpusPerNode * nodes }
+    public var worldSize: Int { self.gpusPerNode * self.nodes }
     /// Independent samples processed at once: the world divided into Ulysses groups.
-    public var dataParallelSize: Int { worldSize / max(ulyssesDegree, 1) }
-}
-
-/// Inference defaults (the Wan2.2 A14B model card values).
-public struct SampleSettings: Sendable, Equatable, Codable {
-    /// How each denoising step moves the latents.
-    public var solver: SampleSolver
-    /// Which implementation's timestep grid the steps follow (they differ in where the experts switch).
-    public var schedule: SampleSchedule
-    public var steps: Int
-    public var shift: Double
-    /// Classifier-free guidance scale on the high-noise expert.
-    public var guidanceHigh: Double
-    /// Classifier-free guidance scale on the low-noise expert.
-    public var guidanceLow: Double
-    public var frames: Int
-    public var width: Int
-    public var height: Int
-    public var fps: Int
-    public var seed: Int
-    /// Negative prompt of classifier-free guidance (default: Wan2.2's own, `officialNegativePrompt`).
-    public var negativePrompt: String
-}
-
-/// Evaluation defaults.
-public struct EvalSettings: Sendable, Equatable, Codable {
-    /// Metrics `wanlora evaluate` computes.
-    public var metrics: [EvalMetric]
-    /// Videos generated per category for per-category metrics and review.
-    public var samplesPerCategory: Int
-    /// Validation items used for the validation loss (the first N of the val split).
-    public var valLossSamples: Int
-    /// Timesteps t (0…999) at which the validation loss is measured, each on the expert it
-    /// belongs to; fixed, with fixed noise, so runs compare.
-    public var valLossTimesteps: [Int]
-    /// Seed of the fixed validation noise.
-    public var seed: Int
-
-    // `wanlora evaluate` (docs/evaluate.md). Weight paths left empty mean "the standard file name inside
-    // weightsDir" (EvalWeightFiles); relative paths are relative to the configuration file's folder.
-    /// Folder holding the metric networks' files under their standard names.
-    public var weightsDir: String = "weights"
-    /// Kinetics-400 I3D of the FVD reference code (empty: weightsDir/i3d_pretrained_400.pt).
-    public var i3dWeights: String = ""
-    /// torchvision Inception-v3 ImageNet weights (empty: weightsDir/inception_v3_google-0cc3c7bd.pth).
-    public var inceptionWeights: String = ""
-    /// LPIPS backbone network.
-    public var lpipsNet: LPIPSNet = .alex
-    /// LPIPS v0.1 linear layers (empty: weightsDir/lpips/v0.1/alex.pth or vgg.pth).
-    public var lpipsWeights: String = ""
-    /// torchvision ImageNet backbone of LPIPS (empty: weightsDir/alexnet-owt-7be5be79.pth or vgg16-397923af.pth).
-    public var lpipsBackboneWeights: String = ""
-    /// CLIP image encoder folder (empty: weightsDir/clip-vit-base-patch32).
-    public var clipImageModel: String = ""
-    /// Multilingual text encoder folder (empty: weightsDir/clip-ViT-B-32-multilingual-v1).
-    public var clipTextModel: String = ""
-    /// Frames per clip fed to I3D for FVD (consecutive, from the first).
-    public var fvdFrames: Int = 16
-    /// Clips per set below which FVD is flagged as unstable.
-    public var fvdMinSamples: Int = 256
-    /// Frames per video, evenly spaced, for IS, CLIP score and LPIPS.
-    public var framesPerVideo: Int = 8
-    /// Reference clips per category (a seeded draw; 0 = all).
-    public var referencePerCategory: Int = 256
-    /// Splits of the Inception Score.
-    public var isSplits: Int = 10
-    /// Shortest side, in pixels, of the frames LPIPS compares.
-    public var lpipsSize: Int = 256
-    /// Pairs of generated videos per category for LPIPS diversity.
-    public var lpipsMaxPairs: Int = 64
+    public var dataParallelSize: Int { worldSize / max(self.ulyssesDegree, 1) }
 }
 
 /// Backbone of the LPIPS metric.
-public enum LPIPSNet: String, Sendable, Codable, CaseIterable {
+public enum LPIPSNet: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case alex
     case vgg
 }
@@ -310,23 +150,28 @@ public struct Resolution: Sendable, Equatable, Hashable, CustomStringConvertible
 
 // MARK: - Enumerations (the raw value is what the TOML and JSON files hold)
 
-public enum Preset: String, Sendable, Codable, CaseIterable {
+/// A starting configuration: every key's value in the registry, `a100:`/`v100:` where those differ.
+public enum Preset: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// SPEC §6, the report's A100 setting: 8 GPUs, rank 32, 81 frames, 512 tokens.
     case a100
     /// SPEC §6, the report's V100 setting: 2 GPUs, rank 16, 49 frames, 256 tokens.
     case v100
-    /// wanlora's own: 8 × H100 80GB, rank 16, 81 frames with Ulysses 2, cached encoders.
+    /// wanlora's own and the default. 8 × H100 80GB: FSDP shards both experts (7.1 GB a GPU, so both
+    /// stay resident), Ulysses 2 halves each GPU's share of the 75,600 tokens of 81 frames so they
+    /// fit, the encoders' outputs are cached once instead of swapped in per step, and 4 data-parallel
+    /// groups × 8 accumulation steps keep the report's batch of 32. AdamW in fp32: 0.8 GB for both
+    /// LoRAs is nothing here, and it needs no bitsandbytes.
     case h100
 }
 
-public enum ModelArchitecture: String, Sendable, Codable, CaseIterable {
+public enum ModelArchitecture: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case wan22T2VA14B = "Wan2.2-T2V-A14B"
     case wan22TI2V5B = "Wan2.2-TI2V-5B"
     case wan21T2V14B = "Wan2.1-T2V-14B"
     case wan21T2V1_3B = "Wan2.1-T2V-1.3B"
 }
 
-public enum CheckpointLayout: String, Sendable, Codable, CaseIterable {
+public enum CheckpointLayout: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Detect from the folder's contents.
     case auto
     /// high_noise_model/, low_noise_model/, models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth.
@@ -335,7 +180,7 @@ public enum CheckpointLayout: String, Sendable, Codable, CaseIterable {
     case diffusers
 }
 
-public enum WeightsDType: String, Sendable, Codable, CaseIterable {
+public enum WeightsDType: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case bf16
     case fp16
     /// float32: 4 bytes a weight (CPU runs always use it).
@@ -354,21 +199,21 @@ public enum WeightsDType: String, Sendable, Codable, CaseIterable {
     }
 }
 
-public enum LearningRateSchedule: String, Sendable, Codable, CaseIterable {
+public enum LearningRateSchedule: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Linear warm-up, then cosine from the peak to 0 at the last step.
     case cosine
     /// Linear warm-up, then constant.
     case constant
 }
 
-public enum Optimizer: String, Sendable, Codable, CaseIterable {
+public enum Optimizer: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// AdamW with fp32 moment estimates (8 bytes per trained parameter).
     case adamw
     /// bitsandbytes 8-bit AdamW (2 bytes per trained parameter).
     case adamw8bit
 }
 
-public enum MixedPrecision: String, Sendable, Codable, CaseIterable {
+public enum MixedPrecision: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case bf16
     /// fp16 autocast: the planner models it (V100s have no bf16); the engine does not train
     /// with it (it needs loss scaling).
@@ -378,28 +223,28 @@ public enum MixedPrecision: String, Sendable, Codable, CaseIterable {
 }
 
 /// Where `train` gets its latents and text embeddings from.
-public enum TrainingDataSource: String, Sendable, Codable, CaseIterable {
+public enum TrainingDataSource: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// The cache written by `wanlora cache` (fast; needs the disk for it).
     case cache
     /// Each drawn item is decoded and encoded during training (for caches that do not fit on disk; slower).
     case onTheFly = "on_the_fly"
 }
 
-public enum ComputeDevice: String, Sendable, Codable, CaseIterable {
+public enum ComputeDevice: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// A CUDA GPU when there is one, else the CPU.
     case auto
     case cpu
     case cuda
 }
 
-public enum TimestepSampling: String, Sendable, Codable, CaseIterable {
+public enum TimestepSampling: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// u uniform in (0, 1).
     case uniform
     /// u = sigmoid(mean + std·z), z standard normal.
     case logitNormal = "logit_normal"
 }
 
-public enum ExpertGrouping: String, Sendable, Codable, CaseIterable {
+public enum ExpertGrouping: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Each sample trains the expert of its own timestep.
     case sample
     /// One expert per optimizer step, drawn with the probability of its timestep range (the same
@@ -408,7 +253,7 @@ public enum ExpertGrouping: String, Sendable, Codable, CaseIterable {
 }
 
 /// What training does when a step's loss or gradient norm is not finite (NaN or infinite).
-public enum NonFiniteAction: String, Sendable, Codable, CaseIterable {
+public enum NonFiniteAction: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Stop the run with an error; the last checkpoint stays.
     case stop
     /// Skip that optimizer step (no update) and count it.
@@ -417,7 +262,7 @@ public enum NonFiniteAction: String, Sendable, Codable, CaseIterable {
     case rollback
 }
 
-public enum LossWeighting: String, Sendable, Codable, CaseIterable {
+public enum LossWeighting: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case none
     /// (1−β)/(1−β^n_c) per category c, normalised to mean 1.
     case classBalanced = "class_balanced"
@@ -425,7 +270,7 @@ public enum LossWeighting: String, Sendable, Codable, CaseIterable {
     case focal
 }
 
-public enum ResidualDType: String, Sendable, Codable, CaseIterable {
+public enum ResidualDType: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case bf16
     case fp32
 
@@ -433,7 +278,7 @@ public enum ResidualDType: String, Sendable, Codable, CaseIterable {
 }
 
 /// The engine's transformer block implementation (docs/BENCHMARKS.md measures both).
-public enum BlockImplementation: String, Sendable, Codable, CaseIterable {
+public enum BlockImplementation: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// wanlora's fused blocks: self-attention kept instead of recomputed in backward, norms,
     /// modulation and RoPE fused, the checkpointed activations waiting in host memory.
     case fast
@@ -442,12 +287,12 @@ public enum BlockImplementation: String, Sendable, Codable, CaseIterable {
 }
 
 /// Scaled-dot-product attention backend of the fast blocks (docs/BENCHMARKS.md compares them).
-public enum AttentionKernel: String, Sendable, Codable, CaseIterable {
+public enum AttentionKernel: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case auto, cudnn, flash, efficient, math
 }
 
 /// Where the fast blocks keep checkpointed activations between forward and backward.
-public enum ActivationOffload: String, Sendable, Codable, CaseIterable {
+public enum ActivationOffload: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Host memory when the GPU would not hold them, else the GPU.
     case auto
     /// Always on the GPU.
@@ -456,7 +301,7 @@ public enum ActivationOffload: String, Sendable, Codable, CaseIterable {
     case all
 }
 
-public enum ExpertSelection: String, Sendable, Codable, CaseIterable {
+public enum ExpertSelection: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Only the high-noise expert (timesteps t ≥ boundary).
     case high
     /// Only the low-noise expert (t < boundary).
@@ -465,7 +310,7 @@ public enum ExpertSelection: String, Sendable, Codable, CaseIterable {
     case both
 }
 
-public enum EncoderPlacement: String, Sendable, Codable, CaseIterable {
+public enum EncoderPlacement: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// On the GPU for the whole run.
     case resident
     /// In host memory, moved onto the GPU for each encode.
@@ -474,21 +319,21 @@ public enum EncoderPlacement: String, Sendable, Codable, CaseIterable {
     case cached
 }
 
-public enum ExpertPlacement: String, Sendable, Codable, CaseIterable {
+public enum ExpertPlacement: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Both experts stay on the GPU(s) (sharded with FSDP when fsdp = true).
     case resident
     /// The unused expert waits in host memory and is swapped in when a sample needs it.
     case offload
 }
 
-public enum SampleSolver: String, Sendable, Codable, CaseIterable {
+public enum SampleSolver: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// First order along the predicted velocity (diffusers' FlowMatchEulerDiscreteScheduler).
     case euler
     /// UniPC multistep, order 2 with corrector (Wan2.2's default solver).
     case unipc
 }
 
-public enum SampleSchedule: String, Sendable, Codable, CaseIterable {
+public enum SampleSchedule: String, Sendable, Codable, CaseIterable, ConfigChoice {
     /// Wan2.2's generate.py: σ = shift(0.999·(1 − i/N)), integer timesteps.
     case wan
     /// diffusers' UniPCMultistepScheduler with flow sigmas: σ = shift(1 − 0.999·i/N).
@@ -497,6 +342,6 @@ public enum SampleSchedule: String, Sendable, Codable, CaseIterable {
     case diffusersEuler = "diffusers_euler"
 }
 
-public enum EvalMetric: String, Sendable, Codable, CaseIterable {
+public enum EvalMetric: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case fvd, `is`, lpips, clip, temporal
 }

@@ -72,7 +72,7 @@ public struct CurationResult: Sendable {
 public enum Curator {
     public static func curate(
         _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil, progress: ProgressReporter = .silent
-    ) throws(CurationError) -> CurationResult {
+    ) async throws(CurationError) -> CurationResult {
         try options.validate()
         let items = manifest.items
         let count = items.count
@@ -92,7 +92,7 @@ public enum Curator {
             return folder.isEmpty ? "." : folder
         }()
         let fingerprinter = MediaFingerprinter(options: options, root: root, cachePath: fingerprintCache)
-        let (fingerprints, mediaTotals) = try fingerprinter.fingerprint(items, progress: progress)
+        let (fingerprints, mediaTotals) = try await fingerprinter.fingerprint(items, progress: progress)
         summary.media = mediaTotals
 
         // 3. Quality and outliers.

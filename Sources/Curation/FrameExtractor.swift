@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// Gets grey frames out of images and videos with ffmpeg: one frame of an image; for a video,
 /// `count` frames at the middles of equal parts of its duration (t = D·(k + ½)/count), each by
@@ -26,22 +27,22 @@ public struct FrameExtractor: Sendable {
         return nil
     }
 
-    public func imageFrame(path: String) throws(Failure) -> GreyFrame {
-        guard let frame = try frame(path: path, seek: nil, isImage: true) else {
+    public func imageFrame(path: String) async throws(Failure) -> GreyFrame {
+        guard let frame = try await frame(path: path, seek: nil, isImage: true) else {
             throw Failure(reason: "ffmpeg decoded no frame")
         }
         return frame
     }
 
     /// Up to `count` frames (fewer when a seek lands past the real end); throws when none decode.
-    public func videoFrames(path: String, duration: Double?, count: Int) throws(Failure) -> [GreyFrame] {
+    public func videoFrames(path: String, duration: Double?, count: Int) async throws(Failure) -> [GreyFrame] {
         let seconds = duration.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
         let times: [Double] = seconds.map { d in (0..<count).map { d * (Double($0) + 0.5) / Double(count) } } ?? [0]
         var frames: [GreyFrame] = []
         var lastFailure: Failure?
         for time in times {
             do {
-                if let frame = try frame(path: path, seek: time, isImage: false) { frames.append(frame) }
+                if let frame = try await frame(path: path, seek: time, isImage: false) { frames.append(frame) }
             } catch {
                 lastFailure = error
             }
@@ -49,13 +50,13 @@ public struct FrameExtractor: Sendable {
         if frames.isEmpty {
             if let lastFailure { throw lastFailure }
             // Every seek landed past the end (the manifest's duration is too long): take the first frame.
-            if let first = try frame(path: path, seek: nil, isImage: false) { return [first] }
+            if let first = try await frame(path: path, seek: nil, isImage: false) { return [first] }
             throw Failure(reason: "ffmpeg decoded no frame")
         }
         return frames
     }
 
-    func frame(path: String, seek: Double?, isImage: Bool) throws(Failure) -> GreyFrame? {
+    func frame(path: String, seek: Double?, isImage: Bool) async throws(Failure) -> GreyFrame? {
         let side = GreyFrame.side
         var arguments = ["-nostdin", "-hide_banner", "-v", "error"]
         if let seek { arguments += ["-ss", String(format: "%.3f", seek)] }
@@ -64,14 +65,19 @@ public struct FrameExtractor: Sendable {
         // file: keeps names with ':' from being read as protocols.
         arguments += ["-i", "file:" + path, "-frames:v", "1", "-an", "-sn",
                       "-vf", "scale=\(side):\(side):flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
-        let result: ProcessResult
+        let result: ChildProcessResult
         do {
-            result = try ProcessResult.run(ffmpeg, arguments)
+            result = try await ChildProcess(ffmpeg, arguments: arguments).run()
+        } catch let error as ChildProcessError {
+            throw Failure(reason: "cannot start ffmpeg: \(error.reason)")
+        } catch is CancellationError {
+            throw Failure(reason: "stopped")
         } catch {
             throw Failure(reason: "cannot start ffmpeg: \(error)")
         }
-        guard result.status == 0 else {
-            let message = result.standardError.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+        guard result.exit.succeeded else {
+            let lastLine = result.standardErrorTail.split(separator: "\n").last.map(String.init)
+            let message = lastLine ?? result.exit.description
             throw Failure(reason: "ffmpeg failed: \(message)")
         }
         if result.standardOutput.isEmpty { return nil }
@@ -79,56 +85,5 @@ public struct FrameExtractor: Sendable {
             throw Failure(reason: "ffmpeg returned \(result.standardOutput.count) bytes, not a \(side)×\(side) frame")
         }
         return GreyFrame(side: side, pixels: Array(result.standardOutput.prefix(side * side)))
-    }
-}
-
-/// A finished child process: exit status and both outputs, drained concurrently so that neither
-/// pipe can fill and stall the child.
-struct ProcessResult: Sendable {
-    var status: Int32
-    var standardOutput: Data
-    var standardError: String
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errorBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        let errorHandle = error.fileHandleForReading
-        DispatchQueue.global().async {
-            errorBox.set(errorHandle.readDataToEndOfFile())
-            group.leave()
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return ProcessResult(
-            status: process.terminationStatus, standardOutput: data,
-            standardError: String(decoding: errorBox.get(), as: UTF8.self))
-    }
-}
-
-/// A value handed from one thread to another.
-final class DataBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-
-    func set(_ value: Data) {
-        lock.lock()
-        data = value
-        lock.unlock()
-    }
-
-    func get() -> Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return data
     }
 }

@@ -88,7 +88,7 @@ public struct MediaFingerprinter: Sendable {
 
     public func fingerprint(
         _ items: [ManifestItem], progress: ProgressReporter = .silent
-    ) throws(CurationError) -> (fingerprints: [MediaFingerprint], totals: FingerprintTotals) {
+    ) async throws(CurationError) -> (fingerprints: [MediaFingerprint], totals: FingerprintTotals) {
         let start = Date()
         var totals = FingerprintTotals()
         // Pass 1: which files exist (cheap: one stat each).
@@ -125,7 +125,6 @@ public struct MediaFingerprinter: Sendable {
 
         // Pass 2: hash and decode, in batches; each batch is appended to the cache.
         var cache = FingerprintCache(path: cachePath, settings: settingsKey)
-        let slots = OrderedSlots<Examined>(count: work.count)
         let batchSize = max(32, options.workers * 16)
         var done = 0
         var batchStart = 0
@@ -134,20 +133,21 @@ public struct MediaFingerprinter: Sendable {
             let batch = Array(work[batchStart..<min(work.count, batchStart + batchSize)])
             let cached = batch.map { cache.lookup(fingerprints[$0].resolvedPath, stats[$0]!) }
             let needed = batch.indices.filter { cached[$0] == nil }
-            // Copies of just this batch's values: the closure must not capture the mutable arrays.
-            let offset = batchStart, frameExtractor = extractor
-            let starts = batch.map { fingerprints[$0] }
-            DispatchQueue.concurrentPerform(iterations: needed.count) { slot in
-                let position = needed[slot]
-                slots.set(offset + position, examine(items[batch[position]], starts[position], hasher: hasher, extractor: frameExtractor))
+            // Copies of just this batch's values: the tasks must not capture the mutable arrays.
+            let frameExtractor = extractor
+            let jobs = needed.map { (position: $0, item: items[batch[$0]], start: fingerprints[batch[$0]]) }
+            let examined = await inParallel(jobs.count, workers: options.workers) { slot in
+                await examine(jobs[slot].item, jobs[slot].start, hasher: hasher, extractor: frameExtractor)
             }
+            var examinedAt: [Int: Examined] = [:]
+            for (slot, job) in jobs.enumerated() { examinedAt[job.position] = examined[slot] }
             var newEntries: [FingerprintCache.Entry] = []
             for (position, index) in batch.enumerated() {
                 if let entry = cached[position] {
                     fingerprints[index] = entry.fingerprint(resolvedPath: fingerprints[index].resolvedPath)
                     totals.reused += 1
                 } else {
-                    let examined = slots.get(batchStart + position)!
+                    let examined = examinedAt[position]!
                     fingerprints[index] = examined.fingerprint
                     totals.bytesHashed += examined.hashedBytes
                     totals.hashSeconds += examined.hashSeconds
@@ -181,9 +181,33 @@ public struct MediaFingerprinter: Sendable {
         var hashSeconds: Double
     }
 
+    /// Runs `body` for `0..<count` with at most `workers` at a time; the results in index order.
+    func inParallel<Value: Sendable>(
+        _ count: Int, workers: Int, _ body: @escaping @Sendable (Int) async -> Value
+    ) async -> [Value] {
+        await withTaskGroup(of: (Int, Value).self) { group in
+            var results = [Value?](repeating: nil, count: count)
+            var next = 0
+            for _ in 0..<min(max(1, workers), count) {
+                let index = next
+                group.addTask { (index, await body(index)) }
+                next += 1
+            }
+            for await (index, value) in group {
+                results[index] = value
+                if next < count {
+                    let following = next
+                    group.addTask { (following, await body(following)) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
+    }
+
     func examine(
         _ item: ManifestItem, _ start: MediaFingerprint, hasher: ContentHasher, extractor: FrameExtractor?
-    ) -> Examined {
+    ) async -> Examined {
         var fingerprint = start
         var hashed: Int64 = 0
         var seconds = 0.0
@@ -208,8 +232,8 @@ public struct MediaFingerprinter: Sendable {
             do {
                 let frames: [GreyFrame]
                 switch item.mediaType {
-                case .image: frames = [try extractor.imageFrame(path: start.resolvedPath)]
-                case .video: frames = try extractor.videoFrames(path: start.resolvedPath, duration: item.duration, count: options.videoFrames)
+                case .image: frames = [try await extractor.imageFrame(path: start.resolvedPath)]
+                case .video: frames = try await extractor.videoFrames(path: start.resolvedPath, duration: item.duration, count: options.videoFrames)
                 }
                 fingerprint.hashes = frames.map { PerceptualHash.hash($0, kind: options.hashKind) }
                 fingerprint.measures = FrameMeasures.mean(frames.map(\.measures))

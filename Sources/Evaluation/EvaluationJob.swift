@@ -23,19 +23,9 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public struct Inputs: Sendable, Equatable, Codable {
         public var generatedDir: String
         public var referenceManifest: String
-        public var categoryColumn: String?
+        @ExplicitNull public var categoryColumn: String?
         public var referencePerCategory: Int
         public var seed: Int
-
-        // Every key present, null included: the engine treats a missing key as an error.
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(generatedDir, forKey: .generatedDir)
-            try container.encode(referenceManifest, forKey: .referenceManifest)
-            try container.encode(categoryColumn, forKey: .categoryColumn)
-            try container.encode(referencePerCategory, forKey: .referencePerCategory)
-            try container.encode(seed, forKey: .seed)
-        }
     }
 
     public struct Video: Sendable, Equatable, Codable {
@@ -60,18 +50,10 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public struct LPIPS: Sendable, Equatable, Codable {
         public var net: String
         public var linearWeights: String
-        public var backboneWeights: String?
+        /// null: `linear_weights` is one full LPIPS state dict.
+        @ExplicitNull public var backboneWeights: String?
         public var size: Int
         public var maxPairs: Int
-
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(net, forKey: .net)
-            try container.encode(linearWeights, forKey: .linearWeights)
-            try container.encode(backboneWeights, forKey: .backboneWeights)  // null: one full LPIPS state dict
-            try container.encode(size, forKey: .size)
-            try container.encode(maxPairs, forKey: .maxPairs)
-        }
     }
 
     public struct CLIP: Sendable, Equatable, Codable {
@@ -100,20 +82,20 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public init(config: WanLoRAConfig, configDir: String, generated: String, reference: String, out: String,
                 workingDir: String, device: String = "auto", metrics: [EvalMetric]? = nil, batchSize: Int = 16) {
         let eval = config.eval
-        func fromConfig(_ path: String) -> String { Self.absolute(path, base: configDir) }
+        func fromConfig(_ path: String) -> String { PathMath.absolute(path, base: configDir) }
         let weights = fromConfig(eval.weightsDir)
         func weight(_ configured: String, _ standard: String) -> String {
-            configured.isEmpty ? Self.absolute(standard, base: weights) : fromConfig(configured)
+            configured.isEmpty ? PathMath.absolute(standard, base: weights) : fromConfig(configured)
         }
         schemaVersion = Self.schemaVersion
         kind = "evaluate"
-        outDir = Self.absolute(out, base: workingDir)
+        outDir = PathMath.absolute(out, base: workingDir)
         self.device = device
         self.metrics = (metrics ?? eval.metrics).map(\.rawValue)
         framesPerVideo = eval.framesPerVideo
         self.batchSize = batchSize
-        inputs = Inputs(generatedDir: Self.absolute(generated, base: workingDir),
-                        referenceManifest: Self.absolute(reference, base: workingDir),
+        inputs = Inputs(generatedDir: PathMath.absolute(generated, base: workingDir),
+                        referenceManifest: PathMath.absolute(reference, base: workingDir),
                         categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
                         seed: config.training.seed)
         video = Video(width: config.sample.width, height: config.sample.height, fps: config.sample.fps,
@@ -131,14 +113,6 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
                       size: eval.lpipsSize, maxPairs: eval.lpipsMaxPairs)
         clip = CLIP(imageModel: weight(eval.clipImageModel, EvalWeightFiles.clipImage),
                     textModel: weight(eval.clipTextModel, EvalWeightFiles.clipText))
-    }
-
-    /// `path` made absolute against `base` (a leading `~/` is the home folder), with `.` and `..` resolved.
-    public static func absolute(_ path: String, base: String) -> String {
-        var expanded = path
-        if expanded.hasPrefix("~/") { expanded = NSHomeDirectory() + expanded.dropFirst(1) }
-        let joined = expanded.hasPrefix("/") ? expanded : (base as NSString).appendingPathComponent(expanded)
-        return (joined as NSString).standardizingPath
     }
 
     /// The weight files and folders the chosen metrics need, with the metric each serves; for checking
@@ -163,15 +137,8 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         }
     }
 
-    /// JSON with snake_case keys, sorted, as the engine reads it.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
-    }
+    /// The file as the engine reads it (`JobJSON`: sorted snake_case keys, every key present).
+    public func jsonData() throws -> Data { try JobJSON.data(self) }
 }
 
 /// A metric network file the configuration points at does not exist.

@@ -83,7 +83,7 @@ public struct MediaPreparation: Sendable {
     public static let journalName = "prepare-journal.sqlite"
 
     public init(outputDirectory: String, options: PrepareOptions, encoder: (any ClipEncoder)? = nil) {
-        self.outputDirectory = (PreparePlanner.absolutePath(outputDirectory, relativeTo: ""))
+        self.outputDirectory = PathMath.absolute(outputDirectory)
         self.options = options
         self.encoder = encoder ?? FFmpegEncoder(tools: options.tools)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 
 /// Everything `prepare` is told, besides its inputs.
 public struct PrepareOptions: Sendable, Equatable {
@@ -112,7 +113,7 @@ public enum PreparePlanner {
             let folder = (input.manifest.source as NSString).deletingLastPathComponent
             let weightIndex = input.manifest.columns.firstIndex { $0.trimmingCharacters(in: .whitespaces).lowercased() == "weight" }
             for item in input.manifest.items {
-                let absolute = absolutePath(item.path, relativeTo: folder)
+                let absolute = PathMath.absolute(item.path, base: folder)
                 let key = input.split + "\u{1F}" + absolute
                 if let first = seen[key] {
                     duplicates.append(SetAsideItem(
@@ -129,12 +130,6 @@ public enum PreparePlanner {
             }
         }
         return (sources, duplicates)
-    }
-
-    public static func absolutePath(_ path: String, relativeTo folder: String) -> String {
-        let joined = path.hasPrefix("/") ? path : (folder.isEmpty ? path : folder + "/" + path)
-        let absolute = joined.hasPrefix("/") ? joined : FileManager.default.currentDirectoryPath + "/" + joined
-        return (absolute as NSString).standardizingPath
     }
 
     /// Plans every clip (augmented copies included) of every source that probed well.

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 
 /// A disagreement between a manifest row and its file, or a file that could not be read.
 public struct ProbeFinding: Sendable, Equatable {
@@ -120,7 +121,7 @@ public struct ProbeSummary: Sendable {
     /// Probes every accepted row of `manifest`.
     public static func probe(manifest: Manifest, tools: MediaTools, width: Int, progress: Support.ProgressReporter = .silent) async throws -> ProbeSummary {
         let folder = (manifest.source as NSString).deletingLastPathComponent
-        let paths = manifest.items.map { PreparePlanner.absolutePath($0.path, relativeTo: folder) }
+        let paths = manifest.items.map { PathMath.absolute($0.path, base: folder) }
         let results = try await ProbeBatch.probe(paths: paths, tools: tools, width: width, progress: progress)
         let rows = zip(manifest.items, paths).map { item, path in
             let result = results[path]!

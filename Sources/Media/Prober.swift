@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// Where the media tools are. Names are looked up on PATH; paths are used as given.
 public struct MediaTools: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One JSON-lines event of the engine (docs/engine-contract.md §3).
+/// One JSON-lines event of the engine (docs/engine-contract.md §3), of every stage: cache, train,
+/// sample and evaluate decode through this one type.
 ///
 /// Decoding follows the contract: unknown fields are ignored, an unknown event type decodes as
 /// `.other` (a newer engine may add types), and numbers the engine could not write (NaN,
@@ -30,6 +31,11 @@ public struct EngineEvent: Sendable, Equatable {
         case warning(Warning)
         case error(ErrorReport)
         case runFinished(RunFinished)
+        case samplePlan(SamplePlan)
+        case sampleStep(SampleStep)
+        case sampleVideo(SampleVideo)
+        case evaluatePlan(EvaluatePlan)
+        case evaluateProgress(EvaluateProgress)
         /// A type this wanlora does not know (decoders ignore it).
         case other
     }
@@ -156,8 +162,32 @@ public struct EngineEvent: Sendable, Equatable {
         public var status: Status
         public var step: Int?
         public var seconds: Double
+        /// The outputs that are one path each (sample's list of `videos` is left out: its sidecars list them).
         public var outputs: [String: String]
         public var summary: Summary
+
+        private enum CodingKeys: String, CodingKey {
+            case stage, status, step, seconds, outputs, summary
+        }
+
+        /// One value of `outputs`: a path, or something else (nil).
+        private struct OutputPath: Decodable {
+            var path: String?
+            init(from decoder: any Decoder) throws {
+                path = try? decoder.singleValueContainer().decode(String.self)
+            }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            stage = try container.decode(Stage.self, forKey: .stage)
+            status = try container.decode(Status.self, forKey: .status)
+            step = try container.decodeIfPresent(Int.self, forKey: .step)
+            seconds = try container.decode(Double.self, forKey: .seconds)
+            // A dictionary keeps the engine's names (`high_noise_comfyui`): no snake-case conversion.
+            outputs = try container.decode([String: OutputPath].self, forKey: .outputs).compactMapValues(\.path)
+            summary = try container.decode(Summary.self, forKey: .summary)
+        }
 
         public enum Status: String, Sendable, Equatable, Decodable {
             case completed, interrupted, diverged, failed
@@ -179,6 +209,8 @@ public struct EngineEvent: Sendable, Equatable {
             public var bytesWritten: Int?
             public var cacheBytes: Int?
             public var textLength: Int?
+            public var videosNew: Int?
+            public var videosExisting: Int?
         }
 
         public struct Overfit: Sendable, Equatable, Decodable {
@@ -189,6 +221,74 @@ public struct EngineEvent: Sendable, Equatable {
             public var trainLossLast: Double?
             public var lossFell: Bool
         }
+    }
+}
+
+extension EngineEvent {
+    /// `sample_plan`: the placement the sample stage took, before any model is loaded.
+    public struct SamplePlan: Sendable, Equatable, Decodable {
+        public var videos: Int
+        public var videosExisting: Int
+        public var steps: Int
+        public var stepsHigh: Int
+        public var stepsLow: Int
+        public var solver: String
+        public var scheduleKind: String
+        public var inactiveExpert: String
+        public var vaeTiling: Bool
+        public var plannedPeakBytes: Int?
+        public var deviceTotalBytes: Int?
+    }
+
+    /// `sample_step`: one denoising step of one video.
+    public struct SampleStep: Sendable, Equatable, Decodable {
+        public var video: Int
+        public var videos: Int
+        public var id: String
+        public var step: Int
+        public var steps: Int
+        public var timestep: Double
+        public var expert: String
+        public var guidance: Double
+        public var seconds: Double
+        public var secondsPerStep: Double
+        public var etaSeconds: Double
+    }
+
+    /// `sample_video`: a video was written (or was already there with the same settings).
+    public struct SampleVideo: Sendable, Equatable, Decodable {
+        public var video: Int
+        public var videos: Int
+        public var id: String
+        public var category: String?
+        public var path: String
+        public var seconds: Double
+        public var seed: Int
+        public var existing: Bool
+    }
+
+    /// `evaluate_plan`: the inputs the evaluate stage found, before the networks load.
+    public struct EvaluatePlan: Sendable, Equatable, Decodable {
+        public var metrics: [String]
+        public var generatedVideos: Int
+        public var referenceVideos: Int
+        public var referenceRows: Int
+        /// Category → generated and reference videos.
+        public var categories: [String: CategoryCounts]
+
+        public struct CategoryCounts: Sendable, Equatable, Decodable {
+            public var generated: Int
+            public var reference: Int
+        }
+    }
+
+    /// `evaluate_progress`: videos whose features are done.
+    public struct EvaluateProgress: Sendable, Equatable, Decodable {
+        /// `generated`, `reference`, or `metrics` at the end.
+        public var phase: String
+        public var done: Int
+        public var total: Int
+        public var videosPerSecond: Double?
     }
 }
 
@@ -236,6 +336,11 @@ extension EngineEvent {
             case "warning": body = .warning(try decode(Warning.self))
             case "error": body = .error(try decode(ErrorReport.self))
             case "run_finished": body = .runFinished(try decode(RunFinished.self))
+            case "sample_plan": body = .samplePlan(try decode(SamplePlan.self))
+            case "sample_step": body = .sampleStep(try decode(SampleStep.self))
+            case "sample_video": body = .sampleVideo(try decode(SampleVideo.self))
+            case "evaluate_plan": body = .evaluatePlan(try decode(EvaluatePlan.self))
+            case "evaluate_progress": body = .evaluateProgress(try decode(EvaluateProgress.self))
             default: body = .other
             }
         } catch let error as DecodingError {

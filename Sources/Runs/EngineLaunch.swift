@@ -98,10 +98,7 @@ public struct EngineLaunch: Sendable, Equatable {
     public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
                             attentionHeads: Int, placement: NodePlacement = NodePlacement(), stopGraceSeconds: Int? = nil,
                             engine: EngineInstallation) throws -> EngineLaunch {
-        guard stage == .train else {
-            return EngineLaunch(executable: engine.python, arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath],
-                                processes: 1)
-        }
+        guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
         let request = LaunchRequest(
             gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
             ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
@@ -111,6 +108,13 @@ public struct EngineLaunch: Sendable, Equatable {
         let command = try Launcher.command(for: request)
         return EngineLaunch(executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),
                             processes: request.gpusPerNode, request: request)
+    }
+
+    /// One engine process of `stage`: `python -m wanlora_engine STAGE --config FILE`.
+    public static func module(_ stage: EngineEvent.Stage, configPath: String,
+                              engine: EngineInstallation) -> EngineLaunch {
+        EngineLaunch(executable: engine.python,
+                     arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath], processes: 1)
     }
 
     /// The command as one shell line, quoted where needed (for logs and `--dry-run`).

@@ -33,7 +33,8 @@ public enum EventText {
     }
 
     /// A line for an event that deserves one (nil for `step` and `progress`, which update the
-    /// progress line instead, and for unknown types).
+    /// progress line instead, for the sample and evaluate events, which their commands render, and
+    /// for unknown types).
     public static func line(_ event: EngineEvent) -> String? {
         switch event.body {
         case .runStarted(let r):
@@ -78,7 +79,7 @@ public enum EventText {
             return text
         case .runFinished(let f):
             return finishedLine(f)
-        case .step, .progress, .other:
+        case .step, .progress, .samplePlan, .sampleStep, .sampleVideo, .evaluatePlan, .evaluateProgress, .other:
             return nil
         }
     }

@@ -32,26 +32,25 @@ public enum RunPreparation {
     public static func prepare(stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
                                engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
                                resumeCommand: String? = nil) throws -> PreparedRun {
-        let configFolder = ((configFile as NSString).isAbsolutePath ? configFile
-            : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(configFile))
-        let baseDir = ResolvedConfig.normalise((configFolder as NSString).deletingLastPathComponent)
+        let baseDir = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
         let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
-        try requireExisting(resolved.model.path, what: "model folder", key: "model.checkpoint", folder: true)
+        try requireExisting(resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
 
         var plan: Plan?
         switch stage {
         case .cache:
             try requireExisting(resolved.data.trainManifest, what: "training manifest", key: "data.train_manifest", folder: false)
-            if let val = resolved.data.valManifest {
+            let val = resolved.data.valManifest
+            if !val.isEmpty {
                 try requireExisting(val, what: "validation manifest", key: "data.val_manifest", folder: false)
             }
         case .train:
             let inventory = try CacheInventory.read(cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
             var dataset = inventory.train
-            if let n = resolved.train.overfitSamples { dataset = inventory.firstTrainItems(n) }
+            if resolved.training.overfitSamples > 0 { dataset = inventory.firstTrainItems(resolved.training.overfitSamples) }
             if config.hardware.t5 != .cached || config.hardware.vae != .cached {
                 notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = \"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
             }
@@ -61,11 +60,11 @@ public enum RunPreparation {
                 plan = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images))
             }
         }
-        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.run.dir).configPath, resume: resume,
+        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
                                            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
                                            placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
                                            engine: engine)
-        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.run.dir), launch: launch,
+        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
     }
@@ -127,7 +126,7 @@ public struct CacheInventory: Sendable, Equatable {
             throw RunError(problem: "\(cacheFile) is not a wanlora cache description.",
                            remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
         }
-        let d = resolved.data
+        let d = resolved.training
         let differences = [("width", settings.width, d.width), ("height", settings.height, d.height),
                            ("frames", settings.frames, d.frames), ("fps", settings.fps, d.fps),
                            ("text_length", settings.textLength, d.textLength)].filter { $0.1 != $0.2 }
@@ -153,59 +152,29 @@ public struct CacheInventory: Sendable, Equatable {
     }
 }
 
-/// Receives what a running stage produces (on reader threads, in order per stream).
-public struct RunObserver: Sendable {
-    /// Each event, with its line as the engine wrote it.
-    public var event: @Sendable (EngineEvent, String) -> Void
-    /// A stdout line that is not an event (the contract allows none; shown, never dropped).
-    public var strayLine: @Sendable (String) -> Void
-    /// Each stderr line of the engine (it also goes to the log file).
-    public var stderrLine: (@Sendable (String) -> Void)?
-    /// A grace period ran out and a stronger signal was sent.
-    public var escalation: @Sendable (EngineProcess.StopAction) -> Void
-    /// Something wanlora itself did that the user should know (a stale run lock taken over).
-    public var warning: @Sendable (String) -> Void
-
-    public init(event: @escaping @Sendable (EngineEvent, String) -> Void, strayLine: @escaping @Sendable (String) -> Void,
-                stderrLine: (@Sendable (String) -> Void)? = nil, escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void,
-                warning: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.event = event
-        self.strayLine = strayLine
-        self.stderrLine = stderrLine
-        self.escalation = escalation
-        self.warning = warning
-    }
-}
-
 /// One start of a prepared stage: prepares the run folder, starts the engine, streams its
 /// events, and maps its end onto a result or a clear error.
 public final class RunSession: @unchecked Sendable {
     public let prepared: PreparedRun
-    private let lock = NSLock()
-    private var process: EngineProcess?
-    private var lastSecondsPerStep = 0.0
-    private var stopRequests = 0
-    /// Seconds between SIGTERM and SIGKILL.
-    public var terminateGrace: Double = 30
-    /// Extra seconds after SIGINT besides 2 × the last seconds per step (the contract's 60 s).
-    public var interruptGraceBase: Double = 60
+    /// The engine stage this session starts (its teardown: `StageGrace.training`).
+    public let stage: EngineStage
 
-    public init(prepared: PreparedRun) { self.prepared = prepared }
+    public init(prepared: PreparedRun, grace: StageGrace = .training) {
+        self.prepared = prepared
+        // After SIGTERM, torchrun waits its shutdown timeout for the ranks' checkpoint: so does wanlora, and 10 s more.
+        var grace = grace
+        grace.terminate = max(grace.terminate, Double(prepared.launch.request?.shutdownTimeoutSeconds ?? 0) + 10)
+        stage = EngineStage(launch: prepared.launch, logPath: prepared.folder.logPath(prepared.stage), grace: grace)
+    }
 
     /// Forwards a Ctrl-C (or SIGTERM) to the engine, one teardown step per call.
     @discardableResult
-    public func requestStop() -> EngineProcess.StopAction {
-        lock.lock()
-        let running = process
-        stopRequests += 1
-        lock.unlock()
-        return running?.requestStop() ?? .interrupt
-    }
+    public func requestStop() -> EngineProcess.StopAction { stage.requestStop() }
 
     /// Runs the stage to its end. Throws `RunRefused`/`RunError` before anything starts when the
     /// plan does not fit (unless `force`) or the run folder is not in a state to start; returns
     /// the outcome otherwise (`outcome.failure` says what went wrong, if anything did).
-    public func run(force: Bool, observer: RunObserver) throws -> RunOutcome {
+    public func run(force: Bool, observer: StageObserver) throws -> RunOutcome {
         let blocking = prepared.blockingChecks
         if !blocking.isEmpty && !force { throw RunRefused(checks: blocking) }
         let folder = prepared.folder
@@ -221,56 +190,17 @@ public final class RunSession: @unchecked Sendable {
         try checkFolder(force: force)
         try folder.writeConfig(prepared.resolved)
         try appendLogHeader()
-
-        // After SIGTERM, torchrun waits its shutdown timeout for the ranks' checkpoint: so does wanlora, and a little more.
-        let afterTerminate = max(terminateGrace, Double(prepared.launch.request?.shutdownTimeoutSeconds ?? 0) + 10)
-        let engine = EngineProcess(
-            launch: prepared.launch, logPath: folder.logPath(prepared.stage),
-            grace: EngineProcess.Grace(afterInterrupt: { [weak self] in self?.interruptGrace() ?? 60 }, afterTerminate: afterTerminate)
-        )
-        lock.lock()
-        process = engine
-        let stoppedEarly = stopRequests > 0
-        lock.unlock()
-        if stoppedEarly {
+        if stage.stopRequested {
             throw RunError(problem: "Interrupted before the engine started: nothing ran.",
                            remedy: "Start the command again.")
         }
-
-        let collector = OutcomeCollector()
-        let termination = try engine.run(
-            onLine: { [weak self] line in
-                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return }
-                guard let event = try? EngineEvent(line: line) else {
-                    observer.strayLine(line)
-                    return
-                }
-                collector.record(event)
-                if case .step(let step) = event.body { self?.noteStep(step.secondsPerStep) }
-                observer.event(event, line)
-            },
-            onStderrLine: observer.stderrLine,
-            onEscalation: observer.escalation
-        )
-        lock.lock()
-        let requested = stopRequests > 0
-        lock.unlock()
-        return collector.outcome(termination: termination, logTail: engine.logTail, logPath: folder.logPath(prepared.stage),
-                                 stage: prepared.stage, stopRequested: requested, resumeCommand: prepared.resumeCommand)
-    }
-
-    private func noteStep(_ seconds: Double) {
-        lock.lock()
-        lastSecondsPerStep = seconds
-        lock.unlock()
+        let outcome = try stage.run(observer: observer)
+        return RunOutcome(stage: outcome,
+                          failure: EngineFailure(outcome, stage: prepared.stage, resumeCommand: prepared.resumeCommand))
     }
 
     /// The contract's wait after SIGINT: 2 × the last seconds per step + 60 s.
-    func interruptGrace() -> Double {
-        lock.lock()
-        defer { lock.unlock() }
-        return 2 * lastSecondsPerStep + interruptGraceBase
-    }
+    func interruptGrace() -> Double { stage.interruptGrace() }
 
     /// A train run refuses to overwrite checkpoints without --resume, to resume without
     /// checkpoints, and to resume with a changed configuration unless forced.
@@ -328,7 +258,7 @@ public final class RunSession: @unchecked Sendable {
     }
 }
 
-/// Keys whose values differ between two resolved configurations: "train.optimizer.lr 0.0001 → 0.0002".
+/// Keys whose values differ between two resolved configurations: "training.learning_rate 0.0001 → 0.0002".
 enum ConfigDifference {
     static func between(_ a: JSONValue, _ b: JSONValue, path: String = "") -> [String] {
         if case .object(let x) = a, case .object(let y) = b {
@@ -353,21 +283,18 @@ public struct RunRefused: ActionableError {
     }
 }
 
-/// The end of one engine start.
+/// The end of one cache or train start: the stage's outcome and, when it did not complete, why.
 public struct RunOutcome: Sendable {
-    public var termination: EngineProcess.Termination
-    /// The last `run_finished` event, when the engine wrote one.
-    public var finished: EngineEvent.RunFinished?
-    /// The last `error` event.
-    public var error: EngineEvent.ErrorReport?
-    public var logTail: [String]
-    public var logPath: String
+    public var stage: StageOutcome
     /// Set when the run did not complete.
     public var failure: EngineFailure?
 
+    /// The last `run_finished` event, when the engine wrote one.
+    public var finished: EngineEvent.RunFinished? { stage.finished }
+
     /// wanlora's exit status: the engine's (0, 1, 2, 3, 130), or 128 + the signal that ended it.
     public var exitCode: Int32 {
-        switch termination {
+        switch stage.termination {
         case .exited(let code): code == 0 && failure != nil ? 1 : code
         case .signaled(let signal): 128 + signal
         }
@@ -382,69 +309,47 @@ public struct EngineFailure: ActionableError, Equatable {
     public var interrupted = false
 }
 
-final class OutcomeCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var finished: EngineEvent.RunFinished?
-    private var error: EngineEvent.ErrorReport?
-    private var lastStep: Int?
-
-    func record(_ event: EngineEvent) {
-        lock.lock()
-        defer { lock.unlock() }
-        switch event.body {
-        case .runFinished(let f): finished = f
-        case .error(let e): error = e
-        case .step(let s): lastStep = s.step
-        case .runStarted:
-            finished = nil
-            error = nil
-        default: break
-        }
-    }
-
-    func outcome(termination: EngineProcess.Termination, logTail: [String], logPath: String, stage: EngineLaunch.Stage,
-                 stopRequested: Bool, resumeCommand: String) -> RunOutcome {
-        lock.lock()
-        defer { lock.unlock() }
-        var outcome = RunOutcome(termination: termination, finished: finished, error: error, logTail: logTail, logPath: logPath,
-                                 failure: nil)
-        let tail = logTail.suffix(12)
-        let tailText = tail.isEmpty ? "" : "\nLast lines of \(logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
+extension EngineFailure {
+    /// Why a cache or train stage did not complete (nil when it did), in the terms of its exit
+    /// status (docs/engine-contract.md §1) and its error event.
+    init?(_ outcome: StageOutcome, stage: EngineLaunch.Stage, resumeCommand: String) {
+        let finished = outcome.finished, error = outcome.error
+        let tail = outcome.logTail.suffix(12)
+        let tailText = tail.isEmpty ? "" : "\nLast lines of \(outcome.logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
         let checkpoint = finished?.outputs["checkpoint"] ?? error?.lastCheckpoint
         let resume = stage == .train ? " Continue with `\(resumeCommand)`." : " Run the same command again: the cache continues where it stopped."
         func fail(_ problem: String, _ remedy: String, tail withTail: Bool = true) -> EngineFailure {
             EngineFailure(problem: problem + (withTail ? tailText : ""), remedy: remedy)
         }
-        switch termination {
+        switch outcome.termination {
         case .exited(0) where finished?.status == .completed:
-            return outcome
+            return nil
         case .exited(0):
-            outcome.failure = fail("The engine exited with status 0 but without reporting that the \(stage.rawValue) completed.",
-                                   "See the log; this is an engine bug if the log shows no error.")
+            self = fail("The engine exited with status 0 but without reporting that the \(stage.rawValue) completed.",
+                        "See the log; this is an engine bug if the log shows no error.")
         case .exited(2):
-            outcome.failure = fail("The engine refused the configuration or the run folder: \(error?.problem ?? "see the log").",
-                                   error?.remedy ?? "Check the configuration (`wanlora config check FILE`).")
+            self = fail("The engine refused the configuration or the run folder: \(error?.problem ?? "see the log").",
+                        error?.remedy ?? "Check the configuration (`wanlora config check FILE`).")
         case .exited(3):
             let step = error?.step.map { " at step \($0)" } ?? ""
-            outcome.failure = fail("The loss became NaN or infinite\(step): the run diverged. \(error?.problem ?? "")",
-                                   (error?.remedy ?? "Lower training.learning_rate or raise training.warmup_steps.")
-                                   + (checkpoint.map { " The last good checkpoint is \($0)." } ?? "")
-                                   + " Then resume with `\(resumeCommand) --force`.", tail: false)
+            self = fail("The loss became NaN or infinite\(step): the run diverged. \(error?.problem ?? "")",
+                        (error?.remedy ?? "Lower training.learning_rate or raise training.warmup_steps.")
+                        + (checkpoint.map { " The last good checkpoint is \($0)." } ?? "")
+                        + " Then resume with `\(resumeCommand) --force`.", tail: false)
         case .exited(130):
-            let at = finished?.step.map { " at step \($0)" } ?? lastStep.map { " after step \($0)" } ?? ""
-            outcome.failure = fail("Interrupted\(at)" + (checkpoint.map { "; checkpoint \($0) written" } ?? "") + ".",
-                                   resume.trimmingCharacters(in: .whitespaces), tail: false)
-            outcome.failure?.interrupted = true
+            let at = finished?.step.map { " at step \($0)" } ?? outcome.lastStep.map { " after step \($0)" } ?? ""
+            self = fail("Interrupted\(at)" + (checkpoint.map { "; checkpoint \($0) written" } ?? "") + ".",
+                        resume.trimmingCharacters(in: .whitespaces), tail: false)
+            interrupted = true
         case .exited(let code):
             let what = error.map { "\($0.problem)" } ?? "exit status \(code)"
-            outcome.failure = fail("The engine's \(stage.rawValue) failed: \(what).",
-                                   (error?.remedy ?? "See the log for the cause.") + (stage == .train && checkpoint != nil ? resume : ""))
+            self = fail("The engine's \(stage.rawValue) failed: \(what).",
+                        (error?.remedy ?? "See the log for the cause.") + (stage == .train && checkpoint != nil ? resume : ""))
         case .signaled(let signal):
             let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT"][signal] ?? "signal \(signal)"
-            let cause = stopRequested ? "stopped at once on request (\(name))"
+            let cause = outcome.stopRequested ? "stopped at once on request (\(name))"
                 : "killed by \(name)" + (signal == SIGKILL ? " (by the kernel's out-of-memory killer? `dmesg` tells)" : "")
-            outcome.failure = fail("The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces))
+            self = fail("The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces))
         }
-        return outcome
     }
 }

@@ -56,14 +56,8 @@ public struct SampleJob: Sendable, Equatable, Codable {
     }
 
     public struct LoRAs: Sendable, Equatable, Codable {
-        public var high: LoRA?
-        public var low: LoRA?
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(high, forKey: .high)  // null, not absent: the engine wants every key
-            try container.encode(low, forKey: .low)
-        }
+        @ExplicitNull public var high: LoRA?
+        @ExplicitNull public var low: LoRA?
     }
 
     public struct Candidate: Sendable, Equatable, Codable {
@@ -96,21 +90,12 @@ public struct SampleJob: Sendable, Equatable, Codable {
         /// "gpu": UMT5 encodes on the GPU before the experts arrive; "cpu": it never uses the GPU.
         public var textEncoderDevice: String
         /// The catalog GPU the candidates were planned for (`hardware.gpu`).
-        public var planGpu: String?
+        @ExplicitNull public var planGpu: String?
         /// Bytes of the card kept free for the CUDA context and fragmentation.
         public var reservedBytes: Int
         /// Placements in order of preference; the engine takes the first that fits the real card.
         public var candidates: [Candidate]
         public var alternatives: [Alternative]
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(textEncoderDevice, forKey: .textEncoderDevice)
-            try container.encode(planGpu, forKey: .planGpu)
-            try container.encode(reservedBytes, forKey: .reservedBytes)
-            try container.encode(candidates, forKey: .candidates)
-            try container.encode(alternatives, forKey: .alternatives)
-        }
     }
 
     public struct Output: Sendable, Equatable, Codable {
@@ -123,33 +108,14 @@ public struct SampleJob: Sendable, Equatable, Codable {
         /// Names the files: videos/ID.mp4, ID.jpg, ID.json.
         public var id: String
         public var prompt: String
-        public var category: String?
+        @ExplicitNull public var category: String?
         public var seed: Int
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id, forKey: .id)
-            try container.encode(prompt, forKey: .prompt)
-            try container.encode(category, forKey: .category)
-            try container.encode(seed, forKey: .seed)
-        }
     }
 
-    /// JSON with snake_case keys in sorted order, two-space indentation, a final newline.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        var data = try encoder.encode(self)
-        data.append(0x0A)
-        return data
-    }
+    /// The file as the engine reads it (`JobJSON`: sorted snake_case keys, every key present).
+    public func jsonData() throws -> Data { try JobJSON.data(self) }
 
-    public static func decode(_ data: Data) throws -> SampleJob {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(SampleJob.self, from: data)
-    }
+    public static func decode(_ data: Data) throws -> SampleJob { try JobJSON.decode(SampleJob.self, from: data) }
 
     /// The placement the engine will take on a card with `usableBytes` free (total − reserved):
     /// the first candidate whose planned peak fits, or nil when none does.

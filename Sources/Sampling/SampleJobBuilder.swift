@@ -109,7 +109,7 @@ public enum SampleJobBuilder {
 
         return SampleJob(
             schemaVersion: SampleJob.currentSchemaVersion, kind: "sample", device: request.device,
-            model: .init(path: absolute(config.model.checkpoint, in: request.baseDir), layout: config.model.layout.rawValue,
+            model: .init(path: PathMath.absolute(config.model.checkpoint, base: request.baseDir), layout: config.model.layout.rawValue,
                          dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000),
             sampler: .init(solver: sample.solver.rawValue, schedule: sample.schedule.rawValue, steps: sample.steps,
                            shift: sample.shift, guidanceHigh: sample.guidanceHigh, guidanceLow: sample.guidanceLow,
@@ -122,11 +122,5 @@ public enum SampleJobBuilder {
             output: .init(dir: request.outputDir, overwrite: request.overwrite),
             prompts: prompts
         )
-    }
-
-    /// `path` made absolute against `base` (a leading ~ expanded).
-    public static func absolute(_ path: String, in base: String) -> String {
-        let expanded = (path as NSString).expandingTildeInPath
-        return expanded.hasPrefix("/") ? expanded : (base as NSString).appendingPathComponent(expanded)
     }
 }

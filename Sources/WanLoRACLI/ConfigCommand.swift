@@ -12,7 +12,7 @@ struct ConfigCommand: ParsableCommand {
         One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
         which writes every key with its meaning and allowed values; docs/config.md has the details.
         """,
-        subcommands: [Init.self, Check.self, Show.self]
+        subcommands: [Init.self, Check.self, Show.self, Generate.self]
     )
 
     struct Init: ParsableCommand {
@@ -70,6 +70,24 @@ struct ConfigCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data(resolved.formatted().utf8))
             } else {
                 print(ConfigTemplate.toml(config), terminator: "")
+            }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the files made from the key registry: docs/config.md's key tables, the engine's schema "
+                + "and the resolved-config fixtures of the engine's tests.")
+        @Option(help: "The repository's root folder.") var root: String = "."
+
+        func run() throws {
+            try reportingErrors {
+                for (path, text) in try GeneratedFiles.expected(root: root) {
+                    let url = URL(fileURLWithPath: root).appendingPathComponent(path)
+                    let old = try? String(contentsOf: url, encoding: .utf8)
+                    if old != text { try Data(text.utf8).write(to: url) }
+                    print("\(old == text ? "unchanged" : "wrote    ") \(path)")
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ import Manifest
 import Reports
 import Support
 
-struct Curate: ParsableCommand {
+struct Curate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Duplicates, quality, outliers, stratified sampling, a leak-free train/val split and class weights.",
         discussion: """
@@ -182,15 +182,15 @@ struct Curate: ParsableCommand {
         return options
     }
 
-    func run() throws {
+    func run() async throws {
         let started = Date()
-        let result = try reportingErrors { () throws -> CurationResult in
+        let result = try await reportingErrors { () async throws -> CurationResult in
             let options = try resolvedOptions()
             let progress = Console.progress(style: .automatic(quiet: quiet))
             let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(path: manifest, progress: progress)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let cache = (out as NSString).appendingPathComponent("fingerprints.jsonl")
-            let result = try Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress)
+            let result = try await Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress)
             try CurationWriter.write(result, to: out)
             let summaryPath = (out as NSString).appendingPathComponent("curation-summary.md")
             do {

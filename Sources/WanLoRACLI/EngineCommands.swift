@@ -281,7 +281,7 @@ struct TrainCommand: ParsableCommand {
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
         let settings = SlurmSettings(time: slurmTime, partition: slurmPartition, account: slurmAccount,
-                                     signalLeadSeconds: (request.shutdownTimeoutSeconds ?? p.resolved.train.stopGraceSeconds) + 30)
+                                     signalLeadSeconds: (request.shutdownTimeoutSeconds ?? p.resolved.settings.training.stopGraceSeconds) + 30)
         let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)
         Console.out("")
         FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
@@ -314,15 +314,11 @@ struct RunsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let cwd = FileManager.default.currentDirectoryPath
-            func absolute(_ path: String, in base: String) -> String {
-                ResolvedConfig.normalise(path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path))
-            }
-            var folder = absolute(runsDir ?? "runs", in: cwd)
+            var folder = PathMath.absolute(runsDir ?? "runs")
             if let configFile {
                 let config = try ConfigLoader.load(file: configFile)
-                let base = (absolute(configFile, in: cwd) as NSString).deletingLastPathComponent
-                folder = absolute(config.run.runsDir, in: base)
+                let base = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
+                folder = PathMath.absolute(config.run.runsDir, base: base)
             }
             let runs = try RunStatus.list(runsDir: folder)
             if json {

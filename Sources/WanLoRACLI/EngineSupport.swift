@@ -38,8 +38,8 @@ final class StopForwarding {
     }
 
     /// For sample and evaluate: the first Ctrl-C says what stays on disk (`kept`).
-    convenience init(process: EngineProcess, kept: String) {
-        self.init(requestStop: { process.requestStop() }, announce: { action in
+    convenience init(stage: EngineStage, kept: String) {
+        self.init(requestStop: { stage.requestStop() }, announce: { action in
             if action == .interrupt { Console.err("stopping: \(kept) (Ctrl-C again: SIGTERM, then SIGKILL)") }
         })
     }

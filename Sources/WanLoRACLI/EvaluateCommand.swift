@@ -87,41 +87,38 @@ struct Evaluate: ParsableCommand {
         try job.jsonData().write(to: URL(fileURLWithPath: jobFile), options: .atomic)
 
         let installation = try EngineLocator.installation(explicit: enginePython)
-        let run = EvaluationRun(installation: installation, configPath: jobFile,
-                                logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"))
+        let stage = EngineStage(launch: .module(.evaluate, configPath: jobFile, engine: installation),
+                                logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"),
+                                grace: .evaluation)
         let progress = Console.progress(style: .automatic(quiet: quiet))
         let quiet = self.quiet
-        let stops = StopForwarding(process: run.process,
-                                         kept: "the features of the videos finished so far stay in \((job.outDir as NSString).appendingPathComponent("features"))")
-        let outcome = try run.run { event in
-            switch event.name {
-            case "evaluate_plan":
+        let features = (job.outDir as NSString).appendingPathComponent("features")
+        let stops = StopForwarding(stage: stage, kept: "the features of the videos finished so far stay in \(features)")
+        let outcome = try stage.run(observer: StageObserver(event: { event, _ in
+            switch event.body {
+            case .evaluatePlan(let plan):
                 guard !quiet else { return }
-                var categories = 0
-                if case .object(let members)? = event["categories"] { categories = members.count }
-                var metrics: [String] = []
-                if case .array(let items)? = event["metrics"] {
-                    metrics = items.compactMap { if case .string(let name) = $0 { return name }; return nil }
-                }
-                Console.err("evaluate: \(event.int("generated_videos") ?? 0) generated videos in \(categories) categories, "
-                            + "\(event.int("reference_videos") ?? 0) reference clips (of \(event.int("reference_rows") ?? 0)); "
-                            + "metrics: \(metrics.joined(separator: ", "))")
-            case "evaluate_progress":
-                progress.report(ProgressEvent(stage: "evaluate", completed: event.int("done") ?? 0, total: event.int("total"), unit: "videos"))
-            case "warning":
-                Console.err("warning: \(event.string("message") ?? event.string("code") ?? "")")
+                Console.err("evaluate: \(plan.generatedVideos) generated videos in "
+                            + "\(plan.categories.count) categories, "
+                            + "\(plan.referenceVideos) reference clips (of \(plan.referenceRows)); "
+                            + "metrics: \(plan.metrics.joined(separator: ", "))")
+            case .evaluateProgress(let step):
+                progress.report(ProgressEvent(stage: "evaluate", completed: step.done, total: step.total,
+                                              unit: "videos"))
+            case .warning(let warning):
+                Console.err("warning: \(warning.message)")
             default:
                 break
             }
-        }
+        }))
         stops.end()
         if !outcome.completed {
-            if outcome.finished?.string("status") == "interrupted" {
+            if outcome.finished?.status == .interrupted {
                 throw GeneralError("evaluation interrupted; the features of the videos done so far are kept in \(out)/features.",
                                    remedy: "run the same command again to continue")
             }
-            if let error = outcome.errors.last {
-                throw GeneralError(error.string("problem") ?? "the engine failed", remedy: error.string("remedy") ?? "see \(out)/evaluate-engine.log")
+            if let error = outcome.error {
+                throw GeneralError(error.problem, remedy: error.remedy)
             }
             throw GeneralError("the engine stopped (\(outcome.termination)) before finishing. Its last log lines:\n  "
                                + outcome.logTail.suffix(8).joined(separator: "\n  "),

@@ -102,7 +102,7 @@ struct PlanCommand: ParsableCommand {
     }
 
     private func resolve(_ path: String, in baseDir: String) -> String {
-        path.hasPrefix("/") ? path : (baseDir as NSString).appendingPathComponent(path)
+        PathMath.absolute(path, base: baseDir)
     }
 }
 
@@ -123,13 +123,11 @@ struct ConfigSourceOptions: ParsableArguments {
 
     /// The configuration and the folder its relative paths are relative to.
     func load() throws -> (WanLoRAConfig, String) {
-        let cwd = FileManager.default.currentDirectoryPath
         if let configFile {
             let config = try ConfigLoader.load(file: configFile)
-            let absolute = configFile.hasPrefix("/") ? configFile : (cwd as NSString).appendingPathComponent(configFile)
-            return (config, (absolute as NSString).deletingLastPathComponent)
+            return (config, (PathMath.absolute(configFile) as NSString).deletingLastPathComponent)
         }
-        return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), cwd)
+        return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), FileManager.default.currentDirectoryPath)
     }
 }
 

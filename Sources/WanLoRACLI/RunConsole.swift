@@ -36,12 +36,12 @@ final class RunConsole: @unchecked Sendable {
         self.verbose = verbose
     }
 
-    var observer: RunObserver {
+    var observer: StageObserver {
         var stderrLine: (@Sendable (String) -> Void)?
         if verbose {
             stderrLine = { [self] (line: String) -> Void in self.message("engine: " + line) }
         }
-        return RunObserver(
+        return StageObserver(
             event: { [self] event, line in self.show(event, line: line) },
             strayLine: { [self] line in self.message("engine stdout (not an event): \(line)") },
             stderrLine: stderrLine,

@@ -130,11 +130,7 @@ struct SampleCommand: ParsableCommand {
 
     /// Plans, writes the job, runs the engine and the gallery; returns the exit status.
     private func sample() throws -> Int32 {
-        let cwd = FileManager.default.currentDirectoryPath
-        func absolute(_ path: String) -> String {
-            let expanded = (path as NSString).expandingTildeInPath
-            return expanded.hasPrefix("/") ? expanded : (cwd as NSString).appendingPathComponent(expanded)
-        }
+        func absolute(_ path: String) -> String { PathMath.absolute(path) }
         var (config, baseDir) = try source.load()
         let overrides: [(String, ConfigValue?)] = [
             ("sample.steps", steps.map { .integer($0) }),
@@ -162,7 +158,7 @@ struct SampleCommand: ParsableCommand {
         } else if let promptsFile {
             prompts = try PromptSource.file(absolute(promptsFile))
         } else {
-            let manifest = SampleJobBuilder.absolute(config.data.valManifest, in: baseDir)
+            let manifest = PathMath.absolute(config.data.valManifest, base: baseDir)
             let chosen = try PromptSource.validation(manifest: manifest, perCategory: valPrompts ?? 1, seed: UInt64(config.sample.seed))
             prompts = chosen.prompts
             if !quiet {
@@ -207,32 +203,22 @@ struct SampleCommand: ParsableCommand {
         let installation = try EngineLocator.installation(explicit: enginePython)
         let jobPath = (outDir as NSString).appendingPathComponent("sample-job.json")
         let logPath = (outDir as NSString).appendingPathComponent("sample-engine.log")
-        let process = EngineProcess(
-            launch: EngineLaunch(executable: installation.python, arguments: ["-m", "wanlora_engine", "sample", "--config", jobPath],
-                                 processes: 1),
-            // The engine stops within a denoising step of SIGINT, keeping the videos finished.
-            logPath: logPath, grace: .init(afterInterrupt: { 60 }, afterTerminate: 10))
+        let stage = EngineStage(launch: .module(.sample, configPath: jobPath, engine: installation), logPath: logPath,
+                                grace: .sampling)
         let renderer = SampleProgress(style: ProgressStyle.automatic(quiet: quiet))
-        let seen = SampleOutcome()
         let verbose = self.verbose
-        let stops = StopForwarding(process: process, kept: "the videos finished so far stay in \(outDir)/videos")
+        let stops = StopForwarding(stage: stage, kept: "the videos finished so far stay in \(outDir)/videos")
         var echoLog: (@Sendable (String) -> Void)?
         if verbose { echoLog = { @Sendable line in Console.err(line) } }
-        let onLine: @Sendable (String) -> Void = { line in
-            guard let event = SampleEngineEvent.decode(line) else {
-                if verbose { Console.err(line) }
-                return
-            }
-            seen.note(event)
-            renderer.render(event)
-        }
-        let termination = try process.run(onLine: onLine, onStderrLine: echoLog)
+        let outcome = try stage.run(observer: StageObserver(
+            event: { event, _ in renderer.render(event) },
+            strayLine: { line in if verbose { Console.err(line) } },
+            stderrLine: echoLog))
         stops.end()
-        let status: Int32 = switch termination {
+        let status: Int32 = switch outcome.termination {
         case .exited(let code): code
         case .signaled: 130
         }
-        let (failure, finishedStatus) = seen.result
 
         // The gallery, from whatever videos exist (also after a stop).
         let found = SampleGallery.sidecars(folder: outDir, ids: job.prompts.map(\.id))
@@ -244,14 +230,14 @@ struct SampleCommand: ParsableCommand {
             Console.out("\(found.sidecars.count) of \(job.prompts.count) videos in \(outDir)/videos; gallery: \(gallery)")
         }
         if status == 0 { return 0 }
-        if let failure {
+        if let failure = outcome.error {
             Console.err("error: \(failure.problem)\nhow to fix: \(failure.remedy)")
-        } else if finishedStatus == "interrupted" || status == 130 {
+        } else if outcome.finished?.status == .interrupted || status == 130 {
             Console.err("stopped: the finished videos are kept; run the same command again to make the rest.")
             return 130
         } else {
             Console.err("error: the engine stopped with status \(status) without saying why. Its last log lines (all of them: \(logPath)):")
-            process.logTail.suffix(12).forEach { Console.err("  " + $0) }
+            outcome.logTail.suffix(12).forEach { Console.err("  " + $0) }
         }
         return status == 130 ? 130 : 1
     }
@@ -291,26 +277,6 @@ struct SampleCommand: ParsableCommand {
 
 /// Renders the engine's sample events: a line per video, progress per step (animated on a
 /// terminal, at most every 2 s in a pipe).
-/// What the engine's events said about how the run ended (events arrive on a reader thread).
-final class SampleOutcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var failure: (problem: String, remedy: String)?
-    private var finishedStatus: String?
-
-    func note(_ event: SampleEngineEvent) {
-        lock.lock()
-        defer { lock.unlock() }
-        if case .error(_, let problem, let remedy) = event { failure = (problem, remedy) }
-        if case .finished(let status, _, _, _) = event { finishedStatus = status }
-    }
-
-    var result: ((problem: String, remedy: String)?, String?) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (failure, finishedStatus)
-    }
-}
-
 final class SampleProgress: @unchecked Sendable {
     let style: ProgressStyle
     private var lastPrinted = Date.distantPast
@@ -319,12 +285,12 @@ final class SampleProgress: @unchecked Sendable {
 
     init(style: ProgressStyle) { self.style = style }
 
-    func render(_ event: SampleEngineEvent) {
-        switch event {
-        case .started(let device, let name):
-            self.device = device
-            say("engine: \(device)\(device == "cuda" ? " (\(name))" : "")")
-        case .plan(let plan):
+    func render(_ event: EngineEvent) {
+        switch event.body {
+        case .runStarted(let started):
+            device = started.device
+            say("engine: \(device)\(device == "cuda" ? " (\(started.deviceName))" : "")")
+        case .samplePlan(let plan):
             var line = "engine plan: \(plan.steps) steps (\(plan.stepsHigh) high, \(plan.stepsLow) low), "
                 + (device == "cuda" ? (plan.inactiveExpert == "gpu" ? "both experts on the GPU" : "inactive expert in host memory")
                     + ", VAE tiling \(plan.vaeTiling ? "on" : "off")" : "everything on the CPU")
@@ -333,9 +299,13 @@ final class SampleProgress: @unchecked Sendable {
             }
             if plan.videosExisting > 0 { line += "; \(plan.videosExisting) of \(plan.videos) videos already made" }
             say(line)
-        case .progress(let phase, let done, let total):
-            if done == total { say(phase == "encode_prompts" ? "encoded \(total) prompt\(total == 1 ? "" : "s")" : "models loaded") }
-        case .step(let step):
+        case .progress(let progress):
+            let total = progress.total
+            if progress.done == total {
+                say(progress.phase == "encode_prompts" ? "encoded \(total) prompt\(total == 1 ? "" : "s")"
+                    : "models loaded")
+            }
+        case .sampleStep(let step):
             guard style != .none else { return }
             let left = step.etaSeconds < 90 ? "\(Int(step.etaSeconds.rounded())) s" : "\(Int((step.etaSeconds / 60).rounded())) min"
             let line = "video \(step.video)/\(step.videos) (\(step.id)): step \(step.step)/\(step.steps), \(step.expert)-noise t=\(Int(step.timestep)), "
@@ -349,12 +319,12 @@ final class SampleProgress: @unchecked Sendable {
                 lastPrinted = Date()
                 Console.err(line)
             }
-        case .video(let video):
+        case .sampleVideo(let video):
             let what = video.existing ? "kept (made earlier with the same settings)" : String(format: "made in %.1f s", video.seconds)
             say("video \(video.video)/\(video.videos) \(video.id)\(video.category.map { " [\($0)]" } ?? ""), seed \(video.seed): \(what) → \(video.path)")
-        case .warning(_, let message):
-            say("warning: \(message)")
-        case .error, .finished, .other:
+        case .warning(let warning):
+            say("warning: \(warning.message)")
+        default:
             break
         }
     }

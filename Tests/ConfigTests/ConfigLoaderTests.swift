@@ -106,7 +106,7 @@ import Testing
             ("[lora]\ndropout = 1.0", "lora.dropout", "1.0", "up to (not including) 1"),
             ("[lora]\ndropout = -0.1", "lora.dropout", "-0.1", "from 0"),
             ("[lora]\ntargets = []", "lora.targets", "[]", "at least one"),
-            ("[lora]\ntargets = [\"to_q\", \"to_q\"]", "lora.targets", "appears twice", "each module name once"),
+            ("[lora]\ntargets = [\"to_q\", \"to_q\"]", "lora.targets", "appears twice", "distinct module names"),
             ("[lora]\ntargets = [\" \"]", "lora.targets", "\" \"", "non-empty"),
             ("[training]\ntext_length = 513", "training.text_length", "513", "from 1 to 512"),
             ("[training]\nmicro_batch = 0", "training.micro_batch", "0", "from 1"),
@@ -161,7 +161,8 @@ import Testing
             ("[hardware]\nvae = \"cpu\"", "hardware.vae", "\"cpu\"", "\"cached\""),
             ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
-            ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\"\"", "non-empty"),
+            ("[hardware]\ngpu_memory_limit = -1", "hardware.gpu_memory_limit", "-1", "0 or more"),
+            ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\" \"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
             ("[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"", "\"auto\", \"none\", \"all\""),
@@ -213,6 +214,41 @@ import Testing
         for key in ConfigKeys.all where !tested.contains(key.path) && !freeText.contains(key.path) {
             Issue.record("no invalid-value test for \(key.path)")
         }
+    }
+
+    /// hardware.gpu_memory_limit: GiB, 0 (the default) = what the card has; in the engine's JSON under its name.
+    @Test func gpuMemoryLimitIsGiBAndZeroMeansTheCard() throws {
+        #expect(WanLoRAConfig.preset(.h100).hardware.gpuMemoryLimit == 0 && WanLoRAConfig.preset(.v100).hardware.gpuMemoryLimit == 0)
+        var c = try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = 60")
+        #expect(c.hardware.gpuMemoryLimit == 60)
+        let negative = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = -1") }
+        #expect(negative.key == "hardware.gpu_memory_limit" && negative.kind == .invalidValue)
+        c.model.checkpoint = "/m"
+        #expect(try ResolvedConfig(resolving: c, runName: "r").json()["hardware"]?["gpu_memory_limit"] == .int(60))
+    }
+
+    /// Every problem of a file in one run, in file order, each with its line.
+    @Test func everyProblemOfAFileIsReportedInFileOrder() throws {
+        let toml = """
+            [training]
+            schedule = "linear"
+            frames = 50
+
+            [lora]
+            rank = "16"
+
+            [hardware]
+            gpus_per_node = 8
+            ulysses_degree = 3
+            """
+        let errors = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(toml: toml, source: "run.toml") }
+        #expect(errors.errors.map(\.key) == ["training.schedule", "training.frames", "lora.rank", "hardware.ulysses_degree"])
+        #expect(errors.errors.map(\.kind) == [.invalidValue, .invalidValue, .wrongType, .inconsistent])
+        #expect(errors.errors[0].problem.hasPrefix("run.toml, line 2: training.schedule = \"linear\""))
+        #expect(errors.errors[1].problem.contains("line 3") && errors.errors[1].problem.contains("nearest: 49 or 53"))
+        #expect(errors.errors[2].problem.hasPrefix("run.toml, line 6: lora.rank = \"16\" is a string"))
+        #expect(errors.errors[3].problem.hasPrefix("run.toml, line 10: hardware.ulysses_degree = 3"))
+        #expect(errors.problem.hasPrefix("4 problems in the configuration:\n  1. run.toml, line 2"))
     }
 
     @Test func framesErrorSuggestsTheNearestValidCounts() throws {

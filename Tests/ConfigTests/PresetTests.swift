@@ -96,21 +96,3 @@ import Testing
         }
     }
 }
-
-@Suite struct ConfigDocumentationTests {
-    /// docs/config.md holds the key tables exactly as the registry and presets write them.
-    @Test func docsKeyTablesAreCurrent() throws {
-        let url = ResolvedConfigTests.repoRoot.appendingPathComponent("docs/config.md")
-        var docs = try String(contentsOf: url, encoding: .utf8)
-        let begin = "<!-- key tables: begin -->\n", end = "<!-- key tables: end -->"
-        let start = try #require(docs.range(of: begin)), stop = try #require(docs.range(of: end))
-        let tables = ConfigDocumentation.keyTables()
-        if ProcessInfo.processInfo.environment["WANLORA_UPDATE_DOCS"] == "1" {
-            docs.replaceSubrange(start.upperBound..<stop.lowerBound, with: tables)
-            try Data(docs.utf8).write(to: url)
-            return
-        }
-        #expect(String(docs[start.upperBound..<stop.lowerBound]) == tables,
-                "docs/config.md key tables are stale: run WANLORA_UPDATE_DOCS=1 swift test --filter docsKeyTables")
-    }
-}

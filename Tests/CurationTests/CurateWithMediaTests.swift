@@ -6,9 +6,9 @@ import Testing
 /// curate on real files: an exact copy, near copies, a corrupt file, a missing file; then a
 /// second run that resumes from fingerprints.jsonl and writes the same bytes.
 @Suite struct CurateWithMediaTests {
-    @Test func mediaRulesAndResumption() throws {
+    @Test func mediaRulesAndResumption() async throws {
         let folder = TemporaryFolder("curate-media")
-        var items = try MediaFixture.build(in: folder.path, imageFamilies: 3, unrelatedImages: 2, videoFamilies: 1, unrelatedVideos: 1)
+        var items = try await MediaFixture.build(in: folder.path, imageFamilies: 3, unrelatedImages: 2, videoFamilies: 1, unrelatedVideos: 1)
         #expect(items.count == 19)
         // An exact byte copy of the first original, a file that is not media, a file that is not there.
         try FileManager.default.copyItem(atPath: folder.file("media/i0-original.png"), toPath: folder.file("media/i0-copy.png"))
@@ -25,7 +25,7 @@ import Testing
         options.duplicatePolicy = .drop
         let cache = folder.file("out/fingerprints.jsonl")
         try FileManager.default.createDirectory(atPath: folder.file("out"), withIntermediateDirectories: true)
-        let first = try Curator.curate(manifest, options: options, fingerprintCache: cache)
+        let first = try await Curator.curate(manifest, options: options, fingerprintCache: cache)
         func row(_ path: String) -> CuratedRow { first.rows.first { $0.path == path }! }
 
         #expect(first.summary.media.present == 20)
@@ -56,7 +56,7 @@ import Testing
         }
 
         // Resume: nothing is hashed again, and the outputs are the same bytes.
-        let second = try Curator.curate(manifest, options: options, fingerprintCache: cache)
+        let second = try await Curator.curate(manifest, options: options, fingerprintCache: cache)
         #expect(second.summary.media.reused == 21)
         #expect(second.summary.media.bytesHashed == 0)
         #expect(CurationWriter.logCSV(second) == CurationWriter.logCSV(first))
@@ -64,11 +64,11 @@ import Testing
 
         // A changed file is examined again.
         try Data("still not a JPEG, but longer".utf8).write(to: URL(fileURLWithPath: folder.file("media/broken.jpg")))
-        let third = try Curator.curate(manifest, options: options, fingerprintCache: cache)
+        let third = try await Curator.curate(manifest, options: options, fingerprintCache: cache)
         #expect(third.summary.media.reused == 20)
     }
 
-    @Test func perceptualHashingWithoutFFmpegSaysHowToFixIt() throws {
+    @Test func perceptualHashingWithoutFFmpegSaysHowToFixIt() async throws {
         let folder = TemporaryFolder("curate-noffmpeg")
         try Data([0xFF, 0xD8, 0xFF]).write(to: URL(fileURLWithPath: folder.file("a.jpg")))
         try Data("path,media_type,width,height,caption\na.jpg,image,640,480,한 장의 사진을 설명하는 캡션입니다.\n".utf8)
@@ -76,11 +76,11 @@ import Testing
         let manifest = try ManifestReader().read(path: folder.file("m.csv"))
         var options = CurationOptions()
         options.ffmpeg = folder.file("no-such-ffmpeg")
-        #expect(throws: CurationError.ffmpegMissing(searched: folder.file("no-such-ffmpeg"))) {
-            try Curator.curate(manifest, options: options)
+        await #expect(throws: CurationError.ffmpegMissing(searched: folder.file("no-such-ffmpeg"))) {
+            try await Curator.curate(manifest, options: options)
         }
         options.perceptualHash = false
-        let result = try Curator.curate(manifest, options: options)
+        let result = try await Curator.curate(manifest, options: options)
         #expect(result.summary.media.present == 1)
         #expect(result.rows[0].outcome == .train)
     }

@@ -8,9 +8,9 @@ import Testing
     let folder = TemporaryFolder()
 
     @Test(arguments: [DuplicatePolicy.drop, .group])
-    func everyRowEndsInExactlyOnePlace(policy: DuplicatePolicy) throws {
+    func everyRowEndsInExactlyOnePlace(policy: DuplicatePolicy) async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = policy })
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = policy })
         let log = records(CurationWriter.logCSV(result))
         let train = records(CurationWriter.splitCSV(result, .train))
         let val = records(CurationWriter.splitCSV(result, .val))
@@ -49,9 +49,9 @@ import Testing
         #expect(summary.train == train.count && summary.val == val.count)
     }
 
-    @Test func duplicateGroupsNeverStraddleTheSplit() throws {
+    @Test func duplicateGroupsNeverStraddleTheSplit() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = .group })
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = .group })
         var outcomes: [String: Set<Outcome>] = [:]
         for row in result.rows where row.outcome == .train || row.outcome == .val {
             outcomes[row.group, default: []].insert(row.outcome)
@@ -67,9 +67,9 @@ import Testing
     }
 
     @Test(arguments: [0.1, 0.25])
-    func splitSharesAreWithinOneItemOfTheTargetPerStratum(fraction: Double) throws {
+    func splitSharesAreWithinOneItemOfTheTargetPerStratum(fraction: Double) async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options { $0.valFraction = fraction })
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.valFraction = fraction })
         var kept: [String: Int] = [:], val: [String: Int] = [:]
         for (row, item) in zip(result.rows, manifest.items) where row.outcome == .train || row.outcome == .val {
             let stratum = "\(item.mediaType.rawValue)/\(item.category)"
@@ -85,9 +85,9 @@ import Testing
         #expect(abs(Double(result.summary.val) - fraction * Double(total)) <= 0.5)
     }
 
-    @Test func sampleIsFiftyFiftyAndKeepsCategorySharesWithinOneItem() throws {
+    @Test func sampleIsFiftyFiftyAndKeepsCategorySharesWithinOneItem() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options {
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options {
             $0.sampleSize = 1_000
             $0.stratifySampleByCategory = true
         })
@@ -113,23 +113,23 @@ import Testing
         #expect(result.rows.filter { $0.reason == DropReason.sampledOut.rawValue }.count == availableByType.values.reduce(0, +) - 1_000)
     }
 
-    @Test func sampleMaxKeepsTheRatioAndSaysSoWhenASizeCannot() throws {
+    @Test func sampleMaxKeepsTheRatioAndSaysSoWhenASizeCannot() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let max = try Curator.curate(manifest, options: MetadataFixture.options { $0.sampleSize = Int.max })
+        let max = try await Curator.curate(manifest, options: MetadataFixture.options { $0.sampleSize = Int.max })
         let images = zip(max.rows, manifest.items).filter { $0.0.outcome != .dropped && $0.1.mediaType == .image }.count
         let kept = max.summary.train + max.summary.val
         #expect(images * 2 == kept)
         #expect(max.summary.samplingNote == nil)
-        let tooMany = try Curator.curate(manifest, options: MetadataFixture.options { $0.sampleSize = 10_000 })
+        let tooMany = try await Curator.curate(manifest, options: MetadataFixture.options { $0.sampleSize = 10_000 })
         #expect(tooMany.summary.train + tooMany.summary.val == kept)
         #expect(tooMany.summary.samplingNote?.contains("keeps images:videos at 50:50") == true)
     }
 
-    @Test func sameSeedSameBytesOtherSeedOtherSplit() throws {
+    @Test func sameSeedSameBytesOtherSeedOtherSplit() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
         let options = MetadataFixture.options { $0.sampleSize = 2_000 }
-        let first = try Curator.curate(manifest, options: options)
-        let second = try Curator.curate(manifest, options: options)
+        let first = try await Curator.curate(manifest, options: options)
+        let second = try await Curator.curate(manifest, options: options)
         let a = TemporaryFolder(), b = TemporaryFolder()
         try CurationWriter.write(first, to: a.path)
         try CurationWriter.write(second, to: b.path)
@@ -141,13 +141,13 @@ import Testing
         }
         var otherSeed = options
         otherSeed.seed = 43
-        let third = try Curator.curate(manifest, options: otherSeed)
+        let third = try await Curator.curate(manifest, options: otherSeed)
         #expect(CurationWriter.splitCSV(third, .val) != CurationWriter.splitCSV(first, .val))
     }
 
-    @Test func weightColumnHoldsTheTrainSplitsClassWeights() throws {
+    @Test func weightColumnHoldsTheTrainSplitsClassWeights() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options { $0.weighting = .inverse })
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.weighting = .inverse })
         let train = records(CurationWriter.splitCSV(result, .train))
         var counts: [String: Int] = [:]
         for row in train { counts[row["category"]!, default: 0] += 1 }
@@ -162,9 +162,9 @@ import Testing
         #expect(parseCSV(CurationWriter.splitCSV(result, .train))[0] == manifest.columns + ["weight", "quality", "group"])
     }
 
-    @Test func cleanedAndTruncatedCaptionsAreWrittenAndCounted() throws {
+    @Test func cleanedAndTruncatedCaptionsAreWrittenAndCounted() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try Curator.curate(manifest, options: MetadataFixture.options { $0.captionTruncate = 300 })
+        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.captionTruncate = 300 })
         let written = records(CurationWriter.splitCSV(result, .train)) + records(CurationWriter.splitCSV(result, .val))
         for row in written {
             let caption = row["caption"]!
@@ -176,12 +176,12 @@ import Testing
         #expect(result.summary.captionsTruncated >= longer)
     }
 
-    @Test func filesAbsentMeansMetadataRulesOnlyOrDroppedWhenRequired() throws {
+    @Test func filesAbsentMeansMetadataRulesOnlyOrDroppedWhenRequired() async throws {
         let manifest = try MetadataFixture.manifest(rows: 200, in: folder)
-        let lenient = try Curator.curate(manifest, options: MetadataFixture.options())
+        let lenient = try await Curator.curate(manifest, options: MetadataFixture.options())
         #expect(lenient.summary.media.missing == 200)
         #expect(lenient.rows.filter { $0.outcome != .dropped }.allSatisfy { $0.detail.hasPrefix("file missing") })
-        let strict = try Curator.curate(manifest, options: MetadataFixture.options { $0.requireMedia = true })
+        let strict = try await Curator.curate(manifest, options: MetadataFixture.options { $0.requireMedia = true })
         #expect(strict.rows.allSatisfy { $0.outcome == .dropped && $0.reason == "file missing" })
     }
 }

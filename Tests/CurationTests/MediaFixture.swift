@@ -28,9 +28,11 @@ enum MediaFixture {
         return path
     }
 
-    static func run(_ ffmpeg: String, _ arguments: [String]) throws {
-        let result = try ProcessResult.run(ffmpeg, ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments)
-        guard result.status == 0 else { throw Failure(description: "ffmpeg \(arguments.joined(separator: " ")): \(result.standardError)") }
+    static func run(_ ffmpeg: String, _ arguments: [String]) async throws {
+        let result = try await ChildProcess(ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments).run()
+        guard result.exit.succeeded else {
+            throw Failure(description: "ffmpeg \(arguments.joined(separator: " ")): \(result.standardErrorTail)")
+        }
     }
 
     /// A 320×240 picture: a two-colour gradient, eight random rectangles and ellipses, light noise. PPM (P6) bytes.
@@ -73,37 +75,37 @@ enum MediaFixture {
     /// Builds the items in `folder` (paths relative to it), in parallel.
     static func build(
         in folder: String, imageFamilies: Int, unrelatedImages: Int, videoFamilies: Int, unrelatedVideos: Int, seed: UInt64 = 1
-    ) throws -> [Item] {
+    ) async throws -> [Item] {
         let ffmpeg = try ffmpeg()
         try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
-        enum Job { case imageFamily(Int, copies: Bool), videoFamily(Int, copies: Bool) }
+        enum Job: Sendable { case imageFamily(Int, copies: Bool), videoFamily(Int, copies: Bool) }
         let jobs: [Job] = (0..<(imageFamilies + unrelatedImages)).map { .imageFamily($0, copies: $0 < imageFamilies) }
             + (0..<(videoFamilies + unrelatedVideos)).map { .videoFamily($0, copies: $0 < videoFamilies) }
-        let slots = OrderedSlots<Result<[Item], Failure>>(count: jobs.count)
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { number in
-            do {
-                switch jobs[number] {
-                case .imageFamily(let index, let copies):
-                    slots.set(number, .success(try imageFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed)))
-                case .videoFamily(let index, let copies):
-                    slots.set(number, .success(try videoFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed)))
+        let families = try await withThrowingTaskGroup(of: (Int, [Item]).self) { group in
+            for (number, job) in jobs.enumerated() {
+                group.addTask {
+                    switch job {
+                    case .imageFamily(let index, let copies):
+                        (number, try await imageFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed))
+                    case .videoFamily(let index, let copies):
+                        (number, try await videoFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed))
+                    }
                 }
-            } catch {
-                slots.set(number, .failure(Failure(description: "\(error)")))
             }
+            var families = [[Item]](repeating: [], count: jobs.count)
+            for try await (number, items) in group { families[number] = items }
+            return families
         }
-        var items: [Item] = []
-        for slot in slots.values() { items += try slot.get() }
-        return items
+        return families.flatMap { $0 }
     }
 
-    static func imageFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) throws -> [Item] {
+    static func imageFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws -> [Item] {
         let family = 1_000 + index
         let base = "\(folder)/media/base-i\(index).ppm"
         try Data(picture(seed: seed &* 7_919 &+ UInt64(family))).write(to: URL(fileURLWithPath: base))
         defer { try? FileManager.default.removeItem(atPath: base) }
         var items = [Item(path: "media/i\(index)-original.png", type: .image, width: 320, height: 240, duration: nil, family: family, variant: "original")]
-        try run(ffmpeg, ["-i", base, "\(folder)/\(items[0].path)"])
+        try await run(ffmpeg, ["-i", base, "\(folder)/\(items[0].path)"])
         guard copies else { return items }
         let variants: [(name: String, file: String, arguments: [String], width: Int, height: Int)] = [
             ("resized", "i\(index)-resized.jpg", ["-vf", "scale=160:120", "-q:v", "3"], 160, 120),
@@ -111,20 +113,20 @@ enum MediaFixture {
             ("cropped", "i\(index)-cropped.png", ["-vf", "crop=310:232:6:5"], 310, 232),
         ]
         for variant in variants {
-            try run(ffmpeg, ["-i", base] + variant.arguments + ["\(folder)/media/\(variant.file)"])
+            try await run(ffmpeg, ["-i", base] + variant.arguments + ["\(folder)/media/\(variant.file)"])
             items.append(Item(path: "media/\(variant.file)", type: .image, width: variant.width, height: variant.height, duration: nil, family: family, variant: variant.name))
         }
         return items
     }
 
-    static func videoFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) throws -> [Item] {
+    static func videoFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws -> [Item] {
         let family = 2_000 + index
         let base = "\(folder)/media/base-v\(index).ppm"
         try Data(picture(seed: seed &* 104_729 &+ UInt64(family))).write(to: URL(fileURLWithPath: base))
         defer { try? FileManager.default.removeItem(atPath: base) }
         let original = "\(folder)/media/v\(index)-original.mp4"
         // A 3-second pan over the picture, so the sampled frames differ in time.
-        try run(ffmpeg, ["-loop", "1", "-framerate", "10", "-i", base, "-t", "3",
+        try await run(ffmpeg, ["-loop", "1", "-framerate", "10", "-i", base, "-t", "3",
                          "-vf", "crop=200:150:'t*30':'t*25',format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", original])
         var items = [Item(path: "media/v\(index)-original.mp4", type: .video, width: 200, height: 150, duration: 3, family: family, variant: "original")]
         guard copies else { return items }
@@ -134,7 +136,7 @@ enum MediaFixture {
             ("cropped", "v\(index)-cropped.mp4", ["-vf", "crop=194:146:4:3", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"], 194, 146),
         ]
         for variant in variants {
-            try run(ffmpeg, ["-i", original] + variant.arguments + ["\(folder)/media/\(variant.file)"])
+            try await run(ffmpeg, ["-i", original] + variant.arguments + ["\(folder)/media/\(variant.file)"])
             items.append(Item(path: "media/\(variant.file)", type: .video, width: variant.width, height: variant.height, duration: 3, family: family, variant: variant.name))
         }
         return items

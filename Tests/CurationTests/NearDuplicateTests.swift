@@ -33,23 +33,29 @@ import Testing
         return score
     }
 
-    @Test func findsResizedReencodedAndCroppedCopiesAndNothingElse() throws {
+    @Test func findsResizedReencodedAndCroppedCopiesAndNothingElse() async throws {
         let folder = TemporaryFolder("near-duplicates")
-        let items = try MediaFixture.build(in: folder.path, imageFamilies: 40, unrelatedImages: 30, videoFamilies: 12, unrelatedVideos: 6)
+        let items = try await MediaFixture.build(in: folder.path, imageFamilies: 40, unrelatedImages: 30, videoFamilies: 12, unrelatedVideos: 6)
         #expect(items.count == 244)
         let options = CurationOptions()
         let extractor = FrameExtractor(ffmpeg: try MediaFixture.ffmpeg())
-        let slots = OrderedSlots<Result<[GreyFrame], MediaFixture.Failure>>(count: items.count)
-        DispatchQueue.concurrentPerform(iterations: items.count) { index in
-            let item = items[index], path = folder.path + "/" + item.path
-            do {
-                slots.set(index, .success(item.type == .image ? [try extractor.imageFrame(path: path)]
-                    : try extractor.videoFrames(path: path, duration: item.duration, count: options.videoFrames)))
-            } catch {
-                slots.set(index, .failure(MediaFixture.Failure(description: "\(item.path): \(error)")))
+        let root = folder.path, count = options.videoFrames
+        let frames = try await withThrowingTaskGroup(of: (Int, [GreyFrame]).self) { group in
+            for (index, item) in items.enumerated() {
+                group.addTask {
+                    let path = root + "/" + item.path
+                    do {
+                        return (index, item.type == .image ? [try await extractor.imageFrame(path: path)]
+                            : try await extractor.videoFrames(path: path, duration: item.duration, count: count))
+                    } catch {
+                        throw MediaFixture.Failure(description: "\(item.path): \(error)")
+                    }
+                }
             }
+            var frames = [[GreyFrame]](repeating: [], count: items.count)
+            for try await (index, extracted) in group { frames[index] = extracted }
+            return frames
         }
-        let frames = try slots.values().map { try $0.get() }
         #expect(frames.filter { $0.count == 3 }.count == 54)
         let families = items.map(\.family)
 

@@ -1,5 +1,6 @@
 import Foundation
 import Manifest
+import Support
 @testable import Media
 
 /// A fresh temporary folder, removed by `remove()`.

@@ -74,6 +74,43 @@ import Testing
         #expect(overfit.summary.overfit?.lossFell == true && overfit.summary.overfit?.evalLossEnd == 1.21)
     }
 
+    /// The sample and evaluate stages' own events decode through the same type, with their values
+    /// (the fixtures are lines of real runs).
+    @Test func sampleAndEvaluateEventsDecode() throws {
+        let fixtures = Self.repoRoot.appendingPathComponent("engine/tests/fixtures")
+        let text = try String(contentsOf: fixtures.appendingPathComponent("events.sample.jsonl"), encoding: .utf8)
+        let sample = try text.split(separator: "\n").map { try EngineEvent(line: String($0)) }
+            .filter { $0.type.hasPrefix("sample_") || $0.type == "progress" || $0.type.hasPrefix("run_") }
+        for event in sample { if case .other = event.body { Issue.record("\(event.type) decoded as an unknown type") } }
+        let plan = try #require(sample.compactMap { if case .samplePlan(let p) = $0.body { p } else { nil } }.first)
+        #expect((plan.videos, plan.steps, plan.stepsHigh, plan.stepsLow) == (1, 4, 3, 1))
+        #expect(plan.solver == "euler" && plan.scheduleKind == "wan" && plan.deviceTotalBytes == nil && plan.plannedPeakBytes == 1000)
+        let step = try #require(sample.compactMap { if case .sampleStep(let s) = $0.body { s } else { nil } }.first)
+        #expect((step.video, step.step, step.steps, step.expert, step.timestep, step.guidance) == (1, 4, 4, "low", 799, 3))
+        let video = try #require(sample.compactMap { if case .sampleVideo(let v) = $0.body { v } else { nil } }.first)
+        #expect(video.id == "0001" && video.category == "공간/건축" && video.seed == 42 && !video.existing)
+        let started = try #require(sample.compactMap { if case .runStarted(let r) = $0.body, r.stage == .sample { r } else { nil } }.first)
+        #expect(started.device == "cpu" && started.runName == "samples")
+        let finished = try #require(sample.compactMap { if case .runFinished(let f) = $0.body, f.stage == .sample { f } else { nil } }.first)
+        // The list of videos is not a path: only `dir` stays among the outputs.
+        #expect(finished.status == .completed && finished.outputs == ["dir": "/work/demo/samples"])
+        #expect(finished.summary.videosNew == 1 && finished.summary.videosExisting == 0)
+
+        let evaluateText = try String(contentsOf: fixtures.appendingPathComponent("events.evaluate.sample.jsonl"), encoding: .utf8)
+        let evaluate = try evaluateText.split(separator: "\n").map { try EngineEvent(line: String($0)) }
+        #expect(evaluate.map(\.type) == ["evaluate_plan", "evaluate_progress", "run_finished"])
+        guard case .evaluatePlan(let evaluatePlan) = evaluate[0].body, case .evaluateProgress(let progress) = evaluate[1].body,
+              case .runFinished(let done) = evaluate[2].body else {
+            Issue.record("evaluate events")
+            return
+        }
+        #expect(evaluatePlan.metrics == ["fvd", "is", "lpips", "clip", "temporal"] && evaluatePlan.generatedVideos == 3)
+        #expect(evaluatePlan.referenceVideos == 3 && evaluatePlan.referenceRows == 4)
+        #expect(evaluatePlan.categories["축제"] == .init(generated: 2, reference: 2) && evaluatePlan.categories.count == 2)
+        #expect(progress.phase == "generated" && progress.done == 1 && progress.total == 6 && progress.videosPerSecond == 0.42095625758737426)
+        #expect(done.stage == .evaluate && done.status == .completed && done.outputs == ["metrics_json": "/work/demo/eval/metrics.json"])
+    }
+
     @Test func contractRules() throws {
         // Unknown fields are ignored; an unknown type decodes as .other.
         let extra = try EngineEvent(line: #"{"event": "warning", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "c", "message": "m", "new_field": [1]}"#)

@@ -21,7 +21,7 @@ import Testing
         let demo = try ConfigLoader.load(file: EventTests.repoRoot.appendingPathComponent("configs/demo.toml").path)
         var resolved = try ResolvedConfig(resolving: demo, runName: "demo").anchored(at: root)
         edit(&resolved)
-        let folder = RunFolder(path: resolved.run.dir)
+        let folder = RunFolder(path: resolved.derived.runDir)
         var hardware = demo.hardware
         hardware.gpusPerNode = 1
         hardware.nodes = 1
@@ -39,7 +39,7 @@ import Testing
 
     func run(_ w: Workspace, force: Bool = false) throws -> (RunOutcome, [String]) {
         let seen = LineBox()
-        let observer = RunObserver(event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
+        let observer = StageObserver(event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
                                    escalation: { _ in })
         let outcome = try RunSession(prepared: w.prepared).run(force: force, observer: observer)
         return (outcome, seen.lines)
@@ -55,7 +55,7 @@ import Testing
         #expect(outcome.finished?.outputs["high_noise_diffusers"] == "/work/demo/runs/demo/lora/high_noise.diffusers.safetensors")
         // The run folder holds the resolved config, absolute, exactly as resolved; the engine got its path.
         let written = try ResolvedConfig.read(file: w.prepared.folder.configPath)
-        #expect(written == w.prepared.resolved && written.model.path == w.root + "/model")
+        #expect(written == w.prepared.resolved && written.model.checkpoint == w.root + "/model")
         let args = try String(contentsOfFile: w.root + "/args", encoding: .utf8)
         #expect(args == "-m wanlora_engine train --config \(w.root)/runs/demo/config.resolved.json\n")
         // The log starts with a header naming the command, then the engine's stderr.
@@ -113,20 +113,20 @@ import Testing
         #expect(try run(Workspace(root: w.root, prepared: resumed)).0.failure == nil)
         // A changed configuration is refused on resume unless forced, naming what changed.
         var changed = resumed
-        changed.resolved.train.optimizer.lr = 0.002
-        changed.resolved.train.maxSteps = 20
+        changed.resolved.training.learningRate = 0.002
+        changed.resolved.training.maxSteps = 20
         let refused = try #require(throws: RunError.self) { try run(Workspace(root: w.root, prepared: changed)) }
-        #expect(refused.problem.contains("train.max_steps 8 → 20") && refused.problem.contains("train.optimizer.lr 0.001 → 0.002"))
+        #expect(refused.problem.contains("training.max_steps 8 → 20") && refused.problem.contains("training.learning_rate 0.001 → 0.002"))
         #expect(refused.remedy.contains("--force"))
         #expect(try run(Workspace(root: w.root, prepared: changed), force: true).0.failure == nil)
-        #expect(try ResolvedConfig.read(file: w.prepared.folder.configPath).train.maxSteps == 20)
+        #expect(try ResolvedConfig.read(file: w.prepared.folder.configPath).training.maxSteps == 20)
         // The cache stage may not swap the settings of a run with checkpoints either.
         var cache = changed
         cache.stage = .cache
-        cache.resolved.train.optimizer.lr = 0.003
+        cache.resolved.training.learningRate = 0.003
         let cacheRefused = try #require(throws: RunError.self) { try run(Workspace(root: w.root, prepared: cache)) }
-        #expect(cacheRefused.problem.contains("train.optimizer.lr 0.002 → 0.003"))
-        cache.resolved.train.optimizer.lr = 0.002
+        #expect(cacheRefused.problem.contains("training.learning_rate 0.002 → 0.003"))
+        cache.resolved.training.learningRate = 0.002
         #expect(try run(Workspace(root: w.root, prepared: cache)).0.failure == nil)
         // --resume with nothing to resume from.
         let fresh = try workspace(finish, resume: true)
@@ -165,7 +165,7 @@ import Testing
         let session = RunSession(prepared: w.prepared)
         #expect(session.requestStop() == .interrupt)
         let error = try #require(throws: RunError.self) {
-            try session.run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+            try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         }
         #expect(error.problem.contains("nothing ran"))
         #expect(!FileManager.default.fileExists(atPath: w.root + "/ran"))
@@ -178,7 +178,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: w.root) }
         let session = RunSession(prepared: w.prepared)
         #expect(session.interruptGrace() == 60)
-        _ = try session.run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+        _ = try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         #expect(abs(session.interruptGrace() - (2 * 0.03253632949997609 + 60)) < 1e-12)
     }
 }

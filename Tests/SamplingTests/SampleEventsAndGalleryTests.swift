@@ -2,41 +2,15 @@ import Foundation
 import Testing
 @testable import Sampling
 
-@Suite struct SampleEventsTests {
-    static let fixtures = SampleJobTests.repoRoot.appendingPathComponent("engine/tests/fixtures")
-
-    /// The engine's event fixture (a real run's lines): every sample event decodes with its values.
-    @Test func engineFixtureDecodes() throws {
-        let text = try String(contentsOf: Self.fixtures.appendingPathComponent("events.sample.jsonl"), encoding: .utf8)
-        let events = text.split(separator: "\n").compactMap { SampleEngineEvent.decode(String($0)) }
-        #expect(events.count == text.split(separator: "\n").count)
-        let plan = try #require(events.compactMap { if case .plan(let p) = $0 { p } else { nil } }.first)
-        #expect((plan.videos, plan.steps, plan.stepsHigh, plan.stepsLow) == (1, 4, 3, 1))
-        #expect(plan.solver == "euler" && plan.scheduleKind == "wan" && plan.deviceTotalBytes == nil)
-        let step = try #require(events.compactMap { if case .step(let s) = $0 { s } else { nil } }.first)
-        #expect((step.video, step.step, step.steps, step.expert, step.timestep, step.guidance) == (1, 4, 4, "low", 799, 3))
-        let video = try #require(events.compactMap { if case .video(let v) = $0 { v } else { nil } }.first)
-        #expect(video.id == "0001" && video.category == "공간/건축" && video.seed == 42 && !video.existing)
-        #expect(events.contains(.progress(phase: "encode_prompts", done: 1, total: 1)))
-        #expect(events.contains { if case .finished("completed", _, 1, 0) = $0 { true } else { false } })
-        #expect(events.contains { if case .finished("interrupted", _, nil, nil) = $0 { true } else { false } })  // a train run's
-        #expect(events.contains(.other("train_plan")))
-        #expect(events.contains { if case .warning("item_skipped", _) = $0 { true } else { false } })
-    }
-
-    @Test func linesThatAreNotEventsAreNil() {
-        #expect(SampleEngineEvent.decode("Loading weights: 100%") == nil)
-        #expect(SampleEngineEvent.decode("{\"no_event\": 1}") == nil)
-        #expect(SampleEngineEvent.decode("{\"event\": \"sample_step\", \"video\": \"x\"}") == .other("sample_step"))
-        #expect(SampleEngineEvent.decode(#"{"event":"error","code":"does_not_fit","problem":"p","remedy":"r","step":null}"#)
-                == .error(code: "does_not_fit", problem: "p", remedy: "r"))
-    }
+/// The engine's shared test fixtures (the sample events decode in RunsTests.EventTests).
+enum EngineFixtures {
+    static let folder = SampleJobTests.repoRoot.appendingPathComponent("engine/tests/fixtures")
 }
 
 @Suite struct SampleGalleryTests {
     /// A sidecar as the engine writes it (the fixture is a real one from the tiny model), varied.
     func sidecar(id: String, index: Int, category: String?, prompt: String) throws -> Data {
-        let url = SampleEventsTests.fixtures.appendingPathComponent("sample-sidecar.json")
+        let url = EngineFixtures.folder.appendingPathComponent("sample-sidecar.json")
         var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         object["id"] = id
         object["index"] = index

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Curation
 import DemoData
 import Foundation
@@ -20,12 +21,13 @@ import Testing
         return path
     }
 
-    @Test func flagsOverrideTheConfigFileAndTheFilesAreWritten() throws {
+    @Test func flagsOverrideTheConfigFileAndTheFilesAreWritten() async throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let manifest = try writeManifest()
         try Data("[curate]\nseed = 1\nval_fraction = 0.2\nweighting = \"inverse\"\n".utf8).write(to: URL(fileURLWithPath: folder + "/wanlora.toml"))
-        var command = try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config", folder + "/wanlora.toml", "--seed", "7", "--quiet"])
-        try command.run()
+        var command = try #require(try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config",
+                                                          folder + "/wanlora.toml", "--seed", "7", "--quiet"]) as? AsyncParsableCommand)
+        try await command.run()
         for name in ["train.csv", "val.csv", "curation-log.csv", "curation-summary.md"] {
             #expect(FileManager.default.fileExists(atPath: folder + "/out/" + name), "\(name)")
         }
@@ -35,7 +37,7 @@ import Testing
         options.valFraction = 0.2
         options.weighting = .inverse
         options.workers = ProcessInfo.processInfo.activeProcessorCount
-        let expected = try Curator.curate(try ManifestReader().read(path: manifest), options: options)
+        let expected = try await Curator.curate(try ManifestReader().read(path: manifest), options: options)
         let written = try Data(contentsOf: URL(fileURLWithPath: folder + "/out/val.csv"))
         // Paths are rewritten to resolve from the output folder (the manifest sits one folder up).
         #expect(written == Data(CurationWriter.splitCSV(expected, .val, rows: expected.rows.indices, header: true, outputFolder: folder + "/out")))
@@ -48,14 +50,15 @@ import Testing
         #expect(summary.contains("## Where every row went"))
     }
 
-    @Test func badInputIsRefusedWithAReason() throws {
+    @Test func badInputIsRefusedWithAReason() async throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let manifest = try writeManifest()
         #expect(throws: (any Error).self) { try WanLoRA.parseAsRoot(["curate", manifest, "--duplicates", "merge"]) }
         #expect(throws: (any Error).self) { try WanLoRA.parseAsRoot(["curate", manifest, "--sample", "-3"]) }
         try Data("[curate]\nval_fraction = 1.5\n".utf8).write(to: URL(fileURLWithPath: folder + "/bad.toml"))
-        var command = try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config", folder + "/bad.toml", "--quiet"])
-        #expect(throws: (any Error).self) { try command.run() }
+        var command = try #require(try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config",
+                                                          folder + "/bad.toml", "--quiet"]) as? AsyncParsableCommand)
+        await #expect(throws: (any Error).self) { try await command.run() }
         #expect(!FileManager.default.fileExists(atPath: folder + "/out/train.csv"))
     }
 }

@@ -102,8 +102,8 @@ import Testing
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect((object["lora"] as? [String: Any])?["rank"] as? Int == 8)
         // Written as into the run folder: paths absolute against the TOML file's folder.
-        #expect((object["run"] as? [String: Any])?["dir"] as? String == folder.path + "/runs/run")
-        #expect((object["model"] as? [String: Any])?["path"] as? String == folder.path + "/weights")
+        #expect((object["derived"] as? [String: Any])?["run_dir"] as? String == folder.path + "/runs/run")
+        #expect((object["model"] as? [String: Any])?["checkpoint"] as? String == folder.path + "/weights")
         // A broken file is reported with its key.
         try Data("[training]\nframes = 48\n".utf8).write(to: URL(fileURLWithPath: file))
         let broken = try run(["config", "check", file])

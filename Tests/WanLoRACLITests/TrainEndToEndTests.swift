@@ -222,7 +222,7 @@ import Testing
         // Resuming with another max_steps is a changed configuration: refused, then forced.
         let refused = try run(long.dropLast(4) + ["--set", "training.max_steps=\(step + 1)", "--set", "training.save_steps=0",
                                                   "--set", "training.eval_steps=0", "--resume"], in: folder)
-        #expect(refused.status == 1 && refused.stderr.contains("train.max_steps 10000 → \(step + 1)"), "\(refused.stderr)")
+        #expect(refused.status == 1 && refused.stderr.contains("training.max_steps 10000 → \(step + 1)"), "\(refused.stderr)")
         let resumed = try run(long.dropLast(4) + ["--set", "training.max_steps=\(step + 1)", "--set", "training.save_steps=0",
                                                   "--set", "training.eval_steps=0", "--resume", "--force", "--progress", "plain"], in: folder)
         #expect(resumed.status == 0, "\(resumed.stderr)")

@@ -16,7 +16,6 @@ recomputed in the backward), "diffusers" (diffusers' blocks, Ulysses through the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wanlora_engine import distributed  # noqa: E402
-from wanlora_engine.config import load_config  # noqa: E402
+from wanlora_engine.config import load_config, replace_keys  # noqa: E402
 from wanlora_engine.events import EventWriter, set_log_enabled  # noqa: E402
 from wanlora_engine.lora import lora_parameters  # noqa: E402
 from wanlora_engine.train import Trainer  # noqa: E402
@@ -63,7 +62,7 @@ def record_run(trainer: Trainer, steps: int) -> dict:
                for expert in trainer.experts for name, param in lora_parameters(trainer.models[expert]).items()}
     return {"losses": losses, "grads": grads, "weights": weights, "samples_per_step": trainer.samples_per_step,
             "grouping": trainer.grouping, "blocks": blocks_used(trainer),
-            "keep_attention": trainer.config.blocks.keep_attention, "token_counts": token_counts}
+            "keep_attention": trainer.config.training.keep_attention, "token_counts": token_counts}
 
 
 def main() -> int:
@@ -79,14 +78,13 @@ def main() -> int:
         layout = distributed.layout_from_environment(int(ulysses), fsdp == "1")
         set_log_enabled(layout.is_main)
         config = load_config(args.config)
-        train = dataclasses.replace(config.train, grad_accum=int(accum), micro_batch=int(micro),
-                                    expert_grouping=grouping)
-        blocks_config = {
-            "fast": dataclasses.replace(config.blocks, implementation="fast"),
-            "fast_recompute": dataclasses.replace(config.blocks, implementation="fast", keep_attention=False),
-            "diffusers": dataclasses.replace(config.blocks, implementation="diffusers"),
+        blocks_keys = {
+            "fast": {"blocks": "fast"},
+            "fast_recompute": {"blocks": "fast", "keep_attention": False},
+            "diffusers": {"blocks": "diffusers"},
         }[blocks[0] if blocks else "fast"]
-        config = dataclasses.replace(config, train=train, blocks=blocks_config)
+        config = replace_keys(config, training={"grad_accumulation": int(accum), "micro_batch": int(micro),
+                                                "expert_grouping": grouping, **blocks_keys})
         groups = distributed.start(layout, "cpu")
         trainer = Trainer(config, EventWriter(None, echo=False, enabled=False), groups)
         result = record_run(trainer, args.steps)

@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def demo_config(**overrides: Any) -> dict[str, Any]:
-    """The demo fixture with nested overrides: demo_config(train={"max_steps": 4})."""
+    """The demo fixture with nested overrides: demo_config(training={"max_steps": 4})."""
     config = json.loads((FIXTURES / "config.resolved.demo.json").read_text())
 
     def merge(into: dict[str, Any], values: dict[str, Any]) -> None:

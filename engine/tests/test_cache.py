@@ -96,7 +96,7 @@ def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
     write_dataset(data, images=1, videos=1, video_frames=9)
     (data / "media" / "clip0001.mp4").write_bytes(b"not a video")
     (tmp_path / "model").symlink_to(cached / "model")
-    config = write_config(tmp_path, demo_config(data={"val_manifest": None}))
+    config = write_config(tmp_path, demo_config(data={"val_manifest": ""}))
     assert run_stage("cache", config, resume=False, echo=False) == 0
     skipped = read_jsonl(tmp_path / "cache" / "train" / "skipped.jsonl")
     assert [(s["id"], s["line"]) for s in skipped] == [("item0001", 3)]
@@ -111,7 +111,7 @@ def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
 def test_disk_space_is_checked_before_any_work(tmp_path, cached):
     (tmp_path / "model").symlink_to(cached / "model")
     (tmp_path / "data").symlink_to(cached / "data")
-    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_bytes": 2**62}))
+    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_gib": 2.0**32}))
     assert run_stage("cache", config, resume=False, echo=False) == 1
     events = read_events(tmp_path / "runs" / "demo" / "cache-events.jsonl")
     plan = next(e for e in events if e["event"] == "cache_plan")
@@ -124,7 +124,7 @@ def test_disk_space_is_checked_before_any_work(tmp_path, cached):
 
 
 def test_changed_settings_are_refused(workspace):
-    config = write_config(workspace, demo_config(data={"frames": 9}))
+    config = write_config(workspace, demo_config(training={"frames": 9}))
     assert run_stage("cache", config, resume=False, echo=False) == 1
     error = [e for e in read_events(workspace / "runs" / "demo" / "cache-events.jsonl") if e["event"] == "error"][-1]
     assert "frames=5" in error["problem"] and "9" in error["problem"]

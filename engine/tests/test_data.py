@@ -50,13 +50,13 @@ def test_pad_text_zero_pads_and_cuts():
 
 
 def test_training_text_is_padded_to_the_models_512_tokens_as_sampling_is(cached):
-    """The cache keeps at most data.text_length tokens (the demo config: 32); what the model reads in training
+    """The cache keeps at most training.text_length tokens (the demo config: 32); what the model reads in training
     is those tokens and zeros up to 512, the length Wan2.2 and WanPipeline pad to when sampling."""
     import json
 
     from wanlora_engine.data import MODEL_TEXT_TOKENS, CachedDataset, load_empty_prompt
 
-    length = json.loads((cached / "config.resolved.json").read_text())["data"]["text_length"]
+    length = json.loads((cached / "config.resolved.json").read_text())["training"]["text_length"]
     cache_dir = cached / "cache"
     train = CachedDataset(cache_dir, "train", length)
     text = train.text(0)

@@ -12,7 +12,6 @@ through the Ulysses attention processor.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from safetensors.torch import load_file
 from helpers import demo_config, write_config
 from wanlora_engine import distributed
 from wanlora_engine.checkpoints import checkpoint_dirs
-from wanlora_engine.config import load_config
+from wanlora_engine.config import load_config, replace_keys
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EventWriter, read_events
 from wanlora_engine.stage import run_stage
@@ -47,11 +46,9 @@ RTOL, ATOL = 1e-5, 1e-6
 
 def dist_config(checkpoint_every: int = 2, **train: object) -> dict:
     return demo_config(
-        data={"width": 80, "height": 48},
-        train={"micro_batch": 1, "grad_accum": 1, "expert_grouping": "step", "seed": 4, "max_steps": 4,
-               "cfg_dropout": 0.1, **train},
-        eval={"every_steps": 0}, checkpoint={"every_steps": checkpoint_every, "keep_last": 2},
-        logging={"every_steps": 1},
+        training={"resolution": "80x48", "micro_batch": 1, "grad_accumulation": 1, "expert_grouping": "step",
+                  "seed": 4, "max_steps": 4, "cfg_dropout": 0.1, "eval_steps": 0, "save_steps": checkpoint_every,
+                  "keep_checkpoints": 2, "logging_steps": 1, **train},
     )
 
 
@@ -63,7 +60,7 @@ def cached_80x48(tmp_path_factory: pytest.TempPathFactory, tiny_diffusers: Path,
     config = write_config(root, dist_config())
     assert run_stage("cache", config, resume=False, echo=False) == 0
     # gradients as the optimizer sees them, without clipping, for the exact comparison
-    write_config(root, dist_config(optimizer={"max_grad_norm": 0.0}), "config.grads.json")
+    write_config(root, dist_config(max_grad_norm=0.0), "config.grads.json")
     return root
 
 
@@ -81,8 +78,9 @@ def reference(root: Path, accum: int, micro: int = 1, grouping: str = "step") ->
     key = (root, accum, micro, grouping)
     if key not in _references:
         config = load_config(root / "config.grads.json")
-        train = dataclasses.replace(config.train, grad_accum=accum, micro_batch=micro, expert_grouping=grouping)
-        trainer = Trainer(dataclasses.replace(config, train=train), EventWriter(None, echo=False))
+        changed = replace_keys(config, training={"grad_accumulation": accum, "micro_batch": micro,
+                                                 "expert_grouping": grouping})
+        trainer = Trainer(changed, EventWriter(None, echo=False))
         _references[key] = record_run(trainer, steps=2)
     return _references[key]
 
@@ -176,7 +174,7 @@ def test_torchrun_entry_point_matches_one_process_and_resumes_on_one(cached_80x4
     single.mkdir()
     for name in ("model", "data", "cache"):
         (single / name).symlink_to(cached_80x48 / name)
-    assert run_stage("train", write_config(single, dist_config(grad_accum=2)), resume=False, echo=False) == 0
+    assert run_stage("train", write_config(single, dist_config(grad_accumulation=2)), resume=False, echo=False) == 0
     one = [e for e in read_events(single / "runs" / "demo" / "events.jsonl") if e["event"] == "step"]
     assert [e["loss"] for e in steps] == pytest.approx([e["loss"] for e in one], rel=RTOL)
     assert [e["grad_norm"] for e in steps] == pytest.approx([e["grad_norm"] for e in one], rel=1e-4)

@@ -34,8 +34,8 @@ def test_sample_fixture_covers_every_event_type_with_its_fields():
 def test_a_real_run_emits_the_fields_of_the_sample(tmp_path, cached):
     for part in ("model", "data", "cache"):
         (tmp_path / part).symlink_to(cached / part)
-    config = write_config(tmp_path, demo_config(train={"max_steps": 2}, eval={"every_steps": 2},
-                                                checkpoint={"every_steps": 2}, logging={"every_steps": 1}))
+    config = write_config(tmp_path, demo_config(training={"max_steps": 2, "eval_steps": 2, "save_steps": 2,
+                                                          "logging_steps": 1}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     real = read_events(tmp_path / "runs" / "demo" / "events.jsonl")
     # the train stage's lines (run_started also opens the cache and sample stages, without the layout fields)
@@ -80,12 +80,14 @@ def _cli(args, cwd):
 
 
 def test_cli_bad_config_exits_2_with_an_error_event_on_stdout(tmp_path):
-    result = _cli(["train", "--config", str(FIXTURES / "config.invalid.missing-key.json")], tmp_path)
+    raw = demo_config()
+    del raw["training"]["cfg_dropout"]
+    result = _cli(["train", "--config", str(write_config(tmp_path, raw))], tmp_path)
     assert result.returncode == 2
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and event["code"] == "config_invalid"
-    assert "train.cfg_dropout" in event["problem"] and event["remedy"]
-    assert "train.cfg_dropout" in result.stderr
+    assert "training.cfg_dropout" in event["problem"] and event["remedy"]
+    assert "training.cfg_dropout" in result.stderr
 
 
 def test_cli_tiny_model_and_help(tmp_path):
@@ -114,8 +116,8 @@ def test_engine_gives_the_allocator_expandable_segments_unless_the_user_configur
 def test_the_engine_process_reports_its_allocator_settings(tmp_path, cached):
     for part in ("model", "data", "cache"):
         (tmp_path / part).symlink_to(cached / part)
-    config = write_config(tmp_path, demo_config(train={"max_steps": 1}, eval={"every_steps": 0},
-                                                checkpoint={"every_steps": 0}))
+    config = write_config(tmp_path, demo_config(training={"max_steps": 1, "eval_steps": 0,
+                                                          "save_steps": 0}))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")}
     env["PYTHONPATH"] = str(ENGINE_DIR)
     for setting, expected in ((None, "expandable_segments:True"), ("garbage_collection_threshold:0.8",

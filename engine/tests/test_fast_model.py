@@ -39,8 +39,7 @@ def tiny_expert(dropout: float = 0.0, targets: tuple[str, ...] = ("to_q", "to_k"
     torch.manual_seed(0)
     model = WanTransformer3DModel(**TINY)
     model.requires_grad_(False)
-    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=list(targets),
-                                        experts=["high"]), seed=0)
+    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=list(targets)), seed=0)
     with torch.no_grad():  # B starts at zero (and so would every A gradient): make all of them count
         for p in params:
             p.normal_(0, 0.3)

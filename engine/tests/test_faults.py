@@ -299,8 +299,7 @@ def test_a_truncated_latest_checkpoint_is_skipped_for_the_one_before(reference, 
 @pytest.mark.parametrize("action", ["stop", "skip", "rollback"])
 def test_a_nan_loss_stops_skips_or_rolls_back(reference, tmp_path, action):
     work, config = workspace(tmp_path, action, dist_config(checkpoint_every=1, max_steps=STEPS, on_nonfinite=action,
-                                                           rollback_lr_factor=0.5)
-                             | {"checkpoint": {"every_steps": 1, "keep_last": 10}})
+                                                           rollback_lr_factor=0.5, keep_checkpoints=10))
     started = time.monotonic()
     result = run(torchrun_args(config), work, WANLORA_FAULT_INJECT="nan@5")
     events = events_of(work)
@@ -342,7 +341,7 @@ def test_rollback_lowers_the_learning_rate_of_the_repeated_step_exactly(shared, 
 
     work, config = workspace(tmp_path, "lr", dist_config(
         checkpoint_every=1, max_steps=6, on_nonfinite="rollback", rollback_lr_factor=0.25,
-        optimizer={"lr": 1e-3, "warmup_steps": 0, "schedule": "constant"}))
+        learning_rate=1e-3, warmup_steps=0, schedule="constant"))
     monkeypatch.setenv("WANLORA_FAULT_INJECT", "nan@5")
     assert run_stage("train", config, resume=False, echo=False) == 0
     steps = {e["step"]: e for e in events_of(work) if e["event"] == "step"}

@@ -14,8 +14,8 @@ def trained(tmp_path_factory, cached):
     for part in ("model", "data", "cache"):
         (ws / part).symlink_to(cached / part)
     config = write_config(ws, demo_config(
-        lora={"rank": 4, "alpha": 8}, train={"max_steps": 6, "optimizer": {"lr": 0.05, "warmup_steps": 0}},
-        eval={"every_steps": 0}, checkpoint={"every_steps": 0}))
+        lora={"rank": 4, "alpha": 8},
+        training={"max_steps": 6, "learning_rate": 0.05, "warmup_steps": 0, "eval_steps": 0, "save_steps": 0}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     return ws
 

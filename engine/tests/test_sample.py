@@ -78,8 +78,7 @@ def lora_files(tmp_path_factory, tiny_diffusers):
     from wanlora_engine.lora import add_lora, export_diffusers, export_official, lora_parameters
 
     folder = tmp_path_factory.mktemp("loras")
-    config = LoraConfig(rank=4, alpha=8.0, dropout=0.0, targets=["to_q", "to_k", "to_v", "to_out.0"],
-                        experts=["high", "low"])
+    config = LoraConfig(rank=4, alpha=8.0, dropout=0.0, targets=["to_q", "to_k", "to_v", "to_out.0"])
     parts = load_components(tiny_diffusers, "auto", torch.float32, {"high", "low"})
     generator = torch.Generator().manual_seed(3)
     files = {}

@@ -42,7 +42,7 @@ def test_lora_has_the_expected_size_on_both_experts(workspace):
 
 
 def test_each_sample_trains_the_expert_of_its_timestep(workspace):
-    trainer = make_trainer(workspace, train={"timesteps": {"shift": 3.0}})
+    trainer = make_trainer(workspace, training={"timestep_shift": 3.0})
     experts, sigmas = [], []
     for step in range(200):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
@@ -57,7 +57,7 @@ def test_each_sample_trains_the_expert_of_its_timestep(workspace):
 
 @pytest.mark.parametrize("only", ["high", "low"])
 def test_training_one_expert_draws_only_its_timesteps(workspace, only):
-    trainer = make_trainer(workspace, lora={"experts": [only]})
+    trainer = make_trainer(workspace, training={"expert": only}, derived={"experts": [only]})
     assert list(trainer.models) == [only]
     for step in range(50):
         for sample in trainer.draw_step(trainer.sampler.take(4 * step, 4)):
@@ -66,7 +66,7 @@ def test_training_one_expert_draws_only_its_timesteps(workspace, only):
 
 
 def test_step_grouping_uses_one_expert_per_step_with_the_right_frequency(workspace):
-    trainer = make_trainer(workspace, train={"expert_grouping": "step", "timesteps": {"shift": 5.0}})
+    trainer = make_trainer(workspace, training={"expert_grouping": "step", "timestep_shift": 5.0})
     per_step = []
     for step in range(400):
         experts = {s.expert for s in trainer.draw_step(trainer.sampler.take(4 * step, 4))}
@@ -78,7 +78,7 @@ def test_step_grouping_uses_one_expert_per_step_with_the_right_frequency(workspa
 
 
 def test_cfg_dropout_rate_and_empty_prompt(workspace):
-    trainer = make_trainer(workspace, train={"cfg_dropout": 0.1})
+    trainer = make_trainer(workspace, training={"cfg_dropout": 0.1})
     dropped = 0
     total = 0
     for step in range(1000):
@@ -95,10 +95,10 @@ def test_cfg_dropout_rate_and_empty_prompt(workspace):
 def test_overfit_mode_loss_falls_and_reports_memory(workspace):
     config = write_config(workspace, demo_config(
         lora={"rank": 8, "alpha": 8},
-        train={"max_steps": 40, "overfit_samples": 4, "cfg_dropout": 0.0, "micro_batch": 2, "grad_accum": 1,
-               "optimizer": {"lr": 0.01, "warmup_steps": 0, "schedule": "constant", "weight_decay": 0.0}},
-        eval={"every_steps": 0, "timesteps": [100, 500, 900]}, checkpoint={"every_steps": 0},
-        logging={"every_steps": 10}))
+        training={"max_steps": 40, "overfit_samples": 4, "cfg_dropout": 0.0, "micro_batch": 2, "grad_accumulation": 1,
+                  "learning_rate": 0.01, "warmup_steps": 0, "schedule": "constant", "weight_decay": 0.0,
+                  "eval_steps": 0, "save_steps": 0, "logging_steps": 10},
+        eval={"val_loss_timesteps": [100, 500, 900]}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     events = events_of(workspace)
     finished = events[-1]
@@ -114,9 +114,9 @@ def test_overfit_mode_loss_falls_and_reports_memory(workspace):
 
 
 def test_adamw8bit_without_gpu_falls_back_and_says_so(workspace):
-    trainer = make_trainer(workspace, train={"optimizer": {"name": "adamw8bit"}})
+    trainer = make_trainer(workspace, training={"optimizer": "adamw8bit"})
     assert trainer.optimizer_name == "adamw" and isinstance(trainer.optimizer, torch.optim.AdamW)
-    config = write_config(workspace, demo_config(train={"max_steps": 1, "optimizer": {"name": "adamw8bit"}}))
+    config = write_config(workspace, demo_config(training={"max_steps": 1, "optimizer": "adamw8bit"}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     warning = next(e for e in events_of(workspace) if e["event"] == "warning" and e["code"] == "optimizer_fallback")
     assert "no CUDA GPU" in warning["message"]
@@ -141,8 +141,8 @@ def _wait_for(path: Path, predicate, process: subprocess.Popen, timeout: float =
 
 
 def test_resume_after_kill_is_bit_identical(tmp_path, cached):
-    overrides = dict(train={"max_steps": 8, "optimizer": {"warmup_steps": 2}}, lora={"dropout": 0.1},
-                     checkpoint={"every_steps": 2, "keep_last": 2}, eval={"every_steps": 0})
+    overrides = dict(training={"max_steps": 8, "warmup_steps": 2, "save_steps": 2, "keep_checkpoints": 2,
+                               "eval_steps": 0}, lora={"dropout": 0.1})
     results = {}
     for name in ("straight", "killed"):
         ws = tmp_path / name
@@ -184,8 +184,8 @@ def test_resume_after_kill_is_bit_identical(tmp_path, cached):
 def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path, cached):
     for part in ("model", "data", "cache"):
         (tmp_path / part).symlink_to(cached / part)
-    config = write_config(tmp_path, demo_config(train={"max_steps": 10_000}, checkpoint={"every_steps": 0},
-                                                eval={"every_steps": 0}))
+    config = write_config(tmp_path, demo_config(training={"max_steps": 10_000, "save_steps": 0,
+                                                          "eval_steps": 0}))
     process = _engine(["train", "--config", str(config)], tmp_path)
     events_path = tmp_path / "runs" / "demo" / "events.jsonl"
     _wait_for(events_path, lambda ev: any(e["event"] == "step" for e in ev), process)
@@ -212,8 +212,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace, mon
         return original(self)
 
     monkeypatch.setattr(Trainer, "train_step", poisoned)
-    config = write_config(workspace, demo_config(train={"max_steps": 8}, checkpoint={"every_steps": 2},
-                                                 eval={"every_steps": 0}))
+    config = write_config(workspace, demo_config(training={"max_steps": 8, "save_steps": 2,
+                                                           "eval_steps": 0}))
     assert run_stage("train", config, resume=False, echo=False) == 3
     events = events_of(workspace)
     error = next(e for e in events if e["event"] == "error")
@@ -226,7 +226,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(workspace, mon
 
 
 def test_class_balanced_weighting_uses_category_counts(workspace):
-    trainer = make_trainer(workspace, train={"loss_weighting": "class_balanced", "class_balanced_beta": 0.9})
+    trainer = make_trainer(workspace, training={"loss_weighting": "class_balanced", "class_balanced_beta": 0.9})
     categories = trainer.train_set.categories()
     counts = {c: categories.count(c) for c in set(categories)}
     raw = {c: 0.1 / (1 - 0.9 ** n) for c, n in counts.items()}
@@ -235,7 +235,7 @@ def test_class_balanced_weighting_uses_category_counts(workspace):
 
 
 def test_focal_weights_follow_the_loss_ratio(workspace):
-    trainer = make_trainer(workspace, train={"loss_weighting": "focal", "focal_gamma": 2.0})
+    trainer = make_trainer(workspace, training={"loss_weighting": "focal", "focal_gamma": 2.0})
     trainer.state.focal_ema = 0.5
     losses = torch.tensor([0.25, 0.5, 1.0, 100.0])
     weights = trainer.loss_weights([0] * 4, losses)
@@ -243,8 +243,8 @@ def test_focal_weights_follow_the_loss_ratio(workspace):
 
 
 def test_missing_validation_split_is_reported(workspace):
-    config = write_config(workspace, demo_config(data={"val_manifest": None}, train={"max_steps": 1},
-                                                 eval={"every_steps": 1}))
+    config = write_config(workspace, demo_config(data={"val_manifest": ""}, training={"max_steps": 1,
+                                                                                            "eval_steps": 1}))
     assert run_stage("train", config, resume=False, echo=False) == 0
     codes = [e.get("code") for e in events_of(workspace) if e["event"] == "warning"]
     assert "no_validation_split" in codes
@@ -256,7 +256,7 @@ def test_gradient_accumulation_equals_one_big_batch(workspace):
     results = []
     for micro, accum in ((4, 1), (1, 4), (2, 2)):
         trainer = make_trainer(workspace, lora={"dropout": 0.0},
-                               train={"micro_batch": micro, "grad_accum": accum, "cfg_dropout": 0.5})
+                               training={"micro_batch": micro, "grad_accumulation": accum, "cfg_dropout": 0.5})
         record = trainer.train_step()
         params = {k: v.detach().clone() for k, v in trainer.models["low"].named_parameters() if "lora_" in k}
         results.append((record, params))

@@ -11,7 +11,7 @@ Layout of data.cache_dir (documented in docs/engine-contract.md):
 Latents are the VAE posterior mean, normalised per channel as WanPipeline expects: (z - mean) / std with
 the VAE config's latents_mean / latents_std (encoding.encode_latent). Embeddings are UMT5's last hidden
 state for the caption (encoding.clean_caption: NFC-normalised, HTML entities decoded, whitespace
-collapsed), cut at data.text_length tokens (EOS included) and stored without padding; the trainer pads
+collapsed), cut at training.text_length tokens (EOS included) and stored without padding; the trainer pads
 with zeros to the model's 512 tokens, as Wan2.2 and WanPipeline do when sampling (data.MODEL_TEXT_TOKENS).
 Resumable: a shard becomes visible only after both files were renamed into place and its index lines
 were appended, so a killed run redoes at most one shard.
@@ -35,6 +35,7 @@ from .devices import resolve_device
 from .encoding import TextEncoder, encode_latent, latent_shape, read_jsonl
 from .errors import DataError, DiskSpaceError
 from .events import EventWriter, log
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import load_components
 from .media import ManifestRow, decode_media, read_manifest
 
@@ -43,9 +44,9 @@ CACHE_SCHEMA_VERSION = 1
 
 def estimate_item_bytes(media_type: str, config: ResolvedConfig, text_dim: int) -> int:
     """Upper bound of one item's cache size: bf16 latents + untrimmed bf16 embedding + 1 KiB overhead."""
-    frames = 1 if media_type == "image" else config.data.frames
-    c, f, h, w = latent_shape(frames, config.data.height, config.data.width)
-    return 2 * c * f * h * w + 2 * config.data.text_length * text_dim + 1024
+    frames = 1 if media_type == "image" else config.training.frames
+    c, f, h, w = latent_shape(frames, config.training.resolution.height, config.training.resolution.width)
+    return 2 * c * f * h * w + 2 * config.training.text_length * text_dim + 1024
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -81,11 +82,11 @@ def model_fingerprint(vae: Any, text_encoder: Any) -> str:
 
 def cache_settings(config: ResolvedConfig, fingerprint: str) -> dict[str, Any]:
     return {
-        "width": config.data.width,
-        "height": config.data.height,
-        "frames": config.data.frames,
-        "fps": config.data.fps,
-        "text_length": config.data.text_length,
+        "width": config.training.resolution.width,
+        "height": config.training.resolution.height,
+        "frames": config.training.frames,
+        "fps": config.training.fps,
+        "text_length": config.training.text_length,
         "model_fingerprint": fingerprint,
     }
 
@@ -105,7 +106,7 @@ def check_or_write_settings(cache_dir: Path, config: ResolvedConfig, fingerprint
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
-                               "model_path": str(config.model.path)}, indent=2))
+                               "model_path": str(config.model.checkpoint)}, indent=2))
     os.replace(tmp, path)
 
 
@@ -127,14 +128,15 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
         done[split] = {r["id"] for r in indexed} | {r["id"] for r in skipped}
 
     device = resolve_device(config.cache.device, "cache.device", error=DataError)
+    apply_gpu_memory_limit(config, device, events)
     te_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    components = load_components(config.model.path, config.model.layout, torch.float32,
+    components = load_components(config.model.checkpoint, config.model.layout, torch.float32,
                                  {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
     check_or_write_settings(cache_dir, config, model_fingerprint(components.vae, components.text_encoder))
     vae = components.vae.to(device)
     if config.cache.vae_tiling:
         vae.enable_tiling()
-    text = TextEncoder(components.tokenizer, components.text_encoder.to(device), device, config.data.text_length)
+    text = TextEncoder(components.tokenizer, components.text_encoder.to(device), device, config.training.text_length)
 
     pending = {split: [r for r in rows if r.id not in done[split]] for split, rows in splits.items()}
     estimated = sum(estimate_item_bytes(r.media_type, config, text.dim) for rows in pending.values() for r in rows)
@@ -143,12 +145,12 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
                 items=sum(len(r) for r in splits.values()),
                 items_cached=sum(len(d) for d in done.values()), estimated_bytes=estimated, free_bytes=free,
                 cache_dir=str(cache_dir))
-    if estimated + config.cache.free_disk_margin_bytes > free:
+    if estimated + config.free_disk_margin_bytes > free:
         raise DiskSpaceError(
             f"the cache needs up to {estimated / 2**30:.1f} GiB "
-            f"(+{config.cache.free_disk_margin_bytes / 2**30:.1f} GiB "
+            f"(+{config.cache.free_disk_margin_gib:.1f} GiB "
             f"margin) but {cache_dir} has {free / 2**30:.1f} GiB free",
-            "free disk space, point data.cache_dir at a larger disk, or lower data.frames / resolution",
+            "free disk space, point data.cache_dir at a larger disk, or lower training.frames / training.resolution",
         )
 
     empty_path = cache_dir / "empty_prompt.safetensors"
@@ -170,17 +172,17 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
             ok_rows: list[ManifestRow] = []
             for row in chunk:
                 try:
-                    video = decode_media(row, config.data.width, config.data.height, config.data.frames,
-                                         config.data.fps)
+                    size = config.training.resolution
+                    video = decode_media(row, size.width, size.height, config.training.frames, config.training.fps)
                 except DataError as error:
                     skipped.append({"id": row.id, "line": row.line, "path": str(row.path), "reason": error.problem})
                     events.warning("item_skipped",
                                    f"{split} line {row.line} ({row.path.name}) not cached: {error.problem}",
                                    split=split, id=row.id, line=row.line, path=str(row.path))
                     continue
-                if row.media_type == "video" and video.shape[1] < config.data.frames:
+                if row.media_type == "video" and video.shape[1] < config.training.frames:
                     events.warning("clip_short", f"{split} line {row.line} ({row.path.name}) has {video.shape[1]} of "
-                                   f"{config.data.frames} frames; cached with {video.shape[1]}",
+                                   f"{config.training.frames} frames; cached with {video.shape[1]}",
                                    split=split, id=row.id, line=row.line, frames=int(video.shape[1]))
                 latents[row.id] = encode_latent(vae, video, device)
                 ok_rows.append(row)
@@ -230,5 +232,5 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
             "max_caption_tokens": max((r["caption_tokens"] for r in indexed), default=0),
         }
     summary["cache_bytes"] = sum(p.stat().st_size for p in cache_dir.rglob("*") if p.is_file())
-    summary["text_length"] = config.data.text_length
+    summary["text_length"] = config.training.text_length
     return summary

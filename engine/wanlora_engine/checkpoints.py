@@ -1,6 +1,6 @@
 """Training checkpoints: written whole or not at all, checked when read, the last checkpoint.keep_last kept.
 
-    run.dir/checkpoints/step-NNNNNNNN/   lora-high.safetensors, lora-low.safetensors (float32),
+    derived.run_dir/checkpoints/step-NNNNNNNN/   lora-high.safetensors, lora-low.safetensors (float32),
                                          optimizer.pt, rng.pt, trainer_state.json,
                                          manifest.json (written last: bytes and sha256 of every other file)
 
@@ -117,7 +117,7 @@ def checkpoint_to_resume(run_dir: Path, resume: bool) -> ResumePoint:
         return ResumePoint(None)
     if not existing:
         raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
-                          "start without --resume, or point run.dir at the run to continue")
+                          "start without --resume, or set run.name to the run to continue")
     skipped = []
     for folder in reversed(existing):
         problem = checkpoint_problem(folder)
@@ -242,7 +242,7 @@ def load_checkpoint(folder: Path, models: dict[str, Any], optimizer: Any, schedu
     if sorted(state["experts"]) != sorted(experts):
         raise ConfigError(
             f"checkpoint {folder} trained the experts {state['experts']}, the config asks {experts}",
-            "set lora.experts as in the run being resumed, or start a new run folder",
+            "set training.expert as in the run being resumed, or start a new run folder",
         )
     for expert, model in models.items():
         saved = load_file(str(folder / f"lora-{expert}.safetensors"))

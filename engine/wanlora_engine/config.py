@@ -1,10 +1,18 @@
 """The resolved config: the one JSON file (config.resolved.json) the Swift side writes and the engine reads.
 
-Every key is required (defaults live in one place, the Swift config layer); unknown keys are errors, so
-a typo never silently falls back to a default. docs/engine-contract.md documents each key; the fixture
-files in engine/tests/fixtures/ are parsed by both the Swift tests and the Python tests.
+It holds every key of the TOML configuration under the TOML's own section and key names
+(`config.training.grad_accumulation` is the TOML's `training.grad_accumulation`), resolved by Swift:
+the preset applied, `run.name` filled in, an empty `data.cache_dir` replaced by the folder it stands
+for, paths absolute. `derived` holds the few values the engine needs that are no TOML key.
 
-Relative paths are relative to the folder that holds the config file.
+The keys and their types are declared once, in the Swift registry (Sources/Config/ConfigKeys.swift);
+`config_schema.json` beside this file is generated from it (`wanlora config generate`, checked by a
+Swift test), and this module builds its typed view from that schema. It checks the schema version,
+that every key is present with its type and that no key is unknown. Value ranges were checked once,
+in Swift, before the file was written; nothing is validated here a second time.
+
+Relative paths (hand-written files) are relative to the folder that holds the config file; an empty
+path means "none" and reads as None.
 """
 
 from __future__ import annotations
@@ -12,209 +20,86 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
 
-SCHEMA_VERSION = 1
+_SCHEMA_FILE = Path(__file__).with_name("config_schema.json")
+SCHEMA: dict[str, Any] = json.loads(_SCHEMA_FILE.read_text(encoding="utf-8"))
+SCHEMA_VERSION: int = SCHEMA["schema_version"]
+SECTIONS: list[str] = list(SCHEMA["sections"])
 
 Expert = Literal["high", "low"]
 
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be > 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must be >= 0"
-
-
-def _unit_interval_open_right(value: float) -> str | None:
-    return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
-
-
-def _unit_interval_open(value: float) -> str | None:
-    return None if 0.0 < value < 1.0 else "must be in (0, 1)"
-
-
-def _unit_interval_open_left(value: float) -> str | None:
-    return None if 0.0 < value <= 1.0 else "must be in (0, 1]"
-
-
-def _multiple_of_16(value: int) -> str | None:
-    return None if value > 0 and value % 16 == 0 else "must be a positive multiple of 16 (VAE 8x, patch 2x)"
-
-
-def _frames_4n_plus_1(value: int) -> str | None:
-    if value >= 1 and (value - 1) % 4 == 0:
-        return None
-    return "must be 4n+1 (1, 5, ..., 49, 81): the VAE compresses time 4x"
-
-
-def _non_empty(value: list[Any]) -> str | None:
-    return None if len(value) > 0 else "must not be empty"
-
-
-def _distinct_experts(value: list[str]) -> str | None:
-    return None if len(set(value)) == len(value) and len(value) > 0 else "must list 'high', 'low' or both, each once"
-
-
-def _timesteps(value: list[int]) -> str | None:
-    if not value:
-        return "must not be empty"
-    return None if all(0 <= t <= 999 for t in value) else "every timestep must be in [0, 999]"
-
-
-def _check(fn: typing.Callable[[Any], str | None]) -> dict[str, Any]:
-    return {"check": fn}
+# Storage dtypes of model.weights_dtype as torch names (fp8 is refused by Swift before launch).
+TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    name: str
-    dir: Path
+class Resolution:
+    """`training.resolution` / `sample.resolution`, written "WIDTHxHEIGHT"."""
+
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    path: Path
-    layout: Literal["auto", "official", "diffusers"]
-    dtype: Literal["bfloat16", "float16", "float32"]
-    boundary: float = field(metadata=_check(_unit_interval_open))
-    num_train_timesteps: int = field(metadata=_check(_positive))
-    inactive_expert_device: Literal["same", "cpu"]
+class Derived:
+    """Values the engine needs that are not TOML keys (docs/engine-contract.md §2, `derived`)."""
+
+    run_dir: Path
+    experts: list[Expert]
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    train_manifest: Path
-    val_manifest: Path | None
-    cache_dir: Path
-    width: int = field(metadata=_check(_multiple_of_16))
-    height: int = field(metadata=_check(_multiple_of_16))
-    frames: int = field(metadata=_check(_frames_4n_plus_1))
-    fps: int = field(metadata=_check(_positive))
-    text_length: int = field(metadata=_check(_positive))
-    weight_column: str | None
-    category_column: str | None
-    source: Literal["cache", "on_the_fly"]
+def _section_class(section: str) -> type:
+    keys = SCHEMA["sections"][section]
+    return dataclasses.make_dataclass(
+        section.capitalize() + "Section", [(key["name"], Any) for key in keys], frozen=True
+    )
 
 
-@dataclass(frozen=True)
-class CacheConfig:
-    device: Literal["auto", "cpu", "cuda"]
-    shard_items: int = field(metadata=_check(_positive))
-    text_batch_size: int = field(metadata=_check(_positive))
-    vae_tiling: bool
-    free_disk_margin_bytes: int = field(metadata=_check(_non_negative))
-
-
-@dataclass(frozen=True)
-class LoraConfig:
-    rank: int = field(metadata=_check(_positive))
-    alpha: float = field(metadata=_check(_positive))
-    dropout: float = field(metadata=_check(_unit_interval_open_right))
-    targets: list[str] = field(metadata=_check(_non_empty))
-    experts: list[Expert] = field(metadata=_check(_distinct_experts))
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: Literal["adamw8bit", "adamw"]
-    lr: float = field(metadata=_check(_positive))
-    betas: list[float]
-    eps: float = field(metadata=_check(_positive))
-    weight_decay: float = field(metadata=_check(_non_negative))
-    warmup_steps: int = field(metadata=_check(_non_negative))
-    schedule: Literal["cosine", "constant"]
-    max_grad_norm: float = field(metadata=_check(_non_negative))
-
-
-@dataclass(frozen=True)
-class TimestepConfig:
-    sampling: Literal["uniform", "logit_normal"]
-    shift: float = field(metadata=_check(_positive))
-    logit_mean: float
-    logit_std: float = field(metadata=_check(_positive))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    device: Literal["auto", "cpu", "cuda"]
-    epochs: int = field(metadata=_check(_positive))
-    max_steps: int | None
-    micro_batch: int = field(metadata=_check(_positive))
-    grad_accum: int = field(metadata=_check(_positive))
-    mixed_precision: Literal["bf16", "no"]
-    gradient_checkpointing: bool
-    cfg_dropout: float = field(metadata=_check(_unit_interval_open_right))
-    seed: int = field(metadata=_check(_non_negative))
-    expert_grouping: Literal["sample", "step"]
-    loss_weighting: Literal["none", "class_balanced", "focal"]
-    class_balanced_beta: float = field(metadata=_check(_unit_interval_open))
-    focal_gamma: float = field(metadata=_check(_non_negative))
-    overfit_samples: int | None
-    optimizer: OptimizerConfig
-    timesteps: TimestepConfig
-    on_nonfinite: Literal["stop", "skip", "rollback"]
-    rollback_lr_factor: float = field(metadata=_check(_unit_interval_open_left))
-    stop_grace_seconds: int = field(metadata=_check(_positive))
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    every_steps: int = field(metadata=_check(_positive))
-    tensorboard: bool
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    every_steps: int = field(metadata=_check(_non_negative))
-    timesteps: list[int] = field(metadata=_check(_timesteps))
-    max_samples: int = field(metadata=_check(_positive))
-    seed: int = field(metadata=_check(_non_negative))
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    every_steps: int = field(metadata=_check(_non_negative))
-    keep_last: int = field(metadata=_check(_positive))
-
-
-@dataclass(frozen=True)
-class BlocksConfig:
-    """How the transformer blocks run (wanlora_engine.fast_model; docs/engine-contract.md §2.10)."""
-
-    implementation: Literal["fast", "diffusers"]
-    attention: Literal["auto", "cudnn", "flash", "efficient", "math"]
-    keep_attention: bool
-    activation_offload: Literal["auto", "none", "all"]
-    compile: bool
+_SECTION_CLASSES = {section: _section_class(section) for section in SECTIONS}
+# The `lora` section's type (rank, alpha, dropout, targets), as lora.add_lora takes it.
+LoraConfig = _SECTION_CLASSES["lora"]
 
 
 @dataclass(frozen=True)
 class ResolvedConfig:
     schema_version: int
-    run: RunConfig
-    model: ModelConfig
-    data: DataConfig
-    cache: CacheConfig
-    lora: LoraConfig
-    train: TrainConfig
-    logging: LoggingConfig
-    eval: EvalConfig
-    checkpoint: CheckpointConfig
-    blocks: BlocksConfig
+    preset: str
+    run: Any
+    data: Any
+    model: Any
+    lora: Any
+    training: Any
+    cache: Any
+    hardware: Any
+    sample: Any
+    eval: Any
+    derived: Derived
     source_path: Path | None = field(default=None, metadata={"internal": True})
 
+    @property
+    def free_disk_margin_bytes(self) -> int:
+        """`cache.free_disk_margin_gib` in bytes, rounded as Swift rounds (half away from zero)."""
+        return int(math.floor(self.cache.free_disk_margin_gib * 2**30 + 0.5))
+
+    @property
+    def torch_dtype(self) -> str:
+        """The torch dtype name of `model.weights_dtype`."""
+        return TORCH_DTYPES[self.model.weights_dtype]
+
     def to_json_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready values (paths as strings), without internal fields."""
+        """The config as JSON-ready values (the file's own spelling), without internal fields."""
 
         def convert(obj: Any) -> Any:
+            if isinstance(obj, Resolution):
+                return str(obj)
             if dataclasses.is_dataclass(obj):
                 return {
                     f.name: convert(getattr(obj, f.name))
@@ -227,144 +112,154 @@ class ResolvedConfig:
                 return [convert(v) for v in obj]
             return obj
 
-        return convert(self)
+        out = convert(self)
+        # A path that is None was "" in the file.
+        for section in SECTIONS:
+            for key in SCHEMA["sections"][section]:
+                if key["type"] == "path" and out[section][key["name"]] is None:
+                    out[section][key["name"]] = ""
+        return out
 
 
-_TYPE_NAMES = {int: "integer", float: "number", bool: "boolean", str: "string", Path: "string (path)"}
+def _describe(schema: dict[str, Any]) -> str:
+    kind = schema["type"]
+    if kind == "choice":
+        return "one of " + ", ".join(json.dumps(v) for v in schema["values"])
+    if kind == "array":
+        return "an array of " + _describe(schema["items"])
+    if kind == "resolution":
+        return 'a string "WIDTHxHEIGHT"'
+    return {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "a string",
+            "path": "a path string"}[kind]
 
 
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(json.dumps(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _describe(args[0]) + " or null"
-    if origin is list:
-        return "array of " + _describe(typing.get_args(tp)[0])
-    if dataclasses.is_dataclass(tp):
-        return "object"
-    return _TYPE_NAMES.get(tp, str(tp))
-
-
-def _convert(value: Any, tp: Any, where: str, base: Path) -> Any:
-    origin = typing.get_origin(tp)
+def _convert(value: Any, schema: dict[str, Any], where: str, base: Path) -> Any:
     wrong = ConfigError(
-        f"config key '{where}' is {json.dumps(value, ensure_ascii=False)}, expected {_describe(tp)}",
-        f"write '{where}' as {_describe(tp)} (docs/engine-contract.md lists every key)",
+        f"config key '{where}' is {json.dumps(value, ensure_ascii=False)}, expected {_describe(schema)}",
+        f"write '{where}' as {_describe(schema)} (docs/config.md describes every key)",
     )
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _convert(value, args[0], where, base)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise wrong
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise wrong
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(v, item_tp, f"{where}[{i}]", base) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise wrong
-        return _parse_dataclass(tp, value, where, base)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise wrong
-        return value
-    if tp is int:
+    kind = schema["type"]
+    if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong
         return value
-    if tp is float:
+    if kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise wrong
         return float(value)
-    if tp is str:
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind == "string":
         if not isinstance(value, str):
             raise wrong
         return value
-    if tp is Path:
-        if not isinstance(value, str) or not value:
+    if kind == "choice":
+        if not isinstance(value, str) or value not in schema["values"]:
             raise wrong
+        return value
+    if kind == "path":
+        if not isinstance(value, str):
+            raise wrong
+        if not value:
+            return None
         path = Path(value).expanduser()
         return path if path.is_absolute() else (base / path)
-    raise TypeError(f"unsupported config type {tp!r}")
+    if kind == "resolution":
+        parts = value.lower().replace("×", "x").split("x") if isinstance(value, str) else []
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise wrong
+        return Resolution(int(parts[0]), int(parts[1]))
+    if kind == "array":
+        if not isinstance(value, list):
+            raise wrong
+        return [_convert(v, schema["items"], f"{where}[{i}]", base) for i, v in enumerate(value)]
+    raise TypeError(f"unsupported schema type {kind!r} of '{where}'")
 
 
-def _parse_dataclass(cls: Any, raw: dict[str, Any], where: str, base: Path) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
-    known = {f.name for f in fields}
-    prefix = f"{where}." if where else ""
-    unknown = sorted(set(raw) - known)
+def _refuse_unknown(raw: dict[str, Any], known: list[str], where: str) -> None:
+    unknown = sorted(set(raw) - set(known))
     if unknown:
+        prefix = f"{where}." if where else ""
         raise ConfigError(
             f"config has unknown key '{prefix}{unknown[0]}'",
             f"remove it or correct its spelling; the keys of '{where or 'the top level'}' are: "
             + ", ".join(sorted(known)),
         )
-    values: dict[str, Any] = {}
-    for f in fields:
-        key = f"{prefix}{f.name}"
-        if f.name not in raw:
-            raise ConfigError(
-                f"config lacks the key '{key}' ({_describe(hints[f.name])})",
-                "regenerate config.resolved.json with `wanlora train`/`wanlora cache`, or add the key "
-                "(docs/engine-contract.md lists every key and its default)",
-            )
-        value = _convert(raw[f.name], hints[f.name], key, base)
-        check = f.metadata.get("check")
-        if check is not None and value is not None:
-            problem = check(value)
-            if problem:
-                raise ConfigError(
-                    f"config key '{key}' is {json.dumps(raw[f.name], ensure_ascii=False)}: it {problem}",
-                    f"change '{key}' so that it {problem}",
-                )
-        values[f.name] = value
-    return cls(**values)
+
+
+def _require(raw: dict[str, Any], name: str, where: str, expected: str) -> Any:
+    if name not in raw:
+        raise ConfigError(
+            f"config lacks the key '{where}' ({expected})",
+            "regenerate config.resolved.json with `wanlora train`/`wanlora cache` "
+            "(every key is required: the file has no defaults)",
+        )
+    return raw[name]
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"config key '{where}' is {json.dumps(value, ensure_ascii=False)}, expected an object",
+            f"write '{where}' as a JSON object (docs/engine-contract.md §2)",
+        )
+    return value
+
+
+def _parse_section(section: str, raw: Any, base: Path) -> Any:
+    raw = _object(raw, section)
+    keys = SCHEMA["sections"][section]
+    _refuse_unknown(raw, [k["name"] for k in keys], section)
+    values = {}
+    for key in keys:
+        where = f"{section}.{key['name']}"
+        values[key["name"]] = _convert(_require(raw, key["name"], where, _describe(key)), key, where, base)
+    return _SECTION_CLASSES[section](**values)
+
+
+def _parse_derived(raw: Any, base: Path) -> Derived:
+    raw = _object(raw, "derived")
+    _refuse_unknown(raw, ["run_dir", "experts"], "derived")
+    run_dir = _convert(_require(raw, "run_dir", "derived.run_dir", "a path string"), {"type": "path"},
+                       "derived.run_dir", base)
+    experts_schema = {"type": "array", "items": {"type": "choice", "values": ["high", "low"]}}
+    experts = _convert(_require(raw, "experts", "derived.experts", _describe(experts_schema)), experts_schema,
+                       "derived.experts", base)
+    if run_dir is None or not experts or len(set(experts)) != len(experts):
+        raise ConfigError(
+            f"config key 'derived' is {json.dumps(raw)}: run_dir must be a path, experts 'high', 'low' or both once",
+            "regenerate config.resolved.json with `wanlora train`/`wanlora cache`",
+        )
+    return Derived(run_dir=run_dir, experts=experts)
 
 
 def parse_config(raw: dict[str, Any], base: Path) -> ResolvedConfig:
-    """Validate a decoded config.resolved.json; relative paths resolve against `base`."""
+    """Check and type a decoded config.resolved.json; relative paths resolve against `base`."""
     if not isinstance(raw, dict):
         raise ConfigError("config is not a JSON object", "write config.resolved.json as one JSON object")
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise ConfigError(
             f"config schema_version is {json.dumps(version)}, this engine reads version {SCHEMA_VERSION}",
             "regenerate config.resolved.json with the wanlora binary that ships with this engine",
         )
-    config: ResolvedConfig = _parse_dataclass(ResolvedConfig, raw, "", base)
-    _check_cross_field(config)
-    return config
+    _refuse_unknown(raw, ["schema_version", "preset", *SECTIONS, "derived"], "")
+    preset = _convert(_require(raw, "preset", "preset", _describe(SCHEMA["preset"])), SCHEMA["preset"], "preset", base)
+    sections = {s: _parse_section(s, _require(raw, s, s, "an object"), base) for s in SECTIONS}
+    derived = _parse_derived(_require(raw, "derived", "derived", "an object"), base)
+    return ResolvedConfig(schema_version=version, preset=preset, derived=derived, **sections)
 
 
-def _check_cross_field(config: ResolvedConfig) -> None:
-    betas = config.train.optimizer.betas
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ConfigError(
-            f"config key 'train.optimizer.betas' is {betas}: it must be two numbers in [0, 1)",
-            "set 'train.optimizer.betas' to e.g. [0.9, 0.999]",
-        )
-    if config.train.max_steps is not None and config.train.max_steps <= 0:
-        raise ConfigError(
-            f"config key 'train.max_steps' is {config.train.max_steps}: it must be > 0 or null",
-            "set 'train.max_steps' to null to train for 'train.epochs' epochs",
-        )
-    if config.train.overfit_samples is not None and config.train.overfit_samples <= 0:
-        raise ConfigError(
-            f"config key 'train.overfit_samples' is {config.train.overfit_samples}: it must be > 0 or null",
-            "set 'train.overfit_samples' to 100 for the overfit test, or null for normal training",
-        )
+def replace_keys(config: ResolvedConfig, **sections: dict[str, Any]) -> ResolvedConfig:
+    """A copy with some keys changed: replace_keys(config, training={"grad_accumulation": 2})."""
+    changed = {s: dataclasses.replace(getattr(config, s), **values) for s, values in sections.items()}
+    return dataclasses.replace(config, **changed)
 
 
 def load_config(path: Path) -> ResolvedConfig:
-    """Read and validate config.resolved.json."""
+    """Read and check config.resolved.json."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -77,7 +77,7 @@ class CachedDataset:
 # Wan2.1/2.2 read 512 text tokens: the official code (`text_len`) and WanPipeline (`max_sequence_length`) zero-pad
 # every caption embedding to 512, however short the caption or the tokenizer cut. Training pads to the same
 # length, so that the cross-attention sees during training the zero tokens it sees when sampling;
-# data.text_length only says where captions are cut (and what the cache stores).
+# training.text_length only says where captions are cut (and what the cache stores).
 MODEL_TEXT_TOKENS = 512
 
 
@@ -164,20 +164,21 @@ class EncodedOnTheFly:
             self.rows = self.rows[:limit]
         if not self.rows:
             raise DataError(f"manifest {manifest} has no rows", "point data.train_manifest at the prepared manifest")
-        self.items = [CachedItem(r.id, -1, latent_shape(1 if r.media_type == "image" else config.data.frames,
-                                                        config.data.height, config.data.width),
+        size = config.training.resolution
+        self.items = [CachedItem(r.id, -1, latent_shape(1 if r.media_type == "image" else config.training.frames,
+                                                        size.height, size.width),
                                  r.category, r.weight, r.media_type)
                       for r in self.rows]
         self.device = resolve_device(config.cache.device, "cache.device", error=DataError)
         te_dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        parts = load_components(config.model.path, config.model.layout, torch.float32,
+        parts = load_components(config.model.checkpoint, config.model.layout, torch.float32,
                                 {"vae", "text_encoder", "tokenizer"}, text_encoder_dtype=te_dtype)
         self.vae = parts.vae.to(self.device)
         if config.cache.vae_tiling:
             self.vae.enable_tiling()
         self.encoder = TextEncoder(parts.tokenizer, parts.text_encoder.to(self.device), self.device,
-                                   config.data.text_length)
-        self.text_length = config.data.text_length
+                                   config.training.text_length)
+        self.text_length = config.training.text_length
 
     def __len__(self) -> int:
         return len(self.items)
@@ -187,8 +188,8 @@ class EncodedOnTheFly:
         from .media import decode_media
 
         row = self.rows[index]
-        video = decode_media(row, self.config.data.width, self.config.data.height, self.config.data.frames,
-                             self.config.data.fps)
+        training = self.config.training
+        video = decode_media(row, training.resolution.width, training.resolution.height, training.frames, training.fps)
         return encode_latent(self.vae, video, self.device)
 
     def text(self, index: int) -> torch.Tensor:

@@ -332,7 +332,7 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, t
     """
     if temb.ndim != 3:
         raise ValueError("the fast blocks take one timestep per sample (temb [B, 6, dim]); per-token timesteps "
-                         "(Wan2.2 TI2V) need blocks.implementation 'diffusers'")
+                         "(Wan2.2 TI2V) need training.blocks 'diffusers'")
     shift1, scale1, gate1, shift3, scale3, gate3 = (block.scale_shift_table.float() + temb.float()).chunk(6, dim=1)
     eps1 = block.norm1.eps
     attn = block.attn1
@@ -576,8 +576,8 @@ def enable_fast_blocks(model: Any, options: FastBlockOptions, warn: Callable[[st
 
 
 def fast_block_options(config: Any) -> FastBlockOptions:
-    """The options of a resolved config (its `blocks` section and train.gradient_checkpointing)."""
-    blocks = config.blocks
-    return FastBlockOptions(attention=blocks.attention, keep_attention=blocks.keep_attention,
-                            checkpoint=config.train.gradient_checkpointing, offload=blocks.activation_offload,
-                            compile=blocks.compile)
+    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …)."""
+    training = config.training
+    return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
+                            checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
+                            compile=training.compile)

@@ -75,7 +75,8 @@ def detect_layout(path: Path) -> str:
     if not path.is_dir():
         raise ModelLoadError(
             f"model folder {path} does not exist",
-            "set model.path to the folder of Wan2.2-T2V-A14B (official release or diffusers format)",
+            "set model.checkpoint (TOML; model.path in a sample job) to the folder of Wan2.2-T2V-A14B "
+            "(official release or diffusers format)",
         )
     if (path / OFFICIAL_HIGH).is_dir() or (path / OFFICIAL_LOW).is_dir():
         return "official"
@@ -84,7 +85,8 @@ def detect_layout(path: Path) -> str:
     raise ModelLoadError(
         f"model folder {path} is neither the official layout (no {OFFICIAL_HIGH}/ or {OFFICIAL_LOW}/) "
         "nor the diffusers layout (no model_index.json or transformer/)",
-        "point model.path at the folder that holds high_noise_model/ and low_noise_model/, "
+        "point model.checkpoint (TOML; model.path in a sample job) at the folder that holds high_noise_model/ "
+        "and low_noise_model/, "
         "or at a WanPipeline folder with transformer/ and transformer_2/",
     )
 

@@ -86,7 +86,7 @@ def read_manifest(path: Path, weight_column: str | None, category_column: str | 
         for column, key in ((weight_column, "data.weight_column"), (category_column, "data.category_column")):
             if column and column not in header:
                 raise DataError(f"manifest {path} has no column '{column}' ({key})",
-                                f"add the column to the manifest, or set {key} to null")
+                                f"add the column to the manifest, or set {key} to \"\" (none)")
         for row in reader:
             line = reader.line_num
             if not row or all(not cell for cell in row):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .config import _check, _frames_4n_plus_1, _multiple_of_16, _non_negative, _parse_dataclass, _positive
 from .errors import ConfigError
+from .strict_json import _check, _frames_4n_plus_1, _multiple_of_16, _non_negative, _parse_dataclass, _positive
 
 SAMPLE_JOB_SCHEMA_VERSION = 1
 

@@ -103,8 +103,8 @@ def _cache(config_path: Path, options: StageOptions, layout: distributed.Layout)
     def work(events: EventWriter) -> StageResult:
         return StageResult(summary=run_cache(config, events))
 
-    return StageRun(config.run.dir / "cache-events.jsonl", config.run.name, config.cache.device, config.source_path,
-                    work)
+    return StageRun(config.derived.run_dir / "cache-events.jsonl", config.run.name, config.cache.device,
+                    config.source_path, work)
 
 
 def restarted_by_launcher(env: dict[str, str] | None = None) -> str | None:
@@ -130,15 +130,16 @@ def _train(config_path: Path, options: StageOptions, layout: distributed.Layout)
     # A restart by torchrun (a rank died) or a requeued Slurm job runs the first command again: it continues
     # from the last whole checkpoint when there is one, whether or not that command said --resume.
     restarted = restarted_by_launcher()
-    resume = options.resume or (restarted is not None and bool(checkpoint_dirs(config.run.dir)))
-    point = checkpoint_to_resume(config.run.dir, resume)
+    run_dir = config.derived.run_dir
+    resume = options.resume or (restarted is not None and bool(checkpoint_dirs(run_dir)))
+    point = checkpoint_to_resume(run_dir, resume)
 
     def work(events: EventWriter) -> StageResult:
-        groups = distributed.start(layout, resolve_device(config.train.device, "train.device").type)
+        groups = distributed.start(layout, resolve_device(config.training.device, "training.device").type)
         status, outputs, summary = run_train(config, events, point, groups)
         return StageResult(status, outputs, summary, step=summary.get("steps_done"))
 
-    return StageRun(config.run.dir / "events.jsonl", config.run.name, config.train.device, config.source_path, work,
+    return StageRun(run_dir / "events.jsonl", config.run.name, config.training.device, config.source_path, work,
                     resumed_from_step=checkpoint_step(point.folder) if point.folder else None,
                     restarted_by=restarted)
 

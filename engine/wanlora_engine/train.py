@@ -6,9 +6,9 @@ the expert its timestep belongs to (t = sigma * 1000 >= 875 -> high noise), with
 With train.expert_grouping = 'step', the expert is drawn once per optimizer step (with the probability
 the sigma sampler gives its range) and all the step's sigmas are drawn inside that range: the same
 joint distribution of (expert, sigma), but only one expert is active per step, so the other can wait
-in host memory (model.inactive_expert_device = 'cpu').
+in host memory (hardware.inactive_expert = 'offload').
 
-Run folder (run.dir):
+Run folder (derived.run_dir):
     events.jsonl                       the events of this stage (also on stdout)
     checkpoints/step-NNNNNNNN/         LoRA weights, optimizer and random state (checkpoints.py)
     lora/{high,low}_noise.{diffusers,comfyui}.safetensors   the exported adapters
@@ -18,7 +18,6 @@ Devices and the process layout are set up by devices.py, checkpoints written and
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import signal
@@ -47,6 +46,7 @@ from .errors import NonFiniteLossError
 from .events import EventWriter, log
 from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
+from .gpu_memory import apply_gpu_memory_limit
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files
 
@@ -155,13 +155,15 @@ class Trainer:
     def __init__(self, config: ResolvedConfig, events: EventWriter, groups: dist_util.Groups | None = None) -> None:
         self.config = config
         self.events = events
-        self.run_dir = config.run.dir
+        self.run_dir = config.derived.run_dir
         if groups is None:  # one process (tests, `python -m wanlora_engine train` without torchrun)
-            groups = dist_util.Groups(dist_util.Layout(), resolve_device(config.train.device, "train.device"))
+            device = resolve_device(config.training.device, "training.device")
+            groups = dist_util.Groups(dist_util.Layout(), device)
         self.groups = groups
         self.layout = groups.layout
         self.device = groups.device
-        self.experts: list[str] = [e for e in ("high", "low") if e in config.lora.experts]
+        apply_gpu_memory_limit(config, self.device, events)
+        self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
         self.state = TrainState()
@@ -173,26 +175,27 @@ class Trainer:
         self.last_eval: dict[str, Any] | None = None
 
         check_world_size(self.layout)
-        self.use_autocast = config.train.mixed_precision == "bf16" and self.device.type == "cuda"
-        if config.train.mixed_precision == "bf16" and self.device.type != "cuda":
+        self.use_autocast = config.training.mixed_precision == "bf16" and self.device.type == "cuda"
+        if config.training.mixed_precision == "bf16" and self.device.type != "cuda":
             events.warning("bf16_needs_gpu", "bf16 autocast needs a CUDA GPU; training in float32 on the CPU")
-        dtype_name = config.model.dtype if self.device.type == "cuda" else "float32"
-        if self.device.type != "cuda" and config.model.dtype != "float32":
-            events.warning("float32_on_cpu", f"model.dtype {config.model.dtype} is for GPUs; the CPU run keeps "
-                           "the expert weights in float32")
+        dtype_name = config.torch_dtype if self.device.type == "cuda" else "float32"
+        if self.device.type != "cuda" and config.torch_dtype != "float32":
+            events.warning("float32_on_cpu", f"model.weights_dtype {config.model.weights_dtype} is for GPUs; "
+                           "the CPU run keeps the expert weights in float32")
         self.weight_dtype = DTYPES[dtype_name]
 
         # Data: the cache, or the same items encoded when drawn (data.source = 'on_the_fly')
         cache_dir = config.data.cache_dir
         on_the_fly = config.data.source == "on_the_fly"
-        self.overfit = config.train.overfit_samples is not None
+        self.overfit = config.training.overfit_samples > 0
+        overfit_limit = config.training.overfit_samples if self.overfit else None
         self.train_set: Any
         self.eval_set: Any
         if on_the_fly:
-            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=config.train.overfit_samples)
+            self.train_set = EncodedOnTheFly(config, config.data.train_manifest, limit=overfit_limit)
         else:
-            self.train_set = CachedDataset(cache_dir, "train", config.data.text_length,
-                                           limit=config.train.overfit_samples)
+            self.train_set = CachedDataset(cache_dir, "train", config.training.text_length,
+                                           limit=overfit_limit)
         if self.overfit:
             self.eval_set = self.train_set
             self.eval_split = "train_subset"
@@ -200,62 +203,62 @@ class Trainer:
             self.eval_set = EncodedOnTheFly(config, config.data.val_manifest)
             self.eval_split = "val"
         elif not on_the_fly and config.data.val_manifest is not None and (cache_dir / "val" / "index.jsonl").is_file():
-            self.eval_set = CachedDataset(cache_dir, "val", config.data.text_length)
+            self.eval_set = CachedDataset(cache_dir, "val", config.training.text_length)
             self.eval_split = "val"
         else:
             self.eval_set = None
             self.eval_split = "none"
-            if config.eval.every_steps:
+            if config.training.eval_steps:
                 events.warning("no_validation_split", "eval.every_steps is set but the cache has no val split "
                                "(data.val_manifest is null or was not cached): no validation loss this run")
         self.empty_prompt = (self.train_set.empty_prompt() if on_the_fly
-                             else load_empty_prompt(cache_dir, config.data.text_length))
-        self.sampler = EpochSampler(self.train_set.weights(), config.train.seed)
-        if config.train.loss_weighting == "class_balanced":
-            table = class_balanced_weights(self.train_set.categories(), config.train.class_balanced_beta)
+                             else load_empty_prompt(cache_dir, config.training.text_length))
+        self.sampler = EpochSampler(self.train_set.weights(), config.training.seed)
+        if config.training.loss_weighting == "class_balanced":
+            table = class_balanced_weights(self.train_set.categories(), config.training.class_balanced_beta)
             self.item_loss_weight = [table[c] for c in self.train_set.categories()]
         else:
             self.item_loss_weight = [1.0] * len(self.train_set)
 
         # Samples per optimizer step: every data-parallel group trains micro_batch x grad_accum of them.
-        self.grad_accum = config.train.grad_accum
-        self.samples_per_step = config.train.micro_batch * self.grad_accum * self.layout.data_parallel
+        self.grad_accum = config.training.grad_accumulation
+        self.samples_per_step = config.training.micro_batch * self.grad_accum * self.layout.data_parallel
         self.total_steps = self._total_steps()
 
-        self.sigma_sampler = SigmaSampler(config.train.timesteps.sampling, config.train.timesteps.shift,
-                                          config.train.timesteps.logit_mean, config.train.timesteps.logit_std)
+        self.sigma_sampler = SigmaSampler(config.training.timestep_sampling, config.training.timestep_shift,
+                                          config.training.timestep_logit_mean, config.training.timestep_logit_std)
         lo = min(sigma_range(e, self.boundary)[0] for e in self.experts)
         hi = max(sigma_range(e, self.boundary)[1] for e in self.experts)
         self.sigma_lo, self.sigma_hi = lo, hi
-        self.generator = torch.Generator().manual_seed(config.train.seed)
+        self.generator = torch.Generator().manual_seed(config.training.seed)
 
         # Models
-        components = load_components(config.model.path, config.model.layout, self.weight_dtype, set(self.experts))
+        components = load_components(config.model.checkpoint, config.model.layout, self.weight_dtype, set(self.experts))
         # The fast blocks run Ulysses too: enable_ulysses (in place_experts) hands them the sequence group.
-        fast_blocks = config.blocks.implementation == "fast"
+        fast_blocks = config.training.blocks == "fast"
         self.fast_blocks = fast_blocks
         self.models: dict[str, Any] = {}
         self.params: dict[str, list[torch.nn.Parameter]] = {}
         for offset, expert in enumerate(self.experts):
             model = components.expert(expert)
-            self.params[expert] = add_lora(model, config.lora, seed=config.train.seed + offset)
-            if config.train.gradient_checkpointing:
+            self.params[expert] = add_lora(model, config.lora, seed=config.training.seed + offset)
+            if config.training.gradient_checkpointing:
                 model.enable_gradient_checkpointing()
             if fast_blocks:
                 enable_fast_blocks(model, fast_block_options(config), warn=events.warning, device=self.device)
             model.train()
             self.models[expert] = model
         self.active: str | None = None
-        self.offload = (config.model.inactive_expert_device == "cpu" and self.device.type == "cuda"
+        self.offload = (config.hardware.inactive_expert == "offload" and self.device.type == "cuda"
                         and len(self.experts) > 1)
         if self.offload and self.layout.fsdp:
             # A sharded expert already costs 1/world of its memory per GPU; FSDP keeps both experts sharded.
             self.offload = False
-            events.warning("offload_replaced_by_sharding", "model.inactive_expert_device 'cpu' is not used with FSDP: "
+            events.warning("offload_replaced_by_sharding", "hardware.inactive_expert 'offload' is not used with FSDP: "
                            f"both experts stay sharded over the {self.layout.world_size} GPUs "
                            f"(1/{self.layout.world_size} of each expert per GPU)")
-        place_experts(self.models, self.params, self.groups, self.offload, config.train.seed)
-        self.grouping = config.train.expert_grouping
+        place_experts(self.models, self.params, self.groups, self.offload, config.training.seed)
+        self.grouping = config.training.expert_grouping
         if self.layout.fsdp and self.layout.data_parallel > 1 and self.grouping == "sample" and len(self.experts) > 1:
             # Sharded experts gather their weights collectively: every rank must run the same expert.
             self.grouping = "step"
@@ -266,28 +269,29 @@ class Trainer:
             # One optimizer update must find every gradient it applies on the GPU, so with an expert
             # waiting in host memory each step trains one expert.
             self.grouping = "step"
-            events.warning("expert_grouping_forced", "inactive_expert_device 'cpu' trains one expert per optimizer "
-                           "step: using expert_grouping 'step' (same distribution of expert and timestep)")
+            events.warning("expert_grouping_forced", "hardware.inactive_expert 'offload' trains one expert per "
+                           "optimizer step: using expert_grouping 'step' (same distribution of expert and timestep)")
 
         self.optimizer, self.optimizer_name = self._build_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda step: lr_multiplier(step, config.train.optimizer.warmup_steps, self.total_steps,
-                                       config.train.optimizer.schedule),
+            lambda step: lr_multiplier(step, config.training.warmup_steps, self.total_steps,
+                                       config.training.schedule),
         )
 
     # -----------------------------------------------------------------------------------------------
 
     def _total_steps(self) -> int:
-        if self.config.train.max_steps is not None:
-            return self.config.train.max_steps
-        return max(1, -(-self.config.train.epochs * len(self.train_set) // self.samples_per_step))
+        if self.config.training.max_steps > 0:
+            return self.config.training.max_steps
+        return max(1, -(-self.config.training.epochs * len(self.train_set) // self.samples_per_step))
 
     def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
-        opt = self.config.train.optimizer
+        opt = self.config.training
         groups = [{"params": self.params[e], "name": e} for e in self.experts]
-        kwargs = {"lr": opt.lr, "betas": tuple(opt.betas), "eps": opt.eps, "weight_decay": opt.weight_decay}
-        if opt.name == "adamw8bit":
+        kwargs = {"lr": opt.learning_rate, "betas": tuple(opt.adam_betas), "eps": opt.adam_eps,
+                  "weight_decay": opt.weight_decay}
+        if opt.optimizer == "adamw8bit":
             reason = None
             if self.device.type != "cuda":
                 reason = "no CUDA GPU"
@@ -344,7 +348,7 @@ class Trainer:
             latent = self.train_set.latent(index).float()
             latents.append(latent)
             noises.append(torch.randn(latent.shape, generator=self.generator, dtype=torch.float32))
-        drops = torch.rand(len(indices), generator=self.generator) < self.config.train.cfg_dropout
+        drops = torch.rand(len(indices), generator=self.generator) < self.config.training.cfg_dropout
         samples = []
         for index, sigma, latent, noise, drop in zip(indices, sigmas, latents, noises, drops.tolist()):
             text = self.empty_prompt if drop else self.train_set.text(index)
@@ -354,13 +358,13 @@ class Trainer:
 
     def loss_weights(self, indices: list[int], losses: torch.Tensor) -> torch.Tensor:
         """Per-sample loss weights of the items `indices` with `losses` (train.loss_weighting)."""
-        mode = self.config.train.loss_weighting
+        mode = self.config.training.loss_weighting
         if mode == "class_balanced":
             return torch.tensor([self.item_loss_weight[i] for i in indices], dtype=torch.float32)
         if mode == "focal":
             reference = self.state.focal_ema if self.state.focal_ema is not None else float(losses.mean())
             ratio = losses.detach().cpu() / max(reference, 1e-12)
-            return ratio.pow(self.config.train.focal_gamma).clamp(max=10.0)
+            return ratio.pow(self.config.training.focal_gamma).clamp(max=10.0)
         return torch.ones(len(indices))
 
     def _micro_groups(self, micro: list[DrawnSample]) -> list[tuple[str, list[DrawnSample]]]:
@@ -372,7 +376,7 @@ class Trainer:
 
     def train_step(self) -> StepRecord:
         started = time.monotonic()
-        cfg = self.config.train
+        cfg = self.config.training
         layout = self.layout
         faults.maybe_kill(layout.rank, self.state.step + 1, "step_start")
         self.optimizer.zero_grad(set_to_none=True)
@@ -424,8 +428,8 @@ class Trainer:
         trained = sorted({s.expert for s in samples}, key=self.experts.index)
         dist_util.sum_gradients([p for e in trained for p in self.params[e]])
         grads = [p for e in self.experts for p in self.params[e] if p.grad is not None]
-        if cfg.optimizer.max_grad_norm > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.optimizer.max_grad_norm))
+        if cfg.max_grad_norm > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(grads, cfg.max_grad_norm))
         else:
             grad_norm = float(torch.linalg.vector_norm(torch.stack([g.grad.detach().float().norm() for g in grads])))
         if not torch.isfinite(torch.tensor(grad_norm)):
@@ -451,12 +455,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any] | None:
-        if self.eval_set is None or self.config.eval.every_steps == 0 and not self.overfit:
+        if self.eval_set is None or self.config.training.eval_steps == 0 and not self.overfit:
             return None
         cfg = self.config.eval
         layout = self.layout
-        count = min(cfg.max_samples, len(self.eval_set))
-        sums = {t: [0.0, 0] for t in cfg.timesteps}  # t -> [sum of losses, items]
+        count = min(cfg.val_loss_samples, len(self.eval_set))
+        sums = {t: [0.0, 0] for t in cfg.val_loss_timesteps}  # t -> [sum of losses, items]
         for model in self.models.values():
             model.eval()
         try:
@@ -473,7 +477,7 @@ class Trainer:
                 x0 = self.eval_set.latent(index).float()[None]
                 noise = torch.randn(x0.shape, generator=generator)
                 text = self.eval_set.text(index)[None]
-                for t in cfg.timesteps:
+                for t in cfg.val_loss_timesteps:
                     expert = expert_for_timestep(t, self.boundary, self.timesteps)
                     if expert not in self.models:
                         continue
@@ -486,13 +490,13 @@ class Trainer:
         finally:
             for model in self.models.values():
                 model.train()
-        flat = dist_util.sum_values([v for t in cfg.timesteps for v in sums[t]], self.device)
+        flat = dist_util.sum_values([v for t in cfg.val_loss_timesteps for v in sums[t]], self.device)
         totals = {t: (flat[2 * i] / layout.ulysses, round(flat[2 * i + 1] / layout.ulysses))
-                  for i, t in enumerate(cfg.timesteps)}
+                  for i, t in enumerate(cfg.val_loss_timesteps)}
         losses = {str(t): (total / n if n else None) for t, (total, n) in totals.items()}
 
         def mean_of(expert: str | None) -> float | None:
-            values = [losses[str(t)] for t in cfg.timesteps if losses[str(t)] is not None
+            values = [losses[str(t)] for t in cfg.val_loss_timesteps if losses[str(t)] is not None
                       and (expert is None or expert_for_timestep(t, self.boundary, self.timesteps) == expert)]
             return sum(values) / len(values) if values else None
 
@@ -512,7 +516,7 @@ class Trainer:
                                         "total_steps": self.total_steps, "samples_per_step": self.samples_per_step,
                                         "layout": self.layout.describe()}
         started = time.monotonic()
-        folder = save_checkpoint(self.run_dir, self.state.step, self.config.checkpoint.keep_last, self.models,
+        folder = save_checkpoint(self.run_dir, self.state.step, self.config.training.keep_checkpoints, self.models,
                                  self.optimizer, self.scheduler, self.generator, self.layout, self.device, state,
                                  self.events)
         self.last_checkpoint_seconds = time.monotonic() - started
@@ -520,7 +524,7 @@ class Trainer:
 
     def load_checkpoint(self, folder: Path) -> None:
         state = load_checkpoint(folder, self.models, self.optimizer, self.scheduler, self.generator, self.layout,
-                                self.device, self.config.train.seed)
+                                self.device, self.config.training.seed)
         self.state = TrainState(step=int(state["step"]), samples_seen=int(state["samples_seen"]),
                                 focal_ema=state.get("focal_ema"), history=list(state.get("history", [])),
                                 skipped_steps=int(state.get("skipped_steps", 0)),
@@ -557,7 +561,7 @@ class Trainer:
         if self._rollbacks_in_a_row > MAX_ROLLBACKS_IN_A_ROW:
             error.remedy = (f"{MAX_ROLLBACKS_IN_A_ROW} rollbacks to {folder.name} did not help: " + error.remedy)
             raise error
-        scale = self.state.lr_scale * self.config.train.rollback_lr_factor
+        scale = self.state.lr_scale * self.config.training.rollback_lr_factor
         rollbacks = self.state.rollbacks + 1
         self.optimizer.zero_grad(set_to_none=True)
         self.load_checkpoint(folder)
@@ -580,20 +584,21 @@ class Trainer:
         saved = int(state.get("samples_per_step", self.samples_per_step))
         if saved == self.samples_per_step:
             return
-        per_micro_batch = self.config.train.micro_batch * self.layout.data_parallel
+        per_micro_batch = self.config.training.micro_batch * self.layout.data_parallel
         if saved % per_micro_batch == 0:
             self.grad_accum = saved // per_micro_batch
             self.samples_per_step = saved
             self.total_steps = self._total_steps()
             self.events.warning(
                 "grad_accum_adjusted", f"checkpoint {folder.name} was trained with {saved} samples per step; on "
-                f"{self.layout.data_parallel} data-parallel group(s) of micro-batch {self.config.train.micro_batch} "
-                f"that takes grad_accum {self.grad_accum} (the config says {self.config.train.grad_accum})",
+                f"{self.layout.data_parallel} data-parallel group(s) of micro-batch {self.config.training.micro_batch} "
+                f"that takes grad_accum {self.grad_accum} (the config says {self.config.training.grad_accumulation})",
                 samples_per_step=saved, grad_accum=self.grad_accum)
         else:
             self.events.warning(
                 "batch_changed", f"checkpoint {folder.name} was trained with {saved} samples per step; this layout "
-                f"({self.layout.data_parallel} data-parallel group(s) x micro-batch {self.config.train.micro_batch}) "
+                f"({self.layout.data_parallel} data-parallel group(s) x micro-batch "
+                f"{self.config.training.micro_batch}) "
                 f"cannot make that, so the run continues with {self.samples_per_step} samples per step",
                 samples_per_step=self.samples_per_step, previous_samples_per_step=saved)
 
@@ -631,7 +636,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
     `resume`: --resume, or the checkpoint already chosen (stage.py); `groups`: the started process layout
     under torchrun (distributed.start); None for one process.
     """
-    run_dir = config.run.dir
+    run_dir = config.derived.run_dir
     point = resume if isinstance(resume, ResumePoint) else checkpoint_to_resume(run_dir, resume)
     trainer = Trainer(config, events, groups)
     if point.folder is not None:
@@ -647,13 +652,16 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
                 total_steps=trainer.total_steps, samples_per_step=trainer.samples_per_step,
                 epochs=trainer.total_steps * trainer.samples_per_step / len(trainer.train_set),
                 optimizer=trainer.optimizer_name, mixed_precision="bf16" if trainer.use_autocast else "no",
-                gradient_checkpointing=config.train.gradient_checkpointing,
-                sigma_sampling={"sampling": config.train.timesteps.sampling, "shift": config.train.timesteps.shift,
+                gradient_checkpointing=config.training.gradient_checkpointing,
+                sigma_sampling={"sampling": config.training.timestep_sampling, "shift": config.training.timestep_shift,
                                 "p_high": trainer.sigma_sampler.probability(*sigma_range("high", trainer.boundary))},
-                overfit_samples=config.train.overfit_samples, blocks={**dataclasses.asdict(config.blocks),
-                        "implementation": "fast" if trainer.fast_blocks else "diffusers"},
+                overfit_samples=config.training.overfit_samples or None,
+                blocks={"implementation": "fast" if trainer.fast_blocks else "diffusers",
+                        "attention": config.training.attention, "keep_attention": config.training.keep_attention,
+                        "activation_offload": config.training.activation_offload,
+                        "compile": config.training.compile},
                 **trainer.layout.describe())
-    if config.logging.tensorboard:
+    if config.training.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -662,7 +670,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
             events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
                            "pip install tensorboard into the engine's environment to get it")
 
-    stop = StopRequest(trainer, config.train.stop_grace_seconds)
+    stop = StopRequest(trainer, config.training.stop_grace_seconds)
     previous = {s: signal.signal(s, stop.handle) for s in STOP_SIGNALS}
     started = time.monotonic()
     last_saved = trainer.state.step if point.folder is not None else -1
@@ -677,9 +685,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
             try:
                 window.append(trainer.train_step())
             except NonFiniteLossError as error:
-                if config.train.on_nonfinite == "skip":
+                if config.training.on_nonfinite == "skip":
                     trainer.skip_step(error)
-                elif config.train.on_nonfinite == "rollback":
+                elif config.training.on_nonfinite == "rollback":
                     try:
                         trainer.rollback(error)
                     except NonFiniteLossError:
@@ -694,16 +702,16 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
             step = trainer.state.step
             # A signal may reach one rank only: all ranks stop after the same step.
             trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
-            if window and (step % config.logging.every_steps == 0 or step == trainer.total_steps
+            if window and (step % config.training.logging_steps == 0 or step == trainer.total_steps
                            or trainer.stop_requested):
                 _emit_step(trainer, window, memory, events)
                 window = []
-            if config.eval.every_steps and step % config.eval.every_steps == 0 and not trainer.overfit:
+            if config.training.eval_steps and step % config.training.eval_steps == 0 and not trainer.overfit:
                 trainer.evaluate()
             if trainer.stop_requested:
                 status = "interrupted"
                 break
-            if config.checkpoint.every_steps and step % config.checkpoint.every_steps == 0:
+            if config.training.save_steps and step % config.training.save_steps == 0:
                 trainer.save_checkpoint()
                 last_saved = step
         if status == "interrupted":
@@ -715,7 +723,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
         elif trainer.state.step != last_saved:
             trainer.save_checkpoint()
         eval_end = None
-        if status == "completed" and (trainer.overfit or config.eval.every_steps):
+        if status == "completed" and (trainer.overfit or config.training.eval_steps):
             already = trainer.last_eval is not None and trainer.last_eval["step"] == trainer.state.step
             eval_end = trainer.last_eval if already else trainer.evaluate()
     finally:

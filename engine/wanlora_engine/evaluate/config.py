@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import _check, _parse_dataclass, _positive
 from ..errors import ConfigError
+from ..strict_json import _check, _parse_dataclass, _positive
 
 SCHEMA_VERSION = 1
 METRICS = ("fvd", "is", "lpips", "clip", "temporal")

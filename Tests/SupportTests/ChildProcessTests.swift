@@ -1,6 +1,24 @@
 import Foundation
 import Testing
-@testable import Media
+import Support
+
+/// The process ids a child process reported when it started.
+final class StartedProcesses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: [String] = []
+
+    func started(_ id: String) {
+        lock.lock()
+        ids.append(id)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return ids
+    }
+}
 
 @Suite struct ChildProcessTests {
     @Test func drainsBothPipesAndKeepsTheTails() async throws {
@@ -23,7 +41,7 @@ import Testing
     }
 
     @Test func reportsSignalsAndProcessIDs() async throws {
-        let seen = Counter()
+        let seen = StartedProcesses()
         let result = try await ChildProcess("/bin/sh", arguments: ["-c", "kill -9 $$"]).run { pid in seen.started(String(pid)) }
         #expect(result.exit == .signalled(9))
         #expect(seen.all.count == 1)
@@ -31,7 +49,7 @@ import Testing
     }
 
     @Test func cancellationTerminatesTheChild() async throws {
-        let pids = Counter()
+        let pids = StartedProcesses()
         let task = Task {
             try await ChildProcess("/bin/sleep", arguments: ["600"], gracePeriod: .seconds(1)).run { pid in pids.started(String(pid)) }
         }
@@ -48,7 +66,7 @@ import Testing
     }
 
     @Test func stubbornChildrenGetSIGKILL() async throws {
-        let pids = Counter()
+        let pids = StartedProcesses()
         let task = Task {
             try await ChildProcess("/bin/sh", arguments: ["-c", "trap '' TERM; sleep 600 & wait"], gracePeriod: .milliseconds(300)).run { pid in
                 pids.started(String(pid))

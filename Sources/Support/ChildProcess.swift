@@ -1,6 +1,5 @@
 import Foundation
 import Subprocess
-import Support
 
 #if canImport(System)
 import System
@@ -49,7 +48,9 @@ public struct ChildProcessError: ActionableError {
     }
 }
 
-/// Runs one child process to completion.
+/// Runs one child process to completion: the one runner of the Swift side for ffmpeg and ffprobe
+/// (probe, prepare, demo media, curate's frames). (The engine, which needs a user-driven SIGINT →
+/// SIGTERM → SIGKILL teardown and its stderr in a log file, runs through `Runs.EngineProcess`.)
 ///
 /// Both pipes are drained concurrently, so a child that writes a lot to one of them never blocks
 /// on the other. The child gets its own process group: a Ctrl-C on the terminal reaches wanlora
