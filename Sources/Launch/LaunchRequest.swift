@@ -92,7 +92,8 @@ public struct LaunchRequest: Sendable, Equatable {
             throw LaunchError("The shutdown timeout must be at least 1 s, not \(seconds).", remedy: "Pass a number of seconds, e.g. 300.")
         }
         if maxRestarts < 0 {
-            throw LaunchError("--max-restarts \(maxRestarts): the number of restarts is 0 or more.", remedy: "Pass --max-restarts 0 (off) or e.g. 3.")
+            throw LaunchError("--max-restarts \(maxRestarts): the number of restarts is 0 or more.",
+                              remedy: "Pass --max-restarts 0 (off) or e.g. 3.")
         }
     }
 }

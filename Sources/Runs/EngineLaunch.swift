@@ -60,7 +60,8 @@ public struct NodePlacement: Sendable, Equatable {
     public var shutdownTimeoutSeconds: Int?
     public var maxRestarts: Int
 
-    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0) {
+    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil,
+                maxRestarts: Int = 0) {
         self.nodeRank = nodeRank
         self.master = master
         self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
@@ -96,13 +97,15 @@ public struct EngineLaunch: Sendable, Equatable {
     /// The launch of `stage` for the config at `configPath`: the cache stage is one process; the
     /// train stage runs `hardware`'s layout (GPUs per node, nodes, Ulysses, FSDP) from `placement`.
     public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
-                            attentionHeads: Int, placement: NodePlacement = NodePlacement(), stopGraceSeconds: Int? = nil,
+                            attentionHeads: Int, placement: NodePlacement = NodePlacement(),
+                            stopGraceSeconds: Int? = nil,
                             engine: EngineInstallation) throws -> EngineLaunch {
         guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
         let request = LaunchRequest(
             gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
             ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
-            shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds ?? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds },
+            shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds
+                ?? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds },
             maxRestarts: placement.maxRestarts, attentionHeads: attentionHeads
         )
         let command = try Launcher.command(for: request)

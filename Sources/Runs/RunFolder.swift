@@ -148,7 +148,8 @@ public final class RunLock: @unchecked Sendable {
     }
 
     /// Takes the lock of `folder` for `stage`, or explains who holds it.
-    public static func acquire(_ folder: RunFolder, stage: EngineLaunch.Stage, procRoot: String = "/proc") throws -> RunLock {
+    public static func acquire(_ folder: RunFolder, stage: EngineLaunch.Stage,
+                               procRoot: String = "/proc") throws -> RunLock {
         // Inherited by the engine on purpose (no O_CLOEXEC): see the type's comment.
         let fd = open(folder.lockPath, O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else {
@@ -164,25 +165,33 @@ public final class RunLock: @unchecked Sendable {
         var takenOver: String?
         if !flocked && !noFlock {
             close(fd)
-            var problem = "The run \(folder.path) is in use by another wanlora process (\(recorded.isEmpty ? "no details" : recorded))."
-            var remedy = "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. Use another run.name for a second run."
+            var problem = "The run \(folder.path) is in use by another wanlora process ("
+                + (recorded.isEmpty ? "no details" : recorded) + ")."
+            var remedy = "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. "
+                + "Use another run.name for a second run."
             if let owner, owner.liveness(procRoot: procRoot) != .alive {
-                problem = "The run \(folder.path) is locked by a process that wanlora pid \(owner.pid) started (its \(owner.stage) since \(owner.since)); that wanlora has ended but the process still holds the lock."
-                remedy = "An engine (or torchrun) left running: find it with `fuser -v \(folder.lockPath)` and stop it (kill PID), then start again."
+                problem = "The run \(folder.path) is locked by a process that wanlora pid \(owner.pid) started "
+                    + "(its \(owner.stage) since \(owner.since)); that wanlora has ended but the process still holds the lock."
+                remedy = "An engine (or torchrun) left running: find it with `fuser -v \(folder.lockPath)` and stop it "
+                    + "(kill PID), then start again."
             }
             throw RunError(problem: problem, remedy: remedy)
         }
-        if let owner, owner.pid != getpid() || owner.startTime != LockOwner.startTime(of: getpid(), procRoot: procRoot) {
+        let mine = LockOwner.startTime(of: getpid(), procRoot: procRoot)
+        if let owner, owner.pid != getpid() || owner.startTime != mine {
             let liveness = owner.liveness(procRoot: procRoot)
             if noFlock && liveness == .alive {
                 close(fd)
                 throw RunError(
-                    problem: "The run \(folder.path) is in use by wanlora pid \(owner.pid) (\(owner.stage) since \(owner.since)); this file system has no flock, so its lock file decides.",
-                    remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal). Use another run.name for a second run."
+                    problem: "The run \(folder.path) is in use by wanlora pid \(owner.pid) (\(owner.stage) since "
+                        + "\(owner.since)); this file system has no flock, so its lock file decides.",
+                    remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal). "
+                        + "Use another run.name for a second run."
                 )
             }
             let how = liveness == .pidReused ? "its pid now belongs to another process" : "it no longer runs"
-            takenOver = "took over the lock of \(folder.path) from wanlora pid \(owner.pid) (\(owner.stage) since \(owner.since)): \(how), it ended without releasing the lock (killed?)."
+            takenOver = "took over the lock of \(folder.path) from wanlora pid \(owner.pid) (\(owner.stage) since "
+                + "\(owner.since)): \(how), it ended without releasing the lock (killed?)."
         }
         let text = LockOwner.current(stage: stage).text
         _ = ftruncate(fd, 0)

@@ -182,22 +182,27 @@ struct TrainCommand: ParsableCommand {
     var fsdp: Bool?
 
     @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
-        "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
+        "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the "
+            + "ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
         valueName: "s"))
     var shutdownTimeout: Int?
 
     @Option(name: .customLong("max-restarts"), help: ArgumentHelp(
-        "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole checkpoint, up to k times (0: off).",
+        "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole "
+            + "checkpoint, up to k times (0: off).",
         valueName: "k"))
     var maxRestarts: Int = 0
 
-    @Option(name: .customLong("slurm-time"), help: ArgumentHelp("--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
+    @Option(name: .customLong("slurm-time"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
     var slurmTime: String?
 
-    @Option(name: .customLong("slurm-partition"), help: ArgumentHelp("--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
+    @Option(name: .customLong("slurm-partition"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
     var slurmPartition: String?
 
-    @Option(name: .customLong("slurm-account"), help: ArgumentHelp("--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
+    @Option(name: .customLong("slurm-account"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
     var slurmAccount: String?
 
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
@@ -231,7 +236,8 @@ struct TrainCommand: ParsableCommand {
             // itself); its per-node command names the address to fill in.
             let masterAddress = try master.map(MasterAddress.init(parsing:))
                 ?? (dryRun && config.hardware.nodes > 1 ? TrainCommand.masterPlaceholder : nil)
-            let placement = NodePlacement(nodeRank: nodeRank, master: masterAddress, shutdownTimeoutSeconds: shutdownTimeout,
+            let placement = NodePlacement(nodeRank: nodeRank, master: masterAddress,
+                                          shutdownTimeoutSeconds: shutdownTimeout,
                                           maxRestarts: maxRestarts)
             let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
                                                       engine: try options.engine(), placement: placement,
@@ -281,7 +287,8 @@ struct TrainCommand: ParsableCommand {
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
         let settings = SlurmSettings(time: slurmTime, partition: slurmPartition, account: slurmAccount,
-                                     signalLeadSeconds: (request.shutdownTimeoutSeconds ?? p.resolved.settings.training.stopGraceSeconds) + 30)
+                                     signalLeadSeconds: (request.shutdownTimeoutSeconds
+                                                         ?? p.resolved.settings.training.stopGraceSeconds) + 30)
         let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)
         Console.out("")
         FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
