@@ -72,7 +72,8 @@ public struct LaunchRequest: Sendable, Equatable {
         }
         if needsMaster && nodes > 1 && master == nil {
             throw LaunchError("--nodes \(nodes) needs the address where node 0 waits for the others.",
-                              remedy: "Pass --master ADDR:PORT with node 0's address (the same on every node), e.g. --master 10.0.0.1:29500.")
+                              remedy: "Pass --master ADDR:PORT with node 0's address (the "
+                                  + "same on every node), e.g. --master 10.0.0.1:29500.")
         }
         guard ulysses >= 1 else {
             throw LaunchError("--ulysses \(ulysses): the Ulysses degree is 1 (off) or more.", remedy: "Pass --ulysses 1, 2, 4 or 8.")
@@ -81,7 +82,8 @@ public struct LaunchRequest: Sendable, Equatable {
         let fitting = (1...world).filter { world % $0 == 0 && attentionHeads % $0 == 0 }
         let choices = fitting.map(String.init).joined(separator: ", ")
         if world % ulysses != 0 {
-            throw LaunchError("--ulysses \(ulysses) does not divide the \(world) GPUs of the run (\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
+            throw LaunchError("--ulysses \(ulysses) does not divide the \(world) GPUs of the run "
+                + "(\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
                               remedy: "Use a Ulysses degree that divides \(world) and the \(attentionHeads) heads: \(choices).")
         }
         if attentionHeads % ulysses != 0 {

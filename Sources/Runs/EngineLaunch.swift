@@ -27,7 +27,8 @@ public struct EngineInstallation: Sendable, Equatable {
             guard fm.isExecutableFile(atPath: given) else {
                 throw RunError(
                     problem: "The engine's Python \(given) (from \(origin)) is not an executable file.",
-                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
+                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, "
+                        + "e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
                 )
             }
             return installation(given)
@@ -45,8 +46,10 @@ public struct EngineInstallation: Sendable, Equatable {
             }
         }
         throw RunError(
-            problem: "The Python engine was not found (looked for engine/.venv/bin/python above \(searchFrom.joined(separator: " and "))).",
-            remedy: "Create it with `make -C engine venv` in the wanlora repository, or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
+            problem: "The Python engine was not found (looked for engine/.venv/bin/python "
+                + "above \(searchFrom.joined(separator: " and "))).",
+            remedy: "Create it with `make -C engine venv` in the wanlora repository, "
+                + "or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
         )
     }
 }

@@ -96,7 +96,8 @@ public struct RunStatus: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: runsDir, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RunError(problem: "The runs folder \(runsDir) does not exist.",
-                           remedy: "Pass the folder that holds the run folders (--runs-dir), or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
+                           remedy: "Pass the folder that holds the run folders (--runs-dir), "
+                               + "or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
         }
         let names = try fm.contentsOfDirectory(atPath: runsDir).sorted()
         return names.compactMap { name in

@@ -15,11 +15,13 @@ struct EngineRunOptions: ParsableArguments {
     var assignments: [String] = []
 
     @Option(name: .customLong("engine-python"), help: ArgumentHelp(
-        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, else engine/.venv/bin/python above the wanlora binary or the working folder).",
+        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, "
+            + "else engine/.venv/bin/python above the wanlora binary or the working folder).",
         valueName: "path"))
     var enginePython: String?
 
-    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, plain, json (the engine's events unchanged on stdout) or none.",
+    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, "
+        + "plain, json (the engine's events unchanged on stdout) or none.",
                                valueName: "mode"))
     var progress: String = "auto"
 
@@ -28,7 +30,8 @@ struct EngineRunOptions: ParsableArguments {
 
     func validate() throws {
         if RunProgressMode(rawValue: progress) == nil {
-            throw ValidationError("--progress \(progress) is not a mode: use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError("--progress \(progress) is not a mode: "
+                + "use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -108,7 +111,12 @@ struct CacheCommand: ParsableCommand {
         commandName: "cache",
         abstract: "Encode the prepared clips (VAE latents) and captions (UMT5) once, for training.",
         discussion: """
-        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and continues where a stopped run ended: run the same command again. Items it cannot decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
+        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json \
+        and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the \
+        Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: \
+        cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and \
+        continues where a stopped run ended: run the same command again. Items it cannot \
+        decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
 
         Examples:
           wanlora cache --config run.toml
@@ -135,15 +143,29 @@ struct CacheCommand: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the LoRA adapters of both Wan2.2 experts: the engine on one GPU, torchrun over several GPUs and nodes.",
+        abstract: "Train the LoRA adapters of both Wan2.2 experts: "
+            + "the engine on one GPU, torchrun over several GPUs and nodes.",
         discussion: """
-        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the \
+        planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; \
+        skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder \
+        and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, \
+        one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, \
+        NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
 
-        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same command on every node with its own --node-rank and node 0's --master ADDR:PORT. A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
+        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs \
+        and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert \
+        over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same \
+        command on every node with its own --node-rank and node 0's --master ADDR:PORT. \
+        A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
 
-        --dry-run prints the run folder, the command for this node, the same launch as a Slurm script and the per-GPU plan, and starts nothing.
+        --dry-run prints the run folder, the command for this node, \
+        the same launch as a Slurm script and the per-GPU plan, and starts nothing.
 
-        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. The exit status is the engine's: 0 completed, 1 failed, 2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
+        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C \
+        stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. \
+        The exit status is the engine's: 0 completed, 1 failed, \
+        2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
 
         Examples:
           wanlora train --config run.toml
@@ -153,7 +175,8 @@ struct TrainCommand: ParsableCommand {
         Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
           wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
 
-        The run folder holds config.resolved.json, events.jsonl, train.log, checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
+        The run folder holds config.resolved.json, events.jsonl, train.log, \
+        checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
         """
     )
 
@@ -281,7 +304,10 @@ struct TrainCommand: ParsableCommand {
         Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
         Console.out("command:     \(p.launch.commandLine)")
         if let plan = p.plan {
-            Console.out("plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, \(NumberFormat.grouped(plan.schedule.totalSteps)) steps, about \(String(format: "%.1f", plan.schedule.runHours)) h")
+            Console.out("plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per "
+                + "GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, "
+                + "\(NumberFormat.grouped(plan.schedule.totalSteps)) steps, "
+                + "about \(String(format: "%.1f", plan.schedule.runHours)) h")
             for check in plan.checks { Console.out("  \(check.severity.rawValue): \(check.message)") }
         }
         for note in p.notes { Console.out("note: \(note)") }
@@ -302,7 +328,10 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs",
         abstract: "List runs with their state, steps and last loss.",
         discussion: """
-        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine ended without its final event — resume it; new when nothing ran yet), steps done of the total, the last training and validation loss, the checkpoints on disk and the time of the last event.
+        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): \
+        the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine \
+        ended without its final event — resume it; new when nothing ran yet), steps done of the total, \
+        the last training and validation loss, the checkpoints on disk and the time of the last event.
         """
     )
 

@@ -10,7 +10,10 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
         discussion: """
-        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: \
+        shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, \
+        hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, \
+        bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
 
         Examples:
           wanlora plan --preset v100 --compare-report

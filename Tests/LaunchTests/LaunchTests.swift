@@ -205,7 +205,8 @@ import Testing
         #expect(text.contains("  expert weights") && text.contains("13.3 GiB"))
         #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
         #expect(text.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"))
-        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) accumulation × 1 = \(plan.setup.gradAccumulation)"))
+        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) "
+            + "accumulation × 1 = \(plan.setup.gradAccumulation)"))
         #expect(text.contains("#SBATCH --gpus-per-node=2"))
         let withoutPlan = DryRun.text(request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
         #expect(withoutPlan.contains("Per-GPU plan: not available"))

@@ -37,7 +37,8 @@ func writeScript(_ path: String, _ body: String) throws {
         #expect(cache.processes == 1 && cache.request == nil)
         let train = try EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
                                           hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
-        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine train --config /runs/a/config.resolved.json --resume")
+        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine "
+            + "train --config /runs/a/config.resolved.json --resume")
         // --resume belongs to train only.
         #expect(!(try EngineLaunch.make(stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
                                          engine: venv)).arguments.contains("--resume"))

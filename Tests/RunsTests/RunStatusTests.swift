@@ -37,7 +37,9 @@ import Testing
         _ = try makeRun(runs, "h-resumed", train: [trainStart, plan, step, s[14], trainStart, step, s[11]])
         // Failed at the start of a resume: the earlier completion does not count.
         _ = try makeRun(runs, "i-failed", train: [trainStart, step, s[11], trainStart,
-            #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": 1, "stage": "train", "status": "failed", "step": null, "seconds": 1, "outputs": {}, "summary": {}}"#])
+            #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": "#
+                + #"1, "stage": "train", "status": "failed", "step": "#
+                + #"null, "seconds": 1, "outputs": {}, "summary": {}}"#])
         try FileManager.default.createDirectory(atPath: runs + "/not-a-run", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runs + "/.hidden", withIntermediateDirectories: true)
 

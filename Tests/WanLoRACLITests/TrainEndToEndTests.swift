@@ -36,7 +36,8 @@ import Testing
         """.utf8).write(to: folder.appendingPathComponent("run.toml"))
         let cache = folder.appendingPathComponent("cache/1280x720-49f-512t")
         try fm.createDirectory(at: cache.appendingPathComponent("train"), withIntermediateDirectories: true)
-        try Data(#"{"schema_version": 1, "settings": {"width": 1280, "height": 720, "frames": 49, "fps": 16, "text_length": 512, "model_fingerprint": "x"}, "model_path": "m"}"#.utf8)
+        try Data((#"{"schema_version": 1, "settings": {"width": 1280, "height": 720, "frames": 49, "#
+            + #""fps": 16, "text_length": 512, "model_fingerprint": "x"}, "model_path": "m"}"#).utf8)
             .write(to: cache.appendingPathComponent("cache.json"))
         try Data("""
         {"id": "a", "media_type": "video"}

@@ -66,6 +66,12 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
         "frames_per_video", "fvd_frames",
     ),
     "evaluate_progress": ("phase", "done", "total", "videos_per_second"),
+    # morphemes stage (`wanlora analyze --morphemes`, curate's template flag)
+    "morpheme_progress": ("done", "total", "captions_per_second"),
+    "morpheme_summary": (
+        "analyser", "captions", "morphemes", "content_words", "morpheme_types", "content_word_types", "scripts",
+        "unit", "workers", "model_load_seconds", "seconds", "peak_rss_bytes",
+    ),
 }
 
 
