@@ -67,6 +67,13 @@ public enum EventText {
         case .checkpoint(let c):
             return "checkpoint at step \(NumberFormat.grouped(c.step)): \(c.path) (\(bytes(c.bytes)))"
                 + (c.removed.isEmpty ? "" : "; removed \(c.removed.count) older")
+        case .stopped(let st):
+            return "\(st.reason) by \(st.signal ?? "a signal") after step \(NumberFormat.grouped(st.step)): "
+                + (st.saved ? "checkpoint written" : "no new checkpoint")
+                + (st.checkpoint.map { "; continue from \($0)" } ?? "")
+        case .nonFinite(let n):
+            return "non-finite loss at step \(NumberFormat.grouped(n.step)): "
+                + (n.action == "skipped" ? "step skipped" : "rolled back to the last checkpoint, learning rate lowered")
         case .warning(let w):
             return "warning (\(w.code)): \(w.message)"
         case .error(let e):

@@ -64,7 +64,8 @@ public enum RunPreparation {
         }
         let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
                                            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
-                                           placement: placement, engine: engine)
+                                           placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
+                                           engine: engine)
         return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
@@ -166,6 +167,9 @@ public final class RunSession: @unchecked Sendable {
 
     public init(prepared: PreparedRun, grace: StageGrace = .training) {
         self.prepared = prepared
+        // After SIGTERM, torchrun waits its shutdown timeout for the ranks' checkpoint: so does wanlora, and 10 s more.
+        var grace = grace
+        grace.terminate = max(grace.terminate, Double(prepared.launch.request?.shutdownTimeoutSeconds ?? 0) + 10)
         stage = EngineStage(launch: prepared.launch, logPath: prepared.folder.logPath(prepared.stage), grace: grace)
     }
 
@@ -188,6 +192,7 @@ public final class RunSession: @unchecked Sendable {
         }
         let runLock = try RunLock.acquire(folder, stage: prepared.stage)
         defer { runLock.release() }
+        if let takenOver = runLock.takenOver { observer.warning(takenOver) }
         try checkFolder(force: force)
         try folder.writeConfig(prepared.resolved)
         try appendLogHeader()

@@ -205,10 +205,28 @@ struct TrainCommand: ParsableCommand {
     var fsdp: Bool?
 
     @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
-        "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it "
-            + "kills the ranks (default: torchrun's 30 s; needs a torchrun with --shutdown-timeout).",
+        "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the "
+            + "ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
         valueName: "s"))
     var shutdownTimeout: Int?
+
+    @Option(name: .customLong("max-restarts"), help: ArgumentHelp(
+        "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole "
+            + "checkpoint, up to k times (0: off).",
+        valueName: "k"))
+    var maxRestarts: Int = 0
+
+    @Option(name: .customLong("slurm-time"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
+    var slurmTime: String?
+
+    @Option(name: .customLong("slurm-partition"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
+    var slurmPartition: String?
+
+    @Option(name: .customLong("slurm-account"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
+    var slurmAccount: String?
 
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
     var force = false
@@ -221,6 +239,7 @@ struct TrainCommand: ParsableCommand {
         if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
         if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
         if let shutdownTimeout, shutdownTimeout < 1 { throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).") }
+        if maxRestarts < 0 { throw ValidationError("--max-restarts must be 0 (off) or more, not \(maxRestarts).") }
     }
 
     /// The launch options that are configuration keys, as overrides applied before --set.
@@ -235,9 +254,14 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
-            let placement = NodePlacement(nodeRank: nodeRank, master: try master.map(MasterAddress.init(parsing:)),
-                                          shutdownTimeoutSeconds: shutdownTimeout)
             let config = try options.loadConfig(overrides: overrides)
+            // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
+            // itself); its per-node command names the address to fill in.
+            let masterAddress = try master.map(MasterAddress.init(parsing:))
+                ?? (dryRun && config.hardware.nodes > 1 ? TrainCommand.masterPlaceholder : nil)
+            let placement = NodePlacement(nodeRank: nodeRank, master: masterAddress,
+                                          shutdownTimeoutSeconds: shutdownTimeout,
+                                          maxRestarts: maxRestarts)
             let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
                                                       engine: try options.engine(), placement: placement,
                                                       resumeCommand: resumeCommand())
@@ -250,6 +274,20 @@ struct TrainCommand: ParsableCommand {
         if code != 0 { throw ExitCode(code) }
     }
 
+    /// A dry run writes the run's config.resolved.json, which the printed command and Slurm script read,
+    /// unless a run holds the folder or it has another config already (the real start checks that).
+    private func writeConfigForScript(_ p: PreparedRun) throws -> String {
+        if RunLock.isHeld(p.folder) { return "not written: a run holds the folder" }
+        let text = p.resolved.formatted()
+        if let existing = FileManager.default.contents(atPath: p.folder.configPath) {
+            return String(decoding: existing, as: UTF8.self) == text ? "written earlier, unchanged"
+                : "not written: the folder has another config; `wanlora train` checks it when it starts"
+        }
+        try FileManager.default.createDirectory(atPath: p.folder.path, withIntermediateDirectories: true)
+        try p.folder.writeConfig(p.resolved)
+        return "written for the command and the Slurm script below"
+    }
+
     /// The user's own command line with --resume (and without --force and --dry-run).
     private func resumeCommand() -> String {
         var words = ["wanlora"] + CommandLine.arguments.dropFirst().filter { !["--force", "--dry-run"].contains($0) }
@@ -257,9 +295,12 @@ struct TrainCommand: ParsableCommand {
         return words.map { EngineLaunch.shellQuoted($0) }.joined(separator: " ")
     }
 
+    /// The per-node command's master address in a dry run without --master.
+    static let masterPlaceholder = MasterAddress(host: "NODE0_ADDRESS", port: 29500)
+
     private func printDryRun(_ p: PreparedRun) throws {
         Console.out("run folder:  \(p.folder.path)")
-        Console.out("config:      \(p.folder.configPath) (not written: --dry-run)")
+        Console.out("config:      \(p.folder.configPath) (\(try writeConfigForScript(p)))")
         Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
         Console.out("command:     \(p.launch.commandLine)")
         if let plan = p.plan {
@@ -271,7 +312,10 @@ struct TrainCommand: ParsableCommand {
         }
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
-        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)")
+        let settings = SlurmSettings(time: slurmTime, partition: slurmPartition, account: slurmAccount,
+                                     signalLeadSeconds: (request.shutdownTimeoutSeconds
+                                                         ?? p.resolved.settings.training.stopGraceSeconds) + 30)
+        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)
         Console.out("")
         FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
                                                           slurmScript: slurm, plan: p.plan).utf8))

@@ -16,11 +16,11 @@ import Testing
 
     @Test func everySampleLineDecodes() throws {
         let lines = try Self.sampleLines()
-        #expect(lines.count == 16)
+        #expect(lines.count == 19)
         let events = try lines.map { try EngineEvent(line: $0) }
         #expect(events.map(\.type) == ["run_started", "cache_plan", "progress", "warning", "run_finished", "run_started", "warning",
                                        "train_plan", "step", "eval", "checkpoint", "run_finished", "error", "run_finished", "run_finished",
-                                       "run_finished"])
+                                       "run_finished", "stopped", "nonfinite_skipped", "nonfinite_rollback"])
         for event in events {
             #expect(event.schemaVersion == 1)
             #expect(event.time.hasPrefix("2026-11-25T") && event.time.hasSuffix("Z"))
@@ -56,6 +56,12 @@ import Testing
         #expect(checkpoint.step == 2 && checkpoint.bytes == 119_957 && checkpoint.removed.isEmpty)
         guard case .runFinished(let done) = events[11].body else { Issue.record("run_finished"); return }
         #expect(done.status == .completed && done.outputs.count == 5 && done.summary.finalValLoss == 1.5289680163065593)
+        guard case .stopped(let stopped) = events[16].body else { Issue.record("stopped"); return }
+        #expect(stopped.reason == "preempted" && stopped.signal == "SIGTERM" && stopped.step == 37 && stopped.saved)
+        guard case .nonFinite(let skipped) = events[17].body, case .nonFinite(let rollback) = events[18].body else {
+            Issue.record("nonfinite_*"); return
+        }
+        #expect(skipped.action == "skipped" && skipped.step == 5 && rollback.action == "rollback" && rollback.step == 5)
         guard case .error(let error) = events[12].body else { Issue.record("error"); return }
         #expect(error.code == "non_finite_loss" && error.step == 5 && error.lastCheckpoint?.hasSuffix("step-00000004") == true)
         guard case .runFinished(let diverged) = events[13].body else { Issue.record("run_finished"); return }
