@@ -75,7 +75,7 @@ public enum Descriptive {
 
     /// The labels of two distributions, sorted: sums run in this order so that a report is the same in every run
     /// (a `Set`'s order changes from process to process, and floating-point addition is not associative).
-    static func sortedLabels(_ a: [String: Int], _ b: [String: Int]) -> [String] {
+    static func sortedLabels<Label: Hashable & Comparable>(_ a: [Label: Int], _ b: [Label: Int]) -> [Label] {
         Set(a.keys).union(b.keys).sorted()
     }
 
@@ -92,7 +92,7 @@ public enum Descriptive {
 
     /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint): with M = (P + Q) / 2,
     /// JSD = ½ Σ p log2(p / m) + ½ Σ q log2(q / m) over the labels of either distribution.
-    public static func jensenShannon<Label: Hashable>(_ a: [Label: Int], _ b: [Label: Int]) -> Double? {
+    public static func jensenShannon<Label: Hashable & Comparable>(_ a: [Label: Int], _ b: [Label: Int]) -> Double? {
         let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var divergence = 0.0
