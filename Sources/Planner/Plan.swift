@@ -1,5 +1,5 @@
-import Foundation
 import Config
+import Foundation
 
 /// How many items the training set has (images are trained as one-frame clips).
 public struct DatasetSize: Sendable, Equatable, Codable {
@@ -144,24 +144,32 @@ public enum Planner {
     /// when the caller knows it. Throws only when the configuration cannot be computed at all
     /// (unknown GPU, a LoRA target that matches nothing, a shape the model cannot take); every
     /// other problem is a check in the plan.
-    public static func plan(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            diskFreeBytes: Int? = nil, constants: ModelConstants? = nil) throws -> Plan {
+    public static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+        diskFreeBytes: Int? = nil, constants: ModelConstants? = nil
+    ) throws -> Plan {
         let constants = constants ?? Calibration.constants(for: config.training.blocks)
         let a = Architecture.named(config.model.architecture)
         let gpu = try GPU.named(config.hardware.gpu)
-        let hw = config.hardware, tr = config.training
+        let hw = config.hardware
+        let tr = config.training
         let trainedExperts: Int = {
             guard a.experts > 1 else { return 1 }
             return tr.expert == .both ? a.experts : 1
         }()
-        let lora = try LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: trainedExperts)
+        let lora = try LoRACount.count(
+            architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: trainedExperts)
         let video = try ClipGeometry(frames: tr.frames, width: tr.width, height: tr.height, architecture: a)
         let image = try ClipGeometry(frames: 1, width: tr.width, height: tr.height, architecture: a)
 
-        let memory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
-        let imageMemory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
-        let (videoTime, videoFlops) = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
-        let (imageTime, imageFlops) = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
+        let memory = MemoryModel.budget(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
+        let imageMemory = MemoryModel.budget(
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
+        let (videoTime, videoFlops) = TimeModel.trainingSample(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
+        let (imageTime, imageFlops) = TimeModel.trainingSample(
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
 
         // Schedule: each Ulysses group trains its own samples; a step is effective-batch samples.
         let dp = hw.dataParallelSize
@@ -175,7 +183,8 @@ public enum Planner {
         let epochsRun = tr.maxSteps > 0 ? Double(totalSteps) / Double(max(stepsPerEpoch, 1)) : Double(tr.epochs)
         let runSeconds = epochSeconds * epochsRun
         let meanSample = dataset.samples > 0 ? (videoSeconds + imageSeconds) / Double(dataset.samples) : 0
-        let highFraction = a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
+        let highFraction =
+            a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
         let schedule = Plan.Schedule(
             dataset: dataset, stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps,
             secondsPerStep: meanSample * Double(tr.microBatch * tr.gradAccumulation),
@@ -187,12 +196,20 @@ public enum Planner {
 
         // Cache: bf16 latents per clip, UMT5 output at the configured length (bf16).
         let textBytes = tr.textLength * a.textEncoder.dim * 2
-        let cacheBytes = dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples * textBytes
+        let cacheBytes =
+            dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples
+            * textBytes
         let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
-        let encodeVideo = FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
-        let encodeImage = FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
+        let encodeVideo =
+            FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height)
+            / (rate * TimeModel.convolutionEfficiency)
+        let encodeImage =
+            FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height)
+            / (rate * TimeModel.convolutionEfficiency)
         let encodeText = FlopModel.textEncoder(a.textEncoder, tokens: tr.textLength) / (rate * gpu.gemmEfficiency)
-        let buildSeconds = Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples) * encodeText
+        let buildSeconds =
+            Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples)
+            * encodeText
         let cache = Plan.Cache(
             latentBytesPerVideo: video.latentBytesBF16, latentBytesPerImage: image.latentBytesBF16,
             textBytesPerCaption: textBytes, totalBytes: cacheBytes, diskFreeBytes: diskFreeBytes,
@@ -203,11 +220,14 @@ public enum Planner {
             (try? ClipGeometry(
                 frames: config.sample.frames, width: config.sample.width, height: config.sample.height,
                 architecture: a)) ?? video
-        let forward = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
-                                                 textTokens: a.textEncoder.maxTokens, constants: constants).totalSeconds
+        let forward = TimeModel.inferenceForward(
+            architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
+            textTokens: a.textEncoder.maxTokens, constants: constants
+        ).totalSeconds
         let cfgPasses = 2.0
-        let inference = Plan.Inference(frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
-                                       videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
+        let inference = Plan.Inference(
+            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
+            videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
 
         let perGPUFlops = videoFlops.total.total / Double(hw.ulyssesDegree)
         let throughput = Plan.Throughput(
@@ -220,7 +240,8 @@ public enum Planner {
             preset: config.preset.rawValue, architecture: a.name, gpu: gpu.name, gpuMemoryGiB: gpu.memoryGiB,
             gpusPerNode: hw.gpusPerNode, nodes: hw.nodes, worldSize: hw.worldSize, ulyssesDegree: hw.ulyssesDegree,
             dataParallelSize: dp, fsdp: hw.fsdp, microBatch: tr.microBatch, gradAccumulation: tr.gradAccumulation,
-            effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue, weightsDtype: config.model.weightsDtype.rawValue,
+            effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue,
+            weightsDtype: config.model.weightsDtype.rawValue,
             optimizer: tr.optimizer.rawValue, expert: tr.expert.rawValue, t5: hw.t5.rawValue, vae: hw.vae.rawValue,
             inactiveExpert: hw.inactiveExpert.rawValue, textLength: tr.textLength, epochs: tr.epochs
         )
@@ -230,8 +251,10 @@ public enum Planner {
             vaeParameters: a.vae.parameters, dim: a.dim, ffnDim: a.ffnDim, heads: a.heads, layers: a.layers
         )
         var plan = Plan(
-            setup: setup, model: model, video: video, image: image, lora: lora, memory: memory, imageMemory: imageMemory,
-            throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [], constants: constants
+            setup: setup, model: model, video: video, image: image, lora: lora, memory: memory,
+            imageMemory: imageMemory,
+            throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [],
+            constants: constants
         )
         plan.checks = PlanChecks.run(plan: plan, config: config, architecture: a, gpu: gpu)
         return plan
@@ -251,7 +274,8 @@ func planJSON<T: Encodable>(_ value: T) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     var data = try encoder.encode(value)
     data.append(0x0A)
     return data

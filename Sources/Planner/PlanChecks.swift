@@ -1,12 +1,13 @@
-import Support
-import Foundation
 import Config
+import Foundation
+import Support
 
 /// The checks that stop a bad plan before a GPU-hour is spent.
 enum PlanChecks {
     static func run(plan: Plan, config: WanLoRAConfig, architecture a: Architecture, gpu: GPU) -> [PlanCheck] {
         var checks: [PlanCheck] = []
-        let hw = config.hardware, tr = config.training
+        let hw = config.hardware
+        let tr = config.training
         func add(_ severity: PlanCheck.Severity, _ code: String, _ message: String, _ remedy: String) {
             checks.append(PlanCheck(severity: severity, code: code, message: message, remedy: remedy))
         }
@@ -14,20 +15,23 @@ enum PlanChecks {
         // Ulysses splits the heads over the group and the world into groups.
         if a.heads % hw.ulyssesDegree != 0 {
             let ok = (1...a.heads).filter { a.heads % $0 == 0 && hw.worldSize % $0 == 0 }
-            add(.error, "ulysses-heads",
+            add(
+                .error, "ulysses-heads",
                 "Ulysses degree \(hw.ulyssesDegree) does not divide the \(a.heads) attention heads of \(a.name).",
                 "Set hardware.ulysses_degree to a divisor of both \(a.heads) "
                     + "and the \(hw.worldSize) GPUs: \(ok.map(String.init).joined(separator: ", ")).")
         }
         if hw.worldSize % hw.ulyssesDegree != 0 {
-            add(.error, "ulysses-world",
+            add(
+                .error, "ulysses-world",
                 "Ulysses degree \(hw.ulyssesDegree) does not divide the \(hw.worldSize) GPUs.",
                 "Set hardware.ulysses_degree to a divisor of \(hw.worldSize).")
         }
 
         // Precision support.
         if tr.mixedPrecision == .bf16 && !gpu.supportsBF16 {
-            add(.error, "bf16",
+            add(
+                .error, "bf16",
                 "\(gpu.name) has no bfloat16 arithmetic: bf16 runs emulated in fp32 without tensor cores "
                     + "(\(fmt(gpu.fp32TFLOPs)) instead of "
                     + "\(fmt(gpu.fp16TFLOPs)) TFLOP/s), and SDPA has no fused bf16 attention kernel there.",
@@ -35,13 +39,15 @@ enum PlanChecks {
                     + "= \"fp16\" (Wan2.2 was trained in bf16; fp16 activations can overflow).")
         }
         if tr.mixedPrecision == .fp16 {
-            add(.warning, "fp16",
+            add(
+                .warning, "fp16",
                 "fp16 mixed precision: Wan2.2 was trained in bf16, "
                     + "and fp16's range (±65,504) can overflow in its activations.",
                 "Prefer bf16 on a GPU that has it; with fp16, watch the loss for inf/NaN (training stops on them).")
         }
         if !gpu.supportsFlashAttention {
-            add(.warning, "flash-attention",
+            add(
+                .warning, "flash-attention",
                 "\(gpu.name) (compute capability \(gpu.computeCapability)) has no FlashAttention or cuDNN fused "
                     + "attention; SDPA uses the memory-efficient kernel (fp16/fp32) "
                     + "or, for bf16, the math kernel that stores all scores.",
@@ -49,7 +55,8 @@ enum PlanChecks {
                     + "assumes \(Int((gpu.attentionEfficiency * 100).rounded()))%).")
         }
         if config.model.weightsDtype == .fp8 && gpu.fp8TFLOPs == 0 {
-            add(.warning, "fp8",
+            add(
+                .warning, "fp8",
                 "\(gpu.name) has no fp8 arithmetic: fp8 weights halve "
                     + "their memory but are converted back for every product.",
                 "Keep model.weights_dtype = \"bf16\" unless the memory is needed.")
@@ -58,13 +65,15 @@ enum PlanChecks {
         // Memory.
         let m = plan.memory
         if !m.fits {
-            add(.error, "memory",
+            add(
+                .error, "memory",
                 "Peak \(gib(m.peakBytes)) per GPU exceeds the \(gib(m.usableBytes)) usable of the \(gpu.name)'s "
                     + "\(gib(m.capacityBytes)) (\(tr.frames) frames \(tr.width)x\(tr.height), "
                     + "\(plan.video.tokens) tokens\(hw.ulyssesDegree > 1 ? " over Ulysses \(hw.ulyssesDegree)" : "")).",
                 memoryRemedy(config: config, architecture: a, plan: plan))
         } else if m.utilisation > 0.9 {
-            add(.warning, "memory-tight",
+            add(
+                .warning, "memory-tight",
                 "Peak \(gib(m.peakBytes)) is \(Int((m.utilisation * 100).rounded()))% of the "
                     + "\(gib(m.usableBytes)) usable: allocator fragmentation may still run out.",
                 "Leave headroom: set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, "
@@ -73,7 +82,8 @@ enum PlanChecks {
 
         // Disk for the cache.
         if hw.t5 == .cached || hw.vae == .cached, let free = plan.cache.diskFreeBytes, plan.cache.totalBytes > free {
-            add(.error, "disk",
+            add(
+                .error, "disk",
                 "The cache needs \(gb(plan.cache.totalBytes)) (latents and \(tr.textLength)-token UMT5 embeddings of "
                     + "\(plan.schedule.dataset.samples) samples) "
                     + "but only \(gb(free)) is free where data.cache_dir points.",
@@ -84,7 +94,8 @@ enum PlanChecks {
         // Batch and schedule.
         if hw.ulyssesDegree > 1 {
             let naive = tr.microBatch * tr.gradAccumulation * hw.worldSize
-            add(.note, "effective-batch",
+            add(
+                .note, "effective-batch",
                 "Effective batch is \(plan.setup.effectiveBatch) = micro-batch \(tr.microBatch) × accumulation "
                     + "\(tr.gradAccumulation) × \(plan.setup.dataParallelSize) data-parallel groups: "
                     + "the \(hw.ulyssesDegree) GPUs of a Ulysses group share one sample, "
@@ -93,40 +104,48 @@ enum PlanChecks {
                     + "= \(tr.gradAccumulation * hw.ulyssesDegree).")
         }
         if tr.warmupSteps >= plan.schedule.totalSteps {
-            add(.warning, "warmup",
+            add(
+                .warning, "warmup",
                 "\(tr.warmupSteps) warm-up steps cover the whole run of \(plan.schedule.totalSteps) "
                     + "optimizer steps: the learning rate never reaches its peak.",
                 "Lower training.warmup_steps below \(plan.schedule.totalSteps / 10) (a tenth of the run).")
         }
         if tr.saveSteps == 0 && plan.schedule.totalSteps > 1 {
-            add(.warning, "save-steps",
+            add(
+                .warning, "save-steps",
                 "training.save_steps = 0: no checkpoint before the end of the run's \(plan.schedule.totalSteps) "
                     + "steps (only on Ctrl-C), nothing to resume from after a crash.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
         } else if tr.saveSteps > plan.schedule.totalSteps {
-            add(.warning, "save-steps",
+            add(
+                .warning, "save-steps",
                 "training.save_steps = \(tr.saveSteps) is beyond the run's \(plan.schedule.totalSteps) "
                     + "steps: no checkpoint before the end, nothing to resume from.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
         }
         if tr.expert != .both && a.experts == 1 {
-            add(.note, "expert", "\(a.name) has one transformer; training.expert = "
-                + "\"\(tr.expert.rawValue)\" only restricts the timesteps trained.",
+            add(
+                .note, "expert",
+                "\(a.name) has one transformer; training.expert = "
+                    + "\"\(tr.expert.rawValue)\" only restricts the timesteps trained.",
                 "Use training.expert = \"both\" to train the full timestep range.")
         }
 
         // Time: where the figures come from, and the slow paths the configuration chose.
         if !gpu.calibrated {
-            add(.note, "estimate",
+            add(
+                .note, "estimate",
                 "\(gpu.name)'s kernel efficiencies are estimates (\(gpu.efficiencySource)); "
                     + "only H100/H200 figures are calibrated on measurements.",
                 "Measure one step (`wanlora train --overfit` or bench/) and compare.")
         }
         let offload = plan.throughput.video.encodeAndOffloadSeconds
         if offload > 0.05 * plan.throughput.video.totalSeconds {
-            let activationCopies = tr.blocks == .fast && tr.gradientCheckpointing
+            let activationCopies =
+                tr.blocks == .fast && tr.gradientCheckpointing
                 ? "; the fast blocks' activation copies to and from host memory" : ""
-            add(.note, "encode-offload",
+            add(
+                .note, "encode-offload",
                 "Encoding and offload transfers cost \(fmt(offload)) s "
                     + "of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), "
                     + "vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)\(activationCopies)).",
@@ -143,9 +162,13 @@ enum PlanChecks {
         if config.training.gradientCheckpointing && config.training.blocks == .diffusers {
             options.append("training.blocks = \"fast\" (keeps the checkpointed activations in host memory)")
         }
-        if let weights = plan.memory.items.first(where: { $0.name == "expert weights" }), weights.bytes > plan.memory.capacityBytes / 4 {
+        if let weights = plan.memory.items.first(where: { $0.name == "expert weights" }),
+            weights.bytes > plan.memory.capacityBytes / 4
+        {
             if !hw.fsdp && hw.worldSize > 1 { options.append("shard the weights with hardware.fsdp = true") }
-            if hw.inactiveExpert == .resident && plan.lora.experts > 1 { options.append("hardware.inactive_expert = \"offload\"") }
+            if hw.inactiveExpert == .resident && plan.lora.experts > 1 {
+                options.append("hardware.inactive_expert = \"offload\"")
+            }
             if config.model.weightsDtype == .bf16 { options.append("model.weights_dtype = \"fp8\"") }
         }
         let nextU = [2, 4, 8].first { $0 > hw.ulyssesDegree && a.heads % $0 == 0 && hw.worldSize % $0 == 0 }
@@ -167,7 +190,6 @@ func fmt(_ x: Double) -> String {
     if x >= 10 { return String(format: "%.1f", x) }
     return String(format: "%.2f", x)
 }
-
 
 /// 1234567 → "1,234,567" (fixed, whatever the locale).
 func grouped(_ n: Int) -> String { NumberFormat.grouped(n) }

@@ -10,19 +10,19 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
         discussion: """
-        Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: \
-        shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, \
-        hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, \
-        bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+            Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: \
+            shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, \
+            hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, \
+            bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
 
-        Examples:
-          wanlora plan --preset v100 --compare-report
-          wanlora plan --preset h100 --frames 49 --gpus 1 --ulysses 1
-          wanlora plan --config run.toml --gpu H200 --json > plan.json
-          wanlora plan --preset a100 --set lora.targets='["to_q","to_v","ffn.net.2"]'
+            Examples:
+              wanlora plan --preset v100 --compare-report
+              wanlora plan --preset h100 --frames 49 --gpus 1 --ulysses 1
+              wanlora plan --config run.toml --gpu H200 --json > plan.json
+              wanlora plan --preset a100 --set lora.targets='["to_q","to_v","ffn.net.2"]'
 
-        The model is calibrated on measured H100/H200 steps (docs/planner.md derives every term).
-        """
+            The model is calibrated on measured H100/H200 steps (docs/planner.md derives every term).
+            """
     )
 
     @OptionGroup var source: ConfigSourceOptions
@@ -35,16 +35,22 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Training resolution, WIDTHxHEIGHT (e.g. 1280x720).") var resolution: String?
     @Option(help: "LoRA rank.") var rank: Int?
     @Option(name: .customLong("text-length"), help: "Caption tokens (≤ 512).") var textLength: Int?
-    @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
     var assignments: [String] = []
 
-    @Option(name: .customLong("dataset-videos"), help: "Training videos (default: the archive's 80,106).") var datasetVideos: Int?
-    @Option(name: .customLong("dataset-images"), help: "Training images (default: the archive's 90,074).") var datasetImages: Int?
-    @Option(name: .customLong("disk-free"), help: "Free disk for the cache, GB (default: measured at data.cache_dir).") var diskFreeGB: Double?
+    @Option(name: .customLong("dataset-videos"), help: "Training videos (default: the archive's 80,106).")
+    var datasetVideos: Int?
+    @Option(name: .customLong("dataset-images"), help: "Training images (default: the archive's 90,074).")
+    var datasetImages: Int?
+    @Option(name: .customLong("disk-free"), help: "Free disk for the cache, GB (default: measured at data.cache_dir).")
+    var diskFreeGB: Double?
 
     @Flag(help: "Print one JSON document instead of the table.") var json = false
     @Flag(help: "Print Markdown instead of the table.") var markdown = false
-    @Flag(name: .customLong("compare-report"), help: "Print the seed report's claims beside the computed values.") var compareReport = false
+    @Flag(name: .customLong("compare-report"), help: "Print the seed report's claims beside the computed values.")
+    var compareReport = false
     @Flag(name: .customLong("list-gpus"), help: "List the GPU catalog and exit.") var listGPUs = false
     @Flag(name: .customLong("list-models"), help: "List the architecture catalog and exit.") var listModels = false
 
@@ -63,8 +69,14 @@ struct PlanCommand: ParsableCommand {
 
     /// Prints the plan; true when it has an error-level check.
     private func plan() throws -> Bool {
-        if listGPUs { print(Catalogs.gpuTable(), terminator: ""); return false }
-        if listModels { print(Catalogs.architectureTable(), terminator: ""); return false }
+        if listGPUs {
+            print(Catalogs.gpuTable(), terminator: "")
+            return false
+        }
+        if listModels {
+            print(Catalogs.architectureTable(), terminator: "")
+            return false
+        }
 
         var (config, baseDir) = try source.load()
         let overrides: [(String, ConfigValue?)] = [
@@ -78,13 +90,16 @@ struct PlanCommand: ParsableCommand {
             ("training.text_length", textLength.map { .integer($0) }),
         ]
         // All overrides first, then one validation: `--gpus 1 --ulysses 1` must not fail halfway.
-        for case let (key, value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
+        for case (let key, let value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
         for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
         try config.validate()
 
-        let dataset = DatasetSize(videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
-                                  images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
-        let diskFree = diskFreeGB.map { Int($0 * 1e9) } ?? DiskSpace.freeBytes(near: resolve(config.data.cacheFolder(config.training), in: baseDir))
+        let dataset = DatasetSize(
+            videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
+            images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
+        let diskFree =
+            diskFreeGB.map { Int($0 * 1e9) }
+            ?? DiskSpace.freeBytes(near: resolve(config.data.cacheFolder(config.training), in: baseDir))
 
         if compareReport {
             let comparison = try ReportComparison.make(dataset: dataset)
@@ -117,10 +132,12 @@ struct ConfigSourceOptions: ParsableArguments {
 
     func validate() throws {
         if configFile != nil && preset != nil {
-            throw ValidationError("Give --config or --preset, not both (a file names its preset with `preset = \"...\"`).")
+            throw ValidationError(
+                "Give --config or --preset, not both (a file names its preset with `preset = \"...\"`).")
         }
         if let preset, Preset(rawValue: preset) == nil {
-            throw ValidationError("Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError(
+                "Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -144,7 +161,8 @@ enum DiskSpace {
             current = parent
         }
         guard let attributes = try? FileManager.default.attributesOfFileSystem(forPath: current),
-              let free = attributes[.systemFreeSize] as? NSNumber else { return nil }
+            let free = attributes[.systemFreeSize] as? NSNumber
+        else { return nil }
         return free.intValue
     }
 }

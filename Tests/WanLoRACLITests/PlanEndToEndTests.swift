@@ -16,7 +16,8 @@ import Testing
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -24,8 +25,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     func temporaryFolder() throws -> URL {
@@ -68,7 +70,10 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
     func flagsOverrideAndBadValuesAreTwoLines() throws {
-        let ok = try run(["plan", "--gpu", "H200", "--gpus", "1", "--ulysses", "1", "--frames", "81", "--rank", "32", "--json", "--disk-free", "5000"])
+        let ok = try run([
+            "plan", "--gpu", "H200", "--gpus", "1", "--ulysses", "1", "--frames", "81", "--rank", "32", "--json",
+            "--disk-free", "5000",
+        ])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
         let lora = try #require(object["lora"] as? [String: Any])
         #expect(lora["parameters_per_expert"] as? Int == 104_857_600)
@@ -97,8 +102,10 @@ import Testing
         // The engine's file needs the model folder.
         let noModel = try run(["config", "show", "--config", file, "--json"])
         #expect(noModel.status == 1 && noModel.stderr.contains("model.checkpoint is empty"))
-        let show = try run(["config", "show", "--config", file, "--json", "--set", "lora.rank=8",
-                            "--set", "model.checkpoint=weights", "--set", "training.mixed_precision=fp32"])
+        let show = try run([
+            "config", "show", "--config", file, "--json", "--set", "lora.rank=8",
+            "--set", "model.checkpoint=weights", "--set", "training.mixed_precision=fp32",
+        ])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect((object["lora"] as? [String: Any])?["rank"] as? Int == 8)
         // Written as into the run folder: paths absolute against the TOML file's folder.
@@ -109,7 +116,8 @@ import Testing
         let broken = try run(["config", "check", file])
         #expect(broken.status == 1 && broken.stderr.contains("training.frames = 48"))
         // The plan of the file uses its settings.
-        try Data("preset = \"v100\"\n[training]\nmixed_precision = \"fp16\"\n".utf8).write(to: URL(fileURLWithPath: file))
+        try Data("preset = \"v100\"\n[training]\nmixed_precision = \"fp16\"\n".utf8).write(
+            to: URL(fileURLWithPath: file))
         let plan = try run(["plan", "--config", file, "--json"])
         #expect(!plan.stdout.contains("\"code\" : \"bf16\""))
         #expect(plan.stdout.contains("\"code\" : \"fp16\""))
