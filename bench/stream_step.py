@@ -30,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,24 +64,17 @@ def parse_musubi(specs: list[str]) -> list[tuple[float, str, int, bool]]:
 # worker: ours
 
 
-def fp8_block_error(device: Any) -> dict[str, Any]:
+def fp8_block_error(device: Any, config: dict[str, Any]) -> dict[str, Any]:
     """fp8 host format on one block of the real shape: weight and block-output error against bf16."""
     import torch
-    from diffusers import WanTransformer3DModel
-
-    from engine_step import A14B
+    from engine_step import build_expert
     from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
     from wanlora_engine.fp8 import Fp8HostFormat, quantize_rows, dequantize_rows
     from wanlora_engine.streaming import block_layout
 
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    with torch.device(device):
-        model = WanTransformer3DModel(**dict(A14B, num_layers=1))
-    torch.set_default_dtype(torch.float32)
-    model.requires_grad_(False)
+    model, _ = build_expert(dict(config, num_layers=1), device, torch.bfloat16, 16)  # LoRA B = 0: no effect
     block = model.blocks[0]
-    weights = {n: p.detach().clone() for n, p in block.named_parameters() if p.ndim == 2}
+    weights = {n: p.detach().clone() for n, p in block.named_parameters() if p.ndim == 2 and not p.requires_grad}
     errors = {}
     for name, w in weights.items():
         q, s = quantize_rows(w)
@@ -88,19 +82,26 @@ def fp8_block_error(device: Any) -> dict[str, Any]:
     # block output through the engine with the fp8 round trip applied to this block's linears
     tokens = 3600
     x = torch.randn(1, 16, 1, 90, 160, device=device)
-    text = torch.randn(1, 512, 4096, device=device, dtype=torch.bfloat16)
+    text = torch.randn(1, 512, config["text_dim"], device=device, dtype=torch.bfloat16)
     t = torch.tensor([700.0], device=device)
     enable_fast_blocks(model, FastBlockOptions(), device=device)
+
+    def forward() -> torch.Tensor:  # as velocity_losses runs the expert: float32 inputs under bf16 autocast
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            dtype = torch.float32 if device.type == "cuda" else torch.bfloat16  # the CPU check: no autocast
+            return model(hidden_states=x.to(dtype), timestep=t, encoder_hidden_states=text.to(dtype),
+                         return_dict=False)[0].float()
+
     with torch.no_grad():
-        ref = model(hidden_states=x.bfloat16(), timestep=t, encoder_hidden_states=text, return_dict=False)[0].float()
+        ref = forward()
         layout, nbytes = block_layout(block)
-        record = Fp8HostFormat().pack(layout, dict(block.named_parameters()), pin=False)
+        record = Fp8HostFormat().pack(layout, {n: p for n, p in block.named_parameters()}, pin=False)
         slot = torch.empty(nbytes, dtype=torch.uint8, device=device)
         Fp8HostFormat().unpack(record, slot, layout)
-        params = dict(block.named_parameters())
+        params = {n: p for n, p in block.named_parameters() if not p.requires_grad}
         for entry in layout:
             params[entry.path].data = slot[entry.offset:entry.offset + entry.nbytes].view(entry.dtype).view(entry.shape)
-        out = model(hidden_states=x.bfloat16(), timestep=t, encoder_hidden_states=text, return_dict=False)[0].float()
+        out = forward()
     return {"tokens": tokens, "weight_rel_l2": errors, "weight_rel_l2_max": max(errors.values()),
             "one_block_model_output_rel_l2": float((out - ref).norm() / ref.norm()),
             "host_bytes_bf16": block_layout(block)[1], "host_bytes_fp8": Fp8HostFormat().host_bytes(layout)}
@@ -127,7 +128,10 @@ def worker_ours(args: argparse.Namespace) -> int:
                       gpu_total_bytes=torch.cuda.get_device_properties(device).total_memory,
                       copy_bandwidth=probe_copy_bandwidth(device))
         if args.fp8_block:
-            header["fp8_block"] = fp8_block_error(device)
+            try:
+                header["fp8_block"] = fp8_block_error(device, config)
+            except Exception as error:  # noqa: BLE001 - a side measurement must not cost the step table
+                header["fp8_block"] = {"error": f"{type(error).__name__}: {error}"[:600]}
             torch.cuda.empty_cache()
     model, params = build_expert(config, device, dtype, args.rank)
     optimizer, optimizer_name = make_optimizer(params, device)
@@ -210,7 +214,8 @@ def run_worker(command: list[str], env: dict[str, str], timeout: float) -> tuple
     """Run a worker; its JSON lines, its peak RSS (GiB, from wait4) and the tail of its other output."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     records, other = [], []
-    deadline = time.time() + timeout
+    watchdog = threading.Timer(max(1.0, timeout), process.kill)  # the run's deadline: the table still prints
+    watchdog.start()
     assert process.stdout is not None
     for line in process.stdout:
         line = line.rstrip("\n")
@@ -223,11 +228,10 @@ def run_worker(command: list[str], env: dict[str, str], timeout: float) -> tuple
         except json.JSONDecodeError:
             pass
         other.append(line)
-        if time.time() > deadline:
-            process.kill()
-            other.append(f"killed after {timeout:.0f} s")
-            break
-    _, _, usage = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(process.pid, 0)
+    watchdog.cancel()
+    if status != 0:
+        other.append(f"worker exit status {status} (killed at the deadline if 9)")
     return records, usage.ru_maxrss * 1024 / GIB, "\n".join(other[-15:])
 
 
@@ -254,6 +258,7 @@ def driver(args: argparse.Namespace) -> int:
     header: dict[str, Any] = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     rows: list[dict[str, Any]] = []
     workers: list[dict[str, Any]] = []
+    deadline = time.time() + args.deadline
 
     def save() -> None:
         if args.json:
@@ -266,7 +271,7 @@ def driver(args: argparse.Namespace) -> int:
                    "--activation-prefetch", str(args.activation_prefetch)]
         command += ["--tiny"] if args.tiny else []
         command += ["--fp8-block"] if args.fp8_block else []
-        records, rss, tail = run_worker(command, env, args.worker_timeout)
+        records, rss, tail = run_worker(command, env, deadline - time.time())
         workers.append({"worker": "ours", "peak_rss_gib": rss, "records": records, "output_tail": tail})
         for r in records:
             if r.get("event") == "header":
@@ -280,8 +285,11 @@ def driver(args: argparse.Namespace) -> int:
         musubi_env = dict(env, MUSUBI_SRC=str(args.musubi_src), RANK_LORA=str(args.rank), MEM_CAP_GB=str(cap),
                           BLOCKS_TO_SWAP=str(swap), ACT_OFFLOAD="1", V21_TEMB="1" if v21 else "0",
                           REPS=str(args.musubi_reps))
+        if deadline - time.time() < 60:
+            workers.append({"worker": f"musubi cap {cap} swap {swap}", "skipped": "no time left before --deadline"})
+            continue
         records, rss, tail = run_worker([sys.executable, str(args.musubi_script), frames], musubi_env,
-                                        args.worker_timeout)
+                                        deadline - time.time())
         workers.append({"worker": f"musubi cap {cap} swap {swap}{' v21' if v21 else ''}", "peak_rss_gib": rss,
                         "records": records, "output_tail": tail})
         for r in records:
@@ -320,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight-prefetch", type=int, default=1)
     parser.add_argument("--activation-prefetch", type=int, default=1)
     parser.add_argument("--fp8-block", action="store_true")
-    parser.add_argument("--worker-timeout", type=float, default=3600)
+    parser.add_argument("--deadline", type=float, default=3600, help="seconds for all workers (then killed)")
     parser.add_argument("--tiny", action="store_true", help="tiny model on the CPU: checks the script only")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
