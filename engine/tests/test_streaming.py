@@ -32,13 +32,13 @@ TINY = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, 
 CPU = torch.device("cpu")
 
 
-def tiny_expert():
+def tiny_expert(dropout: float = 0.0):
     from diffusers import WanTransformer3DModel
 
     torch.manual_seed(0)
     model = WanTransformer3DModel(**TINY)
     model.requires_grad_(False)
-    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=0.0, targets=["to_q", "to_k", "to_v", "to_out.0"],
+    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=["to_q", "to_k", "to_v", "to_out.0"],
                                         experts=["high"]), seed=0)
     with torch.no_grad():  # B starts at zero (and so would every A gradient): make all of them count
         for p in params:
@@ -55,6 +55,7 @@ def step(model, params, seed: int = 1):
     target = torch.randn(2, 16, 3, 8, 12, generator=generator)
     for p in params:
         p.grad = None
+    torch.manual_seed(seed)  # LoRA dropout masks
     out = model(hidden_states=x, timestep=torch.tensor([300.0, 900.0]), encoder_hidden_states=text,
                 return_dict=False)[0]
     loss = (out - target).pow(2).mean()
@@ -67,11 +68,11 @@ def limit_for(model, resident: int, prefetch: int = 1, working: int = 10_000) ->
     return fixed_bytes_of(model, list(model.blocks)) + working + (resident + prefetch + 1) * block
 
 
-@pytest.mark.parametrize("chunk", [0, 20])
+@pytest.mark.parametrize("chunk,dropout", [(0, 0.0), (20, 0.0), (20, 0.3)])
 @pytest.mark.parametrize("resident,prefetch", [(0, 1), (2, 1), (1, 2)])
-def test_streamed_steps_equal_unstreamed_losses_and_lora_gradients(resident, prefetch, chunk):
+def test_streamed_steps_equal_unstreamed_losses_and_lora_gradients(resident, prefetch, chunk, dropout):
     options = FastBlockOptions(offload="all", ffn_chunk_tokens=chunk)
-    model, params = tiny_expert()
+    model, params = tiny_expert(dropout)
     enable_fast_blocks(model, options, device=CPU)
     reference = [step(model, params, seed) for seed in (1, 2)]
     streamer = enable_weight_streaming(model, limit_for(model, resident, prefetch), 10_000, CPU, prefetch=prefetch,
