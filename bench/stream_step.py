@@ -12,7 +12,7 @@ Workers run as child processes, one after another, so that each has the host mem
   ours            the engine: for each (cap, frames): streaming planned for the cap (streaming.py's rule with
                   estimate_working_bytes for the frames), activations offloaded to pinned host memory,
                   the FFN backward in --ffn-chunk token chunks; uncapped = every block resident.
-  musubi CAP      ../shared/bench/musubi_step.py (musubi-tuner's WanModel + LoRA network, its block swap
+  musubi CAP      bench/musubi_step.py (musubi-tuner's WanModel + LoRA network, its block swap
                   H2D-only with pinned memory, its activation CPU offload), MUSUBI_SRC = its src/ folder.
 Each worker prints JSON lines; the driver prints one table (s/sample, GPU peak GiB, host GiB) and writes
 --json. All workers run with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (less fragmentation under a cap).
@@ -147,7 +147,7 @@ def worker_ours(args: argparse.Namespace) -> int:
         result: dict[str, Any] = {"event": "case", "worker": "ours", "cap_gib": cap, "frames": frames,
                                   "tokens": tokens, "out_of_memory": False}
         if device.type == "cuda":
-            torch.cuda.set_per_process_memory_fraction(1.0, device)
+            torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         disable_weight_streaming(model)
         working = estimate_working_bytes(tokens, dim, config["ffn_dim"], text_tokens, args.ffn_chunk,
                                          args.activation_prefetch)
@@ -170,7 +170,7 @@ def worker_ours(args: argparse.Namespace) -> int:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
             if cap:
-                torch.cuda.set_per_process_memory_fraction(min(1.0, cap * GIB / total), device)
+                torch.cuda.set_per_process_memory_fraction(min(1.0, cap * GIB / total), torch.cuda.current_device())
         steps = args.steps if frames < 60 else args.steps_long
         times, losses = [], []
         try:
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=["ours"])
     parser.add_argument("--ours", nargs="*", default=[], help="CAP_GIB:FRAMES[,FRAMES] (cap 0: uncapped)")
     parser.add_argument("--musubi", nargs="*", default=[], help="CAP_GIB:FRAMES[,FRAMES]:BLOCKS_TO_SWAP[:v21]")
-    parser.add_argument("--musubi-script", type=Path, default=HERE.parents[1] / "shared" / "bench" / "musubi_step.py")
+    parser.add_argument("--musubi-script", type=Path, default=HERE / "musubi_step.py")
     parser.add_argument("--musubi-src", type=Path, default=HERE.parent / ".peer")
     parser.add_argument("--musubi-reps", type=int, default=1)
     parser.add_argument("--rank", type=int, default=16)
