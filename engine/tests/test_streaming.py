@@ -18,8 +18,10 @@ from wanlora_engine.fp8 import Fp8HostFormat, E4M3_MAX, element_error_bound, qua
 from wanlora_engine.lora import add_lora
 from wanlora_engine.streaming import (
     StreamingError,
+    block_layout,
     disable_weight_streaming,
     enable_weight_streaming,
+    enable_weight_streaming_for,
     estimate_working_bytes,
     fixed_bytes_of,
     frozen_block_bytes,
@@ -179,8 +181,11 @@ def test_fp8_host_weights_stream_with_a_bounded_loss_error():
     model, params = tiny_expert()
     enable_fast_blocks(model, FastBlockOptions(offload="all"), device=CPU)
     ref_loss, ref_grads = step(model, params)
-    streamer = enable_weight_streaming(model, limit_for(model, 1), 10_000, CPU, host_format=Fp8HostFormat(),
+    fp8 = Fp8HostFormat()
+    staging = fp8.gpu_staging_bytes(block_layout(model.blocks[0])[0])
+    streamer = enable_weight_streaming(model, limit_for(model, 1) + staging, 10_000, CPU, host_format=fp8,
                                        poison_released=True)
+    assert (streamer.plan.resident, streamer.plan.streamed) == (1, 4)
     plan = streamer.plan
     assert plan.host_block_bytes < 0.75 * plan.block_bytes  # tiny blocks: many small exact tensors
     loss, grads = step(model, params)
@@ -188,3 +193,23 @@ def test_fp8_host_weights_stream_with_a_bounded_loss_error():
     grad_error = float(torch.cat([(g - r).flatten() for g, r in zip(grads, ref_grads)]).norm()
                        / torch.cat([r.flatten() for r in ref_grads]).norm())
     assert 0 < loss_error < 0.01 and 0 < grad_error < 0.05
+
+
+def test_the_trainer_hook_plans_from_the_model_shape_and_counts_fp8_staging():
+    model, params = tiny_expert()
+    enable_fast_blocks(model, FastBlockOptions(ffn_chunk_tokens=20, prefetch_blocks=1), device=CPU)
+    # 72 tokens of width 32 (2 heads x 16), FFN 40, text 7: (19 + 4 + 2·2) x 72·32·4 B + 3·20·40·4 + 4·7·32·4
+    working = 27 * 72 * 32 * 4 + 3 * 20 * 40 * 4 + 4 * 7 * 32 * 4
+    assert estimate_working_bytes(72, 32, 40, 7, 20, 1, 4) == working
+    block = frozen_block_bytes(model.blocks[0])
+    fixed = fixed_bytes_of(model, list(model.blocks))
+    streamer = enable_weight_streaming_for(model, fixed + working + 4 * block, 72, 7, CPU)
+    assert (streamer.plan.resident, streamer.plan.working_bytes, streamer.plan.fixed_bytes) == (2, working, fixed)
+    disable_weight_streaming(model)
+    fp8 = Fp8HostFormat()
+    staging = fp8.gpu_staging_bytes(block_layout(model.blocks[0])[0])
+    assert staging == fp8.host_bytes(block_layout(model.blocks[0])[0]) + 1024 * 40 * 6  # widest weight: 40 columns
+    streamer = enable_weight_streaming_for(model, fixed + working + 4 * block + staging, 72, 7, CPU, fp8=True)
+    assert (streamer.plan.resident, streamer.plan.fixed_bytes) == (2, fixed + staging)
+    loss, _ = step(model, params)
+    assert torch.isfinite(loss)

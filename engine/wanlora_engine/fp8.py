@@ -80,6 +80,12 @@ class Fp8HostFormat:
                 total += _round(entry.nbytes)
         return total
 
+    def gpu_staging_bytes(self, layout: list[Any]) -> int:
+        """GPU bytes `unpack` allocates on the weight stream besides the slot: the fp8 record's copy and the
+        float32 + bf16 temporaries of ROWS_PER_PASS rows of the widest weight."""
+        widest = max((entry.shape[1] for entry in layout if _is_quantized(entry)), default=0)
+        return self.host_bytes(layout) + ROWS_PER_PASS * widest * (4 + 2)
+
     def pack(self, layout: list[Any], params: dict[str, torch.nn.Parameter], pin: bool) -> Fp8Record:
         buffer = _HostBuffer(self.host_bytes(layout), pin)
         places = []

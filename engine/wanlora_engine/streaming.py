@@ -403,10 +403,13 @@ def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: 
     for name, module in model.named_children():
         if name != "blocks":
             module.to(device)
-    block_bytes = frozen_block_bytes(blocks[0])
-    host_block_bytes = host_format.host_bytes(block_layout(blocks[0])[0]) if host_format is not None else None
-    plan = plan_streaming(limit_bytes, len(blocks), block_bytes, fixed_bytes_of(model, blocks), working_bytes,
-                          prefetch, host_block_bytes)
+    layout, block_bytes = block_layout(blocks[0])
+    fixed = fixed_bytes_of(model, blocks)
+    host_block_bytes = None
+    if host_format is not None:
+        host_block_bytes = host_format.host_bytes(layout)
+        fixed += host_format.gpu_staging_bytes(layout)  # fp8 only: dequantization buffers on the weight stream
+    plan = plan_streaming(limit_bytes, len(blocks), block_bytes, fixed, working_bytes, prefetch, host_block_bytes)
     streamer = WeightStreamer(blocks, plan, device, host_format, poison_released, record_sequence)
     for runner in fast.runners:
         runner.streamer = streamer
@@ -426,3 +429,25 @@ def disable_weight_streaming(model: Any) -> None:
         for runner in fast.runners:
             runner.streamer = None
     del model._wanlora_streamer
+
+
+def enable_weight_streaming_for(model: Any, limit_bytes: int | None, max_tokens: int, text_tokens: int,
+                                device: torch.device, prefetch: int = 1, fp8: bool = False) -> WeightStreamer:
+    """`enable_weight_streaming` with the working set of the largest sample the run trains (`max_tokens` latent
+    tokens after patching, e.g. 75,600 for 81 frames at 1280x720) estimated from the model's own shape and the
+    fast blocks' options: the one call a trainer needs, given `hardware.gpu_memory_limit` in bytes."""
+    fast = getattr(model, "_wanlora_fast_blocks", None)
+    if fast is None:
+        raise StreamingError("weight streaming runs inside the fast blocks: call enable_fast_blocks first "
+                             "(blocks.implementation 'fast')")
+    config = model.config
+    dim = config.num_attention_heads * config.attention_head_dim
+    element_size = next(iter(model.blocks[0].ffn.parameters())).element_size()
+    working = estimate_working_bytes(max_tokens, dim, config.ffn_dim, text_tokens, fast.options.ffn_chunk_tokens,
+                                     fast.options.prefetch_blocks, element_size)
+    host_format = None
+    if fp8:
+        from .fp8 import Fp8HostFormat
+
+        host_format = Fp8HostFormat()
+    return enable_weight_streaming(model, limit_bytes, working, device, prefetch, host_format)
