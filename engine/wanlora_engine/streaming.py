@@ -400,9 +400,17 @@ def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: 
         disable_weight_streaming(model)
     device = torch.device(device)
     blocks = list(model.blocks)
+    # Everything but the blocks' frozen weights goes to the device (the model may come straight from loading,
+    # on the CPU: an expert is never moved to the GPU whole, which is what a small card cannot hold).
     for name, module in model.named_children():
         if name != "blocks":
             module.to(device)
+    for param in model.parameters(recurse=False):  # diffusers' top-level scale_shift_table
+        param.data = param.data.to(device)
+    for owner in [model, *model.blocks.modules()]:
+        for key, buffer in owner._buffers.items():
+            if buffer is not None:
+                owner._buffers[key] = buffer.to(device)
     layout, block_bytes = block_layout(blocks[0])
     fixed = fixed_bytes_of(model, blocks)
     host_block_bytes = None
