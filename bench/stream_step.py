@@ -230,8 +230,9 @@ def run_worker(command: list[str], env: dict[str, str], timeout: float) -> tuple
         other.append(line)
     _, status, usage = os.wait4(process.pid, 0)
     watchdog.cancel()
-    if status != 0:
-        other.append(f"worker exit status {status} (killed at the deadline if 9)")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        other.append(f"worker exit code {code} (-9: killed at the --deadline)")
     return records, usage.ru_maxrss * 1024 / GIB, "\n".join(other[-15:])
 
 
