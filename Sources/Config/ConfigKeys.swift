@@ -154,6 +154,9 @@ public enum ConfigKeys {
                  "Fast blocks: keep the self-attention output for backward instead of recomputing it (less time, more memory)."),
             choice("training", "activation_offload", \.training.activationOffload,
                    "Fast blocks: where checkpointed activations wait for backward (auto: host memory when the GPU would not hold them)."),
+            integer("training", "ffn_chunk_tokens", \.training.ffnChunkTokens,
+                    "Fast blocks: tokens the feed-forward half of a block's recompute and backward runs at a time (0 = all at once; less GPU memory, same numbers).",
+                    range: 0...100_000_000),
             flag("training", "compile", \.training.compile, "Fast blocks: fuse norms, modulation and RoPE with torch.compile (GPU only)."),
             real("training", "cfg_dropout", \.training.cfgDropout, "Probability of training a sample with the empty prompt.",
                  allowed: "a number from 0 up to (not including) 1, e.g. 0.1", valid: { $0 >= 0 && $0 < 1 }),
@@ -204,6 +207,9 @@ public enum ConfigKeys {
     static var hardware: [ConfigKey] {
         [
             text("hardware", "gpu", \.hardware.gpu, "GPU model, a name from `wanlora plan --list-gpus`."),
+            real("hardware", "gpu_memory_limit", \.hardware.gpuMemoryLimitGiB,
+                 "GPU memory the run may use, GiB (0 = what the card has); the expert's blocks that do not fit stream from host memory.",
+                 allowed: "a number of GiB, 0 (the card's own memory) or more, e.g. 24", valid: { $0 >= 0 && $0 < 1e6 }),
             integer("hardware", "gpus_per_node", \.hardware.gpusPerNode, "GPUs per node (torchrun --nproc-per-node).", range: 1...64),
             integer("hardware", "nodes", \.hardware.nodes, "Nodes (torchrun --nnodes).", range: 1...4096),
             integer("hardware", "ulysses_degree", \.hardware.ulyssesDegree,

@@ -129,6 +129,9 @@ public struct TrainingSettings: Sendable, Equatable, Codable {
     public var keepAttention: Bool = true
     /// Fast blocks: where checkpointed activations wait for backward.
     public var activationOffload: ActivationOffload = .auto
+    /// Fast blocks: tokens the feed-forward half of a block's recompute + backward runs at a time (0 = all at
+    /// once). Memory only: the same products split per token (docs/streaming.md, "The FFN chunk").
+    public var ffnChunkTokens: Int = 0
     /// Fast blocks: fuse the elementwise work with torch.compile (GPU only).
     public var compile: Bool = true
     /// Probability of replacing a caption by the empty prompt (teaches the unconditional branch).
@@ -185,6 +188,9 @@ public struct CacheSettings: Sendable, Equatable, Codable {
 public struct HardwareSettings: Sendable, Equatable, Codable {
     /// GPU model, a name from the planner's GPU catalog (e.g. "H100", "A100-80GB", "V100-32GB").
     public var gpu: String
+    /// GPU memory the run may use, GiB; 0 = what the card has. Under it the frozen expert's blocks that do
+    /// not fit stream from pinned host memory (docs/streaming.md).
+    public var gpuMemoryLimitGiB: Double = 0
     /// GPUs per node (torchrun --nproc-per-node).
     public var gpusPerNode: Int
     public var nodes: Int

@@ -161,6 +161,8 @@ import Testing
             ("[hardware]\nvae = \"cpu\"", "hardware.vae", "\"cpu\"", "\"cached\""),
             ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
+            ("[hardware]\ngpu_memory_limit = -1", "hardware.gpu_memory_limit", "-1", "0 (the card's own memory) or more"),
+            ("[training]\nffn_chunk_tokens = -1", "training.ffn_chunk_tokens", "-1", "from 0"),
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\"\"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
