@@ -67,7 +67,7 @@ public enum ConfigKeys {
                  allowEmpty: true),
             choice("model", "layout", \.model.layout, "Checkpoint folder layout."),
             choice("model", "weights_dtype", \.model.weightsDtype,
-                   "Storage of the frozen base weights on the GPU (fp8: planning only, the engine has no fp8 yet)."),
+                   "Frozen base weights: bf16 (exact); fp8: the blocks that stream wait in host memory as e4m3 with per-channel scales (half the host RAM and link bytes, not exact), bf16 on the GPU."),
             real("model", "boundary", \.model.boundary, "High-noise expert for t ≥ boundary·1000 (training and sampling).",
                  allowed: "a number between 0 and 1 (exclusive), e.g. 0.875", valid: { $0 > 0 && $0 < 1 }),
             integer("model", "num_train_timesteps", \.model.numTrainTimesteps,

@@ -37,6 +37,9 @@ public struct ResolvedConfig: Sendable, Equatable {
         public var boundary: Double
         public var numTrainTimesteps: Int
         public var inactiveExpertDevice: InactiveExpertDevice
+        /// How blocks that stream from host memory wait there (model.weights_dtype = "fp8": float8_e4m3fn
+        /// with a float32 scale per output channel, dequantized into bf16 on the GPU; else the exact bf16).
+        public var hostWeightsDtype: HostWeightsDType
     }
 
     public struct DataSection: Sendable, Equatable {
@@ -136,6 +139,11 @@ public struct ResolvedConfig: Sendable, Equatable {
         case bfloat16, float16, float32
     }
 
+    public enum HostWeightsDType: String, Sendable, CaseIterable {
+        case bfloat16
+        case float8E4M3FN = "float8_e4m3fn"
+    }
+
     public enum InactiveExpertDevice: String, Sendable, CaseIterable {
         /// Both experts stay where training runs.
         case same
@@ -160,7 +168,7 @@ extension ResolvedConfig {
     /// ones relative to the file's folder; `anchored(at:)` makes them absolute).
     ///
     /// Throws a `ConfigError` naming the TOML key when the configuration asks for something the
-    /// engine cannot do (fp8 weights, fp16 autocast) or lacks what it needs (the model folder).
+    /// engine cannot do (fp16 autocast) or lacks what it needs (the model folder).
     public init(resolving config: WanLoRAConfig, runName: String) throws {
         let tr = config.training
         guard !config.model.checkpoint.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -175,12 +183,8 @@ extension ResolvedConfig {
         case .bf16: dtype = .bfloat16
         case .fp16: dtype = .float16
         case .fp32: dtype = .float32
-        case .fp8:
-            throw ConfigError(
-                kind: .unsupported, key: "model.weights_dtype",
-                problem: "model.weights_dtype = \"fp8\" is a planning option: the engine does not train with fp8 weights yet.",
-                remedy: "Set model.weights_dtype to \"bf16\" (or \"fp32\"); `wanlora plan` shows what fp8 would save."
-            )
+        // fp8 is the host format of the blocks that stream; the GPU computes on bf16 weights.
+        case .fp8: dtype = .bfloat16
         }
         let precision: EngineMixedPrecision
         switch tr.mixedPrecision {
@@ -203,7 +207,8 @@ extension ResolvedConfig {
         model = Model(
             path: config.model.checkpoint, layout: config.model.layout, dtype: dtype, boundary: config.model.boundary,
             numTrainTimesteps: config.model.numTrainTimesteps,
-            inactiveExpertDevice: config.hardware.inactiveExpert == .offload ? .cpu : .same
+            inactiveExpertDevice: config.hardware.inactiveExpert == .offload ? .cpu : .same,
+            hostWeightsDtype: config.model.weightsDtype == .fp8 ? .float8E4M3FN : .bfloat16
         )
         data = DataSection(
             trainManifest: config.data.trainManifest, valManifest: orNil(config.data.valManifest),
@@ -368,6 +373,7 @@ extension ResolvedConfig {
                 ("dtype", .string(model.dtype.rawValue)), ("boundary", .double(model.boundary)),
                 ("num_train_timesteps", .int(model.numTrainTimesteps)),
                 ("inactive_expert_device", .string(model.inactiveExpertDevice.rawValue)),
+                ("host_weights_dtype", .string(model.hostWeightsDtype.rawValue)),
             ])),
             ("data", object([
                 ("train_manifest", .string(data.trainManifest)), ("val_manifest", text(data.valManifest)),
@@ -440,10 +446,12 @@ extension ResolvedConfig {
         }
         let r = try top.object("run", keys: ["name", "dir"])
         run = Run(name: try r.string("name"), dir: try r.path("dir"))
-        let m = try top.object("model", keys: ["path", "layout", "dtype", "boundary", "num_train_timesteps", "inactive_expert_device"])
+        let m = try top.object("model", keys: ["path", "layout", "dtype", "boundary", "num_train_timesteps", "inactive_expert_device",
+                                                "host_weights_dtype"])
         model = Model(path: try m.path("path"), layout: try m.choice("layout"), dtype: try m.choice("dtype"),
                       boundary: try m.number("boundary"), numTrainTimesteps: try m.int("num_train_timesteps"),
-                      inactiveExpertDevice: try m.choice("inactive_expert_device"))
+                      inactiveExpertDevice: try m.choice("inactive_expert_device"),
+                      hostWeightsDtype: try m.choice("host_weights_dtype"))
         let d = try top.object("data", keys: ["train_manifest", "val_manifest", "cache_dir", "width", "height", "frames", "fps",
                                               "text_length", "weight_column", "category_column", "source"])
         data = DataSection(

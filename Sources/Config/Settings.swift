@@ -75,7 +75,7 @@ public struct ModelSettings: Sendable, Equatable, Codable {
     /// Local folder with the weights; empty means "not given yet" (fine for `plan`).
     public var checkpoint: String
     public var layout: CheckpointLayout
-    /// Storage of the frozen base weights on the GPU.
+    /// Storage of the frozen base weights (fp8: the host copies of streamed blocks; the GPU computes in bf16).
     public var weightsDtype: WeightsDType
     /// Timestep ratio at and above which the high-noise expert is used (t ≥ boundary·1000),
     /// in training (routing) and sampling alike.
@@ -338,8 +338,9 @@ public enum WeightsDType: String, Sendable, Codable, CaseIterable {
     case fp16
     /// float32: 4 bytes a weight (CPU runs always use it).
     case fp32
-    /// Frozen weights stored in float8 (e4m3) with per-tensor scales; halves their memory.
-    /// The planner models it; the engine does not train with it yet.
+    /// The blocks that stream from host memory (docs/streaming.md) wait there in float8 e4m3 with one
+    /// float32 scale per output channel and are dequantized into bf16 on the GPU: half the host memory and
+    /// link bytes of bf16, not exact (docs/BENCHMARKS.md measures the error). Resident blocks stay bf16.
     case fp8
 
     /// Bytes per stored weight.

@@ -113,10 +113,13 @@ import Testing
         let missing = try #require(throws: ConfigError.self) { try ResolvedConfig(resolving: c, runName: "r") }
         #expect(missing.key == "model.checkpoint" && missing.kind == .missingKey)
         c.model.checkpoint = "/m"
+        // fp8 is the host format of streamed blocks: the GPU computes on bf16 weights.
         c.model.weightsDtype = .fp8
-        let fp8 = try #require(throws: ConfigError.self) { try ResolvedConfig(resolving: c, runName: "r") }
-        #expect(fp8.key == "model.weights_dtype" && fp8.kind == .unsupported)
+        let fp8 = try ResolvedConfig(resolving: c, runName: "r")
+        #expect(fp8.model.dtype == .bfloat16 && fp8.model.hostWeightsDtype == .float8E4M3FN)
+        #expect(fp8.json()["model"]?["host_weights_dtype"] == .string("float8_e4m3fn"))
         c.model.weightsDtype = .bf16
+        #expect(try ResolvedConfig(resolving: c, runName: "r").model.hostWeightsDtype == .bfloat16)
         c.training.mixedPrecision = .fp16
         let fp16 = try #require(throws: ConfigError.self) { try ResolvedConfig(resolving: c, runName: "r") }
         #expect(fp16.key == "training.mixed_precision" && fp16.remedy.contains("fp32"))

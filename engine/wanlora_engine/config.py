@@ -81,6 +81,9 @@ class ModelConfig:
     boundary: float = field(metadata=_check(_unit_interval_open))
     num_train_timesteps: int = field(metadata=_check(_positive))
     inactive_expert_device: Literal["same", "cpu"]
+    # issue 18: how streamed blocks wait in host memory (docs/streaming.md): exact bf16, or float8 e4m3 with
+    # a float32 scale per output channel, dequantized into the bf16 slot (streaming.py's host_format)
+    host_weights_dtype: Literal["bfloat16", "float8_e4m3fn"]
 
 
 @dataclass(frozen=True)
