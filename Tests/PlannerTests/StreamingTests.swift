@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import Planner
+import Config
+
+/// One A14B expert on one GPU, 1280×720, r16 on the four attention names, 8-bit AdamW, fast blocks, cached
+/// encoders: the setting of docs/streaming.md's numbers.
+func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAConfig {
+    var c = Calibration.referenceConfig(gpu: gpu, frames: frames, blocks: .fast)
+    c.hardware.fsdp = false
+    c.hardware.gpuMemoryLimitGiB = limitGiB
+    return c
+}
+
+@Suite struct StreamingArithmeticTests {
+    let a = Architecture.wan22T2VA14B
+
+    /// docs/streaming.md: a block is 702,870,528 B in the slot (bf16 linears, biases and q/k norms, the
+    /// float32 modulation table and cross-attention LayerNorm; every tensor a multiple of 256 B here).
+    @Test func blockBytesByHand() {
+        #expect(a.blockParameters == 351_394_304)
+        let linears = 8 * 5120 * 5120 + 2 * 5120 * 13_824  // 351,272,960 weights
+        let biases = 8 * 5120 + 13_824 + 5120  // 59,904
+        #expect(a.blockWeightBytes == 2 * linears + 2 * biases + 2 * 4 * 5120 + 4 * 6 * 5120 + 4 * 2 * 5120)
+        #expect(a.blockWeightBytes == 702_870_528)
+        // fp8 host copy: 1 B a weight + a float32 scale per output channel (59,904 of them); the rest as on the GPU.
+        #expect(a.blockFP8HostBytes == linears + 4 * biases + 2 * biases + 2 * 4 * 5120 + 4 * 6 * 5120 + 4 * 2 * 5120)
+        #expect(a.blockFP8HostBytes == 351_837_184)
+        // Outside the blocks: 232,719,424 parameters in bf16, the time embedder (27,535,360) and the head's
+        // table (10,240) in float32.
+        #expect(a.expertParameters - 40 * a.blockParameters == 232_719_424)
+        #expect(a.nonBlockWeightBytes == 2 * 232_719_424 + 2 * (27_535_360 + 10_240))
+    }
+
+    /// The engine's rule on made-up numbers: all resident when everything fits; else k + 1 slots and the
+    /// whole blocks that the rest holds; nothing when not even the slots fit.
+    @Test func ruleByHand() {
+        let block = 100, fixed = 1000, working = 5000
+        #expect(WeightStreaming.residentBlocks(limitBytes: 10_000, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                                               workingBytes: working, prefetch: 1) == 40)
+        // 9,999 < 10,000: stream; room = 9,999 − 6,000 − 200 = 3,799 → 37 resident.
+        #expect(WeightStreaming.residentBlocks(limitBytes: 9_999, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                                               workingBytes: working, prefetch: 1) == 37)
+        #expect(WeightStreaming.residentBlocks(limitBytes: 6_200, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                                               workingBytes: working, prefetch: 1) == 0)
+        #expect(WeightStreaming.residentBlocks(limitBytes: 6_199, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                                               workingBytes: working, prefetch: 1) == nil)
+        #expect(WeightStreaming.residentBlocks(limitBytes: 6_300, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                                               workingBytes: working, prefetch: 2) == 0)
+    }
+
+    /// The engine's working estimate at 49 frames: U = 46,800 × 5120 × 2 B; 27 U + the FFN's three hidden
+    /// tensors (all tokens, or a 16,384-token chunk) + the text.
+    @Test func engineWorkingEstimate() {
+        let u = 46_800 * 5120 * 2
+        #expect(WeightStreaming.engineWorkingBytes(tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 0,
+                                                   activationPrefetch: 1) == 27 * u + 3 * 46_800 * 13_824 * 2 + 4 * 512 * 5120 * 2)
+        #expect(WeightStreaming.engineWorkingBytes(tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 16_384,
+                                                   activationPrefetch: 1) == 27 * u + 3 * 16_384 * 13_824 * 2 + 4 * 512 * 5120 * 2)
+    }
+
+    /// An RTX 4090 (24,564 MiB) at 49 frames, by hand: usable 24,683,479,040 B; fixed 520,530,048 B of
+    /// non-block weights + 52,428,800 LoRA parameters × 10 B; working 16,842,014,720 B; room for
+    /// 5,390,905,216 B = 7.67 blocks → 7 resident, 33 streamed.
+    @Test func rtx4090At49FramesByHand() throws {
+        let plan = try Planner.plan(streamingConfig(gpu: "RTX-4090", frames: 49))
+        let p = plan.placement
+        #expect(p.limitBytes == 24_564 * (1 << 20) - (1 << 30))
+        #expect(p.engineFixedBytes == 520_530_048 + 52_428_800 * 10)
+        #expect(p.engineWorkingBytes == 16_842_014_720)
+        #expect(p.residentBlocks == 7 && p.streamedBlocks == 33 && p.slots == 2 && p.fitsRule)
+        #expect(p.hostWeightBytes == 33 * 702_870_528)
+        // Host: 33 blocks pinned, 39 blocks' kept activations (2 × 46,800 × 5120 × 2 B + 40 × 46,800 × 4 B of
+        // log-sum-exp), the engine process, and 8 GiB left free.
+        let kept = 2 * 46_800 * 5120 * 2 + 40 * 46_800 * 4
+        #expect(plan.host.trainingBytesPerProcess == 33 * 702_870_528 + 39 * kept + (4 << 30))
+        #expect(plan.host.loadingBytesPerProcess == 40 * 702_870_528 + 520_530_048 + (4 << 30))
+        #expect(plan.host.neededBytes == 33 * 702_870_528 + 39 * kept + (4 << 30) + (8 << 30))
+        // GPU: the resident blocks and the embeddings replace the whole expert, two slots come in.
+        let weights = try #require(plan.memory.items.first { $0.name == "expert weights" })
+        #expect(weights.bytes == (a.expertParameters - 33 * a.blockParameters) * 2)
+        #expect(plan.memory.items.first { $0.name == "streaming slots" }?.bytes == 2 * 702_870_528)
+        #expect(plan.memory.fits)
+        // The copies: each block 702,870,528 B at 25 GB/s; 2 × 33 − 4 a step (the last two forward blocks
+        // serve their backward, the last two backward blocks the next forward), all behind the compute.
+        #expect(abs(plan.streaming.weightCopySeconds - 702_870_528 / 25e9) < 1e-12)
+        #expect(abs(plan.streaming.linkSeconds - 62 * 702_870_528 / 25e9) < 1e-9)
+        #expect(plan.streaming.exposedSeconds == 0)
+        #expect(plan.throughput.video.weightStreamingSeconds == 0)
+    }
+
+    /// fp8 host weights: the same GPU placement, half the host bytes of each streamed block; on the GPU a
+    /// block's fp8 bytes and 1,024 dequantized rows of the widest weight (13,824 × 10 B) in flight.
+    @Test func fp8HalvesTheHostCopies() throws {
+        var c = streamingConfig(gpu: "RTX-4090", frames: 49)
+        let bf16 = try Planner.plan(c)
+        c.model.weightsDtype = .fp8
+        let fp8 = try Planner.plan(c)
+        #expect(fp8.placement.residentBlocks == bf16.placement.residentBlocks)
+        #expect(fp8.memory.peakBytes - bf16.memory.peakBytes == 351_837_184 + 1024 * 13_824 * 10)
+        #expect(bf16.host.neededBytes - fp8.host.neededBytes == 33 * (702_870_528 - 351_837_184))
+        #expect(fp8.checks.contains { $0.code == "fp8" })
+    }
+
+    /// Visits with nothing streamed cost nothing; with every block in the k + 1 slots nothing is copied
+    /// after the first step.
+    @Test func simulationWithoutCopies() {
+        let resident = WeightStreaming.simulate(blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 1,
+                                                backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
+        #expect(resident.exposedSeconds == 0 && resident.copiesPerStep == 0)
+        let fitsSlots = WeightStreaming.simulate(blocks: 4, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
+                                                 backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
+        #expect(fitsSlots.exposedSeconds == 0 && fitsSlots.copiesPerStep == 0)
+    }
+
+    /// Three streamed blocks, two slots, copies 4 s against 1 s of compute a visit, traced by hand over the
+    /// steady step (visits F0 F1 F2 B2 B1 B0, starting at t = 19 with block 0 in slot A, 1 in B):
+    /// F0 19–20; F1 20–21 and block 2 copied into A from 20 (A freed) to 24; F2 24–25; B2 25–26;
+    /// B1 26–27 (still in B) and block 0 copied into A 26–30; B0 30–31. 12 s for 6 s of compute: 6 s
+    /// exposed, 2 copies.
+    @Test func simulationLinkBoundByHand() {
+        let r = WeightStreaming.simulate(blocks: 3, residentBlocks: 0, prefetch: 1, forwardBlockSeconds: 1,
+                                         backwardBlockSeconds: 1, weightCopySeconds: 4, activationCopySeconds: 0)
+        #expect(r.exposedSeconds == 6 && r.copiesPerStep == 2)
+    }
+
+    /// Activations alone: B0's come back on the link from when B1 starts (t = 8 in the steady step 6–12):
+    /// 3 s of copy against 1 s of B1 leaves B0 waiting 2 s.
+    @Test func simulationActivationsByHand() {
+        let r = WeightStreaming.simulate(blocks: 2, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
+                                         backwardBlockSeconds: 1, weightCopySeconds: 0, activationCopySeconds: 3)
+        #expect(r.exposedSeconds == 2 && r.copiesPerStep == 0)
+    }
+
+    /// Weights and activations on one link, traced by hand: 4 blocks, block 0 resident, 2 s of compute a
+    /// visit, 1 s a block copy, 1.5 s a block's activations. Alone, either hides behind the compute. Together,
+    /// in the steady step (16.5–33 s): B2 26.5–28.5 while block 1's weights take the link 26.5–27.5, then
+    /// B1's activations 27.5–29: B1 starts at 29 instead of 28.5. 0.5 s exposed, 2 copies.
+    @Test func weightsAndActivationsShareTheLink() {
+        let weights = WeightStreaming.simulate(blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
+                                               backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 0)
+        #expect(weights.exposedSeconds == 0 && weights.copiesPerStep == 2)
+        let activations = WeightStreaming.simulate(blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 2,
+                                                   backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
+        #expect(activations.exposedSeconds == 0)
+        let both = WeightStreaming.simulate(blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
+                                            backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
+        #expect(both.exposedSeconds == 0.5 && both.copiesPerStep == 2)
+    }
+}
