@@ -80,9 +80,13 @@ public enum Alternatives {
     }
 
     static func option(_ change: Change, plan: Plan, config: WanLoRAConfig) -> SettingOption {
-        SettingOption(
+        var words = change.words
+        if config.training.activationOffload == .auto && plan.setup.activationOffload == "gpu" && config.training.blocks == .fast {
+            words.append("kept activations on the GPU")
+        }
+        return SettingOption(
             changes: change.assignments.map { "\($0.0) = \($0.1.literal)" },
-            summary: change.words.isEmpty ? "as configured" : change.words.joined(separator: ", "),
+            summary: words.isEmpty ? "as configured" : words.joined(separator: ", "),
             frames: config.training.frames, hostWeights: plan.placement.hostWeights == .fp8 ? "fp8" : "bf16",
             residentBlocks: plan.placement.residentBlocks, blocks: plan.placement.blocks,
             activationOffload: plan.setup.activationOffload, ffnChunkTokens: config.training.ffnChunkTokens,

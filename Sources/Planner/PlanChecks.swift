@@ -152,12 +152,11 @@ enum PlanChecks {
     /// What the host memory is for, in words.
     static func hostNeedWords(_ plan: Plan) -> String {
         let h = plan.host
-        var parts = h.items.map { "\($0.name) \(gib($0.bytes))" }
-        if h.loadingBytesPerProcess > h.trainingBytesPerProcess {
-            parts = ["loading \(plan.lora.experts) expert\(plan.lora.experts == 1 ? "" : "s") whole \(gib(h.loadingBytesPerProcess))"]
+        let per = { (each: String) in h.processes > 1 ? "\(h.processes) processes × (\(each))" : each }
+        if h.processes * h.loadingBytesPerProcess > h.processes * h.trainingBytesPerProcess + h.reserveBytes {
+            return per("loading \(plan.lora.experts) expert\(plan.lora.experts == 1 ? "" : "s") whole and the engine \(gib(h.loadingBytesPerProcess))")
         }
-        let each = parts.joined(separator: " + ")
-        return (h.processes > 1 ? "\(h.processes) processes × (\(each))" : each) + " + \(gib(h.reserveBytes)) left free"
+        return per(h.items.map { "\($0.name) \(gib($0.bytes))" }.joined(separator: " + ")) + " + \(gib(h.reserveBytes)) left free"
     }
 
     static func memoryRemedy(config: WanLoRAConfig, architecture a: Architecture, plan: Plan) -> String {

@@ -168,11 +168,12 @@ public enum PlanRendering {
         }
         let h = p.host
         for item in h.items { rows.append(("host: \(item.name)", giB(item.bytes))) }
-        if h.loadingBytesPerProcess > h.trainingBytesPerProcess {
+        if h.loadingBytesPerProcess > h.trainingBytesPerProcess + h.reserveBytes / h.processes {
             rows.append(("host: while loading", "\(giB(h.loadingBytesPerProcess)) (each expert is read whole before it is placed)"))
         }
         let per = h.processes > 1 ? " (\(h.processes) processes on a node)" : ""
-        var need = "\(giB(h.neededBytes))\(per), with \(giB(h.reserveBytes)) left free"
+        var need = "\(giB(h.neededBytes))\(per)" + (h.neededBytes == h.processes * h.loadingBytesPerProcess
+            ? " (loading)" : ", with \(giB(h.reserveBytes)) left free")
         if let available = h.availableBytes {
             need += "; \(giB(available)) available → \(h.fits ? "fits" : "DOES NOT FIT")"
         }

@@ -102,8 +102,9 @@ public struct HostMemoryBudget: Sendable, Equatable, Codable {
     /// MemAvailable of the host, when known (`train` reads /proc/meminfo; `plan --host-memory`).
     public var availableBytes: Int?
 
-    /// Host memory the node needs: the larger of loading and training, for every process, plus the reserve.
-    public var neededBytes: Int { processes * max(trainingBytesPerProcess, loadingBytesPerProcess) + reserveBytes }
+    /// Host memory the node needs: training with the reserve the activation offload leaves free, or loading
+    /// (before anything is pinned), whichever is larger, for every process.
+    public var neededBytes: Int { max(processes * trainingBytesPerProcess + reserveBytes, processes * loadingBytesPerProcess) }
     /// False only when the available memory is known and short.
     public var fits: Bool { availableBytes.map { neededBytes <= $0 } ?? true }
 }
