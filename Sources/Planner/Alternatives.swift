@@ -5,8 +5,9 @@ import Support
 public struct SettingOption: Sendable, Equatable, Codable {
     /// The configuration keys it changes, as TOML assignments (`training.frames = 33`); empty: as configured.
     public var changes: [String]
-    /// The changes in words ("33 frames, fp8 host weights").
+    /// The changes in words ("33 frames, fp8 host weights"), and one by one.
     public var summary: String
+    public var details: [String]
     public var frames: Int
     /// How the streamed blocks wait in host memory ("bf16" or "fp8").
     public var hostWeights: String
@@ -86,7 +87,7 @@ public enum Alternatives {
         }
         return SettingOption(
             changes: change.assignments.map { "\($0.0) = \($0.1.literal)" },
-            summary: words.isEmpty ? "as configured" : words.joined(separator: ", "),
+            summary: words.isEmpty ? "as configured" : words.joined(separator: ", "), details: words,
             frames: config.training.frames, hostWeights: plan.placement.hostWeights == .fp8 ? "fp8" : "bf16",
             residentBlocks: plan.placement.residentBlocks, blocks: plan.placement.blocks,
             activationOffload: plan.setup.activationOffload, ffnChunkTokens: config.training.ffnChunkTokens,

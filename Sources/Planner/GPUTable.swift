@@ -47,8 +47,7 @@ public enum GPUTable {
         }
         let blocks = o.residentBlocks == o.blocks ? "all \(o.blocks)" : "\(o.residentBlocks) of \(o.blocks)"
         let link = o.linkSeconds > 0 ? String(format: "%.2f s (%.0f%% hidden)", o.linkSeconds, 100 * o.hiddenLinkSeconds / o.linkSeconds) : "—"
-        let changed = o.summary.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { $0 != "as configured" && $0 != "\(o.frames) frames" && $0 != "fp8 host weights" }
+        let changed = o.details.filter { $0 != "\(o.frames) frames" && $0 != "fp8 host weights" }
         let setting = "\(o.frames) frames, \(o.hostWeights)" + (changed.isEmpty ? "" : "; " + changed.joined(separator: ", "))
         return [row.gpu, String(format: "%.1f", row.memoryGiB), setting, blocks, giB(o.peakBytes), giB(o.hostNeededBytes),
                 link, String(format: "%.1f", o.secondsPerVideoSample), String(format: "%.2f", o.secondsPerImageSample),

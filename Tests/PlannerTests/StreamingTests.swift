@@ -148,3 +148,58 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
         #expect(both.exposedSeconds == 0.5 && both.copiesPerStep == 2)
     }
 }
+
+/// The setting `wanlora plan --gpu-table` picks on each catalog GPU (one A14B expert, one GPU, dropout 0,
+/// 8-bit AdamW, fast blocks).
+@Suite struct PlacementChoiceTests {
+    func rows(frames: Int) -> [String: GPUTableRow] {
+        var config = streamingConfig(gpu: "H100", frames: frames)
+        config.lora.dropout = 0
+        return Dictionary(uniqueKeysWithValues: GPUTable.rows(config: config).map { ($0.gpu, $0) })
+    }
+
+    /// By hand at 49 frames (fixed + working = 17,886,832,768 B, a block 702,870,528 B):
+    /// L40S: usable 46,068 MiB − 1 GiB = 47,232,057,344 B ≥ 17,886,832,768 + 40 blocks = 46,001,653,888 → all
+    /// resident. A100 40 GB: usable 41,431,916,544; room 41,431,916,544 − 17,886,832,768 − 2 slots =
+    /// 22,139,342,720 = 31.5 blocks → 31. RTX 4090: 7 (StreamingArithmeticTests).
+    @Test func at49Frames() throws {
+        let r = rows(frames: 49)
+        for (gpu, resident) in [("RTX-4090", 7), ("A100-40GB", 31), ("L40S", 40), ("A100-80GB", 40), ("H100", 40), ("H200", 40)] {
+            let option = try #require(r[gpu]?.option, "\(gpu)")
+            #expect(option.frames == 49 && option.hostWeights == "bf16" && option.summary == "as configured", "\(gpu)")
+            #expect(option.residentBlocks == resident, "\(gpu): \(option.residentBlocks)")
+            #expect(option.peakBytes <= option.usableBytes, "\(gpu)")
+        }
+        // Streamed copies hide behind the compute at 49 frames on every card that streams.
+        for gpu in ["RTX-4090", "A100-40GB"] { #expect(r[gpu]?.option?.hiddenLinkSeconds == r[gpu]?.option?.linkSeconds) }
+        // The V100s are planned with fp16 compute, and say that the engine does not train it.
+        let v100 = try #require(r["V100-32GB"])
+        #expect(v100.option?.frames == 49 && v100.notes.first?.hasPrefix("no bf16 arithmetic: planned with fp16 compute") == true)
+        #expect(v100.notes.contains { $0.hasPrefix("no FlashAttention") })
+        // 16 GB holds only a shorter clip, with the FFN in chunks.
+        #expect(r["V100-16GB"]?.option?.frames == 45 && r["V100-16GB"]?.option?.ffnChunkTokens == 16_384)
+    }
+
+    @Test func at81Frames() throws {
+        let r = rows(frames: 81)
+        for (gpu, resident) in [("A100-40GB", 16), ("L40S", 25), ("H100", 40)] {
+            let option = try #require(r[gpu]?.option, "\(gpu)")
+            #expect(option.frames == 81 && option.summary == "as configured" && option.residentBlocks == resident, "\(gpu)")
+        }
+        // A 24 GB card fits 77 frames with the FFN in chunks (81 does not by the planner's working set).
+        let rtx = try #require(r["RTX-4090"]?.option)
+        #expect(rtx.frames == 77 && rtx.ffnChunkTokens == 16_384 && rtx.hostWeights == "bf16")
+    }
+
+    /// Two trained experts with the preset's inactive expert on the GPU: the table moves it to host memory
+    /// where the card needs streaming, and says so.
+    @Test func twoExpertsStreamWithTheInactiveOneInHostMemory() throws {
+        var config = streamingConfig(gpu: "H100", frames: 49)
+        config.training.expert = .both
+        config.hardware.inactiveExpert = .resident
+        let rows = Dictionary(uniqueKeysWithValues: GPUTable.rows(config: config).map { ($0.gpu, $0) })
+        let rtx = try #require(rows["RTX-4090"]?.option)
+        #expect(rtx.changes.first == "hardware.inactive_expert = \"offload\"" && rtx.frames == 49)
+        #expect(rows["H100"]?.option?.summary == "as configured")
+    }
+}
