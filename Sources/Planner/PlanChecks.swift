@@ -89,7 +89,7 @@ enum PlanChecks {
         if !h.fits, let available = h.availableBytes {
             add(.error, "host-memory",
                 "\(tr.frames) frames at \(gib(m.capacityBytes)) of GPU memory needs \(gib(h.neededBytes)) of host RAM (\(hostNeedWords(plan))); this host has \(gib(available)) available.",
-                alternativesRemedy(plan) ?? "Free host memory, or raise hardware.gpu_memory_limit (fewer streamed blocks), or lower training.frames.")
+                alternativesRemedy(plan) ?? hostRemedy(plan, available: available))
         }
 
         // Disk for the cache.
@@ -147,6 +147,16 @@ enum PlanChecks {
             "\(o.changes.joined(separator: ", ")) (\(o.summary): \(o.residentBlocks) of \(o.blocks) blocks on the GPU, peak \(gib(o.peakBytes)), host RAM \(gib(o.hostNeededBytes)), \(fmt(o.secondsPerVideoSample)) s a video sample)"
         }
         return "Fits: " + options.joined(separator: "; or ") + "."
+    }
+
+    /// What to do when no nearby setting fits the host.
+    static func hostRemedy(_ plan: Plan, available: Int) -> String {
+        let h = plan.host
+        let loading = h.processes * h.loadingBytesPerProcess
+        if loading > available {
+            return "Loading alone needs \(gib(loading)): the engine reads each trained expert whole into host memory before it places it, so no clip or placement fits this host. Use a host with more memory\(plan.lora.experts > 1 ? ", or train one expert (training.expert = \"high\" or \"low\")" : "")."
+        }
+        return "Free host memory, or raise hardware.gpu_memory_limit (fewer streamed blocks), or lower training.frames."
     }
 
     /// What the host memory is for, in words.
