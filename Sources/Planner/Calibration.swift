@@ -34,6 +34,15 @@ public enum Calibration {
         public var blocks: BlockImplementation = .diffusers
         /// Largest |model − measured| / measured the tests accept (0.15 unless said).
         public var tolerance: Double = 0.15
+        /// Weight streaming (bench/stream_step.py): the GPU memory cap the engine placed the blocks under
+        /// (`set_per_process_memory_fraction` and the rule's limit), GiB; nil: uncapped.
+        public var limitGiB: Double? = nil
+        /// The engine's placement as it reported it (its rule's resident blocks), for capped runs.
+        public var residentBlocks: Int? = nil
+        /// Host memory pinned by the run (streamed blocks + kept activations), GiB.
+        public var hostPinnedGiB: Double? = nil
+        /// The FFN of a block's recompute + backward in chunks of this many tokens (0: all at once).
+        public var ffnChunkTokens: Int = 0
     }
 
     public static let measurements: [Measurement] = [
@@ -171,6 +180,23 @@ public enum Calibration {
         /// (model − measured) / measured, when both exist.
         public var secondsError: Double?
         public var peakError: Double?
+        /// Capped runs: the model's pinned host memory at the measured placement, and its error.
+        public var modelHostPinnedGiB: Double? = nil
+        public var hostError: Double? = nil
+    }
+
+    /// A capped measurement's placement: the engine's reported resident blocks under the cap, activations
+    /// offloaded (the bench's setting), bf16 host weights.
+    static func measuredPlacement(_ m: Measurement, config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
+                                  geometry: ClipGeometry, lora: LoRACount, constants: ModelConstants) -> WeightPlacement? {
+        guard let limit = m.limitGiB, let resident = m.residentBlocks else { return nil }
+        var placement = Placement.weights(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                                          constants: constants, activationOffload: true)
+        placement.residentBlocks = resident
+        placement.slots = resident < a.layers ? StreamingRule.engine.prefetchBlocks + 1 : 0
+        placement.limitBytes = Int(limit * Double(1 << 30))
+        placement.fitsRule = true
+        return placement
     }
 
     public static func check(_ m: Measurement, constants: ModelConstants? = nil) -> Check {
@@ -185,14 +211,28 @@ public enum Calibration {
             return Check(measurement: m, modelSeconds: t, modelPeakGiB: nil, modelFits: nil,
                          secondsError: m.seconds.map { (t - $0) / $0 }, peakError: nil)
         case .trainingStep:
-            let config = referenceConfig(gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses,
+            var config = referenceConfig(gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses,
                                          fsdp: m.fsdp, blocks: m.blocks)
+            config.training.ffnChunkTokens = m.ffnChunkTokens
+            if let limit = m.limitGiB { config.hardware.gpuMemoryLimitGiB = limit }
             let lora = try! LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
-            let t = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants).time.totalSeconds
-            let budget = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants)
+            let placement = measuredPlacement(m, config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                                              constants: constants)
+            let t = TimeModel.trainingSample(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                                             constants: constants, placement: placement).time.totalSeconds
+            let budget = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                                            constants: constants, placement: placement)
             let peak = Double(budget.peakBytes) / Double(1 << 30)
-            return Check(measurement: m, modelSeconds: t, modelPeakGiB: peak, modelFits: budget.fits,
-                         secondsError: m.seconds.map { (t - $0) / $0 }, peakError: m.peakGiB.map { (peak - $0) / $0 })
+            var check = Check(measurement: m, modelSeconds: t, modelPeakGiB: peak, modelFits: budget.fits,
+                              secondsError: m.seconds.map { (t - $0) / $0 }, peakError: m.peakGiB.map { (peak - $0) / $0 })
+            if let placement, let measured = m.hostPinnedGiB {
+                let host = Placement.hostMemory(config: config, architecture: a, geometry: geometry, lora: lora,
+                                                placement: placement, availableBytes: nil)
+                let pinned = host.items.filter { $0.name.hasSuffix("(pinned)") }.map(\.bytes).reduce(0, +)
+                check.modelHostPinnedGiB = Double(pinned) / Double(1 << 30)
+                check.hostError = (check.modelHostPinnedGiB! - measured) / measured
+            }
+            return check
         }
     }
 

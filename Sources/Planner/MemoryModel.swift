@@ -20,7 +20,8 @@ public struct MemoryBudget: Sendable, Equatable, Codable {
     public var encodePhaseBytes: Int
     public var peakBytes: Int
     public var capacityBytes: Int
-    /// Kept free for the CUDA context (≈0.5 GiB) and allocator fragmentation.
+    /// Kept free for the CUDA context (≈0.5 GiB) and allocator fragmentation (none under a lower
+    /// hardware.gpu_memory_limit: the context lives outside the capped allocator).
     public var reservedBytes: Int
     public var usableBytes: Int { capacityBytes - reservedBytes }
     public var fits: Bool { peakBytes <= usableBytes }
@@ -233,7 +234,7 @@ public enum MemoryModel {
         return MemoryBudget(
             items: items, trainingPhaseBytes: training, encodePhaseBytes: encode,
             peakBytes: max(training, encode), capacityBytes: Placement.capacityBytes(config: config, gpu: gpu),
-            reservedBytes: reservedBytes
+            reservedBytes: Placement.capacityBytes(config: config, gpu: gpu) - Placement.usableBytes(config: config, gpu: gpu)
         )
     }
 

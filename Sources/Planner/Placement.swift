@@ -10,6 +10,15 @@ public enum Placement {
         return min(gpu.memoryBytes, Int(limit * Double(1 << 30)))
     }
 
+    /// GPU bytes the run's allocations may reach: the card's memory less 1 GiB for the CUDA context and
+    /// allocator slack, or `hardware.gpu_memory_limit` when that is lower (a limit caps the allocator, as
+    /// `torch.cuda.set_per_process_memory_fraction` does; the context lives outside it).
+    public static func usableBytes(config: WanLoRAConfig, gpu: GPU) -> Int {
+        let card = gpu.memoryBytes - MemoryModel.reservedBytes
+        let limit = config.hardware.gpuMemoryLimitGiB
+        return limit > 0 ? min(card, Int(limit * Double(1 << 30))) : card
+    }
+
     /// Whether the engine can stream this run's weights: only inside the fast blocks with gradient
     /// checkpointing, with one whole expert per GPU (an FSDP shard is already 1/N of it), and one expert on
     /// the GPU at a time (two trained experts need hardware.inactive_expert = "offload").
@@ -60,7 +69,7 @@ public enum Placement {
             let others = max(0, a.layers - 1 - rule.activationPrefetchBlocks)
             working += others * Int(keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU))
         }
-        let usable = capacityBytes(config: config, gpu: gpu) - MemoryModel.reservedBytes
+        let usable = usableBytes(config: config, gpu: gpu)
         let block = a.blockWeightBytes
         let fp8 = config.model.weightsDtype == .fp8
         let slots = rule.prefetchBlocks + 1

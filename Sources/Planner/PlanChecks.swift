@@ -77,7 +77,7 @@ enum PlanChecks {
         if p.streams && p.fitsRule && p.limitBytes < m.usableBytes {
             add(.warning, "engine-limit",
                 "At \(gib(m.usableBytes)) the engine's rule would keep more blocks resident than fit: its activation estimate (\(gib(p.engineWorkingBytes))) is below the planner's (LoRA dropout inputs, the optimizer, the FFN chunk), so the plan keeps \(p.residentBlocks) resident, which the rule does under a limit of \(gib(p.limitBytes)).",
-                "Give the engine limit_bytes = \(p.limitBytes) (\(gib(p.limitBytes))), e.g. hardware.gpu_memory_limit = \(String(format: "%.2f", (Double(p.limitBytes) + Double(MemoryModel.reservedBytes)) / Double(1 << 30) - 0.005)).")
+                "Give the engine limit_bytes = \(p.limitBytes) (\(gib(p.limitBytes))), e.g. hardware.gpu_memory_limit = \(String(format: "%.2f", (Double(p.limitBytes) / Double(1 << 30) * 100).rounded(.down) / 100)).")
         }
         if p.streams && p.fitsRule {
             let s = plan.streaming

@@ -150,7 +150,9 @@ public enum PlanRendering {
         let w = p.placement
         let giB = { (b: Int) in String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
         var rows: [(String, String)] = []
-        rows.append(("GPU memory", "\(giB(p.memory.capacityBytes)); the engine places the blocks in \(giB(w.limitBytes)) (1 GiB kept for the CUDA context)"))
+        rows.append(("GPU memory", "\(giB(p.memory.usableBytes)) usable of \(giB(p.memory.capacityBytes))"
+            + (p.memory.reservedBytes > 0 ? " (1 GiB kept for the CUDA context)" : " (hardware.gpu_memory_limit)")
+            + "; the engine's rule places the blocks under \(giB(w.limitBytes))"))
         if !w.fitsRule {
             rows.append(("expert blocks", "DO NOT FIT even all streamed: \(giB(w.engineFixedBytes)) fixed + \(giB(w.engineWorkingBytes)) activations + \(w.slots) slots × \(giB(w.blockBytes)) > \(giB(w.limitBytes))"))
         } else if w.streams {
