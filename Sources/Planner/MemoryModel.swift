@@ -113,10 +113,11 @@ public enum MemoryModel {
                 basis: "\(placement.slots) × one block (\(placement.blockBytes) B): the block running and the next on its way"
             ))
             if placement.hostWeights == .fp8 {
-                // The weight stream copies a block's fp8 bytes whole, then dequantizes 1,024 rows at a time
-                // (float32 values and their scaled copy, then bf16) into the slot (fp8.py).
+                // The weight stream copies a block's fp8 bytes whole, then dequantizes 1,024 rows at a time into
+                // the slot (fp8.py).
+                // float32 values and their scaled copy are alive together at the multiply.
                 let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
-                let dequantize = fp8DequantizeRows * widest * (4 + 4 + 2)
+                let dequantize = fp8DequantizeRows * widest * (4 + 4)
                 items.append(MemoryItem(
                     name: "fp8 staging", bytes: placement.hostBlockBytes + dequantize,
                     basis: "one block's fp8 copy (\(placement.hostBlockBytes) B) + \(fp8DequantizeRows) rows × \(widest) dequantized"
@@ -177,15 +178,28 @@ public enum MemoryModel {
                         + "(activation offload off)"
                 ))
             }
-            // The FFN's hidden tensors exist for one chunk of tokens at a time when training.ffn_chunk_tokens is set.
-            let ffnPerToken = 4 * Double(a.ffnDim)
+            // With training.ffn_chunk_tokens the FFN half of the recompute + backward runs a chunk of tokens at a
+            // time: the measured chunked steps give the working set per token and what one chunk adds.
             let chunk = tr.ffnChunkTokens > 0 ? min(tokensPerGPU, Double(tr.ffnChunkTokens)) : tokensPerGPU
-            let working = micro * (tokensPerGPU * (blockBytes - ffnPerToken) + chunk * ffnPerToken)
-            activations.append(MemoryItem(
-                name: "one block recomputed + backward", bytes: Int(working),
-                basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
-                    + (chunk < tokensPerGPU ? ", the FFN's \(Int(ffnPerToken)) B of them over \(Int(chunk))-token chunks" : "")
-            ))
+            if chunk < tokensPerGPU, let perTokenDim = constants.chunkedWorkingSetBytesPerTokenDim,
+               let perChunkToken = constants.chunkBytesPerTokenFFN {
+                let lora = blockBytes - constants.workingSetBytesPerTokenDim * Double(a.dim) - 4 * Double(a.ffnDim)
+                let perToken = perTokenDim * Double(a.dim) + lora
+                let working = micro * (tokensPerGPU * perToken + chunk * perChunkToken * Double(a.ffnDim))
+                activations.append(MemoryItem(
+                    name: "one block recomputed + backward", bytes: Int(working),
+                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(perToken.rounded())) B + a \(Int(chunk))-token FFN chunk × "
+                        + "\(String(format: "%.2f", perChunkToken)) B × \(a.ffnDim) (fast blocks, chunked FFN, measured)"
+                ))
+            } else {
+                let ffnPerToken = 4 * Double(a.ffnDim)
+                let working = micro * (tokensPerGPU * (blockBytes - ffnPerToken) + chunk * ffnPerToken)
+                activations.append(MemoryItem(
+                    name: "one block recomputed + backward", bytes: Int(working),
+                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
+                        + (chunk < tokensPerGPU ? ", the FFN's \(Int(ffnPerToken)) B of them over \(Int(chunk))-token chunks" : "")
+                ))
+            }
         } else if tr.gradientCheckpointing {
             let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
             activations.append(MemoryItem(

@@ -59,7 +59,12 @@ public enum Placement {
         let tokensPerGPU = Double(geometry.tokens) / Double(config.hardware.ulyssesDegree)
         let micro = tr.microBatch
         let optimizerBytes = tr.optimizer == .adamw ? 8 : 2
-        let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizerBytes)
+        let fp8 = config.model.weightsDtype == .fp8
+        // With fp8 host weights the engine counts the dequantization's GPU staging as fixed
+        // (`Fp8HostFormat.gpu_staging_bytes`: the record's copy and 1,024 rows in float32 and bf16).
+        let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
+        let staging = fp8 ? a.blockFP8HostBytes + MemoryModel.fp8DequantizeRows * widest * (4 + 2) : 0
+        let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizerBytes) + staging
         var working = WeightStreaming.engineWorkingBytes(
             tokens: micro * Int(tokensPerGPU), dim: a.dim, ffnDim: a.ffnDim, textTokens: a.textEncoder.maxTokens,
             ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks)
@@ -71,7 +76,6 @@ public enum Placement {
         }
         let usable = usableBytes(config: config, gpu: gpu)
         let block = a.blockWeightBytes
-        let fp8 = config.model.weightsDtype == .fp8
         let slots = rule.prefetchBlocks + 1
         func placement(resident: Int, limit: Int, fits: Bool) -> WeightPlacement {
             WeightPlacement(
@@ -183,7 +187,7 @@ public enum Placement {
             items.append(MemoryItem(name: "VAE", bytes: a.vae.parameters * 2, basis: "offloaded between encodes (bf16)"))
         }
         items.append(MemoryItem(name: "engine process", bytes: rule.processHostBytes,
-                                basis: "Python, torch, the CUDA runtime, data loading (estimate)"))
+                                basis: "Python, torch, the CUDA runtime, data loading (measured on the H100, rounded up)"))
         let training = items.map(\.bytes).reduce(0, +)
         let loading = lora.experts * expert + rule.processHostBytes
         return HostMemoryBudget(items: items, trainingBytesPerProcess: training, loadingBytesPerProcess: loading,

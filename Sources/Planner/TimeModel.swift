@@ -10,10 +10,19 @@ public struct ModelConstants: Sendable, Equatable, Codable {
     /// Activation bytes per token per hidden unit of one block in backward, beyond the FFN
     /// intermediate and the LoRA inputs (see `MemoryModel.blockBytesPerToken`).
     public var workingSetBytesPerTokenDim: Double
+    /// The fast blocks with the FFN of the recompute + backward in token chunks (training.ffn_chunk_tokens):
+    /// the working set per token per hidden unit, and what each token of one chunk adds per FFN unit.
+    /// Fitted to the measured chunked steps (`Calibration.fitChunked`); nil: not measured, the unchunked
+    /// model with its FFN term over one chunk is used.
+    public var chunkedWorkingSetBytesPerTokenDim: Double? = nil
+    public var chunkBytesPerTokenFFN: Double? = nil
 
-    public init(elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double) {
+    public init(elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double,
+                chunkedWorkingSetBytesPerTokenDim: Double? = nil, chunkBytesPerTokenFFN: Double? = nil) {
         self.elementwiseBytesPerTokenLayerDim = elementwiseBytesPerTokenLayerDim
         self.workingSetBytesPerTokenDim = workingSetBytesPerTokenDim
+        self.chunkedWorkingSetBytesPerTokenDim = chunkedWorkingSetBytesPerTokenDim
+        self.chunkBytesPerTokenFFN = chunkBytesPerTokenFFN
     }
 }
 

@@ -16,8 +16,9 @@ public struct StreamingRule: Sendable, Equatable, Codable {
     /// Host memory the activation offload leaves to everyone else (`offload.HOST_RESERVE_BYTES`): a block's
     /// activations stay on the GPU rather than pin below it.
     public var hostReserveBytes: Int
-    /// Host memory of one engine process besides the weights and activations it holds (Python, torch, the
-    /// CUDA runtime's host side, the data loader). An estimate until a capped run measures it.
+    /// Host memory of one engine process besides the weights and activations it pins (Python, torch, the
+    /// CUDA runtime's host side, the data loader): 3 GiB, from the 81-frame run within 24 GiB on the H100
+    /// (peak RSS 85.1 GiB with 82.21 GiB pinned, docs/BENCHMARKS.md 2026-12-07), rounded up.
     public var processHostBytes: Int
 
     public init(prefetchBlocks: Int, activationPrefetchBlocks: Int, hostReserveBytes: Int, processHostBytes: Int) {
@@ -29,7 +30,7 @@ public struct StreamingRule: Sendable, Equatable, Codable {
 
     /// The engine's defaults (`enable_weight_streaming(prefetch=1)`, `FastBlockOptions.prefetch_blocks = 1`).
     public static let engine = StreamingRule(prefetchBlocks: 1, activationPrefetchBlocks: 1,
-                                             hostReserveBytes: 8 << 30, processHostBytes: 4 << 30)
+                                             hostReserveBytes: 8 << 30, processHostBytes: 3 << 30)
 }
 
 /// Where the frozen expert's blocks are for one run, by the engine's rule.

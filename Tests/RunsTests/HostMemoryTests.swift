@@ -45,7 +45,7 @@ import Testing
     }
 
     /// 49 frames on a 24 GiB card stream 33 blocks: 21.6 GiB of them, 35.1 GiB of kept activations, the
-    /// engine's 4 GiB and 8 GiB left free make 68.7 GiB; a host with 31 GiB is refused before the engine
+    /// engine's 3 GiB and 8 GiB left free make 67.7 GiB; a host with 31 GiB is refused before the engine
     /// starts, with the numbers and the settings that fit there.
     @Test func aHostWithoutTheRamIsRefusedWithTheNearestSettings() throws {
         let (root, config, file) = try project()
@@ -54,7 +54,7 @@ import Testing
         let short = try RunPreparation.prepare(stage: .train, config: config, configFile: file, resume: false, engine: engine,
                                                hostMemoryAvailable: { 31 << 30 })
         let check = try #require(short.blockingChecks.first { $0.code == "host-memory" })
-        #expect(check.message == "49 frames at 24.0 GiB of GPU memory needs 68.7 GiB of host RAM (streamed blocks (pinned) 21.6 GiB + kept activations (pinned) 35.1 GiB + engine process 4.0 GiB + 8.0 GiB left free); this host has 31.0 GiB available.")
+        #expect(check.message == "49 frames at 24.0 GiB of GPU memory needs 67.7 GiB of host RAM (streamed blocks (pinned) 21.6 GiB + kept activations (pinned) 35.1 GiB + engine process 3.0 GiB + 8.0 GiB left free); this host has 31.0 GiB available.")
         #expect(check.remedy.hasPrefix("Fits: training.frames = "))
         // Every setting it names fits that host when planned again.
         let plan = try #require(short.plan)
@@ -68,7 +68,7 @@ import Testing
         let refused = try #require(throws: RunRefused.self) {
             try RunSession(prepared: short).run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         }
-        #expect(refused.problem.contains("needs 68.7 GiB of host RAM"))
+        #expect(refused.problem.contains("needs 67.7 GiB of host RAM"))
         #expect(!FileManager.default.fileExists(atPath: short.folder.path))  // nothing written, nothing loaded
 
         // A host with the memory passes; the kept activations stay in host memory.
