@@ -52,7 +52,8 @@ public enum Alternatives {
             && config.training.blocks == .fast && !(config.hardware.fsdp && config.hardware.worldSize > 1) {
             var offloaded = config
             offloaded.hardware.inactiveExpert = .offload
-            let offload = Change(assignments: [("hardware.inactive_expert", .string("offload"))], words: ["inactive expert in host memory"])
+            let offload = Change(assignments: [("hardware.inactive_expert", .string("offload"))],
+                                 words: ["inactive expert in host memory"])
             return [offload] + sameClipChanges(offloaded).map { offload + $0 }
         }
         var changes: [Change] = []
@@ -82,7 +83,8 @@ public enum Alternatives {
 
     static func option(_ change: Change, plan: Plan, config: WanLoRAConfig) -> SettingOption {
         var words = change.words
-        if config.training.activationOffload == .auto && plan.setup.activationOffload == "gpu" && config.training.blocks == .fast {
+        let auto = config.training.activationOffload == .auto && config.training.blocks == .fast
+        if auto && plan.setup.activationOffload == "gpu" {
             words.append("kept activations on the GPU")
         }
         return SettingOption(
@@ -91,29 +93,31 @@ public enum Alternatives {
             frames: config.training.frames, hostWeights: plan.placement.hostWeights == .fp8 ? "fp8" : "bf16",
             residentBlocks: plan.placement.residentBlocks, blocks: plan.placement.blocks,
             activationOffload: plan.setup.activationOffload, ffnChunkTokens: config.training.ffnChunkTokens,
-            peakBytes: plan.memory.peakBytes, usableBytes: plan.memory.usableBytes, hostNeededBytes: plan.host.neededBytes,
-            secondsPerVideoSample: plan.throughput.video.totalSeconds, secondsPerImageSample: plan.throughput.image.totalSeconds,
+            peakBytes: plan.memory.peakBytes, usableBytes: plan.memory.usableBytes,
+            hostNeededBytes: plan.host.neededBytes, secondsPerVideoSample: plan.throughput.video.totalSeconds,
+            secondsPerImageSample: plan.throughput.image.totalSeconds,
             linkSeconds: plan.streaming.linkSeconds, hiddenLinkSeconds: plan.streaming.hiddenSeconds
         )
     }
 
     /// Plans `config` changed by `change`; nil when the change does not apply or cannot be planned.
     static func tryPlan(_ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
-                        hostMemoryAvailableBytes: Int?) -> (SettingOption, Plan)? {
+                        host: Int?) -> (SettingOption, Plan)? {
         guard let changed = apply(change, to: config),
               let plan = try? Planner.plan(changed, dataset: dataset, diskFreeBytes: nil,
-                                           hostMemoryAvailableBytes: hostMemoryAvailableBytes, constants: nil,
+                                           hostMemoryAvailableBytes: host, constants: nil,
                                            withAlternatives: false) else { return nil }
         return (option(change, plan: plan, config: changed), plan)
     }
 
     /// The longest clip below the configured one (4n+1 frames) that fits with `change`.
     static func longestFitting(_ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
-                               hostMemoryAvailableBytes: Int?) -> (SettingOption, Plan)? {
+                               host: Int?) -> (SettingOption, Plan)? {
         var frames = config.training.frames - 4
         while frames >= 1 {
-            let withFrames = Change(assignments: [("training.frames", .integer(frames))], words: ["\(frames) frames"]) + change
-            if let found = tryPlan(withFrames, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes),
+            let withFrames = Change(assignments: [("training.frames", .integer(frames))], words: ["\(frames) frames"])
+                + change
+            if let found = tryPlan(withFrames, config, dataset: dataset, host: host),
                found.1.fits {
                 return found
             }
@@ -124,8 +128,8 @@ public enum Alternatives {
 
     /// The longest clip that fits with any of `changes` (the first of them on a tie).
     static func longestOf(_ changes: [Change], _ config: WanLoRAConfig, dataset: DatasetSize,
-                          hostMemoryAvailableBytes: Int?) -> (SettingOption, Plan)? {
-        changes.compactMap { longestFitting($0, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes) }
+                          host: Int?) -> (SettingOption, Plan)? {
+        changes.compactMap { longestFitting($0, config, dataset: dataset, host: host) }
             .max { $0.0.frames < $1.0.frames }
     }
 
@@ -135,19 +139,19 @@ public enum Alternatives {
     /// change that keeps the clip, then the longest clip that fits with bf16 host weights, and with fp8 ones
     /// when that gives a longer clip.
     public static func nearest(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                               hostMemoryAvailableBytes: Int?) -> [SettingOption] {
+                               hostMemoryAvailableBytes host: Int?) -> [SettingOption] {
         var found: [SettingOption] = []
         let changes = sameClipChanges(config)
         for change in changes {
-            if let (option, plan) = tryPlan(change, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes),
+            if let (option, plan) = tryPlan(change, config, dataset: dataset, host: host),
                plan.fits {
                 found.append(option)
             }
         }
         let all = [Change.none] + changes
-        let bf16 = longestOf(all.filter { !isFP8($0) }, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
+        let bf16 = longestOf(all.filter { !isFP8($0) }, config, dataset: dataset, host: host)
         if let bf16 { found.append(bf16.0) }
-        if let fp8 = longestOf(all.filter(isFP8), config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes),
+        if let fp8 = longestOf(all.filter(isFP8), config, dataset: dataset, host: host),
            fp8.0.frames > (bf16?.0.frames ?? 0) {
             found.append(fp8.0)
         }
@@ -158,15 +162,15 @@ public enum Alternatives {
     /// first change that keeps the clip and fits (bf16 before fp8); else the longest clip that fits, bf16
     /// before fp8. Nil when not even an image fits.
     public static func best(for config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            hostMemoryAvailableBytes: Int? = nil) -> (option: SettingOption, plan: Plan)? {
+                            hostMemoryAvailableBytes host: Int? = nil) -> (option: SettingOption, plan: Plan)? {
         let changes = [Change.none] + sameClipChanges(config)
         for change in changes {
-            if let found = tryPlan(change, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes),
+            if let found = tryPlan(change, config, dataset: dataset, host: host),
                found.1.fits {
                 return found
             }
         }
-        return longestOf(changes.filter { !isFP8($0) }, config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
-            ?? longestOf(changes.filter(isFP8), config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
+        return longestOf(changes.filter { !isFP8($0) }, config, dataset: dataset, host: host)
+            ?? longestOf(changes.filter(isFP8), config, dataset: dataset, host: host)
     }
 }

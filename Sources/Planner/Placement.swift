@@ -41,7 +41,8 @@ public enum Placement {
 
     /// Bytes of one block's kept activations (input and attention output, and the attention's log-sum-exp
     /// in float32), micro-batch samples: what waits in host memory for each block but the last.
-    public static func keptBytesPerBlock(config: WanLoRAConfig, architecture a: Architecture, tokensPerGPU: Double) -> Double {
+    public static func keptBytesPerBlock(config: WanLoRAConfig, architecture a: Architecture,
+                                         tokensPerGPU: Double) -> Double {
         let lse = Double(config.training.microBatch) * tokensPerGPU * Double(a.heads) * 4
         return MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU) + lse
     }
@@ -81,13 +82,14 @@ public enum Placement {
             WeightPlacement(
                 blocks: a.layers, residentBlocks: resident, slots: resident < a.layers ? slots : 0,
                 blockBytes: block, hostBlockBytes: fp8 ? a.blockFP8HostBytes : block, hostWeights: fp8 ? .fp8 : .bf16,
-                activationOffload: activationOffload, limitBytes: limit, engineFixedBytes: fixed, engineWorkingBytes: working,
-                fitsRule: fits)
+                activationOffload: activationOffload, limitBytes: limit, engineFixedBytes: fixed,
+                engineWorkingBytes: working, fitsRule: fits)
         }
         let allResident = placement(resident: a.layers, limit: usable, fits: true)
         guard canStream(config) else { return allResident }
-        let byRule = WeightStreaming.residentBlocks(limitBytes: usable, blocks: a.layers, blockBytes: block, fixedBytes: fixed,
-                                                    workingBytes: working, prefetch: rule.prefetchBlocks)
+        let byRule = WeightStreaming.residentBlocks(limitBytes: usable, blocks: a.layers, blockBytes: block,
+                                                    fixedBytes: fixed, workingBytes: working,
+                                                    prefetch: rule.prefetchBlocks)
         guard let byRule else { return placement(resident: 0, limit: usable, fits: false) }
         // The planner's peak grows by one block's weights for each block kept resident.
         func peak(_ p: WeightPlacement) -> Int {
@@ -124,9 +126,9 @@ public enum Placement {
 
     /// The link during one micro-step of a clip of `geometry` with `placement`: the weight copies, and what of
     /// them the compute does not hide (beyond what the activation copies alone already cost).
-    public static func streamingTime(config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
-                                     flops: TrainingFlops, elementwiseSeconds: Double, placement: WeightPlacement,
-                                     rule: StreamingRule = .engine) -> StreamingTime {
+    public static func streamingTime(config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
+                                     geometry: ClipGeometry, flops: TrainingFlops, elementwiseSeconds: Double,
+                                     placement: WeightPlacement, rule: StreamingRule = .engine) -> StreamingTime {
         guard placement.streams else { return .none }
         let (forward, backward) = blockSeconds(config: config, architecture: a, gpu: gpu, flops: flops,
                                                elementwiseSeconds: elementwiseSeconds)
@@ -150,7 +152,9 @@ public enum Placement {
     }
 
     /// Bytes of one expert's frozen weights as the engine holds them (blocks and the rest).
-    public static func expertWeightBytes(_ a: Architecture) -> Int { a.layers * a.blockWeightBytes + a.nonBlockWeightBytes }
+    public static func expertWeightBytes(_ a: Architecture) -> Int {
+        a.layers * a.blockWeightBytes + a.nonBlockWeightBytes
+    }
 
     /// Host memory of the node: per engine process, what it pins (streamed blocks, kept activations of the
     /// largest clip), what waits there unpinned (the inactive expert, offloaded encoders) and the process
@@ -173,21 +177,25 @@ public enum Placement {
             let kept = keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
             items.append(MemoryItem(
                 name: "kept activations (pinned)", bytes: Int(kept) * (a.layers - 1),
-                basis: "\(a.layers - 1) blocks × (input + attention output + log-sum-exp) of \(Int(tokensPerGPU)) tokens"))
+                basis: "\(a.layers - 1) blocks × (input + attention output + log-sum-exp) of "
+                    + "\(Int(tokensPerGPU)) tokens"))
         }
         if lora.experts > 1 && hw.inactiveExpert == .offload && shards == 1 {
             items.append(MemoryItem(name: "inactive expert", bytes: expert,
-                                    basis: "the other expert's \(a.expertParameters) parameters, waiting for its samples"))
+                                    basis: "the other expert's \(a.expertParameters) parameters, waiting for its "
+                                        + "samples"))
         }
         if hw.t5 == .offload {
             items.append(MemoryItem(name: "UMT5 text encoder", bytes: a.textEncoder.parameters * 2,
                                     basis: "offloaded between encodes (bf16)"))
         }
         if hw.vae == .offload {
-            items.append(MemoryItem(name: "VAE", bytes: a.vae.parameters * 2, basis: "offloaded between encodes (bf16)"))
+            items.append(MemoryItem(name: "VAE", bytes: a.vae.parameters * 2,
+                                    basis: "offloaded between encodes (bf16)"))
         }
         items.append(MemoryItem(name: "engine process", bytes: rule.processHostBytes,
-                                basis: "Python, torch, the CUDA runtime, data loading (measured on the H100, rounded up)"))
+                                basis: "Python, torch, the CUDA runtime, data loading (measured on the H100, "
+                                    + "rounded up)"))
         let training = items.map(\.bytes).reduce(0, +)
         let loading = lora.experts * expert + rule.processHostBytes
         return HostMemoryBudget(items: items, trainingBytesPerProcess: training, loadingBytesPerProcess: loading,

@@ -105,7 +105,9 @@ public struct HostMemoryBudget: Sendable, Equatable, Codable {
 
     /// Host memory the node needs: training with the reserve the activation offload leaves free, or loading
     /// (before anything is pinned), whichever is larger, for every process.
-    public var neededBytes: Int { max(processes * trainingBytesPerProcess + reserveBytes, processes * loadingBytesPerProcess) }
+    public var neededBytes: Int {
+        max(processes * trainingBytesPerProcess + reserveBytes, processes * loadingBytesPerProcess)
+    }
     /// False only when the available memory is known and short.
     public var fits: Bool { availableBytes.map { neededBytes <= $0 } ?? true }
 }
@@ -190,7 +192,8 @@ public enum WeightStreaming {
         struct Visit { var block: Int; var backward: Bool }
         struct Slot { var block: Int?; var ready = 0.0; var freeAfter = 0.0; var inUse = false }
         let steps = 3
-        let step = (0..<n).map { Visit(block: $0, backward: false) } + (0..<n).reversed().map { Visit(block: $0, backward: true) }
+        let step = (0..<n).map { Visit(block: $0, backward: false) }
+            + (0..<n).reversed().map { Visit(block: $0, backward: true) }
         let visits = Array(repeating: step, count: steps).flatMap { $0 }
         var slots = [Slot](repeating: Slot(block: nil), count: residentBlocks < n ? prefetch + 1 : 0)
         var linkFree = 0.0
