@@ -93,6 +93,7 @@ public enum MemoryModel {
         let world = hw.worldSize
         let shards = hw.fsdp ? world : 1
         let weightBytes = gpuBytesPerWeight(config.model.weightsDtype)
+        let gpuDtype = config.model.weightsDtype == .fp8 ? "bf16" : config.model.weightsDtype.rawValue
         let trainedExperts = lora.experts
         let residentExperts = (trainedExperts > 1 && hw.inactiveExpert == .resident) ? trainedExperts : 1
         let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)
@@ -105,7 +106,7 @@ public enum MemoryModel {
             items.append(MemoryItem(
                 name: "expert weights", bytes: (a.expertParameters - streamed * a.blockParameters) * weightBytes,
                 basis: "\(placement.residentBlocks) of \(a.layers) blocks and the embeddings and head, "
-                    + "× \(weightBytes) B (\(config.model.weightsDtype == .fp8 ? "bf16" : config.model.weightsDtype.rawValue)); "
+                    + "× \(weightBytes) B (\(gpuDtype)); "
                     + "\(streamed) blocks stream from host memory"
             ))
             items.append(MemoryItem(
@@ -126,7 +127,7 @@ public enum MemoryModel {
         } else {
             items.append(MemoryItem(
                 name: "expert weights", bytes: expertBytes * residentExperts / shards,
-                basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(config.model.weightsDtype == .fp8 ? "bf16" : config.model.weightsDtype.rawValue))"
+                basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(gpuDtype))"
                     + (shards > 1 ? " / \(shards) FSDP shards" : "")
             ))
         }
@@ -248,7 +249,8 @@ public enum MemoryModel {
         return MemoryBudget(
             items: items, trainingPhaseBytes: training, encodePhaseBytes: encode,
             peakBytes: max(training, encode), capacityBytes: Placement.capacityBytes(config: config, gpu: gpu),
-            reservedBytes: Placement.capacityBytes(config: config, gpu: gpu) - Placement.usableBytes(config: config, gpu: gpu)
+            reservedBytes: Placement.capacityBytes(config: config, gpu: gpu)
+                - Placement.usableBytes(config: config, gpu: gpu)
         )
     }
 

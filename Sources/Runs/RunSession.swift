@@ -66,7 +66,8 @@ public enum RunPreparation {
                 if config.training.activationOffload == .auto && chosen.setup.activationOffload == "gpu"
                     && config.training.blocks == .fast {
                     resolved.blocks.activationOffload = .none
-                    notes.append("training.activation_offload = \"auto\": the kept activations stay on the GPU (the planner found too little host memory to pin them).")
+                    notes.append("training.activation_offload = \"auto\": the kept activations stay on the GPU "
+                        + "(the planner found too little host memory to pin them).")
                 }
                 plan = chosen
             }

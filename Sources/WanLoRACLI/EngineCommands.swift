@@ -241,8 +241,12 @@ struct TrainCommand: ParsableCommand {
         if let plan = p.plan {
             Console.out("plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, \(NumberFormat.grouped(plan.schedule.totalSteps)) steps, about \(String(format: "%.1f", plan.schedule.runHours)) h")
             let w = plan.placement, h = plan.host
-            Console.out("weights:     " + (w.streams ? "\(w.residentBlocks) of \(w.blocks) blocks on the GPU, \(w.streamedBlocks) streamed from host memory (\(w.hostWeights.rawValue))"
-                : "all \(w.blocks) blocks on the GPU") + "; kept activations in \(plan.setup.activationOffload == "host" ? "host memory" : "GPU memory")")
+            let blocks = w.streams
+                ? "\(w.residentBlocks) of \(w.blocks) blocks on the GPU, \(w.streamedBlocks) streamed from host memory "
+                    + "(\(w.hostWeights.rawValue))"
+                : "all \(w.blocks) blocks on the GPU"
+            let kept = plan.setup.activationOffload == "host" ? "host memory" : "GPU memory"
+            Console.out("weights:     \(blocks); kept activations in \(kept)")
             Console.out("host RAM:    \(String(format: "%.1f", Double(h.neededBytes) / 1_073_741_824)) GiB needed"
                 + (h.availableBytes.map { String(format: ", %.1f GiB available", Double($0) / 1_073_741_824) } ?? ""))
             for check in plan.checks {
