@@ -166,6 +166,7 @@ import Testing
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
             ("[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"", "\"auto\", \"none\", \"all\""),
+            ("[training]\nffn_chunk_tokens = -1", "training.ffn_chunk_tokens", "-1", "from 0"),
             ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
             ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
