@@ -14,7 +14,7 @@ import torch
 
 from wanlora_engine.config import LoraConfig
 from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
-from wanlora_engine.fp8 import Fp8HostFormat, E4M3_MAX, element_error_bound, quantize_rows, dequantize_rows
+from wanlora_engine.fp8 import E4M3_MAX, Fp8HostFormat, dequantize_rows, element_error_bound, quantize_rows
 from wanlora_engine.lora import add_lora
 from wanlora_engine.streaming import (
     StreamingError,
@@ -40,8 +40,8 @@ def tiny_expert(dropout: float = 0.0):
     torch.manual_seed(0)
     model = WanTransformer3DModel(**TINY)
     model.requires_grad_(False)
-    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout, targets=["to_q", "to_k", "to_v", "to_out.0"],
-                                        experts=["high"]), seed=0)
+    params = add_lora(model, LoraConfig(rank=4, alpha=8.0, dropout=dropout,
+                                        targets=["to_q", "to_k", "to_v", "to_out.0"]), seed=0)
     with torch.no_grad():  # B starts at zero (and so would every A gradient): make all of them count
         for p in params:
             p.normal_(0, 0.3)
@@ -213,3 +213,107 @@ def test_the_trainer_hook_plans_from_the_model_shape_and_counts_fp8_staging():
     assert (streamer.plan.resident, streamer.plan.fixed_bytes) == (2, fixed + staging)
     loss, _ = step(model, params)
     assert torch.isfinite(loss)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The trainer's streaming path (hardware.gpu_memory_limit), on the tiny model with 5 blocks, on the CPU
+
+
+def five_block_workspace(workspace):
+    """The test workspace with a 5-block tiny expert pair (the 2-block one cannot stream: with prefetch 1, its two
+    slots cost what both blocks do). Only the experts are loaded by `train`: the cache stays valid."""
+    from wanlora_engine.tiny import TinySpec, write_tiny_model
+
+    return write_tiny_model(workspace / "model5", "diffusers", seed=0, spec=TinySpec(layers=5))
+
+
+def limit_for_trainer(workspace, model_dir, resident: int, fp8: bool = False, **overrides) -> float:
+    """The GiB of hardware.gpu_memory_limit that keeps `resident` of 5 blocks under the engine's rule: fixed
+    (+ fp8 staging) + working + (resident + 2 slots) x block bytes, from an unlimited trainer's expert (tiny,
+    float32 on the CPU)."""
+    from test_train import make_trainer
+
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)}, **overrides)
+    model = trainer.models["high"]
+    # The largest item, a 5-frame clip at 64x48: latent 2x6x8, patches 1x2x2 -> 24 tokens; width 2 heads x 8,
+    # FFN 32; captions padded to 512 tokens
+    assert max(item.latent_shape for item in trainer.train_set.items) == (16, 2, 6, 8)
+    assert trainer.empty_prompt.shape[-2] == 512
+    working = estimate_working_bytes(24, 16, 32, 512, trainer.config.training.ffn_chunk_tokens, 1, 4)
+    fixed = fixed_bytes_of(model, list(model.blocks))
+    if fp8:
+        fixed += Fp8HostFormat().gpu_staging_bytes(block_layout(model.blocks[0])[0])
+    return (fixed + working + (resident + 2) * frozen_block_bytes(model.blocks[0])) / 2**30
+
+
+def test_a_train_run_with_a_gpu_memory_limit_streams_and_gives_the_unstreamed_losses(workspace):
+    from test_train import make_trainer
+
+    from helpers import demo_config, write_config
+    from wanlora_engine.events import read_events
+    from wanlora_engine.stage import run_stage
+
+    model_dir = five_block_workspace(workspace)
+    limit = limit_for_trainer(workspace, model_dir, resident=2)
+    losses = {}
+    for name, gib in (("unlimited", 0.0), ("streamed", limit)):
+        run = {"name": name}
+        config = demo_config(model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": gib},
+                             training={"max_steps": 3, "eval_steps": 0, "save_steps": 0}, run=run,
+                             derived={"run_dir": str(workspace / "runs" / name)})
+        assert run_stage("train", write_config(workspace, config, f"{name}.json"), echo=False) == 0
+        events = read_events(workspace / "runs" / name / "events.jsonl")
+        plan = next(e for e in events if e["event"] == "train_plan")
+        losses[name] = [e["loss"] for e in events if e["event"] == "step"]
+        if gib == 0:
+            assert plan["weight_streaming"] is None
+            continue
+        for expert in ("high", "low"):
+            placed = plan["weight_streaming"][expert]
+            assert (placed["blocks"], placed["resident"], placed["streamed"], placed["slots"]) == (5, 2, 3, 2)
+            assert placed["host_weights"] == "bf16" and placed["limit_bytes"] == round(limit * 2**30)
+        warning = next(e for e in events if e["event"] == "warning" and e["code"] == "gpu_memory_limit_ignored")
+        assert "still placed by it" in warning["message"]
+    assert len(losses["streamed"]) == 3 and losses["streamed"] == losses["unlimited"]
+
+    # The same step through the Trainer: blocks 2..4 were copied in for each use, and a slot read after its
+    # release would be NaN (poisoned), so an equal loss means every weight came from its acquire window.
+    reference = make_trainer(workspace, model={"checkpoint": str(model_dir)}).train_step()
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": limit})
+    streamers = [trainer.models[e]._wanlora_streamer for e in ("high", "low")]
+    for streamer in streamers:
+        streamer.poison_released = True
+        assert all(p.device.type == "cpu" for p in trainer.models["high"].blocks[4].parameters())
+    record = trainer.train_step()
+    assert sum(s.stats.copies for s in streamers) > 0
+    assert record.loss == reference.loss and record.grad_norm == reference.grad_norm
+
+
+def test_fp8_host_weights_and_ffn_chunks_reach_the_trainer(workspace):
+    from test_train import make_trainer
+
+    model_dir = five_block_workspace(workspace)
+    reference = make_trainer(workspace, model={"checkpoint": str(model_dir)}).train_step()
+    limit = limit_for_trainer(workspace, model_dir, resident=1, fp8=True, training={"ffn_chunk_tokens": 10})
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir), "weights_dtype": "fp8"},
+                           training={"ffn_chunk_tokens": 10}, hardware={"gpu_memory_limit": limit})
+    streamer = trainer.models["high"]._wanlora_streamer
+    assert streamer.host_format is not None and streamer.plan.host_block_bytes < streamer.plan.block_bytes
+    assert (streamer.plan.resident, streamer.plan.streamed) == (1, 4)
+    assert all(runner.options.ffn_chunk_tokens == 10 for runner in trainer.models["high"]._wanlora_fast_blocks.runners)
+    record = trainer.train_step()
+    assert record.loss != reference.loss and abs(record.loss - reference.loss) < 0.01 * reference.loss
+
+
+def test_a_limit_below_streaming_every_block_is_refused_naming_the_key(workspace):
+    from test_train import make_trainer
+
+    from wanlora_engine.errors import ConfigError
+
+    model_dir = five_block_workspace(workspace)
+    with pytest.raises(ConfigError, match="below what streaming every block needs") as raised:
+        make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": 1e-6})
+    assert "hardware.gpu_memory_limit" in raised.value.remedy
+    with pytest.raises(ConfigError, match="training.blocks = 'diffusers'"):
+        make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": 1.0},
+                     training={"blocks": "diffusers"})

@@ -632,8 +632,9 @@ def enable_fast_blocks(model: Any, options: FastBlockOptions, warn: Callable[[st
 
 
 def fast_block_options(config: Any) -> FastBlockOptions:
-    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …)."""
+    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …,
+    ffn_chunk_tokens)."""
     training = config.training
     return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
                             checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
-                            compile=training.compile)
+                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens)

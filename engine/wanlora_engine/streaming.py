@@ -23,8 +23,9 @@ so a weight read outside its acquire window would show in the loss).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -358,6 +359,20 @@ class WeightStreamer:
             slot.buffer.fill_(255)  # NaN in every float format: a read after release would poison the loss
             slot.block = None
 
+    def move_slots(self, device: torch.device) -> None:
+        """Slots on the streaming device (the expert trains) or none (it waits in host memory, `move_model`)."""
+        if self.stream is not None:
+            self.stream.synchronize()
+        if self.cuda:
+            torch.cuda.current_stream(self.device).synchronize()  # no kernel still reads a slot given back
+        here = torch.device(device).type == self.device.type
+        for slot in self.slots:
+            if slot.in_use:
+                raise RuntimeError("weight streaming: an expert moved while one of its blocks runs")
+            slot.buffer = (torch.empty(self.slot_bytes, dtype=torch.uint8, device=self.device) if here
+                           else torch.empty(0, dtype=torch.uint8))
+            slot.block, slot.ready, slot.free_after = None, None, None
+
     def close(self) -> None:
         """Every block back on the device in its own memory (the exact bf16 weights; fp8 copies dequantized)."""
         if self.stream is not None:
@@ -402,15 +417,7 @@ def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: 
     blocks = list(model.blocks)
     # Everything but the blocks' frozen weights goes to the device (the model may come straight from loading,
     # on the CPU: an expert is never moved to the GPU whole, which is what a small card cannot hold).
-    for name, module in model.named_children():
-        if name != "blocks":
-            module.to(device)
-    for param in model.parameters(recurse=False):  # diffusers' top-level scale_shift_table
-        param.data = param.data.to(device)
-    for owner in [model, *model.blocks.modules()]:
-        for key, buffer in owner._buffers.items():
-            if buffer is not None:
-                owner._buffers[key] = buffer.to(device)
+    _move_outside_blocks(model, device)
     layout, block_bytes = block_layout(blocks[0])
     fixed = fixed_bytes_of(model, blocks)
     host_block_bytes = None
@@ -425,6 +432,41 @@ def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: 
     if streamer.cuda:
         torch.cuda.empty_cache()
     return streamer
+
+
+def _move_outside_blocks(model: Any, device: torch.device) -> None:
+    """The non-block modules, top-level parameters (diffusers' scale_shift_table) and every buffer to `device`."""
+    for name, module in model.named_children():
+        if name != "blocks":
+            module.to(device)
+    for param in model.parameters(recurse=False):
+        param.data = param.data.to(device)
+    for owner in [model, *model.blocks.modules()]:
+        for key, buffer in owner._buffers.items():
+            if buffer is not None:
+                owner._buffers[key] = buffer.to(device)
+
+
+def move_model(model: Any, device: torch.device) -> None:
+    """`model.to(device)` for an expert whose blocks may stream (the trainer's inactive expert going to host memory
+    and back): the streamed blocks' frozen weights stay where they wait, in host memory; everything else moves,
+    LoRA parameters and their gradients included, and the streamer's GPU slots are given back while the expert is
+    off the GPU (taken again when it returns). Without a streamer this is `model.to(device)`."""
+    streamer = getattr(model, "_wanlora_streamer", None)
+    if streamer is None:
+        model.to(device)
+        return
+    device = torch.device(device)
+    _move_outside_blocks(model, device)
+    streamed = {id(p) for i in streamer.streamed for p in streamer.params[i].values()}
+    for block in streamer.blocks:
+        for p in block.parameters():
+            if id(p) in streamed:
+                continue
+            p.data = p.data.to(device)
+            if p.grad is not None:
+                p.grad = p.grad.to(device)
+    streamer.move_slots(device)
 
 
 def disable_weight_streaming(model: Any) -> None:
