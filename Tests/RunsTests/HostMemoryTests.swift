@@ -66,7 +66,7 @@ import Testing
             #expect(try Planner.plan(changed, hostMemoryAvailableBytes: 31 << 30).fits, "\(option.changes)")
         }
         let refused = try #require(throws: RunRefused.self) {
-            try RunSession(prepared: short).run(force: false, observer: RunObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+            try RunSession(prepared: short).run(force: false, observer: StageObserver(event: { _, _ in }))
         }
         #expect(refused.problem.contains("needs 67.7 GiB of host RAM"))
         #expect(!FileManager.default.fileExists(atPath: short.folder.path))  // nothing written, nothing loaded
