@@ -7,12 +7,18 @@ does: bf16 base, fp32 LoRA under bf16 autocast, gradient checkpointing, SDPA att
   MEM_CAP_GB=24 (cap this process's GPU memory, to emulate a smaller card)  REPS=3 (timed steps)."""
 # From ../shared/bench/musubi_step.py, with one change (2026-12-07): the base weights are frozen before
 # enable_block_swap, which musubi-tuner's LoRAStreamOffloader now asserts (its training script freezes first).
-import json, os, sys, time, torch
+import json
+import os
+import sys
+import time
+
+import torch
+
 # MUSUBI_SRC: a folder holding the musubi_tuner package (from the musubi-tuner repository's src/), with
 # musubi_tuner/wan/modules/__init__.py emptied (it imports the T5 and VAE modules, which this needs not).
 sys.path.insert(0, os.environ.get("MUSUBI_SRC", os.path.join(os.path.dirname(__file__), "..", ".peer")))
-from musubi_tuner.wan.modules.model import WanModel
 from musubi_tuner.networks import lora_wan
+from musubi_tuner.wan.modules.model import WanModel
 
 
 def flops_per_sample(tokens, text=256, d=5120, ffn=13824, layers=40, train=True, ckpt=True):
@@ -30,9 +36,9 @@ def main():
     frames = [int(f) for f in sys.argv[1].split(",")] if len(sys.argv) > 1 else [49]
     rank = int(os.environ.get("RANK_LORA", "16"))
     v21 = os.environ.get("V21_TEMB", "0") == "1"
-    act_off = os.environ.get("ACT_OFFLOAD", "0") == "1"      # musubi's --gradient_checkpointing_cpu_offload
-    swap = int(os.environ.get("BLOCKS_TO_SWAP", "0"))         # musubi's --blocks_to_swap (+ --block_swap_h2d_only, pinned)
-    cap = float(os.environ.get("MEM_CAP_GB", "0"))            # emulate a smaller card: cap this process's GPU memory (GiB)
+    act_off = os.environ.get("ACT_OFFLOAD", "0") == "1"  # musubi's --gradient_checkpointing_cpu_offload
+    swap = int(os.environ.get("BLOCKS_TO_SWAP", "0"))  # musubi's --blocks_to_swap (+ --block_swap_h2d_only, pinned)
+    cap = float(os.environ.get("MEM_CAP_GB", "0"))  # emulate a smaller card: cap this process's GPU memory (GiB)
     if cap:
         torch.cuda.set_per_process_memory_fraction(cap * 2**30 / torch.cuda.get_device_properties(0).total_memory)
     torch.manual_seed(0)
@@ -68,7 +74,8 @@ def main():
     import bitsandbytes as bnb
     opt = bnb.optim.AdamW8bit(params, lr=1e-4, weight_decay=0.01)
     print(json.dumps({"event": "built", "s": round(time.time() - t0, 1), "v21_temb": v21, "fp8_scaled": fp8,
-                      "lora_modules": len(net.unet_loras), "trainable_m": round(sum(p.numel() for p in params) / 1e6, 2),
+                      "lora_modules": len(net.unet_loras),
+                      "trainable_m": round(sum(p.numel() for p in params) / 1e6, 2),
                       "mem_gb": round(torch.cuda.memory_allocated() / 2**30, 2)}), flush=True)
     for f in frames:
         lt = (f - 1) // 4 + 1
@@ -79,27 +86,34 @@ def main():
         times = []
         torch.cuda.reset_peak_memory_stats()
         try:
-            for i in range(reps + 1):
-                torch.cuda.synchronize(); t = time.time()
+            for _ in range(reps + 1):
+                torch.cuda.synchronize()
+                t = time.time()
                 ts = torch.rand(1, device="cuda") * 1000
                 if swap:
                     m.prepare_block_swap_before_forward()
-                xi = x.clone().requires_grad_(True); ci = ctx.clone().requires_grad_(True)
+                xi = x.clone().requires_grad_(True)
+                ci = ctx.clone().requires_grad_(True)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
                     out = m([xi], t=ts, context=[ci], seq_len=tokens)
                 loss = (torch.stack(out, 0).float() - x.float().unsqueeze(0)).pow(2).mean()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step(); opt.zero_grad(set_to_none=True)
-                torch.cuda.synchronize(); times.append(time.time() - t)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                torch.cuda.synchronize()
+                times.append(time.time() - t)
         except torch.OutOfMemoryError:
-            print(json.dumps({"event": "step", "backend": "musubi", "frames": f, "oom": True, "v21_temb": v21, "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap, "cap_gb": cap,
+            print(json.dumps({"event": "step", "backend": "musubi", "frames": f, "oom": True, "v21_temb": v21,
+                              "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap, "cap_gb": cap,
                               "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)}), flush=True)
-            torch.cuda.empty_cache(); continue
+            torch.cuda.empty_cache()
+            continue
         med = sorted(times[1:])[len(times[1:]) // 2]
         fl = flops_per_sample(tokens, text=512)
         print(json.dumps({"event": "step", "backend": "musubi", "frames": f, "tokens": tokens, "rank": rank,
-                          "v21_temb": v21, "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap, "cap_gb": cap, "s_per_sample": round(med, 2), "all": [round(v, 2) for v in times],
+                          "v21_temb": v21, "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap,
+                          "cap_gb": cap, "s_per_sample": round(med, 2), "all": [round(v, 2) for v in times],
                           "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2),
                           "tflops_counted": round(fl / med / 1e12, 1)}), flush=True)
 

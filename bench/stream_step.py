@@ -68,8 +68,9 @@ def fp8_block_error(device: Any, config: dict[str, Any]) -> dict[str, Any]:
     """fp8 host format on one block of the real shape: weight and block-output error against bf16."""
     import torch
     from engine_step import build_expert
+
     from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
-    from wanlora_engine.fp8 import Fp8HostFormat, quantize_rows, dequantize_rows
+    from wanlora_engine.fp8 import Fp8HostFormat, dequantize_rows, quantize_rows
     from wanlora_engine.streaming import block_layout
 
     model, _ = build_expert(dict(config, num_layers=1), device, torch.bfloat16, 16)  # LoRA B = 0: no effect
@@ -109,9 +110,18 @@ def fp8_block_error(device: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 def worker_ours(args: argparse.Namespace) -> int:
     import torch
+    from engine_step import (
+        A14B,
+        TINY,
+        build_expert,
+        counted_flops,
+        latent_shape,
+        make_optimizer,
+        probe_copy_bandwidth,
+        step_engine,
+        tokens_of,
+    )
 
-    from engine_step import A14B, TINY, build_expert, latent_shape, make_optimizer, step_engine, tokens_of
-    from engine_step import counted_flops, probe_copy_bandwidth
     from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
     from wanlora_engine.streaming import disable_weight_streaming, enable_weight_streaming, estimate_working_bytes
 
@@ -142,7 +152,7 @@ def worker_ours(args: argparse.Namespace) -> int:
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
     for cap, frames in parse_ours(args.ours):
-        shape = latent_shape(frames, width, height)
+        shape = (1, *latent_shape(frames, height, width))
         tokens = tokens_of(shape)
         result: dict[str, Any] = {"event": "case", "worker": "ours", "cap_gib": cap, "frames": frames,
                                   "tokens": tokens, "out_of_memory": False}
@@ -191,7 +201,8 @@ def worker_ours(args: argparse.Namespace) -> int:
         if times:
             result["seconds_per_sample"] = sorted(times)[len(times) // 2]
             result["seconds_all"] = times
-            result["tflops_per_second"] = counted_flops(tokens, config, text_tokens) / result["seconds_per_sample"] / 1e12
+            counted = counted_flops(tokens, config, text_tokens)
+            result["tflops_per_second"] = counted / result["seconds_per_sample"] / 1e12
         if device.type == "cuda":
             result["peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
             result["peak_reserved_gib"] = torch.cuda.max_memory_reserved(device) / GIB
