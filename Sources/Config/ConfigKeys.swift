@@ -46,8 +46,8 @@ public struct ModelKeys: KeySet {
     public let layout = Key("layout", CheckpointLayout.auto, .any, "Checkpoint folder layout.")
     public let weightsDtype = Key("weights_dtype", WeightsDType.bf16, .any,
                                   "Frozen base weights: bf16 (exact); fp8: the blocks that stream wait in host memory "
-                                      + "as e4m3 with per-channel scales (half the host RAM and link bytes, not exact), "
-                                      + "bf16 on the GPU.")
+                                      + "as e4m3 with per-channel scales (half the host RAM and link bytes, not "
+                                      + "exact), bf16 on the GPU.")
     public let boundary = Key("boundary", 0.875, .number("a number between 0 and 1 (exclusive), e.g. 0.875") {
         $0 > 0 && $0 < 1
     }, "High-noise expert for t ≥ boundary·1000 (training and sampling).")

@@ -33,7 +33,8 @@ public enum RunPreparation {
     public static func prepare(stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
                                engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
                                resumeCommand: String? = nil,
-                               hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() }) throws -> PreparedRun {
+                               hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() })
+        throws -> PreparedRun {
         let baseDir = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
@@ -59,9 +60,11 @@ public enum RunPreparation {
             if config.training.device == .cpu {
                 notes.append("training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks.")
             } else {
-                let chosen = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images),
+                let chosen = try Planner.plan(config,
+                                              dataset: DatasetSize(videos: dataset.videos, images: dataset.images),
                                               hostMemoryAvailableBytes: hostMemoryAvailable())
-                // The planner placed the kept activations on the GPU because only that fits the host: tell the engine.
+                // The planner placed the kept activations on the GPU because only that fits the host:
+                // tell the engine.
                 if config.training.activationOffload == .auto && chosen.setup.activationOffload == "gpu"
                     && config.training.blocks == .fast {
                     resolved.training.activationOffload = .none
