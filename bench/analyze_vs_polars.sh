@@ -43,17 +43,25 @@ for run in $(seq "$RUNS"); do
   cp "$WORK/stdout.txt" "$WORK/polars.txt"
 done
 $PY bench/print_wanlora_stats.py "$WORK/report/report.json" >"$WORK/wanlora.txt"
-if diff -q "$WORK/wanlora.txt" "$WORK/polars.txt" >/dev/null; then SAME=yes; else SAME=NO; diff "$WORK/wanlora.txt" "$WORK/polars.txt" | head -20; fi
+if diff -q "$WORK/wanlora.txt" "$WORK/polars.txt" >/dev/null; then
+  SAME=yes
+else
+  SAME=NO; diff "$WORK/wanlora.txt" "$WORK/polars.txt" | head -20
+fi
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 max() { printf '%s\n' "$@" | sort -g | tail -1; }
 WT=$(median "${wan_times[@]}"); PT=$(median "${pol_times[@]}")
 WM=$(max "${wan_mem[@]}"); PM=$(max "${pol_mem[@]}")
 echo
-echo "manifest: $MANIFEST ($ROWS rows, $(awk "BEGIN{printf \"%.1f\", $SIZE/1048576}") MiB); $(nproc) cores; $RUNS runs each"
+MIB=$(awk "BEGIN{printf \"%.1f\", $SIZE/1048576}")
+echo "manifest: $MANIFEST ($ROWS rows, $MIB MiB); $(nproc) cores; $RUNS runs each"
 printf "%-10s %10s %14s %12s\n" tool "wall (s)" "peak RSS (MiB)" "RSS / file"
-printf "%-10s %10s %14.0f %12.2f\n" wanlora "$WT" "$(awk "BEGIN{print $WM/1024}")" "$(awk "BEGIN{print $WM*1024/$SIZE}")"
-printf "%-10s %10s %14.0f %12.2f\n" polars "$PT" "$(awk "BEGIN{print $PM/1024}")" "$(awk "BEGIN{print $PM*1024/$SIZE}")"
+row() {  # tool, wall seconds, peak RSS in KiB
+  printf "%-10s %10s %14.0f %12.2f\n" "$1" "$2" "$(awk "BEGIN{print $3/1024}")" "$(awk "BEGIN{print $3*1024/$SIZE}")"
+}
+row wanlora "$WT" "$WM"
+row polars "$PT" "$PM"
 echo "wanlora / polars wall time: $(awk "BEGIN{printf \"%.3f\", $WT/$PT}")   same numbers: $SAME"
 echo "all wanlora runs: ${wan_times[*]} s; all polars runs: ${pol_times[*]} s"
 echo

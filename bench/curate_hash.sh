@@ -31,17 +31,19 @@ timeit() {
 }
 echo "$files files × $mib MiB = $((total / 1000000)) MB; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 t=$(timeit sha256sum "$work"/media/*.bin); echo "sha256sum (1 process):            $(mbps "$t") MB/s"
-t=$(timeit bash -c "ls $work/media/*.bin | xargs -P $(nproc) -n 1 sha256sum"); echo "sha256sum ($(nproc) processes):            $(mbps "$t") MB/s"
+t=$(timeit bash -c "ls $work/media/*.bin | xargs -P $(nproc) -n 1 sha256sum")
+echo "sha256sum ($(nproc) processes):            $(mbps "$t") MB/s"
 if command -v b3sum >/dev/null; then
   t=$(timeit b3sum --num-threads 1 "$work"/media/*.bin); echo "b3sum (1 thread):                 $(mbps "$t") MB/s"
   t=$(timeit b3sum "$work"/media/*.bin); echo "b3sum (all threads):              $(mbps "$t") MB/s"
 else
   echo "b3sum: not installed (apt-get install b3sum)"
 fi
-BEFORE='rm -rf "$work/out"' t=$(timeit "$bin" curate "$work/manifest.csv" --out "$work/out" --no-perceptual-hash --quiet)
+curate=("$bin" curate "$work/manifest.csv" --out "$work/out" --no-perceptual-hash --quiet)
+BEFORE='rm -rf "$work/out"' t=$(timeit "${curate[@]}")
 echo "wanlora curate (whole run, $(nproc) workers): $(mbps "$t") MB/s"
 rm -rf "$work/out"
-"$bin" curate "$work/manifest.csv" --out "$work/out" --no-perceptual-hash --quiet | grep -o 'content hash (SHA-256) | .*' | sed 's/ |$//'
+"${curate[@]}" | grep -o 'content hash (SHA-256) | .*' | sed 's/ |$//'
 # The digests agree with sha256sum's.
 first=$(sha256sum "$work/media/file1.bin" | cut -d' ' -f1)
 grep -q "$first" "$work/out/fingerprints.jsonl" && echo "digest of file1.bin matches sha256sum: $first"

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests >/dev/null
-swift test --skip-build --filter NearDuplicateTests 2>&1 | grep -E 'NEAR-DUPLICATES|Test run' | sed 's/^NEAR-DUPLICATES //'
+swift test --skip-build --filter NearDuplicateTests 2>&1 \
+  | grep -E 'NEAR-DUPLICATES|Test run' | sed 's/^NEAR-DUPLICATES //'

@@ -51,7 +51,8 @@ run_prepare() {
 }
 run_direct() {
   rm -rf "$WORK/direct"
-  timed sh -c "grep '^mkdir ' '$WORK/direct.sh' | sh && grep '^ffmpeg ' '$WORK/direct.sh' | xargs -d '\\n' -P $JOBS -I{} sh -c '{} > /dev/null'"
+  timed sh -c "grep '^mkdir ' '$WORK/direct.sh' | sh \
+    && grep '^ffmpeg ' '$WORK/direct.sh' | xargs -d '\\n' -P $JOBS -I{} sh -c '{} > /dev/null'"
 }
 
 prepare_times=(); prepare_cpu=()
@@ -64,7 +65,8 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   prepare_times+=("${p% *}"); prepare_cpu+=("${p#* }")
   direct_times+=("${d% *}"); direct_cpu+=("${d#* }")
-  echo "round $round: prepare ${p% *} s wall ${p#* } s CPU, direct ffmpeg ${d% *} s wall ${d#* } s CPU; load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  echo "round $round: prepare ${p% *} s wall ${p#* } s CPU, direct ffmpeg ${d% *} s wall ${d#* } s CPU;" \
+    "load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 
 # The same bytes: the same commands did the work.
@@ -77,17 +79,23 @@ start=$(now)
 "$BIN" prepare "$WORK/src/train.csv" --out "$WORK/prepared" --jobs "$JOBS" --quiet > /dev/null
 rerun=$(elapsed "$start" "$(now)")
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() {
+  printf '%s\n' "$@" | sort -n \
+    | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 mp=$(median "${prepare_times[@]}")
 md=$(median "${direct_times[@]}")
 cp=$(median "${prepare_cpu[@]}")
 cd=$(median "${direct_cpu[@]}")
 ratio=$(awk -v p="$mp" -v d="$md" 'BEGIN { printf "%.3f", p / d }')
 cpu_ratio=$(awk -v p="$cp" -v d="$cd" 'BEGIN { printf "%.3f", p / d }')
+prepare_wall="wall median $mp s [${prepare_times[*]}]"
+direct_wall="wall median $md s [${direct_times[*]}]"
 cat <<REPORT
-prepare vs direct ffmpeg: $CLIPS clips of 1080p29.97 H.264 -> 1280x720 81 frames, --jobs $JOBS, $ROUNDS rounds, $(nproc) cores
-  prepare (probe + plan + encode + journal + manifest): wall median $mp s [${prepare_times[*]}], CPU median $cp s [${prepare_cpu[*]}]
-  direct ffmpeg, xargs -P $JOBS:                        wall median $md s [${direct_times[*]}], CPU median $cd s [${direct_cpu[*]}]
+prepare vs direct ffmpeg: $CLIPS clips of 1080p29.97 H.264 -> 1280x720 81 frames, --jobs $JOBS, $ROUNDS rounds, \
+$(nproc) cores
+  prepare (probe + plan + encode + journal + manifest): $prepare_wall, CPU median $cp s [${prepare_cpu[*]}]
+  direct ffmpeg, xargs -P $JOBS:                        $direct_wall, CPU median $cd s [${direct_cpu[*]}]
   ratio prepare / direct: wall $ratio, CPU $cpu_ratio
   outputs identical byte for byte: $same
   re-run with every clip finished (probe cache + journal, nothing encoded): $rerun s

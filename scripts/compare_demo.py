@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Compare the outputs of two `make demo` runs: behaviour unchanged means these are equal.
 
-    scripts/compare_demo.py BASE_DEMO_DIR NEW_DEMO_DIR
+    scripts/compare_demo.py BASE_DEMO_DIR NEW_DEMO_DIR [--same-folder BASE_TEXT=NEW_TEXT ...]
+
+--same-folder says that a folder written into the outputs is the same folder under another name (a demo
+run elsewhere, e.g. `--same-folder /work/main/demo=/tmp/d17 --same-folder demo/media=/tmp/d17/media`):
+NEW_TEXT is replaced by BASE_TEXT in the new run's CSVs and report strings before they are compared.
 
 Compared, each exactly:
 - the statistics reports (report/report.json, media-report/report.json) as JSON values, minus the
@@ -76,8 +80,23 @@ def safetensors_tensors(path: Path) -> tuple[dict[str, tuple[str, list[int], byt
     return tensors, metadata
 
 
-def compare(base: Path, new: Path) -> list[str]:
+def renamed(text: str, same_folder: list[tuple[str, str]]) -> str:
+    for base_text, new_text in same_folder:
+        text = text.replace(new_text, base_text)
+    return text
+
+
+def renamed_json(value: object, same_folder: list[tuple[str, str]]) -> object:
+    if isinstance(value, dict):
+        return {k: renamed_json(v, same_folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [renamed_json(v, same_folder) for v in value]
+    return renamed(value, same_folder) if isinstance(value, str) else value
+
+
+def compare(base: Path, new: Path, same_folder: list[tuple[str, str]] | None = None) -> list[str]:
     problems: list[str] = []
+    same_folder = same_folder or []  # applied in the order given
 
     def missing(relative: str) -> bool:
         absent = [str(root / relative) for root in (base, new) if not (root / relative).is_file()]
@@ -89,7 +108,7 @@ def compare(base: Path, new: Path) -> list[str]:
         if missing(relative):
             continue
         a = without_volatile(json.loads((base / relative).read_text()))
-        b = without_volatile(json.loads((new / relative).read_text()))
+        b = renamed_json(without_volatile(json.loads((new / relative).read_text())), same_folder)
         difference = first_json_difference(a, b)
         print(f"{'DIFFERS' if difference else 'equal  '} {relative}" + (f"  ({difference})" if difference else ""))
         if difference:
@@ -102,7 +121,8 @@ def compare(base: Path, new: Path) -> list[str]:
     for relative in csvs:
         if missing(relative):
             continue
-        same = (base / relative).read_bytes() == (new / relative).read_bytes()
+        new_text = renamed((new / relative).read_bytes().decode("utf-8", "surrogateescape"), same_folder)
+        same = (base / relative).read_bytes() == new_text.encode("utf-8", "surrogateescape")
         print(f"{'equal  ' if same else 'DIFFERS'} {relative}")
         if not same:
             problems.append(f"{relative}: bytes differ")
@@ -131,15 +151,28 @@ def compare(base: Path, new: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    same_folder: list[tuple[str, str]] = []
+    words = argv[1:]
+    folders = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--same-folder" and index + 1 < len(words) and "=" in words[index + 1]:
+            base_text, new_text = words[index + 1].split("=", 1)
+            same_folder.append((base_text, new_text))
+            index += 2
+            continue
+        folders.append(word)
+        index += 1
+    if len(folders) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    base, new = Path(argv[1]), Path(argv[2])
+    base, new = Path(folders[0]), Path(folders[1])
     for root in (base, new):
         if not root.is_dir():
             print(f"{root}: not a folder (give the demo/ folders of two `make demo` runs)", file=sys.stderr)
             return 2
-    problems = compare(base, new)
+    problems = compare(base, new, same_folder)
     if problems:
         print(f"{len(problems)} difference(s):", *problems, sep="\n  ")
         return 1

@@ -144,6 +144,16 @@ public struct TrainingKeys: KeySet {
                                "Optimizer steps between validation-loss measurements (0 = never).")
     public let keepCheckpoints = Key("keep_checkpoints", 2, .range(1...10000),
                                      "Checkpoints kept on disk (the oldest go first).")
+    public let onNonfinite = Key("on_nonfinite", NonFiniteAction.stop, .any,
+                                 "A NaN or infinite loss: stop the run, skip that optimizer step, or roll back to the "
+                                     + "last checkpoint.")
+    public let rollbackLrFactor = Key("rollback_lr_factor", 0.5,
+                                      .number("a number greater than 0 and at most 1, e.g. 0.5") { $0 > 0 && $0 <= 1 },
+                                      "on_nonfinite = \"rollback\": each rollback multiplies the learning rate by this factor.")
+    // An 81-frame step of the 14B expert and its checkpoint fit in two minutes on an H100.
+    public let stopGraceSeconds = Key("stop_grace_seconds", 120, .range(1...86_400),
+                                      "Seconds a stop signal (SIGTERM, SIGUSR1) leaves for the step and its checkpoint "
+                                          + "before the ranks are killed.")
     public let expert = Key("expert", ExpertSelection.both, .any, "Which expert(s) get a LoRA.")
     // One expert per step: the same joint distribution as routing each sample, and the idle expert
     // can wait in host memory instead of being swapped per sample.

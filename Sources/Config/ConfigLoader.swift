@@ -116,7 +116,8 @@ public enum ConfigLoader {
         } catch let error as TOMLParseError {
             throw ConfigError(
                 kind: .syntax, key: nil,
-                problem: "\(source): line \(error.source.begin.line), column \(error.source.begin.column): \(error.description).",
+                problem: "\(source): line \(error.source.begin.line), "
+                    + "column \(error.source.begin.column): \(error.description).",
                 remedy: "Fix the TOML syntax there (strings in double quotes, one key = value per line, [section] headers)."
             )
         }
@@ -154,10 +155,12 @@ public enum ConfigLoader {
         error = ConfigError(kind: error.kind, key: error.key, problem: "\(source): " + error.problem, remedy: error.remedy)
         if sameSection.isEmpty, let guess = closest(to: path, in: ConfigKeys.all.map(\.path)) {
             error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
-                                remedy: "Did you mean \(guess)? Sections: \(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
+                                remedy: "Did you mean \(guess)? Sections: "
+                                    + "\(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
         } else if sameSection.isEmpty {
             error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
-                                remedy: "Write section.key with a section from \(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
+                                remedy: "Write section.key with a section from \(ConfigKeys.sections.joined(separator: ", ")); "
+                                    + "docs/config.md lists every key.")
         }
         return error
     }

@@ -35,7 +35,8 @@ public enum ConfigDocumentation {
                 let cells = values.enumerated().map { index, value in
                     index > 0 && value == values[0] ? "″" : "`\(value)`"
                 }
-                out += "| `\(key.path)` | \(cells.joined(separator: " | ")) | \(escape(key.allowed)) | \(escape(key.summary)) |\n"
+                out += "| `\(key.path)` | \(cells.joined(separator: " | ")) "
+                    + "| \(escape(key.allowed)) | \(escape(key.summary)) |\n"
             }
             out += "\n"
         }

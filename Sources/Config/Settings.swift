@@ -253,6 +253,16 @@ public enum ExpertGrouping: String, Sendable, Codable, CaseIterable, ConfigChoic
     case step
 }
 
+/// What training does when a step's loss or gradient norm is not finite (NaN or infinite).
+public enum NonFiniteAction: String, Sendable, Codable, CaseIterable, ConfigChoice {
+    /// Stop the run with an error; the last checkpoint stays.
+    case stop
+    /// Skip that optimizer step (no update) and count it.
+    case skip
+    /// Reload the last checkpoint and continue with the learning rate scaled by rollback_lr_factor.
+    case rollback
+}
+
 public enum LossWeighting: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case none
     /// (1−β)/(1−β^n_c) per category c, normalised to mean 1.

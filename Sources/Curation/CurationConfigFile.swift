@@ -26,6 +26,7 @@ public enum CurationConfigFile {
         ("near_duplicate_bits", "a whole number 0…32"), ("video_frames", "a whole number 1…15"),
         ("target", "\"WIDTHxHEIGHT\""), ("clip_frames", "a whole number 4n + 1"), ("frame_rate", "a number"),
         ("caption_ideal_min", "a whole number"), ("caption_ideal_max", "a whole number"), ("min_quality", "a number in [0, 1]"),
+        ("template_captions", "true or false"),
         ("duration_min", "seconds"), ("duration_max", "seconds"), ("caption_length_min", "a whole number"),
         ("caption_length_max", "a whole number"), ("min_short_side", "a whole number of pixels"),
         ("drop_range_outliers", "true or false"), ("iqr_factor", "a number"), ("drop_iqr_outliers", "true or false"),
@@ -201,6 +202,7 @@ public enum CurationConfigFile {
         case "caption_ideal_min": options.captionIdealMin = try integer()
         case "caption_ideal_max": options.captionIdealMax = try integer()
         case "min_quality": options.minQuality = try real()
+        case "template_captions": options.templateCaptions = try bool()
         case "duration_min": options.durationMin = try real()
         case "duration_max": options.durationMax = try real()
         case "caption_length_min": options.captionLengthMin = try integer()

@@ -66,6 +66,9 @@ public struct CurationOptions: Sendable, Equatable {
     public var captionIdealMax = 1_000
     /// Items scoring below this are dropped ("low quality"); 0 keeps all.
     public var minQuality = 0.4
+    /// Score the "template caption" part: 0 for a caption whose content words repeat a template
+    /// (Kiwi, `Statistics.MorphemeCalculator.templateFlags`), 1 otherwise. Off by default.
+    public var templateCaptions = false
 
     // Outliers.
     /// Absolute limits; items outside are range outliers.

@@ -55,6 +55,8 @@ public struct CurationSummary: Sendable {
     public var strata: [StratumRow] = []
     public var classWeights: [WeightRow] = []
     public var captionsCleaned = 0
+    /// Template captions found (with `template_captions` on; they score 0 on that quality part).
+    public var templateCaptions: Int?
     public var captionsTruncated = 0
     public var media = FingerprintTotals()
     /// Pairs found per link kind ("identical file", "same caption", "near duplicate").

@@ -70,10 +70,15 @@ public struct CurationResult: Sendable {
 
 /// The pipeline: captions → media → quality and outliers → duplicates → sampling → split → weights.
 public enum Curator {
+    /// `templateCaptions`: each item's template-caption flag (`MorphemeCalculator.templateFlags`),
+    /// required when `options.templateCaptions` is on.
     public static func curate(
-        _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil, progress: ProgressReporter = .silent
+        _ manifest: Manifest, options: CurationOptions, fingerprintCache: String? = nil,
+        progress: ProgressReporter = .silent, templateCaptions: [Bool]? = nil
     ) async throws(CurationError) -> CurationResult {
         try options.validate()
+        precondition(!options.templateCaptions || templateCaptions?.count == manifest.items.count,
+                     "template_captions is on: pass one flag per item")
         let items = manifest.items
         let count = items.count
         var summary = CurationSummary(options: options)
@@ -101,8 +106,10 @@ public enum Curator {
         for index in 0..<count {
             quality.append(QualityScore(
                 item: items[index], captionLength: captions[index].metrics.length,
-                typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures, options: options))
+                typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures,
+                options: options, isTemplateCaption: templateCaptions?[index]))
         }
+        if options.templateCaptions { summary.templateCaptions = templateCaptions!.lazy.filter { $0 }.count }
         let durations = items.compactMap { $0.mediaType == .video ? $0.duration : nil }
         summary.durationFences = Fences(durations, factor: options.iqrFactor)
         summary.captionFences = Fences(captions.map { Double($0.metrics.length) }, factor: options.iqrFactor)
@@ -146,7 +153,8 @@ public enum Curator {
                         let position = positionOf[member]
                         let link = duplicates.link[position]!
                         fate[member].notes.append(
-                            "in duplicate group \(label) of \(members.count) (\(describe(link.kind)) line \(items[survivors[link.partner]].line))")
+                            "in duplicate group \(label) of \(members.count) "
+                                + "(\(describe(link.kind)) line \(items[survivors[link.partner]].line))")
                     }
                 }
             case .drop:
@@ -165,7 +173,9 @@ public enum Curator {
                     case .sameCaption: .sameCaption
                     case .nearDuplicate: .nearDuplicate
                     }
-                    fate[member].drop(reason, "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) keeps line \(items[keeper].line) (\(items[keeper].path), quality \(fixed(quality[keeper].value, 4)))")
+                    fate[member].drop(reason, "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) "
+                        + "keeps line \(items[keeper].line) (\(items[keeper].path), "
+                        + "quality \(fixed(quality[keeper].value, 4)))")
                 }
                 if members.count > 1 {
                     fate[keeper].notes.append("kept for duplicate group \(label) of \(members.count) (highest quality, then path order)")
@@ -213,7 +223,9 @@ public enum Curator {
                     f.notes.insert("file missing: media rules skipped", at: 0)
                 }
                 if captions[index].cleaned.truncated {
-                    f.notes.append("caption truncated from \(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
+                    f.notes.append("caption truncated from "
+                        + "\(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) "
+                        + "to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
                 } else if captions[index].cleaned.changed {
                     f.notes.append("caption cleaned")
                 }
@@ -276,7 +288,8 @@ public enum Curator {
         if length < options.captionLengthMin {
             rangeProblems.append((.captionOutOfRange, "caption of \(length) characters, below \(options.captionLengthMin)"))
         } else if length > options.captionLengthMax {
-            rangeProblems.append((.captionOutOfRange, "caption of \(NumberFormat.grouped(length)) characters, above \(NumberFormat.grouped(options.captionLengthMax))"))
+            rangeProblems.append((.captionOutOfRange, "caption of \(NumberFormat.grouped(length)) characters, "
+                + "above \(NumberFormat.grouped(options.captionLengthMax))"))
         }
         if !rangeProblems.isEmpty { summary.rangeOutliers += 1 }
         for (reason, detail) in rangeProblems {
@@ -300,7 +313,8 @@ public enum Curator {
         let score = quality.value
         if score < options.minQuality {
             let weakest = quality.weakest
-            fate.drop(.lowQuality, "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
+            fate.drop(.lowQuality, "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); "
+                + "weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
         }
     }
 
@@ -366,7 +380,10 @@ public enum Curator {
         typeCounts = zip(typeCounts, available).map { min($0, $1) }
         var note: String?
         if total < size && size != Int.max {
-            note = "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps images:videos at \(fixed(options.imageShare * 100, 0)):\(fixed((1 - options.imageShare) * 100, 0)) (\(NumberFormat.grouped(available[0])) images and \(NumberFormat.grouped(available[1])) videos available)"
+            note = "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps "
+                + "images:videos at \(fixed(options.imageShare * 100, 0)):\(fixed((1 - options.imageShare) * 100, 0)) "
+                + "(\(NumberFormat.grouped(available[0])) "
+                + "images and \(NumberFormat.grouped(available[1])) videos available)"
         }
         var quotas: [Stratum: Int] = [:]
         var unitsByStratum: [Stratum: [[Int]]] = [:]

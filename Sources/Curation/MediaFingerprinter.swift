@@ -172,7 +172,8 @@ public struct MediaFingerprinter: Sendable {
 
     /// Options that change a fingerprint; a cached one made with other options is not reused.
     var settingsKey: String {
-        "\(options.contentHash ? "sha256" : "-")/\(options.perceptualHash ? options.hashKind.rawValue : "-")/\(options.videoFrames)"
+        "\(options.contentHash ? "sha256" : "-")/\(options.perceptualHash ? options.hashKind.rawValue : "-")/"
+            + "\(options.videoFrames)"
     }
 
     struct Examined: Sendable {

@@ -5,14 +5,15 @@ import Manifest
 ///
 /// | part | weight | 1 when | falls to |
 /// |---|---|---|---|
-/// | resolution | 0.30 | the centre crop to the target's aspect is at least the target's height | crop height / target height |
+/// | resolution | 0.30 | its centre crop to the target's aspect is as tall as the target | crop / target height |
 /// | aspect | 0.15 | the aspect ratio equals the target's | the share of the frame a centre crop keeps |
 /// | duration (videos) | 0.15 | long enough for one clip (clip_frames / frame_rate s) | duration / clip length |
-/// | caption length | 0.15 | caption_ideal_min … caption_ideal_max characters | length / min below, max / length above |
+/// | caption length | 0.15 | from caption_ideal_min to caption_ideal_max characters | length / min, or max / length |
 /// | caption variety | 0.10 | type-token ratio ≥ 0.6 | TTR / 0.6 |
 /// | brightness (media) | 0.05 | mean luma in 32…224 | linearly to 0 at 0 or 255 |
 /// | contrast (media) | 0.05 | luma standard deviation ≥ 32 | σ / 32 |
 /// | sharpness (media) | 0.05 | Laplacian variance ≥ 100 (256×256 grey) | variance / 100 |
+/// | template caption (`template_captions`, off by default) | 0.10 | the caption is not a template caption | 0 |
 public struct QualityScore: Sendable, Equatable {
     public var resolution: Double
     public var aspect: Double
@@ -22,10 +23,13 @@ public struct QualityScore: Sendable, Equatable {
     public var brightness: Double?
     public var contrast: Double?
     public var sharpness: Double?
+    /// 0 for a template caption, 1 otherwise; nil unless `CurationOptions.templateCaptions`.
+    public var templateCaption: Double?
 
     public static let weights: [(name: String, weight: Double)] = [
         ("resolution", 0.30), ("aspect", 0.15), ("duration", 0.15), ("caption length", 0.15),
         ("caption variety", 0.10), ("brightness", 0.05), ("contrast", 0.05), ("sharpness", 0.05),
+        ("template caption", 0.10),
     ]
 
     /// Type-token ratio at and above which a caption scores fully on variety.
@@ -36,7 +40,7 @@ public struct QualityScore: Sendable, Equatable {
 
     /// The parts in `weights` order (nil: does not apply).
     public var parts: [Double?] {
-        [resolution, aspect, duration, captionLength, captionVariety, brightness, contrast, sharpness]
+        [resolution, aspect, duration, captionLength, captionVariety, brightness, contrast, sharpness, templateCaption]
     }
 
     /// The weighted mean of the parts that apply.
@@ -59,8 +63,10 @@ public struct QualityScore: Sendable, Equatable {
         return best
     }
 
+    /// `isTemplateCaption`: the item's flag when `options.templateCaptions` is on (else ignored).
     public init(
-        item: ManifestItem, captionLength: Int, typeTokenRatio: Double?, measures: FrameMeasures?, options: CurationOptions
+        item: ManifestItem, captionLength: Int, typeTokenRatio: Double?, measures: FrameMeasures?,
+        options: CurationOptions, isTemplateCaption: Bool? = nil
     ) {
         let target = options.target
         let width = Double(item.resolution.width), height = Double(item.resolution.height)
@@ -81,6 +87,7 @@ public struct QualityScore: Sendable, Equatable {
             self.captionLength = 1
         }
         captionVariety = min(1, (typeTokenRatio ?? 0) / Self.fullVarietyTTR)
+        if options.templateCaptions, let isTemplateCaption { templateCaption = isTemplateCaption ? 0 : 1 }
         if let measures {
             let luma = measures.brightness
             if luma < Self.brightnessRange.lowerBound {

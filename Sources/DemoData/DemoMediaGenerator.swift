@@ -89,13 +89,14 @@ public struct DemoMediaGenerator: Sendable {
         var note: String
     }
 
-    /// The demo files: 23 videos and 12 images; 26 in train, 9 in val.
+    /// The demo files: 23 videos and 12 images; 26 in train, 9 in val. Sources with randomness (gradients,
+    /// cellauto, life) get fixed colours, positions and seeds, so that two demo runs make the same files.
     static let specs: [Spec] = [
         // 1920×1080 progressive, the archive's most common size (77.78%).
         Spec(name: "videos/hd-market.mp4", recipe: .h264, source: "testsrc2", width: 1920, height: 1080, rate: "25", seconds: 6.5, category: "생활/문화", split: "train", note: "1080p25 H.264"),
         Spec(name: "videos/hd-bars.mp4", recipe: .h264, source: "smptehdbars", width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "역사/사회", split: "train", note: "1080p25 H.264, still picture"),
         Spec(name: "videos/hd-fractal.mp4", recipe: .h264, source: "mandelbrot", width: 1920, height: 1080, rate: "25", seconds: 6, category: "자연/풍경", split: "val", note: "1080p25 H.264, zooming fractal"),
-        Spec(name: "videos/hd-gradient.mp4", recipe: .h264, source: "gradients=speed=0.03", width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "공간/건축", split: "train", note: "1080p25 H.264, moving gradient"),
+        Spec(name: "videos/hd-gradient.mp4", recipe: .h264, source: "gradients=c0=0x2040a0:c1=0xe0a040:x0=0:y0=0:x1=1919:y1=1079:nb_colors=2:speed=0.03:seed=7", width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "공간/건축", split: "train", note: "1080p25 H.264, moving gradient"),
         // 29.97 fps H.264 with audio.
         Spec(name: "videos/ntsc-street.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 6, category: "사건/사고", split: "train", note: "1080p29.97 H.264 + AAC"),
         Spec(name: "videos/ntsc-festival.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 5.5, category: "축제", split: "val", note: "1080p29.97 H.264 + AAC"),
@@ -104,10 +105,10 @@ public struct DemoMediaGenerator: Sendable {
         Spec(name: "videos/broadcast-ritual.ts", recipe: .interlacedTransportStream, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 5.5, category: "무형문화유산", split: "val", note: "1080i29.97 MPEG-2 TS, top field first + MP2"),
         // 720×512 SD (15.52%), one anamorphic 16:9.
         Spec(name: "videos/sd-village.mp4", recipe: .h264, source: "rgbtestsrc", width: 720, height: 512, rate: "25", seconds: 6, category: "생활/문화", split: "train", note: "720×512 H.264"),
-        Spec(name: "videos/sd-cells.mp4", recipe: .h264, source: "cellauto=rule=110", width: 720, height: 512, rate: "25", seconds: 5.5, category: "자연/풍경", split: "train", note: "720×512 H.264, cellular automaton"),
+        Spec(name: "videos/sd-cells.mp4", recipe: .h264, source: "cellauto=rule=110:seed=7", width: 720, height: 512, rate: "25", seconds: 5.5, category: "자연/풍경", split: "train", note: "720×512 H.264, cellular automaton"),
         Spec(name: "videos/sd-widescreen.mpg", recipe: .anamorphicProgramStream, source: "testsrc2", width: 720, height: 512, rate: "25", seconds: 6, category: "유형문화유산", split: "train", note: "720×512 MPEG-2 PS flagged 16:9 (512:405 pixels)"),
         // 1280×720 (5.86%).
-        Spec(name: "videos/hd720-life.mp4", recipe: .h264, source: "life=mold=10:ratio=0.5:death_color=#102040:life_color=#40e0a0", width: 1280, height: 720, rate: "30", seconds: 6, category: "자연/풍경", split: "train", note: "720p30 H.264"),
+        Spec(name: "videos/hd720-life.mp4", recipe: .h264, source: "life=mold=10:ratio=0.5:death_color=#102040:life_color=#40e0a0:seed=7", width: 1280, height: 720, rate: "30", seconds: 6, category: "자연/풍경", split: "train", note: "720p30 H.264"),
         Spec(name: "videos/hd720-palace.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "30", seconds: 5.5, category: "공간/건축", split: "val", note: "720p30 H.264"),
         Spec(name: "videos/hd720-long.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "25", seconds: 12, category: "생활/문화", split: "train", note: "720p25 H.264, 12 s: two clips in chunk mode"),
         // Other sizes (0.84%): vertical, HDV, NTSC SD.
@@ -126,8 +127,8 @@ public struct DemoMediaGenerator: Sendable {
         Spec(name: "images/hd-temple.jpg", recipe: .still, source: "testsrc2", width: 1920, height: 1080, rate: "1", seconds: 0, category: "공간/건축", split: "train", note: "1920×1080 JPEG"),
         Spec(name: "images/hd-bars.jpg", recipe: .still, source: "smptehdbars", width: 1920, height: 1080, rate: "1", seconds: 0, category: "역사/사회", split: "train", note: "1920×1080 JPEG"),
         Spec(name: "images/hd-fractal.jpg", recipe: .still, source: "mandelbrot", width: 1920, height: 1080, rate: "1", seconds: 0, category: "자연/풍경", split: "val", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-gradient.jpg", recipe: .still, source: "gradients", width: 1920, height: 1080, rate: "1", seconds: 0, category: "생활/문화", split: "train", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-cells.jpg", recipe: .still, source: "cellauto=rule=30", width: 1920, height: 1080, rate: "1", seconds: 0, category: "축제", split: "train", note: "1920×1080 JPEG"),
+        Spec(name: "images/hd-gradient.jpg", recipe: .still, source: "gradients=c0=0x2040a0:c1=0xe0a040:c2=0x40e0a0:x0=0:y0=0:x1=1919:y1=1079:nb_colors=3:seed=7", width: 1920, height: 1080, rate: "1", seconds: 0, category: "생활/문화", split: "train", note: "1920×1080 JPEG"),
+        Spec(name: "images/hd-cells.jpg", recipe: .still, source: "cellauto=rule=30:seed=7", width: 1920, height: 1080, rate: "1", seconds: 0, category: "축제", split: "train", note: "1920×1080 JPEG"),
         Spec(name: "images/sd-pottery.png", recipe: .still, source: "testsrc2", width: 720, height: 512, rate: "1", seconds: 0, category: "유형문화유산", split: "train", note: "720×512 PNG"),
         Spec(name: "images/sd-mask.png", recipe: .still, source: "rgbtestsrc", width: 720, height: 512, rate: "1", seconds: 0, category: "무형문화유산", split: "val", note: "720×512 PNG"),
         Spec(name: "images/hd720-gate.jpg", recipe: .still, source: "testsrc2", width: 1280, height: 720, rate: "1", seconds: 0, category: "공간/건축", split: "train", note: "1280×720 JPEG"),
@@ -223,15 +224,18 @@ public struct DemoMediaGenerator: Sendable {
         let total = items.count
         progress.report(ProgressEvent(stage: "make demo media", completed: 0, total: total, unit: "files"))
         let tools = self.tools
-        _ = try await Parallel.map(items, width: jobs, finished: { done in
+        let reportFinished: @Sendable (Int) -> Void = { done in
             progress.report(ProgressEvent(stage: "make demo media", completed: done, total: total, unit: "files"))
-        }) { item in
+        }
+        _ = try await Parallel.map(items, width: jobs, finished: reportFinished) { item in
             for arguments in self.commands(for: item, in: folder) {
                 let result = try await ChildProcess(tools.ffmpeg, arguments: arguments).run()
                 guard result.exit.succeeded else {
                     throw GeneralError(
-                        "ffmpeg could not make \(item.path) (\(result.exit)): \(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
-                        remedy: "check that ffmpeg has libx264, mpeg2video, aac and the lavfi test sources (Debian's ffmpeg package does)")
+                        "ffmpeg could not make \(item.path) (\(result.exit)): "
+                            + "\(result.standardErrorTail.trimmingCharacters(in: .whitespacesAndNewlines))",
+                        remedy: "check that ffmpeg has libx264, mpeg2video, "
+                            + "aac and the lavfi test sources (Debian's ffmpeg package does)")
                 }
             }
             let output = folder + "/" + item.path

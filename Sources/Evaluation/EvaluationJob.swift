@@ -151,7 +151,8 @@ public struct MissingWeightsError: ActionableError {
     }
     public var problem: String { "\(path) does not exist (the file \(key) points at)." }
     public var remedy: String {
-        "Put the file there (docs/evaluate.md names each file and where it comes from; nothing is downloaded), set \(key) "
+        "Put the file there (docs/evaluate.md names each file and "
+            + "where it comes from; nothing is downloaded), set \(key) "
             + "in the configuration to your copy, or leave the metric out with --metrics. For a dry run, "
             + "`python -m wanlora_engine eval-weights --out weights` writes random stand-ins."
     }

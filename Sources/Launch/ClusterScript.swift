@@ -1,28 +1,61 @@
+/// The scheduler settings of a Slurm job that are not part of the launch: its limits and whose
+/// allocation it draws on. nil leaves the cluster's default.
+public struct SlurmSettings: Sendable, Equatable {
+    /// Wall-clock limit in Slurm's form (`2-00:00:00`, `48:00:00`, minutes).
+    public var time: String?
+    public var partition: String?
+    public var account: String?
+    /// Seconds before the time limit (or a preemption) at which Slurm sends SIGUSR1: the engine's stop
+    /// grace plus torchrun's exit margin, so that the stopped step's checkpoint is written in time.
+    public var signalLeadSeconds: Int
+
+    public init(time: String? = nil, partition: String? = nil, account: String? = nil, signalLeadSeconds: Int) {
+        self.time = time
+        self.partition = partition
+        self.account = account
+        self.signalLeadSeconds = signalLeadSeconds
+    }
+}
+
 /// The same launch written for a cluster scheduler.
 public enum ClusterScript {
     /// An sbatch script for Slurm: one task per node, each running torchrun for that node's GPUs.
     ///
-    /// torchrun's c10d rendezvous on the first node of the allocation replaces --node-rank and
-    /// --master (Slurm knows the nodes only once the job runs). Slurm passes the submitting shell's
-    /// environment to every task (`--export=ALL`, its default, said explicitly), as `wanlora train`
-    /// does: NCCL settings and CUDA_VISIBLE_DEVICES set before `sbatch` reach every process.
-    public static func slurm(_ request: LaunchRequest, jobName: String, port: Int = 29500) throws -> String {
-        try request.validate()
+    /// Node 0 is the first host of SLURM_JOB_NODELIST and each node's rank is its SLURM_NODEID (the
+    /// task's own, so the command runs through `bash -c` on each node), so no --master or --node-rank is
+    /// needed. The rendezvous is torchrun's static one, as `wanlora train --nodes` makes it: after a
+    /// rank dies every node's agent restarts its ranks with the same restart count (torchrun's c10d
+    /// rendezvous restarts the surviving nodes as a membership change, without counting it, so their
+    /// ranks would read the previous attempt's addresses). Slurm passes
+    /// the submitting shell's environment to every task (`--export=ALL`, its default, said
+    /// explicitly), as `wanlora train` does: NCCL settings and CUDA_VISIBLE_DEVICES set before
+    /// `sbatch` reach every process.
+    ///
+    /// Preemption and the time limit: `--signal=B:USR1@lead` has Slurm send SIGUSR1 to the batch
+    /// shell `lead` seconds before; its trap passes the signal to srun (which gives it to torchrun on
+    /// every node, which gives it to every rank), waits until the ranks have stopped after their step
+    /// and written the checkpoint, and requeues the job (`--requeue`). The requeued job runs the same
+    /// script; the engine sees SLURM_RESTART_COUNT > 0 and continues from the last whole checkpoint.
+    /// torchrun's own restarts (`--max-restarts`) cover a rank that dies within an allocation.
+    public static func slurm(_ request: LaunchRequest, jobName: String, settings: SlurmSettings,
+                             port: Int = 29500) throws -> String {
+        try request.validate(needsMaster: false)
         var words: [String] = [request.python]
-        if request.worldSize > 1 {
+        if request.usesTorchrun {
             words += ["-m", "torch.distributed.run", "--nnodes", String(request.nodes),
                       "--nproc-per-node", String(request.gpusPerNode)]
             if request.nodes == 1 {
                 words.append("--standalone")
             } else {
-                words += ["--rdzv-backend", "c10d", "--rdzv-endpoint", "$head:\(port)", "--rdzv-id", "$SLURM_JOB_ID"]
+                words += ["--node-rank", "$SLURM_NODEID", "--master-addr", "$head", "--master-port", String(port)]
             }
-            if let seconds = request.shutdownTimeoutSeconds { words += ["--shutdown-timeout", String(seconds)] }
+            words += Launcher.lifecycleOptions(for: request)
         }
         words += Launcher.engineArguments(for: request)
-        // $head and $SLURM_JOB_ID are for the job's shell to expand: double quotes, not single.
-        let expanded: Set<String> = ["$head:\(port)", "$SLURM_JOB_ID"]
-        let line = words.map { expanded.contains($0) ? "\"\($0)\"" : ShellQuoting.quote($0) }.joined(separator: " ")
+        // $SLURM_NODEID and $head are for each node's shell to expand: double quotes, not single.
+        let expanded: Set<String> = ["$SLURM_NODEID", "$head"]
+        let command = words.map { expanded.contains($0) ? "\"\($0)\"" : ShellQuoting.quote($0) }.joined(separator: " ")
+        let line = request.nodes > 1 ? "bash -c " + ShellQuoting.quote("exec " + command) : command
         var lines = [
             "#!/bin/bash",
             "#SBATCH --job-name=\(ShellQuoting.quote(jobName))",
@@ -30,12 +63,31 @@ public enum ClusterScript {
             "#SBATCH --ntasks-per-node=1",
             "#SBATCH --gpus-per-node=\(request.gpusPerNode)",
             "#SBATCH --export=ALL",
-            "set -euo pipefail",
+            "#SBATCH --requeue",
+            "#SBATCH --open-mode=append",
+            "#SBATCH --signal=B:USR1@\(settings.signalLeadSeconds)",
         ]
+        if let time = settings.time { lines.append("#SBATCH --time=\(ShellQuoting.quote(time))") }
+        if let partition = settings.partition { lines.append("#SBATCH --partition=\(ShellQuoting.quote(partition))") }
+        if let account = settings.account { lines.append("#SBATCH --account=\(ShellQuoting.quote(account))") }
+        lines.append("set -euo pipefail")
         if request.nodes > 1 {
-            lines.append("head=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)")
+            lines.append("export head=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)")
         }
-        lines.append("srun --export=ALL \(line)")
+        lines += [
+            "echo \"wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST\" >&2",
+            "stop_and_requeue() {",
+            "  echo \"wanlora: SIGUSR1 (time limit or preemption): stopping after the step, then requeueing\" >&2",
+            "  kill -USR1 \"$training\" 2>/dev/null || true",
+            "  wait \"$training\" || true",
+            "  scontrol requeue \"$SLURM_JOB_ID\"",
+            "  exit 0",
+            "}",
+            "trap stop_and_requeue USR1",
+            "srun --export=ALL \(line) &",
+            "training=$!",
+            "wait \"$training\"",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -26,12 +26,15 @@ public struct LaunchRequest: Sendable, Equatable {
     /// Seconds torchrun waits after SIGTERM before it kills the processes (a 14B step and its
     /// checkpoint take longer than torchrun's own 30 s). nil: torchrun's default.
     public var shutdownTimeoutSeconds: Int?
+    /// torchrun's elastic restarts: when a rank dies, all ranks start again (up to this many times)
+    /// and continue from the last whole checkpoint. 0: a dead rank ends the run.
+    public var maxRestarts: Int
     /// Attention heads of the model (40 for Wan2.2 A14B): the Ulysses degree must divide them.
     public var attentionHeads: Int
 
     public init(gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
                 fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
-                shutdownTimeoutSeconds: Int? = nil, attentionHeads: Int = 40) {
+                shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40) {
         self.gpusPerNode = gpusPerNode
         self.nodes = nodes
         self.nodeRank = nodeRank
@@ -42,6 +45,7 @@ public struct LaunchRequest: Sendable, Equatable {
         self.resume = resume
         self.python = python
         self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
+        self.maxRestarts = maxRestarts
         self.attentionHeads = attentionHeads
     }
 
@@ -50,8 +54,12 @@ public struct LaunchRequest: Sendable, Equatable {
     /// Groups that train different samples: world / ulysses.
     public var dataParallelSize: Int { worldSize / max(ulysses, 1) }
 
-    /// Throws the first thing that makes the launch impossible, saying how to fix it.
-    public func validate() throws {
+    /// Whether the engine runs under torchrun: several processes, or elastic restarts asked for.
+    public var usesTorchrun: Bool { worldSize > 1 || maxRestarts > 0 }
+
+    /// Throws the first thing that makes the launch impossible, saying how to fix it. `needsMaster`:
+    /// a command for one node of several needs node 0's address; a Slurm script finds it itself.
+    public func validate(needsMaster: Bool = true) throws {
         guard gpusPerNode >= 1 else {
             throw LaunchError("--gpus \(gpusPerNode): a run needs at least one GPU per node.", remedy: "Pass --gpus 1 or more.")
         }
@@ -62,9 +70,10 @@ public struct LaunchRequest: Sendable, Equatable {
             throw LaunchError("--node-rank \(nodeRank) is not one of the \(nodes) nodes (0 to \(nodes - 1)).",
                               remedy: "Start node 0 with --node-rank 0, node 1 with --node-rank 1, and so on.")
         }
-        if nodes > 1 && master == nil {
+        if needsMaster && nodes > 1 && master == nil {
             throw LaunchError("--nodes \(nodes) needs the address where node 0 waits for the others.",
-                              remedy: "Pass --master ADDR:PORT with node 0's address (the same on every node), e.g. --master 10.0.0.1:29500.")
+                              remedy: "Pass --master ADDR:PORT with node 0's address (the "
+                                  + "same on every node), e.g. --master 10.0.0.1:29500.")
         }
         guard ulysses >= 1 else {
             throw LaunchError("--ulysses \(ulysses): the Ulysses degree is 1 (off) or more.", remedy: "Pass --ulysses 1, 2, 4 or 8.")
@@ -73,7 +82,8 @@ public struct LaunchRequest: Sendable, Equatable {
         let fitting = (1...world).filter { world % $0 == 0 && attentionHeads % $0 == 0 }
         let choices = fitting.map(String.init).joined(separator: ", ")
         if world % ulysses != 0 {
-            throw LaunchError("--ulysses \(ulysses) does not divide the \(world) GPUs of the run (\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
+            throw LaunchError("--ulysses \(ulysses) does not divide the \(world) GPUs of the run "
+                + "(\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
                               remedy: "Use a Ulysses degree that divides \(world) and the \(attentionHeads) heads: \(choices).")
         }
         if attentionHeads % ulysses != 0 {
@@ -82,6 +92,10 @@ public struct LaunchRequest: Sendable, Equatable {
         }
         if let seconds = shutdownTimeoutSeconds, seconds < 1 {
             throw LaunchError("The shutdown timeout must be at least 1 s, not \(seconds).", remedy: "Pass a number of seconds, e.g. 300.")
+        }
+        if maxRestarts < 0 {
+            throw LaunchError("--max-restarts \(maxRestarts): the number of restarts is 0 or more.",
+                              remedy: "Pass --max-restarts 0 (off) or e.g. 3.")
         }
     }
 }

@@ -18,10 +18,18 @@ public struct LaunchCommand: Sendable, Equatable {
 /// RANK, LOCAL_RANK and WORLD_SIZE from torchrun; the layout goes on its command line (`--ulysses`,
 /// `--fsdp`) rather than into the run's config, so a run can resume on another number of GPUs.
 public enum Launcher {
+    /// The signals torchrun passes on to every rank: its defaults and SIGUSR1, a scheduler's notice
+    /// before preemption or the time limit (Slurm's `--signal`). Each rank stops after its step.
+    public static let forwardedSignals = "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"
+
+    /// Seconds torchrun waits beyond the engine's stop grace (training.stop_grace_seconds) before it
+    /// kills the ranks: the last events and the exit.
+    public static let exitMarginSeconds = 15
+
     public static func command(for request: LaunchRequest) throws -> LaunchCommand {
         try request.validate()
         let engine = engineArguments(for: request)
-        guard request.worldSize > 1 else { return LaunchCommand([request.python] + engine) }
+        guard request.usesTorchrun else { return LaunchCommand([request.python] + engine) }
 
         var torchrun = [request.python, "-m", "torch.distributed.run",
                         "--nnodes", String(request.nodes), "--nproc-per-node", String(request.gpusPerNode)]
@@ -31,10 +39,17 @@ public enum Launcher {
         } else {
             torchrun.append("--standalone")
         }
-        if let seconds = request.shutdownTimeoutSeconds {
-            torchrun += ["--shutdown-timeout", String(seconds)]
-        }
-        return LaunchCommand(torchrun + engine)
+        return LaunchCommand(torchrun + lifecycleOptions(for: request) + engine)
+    }
+
+    /// torchrun's options after the rendezvous: elastic restarts, the signals it passes on, its
+    /// shutdown wait.
+    public static func lifecycleOptions(for request: LaunchRequest) -> [String] {
+        var options: [String] = []
+        if request.maxRestarts > 0 { options += ["--max-restarts", String(request.maxRestarts)] }
+        options += ["--signals-to-handle", forwardedSignals]
+        if let seconds = request.shutdownTimeoutSeconds { options += ["--shutdown-timeout", String(seconds)] }
+        return options
     }
 
     /// What follows the Python (or torchrun): `-m wanlora_engine train --config FILE [...]`.

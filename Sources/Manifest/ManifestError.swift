@@ -17,9 +17,11 @@ public enum ManifestError: ActionableError, Equatable {
         case .empty(let path): "manifest \(path) is empty"
         case .noHeader(let path): "manifest \(path) has no header row (its first line is blank or invalid)"
         case .requiredColumnsMissing(let missing, let available, let source):
-            "manifest \(source) lacks the column(s) \(missing.joined(separator: ", ")); its header is: \(available.joined(separator: ", "))"
+            "manifest \(source) lacks the column(s) \(missing.joined(separator: ", ")); "
+                + "its header is: \(available.joined(separator: ", "))"
         case .mappedColumnMissing(let column, let header, let available, let source):
-            "--column \(column)=\(header): manifest \(source) has no column named '\(header)'; its header is: \(available.joined(separator: ", "))"
+            "--column \(column)=\(header): manifest \(source) has no column named "
+                + "'\(header)'; its header is: \(available.joined(separator: ", "))"
         case .badColumnMapping(let pair, let why): "--column \(pair) is not a valid mapping: \(why)"
         case .unknownFormat(let path): "cannot tell whether \(path) is CSV or JSON Lines"
         case .cannotWrite(let path, let reason): "cannot write \(path): \(reason)"

@@ -6,10 +6,6 @@ import Support
 struct RowValidator {
     let columns: ResolvedColumns
 
-    init(columns: ResolvedColumns) {
-        self.columns = columns
-    }
-
     enum Outcome {
         case accepted(ManifestItem)
         case rejected(column: String?, kind: RejectedRow.Kind, detail: String)

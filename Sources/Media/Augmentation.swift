@@ -44,7 +44,8 @@ public struct Augmentation: Sendable, Equatable, Codable {
         if horizontalFlip { parts.append("hflip") }
         if cropZoom != 1 { parts.append("crop=\(Self.fixed(cropZoom, 3))@\(Self.fixed(cropX, 2)),\(Self.fixed(cropY, 2))") }
         if changesColour {
-            parts.append("color=b\(Self.signed(brightness, 3)),c\(Self.fixed(contrast, 3)),s\(Self.fixed(saturation, 3)),h\(Self.signed(hue, 1))")
+            parts.append("color=b\(Self.signed(brightness, 3)),c\(Self.fixed(contrast, 3)),s\(Self.fixed(saturation, 3)),"
+                + "h\(Self.signed(hue, 1))")
         }
         if reverse { parts.append("reverse") }
         if speed != 1 { parts.append("speed=\(Self.fixed(speed, 3))") }

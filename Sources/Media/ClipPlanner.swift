@@ -131,14 +131,16 @@ public enum ClipPlanner {
 
     static func shortVideo(duration: Double, available: Int, policy: ClipPolicy) -> ClipPlanOutcome {
         let seconds = (duration * 100).rounded() / 100
-        let what = "video of \(seconds) s holds \(available) frames at \(policy.fps) fps, fewer than one clip of \(policy.frames)"
+        let what = "video of \(seconds) s holds \(available) frames at "
+            + "\(policy.fps) fps, fewer than one clip of \(policy.frames)"
         switch policy.shortVideos {
         case .skip:
             return .skipped(what + " (--short-videos skip)")
         case .shorten:
             guard let frames = largestValidFrameCount(atMost: available), frames >= policy.minimumFrames else {
                 let longest = largestValidFrameCount(atMost: available).map { "\($0) frames" } ?? "no frame"
-                return .skipped(what + "; the longest 4n+1 clip it holds (\(longest)) is below the minimum of \(policy.minimumFrames)")
+                return .skipped(what + "; the longest 4n+1 clip it holds (\(longest)) "
+                    + "is below the minimum of \(policy.minimumFrames)")
             }
             return .clips([ClipPlan(index: 0, start: 0, frames: frames)])
         case .pad:

@@ -102,7 +102,8 @@ public enum FFmpegCommandBuilder {
         if augmentation.reverse && !isImage { filters.append("reverse") }
         if augmentation.horizontalFlip { filters.append("hflip") }
         if augmentation.changesColour {
-            filters.append("eq=brightness=\(number(augmentation.brightness)):contrast=\(number(augmentation.contrast)):saturation=\(number(augmentation.saturation))")
+            filters.append("eq=brightness=\(number(augmentation.brightness)):contrast=\(number(augmentation.contrast)):saturation="
+                + "\(number(augmentation.saturation))")
             if augmentation.hue != 0 { filters.append("hue=h=\(number(augmentation.hue))") }
         }
         filters.append("setsar=1")

@@ -47,7 +47,8 @@ public struct FFmpegEncoder: ClipEncoder {
         let frames = FFmpegCommandBuilder.framesWritten(progressOutput: result.standardOutput) ?? 0
         guard frames == job.command.expectedFrames else {
             return .failure(
-                reason: "ffmpeg wrote \(frames) of \(job.command.expectedFrames) frames: the source ends early (truncated, or shorter than its container says)",
+                reason: "ffmpeg wrote \(frames) of \(job.command.expectedFrames) frames: "
+                    + "the source ends early (truncated, or shorter than its container says)",
                 standardErrorTail: tail)
         }
         return .success(frames: frames)
@@ -143,9 +144,10 @@ public struct JobRunner: Sendable {
         let total = todo.count
         progress.report(ProgressEvent(stage: "encode", completed: 0, total: total, unit: "clips"))
         do {
-            _ = try await Parallel.map(todo, width: width, finished: { done in
+            let reportFinished: @Sendable (Int) -> Void = { done in
                 progress.report(ProgressEvent(stage: "encode", completed: done, total: total, unit: "clips"))
-            }) { job in
+            }
+            _ = try await Parallel.map(todo, width: width, finished: reportFinished) { job in
                 let outcome = try await self.perform(job, runID: runID)
                 collected.set(job.output, outcome)
                 return true

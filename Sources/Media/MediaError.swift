@@ -26,7 +26,8 @@ public enum MediaError: ActionableError, Equatable {
         case .busy:
             "wait for it to finish or stop it (Ctrl-C); two runs on one folder would encode the same clips twice"
         case .journalUnavailable:
-            "check that the output folder is writable; if the journal is damaged, delete it (finished clips are then encoded again)"
+            "check that the output folder is writable; if the journal is damaged, "
+                + "delete it (finished clips are then encoded again)"
         }
     }
 }

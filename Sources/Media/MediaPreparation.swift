@@ -199,7 +199,8 @@ public struct MediaPreparation: Sendable {
             try save(writer, name)
         }
         for input in inputs where !input.manifest.rejected.isEmpty {
-            let name = "rejects-\(Self.fileSafe(input.split))-\(Self.fileSafe(((input.manifest.source as NSString).lastPathComponent as NSString).deletingPathExtension)).csv"
+            let stem = ((input.manifest.source as NSString).lastPathComponent as NSString).deletingPathExtension
+            let name = "rejects-\(Self.fileSafe(input.split))-\(Self.fileSafe(stem)).csv"
             try save(RejectsWriter.csv(input.manifest.rejected), name)
         }
         return written

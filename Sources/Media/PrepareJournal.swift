@@ -119,8 +119,10 @@ public struct PrepareJournal: Sendable {
                     INSERT INTO job (output, source, spec, state, attempts, temporary_path, started_at)
                     VALUES (?, ?, ?, 'running', 1, ?, ?)
                     ON CONFLICT(output) DO UPDATE SET source = excluded.source, spec = excluded.spec, state = 'running',
-                        attempts = attempts + 1, temporary_path = excluded.temporary_path, process_id = NULL, bytes = NULL,
-                        frames = NULL, reason = NULL, stderr_tail = NULL, started_at = excluded.started_at, finished_at = NULL
+                        attempts = attempts + 1, temporary_path = excluded.temporary_path, \
+                    process_id = NULL, bytes = NULL,
+                        frames = NULL, reason = NULL, stderr_tail = NULL, \
+                    started_at = excluded.started_at, finished_at = NULL
                     """,
                 arguments: [output, source, spec, temporaryPath, Date().timeIntervalSince1970])
             return try Int.fetchOne(db, sql: "SELECT attempts FROM job WHERE output = ?", arguments: [output]) ?? 1
@@ -153,7 +155,8 @@ public struct PrepareJournal: Sendable {
         try write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET state = 'failed', reason = ?, stderr_tail = ?, temporary_path = NULL, process_id = NULL,
+                    UPDATE job SET state = 'failed', reason = ?, \
+                    stderr_tail = ?, temporary_path = NULL, process_id = NULL,
                         finished_at = ? WHERE output = ?
                     """,
                 arguments: [reason, standardErrorTail, Date().timeIntervalSince1970, output])

@@ -118,7 +118,8 @@ public enum PreparePlanner {
                 if let first = seen[key] {
                     duplicates.append(SetAsideItem(
                         sourcePath: absolute, split: input.split, manifestPath: input.manifest.source, line: item.line, outcome: .skipped,
-                        stage: "plan", reason: "the same file is already in split \(first.split) (\(first.manifest), line \(first.line)); it is prepared once"))
+                        stage: "plan", reason: "the same file is already in split \(first.split) "
+                            + "(\(first.manifest), line \(first.line)); it is prepared once"))
                     continue
                 }
                 seen[key] = (input.split, input.manifest.source, item.line)

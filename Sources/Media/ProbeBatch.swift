@@ -14,9 +14,11 @@ public enum ProbeBatch {
         let prober = Prober(tools: tools)
         let total = unique.count
         progress.report(ProgressEvent(stage: "probe", completed: 0, total: total, unit: "files"))
-        let results = try await Parallel.map(unique, width: width, finished: { done in
+        let reportFinished: @Sendable (Int) -> Void = { done in
             progress.report(ProgressEvent(stage: "probe", completed: done, total: total, unit: "files"))
-        }) { path -> Result<MediaProbe, ProbeFailure> in
+        }
+        let results = try await Parallel.map(unique, width: width, finished: reportFinished) {
+            path -> Result<MediaProbe, ProbeFailure> in
             let identity = fileIdentity(path)
             if let journal, let identity, let cached = try journal.cachedProbe(source: path, size: identity.size, modified: identity.modified) {
                 return cached

@@ -72,7 +72,8 @@ public enum ManifestCheck {
         }
         var findings: [ProbeFinding] = []
         if probe.mediaType != item.mediaType {
-            findings.append(finding(.mediaType, "manifest says \(item.mediaType.rawValue), the file is \(probe.mediaType == .image ? "an image" : "a video") (\(probe.formatName))"))
+            findings.append(finding(.mediaType, "manifest says \(item.mediaType.rawValue), "
+                + "the file is \(probe.mediaType == .image ? "an image" : "a video") (\(probe.formatName))"))
         }
         if let video = probe.video {
             let coded = Resolution(width: video.width, height: video.height)

@@ -180,7 +180,8 @@ extension Architecture {
         }
         modules += [
             LinearModule(name: "condition_embedder.time_embedder.linear_1", inFeatures: freqDim, outFeatures: dim, runsOver: .sample),
-            LinearModule(name: "condition_embedder.time_embedder.linear_2", inFeatures: dim, outFeatures: dim, runsOver: .sample),
+            LinearModule(name: "condition_embedder.time_embedder.linear_"
+                + "2", inFeatures: dim, outFeatures: dim, runsOver: .sample),
             LinearModule(name: "condition_embedder.time_proj", inFeatures: dim, outFeatures: 6 * dim, runsOver: .sample),
             LinearModule(name: "condition_embedder.text_embedder.linear_1", inFeatures: textDim, outFeatures: dim, runsOver: .text),
             LinearModule(name: "condition_embedder.text_embedder.linear_2", inFeatures: dim, outFeatures: dim, runsOver: .text),

@@ -26,9 +26,14 @@ public enum Catalogs {
     public static func architectureTable() -> String {
         var lines: [String] = []
         for a in Architecture.catalog {
-            lines.append("\(a.name): \(a.experts) expert\(a.experts == 1 ? "" : "s") × \(grouped(a.expertParameters)) parameters; d \(a.dim), FFN \(a.ffnDim), \(a.heads) heads × \(a.headDim), \(a.layers) layers, patch \(a.patch.t)×\(a.patch.h)×\(a.patch.w), \(a.inChannels) latent channels")
-            lines.append("    VAE: \(a.vae.name) (\(a.vae.checkpoint)), \(grouped(a.vae.parameters)) parameters, \(a.vae.temporalStride)×\(a.vae.spatialStride)×\(a.vae.spatialStride), \(a.vae.latentChannels) channels")
-            lines.append("    text: \(a.textEncoder.name) (\(a.textEncoder.checkpoint)), \(grouped(a.textEncoder.parameters)) parameters")
+            lines.append("\(a.name): \(a.experts) expert\(a.experts == 1 ? "" : "s") × \(grouped(a.expertParameters)) "
+                + "parameters; d \(a.dim), FFN \(a.ffnDim), \(a.heads) heads × \(a.headDim), \(a.layers) "
+                + "layers, patch \(a.patch.t)×\(a.patch.h)×\(a.patch.w), \(a.inChannels) latent channels")
+            lines.append("    VAE: \(a.vae.name) (\(a.vae.checkpoint)), \(grouped(a.vae.parameters)) parameters, "
+                + "\(a.vae.temporalStride)×\(a.vae.spatialStride)×\(a.vae.spatialStride), "
+                + "\(a.vae.latentChannels) channels")
+            lines.append("    text: \(a.textEncoder.name) (\(a.textEncoder.checkpoint)), "
+                + "\(grouped(a.textEncoder.parameters)) parameters")
         }
         return lines.joined(separator: "\n") + "\n"
     }

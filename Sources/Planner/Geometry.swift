@@ -23,14 +23,17 @@ public struct ClipGeometry: Sendable, Equatable, Codable {
         guard frames >= 1, (frames - 1) % vae.temporalStride == 0 else {
             throw PlanError(
                 problem: "\(frames) frames is not of the form \(vae.temporalStride)n+1.",
-                remedy: "Use 81, 49, 33, 17 or 1 frames (the VAE compresses time \(vae.temporalStride):1 after the first frame)."
+                remedy: "Use 81, 49, 33, 17 or 1 frames (the VAE compresses "
+                    + "time \(vae.temporalStride):1 after the first frame)."
             )
         }
         let unit = vae.spatialStride * architecture.patch.h
         guard width % unit == 0, height % unit == 0 else {
             throw PlanError(
-                problem: "\(width)x\(height) is not a multiple of \(unit) on both sides, which \(architecture.name) needs (VAE stride \(vae.spatialStride) × patch \(architecture.patch.h)).",
-                remedy: "Use e.g. \(width / unit * unit)x\(height / unit * unit)\(architecture.vae.spatialStride == 16 ? " (the TI2V-5B model's 720p is 1280x704)" : "")."
+                problem: "\(width)x\(height) is not a multiple of \(unit) on both sides, which \(architecture.name) "
+                    + "needs (VAE stride \(vae.spatialStride) × patch \(architecture.patch.h)).",
+                remedy: "Use e.g. \(width / unit * unit)x\(height / unit * unit)"
+                    + "\(architecture.vae.spatialStride == 16 ? " (the TI2V-5B model's 720p is 1280x704)" : "")."
             )
         }
         self.frames = frames

@@ -63,9 +63,12 @@ extension LoRACount {
                 let blockNames = architecture.blockLinears.map(\.name)
                 throw PlanError(
                     problem: isNonLinear
-                        ? "LoRA target \"\(target)\" names a module that is not an nn.Linear in \(architecture.name); peft cannot adapt it."
+                        ? "LoRA target \"\(target)\" names a module that is not an "
+                            + "nn.Linear in \(architecture.name); peft cannot adapt it."
                         : "LoRA target \"\(target)\" matches no module of \(architecture.name).",
-                    remedy: "Use Linear module names (or their suffixes) such as: \(blockNames.joined(separator: ", ")), proj_out, condition_embedder.time_proj. \"to_q\" matches attn1.to_q and attn2.to_q in every block; \"attn1.to_q\" only the self-attention one."
+                    remedy: "Use Linear module names (or their suffixes) such as: \(blockNames.joined(separator: ", ")), "
+                        + "proj_out, condition_embedder.time_proj. \"to_q\" matches attn1.to_q and "
+                        + "attn2.to_q in every block; \"attn1.to_q\" only the self-attention one."
                 )
             }
             perTarget.append(n)

@@ -205,7 +205,8 @@ public enum MemoryModel {
             let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
             activations.append(MemoryItem(
                 name: "block inputs kept for backward", bytes: Int(kept),
-                basis: "\(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(a.dim) × \(tr.residualDtype.bytes) B (\(tr.residualDtype.rawValue) residual)"
+                basis: "\(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(a.dim) "
+                    + "× \(tr.residualDtype.bytes) B (\(tr.residualDtype.rawValue) residual)"
                     + (tr.microBatch > 1 ? " × micro-batch \(tr.microBatch)" : "")
             ))
             activations.append(MemoryItem(
@@ -215,7 +216,8 @@ public enum MemoryModel {
         } else {
             activations.append(MemoryItem(
                 name: "activations of all blocks", bytes: Int(micro * Double(a.layers) * tokensPerGPU * blockBytes),
-                basis: "no gradient checkpointing: \(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
+                basis: "no gradient checkpointing: \(a.layers) blocks × "
+                    + "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
             ))
         }
         // Without a fused attention kernel for this dtype, SDPA falls back to the math kernel,

@@ -263,7 +263,10 @@ public enum Planner {
             buildHours: buildSeconds / 3600 / Double(hw.worldSize), buildGPUHours: buildSeconds / 3600
         )
 
-        let sampleGeometry = (try? ClipGeometry(frames: config.sample.frames, width: config.sample.width, height: config.sample.height, architecture: a)) ?? video
+        let sampleGeometry =
+            (try? ClipGeometry(
+                frames: config.sample.frames, width: config.sample.width, height: config.sample.height,
+                architecture: a)) ?? video
         let forward = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
                                                  textTokens: a.textEncoder.maxTokens, constants: constants).totalSeconds
         let cfgPasses = 2.0

@@ -16,7 +16,8 @@ enum PlanChecks {
             let ok = (1...a.heads).filter { a.heads % $0 == 0 && hw.worldSize % $0 == 0 }
             add(.error, "ulysses-heads",
                 "Ulysses degree \(hw.ulyssesDegree) does not divide the \(a.heads) attention heads of \(a.name).",
-                "Set hardware.ulysses_degree to a divisor of both \(a.heads) and the \(hw.worldSize) GPUs: \(ok.map(String.init).joined(separator: ", ")).")
+                "Set hardware.ulysses_degree to a divisor of both \(a.heads) "
+                    + "and the \(hw.worldSize) GPUs: \(ok.map(String.init).joined(separator: ", ")).")
         }
         if hw.worldSize % hw.ulyssesDegree != 0 {
             add(.error, "ulysses-world",
@@ -27,18 +28,25 @@ enum PlanChecks {
         // Precision support.
         if tr.mixedPrecision == .bf16 && !gpu.supportsBF16 {
             add(.error, "bf16",
-                "\(gpu.name) has no bfloat16 arithmetic: bf16 runs emulated in fp32 without tensor cores (\(fmt(gpu.fp32TFLOPs)) instead of \(fmt(gpu.fp16TFLOPs)) TFLOP/s), and SDPA has no fused bf16 attention kernel there.",
-                "Use a GPU with bf16 (A100, H100, H200, L40S, RTX 4090), or training.mixed_precision = \"fp16\" (Wan2.2 was trained in bf16; fp16 activations can overflow).")
+                "\(gpu.name) has no bfloat16 arithmetic: bf16 runs emulated in fp32 without tensor cores "
+                    + "(\(fmt(gpu.fp32TFLOPs)) instead of "
+                    + "\(fmt(gpu.fp16TFLOPs)) TFLOP/s), and SDPA has no fused bf16 attention kernel there.",
+                "Use a GPU with bf16 (A100, H100, H200, L40S, RTX 4090), or training.mixed_precision "
+                    + "= \"fp16\" (Wan2.2 was trained in bf16; fp16 activations can overflow).")
         }
         if tr.mixedPrecision == .fp16 {
             add(.warning, "fp16",
-                "fp16 mixed precision: Wan2.2 was trained in bf16, and fp16's range (±65,504) can overflow in its activations.",
+                "fp16 mixed precision: Wan2.2 was trained in bf16, "
+                    + "and fp16's range (±65,504) can overflow in its activations.",
                 "Prefer bf16 on a GPU that has it; with fp16, watch the loss for inf/NaN (training stops on them).")
         }
         if !gpu.supportsFlashAttention {
             add(.warning, "flash-attention",
-                "\(gpu.name) (compute capability \(gpu.computeCapability)) has no FlashAttention or cuDNN fused attention; SDPA uses the memory-efficient kernel (fp16/fp32) or, for bf16, the math kernel that stores all scores.",
-                "Expect attention at a fraction of the GPU's rate (the time below assumes \(Int((gpu.attentionEfficiency * 100).rounded()))%).")
+                "\(gpu.name) (compute capability \(gpu.computeCapability)) has no FlashAttention or cuDNN fused "
+                    + "attention; SDPA uses the memory-efficient kernel (fp16/fp32) "
+                    + "or, for bf16, the math kernel that stores all scores.",
+                "Expect attention at a fraction of the GPU's rate (the time below "
+                    + "assumes \(Int((gpu.attentionEfficiency * 100).rounded()))%).")
         }
         let p = plan.placement
         if config.model.weightsDtype == .fp8 {
@@ -69,8 +77,10 @@ enum PlanChecks {
                 [alternativesRemedy(plan), memoryRemedy(config: config, architecture: a, plan: plan)].compactMap { $0 }.joined(separator: " "))
         } else if m.utilisation > 0.9 {
             add(.warning, "memory-tight",
-                "Peak \(gib(m.peakBytes)) is \(Int((m.utilisation * 100).rounded()))% of the \(gib(m.usableBytes)) usable: allocator fragmentation may still run out.",
-                "Leave headroom: set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, or lower frames/resolution, or raise hardware.ulysses_degree.")
+                "Peak \(gib(m.peakBytes)) is \(Int((m.utilisation * 100).rounded()))% of the "
+                    + "\(gib(m.usableBytes)) usable: allocator fragmentation may still run out.",
+                "Leave headroom: set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, "
+                    + "or lower frames/resolution, or raise hardware.ulysses_degree.")
         }
 
         // Weight streaming and host memory.
@@ -95,47 +105,64 @@ enum PlanChecks {
         // Disk for the cache.
         if hw.t5 == .cached || hw.vae == .cached, let free = plan.cache.diskFreeBytes, plan.cache.totalBytes > free {
             add(.error, "disk",
-                "The cache needs \(gb(plan.cache.totalBytes)) (latents and \(tr.textLength)-token UMT5 embeddings of \(plan.schedule.dataset.samples) samples) but only \(gb(free)) is free where data.cache_dir points.",
-                "Free space or point data.cache_dir at a larger disk; or encode on the fly (hardware.t5/vae = \"offload\"), which costs time instead.")
+                "The cache needs \(gb(plan.cache.totalBytes)) (latents and \(tr.textLength)-token UMT5 embeddings of "
+                    + "\(plan.schedule.dataset.samples) samples) "
+                    + "but only \(gb(free)) is free where data.cache_dir points.",
+                "Free space or point data.cache_dir at a larger disk; or encode on "
+                    + "the fly (hardware.t5/vae = \"offload\"), which costs time instead.")
         }
 
         // Batch and schedule.
         if hw.ulyssesDegree > 1 {
             let naive = tr.microBatch * tr.gradAccumulation * hw.worldSize
             add(.note, "effective-batch",
-                "Effective batch is \(plan.setup.effectiveBatch) = micro-batch \(tr.microBatch) × accumulation \(tr.gradAccumulation) × \(plan.setup.dataParallelSize) data-parallel groups: the \(hw.ulyssesDegree) GPUs of a Ulysses group share one sample, so it is not \(naive) (micro × accumulation × GPUs).",
-                "To get a batch of \(naive), set training.grad_accumulation = \(tr.gradAccumulation * hw.ulyssesDegree).")
+                "Effective batch is \(plan.setup.effectiveBatch) = micro-batch \(tr.microBatch) × accumulation "
+                    + "\(tr.gradAccumulation) × \(plan.setup.dataParallelSize) data-parallel groups: "
+                    + "the \(hw.ulyssesDegree) GPUs of a Ulysses group share one sample, "
+                    + "so it is not \(naive) (micro × accumulation × GPUs).",
+                "To get a batch of \(naive), set training.grad_accumulation "
+                    + "= \(tr.gradAccumulation * hw.ulyssesDegree).")
         }
         if tr.warmupSteps >= plan.schedule.totalSteps {
             add(.warning, "warmup",
-                "\(tr.warmupSteps) warm-up steps cover the whole run of \(plan.schedule.totalSteps) optimizer steps: the learning rate never reaches its peak.",
+                "\(tr.warmupSteps) warm-up steps cover the whole run of \(plan.schedule.totalSteps) "
+                    + "optimizer steps: the learning rate never reaches its peak.",
                 "Lower training.warmup_steps below \(plan.schedule.totalSteps / 10) (a tenth of the run).")
         }
         if tr.saveSteps == 0 && plan.schedule.totalSteps > 1 {
             add(.warning, "save-steps",
-                "training.save_steps = 0: no checkpoint before the end of the run's \(plan.schedule.totalSteps) steps (only on Ctrl-C), nothing to resume from after a crash.",
+                "training.save_steps = 0: no checkpoint before the end of the run's \(plan.schedule.totalSteps) "
+                    + "steps (only on Ctrl-C), nothing to resume from after a crash.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
         } else if tr.saveSteps > plan.schedule.totalSteps {
             add(.warning, "save-steps",
-                "training.save_steps = \(tr.saveSteps) is beyond the run's \(plan.schedule.totalSteps) steps: no checkpoint before the end, nothing to resume from.",
+                "training.save_steps = \(tr.saveSteps) is beyond the run's \(plan.schedule.totalSteps) "
+                    + "steps: no checkpoint before the end, nothing to resume from.",
                 "Set training.save_steps to at most \(max(1, plan.schedule.totalSteps / 4)).")
         }
         if tr.expert != .both && a.experts == 1 {
-            add(.note, "expert", "\(a.name) has one transformer; training.expert = \"\(tr.expert.rawValue)\" only restricts the timesteps trained.",
+            add(.note, "expert", "\(a.name) has one transformer; training.expert = "
+                + "\"\(tr.expert.rawValue)\" only restricts the timesteps trained.",
                 "Use training.expert = \"both\" to train the full timestep range.")
         }
 
         // Time: where the figures come from, and the slow paths the configuration chose.
         if !gpu.calibrated {
             add(.note, "estimate",
-                "\(gpu.name)'s kernel efficiencies are estimates (\(gpu.efficiencySource)); only H100/H200 figures are calibrated on measurements.",
+                "\(gpu.name)'s kernel efficiencies are estimates (\(gpu.efficiencySource)); "
+                    + "only H100/H200 figures are calibrated on measurements.",
                 "Measure one step (`wanlora train --overfit` or bench/) and compare.")
         }
         let offload = plan.throughput.video.encodeAndOffloadSeconds
         if offload > 0.05 * plan.throughput.video.totalSeconds {
+            let activationCopies = tr.blocks == .fast && tr.gradientCheckpointing
+                ? "; the fast blocks' activation copies to and from host memory" : ""
             add(.note, "encode-offload",
-                "Encoding and offload transfers cost \(fmt(offload)) s of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)\(tr.blocks == .fast && tr.gradientCheckpointing ? "; the fast blocks' activation copies to and from host memory" : "")).",
-                "Cache the encoders' outputs once (`wanlora cache`, hardware.t5 = vae = \"cached\"): \(fmt(plan.cache.buildGPUHours)) GPU-hours, \(gb(plan.cache.totalBytes)) of disk.")
+                "Encoding and offload transfers cost \(fmt(offload)) s "
+                    + "of every \(fmt(plan.throughput.video.totalSeconds)) s video sample (t5 = \(hw.t5.rawValue), "
+                    + "vae = \(hw.vae.rawValue), inactive_expert = \(hw.inactiveExpert.rawValue)\(activationCopies)).",
+                "Cache the encoders' outputs once (`wanlora cache`, hardware.t5 = vae = \"cached\"): "
+                    + "\(fmt(plan.cache.buildGPUHours)) GPU-hours, \(gb(plan.cache.totalBytes)) of disk.")
         }
         return checks
     }

@@ -30,7 +30,8 @@ public enum PlanRendering {
         }
         out += "\n## Memory per GPU, item by item\n\n| item | GiB | how |\n|---|---:|---|\n"
         for item in plan.memory.items {
-            out += "| \(escape(item.name)) | \(String(format: "%.2f", Double(item.bytes) / Double(1 << 30))) | \(escape(item.basis)) |\n"
+            out += "| \(escape(item.name)) | \(String(format: "%.2f", Double(item.bytes) / Double(1 << 30))) "
+                + "| \(escape(item.basis)) |\n"
         }
         out += "\n## Checks\n\n"
         if plan.checks.isEmpty { out += "No problems found.\n" }
@@ -54,7 +55,8 @@ public enum PlanRendering {
     }
 
     public static func markdown(_ comparison: ReportComparison) -> String {
-        var out = "## The report's claims beside wanlora's figures\n\n| claim | report | computed | verdict |\n|---|---|---|---|\n"
+        var out = "## The report's claims beside wanlora's figures\n\n| "
+            + "claim | report | computed | verdict |\n|---|---|---|---|\n"
         for row in comparison.rows {
             out += "| \(escape(row.claim)) | \(escape(row.report)) | \(escape(row.computed)) | \(escape(row.verdict)) |\n"
         }
@@ -83,29 +85,41 @@ public enum PlanRendering {
         let s = p.setup
         let giB = { (b: Int) in String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
         let setup = Section(title: "wanlora plan: \(s.architecture), preset \(s.preset)", rows: [
-            ("GPUs", "\(s.worldSize) × \(s.gpu) (\(String(format: "%.1f", s.gpuMemoryGiB)) GiB each), \(s.nodes) node\(s.nodes == 1 ? "" : "s") × \(s.gpusPerNode)"),
-            ("parallelism", "Ulysses \(s.ulyssesDegree) → \(s.dataParallelSize) data-parallel group\(s.dataParallelSize == 1 ? "" : "s"); FSDP \(s.fsdp ? "on" : "off")"),
-            ("batch", "micro \(s.microBatch) × accumulation \(s.gradAccumulation) × \(s.dataParallelSize) groups = \(s.effectiveBatch) samples a step"),
+            ("GPUs", "\(s.worldSize) × "
+                + "\(s.gpu) (\(String(format: "%.1f", s.gpuMemoryGiB)) GiB each), "
+                + "\(s.nodes) node\(s.nodes == 1 ? "" : "s") × \(s.gpusPerNode)"),
+            ("parallelism", "Ulysses \(s.ulyssesDegree) → \(s.dataParallelSize) data-parallel "
+                + "group\(s.dataParallelSize == 1 ? "" : "s"); FSDP \(s.fsdp ? "on" : "off")"),
+            ("batch", "micro \(s.microBatch) × accumulation \(s.gradAccumulation) "
+                + "× \(s.dataParallelSize) groups = \(s.effectiveBatch) samples a step"),
             ("precision", "\(s.mixedPrecision) compute, \(s.weightsDtype) base weights, \(s.optimizer)"),
             ("placement", "UMT5 \(s.t5), VAE \(s.vae), inactive expert \(s.inactiveExpert); experts trained: \(s.expert)"),
         ])
         let v = p.video
         let clip = Section(title: "Shapes", rows: [
-            ("video clip", "\(v.frames) frames \(v.width)x\(v.height) → latent \(v.latentFrames)×\(v.latentHeight)×\(v.latentWidth)×\(v.latentChannels) → \(grouped(v.tokens)) tokens"),
+            ("video clip", "\(v.frames) frames \(v.width)x\(v.height) "
+                + "→ latent \(v.latentFrames)×\(v.latentHeight)×\(v.latentWidth)×\(v.latentChannels) "
+                + "→ \(grouped(v.tokens)) tokens"),
             ("image (1-frame clip)", "\(grouped(p.image.tokens)) tokens"),
             ("caption", "\(s.textLength) UMT5 tokens"),
-            ("model", "\(p.model.experts) expert\(p.model.experts == 1 ? "" : "s") × \(grouped(p.model.expertParameters)) parameters (\(giB(p.model.expertBytesBF16)) each in bf16); d \(p.model.dim), FFN \(p.model.ffnDim), \(p.model.heads) heads, \(p.model.layers) layers"),
-            ("encoders", "UMT5-XXL \(grouped(p.model.textEncoderParameters)) parameters; VAE \(grouped(p.model.vaeParameters))"),
+            ("model", "\(p.model.experts) expert\(p.model.experts == 1 ? "" : "s") "
+                + "× \(grouped(p.model.expertParameters)) parameters (\(giB(p.model.expertBytesBF16)) "
+                + "each in bf16); d \(p.model.dim), FFN \(p.model.ffnDim), "
+                + "\(p.model.heads) heads, \(p.model.layers) layers"),
+            ("encoders", "UMT5-XXL \(grouped(p.model.textEncoderParameters)) "
+                + "parameters; VAE \(grouped(p.model.vaeParameters))"),
         ])
         let l = p.lora
         let lora = Section(title: "LoRA", rows: [
             ("targets, rank", "\(l.targets.joined(separator: ", ")) at rank \(l.rank) → \(l.modulesPerExpert) modules an expert"),
-            ("parameters", "\(grouped(l.parametersPerExpert)) an expert; \(grouped(l.parametersTotal)) for \(l.experts) expert\(l.experts == 1 ? "" : "s")"),
+            ("parameters", "\(grouped(l.parametersPerExpert)) an expert; \(grouped(l.parametersTotal)) "
+                + "for \(l.experts) expert\(l.experts == 1 ? "" : "s")"),
             ("file size", String(format: "%.1f MB bf16 / %.1f MB fp32 an expert", Double(l.bytesPerExpertBF16) / 1e6, Double(l.bytesPerExpertFP32) / 1e6)),
         ])
         var memoryRows = p.memory.items.map { ($0.name, giB($0.bytes)) }
         memoryRows.append(("peak (training step)", "\(giB(p.memory.trainingPhaseBytes))" + (p.memory.encodePhaseBytes > p.memory.trainingPhaseBytes ? "; encode phase \(giB(p.memory.encodePhaseBytes))" : "")))
-        memoryRows.append(("usable on the card", "\(giB(p.memory.usableBytes)) → \(p.memory.fits ? "fits" : "DOES NOT FIT") (\(Int((p.memory.utilisation * 100).rounded()))%)"))
+        memoryRows.append(("usable on the card", "\(giB(p.memory.usableBytes)) → \(p.memory.fits ? "fits" : "DOES NOT FIT") "
+            + "(\(Int((p.memory.utilisation * 100).rounded()))%)"))
         memoryRows.append(("image sample peak", giB(p.imageMemory.peakBytes)))
         let memory = Section(title: "Memory per GPU (one \(v.frames)-frame sample)", rows: memoryRows)
         let placement = placementSection(p)
@@ -115,7 +129,8 @@ public enum PlanRendering {
         let flops = Section(title: "Work and time per sample", rows: [
             ("video FLOPs", String(format: "%.2f PFLOP = forward %.2f + recompute %.2f + backward %.2f (%.0f%% self-attention)",
                                    f.total.total / 1e15, f.forward.total / 1e15, f.recompute.total / 1e15, f.backward.total / 1e15, f.selfAttentionShare * 100)),
-            ("video sample", String(format: "%.1f s on %d GPU%@ = GEMM %.1f + attention %.1f + elementwise %.1f + Ulysses %.2f + FSDP %.2f + encode/offload %.2f",
+            ("video sample", String(format: "%.1f s on %d GPU%@ = GEMM %.1f + attention %.1f + elementwise "
+                + "%.1f + Ulysses %.2f + FSDP %.2f + encode/offload %.2f",
                                     t.totalSeconds, s.ulyssesDegree, s.ulyssesDegree == 1 ? "" : "s", t.gemmSeconds, t.attentionSeconds, t.elementwiseSeconds,
                                     t.ulyssesSeconds, t.fsdpExposedSeconds, t.encodeAndOffloadSeconds)),
             ("image sample", String(format: "%.2f s (%.3f PFLOP)", p.throughput.image.totalSeconds, p.throughput.imageFlops.total.total / 1e15)),
@@ -126,14 +141,19 @@ public enum PlanRendering {
         let sc = p.schedule
         let schedule = Section(title: "Schedule (\(grouped(sc.dataset.videos)) videos + \(grouped(sc.dataset.images)) images)", rows: [
             ("optimizer step", String(format: "%.1f s (mean of the mix)", sc.secondsPerStep)),
-            ("steps", "\(grouped(sc.stepsPerEpoch)) an epoch, \(grouped(sc.totalSteps)) in \(s.epochs) epoch\(s.epochs == 1 ? "" : "s")"),
+            ("steps", "\(grouped(sc.stepsPerEpoch)) an epoch, \(grouped(sc.totalSteps)) "
+                + "in \(s.epochs) epoch\(s.epochs == 1 ? "" : "s")"),
             ("epoch", hours(sc.epochHours)),
-            ("run", "\(hours(sc.runHours)) wall, \(grouped(Int(sc.gpuHours.rounded()))) GPU-hours (\(Int((sc.videoShare * 100).rounded()))% on videos)"),
+            ("run", "\(hours(sc.runHours)) wall, \(grouped(Int(sc.gpuHours.rounded()))) "
+                + "GPU-hours (\(Int((sc.videoShare * 100).rounded()))% on videos)"),
             ("experts", p.model.experts > 1 ? String(format: "%.0f%% of samples train the high-noise expert", sc.highNoiseFraction * 100) : "one transformer"),
         ])
         let c = p.cache
         let cache = Section(title: "Cache (wanlora cache)", rows: [
-            ("size", "\(gb(c.totalBytes)): latents \(String(format: "%.2f", Double(c.latentBytesPerVideo) / 1e6)) MB a video, \(String(format: "%.2f", Double(c.latentBytesPerImage) / 1e6)) MB an image; text \(String(format: "%.2f", Double(c.textBytesPerCaption) / 1e6)) MB a caption"),
+            ("size", "\(gb(c.totalBytes)): latents "
+                + "\(String(format: "%.2f", Double(c.latentBytesPerVideo) / 1e6)) MB a video, "
+                + "\(String(format: "%.2f", Double(c.latentBytesPerImage) / 1e6)) MB an image; "
+                + "text \(String(format: "%.2f", Double(c.textBytesPerCaption) / 1e6)) MB a caption"),
             ("disk free", c.diskFreeBytes.map(gb) ?? "unknown"),
             ("build once", String(format: "%.1f h on the %d GPUs (%.0f GPU-hours, estimate)", c.buildHours, s.worldSize, c.buildGPUHours)),
         ])

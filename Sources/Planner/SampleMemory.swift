@@ -96,7 +96,8 @@ public enum SampleMemoryModel {
         add("VAE weights", .denoise, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let perToken = activationBytesPerTokenDim * Double(a.dim)
         add("one block's activations", .denoise, Int(Double(g.tokens) * perToken),
-            "\(g.tokens) tokens × \(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
+            "\(g.tokens) tokens × "
+                + "\(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add("latents, noise and solver state", .denoise, latentElements * 4 * 6,
             "6 float32 copies of \(g.latentChannels) × \(g.latentFrames) × \(g.latentHeight) × \(g.latentWidth) latents")
@@ -113,14 +114,16 @@ public enum SampleMemoryModel {
         if vaeTiling {
             let tileH = min(tileSize, g.height), tileW = min(tileSize, g.width)
             add("VAE decode workspace", .decode, decoderLiveMaps * mapBytes(tileH, tileW),
-                "\(decoderLiveMaps) maps of \(chunk) frames × \(tileH) × \(tileW) px × \(a.vae.baseDim) channels × 4 B (one tile)")
+                "\(decoderLiveMaps) maps of \(chunk) frames × \(tileH) "
+                    + "× \(tileW) px × \(a.vae.baseDim) channels × 4 B (one tile)")
             let overlap = Double(tileSize * tileSize) / Double(tileStride * tileStride)
             let tiles = g.height > tileSize || g.width > tileSize ? overlap : 1
             add("decoded tiles", .decode, Int(Double(videoBytes) * tiles),
                 "the overlapping tiles of the video before blending (× \(String(format: "%.2f", tiles)))")
         } else {
             add("VAE decode workspace", .decode, decoderLiveMaps * mapBytes(g.height, g.width),
-                "\(decoderLiveMaps) maps of \(chunk) frames × \(g.height) × \(g.width) px × \(a.vae.baseDim) channels × 4 B (estimate)")
+                "\(decoderLiveMaps) maps of \(chunk) frames × \(g.height) "
+                    + "× \(g.width) px × \(a.vae.baseDim) channels × 4 B (estimate)")
         }
         add("decoded video", .decode, videoBytes, "\(g.frames) frames × \(g.height) × \(g.width) × 3 × 4 B (float32)")
         return SampleMemoryPlan(inactiveExpert: inactiveExpert, vaeTiling: vaeTiling, textEncoderOnGPU: textEncoderOnGPU, items: items)

@@ -26,9 +26,13 @@ public enum ReportTables {
     }
 
     public static func all(_ report: AnalysisReport) -> [ReportTable] {
-        [rows(report), mediaTypes(report), resolutions(report), durations(report), categories(report),
-         captions(report), words(report), topWords(report), correlation(report), comparison(report)]
-            .compactMap { $0 }
+        let tables: [ReportTable?] = [
+            rows(report), mediaTypes(report), resolutions(report), durations(report), categories(report),
+            captions(report), words(report), topWords(report), morphemes(report), topContentWords(report),
+        ] + morphemesByCategory(report) + [
+            templates(report), correlation(report), comparison(report), contentWordDistanceByCategory(report),
+        ]
+        return tables.compactMap { $0 }
     }
 
     static func names(_ report: AnalysisReport) -> [String] { report.datasets.map(\.name) }
@@ -57,7 +61,8 @@ public enum ReportTables {
             rows: report.rejects.map {
                 [$0.dataset, $0.source, n.grouped($0.rowsRead), n.grouped($0.accepted), n.grouped($0.rejected), n.grouped($0.blankLines)]
             },
-            note: "rows read = accepted + rejected; rejected rows are written with line, column and reason to the rejects file")
+            note: "rows read = accepted + rejected; rejected rows are "
+                + "written with line, column and reason to the rejects file")
     }
 
     public static func mediaTypes(_ report: AnalysisReport) -> ReportTable {
@@ -92,7 +97,8 @@ public enum ReportTables {
         rows.append(["portrait (h > w)"] + data.map { n.grouped($0.resolutions.portrait) })
         return ReportTable(
             title: "Resolutions", header: ["resolution"] + names(report), rows: rows,
-            note: "downscale: same aspect ratio, larger; upscale: same aspect ratio, smaller; reframe: another aspect ratio (scale, then crop or pad)")
+            note: "downscale: same aspect ratio, larger; upscale: same aspect ratio, "
+                + "smaller; reframe: another aspect ratio (scale, then crop or pad)")
     }
 
     public static func durations(_ report: AnalysisReport) -> ReportTable {
@@ -109,7 +115,8 @@ public enum ReportTables {
                 ? "[\(Int(edge)), \(Int(StatisticsCalculator.durationEdges[index + 1]))) s" : "[\(Int(edge)), ∞) s"
             rows.append([label] + data.map { dataset in
                 dataset.durations.buckets.count > index
-                    ? "\(n.grouped(dataset.durations.buckets[index].count)) (\(n.percent(dataset.durations.buckets[index].share)))" : "—"
+                    ? "\(n.grouped(dataset.durations.buckets[index].count)) "
+                        + "(\(n.percent(dataset.durations.buckets[index].share)))" : "—"
             })
         }
         rows.append(["shorter than 81 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan81Frames) })
@@ -164,7 +171,8 @@ public enum ReportTables {
                 ["words per caption min"] + data.map { n.decimal($0.words.wordsPerCaption.min, 0) },
                 ["words per caption max"] + data.map { n.decimal($0.words.wordsPerCaption.max, 0) },
             ],
-            note: "a word is a maximal run of letters, marks and numbers (Unicode general categories L, M, N), lower-cased; TTR = unique / total words")
+            note: "a word is a maximal run of letters, marks and numbers (Unicode "
+                + "general categories L, M, N), lower-cased; TTR = unique / total words")
     }
 
     public static func topWords(_ report: AnalysisReport) -> ReportTable? {
@@ -181,6 +189,114 @@ public enum ReportTables {
                 }
             },
             note: "ties are ordered by the words' code points")
+    }
+
+    /// The datasets that have morpheme statistics, with them.
+    static func morphemeData(_ report: AnalysisReport) -> [(name: String, statistics: MorphemeStatistics)] {
+        report.datasets.compactMap { dataset in dataset.morphemes.map { (dataset.name, $0) } }
+    }
+
+    /// Space-split words and Kiwi's morphemes side by side (`--morphemes`).
+    public static func morphemes(_ report: AnalysisReport) -> ReportTable? {
+        guard let info = report.morphemeAnalysis else { return nil }
+        let data = report.datasets.filter { $0.morphemes != nil }
+        let all = data.map { $0.morphemes!.all }
+        func scripts(_ key: CaptionScript) -> [String] {
+            all.map { countShare(CountShare(count: $0.scripts[key.label] ?? 0, of: $0.captions)) }
+        }
+        return ReportTable(
+            title: "Words and morphemes",
+            header: [""] + data.map(\.name),
+            rows: [
+                ["space-split words"] + data.map { n.grouped($0.words.totalWords) },
+                ["morphemes"] + all.map { n.grouped($0.morphemes) },
+                ["unique space-split words"] + data.map { n.grouped($0.words.uniqueWords) },
+                ["morpheme types"] + all.map { n.grouped($0.morphemeTypes) },
+                ["corpus TTR, words"] + data.map { n.decimal($0.words.corpusTTR, 4) },
+                ["corpus TTR, morphemes"] + all.map { n.decimal($0.corpusTTR, 4) },
+                ["caption TTR mean, words"] + data.map { n.decimal($0.words.captionTTR.mean, 4) },
+                ["caption TTR mean, morphemes"] + all.map { n.decimal($0.captionTTR.mean, 4) },
+                ["caption TTR min, morphemes"] + all.map { n.decimal($0.captionTTR.min, 4) },
+                ["caption TTR max, morphemes"] + all.map { n.decimal($0.captionTTR.max, 4) },
+                ["content words"] + all.map { n.grouped($0.contentWords) },
+                ["unique content words"] + all.map { n.grouped($0.uniqueContentWords) },
+                ["content words per caption mean"] + all.map { n.decimal($0.contentWordsPerCaption.mean, 1) },
+                ["content words per caption min"] + all.map { n.decimal($0.contentWordsPerCaption.min, 0) },
+                ["content words per caption max"] + all.map { n.decimal($0.contentWordsPerCaption.max, 0) },
+                ["captions without content words"] + all.map { n.grouped($0.captionsWithoutContentWords) },
+                ["template captions"] + all.map { countShare($0.templateCaptions) },
+                ["captions in Hangul"] + scripts(.hangul),
+                ["captions mixing Hangul and Latin"] + scripts(.mixed),
+                ["captions without Hangul (e.g. English)"] + scripts(.other),
+                ["captions without letters"] + scripts(.noLetters),
+            ],
+            note: "morphemes by \(info.analyser) (unit: \(info.unit), \(n.grouped(info.distinctCaptions)) distinct "
+                + "captions): every token but punctuation and symbols, types as form/TAG; content words: NNG/NNP nouns "
+                + "and VV/VA stems + 다; a template caption's first \(info.templateWords) distinct content words, as a "
+                + "set, are those of more than \(info.templateThreshold) captions of its dataset (docs/report-schema.md)")
+    }
+
+    public static func topContentWords(_ report: AnalysisReport) -> ReportTable? {
+        let data = morphemeData(report)
+        let depth = data.map(\.statistics.all.topContentWords.count).max() ?? 0
+        guard depth > 0 else { return nil }
+        return ReportTable(
+            title: "Top content words",
+            header: ["#"] + data.map(\.name),
+            rows: (0..<depth).map { rank in
+                ["\(rank + 1)"] + data.map { entry in
+                    let top = entry.statistics.all.topContentWords
+                    return rank < top.count ? "\(top[rank].word) (\(n.grouped(top[rank].count)))" : ""
+                }
+            },
+            note: "nouns (NNG, NNP) and verb and adjective stems + 다 (VV, VA), particles and endings set aside; "
+                + "compare with the space-split top words above")
+    }
+
+    /// One table per dataset: its categories' morpheme figures.
+    public static func morphemesByCategory(_ report: AnalysisReport, topWords: Int = 5) -> [ReportTable?] {
+        morphemeData(report).map { entry in
+            ReportTable(
+                title: "Content words by category: \(entry.name)",
+                header: ["category", "captions", "content words / caption", "morpheme caption TTR mean",
+                         "morpheme corpus TTR", "template captions", "top content words"],
+                rows: entry.statistics.categories.map { category in
+                    let figures = category.statistics
+                    let top = figures.topContentWords.prefix(topWords).map { "\($0.word) \(n.grouped($0.count))" }
+                    return [category.category, n.grouped(figures.captions),
+                            n.decimal(figures.contentWordsPerCaption.mean, 1), n.decimal(figures.captionTTR.mean, 4),
+                            n.decimal(figures.corpusTTR, 4), countShare(figures.templateCaptions),
+                            top.joined(separator: ", ")]
+                })
+        }
+    }
+
+    public static func templates(_ report: AnalysisReport) -> ReportTable? {
+        let rows = morphemeData(report).flatMap { entry in
+            entry.statistics.topTemplates.map {
+                [entry.name, $0.words.joined(separator: " · "), n.grouped($0.captions)]
+            }
+        }
+        guard let info = report.morphemeAnalysis else { return nil }
+        return ReportTable(
+            title: "Most shared caption templates",
+            header: ["dataset", "first \(info.templateWords) content words (as a set)", "captions"],
+            rows: rows.isEmpty ? [["—", "no key is shared by more than \(info.templateThreshold) captions", ""]] : rows)
+    }
+
+    public static func contentWordDistanceByCategory(_ report: AnalysisReport) -> ReportTable? {
+        let comparisons = report.comparisons.filter { $0.contentWordJSDByCategory != nil }
+        guard !comparisons.isEmpty else { return nil }
+        let categories = Set(comparisons.flatMap { $0.contentWordJSDByCategory!.keys }).sorted()
+        return ReportTable(
+            title: "Content-word distance by category",
+            header: ["category"] + comparisons.map { "\($0.a) vs \($0.b)" },
+            rows: [["all captions"] + comparisons.map { n.decimal($0.contentWordJSD, 4) }]
+                + categories.map { category in
+                    [category] + comparisons.map { n.decimal($0.contentWordJSDByCategory![category], 4) }
+                },
+            note: "Jensen–Shannon divergence in bits (0 identical, 1 disjoint) of the content-word distributions "
+                + "of the same category in two datasets")
     }
 
     public static func correlation(_ report: AnalysisReport) -> ReportTable {
@@ -208,6 +324,7 @@ public enum ReportTables {
             title: "Split comparison",
             header: ["datasets", "category TVD", "category JSD (bits)", "media type TVD", "resolution TVD", "resolution JSD (bits)"],
             rows: rows,
-            note: "TVD: total variation distance of the shares (0 identical, 1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")
+            note: "TVD: total variation distance of the shares (0 identical, "
+                + "1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")
     }
 }

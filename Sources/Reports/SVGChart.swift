@@ -25,7 +25,11 @@ enum SVGChart {
                 let value = labelIndex < entry.values.count ? entry.values[labelIndex] : 0
                 let y = top + Double(seriesIndex) * (barHeight + gap)
                 let width = max(0.5, chartWidth * value / maximum)
-                svg += "<rect x=\"\(fmt(labelWidth))\" y=\"\(fmt(y))\" width=\"\(fmt(width))\" height=\"\(fmt(barHeight))\" fill=\"\(palette[seriesIndex % palette.count])\"><title>\(HTMLText.escape(entry.name)) · \(HTMLText.escape(label)): \(percent ? NumberFormat.percent(value) : NumberFormat.decimal(value, 0))</title></rect>"
+                svg += "<rect x=\"\(fmt(labelWidth))\" y=\"\(fmt(y))\" width=\"\(fmt(width))\" "
+                    + "height=\"\(fmt(barHeight))\" "
+                    + "fill=\"\(palette[seriesIndex % palette.count])\"><title>\(HTMLText.escape(entry.name)) "
+                    + "· \(HTMLText.escape(label)): "
+                    + "\(percent ? NumberFormat.percent(value) : NumberFormat.decimal(value, 0))</title></rect>"
                 svg += text(x: labelWidth + width + 4, y: y + barHeight - 2, percent ? NumberFormat.percent(value, 1) : NumberFormat.grouped(Int(value)), size: 10)
             }
         }
@@ -44,7 +48,8 @@ enum SVGChart {
         // Axes and gridlines at 0, ½ and full of the maximum.
         for fraction in [0.0, 0.5, 1.0] {
             let y = top + plotHeight * (1 - fraction)
-            svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y))\" x2=\"\(fmt(width - right))\" y2=\"\(fmt(y))\" stroke=\"#ddd\"/>"
+            svg += "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y))\" "
+                + "x2=\"\(fmt(width - right))\" y2=\"\(fmt(y))\" stroke=\"#ddd\"/>"
             svg += text(x: left - 4, y: y + 4, NumberFormat.percent(maximum * fraction, 1), anchor: "end", size: 10)
         }
         let step = max(1, bins / 8)
@@ -59,21 +64,24 @@ enum SVGChart {
                 points.append("\(fmt(left + binWidth * Double(index))),\(fmt(y))")
                 points.append("\(fmt(left + binWidth * Double(index + 1))),\(fmt(y))")
             }
-            svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"\(palette[seriesIndex % palette.count])\" points=\"\(points.joined(separator: " "))\"/>"
+            svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"\(palette[seriesIndex % palette.count])\" "
+                + "points=\"\(points.joined(separator: " "))\"/>"
         }
         svg += legend(series.map(\.name), y: height + 10, x: left)
         return svg + "</svg>"
     }
 
     static func header(width: Double, height: Double) -> String {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(fmt(width)) \(fmt(height))\" width=\"100%\" role=\"img\" font-family=\"system-ui, sans-serif\" font-size=\"11\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(fmt(width)) \(fmt(height))\" "
+            + "width=\"100%\" role=\"img\" font-family=\"system-ui, sans-serif\" font-size=\"11\">"
     }
 
     static func legend(_ names: [String], y: Double, x: Double) -> String {
         var svg = ""
         var offset = x
         for (index, name) in names.enumerated() {
-            svg += "<rect x=\"\(fmt(offset))\" y=\"\(fmt(y - 9))\" width=\"10\" height=\"10\" fill=\"\(palette[index % palette.count])\"/>"
+            svg += "<rect x=\"\(fmt(offset))\" y=\"\(fmt(y - 9))\" width=\"10\" "
+                + "height=\"10\" fill=\"\(palette[index % palette.count])\"/>"
             svg += text(x: offset + 14, y: y, name)
             offset += 24 + Double(name.count) * 7
         }
@@ -81,7 +89,8 @@ enum SVGChart {
     }
 
     static func text(x: Double, y: Double, _ content: String, anchor: String = "start", size: Int = 11) -> String {
-        "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" font-size=\"\(size)\">\(HTMLText.escape(content))</text>"
+        "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" text-anchor=\"\(anchor)\" "
+            + "font-size=\"\(size)\">\(HTMLText.escape(content))</text>"
     }
 
     static func fmt(_ value: Double) -> String {

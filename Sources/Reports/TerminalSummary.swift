@@ -8,7 +8,8 @@ public enum TerminalSummary {
         var lines: [String] = []
         for data in report.datasets {
             lines.append(
-                "\(data.name): \(n.grouped(data.items)) items (\(n.grouped(data.mediaTypes.images.count)) images, \(n.grouped(data.mediaTypes.videos.count)) videos)"
+                "\(data.name): \(n.grouped(data.items)) items (\(n.grouped(data.mediaTypes.images.count)) "
+                    + "images, \(n.grouped(data.mediaTypes.videos.count)) videos)"
                     + (data.rejectedRows > 0 ? ", \(n.grouped(data.rejectedRows)) rejected" : "")
                     + "; \(n.percent(data.resolutions.atTarget.share)) at \(report.target)"
                     + "; captions \(n.decimal(data.captions.length.mean, 0)) characters on average"

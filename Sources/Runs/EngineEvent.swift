@@ -24,6 +24,10 @@ public struct EngineEvent: Sendable, Equatable {
         case step(Step)
         case eval(Eval)
         case checkpoint(Checkpoint)
+        /// Training stopped on a signal (Ctrl-C, a scheduler's SIGTERM or SIGUSR1) after a step.
+        case stopped(Stopped)
+        /// A non-finite loss answered by skipping the step or rolling back (training.on_nonfinite).
+        case nonFinite(NonFinite)
         case warning(Warning)
         case error(ErrorReport)
         case runFinished(RunFinished)
@@ -119,6 +123,24 @@ public struct EngineEvent: Sendable, Equatable {
         public var path: String
         public var bytes: Int
         public var removed: [String]
+    }
+
+    public struct Stopped: Sendable, Equatable, Decodable {
+        /// `interrupted` (SIGINT: Ctrl-C) or `preempted` (SIGTERM, SIGUSR1: a scheduler, torchrun).
+        public var reason: String
+        public var signal: String?
+        public var step: Int
+        /// Whether the stopped step's checkpoint was written (false: it would not fit in the grace,
+        /// or the step was saved already; `checkpoint` is the newest whole one either way).
+        public var saved: Bool
+        public var checkpoint: String?
+    }
+
+    public struct NonFinite: Sendable, Equatable {
+        /// `skipped` or `rollback`.
+        public var action: String
+        public var step: Int
+        public var problem: String
     }
 
     public struct Warning: Sendable, Equatable, Decodable {
@@ -305,6 +327,12 @@ extension EngineEvent {
             case "step": body = .step(try decode(Step.self))
             case "eval": body = .eval(try decode(Eval.self))
             case "checkpoint": body = .checkpoint(try decode(Checkpoint.self))
+            case "stopped": body = .stopped(try decode(Stopped.self))
+            case "nonfinite_skipped", "nonfinite_rollback":
+                struct Fields: Decodable { var step: Int; var problem: String }
+                let fields = try decode(Fields.self)
+                body = .nonFinite(NonFinite(action: header.event == "nonfinite_skipped" ? "skipped" : "rollback",
+                                            step: fields.step, problem: fields.problem))
             case "warning": body = .warning(try decode(Warning.self))
             case "error": body = .error(try decode(ErrorReport.self))
             case "run_finished": body = .runFinished(try decode(RunFinished.self))

@@ -27,7 +27,8 @@ public struct EngineInstallation: Sendable, Equatable {
             guard fm.isExecutableFile(atPath: given) else {
                 throw RunError(
                     problem: "The engine's Python \(given) (from \(origin)) is not an executable file.",
-                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
+                    remedy: "Point \(origin) at the python of the environment where wanlora_engine is installed, "
+                        + "e.g. engine/.venv/bin/python (`make -C engine venv` creates it)."
                 )
             }
             return installation(given)
@@ -45,23 +46,29 @@ public struct EngineInstallation: Sendable, Equatable {
             }
         }
         throw RunError(
-            problem: "The Python engine was not found (looked for engine/.venv/bin/python above \(searchFrom.joined(separator: " and "))).",
-            remedy: "Create it with `make -C engine venv` in the wanlora repository, or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
+            problem: "The Python engine was not found (looked for engine/.venv/bin/python "
+                + "above \(searchFrom.joined(separator: " and "))).",
+            remedy: "Create it with `make -C engine venv` in the wanlora repository, "
+                + "or name its interpreter with --engine-python PATH or \(environmentVariable)=PATH."
         )
     }
 }
 
 /// Launch settings of this node that are not part of the configuration: its rank among the
-/// nodes, node 0's address, torchrun's shutdown wait.
+/// nodes, node 0's address, torchrun's shutdown wait (nil: training.stop_grace_seconds plus
+/// torchrun's exit margin) and its elastic restarts.
 public struct NodePlacement: Sendable, Equatable {
     public var nodeRank: Int
     public var master: MasterAddress?
     public var shutdownTimeoutSeconds: Int?
+    public var maxRestarts: Int
 
-    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil) {
+    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil,
+                maxRestarts: Int = 0) {
         self.nodeRank = nodeRank
         self.master = master
         self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
+        self.maxRestarts = maxRestarts
     }
 }
 
@@ -94,12 +101,15 @@ public struct EngineLaunch: Sendable, Equatable {
     /// train stage runs `hardware`'s layout (GPUs per node, nodes, Ulysses, FSDP) from `placement`.
     public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
                             attentionHeads: Int, placement: NodePlacement = NodePlacement(),
+                            stopGraceSeconds: Int? = nil,
                             engine: EngineInstallation) throws -> EngineLaunch {
         guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
         let request = LaunchRequest(
             gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
             ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
-            shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds, attentionHeads: attentionHeads
+            shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds
+                ?? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds },
+            maxRestarts: placement.maxRestarts, attentionHeads: attentionHeads
         )
         let command = try Launcher.command(for: request)
         return EngineLaunch(executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),

@@ -232,7 +232,7 @@ public final class EngineProcess: @unchecked Sendable {
 
         let words = [launch.executable] + launch.arguments
         let cStrings = words.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
+        defer { for string in cStrings { free(string) } }
         var argv = cStrings + [nil]
         var child: pid_t = 0
         // The caller's environment, unchanged: torchrun passes it on to every rank.
@@ -248,7 +248,8 @@ public final class EngineProcess: @unchecked Sendable {
         guard result == 0 else {
             throw RunError(
                 problem: "Cannot start the engine \(launch.executable): \(String(cString: strerror(result))).",
-                remedy: result == ENOENT ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); `make -C engine venv` creates engine/.venv."
+                remedy: result == ENOENT ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); "
+                    + "`make -C engine venv` creates engine/.venv."
                     : "Check that \(launch.executable) is an executable file."
             )
         }

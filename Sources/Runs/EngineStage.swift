@@ -30,15 +30,19 @@ public struct StageObserver: Sendable {
     public var stderrLine: (@Sendable (String) -> Void)?
     /// A grace period ran out and a stronger signal was sent.
     public var escalation: @Sendable (EngineProcess.StopAction) -> Void
+    /// Something wanlora itself did that the user should know (a stale run lock taken over).
+    public var warning: @Sendable (String) -> Void
 
     public init(event: @escaping @Sendable (EngineEvent, String) -> Void,
                 strayLine: @escaping @Sendable (String) -> Void = { _ in },
                 stderrLine: (@Sendable (String) -> Void)? = nil,
-                escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void = { _ in }) {
+                escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void = { _ in },
+                warning: @escaping @Sendable (String) -> Void = { _ in }) {
         self.event = event
         self.strayLine = strayLine
         self.stderrLine = stderrLine
         self.escalation = escalation
+        self.warning = warning
     }
 }
 

@@ -21,7 +21,8 @@ public enum EventText {
         return parts.joined(separator: " · ")
     }
 
-    /// The progress line of the cache stage: `cache latents:train 120/6,000 items (2%) · 14.5 items/s · ETA 6 min 45 s`.
+    /// The progress line of the cache stage, e.g.
+    /// `cache latents:train 120/6,000 items (2%) · 14.5 items/s · ETA 6 min 45 s`.
     public static func progressLine(_ p: EngineEvent.Progress) -> String {
         var line = "\(p.stage.rawValue) \(p.phase) \(NumberFormat.grouped(p.done))/\(NumberFormat.grouped(p.total)) items"
             + " (\(percent(p.done, of: p.total)))"
@@ -45,7 +46,8 @@ public enum EventText {
             return text
         case .cachePlan(let c):
             let splits = c.splits.keys.sorted().map { "\($0) \(NumberFormat.grouped(c.splits[$0]!))" }.joined(separator: ", ")
-            return "cache plan: \(NumberFormat.grouped(c.items)) items (\(splits)), \(NumberFormat.grouped(c.itemsCached)) already cached;"
+            return "cache plan: \(NumberFormat.grouped(c.items)) items (\(splits)), "
+                + "\(NumberFormat.grouped(c.itemsCached)) already cached;"
                 + " up to \(bytes(c.estimatedBytes)) to write, \(bytes(c.freeBytes)) free at \(c.cacheDir)"
         case .trainPlan(let t):
             let experts = t.experts.map { "\($0) \(NumberFormat.grouped(t.trainableParameters[$0] ?? 0))" }.joined(separator: ", ")
@@ -57,13 +59,21 @@ public enum EventText {
             if let n = t.overfitSamples { text += "; overfit test on \(NumberFormat.grouped(n)) items" }
             return text
         case .eval(let e):
-            var text = "eval at step \(NumberFormat.grouped(e.step)) (\(e.split), \(NumberFormat.grouped(e.samples)) items): loss \(loss(e.valLoss))"
+            var text = "eval at step \(NumberFormat.grouped(e.step)) (\(e.split), "
+                + "\(NumberFormat.grouped(e.samples)) items): loss \(loss(e.valLoss))"
             let experts = [("high", e.valLossHigh), ("low", e.valLossLow)].compactMap { name, value in value.map { "\(name) \(loss($0))" } }
             if !experts.isEmpty { text += " (" + experts.joined(separator: ", ") + ")" }
             return text
         case .checkpoint(let c):
             return "checkpoint at step \(NumberFormat.grouped(c.step)): \(c.path) (\(bytes(c.bytes)))"
                 + (c.removed.isEmpty ? "" : "; removed \(c.removed.count) older")
+        case .stopped(let st):
+            return "\(st.reason) by \(st.signal ?? "a signal") after step \(NumberFormat.grouped(st.step)): "
+                + (st.saved ? "checkpoint written" : "no new checkpoint")
+                + (st.checkpoint.map { "; continue from \($0)" } ?? "")
+        case .nonFinite(let n):
+            return "non-finite loss at step \(NumberFormat.grouped(n.step)): "
+                + (n.action == "skipped" ? "step skipped" : "rolled back to the last checkpoint, learning rate lowered")
         case .warning(let w):
             return "warning (\(w.code)): \(w.message)"
         case .error(let e):
@@ -101,7 +111,8 @@ public enum EventText {
                 text += ", RAM peak \(gib(host))"
             }
             if let o = s.overfit {
-                text += "; overfit test on \(o.samples) items: eval loss \(loss(o.evalLossStart)) → \(loss(o.evalLossEnd)), "
+                text += "; overfit test on \(o.samples) items: "
+                    + "eval loss \(loss(o.evalLossStart)) → \(loss(o.evalLossEnd)), "
                     + (o.lossFell ? "the loss fell" : "the loss did NOT fall")
             }
         case .sample, .evaluate:

@@ -60,36 +60,143 @@ public struct RunFolder: Sendable, Equatable {
     }
 }
 
-/// The lock a running stage holds on its run folder (`.wanlora.lock`, flock): a second
-/// `wanlora train` on the same run is refused, and `wanlora runs` knows the run is running. The
-/// engine inherits the descriptor, so the lock lasts as long as the engine does even if wanlora
-/// itself is killed, and disappears with the last process (no stale lock after a crash).
+/// The process recorded in a run's lock file: its pid and its start time (field 22 of
+/// /proc/PID/stat, clock ticks after boot), so that a pid the kernel gave to another process since
+/// is not taken for the owner.
+public struct LockOwner: Sendable, Equatable {
+    public var pid: Int32
+    /// nil where /proc is missing (not Linux): the pid alone is checked.
+    public var startTime: UInt64?
+    public var stage: String
+    public var since: String
+
+    public enum Liveness: Sendable, Equatable {
+        case alive
+        /// No process has the pid.
+        case ended
+        /// The pid belongs to a process started at another time.
+        case pidReused
+    }
+
+    public init(pid: Int32, startTime: UInt64?, stage: String, since: String) {
+        self.pid = pid
+        self.startTime = startTime
+        self.stage = stage
+        self.since = since
+    }
+
+    /// This process, taking the lock for `stage` now.
+    public static func current(stage: EngineLaunch.Stage) -> LockOwner {
+        let pid = getpid()
+        return LockOwner(pid: pid, startTime: startTime(of: pid), stage: stage.rawValue,
+                         since: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    /// The line written into the lock file.
+    public var text: String {
+        "pid \(pid), start \(startTime.map(String.init) ?? "unknown"), \(stage), since \(since)\n"
+    }
+
+    /// Reads a lock file's line; nil for an empty or foreign text.
+    public static func parse(_ text: String) -> LockOwner? {
+        let fields = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: ", ")
+        guard fields.count == 4, fields[0].hasPrefix("pid "), let pid = Int32(fields[0].dropFirst(4)),
+              fields[1].hasPrefix("start "), fields[3].hasPrefix("since ") else { return nil }
+        return LockOwner(pid: pid, startTime: UInt64(fields[1].dropFirst(6)), stage: fields[2],
+                         since: String(fields[3].dropFirst(6)))
+    }
+
+    /// Whether the recorded process still runs. `procRoot` is /proc (tests point it elsewhere).
+    public func liveness(procRoot: String = "/proc") -> Liveness {
+        if let recorded = startTime {
+            guard let now = Self.startTime(of: pid, procRoot: procRoot) else { return .ended }
+            return now == recorded ? .alive : .pidReused
+        }
+        return kill(pid, 0) == 0 || errno == EPERM ? .alive : .ended
+    }
+
+    /// Field 22 (starttime) of /proc/PID/stat; the fields are counted after the command name's
+    /// closing parenthesis, since the name itself may hold spaces and parentheses.
+    public static func startTime(of pid: Int32, procRoot: String = "/proc") -> UInt64? {
+        guard let data = FileManager.default.contents(atPath: "\(procRoot)/\(pid)/stat") else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let close = text.range(of: ")", options: .backwards) else { return nil }
+        let rest = text[close.upperBound...].split(separator: " ")
+        // rest[0] is field 3 (state): field 22 is rest[19].
+        return rest.count > 19 ? UInt64(rest[19]) : nil
+    }
+}
+
+/// The lock a running stage holds on its run folder (`.wanlora.lock`): a second `wanlora train` on
+/// the same run is refused, and `wanlora runs` knows the run is running.
+///
+/// Two records: an flock on the file, which the engine inherits (so the lock lasts as long as the
+/// engine does even if wanlora itself is killed) and the kernel drops with the last process, and
+/// the owner's pid and start time written into it (cleared on release). An flock that is free while
+/// the file still names an owner means that owner ended without releasing (killed, a lost node): its
+/// lock is taken over with a warning. Where the file system has no flock (some NFS and Lustre mounts)
+/// the record decides: an owner that still runs (same pid and start time) keeps the lock, an ended
+/// one (or a pid reused by another process) is taken over with a warning.
 public final class RunLock: @unchecked Sendable {
     private var fd: Int32
+    /// Set when the lock was taken over from an owner that had ended: the warning to show.
+    public let takenOver: String?
 
-    private init(fd: Int32) { self.fd = fd }
+    private init(fd: Int32, takenOver: String?) {
+        self.fd = fd
+        self.takenOver = takenOver
+    }
 
     /// Takes the lock of `folder` for `stage`, or explains who holds it.
-    public static func acquire(_ folder: RunFolder, stage: EngineLaunch.Stage) throws -> RunLock {
+    public static func acquire(_ folder: RunFolder, stage: EngineLaunch.Stage,
+                               procRoot: String = "/proc") throws -> RunLock {
         // Inherited by the engine on purpose (no O_CLOEXEC): see the type's comment.
         let fd = open(folder.lockPath, O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else {
             throw RunError(problem: "Cannot create \(folder.lockPath): \(String(cString: strerror(errno))).",
                            remedy: "Check that the run folder is writable.")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = String(decoding: FileManager.default.contents(atPath: folder.lockPath) ?? Data(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+        let recorded = String(decoding: FileManager.default.contents(atPath: folder.lockPath) ?? Data(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let owner = LockOwner.parse(recorded)
+        let flocked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        let flockError = errno
+        let noFlock = !flocked && [ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL].contains(flockError)
+        var takenOver: String?
+        if !flocked && !noFlock {
             close(fd)
-            throw RunError(
-                problem: "The run \(folder.path) is in use by another wanlora process (\(holder.isEmpty ? "no details" : holder)).",
-                remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. Use another run.name for a second run."
-            )
+            var problem = "The run \(folder.path) is in use by another wanlora process ("
+                + (recorded.isEmpty ? "no details" : recorded) + ")."
+            var remedy = "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. "
+                + "Use another run.name for a second run."
+            if let owner, owner.liveness(procRoot: procRoot) != .alive {
+                problem = "The run \(folder.path) is locked by a process that wanlora pid \(owner.pid) started "
+                    + "(its \(owner.stage) since \(owner.since)); that wanlora has ended but the process still holds the lock."
+                remedy = "An engine (or torchrun) left running: find it with `fuser -v \(folder.lockPath)` and stop it "
+                    + "(kill PID), then start again."
+            }
+            throw RunError(problem: problem, remedy: remedy)
         }
-        let text = "pid \(getpid()), \(stage.rawValue), since \(ISO8601DateFormatter().string(from: Date()))\n"
+        let mine = LockOwner.startTime(of: getpid(), procRoot: procRoot)
+        if let owner, owner.pid != getpid() || owner.startTime != mine {
+            let liveness = owner.liveness(procRoot: procRoot)
+            if noFlock && liveness == .alive {
+                close(fd)
+                throw RunError(
+                    problem: "The run \(folder.path) is in use by wanlora pid \(owner.pid) (\(owner.stage) since "
+                        + "\(owner.since)); this file system has no flock, so its lock file decides.",
+                    remedy: "Wait for it to finish or stop it (Ctrl-C in its terminal). "
+                        + "Use another run.name for a second run."
+                )
+            }
+            let how = liveness == .pidReused ? "its pid now belongs to another process" : "it no longer runs"
+            takenOver = "took over the lock of \(folder.path) from wanlora pid \(owner.pid) (\(owner.stage) since "
+                + "\(owner.since)): \(how), it ended without releasing the lock (killed?)."
+        }
+        let text = LockOwner.current(stage: stage).text
         _ = ftruncate(fd, 0)
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
-        return RunLock(fd: fd)
+        return RunLock(fd: fd, takenOver: takenOver)
     }
 
     /// Whether some process holds the lock of `folder` now.
@@ -104,8 +211,10 @@ public final class RunLock: @unchecked Sendable {
         return errno == EWOULDBLOCK
     }
 
+    /// Clears the owner's record and drops the flock.
     public func release() {
         guard fd >= 0 else { return }
+        _ = ftruncate(fd, 0)
         flock(fd, LOCK_UN)
         close(fd)
         fd = -1

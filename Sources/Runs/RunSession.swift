@@ -55,7 +55,9 @@ public enum RunPreparation {
             var dataset = inventory.train
             if resolved.training.overfitSamples > 0 { dataset = inventory.firstTrainItems(resolved.training.overfitSamples) }
             if config.hardware.t5 != .cached || config.hardware.vae != .cached {
-                notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = \"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
+                notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = "
+                    + "\"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 "
+                    + "and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
             }
             if config.training.device == .cpu {
                 notes.append("training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks.")
@@ -76,7 +78,8 @@ public enum RunPreparation {
         }
         let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
                                            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
-                                           placement: placement, engine: engine)
+                                           placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
+                                           engine: engine)
         return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
                            resume: resume, plan: plan, notes: notes,
                            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
@@ -87,7 +90,8 @@ public enum RunPreparation {
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue == folder { return }
         throw RunError(
-            problem: exists ? "The \(what) \(path) (\(key)) is a \(folder ? "file" : "folder"), not a \(folder ? "folder" : "file")."
+            problem: exists ? "The \(what) \(path) (\(key)) is a \(folder ? "file" : "folder"), "
+                + "not a \(folder ? "folder" : "file")."
                 : "The \(what) \(path) (\(key)) does not exist.",
             remedy: "Set \(key) to the right path; relative paths are relative to the configuration file's folder."
         )
@@ -128,7 +132,8 @@ public struct CacheInventory: Sendable, Equatable {
         let cacheFile = (cacheDir as NSString).appendingPathComponent("cache.json")
         guard let data = FileManager.default.contents(atPath: cacheFile) else {
             throw RunError(
-                problem: "There is no cache at \(cacheDir) (no cache.json): training reads the VAE latents and UMT5 embeddings from it.",
+                problem: "There is no cache at \(cacheDir) (no cache.json): "
+                    + "training reads the VAE latents and UMT5 embeddings from it.",
                 remedy: "Build it first: wanlora cache --config \(EngineLaunch.shellQuoted(configFile))"
             )
         }
@@ -147,13 +152,15 @@ public struct CacheInventory: Sendable, Equatable {
             throw RunError(
                 problem: "The cache at \(cacheDir) was made with other settings: "
                     + differences.map { "\($0.0) \($0.1) there, \($0.2) now" }.joined(separator: ", ") + ".",
-                remedy: "Leave data.cache_dir empty (each clip shape gets its own folder) or point it elsewhere, then run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))`."
+                remedy: "Leave data.cache_dir empty (each clip shape gets its own folder) or point it elsewhere, "
+                    + "then run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))`."
             )
         }
         let index = ((cacheDir as NSString).appendingPathComponent("train") as NSString).appendingPathComponent("index.jsonl")
         guard let lines = FileManager.default.contents(atPath: index) else {
             throw RunError(problem: "The cache at \(cacheDir) has no train/index.jsonl: it was not finished.",
-                           remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; it continues where it stopped.")
+                           remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; "
+                               + "it continues where it stopped.")
         }
         var types: [String] = []
         for line in String(decoding: lines, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
@@ -174,6 +181,9 @@ public final class RunSession: @unchecked Sendable {
 
     public init(prepared: PreparedRun, grace: StageGrace = .training) {
         self.prepared = prepared
+        // After SIGTERM, torchrun waits its shutdown timeout for the ranks' checkpoint: so does wanlora, and 10 s more.
+        var grace = grace
+        grace.terminate = max(grace.terminate, Double(prepared.launch.request?.shutdownTimeoutSeconds ?? 0) + 10)
         stage = EngineStage(launch: prepared.launch, logPath: prepared.folder.logPath(prepared.stage), grace: grace)
     }
 
@@ -196,6 +206,7 @@ public final class RunSession: @unchecked Sendable {
         }
         let runLock = try RunLock.acquire(folder, stage: prepared.stage)
         defer { runLock.release() }
+        if let takenOver = runLock.takenOver { observer.warning(takenOver) }
         try checkFolder(force: force)
         try folder.writeConfig(prepared.resolved)
         try appendLogHeader()
@@ -233,7 +244,8 @@ public final class RunSession: @unchecked Sendable {
         if !prepared.resume, let newest = checkpoints.last {
             throw RunError(
                 problem: "The run \(folder.path) already has checkpoints (newest: step \(newest.step)).",
-                remedy: "Continue it with `\(prepared.resumeCommand)`, or start a new run with another run.name (or --set run.name=NEW)."
+                remedy: "Continue it with `\(prepared.resumeCommand)`, "
+                    + "or start a new run with another run.name (or --set run.name=NEW)."
             )
         }
         if prepared.resume && checkpoints.isEmpty {
@@ -248,7 +260,8 @@ public final class RunSession: @unchecked Sendable {
             throw RunError(
                 problem: "The configuration changed since the run started: " + changes.prefix(8).joined(separator: "; ")
                     + (changes.count > 8 ? "; and \(changes.count - 8) more" : "") + ".",
-                remedy: "Resume with the settings the run started with (undo the change), or add --force to continue with the new ones (the result is then not that of an uninterrupted run)."
+                remedy: "Resume with the settings the run started with (undo the change), or add --force to "
+                    + "continue with the new ones (the result is then not that of an uninterrupted run)."
             )
         }
     }

@@ -9,8 +9,11 @@ public struct RunStatus: Sendable, Equatable {
         case completed
         /// The engine reported an error (bad data, missing model file, …).
         case failed
-        /// Stopped by Ctrl-C/SIGTERM after a checkpoint: `--resume` continues.
+        /// Stopped by Ctrl-C after a checkpoint: `--resume` continues.
         case interrupted
+        /// Stopped by a scheduler or torchrun (SIGTERM, SIGUSR1) after a step, its checkpoint written
+        /// in the grace or the last one kept: `--resume` (or the requeued job) continues.
+        case preempted
         /// The loss became NaN/Inf; the last good checkpoint is kept.
         case diverged
         /// The engine ended without its final event (killed, out of memory, power cut): resumable
@@ -53,6 +56,7 @@ public struct RunStatus: Sendable, Equatable {
         // The events file is appended by every start (resume): the state is that of the last start.
         let lastStart = events.lastIndex { if case .runStarted = $0.body { return true } else { return false } }
         var finished: EngineEvent.RunFinished?
+        var stopped: EngineEvent.Stopped?
         for (index, event) in events.enumerated() {
             switch event.body {
             case .trainPlan(let plan): status.totalSteps = plan.totalSteps
@@ -62,6 +66,7 @@ public struct RunStatus: Sendable, Equatable {
                 status.lastLoss = s.loss
             case .eval(let e): status.lastValLoss = e.valLoss
             case .checkpoint(let c): status.step = max(status.step ?? 0, c.step)
+            case .stopped(let s): if let lastStart, index > lastStart { stopped = s }
             case .progress(let p): status.cachedItems = p.done
             case .runFinished(let f):
                 if let lastStart, index > lastStart { finished = f }
@@ -76,7 +81,7 @@ public struct RunStatus: Sendable, Equatable {
             status.state = switch finished.status {
             case .completed: .completed
             case .failed: .failed
-            case .interrupted: .interrupted
+            case .interrupted: stopped?.reason == "preempted" ? .preempted : .interrupted
             case .diverged: .diverged
             }
         } else if lastStart != nil {
@@ -91,7 +96,8 @@ public struct RunStatus: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: runsDir, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RunError(problem: "The runs folder \(runsDir) does not exist.",
-                           remedy: "Pass the folder that holds the run folders (--runs-dir), or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
+                           remedy: "Pass the folder that holds the run folders (--runs-dir), "
+                               + "or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
         }
         let names = try fm.contentsOfDirectory(atPath: runsDir).sorted()
         return names.compactMap { name in

@@ -93,8 +93,10 @@ public enum PromptSource {
     public static func csv(_ table: CSVTable, name: String) throws(PromptError) -> [SamplePrompt] {
         guard let textColumn = table.column("prompt") ?? table.column("caption") else {
             throw PromptError(
-                problem: "\(name) has no `prompt` or `caption` column; its header is: \(table.header.joined(separator: ", ")).",
-                remedy: "Name the column of the prompts `prompt` (optional columns: category, id, seed), or save the file as .txt with one prompt a line.")
+                problem: "\(name) has no `prompt` or `caption` column; "
+                    + "its header is: \(table.header.joined(separator: ", ")).",
+                remedy: "Name the column of the prompts `prompt` (optional columns: category, "
+                    + "id, seed), or save the file as .txt with one prompt a line.")
         }
         let categoryColumn = table.column("category")
         let idColumn = table.column("id")
@@ -170,7 +172,8 @@ public enum PromptSource {
                                   remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
             }
             guard let captionIndex = table.column(captionColumn) else {
-                throw PromptError(problem: "\(name) has no `\(captionColumn)` column; its header is: \(table.header.joined(separator: ", ")).",
+                throw PromptError(problem: "\(name) has no `\(captionColumn)` column; "
+                    + "its header is: \(table.header.joined(separator: ", ")).",
                                   remedy: "Point data.val_manifest at a prepared manifest (columns path, caption, category, …).")
             }
             let categoryIndex = table.column(categoryColumn)

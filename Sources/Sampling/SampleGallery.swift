@@ -105,31 +105,39 @@ public enum SampleGallery {
             let s = first.sampler
             body += "<p class=\"meta\">\(sidecars.count) videos · \(first.video.width)×\(first.video.height), "
                 + "\(first.video.frames) frames at \(first.video.fps) fps · \(s.solver), \(s.steps) steps "
-                + "(\(s.stepsHigh) high-noise, \(s.stepsLow) low-noise; schedule \(HTMLText.escape(s.schedule)), shift \(number(s.shift))) · "
+                + "(\(s.stepsHigh) high-noise, \(s.stepsLow) low-noise; "
+                + "schedule \(HTMLText.escape(s.schedule)), shift \(number(s.shift))) · "
                 + "guidance \(number(s.guidanceHigh)) / \(number(s.guidanceLow)) · \(loraText(first.loras))</p>\n"
-            body += "<details><summary>negative prompt</summary><p lang=\"zh\">\(HTMLText.escape(first.negativePrompt))</p></details>\n"
+            body += "<details><summary>negative prompt</summary><p "
+                + "lang=\"zh\">\(HTMLText.escape(first.negativePrompt))</p></details>\n"
         }
         body += "<nav>" + groups.map { group in
-            "<a href=\"#\(anchor(group.category))\">\(HTMLText.escape(group.category ?? "(no category)")) (\(group.videos.count))</a>"
+            "<a href=\"#\(anchor(group.category))\">\(HTMLText.escape(group.category ?? "(no category)")) "
+                + "(\(group.videos.count))</a>"
         }.joined(separator: " ") + "</nav>\n"
         for group in groups {
-            body += "<section id=\"\(anchor(group.category))\"><h2>\(HTMLText.escape(group.category ?? "(no category)"))</h2>\n<div class=\"grid\">\n"
+            body += "<section id=\"\(anchor(group.category))\"><h2>\(HTMLText.escape(group.category ?? "(no category)"))"
+                + "</h2>\n<div class=\"grid\">\n"
             for video in group.videos {
                 let file = "videos/" + video.video.file
                 let poster = "videos/" + video.video.poster
-                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · \(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
+                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · "
+                    + "\(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
                 if video.promptTruncated { notes += " · <b>prompt cut at the token limit</b>" }
                 body += """
-                <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" controls loop muted playsinline preload="none" \
+                <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" \
+                controls loop muted playsinline preload="none" \
                 width="\(video.video.width)" height="\(video.video.height)"></video>
-                <figcaption><p lang="ko">\(HTMLText.escape(video.prompt))</p><p class="meta">\(notes)</p></figcaption></figure>\n
+                <figcaption><p lang="ko">\(HTMLText.escape(video.prompt))</p><p \
+                class="meta">\(notes)</p></figcaption></figure>\n
                 """
             }
             body += "</div></section>\n"
         }
         return """
         <!DOCTYPE html>
-        <html lang="ko"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <html lang="ko"><head><meta charset="utf-8"><meta \
+        name="viewport" content="width=device-width, initial-scale=1">
         <title>\(HTMLText.escape(title))</title>
         <style>
         body{font-family:system-ui,-apple-system,"Noto Sans KR",sans-serif;margin:2rem;max-width:1400px;color:#222}

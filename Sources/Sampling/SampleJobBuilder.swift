@@ -56,12 +56,14 @@ public enum SampleJobBuilder {
         let config = request.config
         guard config.model.architecture == .wan22T2VA14B else {
             throw SampleJobError(
-                problem: "wanlora sample generates with Wan2.2-T2V-A14B (two experts); the configuration names \(config.model.architecture.rawValue).",
+                problem: "wanlora sample generates with Wan2.2-T2V-A14B (two experts); "
+                    + "the configuration names \(config.model.architecture.rawValue).",
                 remedy: "Set model.architecture = \"Wan2.2-T2V-A14B\".")
         }
         guard !config.model.checkpoint.isEmpty else {
             throw SampleJobError(problem: "No model folder: model.checkpoint is empty.",
-                                 remedy: "Set model.checkpoint in the configuration, or pass --model DIR (the Wan2.2-T2V-A14B folder, official or diffusers layout).")
+                                 remedy: "Set model.checkpoint in the configuration, or pass --model DIR "
+                                     + "(the Wan2.2-T2V-A14B folder, official or diffusers layout).")
         }
         guard !request.prompts.isEmpty else {
             throw SampleJobError(problem: "No prompt to sample.", remedy: "Pass --prompt TEXT, --prompts FILE or --val-prompts N.")
@@ -86,7 +88,8 @@ public enum SampleJobBuilder {
             let id = prompt.id ?? String(repeating: "0", count: max(0, digits - String(index + 1).count)) + String(index + 1)
             guard id.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
                 throw SampleJobError(problem: "\(prompt.origin): the id \"\(id)\" cannot name a file.",
-                                     remedy: "Use 1–64 letters, digits, '.', '_' or '-' (starting with a letter or digit), or leave the id empty.")
+                                     remedy: "Use 1–64 letters, digits, '.', '_' or '-' (starting "
+                                         + "with a letter or digit), or leave the id empty.")
             }
             if let first = ids[id] {
                 throw SampleJobError(problem: "\(prompt.origin) repeats the id \"\(id)\" of \(first).", remedy: "Give every prompt its own id.")

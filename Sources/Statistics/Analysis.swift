@@ -17,13 +17,20 @@ public struct NamedManifest: Sendable {
     /// The captions measured while reading (`CaptionCollector`); required when the reader sent the
     /// captions to it (`manifest.captionsSentToSink`), else measured from the items.
     public var captions: MeasuredCaptions?
+    /// Each item's number among the distinct captions sent to the morpheme analysis
+    /// (`DistinctCaptions`), when it runs.
+    public var captionNumbers: [Int32]?
 
-    public init(name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil) {
+    public init(name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil,
+                captionNumbers: [Int32]? = nil) {
         precondition(captions != nil || !manifest.captionsSentToSink, "\(name): its captions went to a sink; pass them")
+        precondition(captionNumbers == nil || captionNumbers!.count == manifest.items.count,
+                     "\(name): one caption number per item")
         self.name = name
         self.role = role
         self.manifest = manifest
         self.captions = captions
+        self.captionNumbers = captionNumbers
     }
 }
 
@@ -39,6 +46,10 @@ public struct SplitComparison: Codable, Sendable {
     public var categoryJSD: Double?
     public var mediaTypeJSD: Double?
     public var resolutionJSD: Double?
+    /// Jensen–Shannon divergence in bits of the content-word distributions (`--morphemes`): over all
+    /// captions, and per category present in both.
+    public var contentWordJSD: Double?
+    public var contentWordJSDByCategory: [String: Double]?
 }
 
 /// Items (by path) present in two splits at once: a leak between training and validation.
@@ -86,6 +97,8 @@ public struct AnalysisReport: Codable, Sendable {
     public var generator: String
     public var target: String
     public var captionLengthLimit: Int
+    /// How the morpheme-level statistics were made (nil without `--morphemes`).
+    public var morphemeAnalysis: MorphemeAnalysisInfo?
     public var datasets: [DatasetStatistics]
     public var comparisons: [SplitComparison]
     public var overlaps: [SplitOverlap]
@@ -96,12 +109,25 @@ public struct AnalysisReport: Codable, Sendable {
 public enum Analyzer {
     public static let schemaVersion = 1
 
+    /// The engine's analysis of the inputs' distinct captions (`NamedManifest.captionNumbers` point into it).
+    public struct Morphemes: Sendable {
+        public var table: MorphemeTable
+        public var options: MorphemeOptions
+        public var info: MorphemeAnalysisInfo
+
+        public init(table: MorphemeTable, options: MorphemeOptions, info: MorphemeAnalysisInfo) {
+            self.table = table
+            self.options = options
+            self.info = info
+        }
+    }
+
     /// Computes the statistics of every dataset, compares the splits and derives the findings.
     /// When no whole dataset is given and there are two splits or more, their union is added as
-    /// "all splits".
+    /// "all splits". With `morphemes`, every input needs its `captionNumbers`.
     public static func analyze(
         _ inputs: [NamedManifest], options: StatisticsOptions = StatisticsOptions(), generator: String = "wanlora",
-        progress: ProgressReporter = .silent
+        progress: ProgressReporter = .silent, morphemes: Morphemes? = nil
     ) -> AnalysisReport {
         var inputs = inputs
         let splits = inputs.filter { $0.role == .split }
@@ -119,20 +145,36 @@ public enum Analyzer {
                 columnMap: splits[0].manifest.columnMap, items: splits.flatMap(\.manifest.items),
                 rejected: splits.flatMap(\.manifest.rejected))
             union.captionsSentToSink = splits.contains { $0.manifest.captionsSentToSink }
+            let numbers = measuredSplits.allSatisfy { $0.captionNumbers != nil }
+                ? measuredSplits.flatMap { $0.captionNumbers! } : nil
             inputs.insert(NamedManifest(name: "all splits", role: .whole, manifest: union,
-                                        captions: MeasuredCaptions.union(measuredSplits.map { $0.captions! })), at: 0)
+                                        captions: MeasuredCaptions.union(measuredSplits.map { $0.captions! }),
+                                        captionNumbers: numbers), at: 0)
         }
 
-        let datasets = inputs.map { input in
+        var datasets = inputs.map { input in
             StatisticsCalculator.compute(
                 name: input.name, source: input.manifest.source, items: input.manifest.items,
                 rejectedRows: input.manifest.rejected.count, options: options, progress: progress, captions: input.captions)
+        }
+        if let morphemes {
+            for index in inputs.indices {
+                datasets[index].morphemes = MorphemeCalculator.compute(
+                    captionNumbers: inputs[index].captionNumbers!,
+                    categories: inputs[index].manifest.items.map(\.category), table: morphemes.table,
+                    options: morphemes.options)
+            }
         }
 
         var comparisons: [SplitComparison] = []
         for i in datasets.indices {
             for j in datasets.indices where j > i {
-                comparisons.append(compare(datasets[i], datasets[j]))
+                var comparison = compare(datasets[i], datasets[j])
+                if let morphemes {
+                    (comparison.contentWordJSD, comparison.contentWordJSDByCategory) = contentWordDistance(
+                        inputs[i], inputs[j], table: morphemes.table)
+                }
+                comparisons.append(comparison)
             }
         }
 
@@ -158,10 +200,36 @@ public enum Analyzer {
 
         var report = AnalysisReport(
             schemaVersion: schemaVersion, generator: generator, target: options.target.description,
-            captionLengthLimit: options.captionLengthLimit, datasets: datasets, comparisons: comparisons,
+            captionLengthLimit: options.captionLengthLimit, morphemeAnalysis: morphemes?.info, datasets: datasets,
+            comparisons: comparisons,
             overlaps: overlaps, rejects: rejects, findings: [])
         report.findings = FindingRules.derive(report, inputs: inputs)
         return report
+    }
+
+    /// Jensen–Shannon divergence of two inputs' content-word distributions, overall and per category
+    /// present in both (in bits).
+    static func contentWordDistance(_ a: NamedManifest, _ b: NamedManifest, table: MorphemeTable)
+        -> (Double?, [String: Double]) {
+        func numbers(_ input: NamedManifest) -> [String: [Int32]] {
+            var byCategory: [String: [Int32]] = [:]
+            for (item, number) in zip(input.manifest.items, input.captionNumbers!) {
+                byCategory[item.category, default: []].append(number)
+            }
+            return byCategory
+        }
+        let overall = Descriptive.jensenShannon(
+            MorphemeCalculator.contentWordCounts(captionNumbers: a.captionNumbers!, table: table),
+            MorphemeCalculator.contentWordCounts(captionNumbers: b.captionNumbers!, table: table))
+        let categoriesA = numbers(a), categoriesB = numbers(b)
+        var byCategory: [String: Double] = [:]
+        for (category, numbersA) in categoriesA {
+            guard let numbersB = categoriesB[category] else { continue }
+            byCategory[category] = Descriptive.jensenShannon(
+                MorphemeCalculator.contentWordCounts(captionNumbers: numbersA, table: table),
+                MorphemeCalculator.contentWordCounts(captionNumbers: numbersB, table: table))
+        }
+        return (overall, byCategory)
     }
 
     static func compare(_ a: DatasetStatistics, _ b: DatasetStatistics) -> SplitComparison {

@@ -50,6 +50,8 @@ public struct DatasetStatistics: Codable, Sendable {
     public var categories: CategoryStatistics
     public var captions: CaptionStatistics
     public var words: WordStatistics
+    /// Morpheme-level caption statistics (`analyze --morphemes`; nil without it).
+    public var morphemes: MorphemeStatistics?
     /// Pearson correlation of video duration (s) and caption length (characters), over videos.
     public var durationCaptionCorrelation: Double?
 }

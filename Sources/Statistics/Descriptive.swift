@@ -73,23 +73,30 @@ public enum Descriptive {
         }
     }
 
+    /// The labels of two distributions, sorted: sums run in this order so that a report is the same in every run
+    /// (a `Set`'s order changes from process to process, and floating-point addition is not associative).
+    static func sortedLabels<Label: Hashable & Comparable>(_ a: [Label: Int], _ b: [Label: Int]) -> [Label] {
+        Set(a.keys).union(b.keys).sorted()
+    }
+
     /// Total variation distance between two distributions given as label → count (0 = same, 1 = disjoint).
     public static func totalVariation(_ a: [String: Int], _ b: [String: Int]) -> Double? {
         let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var sum = 0.0
-        for label in Set(a.keys).union(b.keys) {
+        for label in sortedLabels(a, b) {
             sum += abs(Double(a[label] ?? 0) / totalA - Double(b[label] ?? 0) / totalB)
         }
         return sum / 2
     }
 
-    /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint).
-    public static func jensenShannon(_ a: [String: Int], _ b: [String: Int]) -> Double? {
+    /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint): with M = (P + Q) / 2,
+    /// JSD = ½ Σ p log2(p / m) + ½ Σ q log2(q / m) over the labels of either distribution.
+    public static func jensenShannon<Label: Hashable & Comparable>(_ a: [Label: Int], _ b: [Label: Int]) -> Double? {
         let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var divergence = 0.0
-        for label in Set(a.keys).union(b.keys) {
+        for label in sortedLabels(a, b) {
             let p = Double(a[label] ?? 0) / totalA, q = Double(b[label] ?? 0) / totalB
             let m = (p + q) / 2
             if p > 0 { divergence += 0.5 * p * log2(p / m) }

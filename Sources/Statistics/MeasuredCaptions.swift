@@ -60,13 +60,25 @@ public final class CaptionCollector: CaptionSink, @unchecked Sendable {
     private var words: [Double] = []
     private var ttr: [Double?] = []
     private var finished = false
+    private let distinct: DistinctCaptions?
+    /// Each item's number among `distinct`'s captions (empty without it).
+    public private(set) var captionNumbers: [Int32] = []
 
-    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    /// `distinct`: also write every caption not seen before into this file for the morpheme analysis.
+    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, distinct: DistinctCaptions? = nil) {
         lanes = CaptionLanes(count: max(1, workers))
+        self.distinct = distinct
     }
 
     public func receive(_ batch: CaptionBatch) {
         precondition(!finished && batch.firstItem == lengths.count, "captions out of order")
+        if let distinct {
+            // In file order on the reading thread: a caption's number is that of its first appearance.
+            var scratch: [UInt8] = []
+            for index in 0..<batch.count {
+                captionNumbers.append(batch.withCaption(index, scratch: &scratch) { distinct.number(of: $0) })
+            }
+        }
         let first = lengths.count
         lengths.append(contentsOf: repeatElement(0, count: batch.count))
         words.append(contentsOf: repeatElement(0, count: batch.count))

@@ -42,7 +42,8 @@ public struct ChildProcessError: ActionableError {
     public var remedy: String {
         let name = (executable as NSString).lastPathComponent
         if name == "ffmpeg" || name == "ffprobe" {
-            return "install ffmpeg (Debian: sudo apt-get install ffmpeg, or `make deps-media`), or give its path with --\(name) PATH"
+            return "install ffmpeg (Debian: sudo apt-get install ffmpeg, "
+                + "or `make deps-media`), or give its path with --\(name) PATH"
         }
         return "check that \(executable) is installed and on PATH"
     }

@@ -22,6 +22,14 @@ struct Analyze: ParsableCommand {
         Examples:
           wanlora analyze all_data.csv --split train=all_train.csv --split val=all_val.csv --out report
           wanlora analyze items.jsonl --column caption=설명 --column path=파일 --target 832x480
+          wanlora analyze all.csv --split train=train.csv --split val=val.csv --morphemes
+
+        --morphemes adds Korean morpheme-level statistics beside the space-split ones: the distinct \
+        captions go through the Kiwi analyser in the engine's Python (engine/.venv, `make -C engine venv`), \
+        and the report gains per dataset and category the top content words (nouns, verb and adjective \
+        stems + 다), morpheme type-token ratios, content words per caption, the share of template \
+        captions and the Jensen-Shannon divergence of the content words between datasets \
+        (docs/report-schema.md defines each).
         """)
 
     @Argument(help: "The whole dataset's manifest (optional when --split is given twice or more).")
@@ -51,6 +59,12 @@ struct Analyze: ParsableCommand {
     @Option(help: ArgumentHelp("Exit with status 2 when a finding of this severity or worse exists (critical, warning, info).", valueName: "severity"))
     var failOn: String?
 
+    @Flag(help: "Korean morpheme-level statistics with Kiwi (the engine's Python), beside the space-split ones.")
+    var morphemes = false
+
+    @OptionGroup(title: "Morpheme analysis (with --morphemes)")
+    var morphemeOptions: MorphemeAnalysisOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -59,7 +73,8 @@ struct Analyze: ParsableCommand {
 
     func validate() throws {
         if manifest == nil && splits.count < 2 {
-            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. --split train=train.csv --split val=val.csv)")
+            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. "
+                + "--split train=train.csv --split val=val.csv)")
         }
         guard Resolution(parsing: target) != nil else {
             throw ValidationError("--target \(target) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")
@@ -90,12 +105,20 @@ struct Analyze: ParsableCommand {
             let reader = ManifestReader(mapping: mapping)
             let progress = Console.progress(style: .automatic(quiet: quiet))
             var inputs: [NamedManifest] = []
-            // Captions are measured while each manifest is read, never kept as text (`CaptionCollector`).
+            let pass = morphemes ? try MorphemePass(folder: out + "/morphemes", options: morphemeOptions) : nil
+            // Captions are measured while each manifest is read, never kept as text (`CaptionCollector`);
+            // with --morphemes each distinct caption also goes once into the file Kiwi reads.
             func read(_ path: String, name: String, role: DatasetRole) throws -> NamedManifest {
-                let collector = CaptionCollector()
+                let collector = CaptionCollector(distinct: pass?.captions)
                 let manifest = try reader.read(path: path, progress: progress, captions: collector)
+                var numbers: [Int32]?
+                if let pass {
+                    numbers = manifest.captionsSentToSink ? collector.captionNumbers
+                        : manifest.items.map { pass.captions.number(of: $0.caption) }
+                }
                 return NamedManifest(name: name, role: role, manifest: manifest,
-                                     captions: manifest.captionsSentToSink ? collector.finish() : nil)
+                                     captions: manifest.captionsSentToSink ? collector.finish() : nil,
+                                     captionNumbers: numbers)
             }
             if let manifest {
                 inputs.append(try read(manifest, name: name, role: .whole))
@@ -107,8 +130,21 @@ struct Analyze: ParsableCommand {
                 inputs.append(try read(path, name: splitName, role: .split))
             }
             lap("read")
+            var analysed: Analyzer.Morphemes?
+            if let pass {
+                let (result, summary) = try pass.analyse(progress: progress, topWords: topWords)
+                analysed = result
+                lap("morphemes")
+                if timings {
+                    Console.err("morphemes: \(summary.captions) distinct captions, unit \(summary.unit), "
+                                + "\(summary.analyser), \(summary.workers) threads, model load \(summary.modelLoadSeconds) s, "
+                                + "engine \(summary.seconds) s, engine peak memory \(summary.peakRssBytes / (1 << 20)) MiB")
+                }
+            }
             let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
-            var report = Analyzer.analyze(inputs, options: options, generator: "wanlora \(WanLoRA.configuration.version)", progress: progress)
+            var report = Analyzer.analyze(inputs, options: options,
+                                          generator: "wanlora \(WanLoRA.configuration.version)", progress: progress,
+                                          morphemes: analysed)
             lap("compute")
             try write(report: &report, inputs: inputs)
             lap("write")

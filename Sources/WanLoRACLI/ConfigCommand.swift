@@ -23,7 +23,8 @@ struct ConfigCommand: ParsableCommand {
 
         func validate() throws {
             if Preset(rawValue: preset) == nil {
-                throw ValidationError("Unknown preset \"\(preset)\". Use one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError("Unknown preset \"\(preset)\". Use one of: "
+                    + "\(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
         }
 
@@ -45,7 +46,9 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
             let config = try reportingErrors { try ConfigLoader.load(file: file) }
-            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), \(config.hardware.worldSize) × \(config.hardware.gpu)). Run `wanlora plan --config \(file)` for memory and time.")
+            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), "
+                + "\(config.hardware.worldSize) × \(config.hardware.gpu)). "
+                + "Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
 
@@ -55,7 +58,8 @@ struct ConfigCommand: ParsableCommand {
         @OptionGroup var source: ConfigSourceOptions
         @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: "Print config.resolved.json as `wanlora train` writes it into the run folder (paths absolute; docs/engine-contract.md).")
+        @Flag(help: ArgumentHelp("Print config.resolved.json as `wanlora train` writes it into "
+            + "the run folder (paths absolute; docs/engine-contract.md)."))
         var json = false
 
         func run() throws { try reportingErrors { try show() } }

@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AmbiguousTrailingClosureOverload
+// reportingErrors has a sync and an async overload: the caller's context (run() or async run()) picks one.
+
 import Foundation
 import Support
 
@@ -37,7 +40,8 @@ enum Console {
                 if let total = event.total, total > 0 {
                     let share = Double(event.completed) / Double(total)
                     let done = event.unit == "bytes" ? describe(event.completed, unit: event.unit) : NumberFormat.grouped(event.completed)
-                    line = "\(event.stage): \(done) of \(describe(total, unit: event.unit)) (\(NumberFormat.percent(share, 0)))"
+                    line = "\(event.stage): \(done) of \(describe(total, unit: event.unit)) "
+                        + "(\(NumberFormat.percent(share, 0)))"
                     if style == .terminal { line = "\(event.stage) \(bar(share)) " + line.dropFirst(event.stage.count + 2) }
                 }
                 if let perSecond = rate.perSecond, elapsed >= 1 {

@@ -3,6 +3,7 @@ import Curation
 import Foundation
 import Manifest
 import Reports
+import Statistics
 import Support
 
 struct Curate: AsyncParsableCommand {
@@ -121,6 +122,15 @@ struct Curate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Parallel workers (default: the number of cores).", valueName: "n"))
     var workers: Int?
 
+    @Flag(inversion: .prefixedNo, help: """
+        Score template captions 0 on a quality part (Korean content words by Kiwi in the engine's Python; \
+        default off).
+        """)
+    var templateCaptions: Bool?
+
+    @OptionGroup(title: "Template captions (with --template-captions)")
+    var morphemeOptions: MorphemeAnalysisOptions
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -163,6 +173,7 @@ struct Curate: AsyncParsableCommand {
         if let target { options.target = Resolution(parsing: target)! }
         if let clipFrames { options.clipFrames = clipFrames }
         if let minQuality { options.minQuality = minQuality }
+        if let templateCaptions { options.templateCaptions = templateCaptions }
         if let durationMin { options.durationMin = durationMin }
         if let durationMax { options.durationMax = durationMax }
         if let captionLengthMin { options.captionLengthMin = captionLengthMin }
@@ -190,7 +201,18 @@ struct Curate: AsyncParsableCommand {
             let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(path: manifest, progress: progress)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let cache = (out as NSString).appendingPathComponent("fingerprints.jsonl")
-            let result = try await Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress)
+            var templateFlags: [Bool]?
+            if options.templateCaptions {
+                // The same analysis as `analyze --morphemes`: distinct captions through Kiwi, then the flags.
+                let pass = try MorphemePass(folder: (out as NSString).appendingPathComponent("morphemes"),
+                                            options: morphemeOptions)
+                let numbers = manifest.items.map { pass.captions.number(of: $0.caption) }
+                let (analysed, _) = try pass.analyse(progress: progress, topWords: 0)
+                templateFlags = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: analysed.table,
+                                                                 options: analysed.options).flags
+            }
+            let result = try await Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress,
+                                            templateCaptions: templateFlags)
             try CurationWriter.write(result, to: out)
             let summaryPath = (out as NSString).appendingPathComponent("curation-summary.md")
             do {
@@ -206,6 +228,8 @@ struct Curate: AsyncParsableCommand {
         }
         let summary = result.summary
         func rows(_ count: Int) -> String { count == 1 ? "1 row" : "\(NumberFormat.grouped(count)) rows" }
-        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), \(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
+        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), "
+            + "\(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md "
+            + "in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
     }
 }

@@ -15,11 +15,13 @@ struct EngineRunOptions: ParsableArguments {
     var assignments: [String] = []
 
     @Option(name: .customLong("engine-python"), help: ArgumentHelp(
-        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, else engine/.venv/bin/python above the wanlora binary or the working folder).",
+        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, "
+            + "else engine/.venv/bin/python above the wanlora binary or the working folder).",
         valueName: "path"))
     var enginePython: String?
 
-    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, plain, json (the engine's events unchanged on stdout) or none.",
+    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, "
+        + "plain, json (the engine's events unchanged on stdout) or none.",
                                valueName: "mode"))
     var progress: String = "auto"
 
@@ -28,7 +30,8 @@ struct EngineRunOptions: ParsableArguments {
 
     func validate() throws {
         if RunProgressMode(rawValue: progress) == nil {
-            throw ValidationError("--progress \(progress) is not a mode: use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError("--progress \(progress) is not a mode: "
+                + "use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -108,7 +111,12 @@ struct CacheCommand: ParsableCommand {
         commandName: "cache",
         abstract: "Encode the prepared clips (VAE latents) and captions (UMT5) once, for training.",
         discussion: """
-        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and continues where a stopped run ended: run the same command again. Items it cannot decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
+        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json \
+        and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the \
+        Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: \
+        cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and \
+        continues where a stopped run ended: run the same command again. Items it cannot \
+        decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
 
         Examples:
           wanlora cache --config run.toml
@@ -135,15 +143,29 @@ struct CacheCommand: ParsableCommand {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the LoRA adapters of both Wan2.2 experts: the engine on one GPU, torchrun over several GPUs and nodes.",
+        abstract: "Train the LoRA adapters of both Wan2.2 experts: "
+            + "the engine on one GPU, torchrun over several GPUs and nodes.",
         discussion: """
-        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the \
+        planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; \
+        skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder \
+        and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, \
+        one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, \
+        NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
 
-        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same command on every node with its own --node-rank and node 0's --master ADDR:PORT. A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
+        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs \
+        and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert \
+        over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same \
+        command on every node with its own --node-rank and node 0's --master ADDR:PORT. \
+        A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
 
-        --dry-run prints the run folder, the command for this node, the same launch as a Slurm script and the per-GPU plan, and starts nothing.
+        --dry-run prints the run folder, the command for this node, \
+        the same launch as a Slurm script and the per-GPU plan, and starts nothing.
 
-        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. The exit status is the engine's: 0 completed, 1 failed, 2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
+        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C \
+        stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. \
+        The exit status is the engine's: 0 completed, 1 failed, \
+        2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
 
         Examples:
           wanlora train --config run.toml
@@ -153,7 +175,8 @@ struct TrainCommand: ParsableCommand {
         Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
           wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
 
-        The run folder holds config.resolved.json, events.jsonl, train.log, checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
+        The run folder holds config.resolved.json, events.jsonl, train.log, \
+        checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
         """
     )
 
@@ -182,9 +205,28 @@ struct TrainCommand: ParsableCommand {
     var fsdp: Bool?
 
     @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
-        "Seconds torchrun waits after Ctrl-C/SIGTERM for the step and its checkpoint before it kills the ranks (default: torchrun's 30 s; needs a torchrun with --shutdown-timeout).",
+        "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the "
+            + "ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
         valueName: "s"))
     var shutdownTimeout: Int?
+
+    @Option(name: .customLong("max-restarts"), help: ArgumentHelp(
+        "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole "
+            + "checkpoint, up to k times (0: off).",
+        valueName: "k"))
+    var maxRestarts: Int = 0
+
+    @Option(name: .customLong("slurm-time"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
+    var slurmTime: String?
+
+    @Option(name: .customLong("slurm-partition"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
+    var slurmPartition: String?
+
+    @Option(name: .customLong("slurm-account"), help: ArgumentHelp(
+        "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
+    var slurmAccount: String?
 
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
     var force = false
@@ -197,6 +239,7 @@ struct TrainCommand: ParsableCommand {
         if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
         if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
         if let shutdownTimeout, shutdownTimeout < 1 { throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).") }
+        if maxRestarts < 0 { throw ValidationError("--max-restarts must be 0 (off) or more, not \(maxRestarts).") }
     }
 
     /// The launch options that are configuration keys, as overrides applied before --set.
@@ -211,9 +254,14 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
-            let placement = NodePlacement(nodeRank: nodeRank, master: try master.map(MasterAddress.init(parsing:)),
-                                          shutdownTimeoutSeconds: shutdownTimeout)
             let config = try options.loadConfig(overrides: overrides)
+            // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
+            // itself); its per-node command names the address to fill in.
+            let masterAddress = try master.map(MasterAddress.init(parsing:))
+                ?? (dryRun && config.hardware.nodes > 1 ? TrainCommand.masterPlaceholder : nil)
+            let placement = NodePlacement(nodeRank: nodeRank, master: masterAddress,
+                                          shutdownTimeoutSeconds: shutdownTimeout,
+                                          maxRestarts: maxRestarts)
             let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
                                                       engine: try options.engine(), placement: placement,
                                                       resumeCommand: resumeCommand())
@@ -226,6 +274,20 @@ struct TrainCommand: ParsableCommand {
         if code != 0 { throw ExitCode(code) }
     }
 
+    /// A dry run writes the run's config.resolved.json, which the printed command and Slurm script read,
+    /// unless a run holds the folder or it has another config already (the real start checks that).
+    private func writeConfigForScript(_ p: PreparedRun) throws -> String {
+        if RunLock.isHeld(p.folder) { return "not written: a run holds the folder" }
+        let text = p.resolved.formatted()
+        if let existing = FileManager.default.contents(atPath: p.folder.configPath) {
+            return String(decoding: existing, as: UTF8.self) == text ? "written earlier, unchanged"
+                : "not written: the folder has another config; `wanlora train` checks it when it starts"
+        }
+        try FileManager.default.createDirectory(atPath: p.folder.path, withIntermediateDirectories: true)
+        try p.folder.writeConfig(p.resolved)
+        return "written for the command and the Slurm script below"
+    }
+
     /// The user's own command line with --resume (and without --force and --dry-run).
     private func resumeCommand() -> String {
         var words = ["wanlora"] + CommandLine.arguments.dropFirst().filter { !["--force", "--dry-run"].contains($0) }
@@ -233,9 +295,12 @@ struct TrainCommand: ParsableCommand {
         return words.map { EngineLaunch.shellQuoted($0) }.joined(separator: " ")
     }
 
+    /// The per-node command's master address in a dry run without --master.
+    static let masterPlaceholder = MasterAddress(host: "NODE0_ADDRESS", port: 29500)
+
     private func printDryRun(_ p: PreparedRun) throws {
         Console.out("run folder:  \(p.folder.path)")
-        Console.out("config:      \(p.folder.configPath) (not written: --dry-run)")
+        Console.out("config:      \(p.folder.configPath) (\(try writeConfigForScript(p)))")
         Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
         Console.out("command:     \(p.launch.commandLine)")
         if let plan = p.plan {
@@ -256,7 +321,10 @@ struct TrainCommand: ParsableCommand {
         }
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
-        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)")
+        let settings = SlurmSettings(time: slurmTime, partition: slurmPartition, account: slurmAccount,
+                                     signalLeadSeconds: (request.shutdownTimeoutSeconds
+                                                         ?? p.resolved.settings.training.stopGraceSeconds) + 30)
+        let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)
         Console.out("")
         FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
                                                           slurmScript: slurm, plan: p.plan).utf8))
@@ -269,7 +337,10 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs",
         abstract: "List runs with their state, steps and last loss.",
         discussion: """
-        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine ended without its final event — resume it; new when nothing ran yet), steps done of the total, the last training and validation loss, the checkpoints on disk and the time of the last event.
+        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): \
+        the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine \
+        ended without its final event — resume it; new when nothing ran yet), steps done of the total, \
+        the last training and validation loss, the checkpoints on disk and the time of the last event.
         """
     )
 

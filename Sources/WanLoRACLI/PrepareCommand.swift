@@ -136,7 +136,8 @@ struct Prepare: AsyncParsableCommand {
             throw ValidationError("--resolution \(resolution): width and height must be even (4:2:0 video), e.g. 1280x720")
         }
         if splitName != nil && manifests.count > 1 {
-            throw ValidationError("--split-name names the split of a single manifest; with several, each is named by its file (train.csv → train)")
+            throw ValidationError("--split-name names the split of a single manifest; "
+                + "with several, each is named by its file (train.csv → train)")
         }
         if let pixelBudget, pixelBudget < bucketStep * bucketStep {
             throw ValidationError("--pixel-budget \(pixelBudget) is smaller than one \(bucketStep)×\(bucketStep) block")

@@ -45,7 +45,8 @@ final class RunConsole: @unchecked Sendable {
             event: { [self] event, line in self.show(event, line: line) },
             strayLine: { [self] line in self.message("engine stdout (not an event): \(line)") },
             stderrLine: stderrLine,
-            escalation: { [self] action in self.escalated(action) }
+            escalation: { [self] action in self.escalated(action) },
+            warning: { [self] text in self.message("warning: " + text) }
         )
     }
 

@@ -193,6 +193,9 @@ import Testing
             ("[eval]\nweights_dir = \"\"", "eval.weights_dir", "\"\"", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
             ("[training]\nblocks = \"flash\"", "training.blocks", "\"flash\"", "\"fast\", \"diffusers\""),
+            ("[training]\non_nonfinite = \"ignore\"", "training.on_nonfinite", "\"ignore\"", "\"stop\", \"skip\", \"rollback\""),
+            ("[training]\nrollback_lr_factor = 1.5", "training.rollback_lr_factor", "1.5", "at most 1"),
+            ("[training]\nstop_grace_seconds = 0", "training.stop_grace_seconds", "0", "from 1 to 86400"),
         ]
         for (toml, key, problemText, remedyText) in cases {
             let error = try #require(throws: ConfigError.self, "\(toml)") { try ConfigLoader.parse(toml: toml) }

@@ -77,6 +77,20 @@ import Testing
         // Weighted mean over the parts that apply: (0.3·0.5625 + 0.15·0.7910 + 0.15 + 0.10) / 0.70.
         let expected = (0.3 * 0.5625 + 0.15 * score.aspect + 0.15 + 0.10) / 0.70
         #expect(abs(score.value - expected) < 1e-12)
+        // The template-caption part applies only with `templateCaptions` on: 0 for a template caption, weight 0.10.
+        let ignored = QualityScore(item: image, captionLength: 300, typeTokenRatio: 0.9, measures: nil,
+                                   options: options, isTemplateCaption: true)
+        #expect(ignored.templateCaption == nil && ignored.value == score.value)
+        var templated = options
+        templated.templateCaptions = true
+        let template = QualityScore(item: image, captionLength: 300, typeTokenRatio: 0.9, measures: nil,
+                                    options: templated, isTemplateCaption: true)
+        let plain = QualityScore(item: image, captionLength: 300, typeTokenRatio: 0.9, measures: nil,
+                                 options: templated, isTemplateCaption: false)
+        #expect(template.templateCaption == 0 && plain.templateCaption == 1)
+        #expect(abs(template.value - (0.3 * 0.5625 + 0.15 * score.aspect + 0.15 + 0.10) / 0.80) < 1e-12)
+        #expect(abs(plain.value - (0.3 * 0.5625 + 0.15 * score.aspect + 0.15 + 0.10 + 0.10) / 0.80) < 1e-12)
+        #expect(template.weakest.name == "template caption")
 
         // A 2.53-second 1080p video (half of one 81-frame clip at 16 fps), a 50-character caption
         // with TTR 0.3, dark (luma 16), flat (σ 8) and soft (Laplacian variance 25).
@@ -84,7 +98,9 @@ import Testing
         let poor = QualityScore(
             item: video, captionLength: 50, typeTokenRatio: 0.3,
             measures: FrameMeasures(brightness: 16, contrast: 8, sharpness: 25), options: options)
-        #expect(poor.parts.map { $0.map { fixed($0, 4) } } == ["1.0000", "1.0000", "0.5000", "0.5000", "0.5000", "0.5000", "0.2500", "0.2500"])
+        #expect(poor.parts.map { $0.map { fixed($0, 4) } } == [
+            "1.0000", "1.0000", "0.5000", "0.5000", "0.5000", "0.5000", "0.2500", "0.2500", nil,
+        ])
         #expect(abs(poor.value - (0.3 + 0.15 + 0.15 * 0.5 + 0.15 * 0.5 + 0.1 * 0.5 + 0.05 * 0.5 + 0.05 * 0.25 + 0.05 * 0.25)) < 1e-12)
         #expect(poor.weakest.name == "contrast")
     }

@@ -78,7 +78,10 @@ enum MediaFixture {
     ) async throws -> [Item] {
         let ffmpeg = try ffmpeg()
         try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
-        enum Job: Sendable { case imageFamily(Int, copies: Bool), videoFamily(Int, copies: Bool) }
+        enum Job: Sendable {
+            case imageFamily(Int, copies: Bool)
+            case videoFamily(Int, copies: Bool)
+        }
         let jobs: [Job] = (0..<(imageFamilies + unrelatedImages)).map { .imageFamily($0, copies: $0 < imageFamilies) }
             + (0..<(videoFamilies + unrelatedVideos)).map { .videoFamily($0, copies: $0 < videoFamilies) }
         let families = try await withThrowingTaskGroup(of: (Int, [Item]).self) { group in

@@ -15,7 +15,8 @@ import Testing
         var precision: Double { predictedPairs > 0 ? Double(correctPairs) / Double(predictedPairs) : 1 }
         var recall: Double { truePairs > 0 ? Double(correctPairs) / Double(truePairs) : 1 }
         var description: String {
-            "precision \(fixed(precision, 4)) (\(correctPairs)/\(predictedPairs) pairs), recall \(fixed(recall, 4)) (\(correctPairs)/\(truePairs) pairs)"
+            "precision \(fixed(precision, 4)) (\(correctPairs)/\(predictedPairs) "
+                + "pairs), recall \(fixed(recall, 4)) (\(correctPairs)/\(truePairs) pairs)"
         }
     }
 

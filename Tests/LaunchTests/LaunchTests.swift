@@ -21,17 +21,29 @@ import Testing
         let command = try Launcher.command(for: request)
         #expect(command.arguments == [
             python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--standalone",
+            "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
             "--shutdown-timeout", "600", "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "2", "--fsdp",
         ])
         #expect(command.shellLine == "engine/.venv/bin/python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 "
-                + "--standalone --shutdown-timeout 600 -m wanlora_engine train --config /runs/v100/config.resolved.json "
-                + "--ulysses 2 --fsdp")
+                + "--standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 600 "
+                + "-m wanlora_engine train --config /runs/v100/config.resolved.json --ulysses 2 --fsdp")
         // Ulysses 1 and no FSDP leave the engine's flags out; torchrun's default shutdown when not asked
         let plain = LaunchRequest(gpusPerNode: 4, fsdp: false, configPath: config, python: python)
         #expect(try Launcher.command(for: plain).arguments == [
             python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "4", "--standalone",
+            "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "-m", "wanlora_engine", "train", "--config", config,
+        ])
+    }
+
+    @Test func maxRestartsRunsEvenOneGPUUnderTorchrunWithElasticRestarts() throws {
+        let one = LaunchRequest(gpusPerNode: 1, configPath: config, python: python, shutdownTimeoutSeconds: 135, maxRestarts: 3)
+        #expect(try Launcher.command(for: one).arguments == [
+            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "1", "--standalone",
+            "--max-restarts", "3", "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", "135",
             "-m", "wanlora_engine", "train", "--config", config,
         ])
+        let negative = LaunchRequest(gpusPerNode: 2, configPath: config, maxRestarts: -1)
+        #expect(throws: LaunchError.self) { try Launcher.command(for: negative) }
     }
 
     @Test func everyNodeOfAMultiNodeRunGetsTheSameCommandButItsRank() throws {
@@ -42,7 +54,7 @@ import Testing
         }
         #expect(try node(1) == [
             python, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1",
-            "--master-addr", "10.0.0.1", "--master-port", "29500",
+            "--master-addr", "10.0.0.1", "--master-port", "29500", "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
             "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "4", "--fsdp",
         ])
         var zero = try node(0)
@@ -100,11 +112,13 @@ import Testing
 }
 
 @Suite struct ClusterScriptTests {
-    @Test func multiNodeSlurmScriptRendezvousesOnTheFirstNode() throws {
-        let request = LaunchRequest(gpusPerNode: 8, nodes: 4, nodeRank: 0, master: MasterAddress(host: "x", port: 1),
+    @Test func multiNodeSlurmScriptRequeuesOnItsSignalAndFindsNodeZeroInSlurmsVariables() throws {
+        // No master: the script takes node 0 from SLURM_JOB_NODELIST (the rendezvous gives the node ranks).
+        let request = LaunchRequest(gpusPerNode: 8, nodes: 4, nodeRank: 0, master: nil,
                                     ulysses: 2, fsdp: true, configPath: "runs/a100/config.resolved.json",
-                                    python: "engine/.venv/bin/python", shutdownTimeoutSeconds: 600)
-        let script = try ClusterScript.slurm(request, jobName: "wanlora-a100")
+                                    python: "engine/.venv/bin/python", shutdownTimeoutSeconds: 135, maxRestarts: 2)
+        let settings = SlurmSettings(time: "2-00:00:00", partition: "gpu", account: "proj 7", signalLeadSeconds: 165)
+        let script = try ClusterScript.slurm(request, jobName: "wanlora-a100", settings: settings)
         #expect(script == """
         #!/bin/bash
         #SBATCH --job-name=wanlora-a100
@@ -112,22 +126,49 @@ import Testing
         #SBATCH --ntasks-per-node=1
         #SBATCH --gpus-per-node=8
         #SBATCH --export=ALL
+        #SBATCH --requeue
+        #SBATCH --open-mode=append
+        #SBATCH --signal=B:USR1@165
+        #SBATCH --time=2-00:00:00
+        #SBATCH --partition=gpu
+        #SBATCH --account='proj 7'
         set -euo pipefail
-        head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-        srun --export=ALL engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint "$head:29500" --rdzv-id "$SLURM_JOB_ID" --shutdown-timeout 600 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp
+        export head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+        echo "wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST" >&2
+        stop_and_requeue() {
+          echo "wanlora: SIGUSR1 (time limit or preemption): stopping after the step, then requeueing" >&2
+          kill -USR1 "$training" 2>/dev/null || true
+          wait "$training" || true
+          scontrol requeue "$SLURM_JOB_ID"
+          exit 0
+        }
+        trap stop_and_requeue USR1
+        srun --export=ALL bash -c 'exec engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --node-rank "$SLURM_NODEID" --master-addr "$head" --master-port 29500 --max-restarts 2 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp' &
+        training=$!
+        wait "$training"
 
         """)
+        // The requeue comes after the ranks have stopped: `scontrol requeue` ends a job that still runs.
+        let lines = script.split(separator: "\n").map(String.init)
+        let trap = try #require(lines.firstIndex(of: "stop_and_requeue() {"))
+        #expect(lines[trap + 2].contains("kill -USR1") && lines[trap + 3].contains("wait") && lines[trap + 4].contains("requeue"))
+        // the USR1 lead covers torchrun's shutdown wait
+        #expect(settings.signalLeadSeconds > request.shutdownTimeoutSeconds!)
     }
 
     @Test func singleNodeAndSingleGPUScripts() throws {
+        let settings = SlurmSettings(signalLeadSeconds: 150)
         let two = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 2, fsdp: true, configPath: "$HOME/c.json", python: "python3"),
-                                          jobName: "my run")
+                                          jobName: "my run", settings: settings)
         #expect(two.contains("#SBATCH --job-name='my run'\n"))
-        #expect(two.hasSuffix("srun --export=ALL python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
-                              + "-m wanlora_engine train --config '$HOME/c.json' --fsdp\n"))
-        #expect(!two.contains("scontrol"))
-        let one = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 1, configPath: "c.json", python: "python3"), jobName: "j")
-        #expect(one.hasSuffix("srun --export=ALL python3 -m wanlora_engine train --config c.json\n"))
+        #expect(two.contains("srun --export=ALL python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
+                             + "--signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
+                             + "-m wanlora_engine train --config '$HOME/c.json' --fsdp &\n"))
+        #expect(!two.contains("scontrol show hostnames") && !two.contains("--time") && !two.contains("--partition"))
+        let one = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 1, configPath: "c.json", python: "python3"), jobName: "j",
+                                          settings: settings)
+        #expect(one.contains("srun --export=ALL python3 -m wanlora_engine train --config c.json &\n"))
+        #expect(one.contains("#SBATCH --requeue\n") && one.contains("#SBATCH --signal=B:USR1@150\n"))
     }
 }
 
@@ -156,14 +197,16 @@ import Testing
         let request = LaunchRequest(gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: "runs/r/config.resolved.json",
                                     python: "python3")
         let text = DryRun.text(request: request, command: try Launcher.command(for: request),
-                               slurmScript: try ClusterScript.slurm(request, jobName: "r"), plan: plan)
+                               slurmScript: try ClusterScript.slurm(request, jobName: "r", settings: SlurmSettings(signalLeadSeconds: 150)),
+                               plan: plan)
         // A14B expert: 14,288,901,184 parameters × 2 B / 2 shards = 13.3 GiB on each GPU
         let expert = try #require(plan.memory.items.first { $0.name == "expert weights" })
         #expect(expert.bytes == plan.model.expertParameters)
         #expect(text.contains("  expert weights") && text.contains("13.3 GiB"))
-        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
+        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
         #expect(text.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"))
-        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) accumulation × 1 = \(plan.setup.gradAccumulation)"))
+        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) "
+            + "accumulation × 1 = \(plan.setup.gradAccumulation)"))
         #expect(text.contains("#SBATCH --gpus-per-node=2"))
         let withoutPlan = DryRun.text(request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
         #expect(withoutPlan.contains("Per-GPU plan: not available"))

@@ -111,12 +111,14 @@ func rejectsBadValues(row: String, kind: RejectedRow.Kind, column: String) throw
 
 @Test func readsJSONLines() throws {
     let text = """
-        {"path": "a.mp4", "media_type": "video", "width": 1920, "height": 1080, "duration": 23.17, "category": "축제", "caption": "줄\\n바꿈"}
+        {"path": "a.mp4", "media_type": "video", "width": 1920, "height": 1080, "duration": 23.17, \
+        "category": "축제", "caption": "줄\\n바꿈"}
 
         {"path": "b.jpg", "media_type": "image", "resolution": "720×512", "category": "축제", "caption": "이미지"}
         not json
         [1, 2]
-        {"path": "c.mp4", "media_type": "video", "width": 1280, "height": 720, "category": "축제", "caption": "no duration"}
+        {"path": "c.mp4", "media_type": "video", "width": 1280, "height": 720, \
+        "category": "축제", "caption": "no duration"}
         """
     let manifest = try ManifestReader().read(path: temporaryFile(text, name: "m.jsonl"))
     #expect(manifest.format == .jsonLines)

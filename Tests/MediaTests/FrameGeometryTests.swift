@@ -12,7 +12,8 @@ import Testing
     }
 
     @Test func coverCropsTheCentre() {
-        // 720×512 square pixels (1.40625) into 16:9: width 1280, height 1280/1.40625 = 910.2 → 910; crop 190 rows → y 94.
+        // 720×512 square pixels (1.40625) into 16:9: width 1280, height 1280/1.40625 = 910.2 → 910;
+        // crop 190 rows → y 94.
         let place = ScaleAndPlace(aspect: 720.0 / 512, target: hd, fit: .cover)
         #expect((place.scaledWidth, place.scaledHeight, place.x, place.y) == (1280, 910, 0, 94))
         // Vertical 1080×1920 into 16:9: width 1280, height 2275.6 → 2276; crop from y 778.

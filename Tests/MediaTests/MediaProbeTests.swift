@@ -8,9 +8,12 @@ import Testing
         {
             "programs": [ { "streams": [ { "index": 0, "codec_name": "mpeg2video" } ] } ],
             "streams": [
-                { "index": 0, "codec_name": "mpeg2video", "codec_type": "video", "profile": "Main", "width": 1920, "height": 1080,
-                  "sample_aspect_ratio": "1:1", "display_aspect_ratio": "16:9", "pix_fmt": "yuv420p", "field_order": "tt",
-                  "r_frame_rate": "30000/1001", "avg_frame_rate": "30000/1001", "start_time": "1.433367", "duration": "4.004000",
+                { "index": 0, "codec_name": "mpeg2video", "codec_type": \
+        "video", "profile": "Main", "width": 1920, "height": 1080,
+                  "sample_aspect_ratio": "1:1", "display_aspect_ratio": \
+        "16:9", "pix_fmt": "yuv420p", "field_order": "tt",
+                  "r_frame_rate": "30000/1001", "avg_frame_rate": "30000/1001", \
+        "start_time": "1.433367", "duration": "4.004000",
                   "side_data_list": [ { } ] },
                 { "index": 1, "codec_name": "mp2", "codec_type": "audio", "sample_rate": "48000", "channels": 2,
                   "channel_layout": "stereo", "duration": "4.032000" }
@@ -42,7 +45,8 @@ import Testing
         // counter-clockwise angle): it must be turned 90° clockwise and shows as 720×1280.
         let json = """
             {"streams":[{"codec_type":"video","codec_name":"h264","width":1280,"height":720,"r_frame_rate":"30/1",
-            "avg_frame_rate":"30/1","side_data_list":[{"side_data_type":"Display Matrix","displaymatrix":"...","rotation":-90}]}],
+            "avg_frame_rate":"30/1","side_data_list":[{"side_data_type":"Display \
+            Matrix","displaymatrix":"...","rotation":-90}]}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"3.000000"}}
             """
         let video = try #require(try MediaProbe.parse(ffprobeJSON: Array(json.utf8)).video)
@@ -59,7 +63,8 @@ import Testing
 
     @Test func legacyRotateTagIsClockwise() throws {
         let json = """
-            {"streams":[{"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"tags":{"rotate":"90","language":"und"}}],
+            {"streams":[{"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"tags":{"rotate":"90",\
+            "language":"und"}}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"3.0"}}
             """
         let video = try #require(try MediaProbe.parse(ffprobeJSON: Array(json.utf8)).video)
@@ -70,8 +75,10 @@ import Testing
     @Test func anamorphicPixelsWidenTheDisplay() throws {
         // 720×512 stored with 67:53 pixels, as x264 writes a 16:9 SD picture.
         let json = """
-            {"streams":[{"codec_type":"video","codec_name":"h264","width":720,"height":512,"sample_aspect_ratio":"67:53",
-            "display_aspect_ratio":"3015:1696","r_frame_rate":"25/1","avg_frame_rate":"25/1","field_order":"progressive"}],
+            {"streams":[{"codec_type":"video","codec_name":"h264","width":720,"height":512,\
+            "sample_aspect_ratio":"67:53",
+            "display_aspect_ratio":"3015:1696","r_frame_rate":"25/1","avg_frame_rate":"25/1",\
+            "field_order":"progressive"}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"6.0"}}
             """
         let video = try #require(try MediaProbe.parse(ffprobeJSON: Array(json.utf8)).video)
@@ -85,7 +92,8 @@ import Testing
     @Test func variableFrameRate() throws {
         let json = """
             {"streams":[{"codec_type":"video","codec_name":"h264","width":320,"height":240,"r_frame_rate":"30/1",
-            "avg_frame_rate":"330/19","duration":"3.800000","nb_frames":"66"}],"format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2"}}
+            "avg_frame_rate":"330/19","duration":"3.800000","nb_frames":"66"}],"format":{"format_name":"mov,mp4,m4a,\
+            3gp,3g2,mj2"}}
             """
         let video = try #require(try MediaProbe.parse(ffprobeJSON: Array(json.utf8)).video)
         #expect(video.frameRateMode == .variable)
@@ -97,7 +105,8 @@ import Testing
         // Interlaced H.264 may report the field rate as r_frame_rate: twice the frame rate.
         let json = """
             {"streams":[{"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"field_order":"tt",
-            "r_frame_rate":"60000/1001","avg_frame_rate":"30000/1001"}],"format":{"format_name":"mpegts","duration":"2.0"}}
+            "r_frame_rate":"60000/1001","avg_frame_rate":"30000/1001"}],"format":{"format_name":"mpegts",\
+            "duration":"2.0"}}
             """
         #expect(try MediaProbe.parse(ffprobeJSON: Array(json.utf8)).video?.frameRateMode == .constant)
         let progressive = json.replacingOccurrences(of: "\"tt\"", with: "\"progressive\"")
@@ -121,7 +130,8 @@ import Testing
 
     @Test func coverArtIsNotTheVideo() throws {
         let json = """
-            {"streams":[{"codec_type":"video","codec_name":"mjpeg","width":300,"height":300,"disposition":{"attached_pic":1}},
+            {"streams":[{"codec_type":"video","codec_name":"mjpeg","width":300,"height":300,\
+            "disposition":{"attached_pic":1}},
             {"codec_type":"video","codec_name":"h264","width":1280,"height":720,"disposition":{"attached_pic":0}}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"10.0"}}
             """
@@ -142,8 +152,10 @@ import Testing
     }
 
     @Test func ffmpegMessagesLoseTheirAddresses() {
-        let tail = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x563537bae180] moov atom not found\n/data/a.mp4: Invalid data found when processing input\n"
-        #expect(Prober.lastLines(tail, count: 3) == "mov,mp4,m4a,3gp,3g2,mj2: moov atom not found / /data/a.mp4: Invalid data found when processing input")
+        let tail = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x563537bae180] moov atom not "
+            + "found\n/data/a.mp4: Invalid data found when processing input\n"
+        #expect(Prober.lastLines(tail, count: 3) == "mov,mp4,m4a,3gp,3g2,mj2: moov atom not found / /data/a.mp4: "
+            + "Invalid data found when processing input")
         #expect(Prober.lastLines(tail, count: 1) == "/data/a.mp4: Invalid data found when processing input")
         #expect(Prober.withoutContextPrefix("[h264 @ 0xdeadbeef] error while decoding MB 3 4") == "h264: error while decoding MB 3 4")
         #expect(Prober.withoutContextPrefix("[plain text]") == "[plain text]")

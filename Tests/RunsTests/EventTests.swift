@@ -16,11 +16,11 @@ import Testing
 
     @Test func everySampleLineDecodes() throws {
         let lines = try Self.sampleLines()
-        #expect(lines.count == 16)
+        #expect(lines.count == 19)
         let events = try lines.map { try EngineEvent(line: $0) }
         #expect(events.map(\.type) == ["run_started", "cache_plan", "progress", "warning", "run_finished", "run_started", "warning",
                                        "train_plan", "step", "eval", "checkpoint", "run_finished", "error", "run_finished", "run_finished",
-                                       "run_finished"])
+                                       "run_finished", "stopped", "nonfinite_skipped", "nonfinite_rollback"])
         for event in events {
             #expect(event.schemaVersion == 1)
             #expect(event.time.hasPrefix("2026-11-25T") && event.time.hasSuffix("Z"))
@@ -56,6 +56,12 @@ import Testing
         #expect(checkpoint.step == 2 && checkpoint.bytes == 119_957 && checkpoint.removed.isEmpty)
         guard case .runFinished(let done) = events[11].body else { Issue.record("run_finished"); return }
         #expect(done.status == .completed && done.outputs.count == 5 && done.summary.finalValLoss == 1.5289680163065593)
+        guard case .stopped(let stopped) = events[16].body else { Issue.record("stopped"); return }
+        #expect(stopped.reason == "preempted" && stopped.signal == "SIGTERM" && stopped.step == 37 && stopped.saved)
+        guard case .nonFinite(let skipped) = events[17].body, case .nonFinite(let rollback) = events[18].body else {
+            Issue.record("nonfinite_*"); return
+        }
+        #expect(skipped.action == "skipped" && skipped.step == 5 && rollback.action == "rollback" && rollback.step == 5)
         guard case .error(let error) = events[12].body else { Issue.record("error"); return }
         #expect(error.code == "non_finite_loss" && error.step == 5 && error.lastCheckpoint?.hasSuffix("step-00000004") == true)
         guard case .runFinished(let diverged) = events[13].body else { Issue.record("run_finished"); return }
@@ -107,17 +113,23 @@ import Testing
 
     @Test func contractRules() throws {
         // Unknown fields are ignored; an unknown type decodes as .other.
-        let extra = try EngineEvent(line: #"{"event": "warning", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "c", "message": "m", "new_field": [1]}"#)
+        let extra = try EngineEvent(line: #"{"event": "warning", "schema_version": 1, "time": "t", "#
+            + #""elapsed_s": 1, "code": "c", "message": "m", "new_field": [1]}"#)
         #expect(extra.body == .warning(.init(code: "c", message: "m")))
         let future = try EngineEvent(line: #"{"event": "sample_written", "schema_version": 1, "time": "t", "elapsed_s": 0.5}"#)
         #expect(future.body == .other && future.type == "sample_written")
         // NaN arrives as null: a diverging step still decodes.
-        let nan = try EngineEvent(line: #"{"event": "step", "schema_version": 1, "time": "t", "elapsed_s": 1, "step": 3, "total_steps": 9, "epoch": 0.5, "loss": null, "loss_high": null, "loss_low": null, "samples_high": 0, "samples_low": 4, "lr": 1e-4, "grad_norm": null, "seconds_per_step": 2.0, "samples_per_second": 2.0, "gpu_memory_allocated_bytes": 1, "gpu_memory_peak_bytes": 2, "host_memory_peak_bytes": 3, "eta_seconds": 12.0}"#)
+        let nan = try EngineEvent(line: #"{"event": "step", "schema_version": 1, "time": "t", "elapsed_s": 1, "step": 3, "total_steps": 9, "#
+            + #""epoch": 0.5, "loss": null, "loss_high": null, "loss_low": null, "samples_high": 0, "#
+            + #""samples_low": 4, "lr": 1e-4, "grad_norm": null, "seconds_per_step": 2.0, "samples_per_second": "#
+            + #"2.0, "gpu_memory_allocated_bytes": 1, "gpu_memory_peak_bytes": "#
+            + #"2, "host_memory_peak_bytes": 3, "eta_seconds": 12.0}"#)
         guard case .step(let step) = nan.body else { Issue.record("step"); return }
         #expect(step.loss == nil && step.gpuMemoryPeakBytes == 2)
         // A missing documented field and a line that is no JSON are errors that say so.
         let missing = try #require(throws: EventDecodingError.self) {
-            try EngineEvent(line: #"{"event": "checkpoint", "schema_version": 1, "time": "t", "elapsed_s": 1, "step": 3, "path": "p", "removed": []}"#)
+            try EngineEvent(line: #"{"event": "checkpoint", "schema_version": 1, "time": "t", "#
+                + #""elapsed_s": 1, "step": 3, "path": "p", "removed": []}"#)
         }
         #expect(missing.reason == "missing field bytes")
         let garbage = try #require(throws: EventDecodingError.self) { try EngineEvent(line: "Traceback (most recent call last):") }
@@ -154,7 +166,8 @@ import Testing
         #expect(EventText.line(events[10]) == "checkpoint at step 2: /work/demo/runs/demo/checkpoints/step-00000002 (117.1 KiB)")
         #expect(EventText.line(events[13]) == "train diverged after 41 s")
         #expect(EventText.line(events[15])?.hasSuffix("overfit test on 100 items: eval loss 1.5800 → 1.2100, the loss fell") == true)
-        #expect(EventText.line(events[4]) == "cache completed after 0 s: 5 items cached, 1 skipped (see the warnings), 1 caption cut at 32 tokens; cache 20.0 KiB")
+        #expect(EventText.line(events[4]) == "cache completed after 0 s: 5 items cached, 1 skipped (see "
+            + "the warnings), 1 caption cut at 32 tokens; cache 20.0 KiB")
     }
 
     @Test func units() {

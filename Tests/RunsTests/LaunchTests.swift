@@ -37,7 +37,8 @@ func writeScript(_ path: String, _ body: String) throws {
         #expect(cache.processes == 1 && cache.request == nil)
         let train = try EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
                                           hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
-        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine train --config /runs/a/config.resolved.json --resume")
+        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine "
+            + "train --config /runs/a/config.resolved.json --resume")
         // --resume belongs to train only.
         #expect(!(try EngineLaunch.make(stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
                                          engine: venv)).arguments.contains("--resume"))
@@ -48,15 +49,23 @@ func writeScript(_ path: String, _ body: String) throws {
                                            hardware: hardware(gpus: 8, ulysses: 2, fsdp: true), attentionHeads: 40, engine: venv)
         #expect(launch.executable == "/opt/wanlora/engine/.venv/bin/python")
         #expect(launch.arguments == ["-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "8", "--standalone",
+                                     "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
                                      "-m", "wanlora_engine", "train", "--config", "/runs/my run/config.resolved.json",
                                      "--ulysses", "2", "--fsdp"])
+        // The config's stop grace sets torchrun's shutdown wait (plus its exit margin); --max-restarts passes through.
+        let graced = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 2),
+                                           attentionHeads: 40, placement: NodePlacement(maxRestarts: 4), stopGraceSeconds: 120,
+                                           engine: venv)
+        #expect(graced.request?.shutdownTimeoutSeconds == 135 && graced.request?.maxRestarts == 4)
+        #expect(graced.commandLine.contains(" --standalone --max-restarts 4 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine"))
         #expect(launch.processes == 8 && launch.request?.dataParallelSize == 4)
         // Two nodes: this node's rank and node 0's address; torchrun's shutdown wait.
         let placement = NodePlacement(nodeRank: 1, master: try MasterAddress(parsing: "10.0.0.1:29500"), shutdownTimeoutSeconds: 600)
         let nodes = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: true, hardware: hardware(gpus: 4, nodes: 2),
                                           attentionHeads: 40, placement: placement, engine: EngineInstallation(python: "/usr/bin/python3"))
         #expect(nodes.commandLine == "/usr/bin/python3 -m torch.distributed.run --nnodes 2 --nproc-per-node 4 --node-rank 1 "
-                + "--master-addr 10.0.0.1 --master-port 29500 --shutdown-timeout 600 -m wanlora_engine train --config /c.json --resume")
+                + "--master-addr 10.0.0.1 --master-port 29500 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
+                + "--shutdown-timeout 600 -m wanlora_engine train --config /c.json --resume")
         // Layouts that cannot start are refused with the Launch library's errors.
         #expect(throws: LaunchError.self) {
             try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 4, nodes: 2),

@@ -71,10 +71,14 @@ import Testing
              "The loss became NaN or infinite at step 5", "step-00000004"),
             (echo([s[5], s[8], s[14]]) + "exit 130\n", 130,
              "Interrupted at step 37; checkpoint /work/demo/runs/demo/checkpoints/step-00000037 written.", "wanlora train --config demo.toml --resume"),
-            (echo([s[5], #"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "model_load_failed", "problem": "high_noise_model/config.json is missing", "remedy": "download the model again", "step": null, "last_checkpoint": null}"#])
+            (echo([s[5], #"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "#
+                + #""model_load_failed", "problem": "high_noise_model/config.json is missing", "#
+                + #""remedy": "download the model again", "step": null, "last_checkpoint": null}"#])
                 + "echo 'loading…' >&2\necho 'OSError: no such file' >&2\nexit 1\n", 1,
              "The engine's train failed: high_noise_model/config.json is missing.", "download the model again"),
-            (echo([#"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 0, "code": "config_invalid", "problem": "checkpoints exist", "remedy": "pass --resume", "step": null, "last_checkpoint": null}"#]) + "exit 2\n", 2,
+            (echo([#"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 0, "code": "config_invalid", "#
+                + #""problem": "checkpoints exist", "remedy": "#
+                + #""pass --resume", "step": null, "last_checkpoint": null}"#]) + "exit 2\n", 2,
              "refused the configuration or the run folder: checkpoints exist", "pass --resume"),
             (echo([s[5]]) + "exit 0\n", 1, "without reporting that the train completed", "engine bug"),
             ("echo 'Segmentation fault' >&2\nkill -SEGV $$\n", 128 + SIGSEGV, "killed by SIGSEGV", "--resume"),

@@ -37,7 +37,9 @@ import Testing
         _ = try makeRun(runs, "h-resumed", train: [trainStart, plan, step, s[14], trainStart, step, s[11]])
         // Failed at the start of a resume: the earlier completion does not count.
         _ = try makeRun(runs, "i-failed", train: [trainStart, step, s[11], trainStart,
-            #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": 1, "stage": "train", "status": "failed", "step": null, "seconds": 1, "outputs": {}, "summary": {}}"#])
+            #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": "#
+                + #"1, "stage": "train", "status": "failed", "step": "#
+                + #"null, "seconds": 1, "outputs": {}, "summary": {}}"#])
         try FileManager.default.createDirectory(atPath: runs + "/not-a-run", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runs + "/.hidden", withIntermediateDirectories: true)
 
@@ -76,10 +78,104 @@ import Testing
         let first = try RunLock.acquire(folder, stage: .train)
         #expect(RunLock.isHeld(folder))
         let error = try #require(throws: RunError.self) { try RunLock.acquire(folder, stage: .cache) }
-        #expect(error.problem.contains("pid \(getpid()), train"))
+        #expect(error.problem.contains("pid \(getpid()), start \(LockOwner.startTime(of: getpid())!), train"))
         first.release()
         #expect(!RunLock.isHeld(folder))
         let again = try RunLock.acquire(folder, stage: .cache)
         again.release()
+    }
+
+    @Test func aPreemptedRunIsShownAsPreempted() throws {
+        let runs = try scratchFolder("preempted")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let s = try Self.sample()
+        let stopped = """
+        {"event": "stopped", "schema_version": 1, "time": "2026-11-25T18:12:30.400Z", "elapsed_s": 12.6, "reason": "preempted", \
+        "signal": "SIGUSR1", "step": 37, "saved": true, "checkpoint": "/r/checkpoints/step-00000037", "seconds_since_signal": 3.5, \
+        "grace_seconds": 120}
+        """
+        _ = try makeRun(runs, "p", train: [s[5], s[7], s[8], stopped, s[14]], checkpoints: [37])
+        let ctrlC = stopped.replacingOccurrences(of: "preempted", with: "interrupted").replacingOccurrences(of: "SIGUSR1", with: "SIGINT")
+        _ = try makeRun(runs, "q", train: [s[5], s[7], s[8], ctrlC, s[14]], checkpoints: [37])
+        let list = try RunStatus.list(runsDir: runs)
+        #expect(list.map(\.state) == [.preempted, .interrupted])
+        guard case .stopped(let event) = try EngineEvent(line: stopped).body else { Issue.record("not decoded"); return }
+        #expect(event == EngineEvent.Stopped(reason: "preempted", signal: "SIGUSR1", step: 37, saved: true,
+                                             checkpoint: "/r/checkpoints/step-00000037"))
+        #expect(EventText.line(try EngineEvent(line: stopped)) == "preempted by SIGUSR1 after step 37: checkpoint written; "
+                + "continue from /r/checkpoints/step-00000037")
+    }
+}
+
+/// The run lock's owner record: pid and start time, so that an ended owner or a reused pid is known.
+@Suite struct RunLockTests {
+    /// The pid of a process that has ended (started and reaped here).
+    func endedPid() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/true")
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    @Test func ownerRecordRoundTripsAndKnowsWhetherItsProcessRuns() throws {
+        let me = LockOwner.current(stage: .train)
+        #expect(me.pid == getpid() && me.startTime != nil)
+        #expect(LockOwner.parse(me.text) == me)
+        #expect(me.liveness() == .alive)
+        var reused = me
+        reused.startTime = me.startTime! + 1
+        #expect(reused.liveness() == .pidReused)
+        let ended = LockOwner(pid: try endedPid(), startTime: 5, stage: "train", since: "2026-12-07T00:00:00Z")
+        #expect(ended.liveness() == .ended)
+        #expect(LockOwner.parse("pid 12, train, since 2026") == nil)  // the record of an older wanlora
+    }
+
+    @Test func startTimeIsField22CountedAfterTheCommandName() throws {
+        let root = try scratchFolder("proc")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/77", withIntermediateDirectories: true)
+        // a command name with spaces and a parenthesis; fields 3 to 22 follow it
+        let fields = (3...22).map { $0 == 22 ? "987654" : "\($0)" }.joined(separator: " ")
+        try Data("77 (a b) c) \(fields) 23 24\n".utf8).write(to: URL(fileURLWithPath: root + "/77/stat"))
+        #expect(LockOwner.startTime(of: 77, procRoot: root) == 987654)
+        #expect(LockOwner.startTime(of: 78, procRoot: root) == nil)
+    }
+
+    @Test func anEndedOwnersLockIsTakenOverWithAWarning() throws {
+        let runs = try scratchFolder("stale")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let folder = RunFolder(path: runs)
+        let dead = try endedPid()
+        try Data("pid \(dead), start 4242, train, since 2026-12-07T01:00:00Z\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
+        let lock = try RunLock.acquire(folder, stage: .train)
+        #expect(lock.takenOver == "took over the lock of \(runs) from wanlora pid \(dead) (train since 2026-12-07T01:00:00Z): "
+                + "it no longer runs, it ended without releasing the lock (killed?).")
+        let record = String(decoding: FileManager.default.contents(atPath: folder.lockPath)!, as: UTF8.self)
+        #expect(LockOwner.parse(record)?.pid == getpid())
+        lock.release()
+        // a clean release clears the record: the next start takes the lock without a warning
+        #expect(FileManager.default.contents(atPath: folder.lockPath)?.isEmpty == true)
+        let again = try RunLock.acquire(folder, stage: .train)
+        #expect(again.takenOver == nil)
+        again.release()
+        // this process's pid with another start time: the pid was reused, the owner is gone
+        let me = LockOwner.current(stage: .train)
+        try Data("pid \(me.pid), start \(me.startTime! + 1), cache, since x\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
+        let reused = try RunLock.acquire(folder, stage: .train)
+        #expect(reused.takenOver?.contains("its pid now belongs to another process") == true)
+        reused.release()
+    }
+
+    @Test func aLockStillHeldByWhatAnEndedOwnerStartedIsRefusedNamingTheWayOut() throws {
+        let runs = try scratchFolder("orphan")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let folder = RunFolder(path: runs)
+        let held = try RunLock.acquire(folder, stage: .train)  // stands for an engine that outlived its wanlora
+        let dead = try endedPid()
+        try Data("pid \(dead), start 4242, train, since t\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
+        let error = try #require(throws: RunError.self) { try RunLock.acquire(folder, stage: .train) }
+        #expect(error.problem.contains("wanlora pid \(dead) started") && error.remedy.contains("fuser -v \(folder.lockPath)"))
+        held.release()
     }
 }

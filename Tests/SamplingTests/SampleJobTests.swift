@@ -52,7 +52,8 @@ import Testing
         let written = try SampleJobBuilder.build(Self.contractRequest()).jsonData()
         let fixture = try Data(contentsOf: Self.fixture)
         #expect(String(decoding: written, as: UTF8.self) == String(decoding: fixture, as: UTF8.self),
-                "regenerate engine/tests/fixtures/sample-job.contract.json from SampleJobTests.contractRequest() after changing the job on purpose")
+                Comment(rawValue: "regenerate engine/tests/fixtures/sample-job.contract.json from "
+                    + "SampleJobTests.contractRequest() after changing the job on purpose"))
         let object = try #require(try JSONSerialization.jsonObject(with: written) as? [String: Any])
         let loras = try #require(object["loras"] as? [String: Any])
         #expect(loras.keys.sorted() == ["high", "low"] && loras["low"] is NSNull)  // null, not absent

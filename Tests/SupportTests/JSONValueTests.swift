@@ -3,7 +3,8 @@ import Testing
 
 @Suite struct JSONValueTests {
     @Test func parsesTypesApart() throws {
-        let value = try JSONValue.parse(#"{"i": 16, "d": 16.0, "e": 1e-08, "n": -0.5, "b": true, "z": null, "s": "한\"\\\n\u00e9\ud83d\ude00", "a": [1, [2]], "o": {}}"#)
+        let value = try JSONValue.parse(#"{"i": 16, "d": 16.0, "e": 1e-08, "n": -0.5, "b": true, "z": "#
+            + #"null, "s": "한\"\\\n\u00e9\ud83d\ude00", "a": [1, [2]], "o": {}}"#)
         #expect(value["i"] == .int(16))
         if case .double(let d) = value["d"] { #expect(d == 16) } else { Issue.record("16.0 is a double") }
         #expect(value["e"] == .double(1e-8) && value["n"] == .double(-0.5))
@@ -58,7 +59,8 @@ import Testing
         }
 
         """)
-        #expect(value.compact() == #"{"name": "a\"b", "list": [1, 0.0001, null], "nested": {"x": false}, "empty": {}, "objects": [{"k": 1}]}"#)
+        #expect(value.compact() == #"{"name": "a\"b", "list": [1, 0.0001, null], "nested": "#
+            + #"{"x": false}, "empty": {}, "objects": [{"k": 1}]}"#)
         #expect(try JSONValue.parse(value.formatted()) == value)
         #expect(JSONValue.double(.nan).compact() == "null" && JSONValue.double(1e-8).compact() == "1e-08")
     }

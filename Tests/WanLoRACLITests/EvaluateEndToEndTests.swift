@@ -22,16 +22,19 @@ import Testing
         rows = []
         for n, category in enumerate(["축제", "축제", "자연/풍경"]):
             write_video(root / "ref" / f"r{n}.mp4", seed=n, frames=9, width=64, height=48)
-            rows.append({"path": f"ref/r{n}.mp4", "caption": CAPTIONS[n], "category": category, "media_type": "video"})
+            rows.append({"path": f"ref/r{n}.mp4", "caption": \
+        CAPTIONS[n], "category": category, "media_type": "video"})
         with open(root / "val.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
         for n, (category, prompt) in enumerate([("축제", CAPTIONS[0]), ("축제", "밤의 축제"), ("자연/풍경", CAPTIONS[4])]):
             write_video(root / "generated" / f"g{n}.mp4", seed=n + 1, frames=9, width=64, height=48)
-            (root / "generated" / f"g{n}.json").write_text(json.dumps({"id": f"g{n}", "prompt": prompt, "category": category, "seed": n}))
+            (root / "generated" / f"g{n}.json").write_text(json.dumps({"id": \
+        f"g{n}", "prompt": prompt, "category": category, "seed": n}))
         weights = root / "weights"
         write_clip_pair(weights / "clip-vit-base-patch32", weights / "clip-ViT-B-32-multilingual-v1")
         write_lpips(weights / "lpips/v0.1/alex.pth", weights / "alexnet-owt-7be5be79.pth")
-        (root / "eval.toml").write_text('[sample]\\nresolution = "64x48"\\n[eval]\\nframes_per_video = 3\\nlpips_size = 32\\n')
+        (root / "eval.toml").write_text('[sample]\\nresolution = \
+        "64x48"\\n[eval]\\nframes_per_video = 3\\nlpips_size = 32\\n')
         """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: enginePython)

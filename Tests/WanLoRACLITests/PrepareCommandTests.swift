@@ -60,7 +60,8 @@ import Testing
     static func makeSources(in folder: String, count: Int = 8) throws {
         var rows = ["path,media_type,width,height,duration,category,caption"]
         for index in 0..<count {
-            try shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25 -t 1.5 -vf hue=h=\(index * 40) -c:v libx264 -preset ultrafast '\(folder)/v\(index).mp4'")
+            try shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25 -t 1.5 "
+                + "-vf hue=h=\(index * 40) -c:v libx264 -preset ultrafast '\(folder)/v\(index).mp4'")
             rows.append("v\(index).mp4,video,160,120,1.5,축제,\"비디오 \(index), 캡션\"")
         }
         try (rows.joined(separator: "\n") + "\n").write(toFile: folder + "/train.csv", atomically: true, encoding: .utf8)

@@ -56,7 +56,8 @@ import Testing
         let result = try BinaryRunner.run(["sample", "--config", toml.path, "--prompt", "한옥 마을", "--prompt", "등불 축제",
                                            "--out", out.path, "--steps", "40", "--seed", "100", "--dry-run"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("euler, 40 steps on the wan schedule with shift 12.0: 26 high-noise (guidance 4.0), 14 low-noise (guidance 3.0)"))
+        #expect(result.stderr.contains("euler, 40 steps on the wan schedule with shift 12.0: "
+            + "26 high-noise (guidance 4.0), 14 low-noise (guidance 3.0)"))
         #expect(result.stderr.contains("seeds 100–101") && result.stderr.contains("GPU memory (planner):"))
         #expect(result.stderr.contains("on one H100 (78.6 GiB usable, hardware.gpu): both experts on the GPU"))
         let job = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("sample-job.json"))) as? [String: Any])

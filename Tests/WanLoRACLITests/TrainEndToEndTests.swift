@@ -36,7 +36,8 @@ import Testing
         """.utf8).write(to: folder.appendingPathComponent("run.toml"))
         let cache = folder.appendingPathComponent("cache/1280x720-49f-512t")
         try fm.createDirectory(at: cache.appendingPathComponent("train"), withIntermediateDirectories: true)
-        try Data(#"{"schema_version": 1, "settings": {"width": 1280, "height": 720, "frames": 49, "fps": 16, "text_length": 512, "model_fingerprint": "x"}, "model_path": "m"}"#.utf8)
+        try Data((#"{"schema_version": 1, "settings": {"width": 1280, "height": 720, "frames": 49, "#
+            + #""fps": 16, "text_length": 512, "model_fingerprint": "x"}, "model_path": "m"}"#).utf8)
             .write(to: cache.appendingPathComponent("cache.json"))
         try Data("""
         {"id": "a", "media_type": "video"}
@@ -57,14 +58,17 @@ import Testing
         let runDir = folder.path + "/runs/p"
         #expect(four.stdout.contains("run folder:  \(runDir)\n"))
         #expect(four.stdout.contains("processes:   4 (torchrun)\n"))
-        #expect(four.stdout.contains("command:     \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone -m wanlora_engine train --config \(runDir)/config.resolved.json --ulysses 2 --fsdp\n"), "\(four.stdout)")
+        #expect(four.stdout.contains("command:     \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine train --config \(runDir)/config.resolved.json --ulysses 2 --fsdp\n"), "\(four.stdout)")
         // The same launch for Slurm and the per-GPU plan (the Launch library's dry-run text).
         #expect(four.stdout.contains("srun --export=ALL \(venv)/python -m torch.distributed.run --nnodes 1 --nproc-per-node 4 --standalone"))
         #expect(four.stdout.contains("Per-GPU plan (H100"))
         #expect(four.stdout.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"), "\(four.stdout)")
         #expect(!four.stdout.contains("trains on one process"))  // the old single-process note is gone
         #expect(four.stdout.contains("plan:        "))  // a GPU run is planned
-        #expect(!FileManager.default.fileExists(atPath: runDir))  // a dry run writes nothing
+        // a dry run writes only the config its command and Slurm script read
+        #expect(four.stdout.contains("config:      \(runDir)/config.resolved.json (written for the command and the Slurm script below)\n"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: runDir) == ["config.resolved.json"])
+        #expect(four.stdout.contains("#SBATCH --requeue\n") && four.stdout.contains("#SBATCH --signal=B:USR1@165\n"))
         let one = try run(["train", "--config", config, "--engine-python", venv + "/python", "--gpus", "1",
                            "--set", "hardware.ulysses_degree=1", "--set", "training.frames=49", "--dry-run", "--resume", "--force"], in: folder)
         #expect(one.stdout.contains("command:     \(venv)/python -m wanlora_engine train --config \(runDir)/config.resolved.json --resume\n"), "\(one.stdout)\(one.stderr)")
@@ -78,8 +82,11 @@ import Testing
         // An engine that is not there.
         let missing = try run(["train", "--config", "run.toml", "--engine-python", "/nonexistent/python", "--dry-run"], in: folder)
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/python (from --engine-python) is not an executable file"))
+        // the config the dry run wrote makes a run `wanlora runs` lists as new
         let runs = try run(["runs", "--config", "run.toml"], in: folder)
-        #expect(runs.status == 1 && runs.stderr.contains("runs folder \(folder.path)/runs does not exist"))
+        #expect(runs.status == 0 && runs.stdout.contains("\np ") && runs.stdout.contains(" new "), "\(runs.stdout)")
+        let nowhere = try run(["runs", "--runs-dir", "nowhere"], in: folder)
+        #expect(nowhere.status == 1 && nowhere.stderr.contains("runs folder \(folder.path)/nowhere does not exist"))
     }
 
     /// A stand-in for the engine's Python: writes its arguments and environment, exits 7.
@@ -118,6 +125,8 @@ import Testing
         --nproc-per-node
         2
         --standalone
+        --signals-to-handle
+        SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1
         --shutdown-timeout
         120
         -m
@@ -145,10 +154,21 @@ import Testing
         let base = ["train", "--config", "run.toml", "--engine-python", python, "--dry-run", "--force"]
         let two = try run(base + ["--gpus", "8", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
         #expect(two.status == 0, "\(two.stderr)")
-        #expect(two.stdout.contains("command:     \(python) -m torch.distributed.run --nnodes 2 --nproc-per-node 8 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500 -m wanlora_engine train"), "\(two.stdout)")
-        #expect(two.stdout.contains("#SBATCH --nodes=2") && two.stdout.contains("--rdzv-backend c10d"))
+        #expect(two.stdout.contains("command:     \(python) -m torch.distributed.run --nnodes 2 --nproc-per-node 8 --node-rank 1 --master-addr 10.0.0.1 --master-port 29500 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine train"), "\(two.stdout)")
+        #expect(two.stdout.contains("#SBATCH --nodes=2") && two.stdout.contains("--node-rank \"$SLURM_NODEID\" --master-addr \"$head\""))
         #expect(two.stdout.contains("Launch on this node (node 1 of 2"))
-        let nodes = try run(base + ["--gpus", "8", "--nodes", "2"], in: folder)
+        // Without --master a dry run still shows the Slurm script, which finds node 0 in SLURM_JOB_NODELIST;
+        // starting a node needs it.
+        let slurm = try run(base + ["--gpus", "8", "--nodes", "2", "--slurm-time", "48:00:00", "--slurm-partition", "gpu",
+                                    "--slurm-account", "lab"], in: folder)
+        #expect(slurm.status == 0, "\(slurm.stderr)")
+        #expect(slurm.stdout.contains("--master-addr NODE0_ADDRESS --master-port 29500"))
+        for line in ["#SBATCH --time=48:00:00", "#SBATCH --partition=gpu", "#SBATCH --account=lab",
+                     "export head=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)", "trap stop_and_requeue USR1"] {
+            #expect(slurm.stdout.contains("  " + line + "\n"), "\(line)")
+        }
+        let nodes = try run(["train", "--config", "run.toml", "--engine-python", python, "--force", "--gpus", "8", "--nodes", "2"],
+                            in: folder)
         #expect(nodes.status == 1 && nodes.stderr.contains("--nodes 2 needs the address where node 0 waits"), "\(nodes.stderr)")
         let master = try run(base + ["--master", "node0"], in: folder)
         #expect(master.status != 0 && master.stderr.contains("--master node0 is not ADDR:PORT."), "\(master.stderr)")

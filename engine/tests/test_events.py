@@ -21,8 +21,10 @@ def sample_events(name="events.sample.jsonl"):
 
 
 def test_sample_fixture_covers_every_event_type_with_its_fields():
-    # the evaluate stage's events live in their own fixture (read by the Swift Evaluation library, not Runs)
-    events = sample_events() + sample_events("events.evaluate.sample.jsonl")
+    # the evaluate and morphemes stages' events live in their own fixtures (read by the Swift Evaluation
+    # library and Runs.MorphemeJob, not EngineEvent)
+    events = (sample_events() + sample_events("events.evaluate.sample.jsonl")
+              + sample_events("events.morphemes.sample.jsonl"))
     assert {e["event"] for e in events} == set(EVENT_FIELDS)
     for event in events:
         assert COMMON <= event.keys()

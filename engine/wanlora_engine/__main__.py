@@ -8,6 +8,8 @@ Stages:
     demo-data   write a small prepared dataset of real media (PNG + H.264 via ffmpeg): --out DIR
     evaluate    FVD, IS, LPIPS, CLIP score, temporal consistency: --config OUT/evaluate.json (docs/evaluate.md)
     eval-weights  write random-weight stand-ins of the metric networks (tests, demo): --out DIR
+    morphemes   Korean morphemes and content words of captions with Kiwi (wanlora analyze --morphemes):
+                --input CAPTIONS --output MORPHEMES --vocabulary VOCAB.json (formats in morphemes.py)
 
 stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stderr.
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
@@ -25,6 +27,32 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+
+def _run_morphemes(args: argparse.Namespace) -> int:
+    """The morphemes stage: no config, no run folder; events on stdout only."""
+    from . import stage
+    from .errors import EngineError
+    from .events import EventWriter
+    from .morphemes import run_morphemes
+
+    with EventWriter(None) as events:
+        try:
+            if args.workers < 0 or args.batch < 1:
+                from .errors import ConfigError
+
+                raise ConfigError(f"--workers {args.workers} --batch {args.batch}: workers must be 0 or more, "
+                                  "batch 1 or more", "pass e.g. --workers 0 --batch 2048")
+            run_morphemes(args.input, args.output, args.vocabulary, args.workers, args.batch, events, args.unit)
+        except EngineError as error:
+            events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=None,
+                        last_checkpoint=None)
+            print(str(error), file=sys.stderr, flush=True)
+            return error.exit_code
+        except KeyboardInterrupt:
+            return stage.EXIT_INTERRUPTED
+    return stage.EXIT_OK
+
 
 ALLOCATOR_DEFAULT = "expandable_segments:True"
 
@@ -77,7 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("--out", required=True, type=Path)
     weights.add_argument("--seed", type=int, default=0)
     weights.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex")
+    morphemes = sub.add_parser("morphemes", help="Korean morphemes and content words of captions (Kiwi)")
+    morphemes.add_argument("--input", required=True, type=Path, help="caption file written by wanlora")
+    morphemes.add_argument("--output", required=True, type=Path, help="binary result file to write")
+    morphemes.add_argument("--vocabulary", required=True, type=Path, help="JSON vocabulary file to write")
+    morphemes.add_argument("--workers", type=int, default=0, help="Kiwi's threads (0: one per core)")
+    morphemes.add_argument("--batch", type=int, default=2048, help="captions per progress event")
+    morphemes.add_argument("--unit", choices=("word", "caption"), default="word",
+                           help="analyse each distinct space-separated word once (fast) or each caption whole")
     args = parser.parse_args(argv)
+
+    if args.stage == "morphemes":
+        return _run_morphemes(args)
 
     if args.stage == "eval-weights":
         from .evaluate.random_weights import write_random_weights

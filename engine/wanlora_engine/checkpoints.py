@@ -1,19 +1,29 @@
-"""Training checkpoints: written whole or not at all, the last checkpoint.keep_last kept, read back to resume.
+"""Training checkpoints: written whole or not at all, checked when read, the last checkpoint.keep_last kept.
 
     derived.run_dir/checkpoints/step-NNNNNNNN/   lora-high.safetensors, lora-low.safetensors (float32),
-                                         optimizer.pt, rng.pt, trainer_state.json (written last)
+                                         optimizer.pt, rng.pt, trainer_state.json,
+                                         manifest.json (written last: bytes and sha256 of every other file)
 
-A checkpoint folder is written under a temporary name and renamed into place, so a folder named step-N is
-always complete. Rank 0 writes (LoRA weights and optimizer state are the same on every rank); every rank
-reads a checkpoint when resuming. rng.pt holds the data generator's state (the same on every rank) and each
-rank's own dropout stream, so a run resumed on the same layout continues every stream where it stopped.
+A checkpoint is written into a temporary folder (.tmp-step-N): every file fsynced, the manifest last, the
+folder fsynced, then renamed into place and the parent folder fsynced, so that after a crash or a power
+loss a folder named step-N is complete. A write error (a full disk) leaves the previous checkpoints as they
+were, removes the temporary folder and stops the run (CheckpointWriteError on every rank). When resuming,
+the newest checkpoint whose files match its manifest is used; a newer one that does not (cut short, a file
+truncated or changed) is skipped with a `checkpoint_corrupt` warning and renamed corrupt-step-N (kept for
+inspection, out of the way of pruning). Rank 0 writes (LoRA weights and optimizer state are the same on
+every rank); every rank reads a checkpoint when resuming. rng.pt holds the data generator's state (the same
+on every rank) and each rank's own dropout stream, so a run resumed on the same layout continues every
+stream where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +31,27 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import distributed as dist_util
-from .errors import ConfigError
+from . import faults
+from .errors import ConfigError, EngineError
 from .events import EventWriter
 from .lora import lora_parameters
 
 CHECKPOINT_PREFIX = "step-"
+CORRUPT_PREFIX = "corrupt-"
+MANIFEST = "manifest.json"
+
+
+class CheckpointWriteError(EngineError):
+    """A checkpoint could not be written (disk full, I/O error); the previous ones are intact."""
+
+    code = "checkpoint_write_failed"
+    all_ranks = True  # raised on every rank at once: rank 0 reports it
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """The complete checkpoints of a run folder, oldest first."""
+    """The published checkpoints of a run folder (a manifest, or trainer_state.json before manifests), oldest first.
+
+    Published is not verified: checkpoint_to_resume checks the files against the manifest."""
     folder = run_dir / "checkpoints"
     if not folder.is_dir():
         return []
@@ -43,18 +65,80 @@ def checkpoint_step(folder: Path) -> int:
     return int(folder.name[len(CHECKPOINT_PREFIX):])
 
 
-def checkpoint_to_resume(run_dir: Path, resume: bool) -> Path | None:
-    """The checkpoint --resume continues from (None without --resume); refuses to train over a run's checkpoints."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why `folder` is not a whole checkpoint (None when every file matches its manifest)."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return None  # written before manifests existed (renamed into place whole): taken as it is
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{MANIFEST} is unreadable ({error})"
+    for name, entry in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            return f"{name} has {size} bytes, the manifest says {entry['bytes']}"
+        if _sha256(path) != entry["sha256"]:
+            return f"{name} does not match its sha256 in the manifest"
+    return None
+
+
+@dataclass
+class ResumePoint:
+    """The checkpoint a run continues from, and the newer ones that were found broken and skipped."""
+
+    folder: Path | None
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (folder, problem)
+
+
+def checkpoint_to_resume(run_dir: Path, resume: bool) -> ResumePoint:
+    """The checkpoint --resume continues from (folder None without --resume): the newest whole one.
+
+    Refuses to train over a run's checkpoints without --resume, and to resume a run without a whole one."""
     existing = checkpoint_dirs(run_dir)
     if existing and not resume:
         raise ConfigError(
             f"run folder {run_dir} already has checkpoints (latest {existing[-1].name})",
             "pass --resume to continue that run, or choose a new run folder",
         )
-    if resume and not existing:
+    if not resume:
+        return ResumePoint(None)
+    if not existing:
         raise ConfigError(f"--resume: run folder {run_dir} has no checkpoint to resume from",
                           "start without --resume, or set run.name to the run to continue")
-    return existing[-1] if resume else None
+    skipped = []
+    for folder in reversed(existing):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return ResumePoint(folder, skipped)
+        skipped.append((folder, problem))
+    details = "; ".join(f"{f.name}: {why}" for f, why in skipped)
+    raise ConfigError(f"--resume: no checkpoint of {run_dir} is whole ({details})",
+                      "restore a checkpoint folder from a backup, or start a new run folder without --resume")
+
+
+def set_aside(skipped: list[tuple[Path, str]], events: EventWriter) -> None:
+    """Rank 0, after every rank has chosen its checkpoint: broken checkpoints renamed corrupt-step-N, each with
+    a `checkpoint_corrupt` warning."""
+    for folder, problem in skipped:
+        target = folder.with_name(CORRUPT_PREFIX + folder.name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(folder, target)
+        events.warning("checkpoint_corrupt", f"checkpoint {folder.name} is not whole ({problem}): resuming from an "
+                       f"earlier one; the folder is kept as {target.name}", path=str(target), problem=problem)
 
 
 def _rank_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -64,47 +148,84 @@ def _rank_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     return state
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_folder(tmp: Path, step: int, models: dict[str, Any], optimizer: Any, scheduler: Any,
+                  generator: torch.Generator, rank_rng: list[Any], layout: dist_util.Layout,
+                  trainer_state: dict[str, Any]) -> None:
+    for index, (expert, model) in enumerate(models.items()):
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora_parameters(model).items()}
+        save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
+        if index == 0:
+            faults.maybe_kill(layout.rank, step, "checkpoint_write")
+            faults.maybe_write_error(step)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+    rng = {"torch": torch.get_rng_state(), "generator": generator.get_state(), "ranks": rank_rng}
+    if torch.cuda.is_available() and not layout.distributed:
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(rng, tmp / "rng.pt")
+    (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1))
+    files = {}
+    for path in sorted(tmp.iterdir()):
+        _fsync(path)
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    manifest = tmp / MANIFEST
+    manifest.write_text(json.dumps({"step": step, "files": files}, indent=1))
+    _fsync(manifest)
+    _fsync(tmp)
+
+
 def save_checkpoint(run_dir: Path, step: int, keep_last: int, models: dict[str, Any], optimizer: Any,
                     scheduler: Any, generator: torch.Generator, layout: dist_util.Layout, device: torch.device,
                     trainer_state: dict[str, Any], events: EventWriter) -> Path:
     """Every rank calls this; rank 0 writes the folder of `step`, drops all but the last `keep_last` and emits
-    the `checkpoint` event. `models`: expert name -> model with LoRA; `trainer_state`: trainer_state.json."""
+    the `checkpoint` event. `models`: expert name -> model with LoRA; `trainer_state`: trainer_state.json.
+
+    Raises CheckpointWriteError on every rank when rank 0 cannot write it (the earlier checkpoints stay)."""
     folder = run_dir / "checkpoints"
     final = folder / f"{CHECKPOINT_PREFIX}{step:08d}"
     rank_rng = dist_util.gather_objects(_rank_rng_state(device))  # collective: before rank 0 goes its way
-    if not layout.is_main:
-        dist_util.barrier()  # wait until rank 0 has written it
-        return final
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
+    failure: str | None = None
+    if layout.is_main:
+        started = time.monotonic()
         tmp = folder / f".tmp-{final.name}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        for expert, model in models.items():
-            tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora_parameters(model).items()}
-            save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        rng = {"torch": torch.get_rng_state(), "generator": generator.get_state(), "ranks": rank_rng}
-        if torch.cuda.is_available() and not layout.distributed:
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        torch.save(rng, tmp / "rng.pt")
-        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1))
-        for path in tmp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        removed = []
-        for old in checkpoint_dirs(run_dir)[:-keep_last]:
-            shutil.rmtree(old)
-            removed.append(str(old))
-        size = sum(p.stat().st_size for p in final.iterdir())
-        events.emit("checkpoint", step=step, path=str(final), bytes=size, removed=removed)
-        return final
-    finally:
-        dist_util.barrier()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir()
+            _write_folder(tmp, step, models, optimizer, scheduler, generator, rank_rng, layout, trainer_state)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync(folder)
+        except OSError as error:
+            shutil.rmtree(tmp, ignore_errors=True)
+            failure = f"writing checkpoint {final} failed: {error.strerror or error}"
+        else:
+            faults.maybe_kill(layout.rank, step, "checkpoint_published")
+            removed = []
+            for old in checkpoint_dirs(run_dir)[:-keep_last]:
+                shutil.rmtree(old)
+                removed.append(str(old))
+            size = sum(p.stat().st_size for p in final.iterdir())
+            events.emit("checkpoint", step=step, path=str(final), bytes=size, removed=removed,
+                        seconds=time.monotonic() - started)
+    failure = dist_util.gather_objects(failure)[0]  # rank 0's outcome, on every rank (also the barrier)
+    if failure is not None:
+        kept = checkpoint_dirs(run_dir)
+        raise CheckpointWriteError(
+            f"{failure}; the run stops at step {step}, "
+            + (f"its last checkpoint {kept[-1].name} is intact" if kept else "no earlier checkpoint exists"),
+            f"free space on the disk of {folder} (or fix the I/O error), then run the same command with --resume")
+    return final
 
 
 def load_checkpoint(folder: Path, models: dict[str, Any], optimizer: Any, scheduler: Any,

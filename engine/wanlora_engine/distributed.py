@@ -129,7 +129,13 @@ def start(layout: Layout, device_type: str) -> Groups:
         return Groups(layout, device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+        # The rendezvous store outlives an elastic restart: without a prefix per attempt, a restarted rank
+        # can read the dead attempt's addresses (gloo: "connectFullMesh failed ... Connection refused") and
+        # the failure report's claim (claim_failure_report) would already be taken.
+        store, rank, world_size = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or "0"
+        dist.init_process_group(backend, store=dist.PrefixStore(f"wanlora/attempt_{attempt}", store), rank=rank,
+                                world_size=world_size, device_id=device if device.type == "cuda" else None)
     groups = Groups(layout, device)
     if layout.ulysses > 1:
         # Every rank creates every group, in the same order (a torch.distributed rule).

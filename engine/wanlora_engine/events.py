@@ -40,6 +40,11 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "eval": ("step", "split", "samples", "val_loss", "val_loss_high", "val_loss_low", "losses_by_timestep"),
     "checkpoint": ("step", "path", "bytes", "removed"),
+    # training stopped on a signal after a step; saved: whether that step's checkpoint was written
+    "stopped": ("reason", "signal", "step", "saved", "checkpoint", "seconds_since_signal", "grace_seconds"),
+    # a non-finite loss answered by train.on_nonfinite 'skip' or 'rollback'
+    "nonfinite_skipped": ("step", "problem", "skipped_steps"),
+    "nonfinite_rollback": ("step", "problem", "checkpoint", "resumed_at_step", "lr_scale", "rollbacks"),
     # stage `sample` (wanlora sample)
     "sample_plan": (
         "videos", "videos_existing", "steps", "steps_high", "steps_low", "schedule", "solver", "schedule_kind",
@@ -61,6 +66,12 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
         "frames_per_video", "fvd_frames",
     ),
     "evaluate_progress": ("phase", "done", "total", "videos_per_second"),
+    # morphemes stage (`wanlora analyze --morphemes`, curate's template flag)
+    "morpheme_progress": ("done", "total", "captions_per_second"),
+    "morpheme_summary": (
+        "analyser", "captions", "morphemes", "content_words", "morpheme_types", "content_word_types", "scripts",
+        "unit", "workers", "model_load_seconds", "seconds", "peak_rss_bytes",
+    ),
 }
 
 
@@ -101,6 +112,11 @@ class EventWriter:
         if self.enabled and self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "a", encoding="utf-8")
+            if self._file.tell() > 0:
+                with open(self.path, "rb") as existing:
+                    existing.seek(-1, os.SEEK_END)
+                    if existing.read(1) != b"\n":  # a killed process's torn last line: end it
+                        self._file.write("\n")
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         required = EVENT_FIELDS.get(event)

@@ -77,6 +77,7 @@ class StageRun:
     config_path: Path | None
     work: Callable[[EventWriter], StageResult]
     resumed_from_step: int | None = None
+    restarted_by: str | None = None  # 'torchrun' or 'slurm' when a launcher started this process again
     interrupted_note: str | None = None  # logged when a signal stops the stage
 
 
@@ -106,26 +107,41 @@ def _cache(config_path: Path, options: StageOptions, layout: distributed.Layout)
                     config.source_path, work)
 
 
+def restarted_by_launcher(env: dict[str, str] | None = None) -> str | None:
+    """Which launcher restarted this process ('torchrun' after an elastic restart, 'slurm' in a requeued job),
+    or None on a first start."""
+    env = dict(os.environ) if env is None else env
+    for name, launcher in (("TORCHELASTIC_RESTART_COUNT", "torchrun"), ("SLURM_RESTART_COUNT", "slurm")):
+        try:
+            if int(env.get(name, "0") or 0) > 0:
+                return launcher
+        except ValueError:
+            continue
+    return None
+
+
 def _train(config_path: Path, options: StageOptions, layout: distributed.Layout) -> StageRun:
-    from .checkpoints import checkpoint_dirs, checkpoint_step
+    from .checkpoints import checkpoint_dirs, checkpoint_step, checkpoint_to_resume
     from .config import load_config
     from .devices import resolve_device
     from .train import run_train
 
     config = load_config(config_path)
-    resumed_from = None
-    if options.resume:
-        found = checkpoint_dirs(config.derived.run_dir)
-        resumed_from = checkpoint_step(found[-1]) if found else None
+    # A restart by torchrun (a rank died) or a requeued Slurm job runs the first command again: it continues
+    # from the last whole checkpoint when there is one, whether or not that command said --resume.
+    restarted = restarted_by_launcher()
+    run_dir = config.derived.run_dir
+    resume = options.resume or (restarted is not None and bool(checkpoint_dirs(run_dir)))
+    point = checkpoint_to_resume(run_dir, resume)
 
     def work(events: EventWriter) -> StageResult:
         groups = distributed.start(layout, resolve_device(config.training.device, "training.device").type)
-        status, outputs, summary = run_train(config, events, options.resume, groups)
+        status, outputs, summary = run_train(config, events, point, groups)
         return StageResult(status, outputs, summary, step=summary.get("steps_done"))
 
-    return StageRun(config.derived.run_dir / "events.jsonl", config.run.name, config.training.device,
-                    config.source_path, work,
-                    resumed_from_step=resumed_from)
+    return StageRun(run_dir / "events.jsonl", config.run.name, config.training.device, config.source_path, work,
+                    resumed_from_step=checkpoint_step(point.folder) if point.folder else None,
+                    restarted_by=restarted)
 
 
 def _sample(config_path: Path, options: StageOptions, layout: distributed.Layout) -> StageRun:
@@ -171,10 +187,11 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 class _Signals:
-    """SIGINT and SIGTERM raise KeyboardInterrupt while the stage works (the main thread only can set
-    handlers), are ignored while the last events are written, and get their old handlers back at the end."""
+    """SIGINT, SIGTERM and SIGUSR1 (a scheduler's preemption notice) raise KeyboardInterrupt while the stage
+    works (the main thread only can set handlers), are ignored while the last events are written, and get their
+    old handlers back at the end. Training installs its own handlers (stop after the step, train.py)."""
 
-    NUMBERS = (signal.SIGTERM, signal.SIGINT)
+    NUMBERS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
     def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
@@ -233,10 +250,11 @@ def _run_with_events(stage: str, run: StageRun, events: EventWriter, layout: dis
     result = StageResult(status="failed")
     code = EXIT_FAILED
     failure: dict[str, object] | None = None  # the error event, when this rank has one to report
+    all_ranks_failed = False  # an error every rank raised at once (rank 0 reports it through `events`)
     try:
         events.emit("run_started", stage=stage, run_name=run.run_name, **engine_versions(),
                     **device_fields(run.device), config_path=str(run.config_path),
-                    resumed_from_step=run.resumed_from_step,
+                    resumed_from_step=run.resumed_from_step, restarted_by=run.restarted_by,
                     cuda_alloc_conf=os.environ.get("PYTORCH_CUDA_ALLOC_CONF") or os.environ.get("PYTORCH_ALLOC_CONF"),
                     **layout.describe())
         result = run.work(events)
@@ -245,6 +263,8 @@ def _run_with_events(stage: str, run: StageRun, events: EventWriter, layout: dis
         if error.code != "non_finite_loss":  # that one already reported its step and checkpoint
             failure = dict(code=error.code, problem=error.problem, remedy=error.remedy, step=None,
                            last_checkpoint=None)
+        if getattr(error, "all_ranks", False):
+            all_ranks_failed = True
         result = StageResult(status="diverged" if error.code == "non_finite_loss" else "failed")
         code = error.exit_code
         print(str(error), file=sys.stderr, flush=True)  # every rank: set_log_enabled quiets log() off rank 0
@@ -261,7 +281,7 @@ def _run_with_events(stage: str, run: StageRun, events: EventWriter, layout: dis
     signals.ignore()
     finished = dict(stage=stage, status=result.status, step=result.step, seconds=time.monotonic() - started,
                     outputs=result.outputs, summary=result.summary)
-    if failure is not None and layout.distributed:
+    if failure is not None and layout.distributed and not all_ranks_failed:
         # One rank failed on its own (the others wait in a collective until torchrun stops them): the
         # first rank to fail reports, whatever its number, naming itself.
         if distributed.claim_failure_report():

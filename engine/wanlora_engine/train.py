@@ -29,7 +29,16 @@ from typing import Any
 import torch
 
 from . import distributed as dist_util
-from .checkpoints import checkpoint_dirs, checkpoint_to_resume, load_checkpoint, save_checkpoint
+from . import faults
+from .checkpoints import (
+    ResumePoint,
+    checkpoint_dirs,
+    checkpoint_problem,
+    checkpoint_to_resume,
+    load_checkpoint,
+    save_checkpoint,
+    set_aside,
+)
 from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .devices import GPUMemoryPeaks, StreamRequest, check_world_size, host_peak_bytes, place_experts, resolve_device
@@ -44,6 +53,9 @@ from .streaming import move_model
 
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
+
+MAX_ROLLBACKS_IN_A_ROW = 3  # rollbacks to one checkpoint before a non-finite loss stops the run
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)  # SIGUSR1: Slurm's (and torchrun's) preemption notice
 
 
 def velocity_losses(model: Any, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
@@ -125,10 +137,14 @@ class TrainState:
     samples_seen: int = 0  # global data position
     focal_ema: float | None = None
     history: list[float] = field(default_factory=list)  # mean training loss per step (overfit summary)
+    skipped_steps: int = 0  # steps without an update: a non-finite loss with train.on_nonfinite 'skip'
+    rollbacks: int = 0  # non-finite losses answered by reloading a checkpoint ('rollback')
+    lr_scale: float = 1.0  # the product of the rollbacks' train.rollback_lr_factor
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "samples_seen": self.samples_seen, "focal_ema": self.focal_ema,
-                "history": self.history}
+                "history": self.history, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks,
+                "lr_scale": self.lr_scale}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,6 +169,9 @@ class Trainer:
         self.timesteps = config.model.num_train_timesteps
         self.state = TrainState()
         self.stop_requested = False
+        self._rollback_target: Path | None = None
+        self._rollbacks_in_a_row = 0
+        self.last_checkpoint_seconds: float | None = None  # how long the last save took (the stop grace)
         self.tb_writer: Any = None
         self.last_eval: dict[str, Any] | None = None
 
@@ -381,6 +400,7 @@ class Trainer:
         started = time.monotonic()
         cfg = self.config.training
         layout = self.layout
+        faults.maybe_kill(layout.rank, self.state.step + 1, "step_start")
         self.optimizer.zero_grad(set_to_none=True)
         indices = self.sampler.take(self.state.samples_seen, self.samples_per_step)
         samples = self.draw_step(indices)  # the whole step, drawn identically on every rank
@@ -418,6 +438,8 @@ class Trainer:
         for expert, value in per_sample_loss:
             local.add(expert, value)
         stats = StepLosses(*[v / layout.ulysses for v in dist_util.sum_values(local.values(), self.device)])
+        if faults.nan_loss(self.state.step + 1):
+            stats.total = stats.high = stats.low = float("nan")
         if not all(math.isfinite(v) for v in stats.values()):
             bad = [e for e, total in (("high", stats.high), ("low", stats.low)) if not math.isfinite(total)]
             raise NonFiniteLossError(
@@ -438,6 +460,7 @@ class Trainer:
                 "lower train.optimizer.lr or raise warmup_steps, and resume from the last checkpoint",
             )
         lr = self.scheduler.get_last_lr()[0]
+        faults.maybe_kill(layout.rank, self.state.step + 1, "before_update")
         self.optimizer.step()
         self.scheduler.step()
         self.state.step += 1
@@ -514,16 +537,69 @@ class Trainer:
         state = self.state.to_json() | {"optimizer_name": self.optimizer_name, "experts": self.experts,
                                         "total_steps": self.total_steps, "samples_per_step": self.samples_per_step,
                                         "layout": self.layout.describe()}
-        return save_checkpoint(self.run_dir, self.state.step, self.config.training.keep_checkpoints, self.models,
-                               self.optimizer, self.scheduler, self.generator, self.layout, self.device, state,
-                               self.events)
+        started = time.monotonic()
+        folder = save_checkpoint(self.run_dir, self.state.step, self.config.training.keep_checkpoints, self.models,
+                                 self.optimizer, self.scheduler, self.generator, self.layout, self.device, state,
+                                 self.events)
+        self.last_checkpoint_seconds = time.monotonic() - started
+        return folder
 
     def load_checkpoint(self, folder: Path) -> None:
         state = load_checkpoint(folder, self.models, self.optimizer, self.scheduler, self.generator, self.layout,
                                 self.device, self.config.training.seed)
         self.state = TrainState(step=int(state["step"]), samples_seen=int(state["samples_seen"]),
-                                focal_ema=state.get("focal_ema"), history=list(state.get("history", [])))
+                                focal_ema=state.get("focal_ema"), history=list(state.get("history", [])),
+                                skipped_steps=int(state.get("skipped_steps", 0)),
+                                rollbacks=int(state.get("rollbacks", 0)),
+                                lr_scale=float(state.get("lr_scale", 1.0)))
         self._keep_batch_of(state, folder)
+
+    # -----------------------------------------------------------------------------------------------
+    # A non-finite loss or gradient norm (train.on_nonfinite)
+
+    def skip_step(self, error: NonFiniteLossError) -> None:
+        """'skip': the step counts (data, schedule) but updates nothing."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.state.step += 1
+        self.state.samples_seen += self.samples_per_step
+        self.state.skipped_steps += 1
+        self.events.emit("nonfinite_skipped", step=self.state.step, problem=error.problem,
+                         skipped_steps=self.state.skipped_steps)
+
+    def rollback(self, error: NonFiniteLossError) -> Path:
+        """'rollback': reload the newest whole checkpoint and scale the learning rate by rollback_lr_factor
+        (cumulative over the run's rollbacks). Raises `error` when there is no checkpoint to go back to, or after
+        MAX_ROLLBACKS_IN_A_ROW rollbacks to the same checkpoint."""
+        failed_step = self.state.step + 1
+        whole = [f for f in reversed(checkpoint_dirs(self.run_dir)) if checkpoint_problem(f) is None]
+        if not whole:
+            error.remedy = "no checkpoint was written yet to roll back to: " + error.remedy
+            raise error
+        folder = whole[0]
+        same = self._rollback_target == folder
+        self._rollbacks_in_a_row = self._rollbacks_in_a_row + 1 if same else 1
+        self._rollback_target = folder
+        if self._rollbacks_in_a_row > MAX_ROLLBACKS_IN_A_ROW:
+            error.remedy = (f"{MAX_ROLLBACKS_IN_A_ROW} rollbacks to {folder.name} did not help: " + error.remedy)
+            raise error
+        scale = self.state.lr_scale * self.config.training.rollback_lr_factor
+        rollbacks = self.state.rollbacks + 1
+        self.optimizer.zero_grad(set_to_none=True)
+        self.load_checkpoint(folder)
+        # the scheduler's base learning rates come back as saved; scale them from the checkpoint's scale
+        ratio = scale / self.state.lr_scale
+        self.scheduler.base_lrs = [lr * ratio for lr in self.scheduler.base_lrs]
+        step = self.scheduler.last_epoch
+        for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                       self.scheduler.lr_lambdas):
+            group["lr"] = base * factor(step)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self.state.lr_scale = scale
+        self.state.rollbacks = rollbacks
+        self.events.emit("nonfinite_rollback", step=failed_step, problem=error.problem, checkpoint=str(folder),
+                         resumed_at_step=self.state.step, lr_scale=scale, rollbacks=self.state.rollbacks)
+        return folder
 
     def _keep_batch_of(self, state: dict[str, Any], folder: Path) -> None:
         """Resumed on another number of GPUs: keep the run's samples per step by changing grad_accum."""
@@ -575,18 +651,23 @@ class Trainer:
 # ---------------------------------------------------------------------------------------------------
 
 
-def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
+def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | ResumePoint,
               groups: dist_util.Groups | None = None) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """Train; returns (status, outputs, summary) for the run_finished event. Raises EngineError on failure.
 
-    `groups`: the started process layout under torchrun (distributed.start); None for one process.
+    `resume`: --resume, or the checkpoint already chosen (stage.py); `groups`: the started process layout
+    under torchrun (distributed.start); None for one process.
     """
     run_dir = config.derived.run_dir
-    resume_from = checkpoint_to_resume(run_dir, resume)
+    point = resume if isinstance(resume, ResumePoint) else checkpoint_to_resume(run_dir, resume)
     trainer = Trainer(config, events, groups)
-    if resume_from is not None:
-        trainer.load_checkpoint(resume_from)
-        log(f"resumed from {resume_from}")
+    if point.folder is not None:
+        trainer.load_checkpoint(point.folder)
+        log(f"resumed from {point.folder}")
+    if point.skipped:
+        dist_util.barrier()  # every rank has read its checkpoint before rank 0 moves the broken ones
+        if trainer.layout.is_main:
+            set_aside(point.skipped, events)
     counts = {e: sum(p.numel() for p in trainer.params[e]) for e in trainer.experts}
     events.emit("train_plan", experts=trainer.experts, trainable_parameters=counts,
                 train_samples=len(trainer.train_set), val_samples=len(trainer.eval_set) if trainer.eval_set else 0,
@@ -613,25 +694,10 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
                            "pip install tensorboard into the engine's environment to get it")
 
-    first_signal: list[float] = []
-
-    def request_stop(signum: int, frame: Any) -> None:
-        # One Ctrl-C can arrive several times within milliseconds: from the terminal to every process of
-        # its group, and forwarded again by torchrun and by wanlora. Signals within 2 s count as one; a
-        # later one stops at once, whichever of SIGINT/SIGTERM it is (wanlora escalates SIGINT → SIGTERM).
-        now = time.monotonic()
-        if first_signal and now - first_signal[0] > 2.0:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        if not first_signal:
-            first_signal.append(now)
-            trainer.stop_requested = True
-            log(f"signal {signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopRequest(trainer, config.training.stop_grace_seconds)
+    previous = {s: signal.signal(s, stop.handle) for s in STOP_SIGNALS}
     started = time.monotonic()
-    last_saved = trainer.state.step if resume else -1
+    last_saved = trainer.state.step if point.folder is not None else -1
     eval_start = None
     window: list[StepRecord] = []
     memory = GPUMemoryPeaks(trainer.device)
@@ -641,51 +707,44 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             eval_start = trainer.evaluate()
         while trainer.state.step < trainer.total_steps:
             try:
-                record = trainer.train_step()
+                window.append(trainer.train_step())
             except NonFiniteLossError as error:
-                last = checkpoint_dirs(run_dir)
-                events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy,
-                            step=trainer.state.step + 1, last_checkpoint=str(last[-1]) if last else None)
-                raise
-            window.append(record)
+                if config.training.on_nonfinite == "skip":
+                    trainer.skip_step(error)
+                elif config.training.on_nonfinite == "rollback":
+                    try:
+                        trainer.rollback(error)
+                    except NonFiniteLossError:
+                        _report_non_finite(error, trainer, events)
+                        raise
+                    last_saved = trainer.state.step
+                    window = []
+                    continue
+                else:
+                    _report_non_finite(error, trainer, events)
+                    raise
             step = trainer.state.step
             # A signal may reach one rank only: all ranks stop after the same step.
             trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
-            if step % config.training.logging_steps == 0 or step == trainer.total_steps or trainer.stop_requested:
-                seconds = sum(r.seconds for r in window) / len(window)
-                allocated, window_peak, peak = memory.window()
-                peaks = dist_util.gather_objects(peak)
-                window_peaks = dist_util.gather_objects(window_peak)
-                samples_high = sum(r.samples_high for r in window)
-                samples_low = sum(r.samples_low for r in window)
-                loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
-                loss_low = [r.loss_low * r.samples_low for r in window if r.loss_low is not None]
-                events.emit(
-                    "step", step=step, total_steps=trainer.total_steps,
-                    epoch=trainer.state.samples_seen / len(trainer.train_set),
-                    loss=sum(r.loss for r in window) / len(window),
-                    loss_high=sum(loss_high) / samples_high if samples_high else None,
-                    loss_low=sum(loss_low) / samples_low if samples_low else None,
-                    samples_high=samples_high, samples_low=samples_low, lr=record.lr, grad_norm=record.grad_norm,
-                    seconds_per_step=seconds, samples_per_second=trainer.samples_per_step / max(seconds, 1e-9),
-                    gpu_memory_allocated_bytes=allocated, gpu_memory_peak_bytes=peak,
-                    host_memory_peak_bytes=host_peak_bytes(),
-                    eta_seconds=seconds * (trainer.total_steps - step),
-                    gpu_memory_peak_bytes_by_rank=peaks,
-                    gpu_memory_window_peak_bytes=window_peak, gpu_memory_window_peak_bytes_by_rank=window_peaks,
-                )
-                trainer._tensorboard({"train/loss": window[-1].loss, "train/lr": record.lr,
-                                      "train/grad_norm": record.grad_norm})
+            if window and (step % config.training.logging_steps == 0 or step == trainer.total_steps
+                           or trainer.stop_requested):
+                _emit_step(trainer, window, memory, events)
                 window = []
             if config.training.eval_steps and step % config.training.eval_steps == 0 and not trainer.overfit:
                 trainer.evaluate()
-            if config.training.save_steps and step % config.training.save_steps == 0:
-                trainer.save_checkpoint()
-                last_saved = step
             if trainer.stop_requested:
                 status = "interrupted"
                 break
-        if trainer.state.step != last_saved:
+            if config.training.save_steps and step % config.training.save_steps == 0:
+                trainer.save_checkpoint()
+                last_saved = step
+        if status == "interrupted":
+            saved = stop.save_if_in_time(last_saved)
+            last = checkpoint_dirs(run_dir)
+            events.emit("stopped", reason=stop.reason, signal=stop.signal_name, step=trainer.state.step,
+                        saved=saved, checkpoint=str(last[-1]) if last else None,
+                        seconds_since_signal=stop.seconds_since_signal(), grace_seconds=stop.grace)
+        elif trainer.state.step != last_saved:
             trainer.save_checkpoint()
         eval_end = None
         if status == "completed" and (trainer.overfit or config.training.eval_steps):
@@ -717,7 +776,100 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool,
             "loss_fell": bool(start_loss is not None and end_loss is not None and end_loss < start_loss),
             "gpu_memory_peak_bytes": peak, "host_memory_peak_bytes": host_peak_bytes(),
         }
-    return status, outputs | {"checkpoint": str(checkpoint_dirs(run_dir)[-1])}, summary
+    if trainer.state.skipped_steps or trainer.state.rollbacks:
+        summary["nonfinite"] = {"skipped_steps": trainer.state.skipped_steps, "rollbacks": trainer.state.rollbacks,
+                                "lr_scale": trainer.state.lr_scale}
+    last = checkpoint_dirs(run_dir)
+    return status, outputs | ({"checkpoint": str(last[-1])} if last else {}), summary
+
+
+def _report_non_finite(error: NonFiniteLossError, trainer: Trainer, events: EventWriter) -> None:
+    last = checkpoint_dirs(trainer.run_dir)
+    events.emit("error", code=error.code, problem=error.problem, remedy=error.remedy, step=trainer.state.step + 1,
+                last_checkpoint=str(last[-1]) if last else None)
+
+
+def _emit_step(trainer: Trainer, window: list[StepRecord], memory: GPUMemoryPeaks, events: EventWriter) -> None:
+    """The `step` event of the steps in `window` (the last logging.every_steps steps)."""
+    record = window[-1]
+    step = trainer.state.step
+    seconds = sum(r.seconds for r in window) / len(window)
+    allocated, window_peak, peak = memory.window()
+    peaks = dist_util.gather_objects(peak)
+    window_peaks = dist_util.gather_objects(window_peak)
+    samples_high = sum(r.samples_high for r in window)
+    samples_low = sum(r.samples_low for r in window)
+    loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
+    loss_low = [r.loss_low * r.samples_low for r in window if r.loss_low is not None]
+    events.emit(
+        "step", step=step, total_steps=trainer.total_steps,
+        epoch=trainer.state.samples_seen / len(trainer.train_set),
+        loss=sum(r.loss for r in window) / len(window),
+        loss_high=sum(loss_high) / samples_high if samples_high else None,
+        loss_low=sum(loss_low) / samples_low if samples_low else None,
+        samples_high=samples_high, samples_low=samples_low, lr=record.lr, grad_norm=record.grad_norm,
+        seconds_per_step=seconds, samples_per_second=trainer.samples_per_step / max(seconds, 1e-9),
+        gpu_memory_allocated_bytes=allocated, gpu_memory_peak_bytes=peak,
+        host_memory_peak_bytes=host_peak_bytes(),
+        eta_seconds=seconds * (trainer.total_steps - step),
+        gpu_memory_peak_bytes_by_rank=peaks,
+        gpu_memory_window_peak_bytes=window_peak, gpu_memory_window_peak_bytes_by_rank=window_peaks,
+    )
+    trainer._tensorboard({"train/loss": record.loss, "train/lr": record.lr, "train/grad_norm": record.grad_norm})
+
+
+class StopRequest:
+    """A stop signal (Ctrl-C, SIGTERM, SIGUSR1) while training: the run stops after the current step and saves a
+    checkpoint when that fits in train.stop_grace_seconds from the signal (else the last checkpoint stays).
+
+    One Ctrl-C can arrive several times within milliseconds: from the terminal to every process of its group,
+    and forwarded again by torchrun and by wanlora. Signals within 2 s count as one; a later SIGINT or SIGTERM
+    stops at once (wanlora escalates SIGINT → SIGTERM; a scheduler's SIGTERM after its notice means the time is
+    up). SIGUSR1 is a notice only and never stops at once.
+    """
+
+    def __init__(self, trainer: Trainer, grace: int) -> None:
+        self.trainer = trainer
+        self.grace = grace
+        self.at: float | None = None
+        self.signal_name: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return "interrupted" if self.signal_name == "SIGINT" else "preempted"
+
+    def handle(self, signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if self.at is None:
+            self.at = now
+            self.signal_name = signal.Signals(signum).name
+            self.trainer.stop_requested = True
+            log(f"signal {self.signal_name}: finishing this step, then saving a checkpoint "
+                f"(within {self.grace} s of the signal, else the last one stays)")
+        elif now - self.at > 2.0 and signum != signal.SIGUSR1:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    def seconds_since_signal(self) -> float | None:
+        return None if self.at is None else time.monotonic() - self.at
+
+    def save_if_in_time(self, last_saved: int) -> bool:
+        """Every rank: save the stopped step's checkpoint unless it is saved already or would not be done within
+        the grace (rank 0 decides, from the time since its signal and its last checkpoint's duration)."""
+        trainer = self.trainer
+        if trainer.state.step == last_saved:
+            return False
+        in_time = True
+        if trainer.layout.is_main and self.at is not None:
+            estimate = trainer.last_checkpoint_seconds or 0.0
+            in_time = time.monotonic() - self.at + estimate <= self.grace
+        if not dist_util.gather_objects(in_time)[0]:
+            last = checkpoint_dirs(trainer.run_dir)
+            log(f"no checkpoint of step {trainer.state.step}: it would not be written within the {self.grace} s "
+                f"grace; {last[-1].name if last else 'no checkpoint'} stays")
+            return False
+        trainer.save_checkpoint()
+        return True
 
 
 __all__ = ["Trainer", "run_train"]
