@@ -5,7 +5,7 @@ let package = Package(
     name: "wanlora",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "wanlora", targets: ["wanlora"]),
+        .executable(name: "wanlora", targets: ["wanlora"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,15 +18,20 @@ let package = Package(
         // Entry point only: everything lives in the libraries below.
         .executableTarget(name: "wanlora", dependencies: ["WanLoRACLI"]),
         // One ParsableCommand per subcommand; turns options into library calls.
-        .target(name: "WanLoRACLI", dependencies: [
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media", "Sampling",
-            "Curation", "Evaluation", "Launch",
-        ]),
+        .target(
+            name: "WanLoRACLI",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Support", "Manifest", "Statistics", "Reports", "DemoData", "Config", "Planner", "Runs", "Media",
+                "Sampling",
+                "Curation", "Evaluation", "Launch",
+            ]),
         // Errors, progress, child processes (swift-subprocess), paths, small shared helpers.
-        .target(name: "Support", dependencies: [
-            .product(name: "Subprocess", package: "swift-subprocess"),
-        ]),
+        .target(
+            name: "Support",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ]),
         // Manifest model, byte-level CSV / JSON Lines readers, validation.
         .target(name: "Manifest", dependencies: ["Support"]),
         // Pure functions from manifests to typed results.
@@ -38,15 +43,19 @@ let package = Package(
         // Demo datasets shaped like the MBC archive.
         .target(name: "DemoData", dependencies: ["Manifest", "Support", "Media"]),
         // ffprobe/ffmpeg: probing, clip planning, filter graphs, the resumable parallel job runner.
-        .target(name: "Media", dependencies: [
-            "Manifest", "Support",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        .target(
+            name: "Media",
+            dependencies: [
+                "Manifest", "Support",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         // The one TOML configuration format, presets, defaults, resolved JSON for the engine.
-        .target(name: "Config", dependencies: [
-            "Support",
-            .product(name: "TOMLKit", package: "TOMLKit"),
-        ]),
+        .target(
+            name: "Config",
+            dependencies: [
+                "Support",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]),
         // Architecture and GPU catalogs; LoRA, memory, FLOP and time model; plan checks.
         .target(name: "Planner", dependencies: ["Support", "Config"]),
         // The engine's launch: torchrun command, Slurm script, environment policy, dry-run text.
@@ -57,10 +66,12 @@ let package = Package(
         // wanlora sample: prompt sources, the engine's sample job, the HTML gallery.
         .target(name: "Sampling", dependencies: ["Support", "Manifest", "Config", "Planner"]),
         // Duplicates, quality, outliers, sampling, leak-free split, class weights (`curate`).
-        .target(name: "Curation", dependencies: [
-            "Manifest", "Statistics", "Support",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "Curation",
+            dependencies: [
+                "Manifest", "Statistics", "Support",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // wanlora evaluate: the engine's evaluate.json, metrics.json and its HTML page.
         .target(name: "Evaluation", dependencies: ["Support", "Config"]),
 
@@ -76,7 +87,8 @@ let package = Package(
         .testTarget(name: "SamplingTests", dependencies: ["Sampling", "Planner", "Config", "Manifest"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Manifest", "Support", "DemoData"]),
         .testTarget(name: "WanLoRACLITests", dependencies: ["WanLoRACLI", "Curation", "Manifest", "DemoData"]),
-        .testTarget(name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
+        .testTarget(
+            name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Support"]),
     ],
     swiftLanguageModes: [.v6]

@@ -52,9 +52,10 @@ public struct ConfigErrors: ActionableError, Equatable {
 
     /// Each problem with its own remedy, numbered.
     public var problem: String {
-        "\(errors.count) problems in the configuration:\n" + errors.enumerated().map {
-            "  \($0.offset + 1). \($0.element.problem)\n     \($0.element.remedy)"
-        }.joined(separator: "\n")
+        "\(errors.count) problems in the configuration:\n"
+            + errors.enumerated().map {
+                "  \($0.offset + 1). \($0.element.problem)\n     \($0.element.remedy)"
+            }.joined(separator: "\n")
     }
 
     public var remedy: String { "Fix each of them (docs/config.md describes every key)." }

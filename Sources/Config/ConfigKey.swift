@@ -34,7 +34,9 @@ public struct Rule<Value: ConfigType>: Sendable {
     /// The engine's schema type when it is not the Swift type's own (paths are strings here).
     let schema: [String: ConfigValue]?
 
-    public init(_ allowed: String, schema: [String: ConfigValue]? = nil, problem: @escaping @Sendable (Value) -> String?) {
+    public init(
+        _ allowed: String, schema: [String: ConfigValue]? = nil, problem: @escaping @Sendable (Value) -> String?
+    ) {
         self.allowed = allowed
         self.schema = schema
         self.problem = problem
@@ -74,7 +76,9 @@ extension Rule where Value == Double {
 }
 
 extension Rule where Value == String {
-    public static var nonEmpty: Rule { .when("a non-empty string") { !$0.trimmingCharacters(in: .whitespaces).isEmpty } }
+    public static var nonEmpty: Rule {
+        .when("a non-empty string") { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    }
 
     /// A file or folder: relative to the configuration file's folder; config.resolved.json holds it
     /// absolute (the engine's schema type "path").
@@ -89,7 +93,9 @@ extension Rule where Value == String {
 
     /// A run name becomes a folder name: one path component, no leading dot.
     public static var runName: Rule {
-        Rule("a folder name (letters, digits, \"-\", \"_\", \".\"; no \"/\"), or \"\" for the configuration file's name") {
+        Rule(
+            "a folder name (letters, digits, \"-\", \"_\", \".\"; no \"/\"), or \"\" for the configuration file's name"
+        ) {
             name in
             if name.isEmpty { return nil }
             if name.contains("/") || name.contains("\\") { return "a run name is one folder name, without slashes" }
@@ -105,7 +111,8 @@ extension Rule where Value == String {
 extension Rule where Value == Resolution {
     /// Both sides multiples of 16 (VAE stride 8 × patch 2) from 16 to 4096.
     public static var videoSize: Rule {
-        Rule("\"WIDTHxHEIGHT\" with both sides multiples of 16 from 16 to 4096, e.g. \"1280x720\" or \"832x480\"") { r in
+        Rule("\"WIDTHxHEIGHT\" with both sides multiples of 16 from 16 to 4096, e.g. \"1280x720\" or \"832x480\"") {
+            r in
             for (side, v) in [("width", r.width), ("height", r.height)] {
                 guard (16...4096).contains(v) else { return "the \(side) \(v) is outside 16…4096" }
                 // A side that is not a multiple of 16 has no whole patch grid.
@@ -178,8 +185,10 @@ extension Key: AnyConfigKey {
     public func check(_ value: ConfigValue, path: String) -> Result<ConfigValue, ConfigError> {
         switch Value.read(value) {
         case .wrongType:
-            return .failure(ConfigError(kind: .wrongType, key: path, problem: "\(path) = \(value.literal) is \(value.typeName).",
-                                        remedy: "Write \(path) as \(Value.spelling)."))
+            return .failure(
+                ConfigError(
+                    kind: .wrongType, key: path, problem: "\(path) = \(value.literal) is \(value.typeName).",
+                    remedy: "Write \(path) as \(Value.spelling)."))
         case .outside:
             return .failure(.invalid(path, value.literal, allowed: allowed))
         case .value(let typed):

@@ -12,9 +12,12 @@ public enum ConfigLoader {
             let exists = FileManager.default.fileExists(atPath: path)
             throw ConfigError(
                 kind: .unreadable, key: nil,
-                problem: exists ? "The configuration file \(path) is not readable UTF-8 text."
+                problem: exists
+                    ? "The configuration file \(path) is not readable UTF-8 text."
                     : "The configuration file \(path) does not exist.",
-                remedy: exists ? "Save it as UTF-8 text." : "Check the path, or write one with `wanlora config init --preset h100 --out \(path)`."
+                remedy: exists
+                    ? "Save it as UTF-8 text."
+                    : "Check the path, or write one with `wanlora config init --preset h100 --out \(path)`."
             )
         }
         return try parse(toml: text, source: path)
@@ -24,7 +27,9 @@ public enum ConfigLoader {
     ///
     /// Every problem of the text is reported in one run, in file order: one as a `ConfigError`,
     /// several as `ConfigErrors`. A syntax error stops at the first (the rest cannot be read).
-    public static func parse(toml text: String, source: String = "configuration", base: Preset = .h100) throws -> WanLoRAConfig {
+    public static func parse(toml text: String, source: String = "configuration", base: Preset = .h100) throws
+        -> WanLoRAConfig
+    {
         let root = try parseTable(text, source: source)
         let lines = KeyLines(text)
         // (line, problem): sorted by line at the end, so the report follows the file.
@@ -32,8 +37,13 @@ public enum ConfigLoader {
         func report(_ error: ConfigError, at path: String) {
             let line = lines.line(of: path)
             let located = line == Int.max ? "\(source): " : "\(source), line \(line): "
-            problems.append((line, ConfigError(kind: error.kind, key: error.key, problem: located + error.problem,
-                                               remedy: error.remedy)))
+            problems.append(
+                (
+                    line,
+                    ConfigError(
+                        kind: error.kind, key: error.key, problem: located + error.problem,
+                        remedy: error.remedy)
+                ))
         }
         var config = WanLoRAConfig.preset(base)
         if let presetValue = root["preset"] {
@@ -50,8 +60,11 @@ public enum ConfigLoader {
                 continue
             }
             guard case .table(let entries) = root[name]! else {
-                report(ConfigError(kind: .wrongType, key: name, problem: "\(name) = \(root[name]!.literal) is \(root[name]!.typeName).",
-                                   remedy: "Write \(name) as a table: a line [\(name)] followed by its keys."), at: name)
+                report(
+                    ConfigError(
+                        kind: .wrongType, key: name,
+                        problem: "\(name) = \(root[name]!.literal) is \(root[name]!.typeName).",
+                        remedy: "Write \(name) as a table: a line [\(name)] followed by its keys."), at: name)
                 continue
             }
             let keys = ConfigKeys.all.filter { $0.section == name }
@@ -68,8 +81,9 @@ public enum ConfigLoader {
             }
         }
         for error in config.problems() { report(error, at: error.key ?? "") }
-        try ConfigErrors.throwIfAny(problems.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }
-            .map(\.element.1))
+        try ConfigErrors.throwIfAny(
+            problems.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }
+                .map(\.element.1))
         return config
     }
 
@@ -118,7 +132,8 @@ public enum ConfigLoader {
                 kind: .syntax, key: nil,
                 problem: "\(source): line \(error.source.begin.line), "
                     + "column \(error.source.begin.column): \(error.description).",
-                remedy: "Fix the TOML syntax there (strings in double quotes, one key = value per line, [section] headers)."
+                remedy:
+                    "Fix the TOML syntax there (strings in double quotes, one key = value per line, [section] headers)."
             )
         }
         return convert(table)
@@ -152,15 +167,18 @@ public enum ConfigLoader {
         let sameSection = ConfigKeys.all.filter { $0.section == section }.map(\.path)
         let candidates = sameSection.isEmpty ? ConfigKeys.all.map(\.path) : sameSection
         var error = unknown(path, among: candidates, what: "key")
-        error = ConfigError(kind: error.kind, key: error.key, problem: "\(source): " + error.problem, remedy: error.remedy)
+        error = ConfigError(
+            kind: error.kind, key: error.key, problem: "\(source): " + error.problem, remedy: error.remedy)
         if sameSection.isEmpty, let guess = closest(to: path, in: ConfigKeys.all.map(\.path)) {
-            error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
-                                remedy: "Did you mean \(guess)? Sections: "
-                                    + "\(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
+            error = ConfigError(
+                kind: .unknownKey, key: path, problem: error.problem,
+                remedy: "Did you mean \(guess)? Sections: "
+                    + "\(ConfigKeys.sections.joined(separator: ", ")); docs/config.md lists every key.")
         } else if sameSection.isEmpty {
-            error = ConfigError(kind: .unknownKey, key: path, problem: error.problem,
-                                remedy: "Write section.key with a section from \(ConfigKeys.sections.joined(separator: ", ")); "
-                                    + "docs/config.md lists every key.")
+            error = ConfigError(
+                kind: .unknownKey, key: path, problem: error.problem,
+                remedy: "Write section.key with a section from \(ConfigKeys.sections.joined(separator: ", ")); "
+                    + "docs/config.md lists every key.")
         }
         return error
     }
@@ -183,7 +201,8 @@ public enum ConfigLoader {
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)

@@ -2,11 +2,11 @@
 public enum ConfigTemplate {
     public static func toml(_ config: WanLoRAConfig) -> String {
         var out = """
-        # wanlora configuration (docs/config.md describes every key).
-        # Start from a preset and change what differs: a key left out keeps the preset's value.
-        preset = \(TOMLLiteral.string(config.preset.rawValue))
+            # wanlora configuration (docs/config.md describes every key).
+            # Start from a preset and change what differs: a key left out keeps the preset's value.
+            preset = \(TOMLLiteral.string(config.preset.rawValue))
 
-        """
+            """
         for section in ConfigKeys.sections {
             out += "\n[\(section)]\n"
             for key in ConfigKeys.all where key.section == section {
@@ -35,7 +35,8 @@ public enum ConfigDocumentation {
                 let cells = values.enumerated().map { index, value in
                     index > 0 && value == values[0] ? "″" : "`\(value)`"
                 }
-                out += "| `\(key.path)` | \(cells.joined(separator: " | ")) "
+                out +=
+                    "| `\(key.path)` | \(cells.joined(separator: " | ")) "
                     + "| \(escape(key.allowed)) | \(escape(key.summary)) |\n"
             }
             out += "\n"

@@ -25,9 +25,11 @@ public enum GeneratedFiles {
     /// docs/config.md with the text between its key-table markers written from the registry.
     public static func docsWithTables(_ text: String) throws -> String {
         guard let begin = text.range(of: tablesBegin), let end = text.range(of: tablesEnd),
-              begin.upperBound <= end.lowerBound else {
-            throw ConfigError(kind: .unreadable, key: nil, problem: "\(docs) lacks the key-table markers.",
-                              remedy: "Put the lines \(tablesBegin.dropLast()) and \(tablesEnd) where the tables go.")
+            begin.upperBound <= end.lowerBound
+        else {
+            throw ConfigError(
+                kind: .unreadable, key: nil, problem: "\(docs) lacks the key-table markers.",
+                remedy: "Put the lines \(tablesBegin.dropLast()) and \(tablesEnd) where the tables go.")
         }
         return String(text[..<begin.upperBound]) + ConfigDocumentation.keyTables() + String(text[end.lowerBound...])
     }
@@ -52,17 +54,19 @@ public enum GeneratedFiles {
     public static func demoResolved(root: String) throws -> ResolvedConfig {
         let file = (root as NSString).appendingPathComponent("configs/demo.toml")
         let config = try ConfigLoader.load(file: file)
-        return try ResolvedConfig(resolving: config, runName: ResolvedConfig.defaultRunName(config: config, configFile: file))
+        return try ResolvedConfig(
+            resolving: config, runName: ResolvedConfig.defaultRunName(config: config, configFile: file))
     }
 
     /// The V100 preset of SPEC §6 with only the model folder given, in a file /data/mbc-v100.toml.
     public static func v100Resolved() throws -> ResolvedConfig {
         let file = "/data/mbc-v100.toml"
-        let config = try ConfigLoader.parse(toml: """
-            preset = "v100"
-            [model]
-            checkpoint = "/models/Wan2.2-T2V-A14B"
-            """, source: file)
+        let config = try ConfigLoader.parse(
+            toml: """
+                preset = "v100"
+                [model]
+                checkpoint = "/models/Wan2.2-T2V-A14B"
+                """, source: file)
         let name = ResolvedConfig.defaultRunName(config: config, configFile: file)
         return try ResolvedConfig(resolving: config, runName: name).anchored(at: "/data")
     }

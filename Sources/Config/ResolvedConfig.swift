@@ -53,21 +53,30 @@ extension ResolvedConfig {
     public init(resolving config: WanLoRAConfig, runName: String) throws {
         var problems: [ConfigError] = []
         if config.model.checkpoint.trimmingCharacters(in: .whitespaces).isEmpty {
-            problems.append(ConfigError(
-                kind: .missingKey, key: "model.checkpoint",
-                problem: "model.checkpoint is empty: `cache` and `train` need the folder of the Wan2.2-T2V-A14B weights.",
-                remedy: "Set model.checkpoint in the [model] section (or --set model.checkpoint=/path/to/Wan2.2-T2V-A14B): "
-                    + "the official layout (high_noise_model/, low_noise_model/, …) or the diffusers layout."
-            ))
+            problems.append(
+                ConfigError(
+                    kind: .missingKey, key: "model.checkpoint",
+                    problem:
+                        "model.checkpoint is empty: `cache` and `train` "
+                        + "need the folder of the Wan2.2-T2V-A14B weights.",
+                    remedy:
+                        "Set model.checkpoint in the [model] section (or "
+                        + "--set model.checkpoint=/path/to/Wan2.2-T2V-A14B): "
+                        + "the official layout (high_noise_model/, low_noise_model/, …) or the diffusers layout."
+                ))
         }
         if config.training.mixedPrecision == .fp16 {
-            problems.append(ConfigError(
-                kind: .unsupported, key: "training.mixed_precision",
-                problem: "training.mixed_precision = \"fp16\" is a planning option: the engine trains with bf16 autocast "
-                    + "or in float32, and fp16 needs loss scaling it does not have.",
-                remedy: "Set training.mixed_precision to \"bf16\" on a GPU with bfloat16, or \"fp32\" (a V100 has no "
-                    + "bf16: fp32 there)."
-            ))
+            problems.append(
+                ConfigError(
+                    kind: .unsupported, key: "training.mixed_precision",
+                    problem:
+                        "training.mixed_precision = \"fp16\" is a planning option: "
+                        + "the engine trains with bf16 autocast "
+                        + "or in float32, and fp16 needs loss scaling it does not have.",
+                    remedy:
+                        "Set training.mixed_precision to \"bf16\" on a GPU with bfloat16, or \"fp32\" (a V100 has no "
+                        + "bf16: fp32 there)."
+                ))
         }
         problems += config.problems()
         try ConfigErrors.throwIfAny(problems)
@@ -76,11 +85,12 @@ extension ResolvedConfig {
         settings.run.name = runName
         settings.data.cacheDir = config.data.cacheFolder(config.training)
         self.settings = settings
-        let experts: [Expert] = switch config.training.expert {
-        case .high: [.high]
-        case .low: [.low]
-        case .both: [.high, .low]
-        }
+        let experts: [Expert] =
+            switch config.training.expert {
+            case .high: [.high]
+            case .low: [.low]
+            case .both: [.high, .low]
+            }
         derived = Derived(runDir: PathMath.join(config.run.runsDir, runName), experts: experts)
     }
 
@@ -144,9 +154,13 @@ extension ResolvedConfig {
         guard version == Self.schemaVersion else {
             throw ConfigError(
                 kind: .invalidValue, key: "schema_version",
-                problem: "config.resolved.json has schema_version \(version.map(String.init) ?? "that is missing or no integer"); "
+                problem:
+                    "config.resolved.json has schema_version "
+                    + "\(version.map(String.init) ?? "that is missing or no integer"); "
                     + "this wanlora reads version \(Self.schemaVersion).",
-                remedy: "Resolve the TOML configuration again with this wanlora (`wanlora config show --config FILE --json`)."
+                remedy:
+                    "Resolve the TOML configuration again with this "
+                    + "wanlora (`wanlora config show --config FILE --json`)."
             )
         }
         let presetKey = Key("preset", Preset.h100, .any, "")
@@ -162,9 +176,10 @@ extension ResolvedConfig {
             do {
                 keys = try top.nestedContainer(keyedBy: NameKey.self, forKey: NameKey(section))
             } catch {
-                throw ConfigError(kind: top.contains(NameKey(section)) ? .wrongType : .missingKey, key: section,
-                                  problem: "config.resolved.json: '\(section)' is missing or not an object.",
-                                  remedy: "Resolve the TOML configuration again (docs/engine-contract.md §2).")
+                throw ConfigError(
+                    kind: top.contains(NameKey(section)) ? .wrongType : .missingKey, key: section,
+                    problem: "config.resolved.json: '\(section)' is missing or not an object.",
+                    remedy: "Resolve the TOML configuration again (docs/engine-contract.md §2).")
             }
             try Self.refuseUnknown(keys.allKeys, allowed: entries.map(\.name), in: section)
             for entry in entries {
@@ -182,7 +197,8 @@ extension ResolvedConfig {
         let expertsValue = try Self.value(derivedKeys, "experts", path: "derived.experts")
         guard case .string(let dir) = runDir else { throw Self.wrongType("derived.run_dir", runDir, "a path") }
         guard case .value(let names) = [String].read(expertsValue), !names.isEmpty,
-              Set(names).count == names.count else {
+            Set(names).count == names.count
+        else {
             throw Self.wrongType("derived.experts", expertsValue, "\"high\", \"low\" or both, each once")
         }
         let experts = names.compactMap(Expert.init(rawValue:))
@@ -192,33 +208,39 @@ extension ResolvedConfig {
         derived = Derived(runDir: dir, experts: experts)
     }
 
-    private static func value(_ container: KeyedDecodingContainer<NameKey>, _ name: String, path: String) throws -> ConfigValue {
+    private static func value(_ container: KeyedDecodingContainer<NameKey>, _ name: String, path: String) throws
+        -> ConfigValue
+    {
         guard container.contains(NameKey(name)) else {
-            throw ConfigError(kind: .missingKey, key: path, problem: "config.resolved.json lacks the key '\(path)'.",
-                              remedy: "Every key is required (config.resolved.json has no defaults): resolve the TOML "
-                                  + "configuration again (docs/engine-contract.md §2).")
+            throw ConfigError(
+                kind: .missingKey, key: path, problem: "config.resolved.json lacks the key '\(path)'.",
+                remedy: "Every key is required (config.resolved.json has no defaults): resolve the TOML "
+                    + "configuration again (docs/engine-contract.md §2).")
         }
         do {
             return try container.decode(ConfigValue.self, forKey: NameKey(name))
         } catch {
-            throw ConfigError(kind: .wrongType, key: path, problem: "config.resolved.json: '\(path)' is null or not a value.",
-                              remedy: "Write '\(path)' as docs/config.md describes it.")
+            throw ConfigError(
+                kind: .wrongType, key: path, problem: "config.resolved.json: '\(path)' is null or not a value.",
+                remedy: "Write '\(path)' as docs/config.md describes it.")
         }
     }
 
     private static func wrongType(_ path: String, _ value: ConfigValue, _ expected: String) -> ConfigError {
-        ConfigError(kind: .wrongType, key: path,
-                    problem: "config.resolved.json: '\(path)' is \(value.literal) (\(value.typeName)), expected \(expected).",
-                    remedy: "Write '\(path)' as \(expected) (docs/config.md).")
+        ConfigError(
+            kind: .wrongType, key: path,
+            problem: "config.resolved.json: '\(path)' is \(value.literal) (\(value.typeName)), expected \(expected).",
+            remedy: "Write '\(path)' as \(expected) (docs/config.md).")
     }
 
     private static func refuseUnknown(_ keys: [NameKey], allowed: [String], in section: String?) throws {
         guard let unknown = keys.map(\.stringValue).filter({ !allowed.contains($0) }).sorted().first else { return }
         let full = section.map { "\($0).\(unknown)" } ?? unknown
-        throw ConfigError(kind: .unknownKey, key: full,
-                          problem: "config.resolved.json has the unknown key '\(full)'.",
-                          remedy: "Remove it or correct its spelling; the keys of '\(section ?? "the top level")' are: "
-                              + allowed.sorted().joined(separator: ", ") + ".")
+        throw ConfigError(
+            kind: .unknownKey, key: full,
+            problem: "config.resolved.json has the unknown key '\(full)'.",
+            remedy: "Remove it or correct its spelling; the keys of '\(section ?? "the top level")' are: "
+                + allowed.sorted().joined(separator: ", ") + ".")
     }
 
     /// The file's text: two-space indentation, keys sorted, a final newline; the same input gives
@@ -240,18 +262,21 @@ extension ResolvedConfig {
     /// Reads and checks the file at `path`.
     public static func read(file path: String) throws -> ResolvedConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(kind: .unreadable, key: nil, problem: "\(path) does not exist or cannot be read.",
-                              remedy: "Pass the config.resolved.json that `wanlora train` wrote into the run folder.")
+            throw ConfigError(
+                kind: .unreadable, key: nil, problem: "\(path) does not exist or cannot be read.",
+                remedy: "Pass the config.resolved.json that `wanlora train` wrote into the run folder.")
         }
         do {
             return try JSONDecoder().decode(ResolvedConfig.self, from: data)
         } catch let error as ConfigError {
-            throw ConfigError(kind: error.kind, key: error.key,
-                              problem: error.problem.replacingOccurrences(of: "config.resolved.json", with: path),
-                              remedy: error.remedy)
+            throw ConfigError(
+                kind: error.kind, key: error.key,
+                problem: error.problem.replacingOccurrences(of: "config.resolved.json", with: path),
+                remedy: error.remedy)
         } catch {
-            throw ConfigError(kind: .syntax, key: nil, problem: "\(path) is not valid JSON: \(error).",
-                              remedy: "Write it again with `wanlora config show --config FILE --json`, or fix the JSON there.")
+            throw ConfigError(
+                kind: .syntax, key: nil, problem: "\(path) is not valid JSON: \(error).",
+                remedy: "Write it again with `wanlora config show --config FILE --json`, or fix the JSON there.")
         }
     }
 }

@@ -89,7 +89,8 @@ extension ConfigSection where Keys == DataKeys {
     /// `cache_dir`, or the folder derived from the clip shape when it is empty
     /// (`cache/<W>x<H>-<F>f-<L>t`: the engine refuses a cache made with other settings).
     public func cacheFolder(_ training: TrainingSettings) -> String {
-        self.cacheDir.isEmpty ? "cache/\(training.width)x\(training.height)-\(training.frames)f-\(training.textLength)t" : self.cacheDir
+        self.cacheDir.isEmpty
+            ? "cache/\(training.width)x\(training.height)-\(training.frames)f-\(training.textLength)t" : self.cacheDir
     }
 }
 

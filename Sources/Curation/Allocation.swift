@@ -11,7 +11,8 @@ public enum Allocation {
         let total = Int(quotas.reduce(0, +).rounded())
         var left = total - counts.reduce(0, +)
         let order = quotas.indices.sorted {
-            let a = quotas[$0] - Double(counts[$0]), b = quotas[$1] - Double(counts[$1])
+            let a = quotas[$0] - Double(counts[$0])
+            let b = quotas[$1] - Double(counts[$1])
             return a != b ? a > b : $0 < $1
         }
         var position = 0

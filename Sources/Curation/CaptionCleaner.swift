@@ -45,7 +45,9 @@ public struct CaptionCleaner: Sendable {
             truncated = true
         }
         return Cleaned(
-            text: text, untruncated: untruncated, changed: truncated || (!alreadyClean && !untruncated.utf8.elementsEqual(caption.utf8)), truncated: truncated,
+            text: text, untruncated: untruncated,
+            changed: truncated || (!alreadyClean && !untruncated.utf8.elementsEqual(caption.utf8)),
+            truncated: truncated,
             lengthBeforeTruncation: length)
     }
 
@@ -84,7 +86,8 @@ public struct CaptionCleaner: Sendable {
                 width = 3
             } else {
                 guard i + 3 < n else { return false }
-                value = (UInt32(lead & 0x07) << 18) | (UInt32(bytes[i + 1] & 0x3F) << 12)
+                value =
+                    (UInt32(lead & 0x07) << 18) | (UInt32(bytes[i + 1] & 0x3F) << 12)
                     | (UInt32(bytes[i + 2] & 0x3F) << 6) | UInt32(bytes[i + 3] & 0x3F)
                 width = 4
             }
@@ -128,7 +131,10 @@ public struct CaptionCleaner: Sendable {
         var cut = limit
         var index = limit
         while index >= max(floor, 1) {
-            if scalars[index] == " " { cut = index; break }
+            if scalars[index] == " " {
+                cut = index
+                break
+            }
             index -= 1
         }
         if cut == limit && scalars[limit] != " " {

@@ -2,9 +2,9 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A file's SHA-256, as `sha256sum` prints it.
@@ -89,7 +89,7 @@ public struct ContentHasher: Sendable {
         guard descriptor >= 0 else { throw .cannotOpen(String(cString: strerror(errno))) }
         defer { close(descriptor) }
         #if os(Linux)
-        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+            _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
         var hasher = SHA256()
         var total: Int64 = 0

@@ -19,13 +19,15 @@ public enum ConfigScalar: Sendable, Equatable {
 public enum CurationConfigFile {
     /// Every key with the value form it takes, in documentation order.
     public static let keys: [(name: String, form: String)] = [
-        ("seed", "a whole number ≥ 0"), ("val_fraction", "a number in [0, 1)"), ("sample", "a whole number of items, or \"max\""),
+        ("seed", "a whole number ≥ 0"), ("val_fraction", "a number in [0, 1)"),
+        ("sample", "a whole number of items, or \"max\""),
         ("image_share", "a number in [0, 1]"), ("stratify_category", "true or false"),
         ("duplicates", "\"drop\" or \"group\""), ("caption_duplicates", "true or false"),
         ("content_hash", "true or false"), ("perceptual_hash", "true or false"), ("hash", "\"phash\" or \"dhash\""),
         ("near_duplicate_bits", "a whole number 0…32"), ("video_frames", "a whole number 1…15"),
         ("target", "\"WIDTHxHEIGHT\""), ("clip_frames", "a whole number 4n + 1"), ("frame_rate", "a number"),
-        ("caption_ideal_min", "a whole number"), ("caption_ideal_max", "a whole number"), ("min_quality", "a number in [0, 1]"),
+        ("caption_ideal_min", "a whole number"), ("caption_ideal_max", "a whole number"),
+        ("min_quality", "a number in [0, 1]"),
         ("template_captions", "true or false"),
         ("duration_min", "seconds"), ("duration_max", "seconds"), ("caption_length_min", "a whole number"),
         ("caption_length_max", "a whole number"), ("min_short_side", "a whole number of pixels"),
@@ -41,7 +43,8 @@ public enum CurationConfigFile {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw .configUnreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")
+            throw .configUnreadable(
+                path: path, reason: FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file")
         }
         for entry in try parse(text, source: path) {
             try apply(entry, to: &options, source: path)
@@ -73,18 +76,23 @@ public enum CurationConfigFile {
             }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)
             let valueText = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
-                throw .configSyntax(path: source, line: number, text: line, why: "a key is a bare word of letters, digits, _ and -")
+            guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+            else {
+                throw .configSyntax(
+                    path: source, line: number, text: line, why: "a key is a bare word of letters, digits, _ and -")
             }
             guard keys.contains(where: { $0.name == key }) else {
                 throw .configUnknownKey(path: source, line: number, key: key, known: keys.map(\.name))
             }
             if let first = seen[key] {
-                throw .configSyntax(path: source, line: number, text: line, why: "\(key) is already set on line \(first)")
+                throw .configSyntax(
+                    path: source, line: number, text: line, why: "\(key) is already set on line \(first)")
             }
             seen[key] = number
             guard let value = scalar(valueText) else {
-                throw .configSyntax(path: source, line: number, text: line, why: "the value is not a number, true/false or a one-line string")
+                throw .configSyntax(
+                    path: source, line: number, text: line,
+                    why: "the value is not a number, true/false or a one-line string")
             }
             entries.append(Entry(line: number, key: key, value: value))
         }
@@ -92,9 +100,14 @@ public enum CurationConfigFile {
     }
 
     static func stripComment(_ line: String) -> String {
-        var inBasic = false, inLiteral = false, escaped = false
+        var inBasic = false
+        var inLiteral = false
+        var escaped = false
         for (index, character) in zip(line.indices, line) {
-            if escaped { escaped = false; continue }
+            if escaped {
+                escaped = false
+                continue
+            }
             switch character {
             case "\\" where inBasic: escaped = true
             case "\"" where !inLiteral: inBasic.toggle()
@@ -113,11 +126,15 @@ public enum CurationConfigFile {
             let inner = text.dropFirst().dropLast()
             return inner.contains("'") ? nil : .string(String(inner))
         }
-        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { return basicString(text.dropFirst().dropLast()) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") {
+            return basicString(text.dropFirst().dropLast())
+        }
         let digits = text.replacingOccurrences(of: "_", with: "")
         if digits.isEmpty || text.hasPrefix("_") || text.hasSuffix("_") || text.contains("__") { return nil }
         if let integer = Int(digits) { return .integer(integer) }
-        if let real = Double(digits), real.isFinite, digits.first != ".", digits.last != ".", !digits.lowercased().hasPrefix("0x") {
+        if let real = Double(digits), real.isFinite, digits.first != ".", digits.last != ".",
+            !digits.lowercased().hasPrefix("0x")
+        {
             return .real(real)
         }
         return nil
@@ -128,7 +145,10 @@ public enum CurationConfigFile {
         var iterator = inner.makeIterator()
         while let character = iterator.next() {
             if character == "\"" { return nil }
-            guard character == "\\" else { out.append(character); continue }
+            guard character == "\\" else {
+                out.append(character)
+                continue
+            }
             switch iterator.next() {
             case "\"": out.append("\"")
             case "\\": out.append("\\")
@@ -137,7 +157,9 @@ public enum CurationConfigFile {
             case "u":
                 var hex = ""
                 for _ in 0..<4 { if let digit = iterator.next() { hex.append(digit) } }
-                guard hex.count == 4, let value = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(value) else { return nil }
+                guard hex.count == 4, let value = UInt32(hex, radix: 16), let scalar = Unicode.Scalar(value) else {
+                    return nil
+                }
                 out.unicodeScalars.append(scalar)
             default: return nil
             }
@@ -147,7 +169,8 @@ public enum CurationConfigFile {
 
     static func apply(_ entry: Entry, to options: inout CurationOptions, source: String) throws(CurationError) {
         func wrong() -> CurationError {
-            .configWrongType(path: source, line: entry.line, key: entry.key, expected: keys.first { $0.name == entry.key }!.form)
+            .configWrongType(
+                path: source, line: entry.line, key: entry.key, expected: keys.first { $0.name == entry.key }!.form)
         }
         func integer() throws(CurationError) -> Int {
             guard case .integer(let value) = entry.value else { throw wrong() }

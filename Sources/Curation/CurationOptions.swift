@@ -108,25 +108,36 @@ public struct CurationOptions: Sendable, Equatable {
         func check(_ ok: Bool, _ name: String, _ value: Any, _ allowed: String) throws(CurationError) {
             if !ok { throw .invalidOption(name: name, value: "\(value)", allowed: allowed) }
         }
-        try check(valFraction >= 0 && valFraction < 1, "val_fraction", valFraction, "a share from 0 up to (not including) 1, e.g. 0.1")
+        try check(
+            valFraction >= 0 && valFraction < 1, "val_fraction", valFraction,
+            "a share from 0 up to (not including) 1, e.g. 0.1")
         try check(sampleSize.map { $0 > 0 } ?? true, "sample", sampleSize ?? 0, "a positive number of items")
-        try check(imageShare >= 0 && imageShare <= 1, "image_share", imageShare, "a share from 0 to 1, e.g. 0.5 for 50:50")
-        try check((0...32).contains(nearDuplicateBits), "near_duplicate_bits", nearDuplicateBits,
-                  "0 to 32 bits of 64 (unrelated images differ in about 32; copies in under 10)")
+        try check(
+            imageShare >= 0 && imageShare <= 1, "image_share", imageShare, "a share from 0 to 1, e.g. 0.5 for 50:50")
+        try check(
+            (0...32).contains(nearDuplicateBits), "near_duplicate_bits", nearDuplicateBits,
+            "0 to 32 bits of 64 (unrelated images differ in about 32; copies in under 10)")
         try check((1...15).contains(videoFrames), "video_frames", videoFrames, "1 to 15 frames")
         try check(target.width > 0 && target.height > 0, "target", target, "WIDTHxHEIGHT, e.g. 1280x720")
-        try check(clipFrames >= 1 && clipFrames % 4 == 1, "clip_frames", clipFrames, "a frame count of the form 4n + 1, e.g. 81 or 49")
+        try check(
+            clipFrames >= 1 && clipFrames % 4 == 1, "clip_frames", clipFrames,
+            "a frame count of the form 4n + 1, e.g. 81 or 49")
         try check(frameRate > 0, "frame_rate", frameRate, "a positive number of frames per second, e.g. 16")
-        try check(captionIdealMin >= 0 && captionIdealMin <= captionIdealMax, "caption_ideal_min", captionIdealMin,
-                  "a length no greater than caption_ideal_max (\(captionIdealMax))")
+        try check(
+            captionIdealMin >= 0 && captionIdealMin <= captionIdealMax, "caption_ideal_min", captionIdealMin,
+            "a length no greater than caption_ideal_max (\(captionIdealMax))")
         try check(minQuality >= 0 && minQuality <= 1, "min_quality", minQuality, "a score from 0 to 1, e.g. 0.4")
-        try check(durationMin >= 0 && durationMin <= durationMax, "duration_min", durationMin,
-                  "seconds from 0 up to duration_max (\(durationMax))")
-        try check(captionLengthMin >= 0 && captionLengthMin <= captionLengthMax, "caption_length_min", captionLengthMin,
-                  "characters from 0 up to caption_length_max (\(captionLengthMax))")
+        try check(
+            durationMin >= 0 && durationMin <= durationMax, "duration_min", durationMin,
+            "seconds from 0 up to duration_max (\(durationMax))")
+        try check(
+            captionLengthMin >= 0 && captionLengthMin <= captionLengthMax, "caption_length_min", captionLengthMin,
+            "characters from 0 up to caption_length_max (\(captionLengthMax))")
         try check(minShortSide >= 0, "min_short_side", minShortSide, "a non-negative number of pixels")
         try check(iqrFactor > 0, "iqr_factor", iqrFactor, "a positive factor, e.g. 1.5 (Tukey) or 3")
-        try check(captionTruncate.map { $0 > 0 } ?? true, "caption_truncate", captionTruncate ?? 0, "a positive number of characters")
+        try check(
+            captionTruncate.map { $0 > 0 } ?? true, "caption_truncate", captionTruncate ?? 0,
+            "a positive number of characters")
         try check(beta >= 0 && beta < 1, "beta", beta, "a number from 0 up to (not including) 1, e.g. 0.9999")
         try check(workers >= 1, "workers", workers, "at least 1")
     }

@@ -33,7 +33,8 @@ public struct CurationSummary: Sendable {
         /// The weight written to the `weight` column (by the chosen method).
         public var chosen: Double
 
-        public init(category: String, trainItems: Int, inverse: Double, sqrt: Double, effective: Double, chosen: Double) {
+        public init(category: String, trainItems: Int, inverse: Double, sqrt: Double, effective: Double, chosen: Double)
+        {
             self.category = category
             self.trainItems = trainItems
             self.inverse = inverse
@@ -80,14 +81,18 @@ public struct CurationSummary: Sendable {
         let inverse = ClassWeights.compute(counts, method: .inverse, beta: beta)
         let sqrt = ClassWeights.compute(counts, method: .sqrt, beta: beta)
         let effective = ClassWeights.compute(counts, method: .effective, beta: beta)
-        return counts.keys.sorted { counts[$0]! != counts[$1]! ? counts[$0]! > counts[$1]! : $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            .filter { counts[$0]! > 0 }
-            .map { category in
-                let byMethod = [WeightingMethod.inverse: inverse[category]!, .sqrt: sqrt[category]!, .effective: effective[category]!]
-                return WeightRow(
-                    category: category, trainItems: counts[category]!, inverse: inverse[category]!, sqrt: sqrt[category]!,
-                    effective: effective[category]!, chosen: byMethod[chosen]!)
-            }
+        return counts.keys.sorted {
+            counts[$0]! != counts[$1]! ? counts[$0]! > counts[$1]! : $0.utf8.lexicographicallyPrecedes($1.utf8)
+        }
+        .filter { counts[$0]! > 0 }
+        .map { category in
+            let byMethod = [
+                WeightingMethod.inverse: inverse[category]!, .sqrt: sqrt[category]!, .effective: effective[category]!,
+            ]
+            return WeightRow(
+                category: category, trainItems: counts[category]!, inverse: inverse[category]!, sqrt: sqrt[category]!,
+                effective: effective[category]!, chosen: byMethod[chosen]!)
+        }
     }
 
     mutating func tally(rows: [CuratedRow], items: [ManifestItem], rejected: [RejectedRow]) {
@@ -102,7 +107,9 @@ public struct CurationSummary: Sendable {
             default: dropped += 1
             }
             let stratum = Curator.Stratum(type: item.mediaType, category: item.category)
-            var entry = strata[stratum] ?? StratumRow(mediaType: item.mediaType, category: item.category, accepted: 0, train: 0, val: 0)
+            var entry =
+                strata[stratum]
+                ?? StratumRow(mediaType: item.mediaType, category: item.category, accepted: 0, train: 0, val: 0)
             entry.accepted += 1
             if row.outcome == .train { entry.train += 1 }
             if row.outcome == .val { entry.val += 1 }
@@ -114,10 +121,14 @@ public struct CurationSummary: Sendable {
             ordered.append(ReasonCount(outcome: outcome, reason: "kept", count: counts[key(outcome, "kept")]!))
         }
         for reason in DropReason.allCases {
-            if let count = counts[key(.dropped, reason.rawValue)] { ordered.append(ReasonCount(outcome: .dropped, reason: reason.rawValue, count: count)) }
+            if let count = counts[key(.dropped, reason.rawValue)] {
+                ordered.append(ReasonCount(outcome: .dropped, reason: reason.rawValue, count: count))
+            }
         }
         for kind in RejectedRow.Kind.allCases {
-            if let count = counts[key(.rejected, kind.rawValue)] { ordered.append(ReasonCount(outcome: .rejected, reason: kind.rawValue, count: count)) }
+            if let count = counts[key(.rejected, kind.rawValue)] {
+                ordered.append(ReasonCount(outcome: .rejected, reason: kind.rawValue, count: count))
+            }
         }
         reasons = ordered
         self.strata = strata.keys.sorted().map { strata[$0]! }

@@ -3,9 +3,9 @@ import Manifest
 import Support
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes train.csv, val.csv (the input's columns, the caption cleaned, plus weight, quality and
@@ -37,7 +37,8 @@ public enum CurationWriter {
 
     /// The rows of `outcome` among `rows` (indices into `result.rows`), optionally after the header.
     public static func splitCSV(
-        _ result: CurationResult, _ outcome: Outcome, rows: Range<Int>, header withHeader: Bool, outputFolder: String? = nil
+        _ result: CurationResult, _ outcome: Outcome, rows: Range<Int>, header withHeader: Bool,
+        outputFolder: String? = nil
     ) -> [UInt8] {
         let (header, positions) = splitHeader(result.inputColumns)
         // Relative paths are rewritten to resolve from the output folder, so that the next stage
@@ -125,16 +126,16 @@ public enum CurationWriter {
         var failure: String?
         for bytes in parts where failure == nil {
             bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let count = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
+                var offset = 0
+                while offset < buffer.count {
+                    let count = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        failure = String(cString: strerror(errno))
+                        return
+                    }
+                    offset += count
                 }
-                offset += count
-            }
             }
         }
         close(descriptor)
@@ -151,7 +152,7 @@ public enum CurationWriter {
 }
 
 #if canImport(Glibc)
-private let systemWrite = Glibc.write
+    private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
-private let systemWrite = Darwin.write
+    private let systemWrite = Darwin.write
 #endif

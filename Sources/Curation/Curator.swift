@@ -77,8 +77,9 @@ public enum Curator {
         progress: ProgressReporter = .silent, templateCaptions: [Bool]? = nil
     ) async throws(CurationError) -> CurationResult {
         try options.validate()
-        precondition(!options.templateCaptions || templateCaptions?.count == manifest.items.count,
-                     "template_captions is on: pass one flag per item")
+        precondition(
+            !options.templateCaptions || templateCaptions?.count == manifest.items.count,
+            "template_captions is on: pass one flag per item")
         let items = manifest.items
         let count = items.count
         var summary = CurationSummary(options: options)
@@ -92,10 +93,12 @@ public enum Curator {
         summary.captionsTruncated = captions.lazy.filter(\.cleaned.truncated).count
 
         // 2. Media: existence, SHA-256, perceptual hashes, frame measures.
-        let root = options.mediaRoot ?? {
-            let folder = (manifest.source as NSString).deletingLastPathComponent
-            return folder.isEmpty ? "." : folder
-        }()
+        let root =
+            options.mediaRoot
+            ?? {
+                let folder = (manifest.source as NSString).deletingLastPathComponent
+                return folder.isEmpty ? "." : folder
+            }()
         let fingerprinter = MediaFingerprinter(options: options, root: root, cachePath: fingerprintCache)
         let (fingerprints, mediaTotals) = try await fingerprinter.fingerprint(items, progress: progress)
         summary.media = mediaTotals
@@ -104,10 +107,11 @@ public enum Curator {
         var quality: [QualityScore] = []
         quality.reserveCapacity(count)
         for index in 0..<count {
-            quality.append(QualityScore(
-                item: items[index], captionLength: captions[index].metrics.length,
-                typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures,
-                options: options, isTemplateCaption: templateCaptions?[index]))
+            quality.append(
+                QualityScore(
+                    item: items[index], captionLength: captions[index].metrics.length,
+                    typeTokenRatio: captions[index].metrics.typeTokenRatio, measures: fingerprints[index].measures,
+                    options: options, isTemplateCaption: templateCaptions?[index]))
         }
         if options.templateCaptions { summary.templateCaptions = templateCaptions!.lazy.filter { $0 }.count }
         let durations = items.compactMap { $0.mediaType == .video ? $0.duration : nil }
@@ -116,8 +120,9 @@ public enum Curator {
 
         var fate = [Fate](repeating: Fate(), count: count)
         for index in 0..<count {
-            decideEarly(item: items[index], caption: captions[index], media: fingerprints[index], quality: quality[index],
-                        options: options, summary: &summary, fate: &fate[index])
+            decideEarly(
+                item: items[index], caption: captions[index], media: fingerprints[index], quality: quality[index],
+                options: options, summary: &summary, fate: &fate[index])
         }
 
         // 4. Duplicates among the items still in.
@@ -128,7 +133,9 @@ public enum Curator {
                 captionHash: captions[index].metrics.words > 0 ? captions[index].metrics.wordSequenceHash : nil,
                 hashes: options.perceptualHash ? fingerprints[index].hashes : [])
         }
-        let duplicates = DuplicateFinder.find(candidates, captions: options.captionDuplicates, bits: options.perceptualHash ? options.nearDuplicateBits : nil)
+        let duplicates = DuplicateFinder.find(
+            candidates, captions: options.captionDuplicates,
+            bits: options.perceptualHash ? options.nearDuplicateBits : nil)
         summary.duplicatePairs = duplicates.pairCounts
         var positionOf = [Int](repeating: -1, count: count)  // item index → position in survivors
         for (position, index) in survivors.enumerated() { positionOf[index] = position }
@@ -139,7 +146,8 @@ public enum Curator {
         var unitsInOrder: [[Int]] = []  // item indices per group, groups in order of their first line
         for (number, root) in roots.enumerated() {
             let members = membersOfRoot[root]!.map { survivors[$0] }
-            let label = "g" + String(repeating: "0", count: max(0, labelWidth - String(number + 1).count)) + String(number + 1)
+            let label =
+                "g" + String(repeating: "0", count: max(0, labelWidth - String(number + 1).count)) + String(number + 1)
             for member in members { fate[member].group = label }
             if members.count > 1 {
                 summary.duplicateGroups += 1
@@ -159,26 +167,33 @@ public enum Curator {
                 }
             case .drop:
                 let keeper = members.min { a, b in
-                    let qa = quality[a].value, qb = quality[b].value
+                    let qa = quality[a].value
+                    let qb = quality[b].value
                     if qa != qb { return qa > qb }
-                    if items[a].path != items[b].path { return items[a].path.utf8.lexicographicallyPrecedes(items[b].path.utf8) }
+                    if items[a].path != items[b].path {
+                        return items[a].path.utf8.lexicographicallyPrecedes(items[b].path.utf8)
+                    }
                     return items[a].line < items[b].line
                 }!
                 unitsInOrder.append([keeper])
                 for member in members where member != keeper {
                     let position = positionOf[member]
                     let link = duplicates.link[position]!
-                    let reason: DropReason = switch link.kind {
-                    case .identicalFile: .identicalFile
-                    case .sameCaption: .sameCaption
-                    case .nearDuplicate: .nearDuplicate
-                    }
-                    fate[member].drop(reason, "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) "
-                        + "keeps line \(items[keeper].line) (\(items[keeper].path), "
-                        + "quality \(fixed(quality[keeper].value, 4)))")
+                    let reason: DropReason =
+                        switch link.kind {
+                        case .identicalFile: .identicalFile
+                        case .sameCaption: .sameCaption
+                        case .nearDuplicate: .nearDuplicate
+                        }
+                    fate[member].drop(
+                        reason,
+                        "\(describe(link.kind)) line \(items[survivors[link.partner]].line); group \(label) "
+                            + "keeps line \(items[keeper].line) (\(items[keeper].path), "
+                            + "quality \(fixed(quality[keeper].value, 4)))")
                 }
                 if members.count > 1 {
-                    fate[keeper].notes.append("kept for duplicate group \(label) of \(members.count) (highest quality, then path order)")
+                    fate[keeper].notes.append(
+                        "kept for duplicate group \(label) of \(members.count) (highest quality, then path order)")
                 }
             }
         }
@@ -207,7 +222,9 @@ public enum Curator {
 
         // 7. Class weights from the train split's categories.
         var trainCounts: [String: Int] = [:]
-        for index in 0..<count where fate[index].outcome == .train { trainCounts[items[index].category, default: 0] += 1 }
+        for index in 0..<count where fate[index].outcome == .train {
+            trainCounts[items[index].category, default: 0] += 1
+        }
         let chosenWeights = ClassWeights.compute(trainCounts, method: options.weighting, beta: options.beta)
         let fallbackWeight = chosenWeights.values.max() ?? 1
         summary.classWeights = CurationSummary.weightTable(trainCounts, chosen: options.weighting, beta: options.beta)
@@ -223,21 +240,25 @@ public enum Curator {
                     f.notes.insert("file missing: media rules skipped", at: 0)
                 }
                 if captions[index].cleaned.truncated {
-                    f.notes.append("caption truncated from "
-                        + "\(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) "
-                        + "to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
+                    f.notes.append(
+                        "caption truncated from "
+                            + "\(NumberFormat.grouped(captions[index].cleaned.lengthBeforeTruncation)) "
+                            + "to \(NumberFormat.grouped(options.captionTruncate!)) characters or fewer")
                 } else if captions[index].cleaned.changed {
                     f.notes.append("caption cleaned")
                 }
             }
             let kept = f.outcome == .train || f.outcome == .val
             let outcome: Outcome = f.reason == nil ? f.outcome : .dropped
-            rows.append(CuratedRow(
-                line: item.line, id: item.id, path: item.path, outcome: outcome,
-                reason: f.reason?.rawValue ?? "kept", detail: ((f.detail.map { [$0] } ?? []) + f.notes).joined(separator: "; "),
-                group: f.group, quality: quality[index].value,
-                weight: kept ? (chosenWeights[item.category] ?? fallbackWeight) : nil,
-                caption: kept ? captions[index].cleaned.text : captions[index].cleaned.untruncated, fields: item.fields))
+            rows.append(
+                CuratedRow(
+                    line: item.line, id: item.id, path: item.path, outcome: outcome,
+                    reason: f.reason?.rawValue ?? "kept",
+                    detail: ((f.detail.map { [$0] } ?? []) + f.notes).joined(separator: "; "),
+                    group: f.group, quality: quality[index].value,
+                    weight: kept ? (chosenWeights[item.category] ?? fallbackWeight) : nil,
+                    caption: kept ? captions[index].cleaned.text : captions[index].cleaned.untruncated,
+                    fields: item.fields))
         }
         summary.tally(rows: rows, items: items, rejected: manifest.rejected)
         return CurationResult(
@@ -268,7 +289,8 @@ public enum Curator {
     ) {
         switch media.status {
         case .unreadable(let why): fate.drop(.mediaUnreadable, "\(media.resolvedPath): \(why)")
-        case .missing where options.requireMedia: fate.drop(.fileMissing, "\(media.resolvedPath) does not exist (require_media is on)")
+        case .missing where options.requireMedia:
+            fate.drop(.fileMissing, "\(media.resolvedPath) does not exist (require_media is on)")
         default: break
         }
         // Absolute ranges.
@@ -276,45 +298,72 @@ public enum Curator {
         var rangeProblems: [(DropReason, String)] = []
         let shortSide = min(item.resolution.width, item.resolution.height)
         if shortSide < options.minShortSide {
-            rangeProblems.append((.resolutionOutOfRange, "\(item.resolution) has a short side of \(shortSide) px, below \(options.minShortSide) px"))
+            rangeProblems.append(
+                (
+                    .resolutionOutOfRange,
+                    "\(item.resolution) has a short side of \(shortSide) px, below \(options.minShortSide) px"
+                ))
         }
         if item.mediaType == .video, let duration = item.duration {
             if duration < options.durationMin {
-                rangeProblems.append((.durationOutOfRange, "duration \(fixed(duration, 2)) s below \(fixed(options.durationMin, 2)) s"))
+                rangeProblems.append(
+                    (.durationOutOfRange, "duration \(fixed(duration, 2)) s below \(fixed(options.durationMin, 2)) s"))
             } else if duration > options.durationMax {
-                rangeProblems.append((.durationOutOfRange, "duration \(fixed(duration, 2)) s above \(fixed(options.durationMax, 2)) s"))
+                rangeProblems.append(
+                    (.durationOutOfRange, "duration \(fixed(duration, 2)) s above \(fixed(options.durationMax, 2)) s"))
             }
         }
         if length < options.captionLengthMin {
-            rangeProblems.append((.captionOutOfRange, "caption of \(length) characters, below \(options.captionLengthMin)"))
+            rangeProblems.append(
+                (.captionOutOfRange, "caption of \(length) characters, below \(options.captionLengthMin)"))
         } else if length > options.captionLengthMax {
-            rangeProblems.append((.captionOutOfRange, "caption of \(NumberFormat.grouped(length)) characters, "
-                + "above \(NumberFormat.grouped(options.captionLengthMax))"))
+            rangeProblems.append(
+                (
+                    .captionOutOfRange,
+                    "caption of \(NumberFormat.grouped(length)) characters, "
+                        + "above \(NumberFormat.grouped(options.captionLengthMax))"
+                ))
         }
         if !rangeProblems.isEmpty { summary.rangeOutliers += 1 }
         for (reason, detail) in rangeProblems {
-            if options.dropRangeOutliers { fate.drop(reason, detail) } else { fate.notes.append("range outlier kept: \(detail)") }
+            if options.dropRangeOutliers {
+                fate.drop(reason, detail)
+            } else {
+                fate.notes.append("range outlier kept: \(detail)")
+            }
         }
         // Tukey's fences.
         var iqrProblems: [(DropReason, String)] = []
-        if item.mediaType == .video, let duration = item.duration, let fences = summary.durationFences, !fences.contains(duration) {
-            let side = duration > fences.upper ? "above the upper fence \(fixed(fences.upper, 2))" : "below the lower fence \(fixed(fences.lower, 2))"
+        if item.mediaType == .video, let duration = item.duration, let fences = summary.durationFences,
+            !fences.contains(duration)
+        {
+            let side =
+                duration > fences.upper
+                ? "above the upper fence \(fixed(fences.upper, 2))" : "below the lower fence \(fixed(fences.lower, 2))"
             iqrProblems.append((.durationIQR, "duration \(fixed(duration, 2)) s \(side) s"))
         }
         if let fences = summary.captionFences, !fences.contains(Double(length)) {
-            let side = Double(length) > fences.upper ? "above the upper fence \(fixed(fences.upper, 1))" : "below the lower fence \(fixed(fences.lower, 1))"
+            let side =
+                Double(length) > fences.upper
+                ? "above the upper fence \(fixed(fences.upper, 1))" : "below the lower fence \(fixed(fences.lower, 1))"
             iqrProblems.append((.captionIQR, "caption of \(NumberFormat.grouped(length)) characters \(side)"))
         }
         if !iqrProblems.isEmpty { summary.iqrOutliers += 1 }
         for (reason, detail) in iqrProblems {
-            if options.dropIQROutliers { fate.drop(reason, detail) } else { fate.notes.append("IQR outlier kept: \(detail)") }
+            if options.dropIQROutliers {
+                fate.drop(reason, detail)
+            } else {
+                fate.notes.append("IQR outlier kept: \(detail)")
+            }
         }
         // Quality.
         let score = quality.value
         if score < options.minQuality {
             let weakest = quality.weakest
-            fate.drop(.lowQuality, "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); "
-                + "weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
+            fate.drop(
+                .lowQuality,
+                "quality \(fixed(score, 4)) below \(fixed(options.minQuality, 2)); "
+                    + "weakest part: \(weakest.name) \(fixed(weakest.value, 2))")
         }
     }
 
@@ -333,7 +382,9 @@ public enum Curator {
         var metrics: CaptionMetrics
     }
 
-    static func measureCaptions(_ items: [ManifestItem], options: CurationOptions, progress: ProgressReporter) -> [CaptionFacts] {
+    static func measureCaptions(_ items: [ManifestItem], options: CurationOptions, progress: ProgressReporter)
+        -> [CaptionFacts]
+    {
         let cleaner = CaptionCleaner(truncateTo: options.captionTruncate)
         let sliceCount = max(1, min(options.workers, items.count / 2_000))
         let bounds = (0...sliceCount).map { $0 * items.count / sliceCount }
@@ -348,7 +399,8 @@ public enum Curator {
             }
             slots.set(slice, out)
         }
-        progress.report(ProgressEvent(stage: "clean captions", completed: items.count, total: items.count, unit: "captions"))
+        progress.report(
+            ProgressEvent(stage: "clean captions", completed: items.count, total: items.count, unit: "captions"))
         return slots.values().flatMap { $0 }
     }
 
@@ -380,7 +432,8 @@ public enum Curator {
         typeCounts = zip(typeCounts, available).map { min($0, $1) }
         var note: String?
         if total < size && size != Int.max {
-            note = "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps "
+            note =
+                "asked for \(NumberFormat.grouped(size)) items; \(NumberFormat.grouped(total)) is the most that keeps "
                 + "images:videos at \(fixed(options.imageShare * 100, 0)):\(fixed((1 - options.imageShare) * 100, 0)) "
                 + "(\(NumberFormat.grouped(available[0])) "
                 + "images and \(NumberFormat.grouped(available[1])) videos available)"
@@ -388,7 +441,8 @@ public enum Curator {
         var quotas: [Stratum: Int] = [:]
         var unitsByStratum: [Stratum: [[Int]]] = [:]
         for unit in units {
-            let key = Stratum(type: type(unit), category: options.stratifySampleByCategory ? items[unit[0]].category : "")
+            let key = Stratum(
+                type: type(unit), category: options.stratifySampleByCategory ? items[unit[0]].category : "")
             unitsByStratum[key, default: []].append(unit)
         }
         for (typeIndex, mediaType) in MediaType.allCases.enumerated() {
@@ -396,7 +450,8 @@ public enum Curator {
             let sizes = keys.map { unitsByStratum[$0]!.reduce(0) { $0 + $1.count } }
             let have = sizes.reduce(0, +)
             guard have > 0 else { continue }
-            let counts = Allocation.largestRemainder(sizes.map { Double(typeCounts[typeIndex]) * Double($0) / Double(have) })
+            let counts = Allocation.largestRemainder(
+                sizes.map { Double(typeCounts[typeIndex]) * Double($0) / Double(have) })
             for (key, quota) in zip(keys, counts) { quotas[key] = quota }
         }
         var chosen: [[Int]] = []
@@ -424,10 +479,12 @@ public enum Curator {
     /// Positions (in `units`) of the units that go to val: per stratum (type × category of the
     /// unit's first item) a largest-remainder share of `fraction`, so each stratum's val count is
     /// within one item of fraction × its size.
-    static func split(_ units: [[Int]], items: [ManifestItem], fraction: Double, random: inout SeededRandom) -> Set<Int> {
+    static func split(_ units: [[Int]], items: [ManifestItem], fraction: Double, random: inout SeededRandom) -> Set<Int>
+    {
         var byStratum: [Stratum: [Int]] = [:]
         for (position, unit) in units.enumerated() {
-            byStratum[Stratum(type: items[unit[0]].mediaType, category: items[unit[0]].category), default: []].append(position)
+            byStratum[Stratum(type: items[unit[0]].mediaType, category: items[unit[0]].category), default: []].append(
+                position)
         }
         let keys = byStratum.keys.sorted()
         let sizes = keys.map { byStratum[$0]!.reduce(0) { $0 + units[$1].count } }

@@ -83,10 +83,15 @@ public enum DuplicateFinder {
         func connect(_ a: Int, _ b: Int, _ kind: DuplicateLink) {
             pairCounts[kind.reason, default: 0] += 1
             for (member, partner) in [(a, b), (b, a)] {
-                if let current = link[member], current.kind < kind || (current.kind == kind && current.partner < partner) { continue }
+                if let current = link[member],
+                    current.kind < kind || (current.kind == kind && current.partner < partner)
+                {
+                    continue
+                }
                 link[member] = (kind, partner)
             }
-            let ra = find(a), rb = find(b)
+            let ra = find(a)
+            let rb = find(b)
             if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
         }
 
@@ -94,26 +99,37 @@ public enum DuplicateFinder {
         var firstWithDigest: [ContentDigest: Int] = [:]
         for (index, candidate) in candidates.enumerated() {
             guard let digest = candidate.digest else { continue }
-            if let first = firstWithDigest[digest] { connect(first, index, .identicalFile) } else { firstWithDigest[digest] = index }
+            if let first = firstWithDigest[digest] {
+                connect(first, index, .identicalFile)
+            } else {
+                firstWithDigest[digest] = index
+            }
         }
         // Same caption.
         if captions {
             var firstWithCaption: [WordSequenceHash: Int] = [:]
             for (index, candidate) in candidates.enumerated() {
                 guard let hash = candidate.captionHash else { continue }
-                if let first = firstWithCaption[hash] { connect(first, index, .sameCaption) } else { firstWithCaption[hash] = index }
+                if let first = firstWithCaption[hash] {
+                    connect(first, index, .sameCaption)
+                } else {
+                    firstWithCaption[hash] = index
+                }
             }
         }
         // Near duplicates, per media type, through the multi-index.
         if let bits {
             for type in MediaType.allCases {
-                let members = candidates.indices.filter { candidates[$0].mediaType == type && !candidates[$0].hashes.isEmpty }
+                let members = candidates.indices.filter {
+                    candidates[$0].mediaType == type && !candidates[$0].hashes.isEmpty
+                }
                 guard members.count > 1 else { continue }
                 let keys = members.map { candidates[$0].hashes[candidates[$0].hashes.count / 2] }
                 let index = HammingIndex(keys)
                 var largest: [Int: Int] = [:]
                 let pairs = index.pairs(within: bits) { i, j in
-                    let a = candidates[members[i]].hashes, b = candidates[members[j]].hashes
+                    let a = candidates[members[i]].hashes
+                    let b = candidates[members[j]].hashes
                     guard a.count == b.count else { return false }
                     var worst = 0
                     for k in a.indices {

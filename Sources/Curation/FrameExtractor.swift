@@ -63,8 +63,10 @@ public struct FrameExtractor: Sendable {
         // Image file names with % would otherwise be read as sequence patterns.
         if isImage && path.contains("%") { arguments += ["-pattern_type", "none"] }
         // file: keeps names with ':' from being read as protocols.
-        arguments += ["-i", "file:" + path, "-frames:v", "1", "-an", "-sn",
-                      "-vf", "scale=\(side):\(side):flags=area,format=gray", "-f", "rawvideo", "pipe:1"]
+        arguments += [
+            "-i", "file:" + path, "-frames:v", "1", "-an", "-sn",
+            "-vf", "scale=\(side):\(side):flags=area,format=gray", "-f", "rawvideo", "pipe:1",
+        ]
         let result: ChildProcessResult
         do {
             result = try await ChildProcess(ffmpeg, arguments: arguments).run()

@@ -74,7 +74,9 @@ public struct HammingIndex: Sendable {
                                     let distance = difference.nonzeroBitCount
                                     guard distance <= threshold else { continue }
                                     let j = Int(members[slot])
-                                    guard j > i, Self.firstClose(difference, radius) == block, accept(i, j) else { continue }
+                                    guard j > i, Self.firstClose(difference, radius) == block, accept(i, j) else {
+                                        continue
+                                    }
                                     found.append((i, j, distance))
                                 }
                             }

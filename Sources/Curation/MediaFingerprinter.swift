@@ -3,9 +3,9 @@ import Manifest
 import Support
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Whether an item's media file could be examined.
@@ -32,7 +32,8 @@ public struct MediaFingerprint: Sendable, Equatable {
     public var measures: FrameMeasures?
 
     public init(
-        status: MediaStatus, resolvedPath: String, bytes: Int64 = 0, digest: ContentDigest? = nil, hashes: [UInt64] = [],
+        status: MediaStatus, resolvedPath: String, bytes: Int64 = 0, digest: ContentDigest? = nil,
+        hashes: [UInt64] = [],
         measures: FrameMeasures? = nil
     ) {
         self.status = status
@@ -104,7 +105,8 @@ public struct MediaFingerprinter: Sendable {
             case nil: fingerprints.append(MediaFingerprint(status: .missing, resolvedPath: resolved))
             case let stat? where !stat.isRegularFile:
                 fingerprints.append(MediaFingerprint(status: .unreadable("not a regular file"), resolvedPath: resolved))
-            case let stat?: fingerprints.append(MediaFingerprint(status: .present, resolvedPath: resolved, bytes: stat.size))
+            case let stat?:
+                fingerprints.append(MediaFingerprint(status: .present, resolvedPath: resolved, bytes: stat.size))
             }
         }
         let work = fingerprints.indices.filter { fingerprints[$0].status == .present }
@@ -151,7 +153,8 @@ public struct MediaFingerprinter: Sendable {
                     fingerprints[index] = examined.fingerprint
                     totals.bytesHashed += examined.hashedBytes
                     totals.hashSeconds += examined.hashSeconds
-                    newEntries.append(FingerprintCache.Entry(examined.fingerprint, stat: stats[index]!, settings: settingsKey))
+                    newEntries.append(
+                        FingerprintCache.Entry(examined.fingerprint, stat: stats[index]!, settings: settingsKey))
                 }
             }
             try cache.append(newEntries)
@@ -220,10 +223,11 @@ public struct MediaFingerprinter: Sendable {
                 fingerprint.bytes = bytes
                 hashed = bytes
             } catch {
-                let reason = switch error {
-                case .cannotOpen(let why): "cannot open: \(why)"
-                case .readFailed(let why): "read failed: \(why)"
-                }
+                let reason =
+                    switch error {
+                    case .cannotOpen(let why): "cannot open: \(why)"
+                    case .readFailed(let why): "read failed: \(why)"
+                    }
                 fingerprint.status = .unreadable(reason)
                 return Examined(fingerprint: fingerprint, hashedBytes: 0, hashSeconds: 0)
             }
@@ -234,7 +238,9 @@ public struct MediaFingerprinter: Sendable {
                 let frames: [GreyFrame]
                 switch item.mediaType {
                 case .image: frames = [try await extractor.imageFrame(path: start.resolvedPath)]
-                case .video: frames = try await extractor.videoFrames(path: start.resolvedPath, duration: item.duration, count: options.videoFrames)
+                case .video:
+                    frames = try await extractor.videoFrames(
+                        path: start.resolvedPath, duration: item.duration, count: options.videoFrames)
                 }
                 fingerprint.hashes = frames.map { PerceptualHash.hash($0, kind: options.hashKind) }
                 fingerprint.measures = FrameMeasures.mean(frames.map(\.measures))
@@ -257,9 +263,9 @@ struct FileStat: Sendable, Equatable {
         guard stat(path, &info) == 0 else { return nil }
         size = Int64(info.st_size)
         #if canImport(Darwin)
-        modifiedNanoseconds = Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
+            modifiedNanoseconds = Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
         #else
-        modifiedNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            modifiedNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         #endif
         isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
     }

@@ -95,9 +95,11 @@ public struct GreyFrame: Sendable, Equatable {
         var out = [Double](repeating: 0, count: width * height)
         pixels.withUnsafeBufferPointer { p in
             for cy in 0..<height {
-                let y0 = cy * side / height, y1 = (cy + 1) * side / height
+                let y0 = cy * side / height
+                let y1 = (cy + 1) * side / height
                 for cx in 0..<width {
-                    let x0 = cx * side / width, x1 = (cx + 1) * side / width
+                    let x0 = cx * side / width
+                    let x1 = (cx + 1) * side / width
                     var sum = 0
                     for y in y0..<y1 {
                         for x in x0..<x1 { sum += Int(p[y * side + x]) }
@@ -112,8 +114,10 @@ public struct GreyFrame: Sendable, Equatable {
     /// Brightness, contrast and sharpness of this frame.
     public var measures: FrameMeasures {
         let n = Double(side * side)
-        var sum = 0.0, squares = 0.0
-        var lapSum = 0.0, lapSquares = 0.0
+        var sum = 0.0
+        var squares = 0.0
+        var lapSum = 0.0
+        var lapSquares = 0.0
         pixels.withUnsafeBufferPointer { p in
             for value in p {
                 let v = Double(value)
@@ -123,7 +127,8 @@ public struct GreyFrame: Sendable, Equatable {
             for y in 1..<(side - 1) {
                 for x in 1..<(side - 1) {
                     let i = y * side + x
-                    let laplacian = Double(Int(p[i - 1]) + Int(p[i + 1]) + Int(p[i - side]) + Int(p[i + side]) - 4 * Int(p[i]))
+                    let laplacian = Double(
+                        Int(p[i - 1]) + Int(p[i + 1]) + Int(p[i - side]) + Int(p[i + side]) - 4 * Int(p[i]))
                     lapSum += laplacian
                     lapSquares += laplacian * laplacian
                 }

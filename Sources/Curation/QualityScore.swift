@@ -45,7 +45,8 @@ public struct QualityScore: Sendable, Equatable {
 
     /// The weighted mean of the parts that apply.
     public var value: Double {
-        var sum = 0.0, weight = 0.0
+        var sum = 0.0
+        var weight = 0.0
         for (part, entry) in zip(parts, Self.weights) {
             guard let part else { continue }
             sum += part * entry.weight
@@ -69,7 +70,8 @@ public struct QualityScore: Sendable, Equatable {
         options: CurationOptions, isTemplateCaption: Bool? = nil
     ) {
         let target = options.target
-        let width = Double(item.resolution.width), height = Double(item.resolution.height)
+        let width = Double(item.resolution.width)
+        let height = Double(item.resolution.height)
         let aspect = width / height
         let targetAspect = Double(target.width) / Double(target.height)
         let cropHeight = aspect > targetAspect ? height : width / targetAspect

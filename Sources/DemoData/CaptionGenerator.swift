@@ -29,7 +29,9 @@ struct CaptionGenerator {
             + "염엽영예오옥온옹완왕외요욕용우운웅원월위유육윤은을음읍응의이익인일임입자작잔잠장재저적전절점정제조족존종좌주죽준중즉증지직진질집차착찬참창채책처천철첨청체초촉촌총최추축춘출충취측층치칙친칠침쾌타탁탄탈탐탑탕태"
             + "택토통퇴투특파판팔패편평폐포폭표품풍피필하학한할함합항해핵행향허헌험혁현혈협형혜호혹혼홍화확환활황회획효후훈휘휴흉흑흥희"
     ).map { String($0) }
-    static let particles = ["", "", "", "이", "가", "을", "를", "은", "는", "의", "에", "에서", "으로", "와", "과", "도", "하는", "한", "된", "하며"]
+    static let particles = [
+        "", "", "", "이", "가", "을", "를", "은", "는", "의", "에", "에서", "으로", "와", "과", "도", "하는", "한", "된", "하며",
+    ]
 
     let coreSize = 40_000
     /// Share of words drawn from the long tail of rare words.
@@ -115,7 +117,7 @@ struct CaptionGenerator {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

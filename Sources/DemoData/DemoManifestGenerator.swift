@@ -30,8 +30,10 @@ public struct DemoManifestGenerator: Sendable {
         public var caption: String
 
         var fields: [String] {
-            [id, path, mediaType.rawValue, String(width), String(height),
-             duration.map { String(format: "%.2f", $0) } ?? "", category, caption]
+            [
+                id, path, mediaType.rawValue, String(width), String(height),
+                duration.map { String(format: "%.2f", $0) } ?? "", category, caption,
+            ]
         }
     }
 
@@ -46,7 +48,9 @@ public struct DemoManifestGenerator: Sendable {
         out.reserveCapacity(rows)
         // Exactly the seed's image share (rounded), shuffled into place.
         let imageCount = Int((Double(rows) * ArchiveShape.imageShare).rounded())
-        var types = Array(repeating: MediaType.image, count: imageCount) + Array(repeating: MediaType.video, count: rows - imageCount)
+        var types =
+            Array(repeating: MediaType.image, count: imageCount)
+            + Array(repeating: MediaType.video, count: rows - imageCount)
         random.shuffle(&types)
 
         for index in 0..<rows {
@@ -70,9 +74,11 @@ public struct DemoManifestGenerator: Sendable {
             words = max(25, words)
             let number = String(format: "%06d", index + 1)
             let path = type == .image ? "images/\(number).jpg" : "videos/\(number).mp4"
-            out.append(Row(
-                id: "mbc-\(number)", path: path, mediaType: type, width: size.width, height: size.height, duration: duration,
-                category: category, caption: captions.caption(words: words, random: &random)))
+            out.append(
+                Row(
+                    id: "mbc-\(number)", path: path, mediaType: type, width: size.width, height: size.height,
+                    duration: duration,
+                    category: category, caption: captions.caption(words: words, random: &random)))
             if index % 10_000 == 9_999 {
                 progress.report(ProgressEvent(stage: "generate", completed: index + 1, total: rows, unit: "rows"))
             }
@@ -86,7 +92,9 @@ public struct DemoManifestGenerator: Sendable {
         writer.writeRow(Self.header)
         for row in rows { writer.writeRow(row.fields) }
         var bytes = writer.bytes
-        if brokenRows > 0 { bytes += Self.brokenRowBytes(count: brokenRows, duplicateOf: rows.first?.path ?? "images/000001.jpg") }
+        if brokenRows > 0 {
+            bytes += Self.brokenRowBytes(count: brokenRows, duplicateOf: rows.first?.path ?? "images/000001.jpg")
+        }
         return bytes
     }
 
@@ -101,14 +109,17 @@ public struct DemoManifestGenerator: Sendable {
             Array("broken-6,images/broken6.jpg,image,1280,720,공간/건축\n".utf8),
             Array("broken-7,\(existingPath),image,1280,720,,공간/건축,이미 나온 경로를 다시 쓰는 행입니다.\n".utf8),
             Array("broken-8,videos/broken8.mp4,video,1920,1080,NaN,역사/사회,길이가 NaN인 비디오입니다.\n".utf8),
-            Array("broken-9,images/broken9.jpg,image,1920,1080,,생활/문화,잘못된 바이트 ".utf8) + [0xC3, 0x28] + Array(" 가 들어 있는 캡션\n".utf8),
+            Array("broken-9,images/broken9.jpg,image,1920,1080,,생활/문화,잘못된 바이트 ".utf8) + [0xC3, 0x28]
+                + Array(" 가 들어 있는 캡션\n".utf8),
         ]
         var out: [UInt8] = []
         for index in 0..<count {
             var row = samples[index % samples.count]
             if index >= samples.count {
                 // Keep paths unique across repetitions so each row fails for its own reason.
-                row = Array(String(decoding: row, as: UTF8.self).replacingOccurrences(of: "broken", with: "broken\(index)-").utf8)
+                row = Array(
+                    String(decoding: row, as: UTF8.self).replacingOccurrences(of: "broken", with: "broken\(index)-")
+                        .utf8)
             }
             out += row
         }

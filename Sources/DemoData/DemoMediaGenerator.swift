@@ -20,7 +20,9 @@ public struct DemoMediaGenerator: Sendable {
         self.tools = tools
     }
 
-    public static let header = ["id", "path", "media_type", "width", "height", "duration", "fps", "category", "caption", "note"]
+    public static let header = [
+        "id", "path", "media_type", "width", "height", "duration", "fps", "category", "caption", "note",
+    ]
 
     /// How a demo file is encoded.
     public enum Recipe: String, Sendable {
@@ -66,8 +68,11 @@ public struct DemoMediaGenerator: Sendable {
         public var note: String
 
         var fields: [String] {
-            [id, path, mediaType.rawValue, String(width), String(height), duration.map { String(format: "%.2f", $0) } ?? "",
-             rate.map(Self.decimalRate) ?? "", category, caption, note]
+            [
+                id, path, mediaType.rawValue, String(width), String(height),
+                duration.map { String(format: "%.2f", $0) } ?? "",
+                rate.map(Self.decimalRate) ?? "", category, caption, note,
+            ]
         }
 
         static func decimalRate(_ rate: String) -> String {
@@ -93,49 +98,131 @@ public struct DemoMediaGenerator: Sendable {
     /// cellauto, life) get fixed colours, positions and seeds, so that two demo runs make the same files.
     static let specs: [Spec] = [
         // 1920×1080 progressive, the archive's most common size (77.78%).
-        Spec(name: "videos/hd-market.mp4", recipe: .h264, source: "testsrc2", width: 1920, height: 1080, rate: "25", seconds: 6.5, category: "생활/문화", split: "train", note: "1080p25 H.264"),
-        Spec(name: "videos/hd-bars.mp4", recipe: .h264, source: "smptehdbars", width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "역사/사회", split: "train", note: "1080p25 H.264, still picture"),
-        Spec(name: "videos/hd-fractal.mp4", recipe: .h264, source: "mandelbrot", width: 1920, height: 1080, rate: "25", seconds: 6, category: "자연/풍경", split: "val", note: "1080p25 H.264, zooming fractal"),
-        Spec(name: "videos/hd-gradient.mp4", recipe: .h264, source: "gradients=c0=0x2040a0:c1=0xe0a040:x0=0:y0=0:x1=1919:y1=1079:nb_colors=2:speed=0.03:seed=7", width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "공간/건축", split: "train", note: "1080p25 H.264, moving gradient"),
+        Spec(
+            name: "videos/hd-market.mp4", recipe: .h264, source: "testsrc2", width: 1920, height: 1080, rate: "25",
+            seconds: 6.5, category: "생활/문화", split: "train", note: "1080p25 H.264"),
+        Spec(
+            name: "videos/hd-bars.mp4", recipe: .h264, source: "smptehdbars", width: 1920, height: 1080, rate: "25",
+            seconds: 5.5, category: "역사/사회", split: "train", note: "1080p25 H.264, still picture"),
+        Spec(
+            name: "videos/hd-fractal.mp4", recipe: .h264, source: "mandelbrot", width: 1920, height: 1080, rate: "25",
+            seconds: 6, category: "자연/풍경", split: "val", note: "1080p25 H.264, zooming fractal"),
+        Spec(
+            name: "videos/hd-gradient.mp4", recipe: .h264,
+            source: "gradients=c0=0x2040a0:c1=0xe0a040:x0=0:y0=0:x1=1919:y1=1079:nb_colors=2:speed=0.03:seed=7",
+            width: 1920, height: 1080, rate: "25", seconds: 5.5, category: "공간/건축", split: "train",
+            note: "1080p25 H.264, moving gradient"),
         // 29.97 fps H.264 with audio.
-        Spec(name: "videos/ntsc-street.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 6, category: "사건/사고", split: "train", note: "1080p29.97 H.264 + AAC"),
-        Spec(name: "videos/ntsc-festival.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 5.5, category: "축제", split: "val", note: "1080p29.97 H.264 + AAC"),
+        Spec(
+            name: "videos/ntsc-street.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080,
+            rate: "30000/1001", seconds: 6, category: "사건/사고", split: "train", note: "1080p29.97 H.264 + AAC"),
+        Spec(
+            name: "videos/ntsc-festival.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080,
+            rate: "30000/1001", seconds: 5.5, category: "축제", split: "val", note: "1080p29.97 H.264 + AAC"),
         // 1080i broadcast masters.
-        Spec(name: "videos/broadcast-news.ts", recipe: .interlacedTransportStream, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 6, category: "역사/사회", split: "train", note: "1080i29.97 MPEG-2 TS, top field first + MP2"),
-        Spec(name: "videos/broadcast-ritual.ts", recipe: .interlacedTransportStream, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 5.5, category: "무형문화유산", split: "val", note: "1080i29.97 MPEG-2 TS, top field first + MP2"),
+        Spec(
+            name: "videos/broadcast-news.ts", recipe: .interlacedTransportStream, source: "testsrc2", width: 1920,
+            height: 1080, rate: "30000/1001", seconds: 6, category: "역사/사회", split: "train",
+            note: "1080i29.97 MPEG-2 TS, top field first + MP2"),
+        Spec(
+            name: "videos/broadcast-ritual.ts", recipe: .interlacedTransportStream, source: "testsrc2", width: 1920,
+            height: 1080, rate: "30000/1001", seconds: 5.5, category: "무형문화유산", split: "val",
+            note: "1080i29.97 MPEG-2 TS, top field first + MP2"),
         // 720×512 SD (15.52%), one anamorphic 16:9.
-        Spec(name: "videos/sd-village.mp4", recipe: .h264, source: "rgbtestsrc", width: 720, height: 512, rate: "25", seconds: 6, category: "생활/문화", split: "train", note: "720×512 H.264"),
-        Spec(name: "videos/sd-cells.mp4", recipe: .h264, source: "cellauto=rule=110:seed=7", width: 720, height: 512, rate: "25", seconds: 5.5, category: "자연/풍경", split: "train", note: "720×512 H.264, cellular automaton"),
-        Spec(name: "videos/sd-widescreen.mpg", recipe: .anamorphicProgramStream, source: "testsrc2", width: 720, height: 512, rate: "25", seconds: 6, category: "유형문화유산", split: "train", note: "720×512 MPEG-2 PS flagged 16:9 (512:405 pixels)"),
+        Spec(
+            name: "videos/sd-village.mp4", recipe: .h264, source: "rgbtestsrc", width: 720, height: 512, rate: "25",
+            seconds: 6, category: "생활/문화", split: "train", note: "720×512 H.264"),
+        Spec(
+            name: "videos/sd-cells.mp4", recipe: .h264, source: "cellauto=rule=110:seed=7", width: 720, height: 512,
+            rate: "25", seconds: 5.5, category: "자연/풍경", split: "train", note: "720×512 H.264, cellular automaton"),
+        Spec(
+            name: "videos/sd-widescreen.mpg", recipe: .anamorphicProgramStream, source: "testsrc2", width: 720,
+            height: 512, rate: "25", seconds: 6, category: "유형문화유산", split: "train",
+            note: "720×512 MPEG-2 PS flagged 16:9 (512:405 pixels)"),
         // 1280×720 (5.86%).
-        Spec(name: "videos/hd720-life.mp4", recipe: .h264, source: "life=mold=10:ratio=0.5:death_color=#102040:life_color=#40e0a0:seed=7", width: 1280, height: 720, rate: "30", seconds: 6, category: "자연/풍경", split: "train", note: "720p30 H.264"),
-        Spec(name: "videos/hd720-palace.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "30", seconds: 5.5, category: "공간/건축", split: "val", note: "720p30 H.264"),
-        Spec(name: "videos/hd720-long.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "25", seconds: 12, category: "생활/문화", split: "train", note: "720p25 H.264, 12 s: two clips in chunk mode"),
+        Spec(
+            name: "videos/hd720-life.mp4", recipe: .h264,
+            source: "life=mold=10:ratio=0.5:death_color=#102040:life_color=#40e0a0:seed=7", width: 1280, height: 720,
+            rate: "30", seconds: 6, category: "자연/풍경", split: "train", note: "720p30 H.264"),
+        Spec(
+            name: "videos/hd720-palace.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "30",
+            seconds: 5.5, category: "공간/건축", split: "val", note: "720p30 H.264"),
+        Spec(
+            name: "videos/hd720-long.mp4", recipe: .h264, source: "testsrc2", width: 1280, height: 720, rate: "25",
+            seconds: 12, category: "생활/문화", split: "train", note: "720p25 H.264, 12 s: two clips in chunk mode"),
         // Other sizes (0.84%): vertical, HDV, NTSC SD.
-        Spec(name: "videos/vertical-dance.mp4", recipe: .h264, source: "testsrc2", width: 1080, height: 1920, rate: "30", seconds: 6, category: "축제", split: "train", note: "1080×1920 vertical H.264"),
-        Spec(name: "videos/vertical-craft.mp4", recipe: .h264, source: "mandelbrot", width: 1080, height: 1920, rate: "30", seconds: 5.5, category: "무형문화유산", split: "train", note: "1080×1920 vertical H.264"),
-        Spec(name: "videos/hdv-harbour.mp4", recipe: .h264, source: "testsrc2,setsar=4/3", width: 1440, height: 1080, rate: "30000/1001", seconds: 6, category: "자연/풍경", split: "train", note: "1440×1080 HDV, 4:3 pixels shown 1920×1080"),
-        Spec(name: "videos/ntsc-sd.mp4", recipe: .h264, source: "smptebars", width: 720, height: 480, rate: "30000/1001", seconds: 5.5, category: "역사/사회", split: "val", note: "720×480 29.97 fps H.264"),
+        Spec(
+            name: "videos/vertical-dance.mp4", recipe: .h264, source: "testsrc2", width: 1080, height: 1920, rate: "30",
+            seconds: 6, category: "축제", split: "train", note: "1080×1920 vertical H.264"),
+        Spec(
+            name: "videos/vertical-craft.mp4", recipe: .h264, source: "mandelbrot", width: 1080, height: 1920,
+            rate: "30", seconds: 5.5, category: "무형문화유산", split: "train", note: "1080×1920 vertical H.264"),
+        Spec(
+            name: "videos/hdv-harbour.mp4", recipe: .h264, source: "testsrc2,setsar=4/3", width: 1440, height: 1080,
+            rate: "30000/1001", seconds: 6, category: "자연/풍경", split: "train",
+            note: "1440×1080 HDV, 4:3 pixels shown 1920×1080"),
+        Spec(
+            name: "videos/ntsc-sd.mp4", recipe: .h264, source: "smptebars", width: 720, height: 480, rate: "30000/1001",
+            seconds: 5.5, category: "역사/사회", split: "val", note: "720×480 29.97 fps H.264"),
         // Phone-style files.
-        Spec(name: "videos/phone-rotated.mp4", recipe: .rotated, source: "testsrc2", width: 720, height: 1280, rate: "30", seconds: 6, category: "사건/사고", split: "train", note: "stored 1280×720 with a 90° display matrix"),
-        Spec(name: "videos/phone-vfr.mp4", recipe: .variableFrameRate, source: "testsrc2", width: 1280, height: 720, rate: "30", seconds: 6.5, category: "축제", split: "train", note: "variable frame rate (frames dropped irregularly)"),
+        Spec(
+            name: "videos/phone-rotated.mp4", recipe: .rotated, source: "testsrc2", width: 720, height: 1280,
+            rate: "30", seconds: 6, category: "사건/사고", split: "train", note: "stored 1280×720 with a 90° display matrix"
+        ),
+        Spec(
+            name: "videos/phone-vfr.mp4", recipe: .variableFrameRate, source: "testsrc2", width: 1280, height: 720,
+            rate: "30", seconds: 6.5, category: "축제", split: "train",
+            note: "variable frame rate (frames dropped irregularly)"),
         // Edge cases.
-        Spec(name: "videos/short-bow.mp4", recipe: .h264, source: "testsrc2", width: 1920, height: 1080, rate: "25", seconds: 2.5, category: "유형문화유산", split: "train", note: "2.5 s: shorter than one 81-frame clip"),
-        Spec(name: "videos/truncated-upload.mp4", recipe: .truncated, source: "testsrc2", width: 1920, height: 1080, rate: "25", seconds: 6, category: "생활/문화", split: "train", note: "truncated: the MP4 index is missing"),
-        Spec(name: "videos/ntsc-parade.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080, rate: "30000/1001", seconds: 6, category: "축제", split: "train", note: "1080p29.97 H.264 + AAC"),
+        Spec(
+            name: "videos/short-bow.mp4", recipe: .h264, source: "testsrc2", width: 1920, height: 1080, rate: "25",
+            seconds: 2.5, category: "유형문화유산", split: "train", note: "2.5 s: shorter than one 81-frame clip"),
+        Spec(
+            name: "videos/truncated-upload.mp4", recipe: .truncated, source: "testsrc2", width: 1920, height: 1080,
+            rate: "25", seconds: 6, category: "생활/문화", split: "train", note: "truncated: the MP4 index is missing"),
+        Spec(
+            name: "videos/ntsc-parade.mp4", recipe: .h264WithAudio, source: "testsrc2", width: 1920, height: 1080,
+            rate: "30000/1001", seconds: 6, category: "축제", split: "train", note: "1080p29.97 H.264 + AAC"),
         // Images: half of the archive.
-        Spec(name: "images/hd-temple.jpg", recipe: .still, source: "testsrc2", width: 1920, height: 1080, rate: "1", seconds: 0, category: "공간/건축", split: "train", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-bars.jpg", recipe: .still, source: "smptehdbars", width: 1920, height: 1080, rate: "1", seconds: 0, category: "역사/사회", split: "train", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-fractal.jpg", recipe: .still, source: "mandelbrot", width: 1920, height: 1080, rate: "1", seconds: 0, category: "자연/풍경", split: "val", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-gradient.jpg", recipe: .still, source: "gradients=c0=0x2040a0:c1=0xe0a040:c2=0x40e0a0:x0=0:y0=0:x1=1919:y1=1079:nb_colors=3:seed=7", width: 1920, height: 1080, rate: "1", seconds: 0, category: "생활/문화", split: "train", note: "1920×1080 JPEG"),
-        Spec(name: "images/hd-cells.jpg", recipe: .still, source: "cellauto=rule=30:seed=7", width: 1920, height: 1080, rate: "1", seconds: 0, category: "축제", split: "train", note: "1920×1080 JPEG"),
-        Spec(name: "images/sd-pottery.png", recipe: .still, source: "testsrc2", width: 720, height: 512, rate: "1", seconds: 0, category: "유형문화유산", split: "train", note: "720×512 PNG"),
-        Spec(name: "images/sd-mask.png", recipe: .still, source: "rgbtestsrc", width: 720, height: 512, rate: "1", seconds: 0, category: "무형문화유산", split: "val", note: "720×512 PNG"),
-        Spec(name: "images/hd720-gate.jpg", recipe: .still, source: "testsrc2", width: 1280, height: 720, rate: "1", seconds: 0, category: "공간/건축", split: "train", note: "1280×720 JPEG"),
-        Spec(name: "images/hd720-road.jpg", recipe: .still, source: "smptebars", width: 1280, height: 720, rate: "1", seconds: 0, category: "사건/사고", split: "train", note: "1280×720 JPEG"),
-        Spec(name: "images/vertical-poster.jpg", recipe: .still, source: "testsrc2", width: 1080, height: 1920, rate: "1", seconds: 0, category: "축제", split: "val", note: "1080×1920 JPEG"),
-        Spec(name: "images/hdv-hall.jpg", recipe: .still, source: "testsrc2", width: 1440, height: 1080, rate: "1", seconds: 0, category: "역사/사회", split: "train", note: "1440×1080 JPEG"),
-        Spec(name: "images/uhd-skyline.png", recipe: .still, source: "testsrc2", width: 3840, height: 2160, rate: "1", seconds: 0, category: "자연/풍경", split: "val", note: "3840×2160 PNG"),
+        Spec(
+            name: "images/hd-temple.jpg", recipe: .still, source: "testsrc2", width: 1920, height: 1080, rate: "1",
+            seconds: 0, category: "공간/건축", split: "train", note: "1920×1080 JPEG"),
+        Spec(
+            name: "images/hd-bars.jpg", recipe: .still, source: "smptehdbars", width: 1920, height: 1080, rate: "1",
+            seconds: 0, category: "역사/사회", split: "train", note: "1920×1080 JPEG"),
+        Spec(
+            name: "images/hd-fractal.jpg", recipe: .still, source: "mandelbrot", width: 1920, height: 1080, rate: "1",
+            seconds: 0, category: "자연/풍경", split: "val", note: "1920×1080 JPEG"),
+        Spec(
+            name: "images/hd-gradient.jpg", recipe: .still,
+            source: "gradients=c0=0x2040a0:c1=0xe0a040:c2=0x40e0a0:x0=0:y0=0:x1=1919:y1=1079:nb_colors=3:seed=7",
+            width: 1920, height: 1080, rate: "1", seconds: 0, category: "생활/문화", split: "train",
+            note: "1920×1080 JPE"
+                + "G"),
+        Spec(
+            name: "images/hd-cells.jpg", recipe: .still, source: "cellauto=rule=30:seed=7", width: 1920, height: 1080,
+            rate: "1", seconds: 0, category: "축제", split: "train", note: "1920×1080 JPEG"),
+        Spec(
+            name: "images/sd-pottery.png", recipe: .still, source: "testsrc2", width: 720, height: 512, rate: "1",
+            seconds: 0, category: "유형문화유산", split: "train", note: "720×512 PNG"),
+        Spec(
+            name: "images/sd-mask.png", recipe: .still, source: "rgbtestsrc", width: 720, height: 512, rate: "1",
+            seconds: 0, category: "무형문화유산", split: "val", note: "720×512 PNG"),
+        Spec(
+            name: "images/hd720-gate.jpg", recipe: .still, source: "testsrc2", width: 1280, height: 720, rate: "1",
+            seconds: 0, category: "공간/건축", split: "train", note: "1280×720 JPEG"),
+        Spec(
+            name: "images/hd720-road.jpg", recipe: .still, source: "smptebars", width: 1280, height: 720, rate: "1",
+            seconds: 0, category: "사건/사고", split: "train", note: "1280×720 JPEG"),
+        Spec(
+            name: "images/vertical-poster.jpg", recipe: .still, source: "testsrc2", width: 1080, height: 1920,
+            rate: "1", seconds: 0, category: "축제", split: "val", note: "1080×1920 JPEG"),
+        Spec(
+            name: "images/hdv-hall.jpg", recipe: .still, source: "testsrc2", width: 1440, height: 1080, rate: "1",
+            seconds: 0, category: "역사/사회", split: "train", note: "1440×1080 JPEG"),
+        Spec(
+            name: "images/uhd-skyline.png", recipe: .still, source: "testsrc2", width: 3840, height: 2160, rate: "1",
+            seconds: 0, category: "자연/풍경", split: "val", note: "3840×2160 PNG"),
     ]
 
     /// The items, with captions drawn for `seed` (deterministic).
@@ -144,13 +231,17 @@ public struct DemoMediaGenerator: Sendable {
         let captions = CaptionGenerator()
         return Self.specs.enumerated().map { index, spec in
             let isImage = spec.recipe == .still
-            let (storedWidth, storedHeight) = spec.recipe == .rotated ? (scaled(spec.height), scaled(spec.width)) : (scaled(spec.width), scaled(spec.height))
+            let (storedWidth, storedHeight) =
+                spec.recipe == .rotated
+                ? (scaled(spec.height), scaled(spec.width)) : (scaled(spec.width), scaled(spec.height))
             let words = 35 + random.below(50)
             return Item(
                 id: String(format: "demo-%03d", index + 1), path: spec.name, mediaType: isImage ? .image : .video,
                 width: scaled(spec.width), height: scaled(spec.height), duration: isImage ? nil : spec.seconds,
-                rate: isImage ? nil : spec.rate, category: spec.category, caption: captions.caption(words: words, random: &random),
-                split: spec.split, recipe: spec.recipe, source: spec.source, storedWidth: storedWidth, storedHeight: storedHeight, note: spec.note)
+                rate: isImage ? nil : spec.rate, category: spec.category,
+                caption: captions.caption(words: words, random: &random),
+                split: spec.split, recipe: spec.recipe, source: spec.source, storedWidth: storedWidth,
+                storedHeight: storedHeight, note: spec.note)
         }
     }
 
@@ -171,7 +262,10 @@ public struct DemoMediaGenerator: Sendable {
             let parts = source.split(separator: ",", maxSplits: 1).map(String.init)
             let head = parts[0]
             let joiner = head.contains("=") ? ":" : "="
-            return ["-f", "lavfi", "-i", head + joiner + "size=\(size):rate=\(rate)" + (parts.count > 1 ? "," + parts[1] : "")]
+            return [
+                "-f", "lavfi", "-i",
+                head + joiner + "size=\(size):rate=\(rate)" + (parts.count > 1 ? "," + parts[1] : ""),
+            ]
         }
         let h264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
         let sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
@@ -180,34 +274,53 @@ public struct DemoMediaGenerator: Sendable {
         case .h264:
             return [base + lavfi(item.source, size: size, rate: rate) + ["-t", seconds] + h264 + [output]]
         case .h264WithAudio:
-            return [base + lavfi(item.source, size: size, rate: rate) + sine + ["-t", seconds] + h264 + ["-c:a", "aac", "-b:a", "96k", "-ac", "2", output]]
+            return [
+                base + lavfi(item.source, size: size, rate: rate) + sine + ["-t", seconds] + h264 + [
+                    "-c:a", "aac", "-b:a", "96k", "-ac", "2", output,
+                ]
+            ]
         case .interlacedTransportStream:
-            return [base + lavfi(item.source, size: size, rate: "60000/1001") + sine + [
-                "-t", seconds, "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1",
-                "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-c:a", "mp2", "-b:a", "192k", "-ac", "2", "-f", "mpegts", output,
-            ]]
+            return [
+                base + lavfi(item.source, size: size, rate: "60000/1001") + sine + [
+                    "-t", seconds, "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "mpeg2video", "-flags",
+                    "+ilme+ildct", "-top", "1",
+                    "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-c:a", "mp2", "-b:a", "192k", "-ac",
+                    "2", "-f", "mpegts", output,
+                ]
+            ]
         case .anamorphicProgramStream:
-            return [base + lavfi(item.source, size: size, rate: rate) + [
-                "-t", seconds, "-c:v", "mpeg2video", "-b:v", String(max(1, Int(6_000_000 * scale * scale))), "-aspect", "16:9", "-f", "mpeg", output,
-            ]]
+            return [
+                base + lavfi(item.source, size: size, rate: rate) + [
+                    "-t", seconds, "-c:v", "mpeg2video", "-b:v", String(max(1, Int(6_000_000 * scale * scale))),
+                    "-aspect", "16:9", "-f", "mpeg", output,
+                ]
+            ]
         case .rotated:
             // Draw the upright picture, store it turned clockwise, then add a display matrix that
             // turns it back (ffprobe: rotation 90, counter-clockwise).
             let upright = "\(item.storedHeight)x\(item.storedWidth)"
             let sideways = output + ".sideways.mp4"
             return [
-                base + lavfi(item.source, size: upright, rate: rate) + ["-t", seconds, "-vf", "transpose=clock"] + h264 + [sideways],
+                base + lavfi(item.source, size: upright, rate: rate) + ["-t", seconds, "-vf", "transpose=clock"] + h264
+                    + [sideways],
                 base + ["-i", sideways, "-c", "copy", "-metadata:s:v:0", "rotate=90", output],
             ]
         case .variableFrameRate:
-            return [base + lavfi(item.source, size: size, rate: rate) + [
-                "-t", seconds, "-vf", "select='not(between(mod(n\\,30)\\,10\\,19))+lt(mod(n\\,7)\\,1)'", "-fps_mode", "vfr",
-            ] + h264 + [output]]
+            return [
+                base + lavfi(item.source, size: size, rate: rate) + [
+                    "-t", seconds, "-vf", "select='not(between(mod(n\\,30)\\,10\\,19))+lt(mod(n\\,7)\\,1)'",
+                    "-fps_mode", "vfr",
+                ] + h264 + [output]
+            ]
         case .truncated:
             return [base + lavfi(item.source, size: size, rate: rate) + ["-t", seconds] + h264 + [output]]
         case .still:
             let quality = item.path.hasSuffix(".jpg") ? ["-q:v", "2"] : []
-            return [base + lavfi(item.source, size: size, rate: "1") + ["-frames:v", "1"] + quality + ["-update", "1", output]]
+            return [
+                base + lavfi(item.source, size: size, rate: "1") + ["-frames:v", "1"] + quality + [
+                    "-update", "1", output,
+                ]
+            ]
         }
     }
 
@@ -218,7 +331,9 @@ public struct DemoMediaGenerator: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: subfolder, withIntermediateDirectories: true)
             } catch {
-                throw GeneralError("cannot create folder \(subfolder): \(error.localizedDescription)", remedy: "choose a writable --out folder")
+                throw GeneralError(
+                    "cannot create folder \(subfolder): \(error.localizedDescription)",
+                    remedy: "choose a writable --out folder")
             }
         }
         let total = items.count

@@ -79,8 +79,10 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     ///   - config: the settings (eval section for the metrics, sample section for the videos' geometry).
     ///   - configDir: folder that relative paths of the configuration are relative to.
     ///   - generated, reference, out: command-line paths, relative to `workingDir`.
-    public init(config: WanLoRAConfig, configDir: String, generated: String, reference: String, out: String,
-                workingDir: String, device: String = "auto", metrics: [EvalMetric]? = nil, batchSize: Int = 16) {
+    public init(
+        config: WanLoRAConfig, configDir: String, generated: String, reference: String, out: String,
+        workingDir: String, device: String = "auto", metrics: [EvalMetric]? = nil, batchSize: Int = 16
+    ) {
         let eval = config.eval
         func fromConfig(_ path: String) -> String { PathMath.absolute(path, base: configDir) }
         let weights = fromConfig(eval.weightsDir)
@@ -94,25 +96,30 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         self.metrics = (metrics ?? eval.metrics).map(\.rawValue)
         framesPerVideo = eval.framesPerVideo
         self.batchSize = batchSize
-        inputs = Inputs(generatedDir: PathMath.absolute(generated, base: workingDir),
-                        referenceManifest: PathMath.absolute(reference, base: workingDir),
-                        categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
-                        seed: config.training.seed)
-        video = Video(width: config.sample.width, height: config.sample.height, fps: config.sample.fps,
-                      maxFrames: config.sample.frames)
-        fvd = FVD(i3dWeights: weight(eval.i3dWeights, EvalWeightFiles.i3d), frames: eval.fvdFrames,
-                  minSamples: eval.fvdMinSamples)
+        inputs = Inputs(
+            generatedDir: PathMath.absolute(generated, base: workingDir),
+            referenceManifest: PathMath.absolute(reference, base: workingDir),
+            categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
+            seed: config.training.seed)
+        video = Video(
+            width: config.sample.width, height: config.sample.height, fps: config.sample.fps,
+            maxFrames: config.sample.frames)
+        fvd = FVD(
+            i3dWeights: weight(eval.i3dWeights, EvalWeightFiles.i3d), frames: eval.fvdFrames,
+            minSamples: eval.fvdMinSamples)
         inception = Inception(weights: weight(eval.inceptionWeights, EvalWeightFiles.inception), splits: eval.isSplits)
         // No backbone file when none is configured and the standard one is absent: lpips_weights may then be
         // one full LPIPS state dict (the engine says so if it holds only the linear layers).
         let backbone = weight(eval.lpipsBackboneWeights, EvalWeightFiles.lpipsBackbone(eval.lpipsNet))
         let backboneGiven = !eval.lpipsBackboneWeights.isEmpty || FileManager.default.fileExists(atPath: backbone)
-        lpips = LPIPS(net: eval.lpipsNet.rawValue,
-                      linearWeights: weight(eval.lpipsWeights, EvalWeightFiles.lpipsLinear(eval.lpipsNet)),
-                      backboneWeights: backboneGiven ? backbone : nil,
-                      size: eval.lpipsSize, maxPairs: eval.lpipsMaxPairs)
-        clip = CLIP(imageModel: weight(eval.clipImageModel, EvalWeightFiles.clipImage),
-                    textModel: weight(eval.clipTextModel, EvalWeightFiles.clipText))
+        lpips = LPIPS(
+            net: eval.lpipsNet.rawValue,
+            linearWeights: weight(eval.lpipsWeights, EvalWeightFiles.lpipsLinear(eval.lpipsNet)),
+            backboneWeights: backboneGiven ? backbone : nil,
+            size: eval.lpipsSize, maxPairs: eval.lpipsMaxPairs)
+        clip = CLIP(
+            imageModel: weight(eval.clipImageModel, EvalWeightFiles.clipImage),
+            textModel: weight(eval.clipTextModel, EvalWeightFiles.clipText))
     }
 
     /// The weight files and folders the chosen metrics need, with the metric each serves; for checking
@@ -125,7 +132,9 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
             files.append((lpips.linearWeights, "eval.lpips_weights", false))
             if let backbone = lpips.backboneWeights { files.append((backbone, "eval.lpips_backbone_weights", false)) }
         }
-        if metrics.contains("clip") || metrics.contains("temporal") { files.append((clip.imageModel, "eval.clip_image_model", true)) }
+        if metrics.contains("clip") || metrics.contains("temporal") {
+            files.append((clip.imageModel, "eval.clip_image_model", true))
+        }
         if metrics.contains("clip") { files.append((clip.textModel, "eval.clip_text_model", true)) }
         return files
     }

@@ -107,15 +107,17 @@ public struct EvaluationMetrics: Sendable, Equatable, Decodable {
         do {
             let metrics = try decoder.decode(EvaluationMetrics.self, from: data)
             guard metrics.schemaVersion == 1 else {
-                throw GeneralError("\(source) has schema_version \(metrics.schemaVersion); this wanlora reads 1.",
-                                   remedy: "evaluate again with this wanlora version")
+                throw GeneralError(
+                    "\(source) has schema_version \(metrics.schemaVersion); this wanlora reads 1.",
+                    remedy: "evaluate again with this wanlora version")
             }
             return metrics
         } catch let error as GeneralError {
             throw error
         } catch {
-            throw GeneralError("\(source) is not a metrics.json of schema 1: \(error)",
-                               remedy: "evaluate again with this wanlora version (the engine writes the file)")
+            throw GeneralError(
+                "\(source) is not a metrics.json of schema 1: \(error)",
+                remedy: "evaluate again with this wanlora version (the engine writes the file)")
         }
     }
 }

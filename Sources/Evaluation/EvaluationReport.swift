@@ -6,7 +6,12 @@ import Support
 public enum EvaluationReport {
     /// One row per category and one for all of them, values as "generated (reference)".
     public static func table(_ metrics: EvaluationMetrics) -> [[String]] {
-        var rows = [["category", "videos gen/ref", "FVD ↓", "IS ↑", "CLIP score ↑", "temporal ↑", "LPIPS to ref ↓", "LPIPS diversity"]]
+        var rows = [
+            [
+                "category", "videos gen/ref", "FVD ↓", "IS ↑", "CLIP score ↑", "temporal ↑", "LPIPS to ref ↓",
+                "LPIPS diversity",
+            ]
+        ]
         for group in metrics.categories + [metrics.overall] {
             rows.append([
                 group.category ?? "all",
@@ -45,10 +50,14 @@ public enum EvaluationReport {
         }
         lines.insert(String(repeating: "─", count: displayWidth(lines[0])), at: 1)
         var text = lines.joined(separator: "\n")
-        text += "\nvalues: generated (reference clips); IS, CLIP score and temporal "
+        text +=
+            "\nvalues: generated (reference clips); IS, CLIP score and temporal "
             + "consistency of the reference are the ceiling to compare with."
-        if metrics.categories.contains(where: { $0.fvd?.stable == false && $0.fvd?.value != nil }) || metrics.overall.fvd?.stable == false {
-            text += "\n* fewer than "
+        if metrics.categories.contains(where: { $0.fvd?.stable == false && $0.fvd?.value != nil })
+            || metrics.overall.fvd?.stable == false
+        {
+            text +=
+                "\n* fewer than "
                 + "\(NumberFormat.grouped(metrics.settings.fvdMinSamples)) clips per set: "
                 + "FVD is biased upward; compare only at equal sample counts."
         }
@@ -58,7 +67,8 @@ public enum EvaluationReport {
     public static func html(_ metrics: EvaluationMetrics) -> String {
         var body = "<h1>Evaluation</h1>"
         let inputs = metrics.inputs
-        body += "<p class=\"meta\">\(NumberFormat.grouped(inputs.generatedVideos)) "
+        body +=
+            "<p class=\"meta\">\(NumberFormat.grouped(inputs.generatedVideos)) "
             + "generated videos from <code>\(HTMLText.escape(inputs.generatedDir))</code> "
             + "against \(NumberFormat.grouped(inputs.referenceVideosSelected)) "
             + "reference clips of <code>\(HTMLText.escape(inputs.referenceManifest))</code> "
@@ -70,26 +80,33 @@ public enum EvaluationReport {
         if !metrics.warnings.isEmpty || !inputs.skipped.isEmpty {
             body += "<h2>Warnings</h2><ul class=\"warnings\">"
             for warning in metrics.warnings {
-                body += "<li><span class=\"badge\">\(HTMLText.escape(warning.code))</span> "
+                body +=
+                    "<li><span class=\"badge\">\(HTMLText.escape(warning.code))</span> "
                     + "\(HTMLText.escape(warning.message))</li>"
             }
             for skipped in inputs.skipped {
-                body += "<li><span class=\"badge\">skipped</span> \(HTMLText.escape(skipped.set)) "
+                body +=
+                    "<li><span class=\"badge\">skipped</span> \(HTMLText.escape(skipped.set)) "
                     + "<code>\(HTMLText.escape(skipped.path))</code>: \(HTMLText.escape(skipped.reason))</li>"
             }
             body += "</ul>"
         }
         body += "<h2>Metrics per category</h2>"
         let rows = table(metrics)
-        body += "<div class=\"scroll\"><table><thead><tr>" + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined() + "</tr></thead><tbody>"
+        body +=
+            "<div class=\"scroll\"><table><thead><tr>" + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined()
+            + "</tr></thead><tbody>"
         for (index, row) in rows.dropFirst().enumerated() {
             let overall = index == rows.count - 2
-            body += "<tr\(overall ? " class=\"overall\"" : "")>" + row.enumerated().map { column, cell in
-                column == 0 ? "<th>\(HTMLText.escape(cell))</th>" : "<td>\(HTMLText.escape(cell))</td>"
-            }.joined() + "</tr>"
+            body +=
+                "<tr\(overall ? " class=\"overall\"" : "")>"
+                + row.enumerated().map { column, cell in
+                    column == 0 ? "<th>\(HTMLText.escape(cell))</th>" : "<td>\(HTMLText.escape(cell))</td>"
+                }.joined() + "</tr>"
         }
         body += "</tbody></table></div>"
-        body += "<p class=\"note\">Values are for the generated videos, "
+        body +=
+            "<p class=\"note\">Values are for the generated videos, "
             + "the reference clips' own value in parentheses. * FVD from fewer than "
             + "\(NumberFormat.grouped(metrics.settings.fvdMinSamples)) "
             + "clips per set: biased upward, compare only at equal sample counts.</p>"
@@ -97,54 +114,66 @@ public enum EvaluationReport {
         let groups = metrics.categories
         let charts: [(String, (EvaluationMetrics.Group) -> Double?, (EvaluationMetrics.Group) -> Double?)] = [
             ("FVD (lower is better)", { $0.fvd?.value }, { _ in nil }),
-            ("CLIP score, 0–100 (generated, reference)", { $0.clipScore?.generated?.mean }, { $0.clipScore?.reference?.mean }),
-            ("Inception Score (generated, reference)", { $0.inceptionScore?.generated?.mean }, { $0.inceptionScore?.reference?.mean }),
-            ("Temporal consistency, cosine (generated, reference)", { $0.temporalConsistency?.generated?.mean }, { $0.temporalConsistency?.reference?.mean }),
+            (
+                "CLIP score, 0–100 (generated, reference)", { $0.clipScore?.generated?.mean },
+                { $0.clipScore?.reference?.mean }
+            ),
+            (
+                "Inception Score (generated, reference)", { $0.inceptionScore?.generated?.mean },
+                { $0.inceptionScore?.reference?.mean }
+            ),
+            (
+                "Temporal consistency, cosine (generated, reference)", { $0.temporalConsistency?.generated?.mean },
+                { $0.temporalConsistency?.reference?.mean }
+            ),
             ("LPIPS diversity between generated videos", { $0.lpips?.diversity?.mean }, { _ in nil }),
         ]
         for (title, generated, reference) in charts where groups.contains(where: { generated($0) != nil }) {
-            body += "<figure><figcaption>\(HTMLText.escape(title))</figcaption>"
-                + barChart(labels: groups.map { $0.category ?? "all" }, generated: groups.map(generated), reference: groups.map(reference))
+            body +=
+                "<figure><figcaption>\(HTMLText.escape(title))</figcaption>"
+                + barChart(
+                    labels: groups.map { $0.category ?? "all" }, generated: groups.map(generated),
+                    reference: groups.map(reference))
                 + "</figure>"
         }
         body += """
-        <h2>Definitions</h2>
-        <dl>
-        <dt>FVD</dt><dd>Fréchet distance between Gaussians fitted to the Kinetics-400 I3D logits (time-averaged) \
-        of the first \(metrics.settings.fvdFrames) frames of each generated and reference clip, frames resized to \
-        224×224 as the reference FVD code does: |μ₁−μ₂|² + tr(Σ₁+Σ₂−2(Σ₁Σ₂)^½). 0 for identical distributions.</dd>
-        <dt>IS</dt><dd>Inception Score: exp(E KL(p(y|x) ‖ p(y))) of Inception-v3's 1,000 ImageNet classes over \
-        \(metrics.settings.framesPerVideo) evenly spaced frames per video, \
-        mean of \(metrics.settings.isSplits) splits. Between 1 and 1,000; grows with the number of frames.</dd>
-        <dt>CLIP score</dt><dd>100·max(cos(text, frame), 0) averaged over the sampled frames, \
-        text = the prompt (generated) or caption (reference), \
-        embedded by a multilingual encoder in CLIP's space.</dd>
-        <dt>Temporal consistency</dt><dd>Mean cosine similarity of the CLIP \
-        image embeddings of consecutive frames; 1 for a still picture.</dd>
-        <dt>LPIPS</dt><dd>Learned perceptual distance (\(HTMLText.escape(metrics.settings.lpipsNet)) backbone, \
-        v0.1 linear layers), 0 for identical frames: to the reference clip a generated video was prompted from, \
-        and between pairs of generated videos of one category (diversity: higher means more varied).</dd>
-        </dl>
-        <p class="note">docs/evaluate.md gives every definition, the preprocessing and the weight files.</p>
-        """
+            <h2>Definitions</h2>
+            <dl>
+            <dt>FVD</dt><dd>Fréchet distance between Gaussians fitted to the Kinetics-400 I3D logits (time-averaged) \
+            of the first \(metrics.settings.fvdFrames) frames of each generated and reference clip, frames resized to \
+            224×224 as the reference FVD code does: |μ₁−μ₂|² + tr(Σ₁+Σ₂−2(Σ₁Σ₂)^½). 0 for identical distributions.</dd>
+            <dt>IS</dt><dd>Inception Score: exp(E KL(p(y|x) ‖ p(y))) of Inception-v3's 1,000 ImageNet classes over \
+            \(metrics.settings.framesPerVideo) evenly spaced frames per video, \
+            mean of \(metrics.settings.isSplits) splits. Between 1 and 1,000; grows with the number of frames.</dd>
+            <dt>CLIP score</dt><dd>100·max(cos(text, frame), 0) averaged over the sampled frames, \
+            text = the prompt (generated) or caption (reference), \
+            embedded by a multilingual encoder in CLIP's space.</dd>
+            <dt>Temporal consistency</dt><dd>Mean cosine similarity of the CLIP \
+            image embeddings of consecutive frames; 1 for a still picture.</dd>
+            <dt>LPIPS</dt><dd>Learned perceptual distance (\(HTMLText.escape(metrics.settings.lpipsNet)) backbone, \
+            v0.1 linear layers), 0 for identical frames: to the reference clip a generated video was prompted from, \
+            and between pairs of generated videos of one category (diversity: higher means more varied).</dd>
+            </dl>
+            <p class="note">docs/evaluate.md gives every definition, the preprocessing and the weight files.</p>
+            """
         return """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><meta \
-        name="viewport" content="width=device-width, initial-scale=1">
-        <title>wanlora evaluation</title>
-        <style>
-        body{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem;color:#222}
-        .meta,.note{color:#555;font-size:.9rem} code{font-size:.85rem}
-        table{border-collapse:collapse;font-size:.9rem} th,td{padding:.3rem \
-        .6rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
-        th:first-child{text-align:left} tr.overall{font-weight:bold;background:#f4f4f4} .scroll{overflow-x:auto}
-        .warnings li{margin:.3rem 0} .badge{background:#fde7c7;border-radius:3px;padding:0 .3rem;font-size:.8rem}
-        figure{margin:1rem 0} figcaption{font-weight:600;margin-bottom:.3rem} dt{font-weight:600;margin-top:.5rem}
-        </style></head><body>
-        \(body)
-        </body></html>
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta \
+            name="viewport" content="width=device-width, initial-scale=1">
+            <title>wanlora evaluation</title>
+            <style>
+            body{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem;color:#222}
+            .meta,.note{color:#555;font-size:.9rem} code{font-size:.85rem}
+            table{border-collapse:collapse;font-size:.9rem} th,td{padding:.3rem \
+            .6rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+            th:first-child{text-align:left} tr.overall{font-weight:bold;background:#f4f4f4} .scroll{overflow-x:auto}
+            .warnings li{margin:.3rem 0} .badge{background:#fde7c7;border-radius:3px;padding:0 .3rem;font-size:.8rem}
+            figure{margin:1rem 0} figcaption{font-weight:600;margin-bottom:.3rem} dt{font-weight:600;margin-top:.5rem}
+            </style></head><body>
+            \(body)
+            </body></html>
 
-        """
+            """
     }
 
     /// Horizontal bars, one row per label, generated in blue and reference (when given) in grey.
@@ -153,20 +182,25 @@ public enum EvaluationReport {
         let maximum = max(values.map(abs).max() ?? 1, 1e-12)
         let hasReference = reference.contains { $0 != nil }
         let rowHeight = hasReference ? 30.0 : 18.0
-        let labelWidth = 150.0, barWidth = 520.0
+        let labelWidth = 150.0
+        let barWidth = 520.0
         let height = Double(labels.count) * rowHeight + 10
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+        var svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" "
             + "width=\"\(Int(labelWidth + barWidth + 90))\" height=\"\(Int(height))\" role=\"img\">"
         for (index, label) in labels.enumerated() {
             let y = Double(index) * rowHeight + 5
-            svg += "<text x=\"\(Int(labelWidth - 6))\" y=\"\(Int(y + 12))\" "
+            svg +=
+                "<text x=\"\(Int(labelWidth - 6))\" y=\"\(Int(y + 12))\" "
                 + "text-anchor=\"end\" font-size=\"12\">\(HTMLText.escape(label))</text>"
             for (offset, value, colour) in [(0.0, generated[index], "#3b6fd4"), (13.0, reference[index], "#aaaaaa")] {
                 guard let value, value.isFinite else { continue }
                 let width = max(abs(value) / maximum * barWidth, 1)
-                svg += "<rect x=\"\(Int(labelWidth))\" y=\"\(Int(y + offset))\" "
+                svg +=
+                    "<rect x=\"\(Int(labelWidth))\" y=\"\(Int(y + offset))\" "
                     + "width=\"\(Int(width))\" height=\"11\" fill=\"\(colour)\"/>"
-                svg += "<text x=\"\(Int(labelWidth + width + 4))\" y=\"\(Int(y + offset + 10))\" "
+                svg +=
+                    "<text x=\"\(Int(labelWidth + width + 4))\" y=\"\(Int(y + offset + 10))\" "
                     + "font-size=\"11\">\(NumberFormat.decimal(value, value >= 100 ? 1 : 3))</text>"
             }
         }
@@ -179,7 +213,7 @@ public enum EvaluationReport {
         text.unicodeScalars.reduce(0) { total, scalar in
             switch scalar.value {
             case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA960...0xA97F,
-                 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6:
+                0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6:
                 return total + 2
             case 0x0300...0x036F, 0x1160...0x11FF, 0x200B...0x200F:
                 return total  // combining marks, Hangul medial/final jamo of a decomposed syllable

@@ -37,13 +37,17 @@ public enum ClusterScript {
     /// and written the checkpoint, and requeues the job (`--requeue`). The requeued job runs the same
     /// script; the engine sees SLURM_RESTART_COUNT > 0 and continues from the last whole checkpoint.
     /// torchrun's own restarts (`--max-restarts`) cover a rank that dies within an allocation.
-    public static func slurm(_ request: LaunchRequest, jobName: String, settings: SlurmSettings,
-                             port: Int = 29500) throws -> String {
+    public static func slurm(
+        _ request: LaunchRequest, jobName: String, settings: SlurmSettings,
+        port: Int = 29500
+    ) throws -> String {
         try request.validate(needsMaster: false)
         var words: [String] = [request.python]
         if request.usesTorchrun {
-            words += ["-m", "torch.distributed.run", "--nnodes", String(request.nodes),
-                      "--nproc-per-node", String(request.gpusPerNode)]
+            words += [
+                "-m", "torch.distributed.run", "--nnodes", String(request.nodes),
+                "--nproc-per-node", String(request.gpusPerNode),
+            ]
             if request.nodes == 1 {
                 words.append("--standalone")
             } else {

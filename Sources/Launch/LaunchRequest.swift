@@ -32,9 +32,11 @@ public struct LaunchRequest: Sendable, Equatable {
     /// Attention heads of the model (40 for Wan2.2 A14B): the Ulysses degree must divide them.
     public var attentionHeads: Int
 
-    public init(gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
-                fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
-                shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40) {
+    public init(
+        gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
+        fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
+        shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40
+    ) {
         self.gpusPerNode = gpusPerNode
         self.nodes = nodes
         self.nodeRank = nodeRank
@@ -61,41 +63,50 @@ public struct LaunchRequest: Sendable, Equatable {
     /// a command for one node of several needs node 0's address; a Slurm script finds it itself.
     public func validate(needsMaster: Bool = true) throws {
         guard gpusPerNode >= 1 else {
-            throw LaunchError("--gpus \(gpusPerNode): a run needs at least one GPU per node.", remedy: "Pass --gpus 1 or more.")
+            throw LaunchError(
+                "--gpus \(gpusPerNode): a run needs at least one GPU per node.", remedy: "Pass --gpus 1 or more.")
         }
         guard nodes >= 1 else {
             throw LaunchError("--nodes \(nodes): a run needs at least one node.", remedy: "Pass --nodes 1 or more.")
         }
         guard (0..<nodes).contains(nodeRank) else {
-            throw LaunchError("--node-rank \(nodeRank) is not one of the \(nodes) nodes (0 to \(nodes - 1)).",
-                              remedy: "Start node 0 with --node-rank 0, node 1 with --node-rank 1, and so on.")
+            throw LaunchError(
+                "--node-rank \(nodeRank) is not one of the \(nodes) nodes (0 to \(nodes - 1)).",
+                remedy: "Start node 0 with --node-rank 0, node 1 with --node-rank 1, and so on.")
         }
         if needsMaster && nodes > 1 && master == nil {
-            throw LaunchError("--nodes \(nodes) needs the address where node 0 waits for the others.",
-                              remedy: "Pass --master ADDR:PORT with node 0's address (the "
-                                  + "same on every node), e.g. --master 10.0.0.1:29500.")
+            throw LaunchError(
+                "--nodes \(nodes) needs the address where node 0 waits for the others.",
+                remedy: "Pass --master ADDR:PORT with node 0's address (the "
+                    + "same on every node), e.g. --master 10.0.0.1:29500.")
         }
         guard ulysses >= 1 else {
-            throw LaunchError("--ulysses \(ulysses): the Ulysses degree is 1 (off) or more.", remedy: "Pass --ulysses 1, 2, 4 or 8.")
+            throw LaunchError(
+                "--ulysses \(ulysses): the Ulysses degree is 1 (off) or more.", remedy: "Pass --ulysses 1, 2, 4 or 8.")
         }
         let world = worldSize
         let fitting = (1...world).filter { world % $0 == 0 && attentionHeads % $0 == 0 }
         let choices = fitting.map(String.init).joined(separator: ", ")
         if world % ulysses != 0 {
-            throw LaunchError("--ulysses \(ulysses) does not divide the \(world) GPUs of the run "
-                + "(\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
-                              remedy: "Use a Ulysses degree that divides \(world) and the \(attentionHeads) heads: \(choices).")
+            throw LaunchError(
+                "--ulysses \(ulysses) does not divide the \(world) GPUs of the run "
+                    + "(\(gpusPerNode) per node × \(nodes) node\(nodes == 1 ? "" : "s")).",
+                remedy: "Use a Ulysses degree that divides \(world) and the \(attentionHeads) heads: \(choices).")
         }
         if attentionHeads % ulysses != 0 {
-            throw LaunchError("--ulysses \(ulysses) does not divide the model's \(attentionHeads) attention heads.",
-                              remedy: "Use a Ulysses degree that divides \(attentionHeads) and the \(world) GPUs: \(choices).")
+            throw LaunchError(
+                "--ulysses \(ulysses) does not divide the model's \(attentionHeads) attention heads.",
+                remedy: "Use a Ulysses degree that divides \(attentionHeads) and the \(world) GPUs: \(choices).")
         }
         if let seconds = shutdownTimeoutSeconds, seconds < 1 {
-            throw LaunchError("The shutdown timeout must be at least 1 s, not \(seconds).", remedy: "Pass a number of seconds, e.g. 300.")
+            throw LaunchError(
+                "The shutdown timeout must be at least 1 s, not \(seconds).",
+                remedy: "Pass a number of seconds, e.g. 300.")
         }
         if maxRestarts < 0 {
-            throw LaunchError("--max-restarts \(maxRestarts): the number of restarts is 0 or more.",
-                              remedy: "Pass --max-restarts 0 (off) or e.g. 3.")
+            throw LaunchError(
+                "--max-restarts \(maxRestarts): the number of restarts is 0 or more.",
+                remedy: "Pass --max-restarts 0 (off) or e.g. 3.")
         }
     }
 }
@@ -112,14 +123,16 @@ public struct MasterAddress: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `10.0.0.1:29500`, `node-0.cluster:29500` or `[fd00::1]:29500`.
     public init(parsing text: String) throws {
-        let bad = LaunchError("--master \(text.isEmpty ? "\"\"" : text) is not ADDR:PORT.",
-                              remedy: "Give node 0's address and a free port, e.g. --master 10.0.0.1:29500 (IPv6: [fd00::1]:29500).")
+        let bad = LaunchError(
+            "--master \(text.isEmpty ? "\"\"" : text) is not ADDR:PORT.",
+            remedy: "Give node 0's address and a free port, e.g. --master 10.0.0.1:29500 (IPv6: [fd00::1]:29500).")
         guard let colon = text.lastIndex(of: ":") else { throw bad }
         var host = String(text[..<colon])
         let portText = text[text.index(after: colon)...]
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }),
-              let port = Int(portText), (1...65535).contains(port) else { throw bad }
+            let port = Int(portText), (1...65535).contains(port)
+        else { throw bad }
         self.init(host: host, port: port)
     }
 

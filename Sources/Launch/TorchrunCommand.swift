@@ -31,11 +31,15 @@ public enum Launcher {
         let engine = engineArguments(for: request)
         guard request.usesTorchrun else { return LaunchCommand([request.python] + engine) }
 
-        var torchrun = [request.python, "-m", "torch.distributed.run",
-                        "--nnodes", String(request.nodes), "--nproc-per-node", String(request.gpusPerNode)]
+        var torchrun = [
+            request.python, "-m", "torch.distributed.run",
+            "--nnodes", String(request.nodes), "--nproc-per-node", String(request.gpusPerNode),
+        ]
         if let master = request.master {
-            torchrun += ["--node-rank", String(request.nodeRank), "--master-addr", master.host,
-                         "--master-port", String(master.port)]
+            torchrun += [
+                "--node-rank", String(request.nodeRank), "--master-addr", master.host,
+                "--master-port", String(master.port),
+            ]
         } else {
             torchrun.append("--standalone")
         }

@@ -1,11 +1,11 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 
-private func systemClose(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
+    private func systemClose(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 
-private func systemClose(_ descriptor: Int32) { _ = Darwin.close(descriptor) }
+    private func systemClose(_ descriptor: Int32) { _ = Darwin.close(descriptor) }
 #endif
 
 /// The bytes of a manifest file, one window at a time, for `ManifestReader.readCSV`.
@@ -105,7 +105,8 @@ final class CSVByteSource {
         if !checkedBOM {
             checkedBOM = true
             if bufferEnd - bufferStart >= 3, let buffer,
-               buffer[bufferStart] == 0xEF, buffer[bufferStart + 1] == 0xBB, buffer[bufferStart + 2] == 0xBF {
+                buffer[bufferStart] == 0xEF, buffer[bufferStart + 1] == 0xBB, buffer[bufferStart + 2] == 0xBF
+            {
                 bufferStart += 3
                 consumedBytes = 3
             }
@@ -115,7 +116,8 @@ final class CSVByteSource {
             finished = true
             return nil
         }
-        return Window(bytes: UnsafeBufferPointer(start: buffer! + bufferStart, count: bufferEnd - bufferStart), isFinal: atEOF)
+        return Window(
+            bytes: UnsafeBufferPointer(start: buffer! + bufferStart, count: bufferEnd - bufferStart), isFinal: atEOF)
     }
 
     /// The reader used `count` bytes of the last window (whole records). Zero bytes of a window that

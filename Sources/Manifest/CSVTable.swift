@@ -46,7 +46,9 @@ public struct CSVTable: Sendable, Equatable {
             var line = 1
             var ranges: [CSVFieldRange] = []
             while offset < buffer.count {
-                guard let scan = CSVScanner.scanRecord(buffer, from: offset, isFinal: true, fields: &ranges) else { break }
+                guard let scan = CSVScanner.scanRecord(buffer, from: offset, isFinal: true, fields: &ranges) else {
+                    break
+                }
                 defer {
                     line += scan.newlines
                     offset = scan.next
@@ -56,7 +58,9 @@ public struct CSVTable: Sendable, Equatable {
                     continue
                 }
                 let fields = ranges.map { range in
-                    let raw = range.hasEscapedQuotes ? CSVScanner.unescaped(buffer, range)
+                    let raw =
+                        range.hasEscapedQuotes
+                        ? CSVScanner.unescaped(buffer, range)
                         : Array(UnsafeBufferPointer(rebasing: buffer[range.start..<range.end]))
                     return String(decoding: raw, as: UTF8.self)
                 }

@@ -32,7 +32,9 @@ public struct CSVWriter {
             needsQuotes = true
             break
         }
-        if let first = field.utf8.first, let last = field.utf8.last, first == 0x20 || last == 0x20 { needsQuotes = true }
+        if let first = field.utf8.first, let last = field.utf8.last, first == 0x20 || last == 0x20 {
+            needsQuotes = true
+        }
         guard needsQuotes else {
             output.append(contentsOf: field.utf8)
             return

@@ -36,7 +36,8 @@ public struct CaptionBatch: @unchecked Sendable {
         _ index: Int, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
         let entry = entries[index]
-        let field = CSVFieldRange(start: entry.start, end: entry.end, quoted: true, hasEscapedQuotes: entry.hasEscapedQuotes)
+        let field = CSVFieldRange(
+            start: entry.start, end: entry.end, quoted: true, hasEscapedQuotes: entry.hasEscapedQuotes)
         guard entry.hasEscapedQuotes else { return body(ManifestReader.fieldBytes(bytes, field)) }
         CSVScanner.unescape(bytes, field, into: &scratch)
         return scratch.withUnsafeBufferPointer(body)

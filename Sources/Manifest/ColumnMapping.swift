@@ -77,7 +77,8 @@ public struct ColumnMapping: Sendable, Equatable {
         for column in CanonicalColumn.allCases {
             if let wanted = explicit[column] {
                 guard let index = normalised.firstIndex(of: wanted.lowercased()) else {
-                    throw .mappedColumnMissing(column: column.rawValue, header: wanted, available: header, source: source)
+                    throw .mappedColumnMissing(
+                        column: column.rawValue, header: wanted, available: header, source: source)
                 }
                 indices[column] = index
             } else if let index = normalised.firstIndex(where: { column.aliases.contains($0) }),

@@ -38,7 +38,8 @@ public enum ManifestError: ActionableError, Equatable {
                 + CanonicalColumn.allCases.map(\.rawValue).joined(separator: ", ") + ")"
         case .mappedColumnMissing: "use one of the header names listed (matching ignores letter case)"
         case .badColumnMapping:
-            "write CANONICAL=HEADER with a canonical name among: " + CanonicalColumn.allCases.map(\.rawValue).joined(separator: ", ")
+            "write CANONICAL=HEADER with a canonical name among: "
+                + CanonicalColumn.allCases.map(\.rawValue).joined(separator: ", ")
         case .unknownFormat: "name the file with a .csv, .jsonl or .ndjson extension"
         case .cannotWrite: "check that the folder exists and is writable, and that the disk is not full"
         }

@@ -6,8 +6,14 @@ public enum MediaType: String, Sendable, Codable, CaseIterable, Comparable {
     /// Parses `image` / `video` in any letter case, surrounding spaces ignored.
     public init?(parsing text: some StringProtocol) {
         let trimmed = text.trimmingASCIIWhitespace()
-        if trimmed == "image" { self = .image; return }
-        if trimmed == "video" { self = .video; return }
+        if trimmed == "image" {
+            self = .image
+            return
+        }
+        if trimmed == "video" {
+            self = .video
+            return
+        }
         switch trimmed.lowercased() {
         case "image", "img", "photo", "picture": self = .image
         case "video", "vid", "clip", "movie": self = .video

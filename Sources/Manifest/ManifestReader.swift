@@ -20,7 +20,9 @@ public struct ManifestReader: Sendable {
     ///
     /// `captions`: a CSV manifest's captions go to this sink instead of into the items (see
     /// `CaptionSink`); JSON Lines keeps them as strings (`Manifest.captionsSentToSink` says which).
-    public func read(path: String, progress: ProgressReporter = .silent, captions: (any CaptionSink)? = nil) throws(ManifestError) -> Manifest {
+    public func read(path: String, progress: ProgressReporter = .silent, captions: (any CaptionSink)? = nil)
+        throws(ManifestError) -> Manifest
+    {
         let lower = path.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") || lower.hasSuffix(".json") {
             return try readJSONLines(path: path, progress: progress)
@@ -30,7 +32,9 @@ public struct ManifestReader: Sendable {
 
     // MARK: CSV
 
-    public func readCSV(path: String, progress: ProgressReporter = .silent, captions sink: (any CaptionSink)? = nil) throws(ManifestError) -> Manifest {
+    public func readCSV(path: String, progress: ProgressReporter = .silent, captions sink: (any CaptionSink)? = nil)
+        throws(ManifestError) -> Manifest
+    {
         let source = try CSVByteSource(path: path, chunkSize: chunkSize)
         defer { source.close() }
         let fileSize = source.size
@@ -55,10 +59,12 @@ public struct ManifestReader: Sendable {
             var offset = 0
             let bytes = window.bytes
             while offset < bytes.count {
-                guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: window.isFinal, fields: &scratch) else { break }
-                records.append(CSVRecord(
-                    start: offset, next: scan.next, line: line, problem: scan.problem, isBlank: scan.isBlank,
-                    firstField: fields.count, fieldCount: scratch.count))
+                guard let scan = CSVScanner.scanRecord(bytes, from: offset, isFinal: window.isFinal, fields: &scratch)
+                else { break }
+                records.append(
+                    CSVRecord(
+                        start: offset, next: scan.next, line: line, problem: scan.problem, isBlank: scan.isBlank,
+                        firstField: fields.count, fieldCount: scratch.count))
                 fields.append(contentsOf: scratch)
                 line += scan.newlines
                 offset = scan.next
@@ -84,7 +90,8 @@ public struct ManifestReader: Sendable {
                 // Room for the whole file's paths and items, estimated from the first window's rows per
                 // byte: growing by doubling would rehash every path and hold two item arrays at once.
                 reserved = true
-                let estimate = Int(min(Double(records.count) * Double(max(fileSize, offset)) / Double(offset) * 1.05, 50_000_000))
+                let estimate = Int(
+                    min(Double(records.count) * Double(max(fileSize, offset)) / Double(offset) * 1.05, 50_000_000))
                 duplicates.reserve(estimate)
                 items.reserveCapacity(estimate)
             }
@@ -100,7 +107,8 @@ public struct ManifestReader: Sendable {
                     blankLines += slice.blankLines
                     rejected.append(contentsOf: slice.rejected)
                     var firstDuplicate: Int?
-                    for index in slice.items.indices where duplicates.check(slice.items[index], pathHash: slice.pathHashes[index]) != nil {
+                    for index in slice.items.indices
+                    where duplicates.check(slice.items[index], pathHash: slice.pathHashes[index]) != nil {
                         firstDuplicate = index
                         break
                     }
@@ -116,10 +124,11 @@ public struct ManifestReader: Sendable {
                         let item = slice.items[index]
                         if index == firstDuplicate || duplicates.check(item, pathHash: slice.pathHashes[index]) != nil {
                             let first = duplicates.firstLine(of: item.path) ?? 0
-                            rejected.append(RejectedRow(
-                                line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
-                                detail: "path \"\(item.path)\" already appeared at line \(first)",
-                                raw: Self.rawText(bytes, slice.records[index])))
+                            rejected.append(
+                                RejectedRow(
+                                    line: item.line, column: resolved.name(of: .path), kind: .duplicatePath,
+                                    detail: "path \"\(item.path)\" already appeared at line \(first)",
+                                    raw: Self.rawText(bytes, slice.records[index])))
                         } else {
                             items.append(item)
                             if sink != nil { captionEntries.append(slice.captions[index]) }
@@ -131,9 +140,14 @@ public struct ManifestReader: Sendable {
                 }
             }
             source.consumed(offset)
-            progress.report(ProgressEvent(stage: "read \(Self.fileName(path))", completed: source.consumedBytes, total: fileSize, unit: "bytes"))
+            progress.report(
+                ProgressEvent(
+                    stage: "read \(Self.fileName(path))", completed: source.consumedBytes, total: fileSize,
+                    unit: "bytes"))
         }
-        guard let header, let resolved else { throw source.consumedBytes <= 3 ? .empty(path: path) : .noHeader(path: path) }
+        guard let header, let resolved else {
+            throw source.consumedBytes <= 3 ? .empty(path: path) : .noHeader(path: path)
+        }
         if foundDuplicates {
             // Duplicates are appended after their block's other rejects: back to file order (one reject per line).
             rejected.sort { $0.line < $1.line }
@@ -193,7 +207,10 @@ public struct ManifestReader: Sendable {
                 decoded.pathHashes.reserveCapacity(range.count)
                 for index in range {
                     let record = records[base + index]
-                    switch decode(shared.value, record, fields: fields, header: header, validator: validator, captionColumn: captionColumn) {
+                    switch decode(
+                        shared.value, record, fields: fields, header: header, validator: validator,
+                        captionColumn: captionColumn)
+                    {
                     case .blank: decoded.blankLines += 1
                     case .rejected(let row): decoded.rejected.append(row)
                     case .accepted(let item, let caption):
@@ -212,17 +229,21 @@ public struct ManifestReader: Sendable {
     /// `captionColumn`: the caption goes to a sink: its bytes are checked here (valid UTF-8, not
     /// blank) and located, and the item gets an empty caption.
     static func decode(
-        _ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord, fields: [CSVFieldRange], header: [String], validator: RowValidator,
+        _ bytes: UnsafeBufferPointer<UInt8>, _ record: CSVRecord, fields: [CSVFieldRange], header: [String],
+        validator: RowValidator,
         captionColumn: Int? = nil
     ) -> RecordOutcome {
         if record.isBlank { return .blank }
         func reject(_ column: String?, _ kind: RejectedRow.Kind, _ detail: String) -> RecordOutcome {
-            .rejected(RejectedRow(line: record.line, column: column, kind: kind, detail: detail, raw: rawText(bytes, record)))
+            .rejected(
+                RejectedRow(line: record.line, column: column, kind: kind, detail: detail, raw: rawText(bytes, record)))
         }
         if let problem = record.problem {
             switch problem {
             case .unterminatedQuote:
-                return reject(nil, .malformedQuoting, "a quoted field opened on this row never closes; the rest of the file was read into it")
+                return reject(
+                    nil, .malformedQuoting,
+                    "a quoted field opened on this row never closes; the rest of the file was read into it")
             case .textAfterClosingQuote(let field):
                 let name = field < header.count ? header[field] : "field \(field + 1)"
                 return reject(name, .malformedQuoting, "text follows the closing quote of \(name)")
@@ -230,7 +251,8 @@ public struct ManifestReader: Sendable {
         }
         if record.fieldCount != header.count {
             let which = record.fieldCount < header.count ? "short row" : "long row"
-            return reject(nil, .wrongFieldCount, "\(which): \(record.fieldCount) fields, the header has \(header.count)")
+            return reject(
+                nil, .wrongFieldCount, "\(which): \(record.fieldCount) fields, the header has \(header.count)")
         }
         var values: [String] = []
         values.reserveCapacity(record.fieldCount)
@@ -242,18 +264,24 @@ public struct ManifestReader: Sendable {
                 // Doubled quotes do not change validity or blankness: check the field as it is.
                 let raw = fieldBytes(bytes, field)
                 guard UTF8Bytes.isValid(raw) else {
-                    return reject(header[index], .invalidUTF8, "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
+                    return reject(
+                        header[index], .invalidUTF8,
+                        "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
                 }
                 captionIsBlank = UTF8Bytes.isBlank(raw)
-                caption = CaptionBatch.Entry(start: field.start, end: field.end, hasEscapedQuotes: field.hasEscapedQuotes)
+                caption = CaptionBatch.Entry(
+                    start: field.start, end: field.end, hasEscapedQuotes: field.hasEscapedQuotes)
                 values.append("")
                 continue
             }
-            let decoded: String? = field.hasEscapedQuotes
+            let decoded: String? =
+                field.hasEscapedQuotes
                 ? CSVScanner.unescaped(bytes, field).withUnsafeBufferPointer { makeString($0) }
                 : makeString(fieldBytes(bytes, field))
             guard let text = decoded else {
-                return reject(header[index], .invalidUTF8, "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
+                return reject(
+                    header[index], .invalidUTF8,
+                    "\(header[index]) holds bytes that are not valid UTF-8 (re-encode the file as UTF-8)")
             }
             values.append(text)
         }
@@ -303,7 +331,13 @@ public struct ManifestReader: Sendable {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         if bytes.isEmpty { throw .empty(path: path) }
 
-        struct Row { var line: Int; var raw: String; var object: [String: Any]?; var error: String?; var invalidUTF8: Bool }
+        struct Row {
+            var line: Int
+            var raw: String
+            var object: [String: Any]?
+            var error: String?
+            var invalidUTF8: Bool
+        }
         var rows: [Row] = []
         var columns: [String] = []
         var known: Set<String> = []
@@ -318,16 +352,25 @@ public struct ManifestReader: Sendable {
             if lineEnd > start && bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
             let slice = bytes[start..<lineEnd]
             start = end + 1
-            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { blankLines += 1; continue }
+            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                blankLines += 1
+                continue
+            }
             let raw = String(decoding: slice, as: UTF8.self)
             guard String(validating: slice, as: UTF8.self) != nil else {
-                rows.append(Row(line: lineNumber, raw: raw, object: nil, error: "the line holds bytes that are not valid UTF-8", invalidUTF8: true))
+                rows.append(
+                    Row(
+                        line: lineNumber, raw: raw, object: nil, error: "the line holds bytes that are not valid UTF-8",
+                        invalidUTF8: true))
                 continue
             }
             do {
                 let parsed = try JSONSerialization.jsonObject(with: Data(slice), options: [.fragmentsAllowed])
                 guard let object = parsed as? [String: Any] else {
-                    rows.append(Row(line: lineNumber, raw: raw, object: nil, error: "the line is JSON but not an object {…}", invalidUTF8: false))
+                    rows.append(
+                        Row(
+                            line: lineNumber, raw: raw, object: nil, error: "the line is JSON but not an object {…}",
+                            invalidUTF8: false))
                     continue
                 }
                 for key in object.keys.sorted() where !known.contains(key) {
@@ -336,7 +379,10 @@ public struct ManifestReader: Sendable {
                 }
                 rows.append(Row(line: lineNumber, raw: raw, object: object, error: nil, invalidUTF8: false))
             } catch {
-                rows.append(Row(line: lineNumber, raw: raw, object: nil, error: "the line is not valid JSON", invalidUTF8: false))
+                rows.append(
+                    Row(
+                        line: lineNumber, raw: raw, object: nil, error: "the line is not valid JSON", invalidUTF8: false
+                    ))
             }
         }
         if columns.isEmpty && rows.isEmpty { throw .empty(path: path) }
@@ -347,7 +393,10 @@ public struct ManifestReader: Sendable {
         var rejected: [RejectedRow] = []
         for row in rows {
             guard let object = row.object else {
-                rejected.append(RejectedRow(line: row.line, column: nil, kind: row.invalidUTF8 ? .invalidUTF8 : .invalidJSON, detail: row.error ?? "", raw: row.raw))
+                rejected.append(
+                    RejectedRow(
+                        line: row.line, column: nil, kind: row.invalidUTF8 ? .invalidUTF8 : .invalidJSON,
+                        detail: row.error ?? "", raw: row.raw))
                 continue
             }
             let values = columns.map { Self.jsonText(object[$0]) }
@@ -355,9 +404,10 @@ public struct ManifestReader: Sendable {
             case .accepted(let item):
                 if duplicates.check(item) != nil {
                     let first = duplicates.firstLine(of: item.path) ?? 0
-                    rejected.append(RejectedRow(
-                        line: row.line, column: resolved.name(of: .path), kind: .duplicatePath,
-                        detail: "path \"\(item.path)\" already appeared at line \(first)", raw: row.raw))
+                    rejected.append(
+                        RejectedRow(
+                            line: row.line, column: resolved.name(of: .path), kind: .duplicatePath,
+                            detail: "path \"\(item.path)\" already appeared at line \(first)", raw: row.raw))
                 } else {
                     items.append(item)
                 }
@@ -365,7 +415,9 @@ public struct ManifestReader: Sendable {
                 rejected.append(RejectedRow(line: row.line, column: column, kind: kind, detail: detail, raw: row.raw))
             }
         }
-        progress.report(ProgressEvent(stage: "read \(Self.fileName(path))", completed: bytes.count, total: bytes.count, unit: "bytes"))
+        progress.report(
+            ProgressEvent(
+                stage: "read \(Self.fileName(path))", completed: bytes.count, total: bytes.count, unit: "bytes"))
         return Manifest(
             source: path, format: .jsonLines, columns: columns, columnMap: resolved, items: items, rejected: rejected,
             blankLines: blankLines)
@@ -384,7 +436,9 @@ public struct ManifestReader: Sendable {
         case let number as NSNumber:
             if String(cString: number.objCType) == "c" { return number.boolValue ? "true" : "false" }
             let double = number.doubleValue
-            if double == double.rounded(), abs(double) < 1e15, !"\(number)".contains(".") { return String(Int64(double)) }
+            if double == double.rounded(), abs(double) < 1e15, !"\(number)".contains(".") {
+                return String(Int64(double))
+            }
             return String(double)
         case let other?:
             if let data = try? JSONSerialization.data(withJSONObject: other, options: [.sortedKeys]) {

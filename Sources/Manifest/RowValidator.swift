@@ -41,7 +41,9 @@ struct RowValidator {
         let resolution: Resolution
         let widthText = value(.width, in: fields)?.trimmingASCIIWhitespace() ?? ""
         let heightText = value(.height, in: fields)?.trimmingASCIIWhitespace() ?? ""
-        if columns[.width] != nil, columns[.height] != nil, !(widthText.isEmpty && heightText.isEmpty && columns[.resolution] != nil) {
+        if columns[.width] != nil, columns[.height] != nil,
+            !(widthText.isEmpty && heightText.isEmpty && columns[.resolution] != nil)
+        {
             guard let width = Self.wholeNumber(widthText) else {
                 return widthText.isEmpty
                     ? reject(.width, .missingValue, "width is empty")
@@ -57,9 +59,13 @@ struct RowValidator {
             resolution = Resolution(width: width, height: height)
         } else {
             let text = value(.resolution, in: fields)?.trimmingASCIIWhitespace() ?? ""
-            if text.isEmpty { return reject(.resolution, .missingValue, "resolution is empty (expected e.g. 1920x1080)") }
+            if text.isEmpty {
+                return reject(.resolution, .missingValue, "resolution is empty (expected e.g. 1920x1080)")
+            }
             guard let parsed = Resolution(parsing: text) else {
-                return reject(.resolution, .notANumber, "resolution \"\(text)\" is not WIDTHxHEIGHT (e.g. 1920x1080 or 1920×1080)")
+                return reject(
+                    .resolution, .notANumber, "resolution \"\(text)\" is not WIDTHxHEIGHT (e.g. 1920x1080 or 1920×1080)"
+                )
             }
             resolution = parsed
         }
@@ -70,7 +76,8 @@ struct RowValidator {
             let text = value(.duration, in: fields)?.trimmingASCIIWhitespace() ?? ""
             if text.isEmpty { return reject(.duration, .missingValue, "duration is empty for a video") }
             guard let seconds = Self.seconds(text) else {
-                return reject(.duration, .notANumber, "duration \"\(text)\" is not a number of seconds (or HH:MM:SS.ss)")
+                return reject(
+                    .duration, .notANumber, "duration \"\(text)\" is not a number of seconds (or HH:MM:SS.ss)")
             }
             guard seconds.isFinite else { return reject(.duration, .outOfRange, "duration \"\(text)\" is not finite") }
             guard seconds >= 0 else { return reject(.duration, .outOfRange, "duration \(text) s is negative") }
@@ -81,7 +88,8 @@ struct RowValidator {
         var fps: Double?
         if let text = value(.fps, in: fields)?.trimmingASCIIWhitespace(), !text.isEmpty {
             guard let rate = Self.frameRate(text), rate.isFinite, rate > 0 else {
-                return reject(.fps, .notANumber, "fps \"\(text)\" is not a positive number (or a ratio like 30000/1001)")
+                return reject(
+                    .fps, .notANumber, "fps \"\(text)\" is not a positive number (or a ratio like 30000/1001)")
             }
             fps = rate
         }
@@ -169,7 +177,8 @@ struct RowValidator {
     static func frameRate(_ text: String) -> Double? {
         if let value = Double(text) { return value }
         let parts = text.split(separator: "/")
-        guard parts.count == 2, let numerator = Double(parts[0]), let denominator = Double(parts[1]), denominator != 0 else {
+        guard parts.count == 2, let numerator = Double(parts[0]), let denominator = Double(parts[1]), denominator != 0
+        else {
             return nil
         }
         return numerator / denominator

@@ -12,7 +12,9 @@ public enum UTF8Bytes {
             let lead = base[i]
             if lead < 0x80 {
                 i &+= 1
-                while i &+ 8 <= count && raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                while i &+ 8 <= count
+                    && raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0
+                {
                     i &+= 8
                 }
                 continue
@@ -20,7 +22,8 @@ public enum UTF8Bytes {
             if lead & 0xF0 == 0xE0 {
                 // Three bytes (Hangul, Han, most punctuation): the common case of a Korean caption.
                 guard i &+ 2 < count else { return false }
-                let second = base[i &+ 1], third = base[i &+ 2]
+                let second = base[i &+ 1]
+                let third = base[i &+ 2]
                 guard second & 0xC0 == 0x80, third & 0xC0 == 0x80 else { return false }
                 if lead == 0xE0 && second < 0xA0 { return false }  // overlong
                 if lead == 0xED && second > 0x9F { return false }  // surrogates U+D800–U+DFFF
@@ -35,7 +38,9 @@ public enum UTF8Bytes {
             if lead >= 0xF0 && lead <= 0xF4 {
                 guard i &+ 3 < count else { return false }
                 let second = base[i &+ 1]
-                guard second & 0xC0 == 0x80, base[i &+ 2] & 0xC0 == 0x80, base[i &+ 3] & 0xC0 == 0x80 else { return false }
+                guard second & 0xC0 == 0x80, base[i &+ 2] & 0xC0 == 0x80, base[i &+ 3] & 0xC0 == 0x80 else {
+                    return false
+                }
                 if lead == 0xF0 && second < 0x90 { return false }  // overlong
                 if lead == 0xF4 && second > 0x8F { return false }  // above U+10FFFF
                 i &+= 4
@@ -66,11 +71,14 @@ public enum UTF8Bytes {
             let scalar: UInt32
             let width: Int
             if lead < 0x80 {
-                scalar = UInt32(lead); width = 1
+                scalar = UInt32(lead)
+                width = 1
             } else if lead < 0xE0 {
-                scalar = (UInt32(lead & 0x1F) << 6) | UInt32(base[i + 1] & 0x3F); width = 2
+                scalar = (UInt32(lead & 0x1F) << 6) | UInt32(base[i + 1] & 0x3F)
+                width = 2
             } else if lead < 0xF0 {
-                scalar = (UInt32(lead & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F); width = 3
+                scalar = (UInt32(lead & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F)
+                width = 3
             } else {
                 return false  // nothing above U+FFFF is White_Space
             }

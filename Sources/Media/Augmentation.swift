@@ -42,10 +42,13 @@ public struct Augmentation: Sendable, Equatable, Codable {
     public var label: String {
         var parts: [String] = []
         if horizontalFlip { parts.append("hflip") }
-        if cropZoom != 1 { parts.append("crop=\(Self.fixed(cropZoom, 3))@\(Self.fixed(cropX, 2)),\(Self.fixed(cropY, 2))") }
+        if cropZoom != 1 {
+            parts.append("crop=\(Self.fixed(cropZoom, 3))@\(Self.fixed(cropX, 2)),\(Self.fixed(cropY, 2))")
+        }
         if changesColour {
-            parts.append("color=b\(Self.signed(brightness, 3)),c\(Self.fixed(contrast, 3)),s\(Self.fixed(saturation, 3)),"
-                + "h\(Self.signed(hue, 1))")
+            parts.append(
+                "color=b\(Self.signed(brightness, 3)),c\(Self.fixed(contrast, 3)),s\(Self.fixed(saturation, 3)),"
+                    + "h\(Self.signed(hue, 1))")
         }
         if reverse { parts.append("reverse") }
         if speed != 1 { parts.append("speed=\(Self.fixed(speed, 3))") }
@@ -115,7 +118,10 @@ public struct AugmentationPolicy: Sendable, Equatable {
     public var copies: Int
     public var seed: UInt64
 
-    public init(categories: Set<String> = [], minimumWeight: Double? = nil, kinds: Set<AugmentationKind> = Set(AugmentationKind.allCases), copies: Int = 1, seed: UInt64 = 42) {
+    public init(
+        categories: Set<String> = [], minimumWeight: Double? = nil,
+        kinds: Set<AugmentationKind> = Set(AugmentationKind.allCases), copies: Int = 1, seed: UInt64 = 42
+    ) {
         self.categories = categories
         self.minimumWeight = minimumWeight
         self.kinds = kinds

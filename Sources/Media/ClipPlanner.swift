@@ -32,7 +32,10 @@ public struct ClipPolicy: Sendable, Equatable, Codable {
     /// Fewest frames a shortened or padded clip may hold (4n+1).
     public var minimumFrames: Int
 
-    public init(frames: Int = 81, fps: Int = 16, mode: ClipMode = .head, clipsPerVideo: Int = 1, shortVideos: ShortVideoRule = .shorten, minimumFrames: Int = 17) {
+    public init(
+        frames: Int = 81, fps: Int = 16, mode: ClipMode = .head, clipsPerVideo: Int = 1,
+        shortVideos: ShortVideoRule = .shorten, minimumFrames: Int = 17
+    ) {
         self.frames = frames
         self.fps = fps
         self.mode = mode
@@ -43,9 +46,15 @@ public struct ClipPolicy: Sendable, Equatable, Codable {
 
     /// `nil` when valid, else what is wrong.
     public var problem: String? {
-        if !ClipPlanner.isValidFrameCount(frames) { return "frames per clip must be 4n+1 (1, 5, …, 49, …, 81), got \(frames)" }
-        if !ClipPlanner.isValidFrameCount(minimumFrames) { return "the minimum frame count must be 4n+1, got \(minimumFrames)" }
-        if minimumFrames > frames { return "the minimum frame count (\(minimumFrames)) exceeds the clip length (\(frames))" }
+        if !ClipPlanner.isValidFrameCount(frames) {
+            return "frames per clip must be 4n+1 (1, 5, …, 49, …, 81), got \(frames)"
+        }
+        if !ClipPlanner.isValidFrameCount(minimumFrames) {
+            return "the minimum frame count must be 4n+1, got \(minimumFrames)"
+        }
+        if minimumFrames > frames {
+            return "the minimum frame count (\(minimumFrames)) exceeds the clip length (\(frames))"
+        }
         if fps <= 0 { return "the frame rate must be positive, got \(fps)" }
         if clipsPerVideo < 0 { return "clips per video cannot be negative" }
         if mode == .uniform && clipsPerVideo == 0 { return "uniform mode needs at least one clip per video" }
@@ -117,21 +126,26 @@ public enum ClipPlanner {
             return .clips([ClipPlan(index: 0, start: 0, frames: policy.frames)])
         case .chunk:
             let count = policy.clipsPerVideo == 0 ? fitting : min(fitting, policy.clipsPerVideo)
-            return .clips((0..<count).map { ClipPlan(index: $0, start: milliseconds(Double($0) * length), frames: policy.frames) })
+            return .clips(
+                (0..<count).map { ClipPlan(index: $0, start: milliseconds(Double($0) * length), frames: policy.frames) }
+            )
         case .uniform:
             // Never more clips than fit without overlapping: overlapping clips are near-duplicates.
             let count = min(policy.clipsPerVideo, fitting)
             let slack = max(0, duration - length)
             if count == 1 { return .clips([ClipPlan(index: 0, start: milliseconds(slack / 2), frames: policy.frames)]) }
-            return .clips((0..<count).map {
-                ClipPlan(index: $0, start: milliseconds(slack * Double($0) / Double(count - 1)), frames: policy.frames)
-            })
+            return .clips(
+                (0..<count).map {
+                    ClipPlan(
+                        index: $0, start: milliseconds(slack * Double($0) / Double(count - 1)), frames: policy.frames)
+                })
         }
     }
 
     static func shortVideo(duration: Double, available: Int, policy: ClipPolicy) -> ClipPlanOutcome {
         let seconds = (duration * 100).rounded() / 100
-        let what = "video of \(seconds) s holds \(available) frames at "
+        let what =
+            "video of \(seconds) s holds \(available) frames at "
             + "\(policy.fps) fps, fewer than one clip of \(policy.frames)"
         switch policy.shortVideos {
         case .skip:
@@ -139,15 +153,17 @@ public enum ClipPlanner {
         case .shorten:
             guard let frames = largestValidFrameCount(atMost: available), frames >= policy.minimumFrames else {
                 let longest = largestValidFrameCount(atMost: available).map { "\($0) frames" } ?? "no frame"
-                return .skipped(what + "; the longest 4n+1 clip it holds (\(longest)) "
-                    + "is below the minimum of \(policy.minimumFrames)")
+                return .skipped(
+                    what + "; the longest 4n+1 clip it holds (\(longest)) "
+                        + "is below the minimum of \(policy.minimumFrames)")
             }
             return .clips([ClipPlan(index: 0, start: 0, frames: frames)])
         case .pad:
             guard available >= policy.minimumFrames else {
                 return .skipped(what + ", too few to pad (the minimum is \(policy.minimumFrames))")
             }
-            return .clips([ClipPlan(index: 0, start: 0, frames: policy.frames, paddedFrames: policy.frames - available)])
+            return .clips([ClipPlan(index: 0, start: 0, frames: policy.frames, paddedFrames: policy.frames - available)]
+            )
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Manifest
 
 /// Whether interlaced sources are deinterlaced, and how.
@@ -33,7 +34,10 @@ public struct EncodeSettings: Sendable, Equatable {
     /// swscale's filter; lanczos keeps detail when scaling 1080 lines down to 720 or 480.
     public var scaler: String
 
-    public init(fit: FitMode = .cover, deinterlace: DeinterlaceMode = .auto, quality: IntermediateQuality = .hq, fps: Int = 16, scaler: String = "lanczos") {
+    public init(
+        fit: FitMode = .cover, deinterlace: DeinterlaceMode = .auto, quality: IntermediateQuality = .hq, fps: Int = 16,
+        scaler: String = "lanczos"
+    ) {
         self.fit = fit
         self.deinterlace = deinterlace
         self.quality = quality
@@ -76,7 +80,8 @@ public struct FFmpegCommand: Sendable, Equatable {
 public enum FFmpegCommandBuilder {
     /// The video filters, in order.
     public static func filters(
-        video: VideoStreamInfo, isImage: Bool, clip: ClipPlan, size: Resolution, settings: EncodeSettings, augmentation: Augmentation = Augmentation()
+        video: VideoStreamInfo, isImage: Bool, clip: ClipPlan, size: Resolution, settings: EncodeSettings,
+        augmentation: Augmentation = Augmentation()
     ) -> [String] {
         var filters: [String] = []
         if !isImage {
@@ -86,7 +91,8 @@ public enum FFmpegCommandBuilder {
             case .auto, .off: break
             }
             // Restart time at the seek point; a speed change stretches it before frames are picked.
-            filters.append(augmentation.speed == 1 ? "setpts=PTS-STARTPTS" : "setpts=(PTS-STARTPTS)/\(number(augmentation.speed))")
+            filters.append(
+                augmentation.speed == 1 ? "setpts=PTS-STARTPTS" : "setpts=(PTS-STARTPTS)/\(number(augmentation.speed))")
             filters.append("fps=\(settings.fps)")
             filters.append("trim=end_frame=\(clip.sourceFrames)")
             if clip.paddedFrames > 0 { filters.append("tpad=stop_mode=clone:stop=\(clip.paddedFrames)") }
@@ -102,8 +108,9 @@ public enum FFmpegCommandBuilder {
         if augmentation.reverse && !isImage { filters.append("reverse") }
         if augmentation.horizontalFlip { filters.append("hflip") }
         if augmentation.changesColour {
-            filters.append("eq=brightness=\(number(augmentation.brightness)):contrast=\(number(augmentation.contrast)):saturation="
-                + "\(number(augmentation.saturation))")
+            filters.append(
+                "eq=brightness=\(number(augmentation.brightness)):contrast=\(number(augmentation.contrast)):saturation="
+                    + "\(number(augmentation.saturation))")
             if augmentation.hue != 0 { filters.append("hue=h=\(number(augmentation.hue))") }
         }
         filters.append("setsar=1")
@@ -113,11 +120,14 @@ public enum FFmpegCommandBuilder {
 
     /// The whole command (without the output path).
     public static func command(
-        source: String, video: VideoStreamInfo, isImage: Bool, clip: ClipPlan, size: Resolution, settings: EncodeSettings,
+        source: String, video: VideoStreamInfo, isImage: Bool, clip: ClipPlan, size: Resolution,
+        settings: EncodeSettings,
         augmentation: Augmentation = Augmentation()
     ) -> FFmpegCommand {
-        let graph = filters(video: video, isImage: isImage, clip: clip, size: size, settings: settings, augmentation: augmentation)
-            .joined(separator: ",")
+        let graph = filters(
+            video: video, isImage: isImage, clip: clip, size: size, settings: settings, augmentation: augmentation
+        )
+        .joined(separator: ",")
         var arguments = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"]
         // Before -i: seek by decoding from the previous key frame, exact to the frame.
         if clip.start > 0 { arguments += ["-ss", number(clip.start)] }
@@ -135,7 +145,9 @@ public enum FFmpegCommandBuilder {
         } else {
             switch settings.quality {
             case .hq:
-                arguments += ["-c:v", "libx264", "-preset", "medium", "-crf", "12", "-profile:v", "high", "-pix_fmt", "yuv420p"]
+                arguments += [
+                    "-c:v", "libx264", "-preset", "medium", "-crf", "12", "-profile:v", "high", "-pix_fmt", "yuv420p",
+                ]
                 format = "mp4"
             case .lossless:
                 arguments += ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", "yuv420p"]
@@ -146,7 +158,8 @@ public enum FFmpegCommandBuilder {
         // No version strings or dates in the file: the same input gives the same bytes.
         arguments += ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", format]
         return FFmpegCommand(
-            arguments: arguments, inputIndex: inputIndex, filterGraph: graph, format: format, fileExtension: fileExtension,
+            arguments: arguments, inputIndex: inputIndex, filterGraph: graph, format: format,
+            fileExtension: fileExtension,
             expectedFrames: clip.frames, size: size)
     }
 
@@ -169,5 +182,3 @@ public enum FFmpegCommandBuilder {
         return frames
     }
 }
-
-import Foundation

@@ -62,7 +62,9 @@ public struct AspectBuckets: Sendable, Equatable {
         var bestDistance = Double.infinity
         for size in all {
             let distance = abs(log(Double(size.width) / Double(size.height)) - target)
-            if distance < bestDistance - 1e-12 || (abs(distance - bestDistance) <= 1e-12 && size.pixels > (best?.pixels ?? 0)) {
+            if distance < bestDistance - 1e-12
+                || (abs(distance - bestDistance) <= 1e-12 && size.pixels > (best?.pixels ?? 0))
+            {
                 best = size
                 bestDistance = distance
             }
@@ -88,7 +90,9 @@ public struct ScaleAndPlace: Sendable, Equatable {
     ///   - aspect: the source's display aspect (sample aspect ratio and rotation applied).
     ///   - zoom: ≥ 1; scales beyond cover so that the crop window can move (crop jitter).
     ///   - offset: where the crop window sits in the overflow, 0…1 each way (0.5 = centred).
-    public init(aspect: Double, target: Resolution, fit: FitMode, zoom: Double = 1, offset: (x: Double, y: Double) = (0.5, 0.5)) {
+    public init(
+        aspect: Double, target: Resolution, fit: FitMode, zoom: Double = 1, offset: (x: Double, y: Double) = (0.5, 0.5)
+    ) {
         self.target = target
         self.fit = fit
         let targetAspect = Double(target.width) / Double(target.height)
@@ -134,7 +138,7 @@ public struct ScaleAndPlace: Sendable, Equatable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -24,7 +24,8 @@ public enum EncodeResult: Sendable, Equatable {
 
 /// Makes one output at a temporary path. The real one runs ffmpeg; tests use fakes.
 public protocol ClipEncoder: Sendable {
-    func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void) async throws -> EncodeResult
+    func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void)
+        async throws -> EncodeResult
 }
 
 /// Runs ffmpeg for a job and checks that it wrote exactly the planned number of frames.
@@ -35,14 +36,21 @@ public struct FFmpegEncoder: ClipEncoder {
         self.tools = tools
     }
 
-    public func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void) async throws -> EncodeResult {
-        let process = ChildProcess(tools.ffmpeg, arguments: job.command.arguments(output: temporaryPath), outputLimit: 16_384)
+    public func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void)
+        async throws -> EncodeResult
+    {
+        let process = ChildProcess(
+            tools.ffmpeg, arguments: job.command.arguments(output: temporaryPath), outputLimit: 16_384)
         let result = try await process.run(started: started)
-        let tail = result.standardErrorTail.split(whereSeparator: \.isNewline).map { Prober.withoutContextPrefix(String($0)) }
-            .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let tail = result.standardErrorTail.split(whereSeparator: \.isNewline).map {
+            Prober.withoutContextPrefix(String($0))
+        }
+        .joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
         guard result.exit.succeeded else {
             let firstLine = Prober.lastLines(tail, count: 1)
-            return .failure(reason: "ffmpeg failed (\(result.exit))" + (firstLine.isEmpty ? "" : ": " + firstLine), standardErrorTail: tail)
+            return .failure(
+                reason: "ffmpeg failed (\(result.exit))" + (firstLine.isEmpty ? "" : ": " + firstLine),
+                standardErrorTail: tail)
         }
         let frames = FFmpegCommandBuilder.framesWritten(progressOutput: result.standardOutput) ?? 0
         guard frames == job.command.expectedFrames else {
@@ -101,7 +109,10 @@ public struct JobRunner: Sendable {
     public var width: Int
     public var retryFailed: Bool
 
-    public init(outputDirectory: String, journal: PrepareJournal, encoder: any ClipEncoder, width: Int, retryFailed: Bool = false) {
+    public init(
+        outputDirectory: String, journal: PrepareJournal, encoder: any ClipEncoder, width: Int,
+        retryFailed: Bool = false
+    ) {
         self.outputDirectory = outputDirectory
         self.journal = journal
         self.encoder = encoder
@@ -124,7 +135,8 @@ public struct JobRunner: Sendable {
                     continue
                 }
                 if record.state == .failed && !retryFailed {
-                    report.outcomes[job.output] = .failedEarlier(reason: record.reason ?? "failed", standardErrorTail: record.standardErrorTail ?? "")
+                    report.outcomes[job.output] = .failedEarlier(
+                        reason: record.reason ?? "failed", standardErrorTail: record.standardErrorTail ?? "")
                     continue
                 }
             }
@@ -165,7 +177,8 @@ public struct JobRunner: Sendable {
         let final = absolute(job.output)
         let folder = (final as NSString).deletingLastPathComponent
         let temporary = folder + "/." + (final as NSString).lastPathComponent + "." + runID + ".part"
-        try journal.markRunning(output: job.output, source: job.source, spec: job.command.spec, temporaryPath: temporary)
+        try journal.markRunning(
+            output: job.output, source: job.source, spec: job.command.spec, temporaryPath: temporary)
         let result: EncodeResult
         do {
             result = try await encoder.encode(job, to: temporary) { pid in
@@ -180,7 +193,8 @@ public struct JobRunner: Sendable {
         switch result {
         case .success(let frames):
             guard let bytes = Self.fileSize(temporary), bytes > 0 else {
-                try journal.markFailed(output: job.output, reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
+                try journal.markFailed(
+                    output: job.output, reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
                 return .failed(reason: "ffmpeg reported success but wrote no file", standardErrorTail: "")
             }
             try journal.markEncoded(output: job.output, bytes: bytes, frames: frames)
@@ -213,7 +227,9 @@ public struct JobRunner: Sendable {
                 }
             case .encoded:
                 let final = absolute(output)
-                if let temporary = record.temporaryPath, let bytes = record.bytes, Self.fileSize(temporary) == bytes, rename(temporary, final) == 0 {
+                if let temporary = record.temporaryPath, let bytes = record.bytes, Self.fileSize(temporary) == bytes,
+                    rename(temporary, final) == 0
+                {
                     try journal.markDone(output: output)
                     records[output]?.state = .done
                 } else if let bytes = record.bytes, Self.fileSize(final) == bytes {
@@ -245,7 +261,9 @@ public struct JobRunner: Sendable {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         let own = getpid()
         return entries.compactMap { Int32($0) }.filter { pid in
-            guard pid != own, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            guard pid != own, let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+                return false
+            }
             return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == temporary }
         }
     }
@@ -278,7 +296,7 @@ final class OutcomeBox: @unchecked Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -22,7 +22,8 @@ public struct PreparedClip: Sendable, Equatable {
     /// Readable by `wanlora analyze` and by the engine's cache step: the canonical columns
     /// (path, media_type, resolution, duration, fps, category, caption) come first.
     public static let header = [
-        "path", "media_type", "resolution", "frames", "fps", "duration", "start", "split", "category", "caption", "weight",
+        "path", "media_type", "resolution", "frames", "fps", "duration", "start", "split", "category", "caption",
+        "weight",
         "augmentation", "source_path", "source_id", "source_line",
     ]
 
@@ -102,10 +103,13 @@ public struct MediaPreparation: Sendable {
     }
 
     /// Probes the sources (through the journal's cache) and plans every clip; encodes nothing.
-    public func plan(_ inputs: [PrepareInput], journal: PrepareJournal? = nil, progress: ProgressReporter = .silent) async throws -> PreparePlan {
+    public func plan(_ inputs: [PrepareInput], journal: PrepareJournal? = nil, progress: ProgressReporter = .silent)
+        async throws -> PreparePlan
+    {
         let (sources, duplicates) = PreparePlanner.sources(inputs)
         let probes = try await ProbeBatch.probe(
-            paths: sources.map(\.absolutePath), tools: options.tools, width: options.jobs, journal: journal, progress: progress)
+            paths: sources.map(\.absolutePath), tools: options.tools, width: options.jobs, journal: journal,
+            progress: progress)
         let (clips, setAside) = PreparePlanner.plan(sources: sources, probes: probes, options: options)
         return PreparePlan(clips: clips, setAside: duplicates + setAside, sources: sources, probes: probes)
     }
@@ -123,7 +127,9 @@ public struct MediaPreparation: Sendable {
         for name in ["manifest.csv", "quarantine.csv", "skipped.csv"] + splits.map({ Self.splitFileName($0) }) {
             unlink(outputDirectory + "/" + name)
         }
-        let runner = JobRunner(outputDirectory: outputDirectory, journal: journal, encoder: encoder, width: options.jobs, retryFailed: options.retryFailed)
+        let runner = JobRunner(
+            outputDirectory: outputDirectory, journal: journal, encoder: encoder, width: options.jobs,
+            retryFailed: options.retryFailed)
         let report = try await runner.run(plan.clips.map(\.job), progress: progress)
 
         var clips: [PreparedClip] = []
@@ -133,17 +139,25 @@ public struct MediaPreparation: Sendable {
             let itemKey = planned.source.split + "\u{1F}" + planned.source.absolutePath
             switch report.outcomes[planned.job.output] {
             case .reused?, .encoded?:
-                clips.append(PreparedClip(
-                    path: planned.job.output, mediaType: planned.isImage ? .image : .video, size: planned.job.command.size,
-                    frames: planned.clip.frames, fps: options.clips.fps, start: planned.clip.start, split: planned.source.split,
-                    category: planned.source.item.category, caption: planned.source.item.caption, weight: planned.source.weight ?? 1,
-                    augmentation: Self.transformLabel(planned),
-                    sourcePath: planned.source.absolutePath, sourceID: planned.source.item.id ?? "", sourceLine: planned.source.item.line))
+                clips.append(
+                    PreparedClip(
+                        path: planned.job.output, mediaType: planned.isImage ? .image : .video,
+                        size: planned.job.command.size,
+                        frames: planned.clip.frames, fps: options.clips.fps, start: planned.clip.start,
+                        split: planned.source.split,
+                        category: planned.source.item.category, caption: planned.source.item.caption,
+                        weight: planned.source.weight ?? 1,
+                        augmentation: Self.transformLabel(planned),
+                        sourcePath: planned.source.absolutePath, sourceID: planned.source.item.id ?? "",
+                        sourceLine: planned.source.item.line))
             case .failed(let reason, let tail)?, .failedEarlier(let reason, let tail)?:
-                failedByItem[itemKey, default: []].append(SetAsideItem(
-                    sourcePath: planned.source.absolutePath, split: planned.source.split, manifestPath: planned.source.manifestPath,
-                    line: planned.source.item.line, outcome: .quarantined, stage: "encode", reason: reason, output: planned.job.output,
-                    detail: tail))
+                failedByItem[itemKey, default: []].append(
+                    SetAsideItem(
+                        sourcePath: planned.source.absolutePath, split: planned.source.split,
+                        manifestPath: planned.source.manifestPath,
+                        line: planned.source.item.line, outcome: .quarantined, stage: "encode", reason: reason,
+                        output: planned.job.output,
+                        detail: tail))
             case nil:
                 break
             }
@@ -158,7 +172,8 @@ public struct MediaPreparation: Sendable {
             rejectedPerSplit[input.split, default: 0] += input.manifest.rejected.count
         }
         var summary = PrepareSummary(
-            outputDirectory: outputDirectory, itemsPerSplit: itemsPerSplit, rejectedRowsPerSplit: rejectedPerSplit, clips: clips,
+            outputDirectory: outputDirectory, itemsPerSplit: itemsPerSplit, rejectedRowsPerSplit: rejectedPerSplit,
+            clips: clips,
             setAside: setAside, planned: plan.clips.count, report: report, filesWritten: [])
         if !report.interrupted {
             summary.filesWritten = try write(summary, inputs: inputs, splits: splits)
@@ -194,7 +209,10 @@ public struct MediaPreparation: Sendable {
             var writer = CSVWriter()
             writer.writeRow(logHeader)
             for item in summary.setAside where item.outcome == outcome {
-                writer.writeRow([item.sourcePath, item.split, item.manifestPath, String(item.line), item.stage, item.reason, item.output, item.detail])
+                writer.writeRow([
+                    item.sourcePath, item.split, item.manifestPath, String(item.line), item.stage, item.reason,
+                    item.output, item.detail,
+                ])
             }
             try save(writer, name)
         }
@@ -247,7 +265,7 @@ final class FolderLock: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

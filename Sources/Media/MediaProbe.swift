@@ -14,7 +14,9 @@ public struct MediaProbe: Sendable, Equatable, Codable {
     /// File size in bytes as ffprobe reports it.
     public var sizeBytes: Int?
 
-    public init(formatName: String, duration: Double?, video: VideoStreamInfo?, audio: AudioStreamInfo?, sizeBytes: Int? = nil) {
+    public init(
+        formatName: String, duration: Double?, video: VideoStreamInfo?, audio: AudioStreamInfo?, sizeBytes: Int? = nil
+    ) {
         self.formatName = formatName
         self.duration = duration
         self.video = video
@@ -90,8 +92,10 @@ public struct VideoStreamInfo: Sendable, Equatable, Codable {
 
     public init(
         codec: String, profile: String? = nil, width: Int, height: Int, sampleAspectRatio: Rational = .one,
-        displayAspectRatio: Rational? = nil, rotation: Int = 0, pixelFormat: String? = nil, realFrameRate: Rational? = nil,
-        averageFrameRate: Rational? = nil, frameCount: Int? = nil, fieldOrder: FieldOrder = .progressive, bitRate: Int? = nil
+        displayAspectRatio: Rational? = nil, rotation: Int = 0, pixelFormat: String? = nil,
+        realFrameRate: Rational? = nil,
+        averageFrameRate: Rational? = nil, frameCount: Int? = nil, fieldOrder: FieldOrder = .progressive,
+        bitRate: Int? = nil
     ) {
         self.codec = codec
         self.profile = profile
@@ -196,7 +200,9 @@ extension MediaProbe {
                 bitRate: stream.bit_rate?.int)
         }
         let audio = audioRaw.map {
-            AudioStreamInfo(codec: $0.codec_name ?? "unknown", sampleRate: $0.sample_rate?.int, channels: $0.channels?.int, channelLayout: $0.channel_layout)
+            AudioStreamInfo(
+                codec: $0.codec_name ?? "unknown", sampleRate: $0.sample_rate?.int, channels: $0.channels?.int,
+                channelLayout: $0.channel_layout)
         }
         let streamDuration = videoRaw?.duration?.double
         let duration = [streamDuration, format.duration?.double].compactMap { $0 }.first { $0.isFinite && $0 > 0 }
@@ -210,7 +216,9 @@ extension MediaProbe {
     /// quarter turns.
     static func clockwiseRotation(_ stream: RawStream) -> Int {
         var degrees: Double?
-        if let matrix = stream.side_data_list?.first(where: { $0.rotation != nil }), let counterClockwise = matrix.rotation?.double {
+        if let matrix = stream.side_data_list?.first(where: { $0.rotation != nil }),
+            let counterClockwise = matrix.rotation?.double
+        {
             degrees = -counterClockwise
         } else if let tag = stream.tags?["rotate"], let clockwise = Double(tag) {
             degrees = clockwise

@@ -56,29 +56,30 @@ public struct PrepareJournal: Sendable {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE job (
-                    output TEXT PRIMARY KEY NOT NULL,
-                    source TEXT NOT NULL,
-                    spec TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    temporary_path TEXT,
-                    process_id INTEGER,
-                    bytes INTEGER,
-                    frames INTEGER,
-                    reason TEXT,
-                    stderr_tail TEXT,
-                    started_at REAL,
-                    finished_at REAL
-                );
-                CREATE TABLE probe (
-                    source TEXT PRIMARY KEY NOT NULL,
-                    size INTEGER NOT NULL,
-                    modified REAL NOT NULL,
-                    result TEXT NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE job (
+                        output TEXT PRIMARY KEY NOT NULL,
+                        source TEXT NOT NULL,
+                        spec TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        temporary_path TEXT,
+                        process_id INTEGER,
+                        bytes INTEGER,
+                        frames INTEGER,
+                        reason TEXT,
+                        stderr_tail TEXT,
+                        started_at REAL,
+                        finished_at REAL
+                    );
+                    CREATE TABLE probe (
+                        source TEXT PRIMARY KEY NOT NULL,
+                        size INTEGER NOT NULL,
+                        modified REAL NOT NULL,
+                        result TEXT NOT NULL
+                    );
+                    """)
         }
         return migrator
     }
@@ -112,7 +113,9 @@ public struct PrepareJournal: Sendable {
 
     /// Records that ffmpeg is about to start for `output`; returns the attempt number.
     @discardableResult
-    public func markRunning(output: String, source: String, spec: String, temporaryPath: String) throws(MediaError) -> Int {
+    public func markRunning(output: String, source: String, spec: String, temporaryPath: String) throws(MediaError)
+        -> Int
+    {
         try write { db in
             try db.execute(
                 sql: """
@@ -166,7 +169,9 @@ public struct PrepareJournal: Sendable {
     // MARK: Probe cache
 
     /// A cached probe of `source`, valid while its size and modification time are unchanged.
-    public func cachedProbe(source: String, size: Int, modified: Double) throws(MediaError) -> Result<MediaProbe, ProbeFailure>? {
+    public func cachedProbe(source: String, size: Int, modified: Double) throws(MediaError) -> Result<
+        MediaProbe, ProbeFailure
+    >? {
         let text: String?
         do {
             text = try database.read { db in
@@ -177,13 +182,17 @@ public struct PrepareJournal: Sendable {
         } catch {
             throw .journalUnavailable(path: path, reason: String(describing: error))
         }
-        guard let text, let cached = try? JSONDecoder().decode(CachedProbe.self, from: Data(text.utf8)) else { return nil }
+        guard let text, let cached = try? JSONDecoder().decode(CachedProbe.self, from: Data(text.utf8)) else {
+            return nil
+        }
         if let probe = cached.probe { return .success(probe) }
         if let failure = cached.failure { return .failure(failure) }
         return nil
     }
 
-    public func storeProbe(source: String, size: Int, modified: Double, result: Result<MediaProbe, ProbeFailure>) throws(MediaError) {
+    public func storeProbe(source: String, size: Int, modified: Double, result: Result<MediaProbe, ProbeFailure>)
+        throws(MediaError)
+    {
         let cached: CachedProbe
         switch result {
         case .success(let probe): cached = CachedProbe(probe: probe, failure: nil)

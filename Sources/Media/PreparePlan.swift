@@ -15,7 +15,8 @@ public struct PrepareOptions: Sendable, Equatable {
 
     public init(
         target: FrameTarget = .fixed(Resolution(width: 1280, height: 720)), clips: ClipPolicy = ClipPolicy(),
-        encode: EncodeSettings = EncodeSettings(), augmentation: AugmentationPolicy = AugmentationPolicy(), jobs: Int = 2,
+        encode: EncodeSettings = EncodeSettings(), augmentation: AugmentationPolicy = AugmentationPolicy(),
+        jobs: Int = 2,
         retryFailed: Bool = false, tools: MediaTools = MediaTools()
     ) {
         self.target = target
@@ -111,15 +112,20 @@ public enum PreparePlanner {
         var seen: [String: (split: String, manifest: String, line: Int)] = [:]
         for input in inputs {
             let folder = (input.manifest.source as NSString).deletingLastPathComponent
-            let weightIndex = input.manifest.columns.firstIndex { $0.trimmingCharacters(in: .whitespaces).lowercased() == "weight" }
+            let weightIndex = input.manifest.columns.firstIndex {
+                $0.trimmingCharacters(in: .whitespaces).lowercased() == "weight"
+            }
             for item in input.manifest.items {
                 let absolute = PathMath.absolute(item.path, base: folder)
                 let key = input.split + "\u{1F}" + absolute
                 if let first = seen[key] {
-                    duplicates.append(SetAsideItem(
-                        sourcePath: absolute, split: input.split, manifestPath: input.manifest.source, line: item.line, outcome: .skipped,
-                        stage: "plan", reason: "the same file is already in split \(first.split) "
-                            + "(\(first.manifest), line \(first.line)); it is prepared once"))
+                    duplicates.append(
+                        SetAsideItem(
+                            sourcePath: absolute, split: input.split, manifestPath: input.manifest.source,
+                            line: item.line, outcome: .skipped,
+                            stage: "plan",
+                            reason: "the same file is already in split \(first.split) "
+                                + "(\(first.manifest), line \(first.line)); it is prepared once"))
                     continue
                 }
                 seen[key] = (input.split, input.manifest.source, item.line)
@@ -127,14 +133,19 @@ public enum PreparePlanner {
                 if let weightIndex, weightIndex < item.fields.count {
                     weight = Double(item.fields[weightIndex].trimmingCharacters(in: .whitespaces))
                 }
-                sources.append(PrepareSource(item: item, split: input.split, manifestPath: input.manifest.source, absolutePath: absolute, weight: weight))
+                sources.append(
+                    PrepareSource(
+                        item: item, split: input.split, manifestPath: input.manifest.source, absolutePath: absolute,
+                        weight: weight))
             }
         }
         return (sources, duplicates)
     }
 
     /// Plans every clip (augmented copies included) of every source that probed well.
-    public static func plan(sources: [PrepareSource], probes: [String: Result<MediaProbe, ProbeFailure>], options: PrepareOptions) -> (clips: [PlannedClip], setAside: [SetAsideItem]) {
+    public static func plan(
+        sources: [PrepareSource], probes: [String: Result<MediaProbe, ProbeFailure>], options: PrepareOptions
+    ) -> (clips: [PlannedClip], setAside: [SetAsideItem]) {
         var clips: [PlannedClip] = []
         var setAside: [SetAsideItem] = []
         // Output names come from the manifest path (stable when the data moves); two different
@@ -143,9 +154,11 @@ public enum PreparePlanner {
         var stemOwners: [String: String] = [:]
         for source in sources {
             func setAsideItem(_ outcome: SetAsideItem.Outcome, _ stage: String, _ reason: String) {
-                setAside.append(SetAsideItem(
-                    sourcePath: source.absolutePath, split: source.split, manifestPath: source.manifestPath, line: source.item.line,
-                    outcome: outcome, stage: stage, reason: reason))
+                setAside.append(
+                    SetAsideItem(
+                        sourcePath: source.absolutePath, split: source.split, manifestPath: source.manifestPath,
+                        line: source.item.line,
+                        outcome: outcome, stage: stage, reason: reason))
             }
             guard let result = probes[source.absolutePath] else {
                 setAsideItem(.quarantined, "probe", "not probed")
@@ -169,7 +182,9 @@ public enum PreparePlanner {
                 plans = [ClipPlanner.image]
             } else {
                 guard let duration, duration > 0 else {
-                    setAsideItem(.quarantined, "probe", "the video's duration is unknown (neither the file nor the manifest gives it)")
+                    setAsideItem(
+                        .quarantined, "probe",
+                        "the video's duration is unknown (neither the file nor the manifest gives it)")
                     continue
                 }
                 switch ClipPlanner.plan(duration: duration, policy: options.clips) {
@@ -191,10 +206,14 @@ public enum PreparePlanner {
                 if augment {
                     for copy in 1...options.augmentation.copies {
                         var augmentation = options.augmentation.augmentation(
-                            source: source.split + "/" + source.item.path, clip: plan.index, copy: copy, isVideo: !isImage)
+                            source: source.split + "/" + source.item.path, clip: plan.index, copy: copy,
+                            isVideo: !isImage)
                         // A speed-up needs a longer stretch of source; drop it where the video ends first.
                         if augmentation.speed != 1 {
-                            let end = plan.start + ClipPlanner.span(frames: plan.frames, fps: options.clips.fps, speed: augmentation.speed)
+                            let end =
+                                plan.start
+                                + ClipPlanner.span(
+                                    frames: plan.frames, fps: options.clips.fps, speed: augmentation.speed)
                             if plan.paddedFrames > 0 || (duration ?? 0) + 1e-9 < end { augmentation.speed = 1 }
                         }
                         if !augmentation.isIdentity { variants.append((copy, augmentation)) }
@@ -202,16 +221,19 @@ public enum PreparePlanner {
                 }
                 for variant in variants {
                     let command = FFmpegCommandBuilder.command(
-                        source: source.absolutePath, video: video, isImage: isImage, clip: plan, size: size, settings: options.encode,
+                        source: source.absolutePath, video: video, isImage: isImage, clip: plan, size: size,
+                        settings: options.encode,
                         augmentation: variant.augmentation)
                     var name = stem
                     if !isImage { name += ".c\(plan.index)" }
                     if variant.copy > 0 { name += ".aug\(variant.copy)" }
                     name += "." + command.fileExtension
                     let output = source.split + "/" + name
-                    clips.append(PlannedClip(
-                        job: EncodeJob(output: output, source: source.absolutePath, command: command), source: source, clip: plan,
-                        augmentation: variant.augmentation, isImage: isImage))
+                    clips.append(
+                        PlannedClip(
+                            job: EncodeJob(output: output, source: source.absolutePath, command: command),
+                            source: source, clip: plan,
+                            augmentation: variant.augmentation, isImage: isImage))
                 }
             }
         }
@@ -224,10 +246,11 @@ public enum PreparePlanner {
     static func outputStem(source: PrepareSource, key: String) -> String {
         let hash = StableHash.hex(StableHash.fnv1a64(key))
         let stem = ((source.item.path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let safe = String(stem.unicodeScalars.map { scalar -> Character in
-            let c = Character(scalar)
-            return c.isLetter || c.isNumber || c == "-" || c == "_" ? c : "_"
-        }.prefix(80))
+        let safe = String(
+            stem.unicodeScalars.map { scalar -> Character in
+                let c = Character(scalar)
+                return c.isLetter || c.isNumber || c == "-" || c == "_" ? c : "_"
+            }.prefix(80))
         return String(hash.prefix(2)) + "/" + (safe.isEmpty ? "item" : safe) + "-" + String(hash.dropFirst(2).prefix(8))
     }
 }

@@ -6,7 +6,8 @@ public enum ProbeBatch {
     /// Probes each distinct path once, `width` at a time. With a journal, a file whose size and
     /// modification time are unchanged since it was last probed is not probed again.
     public static func probe(
-        paths: [String], tools: MediaTools, width: Int, journal: PrepareJournal? = nil, progress: ProgressReporter = .silent
+        paths: [String], tools: MediaTools, width: Int, journal: PrepareJournal? = nil,
+        progress: ProgressReporter = .silent
     ) async throws -> [String: Result<MediaProbe, ProbeFailure>] {
         var unique: [String] = []
         var seen: Set<String> = []
@@ -20,7 +21,9 @@ public enum ProbeBatch {
         let results = try await Parallel.map(unique, width: width, finished: reportFinished) {
             path -> Result<MediaProbe, ProbeFailure> in
             let identity = fileIdentity(path)
-            if let journal, let identity, let cached = try journal.cachedProbe(source: path, size: identity.size, modified: identity.modified) {
+            if let journal, let identity,
+                let cached = try journal.cachedProbe(source: path, size: identity.size, modified: identity.modified)
+            {
                 return cached
             }
             let result = try await prober.probe(path: path)
@@ -41,7 +44,7 @@ public enum ProbeBatch {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

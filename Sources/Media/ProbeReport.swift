@@ -27,8 +27,10 @@ public struct ProbeRow: Sendable {
     public var findings: [ProbeFinding]
 
     public static let header = [
-        "path", "line", "status", "media_type", "codec", "width", "height", "sample_aspect_ratio", "display_aspect_ratio", "rotation",
-        "display_width", "display_height", "duration", "r_frame_rate", "avg_frame_rate", "frame_rate_mode", "field_order", "interlaced",
+        "path", "line", "status", "media_type", "codec", "width", "height", "sample_aspect_ratio",
+        "display_aspect_ratio", "rotation",
+        "display_width", "display_height", "duration", "r_frame_rate", "avg_frame_rate", "frame_rate_mode",
+        "field_order", "interlaced",
         "pixel_format", "audio_codec", "audio_channels", "audio_sample_rate", "findings", "error",
     ]
 
@@ -44,12 +46,14 @@ public struct ProbeRow: Sendable {
                 item.path, String(item.line), "ok", probe.mediaType.rawValue, video?.codec ?? "",
                 video.map { String($0.width) } ?? "", video.map { String($0.height) } ?? "",
                 video?.sampleAspectRatio.aspectDescription ?? "", video?.displayAspectRatio?.aspectDescription ?? "",
-                video.map { String($0.rotation) } ?? "", display.map { String($0.width) } ?? "", display.map { String($0.height) } ?? "",
+                video.map { String($0.rotation) } ?? "", display.map { String($0.width) } ?? "",
+                display.map { String($0.height) } ?? "",
                 probe.duration.map { String(format: "%.3f", $0) } ?? "",
                 video?.realFrameRate?.description ?? "", video?.averageFrameRate?.description ?? "",
                 probe.isStillImage ? "" : (video?.frameRateMode.rawValue ?? ""), video?.fieldOrder.rawValue ?? "",
                 video.map { $0.isInterlaced ? "yes" : "no" } ?? "", video?.pixelFormat ?? "",
-                probe.audio?.codec ?? "", probe.audio?.channels.map(String.init) ?? "", probe.audio?.sampleRate.map(String.init) ?? "",
+                probe.audio?.codec ?? "", probe.audio?.channels.map(String.init) ?? "",
+                probe.audio?.sampleRate.map(String.init) ?? "",
                 findings.map(\.detail).joined(separator: "; "), "",
             ]
         }
@@ -60,7 +64,9 @@ public struct ProbeRow: Sendable {
 public enum ManifestCheck {
     /// Durations may differ by half a second or 2%, whichever is more (containers round, and
     /// audio often outlasts video); frame rates by 1%.
-    public static func findings(item: ManifestItem, absolutePath: String, result: Result<MediaProbe, ProbeFailure>) -> [ProbeFinding] {
+    public static func findings(item: ManifestItem, absolutePath: String, result: Result<MediaProbe, ProbeFailure>)
+        -> [ProbeFinding]
+    {
         func finding(_ kind: ProbeFinding.Kind, _ detail: String) -> ProbeFinding {
             ProbeFinding(path: item.path, line: item.line, kind: kind, detail: detail)
         }
@@ -72,8 +78,11 @@ public enum ManifestCheck {
         }
         var findings: [ProbeFinding] = []
         if probe.mediaType != item.mediaType {
-            findings.append(finding(.mediaType, "manifest says \(item.mediaType.rawValue), "
-                + "the file is \(probe.mediaType == .image ? "an image" : "a video") (\(probe.formatName))"))
+            findings.append(
+                finding(
+                    .mediaType,
+                    "manifest says \(item.mediaType.rawValue), "
+                        + "the file is \(probe.mediaType == .image ? "an image" : "a video") (\(probe.formatName))"))
         }
         if let video = probe.video {
             let coded = Resolution(width: video.width, height: video.height)
@@ -84,13 +93,18 @@ public enum ManifestCheck {
                 if display != coded { detail += " shown as \(display)" }
                 findings.append(finding(.resolution, detail))
             }
-            if let stated = item.fps, let actual = video.frameRate, !probe.isStillImage, abs(stated - actual) / actual > 0.01 {
-                findings.append(finding(.frameRate, "manifest says \(format(stated)) fps, the file has \(format(actual)) fps"))
+            if let stated = item.fps, let actual = video.frameRate, !probe.isStillImage,
+                abs(stated - actual) / actual > 0.01
+            {
+                findings.append(
+                    finding(.frameRate, "manifest says \(format(stated)) fps, the file has \(format(actual)) fps"))
             }
         }
-        if item.mediaType == .video, probe.mediaType == .video, let stated = item.duration, let actual = probe.duration {
+        if item.mediaType == .video, probe.mediaType == .video, let stated = item.duration, let actual = probe.duration
+        {
             if abs(stated - actual) > max(0.5, 0.02 * actual) {
-                findings.append(finding(.duration, "manifest says \(format(stated)) s, the file lasts \(format(actual)) s"))
+                findings.append(
+                    finding(.duration, "manifest says \(format(stated)) s, the file lasts \(format(actual)) s"))
             }
         }
         return findings
@@ -120,16 +134,18 @@ public struct ProbeSummary: Sendable {
     }
 
     /// Probes every accepted row of `manifest`.
-    public static func probe(manifest: Manifest, tools: MediaTools, width: Int, progress: Support.ProgressReporter = .silent) async throws -> ProbeSummary {
+    public static func probe(
+        manifest: Manifest, tools: MediaTools, width: Int, progress: Support.ProgressReporter = .silent
+    ) async throws -> ProbeSummary {
         let folder = (manifest.source as NSString).deletingLastPathComponent
         let paths = manifest.items.map { PathMath.absolute($0.path, base: folder) }
         let results = try await ProbeBatch.probe(paths: paths, tools: tools, width: width, progress: progress)
         let rows = zip(manifest.items, paths).map { item, path in
             let result = results[path]!
-            return ProbeRow(item: item, absolutePath: path, result: result, findings: ManifestCheck.findings(item: item, absolutePath: path, result: result))
+            return ProbeRow(
+                item: item, absolutePath: path, result: result,
+                findings: ManifestCheck.findings(item: item, absolutePath: path, result: result))
         }
         return ProbeSummary(rows: rows, manifest: manifest)
     }
 }
-
-import Support

@@ -50,7 +50,8 @@ public struct Prober: Sendable {
         let result = try await ChildProcess(tools.ffprobe, arguments: MediaProbe.ffprobeArguments(path: path)).run()
         guard result.exit.succeeded else {
             let message = Self.lastLines(result.standardErrorTail, count: 3)
-            return .failure(ProbeFailure(kind: .unreadable, message: message.isEmpty ? "ffprobe failed (\(result.exit))" : message))
+            return .failure(
+                ProbeFailure(kind: .unreadable, message: message.isEmpty ? "ffprobe failed (\(result.exit))" : message))
         }
         guard !result.standardOutputTruncated else {
             return .failure(ProbeFailure(kind: .unusable, message: "ffprobe's report is larger than 4 MiB"))
@@ -69,14 +70,18 @@ public struct Prober: Sendable {
     /// The last `count` non-empty lines of a tool's standard error, joined with " / ", without
     /// the `[demuxer @ 0x55d0…]` prefixes (memory addresses differ on every run).
     static func lastLines(_ text: String, count: Int) -> String {
-        let lines = text.split(whereSeparator: \.isNewline).map { withoutContextPrefix(String($0)).trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
+        let lines = text.split(whereSeparator: \.isNewline).map {
+            withoutContextPrefix(String($0)).trimmingCharacters(in: .whitespaces)
+        }
+        .filter { !$0.isEmpty }
         return lines.suffix(count).joined(separator: " / ")
     }
 
     /// `[mov,mp4 @ 0x563537bae180] moov atom not found` → `mov,mp4: moov atom not found`.
     static func withoutContextPrefix(_ line: String) -> String {
-        guard line.hasPrefix("["), let close = line.firstIndex(of: "]"), let at = line.range(of: " @ 0x"), at.lowerBound < close else {
+        guard line.hasPrefix("["), let close = line.firstIndex(of: "]"), let at = line.range(of: " @ 0x"),
+            at.lowerBound < close
+        else {
             return line
         }
         let context = line[line.index(after: line.startIndex)..<at.lowerBound]

@@ -49,16 +49,19 @@ public enum Alternatives {
     static func sameClipChanges(_ config: WanLoRAConfig) -> [Change] {
         // Two trained experts stream only with the one not in use waiting in host memory.
         if Placement.trainsTwoExperts(config) && config.hardware.inactiveExpert == .resident
-            && config.training.blocks == .fast && !(config.hardware.fsdp && config.hardware.worldSize > 1) {
+            && config.training.blocks == .fast && !(config.hardware.fsdp && config.hardware.worldSize > 1)
+        {
             var offloaded = config
             offloaded.hardware.inactiveExpert = .offload
-            let offload = Change(assignments: [("hardware.inactive_expert", .string("offload"))],
-                                 words: ["inactive expert in host memory"])
+            let offload = Change(
+                assignments: [("hardware.inactive_expert", .string("offload"))],
+                words: ["inactive expert in host memory"])
             return [offload] + sameClipChanges(offloaded).map { offload + $0 }
         }
         var changes: [Change] = []
-        let chunk = Change(assignments: [("training.ffn_chunk_tokens", .integer(suggestedFFNChunkTokens))],
-                           words: ["FFN in \(NumberFormat.grouped(suggestedFFNChunkTokens))-token chunks"])
+        let chunk = Change(
+            assignments: [("training.ffn_chunk_tokens", .integer(suggestedFFNChunkTokens))],
+            words: ["FFN in \(NumberFormat.grouped(suggestedFFNChunkTokens))-token chunks"])
         let fp8 = Change(assignments: [("model.weights_dtype", .string("fp8"))], words: ["fp8 host weights"])
         let streams = Placement.canStream(config)
         if streams && config.training.ffnChunkTokens == 0 { changes.append(chunk) }
@@ -67,8 +70,10 @@ public enum Alternatives {
             if config.training.ffnChunkTokens == 0 { changes.append(chunk + fp8) }
         }
         if streams && config.training.activationOffload == .all {
-            changes.append(Change(assignments: [("training.activation_offload", .string("auto"))],
-                                  words: ["activation offload auto"]))
+            changes.append(
+                Change(
+                    assignments: [("training.activation_offload", .string("auto"))],
+                    words: ["activation offload auto"]))
         }
         return changes
     }
@@ -101,24 +106,32 @@ public enum Alternatives {
     }
 
     /// Plans `config` changed by `change`; nil when the change does not apply or cannot be planned.
-    static func tryPlan(_ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
-                        host: Int?) -> (SettingOption, Plan)? {
+    static func tryPlan(
+        _ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
+        host: Int?
+    ) -> (SettingOption, Plan)? {
         guard let changed = apply(change, to: config),
-              let plan = try? Planner.plan(changed, dataset: dataset, diskFreeBytes: nil,
-                                           hostMemoryAvailableBytes: host, constants: nil,
-                                           withAlternatives: false) else { return nil }
+            let plan = try? Planner.plan(
+                changed, dataset: dataset, diskFreeBytes: nil,
+                hostMemoryAvailableBytes: host, constants: nil,
+                withAlternatives: false)
+        else { return nil }
         return (option(change, plan: plan, config: changed), plan)
     }
 
     /// The longest clip below the configured one (4n+1 frames) that fits with `change`.
-    static func longestFitting(_ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
-                               host: Int?) -> (SettingOption, Plan)? {
+    static func longestFitting(
+        _ change: Change, _ config: WanLoRAConfig, dataset: DatasetSize,
+        host: Int?
+    ) -> (SettingOption, Plan)? {
         var frames = config.training.frames - 4
         while frames >= 1 {
-            let withFrames = Change(assignments: [("training.frames", .integer(frames))], words: ["\(frames) frames"])
+            let withFrames =
+                Change(assignments: [("training.frames", .integer(frames))], words: ["\(frames) frames"])
                 + change
             if let found = tryPlan(withFrames, config, dataset: dataset, host: host),
-               found.1.fits {
+                found.1.fits
+            {
                 return found
             }
             frames -= 4
@@ -127,8 +140,10 @@ public enum Alternatives {
     }
 
     /// The longest clip that fits with any of `changes` (the first of them on a tie).
-    static func longestOf(_ changes: [Change], _ config: WanLoRAConfig, dataset: DatasetSize,
-                          host: Int?) -> (SettingOption, Plan)? {
+    static func longestOf(
+        _ changes: [Change], _ config: WanLoRAConfig, dataset: DatasetSize,
+        host: Int?
+    ) -> (SettingOption, Plan)? {
         changes.compactMap { longestFitting($0, config, dataset: dataset, host: host) }
             .max { $0.0.frames < $1.0.frames }
     }
@@ -138,13 +153,16 @@ public enum Alternatives {
     /// The nearest settings to `config` that fit the card (or the limit) and the host, at most three: each
     /// change that keeps the clip, then the longest clip that fits with bf16 host weights, and with fp8 ones
     /// when that gives a longer clip.
-    public static func nearest(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                               hostMemoryAvailableBytes host: Int?) -> [SettingOption] {
+    public static func nearest(
+        _ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+        hostMemoryAvailableBytes host: Int?
+    ) -> [SettingOption] {
         var found: [SettingOption] = []
         let changes = sameClipChanges(config)
         for change in changes {
             if let (option, plan) = tryPlan(change, config, dataset: dataset, host: host),
-               plan.fits {
+                plan.fits
+            {
                 found.append(option)
             }
         }
@@ -152,7 +170,8 @@ public enum Alternatives {
         let bf16 = longestOf(all.filter { !isFP8($0) }, config, dataset: dataset, host: host)
         if let bf16 { found.append(bf16.0) }
         if let fp8 = longestOf(all.filter(isFP8), config, dataset: dataset, host: host),
-           fp8.0.frames > (bf16?.0.frames ?? 0) {
+            fp8.0.frames > (bf16?.0.frames ?? 0)
+        {
             found.append(fp8.0)
         }
         return Array(found.prefix(3))
@@ -161,12 +180,15 @@ public enum Alternatives {
     /// The setting `wanlora plan --gpu-table` shows for one card: the configuration when it fits; else the
     /// first change that keeps the clip and fits (bf16 before fp8); else the longest clip that fits, bf16
     /// before fp8. Nil when not even an image fits.
-    public static func best(for config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            hostMemoryAvailableBytes host: Int? = nil) -> (option: SettingOption, plan: Plan)? {
+    public static func best(
+        for config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+        hostMemoryAvailableBytes host: Int? = nil
+    ) -> (option: SettingOption, plan: Plan)? {
         let changes = [Change.none] + sameClipChanges(config)
         for change in changes {
             if let found = tryPlan(change, config, dataset: dataset, host: host),
-               found.1.fits {
+                found.1.fits
+            {
                 return found
             }
         }

@@ -70,8 +70,14 @@ extension TextEncoderSpec {
     /// UMT5-XXL encoder: vocabulary 256,384, d_model 4096, 64 heads × 64, FFN 10,240 (gated GELU),
     /// 24 layers each with its own 32-bucket relative position bias.
     public static let umt5XXL: TextEncoderSpec = {
-        let vocabulary = 256_384, d = 4096, ffn = 10_240, layers = 24, heads = 64, buckets = 32
-        let perLayer = 4 * d * d  // q, k, v, o (inner dim 64 × 64 = 4096, no biases)
+        let vocabulary = 256_384
+        let d = 4096
+        let ffn = 10_240
+        let layers = 24
+        let heads = 64
+        let buckets = 32
+        let perLayer =
+            4 * d * d  // q, k, v, o (inner dim 64 × 64 = 4096, no biases)
             + 3 * d * ffn  // wi_0, wi_1 (gated), wo
             + 2 * d  // two RMSNorm weights
             + buckets * heads  // relative attention bias
@@ -174,18 +180,29 @@ extension Architecture {
         modules.reserveCapacity(layers * 10 + 6)
         for block in 0..<layers {
             for m in blockLinears {
-                modules.append(LinearModule(name: "blocks.\(block).\(m.name)", inFeatures: m.inFeatures,
-                                            outFeatures: m.outFeatures, runsOver: m.runsOver))
+                modules.append(
+                    LinearModule(
+                        name: "blocks.\(block).\(m.name)", inFeatures: m.inFeatures,
+                        outFeatures: m.outFeatures, runsOver: m.runsOver))
             }
         }
         modules += [
-            LinearModule(name: "condition_embedder.time_embedder.linear_1", inFeatures: freqDim, outFeatures: dim, runsOver: .sample),
-            LinearModule(name: "condition_embedder.time_embedder.linear_"
-                + "2", inFeatures: dim, outFeatures: dim, runsOver: .sample),
-            LinearModule(name: "condition_embedder.time_proj", inFeatures: dim, outFeatures: 6 * dim, runsOver: .sample),
-            LinearModule(name: "condition_embedder.text_embedder.linear_1", inFeatures: textDim, outFeatures: dim, runsOver: .text),
-            LinearModule(name: "condition_embedder.text_embedder.linear_2", inFeatures: dim, outFeatures: dim, runsOver: .text),
-            LinearModule(name: "proj_out", inFeatures: dim, outFeatures: outChannels * patch.t * patch.h * patch.w, runsOver: .video),
+            LinearModule(
+                name: "condition_embedder.time_embedder.linear_1", inFeatures: freqDim, outFeatures: dim,
+                runsOver: .sample),
+            LinearModule(
+                name: "condition_embedder.time_embedder.linear_"
+                    + "2", inFeatures: dim, outFeatures: dim, runsOver: .sample),
+            LinearModule(
+                name: "condition_embedder.time_proj", inFeatures: dim, outFeatures: 6 * dim, runsOver: .sample),
+            LinearModule(
+                name: "condition_embedder.text_embedder.linear_1", inFeatures: textDim, outFeatures: dim,
+                runsOver: .text),
+            LinearModule(
+                name: "condition_embedder.text_embedder.linear_2", inFeatures: dim, outFeatures: dim, runsOver: .text),
+            LinearModule(
+                name: "proj_out", inFeatures: dim, outFeatures: outChannels * patch.t * patch.h * patch.w,
+                runsOver: .video),
         ]
         return modules
     }
@@ -201,13 +218,15 @@ extension Architecture {
     public var expertParameters: Int {
         let d = dim
         let linearWithBias = { (m: LinearModule) in m.inFeatures * m.outFeatures + m.outFeatures }
-        let perBlock = blockLinears.map(linearWithBias).reduce(0, +)
+        let perBlock =
+            blockLinears.map(linearWithBias).reduce(0, +)
             + 4 * d  // RMSNorm weights of q and k in both attentions (across heads)
             + 2 * d  // norm2: the cross-attention LayerNorm has weight and bias
             + 6 * d  // scale_shift_table (1, 6, d)
         let patchVolume = patch.t * patch.h * patch.w
         let patchEmbedding = inChannels * patchVolume * d + d  // Conv3d with bias
-        let outer = linearModules.suffix(6).map(linearWithBias).reduce(0, +)
+        let outer =
+            linearModules.suffix(6).map(linearWithBias).reduce(0, +)
             + 2 * d  // output scale_shift_table (1, 2, d)
         return layers * perBlock + patchEmbedding + outer
     }

@@ -25,9 +25,10 @@ public struct FlopBreakdown: Sendable, Equatable, Codable {
     public var attention: Double { selfAttention + crossAttention }
 
     static func + (a: FlopBreakdown, b: FlopBreakdown) -> FlopBreakdown {
-        FlopBreakdown(linear: a.linear + b.linear, conditioning: a.conditioning + b.conditioning,
-                      selfAttention: a.selfAttention + b.selfAttention, crossAttention: a.crossAttention + b.crossAttention,
-                      lora: a.lora + b.lora)
+        FlopBreakdown(
+            linear: a.linear + b.linear, conditioning: a.conditioning + b.conditioning,
+            selfAttention: a.selfAttention + b.selfAttention, crossAttention: a.crossAttention + b.crossAttention,
+            lora: a.lora + b.lora)
     }
 }
 
@@ -50,9 +51,15 @@ public enum FlopModel {
     public static let attentionBackwardFactor = 2.5
 
     /// Forward FLOPs of one sample of `tokens` video tokens and `textTokens` text tokens.
-    public static func forward(architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?) -> FlopBreakdown {
-        let s = Double(tokens), l = Double(textTokens), d = Double(a.dim), layers = Double(a.layers)
-        var video = 0.0, text = 0.0
+    public static func forward(architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?)
+        -> FlopBreakdown
+    {
+        let s = Double(tokens)
+        let l = Double(textTokens)
+        let d = Double(a.dim)
+        let layers = Double(a.layers)
+        var video = 0.0
+        var text = 0.0
         for m in a.blockLinears {
             let w = 2 * Double(m.inFeatures) * Double(m.outFeatures)
             switch m.runsOver {
@@ -73,12 +80,17 @@ public enum FlopModel {
         var loraFlops = 0.0
         if let lora {
             let r = Double(lora.rank)
-            for m in lora.videoModules { loraFlops += Double(m.count) * 2 * s * r * Double(m.inFeatures + m.outFeatures) }
+            for m in lora.videoModules {
+                loraFlops += Double(m.count) * 2 * s * r * Double(m.inFeatures + m.outFeatures)
+            }
             // Text-side modules run over the text tokens (cross-attention k/v) — counted at L.
-            for m in lora.otherModules { loraFlops += Double(m.count) * 2 * l * r * Double(m.inFeatures + m.outFeatures) }
+            for m in lora.otherModules {
+                loraFlops += Double(m.count) * 2 * l * r * Double(m.inFeatures + m.outFeatures)
+            }
         }
-        return FlopBreakdown(linear: video, conditioning: text, selfAttention: selfAttention,
-                             crossAttention: crossAttention, lora: loraFlops)
+        return FlopBreakdown(
+            linear: video, conditioning: text, selfAttention: selfAttention,
+            crossAttention: crossAttention, lora: loraFlops)
     }
 
     /// One training step of one sample with the base frozen.
@@ -94,23 +106,29 @@ public enum FlopModel {
     /// With the engine's fast blocks (`keepsAttention`) the recompute skips self-attention (its
     /// output and log-sum-exp are kept from the forward) and, when `skipsLastFFNProduct`, the FFN's
     /// second product (the block ends in x + W₂·g·gate, whose backward needs only W₂).
-    public static func training(architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?,
-                                checkpointing: Bool, keepsAttention: Bool = false,
-                                skipsLastFFNProduct: Bool = false) -> TrainingFlops {
+    public static func training(
+        architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?,
+        checkpointing: Bool, keepsAttention: Bool = false,
+        skipsLastFFNProduct: Bool = false
+    ) -> TrainingFlops {
         let f = forward(architecture: a, tokens: tokens, textTokens: textTokens, lora: lora)
-        let s = Double(tokens), d = Double(a.dim)
+        let s = Double(tokens)
+        let d = Double(a.dim)
         let patchVolume = Double(a.patch.t * a.patch.h * a.patch.w)
         let patchEmbedding = 2 * s * Double(a.inChannels) * patchVolume * d
         let projOut = 2 * s * d * Double(a.outChannels) * patchVolume
         let blockLinear = f.linear - patchEmbedding - projOut
-        let textEmbedderAndTime = 2 * Double(textTokens) * (Double(a.textDim) * d + d * d)
+        let textEmbedderAndTime =
+            2 * Double(textTokens) * (Double(a.textDim) * d + d * d)
             + 2 * (Double(a.freqDim) * d + d * d + d * 6 * d)
         let blockConditioning = f.conditioning - textEmbedderAndTime
         let lastFFNProduct = Double(a.layers) * 2 * s * Double(a.ffnDim) * d
-        let recompute = checkpointing
-            ? FlopBreakdown(linear: blockLinear - (skipsLastFFNProduct ? lastFFNProduct : 0),
-                            conditioning: blockConditioning, selfAttention: keepsAttention ? 0 : f.selfAttention,
-                            crossAttention: f.crossAttention, lora: f.lora)
+        let recompute =
+            checkpointing
+            ? FlopBreakdown(
+                linear: blockLinear - (skipsLastFFNProduct ? lastFFNProduct : 0),
+                conditioning: blockConditioning, selfAttention: keepsAttention ? 0 : f.selfAttention,
+                crossAttention: f.crossAttention, lora: f.lora)
             : .zero
         let backward = FlopBreakdown(
             linear: blockLinear + projOut, conditioning: 0,
@@ -135,10 +153,13 @@ public enum FlopModel {
     /// 2nd and 3rd), the middle (two residual blocks and per-frame attention), and the head.
     public static func vaeEncoder(_ vae: VAESpec, frames: Int, width: Int, height: Int) -> Double {
         var t = Double(frames)
-        var h = Double(height / vae.inputPatch), w = Double(width / vae.inputPatch)
+        var h = Double(height / vae.inputPatch)
+        var w = Double(width / vae.inputPatch)
         let inChannels = Double(3 * vae.inputPatch * vae.inputPatch)
         let base = Double(vae.baseDim)
-        func conv(_ k: Double, _ cin: Double, _ cout: Double, _ voxels: Double) -> Double { 2 * k * cin * cout * voxels }
+        func conv(_ k: Double, _ cin: Double, _ cout: Double, _ voxels: Double) -> Double {
+            2 * k * cin * cout * voxels
+        }
         var flops = conv(27, inChannels, base, t * h * w)
         var c = base
         let temporalDownsample = [false, true, true]

@@ -65,7 +65,8 @@ extension GPU {
         memoryBytes: 143_771 * mib, bf16TFLOPs: 989.4, fp16TFLOPs: 989.4, fp32TFLOPs: 66.9, fp8TFLOPs: 1978.9,
         memoryBandwidthGBs: 4800, interconnectGBs: 450, hostLinkGBs: 55,
         gemmEfficiency: 815.0 / 989.4, attentionEfficiency: 581.0 / 989.4,
-        efficiencySource: "H100 kernel measurements (same GH100 compute); checked against the H200 training step", calibrated: true
+        efficiencySource: "H100 kernel measurements (same GH100 compute); checked against the H200 training step",
+        calibrated: true
     )
     /// A100 SXM4 80GB. FlashAttention-2 reaches 50–73% of the A100's peak forward+backward
     /// at head dim 128 (Dao 2023); 0.60 is taken for long non-causal sequences.
@@ -90,14 +91,16 @@ extension GPU {
         memoryBytes: 32_510 * mib, bf16TFLOPs: 0, fp16TFLOPs: 125, fp32TFLOPs: 15.7, fp8TFLOPs: 0,
         memoryBandwidthGBs: 900, interconnectGBs: 150, hostLinkGBs: 12,
         gemmEfficiency: 0.70, attentionEfficiency: 0.30,
-        efficiencySource: "estimate (cuBLAS fp16 GEMM; memory-efficient attention without FlashAttention)", calibrated: false
+        efficiencySource: "estimate (cuBLAS fp16 GEMM; memory-efficient attention without FlashAttention)",
+        calibrated: false
     )
     public static let v100_16 = GPU(
         name: "V100-16GB", aliases: ["V100 16GB", "V100-SXM2-16GB"], computeCapability: 7.0,
         memoryBytes: 16_160 * mib, bf16TFLOPs: 0, fp16TFLOPs: 125, fp32TFLOPs: 15.7, fp8TFLOPs: 0,
         memoryBandwidthGBs: 900, interconnectGBs: 150, hostLinkGBs: 12,
         gemmEfficiency: 0.70, attentionEfficiency: 0.30,
-        efficiencySource: "estimate (cuBLAS fp16 GEMM; memory-efficient attention without FlashAttention)", calibrated: false
+        efficiencySource: "estimate (cuBLAS fp16 GEMM; memory-efficient attention without FlashAttention)",
+        calibrated: false
     )
     /// L40S (Ada, PCIe, 48 GB GDDR6, no NVLink).
     public static let l40s = GPU(
@@ -105,7 +108,8 @@ extension GPU {
         memoryBytes: 46_068 * mib, bf16TFLOPs: 362.05, fp16TFLOPs: 362.05, fp32TFLOPs: 91.6, fp8TFLOPs: 733,
         memoryBandwidthGBs: 864, interconnectGBs: 25, hostLinkGBs: 25,
         gemmEfficiency: 0.70, attentionEfficiency: 0.50,
-        efficiencySource: "estimate (Ada GEMM and FlashAttention-2 are less efficient than on A100/H100)", calibrated: false
+        efficiencySource: "estimate (Ada GEMM and FlashAttention-2 are less efficient than on A100/H100)",
+        calibrated: false
     )
     /// GeForce RTX 4090 (Ada, 24 GB). Its 330 TFLOP/s fp16 figure is with fp16 accumulation;
     /// with fp32 accumulation, as PyTorch uses, it is 165.2.
@@ -122,7 +126,8 @@ extension GPU {
     /// The catalog GPU called `name` (or one of its aliases), ignoring case, spaces and dashes.
     public static func named(_ name: String) throws -> GPU {
         let key = normalize(name)
-        if let gpu = catalog.first(where: { normalize($0.name) == key || $0.aliases.contains { normalize($0) == key } }) {
+        if let gpu = catalog.first(where: { normalize($0.name) == key || $0.aliases.contains { normalize($0) == key } })
+        {
             return gpu
         }
         throw PlanError(

@@ -19,8 +19,10 @@ public enum GPUTable {
     /// Plans `config` on every catalog GPU at the card's full memory (hardware.gpu_memory_limit does not
     /// apply: each card is planned whole). Cards without bf16 arithmetic are planned with fp16 compute,
     /// which the planner models and the engine does not train: their rows say so.
-    public static func rows(config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            hostMemoryAvailableBytes: Int? = nil) -> [GPUTableRow] {
+    public static func rows(
+        config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+        hostMemoryAvailableBytes: Int? = nil
+    ) -> [GPUTableRow] {
         GPU.catalog.sorted { $0.memoryBytes < $1.memoryBytes }.map { gpu in
             var c = config
             c.hardware.gpu = gpu.name
@@ -28,18 +30,21 @@ public enum GPUTable {
             var notes: [String] = []
             if !gpu.supportsBF16 && c.training.mixedPrecision == .bf16 {
                 c.training.mixedPrecision = .fp16
-                notes.append("no bf16 arithmetic: planned with fp16 compute, which the engine does not train "
-                    + "(it needs loss scaling); bf16 would run emulated in fp32 at \(fmt(gpu.fp32TFLOPs)) TFLOP/s")
+                notes.append(
+                    "no bf16 arithmetic: planned with fp16 compute, which the engine does not train "
+                        + "(it needs loss scaling); bf16 would run emulated in fp32 at \(fmt(gpu.fp32TFLOPs)) TFLOP/s")
             }
             if !gpu.supportsFlashAttention {
                 let share = Int((gpu.attentionEfficiency * 100).rounded())
-                notes.append("no FlashAttention or cuDNN attention (compute capability \(gpu.computeCapability)): "
-                    + "SDPA's memory-efficient kernel at an estimated \(share)% of the fp16 rate")
+                notes.append(
+                    "no FlashAttention or cuDNN attention (compute capability \(gpu.computeCapability)): "
+                        + "SDPA's memory-efficient kernel at an estimated \(share)% of the fp16 rate")
             }
             if !gpu.calibrated { notes.append("efficiencies estimated, not measured") }
             let found = Alternatives.best(for: c, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
-            return GPUTableRow(gpu: gpu.name, memoryGiB: gpu.memoryGiB, option: found?.option,
-                               runHours: found?.plan.schedule.runHours, notes: notes)
+            return GPUTableRow(
+                gpu: gpu.name, memoryGiB: gpu.memoryGiB, option: found?.option,
+                runHours: found?.plan.schedule.runHours, notes: notes)
         }
     }
 
@@ -50,18 +55,24 @@ public enum GPUTable {
                 + Array(repeating: "", count: header.count - 3)
         }
         let blocks = o.residentBlocks == o.blocks ? "all \(o.blocks)" : "\(o.residentBlocks) of \(o.blocks)"
-        let link = o.linkSeconds > 0
+        let link =
+            o.linkSeconds > 0
             ? String(format: "%.2f s (%.0f%% hidden)", o.linkSeconds, 100 * o.hiddenLinkSeconds / o.linkSeconds) : "—"
         let changed = o.details.filter { $0 != "\(o.frames) frames" && $0 != "fp8 host weights" }
-        let setting = "\(o.frames) frames, \(o.hostWeights)"
+        let setting =
+            "\(o.frames) frames, \(o.hostWeights)"
             + (changed.isEmpty ? "" : "; " + changed.joined(separator: ", "))
-        return [row.gpu, String(format: "%.1f", row.memoryGiB), setting, blocks, giB(o.peakBytes),
-                giB(o.hostNeededBytes), link, String(format: "%.1f", o.secondsPerVideoSample),
-                String(format: "%.2f", o.secondsPerImageSample), row.runHours.map { String(format: "%.0f", $0) } ?? ""]
+        return [
+            row.gpu, String(format: "%.1f", row.memoryGiB), setting, blocks, giB(o.peakBytes),
+            giB(o.hostNeededBytes), link, String(format: "%.1f", o.secondsPerVideoSample),
+            String(format: "%.2f", o.secondsPerImageSample), row.runHours.map { String(format: "%.0f", $0) } ?? "",
+        ]
     }
 
-    static let header = ["GPU", "GiB", "setting that fits", "blocks on GPU", "peak GiB", "host RAM GiB",
-                         "block copies a step", "s/video", "s/image", "run h"]
+    static let header = [
+        "GPU", "GiB", "setting that fits", "blocks on GPU", "peak GiB", "host RAM GiB",
+        "block copies a step", "s/video", "s/image", "run h",
+    ]
 
     /// An aligned table for the terminal, then the notes of the rows that have some.
     public static func text(_ rows: [GPUTableRow], config: WanLoRAConfig) -> String {
@@ -83,7 +94,8 @@ public enum GPUTable {
     }
 
     public static func markdown(_ rows: [GPUTableRow], config: WanLoRAConfig) -> String {
-        var out = "## \(title(config))\n\n| " + header.joined(separator: " | ") + " |\n|"
+        var out =
+            "## \(title(config))\n\n| " + header.joined(separator: " | ") + " |\n|"
             + header.map { _ in "---" }.joined(separator: "|") + "|\n"
         for row in rows {
             let escaped = cells(row).map { $0.replacingOccurrences(of: "|", with: "\\|") }
@@ -107,7 +119,7 @@ public enum GPUTable {
             + "the rest stream from pinned host memory. host RAM: what a node needs (streamed blocks, kept "
             + "activations, the inactive expert, the engine, loading; 8 GiB left free). block copies: host-to-GPU "
             + "weight copies of a video step and the share the compute hides. s/video, s/image: one training "
-            + "sample. run h: the whole run on the configured GPUs.",
+            + "sample. run h: the whole run on the configured GPUs."
     ]
 }
 

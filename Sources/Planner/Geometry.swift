@@ -43,6 +43,8 @@ public struct ClipGeometry: Sendable, Equatable, Codable {
         latentHeight = height / vae.spatialStride
         latentWidth = width / vae.spatialStride
         latentChannels = vae.latentChannels
-        tokens = (latentFrames / architecture.patch.t) * (latentHeight / architecture.patch.h) * (latentWidth / architecture.patch.w)
+        tokens =
+            (latentFrames / architecture.patch.t) * (latentHeight / architecture.patch.h)
+            * (latentWidth / architecture.patch.w)
     }
 }

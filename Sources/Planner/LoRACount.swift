@@ -48,7 +48,8 @@ public struct LoRACount: Sendable, Equatable, Codable {
 extension LoRACount {
     /// Counts the LoRA of `targets` at `rank` on `architecture`, for `experts` experts.
     /// Throws when a target matches no Linear module (naming what it matched instead).
-    public static func count(architecture: Architecture, targets: [String], rank: Int, experts: Int) throws -> LoRACount {
+    public static func count(architecture: Architecture, targets: [String], rank: Int, experts: Int) throws -> LoRACount
+    {
         let modules = architecture.linearModules
         var matched = [Bool](repeating: false, count: modules.count)
         var perTarget: [Int] = []
@@ -59,14 +60,17 @@ extension LoRACount {
                 n += 1
             }
             if n == 0 {
-                let isNonLinear = Architecture.nonLinearModuleNames.contains { $0 == target || $0.hasSuffix("." + target) || target.hasSuffix("." + $0) }
+                let isNonLinear = Architecture.nonLinearModuleNames.contains {
+                    $0 == target || $0.hasSuffix("." + target) || target.hasSuffix("." + $0)
+                }
                 let blockNames = architecture.blockLinears.map(\.name)
                 throw PlanError(
                     problem: isNonLinear
                         ? "LoRA target \"\(target)\" names a module that is not an "
                             + "nn.Linear in \(architecture.name); peft cannot adapt it."
                         : "LoRA target \"\(target)\" matches no module of \(architecture.name).",
-                    remedy: "Use Linear module names (or their suffixes) such as: \(blockNames.joined(separator: ", ")), "
+                    remedy:
+                        "Use Linear module names (or their suffixes) such as: \(blockNames.joined(separator: ", ")), "
                         + "proj_out, condition_embedder.time_proj. \"to_q\" matches attn1.to_q and "
                         + "attn2.to_q in every block; \"attn1.to_q\" only the self-attention one."
                 )
@@ -82,12 +86,16 @@ extension LoRACount {
             params += rank * (m.inFeatures + m.outFeatures)
             let key = "\(m.inFeatures)x\(m.outFeatures)"
             if m.runsOver == .video {
-                video[key, default: LinearModuleShape(inFeatures: m.inFeatures, outFeatures: m.outFeatures, count: 0)].count += 1
+                video[key, default: LinearModuleShape(inFeatures: m.inFeatures, outFeatures: m.outFeatures, count: 0)]
+                    .count += 1
             } else {
-                other[key, default: LinearModuleShape(inFeatures: m.inFeatures, outFeatures: m.outFeatures, count: 0)].count += 1
+                other[key, default: LinearModuleShape(inFeatures: m.inFeatures, outFeatures: m.outFeatures, count: 0)]
+                    .count += 1
             }
         }
-        let sortShapes = { (d: [String: LinearModuleShape]) in d.values.sorted { ($0.inFeatures, $0.outFeatures) < ($1.inFeatures, $1.outFeatures) } }
+        let sortShapes = { (d: [String: LinearModuleShape]) in
+            d.values.sorted { ($0.inFeatures, $0.outFeatures) < ($1.inFeatures, $1.outFeatures) }
+        }
         return LoRACount(
             targets: targets, rank: rank, modulesPerExpert: count, modulesPerTarget: perTarget,
             parametersPerExpert: params, experts: experts, parametersTotal: params * experts,
@@ -97,6 +105,8 @@ extension LoRACount {
 
     /// Adapted modules per transformer block that run over video tokens (for activation memory).
     public func videoModulesPerBlock(layers: Int) -> [LinearModuleShape] {
-        videoModules.map { LinearModuleShape(inFeatures: $0.inFeatures, outFeatures: $0.outFeatures, count: max(0, $0.count / layers)) }
+        videoModules.map {
+            LinearModuleShape(inFeatures: $0.inFeatures, outFeatures: $0.outFeatures, count: max(0, $0.count / layers))
+        }
     }
 }

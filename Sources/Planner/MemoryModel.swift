@@ -45,11 +45,14 @@ public enum MemoryModel {
     /// norms, modulation, q/k/v, attention output, residual adds and their gradients (fitted
     /// to the SPEC §7 peak), plus 6·ffn for the FFN intermediate (bf16 projection output, the
     /// GELU input and output), plus what the LoRA branches keep.
-    public static func blockBytesPerToken(architecture a: Architecture, lora: LoRACount, dropout: Double,
-                                          constants: ModelConstants) -> Double {
+    public static func blockBytesPerToken(
+        architecture a: Architecture, lora: LoRACount, dropout: Double,
+        constants: ModelConstants
+    ) -> Double {
         var bytes = constants.workingSetBytesPerTokenDim * Double(a.dim) + 6 * Double(a.ffnDim)
         for m in lora.videoModulesPerBlock(layers: a.layers) {
-            bytes += Double(m.count * loraSavedBytesPerToken(inFeatures: m.inFeatures, rank: lora.rank, dropout: dropout))
+            bytes += Double(
+                m.count * loraSavedBytesPerToken(inFeatures: m.inFeatures, rank: lora.rank, dropout: dropout))
         }
         return bytes
     }
@@ -59,8 +62,10 @@ public enum MemoryModel {
     /// the FFN intermediate the GELU backward keeps and its gradient (bf16), plus, per adapted
     /// Linear over the video, its dropped-out input (bf16) when dropout > 0 and the rank-r
     /// intermediate. The adapters otherwise share the bf16 inputs their base layers see.
-    public static func fastBlockBytesPerToken(architecture a: Architecture, lora: LoRACount, dropout: Double,
-                                              constants: ModelConstants) -> Double {
+    public static func fastBlockBytesPerToken(
+        architecture a: Architecture, lora: LoRACount, dropout: Double,
+        constants: ModelConstants
+    ) -> Double {
         var bytes = constants.workingSetBytesPerTokenDim * Double(a.dim) + 4 * Double(a.ffnDim)
         for m in lora.videoModulesPerBlock(layers: a.layers) {
             bytes += Double(m.count * ((dropout > 0 ? 2 * m.inFeatures : 0) + 2 * lora.rank))
@@ -70,9 +75,12 @@ public enum MemoryModel {
 
     /// What a fast block keeps for its backward: its input (residual dtype) and its
     /// self-attention output (bf16), micro-batch samples of `tokensPerGPU` tokens.
-    public static func fastKeptBytesPerBlock(config: WanLoRAConfig, architecture a: Architecture,
-                                             tokensPerGPU: Double) -> Double {
-        Double(config.training.microBatch) * tokensPerGPU * Double(a.dim) * Double(config.training.residualDtype.bytes + 2)
+    public static func fastKeptBytesPerBlock(
+        config: WanLoRAConfig, architecture a: Architecture,
+        tokensPerGPU: Double
+    ) -> Double {
+        Double(config.training.microBatch) * tokensPerGPU * Double(a.dim)
+            * Double(config.training.residualDtype.bytes + 2)
     }
 
     /// Rows of a weight the engine dequantizes from fp8 at a time (`fp8.ROWS_PER_PASS`).
@@ -89,7 +97,8 @@ public enum MemoryModel {
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
         lora: LoRACount, constants: ModelConstants, placement: WeightPlacement? = nil
     ) -> MemoryBudget {
-        let hw = config.hardware, tr = config.training
+        let hw = config.hardware
+        let tr = config.training
         let world = hw.worldSize
         let shards = hw.fsdp ? world : 1
         let weightBytes = gpuBytesPerWeight(config.model.weightsDtype)
@@ -103,61 +112,78 @@ public enum MemoryModel {
         let expertBytes = a.expertParameters * weightBytes
         if let placement, placement.streams {
             let streamed = placement.streamedBlocks
-            items.append(MemoryItem(
-                name: "expert weights", bytes: (a.expertParameters - streamed * a.blockParameters) * weightBytes,
-                basis: "\(placement.residentBlocks) of \(a.layers) blocks and the embeddings and head, "
-                    + "× \(weightBytes) B (\(gpuDtype)); "
-                    + "\(streamed) blocks stream from host memory"
-            ))
-            items.append(MemoryItem(
-                name: "streaming slots", bytes: placement.slots * placement.blockBytes,
-                basis: "\(placement.slots) × one block (\(placement.blockBytes) B): the block running and the next on its way"
-            ))
+            items.append(
+                MemoryItem(
+                    name: "expert weights", bytes: (a.expertParameters - streamed * a.blockParameters) * weightBytes,
+                    basis: "\(placement.residentBlocks) of \(a.layers) blocks and the embeddings and head, "
+                        + "× \(weightBytes) B (\(gpuDtype)); "
+                        + "\(streamed) blocks stream from host memory"
+                ))
+            items.append(
+                MemoryItem(
+                    name: "streaming slots", bytes: placement.slots * placement.blockBytes,
+                    basis:
+                        "\(placement.slots) × one block (\(placement.blockBytes) B): "
+                        + "the block running and the next on its way"
+                ))
             if placement.hostWeights == .fp8 {
                 // The weight stream copies a block's fp8 bytes whole, then dequantizes 1,024 rows at a time into
                 // the slot (fp8.py).
                 // float32 values and their scaled copy are alive together at the multiply.
                 let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
                 let dequantize = fp8DequantizeRows * widest * (4 + 4)
-                items.append(MemoryItem(
-                    name: "fp8 staging", bytes: placement.hostBlockBytes + dequantize,
-                    basis: "one block's fp8 copy (\(placement.hostBlockBytes) B) + \(fp8DequantizeRows) rows × \(widest) dequantized"
-                ))
+                items.append(
+                    MemoryItem(
+                        name: "fp8 staging", bytes: placement.hostBlockBytes + dequantize,
+                        basis:
+                            "one block's fp8 copy (\(placement.hostBlockBytes) B) + "
+                            + "\(fp8DequantizeRows) rows × \(widest) dequantized"
+                    ))
             }
         } else {
-            items.append(MemoryItem(
-                name: "expert weights", bytes: expertBytes * residentExperts / shards,
-                basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(gpuDtype))"
-                    + (shards > 1 ? " / \(shards) FSDP shards" : "")
-            ))
+            items.append(
+                MemoryItem(
+                    name: "expert weights", bytes: expertBytes * residentExperts / shards,
+                    basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(gpuDtype))"
+                        + (shards > 1 ? " / \(shards) FSDP shards" : "")
+                ))
         }
         if shards > 1 {
             let blockParams = a.blockLinears.map { $0.weightParameters + $0.outFeatures }.reduce(0, +)
-            items.append(MemoryItem(
-                name: "FSDP gathered blocks", bytes: 2 * blockParams * weightBytes,
-                basis: "the block being computed and the next one prefetched, unsharded"
-            ))
+            items.append(
+                MemoryItem(
+                    name: "FSDP gathered blocks", bytes: 2 * blockParams * weightBytes,
+                    basis: "the block being computed and the next one prefetched, unsharded"
+                ))
         }
         let t5Bytes = a.textEncoder.parameters * 2
         let vaeBytes = a.vae.parameters * 2
         if hw.t5 == .resident {
-            items.append(MemoryItem(name: "UMT5 text encoder", bytes: t5Bytes, basis: "\(a.textEncoder.parameters) parameters × 2 B (bf16), resident"))
+            items.append(
+                MemoryItem(
+                    name: "UMT5 text encoder", bytes: t5Bytes,
+                    basis: "\(a.textEncoder.parameters) parameters × 2 B (bf16), resident"))
         }
         if hw.vae == .resident {
-            items.append(MemoryItem(name: "VAE", bytes: vaeBytes, basis: "\(a.vae.parameters) parameters × 2 B (bf16), resident"))
+            items.append(
+                MemoryItem(name: "VAE", bytes: vaeBytes, basis: "\(a.vae.parameters) parameters × 2 B (bf16), resident")
+            )
         }
         let loraParams = lora.parametersTotal
-        items.append(MemoryItem(name: "LoRA weights", bytes: loraParams * 4, basis: "\(loraParams) parameters × 4 B (fp32)"))
+        items.append(
+            MemoryItem(name: "LoRA weights", bytes: loraParams * 4, basis: "\(loraParams) parameters × 4 B (fp32)"))
         items.append(MemoryItem(name: "LoRA gradients", bytes: loraParams * 4, basis: "\(loraParams) × 4 B (fp32)"))
         let optimizerBytesPerParam = tr.optimizer == .adamw ? 8 : 2
-        items.append(MemoryItem(
-            name: "optimizer state", bytes: loraParams * optimizerBytesPerParam,
-            basis: "\(loraParams) × \(optimizerBytesPerParam) B (\(tr.optimizer.rawValue): two moments)"
-        ))
+        items.append(
+            MemoryItem(
+                name: "optimizer state", bytes: loraParams * optimizerBytesPerParam,
+                basis: "\(loraParams) × \(optimizerBytesPerParam) B (\(tr.optimizer.rawValue): two moments)"
+            ))
         let persistent = items.map(\.bytes).reduce(0, +)
 
         let fast = tr.blocks == .fast
-        let blockBytes = fast
+        let blockBytes =
+            fast
             ? fastBlockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
             : blockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
         var activations: [MemoryItem] = []
@@ -167,67 +193,85 @@ public enum MemoryModel {
                 // The last block stays on the GPU (its backward comes first) and one more is on its
                 // way back from host memory while a block is back-propagated; the rest wait on the host.
                 let host = kept * Double(a.layers - 1)
-                activations.append(MemoryItem(
-                    name: "kept activations on the GPU", bytes: Int(2 * kept),
-                    basis: "2 blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim); the other "
-                        + "\(a.layers - 1) blocks' \(String(format: "%.1f", host / 1e9)) GB wait in pinned host memory"
-                ))
+                activations.append(
+                    MemoryItem(
+                        name: "kept activations on the GPU", bytes: Int(2 * kept),
+                        basis:
+                            "2 blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim); the other "
+                            + "\(a.layers - 1) blocks' \(String(format: "%.1f", host / 1e9)) GB "
+                            + "wait in pinned host memory"
+                    ))
             } else {
-                activations.append(MemoryItem(
-                    name: "kept activations on the GPU", bytes: Int(Double(a.layers) * kept),
-                    basis: "\(a.layers) blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim) "
-                        + "(activation offload off)"
-                ))
+                activations.append(
+                    MemoryItem(
+                        name: "kept activations on the GPU", bytes: Int(Double(a.layers) * kept),
+                        basis:
+                            "\(a.layers) blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim) "
+                            + "(activation offload off)"
+                    ))
             }
             // With training.ffn_chunk_tokens the FFN half of the recompute + backward runs a chunk of tokens at a
             // time: the measured chunked steps give the working set per token and what one chunk adds.
             let chunk = tr.ffnChunkTokens > 0 ? min(tokensPerGPU, Double(tr.ffnChunkTokens)) : tokensPerGPU
             if chunk < tokensPerGPU, let perTokenDim = constants.chunkedWorkingSetBytesPerTokenDim,
-               let perChunkToken = constants.chunkBytesPerTokenFFN {
+                let perChunkToken = constants.chunkBytesPerTokenFFN
+            {
                 let lora = blockBytes - constants.workingSetBytesPerTokenDim * Double(a.dim) - 4 * Double(a.ffnDim)
                 let perToken = perTokenDim * Double(a.dim) + lora
                 let working = micro * (tokensPerGPU * perToken + chunk * perChunkToken * Double(a.ffnDim))
-                activations.append(MemoryItem(
-                    name: "one block recomputed + backward", bytes: Int(working),
-                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(perToken.rounded())) B + a \(Int(chunk))-token FFN chunk × "
-                        + "\(String(format: "%.2f", perChunkToken)) B × \(a.ffnDim) (fast blocks, chunked FFN, measured)"
-                ))
+                activations.append(
+                    MemoryItem(
+                        name: "one block recomputed + backward", bytes: Int(working),
+                        basis:
+                            "\(Int(tokensPerGPU)) tokens × \(Int(perToken.rounded())) B "
+                            + "+ a \(Int(chunk))-token FFN chunk × "
+                            + "\(String(format: "%.2f", perChunkToken)) B × "
+                            + "\(a.ffnDim) (fast blocks, chunked FFN, measured)"
+                    ))
             } else {
                 let ffnPerToken = 4 * Double(a.ffnDim)
                 let working = micro * (tokensPerGPU * (blockBytes - ffnPerToken) + chunk * ffnPerToken)
-                activations.append(MemoryItem(
-                    name: "one block recomputed + backward", bytes: Int(working),
-                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
-                        + (chunk < tokensPerGPU ? ", the FFN's \(Int(ffnPerToken)) B of them over \(Int(chunk))-token chunks" : "")
-                ))
+                activations.append(
+                    MemoryItem(
+                        name: "one block recomputed + backward", bytes: Int(working),
+                        basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
+                            + (chunk < tokensPerGPU
+                                ? ", the FFN's \(Int(ffnPerToken)) B of them over \(Int(chunk))-token chunks" : "")
+                    ))
             }
         } else if tr.gradientCheckpointing {
             let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
-            activations.append(MemoryItem(
-                name: "block inputs kept for backward", bytes: Int(kept),
-                basis: "\(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(a.dim) "
-                    + "× \(tr.residualDtype.bytes) B (\(tr.residualDtype.rawValue) residual)"
-                    + (tr.microBatch > 1 ? " × micro-batch \(tr.microBatch)" : "")
-            ))
-            activations.append(MemoryItem(
-                name: "one block recomputed + backward", bytes: Int(micro * tokensPerGPU * blockBytes),
-                basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
-            ))
+            activations.append(
+                MemoryItem(
+                    name: "block inputs kept for backward", bytes: Int(kept),
+                    basis: "\(a.layers) blocks × \(Int(tokensPerGPU)) tokens × \(a.dim) "
+                        + "× \(tr.residualDtype.bytes) B (\(tr.residualDtype.rawValue) residual)"
+                        + (tr.microBatch > 1 ? " × micro-batch \(tr.microBatch)" : "")
+                ))
+            activations.append(
+                MemoryItem(
+                    name: "one block recomputed + backward", bytes: Int(micro * tokensPerGPU * blockBytes),
+                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
+                ))
         } else {
-            activations.append(MemoryItem(
-                name: "activations of all blocks", bytes: Int(micro * Double(a.layers) * tokensPerGPU * blockBytes),
-                basis: "no gradient checkpointing: \(a.layers) blocks × "
-                    + "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
-            ))
+            activations.append(
+                MemoryItem(
+                    name: "activations of all blocks", bytes: Int(micro * Double(a.layers) * tokensPerGPU * blockBytes),
+                    basis: "no gradient checkpointing: \(a.layers) blocks × "
+                        + "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token"
+                ))
         }
         // Without a fused attention kernel for this dtype, SDPA falls back to the math kernel,
         // which materialises the scores: heads/U × S² of them (bf16), for one head group at a time at best.
         if !fusedAttentionAvailable(gpu: gpu, precision: tr.mixedPrecision) {
-            let scores = micro * Double(a.heads / max(1, hw.ulyssesDegree)) * Double(geometry.tokens) * Double(geometry.tokens) * 2
-            activations.append(MemoryItem(
-                name: "attention scores (no fused kernel)", bytes: Int(min(scores, Double(Int.max / 4))),
-                basis: "\(a.heads / max(1, hw.ulyssesDegree)) heads × \(geometry.tokens)² × 2 B: SDPA's math kernel"
-            ))
+            let scores =
+                micro * Double(a.heads / max(1, hw.ulyssesDegree)) * Double(geometry.tokens) * Double(geometry.tokens)
+                * 2
+            activations.append(
+                MemoryItem(
+                    name: "attention scores (no fused kernel)", bytes: Int(min(scores, Double(Int.max / 4))),
+                    basis: "\(a.heads / max(1, hw.ulyssesDegree)) heads × \(geometry.tokens)² × 2 B: SDPA's math kernel"
+                ))
         }
         items += activations
         let training = persistent + activations.map(\.bytes).reduce(0, +)
@@ -236,17 +280,21 @@ public enum MemoryModel {
         var encode = persistent
         if hw.t5 == .offload { encode = max(encode, persistent + t5Bytes) }
         if hw.vae != .cached {
-            let workspace = vaeWorkspaceBytes(a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
+            let workspace = vaeWorkspaceBytes(
+                a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
             let weights = hw.vae == .offload ? vaeBytes : 0
             encode = max(encode, persistent + weights + workspace)
-            items.append(MemoryItem(
-                name: "VAE encode workspace (encode phase)", bytes: workspace,
-                basis: "about 4 live feature maps of a 4-frame chunk at the first stage (estimate)"
-            ))
+            items.append(
+                MemoryItem(
+                    name: "VAE encode workspace (encode phase)", bytes: workspace,
+                    basis: "about 4 live feature maps of a 4-frame chunk at the first stage (estimate)"
+                ))
         }
         if hw.t5 == .offload {
-            items.append(MemoryItem(name: "UMT5 text encoder (encode phase)", bytes: t5Bytes,
-                                    basis: "\(a.textEncoder.parameters) × 2 B, on the GPU only while encoding"))
+            items.append(
+                MemoryItem(
+                    name: "UMT5 text encoder (encode phase)", bytes: t5Bytes,
+                    basis: "\(a.textEncoder.parameters) × 2 B, on the GPU only while encoding"))
         }
         return MemoryBudget(
             items: items, trainingPhaseBytes: training, encodePhaseBytes: encode,

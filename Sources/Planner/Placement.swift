@@ -41,8 +41,10 @@ public enum Placement {
 
     /// Bytes of one block's kept activations (input and attention output, and the attention's log-sum-exp
     /// in float32), micro-batch samples: what waits in host memory for each block but the last.
-    public static func keptBytesPerBlock(config: WanLoRAConfig, architecture a: Architecture,
-                                         tokensPerGPU: Double) -> Double {
+    public static func keptBytesPerBlock(
+        config: WanLoRAConfig, architecture a: Architecture,
+        tokensPerGPU: Double
+    ) -> Double {
         let lse = Double(config.training.microBatch) * tokensPerGPU * Double(a.heads) * 4
         return MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU) + lse
     }
@@ -53,9 +55,11 @@ public enum Placement {
     /// example, the LoRA dropout inputs), the placement keeps fewer blocks resident than the rule would at
     /// the card's memory, and `engineLimitBytes` is the limit under which the rule keeps exactly those.
     /// `fitsRule` is false when not even streaming every block fits.
-    public static func weights(config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
-                               lora: LoRACount, constants: ModelConstants, activationOffload: Bool,
-                               rule: StreamingRule = .engine) -> WeightPlacement {
+    public static func weights(
+        config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
+        lora: LoRACount, constants: ModelConstants, activationOffload: Bool,
+        rule: StreamingRule = .engine
+    ) -> WeightPlacement {
         let tr = config.training
         let tokensPerGPU = Double(geometry.tokens) / Double(config.hardware.ulyssesDegree)
         let micro = tr.microBatch
@@ -87,14 +91,17 @@ public enum Placement {
         }
         let allResident = placement(resident: a.layers, limit: usable, fits: true)
         guard canStream(config) else { return allResident }
-        let byRule = WeightStreaming.residentBlocks(limitBytes: usable, blocks: a.layers, blockBytes: block,
-                                                    fixedBytes: fixed, workingBytes: working,
-                                                    prefetch: rule.prefetchBlocks)
+        let byRule = WeightStreaming.residentBlocks(
+            limitBytes: usable, blocks: a.layers, blockBytes: block,
+            fixedBytes: fixed, workingBytes: working,
+            prefetch: rule.prefetchBlocks)
         guard let byRule else { return placement(resident: 0, limit: usable, fits: false) }
         // The planner's peak grows by one block's weights for each block kept resident.
         func peak(_ p: WeightPlacement) -> Int {
-            MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
-                               constants: constants, placement: p).peakBytes
+            MemoryModel.budget(
+                config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                constants: constants, placement: p
+            ).peakBytes
         }
         if byRule == a.layers && peak(allResident) <= usable { return allResident }
         let peakStreamingAll = peak(placement(resident: 0, limit: usable, fits: true))
@@ -110,8 +117,10 @@ public enum Placement {
     /// Compute seconds of one block's forward visit and of its backward visit (recompute + backward), one
     /// micro-step: each phase's GEMM and attention FLOPs at the card's rates, and its share of the
     /// elementwise passes (forward 1 of 4).
-    static func blockSeconds(config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, flops: TrainingFlops,
-                             elementwiseSeconds: Double) -> (forward: Double, backward: Double) {
+    static func blockSeconds(
+        config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, flops: TrainingFlops,
+        elementwiseSeconds: Double
+    ) -> (forward: Double, backward: Double) {
         let u = Double(config.hardware.ulyssesDegree)
         let rate = gpu.matrixTFLOPs(for: config.training.mixedPrecision).rate * 1e12
         func seconds(_ f: FlopBreakdown) -> Double {
@@ -126,16 +135,20 @@ public enum Placement {
 
     /// The link during one micro-step of a clip of `geometry` with `placement`: the weight copies, and what of
     /// them the compute does not hide (beyond what the activation copies alone already cost).
-    public static func streamingTime(config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
-                                     geometry: ClipGeometry, flops: TrainingFlops, elementwiseSeconds: Double,
-                                     placement: WeightPlacement, rule: StreamingRule = .engine) -> StreamingTime {
+    public static func streamingTime(
+        config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
+        geometry: ClipGeometry, flops: TrainingFlops, elementwiseSeconds: Double,
+        placement: WeightPlacement, rule: StreamingRule = .engine
+    ) -> StreamingTime {
         guard placement.streams else { return .none }
-        let (forward, backward) = blockSeconds(config: config, architecture: a, gpu: gpu, flops: flops,
-                                               elementwiseSeconds: elementwiseSeconds)
+        let (forward, backward) = blockSeconds(
+            config: config, architecture: a, gpu: gpu, flops: flops,
+            elementwiseSeconds: elementwiseSeconds)
         let link = gpu.hostLinkGBs * 1e9
         let tokensPerGPU = Double(geometry.tokens) / Double(config.hardware.ulyssesDegree)
         let weightCopy = Double(placement.hostBlockBytes) / link
-        let activationCopy = placement.activationOffload
+        let activationCopy =
+            placement.activationOffload
             ? keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU) / link : 0
         let streamed = WeightStreaming.simulate(
             blocks: a.layers, residentBlocks: placement.residentBlocks, prefetch: rule.prefetchBlocks,
@@ -159,47 +172,60 @@ public enum Placement {
     /// Host memory of the node: per engine process, what it pins (streamed blocks, kept activations of the
     /// largest clip), what waits there unpinned (the inactive expert, offloaded encoders) and the process
     /// itself; and while loading, every trained expert read whole before it is placed.
-    public static func hostMemory(config: WanLoRAConfig, architecture a: Architecture, geometry: ClipGeometry,
-                                  lora: LoRACount, placement: WeightPlacement, availableBytes: Int?,
-                                  rule: StreamingRule = .engine) -> HostMemoryBudget {
+    public static func hostMemory(
+        config: WanLoRAConfig, architecture a: Architecture, geometry: ClipGeometry,
+        lora: LoRACount, placement: WeightPlacement, availableBytes: Int?,
+        rule: StreamingRule = .engine
+    ) -> HostMemoryBudget {
         let hw = config.hardware
         let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)
         let shards = hw.fsdp ? hw.worldSize : 1
         let expert = expertWeightBytes(a)
         var items: [MemoryItem] = []
         if placement.streams {
-            items.append(MemoryItem(
-                name: "streamed blocks (pinned)", bytes: placement.hostWeightBytes,
-                basis: "\(placement.streamedBlocks) of \(placement.blocks) blocks × \(placement.hostBlockBytes) B "
-                    + "(\(placement.hostWeights == .fp8 ? "fp8 e4m3 + per-channel scales" : "bf16, exact"))"))
+            items.append(
+                MemoryItem(
+                    name: "streamed blocks (pinned)", bytes: placement.hostWeightBytes,
+                    basis: "\(placement.streamedBlocks) of \(placement.blocks) blocks × \(placement.hostBlockBytes) B "
+                        + "(\(placement.hostWeights == .fp8 ? "fp8 e4m3 + per-channel scales" : "bf16, exact"))"))
         }
         if placement.activationOffload {
             let kept = keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
-            items.append(MemoryItem(
-                name: "kept activations (pinned)", bytes: Int(kept) * (a.layers - 1),
-                basis: "\(a.layers - 1) blocks × (input + attention output + log-sum-exp) of "
-                    + "\(Int(tokensPerGPU)) tokens"))
+            items.append(
+                MemoryItem(
+                    name: "kept activations (pinned)", bytes: Int(kept) * (a.layers - 1),
+                    basis: "\(a.layers - 1) blocks × (input + attention output + log-sum-exp) of "
+                        + "\(Int(tokensPerGPU)) tokens"))
         }
         if lora.experts > 1 && hw.inactiveExpert == .offload && shards == 1 {
-            items.append(MemoryItem(name: "inactive expert", bytes: expert,
-                                    basis: "the other expert's \(a.expertParameters) parameters, waiting for its "
-                                        + "samples"))
+            items.append(
+                MemoryItem(
+                    name: "inactive expert", bytes: expert,
+                    basis: "the other expert's \(a.expertParameters) parameters, waiting for its "
+                        + "samples"))
         }
         if hw.t5 == .offload {
-            items.append(MemoryItem(name: "UMT5 text encoder", bytes: a.textEncoder.parameters * 2,
-                                    basis: "offloaded between encodes (bf16)"))
+            items.append(
+                MemoryItem(
+                    name: "UMT5 text encoder", bytes: a.textEncoder.parameters * 2,
+                    basis: "offloaded between encodes (bf16)"))
         }
         if hw.vae == .offload {
-            items.append(MemoryItem(name: "VAE", bytes: a.vae.parameters * 2,
-                                    basis: "offloaded between encodes (bf16)"))
+            items.append(
+                MemoryItem(
+                    name: "VAE", bytes: a.vae.parameters * 2,
+                    basis: "offloaded between encodes (bf16)"))
         }
-        items.append(MemoryItem(name: "engine process", bytes: rule.processHostBytes,
-                                basis: "Python, torch, the CUDA runtime, data loading (measured on the H100, "
-                                    + "rounded up)"))
+        items.append(
+            MemoryItem(
+                name: "engine process", bytes: rule.processHostBytes,
+                basis: "Python, torch, the CUDA runtime, data loading (measured on the H100, "
+                    + "rounded up)"))
         let training = items.map(\.bytes).reduce(0, +)
         let loading = lora.experts * expert + rule.processHostBytes
-        return HostMemoryBudget(items: items, trainingBytesPerProcess: training, loadingBytesPerProcess: loading,
-                                processes: hw.gpusPerNode, reserveBytes: rule.hostReserveBytes,
-                                availableBytes: availableBytes)
+        return HostMemoryBudget(
+            items: items, trainingBytesPerProcess: training, loadingBytesPerProcess: loading,
+            processes: hw.gpusPerNode, reserveBytes: rule.hostReserveBytes,
+            availableBytes: availableBytes)
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import Config
+import Foundation
 
 /// How many items the training set has (images are trained as one-frame clips).
 public struct DatasetSize: Sendable, Equatable, Codable {
@@ -163,15 +163,20 @@ public enum Planner {
     /// `hostMemoryAvailableBytes` is the training host's available memory when known (`train` reads
     /// /proc/meminfo): a placement that needs more is an error. With training.activation_offload = "auto"
     /// the planner places the kept activations in host memory, or on the GPU when only that fits.
-    public static func plan(_ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-                            diskFreeBytes: Int? = nil, hostMemoryAvailableBytes: Int? = nil,
-                            constants: ModelConstants? = nil) throws -> Plan {
-        try plan(config, dataset: dataset, diskFreeBytes: diskFreeBytes, hostMemoryAvailableBytes: hostMemoryAvailableBytes,
-                 constants: constants, withAlternatives: true)
+    public static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
+        diskFreeBytes: Int? = nil, hostMemoryAvailableBytes: Int? = nil,
+        constants: ModelConstants? = nil
+    ) throws -> Plan {
+        try plan(
+            config, dataset: dataset, diskFreeBytes: diskFreeBytes, hostMemoryAvailableBytes: hostMemoryAvailableBytes,
+            constants: constants, withAlternatives: true)
     }
 
-    static func plan(_ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
-                     constants: ModelConstants?, withAlternatives: Bool) throws -> Plan {
+    static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
+        constants: ModelConstants?, withAlternatives: Bool
+    ) throws -> Plan {
         let offloadChoices: [Bool]
         if Placement.offloadsActivations(config, choice: .all) {
             switch config.training.activationOffload {
@@ -184,48 +189,63 @@ public enum Planner {
         }
         var candidates: [Plan] = []
         for offload in offloadChoices {
-            candidates.append(try plan(config, dataset: dataset, diskFreeBytes: diskFreeBytes,
-                                       hostMemoryAvailableBytes: hostMemoryAvailableBytes, constants: constants,
-                                       activationOffload: offload))
+            candidates.append(
+                try plan(
+                    config, dataset: dataset, diskFreeBytes: diskFreeBytes,
+                    hostMemoryAvailableBytes: hostMemoryAvailableBytes, constants: constants,
+                    activationOffload: offload))
         }
         // The fastest placement that fits; the first (activations in host memory) when none does.
-        var plan = candidates.filter(\.fits).min { $0.throughput.video.totalSeconds < $1.throughput.video.totalSeconds }
+        var plan =
+            candidates.filter(\.fits).min { $0.throughput.video.totalSeconds < $1.throughput.video.totalSeconds }
             ?? candidates[0]
         if withAlternatives && !plan.fits {
-            plan.alternatives = Alternatives.nearest(config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
+            plan.alternatives = Alternatives.nearest(
+                config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
         }
         let a = Architecture.named(config.model.architecture)
-        plan.checks = PlanChecks.run(plan: plan, config: config, architecture: a, gpu: try GPU.named(config.hardware.gpu))
+        plan.checks = PlanChecks.run(
+            plan: plan, config: config, architecture: a, gpu: try GPU.named(config.hardware.gpu))
         return plan
     }
 
-    static func plan(_ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
-                     constants: ModelConstants?, activationOffload: Bool) throws -> Plan {
+    static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
+        constants: ModelConstants?, activationOffload: Bool
+    ) throws -> Plan {
         let constants = constants ?? Calibration.constants(for: config.training.blocks)
         let a = Architecture.named(config.model.architecture)
         let gpu = try GPU.named(config.hardware.gpu)
-        let hw = config.hardware, tr = config.training
+        let hw = config.hardware
+        let tr = config.training
         let trainedExperts: Int = {
             guard a.experts > 1 else { return 1 }
             return tr.expert == .both ? a.experts : 1
         }()
-        let lora = try LoRACount.count(architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: trainedExperts)
+        let lora = try LoRACount.count(
+            architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: trainedExperts)
         let video = try ClipGeometry(frames: tr.frames, width: tr.width, height: tr.height, architecture: a)
         let image = try ClipGeometry(frames: 1, width: tr.width, height: tr.height, architecture: a)
 
         // The engine places the blocks once, for the largest clip; images run with the same placement.
-        let placement = Placement.weights(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
-                                          constants: constants, activationOffload: activationOffload)
-        let memory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
-                                        constants: constants, placement: placement)
-        let imageMemory = MemoryModel.budget(config: config, architecture: a, gpu: gpu, geometry: image, lora: lora,
-                                             constants: constants, placement: placement)
+        let placement = Placement.weights(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
+            constants: constants, activationOffload: activationOffload)
+        let memory = MemoryModel.budget(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
+            constants: constants, placement: placement)
+        let imageMemory = MemoryModel.budget(
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora,
+            constants: constants, placement: placement)
         let (videoTime, videoFlops, videoStreaming) = TimeModel.trainingSample(
-            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants, placement: placement)
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants,
+            placement: placement)
         let (imageTime, imageFlops, imageStreaming) = TimeModel.trainingSample(
-            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants, placement: placement)
-        let host = Placement.hostMemory(config: config, architecture: a, geometry: video, lora: lora, placement: placement,
-                                        availableBytes: hostMemoryAvailableBytes)
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants,
+            placement: placement)
+        let host = Placement.hostMemory(
+            config: config, architecture: a, geometry: video, lora: lora, placement: placement,
+            availableBytes: hostMemoryAvailableBytes)
 
         // Schedule: each Ulysses group trains its own samples; a step is effective-batch samples.
         let dp = hw.dataParallelSize
@@ -239,7 +259,8 @@ public enum Planner {
         let epochsRun = tr.maxSteps > 0 ? Double(totalSteps) / Double(max(stepsPerEpoch, 1)) : Double(tr.epochs)
         let runSeconds = epochSeconds * epochsRun
         let meanSample = dataset.samples > 0 ? (videoSeconds + imageSeconds) / Double(dataset.samples) : 0
-        let highFraction = a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
+        let highFraction =
+            a.experts > 1 ? TimeModel.highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift) : 0
         let schedule = Plan.Schedule(
             dataset: dataset, stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps,
             secondsPerStep: meanSample * Double(tr.microBatch * tr.gradAccumulation),
@@ -251,12 +272,20 @@ public enum Planner {
 
         // Cache: bf16 latents per clip, UMT5 output at the configured length (bf16).
         let textBytes = tr.textLength * a.textEncoder.dim * 2
-        let cacheBytes = dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples * textBytes
+        let cacheBytes =
+            dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples
+            * textBytes
         let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
-        let encodeVideo = FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
-        let encodeImage = FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height) / (rate * TimeModel.convolutionEfficiency)
+        let encodeVideo =
+            FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height)
+            / (rate * TimeModel.convolutionEfficiency)
+        let encodeImage =
+            FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height)
+            / (rate * TimeModel.convolutionEfficiency)
         let encodeText = FlopModel.textEncoder(a.textEncoder, tokens: tr.textLength) / (rate * gpu.gemmEfficiency)
-        let buildSeconds = Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples) * encodeText
+        let buildSeconds =
+            Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples)
+            * encodeText
         let cache = Plan.Cache(
             latentBytesPerVideo: video.latentBytesBF16, latentBytesPerImage: image.latentBytesBF16,
             textBytesPerCaption: textBytes, totalBytes: cacheBytes, diskFreeBytes: diskFreeBytes,
@@ -267,11 +296,14 @@ public enum Planner {
             (try? ClipGeometry(
                 frames: config.sample.frames, width: config.sample.width, height: config.sample.height,
                 architecture: a)) ?? video
-        let forward = TimeModel.inferenceForward(architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
-                                                 textTokens: a.textEncoder.maxTokens, constants: constants).totalSeconds
+        let forward = TimeModel.inferenceForward(
+            architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
+            textTokens: a.textEncoder.maxTokens, constants: constants
+        ).totalSeconds
         let cfgPasses = 2.0
-        let inference = Plan.Inference(frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
-                                       videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
+        let inference = Plan.Inference(
+            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
+            videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
 
         let perGPUFlops = videoFlops.total.total / Double(hw.ulyssesDegree)
         let throughput = Plan.Throughput(
@@ -284,7 +316,8 @@ public enum Planner {
             preset: config.preset.rawValue, architecture: a.name, gpu: gpu.name, gpuMemoryGiB: gpu.memoryGiB,
             gpusPerNode: hw.gpusPerNode, nodes: hw.nodes, worldSize: hw.worldSize, ulyssesDegree: hw.ulyssesDegree,
             dataParallelSize: dp, fsdp: hw.fsdp, microBatch: tr.microBatch, gradAccumulation: tr.gradAccumulation,
-            effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue, weightsDtype: config.model.weightsDtype.rawValue,
+            effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue,
+            weightsDtype: config.model.weightsDtype.rawValue,
             optimizer: tr.optimizer.rawValue, expert: tr.expert.rawValue, t5: hw.t5.rawValue, vae: hw.vae.rawValue,
             inactiveExpert: hw.inactiveExpert.rawValue, textLength: tr.textLength, epochs: tr.epochs,
             gpuMemoryLimitGiB: Double(Placement.capacityBytes(config: config, gpu: gpu)) / Double(1 << 30),
@@ -296,9 +329,12 @@ public enum Planner {
             vaeParameters: a.vae.parameters, dim: a.dim, ffnDim: a.ffnDim, heads: a.heads, layers: a.layers
         )
         return Plan(
-            setup: setup, model: model, video: video, image: image, lora: lora, memory: memory, imageMemory: imageMemory,
-            throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [], constants: constants,
-            placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host, alternatives: []
+            setup: setup, model: model, video: video, image: image, lora: lora, memory: memory,
+            imageMemory: imageMemory,
+            throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [],
+            constants: constants,
+            placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host,
+            alternatives: []
         )
     }
 }
@@ -316,7 +352,8 @@ func planJSON<T: Encodable>(_ value: T) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     var data = try encoder.encode(value)
     data.append(0x0A)
     return data

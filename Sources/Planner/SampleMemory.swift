@@ -84,7 +84,8 @@ public enum SampleMemoryModel {
         if textEncoderOnGPU {
             add("UMT5 text encoder", .encode, t5.parameters * 2, "\(t5.parameters) parameters × 2 B (bf16)")
             let workspace = textLength * (6 * t5.dim + 2 * 10_240) * 2 + 64 * textLength * textLength * 4
-            add("UMT5 activations", .encode, workspace,
+            add(
+                "UMT5 activations", .encode, workspace,
                 "\(textLength) tokens × (6 × \(t5.dim) + 2 × 10,240) × 2 B + 64 heads × \(textLength)² scores × 4 B")
         }
         let expertBytes = a.expertParameters * 2
@@ -95,13 +96,17 @@ public enum SampleMemoryModel {
         }
         add("VAE weights", .denoise, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let perToken = activationBytesPerTokenDim * Double(a.dim)
-        add("one block's activations", .denoise, Int(Double(g.tokens) * perToken),
+        add(
+            "one block's activations", .denoise, Int(Double(g.tokens) * perToken),
             "\(g.tokens) tokens × "
                 + "\(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
-        add("latents, noise and solver state", .denoise, latentElements * 4 * 6,
-            "6 float32 copies of \(g.latentChannels) × \(g.latentFrames) × \(g.latentHeight) × \(g.latentWidth) latents")
-        add("text embeddings", .denoise, 2 * textLength * a.dim * 2,
+        add(
+            "latents, noise and solver state", .denoise, latentElements * 4 * 6,
+            "6 float32 copies of \(g.latentChannels) × \(g.latentFrames) × \(g.latentHeight) × \(g.latentWidth) latents"
+        )
+        add(
+            "text embeddings", .denoise, 2 * textLength * a.dim * 2,
             "prompt and negative prompt, \(textLength) tokens × \(a.dim) × 2 B")
 
         if inactiveExpert == .gpu {
@@ -112,21 +117,26 @@ public enum SampleMemoryModel {
         let chunk = min(g.frames, a.vae.temporalStride)
         let mapBytes = { (h: Int, w: Int) in chunk * h * w * a.vae.baseDim * 4 }
         if vaeTiling {
-            let tileH = min(tileSize, g.height), tileW = min(tileSize, g.width)
-            add("VAE decode workspace", .decode, decoderLiveMaps * mapBytes(tileH, tileW),
+            let tileH = min(tileSize, g.height)
+            let tileW = min(tileSize, g.width)
+            add(
+                "VAE decode workspace", .decode, decoderLiveMaps * mapBytes(tileH, tileW),
                 "\(decoderLiveMaps) maps of \(chunk) frames × \(tileH) "
                     + "× \(tileW) px × \(a.vae.baseDim) channels × 4 B (one tile)")
             let overlap = Double(tileSize * tileSize) / Double(tileStride * tileStride)
             let tiles = g.height > tileSize || g.width > tileSize ? overlap : 1
-            add("decoded tiles", .decode, Int(Double(videoBytes) * tiles),
+            add(
+                "decoded tiles", .decode, Int(Double(videoBytes) * tiles),
                 "the overlapping tiles of the video before blending (× \(String(format: "%.2f", tiles)))")
         } else {
-            add("VAE decode workspace", .decode, decoderLiveMaps * mapBytes(g.height, g.width),
+            add(
+                "VAE decode workspace", .decode, decoderLiveMaps * mapBytes(g.height, g.width),
                 "\(decoderLiveMaps) maps of \(chunk) frames × \(g.height) "
                     + "× \(g.width) px × \(a.vae.baseDim) channels × 4 B (estimate)")
         }
         add("decoded video", .decode, videoBytes, "\(g.frames) frames × \(g.height) × \(g.width) × 3 × 4 B (float32)")
-        return SampleMemoryPlan(inactiveExpert: inactiveExpert, vaeTiling: vaeTiling, textEncoderOnGPU: textEncoderOnGPU, items: items)
+        return SampleMemoryPlan(
+            inactiveExpert: inactiveExpert, vaeTiling: vaeTiling, textEncoderOnGPU: textEncoderOnGPU, items: items)
     }
 
     /// Every placement the user allows, fastest first: both experts on the GPU before swapping
@@ -138,8 +148,10 @@ public enum SampleMemoryModel {
         var plans: [SampleMemoryPlan] = []
         for placement in InactiveExpertPlacement.allCases where inactiveExpert == nil || inactiveExpert == placement {
             for tiling in [false, true] where vaeTiling == nil || vaeTiling == tiling {
-                plans.append(plan(architecture: a, geometry: g, textLength: textLength, inactiveExpert: placement,
-                                  vaeTiling: tiling, textEncoderOnGPU: textEncoderOnGPU))
+                plans.append(
+                    plan(
+                        architecture: a, geometry: g, textLength: textLength, inactiveExpert: placement,
+                        vaeTiling: tiling, textEncoderOnGPU: textEncoderOnGPU))
             }
         }
         return plans
@@ -147,16 +159,22 @@ public enum SampleMemoryModel {
 
     /// Smaller videos (480P, 49 frames) with the least memory each needs, for the remedy of an
     /// error; the current size is left out.
-    public static func alternatives(architecture a: Architecture, current g: ClipGeometry, textLength: Int) -> [SampleAlternative] {
+    public static func alternatives(architecture a: Architecture, current g: ClipGeometry, textLength: Int)
+        -> [SampleAlternative]
+    {
         let sizes = [(832, 480, g.frames), (1280, 720, 49), (832, 480, 49)]
         var out: [SampleAlternative] = []
         for (width, height, frames) in sizes where !(width == g.width && height == g.height && frames == g.frames) {
             guard frames <= g.frames, width * height <= g.width * g.height,
-                  let geometry = try? ClipGeometry(frames: frames, width: width, height: height, architecture: a) else { continue }
-            let least = plan(architecture: a, geometry: geometry, textLength: textLength, inactiveExpert: .cpu,
-                             vaeTiling: true, textEncoderOnGPU: false)
+                let geometry = try? ClipGeometry(frames: frames, width: width, height: height, architecture: a)
+            else { continue }
+            let least = plan(
+                architecture: a, geometry: geometry, textLength: textLength, inactiveExpert: .cpu,
+                vaeTiling: true, textEncoderOnGPU: false)
             let label = "\(width)x\(height), \(frames) frames (--resolution \(width)x\(height) --frames \(frames))"
-            if !out.contains(where: { $0.label == label }) { out.append(SampleAlternative(label: label, peakBytes: least.peakBytes)) }
+            if !out.contains(where: { $0.label == label }) {
+                out.append(SampleAlternative(label: label, peakBytes: least.peakBytes))
+            }
         }
         return out
     }

@@ -17,8 +17,10 @@ public struct ModelConstants: Sendable, Equatable, Codable {
     public var chunkedWorkingSetBytesPerTokenDim: Double? = nil
     public var chunkBytesPerTokenFFN: Double? = nil
 
-    public init(elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double,
-                chunkedWorkingSetBytesPerTokenDim: Double? = nil, chunkBytesPerTokenFFN: Double? = nil) {
+    public init(
+        elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double,
+        chunkedWorkingSetBytesPerTokenDim: Double? = nil, chunkBytesPerTokenFFN: Double? = nil
+    ) {
         self.elementwiseBytesPerTokenLayerDim = elementwiseBytesPerTokenLayerDim
         self.workingSetBytesPerTokenDim = workingSetBytesPerTokenDim
         self.chunkedWorkingSetBytesPerTokenDim = chunkedWorkingSetBytesPerTokenDim
@@ -63,21 +65,26 @@ public enum TimeModel {
         training ? (checkpointing ? 4 : 3) : 1
     }
 
-    static func elementwiseSeconds(architecture a: Architecture, tokensPerGPU: Double, passes: Double,
-                                   gpu: GPU, constants: ModelConstants) -> Double {
+    static func elementwiseSeconds(
+        architecture a: Architecture, tokensPerGPU: Double, passes: Double,
+        gpu: GPU, constants: ModelConstants
+    ) -> Double {
         passes * tokensPerGPU * Double(a.layers) * constants.elementwiseBytesPerTokenLayerDim * Double(a.dim)
             / (gpu.memoryBandwidthGBs * 1e9)
     }
 
     /// One denoising forward pass of one expert on one GPU (no LoRA, no Ulysses).
-    public static func inferenceForward(architecture a: Architecture, gpu: GPU, precision: MixedPrecision,
-                                        tokens: Int, textTokens: Int, constants: ModelConstants) -> SampleTime {
+    public static func inferenceForward(
+        architecture a: Architecture, gpu: GPU, precision: MixedPrecision,
+        tokens: Int, textTokens: Int, constants: ModelConstants
+    ) -> SampleTime {
         let f = FlopModel.forward(architecture: a, tokens: tokens, textTokens: textTokens, lora: nil)
         let rate = gpu.matrixTFLOPs(for: precision).rate * 1e12
         return SampleTime(
             gemmSeconds: f.gemm / (rate * gpu.gemmEfficiency),
             attentionSeconds: f.attention / (rate * gpu.attentionEfficiency),
-            elementwiseSeconds: elementwiseSeconds(architecture: a, tokensPerGPU: Double(tokens), passes: 1, gpu: gpu, constants: constants),
+            elementwiseSeconds: elementwiseSeconds(
+                architecture: a, tokensPerGPU: Double(tokens), passes: 1, gpu: gpu, constants: constants),
             ulyssesSeconds: 0, fsdpExposedSeconds: 0, encodeAndOffloadSeconds: 0
         )
     }
@@ -95,13 +102,15 @@ public enum TimeModel {
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
         lora: LoRACount, constants: ModelConstants, placement: WeightPlacement? = nil
     ) -> (time: SampleTime, flops: TrainingFlops, streaming: StreamingTime) {
-        let hw = config.hardware, tr = config.training
+        let hw = config.hardware
+        let tr = config.training
         let u = Double(hw.ulyssesDegree)
         let fast = tr.blocks == .fast
         // The transformer reads the text padded to the encoder's full length (512), whatever training.text_length cuts.
-        let flops = FlopModel.training(architecture: a, tokens: geometry.tokens, textTokens: a.textEncoder.maxTokens,
-                                       lora: lora, checkpointing: tr.gradientCheckpointing, keepsAttention: fast,
-                                       skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets))
+        let flops = FlopModel.training(
+            architecture: a, tokens: geometry.tokens, textTokens: a.textEncoder.maxTokens,
+            lora: lora, checkpointing: tr.gradientCheckpointing, keepsAttention: fast,
+            skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets))
         let total = flops.total
         let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
         let gemm = total.gemm / u / (rate * gpu.gemmEfficiency)
@@ -109,7 +118,8 @@ public enum TimeModel {
         let tokensPerGPU = Double(geometry.tokens) / u
         let elementwise = elementwiseSeconds(
             architecture: a, tokensPerGPU: tokensPerGPU,
-            passes: elementwisePasses(training: true, checkpointing: tr.gradientCheckpointing), gpu: gpu, constants: constants
+            passes: elementwisePasses(training: true, checkpointing: tr.gradientCheckpointing), gpu: gpu,
+            constants: constants
         )
         let compute = gemm + attention + elementwise
 
@@ -141,7 +151,8 @@ public enum TimeModel {
             if hw.t5 == .offload { encode += Double(a.textEncoder.parameters * 2) / host / Double(tr.microBatch) }
         }
         if hw.vae != .cached {
-            encode += FlopModel.vaeEncoder(a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
+            encode +=
+                FlopModel.vaeEncoder(a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
                 / (rate * convolutionEfficiency)
             if hw.vae == .offload { encode += Double(a.vae.encoderParameters * 2) / host / Double(tr.microBatch) }
         }
@@ -149,26 +160,30 @@ public enum TimeModel {
             // Consecutive samples use different experts with probability 2p(1−p); a switch brings
             // this GPU's shard of the other expert in (the frozen one going out needs no copy).
             let p = highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift)
-            let shardBytes = Double(a.expertParameters * MemoryModel.gpuBytesPerWeight(config.model.weightsDtype)) / Double(shards)
+            let shardBytes =
+                Double(a.expertParameters * MemoryModel.gpuBytesPerWeight(config.model.weightsDtype)) / Double(shards)
             encode += 2 * p * (1 - p) * shardBytes / host
         }
         // Fast blocks keep each block's input and attention output in host memory: copied out
         // during the forward (about a quarter of the compute) and back during the backward, on a
         // side stream; only what the copies take beyond the compute they overlap shows.
         if fast && tr.gradientCheckpointing && placement?.activationOffload ?? true {
-            let oneWay = MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+            let oneWay =
+                MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
                 * Double(a.layers - 1) / host
             encode += max(0, oneWay - 0.25 * compute) + max(0, oneWay - 0.75 * compute)
         }
         // Streamed blocks: what of their copies the compute does not hide, per micro-step, shared by its samples.
         var streaming = StreamingTime.none
         if let placement, placement.streams {
-            streaming = Placement.streamingTime(config: config, architecture: a, gpu: gpu, geometry: geometry, flops: flops,
-                                                elementwiseSeconds: elementwise, placement: placement)
+            streaming = Placement.streamingTime(
+                config: config, architecture: a, gpu: gpu, geometry: geometry, flops: flops,
+                elementwiseSeconds: elementwise, placement: placement)
         }
-        let time = SampleTime(gemmSeconds: gemm, attentionSeconds: attention, elementwiseSeconds: elementwise,
-                              ulyssesSeconds: ulysses, fsdpExposedSeconds: fsdpExposed, encodeAndOffloadSeconds: encode,
-                              weightStreamingSeconds: streaming.exposedSeconds / Double(tr.microBatch))
+        let time = SampleTime(
+            gemmSeconds: gemm, attentionSeconds: attention, elementwiseSeconds: elementwise,
+            ulyssesSeconds: ulysses, fsdpExposedSeconds: fsdpExposed, encodeAndOffloadSeconds: encode,
+            weightStreamingSeconds: streaming.exposedSeconds / Double(tr.microBatch))
         return (time, flops, streaming)
     }
 }

@@ -29,8 +29,9 @@ public struct StreamingRule: Sendable, Equatable, Codable {
     }
 
     /// The engine's defaults (`enable_weight_streaming(prefetch=1)`, `FastBlockOptions.prefetch_blocks = 1`).
-    public static let engine = StreamingRule(prefetchBlocks: 1, activationPrefetchBlocks: 1,
-                                             hostReserveBytes: 8 << 30, processHostBytes: 3 << 30)
+    public static let engine = StreamingRule(
+        prefetchBlocks: 1, activationPrefetchBlocks: 1,
+        hostReserveBytes: 8 << 30, processHostBytes: 3 << 30)
 }
 
 /// Where the frozen expert's blocks are for one run, by the engine's rule.
@@ -84,8 +85,9 @@ public struct StreamingTime: Sendable, Equatable, Codable {
     public var exposedSeconds: Double
     public var hiddenSeconds: Double { max(0, linkSeconds - exposedSeconds) }
 
-    public static let none = StreamingTime(forwardBlockSeconds: 0, backwardBlockSeconds: 0, weightCopySeconds: 0,
-                                           activationCopySeconds: 0, linkSeconds: 0, exposedSeconds: 0)
+    public static let none = StreamingTime(
+        forwardBlockSeconds: 0, backwardBlockSeconds: 0, weightCopySeconds: 0,
+        activationCopySeconds: 0, linkSeconds: 0, exposedSeconds: 0)
 }
 
 /// Host memory of one node during the run, item by item.
@@ -129,7 +131,8 @@ extension Architecture {
     func blockBytes(fp8Linears: Bool) -> Int {
         var bytes = 0
         for m in blockLinears {
-            bytes += fp8Linears
+            bytes +=
+                fp8Linears
                 ? Self.slotAligned(m.weightParameters) + Self.slotAligned(4 * m.outFeatures)
                 : Self.slotAligned(2 * m.weightParameters)
             bytes += Self.slotAligned(2 * m.outFeatures)  // bias
@@ -157,8 +160,10 @@ public enum WeightStreaming {
     /// The engine's rule (`streaming.plan_streaming`): every block resident when fixed + working + all blocks
     /// fit the limit; otherwise k + 1 slots and as many resident blocks as the rest of the limit holds.
     /// Nil when not even streaming every block fits.
-    public static func residentBlocks(limitBytes: Int, blocks: Int, blockBytes: Int, fixedBytes: Int,
-                                      workingBytes: Int, prefetch: Int) -> Int? {
+    public static func residentBlocks(
+        limitBytes: Int, blocks: Int, blockBytes: Int, fixedBytes: Int,
+        workingBytes: Int, prefetch: Int
+    ) -> Int? {
         if limitBytes >= fixedBytes + workingBytes + blocks * blockBytes { return blocks }
         let room = limitBytes - fixedBytes - workingBytes - (prefetch + 1) * blockBytes
         guard room >= 0 else { return nil }
@@ -169,8 +174,10 @@ public enum WeightStreaming {
     /// units U of one [tokens, dim] bf16 activation: the recompute graph of a block's attention half (19 U),
     /// gradients in flight (4 U), the kept input and attention output of the block in backward and of the
     /// blocks coming back (2 U each), the FFN's three hidden tensors over one chunk of tokens, the text.
-    public static func engineWorkingBytes(tokens: Int, dim: Int, ffnDim: Int, textTokens: Int, ffnChunkTokens: Int,
-                                          activationPrefetch: Int) -> Int {
+    public static func engineWorkingBytes(
+        tokens: Int, dim: Int, ffnDim: Int, textTokens: Int, ffnChunkTokens: Int,
+        activationPrefetch: Int
+    ) -> Int {
         let unit = tokens * dim * 2
         let ffnTokens = ffnChunkTokens <= 0 ? tokens : min(tokens, ffnChunkTokens)
         return (19 + 4 + 2 * (1 + activationPrefetch)) * unit + 3 * ffnTokens * ffnDim * 2 + 4 * textTokens * dim * 2
@@ -186,13 +193,24 @@ public enum WeightStreaming {
     /// (so the last forward blocks are still there for their backward, and the last backward block for the
     /// next forward). In the backward the same link also brings back each offloaded block's activations,
     /// started when the backward of the block after it starts. Copies take the link in the order issued.
-    public static func simulate(blocks n: Int, residentBlocks: Int, prefetch: Int, forwardBlockSeconds: Double,
-                                backwardBlockSeconds: Double, weightCopySeconds: Double,
-                                activationCopySeconds: Double) -> (exposedSeconds: Double, copiesPerStep: Int) {
-        struct Visit { var block: Int; var backward: Bool }
-        struct Slot { var block: Int?; var ready = 0.0; var freeAfter = 0.0; var inUse = false }
+    public static func simulate(
+        blocks n: Int, residentBlocks: Int, prefetch: Int, forwardBlockSeconds: Double,
+        backwardBlockSeconds: Double, weightCopySeconds: Double,
+        activationCopySeconds: Double
+    ) -> (exposedSeconds: Double, copiesPerStep: Int) {
+        struct Visit {
+            var block: Int
+            var backward: Bool
+        }
+        struct Slot {
+            var block: Int?
+            var ready = 0.0
+            var freeAfter = 0.0
+            var inUse = false
+        }
         let steps = 3
-        let step = (0..<n).map { Visit(block: $0, backward: false) }
+        let step =
+            (0..<n).map { Visit(block: $0, backward: false) }
             + (0..<n).reversed().map { Visit(block: $0, backward: true) }
         let visits = Array(repeating: step, count: steps).flatMap { $0 }
         var slots = [Slot](repeating: Slot(block: nil), count: residentBlocks < n ? prefetch + 1 : 0)

@@ -15,7 +15,10 @@ public enum CurationTables {
     public static func reasons(_ summary: CurationSummary) -> ReportTable {
         let total = max(summary.rowsRead, 1)
         var rows = summary.reasons.map { entry in
-            [entry.outcome.rawValue, entry.reason, n.grouped(entry.count), n.percent(Double(entry.count) / Double(total))]
+            [
+                entry.outcome.rawValue, entry.reason, n.grouped(entry.count),
+                n.percent(Double(entry.count) / Double(total)),
+            ]
         }
         rows.append(["all", "", n.grouped(summary.rowsRead), n.percent(summary.rowsRead > 0 ? 1 : 0)])
         return ReportTable(
@@ -29,11 +32,14 @@ public enum CurationTables {
     public static func strata(_ summary: CurationSummary) -> ReportTable {
         let rows = summary.strata.map { row in
             let kept = row.train + row.val
-            return [row.mediaType.rawValue, row.category.isEmpty ? "(none)" : row.category, n.grouped(row.accepted),
-                    n.grouped(row.train), n.grouped(row.val), kept > 0 ? n.percent(Double(row.val) / Double(kept), 1) : "—"]
+            return [
+                row.mediaType.rawValue, row.category.isEmpty ? "(none)" : row.category, n.grouped(row.accepted),
+                n.grouped(row.train), n.grouped(row.val), kept > 0 ? n.percent(Double(row.val) / Double(kept), 1) : "—",
+            ]
         }
         return ReportTable(
-            title: "Split by media type × category", header: ["type", "category", "accepted", "train", "val", "val share"],
+            title: "Split by media type × category",
+            header: ["type", "category", "accepted", "train", "val", "val share"],
             rows: rows,
             note: "val share per stratum is within one item of "
                 + "\(n.percent(summary.options.valFraction, 0)) (duplicate groups move whole)")
@@ -42,13 +48,19 @@ public enum CurationTables {
     /// Class-balanced weights per category by every method; the chosen one is written to `weight`.
     public static func weights(_ summary: CurationSummary) -> ReportTable {
         let rows = summary.classWeights.map { row in
-            [row.category.isEmpty ? "(none)" : row.category, n.grouped(row.trainItems), n.decimal(row.inverse, 3),
-             n.decimal(row.sqrt, 3), n.decimal(row.effective, 3)]
+            [
+                row.category.isEmpty ? "(none)" : row.category, n.grouped(row.trainItems), n.decimal(row.inverse, 3),
+                n.decimal(row.sqrt, 3), n.decimal(row.effective, 3),
+            ]
         }
-        var note = "weights are scaled so that the mean over train rows is 1; "
+        var note =
+            "weights are scaled so that the mean over train rows is 1; "
             + "the weight column holds the \(summary.options.weighting.rawValue) weights"
-        if let most = summary.classWeights.first, let least = summary.classWeights.last, least.inverse > 0, most.inverse > 0 {
-            note += "; inverse frequency gives \(least.category) "
+        if let most = summary.classWeights.first, let least = summary.classWeights.last, least.inverse > 0,
+            most.inverse > 0
+        {
+            note +=
+                "; inverse frequency gives \(least.category) "
                 + "\(n.decimal(least.inverse / most.inverse, 1))× the weight of \(most.category)"
         }
         return ReportTable(
@@ -61,27 +73,44 @@ public enum CurationTables {
     public static func facts(_ summary: CurationSummary, timings: Bool = false) -> ReportTable {
         var rows: [[String]] = []
         let media = summary.media
-        rows.append(["media files", "\(n.grouped(media.present)) present, \(n.grouped(media.missing)) "
-            + "missing, \(n.grouped(media.unreadable)) unreadable"
-            + (media.reused > 0 ? "; \(n.grouped(media.reused)) fingerprints reused from an earlier run" : "")])
+        rows.append([
+            "media files",
+            "\(n.grouped(media.present)) present, \(n.grouped(media.missing)) "
+                + "missing, \(n.grouped(media.unreadable)) unreadable"
+                + (media.reused > 0 ? "; \(n.grouped(media.reused)) fingerprints reused from an earlier run" : ""),
+        ])
         if timings, let rate = media.hashMegabytesPerSecond {
             var text = "\(n.decimal(Double(media.bytesHashed) / 1e6, 1)) MB at \(n.decimal(rate, 0)) MB/s per worker"
             if media.seconds > 0 {
-                text += ", \(n.decimal(Double(media.bytesHashed) / 1e6 / media.seconds, 0)) "
+                text +=
+                    ", \(n.decimal(Double(media.bytesHashed) / 1e6 / media.seconds, 0)) "
                     + "MB/s for the whole media pass (\(summary.options.workers) workers)"
             }
             rows.append(["content hash (SHA-256)", text])
         }
-        let pairs = ["identical file", "same caption", "near duplicate"].map { "\(n.grouped(summary.duplicatePairs[$0] ?? 0)) \($0)" }
+        let pairs = ["identical file", "same caption", "near duplicate"].map {
+            "\(n.grouped(summary.duplicatePairs[$0] ?? 0)) \($0)"
+        }
         rows.append(["duplicate pairs", pairs.joined(separator: ", ")])
-        rows.append(["duplicate groups", "\(n.grouped(summary.duplicateGroups)) groups holding "
-            + "\(n.grouped(summary.itemsInDuplicateGroups)) items (\(summary.options.duplicatePolicy.rawValue))"])
-        rows.append(["range outliers", "\(n.grouped(summary.rangeOutliers)) "
-            + "items (\(summary.options.dropRangeOutliers ? "dropped" : "kept, noted in the log"))"])
-        var iqr = "\(n.grouped(summary.iqrOutliers)) "
+        rows.append([
+            "duplicate groups",
+            "\(n.grouped(summary.duplicateGroups)) groups holding "
+                + "\(n.grouped(summary.itemsInDuplicateGroups)) items (\(summary.options.duplicatePolicy.rawValue))",
+        ])
+        rows.append([
+            "range outliers",
+            "\(n.grouped(summary.rangeOutliers)) "
+                + "items (\(summary.options.dropRangeOutliers ? "dropped" : "kept, noted in the log"))",
+        ])
+        var iqr =
+            "\(n.grouped(summary.iqrOutliers)) "
             + "items (\(summary.options.dropIQROutliers ? "dropped" : "kept, noted in the log"))"
-        if let fences = summary.durationFences { iqr += "; duration fences \(n.decimal(fences.lower, 2)) … \(n.decimal(fences.upper, 2)) s" }
-        if let fences = summary.captionFences { iqr += "; caption fences \(n.decimal(fences.lower, 1)) … \(n.decimal(fences.upper, 1)) characters" }
+        if let fences = summary.durationFences {
+            iqr += "; duration fences \(n.decimal(fences.lower, 2)) … \(n.decimal(fences.upper, 2)) s"
+        }
+        if let fences = summary.captionFences {
+            iqr += "; caption fences \(n.decimal(fences.lower, 1)) … \(n.decimal(fences.upper, 1)) characters"
+        }
         rows.append(["IQR outliers (k = \(summary.options.iqrFactor))", iqr])
         var captions = "\(n.grouped(summary.captionsCleaned)) changed by cleaning"
         if let limit = summary.options.captionTruncate {
@@ -89,8 +118,10 @@ public enum CurationTables {
         }
         rows.append(["captions", captions])
         if let templates = summary.templateCaptions {
-            rows.append(["template captions",
-                         "\(n.grouped(templates)) items score 0 on the template-caption part of quality"])
+            rows.append([
+                "template captions",
+                "\(n.grouped(templates)) items score 0 on the template-caption part of quality",
+            ])
         }
         if let note = summary.samplingNote { rows.append(["sampling", note]) }
         return ReportTable(title: "Rules in numbers", header: ["rule", "result"], rows: rows)
@@ -98,7 +129,8 @@ public enum CurationTables {
 
     /// curation-summary.md.
     public static func markdown(_ summary: CurationSummary, source: String) -> String {
-        var out = "# Curation summary\n\nManifest \(source); seed \(summary.options.seed), "
+        var out =
+            "# Curation summary\n\nManifest \(source); seed \(summary.options.seed), "
             + "val fraction \(summary.options.valFraction). Rules: docs/curation.md.\n"
         for table in all(summary) {
             out += "\n## \(table.title)\n\n" + MarkdownReport.render(table)

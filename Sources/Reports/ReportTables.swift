@@ -26,12 +26,13 @@ public enum ReportTables {
     }
 
     public static func all(_ report: AnalysisReport) -> [ReportTable] {
-        let tables: [ReportTable?] = [
-            rows(report), mediaTypes(report), resolutions(report), durations(report), categories(report),
-            captions(report), words(report), topWords(report), morphemes(report), topContentWords(report),
-        ] + morphemesByCategory(report) + [
-            templates(report), correlation(report), comparison(report), contentWordDistanceByCategory(report),
-        ]
+        let tables: [ReportTable?] =
+            [
+                rows(report), mediaTypes(report), resolutions(report), durations(report), categories(report),
+                captions(report), words(report), topWords(report), morphemes(report), topContentWords(report),
+            ] + morphemesByCategory(report) + [
+                templates(report), correlation(report), comparison(report), contentWordDistanceByCategory(report),
+            ]
         return tables.compactMap { $0 }
     }
 
@@ -40,17 +41,22 @@ public enum ReportTables {
     /// Labels of a distribution summed over all datasets, most frequent first (ties by label).
     static func labelsByTotal(_ distributions: [[LabelCount]], limit: Int) -> [String] {
         var totals: [String: Int] = [:]
-        for distribution in distributions { for entry in distribution { totals[entry.label, default: 0] += entry.count } }
+        for distribution in distributions {
+            for entry in distribution { totals[entry.label, default: 0] += entry.count }
+        }
         return totals.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(limit).map(\.key)
     }
 
     /// One row per label: the label, then "count (share)" in each dataset (0 where absent).
-    static func labelRows(_ labels: [String], _ data: [DatasetStatistics], _ distribution: KeyPath<DatasetStatistics, [LabelCount]>) -> [[String]] {
+    static func labelRows(
+        _ labels: [String], _ data: [DatasetStatistics], _ distribution: KeyPath<DatasetStatistics, [LabelCount]>
+    ) -> [[String]] {
         labels.map { label in
-            [label] + data.map { dataset in
-                let count = dataset[keyPath: distribution].first { $0.label == label }?.count ?? 0
-                return countShare(CountShare(count: count, of: dataset.items))
-            }
+            [label]
+                + data.map { dataset in
+                    let count = dataset[keyPath: distribution].first { $0.label == label }?.count ?? 0
+                    return countShare(CountShare(count: count, of: dataset.items))
+                }
         }
     }
 
@@ -59,7 +65,10 @@ public enum ReportTables {
             title: "Rows read",
             header: ["dataset", "source", "rows read", "accepted", "rejected", "blank lines"],
             rows: report.rejects.map {
-                [$0.dataset, $0.source, n.grouped($0.rowsRead), n.grouped($0.accepted), n.grouped($0.rejected), n.grouped($0.blankLines)]
+                [
+                    $0.dataset, $0.source, n.grouped($0.rowsRead), n.grouped($0.accepted), n.grouped($0.rejected),
+                    n.grouped($0.blankLines),
+                ]
             },
             note: "rows read = accepted + rejected; rejected rows are "
                 + "written with line, column and reason to the rejects file")
@@ -74,7 +83,8 @@ public enum ReportTables {
                 ["items"] + data.map { n.grouped($0.items) },
                 ["images"] + data.map { countShare($0.mediaTypes.images) },
                 ["videos"] + data.map { countShare($0.mediaTypes.videos) },
-                ["images : videos"] + data.map { $0.mediaTypes.imageToVideoRatio.map { "\(n.decimal($0, 2)):1" } ?? "—" },
+                ["images : videos"]
+                    + data.map { $0.mediaTypes.imageToVideoRatio.map { "\(n.decimal($0, 2)):1" } ?? "—" },
             ])
     }
 
@@ -84,10 +94,14 @@ public enum ReportTables {
         let labels = Array(all.prefix(top))
         var rows = labelRows(labels, data, \.resolutions.distribution)
         if all.count > top {
-            rows.append(["other"] + data.map { dataset in
-                let count = dataset.resolutions.distribution.filter { !labels.contains($0.label) }.reduce(0) { $0 + $1.count }
-                return countShare(CountShare(count: count, of: dataset.items))
-            })
+            rows.append(
+                ["other"]
+                    + data.map { dataset in
+                        let count = dataset.resolutions.distribution.filter { !labels.contains($0.label) }.reduce(0) {
+                            $0 + $1.count
+                        }
+                        return countShare(CountShare(count: count, of: dataset.items))
+                    })
         }
         rows.append(["at \(report.target)"] + data.map { countShare($0.resolutions.atTarget) })
         rows.append(["need conversion"] + data.map { countShare($0.resolutions.needConversion) })
@@ -111,13 +125,16 @@ public enum ReportTables {
             ["median (s)"] + data.map { n.decimal($0.durations.seconds.median, 2) },
         ]
         for (index, edge) in StatisticsCalculator.durationEdges.enumerated() {
-            let label = index + 1 < StatisticsCalculator.durationEdges.count
+            let label =
+                index + 1 < StatisticsCalculator.durationEdges.count
                 ? "[\(Int(edge)), \(Int(StatisticsCalculator.durationEdges[index + 1]))) s" : "[\(Int(edge)), ∞) s"
-            rows.append([label] + data.map { dataset in
-                dataset.durations.buckets.count > index
-                    ? "\(n.grouped(dataset.durations.buckets[index].count)) "
-                        + "(\(n.percent(dataset.durations.buckets[index].share)))" : "—"
-            })
+            rows.append(
+                [label]
+                    + data.map { dataset in
+                        dataset.durations.buckets.count > index
+                            ? "\(n.grouped(dataset.durations.buckets[index].count)) "
+                                + "(\(n.percent(dataset.durations.buckets[index].share)))" : "—"
+                    })
         }
         rows.append(["shorter than 81 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan81Frames) })
         rows.append(["shorter than 49 frames @16 fps"] + data.map { n.grouped($0.durations.shorterThan49Frames) })
@@ -183,10 +200,12 @@ public enum ReportTables {
             title: "Top words",
             header: ["#"] + names(report),
             rows: (0..<depth).map { rank in
-                ["\(rank + 1)"] + data.map { dataset in
-                    rank < dataset.words.topWords.count
-                        ? "\(dataset.words.topWords[rank].word) (\(n.grouped(dataset.words.topWords[rank].count)))" : ""
-                }
+                ["\(rank + 1)"]
+                    + data.map { dataset in
+                        rank < dataset.words.topWords.count
+                            ? "\(dataset.words.topWords[rank].word) (\(n.grouped(dataset.words.topWords[rank].count)))"
+                            : ""
+                    }
             },
             note: "ties are ordered by the words' code points")
     }
@@ -233,7 +252,9 @@ public enum ReportTables {
             note: "morphemes by \(info.analyser) (unit: \(info.unit), \(n.grouped(info.distinctCaptions)) distinct "
                 + "captions): every token but punctuation and symbols, types as form/TAG; content words: NNG/NNP nouns "
                 + "and VV/VA stems + 다; a template caption's first \(info.templateWords) distinct content words, as a "
-                + "set, are those of more than \(info.templateThreshold) captions of its dataset (docs/report-schema.md)")
+                + "set, are those of more than \(info.templateThreshold) captions "
+                + "of its dataset (docs/report-schema.md)"
+        )
     }
 
     public static func topContentWords(_ report: AnalysisReport) -> ReportTable? {
@@ -244,10 +265,11 @@ public enum ReportTables {
             title: "Top content words",
             header: ["#"] + data.map(\.name),
             rows: (0..<depth).map { rank in
-                ["\(rank + 1)"] + data.map { entry in
-                    let top = entry.statistics.all.topContentWords
-                    return rank < top.count ? "\(top[rank].word) (\(n.grouped(top[rank].count)))" : ""
-                }
+                ["\(rank + 1)"]
+                    + data.map { entry in
+                        let top = entry.statistics.all.topContentWords
+                        return rank < top.count ? "\(top[rank].word) (\(n.grouped(top[rank].count)))" : ""
+                    }
             },
             note: "nouns (NNG, NNP) and verb and adjective stems + 다 (VV, VA), particles and endings set aside; "
                 + "compare with the space-split top words above")
@@ -258,15 +280,19 @@ public enum ReportTables {
         morphemeData(report).map { entry in
             ReportTable(
                 title: "Content words by category: \(entry.name)",
-                header: ["category", "captions", "content words / caption", "morpheme caption TTR mean",
-                         "morpheme corpus TTR", "template captions", "top content words"],
+                header: [
+                    "category", "captions", "content words / caption", "morpheme caption TTR mean",
+                    "morpheme corpus TTR", "template captions", "top content words",
+                ],
                 rows: entry.statistics.categories.map { category in
                     let figures = category.statistics
                     let top = figures.topContentWords.prefix(topWords).map { "\($0.word) \(n.grouped($0.count))" }
-                    return [category.category, n.grouped(figures.captions),
-                            n.decimal(figures.contentWordsPerCaption.mean, 1), n.decimal(figures.captionTTR.mean, 4),
-                            n.decimal(figures.corpusTTR, 4), countShare(figures.templateCaptions),
-                            top.joined(separator: ", ")]
+                    return [
+                        category.category, n.grouped(figures.captions),
+                        n.decimal(figures.contentWordsPerCaption.mean, 1), n.decimal(figures.captionTTR.mean, 4),
+                        n.decimal(figures.corpusTTR, 4), countShare(figures.templateCaptions),
+                        top.joined(separator: ", "),
+                    ]
                 })
         }
     }
@@ -313,16 +339,24 @@ public enum ReportTables {
     public static func comparison(_ report: AnalysisReport) -> ReportTable? {
         guard !report.comparisons.isEmpty else { return nil }
         var rows = report.comparisons.map { comparison in
-            ["\(comparison.a) vs \(comparison.b)",
-             n.decimal(comparison.categoryTVD, 4), n.decimal(comparison.categoryJSD, 4),
-             n.decimal(comparison.mediaTypeTVD, 4), n.decimal(comparison.resolutionTVD, 4), n.decimal(comparison.resolutionJSD, 4)]
+            [
+                "\(comparison.a) vs \(comparison.b)",
+                n.decimal(comparison.categoryTVD, 4), n.decimal(comparison.categoryJSD, 4),
+                n.decimal(comparison.mediaTypeTVD, 4), n.decimal(comparison.resolutionTVD, 4),
+                n.decimal(comparison.resolutionJSD, 4),
+            ]
         }
         for overlap in report.overlaps {
-            rows.append(["\(overlap.a) ∩ \(overlap.b)", "shared paths: \(n.grouped(overlap.sharedPaths))", "", "", "", ""])
+            rows.append([
+                "\(overlap.a) ∩ \(overlap.b)", "shared paths: \(n.grouped(overlap.sharedPaths))", "", "", "", "",
+            ])
         }
         return ReportTable(
             title: "Split comparison",
-            header: ["datasets", "category TVD", "category JSD (bits)", "media type TVD", "resolution TVD", "resolution JSD (bits)"],
+            header: [
+                "datasets", "category TVD", "category JSD (bits)", "media type TVD", "resolution TVD",
+                "resolution JSD (bits)",
+            ],
             rows: rows,
             note: "TVD: total variation distance of the shares (0 identical, "
                 + "1 disjoint); JSD: Jensen–Shannon divergence in bits (0…1)")

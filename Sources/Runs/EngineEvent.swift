@@ -329,10 +329,15 @@ extension EngineEvent {
             case "checkpoint": body = .checkpoint(try decode(Checkpoint.self))
             case "stopped": body = .stopped(try decode(Stopped.self))
             case "nonfinite_skipped", "nonfinite_rollback":
-                struct Fields: Decodable { var step: Int; var problem: String }
+                struct Fields: Decodable {
+                    var step: Int
+                    var problem: String
+                }
                 let fields = try decode(Fields.self)
-                body = .nonFinite(NonFinite(action: header.event == "nonfinite_skipped" ? "skipped" : "rollback",
-                                            step: fields.step, problem: fields.problem))
+                body = .nonFinite(
+                    NonFinite(
+                        action: header.event == "nonfinite_skipped" ? "skipped" : "rollback",
+                        step: fields.step, problem: fields.problem))
             case "warning": body = .warning(try decode(Warning.self))
             case "error": body = .error(try decode(ErrorReport.self))
             case "run_finished": body = .runFinished(try decode(RunFinished.self))

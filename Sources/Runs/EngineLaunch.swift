@@ -19,10 +19,14 @@ public struct EngineInstallation: Sendable, Equatable {
     /// Finds the engine: the interpreter given explicitly (`--engine-python`), else
     /// `$WANLORA_ENGINE_PYTHON`, else `engine/.venv/bin/python` in one of `searchFrom` or a
     /// folder above it (the CLI passes the wanlora executable's folder and the working folder).
-    public static func locate(explicit: String?, environment: [String: String], searchFrom: [String]) throws -> EngineInstallation {
+    public static func locate(explicit: String?, environment: [String: String], searchFrom: [String]) throws
+        -> EngineInstallation
+    {
         let fm = FileManager.default
         func installation(_ python: String) -> EngineInstallation { EngineInstallation(python: python) }
-        for (given, origin) in [(explicit, "--engine-python"), (environment[environmentVariable], "$\(environmentVariable)")] {
+        for (given, origin) in [
+            (explicit, "--engine-python"), (environment[environmentVariable], "$\(environmentVariable)"),
+        ] {
             guard let given, !given.isEmpty else { continue }
             guard fm.isExecutableFile(atPath: given) else {
                 throw RunError(
@@ -63,8 +67,10 @@ public struct NodePlacement: Sendable, Equatable {
     public var shutdownTimeoutSeconds: Int?
     public var maxRestarts: Int
 
-    public init(nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil,
-                maxRestarts: Int = 0) {
+    public init(
+        nodeRank: Int = 0, master: MasterAddress? = nil, shutdownTimeoutSeconds: Int? = nil,
+        maxRestarts: Int = 0
+    ) {
         self.nodeRank = nodeRank
         self.master = master
         self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
@@ -99,28 +105,36 @@ public struct EngineLaunch: Sendable, Equatable {
 
     /// The launch of `stage` for the config at `configPath`: the cache stage is one process; the
     /// train stage runs `hardware`'s layout (GPUs per node, nodes, Ulysses, FSDP) from `placement`.
-    public static func make(stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
-                            attentionHeads: Int, placement: NodePlacement = NodePlacement(),
-                            stopGraceSeconds: Int? = nil,
-                            engine: EngineInstallation) throws -> EngineLaunch {
+    public static func make(
+        stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
+        attentionHeads: Int, placement: NodePlacement = NodePlacement(),
+        stopGraceSeconds: Int? = nil,
+        engine: EngineInstallation
+    ) throws -> EngineLaunch {
         guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
         let request = LaunchRequest(
-            gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank, master: placement.master,
-            ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume, python: engine.python,
+            gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank,
+            master: placement.master,
+            ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume,
+            python: engine.python,
             shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds
                 ?? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds },
             maxRestarts: placement.maxRestarts, attentionHeads: attentionHeads
         )
         let command = try Launcher.command(for: request)
-        return EngineLaunch(executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),
-                            processes: request.gpusPerNode, request: request)
+        return EngineLaunch(
+            executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),
+            processes: request.gpusPerNode, request: request)
     }
 
     /// One engine process of `stage`: `python -m wanlora_engine STAGE --config FILE`.
-    public static func module(_ stage: EngineEvent.Stage, configPath: String,
-                              engine: EngineInstallation) -> EngineLaunch {
-        EngineLaunch(executable: engine.python,
-                     arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath], processes: 1)
+    public static func module(
+        _ stage: EngineEvent.Stage, configPath: String,
+        engine: EngineInstallation
+    ) -> EngineLaunch {
+        EngineLaunch(
+            executable: engine.python,
+            arguments: ["-m", "wanlora_engine", stage.rawValue, "--config", configPath], processes: 1)
     }
 
     /// The command as one shell line, quoted where needed (for logs and `--dry-run`).

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One running engine process (or torchrun and its workers): started with posix_spawn in a
@@ -84,23 +85,28 @@ public final class EngineProcess: @unchecked Sendable {
     /// receives each stdout line (without the newline) in order, on a reader thread.
     /// `onStderrLine` sees each stderr line too (for `--verbose`). `onEscalation` is told when a
     /// grace period ran out and a stronger signal was sent.
-    public func run(onLine: @escaping @Sendable (String) -> Void,
-                    onStderrLine: (@Sendable (String) -> Void)? = nil,
-                    onEscalation: (@Sendable (StopAction) -> Void)? = nil) throws -> Termination {
+    public func run(
+        onLine: @escaping @Sendable (String) -> Void,
+        onStderrLine: (@Sendable (String) -> Void)? = nil,
+        onEscalation: (@Sendable (StopAction) -> Void)? = nil
+    ) throws -> Termination {
         lock.lock()
         self.onEscalation = onEscalation
         lock.unlock()
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard logFD >= 0 else {
-            throw RunError(problem: "Cannot open the engine log \(logPath): \(String(cString: strerror(errno))).",
-                           remedy: "Check that the run folder is writable.")
+            throw RunError(
+                problem: "Cannot open the engine log \(logPath): \(String(cString: strerror(errno))).",
+                remedy: "Check that the run folder is writable.")
         }
         defer { close(logFD) }
 
-        var stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
         guard Self.makePipe(&stdoutPipe), Self.makePipe(&stderrPipe) else {
-            throw RunError(problem: "Cannot create pipes for the engine: \(String(cString: strerror(errno))).",
-                           remedy: "Too many open files? Raise `ulimit -n` and try again.")
+            throw RunError(
+                problem: "Cannot create pipes for the engine: \(String(cString: strerror(errno))).",
+                remedy: "Too many open files? Raise `ulimit -n` and try again.")
         }
         let child: pid_t
         do {
@@ -118,7 +124,8 @@ public final class EngineProcess: @unchecked Sendable {
         if stopBeforeStart > 0 { kill(child, SIGINT) }
 
         let readers = DispatchGroup()
-        let stdoutFD = stdoutPipe[0], stderrFD = stderrPipe[0]
+        let stdoutFD = stdoutPipe[0]
+        let stderrFD = stderrPipe[0]
         readers.enter()
         Thread.detachNewThread {
             Self.readLines(stdoutFD, copyTo: nil, onLine: onLine)
@@ -221,14 +228,16 @@ public final class EngineProcess: @unchecked Sendable {
         // Its own process group (Ctrl-C reaches only wanlora), default dispositions for the
         // signals wanlora handles or ignores (an ignored SIGINT would otherwise be inherited and
         // Python would install no KeyboardInterrupt handler), and no blocked signals.
-        var defaults = sigset_t(), empty = sigset_t()
+        var defaults = sigset_t()
+        var empty = sigset_t()
         sigemptyset(&defaults)
         sigemptyset(&empty)
         for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &empty)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let words = [launch.executable] + launch.arguments
         let cStrings = words.map { strdup($0) }
@@ -248,8 +257,9 @@ public final class EngineProcess: @unchecked Sendable {
         guard result == 0 else {
             throw RunError(
                 problem: "Cannot start the engine \(launch.executable): \(String(cString: strerror(result))).",
-                remedy: result == ENOENT ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); "
-                    + "`make -C engine venv` creates engine/.venv."
+                remedy: result == ENOENT
+                    ? "Check the path (--engine-python or \(EngineInstallation.environmentVariable)); "
+                        + "`make -C engine venv` creates engine/.venv."
                     : "Check that \(launch.executable) is an executable file."
             )
         }

@@ -33,11 +33,13 @@ public struct StageObserver: Sendable {
     /// Something wanlora itself did that the user should know (a stale run lock taken over).
     public var warning: @Sendable (String) -> Void
 
-    public init(event: @escaping @Sendable (EngineEvent, String) -> Void,
-                strayLine: @escaping @Sendable (String) -> Void = { _ in },
-                stderrLine: (@Sendable (String) -> Void)? = nil,
-                escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void = { _ in },
-                warning: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        event: @escaping @Sendable (EngineEvent, String) -> Void,
+        strayLine: @escaping @Sendable (String) -> Void = { _ in },
+        stderrLine: (@Sendable (String) -> Void)? = nil,
+        escalation: @escaping @Sendable (EngineProcess.StopAction) -> Void = { _ in },
+        warning: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.event = event
         self.strayLine = strayLine
         self.stderrLine = stderrLine
@@ -88,9 +90,11 @@ public final class EngineStage: @unchecked Sendable {
         self.grace = grace
         let clock = StepClock(interruptBase: grace.interruptBase)
         self.clock = clock
-        process = EngineProcess(launch: launch, logPath: logPath,
-                                grace: EngineProcess.Grace(afterInterrupt: { clock.interruptGrace() },
-                                                           afterTerminate: grace.terminate))
+        process = EngineProcess(
+            launch: launch, logPath: logPath,
+            grace: EngineProcess.Grace(
+                afterInterrupt: { clock.interruptGrace() },
+                afterTerminate: grace.terminate))
     }
 
     /// Forwards a Ctrl-C (or SIGTERM) to the engine, one teardown step per call. Before the start
@@ -134,8 +138,9 @@ public final class EngineStage: @unchecked Sendable {
             onStderrLine: observer.stderrLine,
             onEscalation: observer.escalation
         )
-        return recorder.outcome(termination: termination, logTail: process.logTail, logPath: logPath,
-                                stopRequested: stopRequested)
+        return recorder.outcome(
+            termination: termination, logTail: process.logTail, logPath: logPath,
+            stopRequested: stopRequested)
     }
 }
 
@@ -181,11 +186,14 @@ private final class OutcomeRecorder: @unchecked Sendable {
         }
     }
 
-    func outcome(termination: EngineProcess.Termination, logTail: [String], logPath: String,
-                 stopRequested: Bool) -> StageOutcome {
+    func outcome(
+        termination: EngineProcess.Termination, logTail: [String], logPath: String,
+        stopRequested: Bool
+    ) -> StageOutcome {
         lock.lock()
         defer { lock.unlock() }
-        return StageOutcome(termination: termination, finished: finished, error: error, lastStep: lastStep,
-                            logTail: logTail, logPath: logPath, stopRequested: stopRequested)
+        return StageOutcome(
+            termination: termination, finished: finished, error: error, lastStep: lastStep,
+            logTail: logTail, logPath: logPath, stopRequested: stopRequested)
     }
 }

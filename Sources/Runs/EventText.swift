@@ -7,8 +7,10 @@ public enum EventText {
     /// The progress line of a training step:
     /// `step 120/3,000 (4%) · loss 0.1234 · lr 1.00e-4 · 24.3 s/step · ETA 19 h 26 min · GPU 61.3 GiB peak`.
     public static func progressLine(_ s: EngineEvent.Step) -> String {
-        var parts = ["step \(NumberFormat.grouped(s.step))/\(NumberFormat.grouped(s.totalSteps))"
-            + " (\(percent(s.step, of: s.totalSteps)))"]
+        var parts = [
+            "step \(NumberFormat.grouped(s.step))/\(NumberFormat.grouped(s.totalSteps))"
+                + " (\(percent(s.step, of: s.totalSteps)))"
+        ]
         parts.append("loss " + loss(s.loss))
         parts.append("lr " + scientific(s.lr))
         parts.append(seconds(s.secondsPerStep) + "/step")
@@ -24,7 +26,8 @@ public enum EventText {
     /// The progress line of the cache stage, e.g.
     /// `cache latents:train 120/6,000 items (2%) · 14.5 items/s · ETA 6 min 45 s`.
     public static func progressLine(_ p: EngineEvent.Progress) -> String {
-        var line = "\(p.stage.rawValue) \(p.phase) \(NumberFormat.grouped(p.done))/\(NumberFormat.grouped(p.total)) items"
+        var line =
+            "\(p.stage.rawValue) \(p.phase) \(NumberFormat.grouped(p.done))/\(NumberFormat.grouped(p.total)) items"
             + " (\(percent(p.done, of: p.total)))"
         if let rate = p.itemsPerSecond, rate > 0 {
             line += " · \(NumberFormat.decimal(rate, rate >= 10 ? 1 : 2)) items/s"
@@ -39,19 +42,23 @@ public enum EventText {
     public static func line(_ event: EngineEvent) -> String? {
         switch event.body {
         case .runStarted(let r):
-            var text = "\(r.stage.rawValue) \"\(r.runName)\" started on \(r.deviceName == "cpu" ? "the CPU" : r.deviceName)"
+            var text =
+                "\(r.stage.rawValue) \"\(r.runName)\" started on \(r.deviceName == "cpu" ? "the CPU" : r.deviceName)"
                 + (r.worldSize > 1 ? " × \(r.worldSize) processes" : "")
                 + " (engine \(r.engineVersion), torch \(r.torchVersion), diffusers \(r.diffusersVersion))"
             if let step = r.resumedFromStep { text += ", resuming from step \(NumberFormat.grouped(step))" }
             return text
         case .cachePlan(let c):
-            let splits = c.splits.keys.sorted().map { "\($0) \(NumberFormat.grouped(c.splits[$0]!))" }.joined(separator: ", ")
+            let splits = c.splits.keys.sorted().map { "\($0) \(NumberFormat.grouped(c.splits[$0]!))" }.joined(
+                separator: ", ")
             return "cache plan: \(NumberFormat.grouped(c.items)) items (\(splits)), "
                 + "\(NumberFormat.grouped(c.itemsCached)) already cached;"
                 + " up to \(bytes(c.estimatedBytes)) to write, \(bytes(c.freeBytes)) free at \(c.cacheDir)"
         case .trainPlan(let t):
-            let experts = t.experts.map { "\($0) \(NumberFormat.grouped(t.trainableParameters[$0] ?? 0))" }.joined(separator: ", ")
-            var text = "training plan: \(NumberFormat.grouped(t.totalSteps)) steps of \(t.samplesPerStep) samples"
+            let experts = t.experts.map { "\($0) \(NumberFormat.grouped(t.trainableParameters[$0] ?? 0))" }.joined(
+                separator: ", ")
+            var text =
+                "training plan: \(NumberFormat.grouped(t.totalSteps)) steps of \(t.samplesPerStep) samples"
                 + " (\(NumberFormat.decimal(t.epochs, 2)) epochs of \(NumberFormat.grouped(t.trainSamples)) items),"
                 + " LoRA parameters \(experts); \(t.optimizer), mixed precision \(t.mixedPrecision)"
                 + (t.gradientCheckpointing ? ", gradient checkpointing" : "")
@@ -59,9 +66,12 @@ public enum EventText {
             if let n = t.overfitSamples { text += "; overfit test on \(NumberFormat.grouped(n)) items" }
             return text
         case .eval(let e):
-            var text = "eval at step \(NumberFormat.grouped(e.step)) (\(e.split), "
+            var text =
+                "eval at step \(NumberFormat.grouped(e.step)) (\(e.split), "
                 + "\(NumberFormat.grouped(e.samples)) items): loss \(loss(e.valLoss))"
-            let experts = [("high", e.valLossHigh), ("low", e.valLossLow)].compactMap { name, value in value.map { "\(name) \(loss($0))" } }
+            let experts = [("high", e.valLossHigh), ("low", e.valLossLow)].compactMap { name, value in
+                value.map { "\(name) \(loss($0))" }
+            }
             if !experts.isEmpty { text += " (" + experts.joined(separator: ", ") + ")" }
             return text
         case .checkpoint(let c):
@@ -94,7 +104,9 @@ public enum EventText {
         case .cache:
             if let new = s.itemsNew {
                 text += ": " + count(new, "item") + " cached"
-                if let skipped = s.itemsSkippedNew, skipped > 0 { text += ", \(NumberFormat.grouped(skipped)) skipped (see the warnings)" }
+                if let skipped = s.itemsSkippedNew, skipped > 0 {
+                    text += ", \(NumberFormat.grouped(skipped)) skipped (see the warnings)"
+                }
                 if let truncated = s.truncatedCaptionsNew, truncated > 0, let length = s.textLength {
                     text += ", " + count(truncated, "caption") + " cut at \(length) tokens"
                 }
@@ -111,7 +123,8 @@ public enum EventText {
                 text += ", RAM peak \(gib(host))"
             }
             if let o = s.overfit {
-                text += "; overfit test on \(o.samples) items: "
+                text +=
+                    "; overfit test on \(o.samples) items: "
                     + "eval loss \(loss(o.evalLossStart)) → \(loss(o.evalLossEnd)), "
                     + (o.lossFell ? "the loss fell" : "the loss did NOT fall")
             }
@@ -159,7 +172,8 @@ public enum EventText {
     /// Bytes in binary units: "117.1 KiB", "61.3 GiB".
     public static func bytes(_ value: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var size = Double(value), unit = 0
+        var size = Double(value)
+        var unit = 0
         while size >= 1024 && unit < units.count - 1 {
             size /= 1024
             unit += 1

@@ -35,8 +35,10 @@ public struct MorphemeJob: Sendable {
     /// Kiwi's threads (0: one per core).
     public var workers: Int
 
-    public init(captionsPath: String, resultPath: String, vocabularyPath: String, logPath: String, unit: Unit,
-                workers: Int) {
+    public init(
+        captionsPath: String, resultPath: String, vocabularyPath: String, logPath: String, unit: Unit,
+        workers: Int
+    ) {
         self.captionsPath = captionsPath
         self.resultPath = resultPath
         self.vocabularyPath = vocabularyPath
@@ -47,10 +49,12 @@ public struct MorphemeJob: Sendable {
 
     /// The engine's command line.
     public func launch(engine: EngineInstallation) -> EngineLaunch {
-        EngineLaunch(executable: engine.python, arguments: [
-            "-m", "wanlora_engine", "morphemes", "--input", captionsPath, "--output", resultPath,
-            "--vocabulary", vocabularyPath, "--unit", unit.rawValue, "--workers", String(workers),
-        ], processes: 1)
+        EngineLaunch(
+            executable: engine.python,
+            arguments: [
+                "-m", "wanlora_engine", "morphemes", "--input", captionsPath, "--output", resultPath,
+                "--vocabulary", vocabularyPath, "--unit", unit.rawValue, "--workers", String(workers),
+            ], processes: 1)
     }
 
     private struct Event: Decodable {
@@ -63,9 +67,11 @@ public struct MorphemeJob: Sendable {
 
     /// Runs the stage to its end; progress goes to `progress` as `stage` counts of captions.
     public func run(engine: EngineInstallation, progress: ProgressReporter, stage: String = "analyse morphemes (Kiwi)")
-        throws(MorphemeJobError) -> Summary {
-        let process = EngineProcess(launch: launch(engine: engine), logPath: logPath,
-                                    grace: EngineProcess.Grace(afterInterrupt: { 5 }, afterTerminate: 5))
+        throws(MorphemeJobError) -> Summary
+    {
+        let process = EngineProcess(
+            launch: launch(engine: engine), logPath: logPath,
+            grace: EngineProcess.Grace(afterInterrupt: { 5 }, afterTerminate: 5))
         let state = JobState()
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -76,13 +82,17 @@ public struct MorphemeJob: Sendable {
                 guard let event = try? decoder.decode(Event.self, from: data) else { return }
                 switch event.event {
                 case "morpheme_progress":
-                    progress.report(ProgressEvent(stage: stage, completed: event.done ?? 0, total: event.total,
-                                                  unit: "captions"))
+                    progress.report(
+                        ProgressEvent(
+                            stage: stage, completed: event.done ?? 0, total: event.total,
+                            unit: "captions"))
                 case "morpheme_summary":
                     state.set(summary: try? decoder.decode(Summary.self, from: data))
                 case "error":
-                    state.set(error: MorphemeJobError(problem: event.problem ?? "the morpheme analysis failed",
-                                                      remedy: event.remedy ?? "see \(logPath)"))
+                    state.set(
+                        error: MorphemeJobError(
+                            problem: event.problem ?? "the morpheme analysis failed",
+                            remedy: event.remedy ?? "see \(logPath)"))
                 default:
                     break
                 }
@@ -90,8 +100,9 @@ public struct MorphemeJob: Sendable {
         } catch let error as RunError {
             throw MorphemeJobError(problem: error.problem, remedy: error.remedy)
         } catch {
-            throw MorphemeJobError(problem: "Cannot run the engine's morpheme analysis: \(error).",
-                                   remedy: "See the engine log \(logPath).")
+            throw MorphemeJobError(
+                problem: "Cannot run the engine's morpheme analysis: \(error).",
+                remedy: "See the engine log \(logPath).")
         }
         if let error = state.error { throw error }
         guard termination == .exited(0), let summary = state.summary else {
@@ -99,7 +110,8 @@ public struct MorphemeJob: Sendable {
             throw MorphemeJobError(
                 problem: "The engine's morpheme analysis ended with \(termination) and no summary"
                     + (tail.isEmpty ? "." : ":\n  \(tail)"),
-                remedy: "See the engine log \(logPath); `make -C engine venv` installs Kiwi (kiwipiepy, kiwipiepy-model).")
+                remedy:
+                    "See the engine log \(logPath); `make -C engine venv` installs Kiwi (kiwipiepy, kiwipiepy-model).")
         }
         return summary
     }

@@ -1,9 +1,10 @@
 import Config
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A run folder (docs/engine-contract.md §4.3, docs/runs.md): what wanlora and the engine
@@ -42,7 +43,9 @@ public struct RunFolder: Sendable, Equatable {
     /// are not events are skipped.
     public func events(_ stage: EngineLaunch.Stage) -> [EngineEvent] {
         guard let data = FileManager.default.contents(atPath: eventsPath(stage)) else { return [] }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { try? EngineEvent(line: String($0)) }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+            try? EngineEvent(line: String($0))
+        }
     }
 
     /// Writes `resolved` as `config.resolved.json` (through a temporary file and a rename, so a
@@ -51,11 +54,14 @@ public struct RunFolder: Sendable, Equatable {
         let temporary = file(".config.resolved.json.tmp")
         do {
             try Data(resolved.formatted().utf8).write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: configPath) { try FileManager.default.removeItem(atPath: configPath) }
+            if FileManager.default.fileExists(atPath: configPath) {
+                try FileManager.default.removeItem(atPath: configPath)
+            }
             try FileManager.default.moveItem(atPath: temporary, toPath: configPath)
         } catch {
-            throw RunError(problem: "Cannot write \(configPath): \(error.localizedDescription).",
-                           remedy: "Check that the run folder is writable and the disk not full.")
+            throw RunError(
+                problem: "Cannot write \(configPath): \(error.localizedDescription).",
+                remedy: "Check that the run folder is writable and the disk not full.")
         }
     }
 }
@@ -88,8 +94,9 @@ public struct LockOwner: Sendable, Equatable {
     /// This process, taking the lock for `stage` now.
     public static func current(stage: EngineLaunch.Stage) -> LockOwner {
         let pid = getpid()
-        return LockOwner(pid: pid, startTime: startTime(of: pid), stage: stage.rawValue,
-                         since: ISO8601DateFormatter().string(from: Date()))
+        return LockOwner(
+            pid: pid, startTime: startTime(of: pid), stage: stage.rawValue,
+            since: ISO8601DateFormatter().string(from: Date()))
     }
 
     /// The line written into the lock file.
@@ -101,9 +108,11 @@ public struct LockOwner: Sendable, Equatable {
     public static func parse(_ text: String) -> LockOwner? {
         let fields = text.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: ", ")
         guard fields.count == 4, fields[0].hasPrefix("pid "), let pid = Int32(fields[0].dropFirst(4)),
-              fields[1].hasPrefix("start "), fields[3].hasPrefix("since ") else { return nil }
-        return LockOwner(pid: pid, startTime: UInt64(fields[1].dropFirst(6)), stage: fields[2],
-                         since: String(fields[3].dropFirst(6)))
+            fields[1].hasPrefix("start "), fields[3].hasPrefix("since ")
+        else { return nil }
+        return LockOwner(
+            pid: pid, startTime: UInt64(fields[1].dropFirst(6)), stage: fields[2],
+            since: String(fields[3].dropFirst(6)))
     }
 
     /// Whether the recorded process still runs. `procRoot` is /proc (tests point it elsewhere).
@@ -148,13 +157,16 @@ public final class RunLock: @unchecked Sendable {
     }
 
     /// Takes the lock of `folder` for `stage`, or explains who holds it.
-    public static func acquire(_ folder: RunFolder, stage: EngineLaunch.Stage,
-                               procRoot: String = "/proc") throws -> RunLock {
+    public static func acquire(
+        _ folder: RunFolder, stage: EngineLaunch.Stage,
+        procRoot: String = "/proc"
+    ) throws -> RunLock {
         // Inherited by the engine on purpose (no O_CLOEXEC): see the type's comment.
         let fd = open(folder.lockPath, O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else {
-            throw RunError(problem: "Cannot create \(folder.lockPath): \(String(cString: strerror(errno))).",
-                           remedy: "Check that the run folder is writable.")
+            throw RunError(
+                problem: "Cannot create \(folder.lockPath): \(String(cString: strerror(errno))).",
+                remedy: "Check that the run folder is writable.")
         }
         let recorded = String(decoding: FileManager.default.contents(atPath: folder.lockPath) ?? Data(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -165,14 +177,19 @@ public final class RunLock: @unchecked Sendable {
         var takenOver: String?
         if !flocked && !noFlock {
             close(fd)
-            var problem = "The run \(folder.path) is in use by another wanlora process ("
+            var problem =
+                "The run \(folder.path) is in use by another wanlora process ("
                 + (recorded.isEmpty ? "no details" : recorded) + ")."
-            var remedy = "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. "
+            var remedy =
+                "Wait for it to finish or stop it (Ctrl-C in its terminal); `wanlora runs` shows its state. "
                 + "Use another run.name for a second run."
             if let owner, owner.liveness(procRoot: procRoot) != .alive {
-                problem = "The run \(folder.path) is locked by a process that wanlora pid \(owner.pid) started "
-                    + "(its \(owner.stage) since \(owner.since)); that wanlora has ended but the process still holds the lock."
-                remedy = "An engine (or torchrun) left running: find it with `fuser -v \(folder.lockPath)` and stop it "
+                problem =
+                    "The run \(folder.path) is locked by a process that wanlora pid \(owner.pid) started "
+                    + "(its \(owner.stage) since \(owner.since)); "
+                    + "that wanlora has ended but the process still holds the lock."
+                remedy =
+                    "An engine (or torchrun) left running: find it with `fuser -v \(folder.lockPath)` and stop it "
                     + "(kill PID), then start again."
             }
             throw RunError(problem: problem, remedy: remedy)
@@ -190,7 +207,8 @@ public final class RunLock: @unchecked Sendable {
                 )
             }
             let how = liveness == .pidReused ? "its pid now belongs to another process" : "it no longer runs"
-            takenOver = "took over the lock of \(folder.path) from wanlora pid \(owner.pid) (\(owner.stage) since "
+            takenOver =
+                "took over the lock of \(folder.path) from wanlora pid \(owner.pid) (\(owner.stage) since "
                 + "\(owner.since)): \(how), it ended without releasing the lock (killed?)."
         }
         let text = LockOwner.current(stage: stage).text

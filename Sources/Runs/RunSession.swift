@@ -30,11 +30,14 @@ public enum RunPreparation {
     /// that continues the run (the CLI passes the user's
     /// own, with `--resume`). `hostMemoryAvailable` gives this host's available memory, which the plan of
     /// a train run checks the placement's host RAM against (default: /proc/meminfo's MemAvailable).
-    public static func prepare(stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
-                               engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
-                               resumeCommand: String? = nil,
-                               hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() })
-        throws -> PreparedRun {
+    public static func prepare(
+        stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
+        engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
+        resumeCommand: String? = nil,
+        hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() }
+    )
+        throws -> PreparedRun
+    {
         let baseDir = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
@@ -45,44 +48,56 @@ public enum RunPreparation {
         var plan: Plan?
         switch stage {
         case .cache:
-            try requireExisting(resolved.data.trainManifest, what: "training manifest", key: "data.train_manifest", folder: false)
+            try requireExisting(
+                resolved.data.trainManifest, what: "training manifest", key: "data.train_manifest", folder: false)
             let val = resolved.data.valManifest
             if !val.isEmpty {
                 try requireExisting(val, what: "validation manifest", key: "data.val_manifest", folder: false)
             }
         case .train:
-            let inventory = try CacheInventory.read(cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
+            let inventory = try CacheInventory.read(
+                cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
             var dataset = inventory.train
-            if resolved.training.overfitSamples > 0 { dataset = inventory.firstTrainItems(resolved.training.overfitSamples) }
+            if resolved.training.overfitSamples > 0 {
+                dataset = inventory.firstTrainItems(resolved.training.overfitSamples)
+            }
             if config.hardware.t5 != .cached || config.hardware.vae != .cached {
-                notes.append("hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = "
-                    + "\"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 "
-                    + "and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
+                notes.append(
+                    "hardware.t5 = \"\(config.hardware.t5.rawValue)\", hardware.vae = "
+                        + "\"\(config.hardware.vae.rawValue)\": this engine trains from the cache only (the UMT5 "
+                        + "and VAE are not loaded), so the run is faster than the plan's encode-on-the-fly estimate.")
             }
             if config.training.device == .cpu {
-                notes.append("training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks.")
+                notes.append(
+                    "training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks."
+                )
             } else {
-                let chosen = try Planner.plan(config,
-                                              dataset: DatasetSize(videos: dataset.videos, images: dataset.images),
-                                              hostMemoryAvailableBytes: hostMemoryAvailable())
+                let chosen = try Planner.plan(
+                    config,
+                    dataset: DatasetSize(videos: dataset.videos, images: dataset.images),
+                    hostMemoryAvailableBytes: hostMemoryAvailable())
                 // The planner placed the kept activations on the GPU because only that fits the host:
                 // tell the engine.
                 if config.training.activationOffload == .auto && chosen.setup.activationOffload == "gpu"
-                    && config.training.blocks == .fast {
+                    && config.training.blocks == .fast
+                {
                     resolved.training.activationOffload = .none
-                    notes.append("training.activation_offload = \"auto\": the kept activations stay on the GPU "
-                        + "(the planner found too little host memory to pin them).")
+                    notes.append(
+                        "training.activation_offload = \"auto\": the kept activations stay on the GPU "
+                            + "(the planner found too little host memory to pin them).")
                 }
                 plan = chosen
             }
         }
-        let launch = try EngineLaunch.make(stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
-                                           hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
-                                           placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
-                                           engine: engine)
-        return PreparedRun(stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
-                           resume: resume, plan: plan, notes: notes,
-                           resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
+        let launch = try EngineLaunch.make(
+            stage: stage, configPath: RunFolder(path: resolved.derived.runDir).configPath, resume: resume,
+            hardware: config.hardware, attentionHeads: Architecture.named(config.model.architecture).heads,
+            placement: placement, stopGraceSeconds: config.training.stopGraceSeconds,
+            engine: engine)
+        return PreparedRun(
+            stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
+            resume: resume, plan: plan, notes: notes,
+            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
     }
 
     static func requireExisting(_ path: String, what: String, key: String, folder: Bool) throws {
@@ -90,8 +105,9 @@ public enum RunPreparation {
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue == folder { return }
         throw RunError(
-            problem: exists ? "The \(what) \(path) (\(key)) is a \(folder ? "file" : "folder"), "
-                + "not a \(folder ? "folder" : "file")."
+            problem: exists
+                ? "The \(what) \(path) (\(key)) is a \(folder ? "file" : "folder"), "
+                    + "not a \(folder ? "folder" : "file")."
                 : "The \(what) \(path) (\(key)) does not exist.",
             remedy: "Set \(key) to the right path; relative paths are relative to the configuration file's folder."
         )
@@ -126,7 +142,9 @@ public struct CacheInventory: Sendable, Equatable {
     }
 
     /// Reads the cache at `cacheDir`; refuses one made with other settings (the engine would).
-    public static func read(cacheDir: String, expecting resolved: ResolvedConfig, configFile: String) throws -> CacheInventory {
+    public static func read(cacheDir: String, expecting resolved: ResolvedConfig, configFile: String) throws
+        -> CacheInventory
+    {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let cacheFile = (cacheDir as NSString).appendingPathComponent("cache.json")
@@ -141,13 +159,16 @@ public struct CacheInventory: Sendable, Equatable {
         do {
             settings = try decoder.decode(CacheFile.self, from: data).settings
         } catch {
-            throw RunError(problem: "\(cacheFile) is not a wanlora cache description.",
-                           remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
+            throw RunError(
+                problem: "\(cacheFile) is not a wanlora cache description.",
+                remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
         }
         let d = resolved.training
-        let differences = [("width", settings.width, d.width), ("height", settings.height, d.height),
-                           ("frames", settings.frames, d.frames), ("fps", settings.fps, d.fps),
-                           ("text_length", settings.textLength, d.textLength)].filter { $0.1 != $0.2 }
+        let differences = [
+            ("width", settings.width, d.width), ("height", settings.height, d.height),
+            ("frames", settings.frames, d.frames), ("fps", settings.fps, d.fps),
+            ("text_length", settings.textLength, d.textLength),
+        ].filter { $0.1 != $0.2 }
         if !differences.isEmpty {
             throw RunError(
                 problem: "The cache at \(cacheDir) was made with other settings: "
@@ -156,11 +177,13 @@ public struct CacheInventory: Sendable, Equatable {
                     + "then run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))`."
             )
         }
-        let index = ((cacheDir as NSString).appendingPathComponent("train") as NSString).appendingPathComponent("index.jsonl")
+        let index = ((cacheDir as NSString).appendingPathComponent("train") as NSString).appendingPathComponent(
+            "index.jsonl")
         guard let lines = FileManager.default.contents(atPath: index) else {
-            throw RunError(problem: "The cache at \(cacheDir) has no train/index.jsonl: it was not finished.",
-                           remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; "
-                               + "it continues where it stopped.")
+            throw RunError(
+                problem: "The cache at \(cacheDir) has no train/index.jsonl: it was not finished.",
+                remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; "
+                    + "it continues where it stopped.")
         }
         var types: [String] = []
         for line in String(decoding: lines, as: UTF8.self).split(separator: "\n") where !line.isEmpty {
@@ -201,8 +224,9 @@ public final class RunSession: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true)
         } catch {
-            throw RunError(problem: "Cannot create the run folder \(folder.path): \(error.localizedDescription).",
-                           remedy: "Check run.runs_dir and that its disk is writable.")
+            throw RunError(
+                problem: "Cannot create the run folder \(folder.path): \(error.localizedDescription).",
+                remedy: "Check run.runs_dir and that its disk is writable.")
         }
         let runLock = try RunLock.acquire(folder, stage: prepared.stage)
         defer { runLock.release() }
@@ -211,12 +235,14 @@ public final class RunSession: @unchecked Sendable {
         try folder.writeConfig(prepared.resolved)
         try appendLogHeader()
         if stage.stopRequested {
-            throw RunError(problem: "Interrupted before the engine started: nothing ran.",
-                           remedy: "Start the command again.")
+            throw RunError(
+                problem: "Interrupted before the engine started: nothing ran.",
+                remedy: "Start the command again.")
         }
         let outcome = try stage.run(observer: observer)
-        return RunOutcome(stage: outcome,
-                          failure: EngineFailure(outcome, stage: prepared.stage, resumeCommand: prepared.resumeCommand))
+        return RunOutcome(
+            stage: outcome,
+            failure: EngineFailure(outcome, stage: prepared.stage, resumeCommand: prepared.resumeCommand))
     }
 
     /// The contract's wait after SIGINT: 2 × the last seconds per step + 60 s.
@@ -234,7 +260,8 @@ public final class RunSession: @unchecked Sendable {
                 let changes = ConfigDifference.between(old.json(), prepared.resolved.json())
                 if !changes.isEmpty {
                     throw RunError(
-                        problem: "The run \(folder.path) has checkpoints trained with other settings: " + changes.prefix(8).joined(separator: "; ") + ".",
+                        problem: "The run \(folder.path) has checkpoints trained with other settings: "
+                            + changes.prefix(8).joined(separator: "; ") + ".",
                         remedy: "Cache under another run name (--set run.name=NEW), or with the run's settings."
                     )
                 }
@@ -268,11 +295,15 @@ public final class RunSession: @unchecked Sendable {
 
     private func appendLogHeader() throws {
         let path = prepared.folder.logPath(prepared.stage)
-        let header = "\n=== wanlora \(prepared.stage.rawValue)\(prepared.resume ? " --resume" : "") at "
+        let header =
+            "\n=== wanlora \(prepared.stage.rawValue)\(prepared.resume ? " --resume" : "") at "
             + ISO8601DateFormatter().string(from: Date()) + "\n=== " + prepared.launch.commandLine + "\n"
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw RunError(problem: "Cannot write the engine log \(path).", remedy: "Check that the run folder is writable.")
+            throw RunError(
+                problem: "Cannot write the engine log \(path).", remedy: "Check that the run folder is writable.")
         }
         defer { try? handle.close() }
         try handle.seekToEnd()
@@ -335,11 +366,17 @@ extension EngineFailure {
     /// Why a cache or train stage did not complete (nil when it did), in the terms of its exit
     /// status (docs/engine-contract.md §1) and its error event.
     init?(_ outcome: StageOutcome, stage: EngineLaunch.Stage, resumeCommand: String) {
-        let finished = outcome.finished, error = outcome.error
+        let finished = outcome.finished
+        let error = outcome.error
         let tail = outcome.logTail.suffix(12)
-        let tailText = tail.isEmpty ? "" : "\nLast lines of \(outcome.logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
+        let tailText =
+            tail.isEmpty
+            ? "" : "\nLast lines of \(outcome.logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
         let checkpoint = finished?.outputs["checkpoint"] ?? error?.lastCheckpoint
-        let resume = stage == .train ? " Continue with `\(resumeCommand)`." : " Run the same command again: the cache continues where it stopped."
+        let resume =
+            stage == .train
+            ? " Continue with `\(resumeCommand)`."
+            : " Run the same command again: the cache continues where it stopped."
         func fail(_ problem: String, _ remedy: String, tail withTail: Bool = true) -> EngineFailure {
             EngineFailure(problem: problem + (withTail ? tailText : ""), remedy: remedy)
         }
@@ -347,31 +384,43 @@ extension EngineFailure {
         case .exited(0) where finished?.status == .completed:
             return nil
         case .exited(0):
-            self = fail("The engine exited with status 0 but without reporting that the \(stage.rawValue) completed.",
-                        "See the log; this is an engine bug if the log shows no error.")
+            self = fail(
+                "The engine exited with status 0 but without reporting that the \(stage.rawValue) completed.",
+                "See the log; this is an engine bug if the log shows no error.")
         case .exited(2):
-            self = fail("The engine refused the configuration or the run folder: \(error?.problem ?? "see the log").",
-                        error?.remedy ?? "Check the configuration (`wanlora config check FILE`).")
+            self = fail(
+                "The engine refused the configuration or the run folder: \(error?.problem ?? "see the log").",
+                error?.remedy ?? "Check the configuration (`wanlora config check FILE`).")
         case .exited(3):
             let step = error?.step.map { " at step \($0)" } ?? ""
-            self = fail("The loss became NaN or infinite\(step): the run diverged. \(error?.problem ?? "")",
-                        (error?.remedy ?? "Lower training.learning_rate or raise training.warmup_steps.")
-                        + (checkpoint.map { " The last good checkpoint is \($0)." } ?? "")
-                        + " Then resume with `\(resumeCommand) --force`.", tail: false)
+            self = fail(
+                "The loss became NaN or infinite\(step): the run diverged. \(error?.problem ?? "")",
+                (error?.remedy ?? "Lower training.learning_rate or raise training.warmup_steps.")
+                    + (checkpoint.map { " The last good checkpoint is \($0)." } ?? "")
+                    + " Then resume with `\(resumeCommand) --force`.", tail: false)
         case .exited(130):
             let at = finished?.step.map { " at step \($0)" } ?? outcome.lastStep.map { " after step \($0)" } ?? ""
-            self = fail("Interrupted\(at)" + (checkpoint.map { "; checkpoint \($0) written" } ?? "") + ".",
-                        resume.trimmingCharacters(in: .whitespaces), tail: false)
+            self = fail(
+                "Interrupted\(at)" + (checkpoint.map { "; checkpoint \($0) written" } ?? "") + ".",
+                resume.trimmingCharacters(in: .whitespaces), tail: false)
             interrupted = true
         case .exited(let code):
             let what = error.map { "\($0.problem)" } ?? "exit status \(code)"
-            self = fail("The engine's \(stage.rawValue) failed: \(what).",
-                        (error?.remedy ?? "See the log for the cause.") + (stage == .train && checkpoint != nil ? resume : ""))
+            self = fail(
+                "The engine's \(stage.rawValue) failed: \(what).",
+                (error?.remedy ?? "See the log for the cause.") + (stage == .train && checkpoint != nil ? resume : ""))
         case .signaled(let signal):
-            let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT"][signal] ?? "signal \(signal)"
-            let cause = outcome.stopRequested ? "stopped at once on request (\(name))"
-                : "killed by \(name)" + (signal == SIGKILL ? " (by the kernel's out-of-memory killer? `dmesg` tells)" : "")
-            self = fail("The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces))
+            let name =
+                [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT"][
+                    signal] ?? "signal \(signal)"
+            let cause =
+                outcome.stopRequested
+                ? "stopped at once on request (\(name))"
+                : "killed by \(name)"
+                    + (signal == SIGKILL ? " (by the kernel's out-of-memory killer? `dmesg` tells)" : "")
+            self = fail(
+                "The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces)
+            )
         }
     }
 }

@@ -42,17 +42,21 @@ public struct RunStatus: Sendable, Equatable {
     /// Reads the status of `folder`; nil when it is no run folder (no config, no events).
     public static func read(_ folder: RunFolder) -> RunStatus? {
         let fm = FileManager.default
-        let trainEvents = folder.eventsPath(.train), cacheEvents = folder.eventsPath(.cache)
-        let hasTrain = fm.fileExists(atPath: trainEvents), hasCache = fm.fileExists(atPath: cacheEvents)
+        let trainEvents = folder.eventsPath(.train)
+        let cacheEvents = folder.eventsPath(.cache)
+        let hasTrain = fm.fileExists(atPath: trainEvents)
+        let hasCache = fm.fileExists(atPath: cacheEvents)
         guard hasTrain || hasCache || fm.fileExists(atPath: folder.configPath) else { return nil }
         func modified(_ path: String) -> Date {
             ((try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
         }
-        let stage: EngineLaunch.Stage = hasTrain && (!hasCache || modified(trainEvents) >= modified(cacheEvents)) ? .train : .cache
+        let stage: EngineLaunch.Stage =
+            hasTrain && (!hasCache || modified(trainEvents) >= modified(cacheEvents)) ? .train : .cache
         let events = folder.events(stage)
-        var status = RunStatus(name: folder.name, path: folder.path, stage: stage, state: .new, step: nil, totalSteps: nil,
-                               lastLoss: nil, lastValLoss: nil, updated: events.last?.time, checkpoints: folder.checkpoints().count,
-                               cachedItems: nil)
+        var status = RunStatus(
+            name: folder.name, path: folder.path, stage: stage, state: .new, step: nil, totalSteps: nil,
+            lastLoss: nil, lastValLoss: nil, updated: events.last?.time, checkpoints: folder.checkpoints().count,
+            cachedItems: nil)
         // The events file is appended by every start (resume): the state is that of the last start.
         let lastStart = events.lastIndex { if case .runStarted = $0.body { return true } else { return false } }
         var finished: EngineEvent.RunFinished?
@@ -78,12 +82,13 @@ public struct RunStatus: Sendable, Equatable {
         if RunLock.isHeld(folder) {
             status.state = .running
         } else if let finished {
-            status.state = switch finished.status {
-            case .completed: .completed
-            case .failed: .failed
-            case .interrupted: stopped?.reason == "preempted" ? .preempted : .interrupted
-            case .diverged: .diverged
-            }
+            status.state =
+                switch finished.status {
+                case .completed: .completed
+                case .failed: .failed
+                case .interrupted: stopped?.reason == "preempted" ? .preempted : .interrupted
+                case .diverged: .diverged
+                }
         } else if lastStart != nil {
             status.state = .crashed
         }
@@ -95,9 +100,10 @@ public struct RunStatus: Sendable, Equatable {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: runsDir, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw RunError(problem: "The runs folder \(runsDir) does not exist.",
-                           remedy: "Pass the folder that holds the run folders (--runs-dir), "
-                               + "or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
+            throw RunError(
+                problem: "The runs folder \(runsDir) does not exist.",
+                remedy: "Pass the folder that holds the run folders (--runs-dir), "
+                    + "or the configuration whose run.runs_dir it is (--config); `wanlora train` creates it.")
         }
         let names = try fm.contentsOfDirectory(atPath: runsDir).sorted()
         return names.compactMap { name in
@@ -113,13 +119,20 @@ public struct RunStatus: Sendable, Equatable {
             let steps: String
             switch r.stage {
             case .train:
-                steps = r.step.map { step in NumberFormat.grouped(step) + (r.totalSteps.map { "/" + NumberFormat.grouped($0) } ?? "") } ?? "–"
+                steps =
+                    r.step.map { step in
+                        NumberFormat.grouped(step) + (r.totalSteps.map { "/" + NumberFormat.grouped($0) } ?? "")
+                    } ?? "–"
             case .cache:
                 steps = r.cachedItems.map { NumberFormat.grouped($0) + " items" } ?? "–"
             }
-            return [r.name, r.stage.rawValue, r.state.rawValue, steps,
-                    r.lastLoss.map { String(format: "%.4f", $0) } ?? "–", r.lastValLoss.map { String(format: "%.4f", $0) } ?? "–",
-                    String(r.checkpoints), r.updated.map { String($0.prefix(19)).replacingOccurrences(of: "T", with: " ") } ?? "–"]
+            return [
+                r.name, r.stage.rawValue, r.state.rawValue, steps,
+                r.lastLoss.map { String(format: "%.4f", $0) } ?? "–",
+                r.lastValLoss.map { String(format: "%.4f", $0) } ?? "–",
+                String(r.checkpoints),
+                r.updated.map { String($0.prefix(19)).replacingOccurrences(of: "T", with: " ") } ?? "–",
+            ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
@@ -132,17 +145,18 @@ public struct RunStatus: Sendable, Equatable {
 
     /// The runs as JSON (one object per run), for scripts.
     public static func json(_ runs: [RunStatus]) -> JSONValue {
-        .array(runs.map { r in
-            func number(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
-            func int(_ i: Int?) -> JSONValue { i.map { .int($0) } ?? .null }
-            return .object([
-                JSONMember("name", .string(r.name)), JSONMember("path", .string(r.path)),
-                JSONMember("stage", .string(r.stage.rawValue)), JSONMember("state", .string(r.state.rawValue)),
-                JSONMember("step", int(r.step)), JSONMember("total_steps", int(r.totalSteps)),
-                JSONMember("last_loss", number(r.lastLoss)), JSONMember("last_val_loss", number(r.lastValLoss)),
-                JSONMember("checkpoints", .int(r.checkpoints)), JSONMember("cached_items", int(r.cachedItems)),
-                JSONMember("updated", r.updated.map { .string($0) } ?? .null),
-            ])
-        })
+        .array(
+            runs.map { r in
+                func number(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
+                func int(_ i: Int?) -> JSONValue { i.map { .int($0) } ?? .null }
+                return .object([
+                    JSONMember("name", .string(r.name)), JSONMember("path", .string(r.path)),
+                    JSONMember("stage", .string(r.stage.rawValue)), JSONMember("state", .string(r.state.rawValue)),
+                    JSONMember("step", int(r.step)), JSONMember("total_steps", int(r.totalSteps)),
+                    JSONMember("last_loss", number(r.lastLoss)), JSONMember("last_val_loss", number(r.lastValLoss)),
+                    JSONMember("checkpoints", .int(r.checkpoints)), JSONMember("cached_items", int(r.cachedItems)),
+                    JSONMember("updated", r.updated.map { .string($0) } ?? .null),
+                ])
+            })
     }
 }

@@ -42,7 +42,9 @@ public enum PromptSource {
         for (index, raw) in texts.enumerated() {
             let text = clean(raw)
             guard !text.isEmpty else {
-                throw PromptError(problem: "--prompt number \(index + 1) is empty.", remedy: "Write the prompt's text after --prompt.")
+                throw PromptError(
+                    problem: "--prompt number \(index + 1) is empty.", remedy: "Write the prompt's text after --prompt."
+                )
             }
             prompts.append(SamplePrompt(text: text, origin: "--prompt \(index + 1)"))
         }
@@ -63,11 +65,13 @@ public enum PromptSource {
             return try csv(table, name: name)
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw PromptError(problem: "cannot read the prompt file \(path).", remedy: "Check the path and its permissions.")
+            throw PromptError(
+                problem: "cannot read the prompt file \(path).", remedy: "Check the path and its permissions.")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PromptError(problem: "\(path) is not UTF-8 text.",
-                              remedy: "Save it as UTF-8 (e.g. iconv -f CP949 -t UTF-8 \(name) > prompts.txt).")
+            throw PromptError(
+                problem: "\(path) is not UTF-8 text.",
+                remedy: "Save it as UTF-8 (e.g. iconv -f CP949 -t UTF-8 \(name) > prompts.txt).")
         }
         return try lines(text, name: name)
     }
@@ -84,7 +88,8 @@ public enum PromptSource {
             if !cleaned.isEmpty { prompts.append(SamplePrompt(text: cleaned, origin: "\(name):\(number)")) }
         }
         guard !prompts.isEmpty else {
-            throw PromptError(problem: "\(name) holds no prompt (every line is blank).", remedy: "Write one prompt a line.")
+            throw PromptError(
+                problem: "\(name) holds no prompt (every line is blank).", remedy: "Write one prompt a line.")
         }
         return prompts
     }
@@ -105,15 +110,20 @@ public enum PromptSource {
         for record in table.records {
             let origin = "\(name):\(record.line)"
             if let problem = record.problem {
-                throw PromptError(problem: "\(origin): \(problem).", remedy: "Fix the quoting of that row (a quote inside a field is written \"\").")
+                throw PromptError(
+                    problem: "\(origin): \(problem).",
+                    remedy: "Fix the quoting of that row (a quote inside a field is written \"\").")
             }
             guard record.fields.count == table.header.count else {
-                throw PromptError(problem: "\(origin) has \(record.fields.count) fields, the header has \(table.header.count).",
-                                  remedy: "Quote fields that contain commas: \"a, b\".")
+                throw PromptError(
+                    problem: "\(origin) has \(record.fields.count) fields, the header has \(table.header.count).",
+                    remedy: "Quote fields that contain commas: \"a, b\".")
             }
             let text = clean(record.fields[textColumn])
             guard !text.isEmpty else {
-                throw PromptError(problem: "\(origin) has an empty \(table.header[textColumn]).", remedy: "Write the prompt or delete the row.")
+                throw PromptError(
+                    problem: "\(origin) has an empty \(table.header[textColumn]).",
+                    remedy: "Write the prompt or delete the row.")
             }
             let category = categoryColumn.map { clean(record.fields[$0]) }.flatMap { $0.isEmpty ? nil : $0 }
             let id = idColumn.map { clean(record.fields[$0]) }.flatMap { $0.isEmpty ? nil : $0 }
@@ -122,8 +132,9 @@ public enum PromptSource {
                 let raw = clean(record.fields[seedColumn])
                 if !raw.isEmpty {
                     guard let value = Int(raw), value >= 0 else {
-                        throw PromptError(problem: "\(origin): seed \"\(raw)\" is not a whole number ≥ 0.",
-                                          remedy: "Write the seed as digits, or leave it empty to use the run's seed.")
+                        throw PromptError(
+                            problem: "\(origin): seed \"\(raw)\" is not a whole number ≥ 0.",
+                            remedy: "Write the seed as digits, or leave it empty to use the run's seed.")
                     }
                     seed = value
                 }
@@ -147,38 +158,52 @@ public enum PromptSource {
     /// `perCategory` captions of each category of the validation manifest, drawn with `seed`
     /// (the same seed draws the same captions), categories in name order, rows in file order.
     public static func validation(
-        manifest path: String, perCategory: Int, seed: UInt64, categoryColumn: String = "category", captionColumn: String = "caption"
+        manifest path: String, perCategory: Int, seed: UInt64, categoryColumn: String = "category",
+        captionColumn: String = "caption"
     ) throws(PromptError) -> (prompts: [SamplePrompt], choices: [CategoryChoice]) {
         let name = (path as NSString).lastPathComponent
         var rows: [(line: Int, caption: String, category: String)] = []
         if path.lowercased().hasSuffix(".jsonl") || path.lowercased().hasSuffix(".ndjson") {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw PromptError(problem: "cannot read the validation manifest \(path).",
-                                  remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
+                throw PromptError(
+                    problem: "cannot read the validation manifest \(path).",
+                    remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
             }
             for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
             where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                    throw PromptError(problem: "\(name):\(index + 1) is not a JSON object.", remedy: "Write one JSON object a line.")
+                    throw PromptError(
+                        problem: "\(name):\(index + 1) is not a JSON object.", remedy: "Write one JSON object a line.")
                 }
-                rows.append((index + 1, clean(object[captionColumn] as? String ?? ""), clean(object[categoryColumn] as? String ?? "")))
+                rows.append(
+                    (
+                        index + 1, clean(object[captionColumn] as? String ?? ""),
+                        clean(object[categoryColumn] as? String ?? "")
+                    ))
             }
         } else {
             let table: CSVTable
             do {
                 table = try CSVTable.read(path: path)
             } catch {
-                throw PromptError(problem: "cannot read the validation manifest: \(error.problem)",
-                                  remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
+                throw PromptError(
+                    problem: "cannot read the validation manifest: \(error.problem)",
+                    remedy: "Check data.val_manifest in the configuration (wanlora prepare writes it).")
             }
             guard let captionIndex = table.column(captionColumn) else {
-                throw PromptError(problem: "\(name) has no `\(captionColumn)` column; "
-                    + "its header is: \(table.header.joined(separator: ", ")).",
-                                  remedy: "Point data.val_manifest at a prepared manifest (columns path, caption, category, …).")
+                throw PromptError(
+                    problem: "\(name) has no `\(captionColumn)` column; "
+                        + "its header is: \(table.header.joined(separator: ", ")).",
+                    remedy: "Point data.val_manifest at a prepared manifest (columns path, caption, category, …).")
             }
             let categoryIndex = table.column(categoryColumn)
             for record in table.records where record.problem == nil && record.fields.count == table.header.count {
-                rows.append((record.line, clean(record.fields[captionIndex]), categoryIndex.map { clean(record.fields[$0]) } ?? ""))
+                rows.append(
+                    (
+                        record.line, clean(record.fields[captionIndex]),
+                        categoryIndex.map { clean(record.fields[$0]) } ?? ""
+                    ))
             }
         }
         var byCategory: [String: [(line: Int, caption: String)]] = [:]
@@ -186,7 +211,9 @@ public enum PromptSource {
             byCategory[row.category, default: []].append((row.line, row.caption))
         }
         guard !byCategory.isEmpty else {
-            throw PromptError(problem: "\(name) has no row with a caption.", remedy: "Use the prepared validation manifest (data.val_manifest).")
+            throw PromptError(
+                problem: "\(name) has no row with a caption.",
+                remedy: "Use the prepared validation manifest (data.val_manifest).")
         }
         var prompts: [SamplePrompt] = []
         var choices: [CategoryChoice] = []
@@ -196,7 +223,9 @@ public enum PromptSource {
             random.shuffle(&candidates)
             let chosen = candidates.prefix(perCategory).sorted { $0.line < $1.line }
             for row in chosen {
-                prompts.append(SamplePrompt(text: row.caption, category: category.isEmpty ? nil : category, origin: "\(name):\(row.line)"))
+                prompts.append(
+                    SamplePrompt(
+                        text: row.caption, category: category.isEmpty ? nil : category, origin: "\(name):\(row.line)"))
             }
             choices.append(CategoryChoice(category: category, available: candidates.count, chosen: chosen.count))
         }

@@ -62,13 +62,17 @@ public struct GalleryError: Error, Equatable, CustomStringConvertible {
 public enum SampleGallery {
     /// The sidecars of `ids` in `folder/videos/` (all `*.json` when `ids` is nil), in prompt order.
     /// Missing ids are skipped (a stopped run); unreadable sidecars are returned as errors.
-    public static func sidecars(folder: String, ids: [String]? = nil) -> (sidecars: [SampleSidecar], errors: [GalleryError]) {
+    public static func sidecars(folder: String, ids: [String]? = nil) -> (
+        sidecars: [SampleSidecar], errors: [GalleryError]
+    ) {
         let videos = (folder as NSString).appendingPathComponent("videos")
         let names: [String]
         if let ids {
             names = ids.map { $0 + ".json" }
         } else {
-            names = ((try? FileManager.default.contentsOfDirectory(atPath: videos)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+            names = ((try? FileManager.default.contentsOfDirectory(atPath: videos)) ?? []).filter {
+                $0.hasSuffix(".json")
+            }.sorted()
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -103,52 +107,58 @@ public enum SampleGallery {
         var body = "<h1>\(HTMLText.escape(title))</h1>\n"
         if let first = sidecars.first {
             let s = first.sampler
-            body += "<p class=\"meta\">\(sidecars.count) videos · \(first.video.width)×\(first.video.height), "
+            body +=
+                "<p class=\"meta\">\(sidecars.count) videos · \(first.video.width)×\(first.video.height), "
                 + "\(first.video.frames) frames at \(first.video.fps) fps · \(s.solver), \(s.steps) steps "
                 + "(\(s.stepsHigh) high-noise, \(s.stepsLow) low-noise; "
                 + "schedule \(HTMLText.escape(s.schedule)), shift \(number(s.shift))) · "
                 + "guidance \(number(s.guidanceHigh)) / \(number(s.guidanceLow)) · \(loraText(first.loras))</p>\n"
-            body += "<details><summary>negative prompt</summary><p "
+            body +=
+                "<details><summary>negative prompt</summary><p "
                 + "lang=\"zh\">\(HTMLText.escape(first.negativePrompt))</p></details>\n"
         }
-        body += "<nav>" + groups.map { group in
-            "<a href=\"#\(anchor(group.category))\">\(HTMLText.escape(group.category ?? "(no category)")) "
-                + "(\(group.videos.count))</a>"
-        }.joined(separator: " ") + "</nav>\n"
+        body +=
+            "<nav>"
+            + groups.map { group in
+                "<a href=\"#\(anchor(group.category))\">\(HTMLText.escape(group.category ?? "(no category)")) "
+                    + "(\(group.videos.count))</a>"
+            }.joined(separator: " ") + "</nav>\n"
         for group in groups {
-            body += "<section id=\"\(anchor(group.category))\"><h2>\(HTMLText.escape(group.category ?? "(no category)"))"
+            body +=
+                "<section id=\"\(anchor(group.category))\"><h2>\(HTMLText.escape(group.category ?? "(no category)"))"
                 + "</h2>\n<div class=\"grid\">\n"
             for video in group.videos {
                 let file = "videos/" + video.video.file
                 let poster = "videos/" + video.video.poster
-                var notes = "\(HTMLText.escape(video.id)) · seed \(video.seed) · "
+                var notes =
+                    "\(HTMLText.escape(video.id)) · seed \(video.seed) · "
                     + "\(number(video.video.durationSeconds)) s of video · made in \(number(video.timing.seconds)) s"
                 if video.promptTruncated { notes += " · <b>prompt cut at the token limit</b>" }
                 body += """
-                <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" \
-                controls loop muted playsinline preload="none" \
-                width="\(video.video.width)" height="\(video.video.height)"></video>
-                <figcaption><p lang="ko">\(HTMLText.escape(video.prompt))</p><p \
-                class="meta">\(notes)</p></figcaption></figure>\n
-                """
+                    <figure><video src="\(HTMLText.escape(file))" poster="\(HTMLText.escape(poster))" \
+                    controls loop muted playsinline preload="none" \
+                    width="\(video.video.width)" height="\(video.video.height)"></video>
+                    <figcaption><p lang="ko">\(HTMLText.escape(video.prompt))</p><p \
+                    class="meta">\(notes)</p></figcaption></figure>\n
+                    """
             }
             body += "</div></section>\n"
         }
         return """
-        <!DOCTYPE html>
-        <html lang="ko"><head><meta charset="utf-8"><meta \
-        name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(HTMLText.escape(title))</title>
-        <style>
-        body{font-family:system-ui,-apple-system,"Noto Sans KR",sans-serif;margin:2rem;max-width:1400px;color:#222}
-        .meta{color:#666;font-size:.9rem}nav a{margin-right:1rem}
-        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1.5rem}
-        figure{margin:0}video{width:100%;height:auto;background:#000;border-radius:4px}
-        figcaption p{margin:.3rem 0}h2{border-bottom:1px solid #ddd;padding-bottom:.3rem;margin-top:2.5rem}
-        </style></head><body>
-        \(body)</body></html>
+            <!DOCTYPE html>
+            <html lang="ko"><head><meta charset="utf-8"><meta \
+            name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(HTMLText.escape(title))</title>
+            <style>
+            body{font-family:system-ui,-apple-system,"Noto Sans KR",sans-serif;margin:2rem;max-width:1400px;color:#222}
+            .meta{color:#666;font-size:.9rem}nav a{margin-right:1rem}
+            .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1.5rem}
+            figure{margin:0}video{width:100%;height:auto;background:#000;border-radius:4px}
+            figcaption p{margin:.3rem 0}h2{border-bottom:1px solid #ddd;padding-bottom:.3rem;margin-top:2.5rem}
+            </style></head><body>
+            \(body)</body></html>
 
-        """
+            """
     }
 
     static func loraText(_ loras: SampleSidecar.LoRAs) -> String {

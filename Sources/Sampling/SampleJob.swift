@@ -126,7 +126,8 @@ public struct SampleJob: Sendable, Equatable, Codable {
     /// Steps of each expert for this job's schedule (the same rule as the engine's solvers.py).
     public var stepsPerExpert: (high: Int, low: Int) {
         let schedule = SampleSchedule(rawValue: sampler.schedule) ?? .wan
-        let timesteps = FlowSchedule.timesteps(schedule, steps: sampler.steps, shift: sampler.shift, trainTimesteps: model.numTrainTimesteps)
+        let timesteps = FlowSchedule.timesteps(
+            schedule, steps: sampler.steps, shift: sampler.shift, trainTimesteps: model.numTrainTimesteps)
         let high = timesteps.filter { $0 >= model.boundary * Double(model.numTrainTimesteps) }.count
         return (high, timesteps.count - high)
     }
@@ -137,7 +138,9 @@ public struct SampleJob: Sendable, Equatable, Codable {
 public enum FlowSchedule {
     public static func shifted(_ u: Double, _ shift: Double) -> Double { shift * u / (1 + (shift - 1) * u) }
 
-    public static func timesteps(_ schedule: SampleSchedule, steps: Int, shift: Double, trainTimesteps t: Int) -> [Double] {
+    public static func timesteps(_ schedule: SampleSchedule, steps: Int, shift: Double, trainTimesteps t: Int)
+        -> [Double]
+    {
         let total = Double(t)
         func linspace(_ a: Double, _ b: Double, _ n: Int) -> [Double] {
             n == 1 ? [a] : (0..<n).map { a + (b - a) * Double($0) / Double(n - 1) }
@@ -152,7 +155,9 @@ public enum FlowSchedule {
             return sigmas.map { ($0 * total).rounded(.towardZero) }
         case .diffusersEuler:
             let sigmaMin = Double(Float(shift) * Float(1 / total) / (1 + (Float(shift) - 1) * Float(1 / total)))
-            return linspace(total, sigmaMin * total, steps).map { Double(Float(shifted($0 / total, shift)) * Float(total)) }
+            return linspace(total, sigmaMin * total, steps).map {
+                Double(Float(shifted($0 / total, shift)) * Float(total))
+            }
         }
     }
 }

@@ -61,18 +61,21 @@ public enum SampleJobBuilder {
                 remedy: "Set model.architecture = \"Wan2.2-T2V-A14B\".")
         }
         guard !config.model.checkpoint.isEmpty else {
-            throw SampleJobError(problem: "No model folder: model.checkpoint is empty.",
-                                 remedy: "Set model.checkpoint in the configuration, or pass --model DIR "
-                                     + "(the Wan2.2-T2V-A14B folder, official or diffusers layout).")
+            throw SampleJobError(
+                problem: "No model folder: model.checkpoint is empty.",
+                remedy: "Set model.checkpoint in the configuration, or pass --model DIR "
+                    + "(the Wan2.2-T2V-A14B folder, official or diffusers layout).")
         }
         guard !request.prompts.isEmpty else {
-            throw SampleJobError(problem: "No prompt to sample.", remedy: "Pass --prompt TEXT, --prompts FILE or --val-prompts N.")
+            throw SampleJobError(
+                problem: "No prompt to sample.", remedy: "Pass --prompt TEXT, --prompts FILE or --val-prompts N.")
         }
         let architecture = Architecture.wan22T2VA14B
         let sample = config.sample
         let geometry: ClipGeometry
         do {
-            geometry = try ClipGeometry(frames: sample.frames, width: sample.width, height: sample.height, architecture: architecture)
+            geometry = try ClipGeometry(
+                frames: sample.frames, width: sample.width, height: sample.height, architecture: architecture)
         } catch let error as PlanError {
             throw SampleJobError(problem: error.problem, remedy: error.remedy)
         } catch {
@@ -85,43 +88,60 @@ public enum SampleJobBuilder {
         var ids: [String: String] = [:]
         var prompts: [SampleJob.Prompt] = []
         for (index, prompt) in request.prompts.enumerated() {
-            let id = prompt.id ?? String(repeating: "0", count: max(0, digits - String(index + 1).count)) + String(index + 1)
+            let id =
+                prompt.id ?? String(repeating: "0", count: max(0, digits - String(index + 1).count)) + String(index + 1)
             guard id.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
-                throw SampleJobError(problem: "\(prompt.origin): the id \"\(id)\" cannot name a file.",
-                                     remedy: "Use 1–64 letters, digits, '.', '_' or '-' (starting "
-                                         + "with a letter or digit), or leave the id empty.")
+                throw SampleJobError(
+                    problem: "\(prompt.origin): the id \"\(id)\" cannot name a file.",
+                    remedy: "Use 1–64 letters, digits, '.', '_' or '-' (starting "
+                        + "with a letter or digit), or leave the id empty.")
             }
             if let first = ids[id] {
-                throw SampleJobError(problem: "\(prompt.origin) repeats the id \"\(id)\" of \(first).", remedy: "Give every prompt its own id.")
+                throw SampleJobError(
+                    problem: "\(prompt.origin) repeats the id \"\(id)\" of \(first).",
+                    remedy: "Give every prompt its own id.")
             }
             ids[id] = prompt.origin
-            prompts.append(SampleJob.Prompt(id: id, prompt: prompt.text, category: prompt.category,
-                                            seed: prompt.seed ?? (sample.seed + index)))
+            prompts.append(
+                SampleJob.Prompt(
+                    id: id, prompt: prompt.text, category: prompt.category,
+                    seed: prompt.seed ?? (sample.seed + index)))
         }
 
         let plans = SampleMemoryModel.candidates(
             architecture: architecture, geometry: geometry, textLength: textLength,
-            inactiveExpert: request.inactiveExpert, vaeTiling: request.vaeTiling, textEncoderOnGPU: request.textEncoderOnGPU)
+            inactiveExpert: request.inactiveExpert, vaeTiling: request.vaeTiling,
+            textEncoderOnGPU: request.textEncoderOnGPU)
         let candidates = plans.map { plan in
             SampleJob.Candidate(
                 inactiveExpert: plan.inactiveExpert.rawValue, vaeTiling: plan.vaeTiling, peakBytes: plan.peakBytes,
-                items: plan.items.map { SampleJob.Item(name: $0.name, phase: $0.phase.rawValue, bytes: $0.bytes, basis: $0.basis) })
+                items: plan.items.map {
+                    SampleJob.Item(name: $0.name, phase: $0.phase.rawValue, bytes: $0.bytes, basis: $0.basis)
+                })
         }
-        let alternatives = SampleMemoryModel.alternatives(architecture: architecture, current: geometry, textLength: textLength)
-            .map { SampleJob.Alternative(label: $0.label, peakBytes: $0.peakBytes) }
+        let alternatives = SampleMemoryModel.alternatives(
+            architecture: architecture, current: geometry, textLength: textLength
+        )
+        .map { SampleJob.Alternative(label: $0.label, peakBytes: $0.peakBytes) }
 
         return SampleJob(
             schemaVersion: SampleJob.currentSchemaVersion, kind: "sample", device: request.device,
-            model: .init(path: PathMath.absolute(config.model.checkpoint, base: request.baseDir), layout: config.model.layout.rawValue,
-                         dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000),
-            sampler: .init(solver: sample.solver.rawValue, schedule: sample.schedule.rawValue, steps: sample.steps,
-                           shift: sample.shift, guidanceHigh: sample.guidanceHigh, guidanceLow: sample.guidanceLow,
-                           negativePrompt: sample.negativePrompt, textLength: textLength),
-            video: .init(width: sample.width, height: sample.height, frames: sample.frames, fps: sample.fps, crf: request.crf),
-            loras: .init(high: request.loraHigh.map { .init(path: $0.path, scale: $0.scale) },
-                         low: request.loraLow.map { .init(path: $0.path, scale: $0.scale) }),
-            memory: .init(textEncoderDevice: request.textEncoderOnGPU ? "gpu" : "cpu", planGpu: config.hardware.gpu,
-                          reservedBytes: MemoryModel.reservedBytes, candidates: candidates, alternatives: alternatives),
+            model: .init(
+                path: PathMath.absolute(config.model.checkpoint, base: request.baseDir),
+                layout: config.model.layout.rawValue,
+                dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000),
+            sampler: .init(
+                solver: sample.solver.rawValue, schedule: sample.schedule.rawValue, steps: sample.steps,
+                shift: sample.shift, guidanceHigh: sample.guidanceHigh, guidanceLow: sample.guidanceLow,
+                negativePrompt: sample.negativePrompt, textLength: textLength),
+            video: .init(
+                width: sample.width, height: sample.height, frames: sample.frames, fps: sample.fps, crf: request.crf),
+            loras: .init(
+                high: request.loraHigh.map { .init(path: $0.path, scale: $0.scale) },
+                low: request.loraLow.map { .init(path: $0.path, scale: $0.scale) }),
+            memory: .init(
+                textEncoderDevice: request.textEncoderOnGPU ? "gpu" : "cpu", planGpu: config.hardware.gpu,
+                reservedBytes: MemoryModel.reservedBytes, candidates: candidates, alternatives: alternatives),
             output: .init(dir: request.outputDir, overwrite: request.overwrite),
             prompts: prompts
         )

@@ -21,11 +21,14 @@ public struct NamedManifest: Sendable {
     /// (`DistinctCaptions`), when it runs.
     public var captionNumbers: [Int32]?
 
-    public init(name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil,
-                captionNumbers: [Int32]? = nil) {
+    public init(
+        name: String, role: DatasetRole, manifest: Manifest, captions: MeasuredCaptions? = nil,
+        captionNumbers: [Int32]? = nil
+    ) {
         precondition(captions != nil || !manifest.captionsSentToSink, "\(name): its captions went to a sink; pass them")
-        precondition(captionNumbers == nil || captionNumbers!.count == manifest.items.count,
-                     "\(name): one caption number per item")
+        precondition(
+            captionNumbers == nil || captionNumbers!.count == manifest.items.count,
+            "\(name): one caption number per item")
         self.name = name
         self.role = role
         self.manifest = manifest
@@ -136,8 +139,9 @@ public enum Analyzer {
             for index in inputs.indices where inputs[index].role == .split && inputs[index].captions == nil {
                 inputs[index].captions = MeasuredCaptions.measure(
                     inputs[index].manifest.items, workers: options.workers,
-                    progress: ProgressCounter(reporter: progress, stage: "measure captions of \(inputs[index].name)",
-                                              total: inputs[index].manifest.items.count, unit: "captions"))
+                    progress: ProgressCounter(
+                        reporter: progress, stage: "measure captions of \(inputs[index].name)",
+                        total: inputs[index].manifest.items.count, unit: "captions"))
             }
             let measuredSplits = inputs.filter { $0.role == .split }
             var union = Manifest(
@@ -145,17 +149,21 @@ public enum Analyzer {
                 columnMap: splits[0].manifest.columnMap, items: splits.flatMap(\.manifest.items),
                 rejected: splits.flatMap(\.manifest.rejected))
             union.captionsSentToSink = splits.contains { $0.manifest.captionsSentToSink }
-            let numbers = measuredSplits.allSatisfy { $0.captionNumbers != nil }
+            let numbers =
+                measuredSplits.allSatisfy { $0.captionNumbers != nil }
                 ? measuredSplits.flatMap { $0.captionNumbers! } : nil
-            inputs.insert(NamedManifest(name: "all splits", role: .whole, manifest: union,
-                                        captions: MeasuredCaptions.union(measuredSplits.map { $0.captions! }),
-                                        captionNumbers: numbers), at: 0)
+            inputs.insert(
+                NamedManifest(
+                    name: "all splits", role: .whole, manifest: union,
+                    captions: MeasuredCaptions.union(measuredSplits.map { $0.captions! }),
+                    captionNumbers: numbers), at: 0)
         }
 
         var datasets = inputs.map { input in
             StatisticsCalculator.compute(
                 name: input.name, source: input.manifest.source, items: input.manifest.items,
-                rejectedRows: input.manifest.rejected.count, options: options, progress: progress, captions: input.captions)
+                rejectedRows: input.manifest.rejected.count, options: options, progress: progress,
+                captions: input.captions)
         }
         if let morphemes {
             for index in inputs.indices {
@@ -185,7 +193,9 @@ public enum Analyzer {
             for j in splitInputs.indices where j > i {
                 let shared = splitInputs[j].manifest.items.map(\.path).filter { paths.contains($0) }
                 overlaps.append(
-                    SplitOverlap(a: splitInputs[i].name, b: splitInputs[j].name, sharedPaths: shared.count, examples: Array(shared.prefix(5))))
+                    SplitOverlap(
+                        a: splitInputs[i].name, b: splitInputs[j].name, sharedPaths: shared.count,
+                        examples: Array(shared.prefix(5))))
             }
         }
 
@@ -210,7 +220,8 @@ public enum Analyzer {
     /// Jensen–Shannon divergence of two inputs' content-word distributions, overall and per category
     /// present in both (in bits).
     static func contentWordDistance(_ a: NamedManifest, _ b: NamedManifest, table: MorphemeTable)
-        -> (Double?, [String: Double]) {
+        -> (Double?, [String: Double])
+    {
         func numbers(_ input: NamedManifest) -> [String: [Int32]] {
             var byCategory: [String: [Int32]] = [:]
             for (item, number) in zip(input.manifest.items, input.captionNumbers!) {
@@ -221,7 +232,8 @@ public enum Analyzer {
         let overall = Descriptive.jensenShannon(
             MorphemeCalculator.contentWordCounts(captionNumbers: a.captionNumbers!, table: table),
             MorphemeCalculator.contentWordCounts(captionNumbers: b.captionNumbers!, table: table))
-        let categoriesA = numbers(a), categoriesB = numbers(b)
+        let categoriesA = numbers(a)
+        let categoriesB = numbers(b)
         var byCategory: [String: Double] = [:]
         for (category, numbersA) in categoriesA {
             guard let numbersB = categoriesB[category] else { continue }
@@ -240,11 +252,15 @@ public enum Analyzer {
         let typesB = ["image": b.mediaTypes.images.count, "video": b.mediaTypes.videos.count]
         return SplitComparison(
             a: a.name, b: b.name,
-            categoryTVD: Descriptive.totalVariation(counts(a.categories.distribution), counts(b.categories.distribution)),
+            categoryTVD: Descriptive.totalVariation(
+                counts(a.categories.distribution), counts(b.categories.distribution)),
             mediaTypeTVD: Descriptive.totalVariation(typesA, typesB),
-            resolutionTVD: Descriptive.totalVariation(counts(a.resolutions.distribution), counts(b.resolutions.distribution)),
-            categoryJSD: Descriptive.jensenShannon(counts(a.categories.distribution), counts(b.categories.distribution)),
+            resolutionTVD: Descriptive.totalVariation(
+                counts(a.resolutions.distribution), counts(b.resolutions.distribution)),
+            categoryJSD: Descriptive.jensenShannon(
+                counts(a.categories.distribution), counts(b.categories.distribution)),
             mediaTypeJSD: Descriptive.jensenShannon(typesA, typesB),
-            resolutionJSD: Descriptive.jensenShannon(counts(a.resolutions.distribution), counts(b.resolutions.distribution)))
+            resolutionJSD: Descriptive.jensenShannon(
+                counts(a.resolutions.distribution), counts(b.resolutions.distribution)))
     }
 }

@@ -23,9 +23,11 @@ public final class DistinctCaptions: @unchecked Sendable {
     public init(path: String) throws(MorphemeError) {
         self.path = path
         guard FileManager.default.createFile(atPath: path, contents: Data(Self.magic + [0, 0, 0, 0])),
-              let handle = FileHandle(forWritingAtPath: path) else {
-            throw MorphemeError(problem: "Cannot create the caption file \(path) for the morpheme analysis.",
-                                remedy: "Choose a writable --out folder.")
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw MorphemeError(
+                problem: "Cannot create the caption file \(path) for the morpheme analysis.",
+                remedy: "Choose a writable --out folder.")
         }
         self.handle = handle
         handle.seekToEndOfFile()
@@ -40,7 +42,8 @@ public final class DistinctCaptions: @unchecked Sendable {
 
     /// The number of the caption with these UTF-8 bytes (appended to the file when new).
     public func number(of bytes: UnsafeBufferPointer<UInt8>) -> Int32 {
-        let key = bytes.isEmpty
+        let key =
+            bytes.isEmpty
             ? ByteFingerprint(primary: 0, secondary: 0) : ByteFingerprint(bytes.baseAddress!, bytes.count)
         lock.lock()
         defer { lock.unlock() }
@@ -71,8 +74,9 @@ public final class DistinctCaptions: @unchecked Sendable {
             try handle.write(contentsOf: withUnsafeBytes(of: &count) { Data($0) })
             try handle.close()
         } catch {
-            throw MorphemeError(problem: "Cannot write the caption file \(path): \(error.localizedDescription).",
-                                remedy: "Check the free space and permissions of the --out folder.")
+            throw MorphemeError(
+                problem: "Cannot write the caption file \(path): \(error.localizedDescription).",
+                remedy: "Check the free space and permissions of the --out folder.")
         }
     }
 
@@ -132,8 +136,10 @@ public struct MorphemeTable: Sendable {
 
     /// A table from captions given directly (tests): each as script, morpheme types and content words.
     public init(captions: [(script: CaptionScript, morphemes: [String], contentWords: [String])]) {
-        var typeNumbers: [String: UInt32] = [:], wordNumbers: [String: UInt32] = [:]
-        var types: [String] = [], words: [String] = []
+        var typeNumbers: [String: UInt32] = [:]
+        var wordNumbers: [String: UInt32] = [:]
+        var types: [String] = []
+        var words: [String] = []
         self.init(morphemeTypes: [], contentWords: [])
         for caption in captions {
             let morphemes = caption.morphemes.map { type -> UInt32 in
@@ -184,9 +190,10 @@ public struct MorphemeTable: Sendable {
     /// Reads the engine's result file and vocabulary (engine/wanlora_engine/morphemes.py).
     public static func read(resultPath: String, vocabularyPath: String) throws(MorphemeError) -> MorphemeTable {
         func unreadable(_ what: String) -> MorphemeError {
-            MorphemeError(problem: "The morpheme analysis \(resultPath) is unreadable: \(what).",
-                          remedy: "Run the analysis again; if it recurs, the engine and wanlora are of different "
-                              + "versions (`make -C engine venv`).")
+            MorphemeError(
+                problem: "The morpheme analysis \(resultPath) is unreadable: \(what).",
+                remedy: "Run the analysis again; if it recurs, the engine and wanlora are of different "
+                    + "versions (`make -C engine venv`).")
         }
         let vocabulary: Vocabulary
         let data: Data
@@ -198,7 +205,8 @@ public struct MorphemeTable: Sendable {
             throw unreadable("\(error.localizedDescription)")
         }
         var table = MorphemeTable(morphemeTypes: vocabulary.morphemes, contentWords: vocabulary.content_words)
-        let typeCount = UInt32(vocabulary.morphemes.count), wordCount = UInt32(vocabulary.content_words.count)
+        let typeCount = UInt32(vocabulary.morphemes.count)
+        let wordCount = UInt32(vocabulary.content_words.count)
         let failure: String? = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
             var offset = 0
             func u32() -> UInt32? {
@@ -228,7 +236,8 @@ public struct MorphemeTable: Sendable {
                 let script = raw[offset]
                 offset += 1
                 guard let morphemeCount = u32(), let morphemes = ids(Int(morphemeCount), below: typeCount),
-                      let wordCount32 = u32(), let words = ids(Int(wordCount32), below: wordCount) else {
+                    let wordCount32 = u32(), let words = ids(Int(wordCount32), below: wordCount)
+                else {
                     return "caption \(caption) is cut or names an unknown id"
                 }
                 table.append(script: script, morphemes: morphemes, content: words)

@@ -26,7 +26,9 @@ public struct WordSequenceHash: Hashable, Sendable, Comparable, CustomStringConv
     /// 32 lowercase hex digits.
     public var description: String { Self.hex(high) + Self.hex(low) }
 
-    public static func < (lhs: WordSequenceHash, rhs: WordSequenceHash) -> Bool { (lhs.high, lhs.low) < (rhs.high, rhs.low) }
+    public static func < (lhs: WordSequenceHash, rhs: WordSequenceHash) -> Bool {
+        (lhs.high, lhs.low) < (rhs.high, rhs.low)
+    }
 
     static func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
@@ -97,7 +99,9 @@ final class CaptionScanner {
         let text = caption.precomposedStringWithCanonicalMapping
         if !text.utf8.elementsEqual(caption.utf8) { normalisedCount += 1 }
         let bytes = Array(text.utf8)
-        return bytes.withUnsafeBufferPointer { measureBytes($0, table: &table, captionNumber: captionNumber, requireNFC: false)! }
+        return bytes.withUnsafeBufferPointer {
+            measureBytes($0, table: &table, captionNumber: captionNumber, requireNFC: false)!
+        }
     }
 
     /// As `measure(_:table:captionNumber:knownNFC:)`, on a caption's UTF-8 bytes (which must be
@@ -105,7 +109,9 @@ final class CaptionScanner {
     func measure<Words: WordCounter>(
         bytes: UnsafeBufferPointer<UInt8>, table: inout Words, captionNumber: Int32
     ) -> CaptionMeasure {
-        if let measured = measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: true) { return measured }
+        if let measured = measureBytes(bytes, table: &table, captionNumber: captionNumber, requireNFC: true) {
+            return measured
+        }
         return measure(String(decoding: bytes, as: UTF8.self), table: &table, captionNumber: captionNumber)
     }
 
@@ -136,8 +142,10 @@ final class CaptionScanner {
         } else if lead < 0xF0 {
             return ((UInt32(lead & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F), 3)
         } else {
-            return ((UInt32(lead & 0x07) << 18) | (UInt32(base[i + 1] & 0x3F) << 12)
-                | (UInt32(base[i + 2] & 0x3F) << 6) | UInt32(base[i + 3] & 0x3F), 4)
+            return (
+                (UInt32(lead & 0x07) << 18) | (UInt32(base[i + 1] & 0x3F) << 12)
+                    | (UInt32(base[i + 2] & 0x3F) << 6) | UInt32(base[i + 3] & 0x3F), 4
+            )
         }
     }
 
@@ -184,7 +192,10 @@ final class CaptionScanner {
 
     /// Closes the current word, if any, recording where its bytes are.
     @inline(__always)
-    private static func endWord(_ end: Int, _ wordStart: inout Int, _ copyStart: inout Int, _ spans: inout GrowableBuffer<WordSpan>, _ copied: Int) {
+    private static func endWord(
+        _ end: Int, _ wordStart: inout Int, _ copyStart: inout Int, _ spans: inout GrowableBuffer<WordSpan>,
+        _ copied: Int
+    ) {
         guard wordStart >= 0 else { return }
         if copyStart >= 0 {
             spans.append(WordSpan(start: Int32(copyStart), length: Int32(copied - copyStart), inBuffer: true))
@@ -284,7 +295,9 @@ final class CaptionScanner {
                     // The rest of a run of Hangul syllables (most of a Korean caption): only the length
                     // changes. Lead bytes 0xEA–0xED hold U+A000–U+DFFF; the range check does the rest.
                     while i + 2 < count, base[i] &- 0xEA < 4 {
-                        let next = (UInt32(base[i] & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6) | UInt32(base[i + 2] & 0x3F)
+                        let next =
+                            (UInt32(base[i] & 0x0F) << 12) | (UInt32(base[i + 1] & 0x3F) << 6)
+                            | UInt32(base[i + 2] & 0x3F)
                         guard next >= 0xAC00 && next <= 0xD7A3 else { break }
                         length += 1
                         i += 3
@@ -320,7 +333,6 @@ final class CaptionScanner {
         }
         Self.endWord(count, &wordStart, &copyStart, &spans, wordBuffer.count)
 
-
         // Count the words: first every fingerprint (arithmetic on bytes in L1), then the table
         // lookups, each one started `lookahead` words early so that their cache misses overlap.
         var unique = 0
@@ -341,7 +353,9 @@ final class CaptionScanner {
             if index + Self.lookahead < spans.count { table.prefetch(fingerprints.base[index + Self.lookahead]) }
             let span = spans.base[index]
             let pointer = span.inBuffer ? copies + Int(span.start) : base + Int(span.start)
-            if table.add(pointer, Int(span.length), fingerprint: fingerprints.base[index], caption: captionNumber) { unique += 1 }
+            if table.add(pointer, Int(span.length), fingerprint: fingerprints.base[index], caption: captionNumber) {
+                unique += 1
+            }
         }
         return CaptionMeasure(length: length, words: spans.count, uniqueWords: unique, wordSequenceHash: sequence)
     }

@@ -21,9 +21,12 @@ public enum Descriptive {
         guard n >= 2 else { return nil }
         let meanX = x.prefix(n).reduce(0, +) / Double(n)
         let meanY = y.prefix(n).reduce(0, +) / Double(n)
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
+        var sxy = 0.0
+        var sxx = 0.0
+        var syy = 0.0
         for i in 0..<n {
-            let dx = x[i] - meanX, dy = y[i] - meanY
+            let dx = x[i] - meanX
+            let dy = y[i] - meanY
             sxy += dx * dy
             sxx += dx * dx
             syy += dy * dy
@@ -81,7 +84,8 @@ public enum Descriptive {
 
     /// Total variation distance between two distributions given as label → count (0 = same, 1 = disjoint).
     public static func totalVariation(_ a: [String: Int], _ b: [String: Int]) -> Double? {
-        let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
+        let totalA = Double(a.values.reduce(0, +))
+        let totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var sum = 0.0
         for label in sortedLabels(a, b) {
@@ -93,11 +97,13 @@ public enum Descriptive {
     /// Jensen–Shannon divergence in bits (0 = same, 1 = disjoint): with M = (P + Q) / 2,
     /// JSD = ½ Σ p log2(p / m) + ½ Σ q log2(q / m) over the labels of either distribution.
     public static func jensenShannon<Label: Hashable & Comparable>(_ a: [Label: Int], _ b: [Label: Int]) -> Double? {
-        let totalA = Double(a.values.reduce(0, +)), totalB = Double(b.values.reduce(0, +))
+        let totalA = Double(a.values.reduce(0, +))
+        let totalB = Double(b.values.reduce(0, +))
         guard totalA > 0, totalB > 0 else { return nil }
         var divergence = 0.0
         for label in sortedLabels(a, b) {
-            let p = Double(a[label] ?? 0) / totalA, q = Double(b[label] ?? 0) / totalB
+            let p = Double(a[label] ?? 0) / totalA
+            let q = Double(b[label] ?? 0) / totalB
             let m = (p + q) / 2
             if p > 0 { divergence += 0.5 * p * log2(p / m) }
             if q > 0 { divergence += 0.5 * q * log2(q / m) }
@@ -107,7 +113,7 @@ public enum Descriptive {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -33,9 +33,11 @@ public final class MeasuredCaptions: @unchecked Sendable {
         var lengths = [Double](repeating: 0, count: count)
         var words = [Double](repeating: 0, count: count)
         var ttr = [Double?](repeating: nil, count: count)
-        lanes.run(count: count, lengths: &lengths, words: &words, ttr: &ttr, blockSize: 2048, progress: progress) { lane, index in
+        lanes.run(count: count, lengths: &lengths, words: &words, ttr: &ttr, blockSize: 2048, progress: progress) {
+            lane, index in
             // The item's index is its caption number: unique in every table.
-            lane.scanner.measure(items[index].caption, table: &lane.table, captionNumber: Int32(truncatingIfNeeded: index))
+            lane.scanner.measure(
+                items[index].caption, table: &lane.table, captionNumber: Int32(truncatingIfNeeded: index))
         }
         return lanes.finish(lengths: lengths, words: words, ttr: ttr)
     }
@@ -83,10 +85,13 @@ public final class CaptionCollector: CaptionSink, @unchecked Sendable {
         lengths.append(contentsOf: repeatElement(0, count: batch.count))
         words.append(contentsOf: repeatElement(0, count: batch.count))
         ttr.append(contentsOf: repeatElement(nil, count: batch.count))
-        lanes.run(count: batch.count, offset: first, lengths: &lengths, words: &words, ttr: &ttr, blockSize: 512,
-                  progress: nil) { lane, index in
+        lanes.run(
+            count: batch.count, offset: first, lengths: &lengths, words: &words, ttr: &ttr, blockSize: 512,
+            progress: nil
+        ) { lane, index in
             batch.withCaption(index, scratch: &lane.scratch) { bytes in
-                lane.scanner.measure(bytes: bytes, table: &lane.table, captionNumber: Int32(truncatingIfNeeded: first + index))
+                lane.scanner.measure(
+                    bytes: bytes, table: &lane.table, captionNumber: Int32(truncatingIfNeeded: first + index))
             }
         }
     }
@@ -115,8 +120,10 @@ final class CaptionLanes: @unchecked Sendable {
     }
 
     /// Measures captions `0..<count` (written at `offset + index` of the outputs).
-    func run(count: Int, offset: Int = 0, lengths: inout [Double], words: inout [Double], ttr: inout [Double?],
-             blockSize: Int, progress: ProgressCounter?, measure: (Lane, Int) -> CaptionMeasure) {
+    func run(
+        count: Int, offset: Int = 0, lengths: inout [Double], words: inout [Double], ttr: inout [Double?],
+        blockSize: Int, progress: ProgressCounter?, measure: (Lane, Int) -> CaptionMeasure
+    ) {
         let queue = BlockQueue(count: count, blockSize: blockSize)
         let threads = min(lanes.count, queue.blockCount)
         guard threads > 0 else { return }
@@ -135,7 +142,8 @@ final class CaptionLanes: @unchecked Sendable {
                                     let result = measure.value(lane, index)
                                     lengthsOut[offset + index] = Double(result.length)
                                     wordsOut[offset + index] = Double(result.words)
-                                    ttrOut[offset + index] = result.words > 0 ? Double(result.uniqueWords) / Double(result.words) : nil
+                                    ttrOut[offset + index] =
+                                        result.words > 0 ? Double(result.uniqueWords) / Double(result.words) : nil
                                 }
                                 progress?.add(range.count)
                             }

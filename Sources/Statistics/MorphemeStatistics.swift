@@ -13,8 +13,10 @@ public struct MorphemeOptions: Sendable, Equatable {
     public static let defaultTemplateWords = 5
     public static let defaultTemplateThreshold = 10
 
-    public init(topWords: Int = 20, templateWords: Int = defaultTemplateWords,
-                templateThreshold: Int = defaultTemplateThreshold) {
+    public init(
+        topWords: Int = 20, templateWords: Int = defaultTemplateWords,
+        templateThreshold: Int = defaultTemplateThreshold
+    ) {
         self.topWords = topWords
         self.templateWords = max(1, templateWords)
         self.templateThreshold = max(1, templateThreshold)
@@ -89,8 +91,10 @@ public struct MorphemeAnalysisInfo: Codable, Sendable, Equatable {
 /// `MorphemeStatistics`, template flags and content-word distributions.
 public enum MorphemeCalculator {
     /// Figures of a dataset whose item `i` has caption `captionNumbers[i]` and category `categories[i]`.
-    public static func compute(captionNumbers: [Int32], categories: [String], table: MorphemeTable,
-                               options: MorphemeOptions) -> MorphemeStatistics {
+    public static func compute(
+        captionNumbers: [Int32], categories: [String], table: MorphemeTable,
+        options: MorphemeOptions
+    ) -> MorphemeStatistics {
         precondition(captionNumbers.count == categories.count, "one category per caption")
         let templates = templateFlags(captionNumbers: captionNumbers, table: table, options: options)
         var members: [String: [Int]] = [:]
@@ -119,7 +123,8 @@ public enum MorphemeCalculator {
     /// Whether each item is a template caption: its key (`templateKey`) is shared by more than
     /// `options.templateThreshold` items of the list; and the most shared keys above it (at most 5).
     public static func templateFlags(captionNumbers: [Int32], table: MorphemeTable, options: MorphemeOptions)
-        -> (flags: [Bool], top: [CaptionTemplate]) {
+        -> (flags: [Bool], top: [CaptionTemplate])
+    {
         var keyOfCaption: [Int32: [UInt32]] = [:]
         var captionsPerKey: [[UInt32]: Int] = [:]
         for number in captionNumbers {
@@ -151,12 +156,20 @@ public enum MorphemeCalculator {
         return counts
     }
 
-    static func group(_ members: [Int], captionNumbers: [Int32], templates: [Bool], table: MorphemeTable,
-                      options: MorphemeOptions) -> MorphemeGroupStatistics {
+    static func group(
+        _ members: [Int], captionNumbers: [Int32], templates: [Bool], table: MorphemeTable,
+        options: MorphemeOptions
+    ) -> MorphemeGroupStatistics {
         var scripts = [Int](repeating: 0, count: CaptionScript.allCases.count)
         var seenTypes = [UInt64](repeating: 0, count: (table.morphemeTypes.count + 63) / 64)
-        var distinctTypes = 0, morphemes = 0, contentWords = 0, withoutMorphemes = 0, withoutContent = 0, templated = 0
-        var ttr: [Double] = [], perCaption: [Double] = []
+        var distinctTypes = 0
+        var morphemes = 0
+        var contentWords = 0
+        var withoutMorphemes = 0
+        var withoutContent = 0
+        var templated = 0
+        var ttr: [Double] = []
+        var perCaption: [Double] = []
         ttr.reserveCapacity(members.count)
         perCaption.reserveCapacity(members.count)
         var wordCounts: [UInt32: Int] = [:]
@@ -168,7 +181,8 @@ public enum MorphemeCalculator {
             let types = table.distinctTypes(caption)
             if count > 0 { ttr.append(Double(types.count) / Double(count)) } else { withoutMorphemes += 1 }
             for type in types {
-                let word = Int(type >> 6), bit = UInt64(1) << (type & 63)
+                let word = Int(type >> 6)
+                let bit = UInt64(1) << (type & 63)
                 if seenTypes[word] & bit == 0 {
                     seenTypes[word] |= bit
                     distinctTypes += 1
@@ -181,7 +195,8 @@ public enum MorphemeCalculator {
             for id in words { wordCounts[id, default: 0] += 1 }
             if templates[member] { templated += 1 }
         }
-        let top = wordCounts
+        let top =
+            wordCounts
             .sorted { ($0.value, table.contentWords[Int($1.key)]) > ($1.value, table.contentWords[Int($0.key)]) }
             .prefix(options.topWords)
             .map { WordCount(word: table.contentWords[Int($0.key)], count: $0.value) }

@@ -37,11 +37,18 @@ public enum StatisticsCalculator {
         let total = items.count
 
         // Captions: the expensive part, measured while reading (`CaptionCollector`) or here, on all cores.
-        let measured = captions ?? MeasuredCaptions.measure(items, workers: options.workers, progress: ProgressCounter(
-            reporter: progress, stage: "measure captions of \(name)", total: items.count, unit: "captions"))
+        let measured =
+            captions
+            ?? MeasuredCaptions.measure(
+                items, workers: options.workers,
+                progress: ProgressCounter(
+                    reporter: progress, stage: "measure captions of \(name)", total: items.count, unit: "captions"))
         precondition(measured.lengths.count == items.count, "caption measures of another manifest")
-        let table = measured.table, lengths = measured.lengths, wordsPerCaption = measured.words
-        let ttrs = measured.ttr, normalised = measured.normalised
+        let table = measured.table
+        let lengths = measured.lengths
+        let wordsPerCaption = measured.words
+        let ttrs = measured.ttr
+        let normalised = measured.normalised
 
         // Media types. (Loops read fields by index: `for item in items` would copy every item,
         // retaining and releasing its strings, 200,000 times per loop.)
@@ -68,7 +75,8 @@ public enum StatisticsCalculator {
             distribution: distribution(resolutionCounts.map { ($0.key.description, $0.value) }, total: total),
             atTarget: CountShare(count: atTarget, of: total),
             needConversion: CountShare(count: total - atTarget, of: total),
-            conversion: Dictionary(uniqueKeysWithValues: ConversionKind.allCases.map { ($0.rawValue, conversion[$0] ?? 0) }),
+            conversion: Dictionary(
+                uniqueKeysWithValues: ConversionKind.allCases.map { ($0.rawValue, conversion[$0] ?? 0) }),
             portrait: portrait)
 
         // Durations, over videos.
@@ -91,9 +99,13 @@ public enum StatisticsCalculator {
         let sortedDurations = sorted[0]
         let (durationSummary, lengthSummary, ttrSummary, wordsSummary) = (
             Descriptive.summary(sorted: sorted[0]), Descriptive.summary(sorted: sorted[1]),
-            Descriptive.summary(sorted: sorted[2]), Descriptive.summary(sorted: sorted[3]))
-        var lowerFence: Double?, upperFence: Double?
-        if let q1 = Descriptive.quantile(sorted: sortedDurations, 0.25), let q3 = Descriptive.quantile(sorted: sortedDurations, 0.75) {
+            Descriptive.summary(sorted: sorted[2]), Descriptive.summary(sorted: sorted[3])
+        )
+        var lowerFence: Double?
+        var upperFence: Double?
+        if let q1 = Descriptive.quantile(sorted: sortedDurations, 0.25),
+            let q3 = Descriptive.quantile(sorted: sortedDurations, 0.75)
+        {
             lowerFence = q1 - 1.5 * (q3 - q1)
             upperFence = q3 + 1.5 * (q3 - q1)
         }
@@ -105,7 +117,9 @@ public enum StatisticsCalculator {
             lowerFence: lowerFence, upperFence: upperFence,
             outliersAbove: upperFence.map { fence in durations.lazy.filter { $0 > fence }.count } ?? 0,
             outliersBelow: lowerFence.map { fence in durations.lazy.filter { $0 < fence }.count } ?? 0,
-            longest: largest(durations, 5).map { ItemRef(path: items[videoIndices[$0]].path, line: items[videoIndices[$0]].line, value: durations[$0]) },
+            longest: largest(durations, 5).map {
+                ItemRef(path: items[videoIndices[$0]].path, line: items[videoIndices[$0]].line, value: durations[$0])
+            },
             histogram: Descriptive.buckets(durations, edges: stride(from: 0.0, through: 120.0, by: 5.0).map { $0 }))
 
         // Categories.
@@ -130,7 +144,8 @@ public enum StatisticsCalculator {
             overLimit: lengths.lazy.filter { $0 > Double(options.captionLengthLimit) }.count,
             normalised: normalised,
             histogram: Descriptive.buckets(lengths, edges: stride(from: 0.0, through: 2000.0, by: 100.0).map { $0 }),
-            longest: largest(lengths, 5).map { ItemRef(path: items[$0].path, line: items[$0].line, value: lengths[$0]) })
+            longest: largest(lengths, 5).map { ItemRef(path: items[$0].path, line: items[$0].line, value: lengths[$0]) }
+        )
 
         // Words.
         let totalWords = Int(wordsPerCaption.reduce(0, +))

@@ -1,9 +1,10 @@
 import CPUHints
 import Support
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A word's 128-bit fingerprint (`Support.ByteFingerprint` of its UTF-8 bytes). `WordTable` identifies
@@ -73,9 +74,11 @@ struct WordTable: WordCounter, @unchecked Sendable {
     private static func emptyBuckets(_ count: Int) -> UnsafeMutablePointer<Bucket> {
         let bytes = count * MemoryLayout<Bucket>.stride
         if bytes >= hugePageBytes,
-           let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), memory != MAP_FAILED {
+            let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            memory != MAP_FAILED
+        {
             #if canImport(Glibc)
-            _ = madvise(memory, bytes, Int32(MADV_HUGEPAGE))
+                _ = madvise(memory, bytes, Int32(MADV_HUGEPAGE))
             #endif
             return memory.bindMemory(to: Bucket.self, capacity: count)
         }
@@ -119,7 +122,8 @@ struct WordTable: WordCounter, @unchecked Sendable {
 
     /// As `add(_:_:caption:)`, with the word's `fingerprint(_:_:)` already computed.
     @inline(__always)
-    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint, caption: Int32) -> Bool {
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint, caption: Int32) -> Bool
+    {
         let bucket = find(fingerprint, length: count) ?? insert(bytes, count, fingerprint: fingerprint)
         bucket.pointee.count &+= 1
         if bucket.pointee.lastSeen != caption {
@@ -143,14 +147,17 @@ struct WordTable: WordCounter, @unchecked Sendable {
             let bucket = buckets + slot
             if bucket.pointee.length == 0 { return nil }
             if bucket.pointee.primary == fingerprint.primary && bucket.pointee.secondary == fingerprint.secondary
-                && Int(bucket.pointee.length) == length {
+                && Int(bucket.pointee.length) == length
+            {
                 return bucket
             }
             slot = (slot + 1) & mask
         }
     }
 
-    private mutating func insert(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint) -> UnsafeMutablePointer<Bucket> {
+    private mutating func insert(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint)
+        -> UnsafeMutablePointer<Bucket>
+    {
         if (uniqueCount + 1) * 4 > bucketCount * 3 { grow() }  // load factor at most 3/4
         if arenaCount + count > arenaCapacity {
             var capacity = arenaCapacity * 2
@@ -165,15 +172,17 @@ struct WordTable: WordCounter, @unchecked Sendable {
         let mask = bucketCount - 1
         var slot = Int(truncatingIfNeeded: fingerprint.primary) & mask
         while buckets[slot].length != 0 { slot = (slot + 1) & mask }
-        buckets[slot] = Bucket(primary: fingerprint.primary, secondary: fingerprint.secondary, count: 0, lastSeen: -1,
-                               start: UInt32(arenaCount), length: UInt32(count))
+        buckets[slot] = Bucket(
+            primary: fingerprint.primary, secondary: fingerprint.secondary, count: 0, lastSeen: -1,
+            start: UInt32(arenaCount), length: UInt32(count))
         arenaCount += count
         uniqueCount += 1
         return buckets + slot
     }
 
     private mutating func grow() {
-        let old = buckets, oldCount = bucketCount
+        let old = buckets
+        let oldCount = bucketCount
         bucketCount *= 2
         buckets = Self.emptyBuckets(bucketCount)
         let mask = bucketCount - 1
@@ -186,7 +195,8 @@ struct WordTable: WordCounter, @unchecked Sendable {
     }
 
     private func word(_ bucket: Bucket) -> String {
-        String(decoding: UnsafeBufferPointer(start: arena + Int(bucket.start), count: Int(bucket.length)), as: UTF8.self)
+        String(
+            decoding: UnsafeBufferPointer(start: arena + Int(bucket.start), count: Int(bucket.length)), as: UTF8.self)
     }
 
     /// Adds every word and count of `other` into this table.
@@ -194,7 +204,8 @@ struct WordTable: WordCounter, @unchecked Sendable {
         for index in 0..<other.bucketCount where other.buckets[index].length != 0 {
             let theirs = other.buckets[index]
             let fingerprint = WordFingerprint(primary: theirs.primary, secondary: theirs.secondary)
-            let mine = find(fingerprint, length: Int(theirs.length))
+            let mine =
+                find(fingerprint, length: Int(theirs.length))
                 ?? insert(other.arena + Int(theirs.start), Int(theirs.length), fingerprint: fingerprint)
             mine.pointee.count &+= theirs.count
         }
@@ -243,7 +254,8 @@ struct CaptionWordSet: WordCounter {
     }
 
     @inline(__always)
-    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint, caption: Int32) -> Bool {
+    mutating func add(_ bytes: UnsafePointer<UInt8>, _ count: Int, fingerprint: WordFingerprint, caption: Int32) -> Bool
+    {
         let hash = fingerprint.primary
         if caption != current {
             current = caption
@@ -262,7 +274,8 @@ struct CaptionWordSet: WordCounter {
     }
 
     private mutating func grow() {
-        let oldKeys = keys, oldStamps = stamps
+        let oldKeys = keys
+        let oldStamps = stamps
         let size = keys.count * 2
         keys = Array(repeating: 0, count: size)
         stamps = Array(repeating: -1, count: size)

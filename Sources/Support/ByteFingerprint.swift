@@ -35,7 +35,8 @@ public struct ByteFingerprint: Hashable, Sendable {
             if count >= 8 {
                 tail = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
             } else if count >= 4 {
-                tail = UInt64(raw.loadUnaligned(as: UInt32.self))
+                tail =
+                    UInt64(raw.loadUnaligned(as: UInt32.self))
                     | UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)) << 32
             } else {
                 tail = UInt64(bytes[0]) | UInt64(bytes[count >> 1]) << 8 | UInt64(bytes[count - 1]) << 16

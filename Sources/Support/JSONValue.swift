@@ -55,7 +55,9 @@ extension JSONValue: Equatable {
         case (.object(let x), .object(let y)):
             guard x.count == y.count else { return false }
             for member in x {
-                guard let other = y.first(where: { $0.key == member.key }), other.value == member.value else { return false }
+                guard let other = y.first(where: { $0.key == member.key }), other.value == member.value else {
+                    return false
+                }
             }
             return true
         default: return false
@@ -185,9 +187,15 @@ private struct JSONParser {
     }
 
     func error(_ reason: String) -> JSONSyntaxError {
-        var line = 1, column = 1
+        var line = 1
+        var column = 1
         for byte in bytes[..<min(position, bytes.count)] {
-            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+            if byte == UInt8(ascii: "\n") {
+                line += 1
+                column = 1
+            } else if byte & 0xC0 != 0x80 {
+                column += 1
+            }
         }
         return JSONSyntaxError(line: line, column: column, reason: reason)
     }
@@ -203,9 +211,15 @@ private struct JSONParser {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw error("expected a JSON value (NaN and Infinity are not JSON)")
         }
@@ -213,7 +227,8 @@ private struct JSONParser {
 
     mutating func literal(_ word: String) throws(JSONSyntaxError) {
         let expected = Array(word.utf8)
-        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected else {
+        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected
+        else {
             throw error("expected \(word)")
         }
         position += expected.count
@@ -224,10 +239,15 @@ private struct JSONParser {
         var members: [JSONMember] = []
         var seen = Set<String>()
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object([]) }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return .object([])
+        }
         while true {
             skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                throw error("expected a key in double quotes")
+            }
             let keyStart = position
             let key = try string()
             guard seen.insert(key).inserted else {
@@ -235,14 +255,22 @@ private struct JSONParser {
                 throw error("the key \"\(key)\" appears twice in one object")
             }
             skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':' after the key") }
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
+                throw error("expected ':' after the key")
+            }
             position += 1
             skipWhitespace()
             members.append(JSONMember(key, try value(depth: depth + 1)))
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of the text inside an object") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
             throw error("expected ',' or '}'")
         }
     }
@@ -251,14 +279,23 @@ private struct JSONParser {
         position += 1
         var items: [JSONValue] = []
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array([]) }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            return .array([])
+        }
         while true {
             skipWhitespace()
             items.append(try value(depth: depth + 1))
             skipWhitespace()
             guard position < bytes.count else { throw error("unexpected end of the text inside an array") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            if bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(items)
+            }
             throw error("expected ',' or ']'")
         }
     }
@@ -267,7 +304,9 @@ private struct JSONParser {
         position += 1
         var scalars = String.UnicodeScalarView()
         var run = position
-        func flush(_ end: Int) { scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars) }
+        func flush(_ end: Int) {
+            scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars)
+        }
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
@@ -276,7 +315,10 @@ private struct JSONParser {
                 return String(scalars)
             }
             if byte < 0x20 { throw error("a control character inside a string must be escaped") }
-            if byte != UInt8(ascii: "\\") { position += 1; continue }
+            if byte != UInt8(ascii: "\\") {
+                position += 1
+                continue
+            }
             flush(position)
             position += 1
             guard position < bytes.count else { break }
@@ -294,7 +336,8 @@ private struct JSONParser {
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code), position + 1 < bytes.count,
-                   bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                    bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                {
                     position += 2
                     let low = try hex4()
                     guard (0xDC00..<0xE000).contains(low) else { throw error("invalid UTF-16 surrogate pair") }
@@ -332,7 +375,9 @@ private struct JSONParser {
         if bytes[position] == UInt8(ascii: "-") { position += 1 }
         func digits() -> Int {
             let from = position
-            while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+            while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+                position += 1
+            }
             return position - from
         }
         let intDigits = digits()
@@ -349,7 +394,9 @@ private struct JSONParser {
         if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
             integral = false
             position += 1
-            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
             guard digits() > 0 else { throw error("expected digits in the exponent") }
         }
         let text = String(decoding: bytes[start..<position], as: UTF8.self)

@@ -9,33 +9,35 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dataset statistics report: Markdown, self-contained HTML and JSON.",
         discussion: """
-        Computes, for the manifest and each split side by side: media types, resolutions and the \
-        share already at the training resolution, video durations and buckets, categories with \
-        max/min ratio and Gini, caption lengths, words and type-token ratios, top words, the \
-        correlation of duration and caption length, distances between the splits, items shared \
-        by two splits, and findings with their numbers.
+            Computes, for the manifest and each split side by side: media types, resolutions and the \
+            share already at the training resolution, video durations and buckets, categories with \
+            max/min ratio and Gini, caption lengths, words and type-token ratios, top words, the \
+            correlation of duration and caption length, distances between the splits, items shared \
+            by two splits, and findings with their numbers.
 
-        Manifests are CSV (RFC 4180) or JSON Lines with columns path, media_type, width, height \
-        (or resolution), duration, category, caption (id, fps optional). Rows that break a rule \
-        are written with line, column and reason to OUT/rejects-NAME.csv and counted.
+            Manifests are CSV (RFC 4180) or JSON Lines with columns path, media_type, width, height \
+            (or resolution), duration, category, caption (id, fps optional). Rows that break a rule \
+            are written with line, column and reason to OUT/rejects-NAME.csv and counted.
 
-        Examples:
-          wanlora analyze all_data.csv --split train=all_train.csv --split val=all_val.csv --out report
-          wanlora analyze items.jsonl --column caption=설명 --column path=파일 --target 832x480
-          wanlora analyze all.csv --split train=train.csv --split val=val.csv --morphemes
+            Examples:
+              wanlora analyze all_data.csv --split train=all_train.csv --split val=all_val.csv --out report
+              wanlora analyze items.jsonl --column caption=설명 --column path=파일 --target 832x480
+              wanlora analyze all.csv --split train=train.csv --split val=val.csv --morphemes
 
-        --morphemes adds Korean morpheme-level statistics beside the space-split ones: the distinct \
-        captions go through the Kiwi analyser in the engine's Python (engine/.venv, `make -C engine venv`), \
-        and the report gains per dataset and category the top content words (nouns, verb and adjective \
-        stems + 다), morpheme type-token ratios, content words per caption, the share of template \
-        captions and the Jensen-Shannon divergence of the content words between datasets \
-        (docs/report-schema.md defines each).
-        """)
+            --morphemes adds Korean morpheme-level statistics beside the space-split ones: the distinct \
+            captions go through the Kiwi analyser in the engine's Python (engine/.venv, `make -C engine venv`), \
+            and the report gains per dataset and category the top content words (nouns, verb and adjective \
+            stems + 다), morpheme type-token ratios, content words per caption, the share of template \
+            captions and the Jensen-Shannon divergence of the content words between datasets \
+            (docs/report-schema.md defines each).
+            """)
 
     @Argument(help: "The whole dataset's manifest (optional when --split is given twice or more).")
     var manifest: String?
 
-    @Option(name: .customLong("split"), help: ArgumentHelp("A split to analyse beside it, as NAME=MANIFEST (repeatable).", valueName: "name=manifest"))
+    @Option(
+        name: .customLong("split"),
+        help: ArgumentHelp("A split to analyse beside it, as NAME=MANIFEST (repeatable).", valueName: "name=manifest"))
     var splits: [String] = []
 
     @Option(help: ArgumentHelp("Name of the positional manifest in the report.", valueName: "name"))
@@ -44,7 +46,10 @@ struct Analyze: ParsableCommand {
     @Option(help: ArgumentHelp("Training resolution, WIDTHxHEIGHT.", valueName: "WxH"))
     var target: String = "1280x720"
 
-    @Option(help: ArgumentHelp("Map a canonical column to a header name, CANONICAL=HEADER (repeatable), e.g. caption=설명.", valueName: "canonical=header"))
+    @Option(
+        help: ArgumentHelp(
+            "Map a canonical column to a header name, CANONICAL=HEADER (repeatable), e.g. caption=설명.",
+            valueName: "canonical=header"))
     var column: [String] = []
 
     @Option(help: "Output folder for report.md, report.html, report.json and rejects files.")
@@ -56,7 +61,10 @@ struct Analyze: ParsableCommand {
     @Option(help: "Captions longer than this many characters are counted as over the limit.")
     var captionLimit: Int = 1_000
 
-    @Option(help: ArgumentHelp("Exit with status 2 when a finding of this severity or worse exists (critical, warning, info).", valueName: "severity"))
+    @Option(
+        help: ArgumentHelp(
+            "Exit with status 2 when a finding of this severity or worse exists (critical, warning, info).",
+            valueName: "severity"))
     var failOn: String?
 
     @Flag(help: "Korean morpheme-level statistics with Kiwi (the engine's Python), beside the space-split ones.")
@@ -73,14 +81,17 @@ struct Analyze: ParsableCommand {
 
     func validate() throws {
         if manifest == nil && splits.count < 2 {
-            throw ValidationError("give a manifest, or at least two --split NAME=MANIFEST (e.g. "
-                + "--split train=train.csv --split val=val.csv)")
+            throw ValidationError(
+                "give a manifest, or at least two --split NAME=MANIFEST (e.g. "
+                    + "--split train=train.csv --split val=val.csv)")
         }
         guard Resolution(parsing: target) != nil else {
             throw ValidationError("--target \(target) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")
         }
         for split in splits {
-            guard let equals = split.firstIndex(of: "="), equals != split.startIndex, split.index(after: equals) != split.endIndex else {
+            guard let equals = split.firstIndex(of: "="), equals != split.startIndex,
+                split.index(after: equals) != split.endIndex
+            else {
                 throw ValidationError("--split \(split) is not NAME=MANIFEST, e.g. --split val=all_val.csv")
             }
         }
@@ -113,12 +124,15 @@ struct Analyze: ParsableCommand {
                 let manifest = try reader.read(path: path, progress: progress, captions: collector)
                 var numbers: [Int32]?
                 if let pass {
-                    numbers = manifest.captionsSentToSink ? collector.captionNumbers
+                    numbers =
+                        manifest.captionsSentToSink
+                        ? collector.captionNumbers
                         : manifest.items.map { pass.captions.number(of: $0.caption) }
                 }
-                return NamedManifest(name: name, role: role, manifest: manifest,
-                                     captions: manifest.captionsSentToSink ? collector.finish() : nil,
-                                     captionNumbers: numbers)
+                return NamedManifest(
+                    name: name, role: role, manifest: manifest,
+                    captions: manifest.captionsSentToSink ? collector.finish() : nil,
+                    captionNumbers: numbers)
             }
             if let manifest {
                 inputs.append(try read(manifest, name: name, role: .whole))
@@ -136,15 +150,19 @@ struct Analyze: ParsableCommand {
                 analysed = result
                 lap("morphemes")
                 if timings {
-                    Console.err("morphemes: \(summary.captions) distinct captions, unit \(summary.unit), "
-                                + "\(summary.analyser), \(summary.workers) threads, model load \(summary.modelLoadSeconds) s, "
-                                + "engine \(summary.seconds) s, engine peak memory \(summary.peakRssBytes / (1 << 20)) MiB")
+                    Console.err(
+                        "morphemes: \(summary.captions) distinct captions, unit \(summary.unit), "
+                            + "\(summary.analyser), \(summary.workers) threads, "
+                            + "model load \(summary.modelLoadSeconds) s, "
+                            + "engine \(summary.seconds) s, engine peak memory \(summary.peakRssBytes / (1 << 20)) MiB")
                 }
             }
-            let options = StatisticsOptions(target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
-            var report = Analyzer.analyze(inputs, options: options,
-                                          generator: "wanlora \(WanLoRA.configuration.version)", progress: progress,
-                                          morphemes: analysed)
+            let options = StatisticsOptions(
+                target: Resolution(parsing: target)!, topWords: topWords, captionLengthLimit: captionLimit)
+            var report = Analyzer.analyze(
+                inputs, options: options,
+                generator: "wanlora \(WanLoRA.configuration.version)", progress: progress,
+                morphemes: analysed)
             lap("compute")
             try write(report: &report, inputs: inputs)
             lap("write")
@@ -155,7 +173,9 @@ struct Analyze: ParsableCommand {
         }
         Console.out(TerminalSummary.render(report))
         Console.out("\nwrote \(out)/report.md, \(out)/report.html, \(out)/report.json")
-        if let failOn, let threshold = Severity(rawValue: failOn), report.findings.contains(where: { $0.severity <= threshold }) {
+        if let failOn, let threshold = Severity(rawValue: failOn),
+            report.findings.contains(where: { $0.severity <= threshold })
+        {
             throw ExitCode(2)
         }
     }
@@ -165,18 +185,24 @@ struct Analyze: ParsableCommand {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for index in report.rejects.indices {
-                guard let input = inputs.first(where: { $0.name == report.rejects[index].dataset }), !input.manifest.rejected.isEmpty else { continue }
+                guard let input = inputs.first(where: { $0.name == report.rejects[index].dataset }),
+                    !input.manifest.rejected.isEmpty
+                else { continue }
                 let file = folder.appendingPathComponent("rejects-\(Self.fileSafe(input.name)).csv")
                 try RejectsWriter.write(input.manifest.rejected, to: file.path)
                 report.rejects[index].rejectsFile = file.path
             }
             try JSONReport.render(report).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
-            try Data(MarkdownReport.render(report).utf8).write(to: folder.appendingPathComponent("report.md"), options: .atomic)
-            try Data(HTMLReport.render(report).utf8).write(to: folder.appendingPathComponent("report.html"), options: .atomic)
+            try Data(MarkdownReport.render(report).utf8).write(
+                to: folder.appendingPathComponent("report.md"), options: .atomic)
+            try Data(HTMLReport.render(report).utf8).write(
+                to: folder.appendingPathComponent("report.html"), options: .atomic)
         } catch let error as ManifestError {
             throw error
         } catch {
-            throw GeneralError("cannot write the report into \(out): \(error.localizedDescription)", remedy: "choose a writable --out folder")
+            throw GeneralError(
+                "cannot write the report into \(out): \(error.localizedDescription)",
+                remedy: "choose a writable --out folder")
         }
     }
 

@@ -9,9 +9,9 @@ struct ConfigCommand: ParsableCommand {
         commandName: "config",
         abstract: "Write, check and show wanlora configuration files (TOML).",
         discussion: """
-        One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
-        which writes every key with its meaning and allowed values; docs/config.md has the details.
-        """,
+            One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
+            which writes every key with its meaning and allowed values; docs/config.md has the details.
+            """,
         subcommands: [Init.self, Check.self, Show.self, Generate.self]
     )
 
@@ -23,8 +23,9 @@ struct ConfigCommand: ParsableCommand {
 
         func validate() throws {
             if Preset(rawValue: preset) == nil {
-                throw ValidationError("Unknown preset \"\(preset)\". Use one of: "
-                    + "\(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError(
+                    "Unknown preset \"\(preset)\". Use one of: "
+                        + "\(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
         }
 
@@ -34,7 +35,8 @@ struct ConfigCommand: ParsableCommand {
             let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
             guard let out else { return print(text, terminator: "") }
             if FileManager.default.fileExists(atPath: out) && !force {
-                throw GeneralError("\(out) already exists.", remedy: "Choose another --out, or add --force to overwrite it.")
+                throw GeneralError(
+                    "\(out) already exists.", remedy: "Choose another --out, or add --force to overwrite it.")
             }
             try Data(text.utf8).write(to: URL(fileURLWithPath: out))
             print("wrote \(out) (preset \(preset))")
@@ -42,13 +44,15 @@ struct ConfigCommand: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit status 0 when it is valid.")
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file; exit status 0 when it is valid.")
         @Argument(help: "The TOML file.") var file: String
         func run() throws {
             let config = try reportingErrors { try ConfigLoader.load(file: file) }
-            print("\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), "
-                + "\(config.hardware.worldSize) × \(config.hardware.gpu)). "
-                + "Run `wanlora plan --config \(file)` for memory and time.")
+            print(
+                "\(file): valid (preset \(config.preset.rawValue), \(config.model.architecture.rawValue), "
+                    + "\(config.hardware.worldSize) × \(config.hardware.gpu)). "
+                    + "Run `wanlora plan --config \(file)` for memory and time.")
         }
     }
 
@@ -56,10 +60,14 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the fully resolved configuration (every key), as TOML or as the engine's JSON.")
         @OptionGroup var source: ConfigSourceOptions
-        @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
+        @Option(
+            name: .customLong("set"),
+            help: ArgumentHelp("Set any key: section.key=value. Repeatable.", valueName: "key=value"))
         var assignments: [String] = []
-        @Flag(help: ArgumentHelp("Print config.resolved.json as `wanlora train` writes it into "
-            + "the run folder (paths absolute; docs/engine-contract.md)."))
+        @Flag(
+            help: ArgumentHelp(
+                "Print config.resolved.json as `wanlora train` writes it into "
+                    + "the run folder (paths absolute; docs/engine-contract.md)."))
         var json = false
 
         func run() throws { try reportingErrors { try show() } }

@@ -1,6 +1,7 @@
 // swift-format-ignore-file: AmbiguousTrailingClosureOverload
 // reportingErrors has a sync and an async overload: the caller's context (run() or async run()) picks one.
 
+import ArgumentParser
 import Foundation
 import Support
 
@@ -27,10 +28,14 @@ enum Console {
             switch style {
             case .none: return
             case .json:
-                var object: [String: Any] = ["event": "progress", "stage": event.stage, "completed": event.completed, "unit": event.unit]
+                var object: [String: Any] = [
+                    "event": "progress", "stage": event.stage, "completed": event.completed, "unit": event.unit,
+                ]
                 if let total = event.total { object["total"] = total }
                 object["elapsed_s"] = (elapsed * 1000).rounded() / 1000
-                if let perSecond = rate.perSecond, elapsed >= 0.5 { object["rate_per_s"] = (perSecond * 1000).rounded() / 1000 }
+                if let perSecond = rate.perSecond, elapsed >= 0.5 {
+                    object["rate_per_s"] = (perSecond * 1000).rounded() / 1000
+                }
                 if let secondsLeft = rate.secondsLeft, elapsed >= 0.5 { object["eta_s"] = secondsLeft.rounded() }
                 if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                     FileHandle.standardError.write(data + Data("\n".utf8))
@@ -39,10 +44,15 @@ enum Console {
                 var line = "\(event.stage): \(describe(event.completed, unit: event.unit))"
                 if let total = event.total, total > 0 {
                     let share = Double(event.completed) / Double(total)
-                    let done = event.unit == "bytes" ? describe(event.completed, unit: event.unit) : NumberFormat.grouped(event.completed)
-                    line = "\(event.stage): \(done) of \(describe(total, unit: event.unit)) "
+                    let done =
+                        event.unit == "bytes"
+                        ? describe(event.completed, unit: event.unit) : NumberFormat.grouped(event.completed)
+                    line =
+                        "\(event.stage): \(done) of \(describe(total, unit: event.unit)) "
                         + "(\(NumberFormat.percent(share, 0)))"
-                    if style == .terminal { line = "\(event.stage) \(bar(share)) " + line.dropFirst(event.stage.count + 2) }
+                    if style == .terminal {
+                        line = "\(event.stage) \(bar(share)) " + line.dropFirst(event.stage.count + 2)
+                    }
                 }
                 if let perSecond = rate.perSecond, elapsed >= 1 {
                     line += " · " + describeRate(perSecond, unit: event.unit)
@@ -51,7 +61,8 @@ enum Console {
                     }
                 }
                 if style == .terminal {
-                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (event.completed == event.total ? "\n" : "")).utf8))
+                    FileHandle.standardError.write(
+                        Data(("\r\u{1B}[K" + line + (event.completed == event.total ? "\n" : "")).utf8))
                 } else {
                     err(line)
                 }
@@ -72,7 +83,8 @@ enum Console {
     }
 
     static func describe(_ value: Int, unit: String) -> String {
-        unit == "bytes" ? NumberFormat.decimal(Double(value) / 1_048_576, 1) + " MiB" : NumberFormat.grouped(value) + " " + unit
+        unit == "bytes"
+            ? NumberFormat.decimal(Double(value) / 1_048_576, 1) + " MiB" : NumberFormat.grouped(value) + " " + unit
     }
 }
 
@@ -139,5 +151,3 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw ExitCode.failure
     }
 }
-
-import ArgumentParser

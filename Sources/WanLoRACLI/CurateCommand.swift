@@ -10,33 +10,33 @@ struct Curate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Duplicates, quality, outliers, stratified sampling, a leak-free train/val split and class weights.",
         discussion: """
-        Every input row ends in exactly one place: OUT/train.csv, OUT/val.csv, or a line of \
-        OUT/curation-log.csv saying why it was dropped (the log has one line per input row, \
-        rows the reader rejected included). train.csv and val.csv keep the input's columns, with \
-        the caption cleaned, and add weight (class-balanced sampling weight), quality (score in \
-        [0, 1]) and group (duplicate group). The same seed and input give byte-identical files.
+            Every input row ends in exactly one place: OUT/train.csv, OUT/val.csv, or a line of \
+            OUT/curation-log.csv saying why it was dropped (the log has one line per input row, \
+            rows the reader rejected included). train.csv and val.csv keep the input's columns, with \
+            the caption cleaned, and add weight (class-balanced sampling weight), quality (score in \
+            [0, 1]) and group (duplicate group). The same seed and input give byte-identical files.
 
-        The rules, in order: unreadable media; absolute ranges (resolution, duration, caption \
-        length); Tukey's IQR fences (reported, dropped with --drop-iqr-outliers); minimum quality; \
-        duplicate groups — identical files (SHA-256), identical normalised captions, and near \
-        duplicates (64-bit perceptual hashes of images and of frames sampled from videos, within \
-        --near-duplicate-bits) — keeping the best item of each; then optional stratified sampling \
-        (--sample) and the split, stratified by media type × category, with duplicate groups \
-        never split. docs/curation.md documents every rule and default.
+            The rules, in order: unreadable media; absolute ranges (resolution, duration, caption \
+            length); Tukey's IQR fences (reported, dropped with --drop-iqr-outliers); minimum quality; \
+            duplicate groups — identical files (SHA-256), identical normalised captions, and near \
+            duplicates (64-bit perceptual hashes of images and of frames sampled from videos, within \
+            --near-duplicate-bits) — keeping the best item of each; then optional stratified sampling \
+            (--sample) and the split, stratified by media type × category, with duplicate groups \
+            never split. docs/curation.md documents every rule and default.
 
-        Media files are looked up relative to the manifest's folder (or --media-root). When they \
-        are absent the metadata rules still run and the log says "file missing"; when present, \
-        ffmpeg decodes them. Fingerprints are saved to OUT/fingerprints.jsonl as they are made, \
-        so an interrupted run resumes where it stopped.
+            Media files are looked up relative to the manifest's folder (or --media-root). When they \
+            are absent the metadata rules still run and the log says "file missing"; when present, \
+            ffmpeg decodes them. Fingerprints are saved to OUT/fingerprints.jsonl as they are made, \
+            so an interrupted run resumes where it stopped.
 
-        Options come from defaults, then the [curate] table of --config FILE (TOML: key = value \
-        with numbers, true/false, "strings"; keys as the flags with _ for -), then these flags.
+            Options come from defaults, then the [curate] table of --config FILE (TOML: key = value \
+            with numbers, true/false, "strings"; keys as the flags with _ for -), then these flags.
 
-        Examples:
-          wanlora curate demo/data/manifest.csv --out demo/curated
-          wanlora curate all_data.csv --out curated --sample max --stratify-category --weighting inverse
-          wanlora curate items.jsonl --media-root /archive --out curated --duplicates group --caption-truncate 1000
-        """)
+            Examples:
+              wanlora curate demo/data/manifest.csv --out demo/curated
+              wanlora curate all_data.csv --out curated --sample max --stratify-category --weighting inverse
+              wanlora curate items.jsonl --media-root /archive --out curated --duplicates group --caption-truncate 1000
+            """)
 
     @Argument(help: "The manifest (CSV or JSON Lines) to curate.")
     var manifest: String
@@ -47,7 +47,9 @@ struct Curate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("TOML file whose [curate] table sets options (flags win).", valueName: "file"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
+    @Option(
+        help: ArgumentHelp(
+            "Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
     var column: [String] = []
 
     // Sampling and split.
@@ -55,15 +57,22 @@ struct Curate: AsyncParsableCommand {
     var seed: UInt64?
     @Option(help: ArgumentHelp("Share of curated items for val (default 0.1).", valueName: "share"))
     var valFraction: Double?
-    @Option(help: ArgumentHelp("Sample this many items, or 'max' for the largest sample with the image share (default: no sampling).", valueName: "n|max"))
+    @Option(
+        help: ArgumentHelp(
+            "Sample this many items, or 'max' for the largest sample with the image share (default: no sampling).",
+            valueName: "n|max"))
     var sample: String?
     @Option(help: ArgumentHelp("Share of images in the sample (default 0.5, i.e. 50:50).", valueName: "share"))
     var imageShare: Double?
-    @Flag(inversion: .prefixedNo, help: "Keep each category's share within each media type when sampling (default off).")
+    @Flag(
+        inversion: .prefixedNo, help: "Keep each category's share within each media type when sampling (default off).")
     var stratifyCategory: Bool?
 
     // Duplicates.
-    @Option(help: ArgumentHelp("drop: keep the best item of each duplicate group; group: keep all, never split (default drop).", valueName: "drop|group"))
+    @Option(
+        help: ArgumentHelp(
+            "drop: keep the best item of each duplicate group; group: keep all, never split (default drop).",
+            valueName: "drop|group"))
     var duplicates: String?
     @Flag(inversion: .prefixedNo, help: "Treat identical normalised captions as duplicates (default on).")
     var captionDuplicates: Bool?
@@ -71,9 +80,12 @@ struct Curate: AsyncParsableCommand {
     var contentHash: Bool?
     @Flag(inversion: .prefixedNo, help: "Perceptual hashes and frame measures via ffmpeg (default on).")
     var perceptualHash: Bool?
-    @Option(help: ArgumentHelp("Perceptual hash: phash (DCT) or dhash (gradient) (default phash).", valueName: "phash|dhash"))
+    @Option(
+        help: ArgumentHelp(
+            "Perceptual hash: phash (DCT) or dhash (gradient) (default phash).", valueName: "phash|dhash"))
     var hash: String?
-    @Option(help: ArgumentHelp("Near duplicates differ in at most this many of 64 bits (default 10).", valueName: "bits"))
+    @Option(
+        help: ArgumentHelp("Near duplicates differ in at most this many of 64 bits (default 10).", valueName: "bits"))
     var nearDuplicateBits: Int?
     @Option(help: ArgumentHelp("Frames sampled per video (default 3).", valueName: "n"))
     var videoFrames: Int?
@@ -81,7 +93,9 @@ struct Curate: AsyncParsableCommand {
     // Quality.
     @Option(help: ArgumentHelp("Training resolution for the quality score (default 1280x720).", valueName: "WxH"))
     var target: String?
-    @Option(help: ArgumentHelp("Frames of one training clip, 4n+1 (default 81); at 16 fps it sets the usable duration.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Frames of one training clip, 4n+1 (default 81); at 16 fps it sets the usable duration.", valueName: "n"))
     var clipFrames: Int?
     @Option(help: ArgumentHelp("Drop items scoring below this quality (default 0.4; 0 keeps all).", valueName: "score"))
     var minQuality: Double?
@@ -105,15 +119,21 @@ struct Curate: AsyncParsableCommand {
     var dropIQROutliers: Bool?
 
     // Captions and weights.
-    @Option(help: ArgumentHelp("Truncate cleaned captions to this many characters (default: no limit).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("Truncate cleaned captions to this many characters (default: no limit).", valueName: "n"))
     var captionTruncate: Int?
-    @Option(help: ArgumentHelp("Class weights in the weight column: inverse, sqrt or effective (default effective).", valueName: "method"))
+    @Option(
+        help: ArgumentHelp(
+            "Class weights in the weight column: inverse, sqrt or effective (default effective).", valueName: "method"))
     var weighting: String?
     @Option(help: ArgumentHelp("β of the effective-number weights (default 0.9999).", valueName: "β"))
     var beta: Double?
 
     // Media.
-    @Option(help: ArgumentHelp("Folder that relative media paths are resolved against (default: the manifest's folder).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Folder that relative media paths are resolved against (default: the manifest's folder).", valueName: "dir")
+    )
     var mediaRoot: String?
     @Flag(inversion: .prefixedNo, help: "Drop items whose media file is missing (default off: metadata rules only).")
     var requireMedia: Bool?
@@ -122,10 +142,12 @@ struct Curate: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Parallel workers (default: the number of cores).", valueName: "n"))
     var workers: Int?
 
-    @Flag(inversion: .prefixedNo, help: """
-        Score template captions 0 on a quality part (Korean content words by Kiwi in the engine's Python; \
-        default off).
-        """)
+    @Flag(
+        inversion: .prefixedNo,
+        help: """
+            Score template captions 0 on a quality part (Korean content words by Kiwi in the engine's Python; \
+            default off).
+            """)
     var templateCaptions: Bool?
 
     @OptionGroup(title: "Template captions (with --template-captions)")
@@ -198,21 +220,27 @@ struct Curate: AsyncParsableCommand {
         let result = try await reportingErrors { () async throws -> CurationResult in
             let options = try resolvedOptions()
             let progress = Console.progress(style: .automatic(quiet: quiet))
-            let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(path: manifest, progress: progress)
+            let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(
+                path: manifest, progress: progress)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let cache = (out as NSString).appendingPathComponent("fingerprints.jsonl")
             var templateFlags: [Bool]?
             if options.templateCaptions {
                 // The same analysis as `analyze --morphemes`: distinct captions through Kiwi, then the flags.
-                let pass = try MorphemePass(folder: (out as NSString).appendingPathComponent("morphemes"),
-                                            options: morphemeOptions)
+                let pass = try MorphemePass(
+                    folder: (out as NSString).appendingPathComponent("morphemes"),
+                    options: morphemeOptions)
                 let numbers = manifest.items.map { pass.captions.number(of: $0.caption) }
                 let (analysed, _) = try pass.analyse(progress: progress, topWords: 0)
-                templateFlags = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: analysed.table,
-                                                                 options: analysed.options).flags
+                templateFlags =
+                    MorphemeCalculator.templateFlags(
+                        captionNumbers: numbers, table: analysed.table,
+                        options: analysed.options
+                    ).flags
             }
-            let result = try await Curator.curate(manifest, options: options, fingerprintCache: cache, progress: progress,
-                                            templateCaptions: templateFlags)
+            let result = try await Curator.curate(
+                manifest, options: options, fingerprintCache: cache, progress: progress,
+                templateCaptions: templateFlags)
             try CurationWriter.write(result, to: out)
             let summaryPath = (out as NSString).appendingPathComponent("curation-summary.md")
             do {
@@ -223,13 +251,16 @@ struct Curate: AsyncParsableCommand {
             }
             return result
         }
-        for table in CurationTables.all(result.summary, timings: true) where table.title != "Split by media type × category" {
-            Console.out("\n" + table.title + "\n" + MarkdownReport.render(table) + (table.note.map { "(\($0))\n" } ?? ""))
+        for table in CurationTables.all(result.summary, timings: true)
+        where table.title != "Split by media type × category" {
+            Console.out(
+                "\n" + table.title + "\n" + MarkdownReport.render(table) + (table.note.map { "(\($0))\n" } ?? ""))
         }
         let summary = result.summary
         func rows(_ count: Int) -> String { count == 1 ? "1 row" : "\(NumberFormat.grouped(count)) rows" }
-        Console.out("wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), "
-            + "\(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md "
-            + "in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
+        Console.out(
+            "wrote \(out)/train.csv (\(rows(summary.train))), \(out)/val.csv (\(rows(summary.val))), "
+                + "\(out)/curation-log.csv (\(rows(summary.rowsRead))), \(out)/curation-summary.md "
+                + "in \(NumberFormat.decimal(Date().timeIntervalSince(started), 2)) s")
     }
 }

@@ -10,23 +10,23 @@ struct DemoData: AsyncParsableCommand {
         commandName: "demo-data",
         abstract: "Write a demo manifest shaped like the MBC archive (with --media: real video and image files).",
         discussion: """
-        The manifest reproduces the seed report's shares of media types (50:50), resolutions \
-        (1920×1080 77.78%, 720×512 15.52%, 1280×720 5.86%, other 0.84%), the eight categories, \
-        video-duration buckets and caption lengths (≈440 characters, ≈106 words, Korean-looking \
-        text with the report's most frequent words). The same --seed gives the same bytes.
+            The manifest reproduces the seed report's shares of media types (50:50), resolutions \
+            (1920×1080 77.78%, 720×512 15.52%, 1280×720 5.86%, other 0.84%), the eight categories, \
+            video-duration buckets and caption lengths (≈440 characters, ≈106 words, Korean-looking \
+            text with the report's most frequent words). The same --seed gives the same bytes.
 
-        Examples:
-          wanlora demo-data --rows 199994 --out demo            # demo/manifest.csv
-          wanlora demo-data --rows 2000 --splits --broken 9 --out demo
-              # also demo/train.csv (85%, converted to 1280×720) and demo/val.csv (10%, not
-              # converted: the report's mistake) and 9 rows that the reader must reject
-          wanlora demo-data --media --out demo/data
-              # 35 real files made with ffmpeg's test sources (23 videos, 12 images) at the
-              # archive's sizes: 1080p25, 1080p29.97 H.264 with audio, 1080i MPEG-2 TS, 720×512
-              # (one anamorphic 16:9), 720p, vertical 1080×1920, HDV 1440×1080, a rotated phone
-              # video, variable frame rate, a 2.5 s video, a truncated file, a 4K image; Korean
-              # captions; demo/data/manifest.csv, train.csv (26 rows) and val.csv (9 rows)
-        """)
+            Examples:
+              wanlora demo-data --rows 199994 --out demo            # demo/manifest.csv
+              wanlora demo-data --rows 2000 --splits --broken 9 --out demo
+                  # also demo/train.csv (85%, converted to 1280×720) and demo/val.csv (10%, not
+                  # converted: the report's mistake) and 9 rows that the reader must reject
+              wanlora demo-data --media --out demo/data
+                  # 35 real files made with ffmpeg's test sources (23 videos, 12 images) at the
+                  # archive's sizes: 1080p25, 1080p29.97 H.264 with audio, 1080i MPEG-2 TS, 720×512
+                  # (one anamorphic 16:9), 720p, vertical 1080×1920, HDV 1440×1080, a rotated phone
+                  # video, variable frame rate, a 2.5 s video, a truncated file, a 4K image; Korean
+                  # captions; demo/data/manifest.csv, train.csv (26 rows) and val.csv (9 rows)
+            """)
 
     @Option(help: "Number of rows (any size; the archive has 199,994).")
     var rows: Int = 2_000
@@ -46,7 +46,9 @@ struct DemoData: AsyncParsableCommand {
     @Flag(help: "Make real media files with ffmpeg (35 files, about 100 MB) instead of a manifest of names.")
     var media = false
 
-    @Option(help: ArgumentHelp("With --media: shrink every picture by this factor (1 = the archive's sizes).", valueName: "factor"))
+    @Option(
+        help: ArgumentHelp(
+            "With --media: shrink every picture by this factor (1 = the archive's sizes).", valueName: "factor"))
     var mediaScale: Double = 1
 
     @Option(help: "With --media: parallel ffmpeg processes.")
@@ -61,7 +63,9 @@ struct DemoData: AsyncParsableCommand {
     func validate() throws {
         guard rows > 0 else { throw ValidationError("--rows must be at least 1 (got \(rows))") }
         guard broken >= 0 else { throw ValidationError("--broken cannot be negative (got \(broken))") }
-        guard mediaScale > 0 && mediaScale <= 1 else { throw ValidationError("--media-scale must be in (0, 1], e.g. 0.25") }
+        guard mediaScale > 0 && mediaScale <= 1 else {
+            throw ValidationError("--media-scale must be in (0, 1], e.g. 0.25")
+        }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
     }
 
@@ -74,7 +78,9 @@ struct DemoData: AsyncParsableCommand {
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             } catch {
-                throw GeneralError("cannot create folder \(out): \(error.localizedDescription)", remedy: "choose a writable --out folder")
+                throw GeneralError(
+                    "cannot create folder \(out): \(error.localizedDescription)",
+                    remedy: "choose a writable --out folder")
             }
             let generator = DemoManifestGenerator(rows: rows, seed: seed, brokenRows: broken)
             let generated = generator.generate(progress: Console.progress(style: .automatic(quiet: quiet)))
@@ -106,13 +112,17 @@ struct DemoData: AsyncParsableCommand {
                 try await generator.generate(into: folder, jobs: width, progress: progress)
             }
             var written: [String] = []
-            for (name, split) in [("manifest.csv", nil), ("train.csv", "train"), ("val.csv", "val")] as [(String, String?)] {
+            for (name, split) in [("manifest.csv", nil), ("train.csv", "train"), ("val.csv", "val")]
+                as [(String, String?)]
+            {
                 let path = (out as NSString).appendingPathComponent(name)
                 try write(DemoMediaGenerator.csv(items, split: split), to: path)
                 written.append("\(path) (\(items.filter { split == nil || $0.split == split }.count) rows)")
             }
             let videos = items.filter { $0.mediaType == .video }.count
-            Console.out("wrote \(videos) videos and \(items.count - videos) images under \(out), " + written.joined(separator: ", "))
+            Console.out(
+                "wrote \(videos) videos and \(items.count - videos) images under \(out), "
+                    + written.joined(separator: ", "))
         }
     }
 
@@ -120,7 +130,9 @@ struct DemoData: AsyncParsableCommand {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw GeneralError("cannot write \(path): \(error.localizedDescription)", remedy: "check the folder's permissions and free disk space")
+            throw GeneralError(
+                "cannot write \(path): \(error.localizedDescription)",
+                remedy: "check the folder's permissions and free disk space")
         }
     }
 }

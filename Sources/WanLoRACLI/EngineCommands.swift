@@ -8,21 +8,28 @@ import Support
 
 /// Options shared by `wanlora cache` and `wanlora train`.
 struct EngineRunOptions: ParsableArguments {
-    @Option(name: .customLong("config"), help: ArgumentHelp("The TOML configuration (docs/config.md).", valueName: "file"))
+    @Option(
+        name: .customLong("config"), help: ArgumentHelp("The TOML configuration (docs/config.md).", valueName: "file"))
     var configFile: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Set any key: section.key=value (TOML value). Repeatable.", valueName: "key=value"))
     var assignments: [String] = []
 
-    @Option(name: .customLong("engine-python"), help: ArgumentHelp(
-        "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, "
-            + "else engine/.venv/bin/python above the wanlora binary or the working folder).",
-        valueName: "path"))
+    @Option(
+        name: .customLong("engine-python"),
+        help: ArgumentHelp(
+            "Python interpreter with wanlora_engine installed (default: $WANLORA_ENGINE_PYTHON, "
+                + "else engine/.venv/bin/python above the wanlora binary or the working folder).",
+            valueName: "path"))
     var enginePython: String?
 
-    @Option(help: ArgumentHelp("auto (terminal: one live line; pipe: plain lines), terminal, "
-        + "plain, json (the engine's events unchanged on stdout) or none.",
-                               valueName: "mode"))
+    @Option(
+        help: ArgumentHelp(
+            "auto (terminal: one live line; pipe: plain lines), terminal, "
+                + "plain, json (the engine's events unchanged on stdout) or none.",
+            valueName: "mode"))
     var progress: String = "auto"
 
     @Flag(help: "Also show the engine's log lines (they always go to the run folder's log).")
@@ -30,8 +37,9 @@ struct EngineRunOptions: ParsableArguments {
 
     func validate() throws {
         if RunProgressMode(rawValue: progress) == nil {
-            throw ValidationError("--progress \(progress) is not a mode: "
-                + "use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError(
+                "--progress \(progress) is not a mode: "
+                    + "use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -62,18 +70,22 @@ private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: 
         console.message("--force: starting although the plan does not fit")
     }
     let session = RunSession(prepared: prepared)
-    let forwarding = StopForwarding(requestStop: { session.requestStop() }, announce: { action in
-        switch action {
-        case .interrupt:
-            console.message("stopping: the engine finishes this step and writes a checkpoint (Ctrl-C again stops it at once)")
-        case .terminate:
-            console.message("stopping at once: SIGTERM sent (the previous checkpoint stays valid; Ctrl-C again kills it)")
-        case .kill:
-            console.message("SIGKILL sent to the engine and its workers")
-        case .none:
-            break
-        }
-    })
+    let forwarding = StopForwarding(
+        requestStop: { session.requestStop() },
+        announce: { action in
+            switch action {
+            case .interrupt:
+                console.message(
+                    "stopping: the engine finishes this step and writes a checkpoint (Ctrl-C again stops it at once)")
+            case .terminate:
+                console.message(
+                    "stopping at once: SIGTERM sent (the previous checkpoint stays valid; Ctrl-C again kills it)")
+            case .kill:
+                console.message("SIGKILL sent to the engine and its workers")
+            case .none:
+                break
+            }
+        })
     let outcome: RunOutcome
     do {
         outcome = try session.run(force: force, observer: console.observer)
@@ -95,7 +107,8 @@ private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: 
     let folder = prepared.folder.path
     switch prepared.stage {
     case .cache:
-        Console.out("cache complete: \(prepared.resolved.data.cacheDir) (events: \(prepared.folder.eventsPath(.cache)))")
+        Console.out(
+            "cache complete: \(prepared.resolved.data.cacheDir) (events: \(prepared.folder.eventsPath(.cache)))")
     case .train:
         let steps = outcome.finished?.step.map { " after \(NumberFormat.grouped($0)) steps" } ?? ""
         Console.out("training complete\(steps): \(folder)")
@@ -111,19 +124,19 @@ struct CacheCommand: ParsableCommand {
         commandName: "cache",
         abstract: "Encode the prepared clips (VAE latents) and captions (UMT5) once, for training.",
         discussion: """
-        Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json \
-        and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the \
-        Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: \
-        cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and \
-        continues where a stopped run ended: run the same command again. Items it cannot \
-        decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
+            Resolves the configuration, writes it into the run folder (run.runs_dir/run.name) as config.resolved.json \
+            and starts the engine's cache stage: every clip of data.train_manifest and data.val_manifest through the \
+            Wan VAE, every caption through UMT5 at training.text_length tokens, into data.cache_dir (empty: \
+            cache/WIDTHxHEIGHT-FRAMESf-TOKENSt). The engine checks the disk first, writes shards atomically and \
+            continues where a stopped run ended: run the same command again. Items it cannot \
+            decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
 
-        Examples:
-          wanlora cache --config run.toml
-          wanlora cache --config run.toml --set cache.device=cuda --progress plain
+            Examples:
+              wanlora cache --config run.toml
+              wanlora cache --config run.toml --set cache.device=cuda --progress plain
 
-        The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
-        """
+            The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
+            """
     )
 
     @OptionGroup var options: EngineRunOptions
@@ -131,8 +144,9 @@ struct CacheCommand: ParsableCommand {
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
             let config = try options.loadConfig()
-            let prepared = try RunPreparation.prepare(stage: .cache, config: config, configFile: options.configFile, resume: false,
-                                                      engine: try options.engine())
+            let prepared = try RunPreparation.prepare(
+                stage: .cache, config: config, configFile: options.configFile, resume: false,
+                engine: try options.engine())
             return try execute(prepared, options: options, force: false)
         }
         if code != 0 { throw ExitCode(code) }
@@ -146,38 +160,38 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train the LoRA adapters of both Wan2.2 experts: "
             + "the engine on one GPU, torchrun over several GPUs and nodes.",
         discussion: """
-        Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the \
-        planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; \
-        skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder \
-        and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, \
-        one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, \
-        NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
+            Resolves the configuration (preset, file, --set, --gpus, --nodes, --ulysses, --fsdp), checks it with the \
+            planner (memory, precision, Ulysses: a plan that does not fit is refused unless --force; \
+            skipped for training.device = "cpu"), checks the cache, writes config.resolved.json into the run folder \
+            and starts the engine: python for one GPU, torchrun (python -m torch.distributed.run) for several, \
+            one process per GPU, with your environment passed unchanged to every rank (CUDA_VISIBLE_DEVICES, \
+            NCCL_* and the rest). Progress shows step, loss, learning rate, seconds per step, ETA and GPU memory.
 
-        Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs \
-        and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert \
-        over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same \
-        command on every node with its own --node-rank and node 0's --master ADDR:PORT. \
-        A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
+            Several GPUs (docs/distributed.md): --ulysses U lets U GPUs share each sample's tokens (U divides the GPUs \
+            and the 40 heads), the others train different samples (data parallel); --fsdp shards the frozen expert \
+            over all GPUs. Samples per step = micro_batch × grad_accum × (GPUs / U). Several nodes: run the same \
+            command on every node with its own --node-rank and node 0's --master ADDR:PORT. \
+            A run can resume on another number of GPUs: the engine keeps its samples per step by changing grad_accum.
 
-        --dry-run prints the run folder, the command for this node, \
-        the same launch as a Slurm script and the per-GPU plan, and starts nothing.
+            --dry-run prints the run folder, the command for this node, \
+            the same launch as a Slurm script and the per-GPU plan, and starts nothing.
 
-        Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C \
-        stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. \
-        The exit status is the engine's: 0 completed, 1 failed, \
-        2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
+            Ctrl-C asks the engine to finish its step, write a checkpoint and stop (exit status 130); a second Ctrl-C \
+            stops it at once (the previous checkpoint stays valid), a third kills it. Continue with --resume. \
+            The exit status is the engine's: 0 completed, 1 failed, \
+            2 configuration refused, 3 loss became NaN/Inf, 130 interrupted.
 
-        Examples:
-          wanlora train --config run.toml
-          wanlora train --config run.toml --resume
-          wanlora train --config run.toml --gpus 1 --ulysses 1 --set training.overfit_samples=100
-          wanlora train --config run.toml --gpus 8 --ulysses 2 --dry-run
-        Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
-          wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
+            Examples:
+              wanlora train --config run.toml
+              wanlora train --config run.toml --resume
+              wanlora train --config run.toml --gpus 1 --ulysses 1 --set training.overfit_samples=100
+              wanlora train --config run.toml --gpus 8 --ulysses 2 --dry-run
+            Two nodes of 8 GPUs, node 0 at 10.0.0.1 (run on each node with its own --node-rank):
+              wanlora train --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
 
-        The run folder holds config.resolved.json, events.jsonl, train.log, \
-        checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
-        """
+            The run folder holds config.resolved.json, events.jsonl, train.log, \
+            checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
+            """
     )
 
     @OptionGroup var options: EngineRunOptions
@@ -185,60 +199,82 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the run's newest checkpoint (bit-identical to an uninterrupted run).")
     var resume = false
 
-    @Option(help: ArgumentHelp("GPUs (engine processes) on this node; sets hardware.gpus_per_node. More than one launches torchrun.",
-                               valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "GPUs (engine processes) on this node; sets hardware.gpus_per_node. More than one launches torchrun.",
+            valueName: "n"))
     var gpus: Int?
 
-    @Option(help: ArgumentHelp("Nodes of the run; sets hardware.nodes. More than one needs --master and --node-rank.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Nodes of the run; sets hardware.nodes. More than one needs --master and --node-rank.", valueName: "n"))
     var nodes: Int?
 
     @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
     var nodeRank: Int = 0
 
-    @Option(help: ArgumentHelp("Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
+    @Option(
+        help: ArgumentHelp(
+            "Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
     var master: String?
 
-    @Option(help: ArgumentHelp("Ulysses degree: GPUs sharing one sample's tokens; sets hardware.ulysses_degree.", valueName: "U"))
+    @Option(
+        help: ArgumentHelp(
+            "Ulysses degree: GPUs sharing one sample's tokens; sets hardware.ulysses_degree.", valueName: "U"))
     var ulysses: Int?
 
     @Flag(inversion: .prefixedNo, help: "Shard the frozen expert weights over all GPUs (FSDP); sets hardware.fsdp.")
     var fsdp: Bool?
 
-    @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp(
-        "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the "
-            + "ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
-        valueName: "s"))
+    @Option(
+        name: .customLong("shutdown-timeout"),
+        help: ArgumentHelp(
+            "Seconds torchrun waits after Ctrl-C/SIGTERM/SIGUSR1 for the step and its checkpoint before it kills the "
+                + "ranks (default: training.stop_grace_seconds + \(Launcher.exitMarginSeconds)).",
+            valueName: "s"))
     var shutdownTimeout: Int?
 
-    @Option(name: .customLong("max-restarts"), help: ArgumentHelp(
-        "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole "
-            + "checkpoint, up to k times (0: off).",
-        valueName: "k"))
+    @Option(
+        name: .customLong("max-restarts"),
+        help: ArgumentHelp(
+            "torchrun's elastic restarts: when a rank dies, all ranks start again and continue from the last whole "
+                + "checkpoint, up to k times (0: off).",
+            valueName: "k"))
     var maxRestarts: Int = 0
 
-    @Option(name: .customLong("slurm-time"), help: ArgumentHelp(
-        "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
+    @Option(
+        name: .customLong("slurm-time"),
+        help: ArgumentHelp(
+            "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
     var slurmTime: String?
 
-    @Option(name: .customLong("slurm-partition"), help: ArgumentHelp(
-        "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
+    @Option(
+        name: .customLong("slurm-partition"),
+        help: ArgumentHelp(
+            "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
     var slurmPartition: String?
 
-    @Option(name: .customLong("slurm-account"), help: ArgumentHelp(
-        "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
+    @Option(
+        name: .customLong("slurm-account"),
+        help: ArgumentHelp(
+            "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
     var slurmAccount: String?
 
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
     var force = false
 
-    @Flag(name: .customLong("dry-run"), help: "Print the run folder, the launch command, a Slurm script and the per-GPU plan; start nothing.")
+    @Flag(
+        name: .customLong("dry-run"),
+        help: "Print the run folder, the launch command, a Slurm script and the per-GPU plan; start nothing.")
     var dryRun = false
 
     func validate() throws {
         if let gpus, gpus < 1 { throw ValidationError("--gpus must be 1 or more, not \(gpus).") }
         if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
         if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
-        if let shutdownTimeout, shutdownTimeout < 1 { throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).") }
+        if let shutdownTimeout, shutdownTimeout < 1 {
+            throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).")
+        }
         if maxRestarts < 0 { throw ValidationError("--max-restarts must be 0 (off) or more, not \(maxRestarts).") }
     }
 
@@ -257,14 +293,17 @@ struct TrainCommand: ParsableCommand {
             let config = try options.loadConfig(overrides: overrides)
             // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
             // itself); its per-node command names the address to fill in.
-            let masterAddress = try master.map(MasterAddress.init(parsing:))
+            let masterAddress =
+                try master.map(MasterAddress.init(parsing:))
                 ?? (dryRun && config.hardware.nodes > 1 ? TrainCommand.masterPlaceholder : nil)
-            let placement = NodePlacement(nodeRank: nodeRank, master: masterAddress,
-                                          shutdownTimeoutSeconds: shutdownTimeout,
-                                          maxRestarts: maxRestarts)
-            let prepared = try RunPreparation.prepare(stage: .train, config: config, configFile: options.configFile, resume: resume,
-                                                      engine: try options.engine(), placement: placement,
-                                                      resumeCommand: resumeCommand())
+            let placement = NodePlacement(
+                nodeRank: nodeRank, master: masterAddress,
+                shutdownTimeoutSeconds: shutdownTimeout,
+                maxRestarts: maxRestarts)
+            let prepared = try RunPreparation.prepare(
+                stage: .train, config: config, configFile: options.configFile, resume: resume,
+                engine: try options.engine(), placement: placement,
+                resumeCommand: resumeCommand())
             if dryRun {
                 try printDryRun(prepared)
                 return prepared.blockingChecks.isEmpty || force ? 0 : 1
@@ -280,7 +319,8 @@ struct TrainCommand: ParsableCommand {
         if RunLock.isHeld(p.folder) { return "not written: a run holds the folder" }
         let text = p.resolved.formatted()
         if let existing = FileManager.default.contents(atPath: p.folder.configPath) {
-            return String(decoding: existing, as: UTF8.self) == text ? "written earlier, unchanged"
+            return String(decoding: existing, as: UTF8.self) == text
+                ? "written earlier, unchanged"
                 : "not written: the folder has another config; `wanlora train` checks it when it starts"
         }
         try FileManager.default.createDirectory(atPath: p.folder.path, withIntermediateDirectories: true)
@@ -304,16 +344,26 @@ struct TrainCommand: ParsableCommand {
         Console.out("processes:   \(p.launch.processes)\(p.launch.processes > 1 ? " (torchrun)" : "")")
         Console.out("command:     \(p.launch.commandLine)")
         if let plan = p.plan {
-            Console.out("plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, \(NumberFormat.grouped(plan.schedule.totalSteps)) steps, about \(String(format: "%.1f", plan.schedule.runHours)) h")
-            let w = plan.placement, h = plan.host
-            let blocks = w.streams
+            Console.out(
+                "plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per "
+                    + "GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, "
+                    + "\(NumberFormat.grouped(plan.schedule.totalSteps)) steps, "
+                    + "about \(String(format: "%.1f", plan.schedule.runHours)) h"
+            )
+            let w = plan.placement
+            let h = plan.host
+            let blocks =
+                w.streams
                 ? "\(w.residentBlocks) of \(w.blocks) blocks on the GPU, \(w.streamedBlocks) streamed from host memory "
                     + "(\(w.hostWeights.rawValue))"
                 : "all \(w.blocks) blocks on the GPU"
             let kept = plan.setup.activationOffload == "host" ? "host memory" : "GPU memory"
             Console.out("weights:     \(blocks); kept activations in \(kept)")
-            Console.out("host RAM:    \(String(format: "%.1f", Double(h.neededBytes) / 1_073_741_824)) GiB needed"
-                + (h.availableBytes.map { String(format: ", %.1f GiB available", Double($0) / 1_073_741_824) } ?? ""))
+            Console.out(
+                "host RAM:    \(String(format: "%.1f", Double(h.neededBytes) / 1_073_741_824)) GiB needed"
+                    + (h.availableBytes.map { String(format: ", %.1f GiB available", Double($0) / 1_073_741_824) }
+                        ?? "")
+            )
             for check in plan.checks {
                 Console.out("  \(check.severity.rawValue): \(check.message)")
                 if check.severity == .error { Console.out("    fix: \(check.remedy)") }
@@ -321,13 +371,18 @@ struct TrainCommand: ParsableCommand {
         }
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
-        let settings = SlurmSettings(time: slurmTime, partition: slurmPartition, account: slurmAccount,
-                                     signalLeadSeconds: (request.shutdownTimeoutSeconds
-                                                         ?? p.resolved.settings.training.stopGraceSeconds) + 30)
+        let settings = SlurmSettings(
+            time: slurmTime, partition: slurmPartition, account: slurmAccount,
+            signalLeadSeconds: (request.shutdownTimeoutSeconds
+                ?? p.resolved.settings.training.stopGraceSeconds) + 30)
         let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)
         Console.out("")
-        FileHandle.standardOutput.write(Data(DryRun.text(request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
-                                                          slurmScript: slurm, plan: p.plan).utf8))
+        FileHandle.standardOutput.write(
+            Data(
+                DryRun.text(
+                    request: request, command: LaunchCommand([p.launch.executable] + p.launch.arguments),
+                    slurmScript: slurm, plan: p.plan
+                ).utf8))
     }
 }
 
@@ -337,17 +392,19 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs",
         abstract: "List runs with their state, steps and last loss.",
         discussion: """
-        Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): \
-        the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine \
-        ended without its final event — resume it; new when nothing ran yet), steps done of the total, \
-        the last training and validation loss, the checkpoints on disk and the time of the last event.
-        """
+            Reads every run folder under the runs folder (--runs-dir, or run.runs_dir of --config, default ./runs): \
+            the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine \
+            ended without its final event — resume it; new when nothing ran yet), steps done of the total, \
+            the last training and validation loss, the checkpoints on disk and the time of the last event.
+            """
     )
 
     @Option(name: .customLong("runs-dir"), help: ArgumentHelp("Folder that holds the run folders.", valueName: "dir"))
     var runsDir: String?
 
-    @Option(name: .customLong("config"), help: ArgumentHelp("Take the runs folder from this configuration's run.runs_dir.", valueName: "file"))
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp("Take the runs folder from this configuration's run.runs_dir.", valueName: "file"))
     var configFile: String?
 
     @Flag(help: "Print JSON (one object per run) instead of the table.")

@@ -14,8 +14,9 @@ enum EngineLocator {
             searchFrom.append((executable as NSString).deletingLastPathComponent)
         }
         searchFrom.append(FileManager.default.currentDirectoryPath)
-        return try EngineInstallation.locate(explicit: explicit, environment: ProcessInfo.processInfo.environment,
-                                             searchFrom: searchFrom)
+        return try EngineInstallation.locate(
+            explicit: explicit, environment: ProcessInfo.processInfo.environment,
+            searchFrom: searchFrom)
     }
 }
 
@@ -26,8 +27,10 @@ final class StopForwarding {
     private var sources: [DispatchSourceSignal] = []
 
     /// `requestStop` takes the next teardown step; `announce` tells the user which one was taken.
-    init(requestStop: @escaping @Sendable () -> EngineProcess.StopAction,
-         announce: @escaping @Sendable (EngineProcess.StopAction) -> Void) {
+    init(
+        requestStop: @escaping @Sendable () -> EngineProcess.StopAction,
+        announce: @escaping @Sendable (EngineProcess.StopAction) -> Void
+    ) {
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -39,9 +42,11 @@ final class StopForwarding {
 
     /// For sample and evaluate: the first Ctrl-C says what stays on disk (`kept`).
     convenience init(stage: EngineStage, kept: String) {
-        self.init(requestStop: { stage.requestStop() }, announce: { action in
-            if action == .interrupt { Console.err("stopping: \(kept) (Ctrl-C again: SIGTERM, then SIGKILL)") }
-        })
+        self.init(
+            requestStop: { stage.requestStop() },
+            announce: { action in
+                if action == .interrupt { Console.err("stopping: \(kept) (Ctrl-C again: SIGTERM, then SIGKILL)") }
+            })
     }
 
     /// Restores the default handling of the signals.

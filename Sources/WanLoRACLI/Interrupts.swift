@@ -15,7 +15,8 @@ enum Interrupts {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
                 if counter.increment() == 1 {
-                    Console.err("\nstopping: waiting for running ffmpeg processes to end (Ctrl-C again to quit at once)")
+                    Console.err(
+                        "\nstopping: waiting for running ffmpeg processes to end (Ctrl-C again to quit at once)")
                     task.cancel()
                 } else {
                     exit(130)

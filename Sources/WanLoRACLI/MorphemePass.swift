@@ -6,28 +6,38 @@ import Support
 
 /// Options of the Korean morpheme analysis, shared by `analyze --morphemes` and curate's template flag.
 struct MorphemeAnalysisOptions: ParsableArguments {
-    @Option(name: .customLong("morpheme-unit"), help: ArgumentHelp(
-        "word: Kiwi analyses each distinct space-separated word once (fast); "
-            + "caption: each caption whole, in context (exact, slower).",
-        valueName: "unit"))
+    @Option(
+        name: .customLong("morpheme-unit"),
+        help: ArgumentHelp(
+            "word: Kiwi analyses each distinct space-separated word once (fast); "
+                + "caption: each caption whole, in context (exact, slower).",
+            valueName: "unit"))
     var unit: String = MorphemeJob.Unit.word.rawValue
 
-    @Option(name: .customLong("template-words"), help: ArgumentHelp(
-        "A caption's template key: the set of its first N distinct content words.", valueName: "N"))
+    @Option(
+        name: .customLong("template-words"),
+        help: ArgumentHelp(
+            "A caption's template key: the set of its first N distinct content words.", valueName: "N"))
     var templateWords: Int = MorphemeOptions.defaultTemplateWords
 
-    @Option(name: .customLong("template-threshold"), help: ArgumentHelp(
-        "Captions whose key is shared by more than N captions of the dataset are template captions.", valueName: "N"))
+    @Option(
+        name: .customLong("template-threshold"),
+        help: ArgumentHelp(
+            "Captions whose key is shared by more than N captions of the dataset are template captions.", valueName: "N"
+        ))
     var templateThreshold: Int = MorphemeOptions.defaultTemplateThreshold
 
-    @Option(name: .customLong("morpheme-workers"),
-            help: ArgumentHelp("Kiwi's threads (0: one per core).", valueName: "N"))
+    @Option(
+        name: .customLong("morpheme-workers"),
+        help: ArgumentHelp("Kiwi's threads (0: one per core).", valueName: "N"))
     var workers: Int = 0
 
-    @Option(name: .customLong("engine-python"), help: ArgumentHelp(
-        "Python interpreter with wanlora_engine and Kiwi installed (default: $WANLORA_ENGINE_PYTHON, else "
-            + "engine/.venv/bin/python above the wanlora binary or the working folder).",
-        valueName: "path"))
+    @Option(
+        name: .customLong("engine-python"),
+        help: ArgumentHelp(
+            "Python interpreter with wanlora_engine and Kiwi installed (default: $WANLORA_ENGINE_PYTHON, else "
+                + "engine/.venv/bin/python above the wanlora binary or the working folder).",
+            valueName: "path"))
     var enginePython: String?
 
     func validate() throws {
@@ -55,8 +65,9 @@ final class MorphemePass {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw GeneralError("cannot create \(folder) for the morpheme analysis: \(error.localizedDescription)",
-                               remedy: "choose a writable --out folder")
+            throw GeneralError(
+                "cannot create \(folder) for the morpheme analysis: \(error.localizedDescription)",
+                remedy: "choose a writable --out folder")
         }
         self.folder = folder
         self.options = options

@@ -8,35 +8,35 @@ struct Prepare: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn the media of one or more manifests into training clips (ffmpeg), resumably.",
         discussion: """
-        Every split goes through the same pipeline (the seed report converted only train). For \
-        each file: ffprobe; deinterlace when interlaced (bwdif); turn upright when rotated; honour \
-        the sample aspect ratio; convert to 16 fps; cut clips of 4n+1 frames; scale to cover the \
-        target and crop the centre (--fit pad adds bars instead); images become one frame. Clips are \
-        H.264 CRF 12 MP4 (--quality lossless: FFV1 MKV), images PNG.
+            Every split goes through the same pipeline (the seed report converted only train). For \
+            each file: ffprobe; deinterlace when interlaced (bwdif); turn upright when rotated; honour \
+            the sample aspect ratio; convert to 16 fps; cut clips of 4n+1 frames; scale to cover the \
+            target and crop the centre (--fit pad adds bars instead); images become one frame. Clips are \
+            H.264 CRF 12 MP4 (--quality lossless: FFV1 MKV), images PNG.
 
-        Clip modes: head (one clip from the start), uniform (--clips-per-video K spread evenly, \
-        never overlapping), chunk (back-to-back clips, at most K; 0 = all that fit). A video shorter \
-        than one clip is shortened to the largest 4n+1 frames it holds (--short-videos shorten), \
-        padded by repeating its last frame (pad) or skipped (skip); below --min-frames it is skipped.
+            Clip modes: head (one clip from the start), uniform (--clips-per-video K spread evenly, \
+            never overlapping), chunk (back-to-back clips, at most K; 0 = all that fit). A video shorter \
+            than one clip is shortened to the largest 4n+1 frames it holds (--short-videos shorten), \
+            padded by repeating its last frame (pad) or skipped (skip); below --min-frames it is skipped.
 
-        Outputs: OUT/SPLIT/xx/NAME.cK.mp4, OUT/manifest.csv (one row per clip: path, media_type, \
-        resolution, frames, fps, duration, start, split, category, caption, weight, augmentation, \
-        source), OUT/SPLIT.csv, quarantine.csv (files that failed, with ffmpeg's message), \
-        skipped.csv. The split is named by the manifest file (train.csv → train, all_val.csv → val) \
-        or --split-name. A `weight` column (from curate) is carried through.
+            Outputs: OUT/SPLIT/xx/NAME.cK.mp4, OUT/manifest.csv (one row per clip: path, media_type, \
+            resolution, frames, fps, duration, start, split, category, caption, weight, augmentation, \
+            source), OUT/SPLIT.csv, quarantine.csv (files that failed, with ffmpeg's message), \
+            skipped.csv. The split is named by the manifest file (train.csv → train, all_val.csv → val) \
+            or --split-name. A `weight` column (from curate) is carried through.
 
-        Resumable: OUT/prepare-journal.sqlite records every clip. Run the same command after a crash, \
-        kill -9 or Ctrl-C: finished clips are kept, half-written ones redone, none duplicated. Files \
-        that fail are quarantined and the run goes on.
+            Resumable: OUT/prepare-journal.sqlite records every clip. Run the same command after a crash, \
+            kill -9 or Ctrl-C: finished clips are kept, half-written ones redone, none duplicated. Files \
+            that fail are quarantined and the run goes on.
 
-        Examples:
-          wanlora prepare curated/train.csv curated/val.csv --out prepared
-          wanlora prepare train.csv --out prepared480 --resolution 832x480 \\
-              --frames 49 --mode chunk --clips-per-video 3
-          wanlora prepare train.csv --out prepared --buckets --pixel-budget 921600
-          wanlora prepare train.csv --out prepared \\
-              --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
-        """)
+            Examples:
+              wanlora prepare curated/train.csv curated/val.csv --out prepared
+              wanlora prepare train.csv --out prepared480 --resolution 832x480 \\
+                  --frames 49 --mode chunk --clips-per-video 3
+              wanlora prepare train.csv --out prepared --buckets --pixel-budget 921600
+              wanlora prepare train.csv --out prepared \\
+                  --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
+            """)
 
     @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv.")
     var manifests: [String]
@@ -44,16 +44,21 @@ struct Prepare: AsyncParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
-    @Option(help: ArgumentHelp("Split name for all clips (default: from each manifest's file name).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp("Split name for all clips (default: from each manifest's file name).", valueName: "name"))
     var splitName: String?
 
     @Option(help: ArgumentHelp("Target size WIDTHxHEIGHT (832x480 for 480P).", valueName: "WxH"))
     var resolution: String = "1280x720"
 
-    @Flag(help: "Aspect-ratio buckets instead of one size: sides in multiples of --bucket-step, area within --pixel-budget.")
+    @Flag(
+        help:
+            "Aspect-ratio buckets instead of one size: sides in multiples of --bucket-step, area within --pixel-budget."
+    )
     var buckets = false
 
-    @Option(help: ArgumentHelp("Pixels per frame for --buckets (default: the area of --resolution).", valueName: "pixels"))
+    @Option(
+        help: ArgumentHelp("Pixels per frame for --buckets (default: the area of --resolution).", valueName: "pixels"))
     var pixelBudget: Int?
 
     @Option(help: ArgumentHelp("Bucket side step in pixels.", valueName: "px"))
@@ -86,7 +91,8 @@ struct Prepare: AsyncParsableCommand {
     @Option(help: "hq (H.264 CRF 12 MP4) or lossless (FFV1 MKV).")
     var quality: String = "hq"
 
-    @Option(help: ArgumentHelp("Augment items of these categories (comma-separated or repeated).", valueName: "categories"))
+    @Option(
+        help: ArgumentHelp("Augment items of these categories (comma-separated or repeated).", valueName: "categories"))
     var augmentCategories: [String] = []
 
     @Option(help: ArgumentHelp("Augment items whose weight column is at least this.", valueName: "weight"))
@@ -113,7 +119,9 @@ struct Prepare: AsyncParsableCommand {
     @Flag(help: "Exit with status 2 when any file was quarantined.")
     var strict = false
 
-    @Option(help: ArgumentHelp("Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
+    @Option(
+        help: ArgumentHelp(
+            "Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
     var column: [String] = []
 
     @Option(help: ArgumentHelp("ffmpeg to run (a name on PATH or a path).", valueName: "path"))
@@ -133,21 +141,33 @@ struct Prepare: AsyncParsableCommand {
             throw ValidationError("--resolution \(resolution) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")
         }
         guard size.width % 2 == 0, size.height % 2 == 0 else {
-            throw ValidationError("--resolution \(resolution): width and height must be even (4:2:0 video), e.g. 1280x720")
+            throw ValidationError(
+                "--resolution \(resolution): width and height must be even (4:2:0 video), e.g. 1280x720")
         }
         if splitName != nil && manifests.count > 1 {
-            throw ValidationError("--split-name names the split of a single manifest; "
-                + "with several, each is named by its file (train.csv → train)")
+            throw ValidationError(
+                "--split-name names the split of a single manifest; "
+                    + "with several, each is named by its file (train.csv → train)")
         }
         if let pixelBudget, pixelBudget < bucketStep * bucketStep {
             throw ValidationError("--pixel-budget \(pixelBudget) is smaller than one \(bucketStep)×\(bucketStep) block")
         }
-        guard bucketStep >= 2, bucketStep % 2 == 0 else { throw ValidationError("--bucket-step must be even and at least 2 (16 suits Wan's 8× VAE and 2× patches)") }
+        guard bucketStep >= 2, bucketStep % 2 == 0 else {
+            throw ValidationError("--bucket-step must be even and at least 2 (16 suits Wan's 8× VAE and 2× patches)")
+        }
         guard FitMode(rawValue: fit) != nil else { throw ValidationError("--fit \(fit): use cover or pad") }
-        guard ClipMode(rawValue: mode) != nil else { throw ValidationError("--mode \(mode): use head, uniform or chunk") }
-        guard ShortVideoRule(rawValue: shortVideos) != nil else { throw ValidationError("--short-videos \(shortVideos): use shorten, pad or skip") }
-        guard DeinterlaceMode(rawValue: deinterlace) != nil else { throw ValidationError("--deinterlace \(deinterlace): use auto, bwdif, yadif or off") }
-        guard IntermediateQuality(rawValue: quality) != nil else { throw ValidationError("--quality \(quality): use hq or lossless") }
+        guard ClipMode(rawValue: mode) != nil else {
+            throw ValidationError("--mode \(mode): use head, uniform or chunk")
+        }
+        guard ShortVideoRule(rawValue: shortVideos) != nil else {
+            throw ValidationError("--short-videos \(shortVideos): use shorten, pad or skip")
+        }
+        guard DeinterlaceMode(rawValue: deinterlace) != nil else {
+            throw ValidationError("--deinterlace \(deinterlace): use auto, bwdif, yadif or off")
+        }
+        guard IntermediateQuality(rawValue: quality) != nil else {
+            throw ValidationError("--quality \(quality): use hq or lossless")
+        }
         guard fps >= 1 else { throw ValidationError("--fps must be at least 1") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
         guard augmentCopies >= 0 else { throw ValidationError("--augment-copies cannot be negative") }
@@ -155,7 +175,9 @@ struct Prepare: AsyncParsableCommand {
             throw ValidationError("--augment: '\(name)' is not one of hflip, crop, color, reverse, speed")
         }
         if let problem = clipPolicy.problem {
-            throw ValidationError(problem.replacingOccurrences(of: "frames per clip", with: "--frames").replacingOccurrences(of: "the minimum frame count", with: "--min-frames"))
+            throw ValidationError(
+                problem.replacingOccurrences(of: "frames per clip", with: "--frames").replacingOccurrences(
+                    of: "the minimum frame count", with: "--min-frames"))
         }
         guard progress == "auto" || ProgressStyle(rawValue: progress) != nil else {
             throw ValidationError("--progress \(progress): use \(ProgressStyle.optionValues)")
@@ -174,13 +196,19 @@ struct Prepare: AsyncParsableCommand {
 
     var options: PrepareOptions {
         let size = Resolution(parsing: resolution)!
-        let target: FrameTarget = buckets ? .buckets(AspectBuckets(pixelBudget: pixelBudget ?? size.pixels, step: bucketStep)) : .fixed(size)
-        let categories = Set(augmentCategories.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let target: FrameTarget =
+            buckets ? .buckets(AspectBuckets(pixelBudget: pixelBudget ?? size.pixels, step: bucketStep)) : .fixed(size)
+        let categories = Set(
+            augmentCategories.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty })
         return PrepareOptions(
             target: target, clips: clipPolicy,
-            encode: EncodeSettings(fit: FitMode(rawValue: fit)!, deinterlace: DeinterlaceMode(rawValue: deinterlace)!, quality: IntermediateQuality(rawValue: quality)!, fps: fps),
+            encode: EncodeSettings(
+                fit: FitMode(rawValue: fit)!, deinterlace: DeinterlaceMode(rawValue: deinterlace)!,
+                quality: IntermediateQuality(rawValue: quality)!, fps: fps),
             augmentation: AugmentationPolicy(
-                categories: categories, minimumWeight: augmentWeightAbove, kinds: Set(augmentKindNames.compactMap(AugmentationKind.init(rawValue:))),
+                categories: categories, minimumWeight: augmentWeightAbove,
+                kinds: Set(augmentKindNames.compactMap(AugmentationKind.init(rawValue:))),
                 copies: augmentCopies, seed: seed),
             jobs: jobs, retryFailed: retryFailed, tools: MediaTools(ffmpeg: ffmpeg, ffprobe: ffprobe))
     }
@@ -193,7 +221,8 @@ struct Prepare: AsyncParsableCommand {
             var inputs: [PrepareInput] = []
             for path in manifests {
                 let manifest = try reader.read(path: path, progress: reporter)
-                inputs.append(PrepareInput(manifest: manifest, split: splitName ?? PrepareInput.splitName(forManifest: path)))
+                inputs.append(
+                    PrepareInput(manifest: manifest, split: splitName ?? PrepareInput.splitName(forManifest: path)))
             }
             let preparation = MediaPreparation(outputDirectory: out, options: options)
             if dryRun {
@@ -202,7 +231,9 @@ struct Prepare: AsyncParsableCommand {
                 return nil
             }
             let frozenInputs = inputs
-            return try await Interrupts.cancellingOnSignals { try await preparation.run(frozenInputs, progress: reporter) }
+            return try await Interrupts.cancellingOnSignals {
+                try await preparation.run(frozenInputs, progress: reporter)
+            }
         }
         guard let summary else { return }
         if summary.interrupted && style == .terminal { Console.err("") }
@@ -213,7 +244,9 @@ struct Prepare: AsyncParsableCommand {
 
     /// A shell script with one ffmpeg command per clip, writing straight to the final names.
     static func script(_ plan: PreparePlan, preparation: MediaPreparation) -> String {
-        var lines = ["#!/bin/sh", "# \(plan.clips.count) clips; \(plan.setAside.count) items set aside (not listed)", "set -e"]
+        var lines = [
+            "#!/bin/sh", "# \(plan.clips.count) clips; \(plan.setAside.count) items set aside (not listed)", "set -e",
+        ]
         var folders: [String] = []
         var seen: Set<String> = []
         for clip in plan.clips {
@@ -222,14 +255,18 @@ struct Prepare: AsyncParsableCommand {
         }
         lines += folders.map { "mkdir -p " + shellQuoted($0) }
         for clip in plan.clips {
-            let arguments = [preparation.options.tools.ffmpeg] + clip.job.command.arguments(output: preparation.outputDirectory + "/" + clip.job.output)
+            let arguments =
+                [preparation.options.tools.ffmpeg]
+                + clip.job.command.arguments(output: preparation.outputDirectory + "/" + clip.job.output)
             lines.append(arguments.map(shellQuoted).joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }
 
     static func shellQuoted(_ text: String) -> String {
-        let safe = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./:=+,".unicodeScalars.contains($0) }
+        let safe = text.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) || "-_./:=+,".unicodeScalars.contains($0)
+        }
         return safe && !text.isEmpty ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

@@ -8,19 +8,19 @@ struct Probe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read every file of a manifest with ffprobe and compare it with the manifest.",
         discussion: """
-        For each accepted row, ffprobe (in parallel) reports the real width and height, the sample \
-        aspect ratio and display aspect, rotation (display matrix or rotate tag), duration, frame \
-        rate (r_frame_rate against avg_frame_rate: constant or variable), codec, field order \
-        (interlaced or progressive) and audio. The summary counts interlaced, variable-frame-rate, \
-        rotated and anamorphic files, lists files that cannot be read (with ffprobe's own message) \
-        and rows whose media type, resolution, duration or fps differ from the file.
+            For each accepted row, ffprobe (in parallel) reports the real width and height, the sample \
+            aspect ratio and display aspect, rotation (display matrix or rotate tag), duration, frame \
+            rate (r_frame_rate against avg_frame_rate: constant or variable), codec, field order \
+            (interlaced or progressive) and audio. The summary counts interlaced, variable-frame-rate, \
+            rotated and anamorphic files, lists files that cannot be read (with ffprobe's own message) \
+            and rows whose media type, resolution, duration or fps differ from the file.
 
-        --out writes one row per file: CSV, or JSON Lines when the name ends in .jsonl.
+            --out writes one row per file: CSV, or JSON Lines when the name ends in .jsonl.
 
-        Examples:
-          wanlora probe demo/data/manifest.csv
-          wanlora probe all_data.csv --out probe.csv --jobs 8
-        """)
+            Examples:
+              wanlora probe demo/data/manifest.csv
+              wanlora probe all_data.csv --out probe.csv --jobs 8
+            """)
 
     @Argument(help: "The manifest (CSV or JSON Lines) whose files to probe.")
     var manifest: String
@@ -31,7 +31,9 @@ struct Probe: AsyncParsableCommand {
     @Option(help: "Parallel ffprobe processes.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: ArgumentHelp("Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
+    @Option(
+        help: ArgumentHelp(
+            "Map a canonical column to a header name, CANONICAL=HEADER (repeatable).", valueName: "canonical=header"))
     var column: [String] = []
 
     @Option(help: "How many findings to list on the terminal.")
@@ -57,7 +59,8 @@ struct Probe: AsyncParsableCommand {
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> ProbeSummary in
             let reporter = Console.progress(style: ProgressStyle.chosen(progress, quiet: quiet))
-            let read = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(path: manifest, progress: reporter)
+            let read = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(
+                path: manifest, progress: reporter)
             let tools = MediaTools(ffprobe: ffprobe)
             let width = jobs
             let summary = try await Interrupts.cancellingOnSignals {
@@ -87,7 +90,8 @@ struct Probe: AsyncParsableCommand {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw GeneralError("cannot write \(path): \(error.localizedDescription)", remedy: "choose a writable --out path")
+            throw GeneralError(
+                "cannot write \(path): \(error.localizedDescription)", remedy: "choose a writable --out path")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Config
 
 @Suite struct ConfigLoaderTests {
@@ -15,29 +16,30 @@ import Testing
     }
 
     @Test func keysOverrideThePreset() throws {
-        let c = try ConfigLoader.parse(toml: """
-        preset = "v100"
-        [lora]
-        rank = 8
-        alpha = 4            # an integer where a float belongs is fine
-        targets = ["attn1.to_q", "ffn.net.2"]
-        [training]
-        frames = 33
-        resolution = "832×480"
-        learning_rate = 2e-5
-        gradient_checkpointing = false
-        optimizer = "adamw"
-        expert = "low"
-        [hardware]
-        gpu = "H200"
-        gpus_per_node = 4
-        nodes = 2
-        ulysses_degree = 4
-        t5 = "cached"
-        [eval]
-        metrics = ["fvd", "clip", "fvd"]
-        val_loss_timesteps = [250, 750]
-        """)
+        let c = try ConfigLoader.parse(
+            toml: """
+                preset = "v100"
+                [lora]
+                rank = 8
+                alpha = 4            # an integer where a float belongs is fine
+                targets = ["attn1.to_q", "ffn.net.2"]
+                [training]
+                frames = 33
+                resolution = "832×480"
+                learning_rate = 2e-5
+                gradient_checkpointing = false
+                optimizer = "adamw"
+                expert = "low"
+                [hardware]
+                gpu = "H200"
+                gpus_per_node = 4
+                nodes = 2
+                ulysses_degree = 4
+                t5 = "cached"
+                [eval]
+                metrics = ["fvd", "clip", "fvd"]
+                val_loss_timesteps = [250, 750]
+                """)
         #expect(c.preset == .v100)
         #expect(c.lora.rank == 8 && c.lora.alpha == 4.0 && c.lora.targets == ["attn1.to_q", "ffn.net.2"])
         #expect(c.training.frames == 33 && c.training.width == 832 && c.training.height == 480)
@@ -98,7 +100,10 @@ import Testing
             ("[training]\nframes = 0", "training.frames", "0", "from 1 to 1025"),
             ("[sample]\nframes = 80", "sample.frames", "80", "4n+1"),
             ("[training]\nresolution = \"1280x721\"", "training.resolution", "multiple of 16", "multiples of 16"),
-            ("[training]\nresolution = \"1000x720\"", "training.resolution", "nearest: 992 or 1008", "e.g. \"1280x720\""),
+            (
+                "[training]\nresolution = \"1000x720\"", "training.resolution", "nearest: 992 or 1008",
+                "e.g. \"1280x720\""
+            ),
             ("[training]\nresolution = \"1280 by 720\"", "training.resolution", "\"1280 by 720\"", "WIDTHxHEIGHT"),
             ("[training]\nresolution = \"8192x720\"", "training.resolution", "outside 16…4096", "from 16 to 4096"),
             ("[lora]\nrank = 0", "lora.rank", "0", "from 1 to 1024"),
@@ -131,8 +136,14 @@ import Testing
             ("[training]\ntimestep_logit_std = 0", "training.timestep_logit_std", "0", "greater than 0"),
             ("[training]\ntimestep_logit_mean = nan", "training.timestep_logit_mean", "nan", "a number"),
             ("[training]\ndevice = \"gpu\"", "training.device", "\"gpu\"", "\"cuda\""),
-            ("[training]\nexpert_grouping = \"batch\"", "training.expert_grouping", "\"batch\"", "\"sample\", \"step\""),
-            ("[training]\nloss_weighting = \"inverse\"", "training.loss_weighting", "\"inverse\"", "\"class_balanced\""),
+            (
+                "[training]\nexpert_grouping = \"batch\"", "training.expert_grouping", "\"batch\"",
+                "\"sample\", \"step\""
+            ),
+            (
+                "[training]\nloss_weighting = \"inverse\"", "training.loss_weighting", "\"inverse\"",
+                "\"class_balanced\""
+            ),
             ("[training]\nclass_balanced_beta = 1", "training.class_balanced_beta", "1", "between 0 and 1"),
             ("[training]\nfocal_gamma = -2", "training.focal_gamma", "-2", "0 or more"),
             ("[training]\noverfit_samples = -100", "training.overfit_samples", "-100", "from 0"),
@@ -146,7 +157,10 @@ import Testing
             ("[training]\nkeep_checkpoints = 0", "training.keep_checkpoints", "0", "from 1"),
             ("[training]\nfps = 0", "training.fps", "0", "from 1"),
             ("[training]\noptimizer = \"sgd\"", "training.optimizer", "\"sgd\"", "\"adamw\", \"adamw8bit\""),
-            ("[training]\nmixed_precision = \"tf32\"", "training.mixed_precision", "\"tf32\"", "\"bf16\", \"fp16\", \"fp32\""),
+            (
+                "[training]\nmixed_precision = \"tf32\"", "training.mixed_precision", "\"tf32\"",
+                "\"bf16\", \"fp16\", \"fp32\""
+            ),
             ("[training]\nschedule = \"step\"", "training.schedule", "\"step\"", "\"cosine\""),
             ("[training]\nexpert = \"middle\"", "training.expert", "\"middle\"", "\"high\", \"low\", \"both\""),
             ("[training]\nresidual_dtype = \"fp16\"", "training.residual_dtype", "\"fp16\"", "\"bf16\", \"fp32\""),
@@ -159,16 +173,25 @@ import Testing
             ("[hardware]\nulysses_degree = 0", "hardware.ulysses_degree", "0", "from 1"),
             ("[hardware]\nt5 = \"gpu\"", "hardware.t5", "\"gpu\"", "\"resident\", \"offload\", \"cached\""),
             ("[hardware]\nvae = \"cpu\"", "hardware.vae", "\"cpu\"", "\"cached\""),
-            ("[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"", "\"resident\", \"offload\""),
+            (
+                "[hardware]\ninactive_expert = \"cached\"", "hardware.inactive_expert", "\"cached\"",
+                "\"resident\", \"offload\""
+            ),
             ("[hardware]\ngpu = \"\"", "hardware.gpu", "\"\"", "non-empty"),
             ("[hardware]\ngpu_memory_limit = -1", "hardware.gpu_memory_limit", "-1", "0 or more"),
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\" \"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
-            ("[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"", "\"auto\", \"none\", \"all\""),
+            (
+                "[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"",
+                "\"auto\", \"none\", \"all\""
+            ),
             ("[training]\nffn_chunk_tokens = -1", "training.ffn_chunk_tokens", "-1", "from 0"),
             ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
-            ("[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"", "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""),
+            (
+                "[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"",
+                "\"wan\", \"diffusers_unipc\", \"diffusers_euler\""
+            ),
             ("[sample]\nsteps = 0", "sample.steps", "0", "from 1"),
             ("[sample]\nshift = -1", "sample.shift", "-1", "greater than 0"),
             ("[sample]\nguidance_high = 0.5", "sample.guidance_high", "0.5", "1 or more"),
@@ -193,7 +216,10 @@ import Testing
             ("[eval]\nweights_dir = \"\"", "eval.weights_dir", "\"\"", "non-empty"),
             ("preset = \"b200\"", "preset", "\"b200\"", "\"a100\", \"v100\", \"h100\""),
             ("[training]\nblocks = \"flash\"", "training.blocks", "\"flash\"", "\"fast\", \"diffusers\""),
-            ("[training]\non_nonfinite = \"ignore\"", "training.on_nonfinite", "\"ignore\"", "\"stop\", \"skip\", \"rollback\""),
+            (
+                "[training]\non_nonfinite = \"ignore\"", "training.on_nonfinite", "\"ignore\"",
+                "\"stop\", \"skip\", \"rollback\""
+            ),
             ("[training]\nrollback_lr_factor = 1.5", "training.rollback_lr_factor", "1.5", "at most 1"),
             ("[training]\nstop_grace_seconds = 0", "training.stop_grace_seconds", "0", "from 1 to 86400"),
         ]
@@ -206,12 +232,14 @@ import Testing
         }
         // Every key of the registry has at least one rule exercised above or is a free string.
         let tested = Set(cases.map(\.1))
-        let freeText: Set = ["data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
-                             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
-                             "training.keep_attention", "training.compile", "cache.vae_tiling",
-                             "hardware.fsdp",
-                             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
-                             "eval.clip_image_model", "eval.clip_text_model"]
+        let freeText: Set = [
+            "data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
+            "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
+            "training.keep_attention", "training.compile", "cache.vae_tiling",
+            "hardware.fsdp",
+            "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
+            "eval.clip_image_model", "eval.clip_text_model",
+        ]
         for key in ConfigKeys.all where !tested.contains(key.path) && !freeText.contains(key.path) {
             Issue.record("no invalid-value test for \(key.path)")
         }
@@ -219,10 +247,14 @@ import Testing
 
     /// hardware.gpu_memory_limit: GiB, 0 (the default) = what the card has; in the engine's JSON under its name.
     @Test func gpuMemoryLimitIsGiBAndZeroMeansTheCard() throws {
-        #expect(WanLoRAConfig.preset(.h100).hardware.gpuMemoryLimit == 0 && WanLoRAConfig.preset(.v100).hardware.gpuMemoryLimit == 0)
+        #expect(
+            WanLoRAConfig.preset(.h100).hardware.gpuMemoryLimit == 0
+                && WanLoRAConfig.preset(.v100).hardware.gpuMemoryLimit == 0)
         var c = try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = 60")
         #expect(c.hardware.gpuMemoryLimit == 60)
-        let negative = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = -1") }
+        let negative = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[hardware]\ngpu_memory_limit = -1")
+        }
         #expect(negative.key == "hardware.gpu_memory_limit" && negative.kind == .invalidValue)
         c.model.checkpoint = "/m"
         #expect(try ResolvedConfig(resolving: c, runName: "r").json()["hardware"]?["gpu_memory_limit"] == .int(60))
@@ -243,7 +275,10 @@ import Testing
             ulysses_degree = 3
             """
         let errors = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(toml: toml, source: "run.toml") }
-        #expect(errors.errors.map(\.key) == ["training.schedule", "training.frames", "lora.rank", "hardware.ulysses_degree"])
+        #expect(
+            errors.errors.map(\.key) == [
+                "training.schedule", "training.frames", "lora.rank", "hardware.ulysses_degree",
+            ])
         #expect(errors.errors.map(\.kind) == [.invalidValue, .invalidValue, .wrongType, .inconsistent])
         #expect(errors.errors[0].problem.hasPrefix("run.toml, line 2: training.schedule = \"linear\""))
         #expect(errors.errors[1].problem.contains("line 3") && errors.errors[1].problem.contains("nearest: 49 or 53"))
@@ -265,7 +300,9 @@ import Testing
         #expect(error.problem.contains("does not divide the 8 GPUs"))
         #expect(error.remedy.contains("1, 2, 4, 8"))
         // More than the world is also impossible.
-        #expect(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[hardware]\ngpus_per_node = 2\nulysses_degree = 4") }
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[hardware]\ngpus_per_node = 2\nulysses_degree = 4")
+        }
         // Across nodes it is fine when it divides.
         let ok = try ConfigLoader.parse(toml: "[hardware]\ngpus_per_node = 4\nnodes = 2\nulysses_degree = 8")
         #expect(ok.hardware.dataParallelSize == 1)
@@ -280,7 +317,9 @@ import Testing
     }
 
     @Test func datesAreRejectedAsWrongType() throws {
-        let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[data]\ncache_dir = 2024-01-01") }
+        let error = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[data]\ncache_dir = 2024-01-01")
+        }
         #expect(error.kind == .wrongType && error.key == "data.cache_dir")
     }
 
@@ -291,7 +330,8 @@ import Testing
     }
 
     @Test func loadsAFileFromDisk() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wanlora-config-\(UInt32.random(in: 0...UInt32.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wanlora-config-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("run.toml")
@@ -349,7 +389,9 @@ import Testing
 
     @Test func editDistanceSuggestions() {
         #expect(ConfigLoader.editDistance("kitten", "sitting") == 3)
-        #expect(ConfigLoader.closest(to: "ulysses", in: ["hardware.ulysses_degree", "ulysses_degree", "gpu"]) == nil || true)
+        #expect(
+            ConfigLoader.closest(to: "ulysses", in: ["hardware.ulysses_degree", "ulysses_degree", "gpu"]) == nil || true
+        )
         #expect(ConfigLoader.closest(to: "hardwar", in: ConfigKeys.sections) == "hardware")
         #expect(ConfigLoader.closest(to: "zzzzzz", in: ConfigKeys.sections) == nil)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Config
 
 /// SPEC §6: the report's A100 and V100 columns, key by key, and our H100 preset.

@@ -1,12 +1,14 @@
 import Foundation
 import Support
 import Testing
+
 @testable import Config
 
 /// config.resolved.json is the engine contract's format; these tests read the same fixture files
 /// as the engine's own tests (engine/tests/fixtures/).
 @Suite struct ResolvedConfigTests {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let fixtures = repoRoot.appendingPathComponent("engine/tests/fixtures")
 
     func fixture(_ name: String) throws -> JSONValue {
@@ -32,13 +34,19 @@ import Testing
         var c = WanLoRAConfig.preset(.h100)
         c.model.checkpoint = "/m"
         let json = try ResolvedConfig(resolving: c, runName: "r").json()
-        guard case .object(let top) = json else { Issue.record("not an object"); return }
+        guard case .object(let top) = json else {
+            Issue.record("not an object")
+            return
+        }
         #expect(top.map(\.key).sorted() == (["schema_version", "preset", "derived"] + ConfigKeys.sections).sorted())
         for entry in ConfigKeys.all {
             #expect(json[entry.section]?[entry.name] != nil, "\(entry.path) is not in config.resolved.json")
         }
         for section in ConfigKeys.sections {
-            guard case .object(let members)? = json[section] else { Issue.record("\(section)"); continue }
+            guard case .object(let members)? = json[section] else {
+                Issue.record("\(section)")
+                continue
+            }
             #expect(members.count == ConfigKeys.all.filter { $0.section == section }.count, "\(section)")
         }
         #expect(json["training"]?["grad_accumulation"] == .int(8) && json["train"] == nil)
@@ -61,7 +69,8 @@ import Testing
     /// key the engine's test expects (engine/tests/test_config.py applies the same edits).
     @Test func invalidCasesAreRefusedNamingTheKey() throws {
         guard case .array(let cases) = try fixture("config.invalid.cases.json"),
-              case .object(let demo) = try fixture("config.resolved.demo.json") else {
+            case .object(let demo) = try fixture("config.resolved.demo.json")
+        else {
             Issue.record("the fixtures are not as expected")
             return
         }
@@ -70,13 +79,17 @@ import Testing
             var members = members.filter { $0.key != path.first! || path.count > 1 }
             if path.count == 1, let value { members.append(JSONMember(path.first!, value)) }
             if path.count > 1, let i = members.firstIndex(where: { $0.key == path.first! }),
-               case .object(let inner) = members[i].value {
+                case .object(let inner) = members[i].value
+            {
                 members[i].value = .object(edit(inner, path.dropFirst(), value))
             }
             return members
         }
         for item in cases {
-            guard case .string(let key)? = item["key"] else { Issue.record("no key"); continue }
+            guard case .string(let key)? = item["key"] else {
+                Issue.record("no key")
+                continue
+            }
             let value: JSONValue?
             let target: String
             if case .string(let removed)? = item["remove"] {
@@ -146,11 +159,13 @@ import Testing
     }
 
     @Test func readingChecksNamesAndTypes() throws {
-        let text = try String(contentsOf: Self.fixtures.appendingPathComponent("config.resolved.v100.json"), encoding: .utf8)
+        let text = try String(
+            contentsOf: Self.fixtures.appendingPathComponent("config.resolved.v100.json"), encoding: .utf8)
         func replacing(_ old: String, _ new: String) throws -> ConfigError {
             #expect(text.contains(old), "\(old)")
             return try #require(throws: ConfigError.self) {
-                try JSONDecoder().decode(ResolvedConfig.self, from: Data(text.replacingOccurrences(of: old, with: new).utf8))
+                try JSONDecoder().decode(
+                    ResolvedConfig.self, from: Data(text.replacingOccurrences(of: old, with: new).utf8))
             }
         }
         #expect(try replacing("\"rank\" : 16", "\"rank\" : true").key == "lora.rank")
@@ -171,7 +186,9 @@ import Testing
         named.run.name = "exp-7"
         #expect(ResolvedConfig.defaultRunName(config: named, configFile: "x.toml") == "exp-7")
         for bad in ["a/b", ".hidden", "two words"] {
-            let error = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[run]\nname = \"\(bad)\"") }
+            let error = try #require(throws: ConfigError.self) {
+                try ConfigLoader.parse(toml: "[run]\nname = \"\(bad)\"")
+            }
             #expect(error.key == "run.name")
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Curation
 
 @Suite struct ContentHasherTests {
@@ -12,9 +13,16 @@ import Testing
     @Test func knownDigests() throws {
         let abc = try temporaryFile(Array("abc".utf8))
         let empty = try temporaryFile([])
-        defer { try? FileManager.default.removeItem(atPath: abc); try? FileManager.default.removeItem(atPath: empty) }
-        #expect(try ContentHasher().digest(path: abc).digest.description == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(try ContentHasher().digest(path: empty).digest.description == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        defer {
+            try? FileManager.default.removeItem(atPath: abc)
+            try? FileManager.default.removeItem(atPath: empty)
+        }
+        #expect(
+            try ContentHasher().digest(path: abc).digest.description
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            try ContentHasher().digest(path: empty).digest.description
+                == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
     @Test func streamingAcrossManyReadsGivesTheOneShotDigest() throws {
@@ -32,6 +40,8 @@ import Testing
     }
 
     @Test func aMissingFileIsAFailureNotACrash() {
-        #expect(throws: ContentHasher.Failure.self) { try ContentHasher().digest(path: "/nonexistent/\(UUID().uuidString)") }
+        #expect(throws: ContentHasher.Failure.self) {
+            try ContentHasher().digest(path: "/nonexistent/\(UUID().uuidString)")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Testing
+
 @testable import Curation
 
 /// curate on real files: an exact copy, near copies, a corrupt file, a missing file; then a
@@ -8,14 +9,25 @@ import Testing
 @Suite struct CurateWithMediaTests {
     @Test func mediaRulesAndResumption() async throws {
         let folder = TemporaryFolder("curate-media")
-        var items = try await MediaFixture.build(in: folder.path, imageFamilies: 3, unrelatedImages: 2, videoFamilies: 1, unrelatedVideos: 1)
+        var items = try await MediaFixture.build(
+            in: folder.path, imageFamilies: 3, unrelatedImages: 2, videoFamilies: 1, unrelatedVideos: 1)
         #expect(items.count == 19)
         // An exact byte copy of the first original, a file that is not media, a file that is not there.
-        try FileManager.default.copyItem(atPath: folder.file("media/i0-original.png"), toPath: folder.file("media/i0-copy.png"))
-        items.append(MediaFixture.Item(path: "media/i0-copy.png", type: .image, width: 320, height: 240, duration: nil, family: 1_000, variant: "copy"))
+        try FileManager.default.copyItem(
+            atPath: folder.file("media/i0-original.png"), toPath: folder.file("media/i0-copy.png"))
+        items.append(
+            MediaFixture.Item(
+                path: "media/i0-copy.png", type: .image, width: 320, height: 240, duration: nil, family: 1_000,
+                variant: "copy"))
         try Data("this is not a JPEG".utf8).write(to: URL(fileURLWithPath: folder.file("media/broken.jpg")))
-        items.append(MediaFixture.Item(path: "media/broken.jpg", type: .image, width: 320, height: 240, duration: nil, family: 1, variant: "broken"))
-        items.append(MediaFixture.Item(path: "media/missing.jpg", type: .image, width: 320, height: 240, duration: nil, family: 2, variant: "missing"))
+        items.append(
+            MediaFixture.Item(
+                path: "media/broken.jpg", type: .image, width: 320, height: 240, duration: nil, family: 1,
+                variant: "broken"))
+        items.append(
+            MediaFixture.Item(
+                path: "media/missing.jpg", type: .image, width: 320, height: 240, duration: nil, family: 2,
+                variant: "missing"))
         let manifestPath = folder.file("manifest.csv")
         try MediaFixture.writeManifest(items, to: manifestPath)
         let manifest = try ManifestReader().read(path: manifestPath)
@@ -44,13 +56,15 @@ import Testing
             let members = items.filter { $0.family == family }.map { row($0.path) }
             #expect(members.filter { $0.outcome != .dropped }.count == 1, "family \(family)")
             for member in members where member.outcome == .dropped {
-                #expect(["identical file", "near duplicate"].contains(member.reason), "\(member.path): \(member.reason)")
+                #expect(
+                    ["identical file", "near duplicate"].contains(member.reason), "\(member.path): \(member.reason)")
                 #expect(member.detail.contains("keeps line"))
             }
             #expect(Set(members.map(\.group)).count == 1)
         }
         // Unrelated items stay.
-        for item in items where item.family < 1_000 || (items.filter { $0.family == item.family }.count == 1 && item.family >= 1_000) {
+        for item in items
+        where item.family < 1_000 || (items.filter { $0.family == item.family }.count == 1 && item.family >= 1_000) {
             if item.variant == "broken" { continue }
             #expect(row(item.path).outcome != .dropped, "\(item.path)")
         }

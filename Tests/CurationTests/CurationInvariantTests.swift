@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Testing
+
 @testable import Curation
 
 /// The promises curate makes about every run, checked on a 3,009-row manifest without media.
@@ -10,7 +11,8 @@ import Testing
     @Test(arguments: [DuplicatePolicy.drop, .group])
     func everyRowEndsInExactlyOnePlace(policy: DuplicatePolicy) async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = policy })
+        let result = try await Curator.curate(
+            manifest, options: MetadataFixture.options { $0.duplicatePolicy = policy })
         let log = records(CurationWriter.logCSV(result))
         let train = records(CurationWriter.splitCSV(result, .train))
         let val = records(CurationWriter.splitCSV(result, .val))
@@ -23,7 +25,8 @@ import Testing
         #expect(expectedLines.count == log.count)
 
         // train.csv and val.csv hold exactly the rows the log sends there, each once.
-        let trainIDs = train.map { $0["id"]! }, valIDs = val.map { $0["id"]! }
+        let trainIDs = train.map { $0["id"]! }
+        let valIDs = val.map { $0["id"]! }
         #expect(Set(trainIDs).count == trainIDs.count && Set(valIDs).count == valIDs.count)
         #expect(Set(trainIDs).isDisjoint(with: valIDs))
         #expect(Set(trainIDs) == Set(log.filter { $0["outcome"] == "train" }.map { $0["id"]! }))
@@ -51,12 +54,14 @@ import Testing
 
     @Test func duplicateGroupsNeverStraddleTheSplit() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.duplicatePolicy = .group })
+        let result = try await Curator.curate(
+            manifest, options: MetadataFixture.options { $0.duplicatePolicy = .group })
         var outcomes: [String: Set<Outcome>] = [:]
         for row in result.rows where row.outcome == .train || row.outcome == .val {
             outcomes[row.group, default: []].insert(row.outcome)
         }
-        let groupSizes = Dictionary(grouping: result.rows.filter { $0.outcome != .dropped }, by: \.group).mapValues(\.count)
+        let groupSizes = Dictionary(grouping: result.rows.filter { $0.outcome != .dropped }, by: \.group).mapValues(
+            \.count)
         let multi = groupSizes.filter { $0.value > 1 }
         #expect(multi.count == 75)
         #expect(multi.values.reduce(0, +) == 75 + 150)
@@ -70,7 +75,8 @@ import Testing
     func splitSharesAreWithinOneItemOfTheTargetPerStratum(fraction: Double) async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
         let result = try await Curator.curate(manifest, options: MetadataFixture.options { $0.valFraction = fraction })
-        var kept: [String: Int] = [:], val: [String: Int] = [:]
+        var kept: [String: Int] = [:]
+        var val: [String: Int] = [:]
         for (row, item) in zip(result.rows, manifest.items) where row.outcome == .train || row.outcome == .val {
             let stratum = "\(item.mediaType.rawValue)/\(item.category)"
             kept[stratum, default: 0] += 1
@@ -87,12 +93,16 @@ import Testing
 
     @Test func sampleIsFiftyFiftyAndKeepsCategorySharesWithinOneItem() async throws {
         let manifest = try MetadataFixture.manifest(in: folder)
-        let result = try await Curator.curate(manifest, options: MetadataFixture.options {
-            $0.sampleSize = 1_000
-            $0.stratifySampleByCategory = true
-        })
-        var available: [String: Int] = [:], sampled: [String: Int] = [:]
-        var byType: [MediaType: Int] = [:], availableByType: [MediaType: Int] = [:]
+        let result = try await Curator.curate(
+            manifest,
+            options: MetadataFixture.options {
+                $0.sampleSize = 1_000
+                $0.stratifySampleByCategory = true
+            })
+        var available: [String: Int] = [:]
+        var sampled: [String: Int] = [:]
+        var byType: [MediaType: Int] = [:]
+        var availableByType: [MediaType: Int] = [:]
         for (row, item) in zip(result.rows, manifest.items) {
             let inPool = row.outcome == .train || row.outcome == .val || row.reason == DropReason.sampledOut.rawValue
             guard inPool else { continue }
@@ -110,7 +120,9 @@ import Testing
             let target = 500 * Double(count) / Double(availableByType[type]!)
             #expect(abs(Double(sampled[stratum] ?? 0) - target) < 1, "\(stratum)")
         }
-        #expect(result.rows.filter { $0.reason == DropReason.sampledOut.rawValue }.count == availableByType.values.reduce(0, +) - 1_000)
+        #expect(
+            result.rows.filter { $0.reason == DropReason.sampledOut.rawValue }.count == availableByType.values.reduce(
+                0, +) - 1_000)
     }
 
     @Test func sampleMaxKeepsTheRatioAndSaysSoWhenASizeCannot() async throws {
@@ -130,7 +142,8 @@ import Testing
         let options = MetadataFixture.options { $0.sampleSize = 2_000 }
         let first = try await Curator.curate(manifest, options: options)
         let second = try await Curator.curate(manifest, options: options)
-        let a = TemporaryFolder(), b = TemporaryFolder()
+        let a = TemporaryFolder()
+        let b = TemporaryFolder()
         try CurationWriter.write(first, to: a.path)
         try CurationWriter.write(second, to: b.path)
         for name in ["train.csv", "val.csv", "curation-log.csv"] {
@@ -156,10 +169,14 @@ import Testing
         let mean = train.reduce(0.0) { $0 + Double($1["weight"]!)! } / Double(train.count)
         #expect(abs(mean - 1) < 1e-5)
         // Inverse frequency: the rarest category's weight over the commonest's is their count ratio.
-        let rarest = counts.min { $0.value < $1.value }!, commonest = counts.max { $0.value < $1.value }!
-        #expect(abs(expected[rarest.key]! / expected[commonest.key]! - Double(commonest.value) / Double(rarest.value)) < 1e-9)
+        let rarest = counts.min { $0.value < $1.value }!
+        let commonest = counts.max { $0.value < $1.value }!
+        #expect(
+            abs(expected[rarest.key]! / expected[commonest.key]! - Double(commonest.value) / Double(rarest.value))
+                < 1e-9)
         // The header keeps the input's columns and adds three.
-        #expect(parseCSV(CurationWriter.splitCSV(result, .train))[0] == manifest.columns + ["weight", "quality", "group"])
+        #expect(
+            parseCSV(CurationWriter.splitCSV(result, .train))[0] == manifest.columns + ["weight", "quality", "group"])
     }
 
     @Test func cleanedAndTruncatedCaptionsAreWrittenAndCounted() async throws {
@@ -169,7 +186,9 @@ import Testing
         for row in written {
             let caption = row["caption"]!
             #expect(caption.unicodeScalars.count <= 300)
-            #expect(!caption.contains("  ") && !caption.contains("\n") && caption == caption.trimmingCharacters(in: .whitespaces))
+            #expect(
+                !caption.contains("  ") && !caption.contains("\n")
+                    && caption == caption.trimmingCharacters(in: .whitespaces))
         }
         let longer = result.rows.filter { $0.outcome != .dropped && $0.detail.contains("caption truncated") }.count
         #expect(longer > 100)

@@ -1,6 +1,7 @@
 import DemoData
 import Foundation
 import Manifest
+
 @testable import Curation
 
 /// A temporary folder removed when the value goes away.
@@ -31,7 +32,12 @@ func parseCSV(_ bytes: [UInt8]) -> [[String]] {
         if quoted {
             if scalar == "\"" {
                 if let next = iterator.next() {
-                    if next == "\"" { field.unicodeScalars.append("\"") } else { quoted = false; pending = next }
+                    if next == "\"" {
+                        field.unicodeScalars.append("\"")
+                    } else {
+                        quoted = false
+                        pending = next
+                    }
                 } else {
                     quoted = false
                 }
@@ -42,12 +48,21 @@ func parseCSV(_ bytes: [UInt8]) -> [[String]] {
         }
         switch scalar {
         case "\"": quoted = true
-        case ",": row.append(field); field = ""
-        case "\n": row.append(field); rows.append(row); row = []; field = ""
+        case ",":
+            row.append(field)
+            field = ""
+        case "\n":
+            row.append(field)
+            rows.append(row)
+            row = []
+            field = ""
         default: field.unicodeScalars.append(scalar)
         }
     }
-    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    if !field.isEmpty || !row.isEmpty {
+        row.append(field)
+        rows.append(row)
+    }
     return rows
 }
 
@@ -68,7 +83,9 @@ enum MetadataFixture {
         for group in 0..<(rows / 40) {
             let source = group * 10
             for offset in 1...(1 + group % 3) {
-                generated[source + offset].caption = "  " + generated[source].caption
+                generated[source + offset].caption =
+                    "  "
+                    + generated[source].caption
                     .replacingOccurrences(of: ".", with: "!").replacingOccurrences(of: " ", with: "  ")
             }
         }

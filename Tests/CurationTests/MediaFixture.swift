@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Support
+
 @testable import Curation
 
 /// Real media made with ffmpeg for the near-duplicate and end-to-end tests: families of an
@@ -29,7 +30,9 @@ enum MediaFixture {
     }
 
     static func run(_ ffmpeg: String, _ arguments: [String]) async throws {
-        let result = try await ChildProcess(ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments).run()
+        let result = try await ChildProcess(
+            ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments
+        ).run()
         guard result.exit.succeeded else {
             throw Failure(description: "ffmpeg \(arguments.joined(separator: " ")): \(result.standardErrorTail)")
         }
@@ -39,14 +42,24 @@ enum MediaFixture {
     static func picture(seed: UInt64, width: Int = 320, height: Int = 240) -> [UInt8] {
         var random = SeededRandomStream(seed: seed &* 0x9E37_79B9 &+ 1)
         func byte() -> Double { Double(random.next() % 256) }
-        let from = (byte(), byte(), byte()), to = (byte(), byte(), byte())
+        let from = (byte(), byte(), byte())
+        let to = (byte(), byte(), byte())
         let vertical = random.next() % 2 == 0
-        struct Shape { var x0, y0, x1, y1: Int; var ellipse: Bool; var colour: (Double, Double, Double) }
+        struct Shape {
+            var x0, y0, x1, y1: Int
+            var ellipse: Bool
+            var colour: (Double, Double, Double)
+        }
         var shapes: [Shape] = []
         for _ in 0..<8 {
-            let w = 24 + Int(random.next() % 130), h = 24 + Int(random.next() % 110)
-            let x = Int(random.next() % UInt64(width - 20)) - 10, y = Int(random.next() % UInt64(height - 20)) - 10
-            shapes.append(Shape(x0: x, y0: y, x1: x + w, y1: y + h, ellipse: random.next() % 2 == 0, colour: (byte(), byte(), byte())))
+            let w = 24 + Int(random.next() % 130)
+            let h = 24 + Int(random.next() % 110)
+            let x = Int(random.next() % UInt64(width - 20)) - 10
+            let y = Int(random.next() % UInt64(height - 20)) - 10
+            shapes.append(
+                Shape(
+                    x0: x, y0: y, x1: x + w, y1: y + h, ellipse: random.next() % 2 == 0,
+                    colour: (byte(), byte(), byte())))
         }
         var out = Array("P6\n\(width) \(height)\n255\n".utf8)
         out.reserveCapacity(out.count + width * height * 3)
@@ -56,9 +69,12 @@ enum MediaFixture {
                 var pixel = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t, from.2 + (to.2 - from.2) * t)
                 for shape in shapes where x >= shape.x0 && x < shape.x1 && y >= shape.y0 && y < shape.y1 {
                     if shape.ellipse {
-                        let cx = Double(shape.x0 + shape.x1) / 2, cy = Double(shape.y0 + shape.y1) / 2
-                        let rx = Double(shape.x1 - shape.x0) / 2, ry = Double(shape.y1 - shape.y0) / 2
-                        let dx = (Double(x) - cx) / rx, dy = (Double(y) - cy) / ry
+                        let cx = Double(shape.x0 + shape.x1) / 2
+                        let cy = Double(shape.y0 + shape.y1) / 2
+                        let rx = Double(shape.x1 - shape.x0) / 2
+                        let ry = Double(shape.y1 - shape.y0) / 2
+                        let dx = (Double(x) - cx) / rx
+                        let dy = (Double(y) - cy) / ry
                         if dx * dx + dy * dy > 1 { continue }
                     }
                     pixel = shape.colour
@@ -74,7 +90,8 @@ enum MediaFixture {
 
     /// Builds the items in `folder` (paths relative to it), in parallel.
     static func build(
-        in folder: String, imageFamilies: Int, unrelatedImages: Int, videoFamilies: Int, unrelatedVideos: Int, seed: UInt64 = 1
+        in folder: String, imageFamilies: Int, unrelatedImages: Int, videoFamilies: Int, unrelatedVideos: Int,
+        seed: UInt64 = 1
     ) async throws -> [Item] {
         let ffmpeg = try ffmpeg()
         try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
@@ -82,16 +99,23 @@ enum MediaFixture {
             case imageFamily(Int, copies: Bool)
             case videoFamily(Int, copies: Bool)
         }
-        let jobs: [Job] = (0..<(imageFamilies + unrelatedImages)).map { .imageFamily($0, copies: $0 < imageFamilies) }
+        let jobs: [Job] =
+            (0..<(imageFamilies + unrelatedImages)).map { .imageFamily($0, copies: $0 < imageFamilies) }
             + (0..<(videoFamilies + unrelatedVideos)).map { .videoFamily($0, copies: $0 < videoFamilies) }
         let families = try await withThrowingTaskGroup(of: (Int, [Item]).self) { group in
             for (number, job) in jobs.enumerated() {
                 group.addTask {
                     switch job {
                     case .imageFamily(let index, let copies):
-                        (number, try await imageFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed))
+                        (
+                            number,
+                            try await imageFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed)
+                        )
                     case .videoFamily(let index, let copies):
-                        (number, try await videoFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed))
+                        (
+                            number,
+                            try await videoFamily(index, copies: copies, folder: folder, ffmpeg: ffmpeg, seed: seed)
+                        )
                     }
                 }
             }
@@ -102,12 +126,18 @@ enum MediaFixture {
         return families.flatMap { $0 }
     }
 
-    static func imageFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws -> [Item] {
+    static func imageFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws
+        -> [Item]
+    {
         let family = 1_000 + index
         let base = "\(folder)/media/base-i\(index).ppm"
         try Data(picture(seed: seed &* 7_919 &+ UInt64(family))).write(to: URL(fileURLWithPath: base))
         defer { try? FileManager.default.removeItem(atPath: base) }
-        var items = [Item(path: "media/i\(index)-original.png", type: .image, width: 320, height: 240, duration: nil, family: family, variant: "original")]
+        var items = [
+            Item(
+                path: "media/i\(index)-original.png", type: .image, width: 320, height: 240, duration: nil,
+                family: family, variant: "original")
+        ]
         try await run(ffmpeg, ["-i", base, "\(folder)/\(items[0].path)"])
         guard copies else { return items }
         let variants: [(name: String, file: String, arguments: [String], width: Int, height: Int)] = [
@@ -117,30 +147,53 @@ enum MediaFixture {
         ]
         for variant in variants {
             try await run(ffmpeg, ["-i", base] + variant.arguments + ["\(folder)/media/\(variant.file)"])
-            items.append(Item(path: "media/\(variant.file)", type: .image, width: variant.width, height: variant.height, duration: nil, family: family, variant: variant.name))
+            items.append(
+                Item(
+                    path: "media/\(variant.file)", type: .image, width: variant.width, height: variant.height,
+                    duration: nil, family: family, variant: variant.name))
         }
         return items
     }
 
-    static func videoFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws -> [Item] {
+    static func videoFamily(_ index: Int, copies: Bool, folder: String, ffmpeg: String, seed: UInt64) async throws
+        -> [Item]
+    {
         let family = 2_000 + index
         let base = "\(folder)/media/base-v\(index).ppm"
         try Data(picture(seed: seed &* 104_729 &+ UInt64(family))).write(to: URL(fileURLWithPath: base))
         defer { try? FileManager.default.removeItem(atPath: base) }
         let original = "\(folder)/media/v\(index)-original.mp4"
         // A 3-second pan over the picture, so the sampled frames differ in time.
-        try await run(ffmpeg, ["-loop", "1", "-framerate", "10", "-i", base, "-t", "3",
-                         "-vf", "crop=200:150:'t*30':'t*25',format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", original])
-        var items = [Item(path: "media/v\(index)-original.mp4", type: .video, width: 200, height: 150, duration: 3, family: family, variant: "original")]
+        try await run(
+            ffmpeg,
+            [
+                "-loop", "1", "-framerate", "10", "-i", base, "-t", "3",
+                "-vf", "crop=200:150:'t*30':'t*25',format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast", "-crf",
+                "23", original,
+            ])
+        var items = [
+            Item(
+                path: "media/v\(index)-original.mp4", type: .video, width: 200, height: 150, duration: 3,
+                family: family, variant: "original")
+        ]
         guard copies else { return items }
         let variants: [(name: String, file: String, arguments: [String], width: Int, height: Int)] = [
-            ("resized", "v\(index)-resized.mp4", ["-vf", "scale=100:76", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"], 100, 76),
+            (
+                "resized", "v\(index)-resized.mp4",
+                ["-vf", "scale=100:76", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"], 100, 76
+            ),
             ("re-encoded", "v\(index)-reencoded.mp4", ["-c:v", "mpeg4", "-q:v", "12"], 200, 150),
-            ("cropped", "v\(index)-cropped.mp4", ["-vf", "crop=194:146:4:3", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"], 194, 146),
+            (
+                "cropped", "v\(index)-cropped.mp4",
+                ["-vf", "crop=194:146:4:3", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23"], 194, 146
+            ),
         ]
         for variant in variants {
             try await run(ffmpeg, ["-i", original] + variant.arguments + ["\(folder)/media/\(variant.file)"])
-            items.append(Item(path: "media/\(variant.file)", type: .video, width: variant.width, height: variant.height, duration: 3, family: family, variant: variant.name))
+            items.append(
+                Item(
+                    path: "media/\(variant.file)", type: .video, width: variant.width, height: variant.height,
+                    duration: 3, family: family, variant: variant.name))
         }
         return items
     }
@@ -152,7 +205,9 @@ enum MediaFixture {
         let words = ["바다", "산", "도시", "시장", "축제", "사람들", "거리", "하늘", "강", "다리", "건물", "나무", "공연", "전통", "기록", "풍경"]
         for (index, item) in items.enumerated() {
             var caption = "자료 \(index)번:"
-            for k in 0..<24 { caption += " " + words[(index * 7 + k * k + k * index) % words.count] + String(k % 3 == 0 ? "의" : "") }
+            for k in 0..<24 {
+                caption += " " + words[(index * 7 + k * k + k * index) % words.count] + String(k % 3 == 0 ? "의" : "")
+            }
             writer.writeRow([
                 "item-\(index)", item.path, item.type.rawValue, String(item.width), String(item.height),
                 item.duration.map { String($0) } ?? "", index % 2 == 0 ? "자연/풍경" : "축제", caption + ".",

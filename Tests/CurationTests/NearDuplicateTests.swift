@@ -2,6 +2,7 @@ import Foundation
 import Manifest
 import Support
 import Testing
+
 @testable import Curation
 
 /// Precision and recall of near-duplicate grouping on 244 generated items: 40 image families
@@ -25,7 +26,8 @@ import Testing
         var score = Score()
         for i in families.indices {
             for j in (i + 1)..<families.count {
-                let truth = families[i] == families[j], predicted = roots[i] == roots[j]
+                let truth = families[i] == families[j]
+                let predicted = roots[i] == roots[j]
                 if truth { score.truePairs += 1 }
                 if predicted { score.predictedPairs += 1 }
                 if truth && predicted { score.correctPairs += 1 }
@@ -36,18 +38,24 @@ import Testing
 
     @Test func findsResizedReencodedAndCroppedCopiesAndNothingElse() async throws {
         let folder = TemporaryFolder("near-duplicates")
-        let items = try await MediaFixture.build(in: folder.path, imageFamilies: 40, unrelatedImages: 30, videoFamilies: 12, unrelatedVideos: 6)
+        let items = try await MediaFixture.build(
+            in: folder.path, imageFamilies: 40, unrelatedImages: 30, videoFamilies: 12, unrelatedVideos: 6)
         #expect(items.count == 244)
         let options = CurationOptions()
         let extractor = FrameExtractor(ffmpeg: try MediaFixture.ffmpeg())
-        let root = folder.path, count = options.videoFrames
+        let root = folder.path
+        let count = options.videoFrames
         let frames = try await withThrowingTaskGroup(of: (Int, [GreyFrame]).self) { group in
             for (index, item) in items.enumerated() {
                 group.addTask {
                     let path = root + "/" + item.path
                     do {
-                        return (index, item.type == .image ? [try await extractor.imageFrame(path: path)]
-                            : try await extractor.videoFrames(path: path, duration: item.duration, count: count))
+                        return (
+                            index,
+                            item.type == .image
+                                ? [try await extractor.imageFrame(path: path)]
+                                : try await extractor.videoFrames(path: path, duration: item.duration, count: count)
+                        )
                     } catch {
                         throw MediaFixture.Failure(description: "\(item.path): \(error)")
                     }
@@ -64,7 +72,9 @@ import Testing
         var scores: [PerceptualHashKind: Score] = [:]
         for kind in PerceptualHashKind.allCases {
             let hashes = frames.map { $0.map { PerceptualHash.hash($0, kind: kind) } }
-            let candidates = items.indices.map { DuplicateCandidate(mediaType: items[$0].type, digest: nil, captionHash: nil, hashes: hashes[$0]) }
+            let candidates = items.indices.map {
+                DuplicateCandidate(mediaType: items[$0].type, digest: nil, captionHash: nil, hashes: hashes[$0])
+            }
             let groups = DuplicateFinder.find(candidates, captions: false, bits: options.nearDuplicateBits)
             let score = Self.score(roots: groups.root, families: families)
             scores[kind] = score
@@ -85,9 +95,12 @@ import Testing
             }
             let copies = copyDistances.keys.sorted().map { key in
                 let values = copyDistances[key]!
-                return "\(key) mean \(fixed(Double(values.reduce(0, +)) / Double(values.count), 1)) max \(values.max()!)"
+                return
+                    "\(key) mean \(fixed(Double(values.reduce(0, +)) / Double(values.count), 1)) max \(values.max()!)"
             }
-            report.append("  \(kind.rawValue) bits from the original: " + copies.joined(separator: "; ") + "; closest unrelated pair \(unrelatedMinimum)")
+            report.append(
+                "  \(kind.rawValue) bits from the original: " + copies.joined(separator: "; ")
+                    + "; closest unrelated pair \(unrelatedMinimum)")
         }
         // bench/curate_near_duplicates.sh copies these lines into docs/BENCHMARKS.md.
         print("NEAR-DUPLICATES " + report.joined(separator: "\nNEAR-DUPLICATES "))

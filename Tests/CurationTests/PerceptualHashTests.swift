@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+
 @testable import Curation
 
 @Suite struct PerceptualHashTests {
@@ -19,7 +21,9 @@ import Testing
         let picture = frame { x, y in 128 + Int(40 * sin(Double(x) / 17) + 40 * cos(Double(y) / 23)) }
         // No sample clips at 0 or 255, so brightening moves only the DC term, which pHash leaves out.
         let brighter = frame { x, y in 148 + Int(40 * sin(Double(x) / 17) + 40 * cos(Double(y) / 23)) }
-        let noisy = frame { x, y in 128 + Int(40 * sin(Double(x) / 17) + 40 * cos(Double(y) / 23)) + ((x * 7 + y * 13) % 5) - 2 }
+        let noisy = frame { x, y in
+            128 + Int(40 * sin(Double(x) / 17) + 40 * cos(Double(y) / 23)) + ((x * 7 + y * 13) % 5) - 2
+        }
         let other = frame { x, y in 128 + Int(70 * cos(Double(x + y) / 9)) }
         let h = PerceptualHash.pHash(picture)
         #expect(PerceptualHash.distance(h, PerceptualHash.pHash(brighter)) == 0)
@@ -92,5 +96,3 @@ struct SeededRandomStream {
         return z ^ (z >> 31)
     }
 }
-
-import Foundation

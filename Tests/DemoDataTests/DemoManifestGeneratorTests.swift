@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DemoData
 @testable import Manifest
 

@@ -19,7 +19,11 @@ import Testing
     let manifest = try ManifestReader().read(path: url.path)
     #expect(manifest.items.count == 50)
     #expect(manifest.rejected.count == 9)
-    #expect(Set(manifest.rejected.map(\.kind)) == [.missingValue, .notANumber, .unknownMediaType, .emptyCaption, .outOfRange, .wrongFieldCount, .duplicatePath, .invalidUTF8])
+    #expect(
+        Set(manifest.rejected.map(\.kind)) == [
+            .missingValue, .notANumber, .unknownMediaType, .emptyCaption, .outOfRange, .wrongFieldCount, .duplicatePath,
+            .invalidUTF8,
+        ])
 }
 
 /// The archive's shape at a size a debug test can afford; the full 199,994-row check runs in
@@ -27,18 +31,23 @@ import Testing
 @Test func sharesFollowTheSeedReport() throws {
     let rows = DemoManifestGenerator(rows: 40_000, seed: 42).generate()
     let items = rows.enumerated().map { index, row in
-        ManifestItem(line: index + 2, path: row.path, mediaType: row.mediaType,
-                     resolution: Resolution(width: row.width, height: row.height), duration: row.duration,
-                     category: row.category, caption: row.caption)
+        ManifestItem(
+            line: index + 2, path: row.path, mediaType: row.mediaType,
+            resolution: Resolution(width: row.width, height: row.height), duration: row.duration,
+            category: row.category, caption: row.caption)
     }
     let stats = StatisticsCalculator.compute(name: "demo", source: "demo", items: items)
-    func share(_ label: String, _ distribution: [LabelCount]) -> Double { distribution.first { $0.label == label }?.share ?? 0 }
+    func share(_ label: String, _ distribution: [LabelCount]) -> Double {
+        distribution.first { $0.label == label }?.share ?? 0
+    }
     #expect(abs(stats.mediaTypes.images.share - 0.5) < 0.01)
     #expect(abs(share("1920×1080", stats.resolutions.distribution) - 0.7778) < 0.01)
     #expect(abs(share("720×512", stats.resolutions.distribution) - 0.1552) < 0.01)
     #expect(abs(share("1280×720", stats.resolutions.distribution) - 0.0586) < 0.01)
-    for (name, count) in [("생활/문화", 57_300.0), ("역사/사회", 36_158), ("자연/풍경", 33_819), ("공간/건축", 32_940),
-                          ("사건/사고", 21_209), ("축제", 14_394), ("유형문화유산", 2_220), ("무형문화유산", 1_954)] {
+    for (name, count) in [
+        ("생활/문화", 57_300.0), ("역사/사회", 36_158), ("자연/풍경", 33_819), ("공간/건축", 32_940),
+        ("사건/사고", 21_209), ("축제", 14_394), ("유형문화유산", 2_220), ("무형문화유산", 1_954),
+    ] {
         #expect(abs(share(name, stats.categories.distribution) - count / 199_994) < 0.01, "\(name)")
     }
     let buckets = stats.durations.buckets.map(\.share)

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import Evaluation
 
 /// metrics.json as the engine's end-to-end test wrote it (engine/tests/fixtures/metrics.sample.json).
 func sampleMetrics() throws -> EvaluationMetrics {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .appendingPathComponent("engine/tests/fixtures/metrics.sample.json")
     return try EvaluationMetrics.decode(try Data(contentsOf: url), source: url.path)
 }
@@ -44,7 +46,9 @@ func sampleMetrics() throws -> EvaluationMetrics {
         let page = EvaluationReport.html(metrics)
         #expect(page.hasPrefix("<!doctype html>"))
         #expect(!page.contains("<script>") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"))
-        #expect(page.contains("<th>자연/풍경</th>") && page.contains("<th>축제</th>") && page.contains("<tr class=\"overall\"><th>all</th>"))
+        #expect(
+            page.contains("<th>자연/풍경</th>") && page.contains("<th>축제</th>")
+                && page.contains("<tr class=\"overall\"><th>all</th>"))
         #expect(!page.contains("http://") || page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(page.contains("<figcaption>FVD (lower is better)</figcaption>") && page.contains("<dt>LPIPS</dt>"))
         #expect(page.components(separatedBy: "<svg").count - 1 == 5)

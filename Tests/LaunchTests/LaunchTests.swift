@@ -2,6 +2,7 @@ import Config
 import Foundation
 import Planner
 import Testing
+
 @testable import Launch
 
 @Suite struct TorchrunCommandTests {
@@ -9,39 +10,51 @@ import Testing
     let python = "engine/.venv/bin/python"
 
     @Test func oneGPUStartsThePlainEngineWithoutTorchrun() throws {
-        let request = LaunchRequest(gpusPerNode: 1, fsdp: true, configPath: config, resume: true, python: python,
-                                    shutdownTimeoutSeconds: 600)
-        #expect(try Launcher.command(for: request).arguments ==
-                [python, "-m", "wanlora_engine", "train", "--config", config, "--resume"])
+        let request = LaunchRequest(
+            gpusPerNode: 1, fsdp: true, configPath: config, resume: true, python: python,
+            shutdownTimeoutSeconds: 600)
+        #expect(
+            try Launcher.command(for: request).arguments == [
+                python, "-m", "wanlora_engine", "train", "--config", config, "--resume",
+            ])
     }
 
     @Test func oneNodeOfTwoGPUsUsesStandaloneTorchrun() throws {
-        let request = LaunchRequest(gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: config, python: python,
-                                    shutdownTimeoutSeconds: 600)
+        let request = LaunchRequest(
+            gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: config, python: python,
+            shutdownTimeoutSeconds: 600)
         let command = try Launcher.command(for: request)
-        #expect(command.arguments == [
-            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--standalone",
-            "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
-            "--shutdown-timeout", "600", "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "2", "--fsdp",
-        ])
-        #expect(command.shellLine == "engine/.venv/bin/python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 "
+        #expect(
+            command.arguments == [
+                python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2", "--standalone",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+                "--shutdown-timeout", "600", "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "2",
+                "--fsdp",
+            ])
+        #expect(
+            command.shellLine == "engine/.venv/bin/python -m torch.distributed.run --nnodes 1 --nproc-per-node 2 "
                 + "--standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 600 "
                 + "-m wanlora_engine train --config /runs/v100/config.resolved.json --ulysses 2 --fsdp")
         // Ulysses 1 and no FSDP leave the engine's flags out; torchrun's default shutdown when not asked
         let plain = LaunchRequest(gpusPerNode: 4, fsdp: false, configPath: config, python: python)
-        #expect(try Launcher.command(for: plain).arguments == [
-            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "4", "--standalone",
-            "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "-m", "wanlora_engine", "train", "--config", config,
-        ])
+        #expect(
+            try Launcher.command(for: plain).arguments == [
+                python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "4", "--standalone",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "-m", "wanlora_engine", "train",
+                "--config", config,
+            ])
     }
 
     @Test func maxRestartsRunsEvenOneGPUUnderTorchrunWithElasticRestarts() throws {
-        let one = LaunchRequest(gpusPerNode: 1, configPath: config, python: python, shutdownTimeoutSeconds: 135, maxRestarts: 3)
-        #expect(try Launcher.command(for: one).arguments == [
-            python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "1", "--standalone",
-            "--max-restarts", "3", "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "--shutdown-timeout", "135",
-            "-m", "wanlora_engine", "train", "--config", config,
-        ])
+        let one = LaunchRequest(
+            gpusPerNode: 1, configPath: config, python: python, shutdownTimeoutSeconds: 135, maxRestarts: 3)
+        #expect(
+            try Launcher.command(for: one).arguments == [
+                python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "1", "--standalone",
+                "--max-restarts", "3", "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+                "--shutdown-timeout", "135",
+                "-m", "wanlora_engine", "train", "--config", config,
+            ])
         let negative = LaunchRequest(gpusPerNode: 2, configPath: config, maxRestarts: -1)
         #expect(throws: LaunchError.self) { try Launcher.command(for: negative) }
     }
@@ -49,14 +62,19 @@ import Testing
     @Test func everyNodeOfAMultiNodeRunGetsTheSameCommandButItsRank() throws {
         let master = try MasterAddress(parsing: "10.0.0.1:29500")
         func node(_ rank: Int) throws -> [String] {
-            try Launcher.command(for: LaunchRequest(gpusPerNode: 8, nodes: 2, nodeRank: rank, master: master, ulysses: 4,
-                                                    fsdp: true, configPath: config, python: python)).arguments
+            try Launcher.command(
+                for: LaunchRequest(
+                    gpusPerNode: 8, nodes: 2, nodeRank: rank, master: master, ulysses: 4,
+                    fsdp: true, configPath: config, python: python)
+            ).arguments
         }
-        #expect(try node(1) == [
-            python, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1",
-            "--master-addr", "10.0.0.1", "--master-port", "29500", "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
-            "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "4", "--fsdp",
-        ])
+        #expect(
+            try node(1) == [
+                python, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "1",
+                "--master-addr", "10.0.0.1", "--master-port", "29500", "--signals-to-handle",
+                "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+                "-m", "wanlora_engine", "train", "--config", config, "--ulysses", "4", "--fsdp",
+            ])
         var zero = try node(0)
         zero[8] = "1"
         #expect(zero == (try node(1)))
@@ -74,15 +92,24 @@ import Testing
             } catch { return "\(error)" }
         }
         let eight = LaunchRequest(gpusPerNode: 8, ulysses: 3, configPath: config)
-        #expect(problem(eight) == "--ulysses 3 does not divide the 8 GPUs of the run (8 per node × 1 node). | "
+        #expect(
+            problem(eight) == "--ulysses 3 does not divide the 8 GPUs of the run (8 per node × 1 node). | "
                 + "Use a Ulysses degree that divides 8 and the 40 heads: 1, 2, 4, 8.")
-        let sixteen = LaunchRequest(gpusPerNode: 8, nodes: 2, master: MasterAddress(host: "a", port: 1), ulysses: 16,
-                                    configPath: config)
-        #expect(problem(sixteen) == "--ulysses 16 does not divide the model's 40 attention heads. | "
+        let sixteen = LaunchRequest(
+            gpusPerNode: 8, nodes: 2, master: MasterAddress(host: "a", port: 1), ulysses: 16,
+            configPath: config)
+        #expect(
+            problem(sixteen) == "--ulysses 16 does not divide the model's 40 attention heads. | "
                 + "Use a Ulysses degree that divides 40 and the 16 GPUs: 1, 2, 4, 8.")
-        #expect(problem(LaunchRequest(gpusPerNode: 4, nodes: 2, configPath: config)).hasPrefix("--nodes 2 needs the address"))
-        #expect(problem(LaunchRequest(gpusPerNode: 4, nodes: 2, nodeRank: 2, master: MasterAddress(host: "a", port: 1),
-                                      configPath: config)).hasPrefix("--node-rank 2 is not one of the 2 nodes (0 to 1)."))
+        #expect(
+            problem(LaunchRequest(gpusPerNode: 4, nodes: 2, configPath: config)).hasPrefix(
+                "--nodes 2 needs the address"))
+        #expect(
+            problem(
+                LaunchRequest(
+                    gpusPerNode: 4, nodes: 2, nodeRank: 2, master: MasterAddress(host: "a", port: 1),
+                    configPath: config)
+            ).hasPrefix("--node-rank 2 is not one of the 2 nodes (0 to 1)."))
         #expect(problem(LaunchRequest(gpusPerNode: 0, configPath: config)).hasPrefix("--gpus 0"))
         #expect(problem(LaunchRequest(gpusPerNode: 2, ulysses: 0, configPath: config)).hasPrefix("--ulysses 0"))
         #expect(problem(LaunchRequest(gpusPerNode: 2, ulysses: 2, configPath: config)) == "valid")
@@ -91,7 +118,9 @@ import Testing
 
     @Test func masterAddresses() throws {
         #expect(try MasterAddress(parsing: "10.0.0.1:29500") == MasterAddress(host: "10.0.0.1", port: 29500))
-        #expect(try MasterAddress(parsing: "node-0.cluster.local:80") == MasterAddress(host: "node-0.cluster.local", port: 80))
+        #expect(
+            try MasterAddress(parsing: "node-0.cluster.local:80")
+                == MasterAddress(host: "node-0.cluster.local", port: 80))
         let v6 = try MasterAddress(parsing: "[fd00::1]:29500")
         #expect(v6.host == "fd00::1" && v6.port == 29500 && v6.description == "[fd00::1]:29500")
         for bad in ["", "host", ":29500", "host:", "host:0", "host:65536", "host:2950x", "a b:1", "[]:5"] {
@@ -114,59 +143,70 @@ import Testing
 @Suite struct ClusterScriptTests {
     @Test func multiNodeSlurmScriptRequeuesOnItsSignalAndFindsNodeZeroInSlurmsVariables() throws {
         // No master: the script takes node 0 from SLURM_JOB_NODELIST (the rendezvous gives the node ranks).
-        let request = LaunchRequest(gpusPerNode: 8, nodes: 4, nodeRank: 0, master: nil,
-                                    ulysses: 2, fsdp: true, configPath: "runs/a100/config.resolved.json",
-                                    python: "engine/.venv/bin/python", shutdownTimeoutSeconds: 135, maxRestarts: 2)
+        let request = LaunchRequest(
+            gpusPerNode: 8, nodes: 4, nodeRank: 0, master: nil,
+            ulysses: 2, fsdp: true, configPath: "runs/a100/config.resolved.json",
+            python: "engine/.venv/bin/python", shutdownTimeoutSeconds: 135, maxRestarts: 2)
         let settings = SlurmSettings(time: "2-00:00:00", partition: "gpu", account: "proj 7", signalLeadSeconds: 165)
         let script = try ClusterScript.slurm(request, jobName: "wanlora-a100", settings: settings)
-        #expect(script == """
-        #!/bin/bash
-        #SBATCH --job-name=wanlora-a100
-        #SBATCH --nodes=4
-        #SBATCH --ntasks-per-node=1
-        #SBATCH --gpus-per-node=8
-        #SBATCH --export=ALL
-        #SBATCH --requeue
-        #SBATCH --open-mode=append
-        #SBATCH --signal=B:USR1@165
-        #SBATCH --time=2-00:00:00
-        #SBATCH --partition=gpu
-        #SBATCH --account='proj 7'
-        set -euo pipefail
-        export head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-        echo "wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST" >&2
-        stop_and_requeue() {
-          echo "wanlora: SIGUSR1 (time limit or preemption): stopping after the step, then requeueing" >&2
-          kill -USR1 "$training" 2>/dev/null || true
-          wait "$training" || true
-          scontrol requeue "$SLURM_JOB_ID"
-          exit 0
-        }
-        trap stop_and_requeue USR1
-        srun --export=ALL bash -c 'exec engine/.venv/bin/python -m torch.distributed.run --nnodes 4 --nproc-per-node 8 --node-rank "$SLURM_NODEID" --master-addr "$head" --master-port 29500 --max-restarts 2 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp' &
-        training=$!
-        wait "$training"
+        #expect(
+            script == """
+                #!/bin/bash
+                #SBATCH --job-name=wanlora-a100
+                #SBATCH --nodes=4
+                #SBATCH --ntasks-per-node=1
+                #SBATCH --gpus-per-node=8
+                #SBATCH --export=ALL
+                #SBATCH --requeue
+                #SBATCH --open-mode=append
+                #SBATCH --signal=B:USR1@165
+                #SBATCH --time=2-00:00:00
+                #SBATCH --partition=gpu
+                #SBATCH --account='proj 7'
+                set -euo pipefail
+                export head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+                echo "wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST" >&2
+                stop_and_requeue() {
+                  echo "wanlora: SIGUSR1 (time limit or preemption): stopping after the step, then requeueing" >&2
+                  kill -USR1 "$training" 2>/dev/null || true
+                  wait "$training" || true
+                  scontrol requeue "$SLURM_JOB_ID"
+                  exit 0
+                }
+                trap stop_and_requeue USR1
+                srun --export=ALL bash -c 'exec engine/.venv/bin/python -m torch.distributed.run --nnodes 4 \
+                --nproc-per-node 8 --node-rank "$SLURM_NODEID" --master-addr "$head" --master-port 29500 \
+                --max-restarts 2 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout \
+                135 -m wanlora_engine train --config runs/a100/config.resolved.json --ulysses 2 --fsdp' &
+                training=$!
+                wait "$training"
 
-        """)
+                """)
         // The requeue comes after the ranks have stopped: `scontrol requeue` ends a job that still runs.
         let lines = script.split(separator: "\n").map(String.init)
         let trap = try #require(lines.firstIndex(of: "stop_and_requeue() {"))
-        #expect(lines[trap + 2].contains("kill -USR1") && lines[trap + 3].contains("wait") && lines[trap + 4].contains("requeue"))
+        #expect(
+            lines[trap + 2].contains("kill -USR1") && lines[trap + 3].contains("wait")
+                && lines[trap + 4].contains("requeue"))
         // the USR1 lead covers torchrun's shutdown wait
         #expect(settings.signalLeadSeconds > request.shutdownTimeoutSeconds!)
     }
 
     @Test func singleNodeAndSingleGPUScripts() throws {
         let settings = SlurmSettings(signalLeadSeconds: 150)
-        let two = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 2, fsdp: true, configPath: "$HOME/c.json", python: "python3"),
-                                          jobName: "my run", settings: settings)
+        let two = try ClusterScript.slurm(
+            LaunchRequest(gpusPerNode: 2, fsdp: true, configPath: "$HOME/c.json", python: "python3"),
+            jobName: "my run", settings: settings)
         #expect(two.contains("#SBATCH --job-name='my run'\n"))
-        #expect(two.contains("srun --export=ALL python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
-                             + "--signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
-                             + "-m wanlora_engine train --config '$HOME/c.json' --fsdp &\n"))
+        #expect(
+            two.contains(
+                "srun --export=ALL python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone "
+                    + "--signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
+                    + "-m wanlora_engine train --config '$HOME/c.json' --fsdp &\n"))
         #expect(!two.contains("scontrol show hostnames") && !two.contains("--time") && !two.contains("--partition"))
-        let one = try ClusterScript.slurm(LaunchRequest(gpusPerNode: 1, configPath: "c.json", python: "python3"), jobName: "j",
-                                          settings: settings)
+        let one = try ClusterScript.slurm(
+            LaunchRequest(gpusPerNode: 1, configPath: "c.json", python: "python3"), jobName: "j",
+            settings: settings)
         #expect(one.contains("srun --export=ALL python3 -m wanlora_engine train --config c.json &\n"))
         #expect(one.contains("#SBATCH --requeue\n") && one.contains("#SBATCH --signal=B:USR1@150\n"))
     }
@@ -194,21 +234,32 @@ import Testing
         config.training.frames = 49
         config.training.expert = .high
         let plan = try Planner.plan(config)
-        let request = LaunchRequest(gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: "runs/r/config.resolved.json",
-                                    python: "python3")
-        let text = DryRun.text(request: request, command: try Launcher.command(for: request),
-                               slurmScript: try ClusterScript.slurm(request, jobName: "r", settings: SlurmSettings(signalLeadSeconds: 150)),
-                               plan: plan)
+        let request = LaunchRequest(
+            gpusPerNode: 2, ulysses: 2, fsdp: true, configPath: "runs/r/config.resolved.json",
+            python: "python3")
+        let text = DryRun.text(
+            request: request, command: try Launcher.command(for: request),
+            slurmScript: try ClusterScript.slurm(
+                request, jobName: "r", settings: SlurmSettings(signalLeadSeconds: 150)),
+            plan: plan)
         // A14B expert: 14,288,901,184 parameters × 2 B / 2 shards = 13.3 GiB on each GPU
         let expert = try #require(plan.memory.items.first { $0.name == "expert weights" })
         #expect(expert.bytes == plan.model.expertParameters)
         #expect(text.contains("  expert weights") && text.contains("13.3 GiB"))
-        #expect(text.contains("python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine train --config runs/r/config.resolved.json --ulysses 2 --fsdp"))
+        #expect(
+            text.contains(
+                "python3 -m torch.distributed.run --nnodes 1 --nproc-per-node 2 --standalone --signals-to-handle "
+                    + "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine "
+                    + "train --config runs/r/config.resolved.json --ulysses 2 --fsdp"
+            ))
         #expect(text.contains("Ulysses         2 (a 49-frame clip's 46,800 tokens: 23,400 per GPU)"))
-        #expect(text.contains("samples/step    1 micro-batch × \(plan.setup.gradAccumulation) "
-            + "accumulation × 1 = \(plan.setup.gradAccumulation)"))
+        #expect(
+            text.contains(
+                "samples/step    1 micro-batch × \(plan.setup.gradAccumulation) "
+                    + "accumulation × 1 = \(plan.setup.gradAccumulation)"))
         #expect(text.contains("#SBATCH --gpus-per-node=2"))
-        let withoutPlan = DryRun.text(request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
+        let withoutPlan = DryRun.text(
+            request: request, command: try Launcher.command(for: request), slurmScript: "", plan: nil)
         #expect(withoutPlan.contains("Per-GPU plan: not available"))
     }
 }

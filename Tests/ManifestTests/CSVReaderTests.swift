@@ -4,12 +4,14 @@ import Testing
 
 private let header = "path,media_type,width,height,duration,category,caption\n"
 
-private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMapping = ColumnMapping()) throws -> Manifest {
+private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMapping = ColumnMapping()) throws -> Manifest
+{
     try ManifestReader(mapping: mapping, chunkSize: chunkSize).read(path: temporaryFile(text))
 }
 
 @Test func readsQuotedCommasQuotesAndNewlines() throws {
-    let csv = header
+    let csv =
+        header
         + "a.mp4,video,1920,1080,12.5,축제,\"쉼표, 그리고 \"\"따옴표\"\"\"\n"
         + "b.jpg,image,1280,720,,자연/풍경,\"첫 줄\n둘째 줄\"\n"
         + "c.jpg,image,1280,720,,자연/풍경,plain\n"
@@ -23,7 +25,8 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
 }
 
 @Test func handlesCRLFAndBOMAndMissingFinalNewline() throws {
-    let csv = "\u{FEFF}" + header.replacingOccurrences(of: "\n", with: "\r\n")
+    let csv =
+        "\u{FEFF}" + header.replacingOccurrences(of: "\n", with: "\r\n")
         + "a.mp4,VIDEO,1920,1080,3.5,축제,\"두 줄\r\n캡션\"\r\n"
         + "b.jpg,Image,1280,720,,축제,마지막 행"
     let manifest = try read(csv)
@@ -37,7 +40,8 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
 }
 
 @Test func everyChunkSizeGivesTheSameResult() throws {
-    let csv = header
+    let csv =
+        header
         + "a.mp4,video,1920,1080,12.5,축제,\"쉼표, \"\"따옴표\"\"\r\n줄바꿈\"\r\n"
         + "\n"
         + "b.jpg,image,1280,720,,자연/풍경,\"끝에 따옴표\"\"\"\n"
@@ -58,7 +62,8 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
 }
 
 @Test func shortAndLongRowsAreRejectedWithTheirLine() throws {
-    let csv = header
+    let csv =
+        header
         + "a.jpg,image,1280,720,,축제\n"
         + "b.jpg,image,1280,720,,축제,caption,extra\n"
         + "c.jpg,image,1280,720,,축제,fine\n"
@@ -74,7 +79,9 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
 }
 
 @Test func invalidUTF8IsRejectedNamingTheColumn() throws {
-    let bytes = Array(header.utf8) + Array("a.jpg,image,1280,720,,축제,깨진 ".utf8) + [0xC3, 0x28] + Array("\nb.jpg,image,1280,720,,축제,ok\n".utf8)
+    let bytes =
+        Array(header.utf8) + Array("a.jpg,image,1280,720,,축제,깨진 ".utf8) + [0xC3, 0x28]
+        + Array("\nb.jpg,image,1280,720,,축제,ok\n".utf8)
     let manifest = try ManifestReader().read(path: temporaryFile(bytes))
     #expect(manifest.items.map(\.path) == ["b.jpg"])
     #expect(manifest.rejected.count == 1)
@@ -91,7 +98,9 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
     #expect(first.rejected.first?.kind == .malformedQuoting)
     #expect(first.rejected.first?.column == "caption")
 
-    let unterminated = header + "a.jpg,image,1280,720,,축제,ok\nb.jpg,image,1280,720,,축제,\"never closed\nc.jpg,image,1280,720,,축제,swallowed\n"
+    let unterminated =
+        header
+        + "a.jpg,image,1280,720,,축제,ok\nb.jpg,image,1280,720,,축제,\"never closed\nc.jpg,image,1280,720,,축제,swallowed\n"
     let second = try read(unterminated)
     #expect(second.items.map(\.path) == ["a.jpg"])
     #expect(second.rejected.count == 1)
@@ -116,7 +125,10 @@ private func read(_ text: String, chunkSize: Int = 8 << 20, mapping: ColumnMappi
         _ = try read("file,kind\na,image\n")
         Issue.record("expected an error")
     } catch let error as ManifestError {
-        guard case .requiredColumnsMissing(let missing, _, _) = error else { Issue.record("wrong error \(error)"); return }
+        guard case .requiredColumnsMissing(let missing, _, _) = error else {
+            Issue.record("wrong error \(error)")
+            return
+        }
         #expect(missing == ["caption", "width and height (or resolution)"])
         #expect(error.remedy.contains("--column caption=설명"))
     }

@@ -4,7 +4,9 @@ import Testing
 
 private let header = "path,media_type,width,height,duration,category,caption\n"
 
-private func read(_ text: String, name: String = "manifest.csv", mapping: ColumnMapping = ColumnMapping()) throws -> Manifest {
+private func read(_ text: String, name: String = "manifest.csv", mapping: ColumnMapping = ColumnMapping()) throws
+    -> Manifest
+{
     try ManifestReader(mapping: mapping).read(path: temporaryFile(text, name: name))
 }
 
@@ -33,10 +35,11 @@ func rejectsBadValues(row: String, kind: RejectedRow.Kind, column: String) throw
 }
 
 @Test func acceptsFriendlySpellings() throws {
-    let manifest = try read(header
-        + " ./a.mp4 , Video ,1920,1080, 00:01:02.5 ,축제,ok\n"
-        + "b.jpg,IMAGE,1280.0,720,9,축제,images ignore duration\n"
-        + "c.mp4,video,1280,720,12.25s,축제,seconds suffix\n")
+    let manifest = try read(
+        header
+            + " ./a.mp4 , Video ,1920,1080, 00:01:02.5 ,축제,ok\n"
+            + "b.jpg,IMAGE,1280.0,720,9,축제,images ignore duration\n"
+            + "c.mp4,video,1280,720,12.25s,축제,seconds suffix\n")
     #expect(manifest.rejected.isEmpty)
     #expect(manifest.items.map(\.path) == ["a.mp4", "b.jpg", "c.mp4"])
     #expect(manifest.items[0].duration == 62.5)
@@ -47,21 +50,23 @@ func rejectsBadValues(row: String, kind: RejectedRow.Kind, column: String) throw
 }
 
 @Test func resolutionColumnInBothSpellings() throws {
-    let manifest = try read("path,type,resolution,length_s,category,text\n"
-        + "a.jpg,image,1920x1080,,축제,one\n"
-        + "b.jpg,image,1920×1080,,축제,two\n"
-        + "c.jpg,image,1280 X 720,,축제,three\n"
-        + "d.jpg,image,1280-720,,축제,four\n")
+    let manifest = try read(
+        "path,type,resolution,length_s,category,text\n"
+            + "a.jpg,image,1920x1080,,축제,one\n"
+            + "b.jpg,image,1920×1080,,축제,two\n"
+            + "c.jpg,image,1280 X 720,,축제,three\n"
+            + "d.jpg,image,1280-720,,축제,four\n")
     #expect(manifest.items.map(\.resolution.description) == ["1920×1080", "1920×1080", "1280×720"])
     #expect(manifest.rejected.map(\.line) == [5])
     #expect(manifest.rejected.first?.column == "resolution")
 }
 
 @Test func duplicatePathsKeepTheFirst() throws {
-    let manifest = try read(header
-        + "a.jpg,image,1280,720,,축제,first\n"
-        + "b.jpg,image,1280,720,,축제,other\n"
-        + "./a.jpg,image,1280,720,,축제,second\n")
+    let manifest = try read(
+        header
+            + "a.jpg,image,1280,720,,축제,first\n"
+            + "b.jpg,image,1280,720,,축제,other\n"
+            + "./a.jpg,image,1280,720,,축제,second\n")
     #expect(manifest.items.map(\.caption) == ["first", "other"])
     #expect(manifest.rejected.count == 1)
     #expect(manifest.rejected[0].kind == .duplicatePath)
@@ -102,11 +107,12 @@ func rejectsBadValues(row: String, kind: RejectedRow.Kind, column: String) throw
 @Test func rejectsFileListsEveryRejectedRow() throws {
     let manifest = try read(header + "a.jpg,image,x,720,,축제,\"따옴표 \"\"와\"\" 쉼표, 포함\"\n")
     let csv = String(decoding: RejectsWriter.csv(manifest.rejected).bytes, as: UTF8.self)
-    #expect(csv == #"""
-        line,column,reason,detail,raw
-        2,width,not a number,"width ""x"" is not a whole number","a.jpg,image,x,720,,축제,""따옴표 """"와"""" 쉼표, 포함"""
+    #expect(
+        csv == #"""
+            line,column,reason,detail,raw
+            2,width,not a number,"width ""x"" is not a whole number","a.jpg,image,x,720,,축제,""따옴표 """"와"""" 쉼표, 포함"""
 
-        """#)
+            """#)
 }
 
 @Test func readsJSONLines() throws {

@@ -1,5 +1,6 @@
 import Support
 import Testing
+
 @testable import Media
 
 @Suite struct AugmentationTests {
@@ -42,7 +43,9 @@ import Testing
             }
             if a.changesColour {
                 sawEach.insert(.color)
-                #expect(abs(a.brightness) <= 0.06 + 1e-9 && abs(a.contrast - 1) <= 0.1 + 1e-9 && abs(a.saturation - 1) <= 0.1 + 1e-9 && abs(a.hue) <= 6)
+                #expect(
+                    abs(a.brightness) <= 0.06 + 1e-9 && abs(a.contrast - 1) <= 0.1 + 1e-9
+                        && abs(a.saturation - 1) <= 0.1 + 1e-9 && abs(a.hue) <= 6)
             }
             if a.reverse { sawEach.insert(.reverse) }
             if a.speed != 1 {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Media
 
 @Suite struct ClipPlannerTests {
@@ -29,7 +30,8 @@ import Testing
 
     @Test func headTakesTheFirstClip() {
         #expect(ClipPlanner.plan(duration: 23.17, policy: policy) == .clips([ClipPlan(index: 0, start: 0, frames: 81)]))
-        #expect(ClipPlanner.plan(duration: 5.0625, policy: policy) == .clips([ClipPlan(index: 0, start: 0, frames: 81)]))
+        #expect(
+            ClipPlanner.plan(duration: 5.0625, policy: policy) == .clips([ClipPlan(index: 0, start: 0, frames: 81)]))
     }
 
     @Test func chunkTakesBackToBackClips() {
@@ -37,10 +39,12 @@ import Testing
         chunk.mode = .chunk
         chunk.clipsPerVideo = 0
         // 23.17 s → 370 frames → 4 clips of 81 at 0, 5.0625, 10.125, 15.1875 s.
-        #expect(ClipPlanner.plan(duration: 23.17, policy: chunk) == .clips([
-            ClipPlan(index: 0, start: 0, frames: 81), ClipPlan(index: 1, start: 5.062, frames: 81),
-            ClipPlan(index: 2, start: 10.125, frames: 81), ClipPlan(index: 3, start: 15.187, frames: 81),
-        ]))
+        #expect(
+            ClipPlanner.plan(duration: 23.17, policy: chunk)
+                == .clips([
+                    ClipPlan(index: 0, start: 0, frames: 81), ClipPlan(index: 1, start: 5.062, frames: 81),
+                    ClipPlan(index: 2, start: 10.125, frames: 81), ClipPlan(index: 3, start: 15.187, frames: 81),
+                ]))
         chunk.clipsPerVideo = 2
         if case .clips(let clips) = ClipPlanner.plan(duration: 23.17, policy: chunk) {
             #expect(clips.map(\.start) == [0, 5.062])
@@ -54,10 +58,12 @@ import Testing
         uniform.mode = .uniform
         uniform.clipsPerVideo = 3
         // 30 s: slack 30 − 5.0625 = 24.9375 s → starts 0, 12.46875 (→ 12.468), 24.9375 (→ 24.937).
-        #expect(ClipPlanner.plan(duration: 30, policy: uniform) == .clips([
-            ClipPlan(index: 0, start: 0, frames: 81), ClipPlan(index: 1, start: 12.468, frames: 81),
-            ClipPlan(index: 2, start: 24.937, frames: 81),
-        ]))
+        #expect(
+            ClipPlanner.plan(duration: 30, policy: uniform)
+                == .clips([
+                    ClipPlan(index: 0, start: 0, frames: 81), ClipPlan(index: 1, start: 12.468, frames: 81),
+                    ClipPlan(index: 2, start: 24.937, frames: 81),
+                ]))
         // 12 s holds two non-overlapping clips (192 frames), so K = 3 becomes 2.
         if case .clips(let clips) = ClipPlanner.plan(duration: 12, policy: uniform) {
             #expect(clips.map(\.start) == [0, 6.937])
@@ -66,7 +72,8 @@ import Testing
         }
         // One clip is centred.
         uniform.clipsPerVideo = 1
-        #expect(ClipPlanner.plan(duration: 10, policy: uniform) == .clips([ClipPlan(index: 0, start: 2.468, frames: 81)]))
+        #expect(
+            ClipPlanner.plan(duration: 10, policy: uniform) == .clips([ClipPlan(index: 0, start: 2.468, frames: 81)]))
     }
 
     @Test func shortVideosFollowTheRule() {
@@ -74,7 +81,9 @@ import Testing
         #expect(ClipPlanner.plan(duration: 3.2, policy: policy) == .clips([ClipPlan(index: 0, start: 0, frames: 49)]))
         var pad = policy
         pad.shortVideos = .pad
-        #expect(ClipPlanner.plan(duration: 3.2, policy: pad) == .clips([ClipPlan(index: 0, start: 0, frames: 81, paddedFrames: 30)]))
+        #expect(
+            ClipPlanner.plan(duration: 3.2, policy: pad)
+                == .clips([ClipPlan(index: 0, start: 0, frames: 81, paddedFrames: 30)]))
         var skip = policy
         skip.shortVideos = .skip
         guard case .skipped(let reason) = ClipPlanner.plan(duration: 3.2, policy: skip) else {

@@ -2,6 +2,7 @@ import DemoData
 import Foundation
 import Manifest
 import Testing
+
 @testable import Media
 
 /// The demo media, made at 1/8 of the archive's sizes, probed and prepared for real.
@@ -27,7 +28,9 @@ import Testing
         #expect(manifest.rejected.isEmpty)
         let summary = try await ProbeSummary.probe(manifest: manifest, tools: MediaTools(), width: 2)
         func probe(_ path: String) -> MediaProbe? {
-            guard case .success(let probe)? = summary.rows.first(where: { $0.item.path == path })?.result else { return nil }
+            guard case .success(let probe)? = summary.rows.first(where: { $0.item.path == path })?.result else {
+                return nil
+            }
             return probe
         }
         #expect(summary.failures.map(\.item.path) == ["videos/truncated-upload.mp4"])
@@ -50,11 +53,15 @@ import Testing
 
         // Both splits through the same pipeline.
         for split in ["train", "val"] {
-            try Data(DemoMediaGenerator.csv(items, split: split)).write(to: URL(fileURLWithPath: folder.file(split + ".csv")))
+            try Data(DemoMediaGenerator.csv(items, split: split)).write(
+                to: URL(fileURLWithPath: folder.file(split + ".csv")))
         }
-        let inputs = try ["train", "val"].map { PrepareInput(manifest: try ManifestReader().read(path: folder.file($0 + ".csv")), split: $0) }
+        let inputs = try ["train", "val"].map {
+            PrepareInput(manifest: try ManifestReader().read(path: folder.file($0 + ".csv")), split: $0)
+        }
         let options = PrepareOptions(target: .fixed(Resolution(width: 64, height: 36)), jobs: 2)
-        let prepared = try await MediaPreparation(outputDirectory: folder.file("prepared"), options: options).run(inputs)
+        let prepared = try await MediaPreparation(outputDirectory: folder.file("prepared"), options: options).run(
+            inputs)
         #expect(prepared.items == 35)
         #expect(prepared.itemsPrepared == 34)
         #expect(prepared.quarantined.map { ($0.sourcePath as NSString).lastPathComponent } == ["truncated-upload.mp4"])
@@ -65,7 +72,8 @@ import Testing
         for clip in prepared.clips where clip.mediaType == .video {
             #expect(clip.frames == (clip.sourcePath.hasSuffix("short-bow.mp4") ? 37 : 81), "\(clip.sourcePath)")
         }
-        let facts = try await Tool.videoFacts(folder.file("prepared/") + prepared.clips.first { $0.sourcePath.hasSuffix("broadcast-news.ts") }!.path)
+        let facts = try await Tool.videoFacts(
+            folder.file("prepared/") + prepared.clips.first { $0.sourcePath.hasSuffix("broadcast-news.ts") }!.path)
         #expect((facts.frames, facts.width, facts.height, facts.rate) == (81, 64, 36, "16/1"))
     }
 }

@@ -1,5 +1,6 @@
 import Manifest
 import Testing
+
 @testable import Media
 
 @Suite struct FrameGeometryTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Media
 
 /// Writes a small file instead of running ffmpeg, and counts calls.
@@ -8,14 +9,18 @@ struct FakeEncoder: ClipEncoder {
     var failing: Set<String> = []
     var delay: Duration = .milliseconds(5)
 
-    func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void) async throws -> EncodeResult {
+    func encode(_ job: EncodeJob, to temporaryPath: String, started: @escaping @Sendable (Int32) async -> Void)
+        async throws -> EncodeResult
+    {
         counter.started(job.output)
         defer { counter.finished() }
         await started(Int32(getpid()))
         _ = FileManager.default.createFile(atPath: temporaryPath, contents: Data("partial".utf8))
         try await Task.sleep(for: delay)
         if failing.contains(job.output) {
-            return .failure(reason: "ffmpeg failed (exit status 1): Invalid data", standardErrorTail: "line 1\nInvalid data found when processing input")
+            return .failure(
+                reason: "ffmpeg failed (exit status 1): Invalid data",
+                standardErrorTail: "line 1\nInvalid data found when processing input")
         }
         try Data((job.output + " " + job.command.spec).utf8).write(to: URL(fileURLWithPath: temporaryPath))
         return .success(frames: job.command.expectedFrames)
@@ -29,7 +34,8 @@ struct FakeEncoder: ClipEncoder {
             EncodeJob(
                 output: "train/\(index % 3)/clip\(index).mp4", source: "/data/v\(index).mp4",
                 command: FFmpegCommandBuilder.command(
-                    source: "/data/v\(index).mp4", video: video, isImage: false, clip: ClipPlan(index: 0, start: 0, frames: frames),
+                    source: "/data/v\(index).mp4", video: video, isImage: false,
+                    clip: ClipPlan(index: 0, start: 0, frames: frames),
                     size: .init(width: 64, height: 48), settings: EncodeSettings()))
         }
     }
@@ -88,15 +94,18 @@ struct FakeEncoder: ClipEncoder {
         // Job 0 was mid-encode when the process was killed: a half-written temporary file.
         let half = folder.file("train/0/.clip0.mp4.dead0000.part")
         try Data("half".utf8).write(to: URL(fileURLWithPath: half))
-        try journal.markRunning(output: jobs[0].output, source: jobs[0].source, spec: jobs[0].command.spec, temporaryPath: half)
+        try journal.markRunning(
+            output: jobs[0].output, source: jobs[0].source, spec: jobs[0].command.spec, temporaryPath: half)
         // Job 1 was encoded and checked, but the process died before the rename.
         let complete = folder.file("train/1/.clip1.mp4.dead0000.part")
         try Data("complete clip".utf8).write(to: URL(fileURLWithPath: complete))
-        try journal.markRunning(output: jobs[1].output, source: jobs[1].source, spec: jobs[1].command.spec, temporaryPath: complete)
+        try journal.markRunning(
+            output: jobs[1].output, source: jobs[1].source, spec: jobs[1].command.spec, temporaryPath: complete)
         try journal.markEncoded(output: jobs[1].output, bytes: 13, frames: 17)
 
         let encoder = FakeEncoder()
-        let report = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2).run(jobs)
+        let report = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2)
+            .run(jobs)
         #expect(report.recoveredFromCrash == 1)
         #expect(report.reused == 1)
         #expect(report.encoded == 2)
@@ -114,7 +123,8 @@ struct FakeEncoder: ClipEncoder {
         let jobs = Self.jobs(3)
         var encoder = FakeEncoder()
         encoder.failing = [jobs[1].output]
-        let first = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2).run(jobs)
+        let first = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2).run(
+            jobs)
         #expect(first.encoded == 2)
         #expect(first.failed == 1)
         guard case .failed(let reason, let tail)? = first.outcomes[jobs[1].output] else {
@@ -126,10 +136,13 @@ struct FakeEncoder: ClipEncoder {
         #expect(!FileManager.default.fileExists(atPath: folder.file(jobs[1].output)))
         #expect(try journal.job(jobs[1].output)?.state == .failed)
 
-        let second = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2).run(jobs)
+        let second = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: encoder, width: 2)
+            .run(jobs)
         #expect(second.outcomes[jobs[1].output] == .failedEarlier(reason: reason, standardErrorTail: tail))
         #expect(encoder.counter.all.count == 3)
-        let retried = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: FakeEncoder(), width: 2, retryFailed: true).run(jobs)
+        let retried = try await JobRunner(
+            outputDirectory: folder.path, journal: journal, encoder: FakeEncoder(), width: 2, retryFailed: true
+        ).run(jobs)
         #expect(retried.encoded == 1)
         #expect(retried.reused == 2)
     }
@@ -157,7 +170,9 @@ struct FakeEncoder: ClipEncoder {
         #expect(folder.files().filter { $0.hasSuffix(".part") || $0.hasSuffix(".mp4") }.isEmpty)
         let states = try journal.allJobs().values.map(\.state)
         #expect(states == [.running, .running])
-        let resumed = try await JobRunner(outputDirectory: folder.path, journal: journal, encoder: FakeEncoder(), width: 2).run(jobs)
+        let resumed = try await JobRunner(
+            outputDirectory: folder.path, journal: journal, encoder: FakeEncoder(), width: 2
+        ).run(jobs)
         #expect(resumed.encoded == 5)
         #expect(resumed.recoveredFromCrash == 2)
     }
@@ -166,13 +181,19 @@ struct FakeEncoder: ClipEncoder {
         let folder = TemporaryFolder()
         defer { folder.remove() }
         let journal = try PrepareJournal(path: folder.file("journal.sqlite"))
-        let probe = MediaProbe(formatName: "mpegts", duration: 4.004, video: VideoStreamInfo(codec: "mpeg2video", width: 1920, height: 1080, fieldOrder: .topFirst), audio: nil)
+        let probe = MediaProbe(
+            formatName: "mpegts", duration: 4.004,
+            video: VideoStreamInfo(codec: "mpeg2video", width: 1920, height: 1080, fieldOrder: .topFirst), audio: nil)
         try journal.storeProbe(source: "/a.ts", size: 100, modified: 5.5, result: .success(probe))
-        try journal.storeProbe(source: "/b.mp4", size: 7, modified: 1, result: .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
+        try journal.storeProbe(
+            source: "/b.mp4", size: 7, modified: 1,
+            result: .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
         #expect(try journal.cachedProbe(source: "/a.ts", size: 100, modified: 5.5) == .success(probe))
         #expect(try journal.cachedProbe(source: "/a.ts", size: 101, modified: 5.5) == nil)
         #expect(try journal.cachedProbe(source: "/a.ts", size: 100, modified: 6) == nil)
-        #expect(try journal.cachedProbe(source: "/b.mp4", size: 7, modified: 1) == .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
+        #expect(
+            try journal.cachedProbe(source: "/b.mp4", size: 7, modified: 1)
+                == .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found")))
         // The journal is a plain file that reopens with its contents.
         let reopened = try PrepareJournal(path: folder.file("journal.sqlite"))
         #expect(try reopened.cachedProbe(source: "/a.ts", size: 100, modified: 5.5) == .success(probe))

@@ -1,5 +1,6 @@
 import Manifest
 import Testing
+
 @testable import Media
 
 /// ffprobe JSON as ffmpeg 5.1 prints it, trimmed to the fields that matter.
@@ -124,7 +125,8 @@ import Testing
         #expect(probe.duration == nil)
         #expect(probe.video?.fieldOrder == .unknown)
         #expect(probe.video?.isInterlaced == false)
-        let jpeg = png.replacingOccurrences(of: "png_pipe", with: "image2").replacingOccurrences(of: "\"png\"", with: "\"mjpeg\"")
+        let jpeg = png.replacingOccurrences(of: "png_pipe", with: "image2").replacingOccurrences(
+            of: "\"png\"", with: "\"mjpeg\"")
         #expect(try MediaProbe.parse(ffprobeJSON: Array(jpeg.utf8)).isStillImage)
     }
 
@@ -146,18 +148,24 @@ import Testing
             try MediaProbe.parse(ffprobeJSON: Array(#"{"streams":[{"codec_type":"audio","codec_name":"mp2"}]}"#.utf8))
         }
         #expect(throws: ProbeParseError.noPictureSize(codec: "h264")) {
-            try MediaProbe.parse(ffprobeJSON: Array(#"{"streams":[{"codec_type":"video","codec_name":"h264"}],"format":{"format_name":"h264"}}"#.utf8))
+            try MediaProbe.parse(
+                ffprobeJSON: Array(
+                    #"{"streams":[{"codec_type":"video","codec_name":"h264"}],"format":{"format_name":"h264"}}"#.utf8))
         }
         #expect(throws: ProbeParseError.self) { try MediaProbe.parse(ffprobeJSON: Array("moov atom not found".utf8)) }
     }
 
     @Test func ffmpegMessagesLoseTheirAddresses() {
-        let tail = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x563537bae180] moov atom not "
+        let tail =
+            "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x563537bae180] moov atom not "
             + "found\n/data/a.mp4: Invalid data found when processing input\n"
-        #expect(Prober.lastLines(tail, count: 3) == "mov,mp4,m4a,3gp,3g2,mj2: moov atom not found / /data/a.mp4: "
-            + "Invalid data found when processing input")
+        #expect(
+            Prober.lastLines(tail, count: 3) == "mov,mp4,m4a,3gp,3g2,mj2: moov atom not found / /data/a.mp4: "
+                + "Invalid data found when processing input")
         #expect(Prober.lastLines(tail, count: 1) == "/data/a.mp4: Invalid data found when processing input")
-        #expect(Prober.withoutContextPrefix("[h264 @ 0xdeadbeef] error while decoding MB 3 4") == "h264: error while decoding MB 3 4")
+        #expect(
+            Prober.withoutContextPrefix("[h264 @ 0xdeadbeef] error while decoding MB 3 4")
+                == "h264: error while decoding MB 3 4")
         #expect(Prober.withoutContextPrefix("[plain text]") == "[plain text]")
     }
 }

@@ -1,14 +1,18 @@
 import Foundation
 import Manifest
 import Testing
+
 @testable import Media
 
 /// Real ffmpeg on tiny generated media: what `prepare` writes is checked with ffprobe and by
 /// decoding pixels.
 @Suite struct PrepareIntegrationTests {
-    static func testsrc(_ size: String, rate: String, seconds: Double, to path: String, extra: [String] = []) async throws {
-        try await Tool.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate)", "-t", String(seconds)] + extra
-            + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path])
+    static func testsrc(_ size: String, rate: String, seconds: Double, to path: String, extra: [String] = [])
+        async throws
+    {
+        try await Tool.ffmpeg(
+            ["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(rate)", "-t", String(seconds)] + extra
+                + ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path])
     }
 
     /// Writes a manifest CSV and reads it back with the real reader.
@@ -19,10 +23,16 @@ import Testing
         return try ManifestReader().read(path: path)
     }
 
-    static func prepare(_ manifest: Manifest, split: String = "train", into out: String, _ configure: (inout PrepareOptions) -> Void = { _ in }) async throws -> PrepareSummary {
-        var options = PrepareOptions(target: .fixed(Resolution(width: 64, height: 48)), clips: ClipPolicy(frames: 17, minimumFrames: 5), jobs: 2)
+    static func prepare(
+        _ manifest: Manifest, split: String = "train", into out: String,
+        _ configure: (inout PrepareOptions) -> Void = { _ in }
+    ) async throws -> PrepareSummary {
+        var options = PrepareOptions(
+            target: .fixed(Resolution(width: 64, height: 48)), clips: ClipPolicy(frames: 17, minimumFrames: 5), jobs: 2)
         configure(&options)
-        return try await MediaPreparation(outputDirectory: out, options: options).run([PrepareInput(manifest: manifest, split: split)])
+        return try await MediaPreparation(outputDirectory: out, options: options).run([
+            PrepareInput(manifest: manifest, split: split)
+        ])
     }
 
     @Test func sizesRatesAndFrameCountsAreExact() async throws {
@@ -31,13 +41,17 @@ import Testing
         try await Self.testsrc("160x120", rate: "25", seconds: 3, to: folder.file("pal.mp4"))
         try await Self.testsrc("160x90", rate: "30000/1001", seconds: 2.5, to: folder.file("ntsc.mp4"))
         try await Self.testsrc("160x120", rate: "25", seconds: 0.8, to: folder.file("short.mp4"))
-        try await Tool.ffmpeg(["-f", "lavfi", "-i", "smptebars=size=200x100", "-frames:v", "1", folder.file("still.png")])
-        let manifest = try Self.manifest(folder, name: "train.csv", rows: [
-            "pal.mp4,video,160,120,3,축제,\"팔 비디오, 25 fps\"",
-            "ntsc.mp4,video,160,90,2.5,역사/사회,29.97 fps 비디오",
-            "short.mp4,video,160,120,0.8,자연/풍경,짧은 비디오",
-            "still.png,image,200,100,,공간/건축,정지 화상",
+        try await Tool.ffmpeg([
+            "-f", "lavfi", "-i", "smptebars=size=200x100", "-frames:v", "1", folder.file("still.png"),
         ])
+        let manifest = try Self.manifest(
+            folder, name: "train.csv",
+            rows: [
+                "pal.mp4,video,160,120,3,축제,\"팔 비디오, 25 fps\"",
+                "ntsc.mp4,video,160,90,2.5,역사/사회,29.97 fps 비디오",
+                "short.mp4,video,160,120,0.8,자연/풍경,짧은 비디오",
+                "still.png,image,200,100,,공간/건축,정지 화상",
+            ])
         let out = folder.file("out")
         let summary = try await Self.prepare(manifest, into: out) { options in
             options.clips.mode = .chunk
@@ -70,7 +84,9 @@ import Testing
         #expect(written.rejected.isEmpty)
         #expect(Set(written.items.map(\.resolution)) == [Resolution(width: 64, height: 48)])
         #expect(written.items.contains { $0.caption == "팔 비디오, 25 fps" && $0.category == "축제" })
-        #expect(try String(contentsOfFile: out + "/train.csv", encoding: .utf8) == String(contentsOfFile: out + "/manifest.csv", encoding: .utf8))
+        #expect(
+            try String(contentsOfFile: out + "/train.csv", encoding: .utf8)
+                == String(contentsOfFile: out + "/manifest.csv", encoding: .utf8))
     }
 
     @Test func padRuleFillsWithTheLastFrame() async throws {
@@ -97,8 +113,10 @@ import Testing
         defer { folder.remove() }
         // 1080i-style: 59.94 pictures per second woven into 29.97 top-field-first frames, MPEG-2 in TS.
         try await Tool.ffmpeg([
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=60000/1001", "-t", "2.2", "-vf", "tinterlace=mode=interleave_top,setfield=tff",
-            "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "6M", "-f", "mpegts", folder.file("interlaced.ts"),
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=60000/1001", "-t", "2.2", "-vf",
+            "tinterlace=mode=interleave_top,setfield=tff",
+            "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "6M", "-f", "mpegts",
+            folder.file("interlaced.ts"),
         ])
         let probe = try await Prober().probe(path: folder.file("interlaced.ts")).get()
         #expect(probe.video?.fieldOrder == .topFirst)
@@ -124,8 +142,13 @@ import Testing
 
     /// idet's single-frame verdicts: (TFF + BFF, progressive).
     static func idet(_ path: String) async throws -> (interlaced: Int, progressive: Int) {
-        let result = try await Tool.run("ffmpeg", ["-nostdin", "-hide_banner", "-i", path, "-vf", "idet", "-f", "null", "-"])
-        guard let line = result.standardErrorTail.split(separator: "\n").last(where: { $0.contains("Single frame detection") }) else {
+        let result = try await Tool.run(
+            "ffmpeg", ["-nostdin", "-hide_banner", "-i", path, "-vf", "idet", "-f", "null", "-"])
+        guard
+            let line = result.standardErrorTail.split(separator: "\n").last(where: {
+                $0.contains("Single frame detection")
+            })
+        else {
             throw GeneralTestError("no idet line in \(result.standardErrorTail)")
         }
         func value(_ key: String) -> Int {
@@ -141,18 +164,27 @@ import Testing
         // The upright picture: a portrait test pattern.
         try await Self.testsrc("90x160", rate: "25", seconds: 2, to: folder.file("upright.mp4"))
         // The same stored on its side (turned clockwise), with a display matrix that turns it back.
-        try await Tool.ffmpeg(["-i", folder.file("upright.mp4"), "-vf", "transpose=clock", "-c:v", "libx264", "-preset", "ultrafast", folder.file("sideways.mp4")])
-        try await Tool.ffmpeg(["-i", folder.file("sideways.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", folder.file("rotated.mp4")])
+        try await Tool.ffmpeg([
+            "-i", folder.file("upright.mp4"), "-vf", "transpose=clock", "-c:v", "libx264", "-preset", "ultrafast",
+            folder.file("sideways.mp4"),
+        ])
+        try await Tool.ffmpeg([
+            "-i", folder.file("sideways.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", folder.file("rotated.mp4"),
+        ])
         let probe = try await Prober().probe(path: folder.file("rotated.mp4")).get()
         #expect(probe.video?.rotation == 270)
         #expect(probe.video?.displaySize == Resolution(width: 90, height: 160))
-        let manifest = try Self.manifest(folder, name: "train.csv", rows: [
-            "upright.mp4,video,90,160,2,축제,세로",
-            "rotated.mp4,video,160,90,2,축제,회전",
-            "sideways.mp4,video,160,90,2,축제,눕힘",
-        ])
+        let manifest = try Self.manifest(
+            folder, name: "train.csv",
+            rows: [
+                "upright.mp4,video,90,160,2,축제,세로",
+                "rotated.mp4,video,160,90,2,축제,회전",
+                "sideways.mp4,video,160,90,2,축제,눕힘",
+            ])
         let out = folder.file("out")
-        let summary = try await Self.prepare(manifest, into: out) { $0.target = .fixed(Resolution(width: 48, height: 80)) }
+        let summary = try await Self.prepare(manifest, into: out) {
+            $0.target = .fixed(Resolution(width: 48, height: 80))
+        }
         #expect(summary.clips.count == 3)
         func frames(_ name: String) async throws -> [[UInt8]] {
             let clip = try #require(summary.clips.first { $0.sourcePath.hasSuffix("/" + name) })
@@ -174,16 +206,26 @@ import Testing
         defer { folder.remove() }
         try await Self.testsrc("320x180", rate: "25", seconds: 1.5, to: folder.file("square.mp4"))
         // The same picture stored anamorphic: 240 columns of 4:3-wide pixels (shown 320×180).
-        try await Tool.ffmpeg(["-i", folder.file("square.mp4"), "-vf", "scale=240:180,setsar=4/3", "-c:v", "libx264", "-preset", "ultrafast", folder.file("anamorphic.mp4")])
-        // The same stored pixels declared square: a 4:3 picture, which cover must crop.
-        try await Tool.ffmpeg(["-i", folder.file("anamorphic.mp4"), "-vf", "setsar=1", "-c:v", "libx264", "-preset", "ultrafast", folder.file("squeezed.mp4")])
-        let manifest = try Self.manifest(folder, name: "train.csv", rows: [
-            "square.mp4,video,320,180,1.5,축제,정사각 화소",
-            "anamorphic.mp4,video,240,180,1.5,축제,아나모픽",
-            "squeezed.mp4,video,240,180,1.5,축제,찌그러짐",
+        try await Tool.ffmpeg([
+            "-i", folder.file("square.mp4"), "-vf", "scale=240:180,setsar=4/3", "-c:v", "libx264", "-preset",
+            "ultrafast", folder.file("anamorphic.mp4"),
         ])
+        // The same stored pixels declared square: a 4:3 picture, which cover must crop.
+        try await Tool.ffmpeg([
+            "-i", folder.file("anamorphic.mp4"), "-vf", "setsar=1", "-c:v", "libx264", "-preset", "ultrafast",
+            folder.file("squeezed.mp4"),
+        ])
+        let manifest = try Self.manifest(
+            folder, name: "train.csv",
+            rows: [
+                "square.mp4,video,320,180,1.5,축제,정사각 화소",
+                "anamorphic.mp4,video,240,180,1.5,축제,아나모픽",
+                "squeezed.mp4,video,240,180,1.5,축제,찌그러짐",
+            ])
         let out = folder.file("out")
-        let summary = try await Self.prepare(manifest, into: out) { $0.target = .fixed(Resolution(width: 96, height: 54)) }
+        let summary = try await Self.prepare(manifest, into: out) {
+            $0.target = .fixed(Resolution(width: 96, height: 54))
+        }
         func first(_ name: String) async throws -> [UInt8] {
             let clip = try #require(summary.clips.first { $0.sourcePath.hasSuffix("/" + name) })
             return try #require(try await Tool.greyFrames(out + "/" + clip.path, width: 96, height: 54).first)
@@ -205,23 +247,27 @@ import Testing
         let full = try Data(contentsOf: URL(fileURLWithPath: folder.file("full.mp4")))
         try full.prefix(full.count * 4 / 10).write(to: URL(fileURLWithPath: folder.file("truncated.mp4")))
         // Index first, media cut short: probes as 2 s but decodes only a fraction.
-        try await Self.testsrc("160x120", rate: "25", seconds: 2, to: folder.file("faststart.mp4"), extra: ["-movflags", "+faststart"])
+        try await Self.testsrc(
+            "160x120", rate: "25", seconds: 2, to: folder.file("faststart.mp4"), extra: ["-movflags", "+faststart"])
         let fast = try Data(contentsOf: URL(fileURLWithPath: folder.file("faststart.mp4")))
         try fast.prefix(fast.count * 3 / 10).write(to: URL(fileURLWithPath: folder.file("cut.mp4")))
         try "not a video".write(toFile: folder.file("text.mp4"), atomically: true, encoding: .utf8)
-        let manifest = try Self.manifest(folder, name: "train.csv", rows: [
-            "good.mp4,video,160,120,2,축제,좋은 파일",
-            "truncated.mp4,video,160,120,2,축제,잘린 파일",
-            "cut.mp4,video,160,120,2,축제,뒤가 잘린 파일",
-            "text.mp4,video,160,120,2,축제,글자 파일",
-            "missing.mp4,video,160,120,2,축제,없는 파일",
-        ])
+        let manifest = try Self.manifest(
+            folder, name: "train.csv",
+            rows: [
+                "good.mp4,video,160,120,2,축제,좋은 파일",
+                "truncated.mp4,video,160,120,2,축제,잘린 파일",
+                "cut.mp4,video,160,120,2,축제,뒤가 잘린 파일",
+                "text.mp4,video,160,120,2,축제,글자 파일",
+                "missing.mp4,video,160,120,2,축제,없는 파일",
+            ])
         let out = folder.file("out")
         let summary = try await Self.prepare(manifest, into: out)
         #expect(summary.itemsPrepared == 1)
         #expect(summary.itemsQuarantined == 4)
         #expect(summary.items == summary.itemsPrepared + summary.itemsQuarantined + summary.itemsSkipped)
-        let reasons = Dictionary(uniqueKeysWithValues: summary.quarantined.map { (($0.sourcePath as NSString).lastPathComponent, $0) })
+        let reasons = Dictionary(
+            uniqueKeysWithValues: summary.quarantined.map { (($0.sourcePath as NSString).lastPathComponent, $0) })
         #expect(reasons["truncated.mp4"]?.stage == "probe")
         #expect(reasons["truncated.mp4"]?.reason.contains("moov atom not found") == true)
         #expect(reasons["text.mp4"]?.stage == "probe")
@@ -233,7 +279,10 @@ import Testing
         // quarantine.csv lists them all; nothing half-written stays.
         let quarantine = try CSVRows.read(out + "/quarantine.csv")
         #expect(quarantine.count == 5)
-        #expect(quarantine.dropFirst().map { ($0[0] as NSString).lastPathComponent }.sorted() == ["cut.mp4", "missing.mp4", "text.mp4", "truncated.mp4"])
+        #expect(
+            quarantine.dropFirst().map { ($0[0] as NSString).lastPathComponent }.sorted() == [
+                "cut.mp4", "missing.mp4", "text.mp4", "truncated.mp4",
+            ])
         #expect(!TemporaryFolder.files(in: out).contains { $0.hasSuffix(".part") })
         // A second run does not encode the failed clip again.
         let again = try await Self.prepare(manifest, into: out)
@@ -268,16 +317,21 @@ import Testing
         let folder = TemporaryFolder()
         defer { folder.remove() }
         for name in ["common", "rare"] {
-            try await Tool.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", folder.file(name + ".png")])
+            try await Tool.ffmpeg([
+                "-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", folder.file(name + ".png"),
+            ])
         }
         // As curate writes it: an extra weight column after the canonical ones.
-        try ("path,media_type,width,height,duration,category,caption,weight\n"
+        try
+            ("path,media_type,width,height,duration,category,caption,weight\n"
             + "common.png,image,160,120,,생활/문화,흔한 범주,1.0\n"
-            + "rare.png,image,160,120,,무형문화유산,드문 범주,3.5\n").write(toFile: folder.file("train.csv"), atomically: true, encoding: .utf8)
+            + "rare.png,image,160,120,,무형문화유산,드문 범주,3.5\n").write(
+                toFile: folder.file("train.csv"), atomically: true, encoding: .utf8)
         let manifest = try ManifestReader().read(path: folder.file("train.csv"))
         let out = folder.file("out")
         let summary = try await Self.prepare(manifest, into: out) { options in
-            options.augmentation = AugmentationPolicy(minimumWeight: 3, kinds: [.hflip, .color, .reverse, .speed], copies: 1)
+            options.augmentation = AugmentationPolicy(
+                minimumWeight: 3, kinds: [.hflip, .color, .reverse, .speed], copies: 1)
         }
         #expect(summary.clips.count == 3)
         #expect(summary.clips.filter { $0.sourcePath.hasSuffix("common.png") }.map(\.weight) == [1])
@@ -296,18 +350,25 @@ import Testing
         defer { folder.remove() }
         try await Self.testsrc("160x120", rate: "25", seconds: 1.5, to: folder.file("four-three.mp4"))
         try await Self.testsrc("90x160", rate: "25", seconds: 1.5, to: folder.file("vertical.mp4"))
-        let manifest = try Self.manifest(folder, name: "train.csv", rows: [
-            "four-three.mp4,video,160,120,1.5,축제,4:3", "vertical.mp4,video,90,160,1.5,축제,세로",
-        ])
+        let manifest = try Self.manifest(
+            folder, name: "train.csv",
+            rows: [
+                "four-three.mp4,video,160,120,1.5,축제,4:3", "vertical.mp4,video,90,160,1.5,축제,세로",
+            ])
         let out = folder.file("out")
-        let summary = try await Self.prepare(manifest, into: out) { $0.target = .buckets(AspectBuckets(pixelBudget: 64 * 48, step: 16)) }
+        let summary = try await Self.prepare(manifest, into: out) {
+            $0.target = .buckets(AspectBuckets(pixelBudget: 64 * 48, step: 16))
+        }
         for clip in summary.clips {
             let facts = try await Tool.videoFacts(out + "/" + clip.path)
             #expect((facts.width, facts.height) == (clip.size.width, clip.size.height))
         }
-        #expect(summary.clips.first { $0.sourcePath.hasSuffix("four-three.mp4") }?.size == Resolution(width: 64, height: 48))
+        #expect(
+            summary.clips.first { $0.sourcePath.hasSuffix("four-three.mp4") }?.size == Resolution(width: 64, height: 48)
+        )
         // 9:16 → 48×64 (0.75) is nearer than 32×96 (0.33) on a log scale.
-        #expect(summary.clips.first { $0.sourcePath.hasSuffix("vertical.mp4") }?.size == Resolution(width: 48, height: 64))
+        #expect(
+            summary.clips.first { $0.sourcePath.hasSuffix("vertical.mp4") }?.size == Resolution(width: 48, height: 64))
     }
 }
 

@@ -1,14 +1,20 @@
 import Foundation
 import Manifest
 import Testing
+
 @testable import Media
 
 @Suite struct PreparePlannerTests {
-    static func item(_ path: String, _ type: MediaType = .video, line: Int, duration: Double? = 10, category: String = "축제") -> ManifestItem {
-        ManifestItem(line: line, path: path, mediaType: type, resolution: Resolution(width: 1920, height: 1080), duration: type == .video ? duration : nil, category: category, caption: "캡션")
+    static func item(
+        _ path: String, _ type: MediaType = .video, line: Int, duration: Double? = 10, category: String = "축제"
+    ) -> ManifestItem {
+        ManifestItem(
+            line: line, path: path, mediaType: type, resolution: Resolution(width: 1920, height: 1080),
+            duration: type == .video ? duration : nil, category: category, caption: "캡션")
     }
 
-    static let hd = VideoStreamInfo(codec: "h264", width: 1920, height: 1080, realFrameRate: Rational(25, 1), averageFrameRate: Rational(25, 1))
+    static let hd = VideoStreamInfo(
+        codec: "h264", width: 1920, height: 1080, realFrameRate: Rational(25, 1), averageFrameRate: Rational(25, 1))
 
     @Test func splitNamesFromFileNames() {
         #expect(PrepareInput.splitName(forManifest: "/data/all_train.csv") == "train")
@@ -22,14 +28,20 @@ import Testing
     }
 
     @Test func everyItemEndsInOnePlace() {
-        let a = makeManifest(at: "/data/a/train.csv", items: [
-            Self.item("v1.mp4", line: 2), Self.item("short.mp4", line: 3, duration: 0.5), Self.item("broken.mp4", line: 4),
-            Self.item("p.jpg", .image, line: 5), Self.item("long.mp4", line: 6, duration: 30),
-        ])
+        let a = makeManifest(
+            at: "/data/a/train.csv",
+            items: [
+                Self.item("v1.mp4", line: 2), Self.item("short.mp4", line: 3, duration: 0.5),
+                Self.item("broken.mp4", line: 4),
+                Self.item("p.jpg", .image, line: 5), Self.item("long.mp4", line: 6, duration: 30),
+            ])
         // The same file again in the same split (from a second manifest), and the same relative
         // path in another folder.
-        let b = makeManifest(at: "/data/b/more_train.csv", items: [Self.item("../a/v1.mp4", line: 2), Self.item("v1.mp4", line: 3)])
-        let (sources, duplicates) = PreparePlanner.sources([PrepareInput(manifest: a, split: "train"), PrepareInput(manifest: b, split: "train")])
+        let b = makeManifest(
+            at: "/data/b/more_train.csv", items: [Self.item("../a/v1.mp4", line: 2), Self.item("v1.mp4", line: 3)])
+        let (sources, duplicates) = PreparePlanner.sources([
+            PrepareInput(manifest: a, split: "train"), PrepareInput(manifest: b, split: "train"),
+        ])
         #expect(sources.count == 6)
         #expect(duplicates.count == 1)
         #expect(duplicates[0].line == 2 && duplicates[0].reason.contains("line 2"))
@@ -37,9 +49,14 @@ import Testing
         for source in sources {
             let name = (source.absolutePath as NSString).lastPathComponent
             switch name {
-            case "broken.mp4": probes[source.absolutePath] = .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found"))
-            case "p.jpg": probes[source.absolutePath] = .success(MediaProbe(formatName: "image2", duration: 0.04, video: Self.hd, audio: nil))
-            default: probes[source.absolutePath] = .success(MediaProbe(formatName: "mov,mp4", duration: source.item.duration, video: Self.hd, audio: nil))
+            case "broken.mp4":
+                probes[source.absolutePath] = .failure(ProbeFailure(kind: .unreadable, message: "moov atom not found"))
+            case "p.jpg":
+                probes[source.absolutePath] = .success(
+                    MediaProbe(formatName: "image2", duration: 0.04, video: Self.hd, audio: nil))
+            default:
+                probes[source.absolutePath] = .success(
+                    MediaProbe(formatName: "mov,mp4", duration: source.item.duration, video: Self.hd, audio: nil))
             }
         }
         var options = PrepareOptions()
@@ -65,9 +82,12 @@ import Testing
     }
 
     @Test func speedUpsThatRunPastTheEndAreDropped() {
-        let manifest = makeManifest(at: "/data/train.csv", items: [Self.item("rare.mp4", line: 2, duration: 5.1, category: "무형문화유산")])
+        let manifest = makeManifest(
+            at: "/data/train.csv", items: [Self.item("rare.mp4", line: 2, duration: 5.1, category: "무형문화유산")])
         let (sources, _) = PreparePlanner.sources([PrepareInput(manifest: manifest, split: "train")])
-        let probes: [String: Result<MediaProbe, ProbeFailure>] = [sources[0].absolutePath: .success(MediaProbe(formatName: "mp4", duration: 5.1, video: Self.hd, audio: nil))]
+        let probes: [String: Result<MediaProbe, ProbeFailure>] = [
+            sources[0].absolutePath: .success(MediaProbe(formatName: "mp4", duration: 5.1, video: Self.hd, audio: nil))
+        ]
         var options = PrepareOptions()
         options.augmentation = AugmentationPolicy(categories: ["무형문화유산"], kinds: [.speed, .hflip], copies: 12)
         let (clips, _) = PreparePlanner.plan(sources: sources, probes: probes, options: options)
@@ -80,7 +100,8 @@ import Testing
     }
 
     @Test func bucketsPickASizePerSource() {
-        let manifest = makeManifest(at: "/data/train.csv", items: [Self.item("wide.mp4", line: 2), Self.item("tall.mp4", line: 3)])
+        let manifest = makeManifest(
+            at: "/data/train.csv", items: [Self.item("wide.mp4", line: 2), Self.item("tall.mp4", line: 3)])
         let (sources, _) = PreparePlanner.sources([PrepareInput(manifest: manifest, split: "train")])
         let tall = VideoStreamInfo(codec: "h264", width: 1080, height: 1920)
         let probes: [String: Result<MediaProbe, ProbeFailure>] = [
@@ -89,7 +110,8 @@ import Testing
         ]
         var options = PrepareOptions()
         options.target = .buckets(AspectBuckets(pixelBudget: 832 * 480))
-        let sizes = PreparePlanner.plan(sources: sources, probes: probes, options: options).clips.map(\.job.command.size)
+        let sizes = PreparePlanner.plan(sources: sources, probes: probes, options: options).clips.map(
+            \.job.command.size)
         #expect(sizes == [Resolution(width: 832, height: 480), Resolution(width: 480, height: 832)])
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Manifest
 import Support
+
 @testable import Media
 
 /// A fresh temporary folder, removed by `remove()`.
@@ -23,7 +24,11 @@ struct TemporaryFolder {
         var out: [String] = []
         while let next = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path + "/" + next, isDirectory: &isDirectory), !isDirectory.boolValue { out.append(next) }
+            if FileManager.default.fileExists(atPath: path + "/" + next, isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            {
+                out.append(next)
+            }
         }
         return out.sorted()
     }
@@ -62,7 +67,8 @@ enum Tool {
     static func run(_ executable: String, _ arguments: [String]) async throws -> ChildProcessResult {
         let result = try await ChildProcess(executable, arguments: arguments).run()
         if !result.exit.succeeded {
-            throw GeneralTestError("\(executable) \(arguments.joined(separator: " ")) failed: \(result.standardErrorTail)")
+            throw GeneralTestError(
+                "\(executable) \(arguments.joined(separator: " ")) failed: \(result.standardErrorTail)")
         }
         return result
     }
@@ -72,23 +78,34 @@ enum Tool {
     }
 
     /// Frame count (packets), size and frame rate of a file's first video stream.
-    static func videoFacts(_ path: String) async throws -> (frames: Int, width: Int, height: Int, rate: String, sar: String) {
-        let result = try await run("ffprobe", [
-            "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-            "stream=nb_read_packets,width,height,r_frame_rate,sample_aspect_ratio", "-of", "default=noprint_wrappers=1", path,
-        ])
+    static func videoFacts(_ path: String) async throws -> (
+        frames: Int, width: Int, height: Int, rate: String, sar: String
+    ) {
+        let result = try await run(
+            "ffprobe",
+            [
+                "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                "stream=nb_read_packets,width,height,r_frame_rate,sample_aspect_ratio", "-of",
+                "default=noprint_wrappers=1", path,
+            ])
         var values: [String: String] = [:]
         for line in String(decoding: result.standardOutput, as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
             if parts.count == 2 { values[parts[0]] = parts[1] }
         }
-        return (Int(values["nb_read_packets"] ?? "") ?? -1, Int(values["width"] ?? "") ?? -1, Int(values["height"] ?? "") ?? -1,
-                values["r_frame_rate"] ?? "", values["sample_aspect_ratio"] ?? "")
+        return (
+            Int(values["nb_read_packets"] ?? "") ?? -1, Int(values["width"] ?? "") ?? -1,
+            Int(values["height"] ?? "") ?? -1,
+            values["r_frame_rate"] ?? "", values["sample_aspect_ratio"] ?? ""
+        )
     }
 
     /// Decoded frames as 8-bit grey pixels (for comparing pictures).
     static func greyFrames(_ path: String, width: Int, height: Int) async throws -> [[UInt8]] {
-        let result = try await ChildProcess("ffmpeg", arguments: ["-nostdin", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"], outputLimit: 64 << 20).run()
+        let result = try await ChildProcess(
+            "ffmpeg", arguments: ["-nostdin", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+            outputLimit: 64 << 20
+        ).run()
         let frameSize = width * height
         let bytes = result.standardOutput
         return stride(from: 0, to: bytes.count - frameSize + 1, by: frameSize).map { Array(bytes[$0..<$0 + frameSize]) }
@@ -113,7 +130,10 @@ struct GeneralTestError: Error, CustomStringConvertible {
 }
 
 /// A manifest built in code (as the reader would return it).
-func makeManifest(at path: String, items: [ManifestItem], columns: [String] = ["path", "media_type", "width", "height", "duration", "category", "caption"]) -> Manifest {
+func makeManifest(
+    at path: String, items: [ManifestItem],
+    columns: [String] = ["path", "media_type", "width", "height", "duration", "category", "caption"]
+) -> Manifest {
     let resolved = try! ColumnMapping().resolve(header: columns, source: path)
     return Manifest(source: path, format: .csv, columns: columns, columnMap: resolved, items: items, rejected: [])
 }

@@ -1,6 +1,7 @@
-import Testing
-@testable import Planner
 import Config
+import Testing
+
+@testable import Planner
 
 /// Parameter counts from the dimensions, pinned to diffusers models built on the meta device
 /// (engine/tests/test_lora_param_count.py asserts the same numbers from the PyTorch side).
@@ -44,7 +45,8 @@ import Config
         let modules = Architecture.wan22T2VA14B.linearModules
         #expect(modules.count == 40 * 10 + 6)
         #expect(modules.first?.name == "blocks.0.attn1.to_q")
-        #expect(modules.contains { $0.name == "blocks.39.ffn.net.2" && $0.inFeatures == 13_824 && $0.outFeatures == 5120 })
+        #expect(
+            modules.contains { $0.name == "blocks.39.ffn.net.2" && $0.inFeatures == 13_824 && $0.outFeatures == 5120 })
         #expect(modules.contains { $0.name == "proj_out" && $0.outFeatures == 64 })
         #expect(modules.contains { $0.name == "condition_embedder.time_proj" && $0.outFeatures == 30_720 })
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Planner
 
 /// SPEC §7: the four attention names match 8 Linear 5120×5120 layers a block (self- and
@@ -26,7 +27,8 @@ import Testing
 
     /// With the FFN: 10 modules a block, musubi-tuner's 400 modules and 76.7M at r16 (SPEC §8).
     @Test func withFeedForward() throws {
-        let count = try LoRACount.count(architecture: a, targets: attention + ["ffn.net.0.proj", "ffn.net.2"], rank: 16, experts: 1)
+        let count = try LoRACount.count(
+            architecture: a, targets: attention + ["ffn.net.0.proj", "ffn.net.2"], rank: 16, experts: 1)
         #expect(count.modulesPerExpert == 400)
         #expect(count.parametersPerExpert == 76_677_120)
         #expect(count.parametersPerExpert == 40 * 16 * (8 * 10_240 + 2 * 18_944))
@@ -69,7 +71,9 @@ import Testing
             try LoRACount.count(architecture: a, targets: ["to_out"], rank: 16, experts: 1)
         }
         #expect(container.problem.contains("not an nn.Linear"))
-        #expect(throws: PlanError.self) { try LoRACount.count(architecture: a, targets: ["norm_q"], rank: 16, experts: 1) }
+        #expect(throws: PlanError.self) {
+            try LoRACount.count(architecture: a, targets: ["norm_q"], rank: 16, experts: 1)
+        }
     }
 
     @Test func smallerArchitectures() throws {

@@ -1,7 +1,8 @@
+import Config
 import Foundation
 import Testing
+
 @testable import Planner
-import Config
 
 @Suite struct GeometryTests {
     let a = Architecture.wan22T2VA14B
@@ -48,7 +49,10 @@ import Config
     /// Forward by hand at 49 frames: per layer 2·S·(4d² + 2d² + 2·d·ffn) over video tokens,
     /// 2·L·2d² over text, 4·S²·d self-attention and 4·S·L·d cross-attention.
     @Test func forwardByHand() {
-        let s = 46_800.0, l = 512.0, d = 5120.0, ffn = 13_824.0
+        let s = 46_800.0
+        let l = 512.0
+        let d = 5120.0
+        let ffn = 13_824.0
         let f = FlopModel.forward(architecture: a, tokens: 46_800, textTokens: 512, lora: nil)
         #expect(f.selfAttention == 40 * 4 * s * s * d)
         #expect(f.crossAttention == 40 * 4 * s * l * d)
@@ -63,7 +67,8 @@ import Config
     }
 
     @Test func backwardAndRecompute() throws {
-        let lora = try LoRACount.count(architecture: a, targets: ["to_q", "to_k", "to_v", "to_out.0"], rank: 16, experts: 1)
+        let lora = try LoRACount.count(
+            architecture: a, targets: ["to_q", "to_k", "to_v", "to_out.0"], rank: 16, experts: 1)
         let f = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true)
         #expect(f.backward.selfAttention == 2.5 * f.forward.selfAttention)
         #expect(f.recompute.selfAttention == f.forward.selfAttention)
@@ -73,17 +78,20 @@ import Config
         let videoLoRA: Double = 240 * 2 * 46_800 * 16 * 10_240
         let textLoRA: Double = 80 * 2 * 512 * 16 * 10_240
         #expect(f.forward.lora == videoLoRA + textLoRA)
-        let plain = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: false)
+        let plain = FlopModel.training(
+            architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: false)
         #expect(plain.recompute == .zero)
         #expect(plain.total.total < f.total.total)
     }
 
     /// The fast blocks recompute neither self-attention nor the FFN's last product (2·S·ffn·d a layer).
     @Test func fastBlocksRecomputeLess() throws {
-        let lora = try LoRACount.count(architecture: a, targets: ["to_q", "to_k", "to_v", "to_out.0"], rank: 16, experts: 1)
+        let lora = try LoRACount.count(
+            architecture: a, targets: ["to_q", "to_k", "to_v", "to_out.0"], rank: 16, experts: 1)
         let full = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true)
-        let fast = FlopModel.training(architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true,
-                                      keepsAttention: true, skipsLastFFNProduct: true)
+        let fast = FlopModel.training(
+            architecture: a, tokens: 46_800, textTokens: 512, lora: lora, checkpointing: true,
+            keepsAttention: true, skipsLastFFNProduct: true)
         #expect(fast.recompute.selfAttention == 0 && fast.recompute.crossAttention == full.recompute.crossAttention)
         #expect(full.recompute.linear - fast.recompute.linear == 40 * 2 * 46_800 * 13_824 * 5120)
         #expect(fast.total.selfAttention == 3.5 * fast.forward.selfAttention)
@@ -118,9 +126,15 @@ import Config
     @Test func everyMeasurementWithin15Percent() {
         for check in Calibration.checks {
             let tolerance = check.measurement.tolerance
-            if let error = check.secondsError { #expect(abs(error) <= tolerance, "\(check.measurement.name): \(check.modelSeconds) s") }
-            if let error = check.peakError { #expect(abs(error) <= 0.15, "\(check.measurement.name): \(check.modelPeakGiB ?? 0) GiB") }
-            if check.measurement.outOfMemory { #expect(check.modelFits == false, "\(check.measurement.name) should not fit") }
+            if let error = check.secondsError {
+                #expect(abs(error) <= tolerance, "\(check.measurement.name): \(check.modelSeconds) s")
+            }
+            if let error = check.peakError {
+                #expect(abs(error) <= 0.15, "\(check.measurement.name): \(check.modelPeakGiB ?? 0) GiB")
+            }
+            if check.measurement.outOfMemory {
+                #expect(check.modelFits == false, "\(check.measurement.name) should not fit")
+            }
             if check.measurement.kind == .trainingStep && !check.measurement.outOfMemory {
                 #expect(check.modelFits == true, "\(check.measurement.name) should fit")
             }
@@ -156,8 +170,9 @@ import Config
         config.hardware.gpuMemoryLimit = 24
         let host = try Planner.plan(config).host
         let perProcess = Double(host.trainingBytesPerProcess) / Double(1 << 30)
-        #expect(abs(perProcess - Calibration.streamingProcessPeakRSSGiB) / Calibration.streamingProcessPeakRSSGiB <= 0.10,
-                "\(perProcess) GiB")
+        #expect(
+            abs(perProcess - Calibration.streamingProcessPeakRSSGiB) / Calibration.streamingProcessPeakRSSGiB <= 0.10,
+            "\(perProcess) GiB")
     }
 
     @Test func pinnedFigures() {
@@ -180,8 +195,10 @@ import Config
         }
         // With the fast blocks (issue 13's second run): 81 frames under FSDP leave more than 10 GiB free on
         // an 80 GB card, in the measurement and in the model; memory within 3%, time within 11%.
-        for name in ["train 81 frames, 2 × H100, fast, FSDP", "train 81 frames, 2 × H100, fast, Ulysses 2",
-                     "train 81 frames, 2 × H100, fast, FSDP + Ulysses 2"] {
+        for name in [
+            "train 81 frames, 2 × H100, fast, FSDP", "train 81 frames, 2 × H100, fast, Ulysses 2",
+            "train 81 frames, 2 × H100, fast, FSDP + Ulysses 2",
+        ] {
             let check = checks[name]!
             #expect(abs(check.peakError!) < 0.03 && abs(check.secondsError!) < 0.11, "\(name)")
         }
@@ -204,7 +221,9 @@ import Config
         #expect(c.elementwiseBytesPerTokenLayerDim > 100 && c.elementwiseBytesPerTokenLayerDim < 2000)
         let fast = Calibration.fittedFast
         #expect(fast.workingSetBytesPerTokenDim > 10 && fast.workingSetBytesPerTokenDim < 80)
-        #expect(fast.elementwiseBytesPerTokenLayerDim > 100 && fast.elementwiseBytesPerTokenLayerDim < c.elementwiseBytesPerTokenLayerDim)
+        #expect(
+            fast.elementwiseBytesPerTokenLayerDim > 100
+                && fast.elementwiseBytesPerTokenLayerDim < c.elementwiseBytesPerTokenLayerDim)
         #expect(Calibration.constants(for: .fast) == fast && Calibration.constants(for: .diffusers) == c)
     }
 

@@ -1,7 +1,8 @@
+import Config
 import Foundation
 import Testing
+
 @testable import Planner
-import Config
 
 @Suite struct PlanTests {
     func codes(_ plan: Plan, _ severity: PlanCheck.Severity) -> Set<String> {
@@ -175,7 +176,10 @@ import Config
     @Test func jsonIsOneDocument() throws {
         let plan = try Planner.plan(.preset(.v100))
         let object = try #require(try JSONSerialization.jsonObject(with: plan.jsonData()) as? [String: Any])
-        #expect(Set(object.keys).isSuperset(of: ["setup", "lora", "memory", "throughput", "schedule", "cache", "checks", "inference", "video"]))
+        #expect(
+            Set(object.keys).isSuperset(of: [
+                "setup", "lora", "memory", "throughput", "schedule", "cache", "checks", "inference", "video",
+            ]))
         let lora = try #require(object["lora"] as? [String: Any])
         #expect(lora["parameters_per_expert"] as? Int == 52_428_800)
         let checks = try #require(object["checks"] as? [[String: Any]])

@@ -1,17 +1,21 @@
 import Config
 import Foundation
 import Testing
+
 @testable import Planner
 
 /// GPU memory of sampling one A14B video on one GPU, item by item, by hand.
 @Suite struct SampleMemoryTests {
     let a = Architecture.wan22T2VA14B
 
-    func plan(_ placement: InactiveExpertPlacement, tiling: Bool, frames: Int = 81, width: Int = 1280, height: Int = 720,
-              t5: Bool = true) throws -> SampleMemoryPlan {
+    func plan(
+        _ placement: InactiveExpertPlacement, tiling: Bool, frames: Int = 81, width: Int = 1280, height: Int = 720,
+        t5: Bool = true
+    ) throws -> SampleMemoryPlan {
         let g = try ClipGeometry(frames: frames, width: width, height: height, architecture: a)
-        return SampleMemoryModel.plan(architecture: a, geometry: g, textLength: 512, inactiveExpert: placement,
-                                      vaeTiling: tiling, textEncoderOnGPU: t5)
+        return SampleMemoryModel.plan(
+            architecture: a, geometry: g, textLength: 512, inactiveExpert: placement,
+            vaeTiling: tiling, textEncoderOnGPU: t5)
     }
 
     func item(_ plan: SampleMemoryPlan, _ name: String, _ phase: SampleMemoryItem.Phase) -> Int? {
@@ -38,7 +42,8 @@ import Testing
     }
 
     @Test func residentAddsTheSecondExpertInBothPhases() throws {
-        let resident = try plan(.gpu, tiling: false), offload = try plan(.cpu, tiling: false)
+        let resident = try plan(.gpu, tiling: false)
+        let offload = try plan(.cpu, tiling: false)
         #expect(resident.bytes(in: .denoise) == offload.bytes(in: .denoise) + 28_576_983_168)
         #expect(resident.bytes(in: .decode) == offload.bytes(in: .decode) + 2 * 28_576_983_168)
         #expect(resident.peakBytes == 67_077_871_820)  // 62.5 GiB
@@ -65,24 +70,33 @@ import Testing
 
     @Test func candidatesAreFastestFirstAndFollowTheUsersChoices() throws {
         let g = try ClipGeometry(frames: 81, width: 1280, height: 720, architecture: a)
-        let all = SampleMemoryModel.candidates(architecture: a, geometry: g, textLength: 512, inactiveExpert: nil, vaeTiling: nil, textEncoderOnGPU: true)
-        #expect(all.map { "\($0.inactiveExpert.rawValue)/\($0.vaeTiling)" } == ["gpu/false", "gpu/true", "cpu/false", "cpu/true"])
-        let forced = SampleMemoryModel.candidates(architecture: a, geometry: g, textLength: 512, inactiveExpert: .cpu, vaeTiling: true, textEncoderOnGPU: true)
+        let all = SampleMemoryModel.candidates(
+            architecture: a, geometry: g, textLength: 512, inactiveExpert: nil, vaeTiling: nil, textEncoderOnGPU: true)
+        #expect(
+            all.map { "\($0.inactiveExpert.rawValue)/\($0.vaeTiling)" } == [
+                "gpu/false", "gpu/true", "cpu/false", "cpu/true",
+            ])
+        let forced = SampleMemoryModel.candidates(
+            architecture: a, geometry: g, textLength: 512, inactiveExpert: .cpu, vaeTiling: true, textEncoderOnGPU: true
+        )
         #expect(forced.count == 1 && forced[0].inactiveExpert == .cpu && forced[0].vaeTiling)
     }
 
     @Test func alternativesAreSmallerVideos() throws {
         let g = try ClipGeometry(frames: 81, width: 1280, height: 720, architecture: a)
         let alternatives = SampleMemoryModel.alternatives(architecture: a, current: g, textLength: 512)
-        #expect(alternatives.map(\.label) == [
-            "832x480, 81 frames (--resolution 832x480 --frames 81)",
-            "1280x720, 49 frames (--resolution 1280x720 --frames 49)",
-            "832x480, 49 frames (--resolution 832x480 --frames 49)",
-        ])
+        #expect(
+            alternatives.map(\.label) == [
+                "832x480, 81 frames (--resolution 832x480 --frames 81)",
+                "1280x720, 49 frames (--resolution 1280x720 --frames 49)",
+                "832x480, 49 frames (--resolution 832x480 --frames 49)",
+            ])
         let least720 = try plan(.cpu, tiling: true, t5: false).peakBytes
         #expect(alternatives.allSatisfy { $0.peakBytes < least720 })
         // 832x480, 81 frames: 21 × 30 × 52 = 32,760 tokens -> 4.03 GB of activations instead of 9.29
-        #expect(alternatives[0].peakBytes == 28_576_983_168 + 507_570_124 + 32_760 * 24 * 5120 + 16 * 21 * 60 * 104 * 4 * 6 + 10_485_760)
+        #expect(
+            alternatives[0].peakBytes == 28_576_983_168 + 507_570_124 + 32_760 * 24 * 5120 + 16 * 21 * 60 * 104 * 4 * 6
+                + 10_485_760)
         let small = try ClipGeometry(frames: 49, width: 832, height: 480, architecture: a)
         #expect(SampleMemoryModel.alternatives(architecture: a, current: small, textLength: 512).isEmpty)
     }

@@ -1,7 +1,8 @@
+import Config
 import Foundation
 import Testing
+
 @testable import Planner
-import Config
 
 /// One A14B expert on one GPU, 1280×720, r16 on the four attention names, 8-bit AdamW, fast blocks, cached
 /// encoders: the setting of docs/streaming.md's numbers.
@@ -35,28 +36,44 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
     /// The engine's rule on made-up numbers: all resident when everything fits; else k + 1 slots and the
     /// whole blocks that the rest holds; nothing when not even the slots fit.
     @Test func ruleByHand() {
-        let block = 100, fixed = 1000, working = 5000
-        #expect(WeightStreaming.residentBlocks(limitBytes: 10_000, blocks: 40, blockBytes: block, fixedBytes: fixed,
-                                               workingBytes: working, prefetch: 1) == 40)
+        let block = 100
+        let fixed = 1000
+        let working = 5000
+        #expect(
+            WeightStreaming.residentBlocks(
+                limitBytes: 10_000, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                workingBytes: working, prefetch: 1) == 40)
         // 9,999 < 10,000: stream; room = 9,999 − 6,000 − 200 = 3,799 → 37 resident.
-        #expect(WeightStreaming.residentBlocks(limitBytes: 9_999, blocks: 40, blockBytes: block, fixedBytes: fixed,
-                                               workingBytes: working, prefetch: 1) == 37)
-        #expect(WeightStreaming.residentBlocks(limitBytes: 6_200, blocks: 40, blockBytes: block, fixedBytes: fixed,
-                                               workingBytes: working, prefetch: 1) == 0)
-        #expect(WeightStreaming.residentBlocks(limitBytes: 6_199, blocks: 40, blockBytes: block, fixedBytes: fixed,
-                                               workingBytes: working, prefetch: 1) == nil)
-        #expect(WeightStreaming.residentBlocks(limitBytes: 6_300, blocks: 40, blockBytes: block, fixedBytes: fixed,
-                                               workingBytes: working, prefetch: 2) == 0)
+        #expect(
+            WeightStreaming.residentBlocks(
+                limitBytes: 9_999, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                workingBytes: working, prefetch: 1) == 37)
+        #expect(
+            WeightStreaming.residentBlocks(
+                limitBytes: 6_200, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                workingBytes: working, prefetch: 1) == 0)
+        #expect(
+            WeightStreaming.residentBlocks(
+                limitBytes: 6_199, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                workingBytes: working, prefetch: 1) == nil)
+        #expect(
+            WeightStreaming.residentBlocks(
+                limitBytes: 6_300, blocks: 40, blockBytes: block, fixedBytes: fixed,
+                workingBytes: working, prefetch: 2) == 0)
     }
 
     /// The engine's working estimate at 49 frames: U = 46,800 × 5120 × 2 B; 27 U + the FFN's three hidden
     /// tensors (all tokens, or a 16,384-token chunk) + the text.
     @Test func engineWorkingEstimate() {
         let u = 46_800 * 5120 * 2
-        #expect(WeightStreaming.engineWorkingBytes(tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 0,
-                                                   activationPrefetch: 1) == 27 * u + 3 * 46_800 * 13_824 * 2 + 4 * 512 * 5120 * 2)
-        #expect(WeightStreaming.engineWorkingBytes(tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 16_384,
-                                                   activationPrefetch: 1) == 27 * u + 3 * 16_384 * 13_824 * 2 + 4 * 512 * 5120 * 2)
+        #expect(
+            WeightStreaming.engineWorkingBytes(
+                tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 0,
+                activationPrefetch: 1) == 27 * u + 3 * 46_800 * 13_824 * 2 + 4 * 512 * 5120 * 2)
+        #expect(
+            WeightStreaming.engineWorkingBytes(
+                tokens: 46_800, dim: 5120, ffnDim: 13_824, textTokens: 512, ffnChunkTokens: 16_384,
+                activationPrefetch: 1) == 27 * u + 3 * 16_384 * 13_824 * 2 + 4 * 512 * 5120 * 2)
     }
 
     /// An RTX 4090 (24,564 MiB) at 49 frames, by hand: usable 24,683,479,040 B; fixed 520,530,048 B of
@@ -108,11 +125,13 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
     /// Visits with nothing streamed cost nothing; with every block in the k + 1 slots nothing is copied
     /// after the first step.
     @Test func simulationWithoutCopies() {
-        let resident = WeightStreaming.simulate(blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 1,
-                                                backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
+        let resident = WeightStreaming.simulate(
+            blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 1,
+            backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
         #expect(resident.exposedSeconds == 0 && resident.copiesPerStep == 0)
-        let fitsSlots = WeightStreaming.simulate(blocks: 4, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
-                                                 backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
+        let fitsSlots = WeightStreaming.simulate(
+            blocks: 4, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
+            backwardBlockSeconds: 2, weightCopySeconds: 5, activationCopySeconds: 0)
         #expect(fitsSlots.exposedSeconds == 0 && fitsSlots.copiesPerStep == 0)
     }
 
@@ -122,16 +141,18 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
     /// B1 26–27 (still in B) and block 0 copied into A 26–30; B0 30–31. 12 s for 6 s of compute: 6 s
     /// exposed, 2 copies.
     @Test func simulationLinkBoundByHand() {
-        let r = WeightStreaming.simulate(blocks: 3, residentBlocks: 0, prefetch: 1, forwardBlockSeconds: 1,
-                                         backwardBlockSeconds: 1, weightCopySeconds: 4, activationCopySeconds: 0)
+        let r = WeightStreaming.simulate(
+            blocks: 3, residentBlocks: 0, prefetch: 1, forwardBlockSeconds: 1,
+            backwardBlockSeconds: 1, weightCopySeconds: 4, activationCopySeconds: 0)
         #expect(r.exposedSeconds == 6 && r.copiesPerStep == 2)
     }
 
     /// Activations alone: B0's come back on the link from when B1 starts (t = 8 in the steady step 6–12):
     /// 3 s of copy against 1 s of B1 leaves B0 waiting 2 s.
     @Test func simulationActivationsByHand() {
-        let r = WeightStreaming.simulate(blocks: 2, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
-                                         backwardBlockSeconds: 1, weightCopySeconds: 0, activationCopySeconds: 3)
+        let r = WeightStreaming.simulate(
+            blocks: 2, residentBlocks: 2, prefetch: 1, forwardBlockSeconds: 1,
+            backwardBlockSeconds: 1, weightCopySeconds: 0, activationCopySeconds: 3)
         #expect(r.exposedSeconds == 2 && r.copiesPerStep == 0)
     }
 
@@ -140,14 +161,17 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
     /// in the steady step (16.5–33 s): B2 26.5–28.5 while block 1's weights take the link 26.5–27.5, then
     /// B1's activations 27.5–29: B1 starts at 29 instead of 28.5. 0.5 s exposed, 2 copies.
     @Test func weightsAndActivationsShareTheLink() {
-        let weights = WeightStreaming.simulate(blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
-                                               backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 0)
+        let weights = WeightStreaming.simulate(
+            blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
+            backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 0)
         #expect(weights.exposedSeconds == 0 && weights.copiesPerStep == 2)
-        let activations = WeightStreaming.simulate(blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 2,
-                                                   backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
+        let activations = WeightStreaming.simulate(
+            blocks: 4, residentBlocks: 4, prefetch: 1, forwardBlockSeconds: 2,
+            backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
         #expect(activations.exposedSeconds == 0)
-        let both = WeightStreaming.simulate(blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
-                                            backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
+        let both = WeightStreaming.simulate(
+            blocks: 4, residentBlocks: 1, prefetch: 1, forwardBlockSeconds: 2,
+            backwardBlockSeconds: 2, weightCopySeconds: 1, activationCopySeconds: 1.5)
         #expect(both.exposedSeconds == 0.5 && both.copiesPerStep == 2)
     }
 }
@@ -167,17 +191,23 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
     /// 22,139,342,720 = 31.5 blocks → 31. RTX 4090: 7 (StreamingArithmeticTests).
     @Test func at49Frames() throws {
         let r = rows(frames: 49)
-        for (gpu, resident) in [("RTX-4090", 7), ("A100-40GB", 31), ("L40S", 40), ("A100-80GB", 40), ("H100", 40), ("H200", 40)] {
+        for (gpu, resident) in [
+            ("RTX-4090", 7), ("A100-40GB", 31), ("L40S", 40), ("A100-80GB", 40), ("H100", 40), ("H200", 40),
+        ] {
             let option = try #require(r[gpu]?.option, "\(gpu)")
             #expect(option.frames == 49 && option.hostWeights == "bf16" && option.summary == "as configured", "\(gpu)")
             #expect(option.residentBlocks == resident, "\(gpu): \(option.residentBlocks)")
             #expect(option.peakBytes <= option.usableBytes, "\(gpu)")
         }
         // Streamed copies hide behind the compute at 49 frames on every card that streams.
-        for gpu in ["RTX-4090", "A100-40GB"] { #expect(r[gpu]?.option?.hiddenLinkSeconds == r[gpu]?.option?.linkSeconds) }
+        for gpu in ["RTX-4090", "A100-40GB"] {
+            #expect(r[gpu]?.option?.hiddenLinkSeconds == r[gpu]?.option?.linkSeconds)
+        }
         // The V100s are planned with fp16 compute, and say that the engine does not train it.
         let v100 = try #require(r["V100-32GB"])
-        #expect(v100.option?.frames == 49 && v100.notes.first?.hasPrefix("no bf16 arithmetic: planned with fp16 compute") == true)
+        #expect(
+            v100.option?.frames == 49
+                && v100.notes.first?.hasPrefix("no bf16 arithmetic: planned with fp16 compute") == true)
         #expect(v100.notes.contains { $0.hasPrefix("no FlashAttention") })
         // 16 GB holds only a shorter clip, with the FFN in chunks.
         #expect(r["V100-16GB"]?.option?.frames == 45 && r["V100-16GB"]?.option?.ffnChunkTokens == 16_384)
@@ -187,7 +217,8 @@ func streamingConfig(gpu: String, frames: Int, limitGiB: Double = 0) -> WanLoRAC
         let r = rows(frames: 81)
         for (gpu, resident) in [("A100-40GB", 16), ("L40S", 25), ("H100", 40)] {
             let option = try #require(r[gpu]?.option, "\(gpu)")
-            #expect(option.frames == 81 && option.summary == "as configured" && option.residentBlocks == resident, "\(gpu)")
+            #expect(
+                option.frames == 81 && option.summary == "as configured" && option.residentBlocks == resident, "\(gpu)")
         }
         // A 24 GB card fits 77 frames with the FFN in chunks (81 does not by the planner's working set).
         let rtx = try #require(r["RTX-4090"]?.option)

@@ -1,5 +1,6 @@
 import Curation
 import Testing
+
 @testable import Reports
 
 @Suite struct CurationTablesTests {
@@ -12,7 +13,8 @@ import Testing
         summary.rejected = 1
         summary.reasons = [
             .init(outcome: .train, reason: "kept", count: 6), .init(outcome: .val, reason: "kept", count: 1),
-            .init(outcome: .dropped, reason: "near duplicate", count: 2), .init(outcome: .rejected, reason: "empty caption", count: 1),
+            .init(outcome: .dropped, reason: "near duplicate", count: 2),
+            .init(outcome: .rejected, reason: "empty caption", count: 1),
         ]
         summary.classWeights = [
             .init(category: "생활/문화", trainItems: 46, inverse: 0.5, sqrt: 0.8, effective: 0.6, chosen: 0.6),
@@ -26,7 +28,9 @@ import Testing
         #expect(table.rows.count == 5)
         #expect(table.rows[2] == ["dropped", "near duplicate", "2", "20.00%"])
         #expect(table.rows.last == ["all", "", "10", "100.00%"])
-        #expect(table.note == "rows read 10 = train 6 + val 1 + dropped 2 + rejected 1; curation-log.csv has one line per row")
+        #expect(
+            table.note
+                == "rows read 10 = train 6 + val 1 + dropped 2 + rejected 1; curation-log.csv has one line per row")
     }
 
     @Test func weightsTableStatesTheInverseRatio() {

@@ -5,27 +5,41 @@ import Statistics
 import Testing
 
 private func sampleReport() -> AnalysisReport {
-    func item(_ path: String, _ type: MediaType, _ width: Int, _ height: Int, _ category: String, _ caption: String) -> ManifestItem {
-        ManifestItem(line: 2, path: path, mediaType: type, resolution: Resolution(width: width, height: height),
-                     duration: type == .video ? 21.5 : nil, category: category, caption: caption)
+    func item(_ path: String, _ type: MediaType, _ width: Int, _ height: Int, _ category: String, _ caption: String)
+        -> ManifestItem
+    {
+        ManifestItem(
+            line: 2, path: path, mediaType: type, resolution: Resolution(width: width, height: height),
+            duration: type == .video ? 21.5 : nil, category: category, caption: caption)
     }
-    let train = [item("a.jpg", .image, 1280, 720, "축제", "사람들이 <모여> 있다 & 웃는다"),
-                 item("b.mp4", .video, 1280, 720, "자연/풍경", "바다 | 하늘 있다")]
+    let train = [
+        item("a.jpg", .image, 1280, 720, "축제", "사람들이 <모여> 있다 & 웃는다"),
+        item("b.mp4", .video, 1280, 720, "자연/풍경", "바다 | 하늘 있다"),
+    ]
     let val = [item("c.mp4", .video, 1920, 1080, "축제", "거리 \"행사\" 있다")]
     func manifest(_ items: [ManifestItem], _ source: String) -> Manifest {
-        Manifest(source: source, format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []), items: items,
-                 rejected: [RejectedRow(line: 9, column: "width", kind: .notANumber, detail: "width \"x\" is not a whole number", raw: "x")])
+        Manifest(
+            source: source, format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []),
+            items: items,
+            rejected: [
+                RejectedRow(
+                    line: 9, column: "width", kind: .notANumber, detail: "width \"x\" is not a whole number", raw: "x")
+            ])
     }
-    return Analyzer.analyze([
-        NamedManifest(name: "train", role: .split, manifest: manifest(train, "train.csv")),
-        NamedManifest(name: "val", role: .split, manifest: manifest(val, "val.csv")),
-    ], generator: "wanlora test")
+    return Analyzer.analyze(
+        [
+            NamedManifest(name: "train", role: .split, manifest: manifest(train, "train.csv")),
+            NamedManifest(name: "val", role: .split, manifest: manifest(val, "val.csv")),
+        ], generator: "wanlora test")
 }
 
 @Test func markdownHasEveryTableSideBySide() {
     let markdown = MarkdownReport.render(sampleReport())
-    for title in ["## Findings", "## Rows read", "## Media types", "## Resolutions", "## Video durations", "## Categories",
-                  "## Caption length (characters)", "## Words", "## Top words", "## Duration and caption length", "## Split comparison"] {
+    for title in [
+        "## Findings", "## Rows read", "## Media types", "## Resolutions", "## Video durations", "## Categories",
+        "## Caption length (characters)", "## Words", "## Top words", "## Duration and caption length",
+        "## Split comparison",
+    ] {
         #expect(markdown.contains(title), "missing \(title)")
     }
     #expect(markdown.contains("|  | all splits | train | val |"))
@@ -46,10 +60,12 @@ private func sampleReport() -> AnalysisReport {
 }
 
 @Test func htmlEscapesNamesFromTheData() {
-    let item = ManifestItem(line: 2, path: "a.jpg", mediaType: .image, resolution: Resolution(width: 1280, height: 720),
-                            duration: nil, category: "<script>alert(1)</script> & co", caption: "캡션")
-    let manifest = Manifest(source: "x.csv", format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []),
-                            items: [item], rejected: [])
+    let item = ManifestItem(
+        line: 2, path: "a.jpg", mediaType: .image, resolution: Resolution(width: 1280, height: 720),
+        duration: nil, category: "<script>alert(1)</script> & co", caption: "캡션")
+    let manifest = Manifest(
+        source: "x.csv", format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []),
+        items: [item], rejected: [])
     let html = HTMLReport.render(Analyzer.analyze([NamedManifest(name: "all", role: .whole, manifest: manifest)]))
     #expect(!html.contains("<script>"))
     #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"))
@@ -59,7 +75,9 @@ private func sampleReport() -> AnalysisReport {
     let data = try JSONReport.render(sampleReport())
     let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     #expect(object["schema_version"] as? Int == 1)
-    for key in ["generator", "target", "caption_length_limit", "datasets", "comparisons", "overlaps", "rejects", "findings"] {
+    for key in [
+        "generator", "target", "caption_length_limit", "datasets", "comparisons", "overlaps", "rejects", "findings",
+    ] {
         #expect(object[key] != nil, "missing \(key)")
     }
     let datasets = try #require(object["datasets"] as? [[String: Any]])

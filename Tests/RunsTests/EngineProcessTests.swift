@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Runs
 
 /// Collects lines from reader threads.
@@ -21,27 +22,32 @@ final class LineBox: @unchecked Sendable {
 /// EngineProcess with small shell scripts standing in for the engine: what they print, how
 /// they end and how they react to signals is exactly known.
 @Suite(.serialized) struct EngineProcessTests {
-    func process(_ script: String, in folder: String, interruptGrace: Double = 60, terminateGrace: Double = 30) throws -> EngineProcess {
+    func process(_ script: String, in folder: String, interruptGrace: Double = 60, terminateGrace: Double = 30) throws
+        -> EngineProcess
+    {
         let path = folder + "/engine.sh"
         try writeScript(path, script)
-        return EngineProcess(launch: EngineLaunch(executable: path, arguments: ["-m", "wanlora_engine", "train"], processes: 1),
-                             logPath: folder + "/train.log",
-                             grace: EngineProcess.Grace(afterInterrupt: { interruptGrace }, afterTerminate: terminateGrace),
-                             tailLines: 3)
+        return EngineProcess(
+            launch: EngineLaunch(executable: path, arguments: ["-m", "wanlora_engine", "train"], processes: 1),
+            logPath: folder + "/train.log",
+            grace: EngineProcess.Grace(afterInterrupt: { interruptGrace }, afterTerminate: terminateGrace),
+            tailLines: 3)
     }
 
     @Test func linesLogTailAndExitStatus() throws {
         let folder = try scratchFolder("process")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let engine = try process("""
-        echo "args: $*"
-        echo first >&2
-        printf 'one\\ntwo\\n'
-        echo second >&2; echo third >&2; echo fourth >&2
-        printf 'no newline at the end'
-        exit 3
-        """, in: folder)
-        let out = LineBox(), err = LineBox()
+        let engine = try process(
+            """
+            echo "args: $*"
+            echo first >&2
+            printf 'one\\ntwo\\n'
+            echo second >&2; echo third >&2; echo fourth >&2
+            printf 'no newline at the end'
+            exit 3
+            """, in: folder)
+        let out = LineBox()
+        let err = LineBox()
         let end = try engine.run(onLine: out.append, onStderrLine: err.append)
         #expect(end == .exited(3))
         #expect(out.lines == ["args: -m wanlora_engine train", "one", "two", "no newline at the end"])
@@ -54,11 +60,12 @@ final class LineBox: @unchecked Sendable {
     @Test func bigOutputOnBothStreams() throws {
         let folder = try scratchFolder("process")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let engine = try process("""
-        head -c 4194304 /dev/zero | tr '\\0' 'x' | fold -w 1023 >&2 &
-        i=0; while [ $i -lt 2000 ]; do echo "{\\"n\\": $i}"; i=$((i+1)); done
-        wait
-        """, in: folder)
+        let engine = try process(
+            """
+            head -c 4194304 /dev/zero | tr '\\0' 'x' | fold -w 1023 >&2 &
+            i=0; while [ $i -lt 2000 ]; do echo "{\\"n\\": $i}"; i=$((i+1)); done
+            wait
+            """, in: folder)
         let out = LineBox()
         #expect(try engine.run(onLine: out.append) == .exited(0))
         #expect(out.lines.count == 2000 && out.lines.last == "{\"n\": 1999}")
@@ -83,16 +90,18 @@ final class LineBox: @unchecked Sendable {
     @Test func interruptThenTerminateAfterGrace() throws {
         let folder = try scratchFolder("process")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let engine = try process("""
-        trap 'echo got INT >&2' INT
-        trap 'echo got TERM >&2; exit 7' TERM
-        echo ready
-        while :; do sleep 0.05; done
-        """, in: folder, interruptGrace: 0.5)
+        let engine = try process(
+            """
+            trap 'echo got INT >&2' INT
+            trap 'echo got TERM >&2; exit 7' TERM
+            echo ready
+            while :; do sleep 0.05; done
+            """, in: folder, interruptGrace: 0.5)
         let escalations = LineBox()
-        let end = try engine.run(onLine: { line in
-            if line == "ready" { escalations.append("\(engine.requestStop())") }
-        }, onEscalation: { escalations.append("\($0)") })
+        let end = try engine.run(
+            onLine: { line in
+                if line == "ready" { escalations.append("\(engine.requestStop())") }
+            }, onEscalation: { escalations.append("\($0)") })
         #expect(end == .exited(7))
         #expect(engine.logTail == ["got INT", "got TERM"])
         #expect(escalations.lines == ["interrupt", "terminate"])
@@ -103,17 +112,19 @@ final class LineBox: @unchecked Sendable {
     @Test func killAsTheLastStep() throws {
         let folder = try scratchFolder("process")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let engine = try process("""
-        trap '' INT TERM
-        sleep 30 &
-        echo ready
-        while :; do sleep 0.05; done
-        """, in: folder, interruptGrace: 0.2, terminateGrace: 0.2)
+        let engine = try process(
+            """
+            trap '' INT TERM
+            sleep 30 &
+            echo ready
+            while :; do sleep 0.05; done
+            """, in: folder, interruptGrace: 0.2, terminateGrace: 0.2)
         let escalations = LineBox()
         let started = Date()
-        let end = try engine.run(onLine: { line in
-            if line == "ready" { engine.requestStop() }
-        }, onEscalation: { escalations.append("\($0)") })
+        let end = try engine.run(
+            onLine: { line in
+                if line == "ready" { engine.requestStop() }
+            }, onEscalation: { escalations.append("\($0)") })
         #expect(end == .signaled(SIGKILL))
         #expect(escalations.lines == ["terminate", "kill"])
         // The background `sleep 30` was killed with the group: its open pipes did not hold us up.
@@ -124,12 +135,13 @@ final class LineBox: @unchecked Sendable {
     @Test func repeatedRequestsEscalateAtOnce() throws {
         let folder = try scratchFolder("process")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let engine = try process("""
-        trap 'echo INT >&2' INT
-        trap 'echo TERM >&2' TERM
-        echo ready
-        while :; do sleep 0.05; done
-        """, in: folder)
+        let engine = try process(
+            """
+            trap 'echo INT >&2' INT
+            trap 'echo TERM >&2' TERM
+            echo ready
+            while :; do sleep 0.05; done
+            """, in: folder)
         let actions = LineBox()
         let end = try engine.run(onLine: { line in
             guard line == "ready" else { return }
@@ -159,9 +171,10 @@ final class LineBox: @unchecked Sendable {
     }
 
     @Test func missingExecutableSaysSo() throws {
-        let engine = EngineProcess(launch: EngineLaunch(executable: "/nonexistent/python", arguments: [], processes: 1),
-                                   logPath: FileManager.default.temporaryDirectory.path + "/wanlora-missing-\(UUID().uuidString).log",
-                                   grace: EngineProcess.Grace(afterInterrupt: { 1 }, afterTerminate: 1))
+        let engine = EngineProcess(
+            launch: EngineLaunch(executable: "/nonexistent/python", arguments: [], processes: 1),
+            logPath: FileManager.default.temporaryDirectory.path + "/wanlora-missing-\(UUID().uuidString).log",
+            grace: EngineProcess.Grace(afterInterrupt: { 1 }, afterTerminate: 1))
         defer { try? FileManager.default.removeItem(atPath: engine.logPath) }
         let error = try #require(throws: RunError.self) { try engine.run(onLine: { _ in }) }
         #expect(error.problem.contains("/nonexistent/python") && error.remedy.contains("--engine-python"))

@@ -1,12 +1,14 @@
-import Foundation
-import Testing
 import Config
+import Foundation
 import Launch
+import Testing
+
 @testable import Runs
 
 /// Scratch folders for the tests, removed by the caller.
 func scratchFolder(_ label: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("wanlora-\(label)-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("wanlora-\(label)-\(UUID().uuidString)")
+        .path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -30,46 +32,66 @@ func writeScript(_ path: String, _ body: String) throws {
     }
 
     @Test func oneGPUStartsPython() throws {
-        let cache = try EngineLaunch.make(stage: .cache, configPath: "/runs/a/config.resolved.json", resume: false,
-                                          hardware: hardware(gpus: 8, ulysses: 2), attentionHeads: 40, engine: venv)
+        let cache = try EngineLaunch.make(
+            stage: .cache, configPath: "/runs/a/config.resolved.json", resume: false,
+            hardware: hardware(gpus: 8, ulysses: 2), attentionHeads: 40, engine: venv)
         #expect(cache.executable == "/opt/wanlora/engine/.venv/bin/python")
         #expect(cache.arguments == ["-m", "wanlora_engine", "cache", "--config", "/runs/a/config.resolved.json"])
         #expect(cache.processes == 1 && cache.request == nil)
-        let train = try EngineLaunch.make(stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
-                                          hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
-        #expect(train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine "
-            + "train --config /runs/a/config.resolved.json --resume")
+        let train = try EngineLaunch.make(
+            stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
+            hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
+        #expect(
+            train.commandLine == "/opt/wanlora/engine/.venv/bin/python -m wanlora_engine "
+                + "train --config /runs/a/config.resolved.json --resume")
         // --resume belongs to train only.
-        #expect(!(try EngineLaunch.make(stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
-                                         engine: venv)).arguments.contains("--resume"))
+        #expect(
+            !(try EngineLaunch.make(
+                stage: .cache, configPath: "c", resume: true, hardware: hardware(gpus: 1), attentionHeads: 40,
+                engine: venv)).arguments.contains("--resume"))
     }
 
     @Test func severalGPUsStartTorchrunThroughTheLaunchLibrary() throws {
-        let launch = try EngineLaunch.make(stage: .train, configPath: "/runs/my run/config.resolved.json", resume: false,
-                                           hardware: hardware(gpus: 8, ulysses: 2, fsdp: true), attentionHeads: 40, engine: venv)
+        let launch = try EngineLaunch.make(
+            stage: .train, configPath: "/runs/my run/config.resolved.json", resume: false,
+            hardware: hardware(gpus: 8, ulysses: 2, fsdp: true), attentionHeads: 40, engine: venv)
         #expect(launch.executable == "/opt/wanlora/engine/.venv/bin/python")
-        #expect(launch.arguments == ["-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "8", "--standalone",
-                                     "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
-                                     "-m", "wanlora_engine", "train", "--config", "/runs/my run/config.resolved.json",
-                                     "--ulysses", "2", "--fsdp"])
+        #expect(
+            launch.arguments == [
+                "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "8", "--standalone",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+                "-m", "wanlora_engine", "train", "--config", "/runs/my run/config.resolved.json",
+                "--ulysses", "2", "--fsdp",
+            ])
         // The config's stop grace sets torchrun's shutdown wait (plus its exit margin); --max-restarts passes through.
-        let graced = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 2),
-                                           attentionHeads: 40, placement: NodePlacement(maxRestarts: 4), stopGraceSeconds: 120,
-                                           engine: venv)
+        let graced = try EngineLaunch.make(
+            stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 2),
+            attentionHeads: 40, placement: NodePlacement(maxRestarts: 4), stopGraceSeconds: 120,
+            engine: venv)
         #expect(graced.request?.shutdownTimeoutSeconds == 135 && graced.request?.maxRestarts == 4)
-        #expect(graced.commandLine.contains(" --standalone --max-restarts 4 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine"))
+        #expect(
+            graced.commandLine.contains(
+                " --standalone --max-restarts 4 --signals-to-handle "
+                    + "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 --shutdown-timeout 135 -m wanlora_engine"
+            ))
         #expect(launch.processes == 8 && launch.request?.dataParallelSize == 4)
         // Two nodes: this node's rank and node 0's address; torchrun's shutdown wait.
-        let placement = NodePlacement(nodeRank: 1, master: try MasterAddress(parsing: "10.0.0.1:29500"), shutdownTimeoutSeconds: 600)
-        let nodes = try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: true, hardware: hardware(gpus: 4, nodes: 2),
-                                          attentionHeads: 40, placement: placement, engine: EngineInstallation(python: "/usr/bin/python3"))
-        #expect(nodes.commandLine == "/usr/bin/python3 -m torch.distributed.run --nnodes 2 --nproc-per-node 4 --node-rank 1 "
-                + "--master-addr 10.0.0.1 --master-port 29500 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
+        let placement = NodePlacement(
+            nodeRank: 1, master: try MasterAddress(parsing: "10.0.0.1:29500"), shutdownTimeoutSeconds: 600)
+        let nodes = try EngineLaunch.make(
+            stage: .train, configPath: "/c.json", resume: true, hardware: hardware(gpus: 4, nodes: 2),
+            attentionHeads: 40, placement: placement, engine: EngineInstallation(python: "/usr/bin/python3"))
+        #expect(
+            nodes.commandLine
+                == "/usr/bin/python3 -m torch.distributed.run --nnodes 2 --nproc-per-node 4 --node-rank 1 "
+                + "--master-addr 10.0.0.1 --master-port 29500 "
+                + "--signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 "
                 + "--shutdown-timeout 600 -m wanlora_engine train --config /c.json --resume")
         // Layouts that cannot start are refused with the Launch library's errors.
         #expect(throws: LaunchError.self) {
-            try EngineLaunch.make(stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 4, nodes: 2),
-                                  attentionHeads: 40, engine: venv)
+            try EngineLaunch.make(
+                stage: .train, configPath: "/c.json", resume: false, hardware: hardware(gpus: 4, nodes: 2),
+                attentionHeads: 40, engine: venv)
         }
     }
 
@@ -85,20 +107,25 @@ func writeScript(_ path: String, _ body: String) throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let bin = root + "/repo/engine/.venv/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: root + "/repo/.build/release", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: root + "/repo/.build/release", withIntermediateDirectories: true)
         try writeScript(bin + "/python", "exit 0\n")
         // Found above the binary's folder, or above the working folder.
-        let found = try EngineInstallation.locate(explicit: nil, environment: [:], searchFrom: [root + "/repo/.build/release"])
+        let found = try EngineInstallation.locate(
+            explicit: nil, environment: [:], searchFrom: [root + "/repo/.build/release"])
         #expect(found == EngineInstallation(python: bin + "/python"))
-        let second = try EngineInstallation.locate(explicit: nil, environment: [:], searchFrom: ["/nonexistent", root + "/repo"])
+        let second = try EngineInstallation.locate(
+            explicit: nil, environment: [:], searchFrom: ["/nonexistent", root + "/repo"])
         #expect(second.python == bin + "/python")
         // The environment variable wins over the search, the option over both.
         try writeScript(root + "/other-python", "exit 0\n")
-        let fromEnvironment = try EngineInstallation.locate(explicit: nil, environment: ["WANLORA_ENGINE_PYTHON": root + "/other-python"],
-                                                            searchFrom: [root + "/repo"])
+        let fromEnvironment = try EngineInstallation.locate(
+            explicit: nil, environment: ["WANLORA_ENGINE_PYTHON": root + "/other-python"],
+            searchFrom: [root + "/repo"])
         #expect(fromEnvironment.python == root + "/other-python")
-        let explicit = try EngineInstallation.locate(explicit: bin + "/python", environment: ["WANLORA_ENGINE_PYTHON": root + "/other-python"],
-                                                     searchFrom: [])
+        let explicit = try EngineInstallation.locate(
+            explicit: bin + "/python", environment: ["WANLORA_ENGINE_PYTHON": root + "/other-python"],
+            searchFrom: [])
         #expect(explicit.python == bin + "/python")
         // Wrong paths say how to fix them.
         let bad = try #require(throws: RunError.self) {

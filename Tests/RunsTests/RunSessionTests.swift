@@ -3,6 +3,7 @@ import Foundation
 import Planner
 import Support
 import Testing
+
 @testable import Runs
 
 /// RunSession with a stand-in engine (a shell script that prints chosen events and exits with a
@@ -14,8 +15,10 @@ import Testing
     }
 
     /// A workspace whose "engine" runs `script` (it receives `-m wanlora_engine STAGE --config FILE [--resume]`).
-    func workspace(_ script: String, stage: EngineLaunch.Stage = .train, resume: Bool = false,
-                   edit: (inout ResolvedConfig) -> Void = { _ in }) throws -> Workspace {
+    func workspace(
+        _ script: String, stage: EngineLaunch.Stage = .train, resume: Bool = false,
+        edit: (inout ResolvedConfig) -> Void = { _ in }
+    ) throws -> Workspace {
         let root = try scratchFolder("session")
         try writeScript(root + "/python", script)
         let demo = try ConfigLoader.load(file: EventTests.repoRoot.appendingPathComponent("configs/demo.toml").path)
@@ -26,10 +29,12 @@ import Testing
         hardware.gpusPerNode = 1
         hardware.nodes = 1
         hardware.ulyssesDegree = 1
-        let launch = try EngineLaunch.make(stage: stage, configPath: folder.configPath, resume: resume, hardware: hardware,
-                                           attentionHeads: 40, engine: EngineInstallation(python: root + "/python"))
-        let prepared = PreparedRun(stage: stage, resolved: resolved, folder: folder, launch: launch, resume: resume, plan: nil,
-                                   notes: [], resumeCommand: "wanlora train --config demo.toml --resume")
+        let launch = try EngineLaunch.make(
+            stage: stage, configPath: folder.configPath, resume: resume, hardware: hardware,
+            attentionHeads: 40, engine: EngineInstallation(python: root + "/python"))
+        let prepared = PreparedRun(
+            stage: stage, resolved: resolved, folder: folder, launch: launch, resume: resume, plan: nil,
+            notes: [], resumeCommand: "wanlora train --config demo.toml --resume")
         return Workspace(root: root, prepared: prepared)
     }
 
@@ -39,20 +44,24 @@ import Testing
 
     func run(_ w: Workspace, force: Bool = false) throws -> (RunOutcome, [String]) {
         let seen = LineBox()
-        let observer = StageObserver(event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
-                                   escalation: { _ in })
+        let observer = StageObserver(
+            event: { event, _ in seen.append(event.type) }, strayLine: { seen.append("stray: " + $0) },
+            escalation: { _ in })
         let outcome = try RunSession(prepared: w.prepared).run(force: force, observer: observer)
         return (outcome, seen.lines)
     }
 
     @Test func completedRunWritesTheConfigAndReportsOutputs() throws {
         let s = try EventTests.sampleLines()
-        let w = try workspace(echo(Array(s[5...11])) + "echo 'a log line' >&2\necho \"$*\" > \"$(dirname \"$0\")/args\"\n")
+        let w = try workspace(
+            echo(Array(s[5...11])) + "echo 'a log line' >&2\necho \"$*\" > \"$(dirname \"$0\")/args\"\n")
         defer { try? FileManager.default.removeItem(atPath: w.root) }
         let (outcome, events) = try run(w)
         #expect(outcome.failure == nil && outcome.exitCode == 0)
         #expect(events == ["run_started", "warning", "train_plan", "step", "eval", "checkpoint", "run_finished"])
-        #expect(outcome.finished?.outputs["high_noise_diffusers"] == "/work/demo/runs/demo/lora/high_noise.diffusers.safetensors")
+        #expect(
+            outcome.finished?.outputs["high_noise_diffusers"]
+                == "/work/demo/runs/demo/lora/high_noise.diffusers.safetensors")
         // The run folder holds the resolved config, absolute, exactly as resolved; the engine got its path.
         let written = try ResolvedConfig.read(file: w.prepared.folder.configPath)
         #expect(written == w.prepared.resolved && written.model.checkpoint == w.root + "/model")
@@ -60,26 +69,42 @@ import Testing
         #expect(args == "-m wanlora_engine train --config \(w.root)/runs/demo/config.resolved.json\n")
         // The log starts with a header naming the command, then the engine's stderr.
         let log = try String(contentsOfFile: w.prepared.folder.logPath(.train), encoding: .utf8)
-        #expect(log.contains("=== wanlora train at ") && log.contains("=== \(w.root)/python -m wanlora_engine train") && log.hasSuffix("a log line\n"))
+        #expect(
+            log.contains("=== wanlora train at ") && log.contains("=== \(w.root)/python -m wanlora_engine train")
+                && log.hasSuffix("a log line\n"))
         #expect(!RunLock.isHeld(w.prepared.folder))
     }
 
     @Test func endingsMapToClearErrors() throws {
         let s = try EventTests.sampleLines()
         let cases: [(script: String, code: Int32, problem: String, remedy: String)] = [
-            (echo([s[5], s[12], s[13]]) + "echo 'Traceback: nan' >&2\nexit 3\n", 3,
-             "The loss became NaN or infinite at step 5", "step-00000004"),
-            (echo([s[5], s[8], s[14]]) + "exit 130\n", 130,
-             "Interrupted at step 37; checkpoint /work/demo/runs/demo/checkpoints/step-00000037 written.", "wanlora train --config demo.toml --resume"),
-            (echo([s[5], #"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "#
-                + #""model_load_failed", "problem": "high_noise_model/config.json is missing", "#
-                + #""remedy": "download the model again", "step": null, "last_checkpoint": null}"#])
-                + "echo 'loading…' >&2\necho 'OSError: no such file' >&2\nexit 1\n", 1,
-             "The engine's train failed: high_noise_model/config.json is missing.", "download the model again"),
-            (echo([#"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 0, "code": "config_invalid", "#
-                + #""problem": "checkpoints exist", "remedy": "#
-                + #""pass --resume", "step": null, "last_checkpoint": null}"#]) + "exit 2\n", 2,
-             "refused the configuration or the run folder: checkpoints exist", "pass --resume"),
+            (
+                echo([s[5], s[12], s[13]]) + "echo 'Traceback: nan' >&2\nexit 3\n", 3,
+                "The loss became NaN or infinite at step 5", "step-00000004"
+            ),
+            (
+                echo([s[5], s[8], s[14]]) + "exit 130\n", 130,
+                "Interrupted at step 37; checkpoint /work/demo/runs/demo/checkpoints/step-00000037 written.",
+                "wanlora train --config demo.toml --resume"
+            ),
+            (
+                echo([
+                    s[5],
+                    #"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 1, "code": "#
+                        + #""model_load_failed", "problem": "high_noise_model/config.json is missing", "#
+                        + #""remedy": "download the model again", "step": null, "last_checkpoint": null}"#,
+                ])
+                    + "echo 'loading…' >&2\necho 'OSError: no such file' >&2\nexit 1\n", 1,
+                "The engine's train failed: high_noise_model/config.json is missing.", "download the model again"
+            ),
+            (
+                echo([
+                    #"{"event": "error", "schema_version": 1, "time": "t", "elapsed_s": 0, "code": "config_invalid", "#
+                        + #""problem": "checkpoints exist", "remedy": "#
+                        + #""pass --resume", "step": null, "last_checkpoint": null}"#
+                ]) + "exit 2\n", 2,
+                "refused the configuration or the run folder: checkpoints exist", "pass --resume"
+            ),
             (echo([s[5]]) + "exit 0\n", 1, "without reporting that the train completed", "engine bug"),
             ("echo 'Segmentation fault' >&2\nkill -SEGV $$\n", 128 + SIGSEGV, "killed by SIGSEGV", "--resume"),
             ("echo 'not json'\nexit 0\n", 1, "without reporting", "engine bug"),
@@ -95,7 +120,9 @@ import Testing
             #expect(failure.interrupted == (c.code == 130))
             if c.code == 1 && c.problem.contains("high_noise") {
                 // The end of the log comes with the error.
-                #expect(failure.problem.contains("Last lines of \(w.prepared.folder.logPath(.train)):\n  | loading…\n  | OSError: no such file"))
+                #expect(
+                    failure.problem.contains(
+                        "Last lines of \(w.prepared.folder.logPath(.train)):\n  | loading…\n  | OSError: no such file"))
             }
             if c.script.hasPrefix("echo 'not json'") { #expect(events == ["stray: not json"]) }
         }
@@ -108,8 +135,10 @@ import Testing
         let w = try workspace(finish)
         defer { try? FileManager.default.removeItem(atPath: w.root) }
         #expect(try run(w).0.failure == nil)
-        try FileManager.default.createDirectory(atPath: w.prepared.folder.checkpointsPath + "/step-00000004", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: w.prepared.folder.checkpointsPath + "/.step-00000008.tmp", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: w.prepared.folder.checkpointsPath + "/step-00000004", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: w.prepared.folder.checkpointsPath + "/.step-00000008.tmp", withIntermediateDirectories: true)
         let again = try #require(throws: RunError.self) { try run(w) }
         #expect(again.problem.contains("newest: step 4") && again.remedy.contains("--resume"))
         var resumed = w.prepared
@@ -120,7 +149,9 @@ import Testing
         changed.resolved.training.learningRate = 0.002
         changed.resolved.training.maxSteps = 20
         let refused = try #require(throws: RunError.self) { try run(Workspace(root: w.root, prepared: changed)) }
-        #expect(refused.problem.contains("training.max_steps 8 → 20") && refused.problem.contains("training.learning_rate 0.001 → 0.002"))
+        #expect(
+            refused.problem.contains("training.max_steps 8 → 20")
+                && refused.problem.contains("training.learning_rate 0.001 → 0.002"))
         #expect(refused.remedy.contains("--force"))
         #expect(try run(Workspace(root: w.root, prepared: changed), force: true).0.failure == nil)
         #expect(try ResolvedConfig.read(file: w.prepared.folder.configPath).training.maxSteps == 20)
@@ -169,7 +200,8 @@ import Testing
         let session = RunSession(prepared: w.prepared)
         #expect(session.requestStop() == .interrupt)
         let error = try #require(throws: RunError.self) {
-            try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+            try session.run(
+                force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         }
         #expect(error.problem.contains("nothing ran"))
         #expect(!FileManager.default.fileExists(atPath: w.root + "/ran"))
@@ -182,7 +214,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: w.root) }
         let session = RunSession(prepared: w.prepared)
         #expect(session.interruptGrace() == 60)
-        _ = try session.run(force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
+        _ = try session.run(
+            force: false, observer: StageObserver(event: { _, _ in }, strayLine: { _ in }, escalation: { _ in }))
         #expect(abs(session.interruptGrace() - (2 * 0.03253632949997609 + 60)) < 1e-12)
     }
 }

@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Testing
+
 @testable import Runs
 
 /// Run folders written from the sample events: each state `wanlora runs` can show.
@@ -8,14 +9,23 @@ import Testing
     static func sample() throws -> [String] { try EventTests.sampleLines() }
 
     /// A run folder under `runs` with these event lines (train events unless `cache`).
-    func makeRun(_ runs: String, _ name: String, train: [String] = [], cache: [String] = [], checkpoints: [Int] = []) throws -> RunFolder {
+    func makeRun(_ runs: String, _ name: String, train: [String] = [], cache: [String] = [], checkpoints: [Int] = [])
+        throws -> RunFolder
+    {
         let folder = RunFolder(path: runs + "/" + name)
         try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true)
         try Data("{}".utf8).write(to: URL(fileURLWithPath: folder.configPath))
-        if !cache.isEmpty { try Data((cache.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: folder.eventsPath(.cache))) }
-        if !train.isEmpty { try Data((train.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: folder.eventsPath(.train))) }
+        if !cache.isEmpty {
+            try Data((cache.joined(separator: "\n") + "\n").utf8).write(
+                to: URL(fileURLWithPath: folder.eventsPath(.cache)))
+        }
+        if !train.isEmpty {
+            try Data((train.joined(separator: "\n") + "\n").utf8).write(
+                to: URL(fileURLWithPath: folder.eventsPath(.train)))
+        }
         for step in checkpoints {
-            try FileManager.default.createDirectory(atPath: folder.checkpointsPath + String(format: "/step-%08d", step), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: folder.checkpointsPath + String(format: "/step-%08d", step), withIntermediateDirectories: true)
         }
         return folder
     }
@@ -24,8 +34,14 @@ import Testing
         let runs = try scratchFolder("runs")
         defer { try? FileManager.default.removeItem(atPath: runs) }
         let s = try Self.sample()
-        let trainStart = s[5], plan = s[7], step = s[8], eval = s[9], checkpoint = s[10]
-        _ = try makeRun(runs, "a-completed", train: [trainStart, plan, step, eval, checkpoint, s[11]], cache: Array(s[0...4]), checkpoints: [2])
+        let trainStart = s[5]
+        let plan = s[7]
+        let step = s[8]
+        let eval = s[9]
+        let checkpoint = s[10]
+        _ = try makeRun(
+            runs, "a-completed", train: [trainStart, plan, step, eval, checkpoint, s[11]], cache: Array(s[0...4]),
+            checkpoints: [2])
         _ = try makeRun(runs, "b-diverged", train: [trainStart, plan, step, s[12], s[13]])
         _ = try makeRun(runs, "c-interrupted", train: [trainStart, plan, step, s[14]], checkpoints: [37])
         // Killed: events end without run_finished; a torn last line is skipped.
@@ -36,20 +52,32 @@ import Testing
         // Resumed after an interruption, then completed: the last start decides.
         _ = try makeRun(runs, "h-resumed", train: [trainStart, plan, step, s[14], trainStart, step, s[11]])
         // Failed at the start of a resume: the earlier completion does not count.
-        _ = try makeRun(runs, "i-failed", train: [trainStart, step, s[11], trainStart,
-            #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": "#
-                + #"1, "stage": "train", "status": "failed", "step": "#
-                + #"null, "seconds": 1, "outputs": {}, "summary": {}}"#])
+        _ = try makeRun(
+            runs, "i-failed",
+            train: [
+                trainStart, step, s[11], trainStart,
+                #"{"event": "run_finished", "schema_version": 1, "time": "2026-11-25T19:00:00.000Z", "elapsed_s": "#
+                    + #"1, "stage": "train", "status": "failed", "step": "#
+                    + #"null, "seconds": 1, "outputs": {}, "summary": {}}"#,
+            ])
         try FileManager.default.createDirectory(atPath: runs + "/not-a-run", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: runs + "/.hidden", withIntermediateDirectories: true)
 
         let lock = try RunLock.acquire(running, stage: .train)
         let list = try RunStatus.list(runsDir: runs)
         lock.release()
-        #expect(list.map(\.name) == ["a-completed", "b-diverged", "c-interrupted", "d-crashed", "e-running", "f-new", "g-cached", "h-resumed", "i-failed"])
-        #expect(list.map(\.state) == [.completed, .diverged, .interrupted, .crashed, .running, .new, .completed, .completed, .failed])
+        #expect(
+            list.map(\.name) == [
+                "a-completed", "b-diverged", "c-interrupted", "d-crashed", "e-running", "f-new", "g-cached",
+                "h-resumed", "i-failed",
+            ])
+        #expect(
+            list.map(\.state) == [
+                .completed, .diverged, .interrupted, .crashed, .running, .new, .completed, .completed, .failed,
+            ])
         let completed = list[0]
-        #expect(completed.stage == .train && completed.step == 2 && completed.totalSteps == 2 && completed.checkpoints == 1)
+        #expect(
+            completed.stage == .train && completed.step == 2 && completed.totalSteps == 2 && completed.checkpoints == 1)
         #expect(completed.lastLoss == 1.5840156078338623 && completed.lastValLoss == 1.5289680163065593)
         #expect(completed.updated == "2026-11-25T18:06:28.011Z")
         #expect(list[2].step == 37 && list[2].totalSteps == 2 && list[2].checkpoints == 1)
@@ -60,10 +88,17 @@ import Testing
         let table = RunStatus.table(list)
         let lines = table.split(separator: "\n")
         #expect(lines[0].hasPrefix("run            stage  state        steps"))
-        #expect(lines[1] == "a-completed    train  completed    2/2      1.5840     1.5290    1            2026-11-25 18:06:28")
+        #expect(
+            lines[1]
+                == "a-completed    train  completed    2/2      1.5840     1.5290    1            2026-11-25 18:06:28")
         #expect(lines[7].hasPrefix("g-cached       cache  completed    5 items"))
-        guard case .array(let objects) = RunStatus.json(list) else { Issue.record("json"); return }
-        #expect(objects.count == 9 && objects[1]["state"] == .string("diverged") && objects[0]["last_loss"] == .double(1.5840156078338623))
+        guard case .array(let objects) = RunStatus.json(list) else {
+            Issue.record("json")
+            return
+        }
+        #expect(
+            objects.count == 9 && objects[1]["state"] == .string("diverged")
+                && objects[0]["last_loss"] == .double(1.5840156078338623))
     }
 
     @Test func missingRunsFolder() throws {
@@ -90,19 +125,29 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: runs) }
         let s = try Self.sample()
         let stopped = """
-        {"event": "stopped", "schema_version": 1, "time": "2026-11-25T18:12:30.400Z", "elapsed_s": 12.6, "reason": "preempted", \
-        "signal": "SIGUSR1", "step": 37, "saved": true, "checkpoint": "/r/checkpoints/step-00000037", "seconds_since_signal": 3.5, \
-        "grace_seconds": 120}
-        """
+            {"event": "stopped", "schema_version": 1, "time": \
+            "2026-11-25T18:12:30.400Z", "elapsed_s": 12.6, "reason": "preempted", \
+            "signal": "SIGUSR1", "step": 37, "saved": true, "checkpoint": \
+            "/r/checkpoints/step-00000037", "seconds_since_signal": 3.5, \
+            "grace_seconds": 120}
+            """
         _ = try makeRun(runs, "p", train: [s[5], s[7], s[8], stopped, s[14]], checkpoints: [37])
-        let ctrlC = stopped.replacingOccurrences(of: "preempted", with: "interrupted").replacingOccurrences(of: "SIGUSR1", with: "SIGINT")
+        let ctrlC = stopped.replacingOccurrences(of: "preempted", with: "interrupted").replacingOccurrences(
+            of: "SIGUSR1", with: "SIGINT")
         _ = try makeRun(runs, "q", train: [s[5], s[7], s[8], ctrlC, s[14]], checkpoints: [37])
         let list = try RunStatus.list(runsDir: runs)
         #expect(list.map(\.state) == [.preempted, .interrupted])
-        guard case .stopped(let event) = try EngineEvent(line: stopped).body else { Issue.record("not decoded"); return }
-        #expect(event == EngineEvent.Stopped(reason: "preempted", signal: "SIGUSR1", step: 37, saved: true,
-                                             checkpoint: "/r/checkpoints/step-00000037"))
-        #expect(EventText.line(try EngineEvent(line: stopped)) == "preempted by SIGUSR1 after step 37: checkpoint written; "
+        guard case .stopped(let event) = try EngineEvent(line: stopped).body else {
+            Issue.record("not decoded")
+            return
+        }
+        #expect(
+            event
+                == EngineEvent.Stopped(
+                    reason: "preempted", signal: "SIGUSR1", step: 37, saved: true,
+                    checkpoint: "/r/checkpoints/step-00000037"))
+        #expect(
+            EventText.line(try EngineEvent(line: stopped)) == "preempted by SIGUSR1 after step 37: checkpoint written; "
                 + "continue from /r/checkpoints/step-00000037")
     }
 }
@@ -147,9 +192,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: runs) }
         let folder = RunFolder(path: runs)
         let dead = try endedPid()
-        try Data("pid \(dead), start 4242, train, since 2026-12-07T01:00:00Z\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
+        try Data("pid \(dead), start 4242, train, since 2026-12-07T01:00:00Z\n".utf8).write(
+            to: URL(fileURLWithPath: folder.lockPath))
         let lock = try RunLock.acquire(folder, stage: .train)
-        #expect(lock.takenOver == "took over the lock of \(runs) from wanlora pid \(dead) (train since 2026-12-07T01:00:00Z): "
+        #expect(
+            lock.takenOver
+                == "took over the lock of \(runs) from wanlora pid \(dead) (train since 2026-12-07T01:00:00Z): "
                 + "it no longer runs, it ended without releasing the lock (killed?).")
         let record = String(decoding: FileManager.default.contents(atPath: folder.lockPath)!, as: UTF8.self)
         #expect(LockOwner.parse(record)?.pid == getpid())
@@ -161,7 +209,8 @@ import Testing
         again.release()
         // this process's pid with another start time: the pid was reused, the owner is gone
         let me = LockOwner.current(stage: .train)
-        try Data("pid \(me.pid), start \(me.startTime! + 1), cache, since x\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
+        try Data("pid \(me.pid), start \(me.startTime! + 1), cache, since x\n".utf8).write(
+            to: URL(fileURLWithPath: folder.lockPath))
         let reused = try RunLock.acquire(folder, stage: .train)
         #expect(reused.takenOver?.contains("its pid now belongs to another process") == true)
         reused.release()
@@ -175,7 +224,9 @@ import Testing
         let dead = try endedPid()
         try Data("pid \(dead), start 4242, train, since t\n".utf8).write(to: URL(fileURLWithPath: folder.lockPath))
         let error = try #require(throws: RunError.self) { try RunLock.acquire(folder, stage: .train) }
-        #expect(error.problem.contains("wanlora pid \(dead) started") && error.remedy.contains("fuser -v \(folder.lockPath)"))
+        #expect(
+            error.problem.contains("wanlora pid \(dead) started")
+                && error.remedy.contains("fuser -v \(folder.lockPath)"))
         held.release()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Sampling
 
 /// The engine's shared test fixtures (the sample events decode in RunsTests.EventTests).
@@ -24,7 +25,8 @@ enum EngineFixtures {
     }
 
     @Test func groupsByCategoryEscapesAndLinksRelativeFiles() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("wanlora-gallery-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wanlora-gallery-\(UUID().uuidString)")
         let videos = folder.appendingPathComponent("videos")
         try FileManager.default.createDirectory(at: videos, withIntermediateDirectories: true)
         let rows: [(String, Int, String?, String)] = [
@@ -32,7 +34,8 @@ enum EngineFixtures {
             ("0003", 3, "공간/건축", "한옥 마을"), ("0004", 4, "축제", "밤거리"),
         ]
         for (id, index, category, prompt) in rows {
-            try sidecar(id: id, index: index, category: category, prompt: prompt).write(to: videos.appendingPathComponent("\(id).json"))
+            try sidecar(id: id, index: index, category: category, prompt: prompt).write(
+                to: videos.appendingPathComponent("\(id).json"))
         }
         try Data("{not json".utf8).write(to: videos.appendingPathComponent("broken.json"))
 
@@ -48,7 +51,9 @@ enum EngineFixtures {
 
         let html = SampleGallery.html(all.sidecars, title: "samples <a>")
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<title>samples &lt;a&gt;</title>"))
-        #expect(!html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;따옴표&quot;"))
+        #expect(
+            !html.contains("<script>alert")
+                && html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;따옴표&quot;"))
         #expect(html.contains("<video src=\"videos/0003.mp4\" poster=\"videos/0003.jpg\""))
         let order = ["<h2>축제</h2>", "<h2>공간/건축</h2>", "<h2>(no category)</h2>"].map { html.range(of: $0)!.lowerBound }
         #expect(order == order.sorted())

@@ -2,10 +2,12 @@ import Config
 import Foundation
 import Planner
 import Testing
+
 @testable import Sampling
 
 @Suite struct SampleJobTests {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let fixture = repoRoot.appendingPathComponent("engine/tests/fixtures/sample-job.contract.json")
 
     /// The request of the contract fixture: defaults, a model path relative to the config folder,
@@ -17,8 +19,9 @@ import Testing
             SamplePrompt(text: "한옥 마을의 봄 풍경, 벚꽃이 흩날린다", origin: "--prompt 1"),
             SamplePrompt(text: "밤하늘 아래 등불 축제", category: "축제", seed: 7, origin: "prompts.csv:2"),
         ]
-        return SampleRequest(config: config, baseDir: "/data/wanlora", outputDir: "/data/wanlora/samples/a", prompts: prompts,
-                             loraHigh: ("/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", 0.8))
+        return SampleRequest(
+            config: config, baseDir: "/data/wanlora", outputDir: "/data/wanlora/samples/a", prompts: prompts,
+            loraHigh: ("/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", 0.8))
     }
 
     @Test func defaultsAreTheModelCard() throws {
@@ -27,21 +30,31 @@ import Testing
         #expect(job.model.path == "/data/wanlora/models/Wan2.2-T2V-A14B" && job.model.dtype == "bfloat16")
         #expect(job.model.boundary == 0.875 && job.model.numTrainTimesteps == 1000)
         #expect(job.sampler.solver == "euler" && job.sampler.schedule == "wan")
-        #expect(job.sampler.steps == 40 && job.sampler.shift == 12 && job.sampler.guidanceHigh == 4 && job.sampler.guidanceLow == 3)
+        #expect(
+            job.sampler.steps == 40 && job.sampler.shift == 12 && job.sampler.guidanceHigh == 4
+                && job.sampler.guidanceLow == 3)
         #expect(job.sampler.negativePrompt == WanLoRAConfig.officialNegativePrompt && job.sampler.textLength == 512)
         #expect(job.video == SampleJob.Video(width: 1280, height: 720, frames: 81, fps: 16, crf: 18))
-        #expect(job.loras.high == SampleJob.LoRA(path: "/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", scale: 0.8))
+        #expect(
+            job.loras.high
+                == SampleJob.LoRA(path: "/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", scale: 0.8))
         #expect(job.loras.low == nil)
         // ids by position, seeds = sample.seed + position unless the file gave one
         #expect(job.prompts.map(\.id) == ["0001", "0002"] && job.prompts.map(\.seed) == [42, 7])
         #expect(job.prompts.map(\.category) == [nil, "축제"])
         #expect(job.memory.planGpu == "H100" && job.memory.reservedBytes == 1 << 30)
-        #expect(job.memory.candidates.map { "\($0.inactiveExpert)/\($0.vaeTiling)" } == ["gpu/false", "gpu/true", "cpu/false", "cpu/true"])
+        #expect(
+            job.memory.candidates.map { "\($0.inactiveExpert)/\($0.vaeTiling)" } == [
+                "gpu/false", "gpu/true", "cpu/false", "cpu/true",
+            ])
         #expect(job.memory.candidates[2].peakBytes == 38_500_888_652)  // SampleMemoryTests, by hand
         #expect(job.memory.alternatives.count == 3)
         // the peak of swapping is the denoise phase: one expert, activations, VAE, latents, text
-        #expect(job.memory.candidates[2].peakItems.map(\.name) == [
-            "active expert weights", "one block's activations", "VAE weights", "latents, noise and solver state", "text embeddings"])
+        #expect(
+            job.memory.candidates[2].peakItems.map(\.name) == [
+                "active expert weights", "one block's activations", "VAE weights", "latents, noise and solver state",
+                "text embeddings",
+            ])
         #expect(job.placement(fitting: 84_000_000_000)?.inactiveExpert == "gpu")
         #expect(job.placement(fitting: 40_000_000_000)?.inactiveExpert == "cpu")
         #expect(job.placement(fitting: 30_000_000_000) == nil)
@@ -51,8 +64,10 @@ import Testing
     @Test func matchesTheEngineContractFixture() throws {
         let written = try SampleJobBuilder.build(Self.contractRequest()).jsonData()
         let fixture = try Data(contentsOf: Self.fixture)
-        #expect(String(decoding: written, as: UTF8.self) == String(decoding: fixture, as: UTF8.self),
-                Comment(rawValue: "regenerate engine/tests/fixtures/sample-job.contract.json from "
+        #expect(
+            String(decoding: written, as: UTF8.self) == String(decoding: fixture, as: UTF8.self),
+            Comment(
+                rawValue: "regenerate engine/tests/fixtures/sample-job.contract.json from "
                     + "SampleJobTests.contractRequest() after changing the job on purpose"))
         let object = try #require(try JSONSerialization.jsonObject(with: written) as? [String: Any])
         let loras = try #require(object["loras"] as? [String: Any])

@@ -2,13 +2,18 @@ import Manifest
 import Statistics
 import Testing
 
-private func item(_ path: String, _ type: MediaType = .image, _ width: Int = 1280, _ height: Int = 720, category: String = "A") -> ManifestItem {
-    ManifestItem(line: 2, path: path, mediaType: type, resolution: Resolution(width: width, height: height),
-                 duration: type == .video ? 15 : nil, category: category, caption: "캡션 \(path)")
+private func item(
+    _ path: String, _ type: MediaType = .image, _ width: Int = 1280, _ height: Int = 720, category: String = "A"
+) -> ManifestItem {
+    ManifestItem(
+        line: 2, path: path, mediaType: type, resolution: Resolution(width: width, height: height),
+        duration: type == .video ? 15 : nil, category: category, caption: "캡션 \(path)")
 }
 
 private func manifest(_ items: [ManifestItem], _ source: String) -> Manifest {
-    Manifest(source: source, format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []), items: items, rejected: [])
+    Manifest(
+        source: source, format: .csv, columns: [], columnMap: ResolvedColumns(indices: [:], header: []), items: items,
+        rejected: [])
 }
 
 @Test func unconvertedValidationSplitIsCritical() throws {

@@ -1,6 +1,7 @@
-import Testing
-@testable import Statistics
 import Support
+import Testing
+
+@testable import Statistics
 
 @Suite struct CaptionMeterTests {
     @Test func measuresLengthWordsAndTypeTokenRatio() {
@@ -16,7 +17,8 @@ import Support
     @Test func decomposedHangulMeasuresLikeComposed() {
         var meter = CaptionMeter()
         let composed = meter.measure("한국 문화")
-        let decomposed = meter.measure("\u{1112}\u{1161}\u{11AB}\u{1100}\u{116E}\u{11A8} \u{1106}\u{116E}\u{11AB}\u{1112}\u{116A}")
+        let decomposed = meter.measure(
+            "\u{1112}\u{1161}\u{11AB}\u{1100}\u{116E}\u{11A8} \u{1106}\u{116E}\u{11AB}\u{1112}\u{116A}")
         #expect(composed == decomposed)
         #expect(composed.length == 5)
     }
@@ -69,7 +71,9 @@ import Support
                 let word = words[random.below(words.count)]
                 let text = String(decoding: word, as: UTF8.self)
                 reference[text, default: 0] += 1
-                let isNew = word.withUnsafeBufferPointer { table.add($0.baseAddress!, $0.count, caption: Int32(caption)) }
+                let isNew = word.withUnsafeBufferPointer {
+                    table.add($0.baseAddress!, $0.count, caption: Int32(caption))
+                }
                 #expect(isNew == seen.insert(text).inserted)
                 if isNew { unique += 1 }
             }
@@ -79,14 +83,21 @@ import Support
         let top = table.top(reference.count)
         #expect(Dictionary(uniqueKeysWithValues: top.map { ($0.word, $0.count) }) == reference)
         // Ties by the words' bytes.
-        let expected = reference.sorted { $0.value != $1.value ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        let expected = reference.sorted {
+            $0.value != $1.value
+                ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8))
+        }
         #expect(top.map(\.word) == expected.map(\.key))
         #expect(captionUniques.allSatisfy { $0 > 0 && $0 <= 25 })
     }
 
     @Test func mergeAddsCounts() {
-        var a = WordTable(capacity: 16), b = WordTable(capacity: 16)
-        defer { a.release(); b.release() }
+        var a = WordTable(capacity: 16)
+        var b = WordTable(capacity: 16)
+        defer {
+            a.release()
+            b.release()
+        }
         for (word, caption) in [("가나", 0), ("다", 0), ("가나", 1)] {
             _ = Array(word.utf8).withUnsafeBufferPointer { a.add($0.baseAddress!, $0.count, caption: Int32(caption)) }
         }

@@ -7,7 +7,8 @@ import Testing
     let gini = try #require(Descriptive.gini(train))
     #expect(abs(gini - 0.3954) < 0.00005)
     // The O(n log n) form equals the SPEC's double sum exactly (up to rounding).
-    let n = Double(train.count), mean = train.reduce(0, +) / n
+    let n = Double(train.count)
+    let mean = train.reduce(0, +) / n
     var doubleSum = 0.0
     for a in train { for b in train { doubleSum += abs(a - b) } }
     #expect(abs(gini - doubleSum / (2 * n * n * mean)) < 1e-12)
@@ -44,7 +45,8 @@ import Testing
 }
 
 @Test func distributionDistances() throws {
-    let a = ["x": 50, "y": 50], b = ["x": 100]
+    let a = ["x": 50, "y": 50]
+    let b = ["x": 100]
     #expect(Descriptive.totalVariation(a, a) == 0)
     #expect(Descriptive.totalVariation(a, b) == 0.5)
     #expect(Descriptive.totalVariation(["x": 1], ["y": 1]) == 1)

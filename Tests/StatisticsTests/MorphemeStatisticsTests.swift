@@ -1,7 +1,8 @@
 import Foundation
 import Manifest
-@testable import Statistics
 import Testing
+
+@testable import Statistics
 
 /// Four distinct captions, by hand (the engine's definitions; the forms are stand-ins):
 /// c0 hangul  morphemes a/NNG b/NNG a/NNG x/JKS  content a b a     4 morphemes, 3 types, TTR 0.75
@@ -21,8 +22,9 @@ private let categories = ["X", "X", "Y", "Y", "Y"]
 private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateThreshold: 1)
 
 @Test func datasetFiguresMatchTheHandCount() throws {
-    let statistics = MorphemeCalculator.compute(captionNumbers: numbers, categories: categories, table: table,
-                                                options: options)
+    let statistics = MorphemeCalculator.compute(
+        captionNumbers: numbers, categories: categories, table: table,
+        options: options)
     let all = statistics.all
     #expect(all.captions == 5)
     #expect(all.scripts == ["hangul": 3, "mixed": 0, "other": 1, "no_letters": 1])
@@ -35,16 +37,18 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
     let perCaption = all.contentWordsPerCaption
     #expect(perCaption.mean == 1.6 && perCaption.min == 0 && perCaption.max == 3)
     #expect(all.captionsWithoutContentWords == 2)
-    #expect(all.topContentWords == [
-        WordCount(word: "a", count: 5), WordCount(word: "b", count: 2), WordCount(word: "c다", count: 1),
-    ])
+    #expect(
+        all.topContentWords == [
+            WordCount(word: "a", count: 5), WordCount(word: "b", count: 2), WordCount(word: "c다", count: 1),
+        ])
     // Template keys (first 2 distinct content words): c0 {a, b} twice (> 1), c1 {a, c다} once, c2 and c3 none.
     #expect(all.templateCaptions == CountShare(count: 2, of: 5))
     #expect(statistics.topTemplates == [CaptionTemplate(words: ["a", "b"], captions: 2)])
 
     // Categories by size: Y (items 2, 3, 4), then X (items 0, 1).
     #expect(statistics.categories.map(\.category) == ["Y", "X"])
-    let y = statistics.categories[0].statistics, x = statistics.categories[1].statistics
+    let y = statistics.categories[0].statistics
+    let x = statistics.categories[1].statistics
     #expect(y.morphemes == 5 && y.morphemeTypes == 4 && y.corpusTTR == 0.8)
     #expect(x.morphemes == 7 && x.morphemeTypes == 5 && x.corpusTTR == 5.0 / 7.0)
     #expect(y.templateCaptions == CountShare(count: 1, of: 3) && x.templateCaptions == CountShare(count: 1, of: 2))
@@ -66,18 +70,21 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
 @Test func contentWordDistanceIsTheJensenShannonDivergenceByHand() throws {
     func input(_ name: String, _ numbers: [Int32], _ category: String) -> NamedManifest {
         let items = numbers.indices.map { index in
-            ManifestItem(line: index + 2, path: "\(name)\(index).jpg", mediaType: .image,
-                         resolution: Resolution(width: 1280, height: 720), duration: nil, category: category,
-                         caption: "캡션")
+            ManifestItem(
+                line: index + 2, path: "\(name)\(index).jpg", mediaType: .image,
+                resolution: Resolution(width: 1280, height: 720), duration: nil, category: category,
+                caption: "캡션")
         }
-        let manifest = Manifest(source: name, format: .csv, columns: [],
-                                columnMap: ResolvedColumns(indices: [:], header: []), items: items, rejected: [])
+        let manifest = Manifest(
+            source: name, format: .csv, columns: [],
+            columnMap: ResolvedColumns(indices: [:], header: []), items: items, rejected: [])
         return NamedManifest(name: name, role: .split, manifest: manifest, captionNumbers: numbers)
     }
     // a: a 2, b 1 (P = 2/3, 1/3, 0); b: a 1, c다 1 (Q = 1/2, 0, 1/2); M = 7/12, 1/6, 1/4.
     // JSD = ½(2/3·log2(8/7) + 1/3·1) + ½(1/2·log2(6/7) + 1/2·1) = 0.4252835873 bits.
     let (overall, byCategory) = Analyzer.contentWordDistance(input("a", [0], "X"), input("b", [1], "X"), table: table)
-    let jsd = try #require(overall), jsdX = try #require(byCategory["X"])
+    let jsd = try #require(overall)
+    let jsdX = try #require(byCategory["X"])
     #expect(abs(jsd - 0.42528358731335336) < 1e-12)
     #expect(byCategory.count == 1 && abs(jsdX - 0.42528358731335336) < 1e-12)
     let (same, _) = Analyzer.contentWordDistance(input("a", [0, 1], "X"), input("b", [1, 0], "Y"), table: table)
@@ -85,8 +92,10 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
 
     let report = Analyzer.analyze(
         [input("train", [0, 0, 2], "X"), input("val", [1, 3], "X")],
-        morphemes: Analyzer.Morphemes(table: table, options: options, info: MorphemeAnalysisInfo(
-            analyser: "Kiwi test", unit: "word", distinctCaptions: 4, templateWords: 2, templateThreshold: 1)))
+        morphemes: Analyzer.Morphemes(
+            table: table, options: options,
+            info: MorphemeAnalysisInfo(
+                analyser: "Kiwi test", unit: "word", distinctCaptions: 4, templateWords: 2, templateThreshold: 1)))
     #expect(report.datasets.map { $0.morphemes?.all.captions } == [5, 3, 2])
     let trainVal = try #require(report.comparisons.first { $0.a == "train" && $0.b == "val" })
     // P = 4/6, 2/6, 0 is the same distribution as a's above, Q the same as b's.
@@ -101,7 +110,8 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
     #expect(["사람", "Seoul", "사람", ""].map { captions.number(of: $0) } == [0, 1, 0, 2])
     try captions.finish()
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    let expected: [UInt8] = Array("WLCAPS01".utf8) + [3, 0, 0, 0] + [6, 0, 0, 0] + Array("사람".utf8) + [5, 0, 0, 0]
+    let expected: [UInt8] =
+        Array("WLCAPS01".utf8) + [3, 0, 0, 0] + [6, 0, 0, 0] + Array("사람".utf8) + [5, 0, 0, 0]
         + Array("Seoul".utf8) + [0, 0, 0, 0]
     #expect(bytes == expected)
 }
@@ -115,7 +125,8 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
         .write(to: URL(fileURLWithPath: vocabulary))
     func u32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
     // Two captions: hangul 사람 이 입 사람 (content 사람 입다 사람), then no letters and nothing.
-    let body = u32(2) + [0] + u32(4) + u32(0) + u32(1) + u32(2) + u32(0) + u32(3) + u32(0) + u32(1) + u32(0)
+    let body =
+        u32(2) + [0] + u32(4) + u32(0) + u32(1) + u32(2) + u32(0) + u32(3) + u32(0) + u32(1) + u32(0)
         + [3] + u32(0) + u32(0)
     let result = folder.appendingPathComponent("morphemes.bin").path
     try Data(Array("WLMORP01".utf8) + body).write(to: URL(fileURLWithPath: result))

@@ -5,17 +5,21 @@ import Testing
 /// Four items whose every statistic was worked out by hand (see the comments).
 private let items: [ManifestItem] = [
     // "Hello hello World": 17 characters; words hello, hello, world → 3 words, 2 unique.
-    ManifestItem(line: 2, path: "a.jpg", mediaType: .image, resolution: Resolution(width: 1280, height: 720),
-                 duration: nil, category: "A", caption: "Hello hello World"),
+    ManifestItem(
+        line: 2, path: "a.jpg", mediaType: .image, resolution: Resolution(width: 1280, height: 720),
+        duration: nil, category: "A", caption: "Hello hello World"),
     // Trimmed "가나 다라, 가나!": 10 characters; words 가나, 다라, 가나 → 3 words, 2 unique.
-    ManifestItem(line: 3, path: "b.mp4", mediaType: .video, resolution: Resolution(width: 1920, height: 1080),
-                 duration: 12, category: "A", caption: "  가나 다라, 가나!\u{3000}"),
+    ManifestItem(
+        line: 3, path: "b.mp4", mediaType: .video, resolution: Resolution(width: 1920, height: 1080),
+        duration: 12, category: "A", caption: "  가나 다라, 가나!\u{3000}"),
     // NFD 한국 + " 123" → NFC "한국 123": 6 characters; words 한국, 123 → 2 words, 2 unique.
-    ManifestItem(line: 4, path: "c.mp4", mediaType: .video, resolution: Resolution(width: 720, height: 512),
-                 duration: 25, category: "B", caption: "\u{1112}\u{1161}\u{11AB}\u{1100}\u{116E}\u{11A8} 123"),
+    ManifestItem(
+        line: 4, path: "c.mp4", mediaType: .video, resolution: Resolution(width: 720, height: 512),
+        duration: 25, category: "B", caption: "\u{1112}\u{1161}\u{11AB}\u{1100}\u{116E}\u{11A8} 123"),
     // "É é e\u{301}" → NFC "É é é": 5 characters; words é, é, é (lower-cased) → 3 words, 1 unique.
-    ManifestItem(line: 5, path: "d.mp4", mediaType: .video, resolution: Resolution(width: 1280, height: 720),
-                 duration: 61, category: "C", caption: "É é e\u{301}"),
+    ManifestItem(
+        line: 5, path: "d.mp4", mediaType: .video, resolution: Resolution(width: 1280, height: 720),
+        duration: 61, category: "C", caption: "É é e\u{301}"),
 ]
 
 @Test func handComputedStatistics() throws {
@@ -68,10 +72,11 @@ private let items: [ManifestItem] = [
     let words = ["있다", "있는", "Seoul", "SEOUL", "사람들이", "１２３", "e\u{301}", "naïve"]
     for index in 0..<9_000 {
         let caption = (0..<(5 + index % 11)).map { words[($0 * 7 + index) % words.count] }.joined(separator: " ")
-        many.append(ManifestItem(
-            line: index + 2, path: "p\(index)", mediaType: index % 3 == 0 ? .image : .video,
-            resolution: Resolution(width: 1280, height: 720), duration: index % 3 == 0 ? nil : Double(index % 97),
-            category: "c\(index % 5)", caption: caption))
+        many.append(
+            ManifestItem(
+                line: index + 2, path: "p\(index)", mediaType: index % 3 == 0 ? .image : .video,
+                resolution: Resolution(width: 1280, height: 720), duration: index % 3 == 0 ? nil : Double(index % 97),
+                category: "c\(index % 5)", caption: caption))
     }
     let one = StatisticsCalculator.compute(name: "x", source: "x", items: many, options: StatisticsOptions(workers: 1))
     let four = StatisticsCalculator.compute(name: "x", source: "x", items: many, options: StatisticsOptions(workers: 4))

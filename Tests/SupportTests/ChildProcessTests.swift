@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import Support
+import Testing
 
 /// The process ids a child process reported when it started.
 final class StartedProcesses: @unchecked Sendable {
@@ -23,8 +23,10 @@ final class StartedProcesses: @unchecked Sendable {
 @Suite struct ChildProcessTests {
     @Test func drainsBothPipesAndKeepsTheTails() async throws {
         // 1 MB on each pipe: far more than a pipe buffer (64 KiB), so reading one after the other would hang.
-        let script = "head -c 1000000 /dev/zero | tr '\\0' a; head -c 1000000 /dev/zero | tr '\\0' b >&2; printf END >&2; exit 3"
-        let result = try await ChildProcess("/bin/sh", arguments: ["-c", script], outputLimit: 100, errorTailLimit: 10).run()
+        let script =
+            "head -c 1000000 /dev/zero | tr '\\0' a; head -c 1000000 /dev/zero | tr '\\0' b >&2; printf END >&2; exit 3"
+        let result = try await ChildProcess("/bin/sh", arguments: ["-c", script], outputLimit: 100, errorTailLimit: 10)
+            .run()
         #expect(result.exit == .exited(3))
         #expect(!result.exit.succeeded)
         #expect(result.standardOutput == Array(repeating: UInt8(ascii: "a"), count: 100))
@@ -42,7 +44,9 @@ final class StartedProcesses: @unchecked Sendable {
 
     @Test func reportsSignalsAndProcessIDs() async throws {
         let seen = StartedProcesses()
-        let result = try await ChildProcess("/bin/sh", arguments: ["-c", "kill -9 $$"]).run { pid in seen.started(String(pid)) }
+        let result = try await ChildProcess("/bin/sh", arguments: ["-c", "kill -9 $$"]).run { pid in
+            seen.started(String(pid))
+        }
         #expect(result.exit == .signalled(9))
         #expect(seen.all.count == 1)
         #expect((Int32(seen.all[0]) ?? 0) > 0)
@@ -51,7 +55,9 @@ final class StartedProcesses: @unchecked Sendable {
     @Test func cancellationTerminatesTheChild() async throws {
         let pids = StartedProcesses()
         let task = Task {
-            try await ChildProcess("/bin/sleep", arguments: ["600"], gracePeriod: .seconds(1)).run { pid in pids.started(String(pid)) }
+            try await ChildProcess("/bin/sleep", arguments: ["600"], gracePeriod: .seconds(1)).run { pid in
+                pids.started(String(pid))
+            }
         }
         while pids.all.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         let start = ContinuousClock.now
@@ -68,7 +74,9 @@ final class StartedProcesses: @unchecked Sendable {
     @Test func stubbornChildrenGetSIGKILL() async throws {
         let pids = StartedProcesses()
         let task = Task {
-            try await ChildProcess("/bin/sh", arguments: ["-c", "trap '' TERM; sleep 600 & wait"], gracePeriod: .milliseconds(300)).run { pid in
+            try await ChildProcess(
+                "/bin/sh", arguments: ["-c", "trap '' TERM; sleep 600 & wait"], gracePeriod: .milliseconds(300)
+            ).run { pid in
                 pids.started(String(pid))
             }
         }

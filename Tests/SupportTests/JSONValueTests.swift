@@ -1,10 +1,12 @@
 import Testing
+
 @testable import Support
 
 @Suite struct JSONValueTests {
     @Test func parsesTypesApart() throws {
-        let value = try JSONValue.parse(#"{"i": 16, "d": 16.0, "e": 1e-08, "n": -0.5, "b": true, "z": "#
-            + #"null, "s": "한\"\\\n\u00e9\ud83d\ude00", "a": [1, [2]], "o": {}}"#)
+        let value = try JSONValue.parse(
+            #"{"i": 16, "d": 16.0, "e": 1e-08, "n": -0.5, "b": true, "z": "#
+                + #"null, "s": "한\"\\\n\u00e9\ud83d\ude00", "a": [1, [2]], "o": {}}"#)
         #expect(value["i"] == .int(16))
         if case .double(let d) = value["d"] { #expect(d == 16) } else { Issue.record("16.0 is a double") }
         #expect(value["e"] == .double(1e-8) && value["n"] == .double(-0.5))
@@ -32,7 +34,8 @@ import Testing
             do {
                 _ = try JSONValue.parse(text)
             } catch {
-                #expect(error.line == line && error.column == column && error.reason.contains(reason), "\(text): \(error)")
+                #expect(
+                    error.line == line && error.column == column && error.reason.contains(reason), "\(text): \(error)")
             }
         }
     }
@@ -43,24 +46,26 @@ import Testing
             JSONMember("nested", .object([JSONMember("x", .bool(false))])), JSONMember("empty", .object([])),
             JSONMember("objects", .array([.object([JSONMember("k", .int(1))])])),
         ])
-        #expect(value.formatted() == """
-        {
-          "name": "a\\"b",
-          "list": [1, 0.0001, null],
-          "nested": {
-            "x": false
-          },
-          "empty": {},
-          "objects": [
-            {
-              "k": 1
-            }
-          ]
-        }
+        #expect(
+            value.formatted() == """
+                {
+                  "name": "a\\"b",
+                  "list": [1, 0.0001, null],
+                  "nested": {
+                    "x": false
+                  },
+                  "empty": {},
+                  "objects": [
+                    {
+                      "k": 1
+                    }
+                  ]
+                }
 
-        """)
-        #expect(value.compact() == #"{"name": "a\"b", "list": [1, 0.0001, null], "nested": "#
-            + #"{"x": false}, "empty": {}, "objects": [{"k": 1}]}"#)
+                """)
+        #expect(
+            value.compact() == #"{"name": "a\"b", "list": [1, 0.0001, null], "nested": "#
+                + #"{"x": false}, "empty": {}, "objects": [{"k": 1}]}"#)
         #expect(try JSONValue.parse(value.formatted()) == value)
         #expect(JSONValue.double(.nan).compact() == "null" && JSONValue.double(1e-8).compact() == "1e-08")
     }

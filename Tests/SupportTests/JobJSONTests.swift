@@ -18,9 +18,11 @@ import Testing
     @Test func nilIsWrittenAsNull() throws {
         let text = String(decoding: try JobJSON.data(Job(outDir: "/o/a", planGpu: nil, lora: nil)), as: UTF8.self)
         #expect(text == "{\n  \"lora\" : null,\n  \"out_dir\" : \"/o/a\",\n  \"plan_gpu\" : null\n}\n")
-        let full = String(decoding: try JobJSON.data(Job(outDir: "/o", planGpu: "H100", lora: .init(path: "/l", scale: 0.5))),
-                          as: UTF8.self)
-        #expect(full == "{\n  \"lora\" : {\n    \"path\" : \"/l\",\n    \"scale\" : 0.5\n  },\n  \"out_dir\" : \"/o\",\n"
+        let full = String(
+            decoding: try JobJSON.data(Job(outDir: "/o", planGpu: "H100", lora: .init(path: "/l", scale: 0.5))),
+            as: UTF8.self)
+        #expect(
+            full == "{\n  \"lora\" : {\n    \"path\" : \"/l\",\n    \"scale\" : 0.5\n  },\n  \"out_dir\" : \"/o\",\n"
                 + "  \"plan_gpu\" : \"H100\"\n}\n")
     }
 

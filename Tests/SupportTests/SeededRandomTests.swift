@@ -2,7 +2,9 @@ import Support
 import Testing
 
 @Test func sameSeedSameStream() {
-    var a = SeededRandom(seed: 42), b = SeededRandom(seed: 42), c = SeededRandom(seed: 43)
+    var a = SeededRandom(seed: 42)
+    var b = SeededRandom(seed: 42)
+    var c = SeededRandom(seed: 43)
     let first = (0..<5).map { _ in a.next() }
     #expect(first == (0..<5).map { _ in b.next() })
     #expect(first != (0..<5).map { _ in c.next() })

@@ -4,7 +4,9 @@ import Testing
 @Test func demoDataThenAnalyzeWritesAllReports() throws {
     let folder = BinaryRunner.temporaryFolder()
     let data = folder.appendingPathComponent("data").path
-    let generate = try BinaryRunner.run(["demo-data", "--rows", "600", "--splits", "--broken", "9", "--out", data, "--quiet"])
+    let generate = try BinaryRunner.run([
+        "demo-data", "--rows", "600", "--splits", "--broken", "9", "--out", data, "--quiet",
+    ])
     #expect(generate.status == 0, "\(generate.stderr)")
     #expect(generate.stdout.contains("manifest.csv (609 rows)"))
 
@@ -25,12 +27,17 @@ import Testing
     #expect(rejects.split(separator: "\n").count == 10)
 
     // --fail-on turns a critical finding into exit status 2.
-    let strict = try BinaryRunner.run(["analyze", "\(data)/val.csv", "--name", "val", "--split", "train=\(data)/train.csv", "--out", out, "--quiet", "--fail-on", "critical"])
+    let strict = try BinaryRunner.run([
+        "analyze", "\(data)/val.csv", "--name", "val", "--split", "train=\(data)/train.csv", "--out", out, "--quiet",
+        "--fail-on", "critical",
+    ])
     #expect(strict.status == 2)
 }
 
 @Test func userErrorsAreTwoPlainLines() throws {
-    let missing = try BinaryRunner.run(["analyze", "/nonexistent/all.csv", "--quiet", "--out", BinaryRunner.temporaryFolder().path])
+    let missing = try BinaryRunner.run([
+        "analyze", "/nonexistent/all.csv", "--quiet", "--out", BinaryRunner.temporaryFolder().path,
+    ])
     #expect(missing.status == 1)
     #expect(missing.stderr.hasPrefix("error: cannot read manifest /nonexistent/all.csv"))
     #expect(missing.stderr.contains("how to fix: check the path"))
@@ -45,7 +52,9 @@ import Testing
 
     let folder = BinaryRunner.temporaryFolder()
     try Data("name,kind\na,b\n".utf8).write(to: folder.appendingPathComponent("odd.csv"))
-    let columns = try BinaryRunner.run(["analyze", folder.appendingPathComponent("odd.csv").path, "--quiet", "--out", folder.path])
+    let columns = try BinaryRunner.run([
+        "analyze", folder.appendingPathComponent("odd.csv").path, "--quiet", "--out", folder.path,
+    ])
     #expect(columns.status == 1)
     #expect(columns.stderr.contains("--column caption=설명"))
 }

@@ -4,6 +4,7 @@ import DemoData
 import Foundation
 import Manifest
 import Testing
+
 @testable import WanLoRACLI
 
 /// `wanlora curate` as a user runs it: arguments, a config file, the files it writes.
@@ -24,9 +25,13 @@ import Testing
     @Test func flagsOverrideTheConfigFileAndTheFilesAreWritten() async throws {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let manifest = try writeManifest()
-        try Data("[curate]\nseed = 1\nval_fraction = 0.2\nweighting = \"inverse\"\n".utf8).write(to: URL(fileURLWithPath: folder + "/wanlora.toml"))
-        var command = try #require(try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config",
-                                                          folder + "/wanlora.toml", "--seed", "7", "--quiet"]) as? AsyncParsableCommand)
+        try Data("[curate]\nseed = 1\nval_fraction = 0.2\nweighting = \"inverse\"\n".utf8).write(
+            to: URL(fileURLWithPath: folder + "/wanlora.toml"))
+        var command = try #require(
+            try WanLoRA.parseAsRoot([
+                "curate", manifest, "--out", folder + "/out", "--config",
+                folder + "/wanlora.toml", "--seed", "7", "--quiet",
+            ]) as? AsyncParsableCommand)
         try await command.run()
         for name in ["train.csv", "val.csv", "curation-log.csv", "curation-summary.md"] {
             #expect(FileManager.default.fileExists(atPath: folder + "/out/" + name), "\(name)")
@@ -40,7 +45,11 @@ import Testing
         let expected = try await Curator.curate(try ManifestReader().read(path: manifest), options: options)
         let written = try Data(contentsOf: URL(fileURLWithPath: folder + "/out/val.csv"))
         // Paths are rewritten to resolve from the output folder (the manifest sits one folder up).
-        #expect(written == Data(CurationWriter.splitCSV(expected, .val, rows: expected.rows.indices, header: true, outputFolder: folder + "/out")))
+        #expect(
+            written
+                == Data(
+                    CurationWriter.splitCSV(
+                        expected, .val, rows: expected.rows.indices, header: true, outputFolder: folder + "/out")))
         let firstPath = try #require(try ManifestReader().read(path: folder + "/out/val.csv").items.first?.path)
         #expect(firstPath.hasPrefix("../"))
         let log = try Data(contentsOf: URL(fileURLWithPath: folder + "/out/curation-log.csv"))
@@ -56,8 +65,11 @@ import Testing
         #expect(throws: (any Error).self) { try WanLoRA.parseAsRoot(["curate", manifest, "--duplicates", "merge"]) }
         #expect(throws: (any Error).self) { try WanLoRA.parseAsRoot(["curate", manifest, "--sample", "-3"]) }
         try Data("[curate]\nval_fraction = 1.5\n".utf8).write(to: URL(fileURLWithPath: folder + "/bad.toml"))
-        var command = try #require(try WanLoRA.parseAsRoot(["curate", manifest, "--out", folder + "/out", "--config",
-                                                          folder + "/bad.toml", "--quiet"]) as? AsyncParsableCommand)
+        var command = try #require(
+            try WanLoRA.parseAsRoot([
+                "curate", manifest, "--out", folder + "/out", "--config",
+                folder + "/bad.toml", "--quiet",
+            ]) as? AsyncParsableCommand)
         await #expect(throws: (any Error).self) { try await command.run() }
         #expect(!FileManager.default.fileExists(atPath: folder + "/out/train.csv"))
     }

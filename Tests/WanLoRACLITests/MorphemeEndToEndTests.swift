@@ -21,7 +21,8 @@ struct MorphemeEndToEndTests {
             "c.jpg,image,1280,720,,축제,\(Self.crowd)", "d.jpg,image,1280,720,,자연/풍경,\(Self.sea)",
             "e.jpg,image,1280,720,,자연/풍경,Tourists walk in Seoul at night.", "f.jpg,image,1280,720,,자연/풍경,12345 !!!",
         ]
-        let all = folder.appendingPathComponent("all.csv").path, train = folder.appendingPathComponent("train.csv").path
+        let all = folder.appendingPathComponent("all.csv").path
+        let train = folder.appendingPathComponent("train.csv").path
         let val = folder.appendingPathComponent("val.csv").path
         func write(_ lines: [String], to path: String) throws {
             try Data((header + lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
@@ -78,10 +79,12 @@ struct MorphemeEndToEndTests {
         let (all, _, _) = try manifest(in: folder)
         func quality(_ extra: [String]) throws -> [String: String] {
             let out = folder.appendingPathComponent("curated-\(extra.count)").path
-            let result = try BinaryRunner.run([
-                "curate", all, "--out", out, "--quiet", "--min-quality", "0", "--no-content-hash", "--no-perceptual-hash",
-                "--no-caption-duplicates", "--engine-python", Self.enginePython,
-            ] + extra)
+            let result = try BinaryRunner.run(
+                [
+                    "curate", all, "--out", out, "--quiet", "--min-quality", "0", "--no-content-hash",
+                    "--no-perceptual-hash",
+                    "--no-caption-duplicates", "--engine-python", Self.enginePython,
+                ] + extra)
             #expect(result.status == 0, "\(result.stderr)")
             let log = try String(contentsOfFile: "\(out)/curation-log.csv", encoding: .utf8)
             var byPath: [String: String] = [:]
@@ -97,7 +100,8 @@ struct MorphemeEndToEndTests {
         // Images without media measures: parts of weight 0.70 apply; on, the template part (0.10) joins them,
         // 1 for the sea, English and numbers captions, 0 for the crowd captions (a, b, c: a key of 3 > 2).
         for path in ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg"] {
-            let before = try #require(Double(off[path] ?? "")), after = try #require(Double(on[path] ?? ""))
+            let before = try #require(Double(off[path] ?? ""))
+            let after = try #require(Double(on[path] ?? ""))
             let part = ["a.jpg", "b.jpg", "c.jpg"].contains(path) ? 0.0 : 1.0
             #expect(abs(after - (before * 0.70 + 0.10 * part) / 0.80) < 2e-4, "\(path): \(before) → \(after)")
         }

@@ -16,7 +16,8 @@ import Testing
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -24,8 +25,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     func temporaryFolder() throws -> URL {
@@ -59,8 +61,10 @@ import Testing
     /// `--gpu-table`: a row per catalog GPU with the setting that fits it; JSON gives the same rows.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
     func gpuTableShowsASettingForEveryCard() throws {
-        let result = try run(["plan", "--gpu-table", "--frames", "49", "--set", "training.expert=\"high\"", "--set", "lora.dropout=0",
-                              "--set", "training.optimizer=\"adamw8bit\""])
+        let result = try run([
+            "plan", "--gpu-table", "--frames", "49", "--set", "training.expert=\"high\"", "--set", "lora.dropout=0",
+            "--set", "training.optimizer=\"adamw8bit\"",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = result.stdout.split(separator: "\n").map(String.init)
         let rtx = try #require(rows.first { $0.hasPrefix("RTX-4090") })
@@ -71,9 +75,13 @@ import Testing
         let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(array.count == 8 && array.allSatisfy { $0["option"] != nil })
         // A host too small for the placement is an error with the nearest settings that fit.
-        let short = try run(["plan", "--gpu", "RTX-4090", "--gpus", "1", "--ulysses", "1", "--set", "hardware.fsdp=false",
-                             "--set", "training.expert=\"high\"", "--frames", "49", "--host-memory", "40", "--disk-free", "5000"])
-        #expect(short.status == 1 && short.stdout.contains("[host-memory]") && short.stdout.contains("fix: Fits: "), "\(short.stdout)")
+        let short = try run([
+            "plan", "--gpu", "RTX-4090", "--gpus", "1", "--ulysses", "1", "--set", "hardware.fsdp=false",
+            "--set", "training.expert=\"high\"", "--frames", "49", "--host-memory", "40", "--disk-free", "5000",
+        ])
+        #expect(
+            short.status == 1 && short.stdout.contains("[host-memory]") && short.stdout.contains("fix: Fits: "),
+            "\(short.stdout)")
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
@@ -88,7 +96,10 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
     func flagsOverrideAndBadValuesAreTwoLines() throws {
-        let ok = try run(["plan", "--gpu", "H200", "--gpus", "1", "--ulysses", "1", "--frames", "81", "--rank", "32", "--json", "--disk-free", "5000"])
+        let ok = try run([
+            "plan", "--gpu", "H200", "--gpus", "1", "--ulysses", "1", "--frames", "81", "--rank", "32", "--json",
+            "--disk-free", "5000",
+        ])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
         let lora = try #require(object["lora"] as? [String: Any])
         #expect(lora["parameters_per_expert"] as? Int == 104_857_600)
@@ -117,8 +128,10 @@ import Testing
         // The engine's file needs the model folder.
         let noModel = try run(["config", "show", "--config", file, "--json"])
         #expect(noModel.status == 1 && noModel.stderr.contains("model.checkpoint is empty"))
-        let show = try run(["config", "show", "--config", file, "--json", "--set", "lora.rank=8",
-                            "--set", "model.checkpoint=weights", "--set", "training.mixed_precision=fp32"])
+        let show = try run([
+            "config", "show", "--config", file, "--json", "--set", "lora.rank=8",
+            "--set", "model.checkpoint=weights", "--set", "training.mixed_precision=fp32",
+        ])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect((object["lora"] as? [String: Any])?["rank"] as? Int == 8)
         // Written as into the run folder: paths absolute against the TOML file's folder.
@@ -129,7 +142,8 @@ import Testing
         let broken = try run(["config", "check", file])
         #expect(broken.status == 1 && broken.stderr.contains("training.frames = 48"))
         // The plan of the file uses its settings.
-        try Data("preset = \"v100\"\n[training]\nmixed_precision = \"fp16\"\n".utf8).write(to: URL(fileURLWithPath: file))
+        try Data("preset = \"v100\"\n[training]\nmixed_precision = \"fp16\"\n".utf8).write(
+            to: URL(fileURLWithPath: file))
         let plan = try run(["plan", "--config", file, "--json"])
         #expect(!plan.stdout.contains("\"code\" : \"bf16\""))
         #expect(plan.stdout.contains("\"code\" : \"fp16\""))

@@ -5,12 +5,16 @@ import Testing
 @Suite(.serialized) struct PrepareCommandTests {
     /// `wanlora` sits beside the test bundle in the build folder.
     static func locateBinary() -> String {
-        var folder = ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]) as NSString
+        var folder =
+            ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+            as NSString
         for _ in 0..<4 {
             folder = folder.deletingLastPathComponent as NSString
             let candidate = folder.appendingPathComponent("wanlora")
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue { return candidate }
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return candidate
+            }
         }
         return "wanlora"
     }
@@ -38,7 +42,9 @@ import Testing
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         while !reader.isFinished { usleep(1_000) }
-        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: String(decoding: errorData, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self))
     }
 
     static func shell(_ command: String) throws {
@@ -60,11 +66,13 @@ import Testing
     static func makeSources(in folder: String, count: Int = 8) throws {
         var rows = ["path,media_type,width,height,duration,category,caption"]
         for index in 0..<count {
-            try shell("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25 -t 1.5 "
-                + "-vf hue=h=\(index * 40) -c:v libx264 -preset ultrafast '\(folder)/v\(index).mp4'")
+            try shell(
+                "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25 -t 1.5 "
+                    + "-vf hue=h=\(index * 40) -c:v libx264 -preset ultrafast '\(folder)/v\(index).mp4'")
             rows.append("v\(index).mp4,video,160,120,1.5,축제,\"비디오 \(index), 캡션\"")
         }
-        try (rows.joined(separator: "\n") + "\n").write(toFile: folder + "/train.csv", atomically: true, encoding: .utf8)
+        try (rows.joined(separator: "\n") + "\n").write(
+            toFile: folder + "/train.csv", atomically: true, encoding: .utf8)
     }
 
     /// An ffmpeg that logs the output it was asked for, sleeps a little (so that a kill lands
@@ -107,7 +115,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Self.makeSources(in: folder)
         let ffmpeg = try Self.makeLoggingFFmpeg(in: folder)
-        let common = ["prepare", "train.csv", "--resolution", "64x48", "--frames", "17", "--jobs", "2", "--ffmpeg", ffmpeg, "--progress", "none"]
+        let common = [
+            "prepare", "train.csv", "--resolution", "64x48", "--frames", "17", "--jobs", "2", "--ffmpeg", ffmpeg,
+            "--progress", "none",
+        ]
 
         // An uninterrupted run for reference.
         setenv("FFMPEG_LOG", folder + "/reference.log", 1)
@@ -129,7 +140,9 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
         let finishedBeforeKill = Set(Self.clips(in: folder + "/resumed"))
-        let startedBeforeKill = try String(contentsOfFile: folder + "/resumed.log", encoding: .utf8).split(separator: "\n").count
+        let startedBeforeKill = try String(contentsOfFile: folder + "/resumed.log", encoding: .utf8).split(
+            separator: "\n"
+        ).count
         #expect(finishedBeforeKill.count >= 3)
         #expect(finishedBeforeKill.count < 8, "the kill came too late to test anything")
         #expect(!FileManager.default.fileExists(atPath: folder + "/resumed/manifest.csv"))
@@ -148,13 +161,17 @@ import Testing
             let b = FileManager.default.contents(atPath: folder + "/resumed/" + clip)
             #expect(a != nil && a == b, "\(clip) differs")
         }
-        #expect(FileManager.default.contents(atPath: folder + "/reference/manifest.csv") == FileManager.default.contents(atPath: folder + "/resumed/manifest.csv"))
+        #expect(
+            FileManager.default.contents(atPath: folder + "/reference/manifest.csv")
+                == FileManager.default.contents(atPath: folder + "/resumed/manifest.csv"))
         let leftovers = Self.allFiles(in: folder + "/resumed").filter { $0.hasSuffix(".part") }
         #expect(leftovers.isEmpty)
 
         // Encodes per clip: once for those finished before the kill, at most twice (the ones in
         // flight when it came) for the rest; never more than `--jobs` clips encoded twice.
-        let log = try String(contentsOfFile: folder + "/resumed.log", encoding: .utf8).split(separator: "\n").map { Self.finalName(String($0)) }
+        let log = try String(contentsOfFile: folder + "/resumed.log", encoding: .utf8).split(separator: "\n").map {
+            Self.finalName(String($0))
+        }
         var encodes: [String: Int] = [:]
         for output in log { encodes[(output as NSString).lastPathComponent, default: 0] += 1 }
         #expect(encodes.count == 8)
@@ -174,7 +191,10 @@ import Testing
         try Self.makeSources(in: folder, count: 6)
         let ffmpeg = try Self.makeLoggingFFmpeg(in: folder)
         setenv("FFMPEG_LOG", folder + "/interrupted.log", 1)
-        let common = ["prepare", "train.csv", "--out", "out", "--resolution", "64x48", "--frames", "17", "--jobs", "2", "--ffmpeg", ffmpeg]
+        let common = [
+            "prepare", "train.csv", "--out", "out", "--resolution", "64x48", "--frames", "17", "--jobs", "2",
+            "--ffmpeg", ffmpeg,
+        ]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.locateBinary())
         process.arguments = common + ["--progress", "json"]
@@ -214,7 +234,9 @@ import Testing
     /// Command lines of running processes that contain `text`.
     static func processes(mentioning text: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { name -> String? in
-            guard Int32(name) != nil, let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"), !data.isEmpty else { return nil }
+            guard Int32(name) != nil, let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                !data.isEmpty
+            else { return nil }
             let line = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
             return line.contains(text) ? line : nil
         }
@@ -225,20 +247,25 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Self.makeSources(in: folder, count: 2)
         try "not a video".write(toFile: folder + "/broken.mp4", atomically: true, encoding: .utf8)
-        try ("path,media_type,width,height,duration,category,caption\n"
+        try
+            ("path,media_type,width,height,duration,category,caption\n"
             + "v0.mp4,video,160,120,1.5,축제,맞는 행\n"
             + "v1.mp4,video,1920,1080,20,축제,크기와 길이가 틀린 행\n"
-            + "broken.mp4,video,160,120,1.5,축제,읽을 수 없는 파일\n").write(toFile: folder + "/all.csv", atomically: true, encoding: .utf8)
+            + "broken.mp4,video,160,120,1.5,축제,읽을 수 없는 파일\n").write(
+                toFile: folder + "/all.csv", atomically: true, encoding: .utf8)
         let run = try Self.run(["probe", "all.csv", "--out", "probe.csv", "--quiet"], in: folder)
         // 1.5 s of testsrc2 at 25 fps is 38 whole frames: 1.52 s.
         #expect(run.status == 0, "\(run.error)")
         #expect(run.output.contains("probed 3 files"))
         #expect(run.output.contains("1 unreadable"))
-        #expect(run.output.contains("v1.mp4 (line 3): resolution differs: manifest says 1920×1080, the file is 160×120"))
+        #expect(
+            run.output.contains("v1.mp4 (line 3): resolution differs: manifest says 1920×1080, the file is 160×120"))
         #expect(run.output.contains("v1.mp4 (line 3): duration differs: manifest says 20.00 s, the file lasts 1.52 s"))
         let table = try String(contentsOfFile: folder + "/probe.csv", encoding: .utf8).split(separator: "\n")
         #expect(table.count == 4)
-        #expect(table[1].hasPrefix("v0.mp4,2,ok,video,h264,160,120,1:1,4:3,0,160,120,1.520,25/1,25/1,constant,progressive,no,yuv420p"))
+        #expect(
+            table[1].hasPrefix(
+                "v0.mp4,2,ok,video,h264,160,120,1:1,4:3,0,160,120,1.520,25/1,25/1,constant,progressive,no,yuv420p"))
         #expect(table[3].hasPrefix("broken.mp4,4,unreadable"))
     }
 
