@@ -54,8 +54,9 @@ public struct ModelKeys: KeySet {
     public let layout = Key("layout", CheckpointLayout.auto, .any, "Checkpoint folder layout.")
     public let weightsDtype = Key(
         "weights_dtype", WeightsDType.bf16, .any,
-        "Storage of the frozen base weights on the GPU (fp8: planning only, the engine has "
-            + "no fp8 yet).")
+        "Frozen base weights: bf16 (exact); fp8: the blocks that stream wait in host memory "
+            + "as e4m3 with per-channel scales (half the host RAM and link bytes, not "
+            + "exact), bf16 on the GPU.")
     public let boundary = Key(
         "boundary", 0.875,
         .number("a number between 0 and 1 (exclusive), e.g. 0.875") {
@@ -147,6 +148,10 @@ public struct TrainingKeys: KeySet {
         "activation_offload", ActivationOffload.auto, .any,
         "Fast blocks: where checkpointed activations wait for backward (auto: host "
             + "memory when the GPU would not hold them).")
+    public let ffnChunkTokens = Key(
+        "ffn_chunk_tokens", 0, .range(0...100_000_000),
+        "Fast blocks: tokens the feed-forward half of a block's recompute and backward "
+            + "runs at a time (0 = all at once; less GPU memory, same numbers).")
     public let compile = Key(
         "compile", true, .any,
         "Fast blocks: fuse norms, modulation and RoPE with torch.compile (GPU only).")
@@ -248,7 +253,9 @@ public struct HardwareKeys: KeySet {
         "gpu_memory_limit", 0.0,
         .number("a number of GiB, 0 or more, e.g. 60") {
             $0 >= 0 && $0 < 1e6
-        }, "GPU memory each engine process may allocate, GiB (0: what the card has); ignored on a CPU.")
+        },
+        "GPU memory each engine process may allocate, GiB (0: what the card has); the expert's blocks that do not "
+            + "fit stream from host memory (docs/streaming.md).")
     public let gpusPerNode = Key(
         "gpus_per_node", 8, .range(1...64), v100: 2, "GPUs per node (torchrun --nproc-per-node).")
     public let nodes = Key("nodes", 1, .range(1...4096), "Nodes (torchrun --nnodes).")

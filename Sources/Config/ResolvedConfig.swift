@@ -49,7 +49,7 @@ extension ResolvedConfig {
     /// ones relative to the file's folder; `anchored(at:)` makes them absolute).
     ///
     /// Throws a `ConfigError` naming the TOML key when the configuration asks for something the
-    /// engine cannot do (fp8 weights, fp16 autocast) or lacks what it needs (the model folder).
+    /// engine cannot do (fp16 autocast) or lacks what it needs (the model folder).
     public init(resolving config: WanLoRAConfig, runName: String) throws {
         var problems: [ConfigError] = []
         if config.model.checkpoint.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -63,17 +63,6 @@ extension ResolvedConfig {
                         "Set model.checkpoint in the [model] section (or "
                         + "--set model.checkpoint=/path/to/Wan2.2-T2V-A14B): "
                         + "the official layout (high_noise_model/, low_noise_model/, …) or the diffusers layout."
-                ))
-        }
-        if config.model.weightsDtype == .fp8 {
-            problems.append(
-                ConfigError(
-                    kind: .unsupported, key: "model.weights_dtype",
-                    problem:
-                        "model.weights_dtype = \"fp8\" is a planning option: "
-                        + "the engine does not train with fp8 weights yet.",
-                    remedy:
-                        "Set model.weights_dtype to \"bf16\" (or \"fp32\"); `wanlora plan` shows what fp8 would save."
                 ))
         }
         if config.training.mixedPrecision == .fp16 {

@@ -186,8 +186,9 @@ public enum WeightsDType: String, Sendable, Codable, CaseIterable, ConfigChoice 
     case fp16
     /// float32: 4 bytes a weight (CPU runs always use it).
     case fp32
-    /// Frozen weights stored in float8 (e4m3) with per-tensor scales; halves their memory.
-    /// The planner models it; the engine does not train with it yet.
+    /// The blocks that stream from host memory (docs/streaming.md) wait there in float8 e4m3 with one
+    /// float32 scale per output channel and are dequantized into bf16 on the GPU: half the host memory and
+    /// link bytes of bf16, not exact (docs/BENCHMARKS.md measures the error). Resident blocks stay bf16.
     case fp8
 
     /// Bytes per stored weight.

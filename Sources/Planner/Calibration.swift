@@ -34,6 +34,15 @@ public enum Calibration {
         public var blocks: BlockImplementation = .diffusers
         /// Largest |model − measured| / measured the tests accept (0.15 unless said).
         public var tolerance: Double = 0.15
+        /// Weight streaming (bench/stream_step.py): the GPU memory cap the engine placed the blocks under
+        /// (`set_per_process_memory_fraction` and the rule's limit), GiB; nil: uncapped.
+        public var limitGiB: Double? = nil
+        /// The engine's placement as it reported it (its rule's resident blocks; 40 uncapped).
+        public var residentBlocks: Int? = nil
+        /// Host memory pinned by the run (streamed blocks + kept activations), GiB.
+        public var hostPinnedGiB: Double? = nil
+        /// The FFN of a block's recompute + backward in chunks of this many tokens (0: all at once).
+        public var ffnChunkTokens: Int = 0
     }
 
     public static let measurements: [Measurement] = [
@@ -118,7 +127,36 @@ public enum Calibration {
         Measurement(
             name: "bench: train image, H100, diffusers", kind: .trainingStep, gpu: "H100", frames: 1,
             seconds: 0.95, peakGiB: 29.71, outOfMemory: false, usedForFit: false, tolerance: 0.3),
+        // Weight streaming (issue 18): bench/stream_step.py on one H100 80GB HBM3, torch 2.11, 2026-12-07 02:46 UTC
+        // (docs/BENCHMARKS.md "Weight streaming", bench/results/2026-12-07-h100-streaming/stream-table.json): fast
+        // blocks, the FFN backward in 16,384-token chunks, activations in pinned host memory, caps emulated with
+        // set_per_process_memory_fraction and given to the engine's rule. The two uncapped steps fit the chunked
+        // working set; the capped ones are predictions at the engine's placement. Host: pinned weights + activations.
+        Measurement(
+            name: "stream: train 49 frames, H100, FFN chunks", kind: .trainingStep, gpu: "H100", frames: 49,
+            seconds: 18.32, peakGiB: 38.06, outOfMemory: false, usedForFit: true, blocks: .fast, tolerance: 0.1,
+            residentBlocks: 40, hostPinnedGiB: 35.08, ffnChunkTokens: 16_384),
+        Measurement(
+            name: "stream: train 81 frames, H100, FFN chunks", kind: .trainingStep, gpu: "H100", frames: 81,
+            seconds: 40.75, peakGiB: 44.65, outOfMemory: false, usedForFit: true, blocks: .fast, tolerance: 0.1,
+            residentBlocks: 40, hostPinnedGiB: 56.68, ffnChunkTokens: 16_384),
+        Measurement(
+            name: "stream: train 49 frames within 24 GiB, H100", kind: .trainingStep, gpu: "H100", frames: 49,
+            seconds: 18.32, peakGiB: 21.04, outOfMemory: false, usedForFit: false, blocks: .fast, tolerance: 0.1,
+            limitGiB: 24, residentBlocks: 12, hostPinnedGiB: 18.33 + 35.08, ffnChunkTokens: 16_384),
+        Measurement(
+            name: "stream: train 49 frames within 40 GiB, H100", kind: .trainingStep, gpu: "H100", frames: 49,
+            seconds: 18.29, peakGiB: 37.41, outOfMemory: false, usedForFit: false, blocks: .fast, tolerance: 0.1,
+            limitGiB: 40, residentBlocks: 37, hostPinnedGiB: 1.96 + 35.08, ffnChunkTokens: 16_384),
+        Measurement(
+            name: "stream: train 81 frames within 24 GiB, H100", kind: .trainingStep, gpu: "H100", frames: 81,
+            seconds: 40.88, peakGiB: 20.43, outOfMemory: false, usedForFit: false, blocks: .fast, tolerance: 0.1,
+            limitGiB: 24, residentBlocks: 1, hostPinnedGiB: 25.53 + 56.68, ffnChunkTokens: 16_384),
     ]
+
+    /// The peak resident memory of the process in the 24 GiB, 81-frame run (its largest pinned set, 82.21 GiB):
+    /// what the host-memory model must cover besides the pinned buffers.
+    public static let streamingProcessPeakRSSGiB = 85.1
 
     /// The setting of the measurements: diffusers defaults for a LoRA on one A14B expert —
     /// attention targets at rank 16 (peft's default dropout 0), AdamW 8-bit, bf16 weights and
@@ -160,8 +198,40 @@ public enum Calibration {
 
     /// The same two constants for the engine's fast blocks, fitted to their 49-frame H100 step
     /// (18.24 s, 41.14 GiB). The time constant also absorbs what the attention and GEMM kernels
-    /// fall short of the kernel benchmarks inside the step (docs/BENCHMARKS.md splits it).
-    public static let fittedFast: ModelConstants = fit(measurements.first { $0.usedForFit && $0.blocks == .fast }!)
+    /// fall short of the kernel benchmarks inside the step (docs/BENCHMARKS.md splits it). With the FFN in
+    /// chunks, the working set's two constants come from the chunked 49- and 81-frame steps (`fitChunked`).
+    public static let fittedFast: ModelConstants = fitChunked(
+        fit(measurements.first { $0.usedForFit && $0.blocks == .fast && $0.ffnChunkTokens == 0 }!),
+        measurements.filter { $0.usedForFit && $0.ffnChunkTokens > 0 })
+
+    /// The chunked working set from two uncapped peaks at different clip lengths: what is left of each peak
+    /// beyond the rest of the budget is tokens × w·d + chunk × q·ffn; two clips give w and q.
+    static func fitChunked(_ constants: ModelConstants, _ points: [Measurement]) -> ModelConstants {
+        guard points.count == 2 else { return constants }
+        let a = Architecture.wan22T2VA14B
+        var zero = constants
+        zero.chunkedWorkingSetBytesPerTokenDim = 0
+        zero.chunkBytesPerTokenFFN = 0
+        let rest = points.map { point -> (tokens: Double, bytes: Double, chunk: Double) in
+            var config = referenceConfig(gpu: point.gpu, frames: point.frames, blocks: .fast)
+            config.training.ffnChunkTokens = point.ffnChunkTokens
+            let geometry = try! ClipGeometry(frames: point.frames, width: 1280, height: 720, architecture: a)
+            let lora = try! LoRACount.count(
+                architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
+            let budget = MemoryModel.budget(
+                config: config, architecture: a, gpu: try! GPU.named(point.gpu), geometry: geometry,
+                lora: lora, constants: zero)
+            return (
+                Double(geometry.tokens), point.peakGiB! * Double(1 << 30) - Double(budget.peakBytes),
+                Double(min(geometry.tokens, point.ffnChunkTokens))
+            )
+        }
+        let perToken = (rest[1].bytes - rest[0].bytes) / (rest[1].tokens - rest[0].tokens)
+        var fitted = constants
+        fitted.chunkedWorkingSetBytesPerTokenDim = perToken / Double(a.dim)
+        fitted.chunkBytesPerTokenFFN = (rest[0].bytes - rest[0].tokens * perToken) / (rest[0].chunk * Double(a.ffnDim))
+        return fitted
+    }
 
     /// The constants of a block implementation.
     public static func constants(for blocks: BlockImplementation) -> ModelConstants {
@@ -201,6 +271,26 @@ public enum Calibration {
         /// (model − measured) / measured, when both exist.
         public var secondsError: Double?
         public var peakError: Double?
+        /// Streaming runs: the model's pinned host memory at the measured placement, and its error.
+        public var modelHostPinnedGiB: Double? = nil
+        public var hostError: Double? = nil
+    }
+
+    /// A streaming measurement's placement: the engine's reported resident blocks (under the cap, if any),
+    /// activations offloaded (the bench's setting), bf16 host weights.
+    static func measuredPlacement(
+        _ m: Measurement, config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
+        geometry: ClipGeometry, lora: LoRACount, constants: ModelConstants
+    ) -> WeightPlacement? {
+        guard let resident = m.residentBlocks else { return nil }
+        var placement = Placement.weights(
+            config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+            constants: constants, activationOffload: true)
+        placement.residentBlocks = resident
+        placement.slots = resident < a.layers ? StreamingRule.engine.prefetchBlocks + 1 : 0
+        placement.limitBytes = m.limitGiB.map { Int($0 * Double(1 << 30)) } ?? placement.limitBytes
+        placement.fitsRule = true
+        return placement
     }
 
     public static func check(_ m: Measurement, constants: ModelConstants? = nil) -> Check {
@@ -218,20 +308,36 @@ public enum Calibration {
                 measurement: m, modelSeconds: t, modelPeakGiB: nil, modelFits: nil,
                 secondsError: m.seconds.map { (t - $0) / $0 }, peakError: nil)
         case .trainingStep:
-            let config = referenceConfig(
+            var config = referenceConfig(
                 gpu: m.gpu, frames: m.frames, gpus: m.gpus, ulysses: m.ulysses,
                 fsdp: m.fsdp, blocks: m.blocks)
+            config.training.ffnChunkTokens = m.ffnChunkTokens
+            if let limit = m.limitGiB { config.hardware.gpuMemoryLimit = limit }
             let lora = try! LoRACount.count(
                 architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
+            let placement = measuredPlacement(
+                m, config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                constants: constants)
             let t = TimeModel.trainingSample(
-                config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants
+                config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                constants: constants, placement: placement
             ).time.totalSeconds
             let budget = MemoryModel.budget(
-                config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora, constants: constants)
+                config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
+                constants: constants, placement: placement)
             let peak = Double(budget.peakBytes) / Double(1 << 30)
-            return Check(
+            var check = Check(
                 measurement: m, modelSeconds: t, modelPeakGiB: peak, modelFits: budget.fits,
                 secondsError: m.seconds.map { (t - $0) / $0 }, peakError: m.peakGiB.map { (peak - $0) / $0 })
+            if let placement, let measured = m.hostPinnedGiB {
+                let host = Placement.hostMemory(
+                    config: config, architecture: a, geometry: geometry, lora: lora,
+                    placement: placement, availableBytes: nil)
+                let pinned = host.items.filter { $0.name.hasSuffix("(pinned)") }.map(\.bytes).reduce(0, +)
+                check.modelHostPinnedGiB = Double(pinned) / Double(1 << 30)
+                check.hostError = (check.modelHostPinnedGiB! - measured) / measured
+            }
+            return check
         }
     }
 

@@ -25,7 +25,9 @@ public struct GPU: Sendable, Equatable {
     public let memoryBandwidthGBs: Double
     /// GPU-to-GPU bandwidth per direction inside one node, GB/s (NVLink, else PCIe).
     public let interconnectGBs: Double
-    /// Host-to-GPU bandwidth per direction, GB/s (PCIe generation × 16 lanes, achieved).
+    /// Host-to-GPU bandwidth per direction, GB/s (PCIe generation × 16 lanes, achieved; the H100 machine's
+    /// 55 GB/s each way is measured with pinned memory, SPEC §8 and docs/BENCHMARKS.md). The frozen blocks
+    /// that stream and the offloaded activations cross it.
     public let hostLinkGBs: Double
     /// FlashAttention-2/cuDNN fused attention needs compute capability 8.0 or newer.
     public var supportsFlashAttention: Bool { computeCapability >= 8.0 }
@@ -53,7 +55,7 @@ extension GPU {
     public static let h100 = GPU(
         name: "H100", aliases: ["H100-80GB", "H100-SXM", "H100 SXM", "H100 80GB"], computeCapability: 9.0,
         memoryBytes: 81_559 * mib, bf16TFLOPs: 989.4, fp16TFLOPs: 989.4, fp32TFLOPs: 66.9, fp8TFLOPs: 1978.9,
-        memoryBandwidthGBs: 3350, interconnectGBs: 450, hostLinkGBs: 50,
+        memoryBandwidthGBs: 3350, interconnectGBs: 450, hostLinkGBs: 55,
         gemmEfficiency: 815.0 / 989.4, attentionEfficiency: 581.0 / 989.4,
         efficiencySource: "measured on H100 SXM 80GB (SPEC §8 kernels)", calibrated: true
     )
@@ -61,7 +63,7 @@ extension GPU {
     public static let h200 = GPU(
         name: "H200", aliases: ["H200-141GB", "H200-SXM", "H200 SXM"], computeCapability: 9.0,
         memoryBytes: 143_771 * mib, bf16TFLOPs: 989.4, fp16TFLOPs: 989.4, fp32TFLOPs: 66.9, fp8TFLOPs: 1978.9,
-        memoryBandwidthGBs: 4800, interconnectGBs: 450, hostLinkGBs: 50,
+        memoryBandwidthGBs: 4800, interconnectGBs: 450, hostLinkGBs: 55,
         gemmEfficiency: 815.0 / 989.4, attentionEfficiency: 581.0 / 989.4,
         efficiencySource: "H100 kernel measurements (same GH100 compute); checked against the H200 training step",
         calibrated: true

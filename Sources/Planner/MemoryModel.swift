@@ -20,7 +20,8 @@ public struct MemoryBudget: Sendable, Equatable, Codable {
     public var encodePhaseBytes: Int
     public var peakBytes: Int
     public var capacityBytes: Int
-    /// Kept free for the CUDA context (≈0.5 GiB) and allocator fragmentation.
+    /// Kept free for the CUDA context (≈0.5 GiB) and allocator fragmentation (none under a lower
+    /// hardware.gpu_memory_limit: the context lives outside the capped allocator).
     public var reservedBytes: Int
     public var usableBytes: Int { capacityBytes - reservedBytes }
     public var fits: Bool { peakBytes <= usableBytes }
@@ -82,15 +83,26 @@ public enum MemoryModel {
             * Double(config.training.residualDtype.bytes + 2)
     }
 
+    /// Rows of a weight the engine dequantizes from fp8 at a time (`fp8.ROWS_PER_PASS`).
+    public static let fp8DequantizeRows = 1024
+
+    /// Bytes a frozen weight takes on the GPU: fp8 weights are a host format (the streamed blocks' copies,
+    /// dequantized into bf16 slots), so they take bf16's 2 bytes there.
+    public static func gpuBytesPerWeight(_ dtype: WeightsDType) -> Int { dtype == .fp8 ? 2 : dtype.bytes }
+
+    /// The GPU memory of a training step. `placement` is where the engine puts the frozen blocks (nil: all
+    /// on the GPU, activation offload as the fast blocks default to); streamed blocks leave the GPU and
+    /// their slots come in.
     public static func budget(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
-        lora: LoRACount, constants: ModelConstants
+        lora: LoRACount, constants: ModelConstants, placement: WeightPlacement? = nil
     ) -> MemoryBudget {
         let hw = config.hardware
         let tr = config.training
         let world = hw.worldSize
         let shards = hw.fsdp ? world : 1
-        let weightBytes = config.model.weightsDtype.bytes
+        let weightBytes = gpuBytesPerWeight(config.model.weightsDtype)
+        let gpuDtype = config.model.weightsDtype == .fp8 ? "bf16" : config.model.weightsDtype.rawValue
         let trainedExperts = lora.experts
         let residentExperts = (trainedExperts > 1 && hw.inactiveExpert == .resident) ? trainedExperts : 1
         let tokensPerGPU = Double(geometry.tokens) / Double(hw.ulyssesDegree)
@@ -98,13 +110,44 @@ public enum MemoryModel {
         var items: [MemoryItem] = []
 
         let expertBytes = a.expertParameters * weightBytes
-        items.append(
-            MemoryItem(
-                name: "expert weights", bytes: expertBytes * residentExperts / shards,
-                basis: "\(residentExperts) × \(a.expertParameters) parameters × "
-                    + "\(weightBytes) B (\(config.model.weightsDtype.rawValue))"
-                    + (shards > 1 ? " / \(shards) FSDP shards" : "")
-            ))
+        if let placement, placement.streams {
+            let streamed = placement.streamedBlocks
+            items.append(
+                MemoryItem(
+                    name: "expert weights", bytes: (a.expertParameters - streamed * a.blockParameters) * weightBytes,
+                    basis: "\(placement.residentBlocks) of \(a.layers) blocks and the embeddings and head, "
+                        + "× \(weightBytes) B (\(gpuDtype)); "
+                        + "\(streamed) blocks stream from host memory"
+                ))
+            items.append(
+                MemoryItem(
+                    name: "streaming slots", bytes: placement.slots * placement.blockBytes,
+                    basis:
+                        "\(placement.slots) × one block (\(placement.blockBytes) B): "
+                        + "the block running and the next on its way"
+                ))
+            if placement.hostWeights == .fp8 {
+                // The weight stream copies a block's fp8 bytes whole, then dequantizes 1,024 rows at a time into
+                // the slot (fp8.py).
+                // float32 values and their scaled copy are alive together at the multiply.
+                let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
+                let dequantize = fp8DequantizeRows * widest * (4 + 4)
+                items.append(
+                    MemoryItem(
+                        name: "fp8 staging", bytes: placement.hostBlockBytes + dequantize,
+                        basis:
+                            "one block's fp8 copy (\(placement.hostBlockBytes) B) + "
+                            + "\(fp8DequantizeRows) rows × \(widest) dequantized"
+                    ))
+            }
+        } else {
+            items.append(
+                MemoryItem(
+                    name: "expert weights", bytes: expertBytes * residentExperts / shards,
+                    basis: "\(residentExperts) × \(a.expertParameters) parameters × \(weightBytes) B (\(gpuDtype))"
+                        + (shards > 1 ? " / \(shards) FSDP shards" : "")
+                ))
+        }
         if shards > 1 {
             let blockParams = a.blockLinears.map { $0.weightParameters + $0.outFeatures }.reduce(0, +)
             items.append(
@@ -145,21 +188,57 @@ public enum MemoryModel {
             : blockBytesPerToken(architecture: a, lora: lora, dropout: config.lora.dropout, constants: constants)
         var activations: [MemoryItem] = []
         if tr.gradientCheckpointing && fast {
-            // The last block stays on the GPU (its backward comes first) and one more is on its
-            // way back from host memory while a block is back-propagated; the rest wait on the host.
             let kept = fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
-            let host = kept * Double(a.layers - 1)
-            activations.append(
-                MemoryItem(
-                    name: "kept activations on the GPU", bytes: Int(2 * kept),
-                    basis: "2 blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim); the other "
-                        + "\(a.layers - 1) blocks' \(String(format: "%.1f", host / 1e9)) GB wait in pinned host memory"
-                ))
-            activations.append(
-                MemoryItem(
-                    name: "one block recomputed + backward", bytes: Int(micro * tokensPerGPU * blockBytes),
-                    basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
-                ))
+            if placement?.activationOffload ?? true {
+                // The last block stays on the GPU (its backward comes first) and one more is on its
+                // way back from host memory while a block is back-propagated; the rest wait on the host.
+                let host = kept * Double(a.layers - 1)
+                activations.append(
+                    MemoryItem(
+                        name: "kept activations on the GPU", bytes: Int(2 * kept),
+                        basis:
+                            "2 blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim); the other "
+                            + "\(a.layers - 1) blocks' \(String(format: "%.1f", host / 1e9)) GB "
+                            + "wait in pinned host memory"
+                    ))
+            } else {
+                activations.append(
+                    MemoryItem(
+                        name: "kept activations on the GPU", bytes: Int(Double(a.layers) * kept),
+                        basis:
+                            "\(a.layers) blocks × (input + attention output) × \(Int(tokensPerGPU)) tokens × \(a.dim) "
+                            + "(activation offload off)"
+                    ))
+            }
+            // With training.ffn_chunk_tokens the FFN half of the recompute + backward runs a chunk of tokens at a
+            // time: the measured chunked steps give the working set per token and what one chunk adds.
+            let chunk = tr.ffnChunkTokens > 0 ? min(tokensPerGPU, Double(tr.ffnChunkTokens)) : tokensPerGPU
+            if chunk < tokensPerGPU, let perTokenDim = constants.chunkedWorkingSetBytesPerTokenDim,
+                let perChunkToken = constants.chunkBytesPerTokenFFN
+            {
+                let lora = blockBytes - constants.workingSetBytesPerTokenDim * Double(a.dim) - 4 * Double(a.ffnDim)
+                let perToken = perTokenDim * Double(a.dim) + lora
+                let working = micro * (tokensPerGPU * perToken + chunk * perChunkToken * Double(a.ffnDim))
+                activations.append(
+                    MemoryItem(
+                        name: "one block recomputed + backward", bytes: Int(working),
+                        basis:
+                            "\(Int(tokensPerGPU)) tokens × \(Int(perToken.rounded())) B "
+                            + "+ a \(Int(chunk))-token FFN chunk × "
+                            + "\(String(format: "%.2f", perChunkToken)) B × "
+                            + "\(a.ffnDim) (fast blocks, chunked FFN, measured)"
+                    ))
+            } else {
+                let ffnPerToken = 4 * Double(a.ffnDim)
+                let working = micro * (tokensPerGPU * (blockBytes - ffnPerToken) + chunk * ffnPerToken)
+                activations.append(
+                    MemoryItem(
+                        name: "one block recomputed + backward", bytes: Int(working),
+                        basis: "\(Int(tokensPerGPU)) tokens × \(Int(blockBytes.rounded())) B a token (fast blocks)"
+                            + (chunk < tokensPerGPU
+                                ? ", the FFN's \(Int(ffnPerToken)) B of them over \(Int(chunk))-token chunks" : "")
+                    ))
+            }
         } else if tr.gradientCheckpointing {
             let kept = micro * Double(a.layers) * tokensPerGPU * Double(a.dim) * Double(tr.residualDtype.bytes)
             activations.append(
@@ -219,7 +298,9 @@ public enum MemoryModel {
         }
         return MemoryBudget(
             items: items, trainingPhaseBytes: training, encodePhaseBytes: encode,
-            peakBytes: max(training, encode), capacityBytes: gpu.memoryBytes, reservedBytes: reservedBytes
+            peakBytes: max(training, encode), capacityBytes: Placement.capacityBytes(config: config, gpu: gpu),
+            reservedBytes: Placement.capacityBytes(config: config, gpu: gpu)
+                - Placement.usableBytes(config: config, gpu: gpu)
         )
     }
 

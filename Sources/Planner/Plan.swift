@@ -56,6 +56,10 @@ public struct Plan: Sendable, Codable {
         public var inactiveExpert: String
         public var textLength: Int
         public var epochs: Int
+        /// GPU memory the plan places the run in: the card's, or hardware.gpu_memory_limit when smaller, GiB.
+        public var gpuMemoryLimitGiB: Double
+        /// Where the kept activations wait: "host" (pinned) or "gpu".
+        public var activationOffload: String
     }
 
     public struct ModelSize: Sendable, Equatable, Codable {
@@ -135,8 +139,20 @@ public struct Plan: Sendable, Codable {
     public var inference: Inference
     public var checks: [PlanCheck]
     public var constants: ModelConstants
+    /// Where the engine puts the frozen expert's blocks (its streaming rule), for the largest clip.
+    public var placement: WeightPlacement
+    /// The link during one micro-step of a video clip and of an image, when blocks stream.
+    public var streaming: StreamingTime
+    public var imageStreaming: StreamingTime
+    /// Host memory of one node.
+    public var host: HostMemoryBudget
+    /// When the plan does not fit the card or the host: the nearest settings that do.
+    public var alternatives: [SettingOption]
 
     public var hasErrors: Bool { checks.contains { $0.severity == .error } }
+    /// The plan fits the card (or the limit) by the engine's rule and the planner's peak, and the host's
+    /// memory when it is known.
+    public var fits: Bool { placement.fitsRule && memory.fits && host.fits }
 }
 
 public enum Planner {
@@ -144,9 +160,58 @@ public enum Planner {
     /// when the caller knows it. Throws only when the configuration cannot be computed at all
     /// (unknown GPU, a LoRA target that matches nothing, a shape the model cannot take); every
     /// other problem is a check in the plan.
+    /// `hostMemoryAvailableBytes` is the training host's available memory when known (`train` reads
+    /// /proc/meminfo): a placement that needs more is an error. With training.activation_offload = "auto"
+    /// the planner places the kept activations in host memory, or on the GPU when only that fits.
     public static func plan(
         _ config: WanLoRAConfig, dataset: DatasetSize = .archiveTrainingSplit,
-        diskFreeBytes: Int? = nil, constants: ModelConstants? = nil
+        diskFreeBytes: Int? = nil, hostMemoryAvailableBytes: Int? = nil,
+        constants: ModelConstants? = nil
+    ) throws -> Plan {
+        try plan(
+            config, dataset: dataset, diskFreeBytes: diskFreeBytes, hostMemoryAvailableBytes: hostMemoryAvailableBytes,
+            constants: constants, withAlternatives: true)
+    }
+
+    static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
+        constants: ModelConstants?, withAlternatives: Bool
+    ) throws -> Plan {
+        let offloadChoices: [Bool]
+        if Placement.offloadsActivations(config, choice: .all) {
+            switch config.training.activationOffload {
+            case .all: offloadChoices = [true]
+            case .none: offloadChoices = [false]
+            case .auto: offloadChoices = [true, false]
+            }
+        } else {
+            offloadChoices = [false]
+        }
+        var candidates: [Plan] = []
+        for offload in offloadChoices {
+            candidates.append(
+                try plan(
+                    config, dataset: dataset, diskFreeBytes: diskFreeBytes,
+                    hostMemoryAvailableBytes: hostMemoryAvailableBytes, constants: constants,
+                    activationOffload: offload))
+        }
+        // The fastest placement that fits; the first (activations in host memory) when none does.
+        var plan =
+            candidates.filter(\.fits).min { $0.throughput.video.totalSeconds < $1.throughput.video.totalSeconds }
+            ?? candidates[0]
+        if withAlternatives && !plan.fits {
+            plan.alternatives = Alternatives.nearest(
+                config, dataset: dataset, hostMemoryAvailableBytes: hostMemoryAvailableBytes)
+        }
+        let a = Architecture.named(config.model.architecture)
+        plan.checks = PlanChecks.run(
+            plan: plan, config: config, architecture: a, gpu: try GPU.named(config.hardware.gpu))
+        return plan
+    }
+
+    static func plan(
+        _ config: WanLoRAConfig, dataset: DatasetSize, diskFreeBytes: Int?, hostMemoryAvailableBytes: Int?,
+        constants: ModelConstants?, activationOffload: Bool
     ) throws -> Plan {
         let constants = constants ?? Calibration.constants(for: config.training.blocks)
         let a = Architecture.named(config.model.architecture)
@@ -162,14 +227,25 @@ public enum Planner {
         let video = try ClipGeometry(frames: tr.frames, width: tr.width, height: tr.height, architecture: a)
         let image = try ClipGeometry(frames: 1, width: tr.width, height: tr.height, architecture: a)
 
+        // The engine places the blocks once, for the largest clip; images run with the same placement.
+        let placement = Placement.weights(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
+            constants: constants, activationOffload: activationOffload)
         let memory = MemoryModel.budget(
-            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora,
+            constants: constants, placement: placement)
         let imageMemory = MemoryModel.budget(
-            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
-        let (videoTime, videoFlops) = TimeModel.trainingSample(
-            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants)
-        let (imageTime, imageFlops) = TimeModel.trainingSample(
-            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants)
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora,
+            constants: constants, placement: placement)
+        let (videoTime, videoFlops, videoStreaming) = TimeModel.trainingSample(
+            config: config, architecture: a, gpu: gpu, geometry: video, lora: lora, constants: constants,
+            placement: placement)
+        let (imageTime, imageFlops, imageStreaming) = TimeModel.trainingSample(
+            config: config, architecture: a, gpu: gpu, geometry: image, lora: lora, constants: constants,
+            placement: placement)
+        let host = Placement.hostMemory(
+            config: config, architecture: a, geometry: video, lora: lora, placement: placement,
+            availableBytes: hostMemoryAvailableBytes)
 
         // Schedule: each Ulysses group trains its own samples; a step is effective-batch samples.
         let dp = hw.dataParallelSize
@@ -243,21 +319,23 @@ public enum Planner {
             effectiveBatch: effectiveBatch, mixedPrecision: tr.mixedPrecision.rawValue,
             weightsDtype: config.model.weightsDtype.rawValue,
             optimizer: tr.optimizer.rawValue, expert: tr.expert.rawValue, t5: hw.t5.rawValue, vae: hw.vae.rawValue,
-            inactiveExpert: hw.inactiveExpert.rawValue, textLength: tr.textLength, epochs: tr.epochs
+            inactiveExpert: hw.inactiveExpert.rawValue, textLength: tr.textLength, epochs: tr.epochs,
+            gpuMemoryLimitGiB: Double(Placement.capacityBytes(config: config, gpu: gpu)) / Double(1 << 30),
+            activationOffload: activationOffload ? "host" : "gpu"
         )
         let model = Plan.ModelSize(
             expertParameters: a.expertParameters, experts: a.experts, transformerParameters: a.transformerParameters,
             expertBytesBF16: a.expertParameters * 2, textEncoderParameters: a.textEncoder.parameters,
             vaeParameters: a.vae.parameters, dim: a.dim, ffnDim: a.ffnDim, heads: a.heads, layers: a.layers
         )
-        var plan = Plan(
+        return Plan(
             setup: setup, model: model, video: video, image: image, lora: lora, memory: memory,
             imageMemory: imageMemory,
             throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [],
-            constants: constants
+            constants: constants,
+            placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host,
+            alternatives: []
         )
-        plan.checks = PlanChecks.run(plan: plan, config: config, architecture: a, gpu: gpu)
-        return plan
     }
 }
 

@@ -54,23 +54,54 @@ enum PlanChecks {
                 "Expect attention at a fraction of the GPU's rate (the time below "
                     + "assumes \(Int((gpu.attentionEfficiency * 100).rounded()))%).")
         }
-        if config.model.weightsDtype == .fp8 && gpu.fp8TFLOPs == 0 {
+        let p = plan.placement
+        if config.model.weightsDtype == .fp8 {
+            let bf16HostBytes =
+                plan.host.neededBytes + p.streamedBlocks * (p.blockBytes - p.hostBlockBytes) * plan.host.processes
             add(
-                .warning, "fp8",
-                "\(gpu.name) has no fp8 arithmetic: fp8 weights halve "
-                    + "their memory but are converted back for every product.",
-                "Keep model.weights_dtype = \"bf16\" unless the memory is needed.")
+                .note, "fp8",
+                p.streams
+                    ? "model.weights_dtype = \"fp8\": the \(p.streamedBlocks) streamed blocks wait in host memory as "
+                        + "fp8 e4m3 with a scale per output channel and are dequantized into bf16 on the GPU (not "
+                        + "exact: docs/BENCHMARKS.md measures the error); "
+                        + "the \(p.residentBlocks) resident blocks stay bf16."
+                    : "model.weights_dtype = \"fp8\" changes nothing here: "
+                        + "every block is resident in bf16 (fp8 is the host format of streamed blocks).",
+                p.streams
+                    ? "Keep model.weights_dtype = \"bf16\" (exact) when the host has "
+                        + "\(gib(bf16HostBytes)) for bf16 host copies."
+                    : "Use model.weights_dtype = \"bf16\".")
         }
 
         // Memory.
         let m = plan.memory
-        if !m.fits {
+        let place =
+            "\(tr.frames) frames \(tr.width)x\(tr.height), "
+            + "\(plan.video.tokens) tokens\(hw.ulyssesDegree > 1 ? " over Ulysses \(hw.ulyssesDegree)" : "")"
+        let limit =
+            hw.gpuMemoryLimit > 0 && m.capacityBytes < gpu.memoryBytes
+            ? "the \(gib(m.capacityBytes)) limit (hardware.gpu_memory_limit) on the \(gpu.name)"
+            : "the \(gpu.name)'s \(gib(m.capacityBytes))"
+        if !p.fitsRule {
+            let need = p.engineFixedBytes + p.engineWorkingBytes + p.slots * p.blockBytes
+            let what =
+                need > m.usableBytes
+                ? "\(gib(need)) of GPU memory by the engine's rule (\(gib(p.engineFixedBytes)) fixed + "
+                    + "\(gib(p.engineWorkingBytes)) activations + \(p.slots) block slots of \(gib(p.blockBytes)))"
+                : "a peak of \(gib(m.peakBytes))"
             add(
                 .error, "memory",
-                "Peak \(gib(m.peakBytes)) per GPU exceeds the \(gib(m.usableBytes)) usable of the \(gpu.name)'s "
-                    + "\(gib(m.capacityBytes)) (\(tr.frames) frames \(tr.width)x\(tr.height), "
-                    + "\(plan.video.tokens) tokens\(hw.ulyssesDegree > 1 ? " over Ulysses \(hw.ulyssesDegree)" : "")).",
-                memoryRemedy(config: config, architecture: a, plan: plan))
+                "Even with all \(p.blocks) blocks streamed from host memory, "
+                    + "\(place) needs \(what), more than the \(gib(m.usableBytes)) usable of \(limit).",
+                [alternativesRemedy(plan), memoryRemedy(config: config, architecture: a, plan: plan)].compactMap { $0 }
+                    .joined(separator: " "))
+        } else if !m.fits {
+            add(
+                .error, "memory",
+                "Peak \(gib(m.peakBytes)) per GPU exceeds the \(gib(m.usableBytes)) usable of "
+                    + "\(limit) (\(place)\(p.streams ? "; \(p.streamedBlocks) of \(p.blocks) blocks streamed" : "")).",
+                [alternativesRemedy(plan), memoryRemedy(config: config, architecture: a, plan: plan)].compactMap { $0 }
+                    .joined(separator: " "))
         } else if m.utilisation > 0.9 {
             add(
                 .warning, "memory-tight",
@@ -78,6 +109,39 @@ enum PlanChecks {
                     + "\(gib(m.usableBytes)) usable: allocator fragmentation may still run out.",
                 "Leave headroom: set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, "
                     + "or lower frames/resolution, or raise hardware.ulysses_degree.")
+        }
+
+        // Weight streaming and host memory.
+        if p.streams && p.fitsRule && p.limitBytes < m.usableBytes {
+            add(
+                .warning, "engine-limit",
+                "At \(gib(m.usableBytes)) the engine's rule would keep more blocks resident than fit: its activation "
+                    + "estimate (\(gib(p.engineWorkingBytes))) is below the planner's (LoRA dropout inputs, "
+                    + "the optimizer, the FFN chunk), so the plan keeps \(p.residentBlocks) resident, "
+                    + "which the rule does under a limit of \(gib(p.limitBytes)).",
+                "Give the engine limit_bytes = \(p.limitBytes) (\(gib(p.limitBytes))), e.g. hardware.gpu_memory_limit "
+                    + "= \(String(format: "%.2f", (Double(p.limitBytes) / Double(1 << 30) * 100).rounded(.down) / 100))"
+                    + "."
+            )
+        }
+        if p.streams && p.fitsRule {
+            let s = plan.streaming
+            add(
+                .note, "streaming",
+                "\(p.residentBlocks) of \(p.blocks) blocks stay on the GPU; \(p.streamedBlocks) stream from pinned "
+                    + "host memory (\(p.hostWeights.rawValue), \(gib(p.hostWeightBytes))): \(fmt(s.linkSeconds)) s of "
+                    + "copies a video step at \(fmt(gpu.hostLinkGBs)) GB/s, \(fmt(s.hiddenSeconds)) s of it hidden "
+                    + "behind the compute, \(fmt(s.exposedSeconds)) s exposed; "
+                    + "an image step \(fmt(plan.imageStreaming.exposedSeconds)) s exposed.",
+                "More GPU memory (hardware.gpu_memory_limit, a larger card) keeps more blocks resident.")
+        }
+        let h = plan.host
+        if !h.fits, let available = h.availableBytes {
+            add(
+                .error, "host-memory",
+                "\(tr.frames) frames at \(gib(m.capacityBytes)) of GPU memory needs \(gib(h.neededBytes)) of "
+                    + "host RAM (\(hostNeedWords(plan))); this host has \(gib(available)) available.",
+                alternativesRemedy(plan) ?? hostRemedy(plan, available: available))
         }
 
         // Disk for the cache.
@@ -155,12 +219,54 @@ enum PlanChecks {
         return checks
     }
 
+    /// "Fits: …" from the plan's nearest settings, nil when there are none.
+    static func alternativesRemedy(_ plan: Plan) -> String? {
+        guard !plan.alternatives.isEmpty else { return nil }
+        let options = plan.alternatives.map { o in
+            "\(o.changes.joined(separator: ", ")) (\(o.summary): \(o.residentBlocks) of \(o.blocks) blocks on the GPU, "
+                + "peak \(gib(o.peakBytes)), host RAM \(gib(o.hostNeededBytes)), "
+                + "\(fmt(o.secondsPerVideoSample)) s a video sample)"
+        }
+        return "Fits: " + options.joined(separator: "; or ") + "."
+    }
+
+    /// What to do when no nearby setting fits the host.
+    static func hostRemedy(_ plan: Plan, available: Int) -> String {
+        let h = plan.host
+        let loading = h.processes * h.loadingBytesPerProcess
+        if loading > available {
+            return
+                "Loading alone needs \(gib(loading)): the engine reads each trained expert whole into host memory "
+                + "before it places it, so no clip or placement fits this host. Use a host with more "
+                + "memory"
+                + (plan.lora.experts > 1 ? ", or train one expert (training.expert = \"high\" or \"low\")" : "") + "."
+        }
+        return "Free host memory, or raise hardware.gpu_memory_limit (fewer streamed blocks), or lower training.frames."
+    }
+
+    /// What the host memory is for, in words.
+    static func hostNeedWords(_ plan: Plan) -> String {
+        let h = plan.host
+        let per = { (each: String) in h.processes > 1 ? "\(h.processes) processes × (\(each))" : each }
+        if h.processes * h.loadingBytesPerProcess > h.processes * h.trainingBytesPerProcess + h.reserveBytes {
+            return per(
+                "loading \(plan.lora.experts) expert\(plan.lora.experts == 1 ? "" : "s") whole "
+                    + "and the engine \(gib(h.loadingBytesPerProcess))"
+            )
+        }
+        return per(h.items.map { "\($0.name) \(gib($0.bytes))" }.joined(separator: " + "))
+            + " + \(gib(h.reserveBytes)) left free"
+    }
+
     static func memoryRemedy(config: WanLoRAConfig, architecture a: Architecture, plan: Plan) -> String {
         var options: [String] = []
         let hw = config.hardware
         if !config.training.gradientCheckpointing { options.append("turn on training.gradient_checkpointing") }
         if config.training.gradientCheckpointing && config.training.blocks == .diffusers {
-            options.append("training.blocks = \"fast\" (keeps the checkpointed activations in host memory)")
+            options.append(
+                "training.blocks = \"fast\" (keeps the checkpointed "
+                    + "activations in host memory and can stream the weights)"
+            )
         }
         if let weights = plan.memory.items.first(where: { $0.name == "expert weights" }),
             weights.bytes > plan.memory.capacityBytes / 4
@@ -169,7 +275,9 @@ enum PlanChecks {
             if hw.inactiveExpert == .resident && plan.lora.experts > 1 {
                 options.append("hardware.inactive_expert = \"offload\"")
             }
-            if config.model.weightsDtype == .bf16 { options.append("model.weights_dtype = \"fp8\"") }
+        }
+        if config.training.blocks == .fast && config.training.ffnChunkTokens == 0 {
+            options.append("training.ffn_chunk_tokens = \(Alternatives.suggestedFFNChunkTokens)")
         }
         let nextU = [2, 4, 8].first { $0 > hw.ulyssesDegree && a.heads % $0 == 0 && hw.worldSize % $0 == 0 }
         if let nextU { options.append("hardware.ulysses_degree = \(nextU) (splits the tokens)") }

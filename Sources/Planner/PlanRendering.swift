@@ -173,6 +173,7 @@ public enum PlanRendering {
             ))
         memoryRows.append(("image sample peak", giB(p.imageMemory.peakBytes)))
         let memory = Section(title: "Memory per GPU (one \(v.frames)-frame sample)", rows: memoryRows)
+        let placement = placementSection(p)
 
         let f = p.throughput.videoFlops
         let t = p.throughput.video
@@ -261,7 +262,80 @@ public enum PlanRendering {
                 ),
                 ("one video", String(format: "%.0f s = steps × 2 passes (CFG) × forward", i.videoSeconds)),
             ])
-        return [setup, clip, lora, memory, flops, schedule, cache, inference]
+        return [setup, clip, lora, memory, placement, flops, schedule, cache, inference]
+    }
+
+    /// Where the frozen blocks and the kept activations are, the link's work, and the host memory.
+    static func placementSection(_ p: Plan) -> Section {
+        let w = p.placement
+        let giB = { (b: Int) in String(format: "%.1f GiB", Double(b) / Double(1 << 30)) }
+        var rows: [(String, String)] = []
+        rows.append(
+            (
+                "GPU memory",
+                "\(giB(p.memory.usableBytes)) usable of \(giB(p.memory.capacityBytes))"
+                    + (p.memory.reservedBytes > 0
+                        ? " (1 GiB kept for the CUDA context)" : " (hardware.gpu_memory_limit)")
+                    + "; the engine's rule places the blocks under \(giB(w.limitBytes))"
+            ))
+        if !w.fitsRule {
+            rows.append(
+                (
+                    "expert blocks",
+                    "DO NOT FIT even all streamed: \(giB(w.engineFixedBytes)) fixed + "
+                        + "\(giB(w.engineWorkingBytes)) activations + \(w.slots) slots "
+                        + "× \(giB(w.blockBytes)) > \(giB(w.limitBytes))"
+                ))
+        } else if w.streams {
+            rows.append(
+                (
+                    "expert blocks",
+                    "\(w.residentBlocks) of \(w.blocks) on the GPU; \(w.streamedBlocks) streamed from pinned host "
+                        + "memory (\(w.hostWeights.rawValue), \(giB(w.hostBlockBytes)) each) through \(w.slots) slots"
+                ))
+        } else {
+            rows.append(("expert blocks", "all \(w.blocks) on the GPU"))
+        }
+        rows.append(
+            ("kept activations", w.activationOffload ? "pinned host memory (all blocks but the last)" : "on the GPU"))
+        if w.streams {
+            let s = p.streaming
+            let i = p.imageStreaming
+            rows.append(
+                (
+                    "link, video step",
+                    String(
+                        format:
+                            "%.2f s of block copies (%.0f ms each), %.2f s hidden behind %.0f "
+                            + "ms / %.0f ms of compute a block forward / backward, %.2f s exposed",
+                        s.linkSeconds, s.weightCopySeconds * 1000, s.hiddenSeconds, s.forwardBlockSeconds * 1000,
+                        s.backwardBlockSeconds * 1000, s.exposedSeconds)
+                ))
+            rows.append(
+                (
+                    "link, image step",
+                    String(format: "%.2f s of block copies, %.2f s exposed", i.linkSeconds, i.exposedSeconds)
+                ))
+        }
+        let h = p.host
+        for item in h.items { rows.append(("host: \(item.name)", giB(item.bytes))) }
+        if h.loadingBytesPerProcess > h.trainingBytesPerProcess + h.reserveBytes / h.processes {
+            rows.append(
+                (
+                    "host: while loading",
+                    "\(giB(h.loadingBytesPerProcess)) (each expert is read whole before it is placed)"
+                ))
+        }
+        let per = h.processes > 1 ? " (\(h.processes) processes on a node)" : ""
+        var need =
+            "\(giB(h.neededBytes))\(per)"
+            + (h.neededBytes == h.processes * h.loadingBytesPerProcess
+                ? " (loading)" : ", with \(giB(h.reserveBytes)) left free")
+        if let available = h.availableBytes {
+            need += "; \(giB(available)) available → \(h.fits ? "fits" : "DOES NOT FIT")"
+        }
+        rows.append(("host RAM needed", need))
+        return Section(title: "Weights, activations and host memory", rows: rows)
     }
 
     static func hours(_ h: Double) -> String {

@@ -10,10 +10,21 @@ public struct ModelConstants: Sendable, Equatable, Codable {
     /// Activation bytes per token per hidden unit of one block in backward, beyond the FFN
     /// intermediate and the LoRA inputs (see `MemoryModel.blockBytesPerToken`).
     public var workingSetBytesPerTokenDim: Double
+    /// The fast blocks with the FFN of the recompute + backward in token chunks (training.ffn_chunk_tokens):
+    /// the working set per token per hidden unit, and what each token of one chunk adds per FFN unit.
+    /// Fitted to the measured chunked steps (`Calibration.fitChunked`); nil: not measured, the unchunked
+    /// model with its FFN term over one chunk is used.
+    public var chunkedWorkingSetBytesPerTokenDim: Double? = nil
+    public var chunkBytesPerTokenFFN: Double? = nil
 
-    public init(elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double) {
+    public init(
+        elementwiseBytesPerTokenLayerDim: Double, workingSetBytesPerTokenDim: Double,
+        chunkedWorkingSetBytesPerTokenDim: Double? = nil, chunkBytesPerTokenFFN: Double? = nil
+    ) {
         self.elementwiseBytesPerTokenLayerDim = elementwiseBytesPerTokenLayerDim
         self.workingSetBytesPerTokenDim = workingSetBytesPerTokenDim
+        self.chunkedWorkingSetBytesPerTokenDim = chunkedWorkingSetBytesPerTokenDim
+        self.chunkBytesPerTokenFFN = chunkBytesPerTokenFFN
     }
 }
 
@@ -32,10 +43,12 @@ public struct SampleTime: Sendable, Equatable, Codable {
     /// Encoding (UMT5, VAE), moving offloaded weights onto the GPU, and activation copies to and
     /// from host memory that the compute does not hide.
     public var encodeAndOffloadSeconds: Double
+    /// Copies of streamed expert blocks from host memory that the compute does not hide.
+    public var weightStreamingSeconds: Double = 0
 
     public var computeSeconds: Double { gemmSeconds + attentionSeconds + elementwiseSeconds }
     public var totalSeconds: Double {
-        computeSeconds + ulyssesSeconds + fsdpExposedSeconds + encodeAndOffloadSeconds
+        computeSeconds + ulyssesSeconds + fsdpExposedSeconds + encodeAndOffloadSeconds + weightStreamingSeconds
     }
 }
 
@@ -82,11 +95,13 @@ public enum TimeModel {
         1 - b / (s - (s - 1) * b)
     }
 
-    /// One training sample (one expert, forward + recompute + backward) on one Ulysses group.
+    /// One training sample (one expert, forward + recompute + backward) on one Ulysses group. `placement` is
+    /// where the engine puts the frozen blocks (nil: all on the GPU, activations offloaded as the fast blocks
+    /// default to); `streaming` receives the link's figures when blocks stream.
     public static func trainingSample(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
-        lora: LoRACount, constants: ModelConstants
-    ) -> (time: SampleTime, flops: TrainingFlops) {
+        lora: LoRACount, constants: ModelConstants, placement: WeightPlacement? = nil
+    ) -> (time: SampleTime, flops: TrainingFlops, streaming: StreamingTime) {
         let hw = config.hardware
         let tr = config.training
         let u = Double(hw.ulyssesDegree)
@@ -123,7 +138,7 @@ public enum TimeModel {
         var fsdpExposed = 0.0
         let shards = hw.fsdp ? hw.worldSize : 1
         if shards > 1 {
-            let weightBytes = Double(a.expertParameters * (config.model.weightsDtype == .fp8 ? 1 : 2))
+            let weightBytes = Double(a.expertParameters * MemoryModel.gpuBytesPerWeight(config.model.weightsDtype))
             let bytes = 2 * weightBytes * Double(shards - 1) / Double(shards) / Double(tr.microBatch)
             let bandwidth = crossesNodes(shards) ? interNodeGBs : gpu.interconnectGBs
             fsdpExposed = max(0, bytes / (bandwidth * 1e9) - compute)
@@ -145,21 +160,30 @@ public enum TimeModel {
             // Consecutive samples use different experts with probability 2p(1−p); a switch brings
             // this GPU's shard of the other expert in (the frozen one going out needs no copy).
             let p = highNoiseFraction(boundary: config.model.boundary, shift: tr.timestepShift)
-            let shardBytes = Double(a.expertParameters * (config.model.weightsDtype == .fp8 ? 1 : 2)) / Double(shards)
+            let shardBytes =
+                Double(a.expertParameters * MemoryModel.gpuBytesPerWeight(config.model.weightsDtype)) / Double(shards)
             encode += 2 * p * (1 - p) * shardBytes / host
         }
         // Fast blocks keep each block's input and attention output in host memory: copied out
         // during the forward (about a quarter of the compute) and back during the backward, on a
         // side stream; only what the copies take beyond the compute they overlap shows.
-        if fast && tr.gradientCheckpointing {
+        if fast && tr.gradientCheckpointing && placement?.activationOffload ?? true {
             let oneWay =
                 MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
                 * Double(a.layers - 1) / host
             encode += max(0, oneWay - 0.25 * compute) + max(0, oneWay - 0.75 * compute)
         }
+        // Streamed blocks: what of their copies the compute does not hide, per micro-step, shared by its samples.
+        var streaming = StreamingTime.none
+        if let placement, placement.streams {
+            streaming = Placement.streamingTime(
+                config: config, architecture: a, gpu: gpu, geometry: geometry, flops: flops,
+                elementwiseSeconds: elementwise, placement: placement)
+        }
         let time = SampleTime(
             gemmSeconds: gemm, attentionSeconds: attention, elementwiseSeconds: elementwise,
-            ulyssesSeconds: ulysses, fsdpExposedSeconds: fsdpExposed, encodeAndOffloadSeconds: encode)
-        return (time, flops)
+            ulyssesSeconds: ulysses, fsdpExposedSeconds: fsdpExposed, encodeAndOffloadSeconds: encode,
+            weightStreamingSeconds: streaming.exposedSeconds / Double(tr.microBatch))
+        return (time, flops, streaming)
     }
 }

@@ -28,15 +28,19 @@ public enum RunPreparation {
     /// train run, the planner's checks of a GPU run) and builds the engine's command line.
     /// `placement` is this node's place in a multi-node launch. `resumeCommand` is the command line
     /// that continues the run (the CLI passes the user's
-    /// own, with `--resume`).
+    /// own, with `--resume`). `hostMemoryAvailable` gives this host's available memory, which the plan of
+    /// a train run checks the placement's host RAM against (default: /proc/meminfo's MemAvailable).
     public static func prepare(
         stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
         engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
-        resumeCommand: String? = nil
-    ) throws -> PreparedRun {
+        resumeCommand: String? = nil,
+        hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() }
+    )
+        throws -> PreparedRun
+    {
         let baseDir = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
-        let resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
+        var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
         try requireExisting(resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
@@ -68,7 +72,21 @@ public enum RunPreparation {
                     "training.device = \"cpu\": the planner's GPU memory and time model does not apply; no plan checks."
                 )
             } else {
-                plan = try Planner.plan(config, dataset: DatasetSize(videos: dataset.videos, images: dataset.images))
+                let chosen = try Planner.plan(
+                    config,
+                    dataset: DatasetSize(videos: dataset.videos, images: dataset.images),
+                    hostMemoryAvailableBytes: hostMemoryAvailable())
+                // The planner placed the kept activations on the GPU because only that fits the host:
+                // tell the engine.
+                if config.training.activationOffload == .auto && chosen.setup.activationOffload == "gpu"
+                    && config.training.blocks == .fast
+                {
+                    resolved.training.activationOffload = .none
+                    notes.append(
+                        "training.activation_offload = \"auto\": the kept activations stay on the GPU "
+                            + "(the planner found too little host memory to pin them).")
+                }
+                plan = chosen
             }
         }
         let launch = try EngineLaunch.make(

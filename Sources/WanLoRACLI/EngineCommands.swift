@@ -348,8 +348,26 @@ struct TrainCommand: ParsableCommand {
                 "plan:        \(String(format: "%.1f", Double(plan.memory.peakBytes) / 1_073_741_824)) GiB peak per "
                     + "GPU of \(String(format: "%.0f", plan.setup.gpuMemoryGiB)) GiB, "
                     + "\(NumberFormat.grouped(plan.schedule.totalSteps)) steps, "
-                    + "about \(String(format: "%.1f", plan.schedule.runHours)) h")
-            for check in plan.checks { Console.out("  \(check.severity.rawValue): \(check.message)") }
+                    + "about \(String(format: "%.1f", plan.schedule.runHours)) h"
+            )
+            let w = plan.placement
+            let h = plan.host
+            let blocks =
+                w.streams
+                ? "\(w.residentBlocks) of \(w.blocks) blocks on the GPU, \(w.streamedBlocks) streamed from host memory "
+                    + "(\(w.hostWeights.rawValue))"
+                : "all \(w.blocks) blocks on the GPU"
+            let kept = plan.setup.activationOffload == "host" ? "host memory" : "GPU memory"
+            Console.out("weights:     \(blocks); kept activations in \(kept)")
+            Console.out(
+                "host RAM:    \(String(format: "%.1f", Double(h.neededBytes) / 1_073_741_824)) GiB needed"
+                    + (h.availableBytes.map { String(format: ", %.1f GiB available", Double($0) / 1_073_741_824) }
+                        ?? "")
+            )
+            for check in plan.checks {
+                Console.out("  \(check.severity.rawValue): \(check.message)")
+                if check.severity == .error { Console.out("    fix: \(check.remedy)") }
+            }
         }
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }

@@ -11,13 +11,33 @@ struct PlanCommand: ParsableCommand {
         abstract: "Exact LoRA size, GPU memory, FLOPs, time and cost of a training configuration.",
         discussion: """
             Starts from --config FILE or --preset (default h100), applies the options below, and prints the plan: \
-            shapes and tokens, LoRA parameters, a per-GPU memory budget, FLOPs and seconds per sample, steps, \
-            hours and GPU-hours of the run, cache size, and the checks that stop a bad plan (memory over the card, \
-            bf16 on a GPU without it, Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+            shapes and tokens, LoRA parameters, a per-GPU memory budget, where the expert's blocks and the kept \
+            activations go (on the GPU, or streamed from pinned host memory), the host RAM that needs, \
+            FLOPs and seconds per sample, steps, hours and GPU-hours of the run, cache size, and the checks that stop \
+            a bad plan (memory over the card, host RAM short, bf16 on a GPU without it, \
+            Ulysses not dividing the heads…). The exit status is 1 when a check is an error.
+
+            Weight streaming (docs/streaming.md): under the card's memory, or hardware.gpu_memory_limit (GiB) when \
+            smaller, the engine keeps the first blocks of the frozen expert on the GPU and streams the others from \
+            pinned host memory, one block ahead of use; the plan shows how many, the host RAM (streamed blocks, \
+            kept activations, the inactive expert, loading) and how much of the copying the compute hides. \
+            model.weights_dtype = "fp8" keeps the streamed blocks' host copies in fp8 (half the host RAM \
+            and link bytes, not exact). When nothing fits, the checks name the nearest settings that do.
+
+            --gpu-table plans the configuration on every catalog GPU (one GPU per run unless --gpus is given; \
+            the card's whole memory) and prints, per card, a setting that fits: the configuration when it fits, \
+            else the same clip with (two experts) the inactive one in host memory, the FFN in chunks, then fp8 host \
+            weights, else the longest clip that fits (bf16 before fp8); with the blocks kept on the GPU, the peak, \
+            the host RAM, the block copies and the share hidden, seconds per video and image sample, and the run's \
+            hours. V100s have no bf16 arithmetic and no FlashAttention: \
+            their rows are planned with fp16 compute, which the engine does not train, and say so.
 
             Examples:
               wanlora plan --preset v100 --compare-report
               wanlora plan --preset h100 --frames 49 --gpus 1 --ulysses 1
+              wanlora plan --preset h100 --gpu RTX-4090 --gpus 1 --ulysses 1 --frames 49 --host-memory 64
+              wanlora plan --preset h100 --gpus 1 --ulysses 1 --set hardware.gpu_memory_limit=24 --frames 81
+              wanlora plan --gpu-table --frames 49
               wanlora plan --config run.toml --gpu H200 --json > plan.json
               wanlora plan --preset a100 --set lora.targets='["to_q","to_v","ffn.net.2"]'
 
@@ -46,11 +66,22 @@ struct PlanCommand: ParsableCommand {
     var datasetImages: Int?
     @Option(name: .customLong("disk-free"), help: "Free disk for the cache, GB (default: measured at data.cache_dir).")
     var diskFreeGB: Double?
+    @Option(
+        name: .customLong("host-memory"),
+        help: ArgumentHelp(
+            "Host RAM available on each training node, GiB, checked against what the "
+                + "placement needs (default: not checked; `train` reads the machine's).",
+            valueName: "GiB"))
+    var hostMemoryGiB: Double?
 
     @Flag(help: "Print one JSON document instead of the table.") var json = false
     @Flag(help: "Print Markdown instead of the table.") var markdown = false
     @Flag(name: .customLong("compare-report"), help: "Print the seed report's claims beside the computed values.")
     var compareReport = false
+    @Flag(
+        name: .customLong("gpu-table"),
+        help: "For every catalog GPU: a setting that fits, its time and the host RAM it needs.")
+    var gpuTable = false
     @Flag(name: .customLong("list-gpus"), help: "List the GPU catalog and exit.") var listGPUs = false
     @Flag(name: .customLong("list-models"), help: "List the architecture catalog and exit.") var listModels = false
 
@@ -60,6 +91,8 @@ struct PlanCommand: ParsableCommand {
             if let value, value < 0 { throw ValidationError("\(name) must be 0 or more, not \(value).") }
         }
         if let diskFreeGB, diskFreeGB < 0 { throw ValidationError("--disk-free must be 0 or more GB.") }
+        if let hostMemoryGiB, hostMemoryGiB < 0 { throw ValidationError("--host-memory must be 0 or more GiB.") }
+        if gpuTable && compareReport { throw ValidationError("Choose one of --gpu-table and --compare-report.") }
     }
 
     func run() throws {
@@ -89,8 +122,19 @@ struct PlanCommand: ParsableCommand {
             ("lora.rank", rank.map { .integer($0) }),
             ("training.text_length", textLength.map { .integer($0) }),
         ]
+        // The table plans one GPU per card unless --gpus says otherwise.
+        let single: [(String, ConfigValue?)] =
+            gpuTable && gpus == nil
+            ? [
+                ("hardware.gpus_per_node", .integer(1)), ("hardware.nodes", .integer(1)),
+                ("hardware.ulysses_degree", .integer(1)),
+                ("hardware.fsdp", .boolean(false)),
+            ]
+            : []
         // All overrides first, then one validation: `--gpus 1 --ulysses 1` must not fail halfway.
-        for case (let key, let value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
+        for case (let key, let value?) in single + overrides {
+            try ConfigLoader.set(key, value, in: &config, validate: false)
+        }
         for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
         try config.validate()
 
@@ -110,7 +154,20 @@ struct PlanCommand: ParsableCommand {
             }
             return false
         }
-        let plan = try Planner.plan(config, dataset: dataset, diskFreeBytes: diskFree)
+        let hostMemory = hostMemoryGiB.map { Int($0 * Double(1 << 30)) }
+        if gpuTable {
+            let rows = GPUTable.rows(config: config, dataset: dataset, hostMemoryAvailableBytes: hostMemory)
+            if json {
+                FileHandle.standardOutput.write(try GPUTable.jsonData(rows))
+            } else {
+                print(
+                    markdown ? GPUTable.markdown(rows, config: config) : GPUTable.text(rows, config: config),
+                    terminator: "")
+            }
+            return rows.contains { $0.option == nil }
+        }
+        let plan = try Planner.plan(
+            config, dataset: dataset, diskFreeBytes: diskFree, hostMemoryAvailableBytes: hostMemory)
         if json {
             FileHandle.standardOutput.write(try plan.jsonData())
         } else {

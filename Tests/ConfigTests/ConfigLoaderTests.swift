@@ -186,6 +186,7 @@ import Testing
                 "[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"",
                 "\"auto\", \"none\", \"all\""
             ),
+            ("[training]\nffn_chunk_tokens = -1", "training.ffn_chunk_tokens", "-1", "from 0"),
             ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
             (
                 "[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"",

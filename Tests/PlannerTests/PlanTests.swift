@@ -155,8 +155,11 @@ import Testing
         let base = try Planner.plan(Calibration.referenceConfig(gpu: "H100", frames: 49))
         var fp8 = Calibration.referenceConfig(gpu: "H100", frames: 49)
         fp8.model.weightsDtype = .fp8
+        // fp8 is the host format of streamed blocks: with every block resident nothing changes.
         let fp8Plan = try Planner.plan(fp8)
-        #expect(base.memory.peakBytes - fp8Plan.memory.peakBytes == Architecture.wan22T2VA14B.expertParameters)
+        #expect(fp8Plan.memory.peakBytes == base.memory.peakBytes)
+        #expect(fp8Plan.throughput.video.totalSeconds == base.throughput.video.totalSeconds)
+        #expect(fp8Plan.checks.contains { $0.code == "fp8" && $0.message.contains("changes nothing") })
         var noCheckpointing = Calibration.referenceConfig(gpu: "H100", frames: 49)
         noCheckpointing.training.gradientCheckpointing = false
         let full = try Planner.plan(noCheckpointing)

@@ -58,6 +58,32 @@ import Testing
         #expect(tight.status == 1 && tight.stdout.contains("[disk]"))
     }
 
+    /// `--gpu-table`: a row per catalog GPU with the setting that fits it; JSON gives the same rows.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
+    func gpuTableShowsASettingForEveryCard() throws {
+        let result = try run([
+            "plan", "--gpu-table", "--frames", "49", "--set", "training.expert=\"high\"", "--set", "lora.dropout=0",
+            "--set", "training.optimizer=\"adamw8bit\"",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = result.stdout.split(separator: "\n").map(String.init)
+        let rtx = try #require(rows.first { $0.hasPrefix("RTX-4090") })
+        #expect(rtx.contains("49 frames, bf16") && rtx.contains("7 of 40") && rtx.contains("(100% hidden)"), "\(rtx)")
+        #expect(rows.contains { $0.hasPrefix("H100") && $0.contains("all 40") })
+        #expect(result.stdout.contains("V100-32GB: no bf16 arithmetic"))
+        let json = try run(["plan", "--gpu-table", "--frames", "49", "--json"])
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 8 && array.allSatisfy { $0["option"] != nil })
+        // A host too small for the placement is an error with the nearest settings that fit.
+        let short = try run([
+            "plan", "--gpu", "RTX-4090", "--gpus", "1", "--ulysses", "1", "--set", "hardware.fsdp=false",
+            "--set", "training.expert=\"high\"", "--frames", "49", "--host-memory", "40", "--disk-free", "5000",
+        ])
+        #expect(
+            short.status == 1 && short.stdout.contains("[host-memory]") && short.stdout.contains("fix: Fits: "),
+            "\(short.stdout)")
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
     func compareReport() throws {
         let result = try run(["plan", "--compare-report"])

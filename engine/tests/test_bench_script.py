@@ -28,3 +28,17 @@ def test_counted_flops_match_spec_section_8():
     # SPEC §8: 11.5 PFLOP at 49 frames (46,800 tokens), 26.6 PFLOP at 81 frames (75,600 tokens)
     assert abs(counted_flops(46_800, A14B, 512) / 1e15 - 11.5) < 0.1
     assert abs(counted_flops(75_600, A14B, 512) / 1e15 - 26.6) < 0.15
+
+
+def test_stream_step_benchmark_streams_the_tiny_model(tmp_path):
+    out = tmp_path / "stream.json"
+    result = subprocess.run([sys.executable, str(BENCH.parent / "stream_step.py"), "--tiny", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["cap_gib"], r["frames"]) for r in rows] == [(0, 1), (0, 5), (24, 1), (24, 5)]
+    assert all(r["seconds_per_sample"] > 0 for r in rows)
+    # uncapped: nothing streams; "capped" (tiny: room for one block): 1 resident, 3 streamed; 3 steps (1 warm-up,
+    # 2 timed): the first copies 2·(3 - 2) + 2 = 4 blocks, each later one 2·(3 - 2) = 2 (docs/streaming.md)
+    assert [r["plan"]["streamed"] for r in rows] == [0, 0, 3, 3]
+    assert [r["weight_copies"] for r in rows] == [0, 0, 8, 8]

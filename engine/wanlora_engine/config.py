@@ -33,8 +33,9 @@ SECTIONS: list[str] = list(SCHEMA["sections"])
 
 Expert = Literal["high", "low"]
 
-# Storage dtypes of model.weights_dtype as torch names (fp8 is refused by Swift before launch).
-TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# Compute dtypes of model.weights_dtype as torch names. fp8 is the host format of the blocks that stream under
+# hardware.gpu_memory_limit (docs/streaming.md): the GPU computes on bf16 weights, resident blocks included.
+TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,17 @@ class ResolvedConfig:
     def torch_dtype(self) -> str:
         """The torch dtype name of `model.weights_dtype`."""
         return TORCH_DTYPES[self.model.weights_dtype]
+
+    @property
+    def fp8_host_weights(self) -> bool:
+        """Streamed blocks wait in host memory as float8 e4m3 with per-channel scales (`model.weights_dtype` fp8)."""
+        return self.model.weights_dtype == "fp8"
+
+    @property
+    def gpu_memory_limit_bytes(self) -> int | None:
+        """`hardware.gpu_memory_limit` (GiB) in bytes, rounded as Swift rounds; None for 0 (what the card has)."""
+        gib = self.hardware.gpu_memory_limit
+        return int(math.floor(gib * 2**30 + 0.5)) if gib > 0 else None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The config as JSON-ready values (the file's own spelling), without internal fields."""

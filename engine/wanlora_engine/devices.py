@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import resource
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import distributed as dist_util
+from . import streaming
 from .errors import ConfigError, EngineError
 
 
@@ -38,13 +40,33 @@ def check_world_size(layout: dist_util.Layout) -> None:
         )
 
 
+@dataclass(frozen=True)
+class StreamRequest:
+    """`hardware.gpu_memory_limit` for the experts: the limit in bytes, the largest sample the run trains
+    (`max_tokens` latent tokens after patching, `text_tokens` caption tokens) and whether the streamed blocks wait
+    in host memory as fp8 (`model.weights_dtype` fp8)."""
+
+    limit_bytes: int
+    max_tokens: int
+    text_tokens: int
+    fp8: bool
+
+
 def place_experts(models: dict[str, Any], params: dict[str, list[torch.nn.Parameter]], groups: dist_util.Groups,
-                  offload: bool, seed: int) -> None:
+                  offload: bool, seed: int, stream: StreamRequest | None = None) -> dict[str, streaming.StreamPlan]:
     """Each expert on its device: whole (one GPU, or replicated), sharded (FSDP), sequence-parallel (Ulysses).
 
     `offload`: the experts wait in host memory and move to the GPU when they train. `seed`: train.seed.
+    `stream`: a GPU memory limit. Each expert, still where it was loaded (host memory), keeps the blocks that fit
+    on the device and streams the others (streaming.py's rule); an expert that fits whole is placed as without a
+    limit. Returns the plan of each expert that streams.
     """
     layout = groups.layout
+    plans: dict[str, streaming.StreamPlan] = {}
+    if stream is not None and layout.fsdp and layout.distributed:
+        raise ConfigError("hardware.gpu_memory_limit streams the expert's blocks through one GPU, but with FSDP "
+                          f"they are sharded over {layout.world_size} GPUs",
+                          "set hardware.fsdp = false (each GPU streams its own copy) or hardware.gpu_memory_limit = 0")
     for expert, model in models.items():
         if layout.ulysses > 1:
             heads = model.config.num_attention_heads
@@ -56,12 +78,33 @@ def place_experts(models: dict[str, Any], params: dict[str, list[torch.nn.Parame
             enable_ulysses(model, groups.sequence, layout.ulysses, layout.sp_rank)
         if layout.fsdp and layout.distributed:
             dist_util.shard_expert(model, groups, params[expert])
+        elif stream is not None:
+            plan = _stream_expert(model, stream, groups.device)
+            if plan is not None:
+                plans[expert] = plan
+            if offload:
+                streaming.move_model(model, torch.device("cpu"))
         else:
             model.to("cpu" if offload else groups.device)
         dist_util.broadcast_parameters(params[expert])
     if layout.distributed:
         # LoRA dropout draws from the global RNG: give each rank its own stream (after the seeded init).
         torch.manual_seed(seed * 1_000_003 + 7919 * layout.rank + 1)
+    return plans
+
+
+def _stream_expert(model: Any, stream: StreamRequest, device: torch.device) -> streaming.StreamPlan | None:
+    """Streams `model`'s blocks past the limit; None (and the whole model on `device`) when every block fits."""
+    try:
+        streamer = streaming.enable_weight_streaming_for(model, stream.limit_bytes, stream.max_tokens,
+                                                         stream.text_tokens, device, fp8=stream.fp8)
+    except streaming.StreamingError as error:
+        raise ConfigError(str(error), "raise hardware.gpu_memory_limit, or lower training.frames or "
+                          "training.resolution (`wanlora plan` shows settings that fit)") from error
+    if streamer.plan.streamed == 0:
+        streaming.disable_weight_streaming(model)  # every block resident: the unstreamed blocks
+        return None
+    return streamer.plan
 
 
 def host_peak_bytes() -> int:

@@ -63,12 +63,17 @@ class FastBlockOptions:
     offload: str = "auto"  # kept activations to host memory: auto | none | all
     compile: bool = True  # torch.compile the fused elementwise functions (CUDA only)
     prefetch_blocks: int = 1  # offloaded blocks copied back ahead of their backward
+    # issue 18: the feed-forward half of a block's recompute + backward runs over this many tokens at a time
+    # (0: all at once). Memory only: at 81 frames it frees ~8 activations of [tokens, dim] at the peak.
+    ffn_chunk_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_BACKENDS:
             raise ValueError(f"attention backend {self.attention!r}: expected one of {ATTENTION_BACKENDS}")
         if self.offload not in OFFLOAD_MODES:
             raise ValueError(f"activation offload {self.offload!r}: expected one of {OFFLOAD_MODES}")
+        if self.ffn_chunk_tokens < 0:
+            raise ValueError(f"ffn_chunk_tokens {self.ffn_chunk_tokens}: expected 0 (no chunks) or a token count")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -93,13 +98,6 @@ def gated_add_norm(x: torch.Tensor, y: torch.Tensor, gate: torch.Tensor, weight:
     w = None if weight is None else weight.float()
     b = None if bias is None else bias.float()
     return x, F.layer_norm(x.float(), (x.shape[-1],), w, b, eps).to(x.dtype)
-
-
-def add_modulated_norm(x: torch.Tensor, y: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor,
-                       eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-attention residual (in x's dtype, as diffusers adds it), then norm3 + modulation."""
-    x = x + y
-    return x, modulated_norm(x, shift, scale, eps)
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
@@ -133,7 +131,6 @@ _ELEMENTWISE = {
     "modulated_norm": modulated_norm,
     "gated_add": gated_add,
     "gated_add_norm": gated_add_norm,
-    "add_modulated_norm": add_modulated_norm,
     "rms_norm": rms_norm,
     "rms_norm_rope": rms_norm_rope,
 }
@@ -330,6 +327,14 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, t
     Returns the block output; with `stop_before_ffn_out`, (x, g, gate) such that output = x + W₂·g·gate
     (the last product is skipped: the backward needs only its input gradient, see `_CheckpointedBlock`).
     """
+    x, modulation = block_attention_half(block, x, text, temb, rope, attend, ops)
+    return block_ffn_half(block, x, modulation, ops, stop_before_ffn_out)
+
+
+def block_attention_half(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, temb: torch.Tensor,
+                         rope: tuple[torch.Tensor, torch.Tensor], attend: Callable[..., torch.Tensor],
+                         ops: Elementwise) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Self- and cross-attention of `block_forward`: (residual stream before the FFN, (shift3, scale3, gate3))."""
     if temb.ndim != 3:
         raise ValueError("the fast blocks take one timestep per sample (temb [B, 6, dim]); per-token timesteps "
                          "(Wan2.2 TI2V) need training.blocks 'diffusers'")
@@ -368,10 +373,15 @@ def block_forward(block: torch.nn.Module, x: torch.Tensor, text: torch.Tensor, t
     del q, k, v
     y = lora_linear(cross.to_out[0], o.transpose(1, 2).flatten(2))
     del o
+    return x + y, (shift3, scale3, gate3)  # the cross-attention residual, in x's dtype as diffusers adds it
 
+
+def block_ffn_half(block: torch.nn.Module, x: torch.Tensor, modulation: tuple[torch.Tensor, ...], ops: Elementwise,
+                   stop_before_ffn_out: bool = False) -> Any:
+    """The feed-forward of `block_forward` from the residual stream x (per token: any token subset)."""
+    shift3, scale3, gate3 = modulation
     # 3. feed-forward
-    x, n = ops.add_modulated_norm(x, y, shift3, scale3, block.norm3.eps)
-    del y
+    n = ops.modulated_norm(x, shift3, scale3, block.norm3.eps)
     ffn = block.ffn
     h = lora_linear(ffn.net[0].proj, n)
     del n
@@ -394,6 +404,16 @@ class _BlockRunner:
         self.options = options
         self.store = store
         self.sequence: SequenceContext | None = None  # set by `FastBlocks.set_sequence_parallel` (Ulysses)
+        self.streamer: Any = None  # issue 18: streaming.WeightStreamer when the frozen weights stream
+
+    # issue 18 hook: a streamed block's weights are on the GPU only between stream_in and stream_out
+    def stream_in(self, phase: str) -> None:
+        if self.streamer is not None:
+            self.streamer.acquire(self.index, phase)
+
+    def stream_out(self) -> None:
+        if self.streamer is not None:
+            self.streamer.release(self.index)
 
     def tokens(self) -> int:
         """The true token count of the forward in flight under Ulysses (0 without): recorded per forward
@@ -443,7 +463,9 @@ class _CheckpointedBlock(torch.autograd.Function):
             return attention_plain(q, k, v, backend)
 
         with torch.no_grad():
+            runner.stream_in("forward_train")
             out = block_forward(runner.block, x, text, temb, (cos, sin), runner.attend(kernel, tokens), ops)
+            runner.stream_out()
         tensors = [x] + ([kept[0].out, kept[0].lse] if keep else [])
         ctx.handle = runner.store.put(runner.index, runner.count, tensors)
         ctx.kept_extra = kept[0].extra if keep else None
@@ -466,21 +488,33 @@ class _CheckpointedBlock(torch.autograd.Function):
 
         attend = runner.attend(kernel, ctx.tokens)
 
+        runner.stream_in("backward")
+        # The block ends in out = x + (W₂·g + b)·gate with W₂ frozen: d out/d x = 1 and d out/d g = gate·W₂,
+        # so the recompute stops at g and the last product (a 2.7×dim² GEMM) is never recomputed.
+        last = runner.block.ffn.net[2]
+        skip_last = not _adapters(last) and not any(p.requires_grad for p in last.parameters())
+        # issue 18: with a frozen FFN its half of the recompute + backward can run a token chunk at a time
+        chunk = runner.options.ffn_chunk_tokens
+        chunked = 0 < chunk < x.shape[1] and not any(p.requires_grad for p in runner.block.ffn.parameters())
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, enabled=ctx.rng is not None):
             if ctx.rng is not None:
                 torch.set_rng_state(ctx.rng[0])
                 if ctx.rng[1] is not None:
                     torch.cuda.set_rng_state(ctx.rng[1], x.device)
-            # The block ends in out = x + (W₂·g + b)·gate with W₂ frozen: d out/d x = 1 and d out/d g = gate·W₂,
-            # so the recompute stops at g and the last product (a 2.7×dim² GEMM) is never recomputed.
-            last = runner.block.ffn.net[2]
-            skip_last = not _adapters(last) and not any(p.requires_grad for p in last.parameters())
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                result = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend, ops,
-                                       stop_before_ffn_out=skip_last)
-        if skip_last:
+                if chunked:
+                    result = block_attention_half(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend,
+                                                  ops)
+                else:
+                    result = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend, ops,
+                                           stop_before_ffn_out=skip_last)
+        if chunked:
+            x_mid, modulation = result
+            grad_mid = _ffn_input_gradient(runner.block, x_mid.detach(), modulation, grad_out, ops, chunk)
+            outputs, grad_outputs = [x_mid], [grad_mid]
+        elif skip_last:
             x_mid, g, gate = result
             grad_y = (grad_out.float() * gate).to(grad_out.dtype)
             outputs, grad_outputs = [x_mid, g], [grad_out, torch.matmul(grad_y, last.weight)]
@@ -489,11 +523,30 @@ class _CheckpointedBlock(torch.autograd.Function):
         params = runner.trainable()
         wanted = [xg] + [p for p, need in zip(params, ctx.needs_input_grad[6:]) if need]
         grads = list(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
+        runner.stream_out()
         del result, outputs, grad_outputs, tensors
         replayed = None  # frees the kept attention now (kernel, which also holds it, is done)
         grad_x = grads.pop(0)
         param_grads = [grads.pop(0) if need else None for need in ctx.needs_input_grad[6:]]
         return (None, grad_x, None, None, None, None, *param_grads)
+
+
+def _ffn_input_gradient(block: torch.nn.Module, x_mid: torch.Tensor, modulation: tuple[torch.Tensor, ...],
+                        grad_out: torch.Tensor, ops: Elementwise, chunk: int) -> torch.Tensor:
+    """d loss/d x_mid through a frozen FFN half (out = x_mid + W₂·gelu(W₁·norm(x_mid))·gate), recomputing the FFN
+    `chunk` tokens at a time (it is per token): the hidden activations of only one chunk exist at once."""
+    last = block.ffn.net[2]
+    grad_mid = grad_out.clone()  # the residual path
+    for start in range(0, x_mid.shape[1], chunk):
+        end = min(start + chunk, x_mid.shape[1])
+        xc = x_mid[:, start:end].detach().requires_grad_(True)
+        with torch.enable_grad():
+            _, g, gate = block_ffn_half(block, xc, modulation, ops, stop_before_ffn_out=True)
+        grad_y = (grad_out[:, start:end].float() * gate).to(grad_out.dtype)
+        (grad_c,) = torch.autograd.grad([g], [xc], [torch.matmul(grad_y, last.weight)])
+        grad_mid[:, start:end] += grad_c
+        del g, grad_y, grad_c
+    return grad_mid
 
 
 def fast_block_forward(runner: _BlockRunner, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
@@ -507,8 +560,11 @@ def fast_block_forward(runner: _BlockRunner, hidden_states: torch.Tensor, encode
             return _CheckpointedBlock.apply(runner, hidden_states, encoder_hidden_states, temb, cos, sin, *params)
         backend = runner.backend(hidden_states)
         attend = runner.attend(lambda q, k, v: attention_plain(q, k, v, backend), runner.tokens())
-        return block_forward(block, hidden_states, encoder_hidden_states, temb, (cos, sin), attend,
-                             runner.ops(hidden_states.device))
+        runner.stream_in("forward")
+        out = block_forward(block, hidden_states, encoder_hidden_states, temb, (cos, sin), attend,
+                            runner.ops(hidden_states.device))
+        runner.stream_out()
+        return out
 
 
 def _check_supported(model: Any) -> None:
@@ -576,8 +632,9 @@ def enable_fast_blocks(model: Any, options: FastBlockOptions, warn: Callable[[st
 
 
 def fast_block_options(config: Any) -> FastBlockOptions:
-    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …)."""
+    """The options of a resolved config (training.attention, keep_attention, gradient_checkpointing, …,
+    ffn_chunk_tokens)."""
     training = config.training
     return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
                             checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
-                            compile=training.compile)
+                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens)

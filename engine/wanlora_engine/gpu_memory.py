@@ -16,14 +16,21 @@ def memory_fraction(limit_gib: float, total_bytes: int) -> float | None:
     return min(1.0, limit_gib * GIB / total_bytes)
 
 
-def apply_gpu_memory_limit(config: Any, device: torch.device, events: Any) -> float | None:
-    """Caps the caching allocator of `device` at `hardware.gpu_memory_limit` GiB; on a CPU says it is ignored."""
+def apply_gpu_memory_limit(config: Any, device: torch.device, events: Any, places_blocks: bool = False) -> float | None:
+    """Caps the caching allocator of `device` at `hardware.gpu_memory_limit` GiB; on a CPU says it is ignored.
+
+    `places_blocks`: the stage (train) also places the expert's blocks by the limit (streaming.py), which it does
+    on a CPU too, with host-memory slots: the same placement and bookkeeping as on a GPU."""
     limit = config.hardware.gpu_memory_limit
     if limit <= 0:
         return None
     if device.type != "cuda":
-        events.warning("gpu_memory_limit_ignored",
-                       f"hardware.gpu_memory_limit = {limit:g} GiB is ignored: this stage runs on the {device.type}")
+        if places_blocks:
+            message = (f"hardware.gpu_memory_limit = {limit:g} GiB caps no allocator on the {device.type}; the "
+                       "expert's blocks are still placed by it (resident, or streamed through slots as on a GPU)")
+        else:
+            message = f"hardware.gpu_memory_limit = {limit:g} GiB is ignored: this stage runs on the {device.type}"
+        events.warning("gpu_memory_limit_ignored", message)
         return None
     index = device.index if device.index is not None else torch.cuda.current_device()
     total = torch.cuda.get_device_properties(index).total_memory

@@ -41,14 +41,15 @@ from .checkpoints import (
 )
 from .config import ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
-from .devices import GPUMemoryPeaks, check_world_size, host_peak_bytes, place_experts, resolve_device
-from .errors import NonFiniteLossError
+from .devices import GPUMemoryPeaks, StreamRequest, check_world_size, host_peak_bytes, place_experts, resolve_device
+from .errors import ConfigError, NonFiniteLossError
 from .events import EventWriter, log
 from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
 from .gpu_memory import apply_gpu_memory_limit
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files
+from .streaming import move_model
 
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
@@ -162,7 +163,7 @@ class Trainer:
         self.groups = groups
         self.layout = groups.layout
         self.device = groups.device
-        apply_gpu_memory_limit(config, self.device, events)
+        apply_gpu_memory_limit(config, self.device, events, places_blocks=True)
         self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
@@ -257,7 +258,8 @@ class Trainer:
             events.warning("offload_replaced_by_sharding", "hardware.inactive_expert 'offload' is not used with FSDP: "
                            f"both experts stay sharded over the {self.layout.world_size} GPUs "
                            f"(1/{self.layout.world_size} of each expert per GPU)")
-        place_experts(self.models, self.params, self.groups, self.offload, config.training.seed)
+        self.stream_plans = place_experts(self.models, self.params, self.groups, self.offload, config.training.seed,
+                                          self._stream_request())
         self.grouping = config.training.expert_grouping
         if self.layout.fsdp and self.layout.data_parallel > 1 and self.grouping == "sample" and len(self.experts) > 1:
             # Sharded experts gather their weights collectively: every rank must run the same expert.
@@ -308,14 +310,34 @@ class Trainer:
                                 "using torch AdamW (32-bit state, 2x the optimizer memory)", reason=reason)
         return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
 
+    def _stream_request(self) -> StreamRequest | None:
+        """`hardware.gpu_memory_limit` as the experts' placement needs it; None without a limit."""
+        config = self.config
+        limit = config.gpu_memory_limit_bytes
+        if limit is None:
+            return None
+        if not self.fast_blocks or not config.training.gradient_checkpointing:
+            raise ConfigError(
+                f"hardware.gpu_memory_limit = {config.hardware.gpu_memory_limit:g} GiB streams the expert's blocks "
+                "inside wanlora's fast blocks with gradient checkpointing, but training.blocks = "
+                f"'{config.training.blocks}' and training.gradient_checkpointing = "
+                f"{str(config.training.gradient_checkpointing).lower()}",
+                "set training.blocks = 'fast' and training.gradient_checkpointing = true, or "
+                "hardware.gpu_memory_limit = 0")
+        # The working set is that of the largest sample the run trains: its latent tokens after patching.
+        pt, ph, pw = next(iter(self.models.values())).config.patch_size
+        tokens = max((f // pt) * (h // ph) * (w // pw) for _, f, h, w in (i.latent_shape for i in self.train_set.items))
+        return StreamRequest(limit, tokens, int(self.empty_prompt.shape[-2]), config.fp8_host_weights)
+
     def _activate(self, expert: str) -> Any:
-        """The expert to run; with offloading, it (and its optimizer state) moves to the GPU, the other out."""
+        """The expert to run; with offloading, it (and its optimizer state) moves to the GPU, the other out
+        (an expert whose blocks stream keeps them in host memory either way: `streaming.move_model`)."""
         if self.offload and self.active != expert:
             for other in self.experts:
                 if other != expert:
-                    self.models[other].to("cpu")
+                    move_model(self.models[other], torch.device("cpu"))
                     self._move_optimizer_state(other, torch.device("cpu"))
-            self.models[expert].to(self.device)
+            move_model(self.models[expert], self.device)
             self._move_optimizer_state(expert, self.device)
         self.active = expert
         return self.models[expert]
@@ -659,7 +681,9 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
                 blocks={"implementation": "fast" if trainer.fast_blocks else "diffusers",
                         "attention": config.training.attention, "keep_attention": config.training.keep_attention,
                         "activation_offload": config.training.activation_offload,
-                        "compile": config.training.compile},
+                        "compile": config.training.compile, "ffn_chunk_tokens": config.training.ffn_chunk_tokens},
+                weight_streaming={e: plan.to_json() | {"host_weights": "fp8" if config.fp8_host_weights else "bf16"}
+                                  for e, plan in trainer.stream_plans.items()} or None,
                 **trainer.layout.describe())
     if config.training.tensorboard:
         try:
