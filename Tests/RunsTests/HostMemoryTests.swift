@@ -23,9 +23,8 @@ import Testing
         let cache = root + "/cache/1280x720-49f-512t"
         try fm.createDirectory(atPath: cache + "/train", withIntermediateDirectories: true)
         try Data(
-            #"{"schema_version": 1, "settings": {"width": 1280, "height": "#
-                + #"720, "frames": 49, "fps": 16, "text_length": 512}}"#
-                .utf8
+            (#"{"schema_version": 1, "settings": {"width": 1280, "height": "#
+                + #"720, "frames": 49, "fps": 16, "text_length": 512}}"#).utf8
         )
         .write(to: URL(fileURLWithPath: cache + "/cache.json"))
         try Data("{\"media_type\": \"video\"}\n{\"media_type\": \"video\"}\n".utf8)
