@@ -217,10 +217,24 @@ struct FakeEncoder: ClipEncoder {
             found = JobRunner.processes(writing: temporary)
             if found.isEmpty { usleep(10_000) }
         }
-        #expect(found == [orphan.processIdentifier])
+        // The shell forks `sleep` every 50 ms: between fork and exec a child shows the shell's command line too,
+        // so a scan may also find that child; any other process would be a wrong match.
+        let others = found.filter { $0 != orphan.processIdentifier && !Self.isChild($0, of: orphan.processIdentifier) }
+        #expect(found.contains(orphan.processIdentifier))
+        #expect(others.isEmpty)
         #expect(JobRunner.processes(writing: temporary + "x").isEmpty)
         JobRunner.killOrphan(pid: orphan.processIdentifier, writing: temporary)
         orphan.waitUntilExit()
         #expect(orphan.terminationReason == .uncaughtSignal && orphan.terminationStatus == SIGKILL)
+    }
+
+    /// Whether `pid`'s parent is `parent` (field 4 of /proc/PID/stat); a process already gone counts as the
+    /// shell's short-lived child.
+    static func isChild(_ pid: Int32, of parent: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == parent
     }
 }
