@@ -98,7 +98,53 @@ public struct ColumnMapping: Sendable, Equatable {
         if !missing.isEmpty {
             throw .requiredColumnsMissing(missing, available: header, source: source)
         }
+        // An optional column the file seems to have under a name no alias matches (`dur`, `cat`) would
+        // otherwise read as empty in every row: stop and name the header instead.
+        let unmapped = Self.unmappedHeaders(header, resolved: resolved)
+        let guesses = Self.lookAlikes(absent: [.duration, .category], unmapped: unmapped, resolved: resolved)
+        if !guesses.isEmpty {
+            throw .columnsNotRecognised(
+                guesses.map { ColumnGuess(column: $0.column.rawValue, header: $0.header) }, unmapped: unmapped,
+                source: source)
+        }
         return resolved
+    }
+
+    /// Headers that feed no canonical column, in file order.
+    static func unmappedHeaders(_ header: [String], resolved: ResolvedColumns) -> [String] {
+        let used = Set(resolved.indices.values)
+        return header.indices.filter { !used.contains($0) }.map { header[$0] }
+    }
+
+    /// For each absent column, the first unmapped header that looks like one of its names: a prefix of at
+    /// least three letters either way (`dur` → duration, `category_name` → category), ignoring case and
+    /// everything but letters and digits.
+    static func lookAlikes(absent candidates: [CanonicalColumn], unmapped: [String], resolved: ResolvedColumns)
+        -> [(column: CanonicalColumn, header: String)]
+    {
+        func letters(_ text: String) -> String { String(text.lowercased().filter { $0.isLetter || $0.isNumber }) }
+        var guesses: [(column: CanonicalColumn, header: String)] = []
+        for column in candidates where resolved[column] == nil {
+            let names = ([column.rawValue] + column.aliases).map(letters)
+            let match = unmapped.first { header in
+                let key = letters(header)
+                return names.contains { name in
+                    min(key.count, name.count) >= 3 && (name.hasPrefix(key) || key.hasPrefix(name))
+                }
+            }
+            if let match, !guesses.contains(where: { $0.header == match }) { guesses.append((column, match)) }
+        }
+        return guesses
+    }
+}
+
+/// A header that seems to hold a canonical column under a name wanlora does not recognise.
+public struct ColumnGuess: Sendable, Equatable {
+    public var column: String
+    public var header: String
+    public init(column: String, header: String) {
+        self.column = column
+        self.header = header
     }
 }
 

@@ -24,10 +24,26 @@ public struct ManifestReader: Sendable {
         throws(ManifestError) -> Manifest
     {
         let lower = path.lowercased()
-        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") || lower.hasSuffix(".json") {
-            return try readJSONLines(path: path, progress: progress)
+        let manifest =
+            lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") || lower.hasSuffix(".json")
+            ? try readJSONLines(path: path, progress: progress)
+            : try readCSV(path: path, progress: progress, captions: captions)
+        try Self.checkDurationColumn(manifest)
+        return manifest
+    }
+
+    /// Video rows rejected only because the file has no duration column are a column problem, not
+    /// thousands of row problems: stop and name the headers that were not recognised.
+    static func checkDurationColumn(_ manifest: Manifest) throws(ManifestError) {
+        guard manifest.columnMap[.duration] == nil else { return }
+        let videoRows = manifest.rejected.count {
+            $0.kind == .missingValue && $0.column == CanonicalColumn.duration.rawValue
         }
-        return try readCSV(path: path, progress: progress, captions: captions)
+        guard videoRows > 0 else { return }
+        throw .durationColumnMissing(
+            videoRows: videoRows,
+            unmapped: ColumnMapping.unmappedHeaders(manifest.columns, resolved: manifest.columnMap),
+            source: manifest.source)
     }
 
     // MARK: CSV
