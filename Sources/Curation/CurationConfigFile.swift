@@ -34,7 +34,7 @@ public enum CurationConfigFile {
         ("drop_range_outliers", "true or false"), ("iqr_factor", "a number"), ("drop_iqr_outliers", "true or false"),
         ("caption_truncate", "a whole number of characters"), ("weighting", "\"inverse\", \"sqrt\" or \"effective\""),
         ("beta", "a number in [0, 1)"), ("media_root", "a \"path\""), ("require_media", "true or false"),
-        ("ffmpeg", "a \"path\""), ("workers", "a whole number ≥ 1"),
+        ("ffmpeg", "a \"path\""), ("jobs", "a whole number ≥ 1"),
     ]
 
     /// Reads `path` and applies its `[curate]` table to `options`.
@@ -240,7 +240,8 @@ public enum CurationConfigFile {
         case "media_root": options.mediaRoot = try string()
         case "require_media": options.requireMedia = try bool()
         case "ffmpeg": options.ffmpeg = try string()
-        case "workers": options.workers = try integer()
+        // `workers`: the key's name before --jobs became the one spelling of every command.
+        case "jobs", "workers": options.workers = try integer()
         default: throw .configUnknownKey(path: source, line: entry.line, key: entry.key, known: keys.map(\.name))
         }
     }

@@ -88,6 +88,9 @@ public enum CurationWriter {
 
     /// Writes the three files into `folder` (created when missing), each atomically (a temporary
     /// file renamed into place); returns their paths. The three are built in parallel.
+    /// The files `write` makes in the output folder.
+    public static let fileNames = ["train.csv", "val.csv", "curation-log.csv"]
+
     @discardableResult
     public static func write(_ result: CurationResult, to folder: String) throws(CurationError) -> [String] {
         do {
@@ -95,7 +98,7 @@ public enum CurationWriter {
         } catch {
             throw .cannotWrite(path: folder, reason: error.localizedDescription)
         }
-        let names = ["train.csv", "val.csv", "curation-log.csv"]
+        let names = fileNames
         // Pieces built in parallel: train (the largest) in halves, val, the log.
         let middle = result.rows.count / 2
         let pieces: [(file: Int, build: @Sendable () -> [UInt8])] = [

@@ -75,6 +75,18 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
     public var lpips: LPIPS
     public var clip: CLIP
 
+    /// The folder the videos are in: `folder` itself, or its `videos/` when `folder` is what
+    /// `wanlora sample --out` wrote (OUT/videos/ID.mp4 beside OUT/sample-job.json and OUT/index.html).
+    public static func videoFolder(_ folder: String) -> String {
+        let videos = (folder as NSString).appendingPathComponent("videos")
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: videos, isDirectory: &isFolder), isFolder.boolValue else {
+            return folder
+        }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return files.contains { $0.lowercased().hasSuffix(".mp4") } ? folder : videos
+    }
+
     /// - Parameters:
     ///   - config: the settings (eval section for the metrics, sample section for the videos' geometry).
     ///   - configDir: folder that relative paths of the configuration are relative to.
@@ -97,7 +109,7 @@ public struct EvaluationJob: Sendable, Equatable, Codable {
         framesPerVideo = eval.framesPerVideo
         self.batchSize = batchSize
         inputs = Inputs(
-            generatedDir: PathMath.absolute(generated, base: workingDir),
+            generatedDir: Self.videoFolder(PathMath.absolute(generated, base: workingDir)),
             referenceManifest: PathMath.absolute(reference, base: workingDir),
             categoryColumn: "category", referencePerCategory: eval.referencePerCategory,
             seed: config.training.seed)

@@ -31,14 +31,17 @@ public enum RunPreparation {
     /// own, with `--resume`). `hostMemoryAvailable` gives this host's available memory, which the plan of
     /// a train run checks the placement's host RAM against (default: /proc/meminfo's MemAvailable).
     public static func prepare(
-        stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String, resume: Bool,
+        stage: EngineLaunch.Stage, config: WanLoRAConfig, configFile: String?, resume: Bool,
         engine: EngineInstallation, placement: NodePlacement = NodePlacement(),
         resumeCommand: String? = nil,
         hostMemoryAvailable: () -> Int? = { HostMemoryInfo.availableBytes() }
     )
         throws -> PreparedRun
     {
-        let baseDir = (PathMath.absolute(configFile) as NSString).deletingLastPathComponent
+        // A preset (no file): relative paths are relative to the working folder, as `--set` values are.
+        let baseDir =
+            configFile.map { (PathMath.absolute($0) as NSString).deletingLastPathComponent }
+            ?? FileManager.default.currentDirectoryPath
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
@@ -56,7 +59,8 @@ public enum RunPreparation {
             }
         case .train:
             let inventory = try CacheInventory.read(
-                cacheDir: resolved.data.cacheDir, expecting: resolved, configFile: configFile)
+                cacheDir: resolved.data.cacheDir, expecting: resolved,
+                source: ConfigSourceText.arguments(configFile: configFile, preset: config.preset.rawValue))
             var dataset = inventory.train
             if resolved.training.overfitSamples > 0 {
                 dataset = inventory.firstTrainItems(resolved.training.overfitSamples)
@@ -97,7 +101,9 @@ public enum RunPreparation {
         return PreparedRun(
             stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
             resume: resume, plan: plan, notes: notes,
-            resumeCommand: resumeCommand ?? "wanlora train --config \(EngineLaunch.shellQuoted(configFile)) --resume")
+            resumeCommand: resumeCommand
+                ?? "wanlora train \(ConfigSourceText.arguments(configFile: configFile, preset: config.preset.rawValue)) "
+                + "--resume")
     }
 
     static func requireExisting(_ path: String, what: String, key: String, folder: Bool) throws {
@@ -142,7 +148,8 @@ public struct CacheInventory: Sendable, Equatable {
     }
 
     /// Reads the cache at `cacheDir`; refuses one made with other settings (the engine would).
-    public static func read(cacheDir: String, expecting resolved: ResolvedConfig, configFile: String) throws
+    /// `source`: how the user named the configuration (`--config FILE` or `--preset NAME`), for the remedies.
+    public static func read(cacheDir: String, expecting resolved: ResolvedConfig, source: String) throws
         -> CacheInventory
     {
         let decoder = JSONDecoder()
@@ -152,7 +159,7 @@ public struct CacheInventory: Sendable, Equatable {
             throw RunError(
                 problem: "There is no cache at \(cacheDir) (no cache.json): "
                     + "training reads the VAE latents and UMT5 embeddings from it.",
-                remedy: "Build it first: wanlora cache --config \(EngineLaunch.shellQuoted(configFile))"
+                remedy: "Build it first: wanlora cache \(source)"
             )
         }
         let settings: CacheFile.Settings
@@ -174,7 +181,7 @@ public struct CacheInventory: Sendable, Equatable {
                 problem: "The cache at \(cacheDir) was made with other settings: "
                     + differences.map { "\($0.0) \($0.1) there, \($0.2) now" }.joined(separator: ", ") + ".",
                 remedy: "Leave data.cache_dir empty (each clip shape gets its own folder) or point it elsewhere, "
-                    + "then run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))`."
+                    + "then run `wanlora cache \(source)`."
             )
         }
         let index = ((cacheDir as NSString).appendingPathComponent("train") as NSString).appendingPathComponent(
@@ -182,7 +189,7 @@ public struct CacheInventory: Sendable, Equatable {
         guard let lines = FileManager.default.contents(atPath: index) else {
             throw RunError(
                 problem: "The cache at \(cacheDir) has no train/index.jsonl: it was not finished.",
-                remedy: "Run `wanlora cache --config \(EngineLaunch.shellQuoted(configFile))` again; "
+                remedy: "Run `wanlora cache \(source)` again; "
                     + "it continues where it stopped.")
         }
         var types: [String] = []
@@ -368,7 +375,7 @@ extension EngineFailure {
     init?(_ outcome: StageOutcome, stage: EngineLaunch.Stage, resumeCommand: String) {
         let finished = outcome.finished
         let error = outcome.error
-        let tail = outcome.logTail.suffix(12)
+        let tail = LogExcerpt.withoutTracebacks(Array(outcome.logTail.suffix(12)))
         let tailText =
             tail.isEmpty
             ? "" : "\nLast lines of \(outcome.logPath):\n" + tail.map { "  | " + $0 }.joined(separator: "\n")
@@ -422,5 +429,38 @@ extension EngineFailure {
                 "The engine was \(cause); its last checkpoint stays valid.", resume.trimmingCharacters(in: .whitespaces)
             )
         }
+    }
+}
+
+/// The command-line words that name a configuration, for commands printed in messages.
+public enum ConfigSourceText {
+    public static func arguments(configFile: String?, preset: String) -> String {
+        configFile.map { "--config \(EngineLaunch.shellQuoted($0))" } ?? "--preset \(preset)"
+    }
+}
+
+/// What of an engine log's last lines a user is shown: a Python traceback is for the log, not the
+/// terminal, so its frames go and its last line (the exception and its message) stays.
+public enum LogExcerpt {
+    public static func withoutTracebacks(_ lines: [String]) -> [String] {
+        let framing = [
+            "Traceback (most recent call last):",
+            "During handling of the above exception, another exception occurred:",
+            "The above exception was the direct cause of the following exception:",
+        ]
+        var kept: [String] = []
+        var dropped = false
+        for line in lines {
+            let isFrame =
+                framing.contains(line.trimmingCharacters(in: .whitespaces))
+                || line.first == " " || line.first == "\t"
+            if isFrame {
+                dropped = true
+            } else if !(dropped && line.isEmpty) {
+                kept.append(line)
+            }
+        }
+        if dropped { kept.append("(a Python traceback was left out here; the log has it whole)") }
+        return kept
     }
 }

@@ -73,8 +73,9 @@ struct Analyze: ParsableCommand {
     @OptionGroup(title: "Morpheme analysis (with --morphemes)")
     var morphemeOptions: MorphemeAnalysisOptions
 
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
+
+    @OptionGroup var overwrite: OverwriteOptions
 
     @Flag(help: "Print how long reading, computing and writing took (stderr).")
     var timings = false
@@ -114,7 +115,9 @@ struct Analyze: ParsableCommand {
             }
             let mapping = try ColumnMapping(parsing: column)
             let reader = ManifestReader(mapping: mapping)
-            let progress = Console.progress(style: .automatic(quiet: quiet))
+            try overwrite.check(folder: out, files: Self.reportFiles, command: "analyze")
+            try OutputLocation.prepareFolder(out, option: "--out")
+            let progress = Console.progress(style: self.progress.style)
             var inputs: [NamedManifest] = []
             let pass = morphemes ? try MorphemePass(folder: out + "/morphemes", options: morphemeOptions) : nil
             // Captions are measured while each manifest is read, never kept as text (`CaptionCollector`);
@@ -205,6 +208,9 @@ struct Analyze: ParsableCommand {
                 remedy: "choose a writable --out folder")
         }
     }
+
+    /// What a report folder holds (rejects files besides).
+    static let reportFiles = ["report.md", "report.html", "report.json"]
 
     static func fileSafe(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })

@@ -38,7 +38,12 @@ struct ConfigCommand: ParsableCommand {
                 throw GeneralError(
                     "\(out) already exists.", remedy: "Choose another --out, or add --force to overwrite it.")
             }
-            try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+            try OutputLocation.checkFile(out, option: "--out")
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+            } catch {
+                throw OutputError(path: out, option: "--out", reason: OutputLocation.reason(error))
+            }
             print("wrote \(out) (preset \(preset))")
         }
     }

@@ -20,13 +20,14 @@ enum Console {
     /// Progress on stderr: an animated line on a terminal, a plain line at most every two
     /// seconds in a pipe, JSON lines with `--progress json`; nothing with `quiet`.
     static func progress(style: ProgressStyle) -> ProgressReporter {
+        let style = style.resolved
         let throttle = ProgressThrottle()
         return ProgressReporter { event in
             guard style != .none, throttle.shouldEmit(event, interval: style == .terminal ? 0.1 : 2) else { return }
             let elapsed = throttle.elapsed(event.stage)
             let rate = ProgressRate(completed: event.completed, total: event.total, elapsed: elapsed)
             switch style {
-            case .none: return
+            case .none, .auto: return
             case .json:
                 var object: [String: Any] = [
                     "event": "progress", "stage": event.stage, "completed": event.completed, "unit": event.unit,
@@ -86,22 +87,6 @@ enum Console {
         unit == "bytes"
             ? NumberFormat.decimal(Double(value) / 1_048_576, 1) + " MiB" : NumberFormat.grouped(value) + " " + unit
     }
-}
-
-enum ProgressStyle: String, CaseIterable {
-    case terminal, plain, json, none
-
-    static func automatic(quiet: Bool) -> ProgressStyle {
-        quiet ? .none : (Console.stderrIsTerminal ? .terminal : .plain)
-    }
-
-    /// From a `--progress auto|terminal|plain|json|none` option (`auto` follows stderr).
-    static func chosen(_ option: String, quiet: Bool) -> ProgressStyle {
-        if quiet { return .none }
-        return ProgressStyle(rawValue: option) ?? automatic(quiet: false)
-    }
-
-    static let optionValues = "auto, terminal, plain, json or none"
 }
 
 /// Lets through the first and last event of a stage and at most one per interval in between.

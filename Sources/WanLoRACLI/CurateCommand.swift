@@ -139,8 +139,7 @@ struct Curate: AsyncParsableCommand {
     var requireMedia: Bool?
     @Option(help: ArgumentHelp("The ffmpeg binary (default: ffmpeg on PATH).", valueName: "path"))
     var ffmpeg: String?
-    @Option(help: ArgumentHelp("Parallel workers (default: the number of cores).", valueName: "n"))
-    var workers: Int?
+    @OptionGroup var jobs: JobsOptions
 
     @Flag(
         inversion: .prefixedNo,
@@ -153,8 +152,11 @@ struct Curate: AsyncParsableCommand {
     @OptionGroup(title: "Template captions (with --template-captions)")
     var morphemeOptions: MorphemeAnalysisOptions
 
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
+
+    @OptionGroup var overwrite: OverwriteOptions
+
+    static let summaryFile = "curation-summary.md"
 
     func validate() throws {
         if out.isEmpty { throw ValidationError("--out needs a folder name, e.g. --out curated") }
@@ -210,7 +212,7 @@ struct Curate: AsyncParsableCommand {
         if let mediaRoot { options.mediaRoot = mediaRoot }
         if let requireMedia { options.requireMedia = requireMedia }
         if let ffmpeg { options.ffmpeg = ffmpeg }
-        if let workers { options.workers = workers }
+        if let jobs = jobs.given { options.workers = jobs }
         try options.validate()
         return options
     }
@@ -219,10 +221,13 @@ struct Curate: AsyncParsableCommand {
         let started = Date()
         let result = try await reportingErrors { () async throws -> CurationResult in
             let options = try resolvedOptions()
-            let progress = Console.progress(style: .automatic(quiet: quiet))
+            // A finished curation is not replaced silently; fingerprints.jsonl alone (a stopped run) resumes.
+            try overwrite.check(
+                folder: out, files: CurationWriter.fileNames + [Self.summaryFile], command: "curate")
+            try OutputLocation.prepareFolder(out, option: "--out")
+            let progress = Console.progress(style: self.progress.style)
             let manifest = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(
                 path: manifest, progress: progress)
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let cache = (out as NSString).appendingPathComponent("fingerprints.jsonl")
             var templateFlags: [Bool]?
             if options.templateCaptions {
@@ -242,7 +247,7 @@ struct Curate: AsyncParsableCommand {
                 manifest, options: options, fingerprintCache: cache, progress: progress,
                 templateCaptions: templateFlags)
             try CurationWriter.write(result, to: out)
-            let summaryPath = (out as NSString).appendingPathComponent("curation-summary.md")
+            let summaryPath = (out as NSString).appendingPathComponent(Self.summaryFile)
             do {
                 try Data(CurationTables.markdown(result.summary, source: manifest.source).utf8)
                     .write(to: URL(fileURLWithPath: summaryPath), options: .atomic)

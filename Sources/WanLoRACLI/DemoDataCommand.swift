@@ -51,14 +51,12 @@ struct DemoData: AsyncParsableCommand {
             "With --media: shrink every picture by this factor (1 = the archive's sizes).", valueName: "factor"))
     var mediaScale: Double = 1
 
-    @Option(help: "With --media: parallel ffmpeg processes.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var jobs: JobsOptions
 
     @Option(help: ArgumentHelp("ffmpeg to run (a name on PATH or a path).", valueName: "path"))
     var ffmpeg: String = "ffmpeg"
 
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard rows > 0 else { throw ValidationError("--rows must be at least 1 (got \(rows))") }
@@ -66,7 +64,6 @@ struct DemoData: AsyncParsableCommand {
         guard mediaScale > 0 && mediaScale <= 1 else {
             throw ValidationError("--media-scale must be in (0, 1], e.g. 0.25")
         }
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
     }
 
     func run() async throws {
@@ -83,7 +80,7 @@ struct DemoData: AsyncParsableCommand {
                     remedy: "choose a writable --out folder")
             }
             let generator = DemoManifestGenerator(rows: rows, seed: seed, brokenRows: broken)
-            let generated = generator.generate(progress: Console.progress(style: .automatic(quiet: quiet)))
+            let generated = generator.generate(progress: Console.progress(style: progress.style))
             let manifestPath = (out as NSString).appendingPathComponent("manifest.csv")
             try write(generator.csv(generated), to: manifestPath)
             var written = ["\(manifestPath) (\(NumberFormat.grouped(rows + broken)) rows)"]
@@ -106,8 +103,8 @@ struct DemoData: AsyncParsableCommand {
         try await reportingErrors {
             let generator = DemoMediaGenerator(seed: seed, scale: mediaScale, tools: MediaTools(ffmpeg: ffmpeg))
             let folder = out
-            let width = jobs
-            let progress = Console.progress(style: .automatic(quiet: quiet))
+            let width = jobs.count
+            let progress = Console.progress(style: self.progress.style)
             let items = try await Interrupts.cancellingOnSignals {
                 try await generator.generate(into: folder, jobs: width, progress: progress)
             }

@@ -8,9 +8,8 @@ import Support
 
 /// Options shared by `wanlora cache` and `wanlora train`.
 struct EngineRunOptions: ParsableArguments {
-    @Option(
-        name: .customLong("config"), help: ArgumentHelp("The TOML configuration (docs/config.md).", valueName: "file"))
-    var configFile: String
+    /// `--config FILE` or `--preset NAME` (with `--set` for the paths), as plan, sample and evaluate take them.
+    @OptionGroup var source: ConfigSourceOptions
 
     @Option(
         name: .customLong("set"),
@@ -25,31 +24,27 @@ struct EngineRunOptions: ParsableArguments {
             valueName: "path"))
     var enginePython: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "auto (terminal: one live line; pipe: plain lines), terminal, "
-                + "plain, json (the engine's events unchanged on stdout) or none.",
-            valueName: "mode"))
-    var progress: String = "auto"
+    @OptionGroup var progress: ProgressOptions
 
     @Flag(help: "Also show the engine's log lines (they always go to the run folder's log).")
     var verbose = false
 
-    func validate() throws {
-        if RunProgressMode(rawValue: progress) == nil {
-            throw ValidationError(
-                "--progress \(progress) is not a mode: "
-                    + "use one of \(RunProgressMode.allCases.map(\.rawValue).joined(separator: ", ")).")
-        }
-    }
+    /// The configuration file, or nil for a preset.
+    var configFile: String? { source.configFile }
 
-    var progressMode: RunProgressMode { RunProgressMode(rawValue: progress) ?? .auto }
-
-    /// The configuration file with `--set` (and the command's own overrides) applied, validated once.
-    func loadConfig(overrides: [(String, ConfigValue)] = []) throws -> WanLoRAConfig {
-        var config = try ConfigLoader.load(file: configFile)
+    /// The configuration (file or preset) with `--set` (and the command's own overrides) applied, validated once.
+    /// `gpuCountGiven`/`ulyssesGiven`: train's --gpus/--nodes and --ulysses, for `UlyssesAdaptation`.
+    func loadConfig(
+        overrides: [(String, ConfigValue)] = [], gpuCountGiven: Bool = false, ulyssesGiven: Bool = false
+    ) throws -> WanLoRAConfig {
+        var (config, _) = try source.load()
         for (key, value) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
         for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+        if let note = try UlyssesAdaptation.adapt(
+            &config, gpuCountGiven: gpuCountGiven, ulyssesGiven: ulyssesGiven || UlyssesAdaptation.sets(assignments))
+        {
+            Console.err("note: " + note)
+        }
         try config.validate()
         return config
     }
@@ -61,7 +56,7 @@ struct EngineRunOptions: ParsableArguments {
 
 /// Runs a prepared stage on the console; returns the exit status.
 private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: Bool) throws -> Int32 {
-    let console = RunConsole(mode: options.progressMode, verbose: options.verbose)
+    let console = RunConsole(mode: options.progress.style, verbose: options.verbose)
     for note in prepared.notes { console.message("note: \(note)") }
     for check in prepared.plan?.checks ?? [] where check.severity != .note {
         console.message("\(check.severity.rawValue): \(check.message)")
@@ -134,6 +129,8 @@ struct CacheCommand: ParsableCommand {
             Examples:
               wanlora cache --config run.toml
               wanlora cache --config run.toml --set cache.device=cuda --progress plain
+              wanlora cache --preset h100 --set model.checkpoint=/models/Wan2.2-T2V-A14B \\
+                  --set data.train_manifest=prepared/train.csv --set data.val_manifest=prepared/val.csv
 
             The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
             """
@@ -290,7 +287,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
-            let config = try options.loadConfig(overrides: overrides)
+            let config = try options.loadConfig(
+                overrides: overrides, gpuCountGiven: gpus != nil || nodes != nil, ulyssesGiven: ulysses != nil)
             // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
             // itself); its per-node command names the address to fill in.
             let masterAddress =

@@ -32,7 +32,9 @@ struct Evaluate: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Folder of generated videos with their JSON sidecars (wanlora sample --out).", valueName: "dir"))
+            "Folder of generated videos with their JSON sidecars: the --out folder of `wanlora sample` "
+                + "(its videos/ is used) or a folder of MP4s.",
+            valueName: "dir"))
     var generated: String
 
     @Option(
@@ -63,8 +65,7 @@ struct Evaluate: ParsableCommand {
         ))
     var enginePython: String?
 
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         if let metrics {
@@ -107,7 +108,7 @@ struct Evaluate: ParsableCommand {
                 remedy: "pass the prepared val manifest, e.g. prepared/val.csv")
         }
         try job.checkWeightFiles()
-        try FileManager.default.createDirectory(atPath: job.outDir, withIntermediateDirectories: true)
+        try OutputLocation.prepareFolder(job.outDir, option: "--out")
         let jobFile = (job.outDir as NSString).appendingPathComponent("evaluate.json")
         try job.jsonData().write(to: URL(fileURLWithPath: jobFile), options: .atomic)
 
@@ -116,8 +117,8 @@ struct Evaluate: ParsableCommand {
             launch: .module(.evaluate, configPath: jobFile, engine: installation),
             logPath: (job.outDir as NSString).appendingPathComponent("evaluate-engine.log"),
             grace: .evaluation)
-        let progress = Console.progress(style: .automatic(quiet: quiet))
-        let quiet = self.quiet
+        let progress = Console.progress(style: self.progress.style)
+        let quiet = self.progress.style == .none
         let features = (job.outDir as NSString).appendingPathComponent("features")
         let stops = StopForwarding(stage: stage, kept: "the features of the videos finished so far stay in \(features)")
         let outcome = try stage.run(
@@ -153,7 +154,7 @@ struct Evaluate: ParsableCommand {
             }
             throw GeneralError(
                 "the engine stopped (\(outcome.termination)) before finishing. Its last log lines:\n  "
-                    + outcome.logTail.suffix(8).joined(separator: "\n  "),
+                    + LogExcerpt.withoutTracebacks(Array(outcome.logTail.suffix(8))).joined(separator: "\n  "),
                 remedy:
                     "check the engine environment (`make -C engine venv`); the whole log is \(out)/evaluate-engine.log")
         }

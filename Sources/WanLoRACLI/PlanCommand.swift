@@ -136,6 +136,12 @@ struct PlanCommand: ParsableCommand {
             try ConfigLoader.set(key, value, in: &config, validate: false)
         }
         for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
+        if let note = try UlyssesAdaptation.adapt(
+            &config, gpuCountGiven: gpus != nil || nodes != nil,
+            ulyssesGiven: ulysses != nil || UlyssesAdaptation.sets(assignments))
+        {
+            Console.err("note: " + note)
+        }
         try config.validate()
 
         let dataset = DatasetSize(
@@ -205,6 +211,28 @@ struct ConfigSourceOptions: ParsableArguments {
             return (config, (PathMath.absolute(configFile) as NSString).deletingLastPathComponent)
         }
         return (.preset(preset.flatMap(Preset.init(rawValue:)) ?? .h100), FileManager.default.currentDirectoryPath)
+    }
+}
+
+/// `--gpus`/`--nodes` without `--ulysses`: a preset's Ulysses degree (h100: 2) that does not divide the new
+/// GPU count is lowered to the largest degree that does (their greatest common divisor, which still divides
+/// the heads), with a note, instead of failing validation; an explicit degree is kept and checked.
+enum UlyssesAdaptation {
+    /// Whether `--set` assignments give the Ulysses degree.
+    static func sets(_ assignments: [String]) -> Bool {
+        assignments.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("hardware.ulysses_degree") }
+    }
+
+    /// Adapts `config` in place; returns the note to show, or nil when nothing changed.
+    static func adapt(_ config: inout WanLoRAConfig, gpuCountGiven: Bool, ulyssesGiven: Bool) throws -> String? {
+        let world = config.hardware.worldSize
+        let degree = config.hardware.ulyssesDegree
+        guard gpuCountGiven, !ulyssesGiven, degree > 1, world >= 1, world % degree != 0 else { return nil }
+        var (a, b) = (degree, world)
+        while b != 0 { (a, b) = (b, a % b) }
+        try ConfigLoader.set("hardware.ulysses_degree", .integer(a), in: &config, validate: false)
+        return "hardware.ulysses_degree = \(degree) does not divide the \(world) GPU\(world == 1 ? "" : "s") asked for: "
+            + "using Ulysses degree \(a)\(a == 1 ? " (off)" : "") (give --ulysses N to choose another)"
     }
 }
 

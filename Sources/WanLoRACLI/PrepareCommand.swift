@@ -107,8 +107,7 @@ struct Prepare: AsyncParsableCommand {
     @Option(help: "Seed of the augmentation draws (the same seed gives the same transforms).")
     var seed: UInt64 = 42
 
-    @Option(help: "Parallel ffmpeg processes.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var jobs: JobsOptions
 
     @Flag(help: "Retry clips that failed in an earlier run (by default they stay quarantined).")
     var retryFailed = false
@@ -130,11 +129,7 @@ struct Prepare: AsyncParsableCommand {
     @Option(help: ArgumentHelp("ffprobe to run (a name on PATH or a path).", valueName: "path"))
     var ffprobe: String = "ffprobe"
 
-    @Option(help: ArgumentHelp("Progress on stderr: \(ProgressStyle.optionValues).", valueName: "style"))
-    var progress: String = "auto"
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard let size = Resolution(parsing: resolution) else {
@@ -169,7 +164,6 @@ struct Prepare: AsyncParsableCommand {
             throw ValidationError("--quality \(quality): use hq or lossless")
         }
         guard fps >= 1 else { throw ValidationError("--fps must be at least 1") }
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
         guard augmentCopies >= 0 else { throw ValidationError("--augment-copies cannot be negative") }
         for name in augmentKindNames where AugmentationKind(rawValue: name) == nil {
             throw ValidationError("--augment: '\(name)' is not one of hflip, crop, color, reverse, speed")
@@ -178,9 +172,6 @@ struct Prepare: AsyncParsableCommand {
             throw ValidationError(
                 problem.replacingOccurrences(of: "frames per clip", with: "--frames").replacingOccurrences(
                     of: "the minimum frame count", with: "--min-frames"))
-        }
-        guard progress == "auto" || ProgressStyle(rawValue: progress) != nil else {
-            throw ValidationError("--progress \(progress): use \(ProgressStyle.optionValues)")
         }
     }
 
@@ -210,11 +201,11 @@ struct Prepare: AsyncParsableCommand {
                 categories: categories, minimumWeight: augmentWeightAbove,
                 kinds: Set(augmentKindNames.compactMap(AugmentationKind.init(rawValue:))),
                 copies: augmentCopies, seed: seed),
-            jobs: jobs, retryFailed: retryFailed, tools: MediaTools(ffmpeg: ffmpeg, ffprobe: ffprobe))
+            jobs: jobs.count, retryFailed: retryFailed, tools: MediaTools(ffmpeg: ffmpeg, ffprobe: ffprobe))
     }
 
     func run() async throws {
-        let style = ProgressStyle.chosen(progress, quiet: quiet)
+        let style = progress.style
         let summary = try await reportingErrors { () async throws -> PrepareSummary? in
             let reporter = Console.progress(style: style)
             let reader = ManifestReader(mapping: try ColumnMapping(parsing: column))

@@ -28,8 +28,7 @@ struct Probe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the per-file table here (.csv or .jsonl).", valueName: "file"))
     var out: String?
 
-    @Option(help: "Parallel ffprobe processes.")
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var jobs: JobsOptions
 
     @Option(
         help: ArgumentHelp(
@@ -42,27 +41,21 @@ struct Probe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("ffprobe to run (a name on PATH or a path).", valueName: "path"))
     var ffprobe: String = "ffprobe"
 
-    @Option(help: ArgumentHelp("Progress on stderr: \(ProgressStyle.optionValues).", valueName: "style"))
-    var progress: String = "auto"
-
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
         guard limit >= 0 else { throw ValidationError("--limit cannot be negative") }
-        guard progress == "auto" || ProgressStyle(rawValue: progress) != nil else {
-            throw ValidationError("--progress \(progress): use \(ProgressStyle.optionValues)")
-        }
     }
 
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> ProbeSummary in
-            let reporter = Console.progress(style: ProgressStyle.chosen(progress, quiet: quiet))
+            // The table is written after every file was probed: find out now, not then, that it cannot be.
+            if let out { try OutputLocation.checkFile(out, option: "--out") }
+            let reporter = Console.progress(style: progress.style)
             let read = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(
                 path: manifest, progress: reporter)
             let tools = MediaTools(ffprobe: ffprobe)
-            let width = jobs
+            let width = jobs.count
             let summary = try await Interrupts.cancellingOnSignals {
                 try await ProbeSummary.probe(manifest: read, tools: tools, width: width, progress: reporter)
             }

@@ -3,35 +3,17 @@ import Foundation
 import Runs
 import Support
 
-/// How `cache` and `train` show a running engine.
-enum RunProgressMode: String, CaseIterable {
-    /// `terminal` when stderr is a terminal, else `plain`.
-    case auto
-    /// One progress line redrawn in place on stderr; other events as lines above it.
-    case terminal
-    /// Every event that has text as a plain line on stderr (logs, pipes, CI).
-    case plain
-    /// The engine's JSON-lines events passed through unchanged on stdout; nothing else there.
-    case json
-    /// Nothing but the final result and errors.
-    case none
-
-    var resolved: RunProgressMode {
-        self == .auto ? (Console.stderrIsTerminal ? .terminal : .plain) : self
-    }
-}
-
 /// Renders engine events on the console. Events arrive on reader threads, messages about
 /// signals on others: one lock keeps lines whole and the progress line redrawn last.
 final class RunConsole: @unchecked Sendable {
-    private let mode: RunProgressMode
+    private let mode: ProgressStyle
     private let verbose: Bool
     private let lock = NSLock()
     /// The progress line being shown (terminal mode), so other lines can be printed above it.
     private var progressLine: String?
     private var lastDraw = Date.distantPast
 
-    init(mode: RunProgressMode, verbose: Bool) {
+    init(mode: ProgressStyle, verbose: Bool) {
         self.mode = mode.resolved
         self.verbose = verbose
     }

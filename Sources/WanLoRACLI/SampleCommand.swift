@@ -169,8 +169,7 @@ struct SampleCommand: ParsableCommand {
         help: ArgumentHelp(
             "Python of the engine (default: engine/.venv/bin/python of this checkout).", valueName: "path"))
     var enginePython: String?
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
+    @OptionGroup var progress: ProgressOptions
     @Flag(help: "Pass the engine's own log (stderr) through.")
     var verbose = false
 
@@ -243,7 +242,7 @@ struct SampleCommand: ParsableCommand {
             let chosen = try PromptSource.validation(
                 manifest: manifest, perCategory: valPrompts ?? 1, seed: UInt64(config.sample.seed))
             prompts = chosen.prompts
-            if !quiet {
+            if progress.style != .none {
                 let short = chosen.choices.filter { $0.chosen < (valPrompts ?? 1) }
                 Console.err(
                     "prompts: \(prompts.count) captions of \((manifest as NSString).lastPathComponent), "
@@ -302,7 +301,7 @@ struct SampleCommand: ParsableCommand {
         let stage = EngineStage(
             launch: .module(.sample, configPath: jobPath, engine: installation), logPath: logPath,
             grace: .sampling)
-        let renderer = SampleProgress(style: ProgressStyle.automatic(quiet: quiet))
+        let renderer = SampleProgress(style: progress.style)
         let verbose = self.verbose
         let stops = StopForwarding(stage: stage, kept: "the videos finished so far stay in \(outDir)/videos")
         var echoLog: (@Sendable (String) -> Void)?
@@ -327,8 +326,11 @@ struct SampleCommand: ParsableCommand {
                 found.sidecars, title: "wanlora samples: \((outDir as NSString).lastPathComponent)")
             let gallery = (outDir as NSString).appendingPathComponent("index.html")
             try? Data(page.utf8).write(to: URL(fileURLWithPath: gallery), options: .atomic)
-            Console.out(
-                "\(found.sidecars.count) of \(job.prompts.count) videos in \(outDir)/videos; gallery: \(gallery)")
+            // A result line only when the engine made (or kept) videos: not after it refused or failed.
+            if status == 0 || status == 130 {
+                Console.out(
+                    "\(found.sidecars.count) of \(job.prompts.count) videos in \(outDir)/videos; gallery: \(gallery)")
+            }
         }
         if status == 0 { return 0 }
         if let failure = outcome.error {
@@ -341,7 +343,7 @@ struct SampleCommand: ParsableCommand {
                 "error: the engine stopped with status \(status) without saying why. "
                     + "Its last log lines (all of them: \(logPath)):"
             )
-            for line in outcome.logTail.suffix(12) { Console.err("  " + line) }
+            for line in LogExcerpt.withoutTracebacks(Array(outcome.logTail.suffix(12))) { Console.err("  " + line) }
         }
         return status == 130 ? 130 : 1
     }
@@ -353,7 +355,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     private func printPlan(_ job: SampleJob) {
-        guard !quiet else { return }
+        guard progress.style != .none else { return }
         let split = job.stepsPerExpert
         let s = job.sampler
         let v = job.video

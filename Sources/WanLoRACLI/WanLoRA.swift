@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The root command: `wanlora <subcommand>`.
 public struct WanLoRA: AsyncParsableCommand {
@@ -35,6 +36,35 @@ public struct WanLoRA: AsyncParsableCommand {
     /// The entry point: parses the command line and runs the subcommand (async, so that
     /// probe and prepare can drive child processes and be cancelled by Ctrl-C).
     public static func start() async {
+        if let problem = unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+            Console.err(problem)
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         await main()
+    }
+
+    /// `wanlora help NAME…` where NAME is no command: the argument parser would print the general help and
+    /// exit 0, so a typo looks like success. Returns the error (with the commands there are), else nil.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var command: any ParsableCommand.Type = WanLoRA.self
+        var path = ["wanlora"]
+        for word in arguments.dropFirst() where !word.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            guard let next = subcommands.first(where: { name(of: $0) == word }) else {
+                let names = subcommands.map(name(of:))
+                if names.isEmpty { return "error: `\(path.joined(separator: " "))` has no subcommand \"\(word)\"" }
+                return "error: `\(path.joined(separator: " "))` has no command \"\(word)\"; "
+                    + "the commands are: \(names.joined(separator: ", "))\n"
+                    + "how to fix: run `\(path.joined(separator: " ")) help <command>` with one of them"
+            }
+            command = next
+            path.append(word)
+        }
+        return nil
+    }
+
+    private static func name(of command: any ParsableCommand.Type) -> String {
+        command.configuration.commandName ?? command._commandName
     }
 }

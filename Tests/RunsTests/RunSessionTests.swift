@@ -219,3 +219,38 @@ import Testing
         #expect(abs(session.interruptGrace() - (2 * 0.03253632949997609 + 60)) < 1e-12)
     }
 }
+
+/// An engine that crashes with a Python traceback: the user sees the exception line and where the log
+/// is, not the frames (#22.7: `wanlora cache` printed the whole traceback).
+@Test func tracebacksStayInTheLog() {
+    let log = [
+        "12:00:01 encoding 3 clips",
+        "Traceback (most recent call last):",
+        "  File \"/engine/wanlora_engine/cache.py\", line 80, in run",
+        "    latents = vae.encode(clip)",
+        "              ^^^^^^^^^^^^^^^^",
+        "RuntimeError: Input type (float) and bias type (c10::BFloat16) should be the same",
+    ]
+    #expect(
+        LogExcerpt.withoutTracebacks(log) == [
+            "12:00:01 encoding 3 clips",
+            "RuntimeError: Input type (float) and bias type (c10::BFloat16) should be the same",
+            "(a Python traceback was left out here; the log has it whole)",
+        ])
+    #expect(LogExcerpt.withoutTracebacks(["loading…", "OSError: no such file"]) == ["loading…", "OSError: no such file"])
+}
+
+extension RunSessionTests {
+    @Test func aCrashedCacheStageReportsTheExceptionWithoutItsTraceback() throws {
+        let w = try workspace(
+            "echo 'Traceback (most recent call last):' >&2\n"
+                + "echo '  File \"cache.py\", line 80, in run' >&2\necho '    vae.encode(clip)' >&2\n"
+                + "echo 'RuntimeError: boom' >&2\nexit 1\n",
+            stage: .cache)
+        defer { try? FileManager.default.removeItem(atPath: w.root) }
+        let (outcome, _) = try run(w)
+        let failure = try #require(outcome.failure)
+        #expect(failure.problem.contains("  | RuntimeError: boom"))
+        #expect(!failure.problem.contains("Traceback (most recent call last)") && !failure.problem.contains("File \""))
+    }
+}

@@ -29,7 +29,7 @@ import Testing
     // --fail-on turns a critical finding into exit status 2.
     let strict = try BinaryRunner.run([
         "analyze", "\(data)/val.csv", "--name", "val", "--split", "train=\(data)/train.csv", "--out", out, "--quiet",
-        "--fail-on", "critical",
+        "--fail-on", "critical", "--force",
     ])
     #expect(strict.status == 2)
 }
