@@ -89,3 +89,28 @@ import Testing
         #expect(config.eval.clipTextModel == "models/korean-clip" && config.eval.i3dWeights == "")
     }
 }
+
+/// `evaluate --generated` takes the folder `sample --out` wrote (its videos are in OUT/videos) as well as a
+/// folder of MP4s (#22.6).
+@Test func theGeneratedFolderMayBeASampleOutputFolder() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("eval-generated-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let sample = root.appendingPathComponent("s")
+    try FileManager.default.createDirectory(
+        at: sample.appendingPathComponent("videos"), withIntermediateDirectories: true)
+    for file in ["sample-job.json", "index.html", "videos/0001.mp4", "videos/0001.json"] {
+        _ = FileManager.default.createFile(atPath: sample.appendingPathComponent(file).path, contents: Data([0]))
+    }
+    let flat = root.appendingPathComponent("flat")
+    try FileManager.default.createDirectory(at: flat, withIntermediateDirectories: true)
+    _ = FileManager.default.createFile(atPath: flat.appendingPathComponent("g0.mp4").path, contents: Data([0]))
+    func generatedDir(_ folder: String) -> String {
+        EvaluationJob(
+            config: .defaults, configDir: root.path, generated: folder, reference: "val.csv", out: "eval",
+            workingDir: root.path
+        ).inputs.generatedDir
+    }
+    #expect(generatedDir("s") == sample.appendingPathComponent("videos").path)
+    #expect(generatedDir("s/videos") == sample.appendingPathComponent("videos").path)
+    #expect(generatedDir("flat") == flat.path)
+}

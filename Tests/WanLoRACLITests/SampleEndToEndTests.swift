@@ -135,5 +135,11 @@ import Testing
         #expect(again.status == 0)
         #expect(
             again.stderr.contains("kept (made earlier with the same settings)") && !again.stderr.contains("step 1/4"))
+
+        // Other settings into the same folder are refused, and nothing on stdout says otherwise (#22.6).
+        let refused = try BinaryRunner.run(arguments + ["--seed", "7"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("pass --overwrite"), "\(refused.stderr)")
+        #expect(refused.stdout.isEmpty, "\(refused.stdout)")
     }
 }
