@@ -43,6 +43,7 @@ public enum RunPreparation {
             configFile.map { (PathMath.absolute($0) as NSString).deletingLastPathComponent }
             ?? FileManager.default.currentDirectoryPath
         let name = ResolvedConfig.defaultRunName(config: config, configFile: configFile)
+        let source = ConfigSourceText.arguments(configFile: configFile, preset: config.preset.rawValue)
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
@@ -59,8 +60,7 @@ public enum RunPreparation {
             }
         case .train:
             let inventory = try CacheInventory.read(
-                cacheDir: resolved.data.cacheDir, expecting: resolved,
-                source: ConfigSourceText.arguments(configFile: configFile, preset: config.preset.rawValue))
+                cacheDir: resolved.data.cacheDir, expecting: resolved, source: source)
             var dataset = inventory.train
             if resolved.training.overfitSamples > 0 {
                 dataset = inventory.firstTrainItems(resolved.training.overfitSamples)
@@ -101,9 +101,7 @@ public enum RunPreparation {
         return PreparedRun(
             stage: stage, resolved: resolved, folder: RunFolder(path: resolved.derived.runDir), launch: launch,
             resume: resume, plan: plan, notes: notes,
-            resumeCommand: resumeCommand
-                ?? "wanlora train \(ConfigSourceText.arguments(configFile: configFile, preset: config.preset.rawValue)) "
-                + "--resume")
+            resumeCommand: resumeCommand ?? "wanlora train \(source) --resume")
     }
 
     static func requireExisting(_ path: String, what: String, key: String, folder: Bool) throws {

@@ -231,7 +231,8 @@ enum UlyssesAdaptation {
         var (a, b) = (degree, world)
         while b != 0 { (a, b) = (b, a % b) }
         try ConfigLoader.set("hardware.ulysses_degree", .integer(a), in: &config, validate: false)
-        return "hardware.ulysses_degree = \(degree) does not divide the \(world) GPU\(world == 1 ? "" : "s") asked for: "
+        let gpus = world == 1 ? "1 GPU" : "\(world) GPUs"
+        return "hardware.ulysses_degree = \(degree) does not divide the \(gpus) asked for: "
             + "using Ulysses degree \(a)\(a == 1 ? " (off)" : "") (give --ulysses N to choose another)"
     }
 }

@@ -237,7 +237,8 @@ import Testing
             "RuntimeError: Input type (float) and bias type (c10::BFloat16) should be the same",
             "(a Python traceback was left out here; the log has it whole)",
         ])
-    #expect(LogExcerpt.withoutTracebacks(["loading…", "OSError: no such file"]) == ["loading…", "OSError: no such file"])
+    let plain = ["loading…", "OSError: no such file"]
+    #expect(LogExcerpt.withoutTracebacks(plain) == plain)
 }
 
 extension RunSessionTests {
