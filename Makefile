@@ -81,7 +81,7 @@ demo: deps-media deps-engine build
 	$(BIN) demo-data --media --out $(DEMO)/media
 	$(BIN) analyze $(DEMO)/media/manifest.csv --split train=$(DEMO)/media/train.csv \
 	  --split val=$(DEMO)/media/val.csv --out $(DEMO)/media-report
-	$(BIN) probe $(DEMO)/media/manifest.csv --out $(DEMO)/probe.csv
+	$(BIN) probe $(DEMO)/media/manifest.csv --output $(DEMO)/probe.csv
 	$(BIN) curate $(DEMO)/media/manifest.csv --out $(DEMO)/curated
 	$(BIN) prepare $(DEMO)/curated/train.csv $(DEMO)/curated/val.csv --out $(DEMO)/prepared \
 	  --resolution 64x48 --frames 5 --min-frames 5

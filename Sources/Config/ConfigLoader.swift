@@ -17,7 +17,7 @@ public enum ConfigLoader {
                     : "The configuration file \(path) does not exist.",
                 remedy: exists
                     ? "Save it as UTF-8 text."
-                    : "Check the path, or write one with `wanlora config init --preset h100 --out \(path)`."
+                    : "Check the path, or write one with `wanlora config init --preset h100 --output \(path)`."
             )
         }
         return try parse(toml: text, source: path)

@@ -52,7 +52,10 @@ struct Analyze: ParsableCommand {
             valueName: "canonical=header"))
     var column: [String] = []
 
-    @Option(help: "Output folder for report.md, report.html, report.json and rejects files.")
+    @Option(
+        help: ArgumentHelp(
+            "Output folder (created when missing) for report.md, report.html, report.json and rejects files.",
+            valueName: "dir"))
     var out: String = "report"
 
     @Option(help: "How many of the most frequent words to list.")

@@ -66,6 +66,29 @@ struct JobsOptions: ParsableArguments {
     var count: Int { given ?? ProcessInfo.processInfo.activeProcessorCount }
 }
 
+/// `-o FILE` / `--output FILE`: a command that writes one file. `--out` names a folder on every command
+/// (created when missing, with a default named after what it holds); probe and `config init`, which write one
+/// file, took `--out FILE` before and still do, hidden and deprecated.
+struct OutputFileOptions: ParsableArguments {
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("File to write.", valueName: "file"))
+    var output: String?
+
+    @Option(name: .customLong("out"), help: ArgumentHelp("Deprecated: use --output.", visibility: .hidden))
+    var deprecatedOut: String?
+
+    func validate() throws {
+        if output != nil && deprecatedOut != nil {
+            throw ValidationError("give --output only (--out FILE is its old, deprecated name here)")
+        }
+        if deprecatedOut != nil {
+            Console.err("warning: --out FILE is deprecated here (--out names a folder elsewhere); use -o/--output FILE")
+        }
+    }
+
+    /// The file to write, if any.
+    var path: String? { output ?? deprecatedOut }
+}
+
 /// `--force`: replace the outputs an earlier run left in the output folder.
 struct OverwriteOptions: ParsableArguments {
     @Flag(help: "Replace what an earlier run wrote into the output folder (without it, the command stops).")

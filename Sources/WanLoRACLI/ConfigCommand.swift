@@ -9,7 +9,7 @@ struct ConfigCommand: ParsableCommand {
         commandName: "config",
         abstract: "Write, check and show wanlora configuration files (TOML).",
         discussion: """
-            One TOML file configures every stage. Start with `wanlora config init --preset h100 --out run.toml`,
+            One TOML file configures every stage. Start with `wanlora config init --preset h100 --output run.toml`,
             which writes every key with its meaning and allowed values; docs/config.md has the details.
             """,
         subcommands: [Init.self, Check.self, Show.self, Generate.self]
@@ -18,7 +18,8 @@ struct ConfigCommand: ParsableCommand {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write a commented configuration file of a preset.")
         @Option(help: "a100, v100 (the report's, SPEC §6) or h100 (ours).") var preset: String = "h100"
-        @Option(help: "File to write (default: standard output).") var out: String?
+        /// The file to write (default: standard output).
+        @OptionGroup var output: OutputFileOptions
         @Flag(help: "Overwrite an existing file.") var force = false
 
         func validate() throws {
@@ -33,16 +34,16 @@ struct ConfigCommand: ParsableCommand {
 
         private func write() throws {
             let text = ConfigTemplate.toml(.preset(Preset(rawValue: preset)!))
-            guard let out else { return print(text, terminator: "") }
+            guard let out = output.path else { return print(text, terminator: "") }
             if FileManager.default.fileExists(atPath: out) && !force {
                 throw GeneralError(
-                    "\(out) already exists.", remedy: "Choose another --out, or add --force to overwrite it.")
+                    "\(out) already exists.", remedy: "Choose another --output, or add --force to overwrite it.")
             }
-            try OutputLocation.checkFile(out, option: "--out")
+            try OutputLocation.checkFile(out, option: "--output")
             do {
                 try Data(text.utf8).write(to: URL(fileURLWithPath: out))
             } catch {
-                throw OutputError(path: out, option: "--out", reason: OutputLocation.reason(error))
+                throw OutputError(path: out, option: "--output", reason: OutputLocation.reason(error))
             }
             print("wrote \(out) (preset \(preset))")
         }

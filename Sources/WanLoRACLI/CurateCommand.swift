@@ -41,7 +41,10 @@ struct Curate: AsyncParsableCommand {
     @Argument(help: "The manifest (CSV or JSON Lines) to curate.")
     var manifest: String
 
-    @Option(help: "Output folder for train.csv, val.csv, curation-log.csv and curation-summary.md.")
+    @Option(
+        help: ArgumentHelp(
+            "Output folder (created when missing) for train.csv, val.csv, curation-log.csv and curation-summary.md.",
+            valueName: "dir"))
     var out: String = "curated"
 
     @Option(help: ArgumentHelp("TOML file whose [curate] table sets options (flags win).", valueName: "file"))

@@ -34,7 +34,7 @@ struct DemoData: AsyncParsableCommand {
     @Option(help: "Random seed; the same seed writes the same bytes.")
     var seed: UInt64 = 42
 
-    @Option(help: "Output folder (created when missing).")
+    @Option(help: ArgumentHelp("Output folder (created when missing).", valueName: "dir"))
     var out: String = "demo"
 
     @Flag(help: "Also write train.csv and val.csv shaped like the report's splits.")

@@ -44,7 +44,8 @@ struct Evaluate: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Output folder for metrics.json, report.html, evaluate.json and features/.", valueName: "dir"))
+            "Output folder (created when missing) for metrics.json, report.html, evaluate.json and features/.",
+            valueName: "dir"))
     var out: String = "eval"
 
     @OptionGroup var source: ConfigSourceOptions

@@ -41,8 +41,8 @@ struct Prepare: AsyncParsableCommand {
     @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv.")
     var manifests: [String]
 
-    @Option(help: "Output folder.")
-    var out: String
+    @Option(help: ArgumentHelp("Output folder (created when missing).", valueName: "dir"))
+    var out: String = "prepared"
 
     @Option(
         help: ArgumentHelp("Split name for all clips (default: from each manifest's file name).", valueName: "name"))

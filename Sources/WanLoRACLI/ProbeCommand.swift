@@ -15,18 +15,18 @@ struct Probe: AsyncParsableCommand {
             rotated and anamorphic files, lists files that cannot be read (with ffprobe's own message) \
             and rows whose media type, resolution, duration or fps differ from the file.
 
-            --out writes one row per file: CSV, or JSON Lines when the name ends in .jsonl.
+            --output writes one row per file: CSV, or JSON Lines when the name ends in .jsonl.
 
             Examples:
               wanlora probe demo/data/manifest.csv
-              wanlora probe all_data.csv --out probe.csv --jobs 8
+              wanlora probe all_data.csv --output probe.csv --jobs 8
             """)
 
     @Argument(help: "The manifest (CSV or JSON Lines) whose files to probe.")
     var manifest: String
 
-    @Option(help: ArgumentHelp("Write the per-file table here (.csv or .jsonl).", valueName: "file"))
-    var out: String?
+    /// The per-file table (.csv or .jsonl).
+    @OptionGroup var output: OutputFileOptions
 
     @OptionGroup var jobs: JobsOptions
 
@@ -50,7 +50,7 @@ struct Probe: AsyncParsableCommand {
     func run() async throws {
         let summary = try await reportingErrors { () async throws -> ProbeSummary in
             // The table is written after every file was probed: find out now, not then, that it cannot be.
-            if let out { try OutputLocation.checkFile(out, option: "--out") }
+            if let out = output.path { try OutputLocation.checkFile(out, option: "--output") }
             let reporter = Console.progress(style: progress.style)
             let read = try ManifestReader(mapping: try ColumnMapping(parsing: column)).read(
                 path: manifest, progress: reporter)
@@ -59,11 +59,11 @@ struct Probe: AsyncParsableCommand {
             let summary = try await Interrupts.cancellingOnSignals {
                 try await ProbeSummary.probe(manifest: read, tools: tools, width: width, progress: reporter)
             }
-            if let out { try write(summary, to: out) }
+            if let out = output.path { try write(summary, to: out) }
             return summary
         }
         Console.out(SummaryText.probe(summary, limit: limit))
-        if let out { Console.out("wrote \(out) (\(NumberFormat.grouped(summary.rows.count)) rows)") }
+        if let out = output.path { Console.out("wrote \(out) (\(NumberFormat.grouped(summary.rows.count)) rows)") }
     }
 
     func write(_ summary: ProbeSummary, to path: String) throws {
@@ -83,8 +83,7 @@ struct Probe: AsyncParsableCommand {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw GeneralError(
-                "cannot write \(path): \(error.localizedDescription)", remedy: "choose a writable --out path")
+            throw OutputError(path: path, option: "--output", reason: OutputLocation.reason(error))
         }
     }
 }

@@ -68,8 +68,10 @@ struct SampleCommand: ParsableCommand {
         help: ArgumentHelp("N captions per category from data.val_manifest, drawn with the seed.", valueName: "n"))
     var valPrompts: Int?
     @Option(
-        help: ArgumentHelp("Output folder: sample-job.json, videos/, index.html, sample-engine.log.", valueName: "dir"))
-    var out: String
+        help: ArgumentHelp(
+            "Output folder (created when missing): sample-job.json, videos/, index.html, sample-engine.log.",
+            valueName: "dir"))
+    var out: String = "samples"
 
     @Option(
         name: .customLong("lora-high"),

@@ -57,6 +57,30 @@ import Testing
         #expect(badStyle.status == 64 && badStyle.stderr.contains("'fancy' is invalid for '--progress <style>'"))
     }
 
+    /// `--out DIR` is a folder on every command, created when missing, with a default named after its
+    /// contents; the two commands that write one file take `-o/--output FILE` (their old `--out` still works).
+    @Test func outNamesAFolderEverywhereAndOutputAFile() throws {
+        func help(_ command: [String]) throws -> String {
+            try BinaryRunner.run(command + ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(
+                separator: " ")
+        }
+        for (command, folder) in [
+            ("demo-data", "demo"), ("analyze", "report"), ("curate", "curated"), ("prepare", "prepared"),
+            ("sample", "samples"), ("evaluate", "eval"),
+        ] {
+            #expect(try help([command]).contains("--out <dir>"), "\(command)")
+            #expect(try help([command]).contains("(default: \(folder))"), "\(command)")
+        }
+        for command in [["probe"], ["config", "init"]] {
+            let text = try help(command)
+            #expect(text.contains("-o, --output <file>") && !text.contains("--out "), "\(command)")
+        }
+        let folder = BinaryRunner.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let old = try BinaryRunner.run(["config", "init", "--out", folder.appendingPathComponent("a.toml").path])
+        #expect(old.status == 0 && old.stderr.contains("warning: --out FILE is deprecated here"))
+    }
+
     @Test func curateStillTakesWorkersAndWarns() throws {
         let folder = BinaryRunner.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -135,9 +159,9 @@ import Testing
         #expect(!curate.stderr.contains("NSCocoaErrorDomain"))
 
         let toml = folder.appendingPathComponent("run.toml").path
-        let initialise = try Self.runWithoutWriteAccess(to: folder, ["config", "init", "--out", toml])
+        let initialise = try Self.runWithoutWriteAccess(to: folder, ["config", "init", "--output", toml])
         #expect(initialise.status == 1)
-        #expect(initialise.stderr.hasPrefix("error: cannot write \(toml) (--out): cannot create a file in it"))
+        #expect(initialise.stderr.hasPrefix("error: cannot write \(toml) (--output): cannot create a file in it"))
         #expect(!initialise.stderr.contains("NSCocoaErrorDomain"))
     }
 
@@ -147,11 +171,12 @@ import Testing
         let manifest = try Self.demoManifest(in: folder)
         // A missing ffprobe would fail every file: the output check must come first.
         let result = try BinaryRunner.run([
-            "probe", manifest, "--out", "/proc/version/probe.csv", "--ffprobe", "/nonexistent/ffprobe",
+            "probe", manifest, "--output", "/proc/version/probe.csv", "--ffprobe", "/nonexistent/ffprobe",
             "--progress", "plain",
         ])
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("error: cannot write /proc/version/probe.csv (--out): /proc/version is a file"))
+        #expect(
+            result.stderr.hasPrefix("error: cannot write /proc/version/probe.csv (--output): /proc/version is a file"))
         #expect(!result.stderr.contains("probe:"))
     }
 }

@@ -121,8 +121,8 @@ import Testing
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("run.toml").path
-        #expect(try run(["config", "init", "--preset", "v100", "--out", file]).status == 0)
-        #expect(try run(["config", "init", "--preset", "v100", "--out", file]).status == 1)  // no overwrite
+        #expect(try run(["config", "init", "--preset", "v100", "--output", file]).status == 0)
+        #expect(try run(["config", "init", "--preset", "v100", "--output", file]).status == 1)  // no overwrite
         let check = try run(["config", "check", file])
         #expect(check.status == 0 && check.stdout.contains("valid (preset v100"))
         // The engine's file needs the model folder.

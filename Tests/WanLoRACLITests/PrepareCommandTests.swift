@@ -253,7 +253,7 @@ import Testing
             + "v1.mp4,video,1920,1080,20,축제,크기와 길이가 틀린 행\n"
             + "broken.mp4,video,160,120,1.5,축제,읽을 수 없는 파일\n").write(
                 toFile: folder + "/all.csv", atomically: true, encoding: .utf8)
-        let run = try Self.run(["probe", "all.csv", "--out", "probe.csv", "--quiet"], in: folder)
+        let run = try Self.run(["probe", "all.csv", "--output", "probe.csv", "--quiet"], in: folder)
         // 1.5 s of testsrc2 at 25 fps is 38 whole frames: 1.52 s.
         #expect(run.status == 0, "\(run.error)")
         #expect(run.output.contains("probed 3 files"))
