@@ -23,7 +23,7 @@ cat "$DATA"/*.csv >/dev/null  # warm the page cache
 
 /usr/bin/time -f "total %e s, wanlora peak %M KiB" -o "$WORK/time.txt" \
   $BIN analyze "$DATA/manifest.csv" --split "train=$DATA/train.csv" --split "val=$DATA/val.csv" \
-  --out "$WORK/report-$UNIT" --quiet --timings --morphemes --morpheme-unit "$UNIT" \
+  --out "$WORK/report-$UNIT" --force --quiet --timings --morphemes --morpheme-unit "$UNIT" \
   >"$WORK/stdout.txt" 2>"$WORK/stderr.txt"
 grep -E "^(timing|morphemes):" "$WORK/stderr.txt"
 cat "$WORK/time.txt"

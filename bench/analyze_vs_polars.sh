@@ -36,7 +36,7 @@ measure() {  # prints "seconds peak_kib"
 
 wan_times=(); wan_mem=(); pol_times=(); pol_mem=()
 for run in $(seq "$RUNS"); do
-  read -r t m < <(measure $BIN analyze "$MANIFEST" --out "$WORK/report" --quiet)
+  read -r t m < <(measure $BIN analyze "$MANIFEST" --out "$WORK/report" --quiet --force)
   wan_times+=("$t"); wan_mem+=("$m")
   read -r t m < <(measure $PY bench/analyze_polars.py "$MANIFEST")
   pol_times+=("$t"); pol_mem+=("$m")

@@ -16,7 +16,7 @@ times=()
 for run in $(seq "$runs"); do
   rm -rf "$work/out"
   TIMEFORMAT='%R %U %S'
-  measured=$( { time $bin curate "$work/data/manifest.csv" --out "$work/out" --quiet >/dev/null; } 2>&1 )
+  measured=$( { time $bin curate "$work/data/manifest.csv" --out "$work/out" --quiet --force >/dev/null; } 2>&1 )
   read -r t user sys <<<"$measured"
   times+=("$t")
   cpu=$(awk "BEGIN {print $user + $sys}")
