@@ -130,7 +130,8 @@ struct CacheCommand: ParsableCommand {
               wanlora cache --config run.toml
               wanlora cache --config run.toml --set cache.device=cuda --progress plain
               wanlora cache --preset h100 --set model.checkpoint=/models/Wan2.2-T2V-A14B \\
-                  --set data.train_manifest=prepared/train.csv --set data.val_manifest=prepared/val.csv
+                  --set data.train_manifest=prepared/train.csv \\
+                  --set data.val_manifest=prepared/val.csv
 
             The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
             """
