@@ -5,7 +5,7 @@ import Support
 /// Shard `index` of `count` of a prepare run: the items whose key hashes to it.
 ///
 /// An item's shard depends only on its split and its `path` as the manifest writes it (FNV-1a 64 of
-/// `SPLIT` + U+001F + `PATH`, modulo the count): not on the row's position, the other rows, the
+/// `SPLIT` + U+001F + `PATH`, mixed by splitmix64's finaliser, modulo the count, plus 1): not on the row's position, the other rows, the
 /// machine or any timing. Reordering a manifest, or adding rows to it, leaves every other item in
 /// its shard. The shares are even on average (a hash, not a round-robin), within a few percent for
 /// thousands of items.
@@ -39,7 +39,16 @@ public struct PrepareShard: Sendable, Equatable, CustomStringConvertible {
 
     /// The shard (1 ... count) of the item at `path` of `split`.
     public static func number(split: String, path: String, count: Int) -> Int {
-        Int(StableHash.fnv1a64(split + "\u{1F}" + path) % UInt64(count)) + 1
+        Int(mixed(StableHash.fnv1a64(split + "\u{1F}" + path)) % UInt64(count)) + 1
+    }
+
+    /// splitmix64's finaliser: FNV-1a's low bits follow the last bytes (modulo 2 it is the parity
+    /// of the bytes' low bits, so `v0` … `v9` would alternate), and a modulus reads the low bits.
+    static func mixed(_ hash: UInt64) -> UInt64 {
+        var z = hash
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 
@@ -115,7 +124,7 @@ public struct ShardRecord: Codable, Sendable, Equatable {
 
 extension PreparePlanner {
     /// The fingerprint of a prepare plan: the inputs (order, split, absolute manifest path and every
-    /// accepted row's line, path and fields) and the options that decide clips, names and bytes.
+    /// accepted row: its line, parsed values and raw fields) and the options that decide clips, names and bytes.
     /// Canonical text hashed with FNV-1a 64; sets are sorted (Swift's set order changes per process).
     public static func fingerprint(_ inputs: [PrepareInput], options: PrepareOptions) -> String {
         var hash = StableHash.fnv1a64("")
@@ -128,7 +137,10 @@ extension PreparePlanner {
         for input in inputs {
             mix("input:\(input.split)|\(PathMath.absolute(input.manifest.source))|\(input.manifest.items.count)")
             for item in input.manifest.items {
-                mix(String(item.line) + "|" + item.path + "|" + item.fields.joined(separator: "\u{1F}"))
+                mix(
+                    "\(item.line)|\(item.id ?? "")|\(item.path)|\(item.mediaType.rawValue)|\(item.resolution.ascii)|"
+                        + "\(item.duration.map { "\($0)" } ?? "")|\(item.fps.map { "\($0)" } ?? "")|\(item.category)|"
+                        + item.caption + "|" + item.fields.joined(separator: "\u{1F}"))
             }
         }
         return StableHash.hex(hash)
