@@ -8,17 +8,23 @@ import Testing
     static let options = ["--resolution", "64x48", "--frames", "17", "--jobs", "2", "--progress", "none"]
     static let resultFiles = ["manifest.csv", "train.csv", "val.csv", "quarantine.csv", "skipped.csv"]
 
-    /// Ten 1.5 s videos and a broken file. train.csv: v0 … v7, broken.mp4 (quarantined) and
-    /// ./v5.mp4 (the same file as v5.mp4: skipped); val.csv: v8, v9. Their shards of 3 (FNV-1a of
-    /// "SPLIT\u{1F}PATH", splitmix64-mixed, mod 3, plus 1): 1 ← v5 v6 v7; 2 ← v0 v2 v3 v4;
-    /// 3 ← v1 broken ./v5 and val's v8 v9.
+    static let manifests = ["train.csv", "val.csv", "extra/train-extra.csv"]
+
+    /// Ten 1.5 s videos and a broken file. train.csv: v0 … v7 and broken.mp4 (quarantined);
+    /// val.csv: v8, v9; extra/train-extra.csv: ../v6.mp4 (the same file as train.csv's v6.mp4:
+    /// skipped). Their shards of 3 (FNV-1a of "SPLIT\u{1F}PATH", splitmix64-mixed, mod 3, plus 1):
+    /// 1 ← v5 v6 v7; 2 ← v0 v2 v3 v4; 3 ← v1 broken ../v6 and val's v8 v9.
     static func makeSplits(in folder: String) throws {
         try CLI.makeSources(in: folder, count: 10)
         try "not a video".write(toFile: folder + "/broken.mp4", atomically: true, encoding: .utf8)
         let header = "path,media_type,width,height,duration,category,caption"
         let train =
             [header] + (0..<8).map { "v\($0).mp4,video,160,120,1.5,축제,\"비디오 \($0), 캡션\"" }
-            + ["broken.mp4,video,160,120,1.5,축제,깨진 파일", "./v5.mp4,video,160,120,1.5,축제,같은 파일"]
+            + ["broken.mp4,video,160,120,1.5,축제,깨진 파일"]
+        let extra = [header, "../v6.mp4,video,160,120,1.5,축제,같은 파일"]
+        try FileManager.default.createDirectory(atPath: folder + "/extra", withIntermediateDirectories: true)
+        try (extra.joined(separator: "\n") + "\n").write(
+            toFile: folder + "/extra/train-extra.csv", atomically: true, encoding: .utf8)
         let val = [header] + (8..<10).map { "v\($0).mp4,video,160,120,1.5,역사/사회,검증 \($0)" }
         try (train.joined(separator: "\n") + "\n").write(
             toFile: folder + "/train.csv", atomically: true, encoding: .utf8)
@@ -38,8 +44,9 @@ import Testing
             let a = contents(single + "/" + name)
             #expect(a != nil && a == contents(merged + "/" + name), "\(name) differs")
         }
+        // The merged folder may hold the shard folders too (the Slurm script puts them there).
         let clips = CLI.clips(in: single)
-        #expect(CLI.clips(in: merged) == clips)
+        #expect(CLI.clips(in: merged).filter { !$0.hasPrefix("shard-") } == clips)
         for clip in clips {
             let a = contents(single + "/" + clip)
             #expect(a != nil && a == contents(merged + "/" + clip), "\(clip) differs")
@@ -50,14 +57,14 @@ import Testing
         let folder = CLI.makeFolder("shards")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Self.makeSplits(in: folder)
-        let single = try CLI.run(["prepare", "train.csv", "val.csv", "--out", "single"] + Self.options, in: folder)
+        let single = try CLI.run(["prepare"] + Self.manifests + ["--out", "single"] + Self.options, in: folder)
         #expect(single.status == 0, "\(single.error)")
         #expect(single.output.contains("check: 12 items = 10 prepared + 1 quarantined + 1 skipped"))
 
         let shares: [Int: [String: Int]] = [1: ["train": 3, "val": 0], 2: ["train": 4, "val": 0], 3: ["train": 3, "val": 2]]
         for index in 1...3 {
             let run = try CLI.run(
-                ["prepare", "train.csv", "val.csv", "--out", "shards/\(index)", "--shard", "\(index)/3"] + Self.options,
+                ["prepare"] + Self.manifests + ["--out", "shards/\(index)", "--shard", "\(index)/3"] + Self.options,
                 in: folder)
             #expect(run.status == 0, "\(run.error)")
             let record = try Self.shardRecord(folder + "/shards/\(index)")
@@ -66,7 +73,7 @@ import Testing
             #expect(record["items"] as? [String: Int] == shares[index])
             #expect(record["all_items"] as? [String: Int] == ["train": 10, "val": 2])
         }
-        // The duplicate ./v5.mp4 is shard 3's, v5.mp4 shard 1's: shard 3 sets it aside, shard 1 prepares it.
+        // The duplicate ../v6.mp4 is shard 3's, v6.mp4 shard 1's: shard 3 sets it aside, shard 1 prepares it.
         let skipped3 = try String(contentsOfFile: folder + "/shards/3/skipped.csv", encoding: .utf8)
         #expect(skipped3.contains("the same file is already in split train"))
         #expect(CLI.clips(in: folder + "/shards/1").count == 3)
@@ -102,11 +109,11 @@ import Testing
         #expect(try refusal(["shards/1", "shards/2", "shards/2", "shards/3"]).contains("shard 2/3 is given twice"))
         #expect(try refusal(["shards/1", "shards/2", "nowhere"]).contains("shard folder"))
         let other = try CLI.run(
-            ["prepare", "train.csv", "val.csv", "--out", "other-n", "--shard", "2/2"] + Self.options, in: folder)
+            ["prepare"] + Self.manifests + ["--out", "other-n", "--shard", "2/2"] + Self.options, in: folder)
         #expect(other.status == 0, "\(other.error)")
         #expect(try refusal(["shards/1", "other-n", "shards/3"]).contains("is shard 2/2, but"))
         let seed = try CLI.run(
-            ["prepare", "train.csv", "val.csv", "--out", "other-seed", "--shard", "2/3", "--seed", "7"] + Self.options,
+            ["prepare"] + Self.manifests + ["--out", "other-seed", "--shard", "2/3", "--seed", "7"] + Self.options,
             in: folder)
         #expect(seed.status == 0, "\(seed.error)")
         #expect(try refusal(["shards/1", "other-seed", "shards/3"]).contains("other manifests or with other options"))
@@ -179,8 +186,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try Self.makeSplits(in: folder)
         let printed = try CLI.run(
-            ["prepare", "train.csv", "val.csv", "--out", "prepared", "--dry-run", "--slurm", "3", "--slurm-time",
-             "01:00:00", "--slurm-partition", "cpu"] + Self.options, in: folder)
+            ["prepare"] + Self.manifests + [
+                "--out", "prepared", "--dry-run", "--slurm", "3", "--slurm-time", "01:00:00", "--slurm-partition", "cpu",
+            ] + Self.options, in: folder)
         #expect(printed.status == 0, "\(printed.error)")
         let script = printed.output
         #expect(script.contains("# wanlora prepare on Slurm: 12 items in 3 shards (3, 4, 5 items)"))
@@ -191,7 +199,7 @@ import Testing
         #expect(script.contains("#SBATCH --chdir=\(folder)\n") || script.contains("#SBATCH --chdir='\(folder)'\n"))
         #expect(
             script.contains(
-                "prepare train.csv val.csv --resolution 64x48 --frames 17 --progress none "
+                "prepare train.csv val.csv extra/train-extra.csv --resolution 64x48 --frames 17 --progress none "
                     + "--shard \"$SLURM_ARRAY_TASK_ID\"/3 --out prepared/shard-\"$SLURM_ARRAY_TASK_ID\"-of-3 --jobs 2 &"))
         #expect(
             script.contains(
@@ -223,7 +231,7 @@ import Testing
                     + "> task\(task).log 2>&1")
         }
         try CLI.shell("cd '\(folder)' && bash '\(jobs)/job1.sh' > merge.log 2>&1")
-        let single = try CLI.run(["prepare", "train.csv", "val.csv", "--out", "single"] + Self.options, in: folder)
+        let single = try CLI.run(["prepare"] + Self.manifests + ["--out", "single"] + Self.options, in: folder)
         #expect(single.status == 0, "\(single.error)")
         Self.expectSameResult(folder + "/single", folder + "/prepared")
     }
