@@ -102,7 +102,8 @@ public enum ClusterScript {
         let mergeLine = mergeCommand.map(ShellQuoting.quote).joined(separator: " ")
         let place = "--chdir=" + ShellQuoting.quote(workingDirectory)
         var shardJob = directives(
-            jobName: jobName, resources: ["--array=1-\(shards)", "--ntasks=1", "--cpus-per-task=\(cpusPerTask)", place],
+            jobName: jobName,
+            resources: ["--array=1-\(shards)", "--ntasks=1", "--cpus-per-task=\(cpusPerTask)", place],
             settings: settings, requeue: true)
         shardJob.append("set -euo pipefail")
         shardJob.append(
@@ -138,14 +139,14 @@ public enum ClusterScript {
 
     /// The `#SBATCH` lines every wanlora job has: its name, its resources, the caller's environment,
     /// the scheduler settings and, for a job that requeues itself, SIGUSR1 before the time limit.
-    static func directives(jobName: String, resources: [String], settings: SlurmSettings, requeue: Bool) -> [String]
-    {
+    static func directives(jobName: String, resources: [String], settings: SlurmSettings, requeue: Bool) -> [String] {
         var lines = ["#!/bin/bash", "#SBATCH --job-name=\(ShellQuoting.quote(jobName))"]
         lines += resources.map { "#SBATCH " + $0 }
         lines.append("#SBATCH --export=ALL")
         if requeue {
             lines += [
-                "#SBATCH --requeue", "#SBATCH --open-mode=append", "#SBATCH --signal=B:USR1@\(settings.signalLeadSeconds)",
+                "#SBATCH --requeue", "#SBATCH --open-mode=append",
+                "#SBATCH --signal=B:USR1@\(settings.signalLeadSeconds)",
             ]
         }
         if let time = settings.time { lines.append("#SBATCH --time=\(ShellQuoting.quote(time))") }

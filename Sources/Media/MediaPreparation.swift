@@ -200,7 +200,9 @@ public struct MediaPreparation: Sendable {
 
     /// Writes manifest.csv, SPLIT.csv, quarantine.csv, skipped.csv and rejects-SPLIT.csv.
     func write(_ summary: PrepareSummary, inputs: [PrepareInput], splits: [String]) throws -> [String] {
-        let rows = summary.clips.map { ManifestRow(split: $0.split, line: $0.sourceLine, path: $0.path, fields: $0.fields) }
+        let rows = summary.clips.map {
+            ManifestRow(split: $0.split, line: $0.sourceLine, path: $0.path, fields: $0.fields)
+        }
         let setAside = summary.setAside.map { item in
             SetAsideRow(
                 outcome: item.outcome,

@@ -4,11 +4,11 @@ import Support
 
 /// Shard `index` of `count` of a prepare run: the items whose key hashes to it.
 ///
-/// An item's shard depends only on its split and its `path` as the manifest writes it (FNV-1a 64 of
-/// `SPLIT` + U+001F + `PATH`, mixed by splitmix64's finaliser, modulo the count, plus 1): not on the row's position, the other rows, the
-/// machine or any timing. Reordering a manifest, or adding rows to it, leaves every other item in
-/// its shard. The shares are even on average (a hash, not a round-robin), within a few percent for
-/// thousands of items.
+/// An item's shard depends only on its split and its `path` as the manifest writes it (FNV-1a 64
+/// of `SPLIT` + U+001F + `PATH`, mixed by splitmix64's finaliser, modulo the count, plus 1): not on
+/// the row's position, the other rows, the machine or any timing. Reordering a manifest, or adding
+/// rows to it, leaves every other item in its shard. The shares are even on average (a hash, not a
+/// round-robin), within a few percent for thousands of items.
 public struct PrepareShard: Sendable, Equatable, CustomStringConvertible {
     /// 1 ... count (Slurm's array task ids for `--array=1-N`).
     public let index: Int

@@ -45,11 +45,11 @@ struct Prepare: AsyncParsableCommand {
               wanlora prepare train.csv --out prepared --buckets --pixel-budget 921600
               wanlora prepare train.csv --out prepared \\
                   --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
-              wanlora prepare train.csv val.csv --out prepared/shard-2-of-3 --shard 2/3   # one of three
-              wanlora prepare --merge prepared/shard-1-of-3 prepared/shard-2-of-3 \
+              wanlora prepare train.csv val.csv --out prepared/shard-2-of-3 --shard 2/3
+              wanlora prepare --merge prepared/shard-1-of-3 prepared/shard-2-of-3 \\
                   prepared/shard-3-of-3 --out prepared
-              wanlora prepare train.csv val.csv --out prepared --dry-run --slurm 8 \
-                  --slurm-partition cpu --slurm-time 12:00:00 > prepare-slurm.sh && bash prepare-slurm.sh
+              wanlora prepare train.csv val.csv --out prepared --dry-run --slurm 8 \\
+                  --slurm-time 12:00:00 > prepare-slurm.sh && bash prepare-slurm.sh
             """)
 
     @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv (none with --merge).")
@@ -336,10 +336,10 @@ struct Prepare: AsyncParsableCommand {
     /// The script of `--dry-run --slurm N`: this command line, less the options the script sets
     /// itself, once per shard, and the merge.
     func slurmScript(shards: Int, inputs: [PrepareInput]) -> String {
-        let own: Set<String> = [
-            "--dry-run", "--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs",
+        let valued: Set<String> = [
+            "--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs",
         ]
-        let valued: Set<String> = ["--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs"]
+        let own = valued.union(["--dry-run"])
         var kept: [String] = []
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {

@@ -215,8 +215,12 @@ import Testing
         let task = ClusterScript.arrayTaskID
         let script = ClusterScript.shardArray(
             jobName: "wanlora-prepare", shards: 3, cpusPerTask: 16, workingDirectory: "/data/my run",
-            shardCommand: ["wanlora", "prepare", "train.csv", "--shard", task + "/3", "--out", "out/shard-\(task)-of-3"],
-            mergeCommand: ["wanlora", "prepare", "--merge", "out/shard-1-of-3", "out/shard-2-of-3", "out/shard-3-of-3"],
+            shardCommand: [
+                "wanlora", "prepare", "train.csv", "--shard", task + "/3", "--out", "out/shard-\(task)-of-3",
+            ],
+            mergeCommand: [
+                "wanlora", "prepare", "--merge", "out/shard-1-of-3", "out/shard-2-of-3", "out/shard-3-of-3",
+            ],
             settings: SlurmSettings(time: "12:00:00", account: "proj 7", signalLeadSeconds: 60),
             comments: ["3 shards"])
         #expect(

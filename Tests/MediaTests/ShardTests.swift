@@ -100,9 +100,13 @@ import Testing
         categories.augmentation.categories = ["역사/사회", "축제", "무형문화유산"]
         #expect(PreparePlanner.fingerprint(inputs, options: categories) == first)
         let caption = makeManifest(at: "/data/train.csv", items: [Self.item("a.mp4", line: 2, caption: "다른 캡션")])
-        #expect(PreparePlanner.fingerprint([PrepareInput(manifest: caption, split: "train")], options: options) != reference)
-        #expect(PreparePlanner.fingerprint([PrepareInput(manifest: manifest, split: "val")], options: options) != reference)
+        #expect(
+            PreparePlanner.fingerprint([PrepareInput(manifest: caption, split: "train")], options: options) != reference
+        )
+        #expect(
+            PreparePlanner.fingerprint([PrepareInput(manifest: manifest, split: "val")], options: options) != reference)
         let moved = makeManifest(at: "/elsewhere/train.csv", items: [Self.item("a.mp4", line: 2)])
-        #expect(PreparePlanner.fingerprint([PrepareInput(manifest: moved, split: "train")], options: options) != reference)
+        #expect(
+            PreparePlanner.fingerprint([PrepareInput(manifest: moved, split: "train")], options: options) != reference)
     }
 }

@@ -61,7 +61,9 @@ import Testing
         #expect(single.status == 0, "\(single.error)")
         #expect(single.output.contains("check: 12 items = 10 prepared + 1 quarantined + 1 skipped"))
 
-        let shares: [Int: [String: Int]] = [1: ["train": 3, "val": 0], 2: ["train": 4, "val": 0], 3: ["train": 3, "val": 2]]
+        let shares: [Int: [String: Int]] = [
+            1: ["train": 3, "val": 0], 2: ["train": 4, "val": 0], 3: ["train": 3, "val": 2],
+        ]
         for index in 1...3 {
             let run = try CLI.run(
                 ["prepare"] + Self.manifests + ["--out", "shards/\(index)", "--shard", "\(index)/3"] + Self.options,
@@ -187,7 +189,8 @@ import Testing
         try Self.makeSplits(in: folder)
         let printed = try CLI.run(
             ["prepare"] + Self.manifests + [
-                "--out", "prepared", "--dry-run", "--slurm", "3", "--slurm-time", "01:00:00", "--slurm-partition", "cpu",
+                "--out", "prepared", "--dry-run", "--slurm", "3", "--slurm-time", "01:00:00", "--slurm-partition",
+                "cpu",
             ] + Self.options, in: folder)
         #expect(printed.status == 0, "\(printed.error)")
         let script = printed.output
@@ -200,7 +203,8 @@ import Testing
         #expect(
             script.contains(
                 "prepare train.csv val.csv extra/train-extra.csv --resolution 64x48 --frames 17 --progress none "
-                    + "--shard \"$SLURM_ARRAY_TASK_ID\"/3 --out prepared/shard-\"$SLURM_ARRAY_TASK_ID\"-of-3 --jobs 2 &"))
+                    + "--shard \"$SLURM_ARRAY_TASK_ID\"/3 --out prepared/shard-\"$SLURM_ARRAY_TASK_ID\"-of-3 --jobs 2 &"
+            ))
         #expect(
             script.contains(
                 "prepare --merge prepared/shard-1-of-3 prepared/shard-2-of-3 prepared/shard-3-of-3 --out prepared\n"))
