@@ -336,8 +336,9 @@ struct Prepare: AsyncParsableCommand {
     /// The script of `--dry-run --slurm N`: this command line, less the options the script sets
     /// itself, once per shard, and the merge.
     func slurmScript(shards: Int, inputs: [PrepareInput]) -> String {
+        // -j and --workers: the other spellings of --jobs.
         let valued: Set<String> = [
-            "--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs",
+            "--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs", "-j", "--workers",
         ]
         let own = valued.union(["--dry-run"])
         var kept: [String] = []
