@@ -60,38 +60,113 @@ public enum ClusterScript {
         let expanded: Set<String> = ["$SLURM_NODEID", "$head"]
         let command = words.map { expanded.contains($0) ? "\"\($0)\"" : ShellQuoting.quote($0) }.joined(separator: " ")
         let line = request.nodes > 1 ? "bash -c " + ShellQuoting.quote("exec " + command) : command
-        var lines = [
-            "#!/bin/bash",
-            "#SBATCH --job-name=\(ShellQuoting.quote(jobName))",
-            "#SBATCH --nodes=\(request.nodes)",
-            "#SBATCH --ntasks-per-node=1",
-            "#SBATCH --gpus-per-node=\(request.gpusPerNode)",
-            "#SBATCH --export=ALL",
-            "#SBATCH --requeue",
-            "#SBATCH --open-mode=append",
-            "#SBATCH --signal=B:USR1@\(settings.signalLeadSeconds)",
-        ]
-        if let time = settings.time { lines.append("#SBATCH --time=\(ShellQuoting.quote(time))") }
-        if let partition = settings.partition { lines.append("#SBATCH --partition=\(ShellQuoting.quote(partition))") }
-        if let account = settings.account { lines.append("#SBATCH --account=\(ShellQuoting.quote(account))") }
+        var lines = directives(
+            jobName: jobName,
+            resources: [
+                "--nodes=\(request.nodes)", "--ntasks-per-node=1", "--gpus-per-node=\(request.gpusPerNode)",
+            ],
+            settings: settings, requeue: true)
         lines.append("set -euo pipefail")
         if request.nodes > 1 {
             lines.append("export head=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)")
         }
+        lines.append(
+            "echo \"wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST\" >&2")
+        lines += requeueTrap(forwarding: "USR1", to: "training", saying: "stopping after the step, then requeueing")
         lines += [
-            "echo \"wanlora: job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}, nodes $SLURM_JOB_NODELIST\" >&2",
-            "stop_and_requeue() {",
-            "  echo \"wanlora: SIGUSR1 (time limit or preemption): stopping after the step, then requeueing\" >&2",
-            "  kill -USR1 \"$training\" 2>/dev/null || true",
-            "  wait \"$training\" || true",
-            "  scontrol requeue \"$SLURM_JOB_ID\"",
-            "  exit 0",
-            "}",
-            "trap stop_and_requeue USR1",
             "srun --export=ALL \(line) &",
             "training=$!",
             "wait \"$training\"",
         ]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The shell word that Slurm's array task id takes in `shardArray`'s shard command.
+    public static let arrayTaskID = "$SLURM_ARRAY_TASK_ID"
+
+    /// A bash script that submits `shards` tasks of a job array (`--array=1-N`), each running
+    /// `shardCommand` with `arrayTaskID` in its words replaced by the task's id, and a job running
+    /// `mergeCommand` that Slurm starts only when every task has succeeded (`--dependency=afterok` on
+    /// the array's id, which covers all its tasks). Both run in `workingDirectory`, so relative paths
+    /// mean what they meant where the script was made.
+    ///
+    /// A task that reaches its time limit or is preempted gets SIGUSR1 `signalLeadSeconds` before,
+    /// passes SIGTERM to its command (which stops cleanly) and is requeued; the requeued task resumes.
+    /// A task that fails leaves the merge pending (DependencyNeverSatisfied): run the failed shard
+    /// again by hand, then the merge.
+    public static func shardArray(
+        jobName: String, shards: Int, cpusPerTask: Int, workingDirectory: String, shardCommand: [String],
+        mergeCommand: [String], settings: SlurmSettings, comments: [String] = []
+    ) -> String {
+        let shardLine = shardCommand.map(quoteExpandingTaskID).joined(separator: " ")
+        let mergeLine = mergeCommand.map(ShellQuoting.quote).joined(separator: " ")
+        let place = "--chdir=" + ShellQuoting.quote(workingDirectory)
+        var shardJob = directives(
+            jobName: jobName,
+            resources: ["--array=1-\(shards)", "--ntasks=1", "--cpus-per-task=\(cpusPerTask)", place],
+            settings: settings, requeue: true)
+        shardJob.append("set -euo pipefail")
+        shardJob.append(
+            "echo \"wanlora: shard $SLURM_ARRAY_TASK_ID of \(shards), job $SLURM_JOB_ID, "
+                + "start ${SLURM_RESTART_COUNT:-0}\" >&2")
+        shardJob += requeueTrap(
+            forwarding: "TERM", to: "preparing", saying: "stopping the shard (finished work is kept), then requeueing")
+        shardJob += [shardLine + " &", "preparing=$!", "wait \"$preparing\""]
+        var mergeJob = directives(
+            jobName: jobName + "-merge", resources: ["--ntasks=1", "--cpus-per-task=1", place], settings: settings,
+            requeue: false)
+        mergeJob += ["set -euo pipefail", "exec " + mergeLine]
+
+        var lines = ["#!/bin/bash"] + comments.map { "# " + $0 } + ["set -euo pipefail"]
+        lines.append("shards=$(sbatch --parsable <<'WANLORA_SHARDS'")
+        lines += shardJob
+        lines += ["WANLORA_SHARDS", ")", "shards=${shards%%;*}"]
+        lines.append("merge=$(sbatch --parsable --dependency=afterok:\"$shards\" <<'WANLORA_MERGE'")
+        lines += mergeJob
+        lines += ["WANLORA_MERGE", ")"]
+        lines.append(
+            "echo \"wanlora: shards: job array $shards (\(shards) tasks); merge: job ${merge%%;*}, "
+                + "when every shard has succeeded\" >&2")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A word with `arrayTaskID` left for the shell to expand: the rest quoted, the id in double quotes.
+    static func quoteExpandingTaskID(_ word: String) -> String {
+        guard word.contains(arrayTaskID) else { return ShellQuoting.quote(word) }
+        return word.components(separatedBy: arrayTaskID).map { $0.isEmpty ? "" : ShellQuoting.quote($0) }
+            .joined(separator: "\"" + arrayTaskID + "\"")
+    }
+
+    /// The `#SBATCH` lines every wanlora job has: its name, its resources, the caller's environment,
+    /// the scheduler settings and, for a job that requeues itself, SIGUSR1 before the time limit.
+    static func directives(jobName: String, resources: [String], settings: SlurmSettings, requeue: Bool) -> [String] {
+        var lines = ["#!/bin/bash", "#SBATCH --job-name=\(ShellQuoting.quote(jobName))"]
+        lines += resources.map { "#SBATCH " + $0 }
+        lines.append("#SBATCH --export=ALL")
+        if requeue {
+            lines += [
+                "#SBATCH --requeue", "#SBATCH --open-mode=append",
+                "#SBATCH --signal=B:USR1@\(settings.signalLeadSeconds)",
+            ]
+        }
+        if let time = settings.time { lines.append("#SBATCH --time=\(ShellQuoting.quote(time))") }
+        if let partition = settings.partition { lines.append("#SBATCH --partition=\(ShellQuoting.quote(partition))") }
+        if let account = settings.account { lines.append("#SBATCH --account=\(ShellQuoting.quote(account))") }
+        return lines
+    }
+
+    /// The batch shell's SIGUSR1 trap: pass `signal` to the job's command (its pid in `variable`),
+    /// wait for it to stop, and requeue the job.
+    static func requeueTrap(forwarding signal: String, to variable: String, saying action: String) -> [String] {
+        [
+            "stop_and_requeue() {",
+            "  echo \"wanlora: SIGUSR1 (time limit or preemption): \(action)\" >&2",
+            "  kill -\(signal) \"$\(variable)\" 2>/dev/null || true",
+            "  wait \"$\(variable)\" || true",
+            "  scontrol requeue \"$SLURM_JOB_ID\"",
+            "  exit 0",
+            "}",
+            "trap stop_and_requeue USR1",
+        ]
     }
 }

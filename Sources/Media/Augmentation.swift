@@ -147,8 +147,9 @@ public struct AugmentationPolicy: Sendable, Equatable {
 
 /// A hash that is the same on every machine and every run (Swift's `Hasher` is seeded per process).
 enum StableHash {
-    static func fnv1a64(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// `start`: the offset basis, or an earlier hash to continue from.
+    static func fnv1a64(_ text: String, from start: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = start
         for byte in text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3

@@ -106,7 +106,7 @@ public struct MediaPreparation: Sendable {
     public func plan(_ inputs: [PrepareInput], journal: PrepareJournal? = nil, progress: ProgressReporter = .silent)
         async throws -> PreparePlan
     {
-        let (sources, duplicates) = PreparePlanner.sources(inputs)
+        let (sources, duplicates) = PreparePlanner.sources(inputs, shard: options.shard)
         let probes = try await ProbeBatch.probe(
             paths: sources.map(\.absolutePath), tools: options.tools, width: options.jobs, journal: journal,
             progress: progress)
@@ -124,7 +124,7 @@ public struct MediaPreparation: Sendable {
         let plan = try await plan(inputs, journal: journal, progress: progress)
         let splits = Array(Set(inputs.map(\.split))).sorted()
         // A manifest left by an earlier run no longer describes the folder once encoding starts.
-        for name in ["manifest.csv", "quarantine.csv", "skipped.csv"] + splits.map({ Self.splitFileName($0) }) {
+        for name in Self.resultFiles(splits: splits) + [ShardRecord.fileName] {
             unlink(outputDirectory + "/" + name)
         }
         let runner = JobRunner(
@@ -168,7 +168,8 @@ public struct MediaPreparation: Sendable {
         var itemsPerSplit: [String: Int] = [:]
         var rejectedPerSplit: [String: Int] = [:]
         for input in inputs {
-            itemsPerSplit[input.split, default: 0] += input.manifest.items.count
+            let owned = input.manifest.items.filter { options.shard?.owns(split: input.split, path: $0.path) ?? true }
+            itemsPerSplit[input.split, default: 0] += owned.count
             rejectedPerSplit[input.split, default: 0] += input.manifest.rejected.count
         }
         var summary = PrepareSummary(
@@ -177,23 +178,77 @@ public struct MediaPreparation: Sendable {
             setAside: setAside, planned: plan.clips.count, report: report, filesWritten: [])
         if !report.interrupted {
             summary.filesWritten = try write(summary, inputs: inputs, splits: splits)
+            if let shard = options.shard {
+                var allItems: [String: Int] = [:]
+                for input in inputs { allItems[input.split, default: 0] += input.manifest.items.count }
+                let record = ShardRecord(
+                    format: ShardRecord.currentFormat, shard: shard.index, shards: shard.count,
+                    plan: PreparePlanner.fingerprint(inputs, options: options),
+                    manifests: inputs.map { $0.split + "=" + PathMath.absolute($0.manifest.source) },
+                    items: itemsPerSplit, allItems: allItems)
+                try record.write(folder: outputDirectory)
+                summary.filesWritten.append(ShardRecord.fileName)
+            }
         }
         return summary
     }
 
+    /// The files a finished run writes (besides clips and rejects): a folder with them is finished.
+    static func resultFiles(splits: [String]) -> [String] {
+        ["manifest.csv", "quarantine.csv", "skipped.csv"] + splits.map { splitFileName($0) }
+    }
+
     /// Writes manifest.csv, SPLIT.csv, quarantine.csv, skipped.csv and rejects-SPLIT.csv.
     func write(_ summary: PrepareSummary, inputs: [PrepareInput], splits: [String]) throws -> [String] {
-        var written: [String] = []
-        func save(_ writer: CSVWriter, _ name: String) throws {
-            let path = outputDirectory + "/" + name
-            do throws(ManifestError) {
-                try writer.write(to: path)
-            } catch {
-                throw MediaError.cannotWrite(path: path, reason: error.problem)
-            }
+        let rows = summary.clips.map {
+            ManifestRow(split: $0.split, line: $0.sourceLine, path: $0.path, fields: $0.fields)
+        }
+        let setAside = summary.setAside.map { item in
+            SetAsideRow(
+                outcome: item.outcome,
+                fields: [
+                    item.sourcePath, item.split, item.manifestPath, String(item.line), item.stage, item.reason,
+                    item.output, item.detail,
+                ])
+        }
+        var written = try Self.writeResults(into: outputDirectory, clips: rows, setAside: setAside, splits: splits)
+        for input in inputs where !input.manifest.rejected.isEmpty {
+            let stem = ((input.manifest.source as NSString).lastPathComponent as NSString).deletingPathExtension
+            let name = "rejects-\(Self.fileSafe(input.split))-\(Self.fileSafe(stem)).csv"
+            try Self.save(RejectsWriter.csv(input.manifest.rejected), to: outputDirectory + "/" + name)
             written.append(name)
         }
-        let ordered = summary.clips.sorted { ($0.split, $0.sourceLine, $0.path) < ($1.split, $1.sourceLine, $1.path) }
+        return written
+    }
+
+    /// One row of manifest.csv with what orders it.
+    struct ManifestRow {
+        var split: String
+        var line: Int
+        var path: String
+        var fields: [String]
+    }
+
+    /// One row of quarantine.csv or skipped.csv (`logHeader`'s fields).
+    struct SetAsideRow {
+        var outcome: SetAsideItem.Outcome
+        var fields: [String]
+    }
+
+    static let logHeader = ["source_path", "split", "manifest", "line", "stage", "reason", "output", "ffmpeg_stderr"]
+
+    /// manifest.csv and SPLIT.csv ordered by split, source line and clip path; quarantine.csv and
+    /// skipped.csv by split, manifest, line and output. The order depends on the rows only, so the
+    /// merge of shards writes the same bytes as one run.
+    static func writeResults(into folder: String, clips: [ManifestRow], setAside: [SetAsideRow], splits: [String])
+        throws -> [String]
+    {
+        var written: [String] = []
+        func save(_ writer: CSVWriter, _ name: String) throws {
+            try Self.save(writer, to: folder + "/" + name)
+            written.append(name)
+        }
+        let ordered = clips.sorted { ($0.split, $0.line, $0.path) < ($1.split, $1.line, $1.path) }
         var all = CSVWriter()
         all.writeRow(PreparedClip.header)
         for clip in ordered { all.writeRow(clip.fields) }
@@ -204,24 +259,26 @@ public struct MediaPreparation: Sendable {
             for clip in ordered where clip.split == split { writer.writeRow(clip.fields) }
             try save(writer, Self.splitFileName(split))
         }
-        let logHeader = ["source_path", "split", "manifest", "line", "stage", "reason", "output", "ffmpeg_stderr"]
+        // split, manifest, line (as a number), output
+        let logOrder: (SetAsideRow) -> (String, String, Int, String) = {
+            ($0.fields[1], $0.fields[2], Int($0.fields[3]) ?? 0, $0.fields[6])
+        }
         for (name, outcome) in [("quarantine.csv", SetAsideItem.Outcome.quarantined), ("skipped.csv", .skipped)] {
             var writer = CSVWriter()
             writer.writeRow(logHeader)
-            for item in summary.setAside where item.outcome == outcome {
-                writer.writeRow([
-                    item.sourcePath, item.split, item.manifestPath, String(item.line), item.stage, item.reason,
-                    item.output, item.detail,
-                ])
-            }
+            let rows = setAside.filter { $0.outcome == outcome }.sorted { logOrder($0) < logOrder($1) }
+            for row in rows { writer.writeRow(row.fields) }
             try save(writer, name)
         }
-        for input in inputs where !input.manifest.rejected.isEmpty {
-            let stem = ((input.manifest.source as NSString).lastPathComponent as NSString).deletingPathExtension
-            let name = "rejects-\(Self.fileSafe(input.split))-\(Self.fileSafe(stem)).csv"
-            try save(RejectsWriter.csv(input.manifest.rejected), name)
-        }
         return written
+    }
+
+    static func save(_ writer: CSVWriter, to path: String) throws(MediaError) {
+        do throws(ManifestError) {
+            try writer.write(to: path)
+        } catch {
+            throw MediaError.cannotWrite(path: path, reason: error.problem)
+        }
     }
 
     /// The augmentation label, plus `pad=N` when the pad rule repeated the last frame N times.

@@ -12,12 +12,14 @@ public struct PrepareOptions: Sendable, Equatable {
     public var jobs: Int
     public var retryFailed: Bool
     public var tools: MediaTools
+    /// Prepare only this shard's items (nil: all of them).
+    public var shard: PrepareShard?
 
     public init(
         target: FrameTarget = .fixed(Resolution(width: 1280, height: 720)), clips: ClipPolicy = ClipPolicy(),
         encode: EncodeSettings = EncodeSettings(), augmentation: AugmentationPolicy = AugmentationPolicy(),
         jobs: Int = 2,
-        retryFailed: Bool = false, tools: MediaTools = MediaTools()
+        retryFailed: Bool = false, tools: MediaTools = MediaTools(), shard: PrepareShard? = nil
     ) {
         self.target = target
         self.clips = clips
@@ -26,6 +28,7 @@ public struct PrepareOptions: Sendable, Equatable {
         self.jobs = jobs
         self.retryFailed = retryFailed
         self.tools = tools
+        self.shard = shard
     }
 }
 
@@ -106,7 +109,11 @@ public struct PreparePlan: Sendable {
 /// Pure planning: manifests and probe results in, jobs out.
 public enum PreparePlanner {
     /// Resolves paths, finds the weight column and drops (with a record) paths repeated within a split.
-    public static func sources(_ inputs: [PrepareInput]) -> (sources: [PrepareSource], duplicates: [SetAsideItem]) {
+    /// With a shard, only its items are returned; duplicates are still found over all items, so an
+    /// item repeated in another shard's share is set aside here exactly as in a run without shards.
+    public static func sources(_ inputs: [PrepareInput], shard: PrepareShard? = nil) -> (
+        sources: [PrepareSource], duplicates: [SetAsideItem]
+    ) {
         var sources: [PrepareSource] = []
         var duplicates: [SetAsideItem] = []
         var seen: [String: (split: String, manifest: String, line: Int)] = [:]
@@ -118,7 +125,9 @@ public enum PreparePlanner {
             for item in input.manifest.items {
                 let absolute = PathMath.absolute(item.path, base: folder)
                 let key = input.split + "\u{1F}" + absolute
+                let owned = shard?.owns(split: input.split, path: item.path) ?? true
                 if let first = seen[key] {
+                    guard owned else { continue }
                     duplicates.append(
                         SetAsideItem(
                             sourcePath: absolute, split: input.split, manifestPath: input.manifest.source,
@@ -129,6 +138,7 @@ public enum PreparePlanner {
                     continue
                 }
                 seen[key] = (input.split, input.manifest.source, item.line)
+                guard owned else { continue }
                 var weight: Double?
                 if let weightIndex, weightIndex < item.fields.count {
                     weight = Double(item.fields[weightIndex].trimmingCharacters(in: .whitespaces))

@@ -113,4 +113,27 @@ public enum SummaryText {
         if !summary.filesWritten.isEmpty { lines.append("wrote " + summary.filesWritten.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
+
+    public static func merge(_ summary: ShardMergeSummary) -> String {
+        var lines = [
+            "merged \(summary.shards) shard\(summary.shards == 1 ? "" : "s") into \(summary.outputDirectory): "
+                + "\(NumberFormat.grouped(summary.clips)) clips of \(NumberFormat.grouped(summary.items)) items"
+        ]
+        for split in summary.itemsPerSplit.keys.sorted() {
+            lines.append(
+                "  \(split): \(NumberFormat.grouped(summary.itemsPerSplit[split] ?? 0)) items → "
+                    + "\(NumberFormat.grouped(summary.clipsPerSplit[split] ?? 0)) clips")
+        }
+        lines.append(
+            "  clips: \(NumberFormat.grouped(summary.linked)) hard-linked, "
+                + "\(NumberFormat.grouped(summary.alreadyInPlace)) already in place, "
+                + "\(NumberFormat.grouped(summary.copied)) copied"
+                + (summary.copied > 0 ? " (a shard folder is on another file system)" : ""))
+        lines.append(
+            "  check: \(NumberFormat.grouped(summary.items)) items = \(NumberFormat.grouped(summary.itemsPrepared)) "
+                + "prepared + \(NumberFormat.grouped(summary.itemsQuarantined)) quarantined + "
+                + "\(NumberFormat.grouped(summary.itemsSkipped)) skipped, each in exactly one shard")
+        lines.append("wrote " + summary.filesWritten.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
 }

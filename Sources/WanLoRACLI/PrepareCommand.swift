@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Launch
 import Manifest
 import Media
 import Support
@@ -29,6 +30,14 @@ struct Prepare: AsyncParsableCommand {
             kill -9 or Ctrl-C: finished clips are kept, half-written ones redone, none duplicated. Files \
             that fail are quarantined and the run goes on.
 
+            Many machines: --shard K/N prepares the K-th of N shares of the items into its own --out \
+            folder (with its own journal: resumable like a whole run); which share an item is in depends \
+            only on its split and its path in the manifest. --merge FOLDER… --out DIR then makes one \
+            prepared folder of them (clips hard-linked, not copied), after checking that every shard of \
+            one plan is there and every item is in exactly one of them. --dry-run --slurm N prints a \
+            script that submits the N shards as a Slurm job array and the merge as a job that waits for \
+            them.
+
             Examples:
               wanlora prepare curated/train.csv curated/val.csv --out prepared
               wanlora prepare train.csv --out prepared480 --resolution 832x480 \\
@@ -36,13 +45,56 @@ struct Prepare: AsyncParsableCommand {
               wanlora prepare train.csv --out prepared --buckets --pixel-budget 921600
               wanlora prepare train.csv --out prepared \\
                   --augment-categories 무형문화유산,유형문화유산 --augment hflip,color,reverse
+              wanlora prepare train.csv val.csv --out prepared/shard-2-of-3 --shard 2/3
+              wanlora prepare --merge prepared/shard-1-of-3 prepared/shard-2-of-3 \\
+                  prepared/shard-3-of-3 --out prepared
+              wanlora prepare train.csv val.csv --out prepared --dry-run --slurm 8 \\
+                  --slurm-time 12:00:00 > prepare-slurm.sh && bash prepare-slurm.sh
             """)
 
-    @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv.")
-    var manifests: [String]
+    @Argument(help: "Manifests (CSV or JSON Lines), e.g. train.csv val.csv (none with --merge).")
+    var manifests: [String] = []
 
-    @Option(help: ArgumentHelp("Output folder (created when missing).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Output folder, created when missing (with --shard: this shard's own folder; with --merge: the merged"
+                + " folder).", valueName: "dir"))
     var out: String = "prepared"
+
+    @Option(
+        help: ArgumentHelp(
+            "Prepare only the K-th of N shares of the items (1 ≤ K ≤ N), e.g. 2/3; each shard needs its own --out.",
+            valueName: "K/N"))
+    var shard: String?
+
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Merge the --out folders of finished shards 1/N … N/N into --out (give no manifests).",
+            valueName: "folders"))
+    var merge: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "With --dry-run: print a bash script that submits N shards as a Slurm job array "
+                + "(shard K into OUT/shard-K-of-N) and the merge into OUT as a job that waits for all of them.",
+            valueName: "N"))
+    var slurm: Int?
+
+    @Option(
+        name: .customLong("slurm-time"),
+        help: ArgumentHelp("--slurm: each job's time limit (#SBATCH --time), e.g. 12:00:00.", valueName: "limit"))
+    var slurmTime: String?
+
+    @Option(
+        name: .customLong("slurm-partition"),
+        help: ArgumentHelp("--slurm: the partition (#SBATCH --partition).", valueName: "name"))
+    var slurmPartition: String?
+
+    @Option(
+        name: .customLong("slurm-account"),
+        help: ArgumentHelp("--slurm: the account charged (#SBATCH --account).", valueName: "name"))
+    var slurmAccount: String?
 
     @Option(
         help: ArgumentHelp("Split name for all clips (default: from each manifest's file name).", valueName: "name"))
@@ -132,6 +184,37 @@ struct Prepare: AsyncParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
+        if !merge.isEmpty {
+            guard manifests.isEmpty else {
+                throw ValidationError(
+                    "--merge reads the shards' folders, not manifests: remove \(manifests.joined(separator: " ")) "
+                        + "(the shards already read them)")
+            }
+            guard shard == nil, !dryRun, slurm == nil else {
+                throw ValidationError("--merge goes alone with --out: drop --shard, --dry-run and --slurm")
+            }
+        } else if manifests.isEmpty {
+            throw ValidationError(
+                "give the manifests to prepare (e.g. train.csv val.csv), or --merge and the shard folders")
+        }
+        if let shard {
+            do throws(ShardError) {
+                _ = try PrepareShard(parsing: shard)
+            } catch {
+                throw ValidationError("\(error.problem); \(error.remedy)")
+            }
+        }
+        if let slurm {
+            guard dryRun else {
+                throw ValidationError("--slurm prints a script and runs nothing: add --dry-run")
+            }
+            guard slurm >= 1 else {
+                throw ValidationError("--slurm \(slurm): the number of shards (array tasks) must be at least 1")
+            }
+            guard shard == nil else {
+                throw ValidationError("--slurm gives each array task its own --shard: drop --shard \(shard ?? "")")
+            }
+        }
         guard let size = Resolution(parsing: resolution) else {
             throw ValidationError("--resolution \(resolution) is not WIDTHxHEIGHT, e.g. 1280x720 or 832x480")
         }
@@ -201,11 +284,18 @@ struct Prepare: AsyncParsableCommand {
                 categories: categories, minimumWeight: augmentWeightAbove,
                 kinds: Set(augmentKindNames.compactMap(AugmentationKind.init(rawValue:))),
                 copies: augmentCopies, seed: seed),
-            jobs: jobs.count, retryFailed: retryFailed, tools: MediaTools(ffmpeg: ffmpeg, ffprobe: ffprobe))
+            jobs: jobs.count, retryFailed: retryFailed, tools: MediaTools(ffmpeg: ffmpeg, ffprobe: ffprobe),
+            shard: shard.flatMap { try? PrepareShard(parsing: $0) })
     }
 
     func run() async throws {
         let style = progress.style
+        if !merge.isEmpty {
+            let merged = try reportingErrors { try ShardMerge(folders: merge, outputDirectory: out).run() }
+            Console.out(SummaryText.merge(merged))
+            if strict && merged.itemsQuarantined > 0 { throw ExitCode(2) }
+            return
+        }
         let summary = try await reportingErrors { () async throws -> PrepareSummary? in
             let reporter = Console.progress(style: style)
             let reader = ManifestReader(mapping: try ColumnMapping(parsing: column))
@@ -216,6 +306,10 @@ struct Prepare: AsyncParsableCommand {
                     PrepareInput(manifest: manifest, split: splitName ?? PrepareInput.splitName(forManifest: path)))
             }
             let preparation = MediaPreparation(outputDirectory: out, options: options)
+            if let slurm {
+                Console.out(slurmScript(shards: slurm, inputs: inputs))
+                return nil
+            }
             if dryRun {
                 let plan = try await preparation.plan(inputs, progress: reporter)
                 Console.out(Self.script(plan, preparation: preparation))
@@ -231,6 +325,55 @@ struct Prepare: AsyncParsableCommand {
         Console.out(SummaryText.prepare(summary))
         if summary.interrupted { throw ExitCode(130) }
         if strict && summary.itemsQuarantined + summary.clipsFailed > 0 { throw ExitCode(2) }
+    }
+
+    /// The script of `--dry-run --slurm N`: this command line, less the options the script sets
+    /// itself, once per shard, and the merge.
+    func slurmScript(shards: Int, inputs: [PrepareInput]) -> String {
+        // -j and --workers: the other spellings of --jobs.
+        let valued: Set<String> = [
+            "--slurm", "--slurm-time", "--slurm-partition", "--slurm-account", "--out", "--jobs", "-j", "--workers",
+        ]
+        let own = valued.union(["--dry-run"])
+        var kept: [String] = []
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = arguments.next() {
+            let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+            guard own.contains(name) else {
+                kept.append(argument)
+                continue
+            }
+            if valued.contains(name) && !argument.contains("=") { _ = arguments.next() }
+        }
+        let program = CommandLine.arguments[0].contains("/") ? PathMath.absolute(CommandLine.arguments[0]) : "wanlora"
+        let folder = { (index: String) in (out as NSString).appendingPathComponent("shard-\(index)-of-\(shards)") }
+        let shardCommand =
+            [program] + kept + [
+                "--shard", ClusterScript.arrayTaskID + "/\(shards)", "--out", folder(ClusterScript.arrayTaskID),
+                "--jobs", String(jobs.count),
+            ]
+        let mergeCommand = [program, "prepare", "--merge"] + (1...shards).map { folder(String($0)) } + ["--out", out]
+        var share = Array(repeating: 0, count: shards)
+        for input in inputs {
+            for item in input.manifest.items {
+                share[PrepareShard.number(split: input.split, path: item.path, count: shards) - 1] += 1
+            }
+        }
+        let items = share.reduce(0, +)
+        let comments = [
+            "wanlora prepare on Slurm: \(NumberFormat.grouped(items)) items in \(shards) shards "
+                + "(\(share.map { NumberFormat.grouped($0) }.joined(separator: ", ")) items), one per array task, "
+                + "each with \(jobs.count) CPUs; then the merge into \(out).",
+            "Save it (e.g. prepare-slurm.sh) and run `bash prepare-slurm.sh` where sbatch works. A shard that fails",
+            "leaves the merge pending: run its command again by hand (it resumes), then the merge line below.",
+        ]
+        return ClusterScript.shardArray(
+            jobName: "wanlora-prepare", shards: shards, cpusPerTask: jobs.count,
+            workingDirectory: FileManager.default.currentDirectoryPath, shardCommand: shardCommand,
+            mergeCommand: mergeCommand,
+            settings: SlurmSettings(
+                time: slurmTime, partition: slurmPartition, account: slurmAccount, signalLeadSeconds: 60),
+            comments: comments)
     }
 
     /// A shell script with one ffmpeg command per clip, writing straight to the final names.

@@ -210,6 +210,72 @@ import Testing
         #expect(one.contains("srun --export=ALL python3 -m wanlora_engine train --config c.json &\n"))
         #expect(one.contains("#SBATCH --requeue\n") && one.contains("#SBATCH --signal=B:USR1@150\n"))
     }
+    /// `prepare --dry-run --slurm`: a job array of the shards, then the merge after all of them.
+    @Test func shardArrayScriptSubmitsTheShardsAndAMergeThatWaitsForThem() {
+        let task = ClusterScript.arrayTaskID
+        let script = ClusterScript.shardArray(
+            jobName: "wanlora-prepare", shards: 3, cpusPerTask: 16, workingDirectory: "/data/my run",
+            shardCommand: [
+                "wanlora", "prepare", "train.csv", "--shard", task + "/3", "--out", "out/shard-\(task)-of-3",
+            ],
+            mergeCommand: [
+                "wanlora", "prepare", "--merge", "out/shard-1-of-3", "out/shard-2-of-3", "out/shard-3-of-3",
+            ],
+            settings: SlurmSettings(time: "12:00:00", account: "proj 7", signalLeadSeconds: 60),
+            comments: ["3 shards"])
+        #expect(
+            script == """
+                #!/bin/bash
+                # 3 shards
+                set -euo pipefail
+                shards=$(sbatch --parsable <<'WANLORA_SHARDS'
+                #!/bin/bash
+                #SBATCH --job-name=wanlora-prepare
+                #SBATCH --array=1-3
+                #SBATCH --ntasks=1
+                #SBATCH --cpus-per-task=16
+                #SBATCH --chdir='/data/my run'
+                #SBATCH --export=ALL
+                #SBATCH --requeue
+                #SBATCH --open-mode=append
+                #SBATCH --signal=B:USR1@60
+                #SBATCH --time=12:00:00
+                #SBATCH --account='proj 7'
+                set -euo pipefail
+                echo "wanlora: shard $SLURM_ARRAY_TASK_ID of 3, job $SLURM_JOB_ID, start ${SLURM_RESTART_COUNT:-0}" >&2
+                stop_and_requeue() {
+                  echo "wanlora: SIGUSR1 (time limit or preemption): stopping the shard (finished work is kept), \
+                then requeueing" >&2
+                  kill -TERM "$preparing" 2>/dev/null || true
+                  wait "$preparing" || true
+                  scontrol requeue "$SLURM_JOB_ID"
+                  exit 0
+                }
+                trap stop_and_requeue USR1
+                wanlora prepare train.csv --shard "$SLURM_ARRAY_TASK_ID"/3 --out out/shard-"$SLURM_ARRAY_TASK_ID"-of-3 &
+                preparing=$!
+                wait "$preparing"
+                WANLORA_SHARDS
+                )
+                shards=${shards%%;*}
+                merge=$(sbatch --parsable --dependency=afterok:"$shards" <<'WANLORA_MERGE'
+                #!/bin/bash
+                #SBATCH --job-name=wanlora-prepare-merge
+                #SBATCH --ntasks=1
+                #SBATCH --cpus-per-task=1
+                #SBATCH --chdir='/data/my run'
+                #SBATCH --export=ALL
+                #SBATCH --time=12:00:00
+                #SBATCH --account='proj 7'
+                set -euo pipefail
+                exec wanlora prepare --merge out/shard-1-of-3 out/shard-2-of-3 out/shard-3-of-3
+                WANLORA_MERGE
+                )
+                echo "wanlora: shards: job array $shards (3 tasks); merge: job ${merge%%;*}, when every shard has \
+                succeeded" >&2
+
+                """)
+    }
 }
 
 @Suite struct LaunchEnvironmentTests {
