@@ -94,7 +94,8 @@ public enum EvaluationReport {
         body += "<h2>Metrics per category</h2>"
         let rows = table(metrics)
         body +=
-            "<div class=\"scroll\" lang=\"ko\"><table><thead><tr>" + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined()
+            "<div class=\"scroll\" lang=\"ko\"><table><thead><tr>"
+            + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined()
             + "</tr></thead><tbody>"
         for (index, row) in rows.dropFirst().enumerated() {
             let overall = index == rows.count - 2

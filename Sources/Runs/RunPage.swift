@@ -48,11 +48,15 @@ public enum RunPage {
         if let status {
             facts.append("state \(status.state.rawValue)")
             if let step = status.step {
-                facts.append("step \(NumberFormat.grouped(step))" + (status.totalSteps.map { " of " + NumberFormat.grouped($0) } ?? ""))
+                facts.append(
+                    "step \(NumberFormat.grouped(step))"
+                        + (status.totalSteps.map { " of " + NumberFormat.grouped($0) } ?? ""))
             }
             if let updated = status.updated { facts.append("last event \(esc(updated))") }
         }
-        if let started { facts.append("\(esc(started.deviceName)) × \(started.worldSize), engine \(esc(started.engineVersion))") }
+        if let started {
+            facts.append("\(esc(started.deviceName)) × \(started.worldSize), engine \(esc(started.engineVersion))")
+        }
         if let plan {
             facts.append(
                 "\(NumberFormat.grouped(plan.trainSamples)) training and \(NumberFormat.grouped(plan.valSamples)) "
@@ -66,12 +70,16 @@ public enum RunPage {
         let gib: (Double) -> String = { NumberFormat.decimal($0 / Double(1 << 30), 2) + " GiB" }
         body += figure(
             "Training loss (the engine's average since its previous step event)",
-            [("both experts", series(\.loss)), ("high-noise expert", series(\.lossHigh)),
-             ("low-noise expert", series(\.lossLow))], yText: digits, absent: "the step events carry no loss")
+            [
+                ("both experts", series(\.loss)), ("high-noise expert", series(\.lossHigh)),
+                ("low-noise expert", series(\.lossLow)),
+            ], yText: digits, absent: "the step events carry no loss")
         body += figure(
             "Validation loss at the fixed timesteps (\(orderedEvals.count) evaluations)",
-            [("all timesteps", evalSeries(\.valLoss)), ("high-noise expert", evalSeries(\.valLossHigh)),
-             ("low-noise expert", evalSeries(\.valLossLow))], yText: digits,
+            [
+                ("all timesteps", evalSeries(\.valLoss)), ("high-noise expert", evalSeries(\.valLossHigh)),
+                ("low-noise expert", evalSeries(\.valLossLow)),
+            ], yText: digits,
             absent: "no eval events (no validation split, or no evaluation reached yet)")
         let timesteps = Set(orderedEvals.flatMap(\.lossesByTimestep.keys)).sorted {
             (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1)
@@ -92,9 +100,11 @@ public enum RunPage {
             absent: "the step events carry no learning rate")
         body += figure(
             "Memory (peak since the previous step event)",
-            [("GPU peak", series { $0.gpuMemoryPeakBytes.map(Double.init) }),
-             ("GPU allocated", series { $0.gpuMemoryAllocatedBytes.map(Double.init) }),
-             ("host peak", series { Double($0.hostMemoryPeakBytes) })], yText: gib,
+            [
+                ("GPU peak", series { $0.gpuMemoryPeakBytes.map(Double.init) }),
+                ("GPU allocated", series { $0.gpuMemoryAllocatedBytes.map(Double.init) }),
+                ("host peak", series { Double($0.hostMemoryPeakBytes) }),
+            ], yText: gib,
             absent: "the step events carry no memory figures")
         body += figure(
             "Throughput (samples per second)", [("samples/s", series { $0.samplesPerSecond })],

@@ -97,7 +97,8 @@ public enum SVGChart {
         else { return nil }
         let xSpan = xMax > xMin ? xMax - xMin : 1
         // A flat series is drawn in the middle of a ±5% (or ±1) band around its value.
-        let (low, high) = yMax > yMin ? (yMin, yMax) : (yMin - max(abs(yMin) * 0.05, 1), yMax + max(abs(yMax) * 0.05, 1))
+        let (low, high) =
+            yMax > yMin ? (yMin, yMax) : (yMin - max(abs(yMin) * 0.05, 1), yMax + max(abs(yMax) * 0.05, 1))
         let frame = Frame(left: 62, legendNames: drawn.map(\.element.name))
         var svg = header(height: frame.height)
         svg += frame.axes(
@@ -108,8 +109,9 @@ public enum SVGChart {
                 NumberFormat.grouped(Int((xMin + xSpan * fraction).rounded())), anchor: anchor, size: numberSize)
         }
         for (index, entry) in drawn {
-            let points = entry.points.map {
-                "\(fmt(frame.left + frame.plotWidth * ($0.x - xMin) / xSpan)),\(fmt(frame.y(($0.y - low) / (high - low))))"
+            let points = entry.points.map { point in
+                let x = frame.left + frame.plotWidth * (point.x - xMin) / xSpan
+                return "\(fmt(x)),\(fmt(frame.y((point.y - low) / (high - low))))"
             }
             let colour = palette[index % palette.count]
             svg +=
@@ -191,7 +193,8 @@ public enum SVGChart {
     /// Approximate width of `text` at `size`: Hangul, CJK and full-width characters one em, others 0.6 em.
     static func textWidth(_ text: String, size: Double) -> Double {
         text.unicodeScalars.reduce(0) { total, scalar in
-            let wide = (0x1100...0x11FF).contains(scalar.value) || (0x2E80...0xA4CF).contains(scalar.value)
+            let wide =
+                (0x1100...0x11FF).contains(scalar.value) || (0x2E80...0xA4CF).contains(scalar.value)
                 || (0xAC00...0xD7A3).contains(scalar.value) || (0xF900...0xFAFF).contains(scalar.value)
                 || (0xFF00...0xFF60).contains(scalar.value)
             return total + (wide ? size : size * 0.6)

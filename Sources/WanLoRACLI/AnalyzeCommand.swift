@@ -1,12 +1,13 @@
 import ArgumentParser
-import struct Config.WanLoRAConfig
-import enum Config.ConfigLoader
-import typealias Config.AnalyzeSettings
 import Foundation
 import Manifest
 import Reports
 import Statistics
 import Support
+
+import typealias Config.AnalyzeSettings
+import enum Config.ConfigLoader
+import struct Config.WanLoRAConfig
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(

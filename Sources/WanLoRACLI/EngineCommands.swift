@@ -456,7 +456,8 @@ struct RunsCommand: ParsableCommand {
             } catch {
                 throw GeneralError(
                     "cannot write the run page \(path): \(error.localizedDescription)",
-                    remedy: "make the run folder writable, or copy the run elsewhere and run `wanlora runs --html` there")
+                    remedy:
+                        "make the run folder writable, or copy the run elsewhere and run `wanlora runs --html` there")
             }
             if !json { Console.out("wrote \(path)") }
         }

@@ -71,7 +71,9 @@ import Testing
             try ConfigLoader.parse(toml: "[analyze]\nmorpheme_unit = \"sentence\"")
         }
         #expect(unit.key == "analyze.morpheme_unit" && unit.remedy.contains("\"word\", \"caption\""), "\(unit)")
-        let words = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[analyze]\ntemplate_words = 0") }
+        let words = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[analyze]\ntemplate_words = 0")
+        }
         #expect(words.key == "analyze.template_words")
     }
 

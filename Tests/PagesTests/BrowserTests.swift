@@ -23,7 +23,8 @@ struct BrowserTests {
         let folder = try PageFixtures.writeAll().folder
         let noKorean = try Chromium.configWithoutKoreanFonts(in: folder)
         // The reference for tofu: as many unassigned code points (U+0378, no font has a glyph) as Hangul.
-        let tofu = String(repeating: "\u{378}", count: 3) + " " + String(repeating: "\u{378}", count: 2) + " "
+        let tofu =
+            String(repeating: "\u{378}", count: 3) + " " + String(repeating: "\u{378}", count: 2) + " "
             + String(repeating: "\u{378}", count: 2) + "/" + String(repeating: "\u{378}", count: 2) + " "
             + String(repeating: "\u{378}", count: 6)
         func render(_ text: String, _ name: String, fonts: URL?) throws -> Data {

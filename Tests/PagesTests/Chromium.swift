@@ -72,7 +72,8 @@ enum Chromium {
               for (const svg of document.querySelectorAll('svg')) {
                 charts++;
                 const box = svg.getBoundingClientRect();
-                if (box.right > vw + 0.5 || box.left < -0.5) cut.push(Math.round(box.left) + '..' + Math.round(box.right));
+                if (box.right > vw + 0.5 || box.left < -0.5)
+                  cut.push(Math.round(box.left) + '..' + Math.round(box.right));
                 const scale = box.width / svg.viewBox.baseVal.width;
                 for (const text of svg.querySelectorAll('text'))
                   smallest = Math.min(smallest, parseFloat(getComputedStyle(text).fontSize) * scale);
@@ -104,7 +105,8 @@ enum Chromium {
 
     static func browse(_ page: URL, width: Int, height: Int, fontConfig: URL?, _ extra: [String]) throws -> String {
         guard let executable else { throw ChromiumError(what: "no chromium") }
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("wanlora-chromium-\(UUID().uuidString)")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wanlora-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
         var environment = ProcessInfo.processInfo.environment
         if let fontConfig { environment["FONTCONFIG_FILE"] = fontConfig.path }
@@ -128,7 +130,8 @@ enum Chromium {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ChromiumError(what: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+            throw ChromiumError(
+                what: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
         }
         return String(decoding: data, as: UTF8.self)
     }

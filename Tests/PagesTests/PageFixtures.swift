@@ -58,7 +58,8 @@ enum PageFixtures {
             [
                 NamedManifest(
                     name: "train", role: .split, manifest: manifest(train, "train.csv"), captionNumbers: trainNumbers),
-                NamedManifest(name: "val", role: .split, manifest: manifest(val, "val.csv"), captionNumbers: valNumbers),
+                NamedManifest(
+                    name: "val", role: .split, manifest: manifest(val, "val.csv"), captionNumbers: valNumbers),
             ], generator: "wanlora test", morphemes: morphemes)
     }
 
@@ -87,7 +88,8 @@ enum PageFixtures {
             try JSONSerialization.data(withJSONObject: object).write(to: videos.appendingPathComponent("\(id).json"))
             try Data(
                 ("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 48\"><rect width=\"64\" height=\"48\" "
-                    + "fill=\"\(colour)\"/><circle cx=\"40\" cy=\"20\" r=\"9\" fill=\"#fff\" opacity=\".7\"/></svg>").utf8
+                    + "fill=\"\(colour)\"/><circle cx=\"40\" cy=\"20\" r=\"9\" fill=\"#fff\" opacity=\".7\"/></svg>")
+                    .utf8
             ).write(to: videos.appendingPathComponent("\(id).svg"))
         }
         sidecars = SampleGallery.sidecars(folder: folder.path).sidecars

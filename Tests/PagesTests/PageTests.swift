@@ -13,15 +13,20 @@ private func svgTags(_ html: String) -> [Substring] {
 private func allPages() throws -> [(String, String)] {
     [
         ("report", HTMLReport.render(PageFixtures.report())),
-        ("gallery", try PageFixtures.gallery(in: FileManager.default.temporaryDirectory.appendingPathComponent(
-            "wanlora-gallery-\(UUID().uuidString)"))),
+        (
+            "gallery",
+            try PageFixtures.gallery(
+                in: FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "wanlora-gallery-\(UUID().uuidString)"))
+        ),
         ("evaluation", try PageFixtures.evaluation()), ("run", try PageFixtures.run()),
     ]
 }
 
 @Suite struct PageTextTests {
     @Test func markdownCodeSpansBecomeCodeElements() {
-        #expect(HTMLText.inline("run `wanlora prepare` on `val`") == "run <code>wanlora prepare</code> on <code>val</code>")
+        #expect(
+            HTMLText.inline("run `wanlora prepare` on `val`") == "run <code>wanlora prepare</code> on <code>val</code>")
         #expect(HTMLText.inline("`a<b>` & c") == "<code>a&lt;b&gt;</code> &amp; c")
         #expect(HTMLText.inline("one ` backtick") == "one ` backtick")
         #expect(HTMLText.inline("`x` and ` open") == "<code>x</code> and ` open")
@@ -78,7 +83,9 @@ private func allPages() throws -> [(String, String)] {
         // The y axis of the loss chart: the lowest and highest of the three series.
         let low = (0.4 + 1.2 * exp(-60.0 / 20)) * 0.95
         let high = (0.4 + 1.2 * exp(-1.0 / 20)) * 1.1
-        #expect(html.contains(">\(NumberFormat.decimal(low, 4))</text>") && html.contains(">\(NumberFormat.decimal(high, 4))</text>"))
+        #expect(
+            html.contains(">\(NumberFormat.decimal(low, 4))</text>")
+                && html.contains(">\(NumberFormat.decimal(high, 4))</text>"))
     }
 
     @Test func namesWhatTheEventsDoNotCarry() throws {

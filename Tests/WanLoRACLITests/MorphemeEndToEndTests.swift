@@ -92,8 +92,11 @@ struct MorphemeEndToEndTests {
         func analyze(_ extra: [String]) throws -> (json: [String: Any], markdown: String) {
             let out = folder.appendingPathComponent("report-\(UUID().uuidString)").path
             let result = try BinaryRunner.run(
-                ["analyze", all, "--out", out, "--quiet", "--config", config.path, "--engine-python", Self.enginePython,
-                 "--morpheme-workers", "1"] + extra)
+                [
+                    "analyze", all, "--out", out, "--quiet", "--config", config.path, "--engine-python",
+                    Self.enginePython,
+                    "--morpheme-workers", "1",
+                ] + extra)
             #expect(result.status == 0, "\(result.stderr)")
             let data = try Data(contentsOf: URL(fileURLWithPath: "\(out)/report.json"))
             return (
