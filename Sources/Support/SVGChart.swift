@@ -99,7 +99,7 @@ public enum SVGChart {
         // A flat series is drawn in the middle of a ±5% (or ±1) band around its value.
         let (low, high) =
             yMax > yMin ? (yMin, yMax) : (yMin - max(abs(yMin) * 0.05, 1), yMax + max(abs(yMax) * 0.05, 1))
-        let frame = Frame(left: 62, legendNames: drawn.map(\.element.name))
+        let frame = Frame(left: 72, legendNames: drawn.map(\.element.name))
         var svg = header(height: frame.height)
         svg += frame.axes(
             yLabels: [0.0, 0.5, 1.0].map { ($0, yText(low + (high - low) * $0)) }, xTitle: xTitle)
