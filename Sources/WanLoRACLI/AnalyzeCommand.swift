@@ -66,7 +66,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "Output folder for report.md, report.html, report.json and rejects files.")
     var out: String = "report"
 
-    @Option(help: "How many of the most frequent words to list (default 20).")
+    @Option(help: "How many of the most frequent words to list (default \(AnalyzeSettings.defaults.topWords)).")
     var topWords: Int?
 
     @Option(help: "Captions longer than this many characters are counted as over the limit.")

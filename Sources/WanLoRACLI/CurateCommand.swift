@@ -230,7 +230,7 @@ struct Curate: AsyncParsableCommand {
                 // The same analysis as `analyze --morphemes`: distinct captions through Kiwi, then the flags.
                 let pass = try MorphemePass(
                     folder: (out as NSString).appendingPathComponent("morphemes"),
-                    options: morphemeOptions.resolved(over: WanLoRAConfig(preset: .h100).analyze))
+                    options: morphemeOptions.resolved(over: .defaults))
                 let numbers = manifest.items.map { pass.captions.number(of: $0.caption) }
                 let (analysed, _) = try pass.analyse(progress: progress, topWords: 0)
                 templateFlags =

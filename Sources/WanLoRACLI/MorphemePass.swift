@@ -20,13 +20,15 @@ struct MorphemeAnalysisOptions: ParsableArguments {
     @Option(
         name: .customLong("template-words"),
         help: ArgumentHelp(
-            "A caption's template key: the set of its first N distinct content words (default 5).", valueName: "N"))
+            "A caption's template key: the set of its first N distinct content words (default "
+                + "\(AnalyzeSettings.defaults.templateWords)).", valueName: "N"))
     var templateWords: Int?
 
     @Option(
         name: .customLong("template-threshold"),
         help: ArgumentHelp(
-            "Captions whose key is shared by more than N captions of the dataset are template captions (default 10).",
+            "Captions whose key is shared by more than N captions of the dataset are template captions (default "
+                + "\(AnalyzeSettings.defaults.templateThreshold)).",
             valueName: "N"))
     var templateThreshold: Int?
 
@@ -77,6 +79,11 @@ struct MorphemeSettings: Equatable {
     func options(topWords: Int) -> MorphemeOptions {
         MorphemeOptions(topWords: topWords, templateWords: templateWords, templateThreshold: templateThreshold)
     }
+}
+
+extension AnalyzeSettings {
+    /// The registry's defaults (the h100 preset's; no preset changes them).
+    static var defaults: AnalyzeSettings { WanLoRAConfig(preset: .h100).analyze }
 }
 
 /// One run of the engine's morpheme analysis over the distinct captions collected in `folder`:
