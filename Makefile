@@ -16,7 +16,7 @@ SWIFT_FORMAT ?= $(SWIFT) format
 SWIFT_FILES := Sources Tests Package.swift
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-.PHONY: build test lint format demo deps-media deps-sqlite deps-engine swift-test engine-test generated
+.PHONY: build test lint format demo deps-media deps-sqlite deps-engine deps-pages swift-test engine-test generated
 .PHONY: bench bench-curate clean
 
 build: deps-sqlite
@@ -36,12 +36,21 @@ deps-media:
 	  $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) ffmpeg; \
 	fi
 
+# Headless Chromium and Korean fonts: PagesTests render the HTML pages as a browser on a stock machine does
+# (Korean glyphs, a 390-pixel phone); installed from Debian when missing.
+deps-pages:
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=ko family 2>/dev/null | grep -q .; then \
+	  echo "installing chromium and fonts-noto-cjk (apt-get)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) chromium fonts-noto-cjk; \
+	fi
+
 # The engine's Python environment (engine/.venv), created when missing.
 deps-engine:
 	@if [ -f engine/pyproject.toml ]; then $(MAKE) -s -C engine venv PYTHON=$(PYTHON); fi
 
-# deps-engine: the end-to-end tests of `wanlora cache`/`train`/`sample` run the real engine (engine/.venv).
-swift-test: deps-media deps-sqlite deps-engine
+# deps-engine: the end-to-end tests of `wanlora cache`/`train`/`sample` run the real engine (engine/.venv);
+# deps-pages: PagesTests open the pages in headless Chromium.
+swift-test: deps-media deps-sqlite deps-engine deps-pages
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -90,6 +90,10 @@ let package = Package(
         .testTarget(
             name: "CurationTests", dependencies: ["Curation", "Manifest", "Statistics", "DemoData", "Support"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Config", "Support"]),
+        // The four HTML pages in headless Chromium: Korean glyphs, phone widths, code spans; screenshots.
+        .testTarget(
+            name: "PagesTests",
+            dependencies: ["Reports", "Statistics", "Manifest", "Sampling", "Evaluation", "Runs", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -362,6 +362,26 @@ public struct EvalKeys: KeySet {
         "Pairs of generated videos per category for LPIPS diversity.")
 }
 
+/// `wanlora analyze --config FILE` (and curate's template flag): the Korean morpheme analysis. The other
+/// commands ignore this section.
+public struct AnalyzeKeys: KeySet {
+    public static let section = "analyze"
+    public static let keys = AnalyzeKeys()
+    public let morphemes = Key(
+        "morphemes", false, .any, "Korean morpheme statistics with Kiwi beside the space-split ones (`--morphemes`).")
+    // Measured on the demo captions (docs/BENCHMARKS.md): word is about twice as fast, caption exact.
+    public let morphemeUnit = Key(
+        "morpheme_unit", MorphemeUnit.word, .any,
+        "word: each distinct word analysed alone (faster, approximate: no context across words); caption: "
+            + "each caption whole (exact).")
+    public let templateWords = Key(
+        "template_words", 5, .range(1...1000), "A caption's template key: the set of its first N content words.")
+    public let templateThreshold = Key(
+        "template_threshold", 10, .range(1...100_000_000),
+        "Captions whose key more than this many captions of the dataset share are template captions.")
+    public let topWords = Key("top_words", 20, .range(0...100_000), "How many of the most frequent words to list.")
+}
+
 // MARK: - Rules of the array keys
 
 extension Rule where Value == [String] {
@@ -420,7 +440,7 @@ public enum ConfigKeys {
     /// Section names in the order a file lists them.
     public static let sections = [
         RunKeys.section, DataKeys.section, ModelKeys.section, LoRAKeys.section, TrainingKeys.section,
-        CacheKeys.section, HardwareKeys.section, SampleKeys.section, EvalKeys.section,
+        CacheKeys.section, HardwareKeys.section, SampleKeys.section, EvalKeys.section, AnalyzeKeys.section,
     ]
 
     /// Every key, grouped by section in `sections` order.
@@ -430,6 +450,7 @@ public enum ConfigKeys {
             (LoRAKeys.section, LoRAKeys.list), (TrainingKeys.section, TrainingKeys.list),
             (CacheKeys.section, CacheKeys.list), (HardwareKeys.section, HardwareKeys.list),
             (SampleKeys.section, SampleKeys.list), (EvalKeys.section, EvalKeys.list),
+            (AnalyzeKeys.section, AnalyzeKeys.list),
         ]
         return lists.flatMap { section, keys in keys.map { ConfigKeyEntry(section: section, key: $0) } }
     }()

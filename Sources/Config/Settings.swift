@@ -18,6 +18,7 @@ public struct WanLoRAConfig: Sendable, Equatable {
     public var hardware: HardwareSettings
     public var sample: SampleSettings
     public var eval: EvalSettings
+    public var analyze: AnalyzeSettings
 
     /// Every key as `preset` sets it.
     public init(preset: Preset) {
@@ -31,6 +32,7 @@ public struct WanLoRAConfig: Sendable, Equatable {
         hardware = .init(preset: preset)
         sample = .init(preset: preset)
         eval = .init(preset: preset)
+        analyze = .init(preset: preset)
     }
 
     /// The values of the section named `section` (one of `ConfigKeys.sections`), by TOML key name.
@@ -46,6 +48,7 @@ public struct WanLoRAConfig: Sendable, Equatable {
             case HardwareKeys.section: hardware.values
             case SampleKeys.section: sample.values
             case EvalKeys.section: eval.values
+            case AnalyzeKeys.section: analyze.values
             default: preconditionFailure("no section \(section)")
             }
         }
@@ -60,6 +63,7 @@ public struct WanLoRAConfig: Sendable, Equatable {
             case HardwareKeys.section: hardware.values = newValue
             case SampleKeys.section: sample.values = newValue
             case EvalKeys.section: eval.values = newValue
+            case AnalyzeKeys.section: analyze.values = newValue
             default: preconditionFailure("no section \(section)")
             }
         }
@@ -84,6 +88,8 @@ public typealias HardwareSettings = ConfigSection<HardwareKeys>
 public typealias SampleSettings = ConfigSection<SampleKeys>
 /// Evaluation settings (docs/evaluate.md).
 public typealias EvalSettings = ConfigSection<EvalKeys>
+/// `wanlora analyze`'s Korean morpheme analysis.
+public typealias AnalyzeSettings = ConfigSection<AnalyzeKeys>
 
 extension ConfigSection where Keys == DataKeys {
     /// `cache_dir`, or the folder derived from the clip shape when it is empty
@@ -124,6 +130,13 @@ extension ConfigSection where Keys == HardwareKeys {
 }
 
 /// Backbone of the LPIPS metric.
+/// What Kiwi analyses at once: each distinct space-separated word alone (fast, without context across words),
+/// or each caption whole (exact).
+public enum MorphemeUnit: String, Sendable, Codable, CaseIterable, ConfigChoice {
+    case word
+    case caption
+}
+
 public enum LPIPSNet: String, Sendable, Codable, CaseIterable, ConfigChoice {
     case alex
     case vgg

@@ -82,7 +82,7 @@ public enum EvaluationReport {
             for warning in metrics.warnings {
                 body +=
                     "<li><span class=\"badge\">\(HTMLText.escape(warning.code))</span> "
-                    + "\(HTMLText.escape(warning.message))</li>"
+                    + "\(HTMLText.inline(warning.message))</li>"
             }
             for skipped in inputs.skipped {
                 body +=
@@ -94,7 +94,8 @@ public enum EvaluationReport {
         body += "<h2>Metrics per category</h2>"
         let rows = table(metrics)
         body +=
-            "<div class=\"scroll\"><table><thead><tr>" + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined()
+            "<div class=\"scroll\" lang=\"ko\"><table><thead><tr>"
+            + rows[0].map { "<th>\(HTMLText.escape($0))</th>" }.joined()
             + "</tr></thead><tbody>"
         for (index, row) in rows.dropFirst().enumerated() {
             let overall = index == rows.count - 2
@@ -130,7 +131,7 @@ public enum EvaluationReport {
         ]
         for (title, generated, reference) in charts where groups.contains(where: { generated($0) != nil }) {
             body +=
-                "<figure><figcaption>\(HTMLText.escape(title))</figcaption>"
+                "<figure lang=\"ko\"><figcaption lang=\"en\">\(HTMLText.escape(title))</figcaption>"
                 + barChart(
                     labels: groups.map { $0.category ?? "all" }, generated: groups.map(generated),
                     reference: groups.map(reference))
@@ -162,8 +163,8 @@ public enum EvaluationReport {
             name="viewport" content="width=device-width, initial-scale=1">
             <title>wanlora evaluation</title>
             <style>
-            body{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem;color:#222}
-            .meta,.note{color:#555;font-size:.9rem} code{font-size:.85rem}
+            body{font-family:\(HTMLText.fontFamily);max-width:1100px;margin:auto;padding:1rem;color:#222}
+            .meta,.note{color:#555;font-size:.9rem;overflow-wrap:anywhere} code{font-size:.85rem}
             table{border-collapse:collapse;font-size:.9rem} th,td{padding:.3rem \
             .6rem;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
             th:first-child{text-align:left} tr.overall{font-weight:bold;background:#f4f4f4} .scroll{overflow-x:auto}
@@ -176,35 +177,13 @@ public enum EvaluationReport {
             """
     }
 
-    /// Horizontal bars, one row per label, generated in blue and reference (when given) in grey.
+    /// Horizontal bars, one group per label: the generated videos' value and the reference's (when given).
     static func barChart(labels: [String], generated: [Double?], reference: [Double?]) -> String {
-        let values = (generated + reference).compactMap { $0 }.filter(\.isFinite)
-        let maximum = max(values.map(abs).max() ?? 1, 1e-12)
-        let hasReference = reference.contains { $0 != nil }
-        let rowHeight = hasReference ? 30.0 : 18.0
-        let labelWidth = 150.0
-        let barWidth = 520.0
-        let height = Double(labels.count) * rowHeight + 10
-        var svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" "
-            + "width=\"\(Int(labelWidth + barWidth + 90))\" height=\"\(Int(height))\" role=\"img\">"
-        for (index, label) in labels.enumerated() {
-            let y = Double(index) * rowHeight + 5
-            svg +=
-                "<text x=\"\(Int(labelWidth - 6))\" y=\"\(Int(y + 12))\" "
-                + "text-anchor=\"end\" font-size=\"12\">\(HTMLText.escape(label))</text>"
-            for (offset, value, colour) in [(0.0, generated[index], "#3b6fd4"), (13.0, reference[index], "#aaaaaa")] {
-                guard let value, value.isFinite else { continue }
-                let width = max(abs(value) / maximum * barWidth, 1)
-                svg +=
-                    "<rect x=\"\(Int(labelWidth))\" y=\"\(Int(y + offset))\" "
-                    + "width=\"\(Int(width))\" height=\"11\" fill=\"\(colour)\"/>"
-                svg +=
-                    "<text x=\"\(Int(labelWidth + width + 4))\" y=\"\(Int(y + offset + 10))\" "
-                    + "font-size=\"11\">\(NumberFormat.decimal(value, value >= 100 ? 1 : 3))</text>"
-            }
+        var series = [SVGChart.Series(name: "generated", values: generated)]
+        if reference.contains(where: { $0 != nil }) { series.append(.init(name: "reference", values: reference)) }
+        return SVGChart.groupedBars(labels: labels, series: series) {
+            NumberFormat.decimal($0, abs($0) >= 100 ? 1 : 3)
         }
-        return svg + "</svg>"
     }
 
     /// Terminal columns of `text`: Hangul, CJK ideographs and full-width forms take two (category names

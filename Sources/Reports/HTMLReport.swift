@@ -19,7 +19,7 @@ public enum HTMLReport {
         for finding in report.findings {
             body +=
                 "<li class=\"\(finding.severity.rawValue)\"><span "
-                + "class=\"badge\">\(finding.severity.rawValue)</span> \(esc(finding.message))"
+                + "class=\"badge\">\(finding.severity.rawValue)</span> \(HTMLText.inline(finding.message))"
             if !finding.examples.isEmpty {
                 body +=
                     "<details><summary>examples</summary><ul>"
@@ -37,7 +37,7 @@ public enum HTMLReport {
                 labels: ["images", "videos"],
                 series: report.datasets.map {
                     .init(name: $0.name, values: [$0.mediaTypes.images.share, $0.mediaTypes.videos.share])
-                }))
+                }, value: share))
         let resolutionLabels = topLabels(report.datasets.map(\.resolutions.distribution), limit: 5)
         body += figure(
             "Resolutions (share of items)",
@@ -49,7 +49,7 @@ public enum HTMLReport {
                         values: resolutionLabels.map { label in
                             data.resolutions.distribution.first { $0.label == label }?.share ?? 0
                         })
-                }))
+                }, value: share))
         let categoryLabels = topLabels(report.datasets.map(\.categories.distribution), limit: 50)
         body += figure(
             "Categories (share of items)",
@@ -61,7 +61,7 @@ public enum HTMLReport {
                         values: categoryLabels.map { label in
                             data.categories.distribution.first { $0.label == label }?.share ?? 0
                         })
-                }))
+                }, value: share))
         if let first = report.datasets.first(where: {
             !$0.durations.histogram.isEmpty && $0.durations.seconds.count > 0
         }) {
@@ -92,7 +92,7 @@ public enum HTMLReport {
                 "Top words in \(data.name) (occurrences)",
                 SVGChart.groupedBars(
                     labels: top.map(\.word), series: [.init(name: data.name, values: top.map { Double($0.count) })],
-                    percent: false))
+                    value: { NumberFormat.grouped(Int($0)) }))
         }
         if report.comparisons.count > 0 {
             body += figure(
@@ -103,7 +103,7 @@ public enum HTMLReport {
                         .init(name: "category", values: report.comparisons.map { $0.categoryTVD ?? 0 }),
                         .init(name: "media type", values: report.comparisons.map { $0.mediaTypeTVD ?? 0 }),
                         .init(name: "resolution", values: report.comparisons.map { $0.resolutionTVD ?? 0 }),
-                    ]))
+                    ], value: share))
         }
 
         for table in ReportTables.all(report) {
@@ -117,7 +117,7 @@ public enum HTMLReport {
                     }.joined() + "</tr>"
             }
             body += "</tbody></table></div>"
-            if let note = table.note { body += "<p class=\"note\">\(esc(note))</p>" }
+            if let note = table.note { body += "<p class=\"note\">\(HTMLText.inline(note))</p>" }
         }
 
         return """
@@ -126,8 +126,7 @@ public enum HTMLReport {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>Dataset report — \(esc(names.joined(separator: ", ")))</title>
             <style>
-            body{font-family:system-ui,-apple-system,"Noto Sans KR","Noto Sans CJK KR","Apple SD Gothic Neo",\
-            "Malgun Gothic","NanumGothic",sans-serif;margin:0 auto;max-width:980px;padding:12px;line-height:1.45;\
+            body{font-family:\(HTMLText.fontFamily);margin:0 auto;max-width:980px;padding:12px;line-height:1.45;\
             color:#111}
             h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
             .meta,.note{color:#555;font-size:.9em}
@@ -135,17 +134,19 @@ public enum HTMLReport {
             th,td{border-bottom:1px solid #eee;padding:3px \
             8px;white-space:nowrap}td{text-align:right;font-variant-numeric:tabular-nums}thead \
             th{text-align:right;background:#f6f6f6}thead th:first-child,tbody th{text-align:left;font-weight:500}
-            .findings{padding-left:1em}.findings li{margin:.4em 0}
+            .findings{padding-left:1em}.findings li{margin:.4em 0;overflow-wrap:anywhere}
             .badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:.8em;color:#fff;background:#666}
             .critical .badge{background:#b91c1c}.warning .badge{background:#c2410c}.info .badge{background:#1d4ed8}
             figure{margin:1em 0}figcaption{font-weight:500;margin-bottom:.3em}
-            code{font-size:.85em;word-break:break-all}
+            code{font-size:.85em;word-break:break-all;background:#f3f4f6;border-radius:3px;padding:0 3px}
             </style></head><body>
             \(body)
             </body></html>
 
             """
     }
+
+    static func share(_ value: Double) -> String { NumberFormat.percent(value, 1) }
 
     static func figure(_ caption: String, _ svg: String) -> String {
         "<figure><figcaption>\(HTMLText.escape(caption))</figcaption>\(svg)</figure>"

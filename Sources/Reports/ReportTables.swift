@@ -249,7 +249,7 @@ public enum ReportTables {
                 ["captions without Hangul (e.g. English)"] + scripts(.other),
                 ["captions without letters"] + scripts(.noLetters),
             ],
-            note: "morphemes by \(info.analyser) (unit: \(info.unit), \(n.grouped(info.distinctCaptions)) distinct "
+            note: "morphemes by \(info.analyser) (\(info.unitNote); \(n.grouped(info.distinctCaptions)) distinct "
                 + "captions): every token but punctuation and symbols, types as form/TAG; content words: NNG/NNP nouns "
                 + "and VV/VA stems + 다; a template caption's first \(info.templateWords) distinct content words, as a "
                 + "set, are those of more than \(info.templateThreshold) captions "

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 import Support
 
@@ -6,9 +7,8 @@ import Support
 /// `Statistics.MorphemeTable.read` loads. Its events (docs/engine-contract.md) become progress here.
 public struct MorphemeJob: Sendable {
     /// How captions are analysed: each distinct space-separated word on its own, or each caption whole.
-    public enum Unit: String, Sendable, CaseIterable {
-        case word, caption
-    }
+    /// The registry's `analyze.morpheme_unit` choices.
+    public typealias Unit = MorphemeUnit
 
     /// What the engine reported at the end.
     public struct Summary: Sendable, Equatable, Decodable {

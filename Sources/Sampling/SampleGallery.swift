@@ -150,9 +150,10 @@ public enum SampleGallery {
             name="viewport" content="width=device-width, initial-scale=1">
             <title>\(HTMLText.escape(title))</title>
             <style>
-            body{font-family:system-ui,-apple-system,"Noto Sans KR",sans-serif;margin:2rem;max-width:1400px;color:#222}
-            .meta{color:#666;font-size:.9rem}nav a{margin-right:1rem}
-            .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:1.5rem}
+            body{font-family:\(HTMLText.fontFamily);margin:2rem;max-width:1400px;color:#222}
+            @media (max-width:600px){body{margin:.75rem}}
+            .meta{color:#666;font-size:.9rem;overflow-wrap:anywhere}nav a{margin-right:1rem;white-space:nowrap}
+            .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,360px),1fr));gap:1.5rem}
             figure{margin:0}video{width:100%;height:auto;background:#000;border-radius:4px}
             figcaption p{margin:.3rem 0}h2{border-bottom:1px solid #ddd;padding-bottom:.3rem;margin-top:2.5rem}
             </style></head><body>

@@ -85,6 +85,15 @@ public struct MorphemeAnalysisInfo: Codable, Sendable, Equatable {
         self.templateWords = templateWords
         self.templateThreshold = templateThreshold
     }
+
+    /// What the unit means for the figures, said beside them: the word unit is the faster one, not the exact one.
+    public var unitNote: String {
+        unit == "word"
+            ? "unit word: each distinct space-separated word analysed alone, without the context of its caption, "
+                + "so the figures are approximate (unit caption analyses whole captions, exact, in about twice "
+                + "the CPU time: docs/BENCHMARKS.md)"
+            : "unit \(unit): each caption analysed whole, in context"
+    }
 }
 
 /// Pure functions from the engine's analysis (`MorphemeTable`) and each item's caption number to

@@ -5,6 +5,10 @@ import Reports
 import Statistics
 import Support
 
+import typealias Config.AnalyzeSettings
+import enum Config.ConfigLoader
+import struct Config.WanLoRAConfig
+
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dataset statistics report: Markdown, self-contained HTML and JSON.",
@@ -23,6 +27,13 @@ struct Analyze: ParsableCommand {
               wanlora analyze all_data.csv --split train=all_train.csv --split val=all_val.csv --out report
               wanlora analyze items.jsonl --column caption=설명 --column path=파일 --target 832x480
               wanlora analyze all.csv --split train=train.csv --split val=val.csv --morphemes
+
+            Settings: the options given, else the [analyze] table of --config FILE (the same TOML file as the \
+            other commands; `--set analyze.KEY=VALUE` overrides it), else the defaults. Its keys: morphemes, \
+            morpheme_unit, template_words, template_threshold, top_words (docs/config.md), e.g.
+              [analyze]
+              morphemes = true
+              morpheme_unit = "caption"
 
             --morphemes adds Korean morpheme-level statistics beside the space-split ones: the distinct \
             captions go through the Kiwi analyser in the engine's Python (engine/.venv, `make -C engine venv`), \
@@ -58,8 +69,8 @@ struct Analyze: ParsableCommand {
             valueName: "dir"))
     var out: String = "report"
 
-    @Option(help: "How many of the most frequent words to list.")
-    var topWords: Int = 20
+    @Option(help: "How many of the most frequent words to list (default \(AnalyzeSettings.defaults.topWords)).")
+    var topWords: Int?
 
     @Option(help: "Captions longer than this many characters are counted as over the limit.")
     var captionLimit: Int = 1_000
@@ -70,8 +81,22 @@ struct Analyze: ParsableCommand {
             valueName: "severity"))
     var failOn: String?
 
-    @Flag(help: "Korean morpheme-level statistics with Kiwi (the engine's Python), beside the space-split ones.")
-    var morphemes = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Korean morpheme-level statistics with Kiwi (the engine's Python), beside the space-split ones.")
+    var morphemes: Bool?
+
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp("Read the [analyze] settings of this TOML configuration.", valueName: "file"))
+    var configFile: String?
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp(
+            "Override a setting, SECTION.KEY=VALUE (repeatable), e.g. analyze.morpheme_unit=caption.",
+            valueName: "key=value"))
+    var assignments: [String] = []
 
     @OptionGroup(title: "Morpheme analysis (with --morphemes)")
     var morphemeOptions: MorphemeAnalysisOptions
@@ -99,7 +124,7 @@ struct Analyze: ParsableCommand {
                 throw ValidationError("--split \(split) is not NAME=MANIFEST, e.g. --split val=all_val.csv")
             }
         }
-        guard topWords >= 0 else { throw ValidationError("--top-words cannot be negative") }
+        if let topWords, topWords < 0 { throw ValidationError("--top-words cannot be negative") }
         guard captionLimit > 0 else { throw ValidationError("--caption-limit must be positive") }
         if let failOn, Severity(rawValue: failOn) == nil {
             throw ValidationError("--fail-on \(failOn): use critical, warning or info")
@@ -116,13 +141,17 @@ struct Analyze: ParsableCommand {
                 Console.err("timing: \(what) \(now - mark)")
                 mark = now
             }
+            let settings = try analyzeSettings()
+            let topWords = self.topWords ?? settings.topWords
             let mapping = try ColumnMapping(parsing: column)
             let reader = ManifestReader(mapping: mapping)
             try overwrite.check(folder: out, files: Self.reportFiles, command: "analyze")
             try OutputLocation.prepareFolder(out, option: "--out")
             let progress = Console.progress(style: self.progress.style)
             var inputs: [NamedManifest] = []
-            let pass = morphemes ? try MorphemePass(folder: out + "/morphemes", options: morphemeOptions) : nil
+            let pass =
+                morphemes ?? settings.morphemes
+                ? try MorphemePass(folder: out + "/morphemes", options: morphemeOptions.resolved(over: settings)) : nil
             // Captions are measured while each manifest is read, never kept as text (`CaptionCollector`);
             // with --morphemes each distinct caption also goes once into the file Kiwi reads.
             func read(_ path: String, name: String, role: DatasetRole) throws -> NamedManifest {
@@ -184,6 +213,13 @@ struct Analyze: ParsableCommand {
         {
             throw ExitCode(2)
         }
+    }
+
+    /// The `[analyze]` settings: the registry's defaults, the --config file's table, then --set.
+    func analyzeSettings() throws -> AnalyzeSettings {
+        var config = try configFile.map { try ConfigLoader.load(file: $0) } ?? WanLoRAConfig(preset: .h100)
+        for assignment in assignments { try ConfigLoader.set(assignment, in: &config) }
+        return config.analyze
     }
 
     private func write(report: inout AnalysisReport, inputs: [NamedManifest]) throws {

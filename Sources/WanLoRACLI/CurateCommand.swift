@@ -1,4 +1,5 @@
 import ArgumentParser
+import Config
 import Curation
 import Foundation
 import Manifest
@@ -237,7 +238,7 @@ struct Curate: AsyncParsableCommand {
                 // The same analysis as `analyze --morphemes`: distinct captions through Kiwi, then the flags.
                 let pass = try MorphemePass(
                     folder: (out as NSString).appendingPathComponent("morphemes"),
-                    options: morphemeOptions)
+                    options: morphemeOptions.resolved(over: .defaults))
                 let numbers = manifest.items.map { pass.captions.number(of: $0.caption) }
                 let (analysed, _) = try pass.analyse(progress: progress, topWords: 0)
                 templateFlags =

@@ -395,6 +395,15 @@ struct RunsCommand: ParsableCommand {
             the state from its events (running, completed, failed, interrupted, diverged; crashed when the engine \
             ended without its final event — resume it; new when nothing ran yet), steps done of the total, \
             the last training and validation loss, the checkpoints on disk and the time of the last event.
+
+            --html also writes each run's page, RUN/run.html: the training loss of both experts, the validation \
+            loss overall and by timestep, the learning rate, memory and throughput over the steps, from the run's \
+            events.jsonl (a series the events do not carry is named as not recorded). One self-contained file: \
+            open it in a browser, or copy it off the cluster.
+
+            Examples:
+              wanlora runs
+              wanlora runs --config run.toml --html
             """
     )
 
@@ -408,6 +417,9 @@ struct RunsCommand: ParsableCommand {
 
     @Flag(help: "Print JSON (one object per run) instead of the table.")
     var json = false
+
+    @Flag(help: "Also write each run's page of training curves, RUN/run.html.")
+    var html = false
 
     func validate() throws {
         if runsDir != nil && configFile != nil { throw ValidationError("Give --runs-dir or --config, not both.") }
@@ -429,6 +441,24 @@ struct RunsCommand: ParsableCommand {
             } else {
                 FileHandle.standardOutput.write(Data(RunStatus.table(runs).utf8))
             }
+            if html { try writePages(runs) }
+        }
+    }
+
+    /// Writes `run.html` into every run folder (a run without training events gets a page that says so).
+    private func writePages(_ runs: [RunStatus]) throws {
+        for run in runs {
+            let folder = RunFolder(path: run.path)
+            let path = RunPage.path(of: folder)
+            do {
+                try Data(RunPage.html(folder).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw GeneralError(
+                    "cannot write the run page \(path): \(error.localizedDescription)",
+                    remedy:
+                        "make the run folder writable, or copy the run elsewhere and run `wanlora runs --html` there")
+            }
+            if !json { Console.out("wrote \(path)") }
         }
     }
 }

@@ -53,6 +53,30 @@ import Testing
         #expect(c.training.textLength == 256 && c.training.gradAccumulation == 16)
     }
 
+    @Test func analyzeTableHoldsTheMorphemeSettings() throws {
+        let defaults = WanLoRAConfig.preset(.h100).analyze
+        #expect(!defaults.morphemes && defaults.morphemeUnit == .word)
+        #expect(defaults.templateWords == 5 && defaults.templateThreshold == 10 && defaults.topWords == 20)
+        let c = try ConfigLoader.parse(
+            toml: """
+                [analyze]
+                morphemes = true
+                morpheme_unit = "caption"
+                template_words = 3
+                template_threshold = 40
+                """)
+        #expect(c.analyze.morphemes && c.analyze.morphemeUnit == .caption)
+        #expect(c.analyze.templateWords == 3 && c.analyze.templateThreshold == 40 && c.analyze.topWords == 20)
+        let unit = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[analyze]\nmorpheme_unit = \"sentence\"")
+        }
+        #expect(unit.key == "analyze.morpheme_unit" && unit.remedy.contains("\"word\", \"caption\""), "\(unit)")
+        let words = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(toml: "[analyze]\ntemplate_words = 0")
+        }
+        #expect(words.key == "analyze.template_words")
+    }
+
     @Test func unknownSectionAndKeyNameWhatIsAllowed() throws {
         let section = try #require(throws: ConfigError.self) { try ConfigLoader.parse(toml: "[trainig]\nframes = 49") }
         #expect(section.kind == .unknownKey && section.key == "trainig")
@@ -222,6 +246,10 @@ import Testing
             ),
             ("[training]\nrollback_lr_factor = 1.5", "training.rollback_lr_factor", "1.5", "at most 1"),
             ("[training]\nstop_grace_seconds = 0", "training.stop_grace_seconds", "0", "from 1 to 86400"),
+            ("[analyze]\nmorpheme_unit = \"line\"", "analyze.morpheme_unit", "\"line\"", "\"word\", \"caption\""),
+            ("[analyze]\ntemplate_words = 0", "analyze.template_words", "0", "from 1 to 1000"),
+            ("[analyze]\ntemplate_threshold = 0", "analyze.template_threshold", "0", "from 1 to"),
+            ("[analyze]\ntop_words = -1", "analyze.top_words", "-1", "from 0 to"),
         ]
         for (toml, key, problemText, remedyText) in cases {
             let error = try #require(throws: ConfigError.self, "\(toml)") { try ConfigLoader.parse(toml: toml) }
@@ -236,7 +264,7 @@ import Testing
             "data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
             "training.keep_attention", "training.compile", "cache.vae_tiling",
-            "hardware.fsdp",
+            "hardware.fsdp", "analyze.morphemes",
             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",
             "eval.clip_image_model", "eval.clip_text_model",
         ]

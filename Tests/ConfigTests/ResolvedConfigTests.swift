@@ -117,7 +117,7 @@ import Testing
             config.model.checkpoint = "/models/wan"
             let resolved = try ResolvedConfig(resolving: config, runName: preset.rawValue).anchored(at: "/work/project")
             let text = resolved.formatted()
-            #expect(text.hasSuffix("}\n") && text.hasPrefix("{\n  \"cache\" : {"))
+            #expect(text.hasSuffix("}\n") && text.hasPrefix("{\n  \"analyze\" : {"))
             #expect(try JSONDecoder().decode(ResolvedConfig.self, from: Data(text.utf8)) == resolved)
             #expect(resolved.formatted() == text)  // the same input gives the same bytes
         }

@@ -50,7 +50,9 @@ func sampleMetrics() throws -> EvaluationMetrics {
             page.contains("<th>자연/풍경</th>") && page.contains("<th>축제</th>")
                 && page.contains("<tr class=\"overall\"><th>all</th>"))
         #expect(!page.contains("http://") || page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
-        #expect(page.contains("<figcaption>FVD (lower is better)</figcaption>") && page.contains("<dt>LPIPS</dt>"))
+        #expect(
+            page.contains("<figcaption lang=\"en\">FVD (lower is better)</figcaption>")
+                && page.contains("<dt>LPIPS</dt>"))
         #expect(page.components(separatedBy: "<svg").count - 1 == 5)
     }
 

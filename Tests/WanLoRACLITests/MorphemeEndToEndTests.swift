@@ -66,11 +66,63 @@ struct MorphemeEndToEndTests {
         #expect((comparison["content_word_jsd"] as? Double).map { $0 > 0 && $0 < 1 } == true)
 
         let html = try String(contentsOfFile: "\(out)/report.html", encoding: .utf8)
-        #expect(html.contains("<html lang=\"ko\">") && html.contains("\"Noto Sans KR\""))
+        #expect(html.contains("<html lang=\"ko\">") && html.contains("'Noto Sans CJK KR'"))
         #expect(html.contains("Top words") && html.contains("Top content words") && html.contains("보이다"))
         let markdown = try String(contentsOfFile: "\(out)/report.md", encoding: .utf8)
         #expect(markdown.contains("| template captions | 3 (50.00%) | 0 (0.00%) | 0 (0.00%) |"), "\(markdown)")
         #expect(!FileManager.default.fileExists(atPath: "\(out)/morphemes/captions.bin"))
+    }
+
+    /// `[analyze]` of --config sets what the flags do not; --set and the flags win; the word unit is labelled.
+    @Test(.enabled(if: haveEngine, Comment(rawValue: missing)))
+    func analyzeReadsItsSettingsFromTheConfigFile() throws {
+        let folder = BinaryRunner.temporaryFolder()
+        let (all, _, _) = try manifest(in: folder)
+        let config = folder.appendingPathComponent("wanlora.toml")
+        try Data(
+            """
+            [analyze]
+            morphemes = true
+            morpheme_unit = "caption"
+            template_threshold = 2
+            top_words = 3
+
+            """.utf8
+        ).write(to: config)
+        func analyze(_ extra: [String]) throws -> (json: [String: Any], markdown: String) {
+            let out = folder.appendingPathComponent("report-\(UUID().uuidString)").path
+            let result = try BinaryRunner.run(
+                [
+                    "analyze", all, "--out", out, "--quiet", "--config", config.path, "--engine-python",
+                    Self.enginePython,
+                    "--morpheme-workers", "1",
+                ] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(out)/report.json"))
+            return (
+                try JSONSerialization.jsonObject(with: data) as! [String: Any],
+                try String(contentsOfFile: "\(out)/report.md", encoding: .utf8)
+            )
+        }
+        func morphemes(_ json: [String: Any]) -> (info: [String: Any], templates: Int?, top: Int)? {
+            guard let info = json["morpheme_analysis"] as? [String: Any] else { return nil }
+            let datasets = json["datasets"] as! [[String: Any]]
+            let whole = (datasets[0]["morphemes"] as! [String: Any])["all"] as! [String: Any]
+            return (
+                info, (whole["template_captions"] as! [String: Any])["count"] as? Int,
+                (whole["top_content_words"] as! [[String: Any]]).count
+            )
+        }
+        let fromFile = try #require(morphemes(try analyze([]).json))
+        #expect(fromFile.info["unit"] as? String == "caption" && fromFile.info["template_threshold"] as? Int == 2)
+        #expect(fromFile.templates == 3 && fromFile.top == 3)  // the crowd sentence: 3 > 2 captions
+        let overridden = try analyze(["--morpheme-unit", "word", "--set", "analyze.template_threshold=3"])
+        let flags = try #require(morphemes(overridden.json))
+        #expect(flags.info["unit"] as? String == "word" && flags.info["template_threshold"] as? Int == 3)
+        #expect(flags.templates == 0)  // 3 captions are not more than 3
+        #expect(overridden.markdown.contains("unit word: each distinct space-separated word analysed alone"))
+        #expect(overridden.markdown.contains("so the figures are approximate"))
+        #expect(morphemes(try analyze(["--no-morphemes"]).json) == nil)
     }
 
     @Test(.enabled(if: haveEngine, Comment(rawValue: missing)))

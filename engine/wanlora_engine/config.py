@@ -82,6 +82,8 @@ class ResolvedConfig:
     hardware: Any
     sample: Any
     eval: Any
+    # `wanlora analyze`'s settings: carried for completeness, read by no engine stage.
+    analyze: Any
     derived: Derived
     source_path: Path | None = field(default=None, metadata={"internal": True})
 
