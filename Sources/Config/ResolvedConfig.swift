@@ -109,9 +109,10 @@ extension ResolvedConfig {
     public func anchored(at baseDir: String) -> ResolvedConfig {
         var copy = self
         func absolute(_ path: String) -> String { PathMath.absolute(path, base: baseDir) }
-        for entry in ConfigKeys.all where entry.isPath {
+        for entry in ConfigKeys.all where entry.isPath || entry.isModelSource {
             guard case .string(let path) = entry.value(in: settings), !path.isEmpty else { continue }
-            copy.settings[section: entry.section][entry.name] = .string(absolute(path))
+            copy.settings[section: entry.section][entry.name] = .string(
+                entry.isModelSource ? ModelSource.anchored(path, base: baseDir) : absolute(path))
         }
         copy.derived.runDir = absolute(derived.runDir)
         return copy

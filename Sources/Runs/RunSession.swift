@@ -43,7 +43,19 @@ public enum RunPreparation {
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
-        try requireExisting(resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
+        // A repo id (kept as written by `anchored`) is the engine's to find in the hub cache: it says where it
+        // looked when the repo is not there.
+        if resolved.model.checkpoint.hasPrefix("/") {
+            try requireExisting(
+                resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
+        }
+        let expertFiles = [
+            ("model.high_noise_file", resolved.model.highNoiseFile),
+            ("model.low_noise_file", resolved.model.lowNoiseFile),
+        ]
+        for (key, path) in expertFiles where !path.isEmpty {
+            try requireExisting(path, what: "single-file expert checkpoint", key: key, folder: false)
+        }
 
         var plan: Plan?
         switch stage {

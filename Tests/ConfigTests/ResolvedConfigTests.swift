@@ -65,6 +65,29 @@ import Testing
         #expect(anchored.eval.i3dWeights == "")  // empty stays empty ("none")
     }
 
+    /// A Hugging Face repo id reaches the engine as written (it finds it in the hub cache); a folder
+    /// that exists under the same spelling, and every other relative path, is anchored.
+    @Test func aRepoIDStaysAsWrittenAndFoldersAreAnchored() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("model-source-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var c = WanLoRAConfig.preset(.h100)
+        c.model.checkpoint = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+        c.model.highNoiseFile = "experts/wan2.2_t2v_high_noise_14B_fp16.safetensors"
+        let anchored = try ResolvedConfig(resolving: c, runName: "r").anchored(at: base)
+        #expect(anchored.model.checkpoint == "Wan-AI/Wan2.2-T2V-A14B-Diffusers")
+        #expect(anchored.model.highNoiseFile == base + "/experts/wan2.2_t2v_high_noise_14B_fp16.safetensors")
+        #expect(anchored.model.lowNoiseFile == "")
+        try FileManager.default.createDirectory(
+            atPath: base + "/Wan-AI/Wan2.2-T2V-A14B-Diffusers", withIntermediateDirectories: true)
+        #expect(ModelSource.anchored("Wan-AI/Wan2.2-T2V-A14B-Diffusers", base: base)
+            == base + "/Wan-AI/Wan2.2-T2V-A14B-Diffusers")
+        for path in ["model", "a/b/c", "./Org/Name", "~/Org", "Org/Name/", "Org--x/Name", "-Org/Name", "Org/Name."] {
+            #expect(!ModelSource.isRepoID(path, base: base), "\(path)")
+        }
+        #expect(ModelSource.looksLikeRepoID("Wan-AI/Wan2.2-T2V-A14B-Diffusers"))
+        #expect(ModelSource.looksLikeRepoID("google/umt5-xxl") && !ModelSource.looksLikeRepoID("umt5-xxl"))
+    }
+
     /// Every edit of config.invalid.cases.json, applied to the demo fixture, is refused naming the
     /// key the engine's test expects (engine/tests/test_config.py applies the same edits).
     @Test func invalidCasesAreRefusedNamingTheKey() throws {

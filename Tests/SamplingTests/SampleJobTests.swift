@@ -14,7 +14,8 @@ import Testing
     /// two Korean prompts (one from a CSV with category and seed), a high-noise LoRA at 0.8.
     static func contractRequest() -> SampleRequest {
         var config = WanLoRAConfig.defaults
-        config.model.checkpoint = "models/Wan2.2-T2V-A14B"
+        // "./": a folder that need not exist here ("models/Wan2.2-T2V-A14B" would be read as a repo id).
+        config.model.checkpoint = "./models/Wan2.2-T2V-A14B"
         let prompts = [
             SamplePrompt(text: "한옥 마을의 봄 풍경, 벚꽃이 흩날린다", origin: "--prompt 1"),
             SamplePrompt(text: "밤하늘 아래 등불 축제", category: "축제", seed: 7, origin: "prompts.csv:2"),
@@ -22,6 +23,21 @@ import Testing
         return SampleRequest(
             config: config, baseDir: "/data/wanlora", outputDir: "/data/wanlora/samples/a", prompts: prompts,
             loraHigh: ("/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", 0.8))
+    }
+
+    /// A repo id goes to the engine as written (it resolves it in the hub cache); single-file experts
+    /// are anchored at the configuration's folder.
+    @Test func aRepoIDAndSingleFileExpertsReachTheJob() throws {
+        var request = Self.contractRequest()
+        request.config.model.checkpoint = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+        request.config.model.lowNoiseFile = "comfy/wan2.2_t2v_low_noise_14B_fp16.safetensors"
+        let job = try SampleJobBuilder.build(request)
+        #expect(job.model.path == "Wan-AI/Wan2.2-T2V-A14B-Diffusers")
+        #expect(job.model.highNoiseFile == nil)
+        #expect(job.model.lowNoiseFile == "/data/wanlora/comfy/wan2.2_t2v_low_noise_14B_fp16.safetensors")
+        let object = try #require(try JSONSerialization.jsonObject(with: job.jsonData()) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["high_noise_file"] is NSNull)  // null, not absent
     }
 
     @Test func defaultsAreTheModelCard() throws {

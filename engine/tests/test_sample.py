@@ -43,7 +43,7 @@ def job_dict(out: Path, model: Path, prompts: list[dict], **sections) -> dict:
     job = {
         "schema_version": 1, "kind": "sample", "device": "cpu",
         "model": {"path": str(model), "layout": "auto", "dtype": "bfloat16", "boundary": 0.875,
-                  "num_train_timesteps": 1000},
+                  "num_train_timesteps": 1000, "high_noise_file": None, "low_noise_file": None},
         "sampler": {"solver": "euler", "schedule": "wan", "steps": 4, "shift": 12.0, "guidance_high": 4.0,
                     "guidance_low": 3.0, "negative_prompt": NEGATIVE, "text_length": 512},
         "video": {"width": 64, "height": 48, "frames": 5, "fps": 16, "crf": 18},
