@@ -22,6 +22,8 @@ public struct SampleRequest: Sendable {
     public var textEncoderOnGPU: Bool
     public var overwrite: Bool
     public var crf: Int
+    /// The Hugging Face hub cache in which model.checkpoint may name a repo (Support's `ModelSource`).
+    public var hubCache: String = ModelSource.hubCache()
 
     public init(
         config: WanLoRAConfig, baseDir: String, outputDir: String, prompts: [SamplePrompt],
@@ -131,7 +133,7 @@ public enum SampleJobBuilder {
         return SampleJob(
             schemaVersion: SampleJob.currentSchemaVersion, kind: "sample", device: request.device,
             model: .init(
-                path: ModelSource.anchored(config.model.checkpoint, base: request.baseDir),
+                path: ModelSource.anchored(config.model.checkpoint, base: request.baseDir, hubCache: request.hubCache),
                 layout: config.model.layout.rawValue,
                 dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000,
                 highNoiseFile: expertFile(config.model.highNoiseFile),

@@ -14,8 +14,7 @@ import Testing
     /// two Korean prompts (one from a CSV with category and seed), a high-noise LoRA at 0.8.
     static func contractRequest() -> SampleRequest {
         var config = WanLoRAConfig.defaults
-        // "./": a folder that need not exist here ("models/Wan2.2-T2V-A14B" would be read as a repo id).
-        config.model.checkpoint = "./models/Wan2.2-T2V-A14B"
+        config.model.checkpoint = "models/Wan2.2-T2V-A14B"
         let prompts = [
             SamplePrompt(text: "한옥 마을의 봄 풍경, 벚꽃이 흩날린다", origin: "--prompt 1"),
             SamplePrompt(text: "밤하늘 아래 등불 축제", category: "축제", seed: 7, origin: "prompts.csv:2"),
@@ -25,10 +24,15 @@ import Testing
             loraHigh: ("/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", 0.8))
     }
 
-    /// A repo id goes to the engine as written (it resolves it in the hub cache); single-file experts
-    /// are anchored at the configuration's folder.
+    /// A repo id in the hub cache goes to the engine as written (it resolves it there); single-file
+    /// experts are anchored at the configuration's folder.
     @Test func aRepoIDAndSingleFileExpertsReachTheJob() throws {
+        let hub = FileManager.default.temporaryDirectory.appendingPathComponent("hub-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: hub) }
+        try FileManager.default.createDirectory(
+            atPath: hub + "/models--Wan-AI--Wan2.2-T2V-A14B-Diffusers", withIntermediateDirectories: true)
         var request = Self.contractRequest()
+        request.hubCache = hub
         request.config.model.checkpoint = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
         request.config.model.lowNoiseFile = "comfy/wan2.2_t2v_low_noise_14B_fp16.safetensors"
         let job = try SampleJobBuilder.build(request)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import hub_cache_with
 from wanlora_engine.errors import ModelLoadError
 from wanlora_engine.loading import (
     detect_layout,
@@ -152,16 +153,6 @@ def test_model_index_says_high_then_low(tiny_diffusers):
 # Model sources: repo ids in the local hub cache, single-file experts
 
 
-def _hub_cache(root, repo_id, model, commit="0123abcd"):
-    """A hub cache as huggingface_hub lays it out, holding `model` as the `main` snapshot of `repo_id`."""
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    (repo / "snapshots").mkdir()
-    (repo / "snapshots" / commit).symlink_to(model, target_is_directory=True)
-    return repo / "snapshots" / commit
-
-
 def test_a_repo_id_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, tiny_diffusers):
     from huggingface_hub import snapshot_download
 
@@ -171,7 +162,7 @@ def test_a_repo_id_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, tiny_
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     assert hub_cache_dir() == (tmp_path / "hf" / "hub", "$HF_HOME/hub")
-    snapshot = _hub_cache(tmp_path / "hf" / "hub", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", tiny_diffusers)
+    snapshot = hub_cache_with(tmp_path / "hf" / "hub", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", tiny_diffusers)
     # huggingface_hub, offline, finds the same snapshot folder
     assert Path(snapshot_download("Wan-AI/Wan2.2-T2V-A14B-Diffusers", local_files_only=True,
                                   cache_dir=str(tmp_path / "hf" / "hub"))) == snapshot
@@ -189,6 +180,11 @@ def test_a_repo_id_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, tiny_
     assert str(tmp_path / "other" / "models--Wan-AI--Wan2.2-T2V-A14B-Diffusers") in caught.value.problem
     assert "$HF_HUB_CACHE" in caught.value.problem and "nothing is downloaded" in caught.value.problem
     assert "huggingface-cli download Wan-AI/Wan2.2-T2V-A14B-Diffusers" in caught.value.remedy
+    # Not in this hub cache: the value is a (missing) folder, reported with the cache it was not found in.
+    assert read_model_source("Wan-AI/Wan2.2-T2V-A14B-Diffusers", base) == base / "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    with pytest.raises(ModelLoadError, match="does not exist") as caught:
+        load_components(base / "Wan-AI/Wan2.2-T2V-A14B-Diffusers", "auto", "float32", {"high"})
+    assert str(tmp_path / "other") in caught.value.remedy
     (base / "Wan-AI" / "Wan2.2-T2V-A14B-Diffusers").mkdir(parents=True)
     assert read_model_source("Wan-AI/Wan2.2-T2V-A14B-Diffusers", base) == base / "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
     assert read_model_source("model", base) == base / "model"
@@ -197,16 +193,18 @@ def test_a_repo_id_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, tiny_
 
 def test_a_hub_cache_entry_without_refs_main_says_so(tmp_path, monkeypatch, tiny_diffusers):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    _hub_cache(tmp_path, "Org/Model", tiny_diffusers)
+    hub_cache_with(tmp_path, "Org/Model", tiny_diffusers)
     (tmp_path / "models--Org--Model" / "refs" / "main").unlink()
     with pytest.raises(ModelLoadError, match="has no refs/main"):
         load_components("Org/Model", "auto", "float32", {"high"})
 
 
-def test_the_resolved_config_keeps_a_repo_id_and_anchors_a_folder(tmp_path):
+def test_the_resolved_config_keeps_a_repo_id_and_anchors_a_folder(tmp_path, monkeypatch, tiny_diffusers):
     from helpers import demo_config, write_config
     from wanlora_engine.config import load_config
 
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub_cache_with(tmp_path / "hub", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", tiny_diffusers)
     config = load_config(write_config(tmp_path, demo_config(model={"checkpoint": "Wan-AI/Wan2.2-T2V-A14B-Diffusers"})))
     assert config.model.checkpoint == "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
     assert config.to_json_dict()["model"]["checkpoint"] == "Wan-AI/Wan2.2-T2V-A14B-Diffusers"

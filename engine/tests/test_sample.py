@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from helpers import FIXTURES
+from helpers import FIXTURES, hub_cache_with
 from wanlora_engine.encoding import decode_latents, latent_shape
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EVENT_FIELDS, read_events
@@ -402,6 +402,20 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     last = read_events(out / "sample-events.jsonl")[count:]
     assert {e["id"] for e in last if e["event"] == "sample_step"} == {"0002"}
     assert json.loads((out / "videos" / "0002.json").read_text())["seed"] == 99
+
+
+def test_a_job_names_the_model_by_its_repo_id_in_the_hub_cache(tmp_path, monkeypatch, tiny_diffusers):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub_cache_with(tmp_path / "hub", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", tiny_diffusers)
+    out = tmp_path / "s"
+    job = job_dict(out, tiny_diffusers, [{"id": "x1", "prompt": PROMPT, "category": None, "seed": 1}],
+                   sampler={"steps": 2}, video={"width": 32, "height": 32, "frames": 1})
+    job["model"]["path"] = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    assert parse_sample_job(job, tmp_path).model.path == "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
+    model = json.loads((out / "videos" / "x1.json").read_text())["model"]
+    assert model == {"path": "Wan-AI/Wan2.2-T2V-A14B-Diffusers", "layout": "diffusers", "dtype": "float32",
+                     "high_noise_file": None, "low_noise_file": None}
 
 
 def test_long_prompts_are_cut_with_a_warning(tmp_path, tiny_diffusers):

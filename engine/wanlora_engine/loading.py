@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 
 from .errors import ModelLoadError
-from .model_source import model_folder
+from .model_source import hub_cache_dir, model_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -84,8 +84,8 @@ def detect_layout(path: Path) -> str:
         raise ModelLoadError(
             f"model folder {path} does not exist",
             "set model.checkpoint (TOML; model.path in a sample job) to the folder of Wan2.2-T2V-A14B "
-            "(official release or diffusers format) or to its Hugging Face repo id in the local hub cache "
-            "(Wan-AI/Wan2.2-T2V-A14B-Diffusers)",
+            "(official release or diffusers format), or to its Hugging Face repo id (Wan-AI/Wan2.2-T2V-A14B-Diffusers) "
+            f"once it is in the local hub cache {hub_cache_dir()[0]} (wanlora downloads nothing)",
         )
     # The experts may come as single files (model.high_noise_file / low_noise_file): then a folder with only the
     # VAE, the text encoder and the tokenizer is enough.

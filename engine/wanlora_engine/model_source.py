@@ -1,9 +1,9 @@
 """Where `model.checkpoint` points: a local folder, or a Hugging Face repo id found in the local hub cache.
 
-A value is a path when it is absolute, starts with `~`, exists relative to the configuration's folder, or does
-not have the form of a repo id (`Org/Name`); otherwise it is a repo id (the rule diffusers' `from_pretrained`
-follows: a folder that exists wins). The Swift side applies the same rule when it anchors paths (Config's
-`ModelSource`), so a repo id reaches the engine unchanged.
+A value is a repo id when it has the form `Org/Name`, no such path exists relative to the configuration's folder
+(a folder that exists wins, as in diffusers' `from_pretrained`) and the hub cache holds `models--Org--Name/`;
+everything else is a path. The Swift side applies the same rule when it anchors paths (Support's
+`ModelSource`), so a repo id reaches the engine unchanged and a folder that is missing is reported as one.
 
 A repo id is resolved offline, as huggingface_hub lays out its cache
 (https://huggingface.co/docs/huggingface_hub/guides/manage-cache):
@@ -37,9 +37,14 @@ def read_model_source(value: str, base: Path) -> Path | str:
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
-    if (base / path).exists() or not looks_like_repo_id(value):
+    if (base / path).exists() or not looks_like_repo_id(value) or not cache_entry(value).is_dir():
         return base / path
     return value
+
+
+def cache_entry(repo_id: str) -> Path:
+    """The folder the hub cache keeps `repo_id` in (it exists once the repo was downloaded)."""
+    return hub_cache_dir()[0] / ("models--" + repo_id.replace("/", "--"))
 
 
 def hub_cache_dir() -> tuple[Path, str]:
@@ -59,7 +64,7 @@ def resolve_repo_id(repo_id: str) -> Path:
     """The snapshot folder of `repo_id`'s `main` branch in the local hub cache; a ModelLoadError says where it
     looked and how to get the files there."""
     cache, chosen_by = hub_cache_dir()
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    repo = cache_entry(repo_id)
     fix = (f"download it once with `{DOWNLOAD_HINT.format(repo=repo_id)}` (or set HF_HUB_CACHE / HF_HOME to the "
            "cache that holds it), or set model.checkpoint to the model's folder")
     if not repo.is_dir():
