@@ -274,6 +274,15 @@ struct SampleCommand: ParsableCommand {
             }
             return (full, scale)
         }
+        // Single-file experts too (the folder's own files are the engine's to name).
+        for (key, path) in [
+            ("model.high_noise_file", config.model.highNoiseFile), ("model.low_noise_file", config.model.lowNoiseFile),
+        ] where !path.isEmpty && !FileManager.default.fileExists(atPath: PathMath.absolute(path, base: baseDir)) {
+            throw GeneralError(
+                "\(key) \(PathMath.absolute(path, base: baseDir)): no such file.",
+                remedy: "Set \(key) to the expert's .safetensors file (e.g. ComfyUI's "
+                    + "wan2.2_t2v_high_noise_14B_fp16.safetensors), or to \"\" to use model.checkpoint's expert.")
+        }
         let outDir = absolute(out)
         let request = SampleRequest(
             config: config, baseDir: baseDir, outputDir: outDir, prompts: prompts,
