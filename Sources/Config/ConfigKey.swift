@@ -91,6 +91,16 @@ extension Rule where Value == String {
     /// A path, or "" for none (the key's summary says what "" means; the engine reads it as None).
     public static var optionalPath: Rule { Rule("a path, or \"\"", schema: ["type": .string("path")]) { _ in nil } }
 
+    /// A model folder or a Hugging Face repo id (Support's `ModelSource`), or "" for none: a folder is
+    /// made absolute in config.resolved.json, a repo id stays as written (the engine's schema type
+    /// "model_source").
+    public static var modelSource: Rule {
+        Rule(
+            "a folder, a Hugging Face repo id (\"Org/Name\") found in the local hub cache, or \"\"",
+            schema: ["type": .string("model_source")]
+        ) { _ in nil }
+    }
+
     /// A run name becomes a folder name: one path component, no leading dot.
     public static var runName: Rule {
         Rule(

@@ -48,9 +48,17 @@ public struct ModelKeys: KeySet {
     public static let keys = ModelKeys()
     public let architecture = Key("architecture", ModelArchitecture.wan22T2VA14B, .any, "Model to fine-tune.")
     public let checkpoint = Key(
-        "checkpoint", "", .optionalPath,
-        "Local folder with the weights (empty: not given yet; `plan` needs none, `cache` and "
-            + "`train` do).")
+        "checkpoint", "", .modelSource,
+        "The weights: a folder (official or diffusers layout) or a Hugging Face repo id such as "
+            + "Wan-AI/Wan2.2-T2V-A14B-Diffusers, found offline in the local hub cache (empty: not given yet; "
+            + "`plan` needs none, `cache` and `train` do).")
+    public let highNoiseFile = Key(
+        "high_noise_file", "", .optionalPath,
+        "Single-file checkpoint of the high-noise expert (.safetensors, official/ComfyUI key names, e.g. "
+            + "wan2.2_t2v_high_noise_14B_fp16.safetensors); replaces model.checkpoint's (empty: none).")
+    public let lowNoiseFile = Key(
+        "low_noise_file", "", .optionalPath,
+        "Single-file checkpoint of the low-noise expert, as model.high_noise_file (empty: none).")
     public let layout = Key("layout", CheckpointLayout.auto, .any, "Checkpoint folder layout.")
     public let weightsDtype = Key(
         "weights_dtype", WeightsDType.bf16, .any,
@@ -427,6 +435,8 @@ public struct ConfigKeyEntry: Sendable {
     public var allowed: String { key.allowed }
     /// True for keys that name a file or folder (made absolute in config.resolved.json).
     public var isPath: Bool { key.schemaType["type"] == .string("path") }
+    /// True for keys that name a folder or a Hugging Face repo id (a repo id stays as written).
+    public var isModelSource: Bool { key.schemaType["type"] == .string("model_source") }
 
     /// The key's value in `config`.
     public func value(in config: WanLoRAConfig) -> ConfigValue { config[section: section][key.name]! }

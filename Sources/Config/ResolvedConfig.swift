@@ -106,12 +106,13 @@ extension ResolvedConfig {
 
     /// The same configuration with every path key that is set, and the run folder, made absolute
     /// against `baseDir` (the folder of the TOML file), so that the file can live in the run folder.
-    public func anchored(at baseDir: String) -> ResolvedConfig {
+    public func anchored(at baseDir: String, hubCache: String = ModelSource.hubCache()) -> ResolvedConfig {
         var copy = self
         func absolute(_ path: String) -> String { PathMath.absolute(path, base: baseDir) }
-        for entry in ConfigKeys.all where entry.isPath {
+        for entry in ConfigKeys.all where entry.isPath || entry.isModelSource {
             guard case .string(let path) = entry.value(in: settings), !path.isEmpty else { continue }
-            copy.settings[section: entry.section][entry.name] = .string(absolute(path))
+            copy.settings[section: entry.section][entry.name] = .string(
+                entry.isModelSource ? ModelSource.anchored(path, base: baseDir, hubCache: hubCache) : absolute(path))
         }
         copy.derived.runDir = absolute(derived.runDir)
         return copy

@@ -124,7 +124,7 @@ public enum CurationWriter {
     /// Writes the parts, in order, to a temporary file beside `path`, then renames it into place.
     static func writeAtomically(_ parts: [[UInt8]], to path: String) throws(CurationError) {
         let temporary = path + ".partial"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o666)  // less the umask
         guard descriptor >= 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
         var failure: String?
         for bytes in parts where failure == nil {

@@ -305,7 +305,7 @@ final class FolderLock: Sendable {
     let descriptor: Int32
 
     init(_ path: String) throws(MediaError) {
-        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o666)  // less the umask
         guard descriptor >= 0 else {
             throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }

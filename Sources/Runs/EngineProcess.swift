@@ -93,7 +93,8 @@ public final class EngineProcess: @unchecked Sendable {
         lock.lock()
         self.onEscalation = onEscalation
         lock.unlock()
-        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        // 0666 less the umask, as Foundation creates files.
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o666)
         guard logFD >= 0 else {
             throw RunError(
                 problem: "Cannot open the engine log \(logPath): \(String(cString: strerror(errno))).",

@@ -162,7 +162,7 @@ public final class RunLock: @unchecked Sendable {
         procRoot: String = "/proc"
     ) throws -> RunLock {
         // Inherited by the engine on purpose (no O_CLOEXEC): see the type's comment.
-        let fd = open(folder.lockPath, O_RDWR | O_CREAT, 0o644)
+        let fd = open(folder.lockPath, O_RDWR | O_CREAT, 0o666)  // less the umask
         guard fd >= 0 else {
             throw RunError(
                 problem: "Cannot create \(folder.lockPath): \(String(cString: strerror(errno))).",

@@ -47,7 +47,30 @@ public enum RunPreparation {
         var resolved = try ResolvedConfig(resolving: config, runName: name).anchored(at: baseDir)
         var notes: [String] = []
 
-        try requireExisting(resolved.model.checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
+        // A repo id (kept as written by `anchored`: the hub cache has it) is the engine's to resolve.
+        let checkpoint = resolved.model.checkpoint
+        if checkpoint.hasPrefix("/") && !FileManager.default.fileExists(atPath: checkpoint)
+            && ModelSource.looksLikeRepoID(config.model.checkpoint)
+        {
+            let entry = ModelSource.cacheEntry(config.model.checkpoint, hubCache: ModelSource.hubCache())
+            throw RunError(
+                problem: "The model folder \(checkpoint) (model.checkpoint) does not exist, and as a Hugging Face "
+                    + "repo id '\(config.model.checkpoint)' is not in the local hub cache either (\(entry) does not "
+                    + "exist; wanlora downloads nothing).",
+                remedy: "Set model.checkpoint to the model's folder, or download the repo once "
+                    + "(`huggingface-cli download \(config.model.checkpoint)`) into the hub cache that HF_HUB_CACHE "
+                    + "or HF_HOME names.")
+        }
+        if checkpoint.hasPrefix("/") {
+            try requireExisting(checkpoint, what: "model folder", key: "model.checkpoint", folder: true)
+        }
+        let expertFiles = [
+            ("model.high_noise_file", resolved.model.highNoiseFile),
+            ("model.low_noise_file", resolved.model.lowNoiseFile),
+        ]
+        for (key, path) in expertFiles where !path.isEmpty {
+            try requireExisting(path, what: "single-file expert checkpoint", key: key, folder: false)
+        }
 
         var plan: Plan?
         switch stage {

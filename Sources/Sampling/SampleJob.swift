@@ -21,12 +21,16 @@ public struct SampleJob: Sendable, Equatable, Codable {
     public var prompts: [Prompt]
 
     public struct Model: Sendable, Equatable, Codable {
+        /// An absolute folder, or a Hugging Face repo id the engine finds in the local hub cache.
         public var path: String
         public var layout: String
         /// Weights on the GPU: "bfloat16" (a CPU run uses float32 whatever this says).
         public var dtype: String
         public var boundary: Double
         public var numTrainTimesteps: Int
+        /// Single-file expert checkpoints (absolute) that replace the folder's experts; nil: none.
+        @ExplicitNull public var highNoiseFile: String?
+        @ExplicitNull public var lowNoiseFile: String?
     }
 
     public struct Sampler: Sendable, Equatable, Codable {

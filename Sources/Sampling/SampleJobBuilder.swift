@@ -22,6 +22,8 @@ public struct SampleRequest: Sendable {
     public var textEncoderOnGPU: Bool
     public var overwrite: Bool
     public var crf: Int
+    /// The Hugging Face hub cache in which model.checkpoint may name a repo (Support's `ModelSource`).
+    public var hubCache: String = ModelSource.hubCache()
 
     public init(
         config: WanLoRAConfig, baseDir: String, outputDir: String, prompts: [SamplePrompt],
@@ -64,7 +66,8 @@ public enum SampleJobBuilder {
             throw SampleJobError(
                 problem: "No model folder: model.checkpoint is empty.",
                 remedy: "Set model.checkpoint in the configuration, or pass --model DIR "
-                    + "(the Wan2.2-T2V-A14B folder, official or diffusers layout).")
+                    + "(the Wan2.2-T2V-A14B folder, official or diffusers layout, or a Hugging Face repo id "
+                    + "such as Wan-AI/Wan2.2-T2V-A14B-Diffusers in the local hub cache).")
         }
         guard !request.prompts.isEmpty else {
             throw SampleJobError(
@@ -72,6 +75,9 @@ public enum SampleJobBuilder {
         }
         let architecture = Architecture.wan22T2VA14B
         let sample = config.sample
+        func expertFile(_ path: String) -> String? {
+            path.isEmpty ? nil : PathMath.absolute(path, base: request.baseDir)
+        }
         let geometry: ClipGeometry
         do {
             geometry = try ClipGeometry(
@@ -127,9 +133,11 @@ public enum SampleJobBuilder {
         return SampleJob(
             schemaVersion: SampleJob.currentSchemaVersion, kind: "sample", device: request.device,
             model: .init(
-                path: PathMath.absolute(config.model.checkpoint, base: request.baseDir),
+                path: ModelSource.anchored(config.model.checkpoint, base: request.baseDir, hubCache: request.hubCache),
                 layout: config.model.layout.rawValue,
-                dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000),
+                dtype: "bfloat16", boundary: config.model.boundary, numTrainTimesteps: 1000,
+                highNoiseFile: expertFile(config.model.highNoiseFile),
+                lowNoiseFile: expertFile(config.model.lowNoiseFile)),
             sampler: .init(
                 solver: sample.solver.rawValue, schedule: sample.schedule.rawValue, steps: sample.steps,
                 shift: sample.shift, guidanceHigh: sample.guidanceHigh, guidanceLow: sample.guidanceLow,

@@ -76,7 +76,8 @@ struct SampleCommand: ParsableCommand {
     @Option(
         name: .customLong("lora-high"),
         help: ArgumentHelp(
-            "LoRA of the high-noise expert (.safetensors, diffusers or ComfyUI naming).", valueName: "file"))
+            "LoRA of the high-noise expert (.safetensors in the diffusers, ComfyUI or kohya/musubi naming).",
+            valueName: "file"))
     var loraHigh: String?
     @Option(name: .customLong("lora-low"), help: ArgumentHelp("LoRA of the low-noise expert.", valueName: "file"))
     var loraLow: String?
@@ -141,7 +142,10 @@ struct SampleCommand: ParsableCommand {
         help: ArgumentHelp(
             "Negative prompt (default: Wan2.2's, sample.negative_prompt; \"\" for none).", valueName: "text"))
     var negativePrompt: String?
-    @Option(help: ArgumentHelp("Model folder (default: model.checkpoint of the configuration).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Model folder, or a Hugging Face repo id in the local hub cache (default: model.checkpoint of the "
+                + "configuration).", valueName: "dir|repo"))
     var model: String?
     @Option(
         name: .customLong("set"),
@@ -227,7 +231,7 @@ struct SampleCommand: ParsableCommand {
             ("sample.solver", solver.map { .string($0) }),
             ("sample.schedule", schedule.map { .string($0) }),
             ("sample.negative_prompt", negativePrompt.map { .string($0) }),
-            ("model.checkpoint", model.map { .string(absolute($0)) }),
+            ("model.checkpoint", model.map { .string(ModelSource.anchored($0, base: PathMath.absolute("."))) }),
         ]
         for case (let key, let value?) in overrides { try ConfigLoader.set(key, value, in: &config, validate: false) }
         for assignment in assignments { try ConfigLoader.set(assignment, in: &config, validate: false) }
@@ -270,6 +274,15 @@ struct SampleCommand: ParsableCommand {
                 )
             }
             return (full, scale)
+        }
+        // Single-file experts too (the folder's own files are the engine's to name).
+        for (key, path) in [
+            ("model.high_noise_file", config.model.highNoiseFile), ("model.low_noise_file", config.model.lowNoiseFile),
+        ] where !path.isEmpty && !FileManager.default.fileExists(atPath: PathMath.absolute(path, base: baseDir)) {
+            throw GeneralError(
+                "\(key) \(PathMath.absolute(path, base: baseDir)): no such file.",
+                remedy: "Set \(key) to the expert's .safetensors file (e.g. ComfyUI's "
+                    + "wan2.2_t2v_high_noise_14B_fp16.safetensors), or to \"\" to use model.checkpoint's expert.")
         }
         let outDir = absolute(out)
         let request = SampleRequest(

@@ -262,6 +262,7 @@ import Testing
         let tested = Set(cases.map(\.1))
         let freeText: Set = [
             "data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
+            "model.high_noise_file", "model.low_noise_file",
             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
             "training.keep_attention", "training.compile", "cache.vae_tiling",
             "hardware.fsdp", "analyze.morphemes",

@@ -65,6 +65,42 @@ import Testing
         #expect(anchored.eval.i3dWeights == "")  // empty stays empty ("none")
     }
 
+    /// A Hugging Face repo id that the hub cache holds reaches the engine as written (it resolves it
+    /// there); a folder that exists under the same spelling, a repo not downloaded and every other
+    /// relative path are anchored.
+    @Test func aRepoIDInTheHubCacheStaysAsWrittenAndPathsAreAnchored() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("model-source-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let base = root + "/configs"
+        let hub = root + "/hub"
+        let repo = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        var c = WanLoRAConfig.preset(.h100)
+        c.model.checkpoint = repo
+        c.model.highNoiseFile = "experts/wan2.2_t2v_high_noise_14B_fp16.safetensors"
+        let resolved = try ResolvedConfig(resolving: c, runName: "r")
+        // not downloaded: a path like any other (RunSession then says it is neither)
+        #expect(resolved.anchored(at: base, hubCache: hub).model.checkpoint == base + "/" + repo)
+        try FileManager.default.createDirectory(
+            atPath: hub + "/models--Wan-AI--Wan2.2-T2V-A14B-Diffusers/snapshots", withIntermediateDirectories: true)
+        #expect(ModelSource.cacheEntry(repo, hubCache: hub) == hub + "/models--Wan-AI--Wan2.2-T2V-A14B-Diffusers")
+        let anchored = resolved.anchored(at: base, hubCache: hub)
+        #expect(anchored.model.checkpoint == repo)
+        #expect(anchored.model.highNoiseFile == base + "/experts/wan2.2_t2v_high_noise_14B_fp16.safetensors")
+        #expect(anchored.model.lowNoiseFile == "")
+        try FileManager.default.createDirectory(atPath: base + "/" + repo, withIntermediateDirectories: true)
+        #expect(ModelSource.anchored(repo, base: base, hubCache: hub) == base + "/" + repo)
+        for path in ["model", "a/b/c", "./Org/Name", "~/Org", "Org/Name/", "Org--x/Name", "-Org/Name", "Org/Name."] {
+            #expect(!ModelSource.looksLikeRepoID(path), "\(path)")
+        }
+        #expect(ModelSource.looksLikeRepoID("google/umt5-xxl") && !ModelSource.looksLikeRepoID("umt5-xxl"))
+        // huggingface_hub's order of the variables
+        #expect(ModelSource.hubCache(environment: ["HF_HOME": "/h", "HF_HUB_CACHE": "/c"]) == "/c")
+        #expect(ModelSource.hubCache(environment: ["HF_HOME": "/h", "XDG_CACHE_HOME": "/x"]) == "/h/hub")
+        #expect(ModelSource.hubCache(environment: ["XDG_CACHE_HOME": "/x"]) == "/x/huggingface/hub")
+        #expect(ModelSource.hubCache(environment: ["HOME": "/root"]).hasSuffix("/.cache/huggingface/hub"))
+    }
+
     /// Every edit of config.invalid.cases.json, applied to the demo fixture, is refused naming the
     /// key the engine's test expects (engine/tests/test_config.py applies the same edits).
     @Test func invalidCasesAreRefusedNamingTheKey() throws {

@@ -24,6 +24,26 @@ import Testing
             loraHigh: ("/data/wanlora/runs/a/lora/high_noise.comfyui.safetensors", 0.8))
     }
 
+    /// A repo id in the hub cache goes to the engine as written (it resolves it there); single-file
+    /// experts are anchored at the configuration's folder.
+    @Test func aRepoIDAndSingleFileExpertsReachTheJob() throws {
+        let hub = FileManager.default.temporaryDirectory.appendingPathComponent("hub-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: hub) }
+        try FileManager.default.createDirectory(
+            atPath: hub + "/models--Wan-AI--Wan2.2-T2V-A14B-Diffusers", withIntermediateDirectories: true)
+        var request = Self.contractRequest()
+        request.hubCache = hub
+        request.config.model.checkpoint = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+        request.config.model.lowNoiseFile = "comfy/wan2.2_t2v_low_noise_14B_fp16.safetensors"
+        let job = try SampleJobBuilder.build(request)
+        #expect(job.model.path == "Wan-AI/Wan2.2-T2V-A14B-Diffusers")
+        #expect(job.model.highNoiseFile == nil)
+        #expect(job.model.lowNoiseFile == "/data/wanlora/comfy/wan2.2_t2v_low_noise_14B_fp16.safetensors")
+        let object = try #require(try JSONSerialization.jsonObject(with: job.jsonData()) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["high_noise_file"] is NSNull)  // null, not absent
+    }
+
     @Test func defaultsAreTheModelCard() throws {
         let job = try SampleJobBuilder.build(Self.contractRequest())
         #expect(job.schemaVersion == 1 && job.kind == "sample" && job.device == "auto")

@@ -52,6 +52,15 @@ import Testing
             "--lora-low", "missing.safetensors",
         ])
         #expect(lora.status == 1 && lora.stderr.contains("--lora-low missing.safetensors: no such file"))
+        let expert = try BinaryRunner.run([
+            "sample", "--config", toml.path, "--prompt", "x", "--out", folder.appendingPathComponent("o").path,
+            "--set", "model.low_noise_file=wan2.2_t2v_low_noise_14B_fp16.safetensors",
+        ])
+        #expect(
+            expert.status == 1
+                && expert.stderr.contains(
+                    "model.low_noise_file \(folder.path)/wan2.2_t2v_low_noise_14B_fp16.safetensors: no such file"),
+            "\(expert.stderr)")
         let frames = try BinaryRunner.run([
             "sample", "--config", toml.path, "--prompt", "x", "--out", folder.path, "--frames", "80",
         ])

@@ -55,6 +55,38 @@ import Testing
         return folder
     }
 
+    /// model.checkpoint as a Hugging Face repo id: once the hub cache (HF_HUB_CACHE) holds it, it reaches
+    /// the engine as written; before, the error names the folder and the cache entry it looked for.
+    @Test(.enabled(if: haveBinary)) func aRepoIDInTheHubCacheReachesTheEngine() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let toml = folder.appendingPathComponent("run.toml")
+        let text = try String(contentsOf: toml, encoding: .utf8)
+        let repoTOML = text.replacingOccurrences(
+            of: #"checkpoint = "model""#, with: #"checkpoint = "Wan-AI/Wan2.2-T2V-A14B""#)
+        try Data(repoTOML.utf8).write(to: toml)
+        var environment = ProcessInfo.processInfo.environment
+        environment["HF_HUB_CACHE"] = folder.path + "/hub"
+        let arguments = [
+            "train", "--config", "run.toml", "--engine-python", folder.path + "/venv/bin/python", "--gpus", "1",
+            "--set", "hardware.ulysses_degree=1", "--dry-run", "--force",  // --force: this host's RAM is small
+        ]
+        let entry = folder.path + "/hub/models--Wan-AI--Wan2.2-T2V-A14B"
+        let missing = try BinaryRunner.run(arguments, in: folder, environment: environment)
+        #expect(missing.status == 1, "\(missing.stderr)")
+        #expect(
+            missing.stderr.contains("The model folder \(folder.path)/Wan-AI/Wan2.2-T2V-A14B (model.checkpoint)"))
+        #expect(missing.stderr.contains("not in the local hub cache either (\(entry) does not exist"))
+        #expect(missing.stderr.contains("huggingface-cli download Wan-AI/Wan2.2-T2V-A14B"))
+        try FileManager.default.createDirectory(atPath: entry + "/snapshots", withIntermediateDirectories: true)
+        let found = try BinaryRunner.run(arguments, in: folder, environment: environment)
+        #expect(found.status == 0, "\(found.stderr)")
+        let resolved = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: folder.appendingPathComponent("runs/p/config.resolved.json")))
+        let model = (resolved as? [String: Any])?["model"] as? [String: Any]
+        #expect(model?["checkpoint"] as? String == "Wan-AI/Wan2.2-T2V-A14B")
+    }
+
     @Test(.enabled(if: haveBinary)) func dryRunShowsTheLaunchForOneAndSeveralGPUs() throws {
         let folder = try project()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -36,3 +36,13 @@ def write_config(folder: Path, config: dict[str, Any], name: str = "config.resol
 
 def have_ffmpeg() -> bool:
     return shutil.which("ffmpeg") is not None
+
+
+def hub_cache_with(root: Path, repo_id: str, model: Path, commit: str = "0123abcd") -> Path:
+    """A Hugging Face hub cache as huggingface_hub lays it out, holding `model` as the `main` snapshot of `repo_id`."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots").mkdir()
+    (repo / "snapshots" / commit).symlink_to(model, target_is_directory=True)
+    return repo / "snapshots" / commit

@@ -144,3 +144,22 @@ def test_manifest_errors_name_the_line(tmp_path):
     manifest.write_text('\ufeffpath,caption\r\na.png,"x ""y"""\r\n')
     rows = read_manifest(manifest, None, None)
     assert rows[0].caption == 'x "y"' and rows[0].path == tmp_path / "a.png" and rows[0].id == "1"
+
+
+def test_captions_are_cleaned_as_wan22_cleans_prompts(tiny_diffusers):
+    """Wan2.2's tokenizer wrapper (and WanPipeline) run ftfy.fix_text, html.unescape twice and collapse whitespace:
+    mojibake is repaired, curly quotes straighten, full-width letters, digits and spaces become ASCII."""
+    import html
+    import re
+
+    from transformers import AutoTokenizer
+
+    # Curly quotes, "현장" saved as UTF-8 and read back as Windows-1252, full-width forms, entities, a ligature.
+    raw = "“한옥” í˜„ìž¥\u3000ＡＢＣ１２  &amp;amp; ﬁre"
+    expected = '"한옥" 현장 ABC12 & fire'
+    assert clean_caption(raw) == expected
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_diffusers / "tokenizer"), local_files_only=True)
+    assert tokenizer(clean_caption(raw)).input_ids == tokenizer(expected).input_ids
+    # The cleaning before ftfy (NFC, entities, whitespace) kept the mojibake: other token ids.
+    before = re.sub(r"\s+", " ", html.unescape(html.unescape(unicodedata.normalize("NFC", raw)))).strip()
+    assert tokenizer(before).input_ids != tokenizer(expected).input_ids

@@ -96,3 +96,17 @@ def test_official_naming_also_loads_through_diffusers(trained):
     via_diffusers = _forward(pipe2.transformer)
     assert (via_official - base).abs().max() > 1e-3
     assert torch.allclose(via_official, via_diffusers, atol=1e-2, rtol=1e-2)
+
+
+def test_run_and_cache_files_follow_the_umask(trained, cached):
+    """LoRAs, checkpoint files and cache shards get 0666 less the umask (safetensors alone writes 0600)."""
+    import stat
+
+    from wanlora_engine.files import default_file_mode
+
+    written = [p for root in (trained / "runs" / "demo", cached / "cache") for p in root.rglob("*") if p.is_file()]
+    names = {p.name for p in written}
+    assert {"high_noise.comfyui.safetensors", "lora-high.safetensors", "manifest.json"} <= names
+    assert any(p.name.startswith("latents-") for p in written)
+    modes = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in written if p.suffix in (".safetensors", ".json")}
+    assert set(modes.values()) == {oct(default_file_mode())}, modes

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from helpers import FIXTURES
+from helpers import FIXTURES, hub_cache_with
 from wanlora_engine.encoding import decode_latents, latent_shape
 from wanlora_engine.errors import ConfigError
 from wanlora_engine.events import EVENT_FIELDS, read_events
@@ -43,7 +43,7 @@ def job_dict(out: Path, model: Path, prompts: list[dict], **sections) -> dict:
     job = {
         "schema_version": 1, "kind": "sample", "device": "cpu",
         "model": {"path": str(model), "layout": "auto", "dtype": "bfloat16", "boundary": 0.875,
-                  "num_train_timesteps": 1000},
+                  "num_train_timesteps": 1000, "high_noise_file": None, "low_noise_file": None},
         "sampler": {"solver": "euler", "schedule": "wan", "steps": 4, "shift": 12.0, "guidance_high": 4.0,
                     "guidance_low": 3.0, "negative_prompt": NEGATIVE, "text_length": 512},
         "video": {"width": 64, "height": 48, "frames": 5, "fps": 16, "crf": 18},
@@ -203,6 +203,57 @@ def test_both_namings_merge_to_the_same_weights(tiny_diffusers, lora_files):
     assert torch.allclose(merged[0], merged[1], atol=1e-6)
 
 
+def test_diffusers_comfyui_and_kohya_namings_merge_to_the_same_exact_weights(tmp_path, tiny_diffusers):
+    """One LoRA (rank 2, alpha 4: factor 2) on self-attention q, cross-attention o and the first FFN linear, written
+    in the three namings users share; merged at scale 0.5 each adds exactly B @ A."""
+    a = torch.zeros(2, 16)
+    a[0, 0], a[1, 3] = 1.0, 0.5
+    b = torch.zeros(16, 2)
+    b[0, 0], b[5, 1], b[7, 0] = 0.25, 2.0, -1.0
+    a_ffn, b_ffn = torch.zeros(2, 16), torch.zeros(32, 2)
+    a_ffn[1, 2], b_ffn[9, 1] = 4.0, 0.125
+    layers = {  # diffusers name: (official name, A, B)
+        "blocks.0.attn1.to_q": ("blocks.0.self_attn.q", a, b),
+        "blocks.1.attn2.to_out.0": ("blocks.1.cross_attn.o", a, b),
+        "blocks.0.ffn.net.0.proj": ("blocks.0.ffn.0", a_ffn, b_ffn),
+    }
+    alpha = torch.tensor(4.0)
+    files = {
+        "diffusers": {k: v for name, (_, a_, b_) in layers.items()
+                      for k, v in ((f"transformer.{name}.lora_A.weight", a_),
+                                   (f"transformer.{name}.lora_B.weight", b_ * 2))},
+        "official": {k: v for official, a_, b_ in layers.values()
+                     for k, v in ((f"diffusion_model.{official}.lora_A.weight", a_),
+                                  (f"diffusion_model.{official}.lora_B.weight", b_),
+                                  (f"diffusion_model.{official}.alpha", alpha))},
+        "kohya": {k: v for official, a_, b_ in layers.values()
+                  for k, v in ((f"lora_unet_{official.replace('.', '_')}.lora_down.weight", a_),
+                               (f"lora_unet_{official.replace('.', '_')}.lora_up.weight", b_),
+                               (f"lora_unet_{official.replace('.', '_')}.alpha", alpha))},
+    }
+    base = load_components(tiny_diffusers, "auto", torch.float32, {"high"}).high.state_dict()
+    deltas = {}
+    for naming, tensors in files.items():
+        model = load_components(tiny_diffusers, "auto", torch.float32, {"high"}).high
+        tensors = {k: v.clone() for k, v in tensors.items()}  # safetensors refuses shared storage
+        lora = read_lora(_bad_lora(tmp_path / f"{naming}.safetensors", tensors), model)
+        assert lora.naming == naming and sorted(lora.modules) == sorted(layers) and lora.ranks == [2]
+        assert merge_lora(model, lora, 0.5) == 3
+        merged = model.state_dict()
+        deltas[naming] = {name: merged[f"{name}.weight"] - base[f"{name}.weight"] for name in layers}
+        unchanged = [k for k in base if not any(k == f"{name}.weight" for name in layers)]
+        assert all(torch.equal(merged[k], base[k]) for k in unchanged)
+    for naming in ("official", "kohya"):
+        for name in layers:
+            assert torch.equal(deltas[naming][name], deltas["diffusers"][name]), (naming, name)
+    # By hand: 0.5 * (4 / 2) * B @ A. q row 0: 0.25 * A[0] -> column 0 gets 0.25; row 5: 2 * A[1] -> column 3 gets 1.
+    q = deltas["kohya"]["blocks.0.attn1.to_q"]
+    assert q.nonzero().tolist() == [[0, 0], [5, 3], [7, 0]]
+    assert torch.allclose(q[[0, 5, 7], [0, 3, 0]], torch.tensor([0.25, 1.0, -1.0]), rtol=0, atol=1e-6)
+    ffn = deltas["kohya"]["blocks.0.ffn.net.0.proj"]
+    assert ffn.nonzero().tolist() == [[9, 2]] and abs(float(ffn[9, 2]) - 0.5) < 1e-6
+
+
 def _bad_lora(path: Path, tensors: dict) -> Path:
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     return path
@@ -213,9 +264,13 @@ def test_lora_errors_name_the_file_and_the_key(tmp_path, tiny_diffusers):
     a, b = torch.zeros(4, 16), torch.zeros(16, 4)
     with pytest.raises(LoraError, match="does not exist"):
         read_lora(tmp_path / "missing.safetensors", model)
-    junk = _bad_lora(tmp_path / "junk.safetensors", {"lora_unet_blocks_0_q.lora_down.weight": a})
-    with pytest.raises(LoraError, match="lora_unet_blocks_0_q"):
+    junk = _bad_lora(tmp_path / "junk.safetensors", {"lora_te_text_model_q.lora_down.weight": a})
+    with pytest.raises(LoraError, match="lora_te_text_model_q.*kohya/musubi-tuner"):
         read_lora(junk, model)
+    kohya = _bad_lora(tmp_path / "kohya.safetensors", {"lora_unet_blocks_0_q.lora_down.weight": a,
+                                                        "lora_unet_blocks_0_q.lora_up.weight": b})
+    with pytest.raises(LoraError, match="'lora_unet_blocks_0_q', which this model does not have"):
+        read_lora(kohya, model)
     absent = _bad_lora(tmp_path / "absent.safetensors", {"transformer.blocks.7.attn1.to_q.lora_A.weight": a,
                                                           "transformer.blocks.7.attn1.to_q.lora_B.weight": b})
     with pytest.raises(LoraError, match=r"'blocks.7.attn1.to_q'.*2 blocks of width 16"):
@@ -347,6 +402,20 @@ def test_stage_writes_videos_sidecars_and_events_and_resumes(tmp_path, tiny_offi
     last = read_events(out / "sample-events.jsonl")[count:]
     assert {e["id"] for e in last if e["event"] == "sample_step"} == {"0002"}
     assert json.loads((out / "videos" / "0002.json").read_text())["seed"] == 99
+
+
+def test_a_job_names_the_model_by_its_repo_id_in_the_hub_cache(tmp_path, monkeypatch, tiny_diffusers):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub_cache_with(tmp_path / "hub", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", tiny_diffusers)
+    out = tmp_path / "s"
+    job = job_dict(out, tiny_diffusers, [{"id": "x1", "prompt": PROMPT, "category": None, "seed": 1}],
+                   sampler={"steps": 2}, video={"width": 32, "height": 32, "frames": 1})
+    job["model"]["path"] = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    assert parse_sample_job(job, tmp_path).model.path == "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
+    assert run_stage("sample", write_job(out, job), echo=False) == 0
+    model = json.loads((out / "videos" / "x1.json").read_text())["model"]
+    assert model == {"path": "Wan-AI/Wan2.2-T2V-A14B-Diffusers", "layout": "diffusers", "dtype": "float32",
+                     "high_noise_file": None, "low_noise_file": None}
 
 
 def test_long_prompts_are_cut_with_a_warning(tmp_path, tiny_diffusers):

@@ -10,8 +10,8 @@ Layout of data.cache_dir (documented in docs/engine-contract.md):
 
 Latents are the VAE posterior mean, normalised per channel as WanPipeline expects: (z - mean) / std with
 the VAE config's latents_mean / latents_std (encoding.encode_latent). Embeddings are UMT5's last hidden
-state for the caption (encoding.clean_caption: NFC-normalised, HTML entities decoded, whitespace
-collapsed), cut at training.text_length tokens (EOS included) and stored without padding; the trainer pads
+state for the caption (encoding.clean_caption: Wan2.2's cleaning, ftfy.fix_text, HTML entities decoded,
+whitespace collapsed), cut at training.text_length tokens (EOS included) and stored without padding; the trainer pads
 with zeros to the model's 512 tokens, as Wan2.2 and WanPipeline do when sampling (data.MODEL_TEXT_TOKENS).
 Resumable: a shard becomes visible only after both files were renamed into place and its index lines
 were appended, so a killed run redoes at most one shard.
@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from .config import ResolvedConfig
 from .devices import resolve_device
-from .encoding import TextEncoder, encode_latent, latent_shape, read_jsonl
+from .encoding import TEXT_CLEANING, TextEncoder, encode_latent, latent_shape, read_jsonl
 from .errors import DataError, DiskSpaceError
 from .events import EventWriter, log
+from .files import save_safetensors, write_text_atomically
 from .gpu_memory import apply_gpu_memory_limit
 from .loading import load_components
 from .media import ManifestRow, decode_media, read_manifest
@@ -47,14 +47,6 @@ def estimate_item_bytes(media_type: str, config: ResolvedConfig, text_dim: int) 
     frames = 1 if media_type == "image" else config.training.frames
     c, f, h, w = latent_shape(frames, config.training.resolution.height, config.training.resolution.width)
     return 2 * c * f * h * w + 2 * config.training.text_length * text_dim + 1024
-
-
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _append_lines(path: Path, records: list[dict[str, Any]]) -> None:
@@ -88,6 +80,7 @@ def cache_settings(config: ResolvedConfig, fingerprint: str) -> dict[str, Any]:
         "fps": config.training.fps,
         "text_length": config.training.text_length,
         "model_fingerprint": fingerprint,
+        "text_cleaning": TEXT_CLEANING,
     }
 
 
@@ -104,10 +97,8 @@ def check_or_write_settings(cache_dir: Path, config: ResolvedConfig, fingerprint
                 )
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
-                               "model_path": str(config.model.checkpoint)}, indent=2))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps({"schema_version": CACHE_SCHEMA_VERSION, "settings": settings,
+                                            "model_path": str(config.model.checkpoint)}, indent=2))
 
 
 def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
@@ -156,7 +147,7 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
     empty_path = cache_dir / "empty_prompt.safetensors"
     if not empty_path.is_file():
         embeds, _, _ = text.encode([""])
-        _atomic_save({"embedding": embeds[0]}, empty_path)
+        save_safetensors({"embedding": embeds[0]}, empty_path)
 
     totals = {"cached": 0, "skipped": 0, "truncated": 0, "bytes_written": 0}
     total_pending = sum(len(r) for r in pending.values())
@@ -209,8 +200,8 @@ def run_cache(config: ResolvedConfig, events: EventWriter) -> dict[str, Any]:
                         })
                 latent_path = folder / f"latents-{shard:05d}.safetensors"
                 text_path = folder / f"text-{shard:05d}.safetensors"
-                _atomic_save(latents, latent_path)
-                _atomic_save(texts, text_path)
+                save_safetensors(latents, latent_path)
+                save_safetensors(texts, text_path)
                 totals["bytes_written"] += latent_path.stat().st_size + text_path.stat().st_size
                 shard += 1
             _append_lines(folder / "skipped.jsonl", skipped)

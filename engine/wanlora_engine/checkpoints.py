@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from . import distributed as dist_util
 from . import faults
 from .errors import ConfigError, EngineError
 from .events import EventWriter
+from .files import fsync_path, save_safetensors
 from .lora import lora_parameters
 
 CHECKPOINT_PREFIX = "step-"
@@ -148,21 +149,12 @@ def _rank_rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     return state
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file, or a folder's entries, to the disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _write_folder(tmp: Path, step: int, models: dict[str, Any], optimizer: Any, scheduler: Any,
                   generator: torch.Generator, rank_rng: list[Any], layout: dist_util.Layout,
                   trainer_state: dict[str, Any]) -> None:
     for index, (expert, model) in enumerate(models.items()):
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in lora_parameters(model).items()}
-        save_file(tensors, str(tmp / f"lora-{expert}.safetensors"))
+        save_safetensors(tensors, tmp / f"lora-{expert}.safetensors", durable=False)
         if index == 0:
             faults.maybe_kill(layout.rank, step, "checkpoint_write")
             faults.maybe_write_error(step)
@@ -174,12 +166,12 @@ def _write_folder(tmp: Path, step: int, models: dict[str, Any], optimizer: Any, 
     (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=1))
     files = {}
     for path in sorted(tmp.iterdir()):
-        _fsync(path)
+        fsync_path(path)
         files[path.name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
     manifest = tmp / MANIFEST
     manifest.write_text(json.dumps({"step": step, "files": files}, indent=1))
-    _fsync(manifest)
-    _fsync(tmp)
+    fsync_path(manifest)
+    fsync_path(tmp)
 
 
 def save_checkpoint(run_dir: Path, step: int, keep_last: int, models: dict[str, Any], optimizer: Any,
@@ -205,7 +197,7 @@ def save_checkpoint(run_dir: Path, step: int, keep_last: int, models: dict[str, 
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
-            _fsync(folder)
+            fsync_path(folder)
         except OSError as error:
             shutil.rmtree(tmp, ignore_errors=True)
             failure = f"writing checkpoint {final} failed: {error.strerror or error}"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .model_source import read_model_source
 
 _SCHEMA_FILE = Path(__file__).with_name("config_schema.json")
 SCHEMA: dict[str, Any] = json.loads(_SCHEMA_FILE.read_text(encoding="utf-8"))
@@ -130,7 +131,7 @@ class ResolvedConfig:
         # A path that is None was "" in the file.
         for section in SECTIONS:
             for key in SCHEMA["sections"][section]:
-                if key["type"] == "path" and out[section][key["name"]] is None:
+                if key["type"] in ("path", "model_source") and out[section][key["name"]] is None:
                     out[section][key["name"]] = ""
         return out
 
@@ -144,7 +145,7 @@ def _describe(schema: dict[str, Any]) -> str:
     if kind == "resolution":
         return 'a string "WIDTHxHEIGHT"'
     return {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "a string",
-            "path": "a path string"}[kind]
+            "path": "a path string", "model_source": "a path string or a Hugging Face repo id (Org/Name)"}[kind]
 
 
 def _convert(value: Any, schema: dict[str, Any], where: str, base: Path) -> Any:
@@ -180,6 +181,10 @@ def _convert(value: Any, schema: dict[str, Any], where: str, base: Path) -> Any:
             return None
         path = Path(value).expanduser()
         return path if path.is_absolute() else (base / path)
+    if kind == "model_source":
+        if not isinstance(value, str):
+            raise wrong
+        return read_model_source(value, base) if value else None
     if kind == "resolution":
         parts = value.lower().replace("×", "x").split("x") if isinstance(value, str) else []
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,23 @@ TEMPORAL_SCALE = 4
 SPATIAL_SCALE = 8
 
 
+# Names the cleaning in cache.json: a cache whose embeddings were cleaned another way is refused, not mixed.
+TEXT_CLEANING = "wan2.2: ftfy.fix_text, html.unescape x2, whitespace collapsed"
+
+
 def clean_caption(text: str) -> str:
-    """NFC (archive captions arrive as decomposed Hangul), HTML entities decoded, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text)
-    text = html.unescape(html.unescape(text))
+    """The text cleaning of Wan2.2's tokenizer wrapper (wan/modules/tokenizers.py, clean='whitespace'), which
+    diffusers' WanPipeline repeats: `ftfy.fix_text`, HTML entities decoded twice, whitespace collapsed.
+
+    The model was trained on text cleaned this way, so a caption or prompt must be too: ftfy straightens curly
+    quotes, turns full-width letters, digits and spaces into their ASCII forms, splits ligatures and repairs
+    mojibake, each of which changes UMT5's token ids. ftfy also normalises to NFC, which the archive's decomposed
+    Hangul needs.
+    """
+    import ftfy
+
+    text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
     return re.sub(r"\s+", " ", text).strip()
 
 

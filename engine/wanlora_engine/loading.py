@@ -9,7 +9,14 @@ Official layout (as released by the Wan team):
 Diffusers layout (WanPipeline.save_pretrained):
     transformer/ (high noise)  transformer_2/ (low noise)  vae/  text_encoder/  tokenizer/
 
-Both end up as WanTransformer3DModel, AutoencoderKLWan, UMT5EncoderModel and a tokenizer. The official
+Single-file expert checkpoint (ComfyUI's `wan2.2_t2v_high_noise_14B_fp16.safetensors` / `..._low_noise_...`):
+    one .safetensors file per expert, official key names (optionally under `model.diffusion_model.`), no
+    config.json: the configuration comes from the weight shapes (heads of 128 channels, as in every Wan model).
+    `model.high_noise_file` / `model.low_noise_file` name them; they replace the folder's experts, and the folder
+    then needs only the VAE, text encoder and tokenizer.
+The folder is a path, or a Hugging Face repo id resolved offline in the local hub cache (model_source.py).
+
+All end up as WanTransformer3DModel, AutoencoderKLWan, UMT5EncoderModel and a tokenizer. The official
 key names are mapped by explicit rules (`*_official_key` below: diffusers name -> official name), applied
 to the keys the diffusers module expects, so a checkpoint with a missing or an extra key is an error
 naming the file and the key. Nothing here touches the network.
@@ -28,6 +35,7 @@ from typing import Any, Literal
 import torch
 
 from .errors import ModelLoadError
+from .model_source import hub_cache_dir, model_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -55,7 +63,7 @@ DTYPES: dict[str, torch.dtype] = {"bfloat16": torch.bfloat16, "float16": torch.f
 class WanComponents:
     """The modules of a Wan2.2 T2V model that a stage asked for (others are None)."""
 
-    layout: str
+    layout: str  # 'official' | 'diffusers' | 'single_file' (only experts, each from its own file)
     high: Any = None
     low: Any = None
     vae: Any = None
@@ -76,11 +84,14 @@ def detect_layout(path: Path) -> str:
         raise ModelLoadError(
             f"model folder {path} does not exist",
             "set model.checkpoint (TOML; model.path in a sample job) to the folder of Wan2.2-T2V-A14B "
-            "(official release or diffusers format)",
+            "(official release or diffusers format), or to its Hugging Face repo id (Wan-AI/Wan2.2-T2V-A14B-Diffusers) "
+            f"once it is in the local hub cache {hub_cache_dir()[0]} (wanlora downloads nothing)",
         )
-    if (path / OFFICIAL_HIGH).is_dir() or (path / OFFICIAL_LOW).is_dir():
+    # The experts may come as single files (model.high_noise_file / low_noise_file): then a folder with only the
+    # VAE, the text encoder and the tokenizer is enough.
+    if any((path / name).exists() for name in (OFFICIAL_HIGH, OFFICIAL_LOW, OFFICIAL_VAE, OFFICIAL_T5)):
         return "official"
-    if (path / "model_index.json").is_file() or (path / "transformer").is_dir():
+    if any((path / name).exists() for name in ("model_index.json", "transformer", "vae", "text_encoder")):
         return "diffusers"
     raise ModelLoadError(
         f"model folder {path} is neither the official layout (no {OFFICIAL_HIGH}/ or {OFFICIAL_LOW}/) "
@@ -290,17 +301,19 @@ class LazySafetensors(Mapping[str, torch.Tensor]):
     host memory near one copy of the model in its target dtype.
     """
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], strip_prefix: str = "") -> None:
         from safetensors import safe_open
 
-        self._where: dict[str, Any] = {}
+        self._where: dict[str, tuple[Any, str]] = {}
         self._handles = [safe_open(str(path), framework="pt", device="cpu") for path in paths]
         for handle in self._handles:
             for key in handle.keys():
-                self._where[key] = handle
+                name = key[len(strip_prefix):] if strip_prefix and key.startswith(strip_prefix) else key
+                self._where[name] = (handle, key)
 
     def __getitem__(self, key: str) -> torch.Tensor:
-        return self._where[key].get_tensor(key)
+        handle, stored = self._where[key]
+        return handle.get_tensor(stored)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._where)
@@ -370,16 +383,30 @@ def official_transformer_config(folder: Path, state: Mapping[str, torch.Tensor])
     raw = json.loads(config_path.read_text())
     if "num_heads" not in raw:
         raise ModelLoadError(f"{config_path} lacks the key 'num_heads'", f"re-download {folder.name}/config.json")
+    return transformer_config_from_weights(state, int(raw["num_heads"]), float(raw.get("eps", 1e-6)), folder)
+
+
+# Every released Wan model (1.3B: 12 heads of 1536, 5B: 24 of 3072, 14B: 40 of 5120) has heads of 128 channels;
+# a single-file checkpoint has no config.json, so its head count is its width / 128 (as diffusers' single-file
+# loader gets it from the known configurations).
+WAN_HEAD_DIM = 128
+
+
+def transformer_config_from_weights(state: Mapping[str, torch.Tensor], num_heads: int | None, eps: float,
+                                    source: Path) -> dict[str, Any]:
+    """The diffusers config of an expert from its official-named weights; `num_heads` None: width / 128."""
     for key in ("patch_embedding.weight", "text_embedding.0.weight", "time_embedding.0.weight",
                 "blocks.0.ffn.0.weight", "head.head.weight"):
         if key not in state:
-            raise ModelLoadError(f"{folder} weights lack the key '{key}'", f"re-download {folder.name}/")
+            raise ModelLoadError(f"{source} weights lack the key '{key}'",
+                                 f"check that {source.name} is a Wan2.2 T2V expert; re-download it")
     dim, in_dim, *patch = state["patch_embedding.weight"].shape
     num_layers = len({int(k.split(".")[1]) for k in state if k.startswith("blocks.")})
-    num_heads = int(raw["num_heads"])
+    if num_heads is None:
+        num_heads = max(1, int(dim) // WAN_HEAD_DIM)
     if dim % num_heads:
-        raise ModelLoadError(f"{config_path}: dim {dim} is not divisible by num_heads {num_heads}",
-                             f"re-download {folder.name}/config.json")
+        raise ModelLoadError(f"{source}: the width {dim} is not divisible by {num_heads} heads",
+                             f"check that {source.name} is a Wan2.2 T2V expert; re-download it")
     out_dim = state["head.head.weight"].shape[0] // (patch[0] * patch[1] * patch[2])
     return {
         "patch_size": tuple(int(p) for p in patch),
@@ -393,26 +420,64 @@ def official_transformer_config(folder: Path, state: Mapping[str, torch.Tensor])
         "num_layers": num_layers,
         "cross_attn_norm": "blocks.0.norm3.weight" in state,
         "qk_norm": "rms_norm_across_heads" if "blocks.0.self_attn.norm_q.weight" in state else None,
-        "eps": float(raw.get("eps", 1e-6)),
+        "eps": eps,
     }
 
 
 def load_official_transformer(folder: Path, dtype: torch.dtype) -> Any:
+    if not folder.is_dir():
+        key = "model.high_noise_file" if folder.name == OFFICIAL_HIGH else "model.low_noise_file"
+        raise ModelLoadError(f"model folder {folder.parent} lacks {folder.name}/",
+                             f"copy {folder.name}/ from the Wan2.2-T2V-A14B release, or set {key} to the "
+                             "expert's single-file checkpoint")
+    state = _read_safetensors_folder(folder)
+    return _official_transformer(state, official_transformer_config(folder, state), folder, dtype)
+
+
+def _official_transformer(state: Mapping[str, torch.Tensor], config: dict[str, Any], source: Path,
+                          dtype: torch.dtype) -> Any:
     from diffusers import WanTransformer3DModel
 
-    if not folder.is_dir():
-        raise ModelLoadError(f"model folder {folder.parent} lacks {folder.name}/",
-                             f"copy {folder.name}/ from the Wan2.2-T2V-A14B release")
-    state = _read_safetensors_folder(folder)
-    config = official_transformer_config(folder, state)
     with torch.device("meta"):
         model = WanTransformer3DModel(**config)
     keep = dtype in (torch.float16, torch.bfloat16)
-    _load_mapped(model, state, transformer_official_key, folder,
+    _load_mapped(model, state, transformer_official_key, source,
                  lambda key: torch.float32 if keep and _keeps_fp32(model, key) else dtype)
     # Buffers (the RoPE tables) are not in checkpoints: rebuild them on the CPU.
     model.rope = type(model.rope)(config["attention_head_dim"], config["patch_size"], model.config.rope_max_seq_len)
     return model.eval().requires_grad_(False)
+
+
+# ComfyUI saves a diffusion model's keys as they sit in its model object; other tools drop the first part.
+SINGLE_FILE_PREFIXES = ("model.diffusion_model.", "diffusion_model.")
+
+
+def load_single_file_transformer(path: Path, dtype: torch.dtype, key: str) -> Any:
+    """One expert from a single .safetensors file in the official naming (`key`: the config key naming it)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    fix = (f"set {key} to the expert's .safetensors file (e.g. ComfyUI's wan2.2_t2v_high_noise_14B_fp16.safetensors), "
+           "or to \"\" to take the expert from model.checkpoint")
+    if not path.is_file():
+        raise ModelLoadError(f"the single-file checkpoint {path} ({key}) does not exist", fix)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            keys = list(handle.keys())
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise ModelLoadError(f"{path} ({key}) is not a readable safetensors file ({error})",
+                             f"re-download {path.name}; only .safetensors files are read here, not .pth/.ckpt"
+                             ) from None
+    prefix = next((p for p in SINGLE_FILE_PREFIXES if keys and all(k.startswith(p) for k in keys)), "")
+    scaled = [k for k in keys if k.endswith(("scale_weight", "scaled_fp8", "scale_input"))]
+    if scaled:
+        raise ModelLoadError(
+            f"{path} ({key}) is a scaled-fp8 checkpoint (it has the key '{scaled[0]}'): its weights are not the "
+            "model's exact bf16 weights",
+            "use the fp16 or bf16 file of the same expert (wan2.2_t2v_*_14B_fp16.safetensors); "
+            "model.weights_dtype = \"fp8\" makes wanlora's own fp8 copy where memory needs it")
+    state = LazySafetensors([path], strip_prefix=prefix)
+    return _official_transformer(state, transformer_config_from_weights(state, None, 1e-6, path), path, dtype)
 
 
 def official_vae_config(state: dict[str, torch.Tensor], source: Path) -> dict[str, Any]:
@@ -567,23 +632,34 @@ def load_diffusers_component(root: Path, component: str, dtype: torch.dtype) -> 
 # ---------------------------------------------------------------------------------------------------
 
 
-def load_components(path: Path, layout: str, dtype: str | torch.dtype, components: set[str],
-                    text_encoder_dtype: torch.dtype | None = None) -> WanComponents:
-    """Load the requested components; `layout` is 'auto', 'official' or 'diffusers'."""
-    root = Path(path)
-    found = detect_layout(root)
-    if layout != "auto" and layout != found:
-        raise ModelLoadError(
-            f"model.layout is '{layout}' but {root} is in the {found} layout",
-            f"set model.layout to 'auto' or '{found}'",
-        )
+def load_components(path: Path | str, layout: str, dtype: str | torch.dtype, components: set[str],
+                    text_encoder_dtype: torch.dtype | None = None,
+                    expert_files: Mapping[str, Path | None] | None = None) -> WanComponents:
+    """Load the requested components; `layout` is 'auto', 'official' or 'diffusers'.
+
+    `path` is a folder or a repo id in the local hub cache; `expert_files` ('high' / 'low' -> a single-file
+    checkpoint or None) replaces the folder's experts.
+    """
+    files = {name: Path(file) for name, file in (expert_files or {}).items() if file}
     torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     te_dtype = text_encoder_dtype or torch_dtype
+    found = "single_file"
+    root = Path()
+    if any(c not in files for c in components):
+        root = model_folder(path)
+        found = detect_layout(root)
+        if layout != "auto" and layout != found:
+            raise ModelLoadError(
+                f"model.layout is '{layout}' but {root} is in the {found} layout",
+                f"set model.layout to 'auto' or '{found}'",
+            )
     out = WanComponents(layout=found)
     for component in ("high", "low", "vae", "text_encoder", "tokenizer"):
         if component not in components:
             continue
-        if found == "diffusers":
+        if component in files:
+            value = load_single_file_transformer(files[component], torch_dtype, f"model.{component}_noise_file")
+        elif found == "diffusers":
             value = load_diffusers_component(root, component, te_dtype if component == "text_encoder" else torch_dtype)
         elif component in ("high", "low"):
             value = load_official_transformer(root / (OFFICIAL_HIGH if component == "high" else OFFICIAL_LOW),

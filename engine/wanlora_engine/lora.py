@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from .config import LoraConfig
+from .files import save_safetensors
 from .loading import transformer_lora_official_module
 
 ADAPTER = "default"
@@ -94,9 +94,7 @@ def _save(tensors: dict[str, torch.Tensor], path: Path, config: LoraConfig, expe
         "wanlora_alpha": str(config.alpha),
         "wanlora_targets": json.dumps(list(config.targets)),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    save_safetensors(tensors, path, metadata)
 
 
 def lora_files(run_dir: Path, expert: str) -> dict[str, Path]:

@@ -1,13 +1,18 @@
-"""Read a LoRA file in either naming the engine exports and merge it into an expert with a scale.
+"""Read a LoRA file in the diffusers, official/ComfyUI or kohya/musubi naming and merge it into an expert.
 
 Accepted keys (docs/engine-contract.md §6):
 - diffusers: `transformer.<module>.lora_A.weight` / `.lora_B.weight` on diffusers module names
   (`blocks.N.attn1.to_q`); lora_B already carries alpha / rank. `transformer_2.` is accepted as well.
 - official / ComfyUI: `diffusion_model.<module>.lora_A.weight` / `.lora_B.weight` (or `.lora_down` / `.lora_up`)
   and `.alpha` on the official module names (`blocks.N.self_attn.q`); the update is scaled by alpha / rank.
+- kohya / musubi-tuner (the most common naming of Wan LoRAs shared online): `lora_unet_<module>.lora_down.weight`
+  / `.lora_up.weight` and `.alpha`, the module name with its dots turned into underscores
+  (`lora_unet_blocks_0_self_attn_q`, official names as musubi-tuner trains them; diffusers names are accepted
+  too); the update is scaled by alpha / rank, by 1 without an alpha, as kohya's scripts do.
 
-Merging adds scale * factor * B @ A to each adapted Linear weight (computed in float32, stored in the weight's
-dtype), so sampling runs at the base model's speed. Scale 0 leaves every weight bit-identical.
+Files are written in the first two namings only (lora.py). Merging adds scale * factor * B @ A to each adapted
+Linear weight (computed in float32, stored in the weight's dtype), so sampling runs at the base model's speed.
+Scale 0 leaves every weight bit-identical.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ class LoraError(EngineError):
     code = "lora_invalid"
 
 
-_PREFIXES = {"transformer.": "diffusers", "transformer_2.": "diffusers", "diffusion_model.": "official"}
+_PREFIXES = {"transformer.": "diffusers", "transformer_2.": "diffusers", "diffusion_model.": "official",
+             "lora_unet_": "kohya"}
 _PARTS = {"lora_A.weight": "A", "lora_down.weight": "A", "lora_B.weight": "B", "lora_up.weight": "B", "alpha": "alpha"}
 
 
@@ -38,7 +44,7 @@ class LoraFile:
     """The adapted modules of one file, on diffusers module names: name -> (A [r, in], B [out, r], factor)."""
 
     path: Path
-    naming: str  # 'diffusers' | 'official'
+    naming: str  # 'diffusers' | 'official' | 'kohya'
     modules: dict[str, tuple[torch.Tensor, torch.Tensor, float]]
     metadata: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
@@ -67,13 +73,15 @@ def file_sha256(path: Path) -> str:
 
 
 def _split_key(key: str) -> tuple[str, str, str] | None:
-    """'transformer.blocks.0.attn1.to_q.lora_A.weight' -> ('diffusers', 'blocks.0.attn1.to_q', 'A')."""
+    """'transformer.blocks.0.attn1.to_q.lora_A.weight' -> ('diffusers', 'blocks.0.attn1.to_q', 'A');
+    'lora_unet_blocks_0_self_attn_q.alpha' -> ('kohya', 'lora_unet_blocks_0_self_attn_q', 'alpha')."""
     for prefix, naming in _PREFIXES.items():
         if key.startswith(prefix):
             rest = key[len(prefix):]
             for suffix, part in _PARTS.items():
                 if rest.endswith("." + suffix):
-                    return naming, rest[: -len(suffix) - 1], part
+                    module = rest[: -len(suffix) - 1]
+                    return naming, (prefix + module if naming == "kohya" else module), part
             return None
     return None
 
@@ -87,6 +95,19 @@ def official_to_diffusers_names(transformer: Any) -> dict[str, str]:
                 table[transformer_lora_official_module(name)] = name
             except KeyError:
                 continue
+    return table
+
+
+def kohya_to_diffusers_names(transformer: Any) -> dict[str, str]:
+    """kohya module name -> diffusers module name: `lora_unet_` + the official name (as musubi-tuner writes it)
+    or the diffusers name, dots turned into underscores (`lora_unet_blocks_0_self_attn_q`,
+    `lora_unet_blocks_0_attn1_to_q`)."""
+    table = {}
+    for name, module in transformer.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            table["lora_unet_" + name.replace(".", "_")] = name
+    for official, name in official_to_diffusers_names(transformer).items():
+        table["lora_unet_" + official.replace(".", "_")] = name
     return table
 
 
@@ -111,9 +132,10 @@ def read_lora(path: Path, transformer: Any) -> LoraFile:
         split = _split_key(key)
         if split is None:
             raise LoraError(
-                f"LoRA file {path} has the key '{key}', which is neither diffusers naming "
-                "(transformer.blocks.N.attn1.to_q.lora_A.weight) nor official/ComfyUI naming "
-                "(diffusion_model.blocks.N.self_attn.q.lora_A.weight)",
+                f"LoRA file {path} has the key '{key}', which is in none of the namings read here: diffusers "
+                "(transformer.blocks.N.attn1.to_q.lora_A.weight), official/ComfyUI "
+                "(diffusion_model.blocks.N.self_attn.q.lora_A.weight), kohya/musubi-tuner "
+                "(lora_unet_blocks_N_self_attn_q.lora_down.weight)",
                 "export the LoRA with wanlora (runs/NAME/lora/*.safetensors) or convert it to one of these namings",
             )
         naming, module, part = split
@@ -122,18 +144,19 @@ def read_lora(path: Path, transformer: Any) -> LoraFile:
     if not parts:
         raise LoraError(f"LoRA file {path} holds no tensors", "re-export the LoRA")
     if len(namings) > 1:
-        raise LoraError(f"LoRA file {path} mixes diffusers and official key names",
+        raise LoraError(f"LoRA file {path} mixes key namings ({', '.join(sorted(namings))})",
                         "use a file in one naming, as wanlora exports them")
     naming = namings.pop()
 
     linears = {name: m for name, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)}
-    official = official_to_diffusers_names(transformer) if naming == "official" else {}
+    renamed = {"official": official_to_diffusers_names, "kohya": kohya_to_diffusers_names}.get(naming)
+    targets = renamed(transformer) if renamed else {name: name for name in linears}
     blocks = len(getattr(transformer, "blocks", []))
     width = getattr(getattr(transformer, "config", None), "num_attention_heads", 0) * \
         getattr(getattr(transformer, "config", None), "attention_head_dim", 0)
     modules: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
     for module, found in sorted(parts.items()):
-        target_name = official.get(module) if naming == "official" else module
+        target_name = targets.get(module)
         if target_name is None or target_name not in linears:
             raise LoraError(
                 f"LoRA file {path} adapts '{module}', which this model does not have as a Linear layer "

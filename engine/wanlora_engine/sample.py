@@ -109,10 +109,19 @@ def settings_digest(item: PromptItem, job: SampleJob, loras: dict[str, dict[str,
         "schedule": s.schedule, "steps": s.steps, "shift": s.shift, "guidance_high": s.guidance_high,
         "guidance_low": s.guidance_low, "text_length": s.text_length, "boundary": m.boundary,
         "num_train_timesteps": m.num_train_timesteps, "width": v.width, "height": v.height, "frames": v.frames,
-        "fps": v.fps, "crf": v.crf, "model": str(m.path.resolve()), "dtype": dtype, "vae_tiling": vae_tiling,
+        "fps": v.fps, "crf": v.crf, "model": str(m.path.resolve() if isinstance(m.path, Path) else m.path),
+        "dtype": dtype, "vae_tiling": vae_tiling,
         "loras": {k: (None if x is None else {"sha256": x["sha256"], "scale": x["scale"]}) for k, x in loras.items()},
     }
+    # Only when set, so that the digests of videos made before these keys existed stay the same.
+    for name, file in (("high_noise_file", m.high_noise_file), ("low_noise_file", m.low_noise_file)):
+        if file is not None:
+            key[name] = str(file.resolve())
     return hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _optional_str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def output_paths(folder: Path, item: PromptItem) -> dict[str, Path]:
@@ -375,7 +384,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
 
     # 2. Experts (with their LoRAs merged) and the VAE.
     phase_started = time.monotonic()
-    parts = load_components(job.model.path, job.model.layout, dtype, {"high", "low"})
+    parts = load_components(job.model.path, job.model.layout, dtype, {"high", "low"},
+                            expert_files={"high": job.model.high_noise_file, "low": job.model.low_noise_file})
     experts = {"high": parts.high, "low": parts.low}
     lora_info: dict[str, dict[str, Any] | None] = {}
     for expert in ("high", "low"):
@@ -457,7 +467,9 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
                         "num_train_timesteps": job.model.num_train_timesteps,
                         "steps_high": len(per_expert["high"]), "steps_low": len(per_expert["low"]),
                         "table": table},
-            "model": {"path": str(job.model.path), "layout": parts.layout, "dtype": dtype_name},
+            "model": {"path": str(job.model.path), "layout": parts.layout, "dtype": dtype_name,
+                      "high_noise_file": _optional_str(job.model.high_noise_file),
+                      "low_noise_file": _optional_str(job.model.low_noise_file)},
             "loras": lora_info,
             "memory": {"inactive_expert": memory.inactive_expert, "vae_tiling": memory.vae_tiling,
                        "text_encoder_device": job.memory.text_encoder_device,

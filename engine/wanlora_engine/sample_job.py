@@ -45,11 +45,14 @@ def _not_empty(value: list) -> str | None:
 
 @dataclass(frozen=True)
 class SampleModel:
-    path: Path
+    path: Path | str = field(metadata={"model_source": True})  # a folder, or a repo id in the local hub cache
     layout: Literal["auto", "official", "diffusers"]
     dtype: Literal["bfloat16", "float16", "float32"]
     boundary: float = field(metadata=_check(_unit_interval_open))
     num_train_timesteps: int = field(metadata=_check(_positive))
+    # Single-file expert checkpoints (official / ComfyUI key names) that replace the folder's experts; None: none.
+    high_noise_file: Path | None = None
+    low_noise_file: Path | None = None
 
 
 @dataclass(frozen=True)

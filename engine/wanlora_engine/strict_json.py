@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .model_source import read_model_source
 
 
 def _positive(value: Any) -> str | None:
@@ -130,7 +131,14 @@ def _parse_dataclass(cls: Any, raw: dict[str, Any], where: str, base: Path) -> A
                 "regenerate config.resolved.json with `wanlora train`/`wanlora cache`, or add the key "
                 "(docs/engine-contract.md lists every key and its default)",
             )
-        value = _convert(raw[f.name], hints[f.name], key, base)
+        if f.metadata.get("model_source"):  # a folder, a file or a repo id (model_source.read_model_source)
+            if not isinstance(raw[f.name], str) or not raw[f.name]:
+                raise ConfigError(f"config key '{key}' is {json.dumps(raw[f.name], ensure_ascii=False)}, expected "
+                                  "a path string or a Hugging Face repo id (Org/Name)",
+                                  f"write '{key}' as a model folder or a repo id")
+            value = read_model_source(raw[f.name], base)
+        else:
+            value = _convert(raw[f.name], hints[f.name], key, base)
         check = f.metadata.get("check")
         if check is not None and value is not None:
             problem = check(value)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
+from .files import save_safetensors
 from .loading import (
     OFFICIAL_HIGH,
     OFFICIAL_LOW,
@@ -128,7 +128,7 @@ def _save_sharded(state: dict[str, torch.Tensor], folder: Path, shards: int) -> 
     for i in range(shards):
         name = f"diffusion_pytorch_model-{i + 1:05d}-of-{shards:05d}.safetensors"
         part = {k: state[k].contiguous() for k in keys[i * per:(i + 1) * per]}
-        save_file(part, str(folder / name))
+        save_safetensors(part, folder / name, durable=False)
         weight_map.update({k: name for k in part})
     (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
         json.dumps({"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},

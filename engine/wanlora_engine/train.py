@@ -234,7 +234,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.training.seed)
 
         # Models
-        components = load_components(config.model.checkpoint, config.model.layout, self.weight_dtype, set(self.experts))
+        components = load_components(config.model.checkpoint, config.model.layout, self.weight_dtype, set(self.experts),
+                                     expert_files={"high": config.model.high_noise_file,
+                                                   "low": config.model.low_noise_file})
         # The fast blocks run Ulysses too: enable_ulysses (in place_experts) hands them the sequence group.
         fast_blocks = config.training.blocks == "fast"
         self.fast_blocks = fast_blocks

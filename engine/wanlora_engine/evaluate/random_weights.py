@@ -117,10 +117,10 @@ def write_clip_pair(image_folder: Path, text_folder: Path, seed: int = 0, image_
     """A small CLIPModel (image side) and a sentence-transformers multilingual text encoder projecting into its
     embedding space (DistilBERT, mean pooling, Dense without bias), with a WordPiece vocabulary that covers the
     demo captions' Hangul syllables."""
-    from safetensors.torch import save_file
     from transformers import BertTokenizerFast, CLIPConfig, CLIPModel, DistilBertConfig, DistilBertModel
 
     from ..demo_data import CAPTIONS
+    from ..files import save_safetensors
 
     torch.manual_seed(seed)
     projection = 16
@@ -163,7 +163,8 @@ def write_clip_pair(image_folder: Path, text_folder: Path, seed: int = 0, image_
     (text_folder / "2_Dense" / "config.json").write_text(json.dumps({
         "in_features": 32, "out_features": projection, "bias": False,
         "activation_function": "torch.nn.modules.linear.Identity"}))
-    save_file({"linear.weight": torch.randn(projection, 32) * 0.2}, str(text_folder / "2_Dense" / "model.safetensors"))
+    dense = {"linear.weight": torch.randn(projection, 32) * 0.2}
+    save_safetensors(dense, text_folder / "2_Dense" / "model.safetensors", durable=False)
     return image_folder, text_folder
 
 
