@@ -276,7 +276,7 @@ def driver(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps({"header": header, "rows": rows, "workers": workers}, indent=2))
 
-    if args.ours:
+    def run_ours() -> None:
         command = [sys.executable, __file__, "--worker", "ours", "--ours", *args.ours, "--rank", str(args.rank),
                    "--steps", str(args.steps), "--steps-long", str(args.steps_long), "--warmup", str(args.warmup),
                    "--ffn-chunk", str(args.ffn_chunk), "--weight-prefetch", str(args.weight_prefetch),
@@ -293,30 +293,41 @@ def driver(args: argparse.Namespace) -> int:
                 rows.append(dict(r, who="ours", host_gib=r["host_pinned_gib"],
                                  placement=f"{plan['resident']} / {plan['streamed']}"))
         save()
-    for cap, frames, swap, v21 in parse_musubi(args.musubi or []):
-        musubi_env = dict(env, MUSUBI_SRC=str(args.musubi_src), RANK_LORA=str(args.rank), MEM_CAP_GB=str(cap),
-                          BLOCKS_TO_SWAP=str(swap), ACT_OFFLOAD="1", V21_TEMB="1" if v21 else "0",
-                          REPS=str(args.musubi_reps))
-        if deadline - time.time() < 60:
-            workers.append({"worker": f"musubi cap {cap} swap {swap}", "skipped": "no time left before --deadline"})
-            continue
-        records, rss, tail = run_worker([sys.executable, str(args.musubi_script), frames], musubi_env,
-                                        deadline - time.time())
-        workers.append({"worker": f"musubi cap {cap} swap {swap}{' v21' if v21 else ''}", "peak_rss_gib": rss,
-                        "records": records, "output_tail": tail})
-        for r in records:
-            if r.get("event") != "step":
+
+    def run_musubi() -> None:
+        for cap, frames, swap, v21 in parse_musubi(args.musubi or []):
+            musubi_env = dict(env, MUSUBI_SRC=str(args.musubi_src), RANK_LORA=str(args.rank),
+                              MEM_CAP_GB=str(cap),
+                              BLOCKS_TO_SWAP=str(swap), ACT_OFFLOAD="1", V21_TEMB="1" if v21 else "0",
+                              REPS=str(args.musubi_reps), LORA_TARGETS=args.musubi_lora,
+                              V21_FALLBACK="1" if args.musubi_v21_fallback else "0")
+            if deadline - time.time() < 60:
+                workers.append({"worker": f"musubi cap {cap} swap {swap}",
+                                "skipped": "no time left before --deadline"})
                 continue
-            row = {"who": "musubi" + (" (2.1 temb)" if v21 else ""), "cap_gib": cap, "frames": r["frames"],
-                   "out_of_memory": r.get("oom", False), "peak_allocated_gib": r.get("peak_gb"),
-                   "host_gib": rss, "placement": f"{40 - swap} / {swap}", "raw": r}
-            if "s_per_sample" in r:
-                row["seconds_per_sample"] = r["s_per_sample"]
-            rows.append(row)
-        if not any(r.get("event") == "step" for r in records):
-            rows.append({"who": "musubi", "cap_gib": cap, "frames": int(frames.split(",")[0]), "error": tail[-300:],
-                         "host_gib": rss, "placement": f"{40 - swap} / {swap}"})
-        save()
+            records, rss, tail = run_worker([sys.executable, str(args.musubi_script), frames], musubi_env,
+                                            deadline - time.time())
+            workers.append({"worker": f"musubi cap {cap} swap {swap}{' v21' if v21 else ''}",
+                            "peak_rss_gib": rss, "records": records, "output_tail": tail})
+            for r in records:
+                if r.get("event") != "step":
+                    continue
+                row = {"who": "musubi" + (" (2.1 temb)" if r.get("v21_temb") else ""), "cap_gib": cap,
+                       "frames": r["frames"],
+                       "out_of_memory": r.get("oom", False), "peak_allocated_gib": r.get("peak_gb"),
+                       "host_gib": rss, "placement": f"{40 - swap} / {swap}", "raw": r}
+                if "s_per_sample" in r:
+                    row["seconds_per_sample"] = r["s_per_sample"]
+                rows.append(row)
+            if not any(r.get("event") == "step" for r in records):
+                rows.append({"who": "musubi", "cap_gib": cap, "frames": int(frames.split(",")[0]),
+                             "error": tail[-300:], "host_gib": rss, "placement": f"{40 - swap} / {swap}"})
+            save()
+
+    for part in ([run_musubi, run_ours] if args.musubi_first else [run_ours, run_musubi]):
+        if part is run_ours and not args.ours:
+            continue
+        part()
     header["note"] = ("host GiB: ours = pinned weights + pinned activations of that case; musubi = peak RSS of its "
                       "process (all its cases)")
     print(format_table(rows), flush=True)
@@ -332,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--musubi-script", type=Path, default=HERE / "musubi_step.py")
     parser.add_argument("--musubi-src", type=Path, default=HERE.parent / ".peer")
     parser.add_argument("--musubi-reps", type=int, default=1)
+    parser.add_argument("--musubi-lora", choices=["attention", "all"], default="attention",
+                        help="musubi's LoRA targets: the engine's (attention linears, default) or its own default")
+    parser.add_argument("--musubi-v21-fallback", action="store_true",
+                        help="musubi: retry a frame count that runs out of memory with its Wan2.1 time embedding")
+    parser.add_argument("--musubi-first", action="store_true", help="run the musubi workers before ours")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per case under 60 frames (median)")
     parser.add_argument("--steps-long", type=int, default=1, help="timed steps per case of 60 frames or more")
