@@ -25,6 +25,7 @@ Each worker prints JSON lines; the driver prints one table (s/sample, GPU peak G
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -42,12 +43,14 @@ sys.path.insert(0, str(HERE))
 GIB = 2**30
 
 
-def parse_ours(specs: list[str]) -> list[tuple[float, int]]:
-    """'24:49,81' -> [(24.0, 49), (24.0, 81)]; cap 0 = uncapped."""
+def parse_ours(specs: list[str]) -> list[tuple[float, int, int]]:
+    """'24:49,81' -> [(24.0, 49, 0), (24.0, 81, 0)]; cap 0 = uncapped; a third field 'k24' keeps the linear
+    outputs of the last 24 blocks (FastBlockOptions.keep_linear_blocks)."""
     cases = []
     for spec in specs:
-        cap, _, frames = spec.partition(":")
-        cases += [(float(cap), int(f)) for f in frames.split(",")]
+        cap, frames, *rest = spec.split(":")
+        keep = int(rest[0].removeprefix("k")) if rest else 0
+        cases += [(float(cap), int(f), keep) for f in frames.split(",")]
     return cases
 
 
@@ -122,7 +125,7 @@ def worker_ours(args: argparse.Namespace) -> int:
         tokens_of,
     )
 
-    from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
+    from wanlora_engine.fast_model import KEPT_LINEARS_PER_BLOCK, FastBlockOptions, enable_fast_blocks
     from wanlora_engine.streaming import disable_weight_streaming, enable_weight_streaming, estimate_working_bytes
 
     tiny = args.tiny
@@ -151,16 +154,18 @@ def worker_ours(args: argparse.Namespace) -> int:
     fast = enable_fast_blocks(model, options, device=device)
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
-    for cap, frames in parse_ours(args.ours):
+    for cap, frames, keep in parse_ours(args.ours):
         shape = (1, *latent_shape(frames, height, width))
         tokens = tokens_of(shape)
         result: dict[str, Any] = {"event": "case", "worker": "ours", "cap_gib": cap, "frames": frames,
-                                  "tokens": tokens, "out_of_memory": False}
+                                  "tokens": tokens, "keep_linear_blocks": keep, "out_of_memory": False}
         if device.type == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         disable_weight_streaming(model)
+        if keep != fast.options.keep_linear_blocks:
+            fast = enable_fast_blocks(model, dataclasses.replace(options, keep_linear_blocks=keep), device=device)
         working = estimate_working_bytes(tokens, dim, config["ffn_dim"], text_tokens, args.ffn_chunk,
-                                         args.activation_prefetch)
+                                         args.activation_prefetch, kept_linears=KEPT_LINEARS_PER_BLOCK if keep else 0)
         limit = int(cap * GIB) if cap else None
         if tiny and cap:  # the tiny model's "cap": room for 1 resident block (exercises the streaming path)
             from wanlora_engine.streaming import fixed_bytes_of, frozen_block_bytes
@@ -251,7 +256,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| who | cap GiB | frames | s/sample | vs ours uncapped | GPU peak GiB (alloc / reserved) | "
              "host GiB | resident / streamed blocks |", "|---|---|---|---|---|---|---|---|"]
     base = {r["frames"]: r["seconds_per_sample"] for r in rows
-            if r["who"] == "ours" and not r["cap_gib"] and "seconds_per_sample" in r}
+            if r["who"] == "ours" and not r["cap_gib"] and not r.get("keep_linear_blocks")
+            and "seconds_per_sample" in r}
     for r in rows:
         seconds = f"{r['seconds_per_sample']:.2f}" if "seconds_per_sample" in r else (
             "out of memory" if r.get("out_of_memory") else "error")
@@ -260,7 +266,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         peak = f"{r.get('peak_allocated_gib', float('nan')):.1f} / {r.get('peak_reserved_gib', float('nan')):.1f}"
         host = r.get("host_gib")
         placement = r.get("placement", "")
-        lines.append(f"| {r['who']} | {r['cap_gib'] or 'none'} | {r['frames']} | {seconds} | {ratio} | {peak} | "
+        who = r["who"] + (f" keep {r['keep_linear_blocks']}" if r.get("keep_linear_blocks") else "")
+        lines.append(f"| {who} | {r['cap_gib'] or 'none'} | {r['frames']} | {seconds} | {ratio} | {peak} | "
                      f"{'' if host is None else f'{host:.1f}'} | {placement} |")
     return "\n".join(lines)
 

@@ -50,6 +50,8 @@ import torch.nn.functional as F
 from .offload import ActivationStore
 from .ulysses import SequenceContext, sequence_parallel_attention
 
+# dim x dim products a block keeps with keep_linear_blocks: self-attention q, k, v, out; cross-attention q, out
+KEPT_LINEARS_PER_BLOCK = 6
 ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
 OFFLOAD_MODES = ("auto", "none", "all")
 
@@ -499,7 +501,9 @@ class _BlockRunner:
         if self.index < self.count - self.options.keep_linear_blocks:
             return []
         attn, cross = self.block.attn1, self.block.attn2
-        return [attn.to_q, attn.to_k, attn.to_v, attn.to_out[0], cross.to_q, cross.to_out[0]]
+        kept = [attn.to_q, attn.to_k, attn.to_v, attn.to_out[0], cross.to_q, cross.to_out[0]]
+        assert len(kept) == KEPT_LINEARS_PER_BLOCK
+        return kept
 
     def trainable(self) -> list[torch.nn.Parameter]:
         return [p for p in self.block.parameters() if p.requires_grad]
