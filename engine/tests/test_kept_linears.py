@@ -86,3 +86,17 @@ def test_kept_blocks_skip_six_base_products_each(monkeypatch):
     step(model, params)
     assert [len(s) for _, s in shapes] == [3, 3, 3, 3, 9]
     assert shapes[4][1][3:] == [(2, 72, 32)] * 6  # batch 2, 72 tokens, dim 32
+
+
+def test_the_config_key_reaches_the_trainer_with_the_same_step(workspace):
+    from test_streaming import five_block_workspace
+    from test_train import make_trainer
+
+    model_dir = five_block_workspace(workspace)
+    reference = make_trainer(workspace, model={"checkpoint": str(model_dir)}).train_step()
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)}, training={"keep_linear_blocks": 3})
+    runners = trainer.models["high"]._wanlora_fast_blocks.runners
+    assert [len(r.kept_linears()) for r in runners] == [0, 0, 6, 6, 6]
+    record = trainer.train_step()
+    assert abs(record.loss - reference.loss) <= 1e-6 * abs(reference.loss)
+    assert abs(record.grad_norm - reference.grad_norm) <= 1e-5 * reference.grad_norm

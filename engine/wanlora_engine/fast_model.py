@@ -721,4 +721,5 @@ def fast_block_options(config: Any) -> FastBlockOptions:
     training = config.training
     return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
                             checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
-                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens)
+                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens,
+                            keep_linear_blocks=training.keep_linear_blocks)
