@@ -162,8 +162,10 @@ def worker_ours(args: argparse.Namespace) -> int:
         if device.type == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         disable_weight_streaming(model)
-        if keep != fast.options.keep_linear_blocks:
-            fast = enable_fast_blocks(model, dataclasses.replace(options, keep_linear_blocks=keep), device=device)
+        if keep != fast.options.keep_linear_blocks:  # same blocks and store (its pinned buffers are reused)
+            fast.options = dataclasses.replace(fast.options, keep_linear_blocks=keep)
+            for runner in fast.runners:
+                runner.options = fast.options
         working = estimate_working_bytes(tokens, dim, config["ffn_dim"], text_tokens, args.ffn_chunk,
                                          args.activation_prefetch, kept_linears=KEPT_LINEARS_PER_BLOCK if keep else 0)
         limit = int(cap * GIB) if cap else None
