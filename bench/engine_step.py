@@ -12,7 +12,8 @@ Shapes: 1280x720 at 49 frames (46,800 tokens), 81 frames (75,600 tokens) and one
         function the trainer calls) with the fast blocks (`wanlora_engine.fast_model`, config section
         `blocks`) as the trainer enables them; `engine-*` variants change one option each (ablations):
         engine-none (no activation offload), engine-all (offload every block), engine-recompute
-        (attention recomputed in backward), engine-eager (no torch.compile), engine-flash (FlashAttention-2).
+        (attention recomputed in backward), engine-eager (no torch.compile), engine-flash (FlashAttention-2),
+        engine-keep (the linear outputs kept for the recompute, FFN backward in chunks: issue 18).
 All run in the same process on the same weights, one after another, with the memory peak reset in between.
 `--check` first compares the engine's output and LoRA gradients with diffusers' on the same weights and
 inputs (LoRA B made non-zero so every gradient is), `--probe` measures the host<->GPU copy bandwidth.
@@ -60,6 +61,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "engine-recompute": {"keep_attention": False},
     "engine-eager": {"compile": False},
     "engine-flash": {"attention": "flash"},
+    # issue 18: every block keeps its six dim x dim base products for the recompute (and the FFN in chunks)
+    "engine-keep": {"keep_linear_blocks": 40, "ffn_chunk_tokens": 16384},
 }
 TINY = dict(A14B, num_attention_heads=2, attention_head_dim=8, text_dim=32, ffn_dim=32, num_layers=2)
 

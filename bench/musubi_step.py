@@ -4,7 +4,10 @@ does: bf16 base, fp32 LoRA under bf16 autocast, gradient checkpointing, SDPA att
 512, AdamW8bit. Prints JSON lines. Usage: python musubi_step.py 49,81 with env
   RANK_LORA=16  V21_TEMB=1 (its Wan2.1 time embedding)  FP8_SCALED=1 (--fp8_base --fp8_scaled)
   ACT_OFFLOAD=1 (activation CPU offload)  BLOCKS_TO_SWAP=N (block swap, H2D-only, pinned)
-  MEM_CAP_GB=24 (cap this process's GPU memory, to emulate a smaller card)  REPS=3 (timed steps)."""
+  MEM_CAP_GB=24 (cap this process's GPU memory, to emulate a smaller card)  REPS=3 (timed steps)
+  V21_FALLBACK=1 (a frame count that runs out of memory with the official embedding is retried with 2.1's)
+  LORA_TARGETS=attention (LoRA on the 8 attention linears only, as the engine's default targets: musubi's
+  network_args exclude_patterns=['.*ffn.*']; default "all", musubi's own default of every Linear)."""
 # From ../shared/bench/musubi_step.py, with one change (2026-12-07): the base weights are frozen before
 # enable_block_swap, which musubi-tuner's LoRAStreamOffloader now asserts (its training script freezes first).
 import json
@@ -66,7 +69,9 @@ def main():
     m.requires_grad_(False)
     m.enable_gradient_checkpointing(activation_cpu_offloading=act_off)
     m.train()
-    net = lora_wan.create_arch_network(1.0, rank, rank, None, [], m)
+    targets = os.environ.get("LORA_TARGETS", "all")
+    extra = {"exclude_patterns": "[r'.*ffn.*']"} if targets == "attention" else {}  # as --network_args passes it
+    net = lora_wan.create_arch_network(1.0, rank, rank, None, [], m, **extra)
     net.apply_to(None, m, apply_text_encoder=False, apply_unet=True)
     net.to("cuda")
     net.train()
@@ -74,48 +79,60 @@ def main():
     import bitsandbytes as bnb
     opt = bnb.optim.AdamW8bit(params, lr=1e-4, weight_decay=0.01)
     print(json.dumps({"event": "built", "s": round(time.time() - t0, 1), "v21_temb": v21, "fp8_scaled": fp8,
-                      "lora_modules": len(net.unet_loras),
+                      "lora_modules": len(net.unet_loras), "lora_targets": targets,
                       "trainable_m": round(sum(p.numel() for p in params) / 1e6, 2),
                       "mem_gb": round(torch.cuda.memory_allocated() / 2**30, 2)}), flush=True)
+    fallback = os.environ.get("V21_FALLBACK", "0") == "1"  # on OOM with the official embedding, try 2.1's
+    reps = int(os.environ.get("REPS", "3"))
     for f in frames:
-        lt = (f - 1) // 4 + 1
-        tokens = lt * 45 * 80
-        x = torch.randn(16, lt, 90, 160, device="cuda", dtype=torch.bfloat16)
-        ctx = torch.randn(256, 4096, device="cuda", dtype=torch.bfloat16)   # padded to 512 inside, as in musubi
-        reps = int(os.environ.get("REPS", "3"))
-        times = []
-        torch.cuda.reset_peak_memory_stats()
-        try:
-            for _ in range(reps + 1):
-                torch.cuda.synchronize()
-                t = time.time()
-                ts = torch.rand(1, device="cuda") * 1000
-                if swap:
-                    m.prepare_block_swap_before_forward()
-                xi = x.clone().requires_grad_(True)
-                ci = ctx.clone().requires_grad_(True)
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    out = m([xi], t=ts, context=[ci], seq_len=tokens)
-                loss = (torch.stack(out, 0).float() - x.float().unsqueeze(0)).pow(2).mean()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
+        for v21_try in [v21] + ([True] if fallback and not v21 else []):
+            m.force_v2_1_time_embedding = v21_try
+            record = {"event": "step", "backend": "musubi", "frames": f, "rank": rank, "v21_temb": v21_try,
+                      "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap, "cap_gb": cap,
+                      "lora_targets": targets}
+            torch.cuda.reset_peak_memory_stats()
+            try:
+                times, tokens = timed_steps(m, params, opt, f, swap, reps)
+            except torch.OutOfMemoryError:
                 opt.zero_grad(set_to_none=True)
-                torch.cuda.synchronize()
-                times.append(time.time() - t)
-        except torch.OutOfMemoryError:
-            print(json.dumps({"event": "step", "backend": "musubi", "frames": f, "oom": True, "v21_temb": v21,
-                              "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap, "cap_gb": cap,
-                              "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2)}), flush=True)
-            torch.cuda.empty_cache()
-            continue
-        med = sorted(times[1:])[len(times[1:]) // 2]
-        fl = flops_per_sample(tokens, text=512)
-        print(json.dumps({"event": "step", "backend": "musubi", "frames": f, "tokens": tokens, "rank": rank,
-                          "v21_temb": v21, "fp8_scaled": fp8, "act_offload": act_off, "blocks_to_swap": swap,
-                          "cap_gb": cap, "s_per_sample": round(med, 2), "all": [round(v, 2) for v in times],
-                          "peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-                          "tflops_counted": round(fl / med / 1e12, 1)}), flush=True)
+                torch.cuda.empty_cache()
+                print(json.dumps(dict(record, oom=True, peak_gb=round(torch.cuda.max_memory_allocated() / 2**30, 2))),
+                      flush=True)
+                continue
+            med = sorted(times[1:])[len(times[1:]) // 2]
+            fl = flops_per_sample(tokens, text=512)
+            print(json.dumps(dict(record, tokens=tokens, s_per_sample=round(med, 2), all=[round(v, 2) for v in times],
+                                  peak_gb=round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                                  tflops_counted=round(fl / med / 1e12, 1))), flush=True)
+            break
+
+
+def timed_steps(m, params, opt, f, swap, reps):
+    """One warm-up + `reps` timed LoRA steps at f frames; the step times (s) and the token count."""
+    lt = (f - 1) // 4 + 1
+    tokens = lt * 45 * 80
+    x = torch.randn(16, lt, 90, 160, device="cuda", dtype=torch.bfloat16)
+    ctx = torch.randn(256, 4096, device="cuda", dtype=torch.bfloat16)  # padded to 512 inside, as in musubi
+    times = []
+    for _ in range(reps + 1):
+        torch.cuda.synchronize()
+        t = time.time()
+        ts = torch.rand(1, device="cuda") * 1000
+        if swap:
+            m.prepare_block_swap_before_forward()
+        xi = x.clone().requires_grad_(True)
+        ci = ctx.clone().requires_grad_(True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = m([xi], t=ts, context=[ci], seq_len=tokens)
+        loss = (torch.stack(out, 0).float() - x.float().unsqueeze(0)).pow(2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        times.append(time.time() - t)
+    return times, tokens
+
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ Each worker prints JSON lines; the driver prints one table (s/sample, GPU peak G
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -42,12 +43,14 @@ sys.path.insert(0, str(HERE))
 GIB = 2**30
 
 
-def parse_ours(specs: list[str]) -> list[tuple[float, int]]:
-    """'24:49,81' -> [(24.0, 49), (24.0, 81)]; cap 0 = uncapped."""
+def parse_ours(specs: list[str]) -> list[tuple[float, int, int]]:
+    """'24:49,81' -> [(24.0, 49, 0), (24.0, 81, 0)]; cap 0 = uncapped; a third field 'k24' keeps the linear
+    outputs of the last 24 blocks (FastBlockOptions.keep_linear_blocks)."""
     cases = []
     for spec in specs:
-        cap, _, frames = spec.partition(":")
-        cases += [(float(cap), int(f)) for f in frames.split(",")]
+        cap, frames, *rest = spec.split(":")
+        keep = int(rest[0].removeprefix("k")) if rest else 0
+        cases += [(float(cap), int(f), keep) for f in frames.split(",")]
     return cases
 
 
@@ -122,7 +125,7 @@ def worker_ours(args: argparse.Namespace) -> int:
         tokens_of,
     )
 
-    from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
+    from wanlora_engine.fast_model import KEPT_LINEARS_PER_BLOCK, FastBlockOptions, enable_fast_blocks
     from wanlora_engine.streaming import disable_weight_streaming, enable_weight_streaming, estimate_working_bytes
 
     tiny = args.tiny
@@ -151,16 +154,20 @@ def worker_ours(args: argparse.Namespace) -> int:
     fast = enable_fast_blocks(model, options, device=device)
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
-    for cap, frames in parse_ours(args.ours):
+    for cap, frames, keep in parse_ours(args.ours):
         shape = (1, *latent_shape(frames, height, width))
         tokens = tokens_of(shape)
         result: dict[str, Any] = {"event": "case", "worker": "ours", "cap_gib": cap, "frames": frames,
-                                  "tokens": tokens, "out_of_memory": False}
+                                  "tokens": tokens, "keep_linear_blocks": keep, "out_of_memory": False}
         if device.type == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         disable_weight_streaming(model)
+        if keep != fast.options.keep_linear_blocks:  # same blocks and store (its pinned buffers are reused)
+            fast.options = dataclasses.replace(fast.options, keep_linear_blocks=keep)
+            for runner in fast.runners:
+                runner.options = fast.options
         working = estimate_working_bytes(tokens, dim, config["ffn_dim"], text_tokens, args.ffn_chunk,
-                                         args.activation_prefetch)
+                                         args.activation_prefetch, kept_linears=KEPT_LINEARS_PER_BLOCK if keep else 0)
         limit = int(cap * GIB) if cap else None
         if tiny and cap:  # the tiny model's "cap": room for 1 resident block (exercises the streaming path)
             from wanlora_engine.streaming import fixed_bytes_of, frozen_block_bytes
@@ -251,7 +258,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| who | cap GiB | frames | s/sample | vs ours uncapped | GPU peak GiB (alloc / reserved) | "
              "host GiB | resident / streamed blocks |", "|---|---|---|---|---|---|---|---|"]
     base = {r["frames"]: r["seconds_per_sample"] for r in rows
-            if r["who"] == "ours" and not r["cap_gib"] and "seconds_per_sample" in r}
+            if r["who"] == "ours" and not r["cap_gib"] and not r.get("keep_linear_blocks")
+            and "seconds_per_sample" in r}
     for r in rows:
         seconds = f"{r['seconds_per_sample']:.2f}" if "seconds_per_sample" in r else (
             "out of memory" if r.get("out_of_memory") else "error")
@@ -260,7 +268,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         peak = f"{r.get('peak_allocated_gib', float('nan')):.1f} / {r.get('peak_reserved_gib', float('nan')):.1f}"
         host = r.get("host_gib")
         placement = r.get("placement", "")
-        lines.append(f"| {r['who']} | {r['cap_gib'] or 'none'} | {r['frames']} | {seconds} | {ratio} | {peak} | "
+        who = r["who"] + (f" keep {r['keep_linear_blocks']}" if r.get("keep_linear_blocks") else "")
+        lines.append(f"| {who} | {r['cap_gib'] or 'none'} | {r['frames']} | {seconds} | {ratio} | {peak} | "
                      f"{'' if host is None else f'{host:.1f}'} | {placement} |")
     return "\n".join(lines)
 
@@ -276,7 +285,7 @@ def driver(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps({"header": header, "rows": rows, "workers": workers}, indent=2))
 
-    if args.ours:
+    def run_ours() -> None:
         command = [sys.executable, __file__, "--worker", "ours", "--ours", *args.ours, "--rank", str(args.rank),
                    "--steps", str(args.steps), "--steps-long", str(args.steps_long), "--warmup", str(args.warmup),
                    "--ffn-chunk", str(args.ffn_chunk), "--weight-prefetch", str(args.weight_prefetch),
@@ -293,30 +302,41 @@ def driver(args: argparse.Namespace) -> int:
                 rows.append(dict(r, who="ours", host_gib=r["host_pinned_gib"],
                                  placement=f"{plan['resident']} / {plan['streamed']}"))
         save()
-    for cap, frames, swap, v21 in parse_musubi(args.musubi or []):
-        musubi_env = dict(env, MUSUBI_SRC=str(args.musubi_src), RANK_LORA=str(args.rank), MEM_CAP_GB=str(cap),
-                          BLOCKS_TO_SWAP=str(swap), ACT_OFFLOAD="1", V21_TEMB="1" if v21 else "0",
-                          REPS=str(args.musubi_reps))
-        if deadline - time.time() < 60:
-            workers.append({"worker": f"musubi cap {cap} swap {swap}", "skipped": "no time left before --deadline"})
-            continue
-        records, rss, tail = run_worker([sys.executable, str(args.musubi_script), frames], musubi_env,
-                                        deadline - time.time())
-        workers.append({"worker": f"musubi cap {cap} swap {swap}{' v21' if v21 else ''}", "peak_rss_gib": rss,
-                        "records": records, "output_tail": tail})
-        for r in records:
-            if r.get("event") != "step":
+
+    def run_musubi() -> None:
+        for cap, frames, swap, v21 in parse_musubi(args.musubi or []):
+            musubi_env = dict(env, MUSUBI_SRC=str(args.musubi_src), RANK_LORA=str(args.rank),
+                              MEM_CAP_GB=str(cap),
+                              BLOCKS_TO_SWAP=str(swap), ACT_OFFLOAD="1", V21_TEMB="1" if v21 else "0",
+                              REPS=str(args.musubi_reps), LORA_TARGETS=args.musubi_lora,
+                              V21_FALLBACK="1" if args.musubi_v21_fallback else "0")
+            if deadline - time.time() < 60:
+                workers.append({"worker": f"musubi cap {cap} swap {swap}",
+                                "skipped": "no time left before --deadline"})
                 continue
-            row = {"who": "musubi" + (" (2.1 temb)" if v21 else ""), "cap_gib": cap, "frames": r["frames"],
-                   "out_of_memory": r.get("oom", False), "peak_allocated_gib": r.get("peak_gb"),
-                   "host_gib": rss, "placement": f"{40 - swap} / {swap}", "raw": r}
-            if "s_per_sample" in r:
-                row["seconds_per_sample"] = r["s_per_sample"]
-            rows.append(row)
-        if not any(r.get("event") == "step" for r in records):
-            rows.append({"who": "musubi", "cap_gib": cap, "frames": int(frames.split(",")[0]), "error": tail[-300:],
-                         "host_gib": rss, "placement": f"{40 - swap} / {swap}"})
-        save()
+            records, rss, tail = run_worker([sys.executable, str(args.musubi_script), frames], musubi_env,
+                                            deadline - time.time())
+            workers.append({"worker": f"musubi cap {cap} swap {swap}{' v21' if v21 else ''}",
+                            "peak_rss_gib": rss, "records": records, "output_tail": tail})
+            for r in records:
+                if r.get("event") != "step":
+                    continue
+                row = {"who": "musubi" + (" (2.1 temb)" if r.get("v21_temb") else ""), "cap_gib": cap,
+                       "frames": r["frames"],
+                       "out_of_memory": r.get("oom", False), "peak_allocated_gib": r.get("peak_gb"),
+                       "host_gib": rss, "placement": f"{40 - swap} / {swap}", "raw": r}
+                if "s_per_sample" in r:
+                    row["seconds_per_sample"] = r["s_per_sample"]
+                rows.append(row)
+            if not any(r.get("event") == "step" for r in records):
+                rows.append({"who": "musubi", "cap_gib": cap, "frames": int(frames.split(",")[0]),
+                             "error": tail[-300:], "host_gib": rss, "placement": f"{40 - swap} / {swap}"})
+            save()
+
+    for part in ([run_musubi, run_ours] if args.musubi_first else [run_ours, run_musubi]):
+        if part is run_ours and not args.ours:
+            continue
+        part()
     header["note"] = ("host GiB: ours = pinned weights + pinned activations of that case; musubi = peak RSS of its "
                       "process (all its cases)")
     print(format_table(rows), flush=True)
@@ -332,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--musubi-script", type=Path, default=HERE / "musubi_step.py")
     parser.add_argument("--musubi-src", type=Path, default=HERE.parent / ".peer")
     parser.add_argument("--musubi-reps", type=int, default=1)
+    parser.add_argument("--musubi-lora", choices=["attention", "all"], default="attention",
+                        help="musubi's LoRA targets: the engine's (attention linears, default) or its own default")
+    parser.add_argument("--musubi-v21-fallback", action="store_true",
+                        help="musubi: retry a frame count that runs out of memory with its Wan2.1 time embedding")
+    parser.add_argument("--musubi-first", action="store_true", help="run the musubi workers before ours")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per case under 60 frames (median)")
     parser.add_argument("--steps-long", type=int, default=1, help="timed steps per case of 60 frames or more")

@@ -160,6 +160,10 @@ public struct TrainingKeys: KeySet {
         "ffn_chunk_tokens", 0, .range(0...100_000_000),
         "Fast blocks: tokens the feed-forward half of a block's recompute and backward "
             + "runs at a time (0 = all at once; less GPU memory, same numbers).")
+    public let keepLinearBlocks = Key(
+        "keep_linear_blocks", 0, .range(0...1000),
+        "Fast blocks: how many of the last blocks keep their six dim x dim linear outputs for "
+            + "backward (skipping those products in the recompute; 6 activations a block more).")
     public let compile = Key(
         "compile", true, .any,
         "Fast blocks: fuse norms, modulation and RoPE with torch.compile (GPU only).")

@@ -49,6 +49,8 @@ public enum FlopModel {
     /// (4 products) plus recomputing S = Q·Kᵀ inside the fused kernel (1): 5 products against
     /// the forward's 2, i.e. 2.5×, as FlashAttention counts it.
     public static let attentionBackwardFactor = 2.5
+    /// dim × dim products a block keeps with training.keep_linear_blocks (`fast_model.KEPT_LINEARS_PER_BLOCK`).
+    public static let keptLinearsPerBlock = 6
 
     /// Forward FLOPs of one sample of `tokens` video tokens and `textTokens` text tokens.
     public static func forward(architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?)
@@ -105,11 +107,13 @@ public enum FlopModel {
     ///
     /// With the engine's fast blocks (`keepsAttention`) the recompute skips self-attention (its
     /// output and log-sum-exp are kept from the forward) and, when `skipsLastFFNProduct`, the FFN's
-    /// second product (the block ends in x + W₂·g·gate, whose backward needs only W₂).
+    /// second product (the block ends in x + W₂·g·gate, whose backward needs only W₂). The last
+    /// `keptLinearBlocks` blocks (training.keep_linear_blocks) replay their six dim × dim products
+    /// (self-attention q, k, v, out; cross-attention q, out) from the forward instead of recomputing them.
     public static func training(
         architecture a: Architecture, tokens: Int, textTokens: Int, lora: LoRACount?,
         checkpointing: Bool, keepsAttention: Bool = false,
-        skipsLastFFNProduct: Bool = false
+        skipsLastFFNProduct: Bool = false, keptLinearBlocks: Int = 0
     ) -> TrainingFlops {
         let f = forward(architecture: a, tokens: tokens, textTokens: textTokens, lora: lora)
         let s = Double(tokens)
@@ -123,10 +127,12 @@ public enum FlopModel {
             + 2 * (Double(a.freqDim) * d + d * d + d * 6 * d)
         let blockConditioning = f.conditioning - textEmbedderAndTime
         let lastFFNProduct = Double(a.layers) * 2 * s * Double(a.ffnDim) * d
+        let keptLinears =
+            Double(min(max(0, keptLinearBlocks), a.layers)) * Double(keptLinearsPerBlock) * 2 * s * d * d
         let recompute =
             checkpointing
             ? FlopBreakdown(
-                linear: blockLinear - (skipsLastFFNProduct ? lastFFNProduct : 0),
+                linear: blockLinear - (skipsLastFFNProduct ? lastFFNProduct : 0) - keptLinears,
                 conditioning: blockConditioning, selfAttention: keepsAttention ? 0 : f.selfAttention,
                 crossAttention: f.crossAttention, lora: f.lora)
             : .zero

@@ -83,6 +83,21 @@ public enum MemoryModel {
             * Double(config.training.residualDtype.bytes + 2)
     }
 
+    /// Bytes of the linear outputs one keeping block holds for its backward (training.keep_linear_blocks): six
+    /// [tokens, dim] bf16 products. Zero unless the fast blocks checkpoint and keep some.
+    public static func keptLinearBytesPerBlock(
+        config: WanLoRAConfig, architecture a: Architecture, tokensPerGPU: Double
+    ) -> Double {
+        let tr = config.training
+        guard tr.blocks == .fast, tr.gradientCheckpointing, tr.keepLinearBlocks > 0 else { return 0 }
+        return Double(tr.microBatch) * tokensPerGPU * Double(a.dim) * 2 * Double(FlopModel.keptLinearsPerBlock)
+    }
+
+    /// Blocks that keep their linear outputs: the last training.keep_linear_blocks, at most all of them.
+    public static func keptLinearBlocks(config: WanLoRAConfig, architecture a: Architecture) -> Int {
+        min(max(0, config.training.keepLinearBlocks), a.layers)
+    }
+
     /// Rows of a weight the engine dequantizes from fp8 at a time (`fp8.ROWS_PER_PASS`).
     public static let fp8DequantizeRows = 1024
 
@@ -189,6 +204,18 @@ public enum MemoryModel {
         var activations: [MemoryItem] = []
         if tr.gradientCheckpointing && fast {
             let kept = fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+            let linears = keptLinearBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+            let keeping = keptLinearBlocks(config: config, architecture: a)
+            if linears > 0 {
+                // The block in backward replays its kept products in place of the recompute's own outputs; the
+                // last block's (on the GPU until its backward) and the next block's coming back are extra.
+                let onGPU = (placement?.activationOffload ?? true) ? min(keeping, 2) : keeping
+                activations.append(
+                    MemoryItem(
+                        name: "kept linear outputs on the GPU", bytes: Int(Double(onGPU) * linears),
+                        basis: "\(onGPU) blocks × 6 products × \(Int(tokensPerGPU)) tokens × \(a.dim) × 2 B "
+                            + "(training.keep_linear_blocks = \(keeping))"))
+            }
             if placement?.activationOffload ?? true {
                 // The last block stays on the GPU (its backward comes first) and one more is on its
                 // way back from host memory while a block is back-propagated; the rest wait on the host.

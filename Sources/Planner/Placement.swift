@@ -72,7 +72,9 @@ public enum Placement {
         let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizerBytes) + staging
         var working = WeightStreaming.engineWorkingBytes(
             tokens: micro * Int(tokensPerGPU), dim: a.dim, ffnDim: a.ffnDim, textTokens: a.textEncoder.maxTokens,
-            ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks)
+            ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks,
+            keptLinears: MemoryModel.keptLinearBlocks(config: config, architecture: a) > 0
+                ? FlopModel.keptLinearsPerBlock : 0)
         if !activationOffload {
             // The engine's estimate counts the kept activations of the block in backward and of those coming
             // back; without the offload every other block's wait on the GPU too.
@@ -196,6 +198,15 @@ public enum Placement {
                     name: "kept activations (pinned)", bytes: Int(kept) * (a.layers - 1),
                     basis: "\(a.layers - 1) blocks × (input + attention output + log-sum-exp) of "
                         + "\(Int(tokensPerGPU)) tokens"))
+            let linears = MemoryModel.keptLinearBytesPerBlock(
+                config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+            let keeping = MemoryModel.keptLinearBlocks(config: config, architecture: a)
+            if linears > 0 && keeping > 1 {  // the last block's stay on the GPU
+                items.append(
+                    MemoryItem(
+                        name: "kept linear outputs (pinned)", bytes: Int(linears) * (keeping - 1),
+                        basis: "\(keeping - 1) blocks × 6 products of \(Int(tokensPerGPU)) tokens × \(a.dim) × 2 B"))
+            }
         }
         if lora.experts > 1 && hw.inactiveExpert == .offload && shards == 1 {
             items.append(

@@ -110,7 +110,8 @@ public enum TimeModel {
         let flops = FlopModel.training(
             architecture: a, tokens: geometry.tokens, textTokens: a.textEncoder.maxTokens,
             lora: lora, checkpointing: tr.gradientCheckpointing, keepsAttention: fast,
-            skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets))
+            skipsLastFFNProduct: fast && !FlopModel.adaptsLastFFNProduct(targets: config.lora.targets),
+            keptLinearBlocks: fast && tr.gradientCheckpointing ? tr.keepLinearBlocks : 0)
         let total = flops.total
         let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
         let gemm = total.gemm / u / (rate * gpu.gemmEfficiency)
@@ -168,9 +169,12 @@ public enum TimeModel {
         // during the forward (about a quarter of the compute) and back during the backward, on a
         // side stream; only what the copies take beyond the compute they overlap shows.
         if fast && tr.gradientCheckpointing && placement?.activationOffload ?? true {
+            let linears =
+                MemoryModel.keptLinearBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+                * Double(max(0, MemoryModel.keptLinearBlocks(config: config, architecture: a) - 1))
             let oneWay =
-                MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
-                * Double(a.layers - 1) / host
+                (MemoryModel.fastKeptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU)
+                    * Double(a.layers - 1) + linears) / host
             encode += max(0, oneWay - 0.25 * compute) + max(0, oneWay - 0.75 * compute)
         }
         // Streamed blocks: what of their copies the compute does not hide, per micro-step, shared by its samples.

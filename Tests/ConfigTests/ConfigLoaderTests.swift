@@ -211,6 +211,7 @@ import Testing
                 "\"auto\", \"none\", \"all\""
             ),
             ("[training]\nffn_chunk_tokens = -1", "training.ffn_chunk_tokens", "-1", "from 0"),
+            ("[training]\nkeep_linear_blocks = 1001", "training.keep_linear_blocks", "1001", "to 1000"),
             ("[sample]\nsolver = \"dpm++\"", "sample.solver", "\"dpm++\"", "\"euler\", \"unipc\""),
             (
                 "[sample]\nschedule = \"karras\"", "sample.schedule", "\"karras\"",

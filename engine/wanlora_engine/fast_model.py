@@ -37,6 +37,7 @@ against diffusers on a tiny model in float32 on the CPU, `bench/engine_step.py -
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import types
 from collections.abc import Callable
@@ -49,6 +50,8 @@ import torch.nn.functional as F
 from .offload import ActivationStore
 from .ulysses import SequenceContext, sequence_parallel_attention
 
+# dim x dim products a block keeps with keep_linear_blocks: self-attention q, k, v, out; cross-attention q, out
+KEPT_LINEARS_PER_BLOCK = 6
 ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
 OFFLOAD_MODES = ("auto", "none", "all")
 
@@ -66,6 +69,10 @@ class FastBlockOptions:
     # issue 18: the feed-forward half of a block's recompute + backward runs over this many tokens at a time
     # (0: all at once). Memory only: at 81 frames it frees ~8 activations of [tokens, dim] at the peak.
     ffn_chunk_tokens: int = 0
+    # issue 18: the last N blocks keep the outputs of their six frozen dim x dim products (self-attention q, k, v,
+    # out; cross-attention q, out) beside the block input, so the backward's recompute replays them instead of
+    # running those GEMMs again (6 activations of [tokens, dim] more per block, offloaded like the others).
+    keep_linear_blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_BACKENDS:
@@ -74,6 +81,8 @@ class FastBlockOptions:
             raise ValueError(f"activation offload {self.offload!r}: expected one of {OFFLOAD_MODES}")
         if self.ffn_chunk_tokens < 0:
             raise ValueError(f"ffn_chunk_tokens {self.ffn_chunk_tokens}: expected 0 (no chunks) or a token count")
+        if self.keep_linear_blocks < 0:
+            raise ValueError(f"keep_linear_blocks {self.keep_linear_blocks}: expected 0 (none) or a block count")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -176,10 +185,62 @@ def _adapters(module: torch.nn.Module) -> list[tuple[torch.nn.Parameter, torch.n
     return found
 
 
-def lora_linear(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """base(x) + Σ scale · B·(A·dropout(x)), products in x's dtype, the LoRA term added by the GEMM itself."""
-    base = module.base_layer if hasattr(module, "base_layer") else module
+class LinearTape:
+    """The frozen base outputs of chosen linears of one block call: recorded in its forward, replayed in its
+    recompute (keyed by module; each linear runs once per block call)."""
+
+    def __init__(self, modules: list[torch.nn.Module], replay: list[torch.Tensor] | None = None) -> None:
+        self.modules = modules
+        self.slots = {id(m): i for i, m in enumerate(modules)}
+        self.outputs: list[torch.Tensor | None] = list(replay) if replay is not None else [None] * len(modules)
+        self.replaying = replay is not None
+
+    def kept(self) -> list[torch.Tensor]:
+        missing = [i for i, t in enumerate(self.outputs) if t is None]
+        if missing:
+            raise RuntimeError(f"linear tape: the block did not run kept linears {missing}")
+        return [t for t in self.outputs if t is not None]
+
+
+_TAPE: contextvars.ContextVar[LinearTape | None] = contextvars.ContextVar("wanlora_linear_tape", default=None)
+
+
+class _KeptBase(torch.autograd.Function):
+    """y = x·Wᵀ + b with W, b frozen, y taken from the forward: the backward is dx = dy·W, as F.linear's."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kept: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.weight = weight  # not saved: a streamed block's weight is swapped in and out between uses
+        return kept.detach()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        return grad.matmul(ctx.weight.to(grad.dtype)), None, None
+
+
+def _base_linear(base: torch.nn.Module, module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    tape = _TAPE.get()
+    slot = tape.slots.get(id(module)) if tape is not None else None
+    if slot is None:
+        return F.linear(x, base.weight, base.bias)
+    assert tape is not None
+    if tape.replaying:
+        kept = tape.outputs[slot]
+        assert kept is not None
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _KeptBase.apply(x, kept, base.weight)
+        return kept
     y = F.linear(x, base.weight, base.bias)
+    tape.outputs[slot] = y
+    return y
+
+
+def lora_linear(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """base(x) + Σ scale · B·(A·dropout(x)), products in x's dtype, the LoRA term added by the GEMM itself.
+
+    Under a `LinearTape` naming this module, the base product is recorded (forward) or replayed (recompute)."""
+    base = module.base_layer if hasattr(module, "base_layer") else module
+    y = _base_linear(base, module, x)
     for a, b, scale, dropout in _adapters(module):
         h = F.linear(dropout(x), a.to(x.dtype))
         y = torch.addmm(y.flatten(0, -2), h.flatten(0, -2), b.to(x.dtype).t(), alpha=scale).view_as(y)
@@ -434,6 +495,16 @@ class _BlockRunner:
         head_dim = self.block.attn1.inner_dim // self.block.attn1.heads
         return _resolve_backend(self.options.attention, x.device, x.dtype, head_dim)
 
+    def kept_linears(self) -> list[torch.nn.Module]:
+        """The linears whose base outputs this block keeps for its backward ([] unless among the last
+        `keep_linear_blocks` blocks)."""
+        if self.index < self.count - self.options.keep_linear_blocks:
+            return []
+        attn, cross = self.block.attn1, self.block.attn2
+        kept = [attn.to_q, attn.to_k, attn.to_v, attn.to_out[0], cross.to_q, cross.to_out[0]]
+        assert len(kept) == KEPT_LINEARS_PER_BLOCK
+        return kept
+
     def trainable(self) -> list[torch.nn.Parameter]:
         return [p for p in self.block.parameters() if p.requires_grad]
 
@@ -462,11 +533,18 @@ class _CheckpointedBlock(torch.autograd.Function):
                 return out
             return attention_plain(q, k, v, backend)
 
+        linears = runner.kept_linears()
+        tape = LinearTape(linears) if linears else None
         with torch.no_grad():
             runner.stream_in("forward_train")
-            out = block_forward(runner.block, x, text, temb, (cos, sin), runner.attend(kernel, tokens), ops)
+            token = _TAPE.set(tape)
+            try:
+                out = block_forward(runner.block, x, text, temb, (cos, sin), runner.attend(kernel, tokens), ops)
+            finally:
+                _TAPE.reset(token)
             runner.stream_out()
-        tensors = [x] + ([kept[0].out, kept[0].lse] if keep else [])
+        tensors = [x] + ([kept[0].out, kept[0].lse] if keep else []) + (tape.kept() if tape is not None else [])
+        ctx.n_linears = len(linears)
         ctx.handle = runner.store.put(runner.index, runner.count, tensors)
         ctx.kept_extra = kept[0].extra if keep else None
         ctx.runner, ctx.text, ctx.temb, ctx.cos, ctx.sin = runner, text, temb, cos, sin
@@ -478,6 +556,8 @@ class _CheckpointedBlock(torch.autograd.Function):
         runner: _BlockRunner = ctx.runner
         tensors = runner.store.take(ctx.handle)
         x = tensors[0]
+        n_linears = ctx.n_linears
+        tape = LinearTape(runner.kept_linears(), tensors[len(tensors) - n_linears:]) if n_linears else None
         ops = runner.ops(x.device)
         replayed = KeptAttention(tensors[1], tensors[2], ctx.kept_extra) if ctx.keep else None
 
@@ -504,12 +584,16 @@ class _CheckpointedBlock(torch.autograd.Function):
                     torch.cuda.set_rng_state(ctx.rng[1], x.device)
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
-                if chunked:
-                    result = block_attention_half(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend,
-                                                  ops)
-                else:
-                    result = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend, ops,
-                                           stop_before_ffn_out=skip_last)
+                token = _TAPE.set(tape)  # the kept linear outputs replace their GEMMs in this recompute
+                try:
+                    if chunked:
+                        result = block_attention_half(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin),
+                                                      attend, ops)
+                    else:
+                        result = block_forward(runner.block, xg, ctx.text, ctx.temb, (ctx.cos, ctx.sin), attend,
+                                               ops, stop_before_ffn_out=skip_last)
+                finally:
+                    _TAPE.reset(token)
         if chunked:
             x_mid, modulation = result
             grad_mid = _ffn_input_gradient(runner.block, x_mid.detach(), modulation, grad_out, ops, chunk)
@@ -524,7 +608,7 @@ class _CheckpointedBlock(torch.autograd.Function):
         wanted = [xg] + [p for p, need in zip(params, ctx.needs_input_grad[6:]) if need]
         grads = list(torch.autograd.grad(outputs, wanted, grad_outputs, allow_unused=True))
         runner.stream_out()
-        del result, outputs, grad_outputs, tensors
+        del result, outputs, grad_outputs, tensors, tape
         replayed = None  # frees the kept attention now (kernel, which also holds it, is done)
         grad_x = grads.pop(0)
         param_grads = [grads.pop(0) if need else None for need in ctx.needs_input_grad[6:]]
@@ -637,4 +721,5 @@ def fast_block_options(config: Any) -> FastBlockOptions:
     training = config.training
     return FastBlockOptions(attention=training.attention, keep_attention=training.keep_attention,
                             checkpoint=training.gradient_checkpointing, offload=training.activation_offload,
-                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens)
+                            compile=training.compile, ffn_chunk_tokens=training.ffn_chunk_tokens,
+                            keep_linear_blocks=training.keep_linear_blocks)

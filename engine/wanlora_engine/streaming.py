@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .fast_model import KEPT_LINEARS_PER_BLOCK
 from .offload import _HostBuffer, host_available_bytes
 
 ALIGN = 256  # bytes: every parameter's view in a slot starts on a 256-byte boundary (vectorised copies/kernels)
@@ -114,7 +115,7 @@ def plan_streaming(limit_bytes: int | None, blocks: int, block_bytes: int, fixed
 
 
 def estimate_working_bytes(tokens: int, dim: int, ffn_dim: int, text_tokens: int, ffn_chunk_tokens: int,
-                           activation_prefetch: int = 1, element_size: int = 2) -> int:
+                           activation_prefetch: int = 1, element_size: int = 2, kept_linears: int = 0) -> int:
     """GPU activation bytes at the peak of one step (a block's recompute + backward), in units of one
     [tokens, dim] activation U; see docs/streaming.md for the count and its calibration on the H100.
 
@@ -122,12 +123,14 @@ def estimate_working_bytes(tokens: int, dim: int, ffn_dim: int, text_tokens: int
     cross-attention q/out, residuals); gradients in flight at the self-attention backward: 4 U; the block's own
     kept activations (input + attention output) and the next block's prefetched ones: 2 U x (1 + prefetch).
     The feed-forward part: 3 hidden-size tensors of the tokens it runs at once (all, or ffn_chunk_tokens).
+    `kept_linears` (6 when blocks keep their linear outputs, FastBlockOptions.keep_linear_blocks): the block in
+    backward replays them in place of the recompute's own (no more memory), the prefetched blocks' are extra.
     """
     unit = tokens * dim * element_size
     ffn_tokens = tokens if ffn_chunk_tokens <= 0 else min(tokens, ffn_chunk_tokens)
     ffn = 3 * ffn_tokens * ffn_dim * element_size
     text = 4 * text_tokens * dim * element_size
-    return int((19 + 4 + 2 * (1 + activation_prefetch)) * unit + ffn + text)
+    return int((19 + 4 + 2 * (1 + activation_prefetch) + kept_linears * activation_prefetch) * unit + ffn + text)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -493,8 +496,9 @@ def enable_weight_streaming_for(model: Any, limit_bytes: int | None, max_tokens:
     config = model.config
     dim = config.num_attention_heads * config.attention_head_dim
     element_size = next(iter(model.blocks[0].ffn.parameters())).element_size()
+    kept = KEPT_LINEARS_PER_BLOCK if fast.options.keep_linear_blocks else 0
     working = estimate_working_bytes(max_tokens, dim, config.ffn_dim, text_tokens, fast.options.ffn_chunk_tokens,
-                                     fast.options.prefetch_blocks, element_size)
+                                     fast.options.prefetch_blocks, element_size, kept)
     host_format = None
     if fp8:
         from .fp8 import Fp8HostFormat

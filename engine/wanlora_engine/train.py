@@ -683,7 +683,8 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
                 blocks={"implementation": "fast" if trainer.fast_blocks else "diffusers",
                         "attention": config.training.attention, "keep_attention": config.training.keep_attention,
                         "activation_offload": config.training.activation_offload,
-                        "compile": config.training.compile, "ffn_chunk_tokens": config.training.ffn_chunk_tokens},
+                        "compile": config.training.compile, "ffn_chunk_tokens": config.training.ffn_chunk_tokens,
+                        "keep_linear_blocks": config.training.keep_linear_blocks},
                 weight_streaming={e: plan.to_json() | {"host_weights": "fp8" if config.fp8_host_weights else "bf16"}
                                   for e, plan in trainer.stream_plans.items()} or None,
                 **trainer.layout.describe())
