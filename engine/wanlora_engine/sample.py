@@ -445,7 +445,9 @@ def run_sample(job: SampleJob, events: EventWriter, groups: distributed.Groups |
                        f"{length} are used", id=None, tokens=negative_tokens, text_length=length)
     embeddings: dict[str, tuple[torch.Tensor, int, bool]] = {}
     stand_in = todo[0][1]  # what a group without a video runs under FSDP (its collectives must match)
-    encode = [entry[1] for entry in mine if entry is not None] or ([stand_in] if sharded else [])
+    encode = [entry[1] for entry in mine if entry is not None]
+    if sharded and None in mine and stand_in not in encode:
+        encode.append(stand_in)
     for done, item in enumerate(encode, start=1):
         embeddings[item.id] = encode_prompt(tokenizer, text_encoder, item.prompt, length, text_device)
         _, tokens, cut = embeddings[item.id]
