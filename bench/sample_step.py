@@ -7,18 +7,24 @@ experts load, and is not part of a step). The steps go through the engine's own 
 step's timestep, classifier-free guidance 4.0 / 3.0 with two forwards per step, the Euler solver on the Wan2.2
 schedule, 40 steps, shift 12: 26 high-noise + 14 low-noise steps), so engine changes show up here.
 
-A full sample takes about 17 minutes on one H100 (the official Wan2.2 repository reports 1,041.5 s for 720P,
-81 frames), longer than one device command may run. So the script times the first --timed-steps steps of each
-expert (after one untimed warm-up step) at their real timesteps and projects the 40-step video:
-    denoise = 26 x (mean high-noise step) + 14 x (mean low-noise step) [+ expert swaps with --inactive-expert cpu]
-    video   = denoise + VAE decode (timed, tiled or not)
---full runs all 40 steps instead. It also reports the peak GPU memory of denoising and of decoding, and the
-activation bytes per token and hidden unit (peak minus weights, over tokens x 5120) that the planner's
-sampling memory model (Sources/Planner/SampleMemory.swift, 24 B estimated) should use.
+Engines (--engines, in one process, one after another on the same weights, noise and text):
+    diffusers      diffusers' WanTransformer3DModel blocks, two forwards a step (what WanPipeline runs)
+    fast           the engine's inference blocks (sample.inference_blocks: fused norm/modulation/RoPE, cuDNN
+                   attention, inference_mode) with guidance's two passes in one batch of two (`wanlora sample`)
+    fast-separate  the fast blocks with two forwards a step (what batching the guidance adds)
+A full sample takes about 17 minutes on one H100, longer than one device command may run. So each engine runs one
+untimed warm-up step (compilation, kernel plans, allocator growth) and then times steps at their real timesteps:
+`fast` the next --timed-steps steps of each expert, the others --timed-steps high-noise steps (a step's cost does not
+depend on the expert: 24.88 / 24.92 s on 2026-11-25), and projects the 40-step video:
+    denoise = 26 x (mean high-noise step) + 14 x (mean low-noise step)
+    video   = denoise + VAE decode (timed once, tiled or not)
+It reports each engine's peak GPU memory of denoising, the decode's peak, the activation bytes per token and hidden
+unit per sample in flight (the planner's SampleMemoryModel constant), and how far each engine's latents after the
+warm-up step are from diffusers' (bf16 rounding on a GPU).
 
 Run on a GPU machine from the repository root, after `make -C engine venv` with a CUDA build of torch:
-    engine/.venv/bin/python bench/sample_step.py --json bench-sample-step.json
-    engine/.venv/bin/python bench/sample_step.py --inactive-expert cpu --vae-tiling   # the swapping placement
+    engine/.venv/bin/python bench/sample_step.py --timed-steps 1 --vae-tiling --engines diffusers,fast,fast-separate \
+        --json bench-sample-step.json
     engine/.venv/bin/python bench/sample_step.py --tiny      # seconds on a CPU: checks the script only
 """
 
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(header), flush=True)
 
     results: dict[str, dict[str, Any]] = {}
+    warm: dict[str, torch.Tensor] = {}
     fast_enabled = False
     for name in engines:
         if name.startswith("fast") and not fast_enabled:
@@ -224,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             fast_enabled = True
         results[name] = run_engine(name, pool, schedule, split, args, guidance, prompt, negative, noise, dtype,
                                    device, flops_per_step)
+        if "warm_latents" in results[name]:
+            warm[name] = results[name].pop("warm_latents").cpu()
+        if args.json:  # what is measured so far, should a later engine not finish
+            args.json.write_text(json.dumps({"header": header, "engines": results, "partial": True}, indent=2))
     # agreement of the first step's latents (bf16 on a GPU: rounding only)
-    warm = {name: r.pop("warm_latents") for name, r in results.items() if "warm_latents" in r}
     if "diffusers" in warm:
         reference = warm["diffusers"].float()
         for name, latents in warm.items():

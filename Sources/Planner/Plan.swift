@@ -148,6 +148,8 @@ public struct Plan: Sendable, Codable {
     public var host: HostMemoryBudget
     /// When the plan does not fit the card or the host: the nearest settings that do.
     public var alternatives: [SettingOption]
+    /// `wanlora sample`'s time and memory per GPU on one GPU and on the run's GPUs (issue 20).
+    public var sampling: [SampleLayoutEstimate] = []
 
     public var hasErrors: Bool { checks.contains { $0.severity == .error } }
     /// The plan fits the card (or the limit) by the engine's rule and the planner's peak, and the host's
@@ -334,7 +336,10 @@ public enum Planner {
             throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [],
             constants: constants,
             placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host,
-            alternatives: []
+            alternatives: [],
+            sampling: SampleTimeModel.layouts(
+                architecture: a, gpu: gpu, geometry: sampleGeometry, steps: config.sample.steps,
+                textLength: a.textEncoder.maxTokens, worldSize: hw.worldSize, constants: Calibration.fittedFast)
         )
     }
 }

@@ -262,7 +262,19 @@ public enum PlanRendering {
                 ),
                 ("one video", String(format: "%.0f s = steps × 2 passes (CFG) × forward", i.videoSeconds)),
             ])
-        return [setup, clip, lora, memory, placement, flops, schedule, cache, inference]
+        let sampling = Section(
+            title: "wanlora sample per layout (\(i.frames) frames, calibrated on the measured H100 step)",
+            rows: p.sampling.map { e in
+                (
+                    e.label,
+                    String(
+                        format: "%.2f s a step, %.0f s a video (decode %.0f s), %.1f videos/h, ",
+                        e.secondsPerStep, e.videoSeconds, e.decodeSeconds, e.videosPerHour)
+                        + "\(giB(e.peakBytesPerGPU)) per GPU"
+                        + (e.cfgBatch ? "" : ", guidance unbatched") + (e.fits ? "" : " (does not fit)")
+                )
+            })
+        return [setup, clip, lora, memory, placement, flops, schedule, cache, inference, sampling]
     }
 
     /// Where the frozen blocks and the kept activations are, the link's work, and the host memory.

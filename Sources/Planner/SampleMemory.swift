@@ -72,9 +72,14 @@ public enum SampleMemoryModel {
 
     /// The plan of one placement. Weights are bf16 (sampling does not use fp8 weights), the VAE
     /// float32 as Wan2.2 runs it.
+    ///
+    /// Several GPUs: a Ulysses GPU holds 1/`ulysses` of the tokens' activations; with FSDP
+    /// (`expertShards` GPUs) 1/`expertShards` of each expert's weights plus one gathered block.
+    /// `cfgBatch`: guidance's two passes in one batch, twice the activations.
     public static func plan(
         architecture a: Architecture, geometry g: ClipGeometry, textLength: Int,
-        inactiveExpert: InactiveExpertPlacement, vaeTiling: Bool, textEncoderOnGPU: Bool
+        inactiveExpert: InactiveExpertPlacement, vaeTiling: Bool, textEncoderOnGPU: Bool,
+        ulysses: Int = 1, expertShards: Int = 1, cfgBatch: Bool = false
     ) -> SampleMemoryPlan {
         var items: [SampleMemoryItem] = []
         func add(_ name: String, _ phase: SampleMemoryItem.Phase, _ bytes: Int, _ basis: String) {
@@ -88,18 +93,28 @@ public enum SampleMemoryModel {
                 "UMT5 activations", .encode, workspace,
                 "\(textLength) tokens × (6 × \(t5.dim) + 2 × 10,240) × 2 B + 64 heads × \(textLength)² scores × 4 B")
         }
-        let expertBytes = a.expertParameters * 2
+        let shards = max(expertShards, 1)
+        let expertBytes = a.expertParameters * 2 / shards
         let vaeBytes = a.vae.parameters * 4
-        add("active expert weights", .denoise, expertBytes, "\(a.expertParameters) parameters × 2 B (bf16)")
+        let perShard = shards > 1 ? " / \(shards) GPUs (FSDP)" : ""
+        add("active expert weights", .denoise, expertBytes, "\(a.expertParameters) parameters × 2 B (bf16)\(perShard)")
         if inactiveExpert == .gpu {
-            add("inactive expert weights", .denoise, expertBytes, "the other expert, also on the GPU")
+            add("inactive expert weights", .denoise, expertBytes, "the other expert, also on the GPU\(perShard)")
+        }
+        if shards > 1 {
+            add(
+                "gathered block", .denoise, a.expertParameters * 2 / a.layers,
+                "FSDP gathers one of the \(a.layers) blocks at a time, whole")
         }
         add("VAE weights", .denoise, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let perToken = activationBytesPerTokenDim * Double(a.dim)
+        let degree = max(ulysses, 1)
+        let tokens = (g.tokens + degree - 1) / degree
+        let batch = cfgBatch ? 2 : 1
         add(
-            "one block's activations", .denoise, Int(Double(g.tokens) * perToken),
-            "\(g.tokens) tokens × "
-                + "\(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
+            "one block's activations", .denoise, Int(Double(tokens * batch) * perToken),
+            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")\(batch > 1 ? " × 2 (guidance batched)" : "") × "
+                + "\(Int(perToken)) B (\(activationBytesPerTokenDim) B × \(a.dim) hidden units)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add(
             "latents, noise and solver state", .denoise, latentElements * 4 * 6,
@@ -110,7 +125,7 @@ public enum SampleMemoryModel {
             "prompt and negative prompt, \(textLength) tokens × \(a.dim) × 2 B")
 
         if inactiveExpert == .gpu {
-            add("both experts' weights", .decode, 2 * expertBytes, "they stay on the GPU while the VAE decodes")
+            add("both experts' weights", .decode, 2 * expertBytes, "they stay on the GPU while the VAE decodes\(perShard)")
         }
         add("VAE weights", .decode, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let videoBytes = g.frames * g.height * g.width * 3 * 4
