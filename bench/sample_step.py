@@ -17,7 +17,7 @@ untimed warm-up step (compilation, kernel plans, allocator growth) and then time
 `fast` the next --timed-steps steps of each expert, the others --timed-steps high-noise steps (a step's cost does not
 depend on the expert: 24.88 / 24.92 s on 2026-11-25), and projects the 40-step video:
     denoise = 26 x (mean high-noise step) + 14 x (mean low-noise step)
-    video   = denoise + VAE decode (timed once, tiled or not)
+    video   = denoise + VAE decode (timed once, first, tiled or not)
 It reports each engine's peak GPU memory of denoising, the decode's peak, the activation bytes per token and hidden
 unit per sample in flight (the planner's SampleMemoryModel constant), and how far each engine's latents after the
 warm-up step are from diffusers' (bf16 rounding on a GPU).
@@ -221,6 +221,21 @@ def main(argv: list[str] | None = None) -> int:
               "weights_bytes": weights_bytes, "expert_bytes": expert_bytes, "vae_bytes": vae_bytes}
     print(json.dumps(header), flush=True)
 
+    # The decode first (its cost does not depend on the latents' values): a run cut short by its time limit
+    # still has it. Both experts stay on the GPU, as in `wanlora sample` with them resident.
+    decode_seconds = decode_peak = None
+    if not args.no_decode:
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        decode_started = time.perf_counter()
+        frames = decode_latents(vae, noise.to(device), device)  # the decode's cost does not depend on the values
+        if cuda:
+            torch.cuda.synchronize(device)
+        decode_seconds = time.perf_counter() - decode_started
+        decode_peak = torch.cuda.max_memory_allocated(device) if cuda else None
+        assert frames.shape == (args.frames, args.height, args.width, 3)
+
     results: dict[str, dict[str, Any]] = {}
     warm: dict[str, torch.Tensor] = {}
     fast_enabled = False
@@ -234,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         if "warm_latents" in results[name]:
             warm[name] = results[name].pop("warm_latents").cpu()
         if args.json:  # what is measured so far, should a later engine not finish
-            args.json.write_text(json.dumps({"header": header, "engines": results, "partial": True}, indent=2))
+            args.json.write_text(json.dumps({"header": header, "engines": results, "partial": True,
+                                             "decode_seconds": decode_seconds, "decode_peak_bytes": decode_peak},
+                                            indent=2))
     # agreement of the first step's latents (bf16 on a GPU: rounding only)
     if "diffusers" in warm:
         reference = warm["diffusers"].float()
@@ -242,20 +259,6 @@ def main(argv: list[str] | None = None) -> int:
             if name != "diffusers":
                 results[name]["first_step_max_abs_difference"] = float((latents.float() - reference).abs().max())
                 results[name]["first_step_reference_max_abs"] = float(reference.abs().max())
-
-    decode_seconds = decode_peak = None
-    if not args.no_decode:
-        pool.park()
-        if cuda:
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-        decode_started = time.perf_counter()
-        frames = decode_latents(vae, noise.to(device), device)  # the decode's cost does not depend on the values
-        if cuda:
-            torch.cuda.synchronize(device)
-        decode_seconds = time.perf_counter() - decode_started
-        decode_peak = torch.cuda.max_memory_allocated(device) if cuda else None
-        assert frames.shape == (args.frames, args.height, args.width, 3)
 
     resident = vae_bytes + expert_bytes * (2 if args.inactive_expert == "gpu" else 1)
     gb = lambda b: "-" if b is None else f"{b / 2**30:.1f} GiB"  # noqa: E731
