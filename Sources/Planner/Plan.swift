@@ -120,9 +120,9 @@ public struct Plan: Sendable, Codable {
     public struct Inference: Sendable, Equatable, Codable {
         public var frames: Int
         public var tokens: Int
-        /// One forward pass of one expert, one GPU.
+        /// One forward pass of one expert, one GPU: half of `SampleTimeModel`'s step (guidance's two passes).
         public var forwardSeconds: Double
-        /// Denoising one video: steps × (2 passes with CFG), DiT only (no VAE decode), one GPU.
+        /// Denoising one video: steps × step, DiT only (no VAE decode), one GPU (`Plan.sampling[0]` adds the decode).
         public var videoSeconds: Double
     }
 
@@ -298,14 +298,12 @@ public enum Planner {
             (try? ClipGeometry(
                 frames: config.sample.frames, width: config.sample.width, height: config.sample.height,
                 architecture: a)) ?? video
-        let forward = TimeModel.inferenceForward(
-            architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
-            textTokens: a.textEncoder.maxTokens, constants: constants
-        ).totalSeconds
-        let cfgPasses = 2.0
+        let sampling = SampleTimeModel.layouts(
+            architecture: a, gpu: gpu, geometry: sampleGeometry, steps: config.sample.steps,
+            textLength: a.textEncoder.maxTokens, worldSize: hw.worldSize, constants: Calibration.fittedFast)
         let inference = Plan.Inference(
-            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
-            videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
+            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens,
+            forwardSeconds: sampling[0].secondsPerStep / 2, videoSeconds: sampling[0].denoiseSeconds)
 
         let perGPUFlops = videoFlops.total.total / Double(hw.ulyssesDegree)
         let throughput = Plan.Throughput(
@@ -337,9 +335,7 @@ public enum Planner {
             constants: constants,
             placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host,
             alternatives: [],
-            sampling: SampleTimeModel.layouts(
-                architecture: a, gpu: gpu, geometry: sampleGeometry, steps: config.sample.steps,
-                textLength: a.textEncoder.maxTokens, worldSize: hw.worldSize, constants: Calibration.fittedFast)
+            sampling: sampling
         )
     }
 }

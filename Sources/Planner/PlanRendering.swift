@@ -253,17 +253,9 @@ public enum PlanRendering {
                 ),
             ])
         let i = p.inference
-        let inference = Section(
-            title: "Sampling (one GPU, DiT only)",
-            rows: [
-                (
-                    "forward pass",
-                    String(format: "%.1f s at %d frames (%@ tokens)", i.forwardSeconds, i.frames, grouped(i.tokens))
-                ),
-                ("one video", String(format: "%.0f s = steps × 2 passes (CFG) × forward", i.videoSeconds)),
-            ])
         let sampling = Section(
-            title: "wanlora sample per layout (\(i.frames) frames, calibrated on the measured H100 step)",
+            title: "wanlora sample (\(i.frames) frames, \(grouped(i.tokens)) tokens; per layout, calibrated on the "
+                + "measured H100 step)",
             rows: p.sampling.map { e in
                 (
                     e.label,
@@ -274,7 +266,7 @@ public enum PlanRendering {
                         + (e.cfgBatch ? "" : ", guidance unbatched") + (e.fits ? "" : " (does not fit)")
                 )
             })
-        return [setup, clip, lora, memory, placement, flops, schedule, cache, inference, sampling]
+        return [setup, clip, lora, memory, placement, flops, schedule, cache, sampling]
     }
 
     /// Where the frozen blocks and the kept activations are, the link's work, and the host memory.
