@@ -255,7 +255,7 @@ public enum PlanRendering {
         let i = p.inference
         let sampling = Section(
             title: "wanlora sample (\(i.frames) frames, \(grouped(i.tokens)) tokens; per layout, calibrated on the "
-                + "measured H100 step)",
+                + "measured H200 step)",
             rows: p.sampling.map { e in
                 (
                     e.label,

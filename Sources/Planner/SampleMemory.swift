@@ -58,12 +58,11 @@ public struct SampleAlternative: Sendable, Equatable, Codable {
 }
 
 public enum SampleMemoryModel {
-    /// Bytes alive per token per hidden unit inside one transformer block during an inference
-    /// forward (no gradients, blocks run one after another). diffusers' WanTransformerBlock keeps
-    /// the bf16 residual (2 B) and, around each norm, modulation and gated residual add, float32
-    /// copies of it (4 B each, about four at once): ≈ 20 B; 24 leaves room for the attention
-    /// output and the RoPE temporaries. An estimate until bench/sample_step.py measures it.
-    public static let activationBytesPerTokenDim = 24.0
+    /// Bytes alive per token per hidden unit per sample during an inference forward of the engine's fast
+    /// blocks (no gradients, blocks one after another): the bf16 residual, the FFN's 2.7× wider hidden
+    /// activation before and after GELU, the attention's q, k, v and output. Measured 15.2 B (bench/sample_step.py,
+    /// 2026-12-07, 81 frames, guidance batched: (peak − weights) / (2 × 75,600 × 5120)); diffusers' blocks 22.5 B.
+    public static let activationBytesPerTokenDim = 16.0
     /// Feature maps alive at once in the VAE decoder's last (full-resolution) stage.
     public static let decoderLiveMaps = 5
     /// diffusers' AutoencoderKLWan tiling: 256 × 256 pixel tiles every 192 pixels.
@@ -113,8 +112,8 @@ public enum SampleMemoryModel {
         let batch = cfgBatch ? 2 : 1
         add(
             "one block's activations", .denoise, Int(Double(tokens * batch) * perToken),
-            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")\(batch > 1 ? " × 2 (guidance batched)" : "") × "
-                + "\(Int(perToken)) B (\(activationBytesPerTokenDim) B × \(a.dim) hidden units)")
+            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")\(batch > 1 ? " × 2 (guidance batched)" : "")"
+                + " × \(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; measured)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add(
             "latents, noise and solver state", .denoise, latentElements * 4 * 6,

@@ -41,22 +41,25 @@ public struct SampleLayoutEstimate: Sendable, Equatable, Codable {
 /// the measured ratio of the engine's sampling step to that prediction, plus the layouts' exchanges.
 public enum SampleTimeModel {
     /// Measured seconds of one 81-frame 1280×720 denoising step (two forwards, the fast inference blocks,
-    /// guidance in one batch of two) on one H100, both experts resident, and of the tiled VAE decode:
-    /// bench/sample_step.py, 2026-12-07 (docs/BENCHMARKS.md, issue 20).
-    public static let measuredH100StepSeconds = 21.0
-    public static let measuredH100DecodeSeconds = 14.1
+    /// guidance in one batch of two, both experts resident) and of the tiled VAE decode, on `measuredGPU`:
+    /// bench/sample_step.py, 2026-12-07 06:02 UTC (docs/BENCHMARKS.md, issue 20). diffusers' blocks took
+    /// 24.40 s a step in the same run.
+    public static let measuredStepSeconds = 23.22
+    public static let measuredDecodeSeconds = 15.49
+    /// The card of the measurement (the H100 was not lent that hour; the H200 has the H100's compute).
+    public static let measuredGPU = GPU.h200
     /// The measured step's geometry: 81 frames at 1280×720, 512 text tokens.
     public static let measuredTokens = 75_600
     public static let measuredPixelFrames = 81 * 1280 * 720
 
-    /// Measured step / predicted step on the H100: what the kernel rates do not capture (launch gaps,
-    /// the model's own embedding and output layers). Applied to every GPU and size.
+    /// Measured step / predicted step on `measuredGPU`: what the kernel rates do not capture (launch gaps,
+    /// the model's own embedding and output layers, cross-attention's short keys). Applied to every GPU and size.
     public static func calibration(architecture a: Architecture, constants: ModelConstants) -> Double {
         let predicted = 2 * TimeModel.inferenceForward(
-            architecture: a, gpu: .h100, precision: .bf16, tokens: measuredTokens,
+            architecture: a, gpu: measuredGPU, precision: .bf16, tokens: measuredTokens,
             textTokens: a.textEncoder.maxTokens, constants: constants
         ).totalSeconds
-        return measuredH100StepSeconds / predicted
+        return measuredStepSeconds / predicted
     }
 
     /// The estimate of one layout for videos of `geometry` with `steps` steps on `gpu`.
@@ -81,8 +84,8 @@ public enum SampleTimeModel {
         let exposed = max(0, gather - compute)
         let step = compute + ulyssesSeconds + exposed
         let pixelFrames = Double(g.frames * g.width * g.height)
-        let rate = gpu.matrixTFLOPs(for: .bf16).rate / GPU.h100.bf16TFLOPs
-        let decode = measuredH100DecodeSeconds * pixelFrames / Double(measuredPixelFrames) / rate
+        let rate = gpu.matrixTFLOPs(for: .bf16).rate / measuredGPU.bf16TFLOPs
+        let decode = measuredDecodeSeconds * pixelFrames / Double(measuredPixelFrames) / rate
 
         let memory = SampleMemoryModel.plan(
             architecture: a, geometry: g, textLength: textLength, inactiveExpert: .gpu, vaeTiling: true,
