@@ -45,7 +45,8 @@ public struct LaunchRequest: Sendable, Equatable {
     public var attentionHeads: Int
 
     public init(
-        stage: LaunchStage = .train, gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
+        stage: LaunchStage = .train,
+        gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
         fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
         shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40
     ) {

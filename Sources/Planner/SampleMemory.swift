@@ -112,8 +112,9 @@ public enum SampleMemoryModel {
         let batch = cfgBatch ? 2 : 1
         add(
             "one block's activations", .denoise, Int(Double(tokens * batch) * perToken),
-            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")\(batch > 1 ? " × 2 (guidance batched)" : "")"
-                + " × \(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; measured)")
+            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")"
+                + "\(batch > 1 ? " × 2 (guidance batched)" : "") × \(Int(perToken)) B "
+                + "(\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; measured)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add(
             "latents, noise and solver state", .denoise, latentElements * 4 * 6,
@@ -124,7 +125,9 @@ public enum SampleMemoryModel {
             "prompt and negative prompt, \(textLength) tokens × \(a.dim) × 2 B")
 
         if inactiveExpert == .gpu {
-            add("both experts' weights", .decode, 2 * expertBytes, "they stay on the GPU while the VAE decodes\(perShard)")
+            add(
+                "both experts' weights", .decode, 2 * expertBytes,
+                "they stay on the GPU while the VAE decodes\(perShard)")
         }
         add("VAE weights", .decode, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let videoBytes = g.frames * g.height * g.width * 3 * 4

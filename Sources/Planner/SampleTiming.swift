@@ -30,7 +30,9 @@ public struct SampleLayoutEstimate: Sendable, Equatable, Codable {
     public var label: String {
         var text = gpus == 1 ? "1 GPU" : "\(gpus) GPUs: "
         if gpus > 1 {
-            text += ulysses > 1 ? "Ulysses \(ulysses) × \(dataParallelGroups) group\(dataParallelGroups == 1 ? "" : "s")"
+            text +=
+                ulysses > 1
+                ? "Ulysses \(ulysses) × \(dataParallelGroups) group\(dataParallelGroups == 1 ? "" : "s")"
                 : "\(gpus) data-parallel groups"
         }
         return text + (fsdp ? ", FSDP" : "")
@@ -55,10 +57,12 @@ public enum SampleTimeModel {
     /// Measured step / predicted step on `measuredGPU`: what the kernel rates do not capture (launch gaps,
     /// the model's own embedding and output layers, cross-attention's short keys). Applied to every GPU and size.
     public static func calibration(architecture a: Architecture, constants: ModelConstants) -> Double {
-        let predicted = 2 * TimeModel.inferenceForward(
-            architecture: a, gpu: measuredGPU, precision: .bf16, tokens: measuredTokens,
-            textTokens: a.textEncoder.maxTokens, constants: constants
-        ).totalSeconds
+        let predicted =
+            2
+            * TimeModel.inferenceForward(
+                architecture: a, gpu: measuredGPU, precision: .bf16, tokens: measuredTokens,
+                textTokens: a.textEncoder.maxTokens, constants: constants
+            ).totalSeconds
         return measuredStepSeconds / predicted
     }
 

@@ -4,7 +4,8 @@ import Runs
 
 /// `wanlora sample`'s GPUs: one process, or torchrun with one process per GPU (like `wanlora train`).
 struct SampleLayoutOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("GPUs (engine processes) on this node; more than one launches torchrun.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp("GPUs (engine processes) on this node; more than one launches torchrun.", valueName: "n"))
     var gpus: Int = 1
 
     @Option(help: ArgumentHelp("Nodes of the run; more than one needs --master and --node-rank.", valueName: "n"))
