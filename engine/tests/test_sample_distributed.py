@@ -134,3 +134,27 @@ def test_a_killed_two_process_run_continues_where_it_stopped(tmp_path, tiny_diff
     for name in ("v1", "v2", "v3"):
         if name in made:
             assert torch.allclose(torch.load(tmp_path / "second" / f"{name}.pt"), one_process[name], atol=1e-6, rtol=0)
+
+
+WANLORA = ENGINE.parent / ".build" / "debug" / "wanlora"
+
+
+@pytest.mark.skipif(not WANLORA.is_file(), reason="the Swift CLI is not built (swift build; make test builds it first)")
+def test_wanlora_sample_starts_torchrun_with_two_ranks(tiny_diffusers, tmp_path):
+    """The whole chain: `wanlora sample --gpus 2 --ulysses 2` (Swift: TOML -> sample-job.json -> torchrun) ->
+    2 engine processes (gloo) -> one gallery."""
+    (tmp_path / "model").symlink_to(tiny_diffusers)
+    (tmp_path / "wanlora.toml").write_text((ENGINE.parent / "configs" / "demo.toml").read_text())
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
+    env.pop("WANLORA_ENGINE_PYTHON", None)
+    result = subprocess.run([str(WANLORA), "sample", "--config", "wanlora.toml", "--engine-python", sys.executable,
+                             "--prompt", "한옥 마을", "--prompt", "등불 축제", "--prompt", "바다", "--out", "s",
+                             "--device", "cpu", "--steps", "2", "--resolution", "64x48", "--frames", "5",
+                             "--gpus", "2", "--ulysses", "2", "--quiet"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = read_events(tmp_path / "s" / "sample-events.jsonl")
+    assert (events[0]["world_size"], events[0]["ulysses_degree"]) == (2, 2)
+    assert [e["id"] for e in events if e["event"] == "sample_video"] == ["0001", "0002", "0003"]
+    assert sorted(p.name for p in (tmp_path / "s" / "videos").glob("*.mp4")) == ["0001.mp4", "0002.mp4", "0003.mp4"]
+    assert (tmp_path / "s" / "index.html").is_file()
