@@ -7,18 +7,24 @@ experts load, and is not part of a step). The steps go through the engine's own 
 step's timestep, classifier-free guidance 4.0 / 3.0 with two forwards per step, the Euler solver on the Wan2.2
 schedule, 40 steps, shift 12: 26 high-noise + 14 low-noise steps), so engine changes show up here.
 
-A full sample takes about 17 minutes on one H100 (the official Wan2.2 repository reports 1,041.5 s for 720P,
-81 frames), longer than one device command may run. So the script times the first --timed-steps steps of each
-expert (after one untimed warm-up step) at their real timesteps and projects the 40-step video:
-    denoise = 26 x (mean high-noise step) + 14 x (mean low-noise step) [+ expert swaps with --inactive-expert cpu]
-    video   = denoise + VAE decode (timed, tiled or not)
---full runs all 40 steps instead. It also reports the peak GPU memory of denoising and of decoding, and the
-activation bytes per token and hidden unit (peak minus weights, over tokens x 5120) that the planner's
-sampling memory model (Sources/Planner/SampleMemory.swift, 24 B estimated) should use.
+Engines (--engines, in one process, one after another on the same weights, noise and text):
+    diffusers      diffusers' WanTransformer3DModel blocks, two forwards a step (what WanPipeline runs)
+    fast           the engine's inference blocks (sample.inference_blocks: fused norm/modulation/RoPE, cuDNN
+                   attention, inference_mode) with guidance's two passes in one batch of two (`wanlora sample`)
+    fast-separate  the fast blocks with two forwards a step (what batching the guidance adds)
+A full sample takes about 17 minutes on one H100, longer than one device command may run. So each engine runs one
+untimed warm-up step (compilation, kernel plans, allocator growth) and then times steps at their real timesteps:
+`fast` the next --timed-steps steps of each expert, the others --timed-steps high-noise steps (a step's cost does not
+depend on the expert: 24.88 / 24.92 s on 2026-11-25), and projects the 40-step video:
+    denoise = 26 x (mean high-noise step) + 14 x (mean low-noise step)
+    video   = denoise + VAE decode (timed once, first, tiled or not)
+It reports each engine's peak GPU memory of denoising, the decode's peak, the activation bytes per token and hidden
+unit per sample in flight (the planner's SampleMemoryModel constant), and how far each engine's latents after the
+warm-up step are from diffusers' (bf16 rounding on a GPU).
 
 Run on a GPU machine from the repository root, after `make -C engine venv` with a CUDA build of torch:
-    engine/.venv/bin/python bench/sample_step.py --json bench-sample-step.json
-    engine/.venv/bin/python bench/sample_step.py --inactive-expert cpu --vae-tiling   # the swapping placement
+    engine/.venv/bin/python bench/sample_step.py --timed-steps 1 --vae-tiling --engines diffusers,fast,fast-separate \
+        --json bench-sample-step.json
     engine/.venv/bin/python bench/sample_step.py --tiny      # seconds on a CPU: checks the script only
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -36,8 +43,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
+from wanlora_engine.__main__ import default_allocator_settings  # noqa: E402
+
+default_allocator_settings(os.environ)  # as the engine runs: expandable segments, before the first allocation
+
 from wanlora_engine.encoding import decode_latents  # noqa: E402
-from wanlora_engine.sample import ExpertPool, StepInfo, denoise, initial_noise  # noqa: E402
+from wanlora_engine.sample import ExpertPool, StepInfo, denoise, inference_blocks, initial_noise  # noqa: E402
 from wanlora_engine.solvers import FlowSchedule, flow_schedule  # noqa: E402
 
 A14B = dict(patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=16, out_channels=16,
@@ -84,6 +95,56 @@ def sub_schedule(schedule: FlowSchedule, indices: list[int]) -> FlowSchedule:
                         timesteps=schedule.timesteps[index], num_train_timesteps=schedule.num_train_timesteps)
 
 
+ENGINES = ("diffusers", "fast", "fast-separate")
+
+
+def run_engine(name: str, pool: ExpertPool, schedule: FlowSchedule, split: dict[str, list[int]], args: Any,
+               guidance: dict[str, float], prompt: torch.Tensor, negative: torch.Tensor, noise: torch.Tensor,
+               dtype: torch.dtype, device: torch.device, flops_per_step: float) -> dict[str, Any]:
+    """One engine's warm-up step and timed steps; the latents after the warm-up step (for the agreement check)."""
+    cuda = device.type == "cuda"
+    cfg_batch = name == "fast"
+    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    try:  # warm-up: the first high-noise step, untimed (compilation, kernel plans, allocator growth)
+        warm = denoise(pool, sub_schedule(schedule, [0]), args.solver, args.boundary, guidance, prompt, negative,
+                       noise, dtype, cfg_batch=cfg_batch)
+    except out_of_memory:
+        peak = torch.cuda.max_memory_allocated(device) if cuda else 0
+        print(f"{name}: out of memory in the warm-up step (peak {peak / 2**30:.1f} GiB)", flush=True)
+        torch.cuda.empty_cache()
+        return {"engine": name, "out_of_memory": True, "peak_bytes": peak}
+    warm_seconds = time.perf_counter() - started
+    timed = args.timed_steps if name != "fast-separate" else 1
+    indices = list(range(args.steps)) if args.full else split["high"][1: 1 + timed] + split["low"][:timed]
+    if name != "fast":  # the cost of a step does not depend on the expert (2026-11-25: 24.88 / 24.92 s)
+        indices = indices[:timed] if not args.full else indices
+    steps: list[dict[str, Any]] = []
+
+    def on_step(info: StepInfo) -> None:
+        steps.append({"step": indices[info.index] + 1, "timestep": info.timestep, "expert": info.expert,
+                      "seconds": info.seconds})
+        print(f"{name:13s} step {indices[info.index] + 1:2d}/{args.steps} {info.expert:4s} t={info.timestep:6.1f}: "
+              f"{info.seconds:.2f} s ({flops_per_step / info.seconds / 1e12:.0f} TFLOP/s counted)", flush=True)
+
+    denoise(pool, sub_schedule(schedule, indices), args.solver, args.boundary, guidance, prompt, negative, noise,
+            dtype, on_step, cfg_batch=cfg_batch)
+    peak = torch.cuda.max_memory_allocated(device) if cuda else None
+    per_step = sum(s["seconds"] for s in steps) / len(steps)
+    high = [s["seconds"] for s in steps if s["expert"] == "high"]
+    low = [s["seconds"] for s in steps if s["expert"] == "low"]
+    mean_high = sum(high) / len(high) if high else per_step
+    mean_low = sum(low) / len(low) if low else per_step
+    denoise_seconds = (sum(s["seconds"] for s in steps) if args.full else
+                       len(split["high"]) * mean_high + len(split["low"]) * mean_low)
+    return {"engine": name, "cfg_batch": cfg_batch, "warmup_seconds": warm_seconds, "steps": steps,
+            "seconds_per_step_high": mean_high, "seconds_per_step_low": mean_low, "denoise_seconds": denoise_seconds,
+            "tflops_counted": flops_per_step / per_step / 1e12, "denoise_peak_bytes": peak, "warm_latents": warm}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=81)
@@ -95,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solver", choices=["euler", "unipc"], default="euler")
     parser.add_argument("--timed-steps", type=int, default=3, help="timed steps per expert (after one warm-up step)")
     parser.add_argument("--full", action="store_true", help="run and time all steps (about 17 min at 720p on an H100)")
+    parser.add_argument("--engines", default="diffusers,fast",
+                        help=f"comma-separated, run in this order in one process: {', '.join(ENGINES)} "
+                             "(diffusers: diffusers' blocks, two forwards a step, one timed step; fast: the engine's "
+                             "inference blocks, guidance in one batch of two; fast-separate: the fast blocks, two "
+                             "forwards, one timed step)")
     parser.add_argument("--inactive-expert", choices=["gpu", "cpu"], default="gpu")
     parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles")
     parser.add_argument("--no-decode", action="store_true", help="skip the VAE decode")
@@ -103,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if not engines or any(e not in ENGINES for e in engines) or len(set(engines)) != len(engines):
+        parser.error(f"--engines {args.engines!r}: name each of {', '.join(ENGINES)} at most once")
 
     if args.tiny:
         config, vae_config, device, dtype = TINY, TINY_VAE, torch.device("cpu"), torch.float32
@@ -142,99 +211,83 @@ def main(argv: list[str] | None = None) -> int:
     schedule = flow_schedule("wan", args.steps, args.shift)
     split = schedule.steps_per_expert(args.boundary)
     noise = initial_noise(0, latent)
+    flops_per_step = 2 * forward_flops(tokens, config, args.text_tokens)
 
     header = {"device": device_name, "torch": torch.__version__, "diffusers": diffusers.__version__,
-              "date": time.strftime("%Y-%m-%d"), "frames": args.frames, "width": args.width, "height": args.height,
-              "tokens": tokens, "steps": args.steps, "steps_high": len(split["high"]), "steps_low": len(split["low"]),
-              "solver": args.solver, "inactive_expert": args.inactive_expert, "vae_tiling": args.vae_tiling,
-              "build_seconds": build_seconds, "weights_bytes": weights_bytes, "expert_bytes": expert_bytes,
-              "vae_bytes": vae_bytes}
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "frames": args.frames, "width": args.width,
+              "height": args.height, "tokens": tokens, "steps": args.steps, "steps_high": len(split["high"]),
+              "steps_low": len(split["low"]), "solver": args.solver, "inactive_expert": args.inactive_expert,
+              "vae_tiling": args.vae_tiling, "engines": engines, "build_seconds": build_seconds,
+              "weights_bytes": weights_bytes, "expert_bytes": expert_bytes, "vae_bytes": vae_bytes}
     print(json.dumps(header), flush=True)
 
-    out_of_memory = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    try:
-        # Warm-up: one high-noise step, untimed (kernel selection, allocator growth).
-        denoise(pool, sub_schedule(schedule, [0]), args.solver, args.boundary, guidance, prompt, negative, noise, dtype)
-    except out_of_memory:
-        peak = torch.cuda.max_memory_allocated(device) if cuda else 0
-        print(f"out of memory in the first step (peak {peak / 2**30:.1f} GiB, {device_name}); "
-              "try --inactive-expert cpu", flush=True)
-        if args.json:
-            args.json.write_text(json.dumps({"header": header, "out_of_memory": True, "peak_bytes": peak}, indent=2))
-        return 1
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    swaps_before, swap_seconds_before = pool.swaps, pool.swap_seconds
-
-    indices = list(range(args.steps)) if args.full else \
-        split["high"][: args.timed_steps] + split["low"][: args.timed_steps]
-    steps: list[dict[str, Any]] = []
-
-    def on_step(info: StepInfo) -> None:
-        steps.append({"step": indices[info.index] + 1, "timestep": info.timestep, "expert": info.expert,
-                      "seconds": info.seconds})
-        print(f"step {indices[info.index] + 1:2d}/{args.steps} {info.expert:4s} t={info.timestep:6.1f}: "
-              f"{info.seconds:.2f} s ({2 * forward_flops(tokens, config, args.text_tokens) / info.seconds / 1e12:.0f} "
-              "TFLOP/s counted)", flush=True)
-
-    run_schedule = schedule if args.full else sub_schedule(schedule, indices)
-    latents = denoise(pool, run_schedule, args.solver, args.boundary, guidance, prompt, negative, noise, dtype, on_step)
-    denoise_peak = torch.cuda.max_memory_allocated(device) if cuda else None
-    swaps = pool.swaps - swaps_before
-    swap_seconds = pool.swap_seconds - swap_seconds_before
-
-    def mean(expert: str) -> float | None:
-        values = [s["seconds"] for s in steps if s["expert"] == expert]
-        return sum(values) / len(values) if values else None
-
-    high, low = mean("high"), mean("low")
-    if args.full:
-        denoise_seconds = sum(s["seconds"] for s in steps)
-    else:
-        per_swap = swap_seconds / swaps if swaps else 0.0
-        # one swap high -> low per video, one low -> high before the next video
-        denoise_seconds = len(split["high"]) * (high or 0) + len(split["low"]) * (low or 0) + \
-            (2 * per_swap if args.inactive_expert == "cpu" else 0.0)
-
+    # The decode first (its cost does not depend on the latents' values): a run cut short by its time limit
+    # still has it. Both experts stay on the GPU, as in `wanlora sample` with them resident.
     decode_seconds = decode_peak = None
     if not args.no_decode:
-        pool.park()
         if cuda:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
         decode_started = time.perf_counter()
-        frames = decode_latents(vae, latents, device)
+        frames = decode_latents(vae, noise.to(device), device)  # the decode's cost does not depend on the values
         if cuda:
             torch.cuda.synchronize(device)
         decode_seconds = time.perf_counter() - decode_started
         decode_peak = torch.cuda.max_memory_allocated(device) if cuda else None
         assert frames.shape == (args.frames, args.height, args.width, 3)
 
-    activation_bytes = None
-    if cuda and denoise_peak is not None:
-        # what a step holds besides activations: the VAE and one expert (both when they stay on the GPU)
-        resident = vae_bytes + expert_bytes * (2 if args.inactive_expert == "gpu" else 1)
-        activation_bytes = (denoise_peak - resident) / (tokens * dim)
-    video_seconds = denoise_seconds + (decode_seconds or 0.0)
-    summary = {
-        "seconds_per_step_high": high, "seconds_per_step_low": low, "swaps": swaps, "swap_seconds": swap_seconds,
-        "denoise_seconds": denoise_seconds, "decode_seconds": decode_seconds, "video_seconds": video_seconds,
-        "projected": not args.full, "denoise_peak_bytes": denoise_peak, "decode_peak_bytes": decode_peak,
-        "activation_bytes_per_token_dim": activation_bytes, "official_h100_seconds": OFFICIAL_H100_SECONDS,
-        "forward_pflop": forward_flops(tokens, config, args.text_tokens) / 1e15,
-    }
+    results: dict[str, dict[str, Any]] = {}
+    warm: dict[str, torch.Tensor] = {}
+    fast_enabled = False
+    for name in engines:
+        if name.startswith("fast") and not fast_enabled:
+            for model in experts.values():
+                inference_blocks(model, device)
+            fast_enabled = True
+        results[name] = run_engine(name, pool, schedule, split, args, guidance, prompt, negative, noise, dtype,
+                                   device, flops_per_step)
+        if "warm_latents" in results[name]:
+            warm[name] = results[name].pop("warm_latents").cpu()
+        if args.json:  # what is measured so far, should a later engine not finish
+            args.json.write_text(json.dumps({"header": header, "engines": results, "partial": True,
+                                             "decode_seconds": decode_seconds, "decode_peak_bytes": decode_peak},
+                                            indent=2))
+    # agreement of the first step's latents (bf16 on a GPU: rounding only)
+    if "diffusers" in warm:
+        reference = warm["diffusers"].float()
+        for name, latents in warm.items():
+            if name != "diffusers":
+                results[name]["first_step_max_abs_difference"] = float((latents.float() - reference).abs().max())
+                results[name]["first_step_reference_max_abs"] = float(reference.abs().max())
+
+    resident = vae_bytes + expert_bytes * (2 if args.inactive_expert == "gpu" else 1)
     gb = lambda b: "-" if b is None else f"{b / 2**30:.1f} GiB"  # noqa: E731
-    print(f"{'measured' if args.full else 'projected'} {args.steps}-step video: denoise {denoise_seconds:.1f} s "
-          f"({len(split['high'])} high x {high or 0:.2f} s + {len(split['low'])} low x {low or 0:.2f} s"
-          f"{f', {swaps} swaps {swap_seconds:.1f} s' if swaps else ''}), decode "
-          f"{'-' if decode_seconds is None else f'{decode_seconds:.1f} s'}, total {video_seconds:.1f} s "
-          f"(official Wan2.2 on one H100: {OFFICIAL_H100_SECONDS} s)", flush=True)
-    print(f"peak GPU memory: denoise {gb(denoise_peak)}, decode {gb(decode_peak)}; activations "
-          f"{'-' if activation_bytes is None else f'{activation_bytes:.1f}'} B per token per hidden unit "
-          "(planner: 24)", flush=True)
+    print(f"\n{'engine':14s} {'s/step high':>11s} {'s/step low':>10s} {'TFLOP/s':>8s} {'denoise s':>10s} "
+          f"{'decode s':>8s} {'video s':>8s} {'peak denoise':>12s}", flush=True)
+    for name, r in results.items():
+        if r.get("out_of_memory"):
+            print(f"{name:14s} out of memory (peak {gb(r['peak_bytes'])})", flush=True)
+            continue
+        r["video_seconds"] = r["denoise_seconds"] + (decode_seconds or 0.0)
+        peak = r["denoise_peak_bytes"]
+        # bytes per token and hidden unit per sample in flight (two with guidance in one batch)
+        r["activation_bytes_per_token_dim"] = (None if peak is None else
+                                               (peak - resident) / (tokens * dim * (2 if r["cfg_batch"] else 1)))
+        print(f"{name:14s} {r['seconds_per_step_high']:11.2f} {r['seconds_per_step_low']:10.2f} "
+              f"{r['tflops_counted']:8.0f} {r['denoise_seconds']:10.1f} "
+              f"{'-' if decode_seconds is None else f'{decode_seconds:.1f}':>8s} {r['video_seconds']:8.1f} "
+              f"{gb(peak):>12s}", flush=True)
+    print(f"VAE decode: {'-' if decode_seconds is None else f'{decode_seconds:.1f} s'}, peak {gb(decode_peak)}; "
+          f"official Wan2.2 on one H100: {OFFICIAL_H100_SECONDS} s; "
+          f"{'measured' if args.full else 'projected'} {args.steps}-step videos", flush=True)
+    for name, r in results.items():
+        if "first_step_max_abs_difference" in r:
+            print(f"{name} vs diffusers after step 1: max |difference| {r['first_step_max_abs_difference']:.3g} "
+                  f"(latents up to {r['first_step_reference_max_abs']:.3g})", flush=True)
+    summary = {"decode_seconds": decode_seconds, "decode_peak_bytes": decode_peak, "projected": not args.full,
+               "official_h100_seconds": OFFICIAL_H100_SECONDS, "forward_pflop": flops_per_step / 2e15}
     if args.json:
-        args.json.write_text(json.dumps({"header": header, "steps": steps, "summary": summary}, indent=2))
+        args.json.write_text(json.dumps({"header": header, "engines": results, "summary": summary}, indent=2))
     return 0
 
 

@@ -1,11 +1,23 @@
 import Support
 
-/// What `wanlora train` is asked to start: how many processes where, in which layout, on which config.
+/// The engine stages that run under torchrun.
+public enum LaunchStage: String, Sendable, Equatable {
+    /// LoRA training (`wanlora train`): the config is config.resolved.json.
+    case train
+    /// Text-to-video (`wanlora sample`): the config is sample-job.json; videos are dealt to the
+    /// data-parallel groups, each video's tokens split over its Ulysses group.
+    case sample
+}
+
+/// What `wanlora train` or `wanlora sample` is asked to start: how many processes where, in which
+/// layout, on which config.
 ///
 /// One process per GPU. A run of `gpusPerNode × nodes` GPUs forms Ulysses groups of `ulysses` GPUs
-/// that share each sample's tokens; the `world / ulysses` groups train different samples (data
-/// parallel). `fsdp` shards the frozen expert weights over all GPUs.
+/// that share each sample's tokens; the `world / ulysses` groups train (or make) different samples
+/// (data parallel). `fsdp` shards the frozen expert weights over all GPUs.
 public struct LaunchRequest: Sendable, Equatable {
+    /// The engine stage started on every GPU.
+    public var stage: LaunchStage
     /// GPUs (processes) on this node.
     public var gpusPerNode: Int
     /// Nodes of the run; each runs the same command with its own `nodeRank`.
@@ -33,10 +45,12 @@ public struct LaunchRequest: Sendable, Equatable {
     public var attentionHeads: Int
 
     public init(
+        stage: LaunchStage = .train,
         gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
         fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
         shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40
     ) {
+        self.stage = stage
         self.gpusPerNode = gpusPerNode
         self.nodes = nodes
         self.nodeRank = nodeRank

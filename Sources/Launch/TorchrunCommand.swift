@@ -56,12 +56,12 @@ public enum Launcher {
         return options
     }
 
-    /// What follows the Python (or torchrun): `-m wanlora_engine train --config FILE [...]`.
+    /// What follows the Python (or torchrun): `-m wanlora_engine STAGE --config FILE [...]`.
     public static func engineArguments(for request: LaunchRequest) -> [String] {
-        var engine = ["-m", "wanlora_engine", "train", "--config", request.configPath]
+        var engine = ["-m", "wanlora_engine", request.stage.rawValue, "--config", request.configPath]
         if request.ulysses > 1 { engine += ["--ulysses", String(request.ulysses)] }
         if request.fsdp && request.worldSize > 1 { engine.append("--fsdp") }
-        if request.resume { engine.append("--resume") }
+        if request.resume && request.stage == .train { engine.append("--resume") }
         return engine
     }
 }

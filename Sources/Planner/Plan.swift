@@ -120,9 +120,9 @@ public struct Plan: Sendable, Codable {
     public struct Inference: Sendable, Equatable, Codable {
         public var frames: Int
         public var tokens: Int
-        /// One forward pass of one expert, one GPU.
+        /// One forward pass of one expert, one GPU: half of `SampleTimeModel`'s step (guidance's two passes).
         public var forwardSeconds: Double
-        /// Denoising one video: steps × (2 passes with CFG), DiT only (no VAE decode), one GPU.
+        /// Denoising one video: steps × step, DiT only (no VAE decode), one GPU (`Plan.sampling[0]` adds the decode).
         public var videoSeconds: Double
     }
 
@@ -148,6 +148,8 @@ public struct Plan: Sendable, Codable {
     public var host: HostMemoryBudget
     /// When the plan does not fit the card or the host: the nearest settings that do.
     public var alternatives: [SettingOption]
+    /// `wanlora sample`'s time and memory per GPU on one GPU and on the run's GPUs (issue 20).
+    public var sampling: [SampleLayoutEstimate] = []
 
     public var hasErrors: Bool { checks.contains { $0.severity == .error } }
     /// The plan fits the card (or the limit) by the engine's rule and the planner's peak, and the host's
@@ -296,14 +298,12 @@ public enum Planner {
             (try? ClipGeometry(
                 frames: config.sample.frames, width: config.sample.width, height: config.sample.height,
                 architecture: a)) ?? video
-        let forward = TimeModel.inferenceForward(
-            architecture: a, gpu: gpu, precision: tr.mixedPrecision, tokens: sampleGeometry.tokens,
-            textTokens: a.textEncoder.maxTokens, constants: constants
-        ).totalSeconds
-        let cfgPasses = 2.0
+        let sampling = SampleTimeModel.layouts(
+            architecture: a, gpu: gpu, geometry: sampleGeometry, steps: config.sample.steps,
+            textLength: a.textEncoder.maxTokens, worldSize: hw.worldSize, constants: Calibration.fittedFast)
         let inference = Plan.Inference(
-            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens, forwardSeconds: forward,
-            videoSeconds: Double(config.sample.steps) * cfgPasses * forward)
+            frames: sampleGeometry.frames, tokens: sampleGeometry.tokens,
+            forwardSeconds: sampling[0].secondsPerStep / 2, videoSeconds: sampling[0].denoiseSeconds)
 
         let perGPUFlops = videoFlops.total.total / Double(hw.ulyssesDegree)
         let throughput = Plan.Throughput(
@@ -334,7 +334,8 @@ public enum Planner {
             throughput: throughput, schedule: schedule, cache: cache, inference: inference, checks: [],
             constants: constants,
             placement: placement, streaming: videoStreaming, imageStreaming: imageStreaming, host: host,
-            alternatives: []
+            alternatives: [],
+            sampling: sampling
         )
     }
 }

@@ -253,16 +253,20 @@ public enum PlanRendering {
                 ),
             ])
         let i = p.inference
-        let inference = Section(
-            title: "Sampling (one GPU, DiT only)",
-            rows: [
+        let sampling = Section(
+            title: "wanlora sample (\(i.frames) frames, \(grouped(i.tokens)) tokens; per layout, calibrated on the "
+                + "measured H200 step)",
+            rows: p.sampling.map { e in
                 (
-                    "forward pass",
-                    String(format: "%.1f s at %d frames (%@ tokens)", i.forwardSeconds, i.frames, grouped(i.tokens))
-                ),
-                ("one video", String(format: "%.0f s = steps × 2 passes (CFG) × forward", i.videoSeconds)),
-            ])
-        return [setup, clip, lora, memory, placement, flops, schedule, cache, inference]
+                    e.label,
+                    String(
+                        format: "%.2f s a step, %.0f s a video (decode %.0f s), %.1f videos/h, ",
+                        e.secondsPerStep, e.videoSeconds, e.decodeSeconds, e.videosPerHour)
+                        + "\(giB(e.peakBytesPerGPU)) per GPU"
+                        + (e.cfgBatch ? "" : ", guidance unbatched") + (e.fits ? "" : " (does not fit)")
+                )
+            })
+        return [setup, clip, lora, memory, placement, flops, schedule, cache, sampling]
     }
 
     /// Where the frozen blocks and the kept activations are, the link's work, and the host memory.

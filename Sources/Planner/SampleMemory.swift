@@ -58,12 +58,11 @@ public struct SampleAlternative: Sendable, Equatable, Codable {
 }
 
 public enum SampleMemoryModel {
-    /// Bytes alive per token per hidden unit inside one transformer block during an inference
-    /// forward (no gradients, blocks run one after another). diffusers' WanTransformerBlock keeps
-    /// the bf16 residual (2 B) and, around each norm, modulation and gated residual add, float32
-    /// copies of it (4 B each, about four at once): ≈ 20 B; 24 leaves room for the attention
-    /// output and the RoPE temporaries. An estimate until bench/sample_step.py measures it.
-    public static let activationBytesPerTokenDim = 24.0
+    /// Bytes alive per token per hidden unit per sample during an inference forward of the engine's fast
+    /// blocks (no gradients, blocks one after another): the bf16 residual, the FFN's 2.7× wider hidden
+    /// activation before and after GELU, the attention's q, k, v and output. Measured 15.2 B (bench/sample_step.py,
+    /// 2026-12-07, 81 frames, guidance batched: (peak − weights) / (2 × 75,600 × 5120)); diffusers' blocks 22.5 B.
+    public static let activationBytesPerTokenDim = 16.0
     /// Feature maps alive at once in the VAE decoder's last (full-resolution) stage.
     public static let decoderLiveMaps = 5
     /// diffusers' AutoencoderKLWan tiling: 256 × 256 pixel tiles every 192 pixels.
@@ -72,9 +71,14 @@ public enum SampleMemoryModel {
 
     /// The plan of one placement. Weights are bf16 (sampling does not use fp8 weights), the VAE
     /// float32 as Wan2.2 runs it.
+    ///
+    /// Several GPUs: a Ulysses GPU holds 1/`ulysses` of the tokens' activations; with FSDP
+    /// (`expertShards` GPUs) 1/`expertShards` of each expert's weights plus one gathered block.
+    /// `cfgBatch`: guidance's two passes in one batch, twice the activations.
     public static func plan(
         architecture a: Architecture, geometry g: ClipGeometry, textLength: Int,
-        inactiveExpert: InactiveExpertPlacement, vaeTiling: Bool, textEncoderOnGPU: Bool
+        inactiveExpert: InactiveExpertPlacement, vaeTiling: Bool, textEncoderOnGPU: Bool,
+        ulysses: Int = 1, expertShards: Int = 1, cfgBatch: Bool = false
     ) -> SampleMemoryPlan {
         var items: [SampleMemoryItem] = []
         func add(_ name: String, _ phase: SampleMemoryItem.Phase, _ bytes: Int, _ basis: String) {
@@ -88,18 +92,29 @@ public enum SampleMemoryModel {
                 "UMT5 activations", .encode, workspace,
                 "\(textLength) tokens × (6 × \(t5.dim) + 2 × 10,240) × 2 B + 64 heads × \(textLength)² scores × 4 B")
         }
-        let expertBytes = a.expertParameters * 2
+        let shards = max(expertShards, 1)
+        let expertBytes = a.expertParameters * 2 / shards
         let vaeBytes = a.vae.parameters * 4
-        add("active expert weights", .denoise, expertBytes, "\(a.expertParameters) parameters × 2 B (bf16)")
+        let perShard = shards > 1 ? " / \(shards) GPUs (FSDP)" : ""
+        add("active expert weights", .denoise, expertBytes, "\(a.expertParameters) parameters × 2 B (bf16)\(perShard)")
         if inactiveExpert == .gpu {
-            add("inactive expert weights", .denoise, expertBytes, "the other expert, also on the GPU")
+            add("inactive expert weights", .denoise, expertBytes, "the other expert, also on the GPU\(perShard)")
+        }
+        if shards > 1 {
+            add(
+                "gathered block", .denoise, a.expertParameters * 2 / a.layers,
+                "FSDP gathers one of the \(a.layers) blocks at a time, whole")
         }
         add("VAE weights", .denoise, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let perToken = activationBytesPerTokenDim * Double(a.dim)
+        let degree = max(ulysses, 1)
+        let tokens = (g.tokens + degree - 1) / degree
+        let batch = cfgBatch ? 2 : 1
         add(
-            "one block's activations", .denoise, Int(Double(g.tokens) * perToken),
-            "\(g.tokens) tokens × "
-                + "\(Int(perToken)) B (\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; estimate)")
+            "one block's activations", .denoise, Int(Double(tokens * batch) * perToken),
+            "\(tokens) tokens\(degree > 1 ? " (1/\(degree), Ulysses)" : "")"
+                + "\(batch > 1 ? " × 2 (guidance batched)" : "") × \(Int(perToken)) B "
+                + "(\(Int(activationBytesPerTokenDim)) B × \(a.dim) hidden units; measured)")
         let latentElements = g.latentChannels * g.latentFrames * g.latentHeight * g.latentWidth
         add(
             "latents, noise and solver state", .denoise, latentElements * 4 * 6,
@@ -110,7 +125,9 @@ public enum SampleMemoryModel {
             "prompt and negative prompt, \(textLength) tokens × \(a.dim) × 2 B")
 
         if inactiveExpert == .gpu {
-            add("both experts' weights", .decode, 2 * expertBytes, "they stay on the GPU while the VAE decodes")
+            add(
+                "both experts' weights", .decode, 2 * expertBytes,
+                "they stay on the GPU while the VAE decodes\(perShard)")
         }
         add("VAE weights", .decode, vaeBytes, "\(a.vae.parameters) parameters × 4 B (float32)")
         let videoBytes = g.frames * g.height * g.width * 3 * 4

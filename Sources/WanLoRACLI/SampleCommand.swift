@@ -50,10 +50,17 @@ struct SampleCommand: ParsableCommand {
                   --lora-low runs/a/lora/low_noise.comfyui.safetensors
               wanlora sample --config run.toml --val-prompts 4 --resolution 832x480 --out v
               wanlora sample --config run.toml --prompt "…" --out s/t --dry-run
+              wanlora sample --config run.toml --val-prompts 16 --out v --gpus 8 --ulysses 2
+
+            Several GPUs (torchrun, like `wanlora train`): the videos still to make are dealt to the GPUs / U \
+            data-parallel groups; the U GPUs of a group (--ulysses) share each video's tokens; --fsdp shards both \
+            experts over all GPUs. A prompt and seed give the same video in every layout, and a stopped run \
+            continues on any layout. `wanlora plan` shows the time and memory of each layout.
             """
     )
 
     @OptionGroup var source: ConfigSourceOptions
+    @OptionGroup(title: "Several GPUs") var gpuLayout: SampleLayoutOptions
 
     @Option(name: .customLong("prompt"), help: ArgumentHelp("A prompt (repeatable).", valueName: "text"))
     var promptTexts: [String] = []
@@ -314,7 +321,9 @@ struct SampleCommand: ParsableCommand {
         let jobPath = (outDir as NSString).appendingPathComponent("sample-job.json")
         let logPath = (outDir as NSString).appendingPathComponent("sample-engine.log")
         let stage = EngineStage(
-            launch: .module(.sample, configPath: jobPath, engine: installation), logPath: logPath,
+            launch: try .sample(
+                jobPath: jobPath, layout: try gpuLayout.layout(), attentionHeads: Architecture.wan22T2VA14B.heads,
+                engine: installation), logPath: logPath,
             grace: .sampling)
         let renderer = SampleProgress(style: progress.style)
         let verbose = self.verbose

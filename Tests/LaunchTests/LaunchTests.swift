@@ -45,6 +45,24 @@ import Testing
             ])
     }
 
+    @Test func sampleRunsTheSampleStageUnderTorchrunWithItsLayoutAndNeverResumes() throws {
+        let job = "/samples/a/sample-job.json"
+        let two = LaunchRequest(
+            stage: .sample, gpusPerNode: 4, ulysses: 2, fsdp: true, configPath: job, resume: true, python: python)
+        #expect(
+            try Launcher.command(for: two).arguments == [
+                python, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "4", "--standalone",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1", "-m", "wanlora_engine", "sample",
+                "--config", job, "--ulysses", "2", "--fsdp",
+            ])
+        #expect(two.dataParallelSize == 2)
+        let one = LaunchRequest(stage: .sample, gpusPerNode: 1, fsdp: false, configPath: job, python: python)
+        #expect(try Launcher.command(for: one).arguments == [python, "-m", "wanlora_engine", "sample", "--config", job])
+        // the Ulysses degree must divide the GPUs and the heads, as for training
+        let bad = LaunchRequest(stage: .sample, gpusPerNode: 4, ulysses: 3, configPath: job, python: python)
+        #expect(throws: LaunchError.self) { try Launcher.command(for: bad) }
+    }
+
     @Test func maxRestartsRunsEvenOneGPUUnderTorchrunWithElasticRestarts() throws {
         let one = LaunchRequest(
             gpusPerNode: 1, configPath: config, python: python, shutdownTimeoutSeconds: 135, maxRestarts: 3)

@@ -14,11 +14,21 @@ def test_sample_step_benchmark_runs_on_a_tiny_model(tmp_path):
     data = json.loads(out.read_text())
     # 6 steps at shift 12 (wan schedule): t = 999, 983, 959, 922 | 856, 705 -> 4 high, 2 low; one timed step each
     assert (data["header"]["steps_high"], data["header"]["steps_low"]) == (4, 2)
-    assert [(s["step"], s["expert"]) for s in data["steps"]] == [(1, "high"), (5, "low")]
+    engines = data["engines"]
+    assert list(engines) == ["diffusers", "fast"]
+    # after the warm-up step (step 1): diffusers times one step (its cost does not depend on the expert), the fast
+    # blocks one of each expert, guidance in one batch of two
+    assert [(s["step"], s["expert"]) for s in engines["diffusers"]["steps"]] == [(2, "high")]
+    assert [(s["step"], s["expert"]) for s in engines["fast"]["steps"]] == [(2, "high"), (5, "low")]
+    assert engines["fast"]["cfg_batch"] and not engines["diffusers"]["cfg_batch"]
+    fast = engines["fast"]
+    expected = 4 * fast["seconds_per_step_high"] + 2 * fast["seconds_per_step_low"]
+    assert abs(fast["denoise_seconds"] - expected) < 1e-9
     summary = data["summary"]
     assert summary["projected"] and summary["decode_seconds"] > 0
-    expected = 4 * summary["seconds_per_step_high"] + 2 * summary["seconds_per_step_low"]
-    assert abs(summary["denoise_seconds"] - expected) < 1e-9
+    assert abs(fast["video_seconds"] - fast["denoise_seconds"] - summary["decode_seconds"]) < 1e-9
+    # float32 on the CPU: the fast blocks' first step is diffusers' to rounding
+    assert 0 <= fast["first_step_max_abs_difference"] < 1e-5 < fast["first_step_reference_max_abs"]
     assert summary["official_h100_seconds"] == 1041.5
 
 

@@ -15,7 +15,7 @@ stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stde
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
 saving a checkpoint).
 
-Several GPUs or nodes: run `train` under torchrun, one process per GPU (`wanlora train --gpus N` builds the
+Several GPUs or nodes: run `train` or `sample` under torchrun, one process per GPU (`wanlora train --gpus N` builds the
 command); each process reads RANK, WORLD_SIZE and LOCAL_RANK from the environment. `--ulysses U` splits
 each sample's tokens over U GPUs, `--fsdp` shards the frozen experts over all of them (docs/distributed.md).
 Only rank 0 writes events and logs; the first rank that fails reports its error.
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                                help="shard the frozen expert weights over all GPUs (FSDP2, per block)")
     sample = sub.add_parser("sample", help="generate videos (MP4 + JSON sidecar per prompt)")
     sample.add_argument("--config", required=True, type=Path, help="sample-job.json written by wanlora sample")
+    sample.add_argument("--ulysses", type=int, default=1, metavar="U",
+                        help="GPUs that share one video's tokens (Ulysses; divides the GPUs and 40 heads)")
+    sample.add_argument("--fsdp", action="store_true", help="shard both experts over all GPUs (FSDP2, per block)")
     tiny = sub.add_parser("tiny-model", help="write a tiny random Wan2.2 T2V model")
     tiny.add_argument("--out", required=True, type=Path, help="empty or new folder")
     tiny.add_argument("--layout", choices=("official", "diffusers"), default="diffusers")
@@ -145,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         print(f"wrote a tiny {args.layout}-layout Wan2.2 T2V model to {out}", file=sys.stderr)
         return EXIT_OK
-    if args.stage == "train":
+    if args.stage in ("train", "sample"):
         from . import distributed
 
-        code = run_stage("train", args.config, args.resume, ulysses=args.ulysses, fsdp=args.fsdp)
+        code = run_stage(args.stage, args.config, getattr(args, "resume", False), ulysses=args.ulysses,
+                         fsdp=args.fsdp)
         if code not in (EXIT_OK, EXIT_INTERRUPTED) and distributed.is_started():
             # Leave at once: tearing the process group down would wait for ranks that are blocked in a
             # collective with this one; torchrun sees the exit and stops them.

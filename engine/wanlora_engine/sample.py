@@ -16,6 +16,18 @@ Memory on one GPU: the job lists the planner's candidates (inactive expert on th
 memory, VAE tiling off or on) with their peaks; the first that fits the card is used, and a clear
 `does_not_fit` error quotes the planner's items when none does. A finished video whose sidecar records the
 same settings is kept, so a stopped run continues where it stopped.
+
+Speed (issue 20): the experts run the engine's fast blocks (fast_model.py) for inference: no autograd state
+(torch.inference_mode), fused norm/modulation/RoPE, the attention kernel measured fastest (cuDNN on Hopper),
+and classifier-free guidance's two passes in one batch of two when the memory plan has room for a second
+sample's activations. Each LoRA is merged into its expert's weights (lora_merge.merge_lora) for the run.
+
+Several GPUs (`wanlora sample --gpus N [--ulysses U] [--fsdp]`, torchrun; distributed.py's layout): the videos
+still to make are dealt round-robin to the N/U data-parallel groups; the U ranks of a group share each video's
+tokens (Ulysses, ulysses.py); --fsdp shards both experts over all ranks (every group then runs the same number
+of videos: a group with none left runs its round on a stand-in prompt and writes nothing). The first rank of a
+group decodes and writes its videos; rank 0 reports every video. The noise comes from the prompt's seed and
+nothing else, so a prompt and seed give the same video in every layout.
 """
 
 from __future__ import annotations
@@ -31,9 +43,11 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from .devices import resolve_device
 from .encoding import clean_caption, decode_latents, latent_shape
-from .errors import EngineError
+from .errors import ConfigError, EngineError
+from .fast_model import FastBlockOptions, FastBlocks, enable_fast_blocks
 from .events import EventWriter, log
 from .loading import DTYPES, load_components
 from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
@@ -130,12 +144,20 @@ def output_paths(folder: Path, item: PromptItem) -> dict[str, Path]:
 
 
 def existing_digest(paths: dict[str, Path]) -> str | None:
-    """The settings digest of a finished video (mp4 and sidecar both present), else None."""
+    """The settings digest of a finished video, else None.
+
+    Finished: the sidecar (written last) is readable and the MP4 has the byte count the sidecar recorded, so a
+    video cut short by a stopped run (or a sidecar without its video) is made again.
+    """
     if not (paths["video"].is_file() and paths["sidecar"].is_file()):
         return None
     try:
-        return json.loads(paths["sidecar"].read_text(encoding="utf-8")).get("settings_digest")
-    except (json.JSONDecodeError, OSError):
+        sidecar = json.loads(paths["sidecar"].read_text(encoding="utf-8"))
+        recorded = sidecar.get("video", {}).get("bytes")
+        if recorded is not None and paths["video"].stat().st_size != recorded:
+            return None
+        return sidecar.get("settings_digest")
+    except (json.JSONDecodeError, OSError, AttributeError):
         return None
 
 
@@ -211,42 +233,76 @@ class StepInfo:
     seconds: float
 
 
-@torch.no_grad()
+def inference_blocks(model: Any, device: torch.device) -> FastBlocks:
+    """The fast blocks for sampling: frozen weights, no checkpointing or kept activations (nothing is
+    differentiated), the fused elementwise functions compiled on CUDA, the attention kernel chosen by
+    fast_model's rule (cuDNN on Hopper: SPEC §8 measured it fastest). The output is diffusers' block's
+    (test_sample.py checks the sampler against WanPipeline)."""
+    model.requires_grad_(False)
+    model.eval()
+    options = FastBlockOptions(attention="auto", keep_attention=False, checkpoint=False, offload="none",
+                               compile=device.type == "cuda")
+    return enable_fast_blocks(model, options, device=device)
+
+
+def cfg_batch_fits(candidate: MemoryCandidate, usable_bytes: int | None) -> bool:
+    """Whether classifier-free guidance's two passes can run as one batch of two: the planned denoising
+    memory plus a second sample's activations (the planner's activation items) fits `usable_bytes`
+    (None: not a GPU, always)."""
+    if usable_bytes is None:
+        return True
+    denoise_items = [item for item in candidate.items if item.phase == "denoise"]
+    extra = sum(item.bytes for item in denoise_items if "activations" in item.name)
+    return sum(item.bytes for item in denoise_items) + extra <= usable_bytes
+
+
 def denoise(pool: ExpertPool, schedule: FlowSchedule, solver_name: str, boundary: float, guidance: dict[str, float],
             prompt: torch.Tensor, negative: torch.Tensor, noise: torch.Tensor, dtype: torch.dtype,
-            on_step: Callable[[StepInfo], None] | None = None) -> torch.Tensor:
+            on_step: Callable[[StepInfo], None] | None = None, cfg_batch: bool = False,
+            inference_mode: bool = True) -> torch.Tensor:
     """Run the schedule from `noise` ([1, C, F, H, W] float32) and return the final latents (float32, on device).
 
     Each step: the expert of its timestep predicts the velocity for the prompt and (when its guidance is not 1)
     the negative prompt, the two are combined by classifier-free guidance in the expert's dtype, and the solver
-    moves the float32 latents to the next sigma.
+    moves the float32 latents to the next sigma. `cfg_batch`: the two predictions come from one forward of a
+    batch of two (prompt first), which computes every sample as the two forwards do. `inference_mode` False runs
+    under no_grad instead (FSDP's gathered weights must not become inference tensors).
     """
     device = pool.device
-    latents = noise.to(device)
-    prompt = prompt.to(device, dtype)
-    negative = negative.to(device, dtype)
-    solver = make_solver(solver_name, schedule.sigmas.to(device))
-    experts = schedule.experts(boundary)
-    for index in range(schedule.steps):
-        started = time.monotonic()
-        expert = experts[index]
-        model = pool.activate(expert)
-        scale = guidance[expert]
-        timestep = schedule.timesteps[index].to(device).expand(latents.shape[0])
-        model_input = latents.to(dtype)
-        cond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=prompt, return_dict=False)[0]
-        uncond = None
-        if scale != 1.0:
-            uncond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=negative,
-                           return_dict=False)[0]
-        velocity = guided_velocity(cond, uncond, scale)
-        latents = solver.step(index, velocity, latents)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if on_step is not None:
-            on_step(StepInfo(index, float(schedule.timesteps[index]), float(schedule.sigmas[index]), expert, scale,
-                             time.monotonic() - started))
-    return latents
+    with torch.inference_mode() if inference_mode else torch.no_grad():
+        latents = noise.to(device)
+        prompt = prompt.to(device, dtype)
+        negative = negative.to(device, dtype)
+        both = torch.cat([prompt, negative]) if cfg_batch else None
+        solver = make_solver(solver_name, schedule.sigmas.to(device))
+        experts = schedule.experts(boundary)
+        for index in range(schedule.steps):
+            started = time.monotonic()
+            expert = experts[index]
+            model = pool.activate(expert)
+            scale = guidance[expert]
+            model_input = latents.to(dtype)
+            uncond = None
+            if scale != 1.0 and both is not None:
+                timestep = schedule.timesteps[index].to(device).expand(2)
+                out = model(hidden_states=torch.cat([model_input, model_input]), timestep=timestep,
+                            encoder_hidden_states=both, return_dict=False)[0]
+                cond, uncond = out[:1], out[1:]
+            else:
+                timestep = schedule.timesteps[index].to(device).expand(1)
+                cond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=prompt,
+                             return_dict=False)[0]
+                if scale != 1.0:
+                    uncond = model(hidden_states=model_input, timestep=timestep, encoder_hidden_states=negative,
+                                   return_dict=False)[0]
+            velocity = guided_velocity(cond, uncond, scale)
+            latents = solver.step(index, velocity, latents)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if on_step is not None:
+                on_step(StepInfo(index, float(schedule.timesteps[index]), float(schedule.sigmas[index]), expert,
+                                 scale, time.monotonic() - started))
+        return latents
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -272,11 +328,30 @@ def _versions() -> dict[str, str]:
     return {"engine": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__}
 
 
-def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Generate every video of the job; returns (status, outputs, summary) for `run_finished`."""
+def sample_device(job: SampleJob) -> torch.device:
+    return resolve_device(job.device, "the sample job's device",
+                          "run on a machine with a GPU, or pass --device cpu (slow: for tiny models)")
+
+
+def videos_of_group(todo: list[Any], layout: distributed.Layout) -> list[Any | None]:
+    """The videos data-parallel group `layout.dp_rank` makes, one per round, round-robin over the groups;
+    None for a round in which the group has none left (the last round when the groups do not divide them)."""
+    groups = layout.data_parallel
+    rounds = -(-len(todo) // groups)
+    return [todo[r * groups + layout.dp_rank] if r * groups + layout.dp_rank < len(todo) else None
+            for r in range(rounds)]
+
+
+def run_sample(job: SampleJob, events: EventWriter, groups: distributed.Groups | None = None
+               ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Generate every video of the job; returns (status, outputs, summary) for `run_finished`.
+
+    `groups`: the started layout under torchrun (every rank calls this); None for one process.
+    """
     started = time.monotonic()
-    device = resolve_device(job.device, "the sample job's device",
-                            "run on a machine with a GPU, or pass --device cpu (slow: for tiny models)")
+    if groups is None:
+        groups = distributed.Groups(distributed.Layout(), sample_device(job))
+    layout, device = groups.layout, groups.device
     dtype_name = job.model.dtype if device.type == "cuda" else "float32"
     if device.type != "cuda" and job.model.dtype != "float32":
         events.warning("float32_on_cpu", f"model.dtype {job.model.dtype} is for GPUs; the CPU run keeps the "
@@ -291,7 +366,10 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         total = int(torch.cuda.get_device_properties(device).total_memory)
         usable = total - job.memory.reserved_bytes
         torch.cuda.reset_peak_memory_stats(device)
-    memory = choose_memory(job, usable, device_name)
+    # With FSDP each GPU holds 1/world of the experts: the one-GPU candidates overstate it, and the
+    # planner checked the sharded layout before the launch (`wanlora plan`).
+    sharded = layout.fsdp and layout.distributed
+    memory = job.memory.candidates[0] if sharded else choose_memory(job, usable, device_name)
     if memory is not job.memory.candidates[0]:
         first = job.memory.candidates[0]
         events.warning("memory_fallback", f"the preferred placement ({placement_label(first)}) needs "
@@ -318,6 +396,8 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
     out_dir.mkdir(parents=True, exist_ok=True)
     todo: list[tuple[int, PromptItem, str]] = []
     existing: list[tuple[int, PromptItem]] = []
+    # Every rank reads the folder before any rank writes into it.
+    distributed.barrier()
     for index, item in enumerate(job.prompts):
         digest = settings_digest(item, job, loras, memory.vae_tiling, dtype_name)
         found = existing_digest(output_paths(out_dir, item))
@@ -331,6 +411,9 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             )
         else:
             todo.append((index, item, digest))
+    distributed.barrier()
+    mine = videos_of_group(todo, layout)
+    cfg_batch = cfg_batch_fits(memory, usable)
 
     events.emit(
         "sample_plan", videos=len(job.prompts), videos_existing=len(existing), steps=schedule.steps,
@@ -341,6 +424,7 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         inactive_expert=memory.inactive_expert, vae_tiling=memory.vae_tiling,
         text_encoder_device=job.memory.text_encoder_device, planned_peak_bytes=memory.peak_bytes,
         device_total_bytes=total, plan_gpu=job.memory.plan_gpu, output_dir=str(job.output.dir),
+        cfg_batch=cfg_batch, **layout.describe(),
     )
     for index, item in existing:
         paths = output_paths(out_dir, item)
@@ -369,16 +453,20 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         events.warning("prompt_truncated", f"the negative prompt has {negative_tokens} tokens; only the first "
                        f"{length} are used", id=None, tokens=negative_tokens, text_length=length)
     embeddings: dict[str, tuple[torch.Tensor, int, bool]] = {}
-    for done, (_, item, _) in enumerate(todo, start=1):
+    stand_in = todo[0][1]  # what a group without a video runs under FSDP (its collectives must match)
+    encode = [entry[1] for entry in mine if entry is not None]
+    if sharded and None in mine and stand_in not in encode:
+        encode.append(stand_in)
+    for done, item in enumerate(encode, start=1):
         embeddings[item.id] = encode_prompt(tokenizer, text_encoder, item.prompt, length, text_device)
         _, tokens, cut = embeddings[item.id]
         if cut:
             events.warning("prompt_truncated", f"prompt {item.id} has {tokens} tokens; only the first {length} are "
                            "used (the model reads at most that many)", id=item.id, tokens=tokens, text_length=length)
         elapsed = max(time.monotonic() - phase_started, 1e-9)
-        events.emit("progress", stage="sample", phase="encode_prompts", done=done, total=len(todo),
+        events.emit("progress", stage="sample", phase="encode_prompts", done=done, total=len(encode),
                     items_per_second=done / elapsed)
-    encode_seconds = (time.monotonic() - phase_started) / len(todo)
+    encode_seconds = (time.monotonic() - phase_started) / max(len(encode), 1)
     tokenizer = text_encoder = text_parts = None
     _free_memory()
 
@@ -400,10 +488,22 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         merged = merge_lora(experts[expert], lora, slot.scale, compute_device=device)
         lora_info[expert] = {**lora.describe(), "scale": slot.scale, "modules_merged": merged}
         del lora
+    for expert, model in experts.items():
+        inference_blocks(model, device)
+        heads = model.config.num_attention_heads
+        if heads % layout.ulysses:
+            raise UlyssesDegreeError(f"--ulysses {layout.ulysses} does not divide the model's {heads} attention heads",
+                                     f"use a Ulysses degree that divides {heads} and the GPU count")
+        if layout.ulysses > 1:
+            from .ulysses import enable_ulysses
+
+            enable_ulysses(model, groups.sequence, layout.ulysses, layout.sp_rank)
+        if sharded:
+            distributed.shard_expert(model, groups, [], reshard_after_forward=True)
     vae = load_components(job.model.path, job.model.layout, torch.float32, {"vae"}).vae.to(device)
     if memory.vae_tiling:
         vae.enable_tiling()
-    pool = ExpertPool(experts, device, offload=memory.inactive_expert == "cpu")
+    pool = ExpertPool(experts, device, offload=memory.inactive_expert == "cpu" and not sharded)
     load_seconds = time.monotonic() - phase_started
     events.emit("progress", stage="sample", phase="load_models", done=1, total=1,
                 items_per_second=1.0 / max(load_seconds, 1e-9))
@@ -411,7 +511,13 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
     # 3. The videos.
     guidance = {"high": job.sampler.guidance_high, "low": job.sampler.guidance_low}
     video_seconds: list[float] = []
-    for index, item, digest in todo:
+    writes = layout.sp_rank == 0  # the first rank of a Ulysses group decodes and writes its videos
+    for entry in mine:
+        record: dict[str, Any] | None = None
+        if entry is None and not sharded:
+            _report_round(events, record, job, summary)
+            continue
+        index, item, digest = entry if entry is not None else (-1, stand_in, "")
         video_started = time.monotonic()
         step_seconds: list[float] = []
 
@@ -428,8 +534,12 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
         noise = initial_noise(item.seed, (1, *latent_shape(job.video.frames, job.video.height, job.video.width, vae)))
         try:
             latents = denoise(pool, schedule, job.sampler.solver, job.model.boundary, guidance, prompt_embedding,
-                              negative, noise, dtype, on_step)
+                              negative, noise, dtype, on_step if entry is not None else None, cfg_batch=cfg_batch,
+                              inference_mode=not sharded)
             denoise_seconds = time.monotonic() - video_started
+            if entry is None or not writes:
+                _report_round(events, record, job, summary)
+                continue
             pool.park()
             decode_started = time.monotonic()
             frames = decode_latents(vae, latents, device)
@@ -485,19 +595,37 @@ def run_sample(job: SampleJob, events: EventWriter) -> tuple[str, dict[str, Any]
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_json(sidecar, paths["sidecar"])
-        summary["videos_new"] += 1
-        events.emit("sample_video", video=index + 1, videos=len(job.prompts), id=item.id, category=item.category,
-                    path=str(paths["video"]), sidecar=str(paths["sidecar"]), poster=str(paths["poster"]),
-                    seconds=seconds, seed=item.seed, existing=False)
-        log(f"video {index + 1}/{len(job.prompts)} ({item.id}) written in {seconds:.1f} s: {paths['video']}")
+        record = dict(video=index + 1, videos=len(job.prompts), id=item.id, category=item.category,
+                      path=str(paths["video"]), sidecar=str(paths["sidecar"]), poster=str(paths["poster"]),
+                      seconds=seconds, seed=item.seed, existing=False)
+        _report_round(events, record, job, summary)
 
     summary.update(
-        seconds=time.monotonic() - started, seconds_per_video=sum(video_seconds) / len(video_seconds),
+        seconds=time.monotonic() - started,
+        seconds_per_video=sum(video_seconds) / len(video_seconds) if video_seconds else None,
         load_seconds=load_seconds,
         gpu_memory_peak_bytes=int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
         expert_swaps=pool.swaps, swap_seconds=pool.swap_seconds,
     )
     return "completed", outputs, summary
+
+
+def _report_round(events: EventWriter, record: dict[str, Any] | None, job: SampleJob, summary: dict[str, Any]) -> None:
+    """End of a round: every rank hands in the video it wrote (None: none), rank 0 reports them all in job order.
+
+    A collective under torchrun: every rank calls it once per round."""
+    records = [r for r in distributed.gather_objects(record) if r is not None]
+    for found in sorted(records, key=lambda r: r["video"]):
+        summary["videos_new"] += 1
+        events.emit("sample_video", **found)
+        log(f"video {found['video']}/{len(job.prompts)} ({found['id']}) written in {found['seconds']:.1f} s: "
+            f"{found['path']}")
+
+
+class UlyssesDegreeError(ConfigError):
+    """--ulysses does not divide the model's heads; every rank finds it at once (rank 0 reports)."""
+
+    all_ranks = True
 
 
 def write_job(job: SampleJob, path: Path) -> None:

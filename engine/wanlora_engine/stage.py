@@ -83,7 +83,7 @@ class StageRun:
 
 @dataclass(frozen=True)
 class StageOptions:
-    """The command line's options besides --config (only `train` has any)."""
+    """The command line's options besides --config (`train` and `sample`)."""
 
     resume: bool = False
     ulysses: int = 1
@@ -145,13 +145,14 @@ def _train(config_path: Path, options: StageOptions, layout: distributed.Layout)
 
 
 def _sample(config_path: Path, options: StageOptions, layout: distributed.Layout) -> StageRun:
-    from .sample import run_sample
+    from .sample import run_sample, sample_device
     from .sample_job import load_sample_job
 
     job = load_sample_job(config_path)
 
     def work(events: EventWriter) -> StageResult:
-        status, outputs, summary = run_sample(job, events)
+        groups = distributed.start(layout, sample_device(job).type)
+        status, outputs, summary = run_sample(job, events, groups)
         return StageResult(status, outputs, summary)
 
     return StageRun(job.output.dir / "sample-events.jsonl", job.output.dir.name, job.device, job.source_path, work,
@@ -214,15 +215,15 @@ def run_stage(stage: str, config_path: Path, resume: bool = False, echo: bool = 
               fsdp: bool = False) -> int:
     """Run one stage with its events; returns the process exit code.
 
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; only `train` runs there, and `ulysses` and `fsdp`
-    choose its layout.
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; only `train` and `sample` run there, and `ulysses`
+    and `fsdp` choose their layout.
     """
     options = StageOptions(resume=resume, ulysses=ulysses, fsdp=fsdp)
     try:
         layout = distributed.layout_from_environment(ulysses, fsdp)
         set_log_enabled(layout.is_main)
         run = _PREPARE[stage](config_path, options, layout)
-        if stage != "train" and layout.distributed:
+        if stage not in ("train", "sample") and layout.distributed:
             raise ConfigError(f"the {stage} stage runs in one process, but WORLD_SIZE is {layout.world_size}",
                               f"start `python -m wanlora_engine {stage}` without torchrun")
     except ConfigError as error:
