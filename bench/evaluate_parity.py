@@ -44,7 +44,6 @@ def package_backbone_state(reference: torch.nn.Module, linear: Path, backbone: P
     """The state dict a reference LPIPS network gets from the two files: its own keys, each read from a file
     (`features.N` → `net.sliceK.N`), only the input-scaling constants (if it has them) its own."""
     from wanlora_engine.evaluate.lpips import backbone_key_map
-
     from wanlora_engine.evaluate.networks import _linear_aliases
 
     files = _linear_aliases(torch.load(linear, weights_only=True)) | {

@@ -10,8 +10,8 @@ from wanlora_engine.evaluate import random_weights
 from wanlora_engine.evaluate.i3d import InceptionI3D, preprocess_clip, same_padding, tf1_resize_bilinear
 from wanlora_engine.evaluate.inception import inception_v3
 from wanlora_engine.evaluate.lpips import LPIPS
-from wanlora_engine.evaluate.reference import import_lpips, import_torchvision
 from wanlora_engine.evaluate.networks import load_i3d, load_inception, load_lpips
+from wanlora_engine.evaluate.reference import import_lpips, import_torchvision
 from wanlora_engine.evaluate.weights import read_state_dict
 
 

@@ -69,7 +69,8 @@ def test_the_lpips_package_s_shipped_linear_layers_load(tmp_path):
     import lpips
 
     shipped = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
-    assert set(torch.load(shipped, map_location="cpu", weights_only=True)) == {f"lin{i}.model.1.weight" for i in range(5)}
+    saved = torch.load(shipped, map_location="cpu", weights_only=True)
+    assert set(saved) == {f"lin{i}.model.1.weight" for i in range(5)}
     _, backbone = random_weights.write_lpips(tmp_path / "alex.pth", tmp_path / "alexnet.pth", "alex", seed=4)
     model = load_lpips("alex", shipped, backbone)
-    assert torch.equal(model.model.lins[3].model[1].weight, torch.load(shipped, map_location="cpu", weights_only=True)["lin3.model.1.weight"])
+    assert torch.equal(model.model.lins[3].model[1].weight, saved["lin3.model.1.weight"])
