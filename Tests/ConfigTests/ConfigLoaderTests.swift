@@ -235,6 +235,7 @@ import Testing
         let freeText: Set = [
             "data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
+            "training.mlflow_tracking_uri",
             "training.keep_attention", "training.compile", "cache.vae_tiling",
             "hardware.fsdp",
             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",

@@ -158,3 +158,16 @@ def test_clip_pair_in_sentence_transformers_layout_loads_and_embeds(tmp_path):
     assert TextEncoder(image_folder).kind == "clip"
     with pytest.raises(ModelLoadError, match="modules.json does not exist"):
         TextEncoder(tmp_path / "nowhere")
+
+
+def test_torchvision_and_transformers_import_next_to_a_cpu_only_torch():
+    # PyPI's torchvision is a CUDA build; without the guard, importing it (or transformers, which imports it)
+    # stops at "operator torchvision::nms does not exist" on the CPU-only torch of the tests
+    import subprocess
+    import sys
+
+    code = ("import wanlora_engine, torchvision; from transformers import UMT5EncoderModel; "
+            "print(type(torchvision.models.alexnet(weights=None)).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "AlexNet"
