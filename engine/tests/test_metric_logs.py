@@ -65,6 +65,17 @@ def test_mlflow_file_uri_is_relative_to_runs_dir(tmp_path):
     assert metric_logs.mlflow_tracking_uri("http://mlflow:5000", tmp_path) == "http://mlflow:5000"
 
 
+def test_a_tracking_uri_mlflow_cannot_open_is_a_config_error(tmp_path):
+    from wanlora_engine.config import load_config
+    from wanlora_engine.errors import ConfigError
+
+    config = load_config(write_config(tmp_path, demo_config(training={"mlflow_tracking_uri": "nosuch://store"})))
+    config.derived.run_dir.mkdir(parents=True)
+    with pytest.raises(ConfigError, match="training.mlflow_tracking_uri = 'nosuch://store': MLflow cannot open"):
+        metric_logs.open_loggers(config, is_main=True)
+    assert not metric_logs.open_loggers(config, is_main=False).backends  # only the main process logs
+
+
 def test_training_writes_the_same_scalars_to_tensorboard_and_mlflow(workspace):
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

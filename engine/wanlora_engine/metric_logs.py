@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError
+from .errors import ConfigError, EngineError
 from .events import log
 
 # Scalar name → (event, field) of events.jsonl it is taken from (docs/runs.md lists both).
@@ -213,5 +213,14 @@ def open_loggers(config: Any, is_main: bool, install: Installer = pip_install) -
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would interleave with the log
         uri = mlflow_tracking_uri(config.training.mlflow_tracking_uri, Path(config.run.runs_dir))
-        backends.append(MLflowBackend(uri, run_dir, logged_params(config)))
+        try:
+            backends.append(MLflowBackend(uri, run_dir, logged_params(config)))
+        except Exception as error:  # MLflow's own exceptions: an unknown scheme, a server that does not answer
+            for backend in backends:
+                backend.close("failed")
+            raise ConfigError(f"training.mlflow_tracking_uri = {config.training.mlflow_tracking_uri!r}: MLflow "
+                              f"cannot open the tracking store {uri} ({type(error).__name__}: {error})",
+                              "use file:mlruns for a local file store in runs_dir, file:///absolute/folder, or the "
+                              "http(s) URI of a running MLflow server; or set it to \"\" to log to events.jsonl "
+                              "only") from error
     return MetricLoggers(backends)
