@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 from wanlora_engine.evaluate import i3d as i3d_module  # noqa: E402
 from wanlora_engine.evaluate import inception as inception_module  # noqa: E402
 from wanlora_engine.evaluate.i3d import InceptionI3D  # noqa: E402
-from wanlora_engine.evaluate.inception import InceptionV3  # noqa: E402
+from wanlora_engine.evaluate.inception import inception_v3  # noqa: E402
 from wanlora_engine.evaluate.inputs import decode_frames, sample_indices  # noqa: E402
 from wanlora_engine.evaluate.lpips import LPIPS  # noqa: E402
 
@@ -89,7 +89,7 @@ def main() -> int:
     torch.manual_seed(0)
     nets = {
         "i3d": InceptionI3D().eval().to(device),
-        "inception": InceptionV3().eval().to(device),
+        "inception": inception_v3().eval().to(device),
         "lpips": LPIPS("alex").eval().to(device),
         "clip_image": ClipImage(args.tiny).eval().to(device),
     }

@@ -193,6 +193,9 @@ public struct TrainingKeys: KeySet {
         "device", ComputeDevice.auto, .any, "Where training runs (auto: a CUDA GPU when there is one).")
     public let loggingSteps = Key("logging_steps", 10, .range(1...10_000_000), "Optimizer steps between log lines.")
     public let tensorboard = Key("tensorboard", false, .any, "Also write TensorBoard scalars into the run folder.")
+    public let mlflowTrackingUri = Key(
+        "mlflow_tracking_uri", "", .any,
+        "Also log the metrics to this MLflow tracking store (file:mlruns: a file store in runs_dir; empty: off).")
     public let saveSteps = Key(
         "save_steps", 500, .range(0...10_000_000),
         "Optimizer steps between checkpoints (0 = only at the end and on interrupt).")

@@ -189,6 +189,12 @@ struct TrainCommand: ParsableCommand {
 
             The run folder holds config.resolved.json, events.jsonl, train.log, \
             checkpoints/ and lora/ (docs/runs.md); `wanlora runs` lists runs.
+
+            Metrics: events.jsonl has each logged step's loss, learning rate, throughput and memory and the \
+            validation loss by timestep. Also to TensorBoard (RUN/tensorboard): --set training.tensorboard=true; \
+            to an MLflow file store (runs_dir/mlruns): --set training.mlflow_tracking_uri=file:mlruns. \
+            The engine installs the package (tensorboard, mlflow-skinny) into its Python when one is on \
+            (docs/runs.md "Metrics").
             """
     )
 

@@ -265,6 +265,7 @@ import Testing
             "data.val_manifest", "data.cache_dir", "data.weight_column", "data.category_column", "model.checkpoint",
             "model.high_noise_file", "model.low_noise_file",
             "sample.negative_prompt", "training.gradient_checkpointing", "training.tensorboard",
+            "training.mlflow_tracking_uri",
             "training.keep_attention", "training.compile", "cache.vae_tiling",
             "hardware.fsdp", "analyze.morphemes",
             "eval.i3d_weights", "eval.inception_weights", "eval.lpips_weights", "eval.lpips_backbone_weights",

@@ -8,9 +8,10 @@ import torch
 from wanlora_engine.errors import ModelLoadError
 from wanlora_engine.evaluate import random_weights
 from wanlora_engine.evaluate.i3d import InceptionI3D, preprocess_clip, same_padding, tf1_resize_bilinear
-from wanlora_engine.evaluate.inception import InceptionV3
+from wanlora_engine.evaluate.inception import inception_v3
 from wanlora_engine.evaluate.lpips import LPIPS
 from wanlora_engine.evaluate.networks import load_i3d, load_inception, load_lpips
+from wanlora_engine.evaluate.reference import import_lpips, import_torchvision
 from wanlora_engine.evaluate.weights import read_state_dict
 
 
@@ -33,23 +34,26 @@ def test_i3d_has_the_key_names_and_shapes_of_the_pytorch_port():
     assert len(keys) == 57 * 6 + 2
 
 
-def test_inception_v3_matches_torchvision_parameter_count_and_names():
-    model = InceptionV3()
+def test_inception_v3_is_torchvision_s_own_network_with_its_names():
+    model = inception_v3()
+    assert type(model) is import_torchvision().models.Inception3  # the reference definition, not a copy
     # torchvision's Inception_V3_Weights.IMAGENET1K_V1 meta: num_params 27,161,264
     assert sum(p.numel() for p in model.parameters()) == 27_161_264
     keys = shapes(model)
     assert keys["Conv2d_1a_3x3.conv.weight"] == (32, 3, 3, 3)
     assert keys["Mixed_6e.branch7x7dbl_5.conv.weight"] == (192, 192, 1, 7)
-    assert keys["Mixed_7c.branch3x3dbl_3b.bn.running_mean"] == (384,)
     assert keys["AuxLogits.conv1.conv.weight"] == (768, 128, 5, 5) and keys["AuxLogits.fc.weight"] == (1000, 768)
     assert keys["fc.weight"] == (1000, 2048)
+    assert model.transform_input is False  # frames come in [-1, 1] already (inception.preprocess_frames)
 
 
-def test_lpips_backbones_match_torchvision_features():
+def test_lpips_is_the_lpips_package_s_network_on_torchvision_backbones():
+    lpips = import_lpips()
     for net, expected in (("alex", 2_469_696), ("vgg", 14_714_688)):  # torchvision features' parameter counts
         model = LPIPS(net)
-        assert sum(p.numel() for k, p in model.named_parameters() if k.startswith("net.")) == expected
-    keys = shapes(LPIPS("alex"))
+        assert type(model.model) is lpips.LPIPS
+        assert sum(p.numel() for k, p in model.model.named_parameters() if k.startswith("net.")) == expected
+    keys = shapes(LPIPS("alex").model)
     assert keys["net.slice1.0.weight"] == (64, 3, 11, 11) and keys["net.slice5.10.bias"] == (256,)
     assert keys["lin2.model.1.weight"] == (1, 384, 1, 1)
     assert keys["scaling_layer.shift"] == (1, 3, 1, 1)
@@ -72,7 +76,7 @@ def test_random_weights_saved_under_the_real_names_load(tmp_path):
 
 
 def test_a_file_of_another_network_names_the_keys(tmp_path):
-    state = InceptionV3().state_dict()
+    state = inception_v3().state_dict()
     torch.save(state, tmp_path / "pt_inception-2015-12-05.pth")
     with pytest.raises(ModelLoadError, match=r"missing \(e.g. Conv3d_1a_7x7") as error:
         load_i3d(tmp_path / "pt_inception-2015-12-05.pth")
@@ -95,7 +99,7 @@ def test_lpips_loads_from_the_package_and_torchvision_files_and_from_one_state_d
     torch.save(with_classifier, backbone)
     assert set(torch.load(linear, weights_only=True)) == {f"lin{i}.model.1.weight" for i in range(5)}
     model = load_lpips("alex", linear, backbone)
-    torch.save(model.state_dict(), tmp_path / "full.pth")
+    torch.save(model.model.state_dict(), tmp_path / "full.pth")
     full = load_lpips("alex", tmp_path / "full.pth", None)
     x = torch.rand(2, 3, 48, 64) * 2 - 1
     y = torch.rand(2, 3, 48, 64) * 2 - 1
@@ -154,3 +158,16 @@ def test_clip_pair_in_sentence_transformers_layout_loads_and_embeds(tmp_path):
     assert TextEncoder(image_folder).kind == "clip"
     with pytest.raises(ModelLoadError, match="modules.json does not exist"):
         TextEncoder(tmp_path / "nowhere")
+
+
+def test_torchvision_and_transformers_import_next_to_a_cpu_only_torch():
+    # PyPI's torchvision is a CUDA build; without the guard, importing it (or transformers, which imports it)
+    # stops at "operator torchvision::nms does not exist" on the CPU-only torch of the tests
+    import subprocess
+    import sys
+
+    code = ("import wanlora_engine, torchvision; from transformers import UMT5EncoderModel; "
+            "print(type(torchvision.models.alexnet(weights=None)).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "AlexNet"

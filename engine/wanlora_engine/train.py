@@ -12,7 +12,8 @@ Run folder (derived.run_dir):
     events.jsonl                       the events of this stage (also on stdout)
     checkpoints/step-NNNNNNNN/         LoRA weights, optimizer and random state (checkpoints.py)
     lora/{high,low}_noise.{diffusers,comfyui}.safetensors   the exported adapters
-    tensorboard/                       when logging.tensorboard is on
+    tensorboard/                       when training.tensorboard is on (metric_logs.py)
+    mlflow_run_id                      the MLflow run continued on resume, when training.mlflow_tracking_uri is set
 Devices and the process layout are set up by devices.py, checkpoints written and read by checkpoints.py.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,7 @@ from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latent
 from .gpu_memory import apply_gpu_memory_limit
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files
+from .metric_logs import MetricLoggers, open_loggers
 from .streaming import move_model
 
 # ---------------------------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ class Trainer:
         self._rollback_target: Path | None = None
         self._rollbacks_in_a_row = 0
         self.last_checkpoint_seconds: float | None = None  # how long the last save took (the stop grace)
-        self.tb_writer: Any = None
+        self.metric_logs = MetricLoggers([])  # TensorBoard / MLflow, opened by run_train (metric_logs.py)
         self.last_eval: dict[str, Any] | None = None
 
         check_world_size(self.layout)
@@ -528,7 +531,7 @@ class Trainer:
                   "val_loss_high": mean_of("high"), "val_loss_low": mean_of("low"), "losses_by_timestep": losses}
         self.events.emit("eval", **record)
         self.last_eval = record
-        self._tensorboard({"eval/loss": record["val_loss"]})
+        self.metric_logs.log_event("eval", record)
         return record
 
     # -----------------------------------------------------------------------------------------------
@@ -628,13 +631,6 @@ class Trainer:
 
     # -----------------------------------------------------------------------------------------------
 
-    def _tensorboard(self, scalars: dict[str, float | None]) -> None:
-        if self.tb_writer is None:
-            return
-        for key, value in scalars.items():
-            if value is not None:
-                self.tb_writer.add_scalar(key, value, self.state.step)
-
     def export(self) -> dict[str, str]:
         outputs: dict[str, str] = {}
         for expert in self.experts:
@@ -688,14 +684,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
                 weight_streaming={e: plan.to_json() | {"host_weights": "fp8" if config.fp8_host_weights else "bf16"}
                                   for e, plan in trainer.stream_plans.items()} or None,
                 **trainer.layout.describe())
-    if config.training.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            trainer.tb_writer = SummaryWriter(str(run_dir / "tensorboard"))
-        except Exception as error:  # tensorboard not installed
-            events.warning("tensorboard_unavailable", f"TensorBoard logging is off: {error}. "
-                           "pip install tensorboard into the engine's environment to get it")
+    trainer.metric_logs = open_loggers(config, trainer.layout.is_main)
 
     stop = StopRequest(trainer, config.training.stop_grace_seconds)
     previous = {s: signal.signal(s, stop.handle) for s in STOP_SIGNALS}
@@ -756,8 +745,7 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if trainer.tb_writer is not None:
-            trainer.tb_writer.close()
+        trainer.metric_logs.close(status if sys.exc_info()[0] is None else "failed")
     outputs = trainer.export() if status == "completed" else {}
     allocated, peak = memory.run()
     summary: dict[str, Any] = {
@@ -804,7 +792,7 @@ def _emit_step(trainer: Trainer, window: list[StepRecord], memory: GPUMemoryPeak
     samples_low = sum(r.samples_low for r in window)
     loss_high = [r.loss_high * r.samples_high for r in window if r.loss_high is not None]
     loss_low = [r.loss_low * r.samples_low for r in window if r.loss_low is not None]
-    events.emit(
+    fields = events.emit(
         "step", step=step, total_steps=trainer.total_steps,
         epoch=trainer.state.samples_seen / len(trainer.train_set),
         loss=sum(r.loss for r in window) / len(window),
@@ -818,7 +806,7 @@ def _emit_step(trainer: Trainer, window: list[StepRecord], memory: GPUMemoryPeak
         gpu_memory_peak_bytes_by_rank=peaks,
         gpu_memory_window_peak_bytes=window_peak, gpu_memory_window_peak_bytes_by_rank=window_peaks,
     )
-    trainer._tensorboard({"train/loss": record.loss, "train/lr": record.lr, "train/grad_norm": record.grad_norm})
+    trainer.metric_logs.log_event("step", fields)
 
 
 class StopRequest:

@@ -91,7 +91,7 @@ def frechet_distance_of_features(features1: np.ndarray, features2: np.ndarray) -
 @dataclass(frozen=True)
 class InceptionScore:
     mean: float
-    std: float  # standard deviation over the splits (population, as the reference code's np.std)
+    std: float  # unbiased standard deviation over the splits (torchmetrics' InceptionScore reports that)
     splits: int
     samples: int
 
@@ -99,10 +99,11 @@ class InceptionScore:
 def inception_score(probabilities: np.ndarray, splits: int = 10) -> InceptionScore:
     """IS = exp(mean_x KL(p(y|x) || p(y))), p(y) the mean prediction of the split, averaged over splits.
 
-    `probabilities` [N, K] are softmax outputs (rows sum to 1). The samples are cut into `splits` contiguous
-    parts as in the reference implementation (np.array_split: sizes differ by at most one). A split of one
-    sample always scores 1, so with fewer than 2·splits samples the number of splits drops to N // 2 (1 below
-    4 samples). 0·log 0 counts as 0.
+    `probabilities` [N, K] are softmax outputs (rows sum to 1). The samples are cut into contiguous parts as
+    torchmetrics' InceptionScore cuts them (torch.chunk: parts of ⌈N / splits⌉ samples, the last one shorter,
+    so there may be fewer parts than `splits`), and `std` is the unbiased standard deviation over the parts, as
+    torchmetrics reports it (0 for one part). A split of one sample always scores 1, so with fewer than
+    2·splits samples the number of splits asked for drops to N // 2 (1 below 4 samples). 0·log 0 counts as 0.
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
@@ -110,8 +111,9 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> InceptionSco
     if splits < 1:
         raise ValueError("splits must be >= 1")
     splits = max(1, min(splits, p.shape[0] // 2))
+    size = -(-p.shape[0] // splits)
     scores = []
-    for part in np.array_split(p, splits, axis=0):
+    for part in (p[start:start + size] for start in range(0, p.shape[0], size)):
         marginal = part.mean(axis=0, keepdims=True)
         # p(y|x) > 0 with p(y) = 0 happens only when p(y|x) underflows in the mean (≤ 1e-308·N); its term
         # p·log(p/p(y)) ≤ p·log N is then 0 in double precision as well.
@@ -119,7 +121,8 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> InceptionSco
             terms = np.where((part > 0) & (marginal > 0), part * (np.log(part) - np.log(marginal)), 0.0)
         scores.append(float(np.exp(terms.sum(axis=1).mean())))
     values = np.asarray(scores)
-    return InceptionScore(mean=float(values.mean()), std=float(values.std()), splits=splits, samples=int(p.shape[0]))
+    return InceptionScore(mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                          splits=len(values), samples=int(p.shape[0]))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

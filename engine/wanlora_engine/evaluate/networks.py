@@ -45,23 +45,40 @@ def load_i3d(path: Path) -> torch.nn.Module:
 
 
 def load_inception(path: Path) -> torch.nn.Module:
-    from .inception import InceptionV3
+    from .inception import inception_v3
 
-    model = InceptionV3()
+    model = inception_v3()
     load_exact(model, read_state_dict(path), path)
     return model.eval()
 
 
+def _linear_aliases(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The package registers each linear layer twice, as `linN` and as `lins.N` (one module, two names); its
+    shipped files hold only `linN.*`, a saved network both: the missing name gets the same tensor."""
+    aliased = dict(state)
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        if head.startswith("lin") and head[3:].isdigit():
+            aliased.setdefault(f"lins.{head[3:]}.{rest}", value)
+        elif head == "lins":
+            number, _, rest = rest.partition(".")
+            aliased.setdefault(f"lin{number}.{rest}", value)
+    return aliased
+
+
 def load_lpips(net: str, linear_path: Path, backbone_path: Path | None) -> torch.nn.Module:
-    """From the package's linear-layer file + torchvision's backbone file, or from one full LPIPS state dict."""
+    """From the package's linear-layer file + torchvision's backbone file, or from one full LPIPS state dict
+    (the lpips package's, or torchmetrics' without the scaling constants)."""
     from .lpips import LPIPS, backbone_key_map
 
     model = LPIPS(net)
     linear = read_state_dict(linear_path)
-    state = {k: v for k, v in model.state_dict().items() if k.startswith("scaling_layer.")}  # constants
+    # the input scaling is a constant of v0.1, not a learned weight (torchmetrics ≥ 1.9 does not save it)
+    state = {k: v for k, v in model.model.state_dict().items() if k.startswith("scaling_layer.")}
+    linear = _linear_aliases(linear)
     if any(k.startswith("net.") for k in linear):
         state.update(linear)
-        load_exact(model, state, linear_path)
+        load_exact(model.model, state, linear_path)
         return model.eval()
     backbone_file = "alexnet-owt-7be5be79.pth" if net == "alex" else "vgg16-397923af.pth"
     if backbone_path is None:
@@ -77,7 +94,7 @@ def load_lpips(net: str, linear_path: Path, backbone_path: Path | None) -> torch
                              f"use torchvision's ImageNet {backbone_file}")
     state.update({mapping[k]: v for k, v in backbone.items() if k in mapping})  # classifier.* is not used
     state.update(linear)
-    load_exact(model, state, linear_path if not mapping.keys() - backbone.keys() else backbone_path)
+    load_exact(model.model, state, linear_path if not mapping.keys() - backbone.keys() else backbone_path)
     return model.eval()
 
 

@@ -84,13 +84,16 @@ def write_i3d(path: Path, seed: int = 0) -> Path:
 
 
 def write_inception(path: Path, seed: int = 0) -> Path:
-    from .inception import InceptionV3
+    from .inception import inception_v3, pool_features
 
     torch.manual_seed(seed)
-    model = InceptionV3()
+    model = inception_v3()
     batch = _calibration_images(8, (3, 160, 160))
-    _calibrate(model, lambda: model.pool_features(batch))
-    _normalise_head(model.fc.weight, model.fc.bias, model.pool_features(batch))
+    # the auxiliary classifier (unused at inference) needs 299-pixel input in training mode: set aside meanwhile
+    aux, model.AuxLogits = model.AuxLogits, None
+    _calibrate(model, lambda: pool_features(model, batch))
+    model.AuxLogits = aux
+    _normalise_head(model.fc.weight, model.fc.bias, pool_features(model, batch))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return path
@@ -102,9 +105,9 @@ def write_lpips(linear_path: Path, backbone_path: Path, net: str = "alex", seed:
     from .lpips import LPIPS, backbone_key_map
 
     torch.manual_seed(seed)
-    model = LPIPS(net)
-    state = model.state_dict()
-    linear = {k: v.abs() for k, v in state.items() if k.startswith("lin")}
+    state = LPIPS(net).model.state_dict()
+    # the package's file names each layer once, `linN.model.1.weight` (its network also has them as `lins.N`)
+    linear = {k: v.abs() for k, v in state.items() if k.startswith("lin") and not k.startswith("lins.")}
     inverse = {ours: theirs for theirs, ours in backbone_key_map(net).items()}
     backbone = {inverse[k]: v for k, v in state.items() if k in inverse}
     for path, values in ((linear_path, linear), (backbone_path, backbone)):
