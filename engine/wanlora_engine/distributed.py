@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from datetime import timedelta
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch

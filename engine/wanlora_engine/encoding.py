@@ -125,8 +125,9 @@ def read_cache_format(cache_dir: Path) -> int:
     try:
         found = json.loads(path.read_text(encoding="utf-8")).get("schema_version")
     except (OSError, ValueError, AttributeError):
-        raise DataError(f"{path} is missing or is not a wanlora cache description",
-                        "point data.cache_dir at a folder written by `wanlora cache`, or build the cache there")
+        problem = f"{path} is missing or is not a wanlora cache description"
+        remedy = "point data.cache_dir at a folder written by `wanlora cache`, or build the cache there"
+        raise DataError(problem, remedy) from None
     if found not in READABLE_CACHE_FORMATS:
         raise DataError(
             f"cache {cache_dir} has cache format {found!r}; this engine reads formats "
