@@ -1,11 +1,19 @@
 import Support
 
-/// What `wanlora train` is asked to start: how many processes where, in which layout, on which config.
+/// What `wanlora train` or `wanlora cache` is asked to start: how many processes where, in which layout,
+/// on which config.
 ///
-/// One process per GPU. A run of `gpusPerNode × nodes` GPUs forms Ulysses groups of `ulysses` GPUs
-/// that share each sample's tokens; the `world / ulysses` groups train different samples (data
-/// parallel). `fsdp` shards the frozen expert weights over all GPUs.
+/// One process per GPU. A training run of `gpusPerNode × nodes` GPUs forms Ulysses groups of `ulysses`
+/// GPUs that share each sample's tokens; the `world / ulysses` groups train different samples (data
+/// parallel). `fsdp` shards the frozen expert weights over all GPUs. A cache run gives each GPU a
+/// disjoint share of the cache's shards (no Ulysses, no FSDP).
 public struct LaunchRequest: Sendable, Equatable {
+    /// The engine stages that run under torchrun.
+    public enum Stage: String, Sendable {
+        case cache, train
+    }
+
+    public var stage: Stage
     /// GPUs (processes) on this node.
     public var gpusPerNode: Int
     /// Nodes of the run; each runs the same command with its own `nodeRank`.
@@ -33,10 +41,11 @@ public struct LaunchRequest: Sendable, Equatable {
     public var attentionHeads: Int
 
     public init(
-        gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
-        fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
+        stage: Stage = .train, gpusPerNode: Int, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil,
+        ulysses: Int = 1, fsdp: Bool = true, configPath: String, resume: Bool = false, python: String = "python3",
         shutdownTimeoutSeconds: Int? = nil, maxRestarts: Int = 0, attentionHeads: Int = 40
     ) {
+        self.stage = stage
         self.gpusPerNode = gpusPerNode
         self.nodes = nodes
         self.nodeRank = nodeRank

@@ -11,7 +11,7 @@ public struct LaunchCommand: Sendable, Equatable {
 
 /// Builds the engine's command line for a launch request. Pure: nothing is started here.
 ///
-/// One GPU: `PYTHON -m wanlora_engine train --config FILE`. Several: the same module under torchrun
+/// One GPU: `PYTHON -m wanlora_engine STAGE --config FILE` (STAGE: train or cache). Several: the same module under torchrun
 /// (`PYTHON -m torch.distributed.run`, torchrun's own module, so that it runs in the engine's Python),
 /// one process per GPU: `--standalone` on one node (a free local port), `--node-rank`, `--master-addr`
 /// and `--master-port` on several (every node runs the command with its own rank). The engine reads
@@ -56,9 +56,11 @@ public enum Launcher {
         return options
     }
 
-    /// What follows the Python (or torchrun): `-m wanlora_engine train --config FILE [...]`.
+    /// What follows the Python (or torchrun): `-m wanlora_engine STAGE --config FILE [...]`; the layout
+    /// options and --resume belong to `train`.
     public static func engineArguments(for request: LaunchRequest) -> [String] {
-        var engine = ["-m", "wanlora_engine", "train", "--config", request.configPath]
+        var engine = ["-m", "wanlora_engine", request.stage.rawValue, "--config", request.configPath]
+        guard request.stage == .train else { return engine }
         if request.ulysses > 1 { engine += ["--ulysses", String(request.ulysses)] }
         if request.fsdp && request.worldSize > 1 { engine.append("--fsdp") }
         if request.resume { engine.append("--resume") }
