@@ -181,21 +181,20 @@ def main(argv: list[str] | None = None) -> int:
         "diffusers": diffusers.__version__, "transformers": transformers.__version__,
         "width": width, "height": height, "text_tokens": tokens, "build_seconds": build_seconds,
     }
-    generator = torch.Generator(device=device).manual_seed(0)
-
-    def clip(frames: int) -> torch.Tensor:
-        return torch.rand(3, frames, height, width, generator=generator, device=device) * 2 - 1
-
-    vae_seconds: dict[str, float] = {}
-    peaks: dict[str, float] = {}
-    for name, frames, repeats in (("vae_81", long_frames, 2), ("vae_49", short_frames, 2), ("vae_image", 1, 5)):
-        video = clip(frames)
+    def measure_vae(frames: int, w: int, h: int, repeats: int) -> tuple[float, float | None]:
+        generator = torch.Generator(device=device).manual_seed(frames)
+        video = torch.rand(3, frames, h, w, generator=generator, device=device) * 2 - 1
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        vae_seconds[name] = timed(lambda v=video: encode_latent(vae, v, device), repeats, device)
-        if device.type == "cuda":
-            peaks[name] = torch.cuda.max_memory_allocated(device) / 2**30
-        print(f"{name}: {vae_seconds[name]:.3f} s", file=sys.stderr, flush=True)
+        seconds = timed(lambda: encode_latent(vae, video, device), repeats, device)
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+        print(f"VAE {frames} frames {w}x{h}: {seconds:.3f} s", file=sys.stderr, flush=True)
+        return seconds, peak
+
+    vae_seconds: dict[str, float] = {}
+    peaks: dict[str, float | None] = {}
+    for name, frames, repeats in (("vae_81", long_frames, 1), ("vae_49", short_frames, 1), ("vae_image", 1, 3)):
+        vae_seconds[name], peaks[name] = measure_vae(frames, width, height, repeats)
     encoder = TextEncoder(tokenizer, text_encoder, device, tokens)
     text_seconds: dict[str, float] = {}
     for batch in (1, 8):
@@ -211,15 +210,26 @@ def main(argv: list[str] | None = None) -> int:
     images = args.items - videos
     text = text_seconds["umt5_batch_8"]
 
-    def predicted(vae_video: float) -> float:
-        return videos * (vae_video + text) + images * (vae_seconds["vae_image"] + text)
+    def predicted(video_seconds: float, image_seconds: float) -> float:
+        return videos * (video_seconds + text) + images * (image_seconds + text)
 
-    left = args.deadline - (time.perf_counter() - begun)
-    frames, vae_video = long_frames, vae_seconds["vae_81"]
-    if predicted(vae_video) * 1.25 > left:
-        frames, vae_video = short_frames, vae_seconds["vae_49"]
-    run = cache_run(vae, text_encoder, tokenizer, device, width, height, frames, tokens, videos, images)
-    run["predicted_seconds"] = predicted(vae_video)
+    # The largest shape whose run fits the time left (shapes after the first are measured here first).
+    small_w, small_h = (832, 480) if not args.tiny else (32, 24)
+    shapes = [(long_frames, width, height), (short_frames, width, height), (short_frames, small_w, small_h),
+              (17 if not args.tiny else 5, small_w, small_h)]
+    measured_shapes = {(long_frames, width, height): (vae_seconds["vae_81"], vae_seconds["vae_image"]),
+                       (short_frames, width, height): (vae_seconds["vae_49"], vae_seconds["vae_image"])}
+    for frames, w, h in shapes:
+        if (frames, w, h) not in measured_shapes:
+            measured_shapes[(frames, w, h)] = (measure_vae(frames, w, h, 1)[0], measure_vae(1, w, h, 3)[0])
+        video_seconds, image_seconds = measured_shapes[(frames, w, h)]
+        left = args.deadline - (time.perf_counter() - begun)
+        if predicted(video_seconds, image_seconds) * 1.2 < left:
+            break
+    results["shapes_measured"] = {f"{f}x{w}x{h}": list(v) for (f, w, h), v in measured_shapes.items()}
+    run = cache_run(vae, text_encoder, tokenizer, device, w, h, frames, tokens, videos, images)
+    run.update({"width": w, "height": h})
+    run["predicted_seconds"] = predicted(video_seconds, image_seconds)
     run["measured_over_predicted"] = run["seconds"] / run["predicted_seconds"]
     results["cache_run"] = run
     results["total_seconds"] = time.perf_counter() - begun
@@ -230,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| shape | s/item |\n|---|---|", file=sys.stderr)
     for key in ("vae_81", "vae_49", "vae_image", "umt5_batch_1", "umt5_batch_8"):
         print(f"| {key} | {results[key]:.4f} |", file=sys.stderr)
-    print(f"| cache run {videos} videos ({frames} f) + {images} images | {run['seconds']:.1f} s measured, "
+    print(f"| cache run {videos} videos ({frames} f, {w}x{h}) + {images} images | {run['seconds']:.1f} s measured, "
           f"{run['predicted_seconds']:.1f} s predicted, ratio {run['measured_over_predicted']:.3f} |", file=sys.stderr)
     return 0
 
