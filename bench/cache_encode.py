@@ -101,8 +101,13 @@ def build_encoders(tiny: bool, device: torch.device) -> tuple[Any, Any, Any]:
     vae.requires_grad_(False)
     t5_dtype = torch.float32 if tiny else torch.bfloat16
     config = UMT5Config(**(TINY_UMT5 if tiny else UMT5_XXL))
-    with torch.device(device):
-        text_encoder = UMT5EncoderModel(config).to(t5_dtype).eval()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(t5_dtype)  # built on the GPU in its dtype: 11 GB, not 23 GB of float32 first
+    try:
+        with torch.device(device):
+            text_encoder = UMT5EncoderModel(config).to(t5_dtype).eval()
+    finally:
+        torch.set_default_dtype(previous)
     text_encoder.requires_grad_(False)
     return vae, text_encoder, SyntheticTokenizer(512 if not tiny else 32, config.vocab_size)
 

@@ -71,7 +71,7 @@ import Testing
         let short = try run(["plan", "--preset", "h100", "--caption-chars", "99"])
         #expect(short.stdout.contains("0.42 MB a caption: 51 UMT5 tokens × 4,096 × 2 B"), "\(short.stdout)")
         #expect(short.stdout.contains("size                        887.8 GB: 10.09 MB a video item"), "\(short.stdout)")
-        let negative = try run(["plan", "--preset", "h100", "--caption-chars", "-1"])
+        let negative = try run(["plan", "--preset", "h100", "--caption-chars=-1"])
         #expect(negative.status != 0 && negative.stderr.contains("--caption-chars must be 0 or more"))
     }
 
