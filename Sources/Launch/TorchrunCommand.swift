@@ -11,10 +11,11 @@ public struct LaunchCommand: Sendable, Equatable {
 
 /// Builds the engine's command line for a launch request. Pure: nothing is started here.
 ///
-/// One GPU: `PYTHON -m wanlora_engine STAGE --config FILE` (STAGE: train or cache). Several: the same module under torchrun
-/// (`PYTHON -m torch.distributed.run`, torchrun's own module, so that it runs in the engine's Python),
-/// one process per GPU: `--standalone` on one node (a free local port), `--node-rank`, `--master-addr`
-/// and `--master-port` on several (every node runs the command with its own rank). The engine reads
+/// One GPU: `PYTHON -m wanlora_engine STAGE --config FILE` (STAGE: train or cache). Several: the same
+/// module under torchrun (`PYTHON -m torch.distributed.run`, torchrun's own module, so that it runs in
+/// the engine's Python), one process per GPU: `--standalone` on one node (a free local port),
+/// `--node-rank`, `--master-addr` and `--master-port` on several (every node runs the command with its
+/// own rank). The engine reads
 /// RANK, LOCAL_RANK and WORLD_SIZE from torchrun; the layout goes on its command line (`--ulysses`,
 /// `--fsdp`) rather than into the run's config, so a run can resume on another number of GPUs.
 public enum Launcher {

@@ -246,7 +246,8 @@ public enum PlanRendering {
                 (
                     "text",
                     "\(mb(c.textBytesPerCaption)) a caption: \(c.textTokensPerCaption) UMT5 tokens × "
-                        + "\(grouped(c.textBytesPerCaption / max(c.textTokensPerCaption, 1) / 2)) × 2 B, stored at the caption's own length "
+                        + "\(grouped(c.textBytesPerCaption / max(c.textTokensPerCaption, 1) / 2)) × 2 B, "
+                        + "stored at the caption's own length "
                         + "(estimate: \(String(format: "%.0f", c.meanCaptionCharacters))-character captions at "
                         + "\(String(format: "%.1f", CacheModel.charactersPerToken)) characters a token)"
                 ),

@@ -80,8 +80,8 @@ public struct NodePlacement: Sendable, Equatable {
 
 /// The command that starts one engine stage: `python -m wanlora_engine STAGE --config FILE`
 /// for one process; for caching or training on several GPUs or nodes, the Launch library's torchrun
-/// command (one builder for `wanlora cache`, `wanlora train` and its `--dry-run`). The child gets the caller's environment
-/// unchanged (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
+/// command (one builder for `wanlora cache`, `wanlora train` and its `--dry-run`). The child gets the
+/// caller's environment unchanged (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
 public struct EngineLaunch: Sendable, Equatable {
     public enum Stage: String, Sendable {
         case cache, train

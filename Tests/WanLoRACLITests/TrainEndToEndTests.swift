@@ -216,7 +216,8 @@ import Testing
         let one = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
         #expect(one == "-m\nwanlora_engine\ncache\n--config\n\(folder.path)/runs/p/config.resolved.json\n")
         // Two nodes: this node's rank and node 0's address, as for train.
-        _ = try run(base + ["--gpus", "2", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
+        _ = try run(
+            base + ["--gpus", "2", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
         let nodes = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
         #expect(
             nodes.split(separator: "\n").joined(separator: " ").hasPrefix(
