@@ -185,3 +185,23 @@ def test_manifest_errors_name_the_line(tmp_path):
     manifest.write_text('\ufeffpath,caption\r\na.png,"x ""y"""\r\n')
     rows = read_manifest(manifest, None, None)
     assert rows[0].caption == 'x "y"' and rows[0].path == tmp_path / "a.png" and rows[0].id == "1"
+
+
+def test_every_shard_goes_to_exactly_one_rank_whatever_the_processes():
+    from wanlora_engine.cache import rank_share, split_shards
+    from wanlora_engine.distributed import Layout
+    from wanlora_engine.media import ManifestRow
+
+    rows = [ManifestRow(line=i + 2, id=str(i + 1), path=Path(f"{i}.png"), media_type="image", caption="c",
+                        category=None, weight=1.0) for i in range(11)]
+    shards = split_shards("train", rows, 4) + split_shards("val", rows[:5], 4)
+    # 11 rows in shards of 4: rows 1-4, 5-8, 9-11; val: 1-4, 5.
+    assert [(s.split, s.number, [r.id for r in s.rows]) for s in shards] == [
+        ("train", 0, ["1", "2", "3", "4"]), ("train", 1, ["5", "6", "7", "8"]), ("train", 2, ["9", "10", "11"]),
+        ("val", 0, ["1", "2", "3", "4"]), ("val", 1, ["5"])]
+    for world in range(1, 7):
+        shares = [rank_share(shards, Layout(world_size=world, rank=r)) for r in range(world)]
+        taken = [(s.split, s.number) for share in shares for s in share]
+        assert sorted(taken) == sorted((s.split, s.number) for s in shards)  # each once, none lost
+    assert [(s.split, s.number) for s in rank_share(shards, Layout(world_size=3, rank=1))] == [("train", 1),
+                                                                                              ("val", 1)]
