@@ -7,14 +7,18 @@ import Config
 /// planner knows a dataset's mean caption length in characters (the manifest statistics, SPEC §2), not
 /// its tokens: it estimates them with `charactersPerToken`.
 ///
-/// Time: seconds per item measured on one H100 (`bench/cache_encode.py`, docs/BENCHMARKS.md) with the
-/// engine's own encoders (VAE in float32 as the cache stage loads it, UMT5 in bf16), scaled to other
-/// shapes by the FLOP model's ratio to the nearest measured shape and to other GPUs by their dense
-/// matrix rate. `wanlora cache` runs one process per GPU of hardware.gpus_per_node × hardware.nodes, each
-/// on its own share of the shards, so the hours divide by that count.
+/// Time: seconds per item at reference shapes on a reference GPU (`rates`), scaled to other shapes by the
+/// FLOP model's ratio to the nearest reference shape and to other GPUs by their dense matrix rate.
+/// `bench/cache_encode.py` measures those seconds on one GPU with the engine's own encoders (VAE in float32
+/// as the cache stage loads it, UMT5 in bf16) and a 200-item run of the cache stage to check the sum; until
+/// its figures are entered here, `rates` is the FLOP model's estimate on the H100 (the planner's earlier
+/// cache time), and the plan says so. `wanlora cache` runs one process per GPU of hardware.gpus_per_node ×
+/// hardware.nodes, each on its own share of the shards, so the hours divide by that count.
 public enum CacheModel {
-    /// Seconds one GPU spends per item in the cache stage, at the shapes measured.
+    /// Seconds one GPU spends per item in the cache stage, at the reference shapes.
     public struct EncodeRates: Sendable, Equatable, Codable {
+        /// Where the seconds come from: "measured" (bench/cache_encode.py) or "FLOP-model estimate".
+        public var source: String
         public var gpu: String
         /// VAE encode of one 1280×720 clip of 81 and of 49 frames, and of one 1280×720 image.
         public var vae81Frames: Double
@@ -22,15 +26,31 @@ public enum CacheModel {
         public var vaeImage: Double
         /// UMT5-XXL encode of one caption padded to 512 tokens (the cache stage pads to training.text_length).
         public var umt5Caption512: Double
-        /// Width × height the VAE was measured at.
+        /// Width × height of the reference VAE seconds.
         public var width: Int
         public var height: Int
     }
 
-    /// Measured on one H100 80GB (bench/cache_encode.py; docs/BENCHMARKS.md, "Cache encoders").
-    public static let measured = EncodeRates(
-        gpu: "H100", vae81Frames: 2.0, vae49Frames: 1.2, vaeImage: 0.05, umt5Caption512: 0.05, width: 1280,
-        height: 720)
+    /// The seconds the plan uses: the FLOP model's estimate on the H100 until bench/cache_encode.py's
+    /// measurement replaces it (docs/BENCHMARKS.md, "Cache encoders", says what is measured).
+    public static let rates = flopEstimate(gpu: GPU.h100, architecture: .wan22T2VA14B, width: 1280, height: 720)
+
+    /// The FLOP model's seconds: VAE convolutions at TimeModel.convolutionEfficiency of the bf16 rate, UMT5
+    /// matrix products at the GPU's GEMM efficiency.
+    public static func flopEstimate(gpu: GPU, architecture a: Architecture, width: Int, height: Int)
+        -> EncodeRates
+    {
+        let rate = gpu.matrixTFLOPs(for: .bf16).rate * 1e12
+        func vae(_ frames: Int) -> Double {
+            FlopModel.vaeEncoder(a.vae, frames: frames, width: width, height: height)
+                / (rate * TimeModel.convolutionEfficiency)
+        }
+        return EncodeRates(
+            source: "FLOP-model estimate", gpu: gpu.name, vae81Frames: vae(81), vae49Frames: vae(49),
+            vaeImage: vae(1),
+            umt5Caption512: FlopModel.textEncoder(a.textEncoder, tokens: 512) / (rate * gpu.gemmEfficiency),
+            width: width, height: height)
+    }
 
     /// Characters of a cleaned Korean caption per UMT5 token: an estimate, not a measurement. mT5-family
     /// SentencePiece vocabularies (UMT5's is 256,384 pieces) split a Korean word into about 2 pieces; the
@@ -48,11 +68,11 @@ public enum CacheModel {
         min(textLength, Int((characters / charactersPerToken).rounded(.up)) + 1)
     }
 
-    /// Seconds of one VAE encode of `frames` frames at width × height on `gpu`: the nearest measured shape
+    /// Seconds of one VAE encode of `frames` frames at width × height on `gpu`: the nearest reference shape
     /// scaled by the FLOP model, then by the GPUs' matrix rates.
     public static func vaeSeconds(
         _ vae: VAESpec, frames: Int, width: Int, height: Int, gpu: GPU, precision: MixedPrecision,
-        rates: EncodeRates = measured
+        rates: EncodeRates = CacheModel.rates
     ) throws -> Double {
         let (seconds, measuredFrames): (Double, Int) =
             frames == 1 ? (rates.vaeImage, 1) : frames >= 65 ? (rates.vae81Frames, 81) : (rates.vae49Frames, 49)
@@ -63,12 +83,12 @@ public enum CacheModel {
 
     /// Seconds of one UMT5 encode of a caption padded to `textLength` tokens on `gpu`.
     public static func umt5Seconds(
-        textLength: Int, gpu: GPU, precision: MixedPrecision, rates: EncodeRates = measured
+        textLength: Int, gpu: GPU, precision: MixedPrecision, rates: EncodeRates = CacheModel.rates
     ) throws -> Double {
         rates.umt5Caption512 * Double(textLength) / 512 * (try gpuFactor(gpu, precision: precision, rates: rates))
     }
 
-    /// How much longer `gpu` takes than the measured one: the ratio of their dense matrix rates.
+    /// How much longer `gpu` takes than the reference one: the ratio of their dense matrix rates.
     static func gpuFactor(_ gpu: GPU, precision: MixedPrecision, rates: EncodeRates) throws -> Double {
         let reference = try GPU.named(rates.gpu).matrixTFLOPs(for: precision).rate
         return reference / gpu.matrixTFLOPs(for: precision).rate

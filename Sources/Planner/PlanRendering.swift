@@ -256,9 +256,9 @@ public enum PlanRendering {
                     "build once",
                     String(
                         format: "%.1f h on the %d GPU%@ `wanlora cache` runs on (%.0f GPU-hours: %.2f s a video, "
-                            + "%.2f s an image, from encoders measured on an %@)",
+                            + "%.2f s an image; %@ on the %@)",
                         c.buildHours, c.gpus, c.gpus == 1 ? "" : "s", c.buildGPUHours, c.secondsPerVideo,
-                        c.secondsPerImage, CacheModel.measured.gpu)
+                        c.secondsPerImage, CacheModel.rates.source, CacheModel.rates.gpu)
                 ),
             ])
         let i = p.inference

@@ -146,12 +146,19 @@ import Testing
         #expect(plan.cache.totalBytes == 10 * 9_676_800 + 20 * 460_800 + 30 * 51 * 4096 * 2)
     }
 
-    @Test func cacheHoursComeFromTheMeasuredEncodersOverTheCacheGPUs() throws {
-        let m = CacheModel.measured
+    @Test func cacheHoursComeFromTheReferenceSecondsOverTheCacheGPUs() throws {
+        let m = CacheModel.rates
+        // The FLOP model's estimate until measured: 2·FLOPs / (989.4e12 × 0.35) for the VAE, / 815e12 for UMT5.
+        #expect(m.source == "FLOP-model estimate" && m.gpu == "H100")
+        let a = Architecture.named(.wan22T2VA14B)
+        #expect(
+            abs(m.vae81Frames - FlopModel.vaeEncoder(a.vae, frames: 81, width: 1280, height: 720) / (989.4e12 * 0.35))
+                < 1e-12)
+        #expect(abs(m.umt5Caption512 - FlopModel.textEncoder(a.textEncoder, tokens: 512) / 815e12) < 1e-12)
         var config = WanLoRAConfig.preset(.h100)  // 8 H100s, 81 frames at 1280x720, 512 tokens
         let dataset = DatasetSize(videos: 1000, images: 3000)
         let plan = try Planner.plan(config, dataset: dataset)
-        // The measured shapes themselves: no scaling.
+        // The reference shapes themselves: no scaling.
         #expect(abs(plan.cache.secondsPerVideo - (m.vae81Frames + m.umt5Caption512)) < 1e-12)
         #expect(abs(plan.cache.secondsPerImage - (m.vaeImage + m.umt5Caption512)) < 1e-12)
         let gpuSeconds = 1000 * (m.vae81Frames + m.umt5Caption512) + 3000 * (m.vaeImage + m.umt5Caption512)
@@ -169,7 +176,7 @@ import Testing
         let a100 = try Planner.plan(config, dataset: dataset)
         let ratio = try GPU.named("H100").bf16TFLOPs / GPU.named("A100").bf16TFLOPs
         #expect(abs(a100.cache.secondsPerVideo - short.cache.secondsPerVideo * ratio) < 1e-9)
-        // Another resolution: the FLOP model's ratio to the measured one.
+        // Another resolution: the FLOP model's ratio to the reference one.
         config.hardware.gpu = "H100"
         config.training.width = 832
         config.training.height = 480
