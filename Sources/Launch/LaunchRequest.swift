@@ -2,6 +2,9 @@ import Support
 
 /// The engine stages that run under torchrun.
 public enum LaunchStage: String, Sendable, Equatable {
+    /// Latents and text embeddings (`wanlora cache`): each GPU encodes a disjoint share of the cache's
+    /// shards (no Ulysses, no FSDP).
+    case cache
     /// LoRA training (`wanlora train`): the config is config.resolved.json.
     case train
     /// Text-to-video (`wanlora sample`): the config is sample-job.json; videos are dealt to the
@@ -9,12 +12,13 @@ public enum LaunchStage: String, Sendable, Equatable {
     case sample
 }
 
-/// What `wanlora train` or `wanlora sample` is asked to start: how many processes where, in which
-/// layout, on which config.
+/// What `wanlora cache`, `wanlora train` or `wanlora sample` is asked to start: how many processes where,
+/// in which layout, on which config.
 ///
 /// One process per GPU. A run of `gpusPerNode × nodes` GPUs forms Ulysses groups of `ulysses` GPUs
 /// that share each sample's tokens; the `world / ulysses` groups train (or make) different samples
-/// (data parallel). `fsdp` shards the frozen expert weights over all GPUs.
+/// (data parallel). `fsdp` shards the frozen expert weights over all GPUs. A cache run gives each GPU a
+/// disjoint share of the cache's shards.
 public struct LaunchRequest: Sendable, Equatable {
     /// The engine stage started on every GPU.
     public var stage: LaunchStage

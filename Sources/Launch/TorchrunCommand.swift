@@ -11,10 +11,11 @@ public struct LaunchCommand: Sendable, Equatable {
 
 /// Builds the engine's command line for a launch request. Pure: nothing is started here.
 ///
-/// One GPU: `PYTHON -m wanlora_engine train --config FILE`. Several: the same module under torchrun
-/// (`PYTHON -m torch.distributed.run`, torchrun's own module, so that it runs in the engine's Python),
-/// one process per GPU: `--standalone` on one node (a free local port), `--node-rank`, `--master-addr`
-/// and `--master-port` on several (every node runs the command with its own rank). The engine reads
+/// One GPU: `PYTHON -m wanlora_engine STAGE --config FILE` (STAGE: train or cache). Several: the same
+/// module under torchrun (`PYTHON -m torch.distributed.run`, torchrun's own module, so that it runs in
+/// the engine's Python), one process per GPU: `--standalone` on one node (a free local port),
+/// `--node-rank`, `--master-addr` and `--master-port` on several (every node runs the command with its
+/// own rank). The engine reads
 /// RANK, LOCAL_RANK and WORLD_SIZE from torchrun; the layout goes on its command line (`--ulysses`,
 /// `--fsdp`) rather than into the run's config, so a run can resume on another number of GPUs.
 public enum Launcher {
@@ -56,9 +57,11 @@ public enum Launcher {
         return options
     }
 
-    /// What follows the Python (or torchrun): `-m wanlora_engine STAGE --config FILE [...]`.
+    /// What follows the Python (or torchrun): `-m wanlora_engine STAGE --config FILE [...]`; `cache` takes
+    /// no layout options, and --resume belongs to `train`.
     public static func engineArguments(for request: LaunchRequest) -> [String] {
         var engine = ["-m", "wanlora_engine", request.stage.rawValue, "--config", request.configPath]
+        guard request.stage != .cache else { return engine }
         if request.ulysses > 1 { engine += ["--ulysses", String(request.ulysses)] }
         if request.fsdp && request.worldSize > 1 { engine.append("--fsdp") }
         if request.resume && request.stage == .train { engine.append("--resume") }

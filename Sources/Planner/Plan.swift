@@ -5,9 +5,15 @@ import Foundation
 public struct DatasetSize: Sendable, Equatable, Codable {
     public var videos: Int
     public var images: Int
-    public init(videos: Int, images: Int) {
+    /// Mean caption length in characters (the manifest statistics' figure); the cache's text bytes follow
+    /// from it (CacheModel.captionTokens).
+    public var meanCaptionCharacters: Double
+    public init(
+        videos: Int, images: Int, meanCaptionCharacters: Double = CacheModel.archiveMeanCaptionCharacters
+    ) {
         self.videos = videos
         self.images = images
+        self.meanCaptionCharacters = meanCaptionCharacters
     }
     public var samples: Int { videos + images }
 
@@ -105,16 +111,30 @@ public struct Plan: Sendable, Codable {
         public var highNoiseFraction: Double
     }
 
+    /// What `wanlora cache` writes and how long it takes (CacheModel).
     public struct Cache: Sendable, Equatable, Codable {
         public var latentBytesPerVideo: Int
         public var latentBytesPerImage: Int
+        /// Estimated mean UMT5 tokens a caption stores (its own count, at most training.text_length),
+        /// from the mean caption length in characters.
+        public var textTokensPerCaption: Int
+        public var meanCaptionCharacters: Double
         public var textBytesPerCaption: Int
         public var totalBytes: Int
         /// Free space where the cache goes, when known.
         public var diskFreeBytes: Int?
-        /// Hours of all GPUs to build it once (VAE + UMT5 over the dataset).
+        /// One GPU's seconds per video and per image item: VAE encode + UMT5 encode of its caption.
+        public var secondsPerVideo: Double
+        public var secondsPerImage: Double
+        /// The GPUs `wanlora cache` runs on (hardware.gpus_per_node × hardware.nodes, one process each).
+        public var gpus: Int
+        /// Hours to build it once on those GPUs, and the GPU-hours that costs.
         public var buildHours: Double
         public var buildGPUHours: Double
+
+        /// Bytes of one video item and one image item: latent + caption embedding.
+        public var bytesPerVideo: Int { latentBytesPerVideo + textBytesPerCaption }
+        public var bytesPerImage: Int { latentBytesPerImage + textBytesPerCaption }
     }
 
     public struct Inference: Sendable, Equatable, Codable {
@@ -272,27 +292,9 @@ public enum Planner {
             highNoiseFraction: highFraction
         )
 
-        // Cache: bf16 latents per clip, UMT5 output at the configured length (bf16).
-        let textBytes = tr.textLength * a.textEncoder.dim * 2
-        let cacheBytes =
-            dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples
-            * textBytes
-        let rate = gpu.matrixTFLOPs(for: tr.mixedPrecision).rate * 1e12
-        let encodeVideo =
-            FlopModel.vaeEncoder(a.vae, frames: video.frames, width: video.width, height: video.height)
-            / (rate * TimeModel.convolutionEfficiency)
-        let encodeImage =
-            FlopModel.vaeEncoder(a.vae, frames: 1, width: video.width, height: video.height)
-            / (rate * TimeModel.convolutionEfficiency)
-        let encodeText = FlopModel.textEncoder(a.textEncoder, tokens: tr.textLength) / (rate * gpu.gemmEfficiency)
-        let buildSeconds =
-            Double(dataset.videos) * encodeVideo + Double(dataset.images) * encodeImage + Double(dataset.samples)
-            * encodeText
-        let cache = Plan.Cache(
-            latentBytesPerVideo: video.latentBytesBF16, latentBytesPerImage: image.latentBytesBF16,
-            textBytesPerCaption: textBytes, totalBytes: cacheBytes, diskFreeBytes: diskFreeBytes,
-            buildHours: buildSeconds / 3600 / Double(hw.worldSize), buildGPUHours: buildSeconds / 3600
-        )
+        let cache = try CacheModel.cache(
+            config: config, architecture: a, gpu: gpu, video: video, image: image, dataset: dataset,
+            diskFreeBytes: diskFreeBytes)
 
         let sampleGeometry =
             (try? ClipGeometry(

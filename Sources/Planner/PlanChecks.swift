@@ -148,7 +148,8 @@ enum PlanChecks {
         if hw.t5 == .cached || hw.vae == .cached, let free = plan.cache.diskFreeBytes, plan.cache.totalBytes > free {
             add(
                 .error, "disk",
-                "The cache needs \(gb(plan.cache.totalBytes)) (latents and \(tr.textLength)-token UMT5 embeddings of "
+                "The cache needs \(gb(plan.cache.totalBytes)) (latents and UMT5 embeddings of about "
+                    + "\(plan.cache.textTokensPerCaption) tokens of "
                     + "\(plan.schedule.dataset.samples) samples) "
                     + "but only \(gb(free)) is free where data.cache_dir points.",
                 "Free space or point data.cache_dir at a larger disk; or encode on "

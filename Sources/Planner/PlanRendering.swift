@@ -234,22 +234,31 @@ public enum PlanRendering {
                 ),
             ])
         let c = p.cache
+        let mb = { (bytes: Int) in String(format: "%.2f MB", Double(bytes) / 1e6) }
         let cache = Section(
             title: "Cache (wanlora cache)",
             rows: [
                 (
                     "size",
-                    "\(gb(c.totalBytes)): latents "
-                        + "\(String(format: "%.2f", Double(c.latentBytesPerVideo) / 1e6)) MB a video, "
-                        + "\(String(format: "%.2f", Double(c.latentBytesPerImage) / 1e6)) MB an image; "
-                        + "text \(String(format: "%.2f", Double(c.textBytesPerCaption) / 1e6)) MB a caption"
+                    "\(gb(c.totalBytes)): \(mb(c.bytesPerVideo)) a video item (latent \(mb(c.latentBytesPerVideo))), "
+                        + "\(mb(c.bytesPerImage)) an image item (latent \(mb(c.latentBytesPerImage)))"
+                ),
+                (
+                    "text",
+                    "\(mb(c.textBytesPerCaption)) a caption: \(c.textTokensPerCaption) UMT5 tokens × "
+                        + "\(grouped(c.textBytesPerCaption / max(c.textTokensPerCaption, 1) / 2)) × 2 B, "
+                        + "stored at the caption's own length "
+                        + "(estimate: \(String(format: "%.0f", c.meanCaptionCharacters))-character captions at "
+                        + "\(String(format: "%.1f", CacheModel.charactersPerToken)) characters a token)"
                 ),
                 ("disk free", c.diskFreeBytes.map(gb) ?? "unknown"),
                 (
                     "build once",
                     String(
-                        format: "%.1f h on the %d GPUs (%.0f GPU-hours, estimate)", c.buildHours, s.worldSize,
-                        c.buildGPUHours)
+                        format: "%.1f h on the %d GPU%@ `wanlora cache` runs on (%.0f GPU-hours: %.2f s a video, "
+                            + "%.2f s an image; %@ on the %@)",
+                        c.buildHours, c.gpus, c.gpus == 1 ? "" : "s", c.buildGPUHours, c.secondsPerVideo,
+                        c.secondsPerImage, CacheModel.rates.source, CacheModel.rates.gpu)
                 ),
             ])
         let i = p.inference

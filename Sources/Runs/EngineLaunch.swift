@@ -103,9 +103,9 @@ public struct NodePlacement: Sendable, Equatable {
 }
 
 /// The command that starts one engine stage: `python -m wanlora_engine STAGE --config FILE`
-/// for one process; for training on several GPUs or nodes, the Launch library's torchrun command
-/// (one builder for `wanlora train` and its `--dry-run`). The child gets the caller's environment
-/// unchanged (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
+/// for one process; for caching or training on several GPUs or nodes, the Launch library's torchrun
+/// command (one builder for `wanlora cache`, `wanlora train` and its `--dry-run`). The child gets the
+/// caller's environment unchanged (torchrun adds only its own RANK/WORLD_SIZE/… to each worker).
 public struct EngineLaunch: Sendable, Equatable {
     public enum Stage: String, Sendable {
         case cache, train
@@ -117,7 +117,7 @@ public struct EngineLaunch: Sendable, Equatable {
     public var arguments: [String]
     /// Engine processes (ranks) on this node.
     public var processes: Int
-    /// The training launch as the Launch library sees it (layout, nodes); nil for the cache stage.
+    /// The launch as the Launch library sees it (layout, nodes); nil for a stage started by `module`.
     public var request: LaunchRequest?
 
     public init(executable: String, arguments: [String], processes: Int, request: LaunchRequest? = nil) {
@@ -127,22 +127,24 @@ public struct EngineLaunch: Sendable, Equatable {
         self.request = request
     }
 
-    /// The launch of `stage` for the config at `configPath`: the cache stage is one process; the
-    /// train stage runs `hardware`'s layout (GPUs per node, nodes, Ulysses, FSDP) from `placement`.
+    /// The launch of `stage` for the config at `configPath` on `hardware`'s GPUs per node and nodes, from
+    /// `placement`: one process on one GPU, torchrun on several. Training also takes the layout (Ulysses,
+    /// FSDP) and the stop grace; the cache stage gives each GPU a share of the shards.
     public static func make(
         stage: Stage, configPath: String, resume: Bool, hardware: HardwareSettings,
         attentionHeads: Int, placement: NodePlacement = NodePlacement(),
         stopGraceSeconds: Int? = nil,
         engine: EngineInstallation
     ) throws -> EngineLaunch {
-        guard stage == .train else { return module(.cache, configPath: configPath, engine: engine) }
+        let train = stage == .train
         let request = LaunchRequest(
+            stage: train ? .train : .cache,
             gpusPerNode: hardware.gpusPerNode, nodes: hardware.nodes, nodeRank: placement.nodeRank,
             master: placement.master,
-            ulysses: hardware.ulyssesDegree, fsdp: hardware.fsdp, configPath: configPath, resume: resume,
-            python: engine.python,
+            ulysses: train ? hardware.ulyssesDegree : 1, fsdp: train && hardware.fsdp, configPath: configPath,
+            resume: train && resume, python: engine.python,
             shutdownTimeoutSeconds: placement.shutdownTimeoutSeconds
-                ?? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds },
+                ?? (train ? stopGraceSeconds.map { $0 + Launcher.exitMarginSeconds } : nil),
             maxRestarts: placement.maxRestarts, attentionHeads: attentionHeads
         )
         let command = try Launcher.command(for: request)

@@ -157,10 +157,15 @@ public struct CacheInventory: Sendable, Equatable {
         return (videos, first.count - videos)
     }
 
+    /// The cache formats training reads (cache.json's schema_version; engine/wanlora_engine/encoding.py has the
+    /// same list, READABLE_CACHE_FORMATS): 1, one process; 2, shards by manifest position on any number of GPUs.
+    public static let readableFormats = [1, 2]
+
     private struct CacheFile: Decodable {
         struct Settings: Decodable {
             var width: Int, height: Int, frames: Int, fps: Int, textLength: Int
         }
+        var schemaVersion: Int?
         var settings: Settings
     }
 
@@ -183,14 +188,23 @@ public struct CacheInventory: Sendable, Equatable {
                 remedy: "Build it first: wanlora cache \(source)"
             )
         }
-        let settings: CacheFile.Settings
+        let description: CacheFile
         do {
-            settings = try decoder.decode(CacheFile.self, from: data).settings
+            description = try decoder.decode(CacheFile.self, from: data)
         } catch {
             throw RunError(
                 problem: "\(cacheFile) is not a wanlora cache description.",
                 remedy: "Point data.cache_dir at a folder written by `wanlora cache`, or build the cache again there.")
         }
+        guard let format = description.schemaVersion, readableFormats.contains(format) else {
+            throw RunError(
+                problem: "The cache at \(cacheDir) has cache format "
+                    + "\(description.schemaVersion.map(String.init) ?? "none"); this wanlora reads formats "
+                    + readableFormats.map(String.init).joined(separator: ", ") + ".",
+                remedy: "Use the wanlora version that wrote it, or point data.cache_dir at a new folder and run "
+                    + "`wanlora cache \(source)`.")
+        }
+        let settings = description.settings
         let d = resolved.training
         let differences = [
             ("width", settings.width, d.width), ("height", settings.height, d.height),

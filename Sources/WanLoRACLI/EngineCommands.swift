@@ -54,6 +54,43 @@ struct EngineRunOptions: ParsableArguments {
     }
 }
 
+/// Where the engine's processes run, shared by `wanlora cache` and `wanlora train`: GPUs on this node,
+/// nodes, this node's rank and node 0's address (torchrun's launch, one builder for both).
+struct NodeLayoutOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "GPUs (engine processes) on this node (cache, train: sets hardware.gpus_per_node); more than one launches"
+                + " torchrun.",
+            valueName: "n"))
+    var gpus: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Nodes of the run (cache, train: sets hardware.nodes); more than one needs --master and --node-rank.", valueName: "n"))
+    var nodes: Int?
+
+    @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
+    var nodeRank: Int = 0
+
+    @Option(
+        help: ArgumentHelp(
+            "Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
+    var master: String?
+
+    func validate() throws {
+        if let gpus, gpus < 1 { throw ValidationError("--gpus must be 1 or more, not \(gpus).") }
+        if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
+    }
+
+    /// --gpus and --nodes as configuration overrides, applied before --set.
+    var overrides: [(String, ConfigValue)] {
+        var list: [(String, ConfigValue)] = []
+        if let gpus { list.append(("hardware.gpus_per_node", .integer(gpus))) }
+        if let nodes { list.append(("hardware.nodes", .integer(nodes))) }
+        return list
+    }
+}
+
 /// Runs a prepared stage on the console; returns the exit status.
 private func execute(_ prepared: PreparedRun, options: EngineRunOptions, force: Bool) throws -> Int32 {
     let console = RunConsole(mode: options.progress.style, verbose: options.verbose)
@@ -126,25 +163,38 @@ struct CacheCommand: ParsableCommand {
             continues where a stopped run ended: run the same command again. Items it cannot \
             decode are listed as warnings and in <split>/skipped.jsonl, never dropped silently.
 
+            Several GPUs and nodes, like `train` (hardware.gpus_per_node × hardware.nodes; --gpus and --nodes set \
+            them): torchrun starts one engine process per GPU and each encodes a disjoint share of the shards \
+            (shard k of a split holds the manifest's rows k·S to k·S + S − 1, S = cache.shard_items), so the cache \
+            is the same on any number of GPUs. A process that dies loses only the shard it was writing; run the \
+            same command again. Several nodes need the cache folder on storage every node sees, and each node runs \
+            the command with its own --node-rank and node 0's --master ADDR:PORT.
+
             Examples:
               wanlora cache --config run.toml
               wanlora cache --config run.toml --set cache.device=cuda --progress plain
               wanlora cache --preset h100 --set model.checkpoint=/models/Wan2.2-T2V-A14B \\
                   --set data.train_manifest=prepared/train.csv \\
                   --set data.val_manifest=prepared/val.csv
+              wanlora cache --config run.toml --gpus 8
+              wanlora cache --config run.toml --gpus 8 --nodes 2 --node-rank 0 --master 10.0.0.1:29500
 
             The engine's events go to RUN/cache-events.jsonl, its log to RUN/cache.log (docs/runs.md).
             """
     )
 
     @OptionGroup var options: EngineRunOptions
+    @OptionGroup var nodes: NodeLayoutOptions
 
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
-            let config = try options.loadConfig()
+            // The cache stage has no Ulysses groups: the training layout's degree must not refuse --gpus 3.
+            let config = try options.loadConfig(overrides: nodes.overrides + [("hardware.ulysses_degree", .integer(1))])
+            let placement = NodePlacement(
+                nodeRank: nodes.nodeRank, master: try nodes.master.map(MasterAddress.init(parsing:)))
             let prepared = try RunPreparation.prepare(
                 stage: .cache, config: config, configFile: options.configFile, resume: false,
-                engine: try options.engine())
+                engine: try options.engine(), placement: placement)
             return try execute(prepared, options: options, force: false)
         }
         if code != 0 { throw ExitCode(code) }
@@ -203,24 +253,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the run's newest checkpoint (bit-identical to an uninterrupted run).")
     var resume = false
 
-    @Option(
-        help: ArgumentHelp(
-            "GPUs (engine processes) on this node; sets hardware.gpus_per_node. More than one launches torchrun.",
-            valueName: "n"))
-    var gpus: Int?
-
-    @Option(
-        help: ArgumentHelp(
-            "Nodes of the run; sets hardware.nodes. More than one needs --master and --node-rank.", valueName: "n"))
-    var nodes: Int?
-
-    @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
-    var nodeRank: Int = 0
-
-    @Option(
-        help: ArgumentHelp(
-            "Node 0's address and a free port, the same on every node (several nodes).", valueName: "ADDR:PORT"))
-    var master: String?
+    @OptionGroup var nodes: NodeLayoutOptions
 
     @Option(
         help: ArgumentHelp(
@@ -273,8 +306,6 @@ struct TrainCommand: ParsableCommand {
     var dryRun = false
 
     func validate() throws {
-        if let gpus, gpus < 1 { throw ValidationError("--gpus must be 1 or more, not \(gpus).") }
-        if let nodes, nodes < 1 { throw ValidationError("--nodes must be 1 or more, not \(nodes).") }
         if let ulysses, ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
         if let shutdownTimeout, shutdownTimeout < 1 {
             throw ValidationError("--shutdown-timeout must be 1 s or more, not \(shutdownTimeout).")
@@ -284,9 +315,7 @@ struct TrainCommand: ParsableCommand {
 
     /// The launch options that are configuration keys, as overrides applied before --set.
     private var overrides: [(String, ConfigValue)] {
-        var list: [(String, ConfigValue)] = []
-        if let gpus { list.append(("hardware.gpus_per_node", .integer(gpus))) }
-        if let nodes { list.append(("hardware.nodes", .integer(nodes))) }
+        var list = nodes.overrides
         if let ulysses { list.append(("hardware.ulysses_degree", .integer(ulysses))) }
         if let fsdp { list.append(("hardware.fsdp", .boolean(fsdp))) }
         return list
@@ -295,14 +324,14 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
             let config = try options.loadConfig(
-                overrides: overrides, gpuCountGiven: gpus != nil || nodes != nil, ulyssesGiven: ulysses != nil)
+                overrides: overrides, gpuCountGiven: nodes.gpus != nil || nodes.nodes != nil, ulyssesGiven: ulysses != nil)
             // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
             // itself); its per-node command names the address to fill in.
             let masterAddress =
-                try master.map(MasterAddress.init(parsing:))
+                try nodes.master.map(MasterAddress.init(parsing:))
                 ?? (dryRun && config.hardware.nodes > 1 ? TrainCommand.masterPlaceholder : nil)
             let placement = NodePlacement(
-                nodeRank: nodeRank, master: masterAddress,
+                nodeRank: nodes.nodeRank, master: masterAddress,
                 shutdownTimeoutSeconds: shutdownTimeout,
                 maxRestarts: maxRestarts)
             let prepared = try RunPreparation.prepare(

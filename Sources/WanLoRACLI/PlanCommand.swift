@@ -64,6 +64,12 @@ struct PlanCommand: ParsableCommand {
     var datasetVideos: Int?
     @Option(name: .customLong("dataset-images"), help: "Training images (default: the archive's 90,074).")
     var datasetImages: Int?
+    @Option(
+        name: .customLong("caption-chars"),
+        help: ArgumentHelp(
+            "Mean caption length in characters, which sets the cache's text bytes (default: the archive's 440; "
+                + "`wanlora analyze` reports it).", valueName: "n"))
+    var captionCharacters: Double?
     @Option(name: .customLong("disk-free"), help: "Free disk for the cache, GB (default: measured at data.cache_dir).")
     var diskFreeGB: Double?
     @Option(
@@ -89,6 +95,9 @@ struct PlanCommand: ParsableCommand {
         if json && markdown { throw ValidationError("Choose one of --json and --markdown.") }
         for (name, value) in [("--dataset-videos", datasetVideos), ("--dataset-images", datasetImages)] {
             if let value, value < 0 { throw ValidationError("\(name) must be 0 or more, not \(value).") }
+        }
+        if let captionCharacters, !(captionCharacters >= 0) {
+            throw ValidationError("--caption-chars must be 0 or more characters, not \(captionCharacters).")
         }
         if let diskFreeGB, diskFreeGB < 0 { throw ValidationError("--disk-free must be 0 or more GB.") }
         if let hostMemoryGiB, hostMemoryGiB < 0 { throw ValidationError("--host-memory must be 0 or more GiB.") }
@@ -146,7 +155,8 @@ struct PlanCommand: ParsableCommand {
 
         let dataset = DatasetSize(
             videos: datasetVideos ?? DatasetSize.archiveTrainingSplit.videos,
-            images: datasetImages ?? DatasetSize.archiveTrainingSplit.images)
+            images: datasetImages ?? DatasetSize.archiveTrainingSplit.images,
+            meanCaptionCharacters: captionCharacters ?? CacheModel.archiveMeanCaptionCharacters)
         let diskFree =
             diskFreeGB.map { Int($0 * 1e9) }
             ?? DiskSpace.freeBytes(near: resolve(config.data.cacheFolder(config.training), in: baseDir))

@@ -114,10 +114,13 @@ import Testing
         let small = try Planner.plan(config, diskFreeBytes: 250_000_000_000)
         let disk = try #require(small.checks.first { $0.code == "disk" })
         #expect(disk.severity == .error && disk.message.contains("250.0 GB"))
-        // 512 tokens × 4096 × 2 B per caption, bf16 latents per clip.
-        #expect(small.cache.textBytesPerCaption == 4_194_304)
+        // The archive's 440-character captions: 440 / 2.0 + 1 (EOS) = 221 tokens × 4096 × 2 B, bf16 latents per clip.
+        #expect(small.cache.textTokensPerCaption == 221 && small.cache.textBytesPerCaption == 1_810_432)
         #expect(small.cache.latentBytesPerVideo == 16 * 21 * 90 * 160 * 2)
-        #expect(small.cache.totalBytes == 80_106 * 9_676_800 + 90_074 * 460_800 + 170_180 * 4_194_304)
+        #expect(small.cache.bytesPerVideo == 9_676_800 + 1_810_432 && small.cache.bytesPerImage == 460_800 + 1_810_432)
+        // 1.12 TB (it was 1.53 TB with every caption at 512 tokens); the latents alone are 0.82 TB.
+        #expect(small.cache.totalBytes == 80_106 * 9_676_800 + 90_074 * 460_800 + 170_180 * 1_810_432)
+        #expect(small.cache.totalBytes == 1_124_775_157_760)
         #expect(try !Planner.plan(config, diskFreeBytes: 3_000_000_000_000).checks.contains { $0.code == "disk" })
         // Unknown free space: no check.
         #expect(try !Planner.plan(config).checks.contains { $0.code == "disk" })
@@ -129,6 +132,60 @@ import Testing
         #expect(!slow.checks.contains { $0.code == "disk" })
         #expect(slow.throughput.video.encodeAndOffloadSeconds > 0)
         #expect(slow.throughput.video.totalSeconds > small.throughput.video.totalSeconds)
+    }
+
+    @Test func cacheTextFollowsTheCaptionLength() throws {
+        #expect(CacheModel.captionTokens(characters: 440, textLength: 512) == 221)
+        #expect(CacheModel.captionTokens(characters: 99, textLength: 512) == 51)  // ⌈49.5⌉ + 1
+        #expect(CacheModel.captionTokens(characters: 0, textLength: 512) == 1)  // "" is the EOS token alone
+        #expect(CacheModel.captionTokens(characters: 10_766, textLength: 512) == 512)  // cut as the engine cuts
+        #expect(CacheModel.captionTokens(characters: 600, textLength: 256) == 256)
+        let config = WanLoRAConfig.preset(.h100)
+        let plan = try Planner.plan(config, dataset: DatasetSize(videos: 10, images: 20, meanCaptionCharacters: 99))
+        #expect(plan.cache.textBytesPerCaption == 51 * 4096 * 2)
+        #expect(plan.cache.totalBytes == 10 * 9_676_800 + 20 * 460_800 + 30 * 51 * 4096 * 2)
+    }
+
+    @Test func cacheHoursComeFromTheReferenceSecondsOverTheCacheGPUs() throws {
+        let m = CacheModel.rates
+        // The FLOP model's estimate until measured: 2·FLOPs / (989.4e12 × 0.35) for the VAE, / 815e12 for UMT5.
+        #expect(m.source == "FLOP-model estimate" && m.gpu == "H100")
+        let a = Architecture.named(.wan22T2VA14B)
+        #expect(
+            abs(m.vae81Frames - FlopModel.vaeEncoder(a.vae, frames: 81, width: 1280, height: 720) / (989.4e12 * 0.35))
+                < 1e-12)
+        #expect(abs(m.umt5Caption512 - FlopModel.textEncoder(a.textEncoder, tokens: 512) / 815e12) < 1e-12)
+        var config = WanLoRAConfig.preset(.h100)  // 8 H100s, 81 frames at 1280x720, 512 tokens
+        let dataset = DatasetSize(videos: 1000, images: 3000)
+        let plan = try Planner.plan(config, dataset: dataset)
+        // The reference shapes themselves: no scaling.
+        #expect(abs(plan.cache.secondsPerVideo - (m.vae81Frames + m.umt5Caption512)) < 1e-12)
+        #expect(abs(plan.cache.secondsPerImage - (m.vaeImage + m.umt5Caption512)) < 1e-12)
+        let gpuSeconds = 1000 * (m.vae81Frames + m.umt5Caption512) + 3000 * (m.vaeImage + m.umt5Caption512)
+        #expect(abs(plan.cache.buildGPUHours - gpuSeconds / 3600) < 1e-9)
+        #expect(plan.cache.gpus == 8 && abs(plan.cache.buildHours - gpuSeconds / 3600 / 8) < 1e-9)
+        config.training.frames = 49
+        config.training.textLength = 256
+        config.hardware.gpusPerNode = 1
+        config.hardware.ulyssesDegree = 1
+        let short = try Planner.plan(config, dataset: dataset)
+        #expect(abs(short.cache.secondsPerVideo - (m.vae49Frames + m.umt5Caption512 / 2)) < 1e-12)
+        #expect(short.cache.gpus == 1 && abs(short.cache.buildHours - short.cache.buildGPUHours) < 1e-12)
+        // Another GPU: the H100's seconds × the ratio of the dense bf16 rates.
+        config.hardware.gpu = "A100"
+        let a100 = try Planner.plan(config, dataset: dataset)
+        let ratio = try GPU.named("H100").bf16TFLOPs / GPU.named("A100").bf16TFLOPs
+        #expect(abs(a100.cache.secondsPerVideo - short.cache.secondsPerVideo * ratio) < 1e-9)
+        // Another resolution: the FLOP model's ratio to the reference one.
+        config.hardware.gpu = "H100"
+        config.training.width = 832
+        config.training.height = 480
+        let small = try Planner.plan(config, dataset: dataset)
+        let vae = Architecture.named(config.model.architecture).vae
+        let flops =
+            FlopModel.vaeEncoder(vae, frames: 49, width: 832, height: 480)
+            / FlopModel.vaeEncoder(vae, frames: 49, width: 1280, height: 720)
+        #expect(abs(small.cache.secondsPerVideo - (m.vae49Frames * flops + m.umt5Caption512 / 2)) < 1e-12)
     }
 
     @Test func scheduleWarnings() throws {

@@ -50,6 +50,37 @@ import Testing
         return (root, config, file)
     }
 
+    /// Training reads cache formats 1 and 2 and refuses another, naming the folder and the way out.
+    @Test func aCacheOfAnUnknownFormatIsRefused() throws {
+        let (root, config, file) = try project()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cache = root + "/cache/1280x720-49f-512t"
+        let engine = EngineInstallation(python: "/bin/true")
+        for format in [1, 2] {
+            try Data(
+                (#"{"schema_version": \#(format), "settings": {"width": 1280, "height": 720, "frames": 49, "#
+                    + #""fps": 16, "text_length": 512, "shard_items": 256}}"#).utf8
+            ).write(to: URL(fileURLWithPath: cache + "/cache.json"))
+            let prepared = try RunPreparation.prepare(
+                stage: .train, config: config, configFile: file, resume: false, engine: engine,
+                hostMemoryAvailable: { 1 << 40 })
+            #expect(prepared.plan?.schedule.dataset.videos == 2)
+        }
+        try Data(
+            (#"{"schema_version": 3, "settings": {"width": 1280, "height": 720, "frames": 49, "fps": 16, "#
+                + #""text_length": 512}}"#).utf8
+        ).write(to: URL(fileURLWithPath: cache + "/cache.json"))
+        #expect {
+            try RunPreparation.prepare(
+                stage: .train, config: config, configFile: file, resume: false, engine: engine,
+                hostMemoryAvailable: { 1 << 40 })
+        } throws: { error in
+            let error = error as? RunError
+            return error?.problem == "The cache at \(cache) has cache format 3; this wanlora reads formats 1, 2."
+                && error?.remedy.hasSuffix("run `wanlora cache --config \(file)`.") == true
+        }
+    }
+
     /// 49 frames on a 24 GiB card stream 33 blocks: 21.6 GiB of them, 35.1 GiB of kept activations, the
     /// engine's 3 GiB and 8 GiB left free make 67.7 GiB; a host with 31 GiB is refused before the engine
     /// starts, with the numbers and the settings that fit there.

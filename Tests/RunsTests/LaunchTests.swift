@@ -34,10 +34,21 @@ func writeScript(_ path: String, _ body: String) throws {
     @Test func oneGPUStartsPython() throws {
         let cache = try EngineLaunch.make(
             stage: .cache, configPath: "/runs/a/config.resolved.json", resume: false,
-            hardware: hardware(gpus: 8, ulysses: 2), attentionHeads: 40, engine: venv)
+            hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)
         #expect(cache.executable == "/opt/wanlora/engine/.venv/bin/python")
         #expect(cache.arguments == ["-m", "wanlora_engine", "cache", "--config", "/runs/a/config.resolved.json"])
-        #expect(cache.processes == 1 && cache.request == nil)
+        #expect(cache.processes == 1 && cache.request?.stage == .cache)
+        // Several GPUs: torchrun, one process per GPU, without the training layout's options.
+        let eight = try EngineLaunch.make(
+            stage: .cache, configPath: "/c.json", resume: true, hardware: hardware(gpus: 8, ulysses: 2, fsdp: true),
+            attentionHeads: 40, stopGraceSeconds: 120, engine: venv)
+        #expect(eight.processes == 8)
+        #expect(
+            eight.arguments == [
+                "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "8", "--standalone",
+                "--signals-to-handle", "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+                "-m", "wanlora_engine", "cache", "--config", "/c.json",
+            ])
         let train = try EngineLaunch.make(
             stage: .train, configPath: "/runs/a/config.resolved.json", resume: true,
             hardware: hardware(gpus: 1), attentionHeads: 40, engine: venv)

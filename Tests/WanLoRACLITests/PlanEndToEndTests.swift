@@ -58,6 +58,23 @@ import Testing
         #expect(tight.status == 1 && tight.stdout.contains("[disk]"))
     }
 
+    /// The cache rows: bytes per item at the captions' estimated token count, which --caption-chars sets.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
+    func cacheSizeFollowsTheCaptionLength() throws {
+        let archive = try run(["plan", "--preset", "h100"])
+        #expect(
+            archive.stdout.contains(
+                "1.12 TB: 11.49 MB a video item (latent 9.68 MB), 2.27 MB an image item (latent 0.46 MB)"),
+            "\(archive.stdout)")
+        #expect(archive.stdout.contains("1.81 MB a caption: 221 UMT5 tokens × 4,096 × 2 B"))
+        #expect(archive.stdout.contains("`wanlora cache` runs on"))
+        let short = try run(["plan", "--preset", "h100", "--caption-chars", "99"])
+        #expect(short.stdout.contains("0.42 MB a caption: 51 UMT5 tokens × 4,096 × 2 B"), "\(short.stdout)")
+        #expect(short.stdout.contains("size                        887.8 GB: 10.09 MB a video item"), "\(short.stdout)")
+        let negative = try run(["plan", "--preset", "h100", "--caption-chars=-1"])
+        #expect(negative.status != 0 && negative.stderr.contains("--caption-chars must be 0 or more"))
+    }
+
     /// `--gpu-table`: a row per catalog GPU with the setting that fits it; JSON gives the same rows.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
     func gpuTableShowsASettingForEveryCard() throws {

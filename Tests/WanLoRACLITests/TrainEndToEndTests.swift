@@ -228,6 +228,45 @@ import Testing
         if let path = environment["PATH"] { #expect(seen.contains("PATH=\(path)")) }
     }
 
+    @Test(.enabled(if: haveBinary)) func cacheStartsTorchrunOnTheGPUsItIsGiven() throws {
+        let folder = try project()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let python = try recordingPython(in: folder)
+        try Data("path,caption\n".utf8).write(to: folder.appendingPathComponent("train.csv"))
+        let base = [
+            "cache", "--config", "run.toml", "--engine-python", python, "--set", "data.train_manifest=\"train.csv\"",
+            "--set", "data.val_manifest=\"\"", "--progress", "plain",
+        ]
+        // 3 GPUs although the preset's Ulysses degree (2) does not divide 3: the cache stage has no Ulysses groups.
+        let three = try run(base + ["--gpus", "3"], in: folder)
+        #expect(three.status != 0, "\(three.stderr)")  // the stand-in exits 7 without events
+        let arguments = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
+        #expect(
+            arguments.split(separator: "\n").joined(separator: " ")
+                == "-m torch.distributed.run --nnodes 1 --nproc-per-node 3 --standalone --signals-to-handle "
+                + "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine cache --config "
+                + "\(folder.path)/runs/p/config.resolved.json", "\(arguments)")
+        // One GPU: the engine itself, no torchrun.
+        _ = try run(base + ["--gpus", "1"], in: folder)
+        let one = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
+        #expect(one == "-m\nwanlora_engine\ncache\n--config\n\(folder.path)/runs/p/config.resolved.json\n")
+        // Two nodes: this node's rank and node 0's address, as for train.
+        _ = try run(
+            base + ["--gpus", "2", "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"], in: folder)
+        let nodes = try String(contentsOf: folder.appendingPathComponent("venv/bin/args.txt"), encoding: .utf8)
+        #expect(
+            nodes.split(separator: "\n").joined(separator: " ").hasPrefix(
+                "-m torch.distributed.run --nnodes 2 --nproc-per-node 2 --node-rank 1 --master-addr 10.0.0.1 "
+                    + "--master-port 29500 --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 -m wanlora_engine "
+                    + "cache --config"), "\(nodes)")
+        let noMaster = try run(base + ["--gpus", "2", "--nodes", "2"], in: folder)
+        #expect(
+            noMaster.status == 1 && noMaster.stderr.contains("--nodes 2 needs the address where node 0 waits"),
+            "\(noMaster.stderr)")
+        let zero = try run(base + ["--gpus", "0"], in: folder)
+        #expect(zero.status != 0 && zero.stderr.contains("--gpus must be 1 or more, not 0."), "\(zero.stderr)")
+    }
+
     @Test(.enabled(if: haveBinary)) func severalNodesAndImpossibleLayouts() throws {
         let folder = try project()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -1,4 +1,6 @@
+import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,7 +8,9 @@ from safetensors.torch import load_file
 
 from helpers import demo_config, write_config, write_dataset
 from wanlora_engine.config import load_config
+from wanlora_engine.data import CachedDataset
 from wanlora_engine.encoding import clean_caption, read_jsonl
+from wanlora_engine.errors import DataError
 from wanlora_engine.events import read_events
 from wanlora_engine.loading import load_components
 from wanlora_engine.media import decode_media, read_manifest
@@ -65,30 +69,67 @@ def test_nfd_captions_encode_like_nfc():
     assert clean_caption("a &amp;  b\n\tc ") == "a & b c"
 
 
-def test_cache_resumes_after_a_kill_and_redoes_only_the_lost_shard(workspace):
+def test_cache_resumes_after_a_kill_and_redoes_only_the_lost_shard(workspace, cached):
     cache = workspace / "cache"
-    reference = {r["id"]: r for r in read_jsonl(cache / "train" / "index.jsonl")}
-    ref_latents = {}
-    for path in sorted((cache / "train").glob("latents-*.safetensors")):
-        ref_latents.update(load_file(str(path)))
-    # A kill after the first shard (4 items) was committed: the later shard files and index lines are lost.
-    lines = (cache / "train" / "index.jsonl").read_text().splitlines()
-    (cache / "train" / "index.jsonl").write_text("\n".join(lines[:4]) + "\n")
-    for path in (cache / "train").glob("*-00001.safetensors"):
-        path.unlink()
+    # A kill in the second train shard (4 items), after its latents file was renamed into place: its record,
+    # its text file and the indexes (written at the end) are not there; a temporary file is left behind.
+    (cache / "train" / "shards" / "00001.json").unlink()
+    (cache / "train" / "text-00001.safetensors").unlink()
+    (cache / "train" / "text-00001.safetensors.tmp").write_bytes(b"torn")
+    for split in ("train", "val"):
+        (cache / split / "index.jsonl").unlink()
+        (cache / split / "skipped.jsonl").unlink()
     config = write_config(workspace, demo_config())
     assert run_stage("cache", config, resume=False, echo=False) == 0
     summary = read_events(workspace / "runs" / "demo" / "cache-events.jsonl")[-1]["summary"]
-    assert summary["items_new"] == 4 and summary["train"]["items"] == 8
-    again = {r["id"]: r for r in read_jsonl(cache / "train" / "index.jsonl")}
-    assert again.keys() == reference.keys()
-    latents = {}
-    for path in sorted((cache / "train").glob("latents-*.safetensors")):
-        latents.update(load_file(str(path)))
-    assert all(torch.equal(latents[k], ref_latents[k]) for k in reference)
+    assert summary["items_new"] == 4 and summary["train"]["items"] == 8 and summary["val"]["items"] == 4
+    assert cache_files(workspace, roots=(workspace, cached)) == cache_files(cached, roots=(workspace, cached))
     # A second run finds nothing to do.
     assert run_stage("cache", config, resume=False, echo=False) == 0
     assert read_events(workspace / "runs" / "demo" / "cache-events.jsonl")[-1]["summary"]["items_new"] == 0
+
+
+def cache_files(root: Path, cache: str = "cache", roots: tuple[Path, ...] = ()) -> dict[str, bytes]:
+    """Every file of root/cache by its path there, with the workspace folders `roots` written as <root> (the
+    records name the media files, cache.json the model); temporary files of a killed run excluded."""
+    files = {}
+    for path in sorted((root / cache).rglob("*")):
+        if path.is_file() and not path.name.endswith(".tmp"):
+            data = path.read_bytes()
+            for folder in roots:
+                data = data.replace(str(folder).encode(), b"<root>")
+            files[str(path.relative_to(root / cache))] = data
+    return files
+
+
+def test_an_old_format_cache_is_read_for_training_and_refused_for_adding(workspace):
+    cache = workspace / "cache"
+    description = json.loads((cache / "cache.json").read_text())
+    assert description["schema_version"] == 2 and description["settings"]["shard_items"] == 4
+    (cache / "cache.json").write_text(json.dumps({**description, "schema_version": 1}))
+    dataset = CachedDataset(cache, "train", text_length=32)
+    assert len(dataset) == 8 and dataset.text(0).shape == (512, 32)
+    config = write_config(workspace, demo_config())
+    assert run_stage("cache", config, resume=False, echo=False) == 1
+    error = [e for e in read_events(workspace / "runs" / "demo" / "cache-events.jsonl") if e["event"] == "error"][-1]
+    assert error["problem"].startswith(f"cache {cache} has cache format 1; this engine adds to format 2 only")
+    assert "training still reads" in error["remedy"] and str(cache) in error["remedy"]
+    (cache / "cache.json").write_text(json.dumps({**description, "schema_version": 3}))
+    with pytest.raises(DataError, match=r"has cache format 3; this engine reads formats 1, 2"):
+        CachedDataset(cache, "train", text_length=32)
+
+
+def test_embeddings_are_stored_at_their_token_count_and_padded_when_read(cached):
+    index = read_jsonl(cached / "cache" / "train" / "index.jsonl")
+    dataset = CachedDataset(cached / "cache", "train", text_length=32)
+    for position, entry in enumerate(index):
+        texts = load_file(str(cached / "cache" / "train" / f"text-{entry['shard']:05d}.safetensors"))
+        stored = texts[entry["id"]]
+        assert stored.shape == (min(entry["caption_tokens"], 32), 32) == (entry["text_tokens"], 32)
+        padded = dataset.text(position)
+        assert padded.shape == (512, 32)
+        assert torch.equal(padded[:entry["text_tokens"]], stored)
+        assert not padded[entry["text_tokens"]:].any()
 
 
 def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
@@ -163,3 +204,23 @@ def test_captions_are_cleaned_as_wan22_cleans_prompts(tiny_diffusers):
     # The cleaning before ftfy (NFC, entities, whitespace) kept the mojibake: other token ids.
     before = re.sub(r"\s+", " ", html.unescape(html.unescape(unicodedata.normalize("NFC", raw)))).strip()
     assert tokenizer(before).input_ids != tokenizer(expected).input_ids
+
+
+def test_every_shard_goes_to_exactly_one_rank_whatever_the_processes():
+    from wanlora_engine.cache import rank_share, split_shards
+    from wanlora_engine.distributed import Layout
+    from wanlora_engine.media import ManifestRow
+
+    rows = [ManifestRow(line=i + 2, id=str(i + 1), path=Path(f"{i}.png"), media_type="image", caption="c",
+                        category=None, weight=1.0) for i in range(11)]
+    shards = split_shards("train", rows, 4) + split_shards("val", rows[:5], 4)
+    # 11 rows in shards of 4: rows 1-4, 5-8, 9-11; val: 1-4, 5.
+    assert [(s.split, s.number, [r.id for r in s.rows]) for s in shards] == [
+        ("train", 0, ["1", "2", "3", "4"]), ("train", 1, ["5", "6", "7", "8"]), ("train", 2, ["9", "10", "11"]),
+        ("val", 0, ["1", "2", "3", "4"]), ("val", 1, ["5"])]
+    for world in range(1, 7):
+        shares = [rank_share(shards, Layout(world_size=world, rank=r)) for r in range(world)]
+        taken = [(s.split, s.number) for share in shares for s in share]
+        assert sorted(taken) == sorted((s.split, s.number) for s in shards)  # each once, none lost
+    assert [(s.split, s.number) for s in rank_share(shards, Layout(world_size=3, rank=1))] == [("train", 1),
+                                                                                              ("val", 1)]

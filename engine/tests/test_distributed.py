@@ -357,12 +357,3 @@ def test_engine_refuses_a_ulysses_degree_that_does_not_divide_the_processes(cach
     assert result.returncode == 2
     event = json.loads(result.stdout.splitlines()[-1])
     assert event["event"] == "error" and "--ulysses 4 does not divide the 2 processes" in event["problem"]
-
-
-def test_the_cache_stage_refuses_to_run_under_torchrun(cached_80x48, tmp_path, monkeypatch, capsys):
-    config = write_config(tmp_path, dist_config())
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
-    assert run_stage("cache", config, resume=False) == 2
-    event = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert event["code"] == "config_invalid" and "the cache stage runs in one process" in event["problem"]

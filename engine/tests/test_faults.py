@@ -355,7 +355,7 @@ def test_fault_specs_are_parsed_and_refused_when_malformed():
         parse("kill:0@3:somewhere")
     with pytest.raises(ValueError, match="is not kill:RANK@STEP:POINT"):
         parse("oom@3")
-    assert set(POINTS) == {"step_start", "before_update", "checkpoint_write", "checkpoint_published"}
+    assert set(POINTS) == {"step_start", "before_update", "checkpoint_write", "checkpoint_published", "cache_shard"}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ stdout carries JSON-lines events only (docs/engine-contract.md); logs go to stde
 Exit codes: 0 completed, 1 failed, 2 bad config or arguments, 3 non-finite loss, 130 interrupted (after
 saving a checkpoint).
 
-Several GPUs or nodes: run `train` or `sample` under torchrun, one process per GPU (`wanlora train --gpus N` builds the
-command); each process reads RANK, WORLD_SIZE and LOCAL_RANK from the environment. `--ulysses U` splits
+Several GPUs or nodes: run `cache`, `train` or `sample` under torchrun, one process per GPU (`wanlora cache
+--gpus N`, `wanlora train --gpus N`, `wanlora sample --gpus N` build the command); each process reads RANK,
+WORLD_SIZE and LOCAL_RANK from the environment. `cache` gives each rank a disjoint share of the shards
+(cache.py). `--ulysses U` splits
 each sample's tokens over U GPUs, `--fsdp` shards the frozen experts over all of them (docs/distributed.md).
 Only rank 0 writes events and logs; the first rank that fails reports its error.
 """
@@ -148,11 +150,14 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         print(f"wrote a tiny {args.layout}-layout Wan2.2 T2V model to {out}", file=sys.stderr)
         return EXIT_OK
-    if args.stage in ("train", "sample"):
+    if args.stage in ("cache", "train", "sample"):
         from . import distributed
 
-        code = run_stage(args.stage, args.config, getattr(args, "resume", False), ulysses=args.ulysses,
-                         fsdp=args.fsdp)
+        if args.stage == "cache":
+            code = run_stage("cache", args.config)
+        else:
+            code = run_stage(args.stage, args.config, getattr(args, "resume", False), ulysses=args.ulysses,
+                             fsdp=args.fsdp)
         if code not in (EXIT_OK, EXIT_INTERRUPTED) and distributed.is_started():
             # Leave at once: tearing the process group down would wait for ranks that are blocked in a
             # collective with this one; torchrun sees the exit and stops them.

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from .encoding import read_jsonl
+from .encoding import read_cache_format, read_jsonl
 from .errors import DataError
 
 
@@ -36,6 +36,8 @@ class CachedDataset:
     def __init__(self, cache_dir: Path, split: str, text_length: int, limit: int | None = None) -> None:
         self.folder = Path(cache_dir) / split
         index = read_jsonl(self.folder / "index.jsonl")
+        if index:
+            read_cache_format(Path(cache_dir))  # refuses a format this engine cannot read
         if not index:
             raise DataError(f"the cache has no {split} items ({self.folder / 'index.jsonl'} is missing or empty)",
                             "run `wanlora cache --config FILE` first")

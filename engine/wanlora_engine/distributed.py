@@ -33,6 +33,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -118,8 +119,11 @@ class Groups:
     mesh: Any = None  # the 1-D device mesh FSDP shards over (all ranks)
 
 
-def start(layout: Layout, device_type: str) -> Groups:
-    """Join the process group (NCCL on GPUs, gloo on CPUs) and build the Ulysses groups."""
+def start(layout: Layout, device_type: str, backend: str | None = None, timeout: timedelta | None = None) -> Groups:
+    """Join the process group (NCCL on GPUs, gloo on CPUs, or `backend`) and build the Ulysses groups.
+
+    The cache stage joins on gloo with a long `timeout`: its only collective is the barrier at the end, where a
+    rank that finished its shards may wait long for the others."""
     if device_type == "cuda":
         torch.cuda.set_device(layout.local_rank)
         device = torch.device("cuda", layout.local_rank)
@@ -128,14 +132,15 @@ def start(layout: Layout, device_type: str) -> Groups:
     if not layout.distributed:
         return Groups(layout, device)
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        backend = backend or ("nccl" if device.type == "cuda" else "gloo")
         # The rendezvous store outlives an elastic restart: without a prefix per attempt, a restarted rank
         # can read the dead attempt's addresses (gloo: "connectFullMesh failed ... Connection refused") and
         # the failure report's claim (claim_failure_report) would already be taken.
         store, rank, world_size = next(dist.rendezvous("env://"))
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or "0"
         dist.init_process_group(backend, store=dist.PrefixStore(f"wanlora/attempt_{attempt}", store), rank=rank,
-                                world_size=world_size, device_id=device if device.type == "cuda" else None)
+                                world_size=world_size, timeout=timeout,
+                                device_id=device if backend == "nccl" else None)
     groups = Groups(layout, device)
     if layout.ulysses > 1:
         # Every rank creates every group, in the same order (a torch.distributed rule).

@@ -5,7 +5,7 @@
 - latents: `latent_shape`, `encode_latent` (VAE posterior mean, normalised per channel as WanPipeline
   expects: (z - mean) / std with the VAE config's latents_mean / latents_std) and `decode_latents` (the
   inverse, then the VAE decoder);
-- `read_jsonl`: the JSON-lines indexes of the cache.
+- `read_jsonl`: the JSON-lines indexes of the cache; `read_cache_format`: its format number (cache.json).
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ import torch
 LATENT_CHANNELS = 16
 TEMPORAL_SCALE = 4
 SPATIAL_SCALE = 8
+
+# The cache's format (cache.json's schema_version). 1: one process, shards numbered in the order they were written,
+# index.jsonl appended shard by shard. 2: shard k holds the manifest's rows [k*S, (k+1)*S), any number of processes,
+# one record per finished shard and index.jsonl written at the end (cache.py). Both have the same index lines and
+# tensor files (embeddings at the caption's token count), so training reads both.
+CACHE_FORMAT = 2
+READABLE_CACHE_FORMATS = (1, 2)
 
 
 # Names the cleaning in cache.json: a cache whose embeddings were cleaned another way is refused, not mixed.
@@ -120,3 +127,23 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 # A torn last line from a killed run: its shard is redone.
                 break
     return out
+
+
+def read_cache_format(cache_dir: Path) -> int:
+    """The format number of the cache at `cache_dir` (cache.json's schema_version); refuses an unreadable one."""
+    from .errors import DataError
+
+    path = Path(cache_dir) / "cache.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")).get("schema_version")
+    except (OSError, ValueError, AttributeError):
+        problem = f"{path} is missing or is not a wanlora cache description"
+        remedy = "point data.cache_dir at a folder written by `wanlora cache`, or build the cache there"
+        raise DataError(problem, remedy) from None
+    if found not in READABLE_CACHE_FORMATS:
+        raise DataError(
+            f"cache {cache_dir} has cache format {found!r}; this engine reads formats "
+            f"{', '.join(map(str, READABLE_CACHE_FORMATS))}",
+            "use the wanlora version that wrote it, or point data.cache_dir at a new folder and run `wanlora cache`",
+        )
+    return int(found)

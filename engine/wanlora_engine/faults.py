@@ -8,7 +8,9 @@ The environment variable WANLORA_FAULT_INJECT names the faults of one run, separ
 
 POINT is one of POINTS: `step_start` (before the step's forward passes), `before_update` (gradients summed,
 before the optimizer), `checkpoint_write` (rank 0 inside the checkpoint's temporary folder, one file written),
-`checkpoint_published` (the checkpoint renamed into place, before older ones are pruned). A kill fires only
+`checkpoint_published` (the checkpoint renamed into place, before older ones are pruned); for the cache stage
+`cache_shard`, where STEP is the shard's number (as in its file names): the shard's latents file is in place,
+its text file and record are not. A kill fires only
 on a process's first attempt (TORCHELASTIC_RESTART_COUNT 0 or unset), so an elastic restart runs on. Unset,
 every hook is a no-op that costs one dictionary lookup.
 """
@@ -21,7 +23,7 @@ import signal
 from dataclasses import dataclass
 
 ENV = "WANLORA_FAULT_INJECT"
-POINTS = ("step_start", "before_update", "checkpoint_write", "checkpoint_published")
+POINTS = ("step_start", "before_update", "checkpoint_write", "checkpoint_published", "cache_shard")
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def _cache(config_path: Path, options: StageOptions, layout: distributed.Layout)
     config = load_config(config_path)
 
     def work(events: EventWriter) -> StageResult:
-        return StageResult(summary=run_cache(config, events))
+        return StageResult(summary=run_cache(config, events, layout))
 
     return StageRun(config.derived.run_dir / "cache-events.jsonl", config.run.name, config.cache.device,
                     config.source_path, work)
@@ -215,15 +215,15 @@ def run_stage(stage: str, config_path: Path, resume: bool = False, echo: bool = 
               fsdp: bool = False) -> int:
     """Run one stage with its events; returns the process exit code.
 
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; only `train` and `sample` run there, and `ulysses`
-    and `fsdp` choose their layout.
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; `cache`, `train` and `sample` run there, and
+    `ulysses` and `fsdp` choose the layout of `train` and `sample`.
     """
     options = StageOptions(resume=resume, ulysses=ulysses, fsdp=fsdp)
     try:
         layout = distributed.layout_from_environment(ulysses, fsdp)
         set_log_enabled(layout.is_main)
         run = _PREPARE[stage](config_path, options, layout)
-        if stage not in ("train", "sample") and layout.distributed:
+        if stage not in ("cache", "train", "sample") and layout.distributed:
             raise ConfigError(f"the {stage} stage runs in one process, but WORLD_SIZE is {layout.world_size}",
                               f"start `python -m wanlora_engine {stage}` without torchrun")
     except ConfigError as error:
