@@ -66,7 +66,8 @@ struct NodeLayoutOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Nodes of the run (cache, train: sets hardware.nodes); more than one needs --master and --node-rank.", valueName: "n"))
+            "Nodes of the run (cache, train: sets hardware.nodes); more than one needs --master and --node-rank.",
+            valueName: "n"))
     var nodes: Int?
 
     @Option(name: .customLong("node-rank"), help: ArgumentHelp("This node's number, 0 to nodes − 1.", valueName: "k"))
@@ -324,7 +325,8 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let code = try reportingErrors { () throws -> Int32 in
             let config = try options.loadConfig(
-                overrides: overrides, gpuCountGiven: nodes.gpus != nil || nodes.nodes != nil, ulyssesGiven: ulysses != nil)
+                overrides: overrides, gpuCountGiven: nodes.gpus != nil || nodes.nodes != nil,
+                ulyssesGiven: ulysses != nil)
             // A dry run of several nodes without --master still shows the Slurm script (which finds node 0
             // itself); its per-node command names the address to fill in.
             let masterAddress =

@@ -57,7 +57,8 @@ import Testing
             ])
         #expect(two.dataParallelSize == 2)
         let one = LaunchRequest(stage: .sample, gpusPerNode: 1, fsdp: false, configPath: job, python: python)
-        #expect(try Launcher.command(for: one).arguments == [python, "-m", "wanlora_engine", "sample", "--config", job])
+        #expect(
+            try Launcher.command(for: one).arguments == [python, "-m", "wanlora_engine", "sample", "--config", job])
         // the Ulysses degree must divide the GPUs and the heads, as for training
         let bad = LaunchRequest(stage: .sample, gpusPerNode: 4, ulysses: 3, configPath: job, python: python)
         #expect(throws: LaunchError.self) { try Launcher.command(for: bad) }

@@ -91,9 +91,11 @@ import Testing
                 "1 GPU", "8 GPUs: 8 data-parallel groups", "8 GPUs: Ulysses 8 × 1 group",
                 "8 GPUs: 8 data-parallel groups, FSDP", "8 GPUs: Ulysses 8 × 1 group, FSDP",
             ])
-        #expect(SampleTimeModel.layouts(
-            architecture: a, gpu: .h100, geometry: g, steps: 40, textLength: 512, worldSize: 1,
-            constants: Calibration.fittedFast).map(\.label) == ["1 GPU"])
+        #expect(
+            SampleTimeModel.layouts(
+                architecture: a, gpu: .h100, geometry: g, steps: 40, textLength: 512, worldSize: 1,
+                constants: Calibration.fittedFast
+            ).map(\.label) == ["1 GPU"])
         // a 24 GB card does not hold the two experts; eight of them sharded do
         #expect(try !estimate(gpus: 1, gpu: .rtx4090).fits)
         #expect(try estimate(gpus: 8, ulysses: 8, fsdp: true, gpu: .rtx4090).fits)

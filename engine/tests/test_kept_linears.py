@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_streaming import CPU, limit_for, step, tiny_expert
+
 from wanlora_engine import fast_model
 from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
 from wanlora_engine.streaming import enable_weight_streaming

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from test_sample import job_dict, write_job
+
 from wanlora_engine.distributed import Layout
 from wanlora_engine.events import read_events
 from wanlora_engine.sample import videos_of_group

@@ -47,8 +47,8 @@ from . import distributed
 from .devices import resolve_device
 from .encoding import clean_caption, decode_latents, latent_shape
 from .errors import ConfigError, EngineError
-from .fast_model import FastBlockOptions, FastBlocks, enable_fast_blocks
 from .events import EventWriter, log
+from .fast_model import FastBlockOptions, FastBlocks, enable_fast_blocks
 from .loading import DTYPES, load_components
 from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
 from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json
@@ -488,7 +488,7 @@ def run_sample(job: SampleJob, events: EventWriter, groups: distributed.Groups |
         merged = merge_lora(experts[expert], lora, slot.scale, compute_device=device)
         lora_info[expert] = {**lora.describe(), "scale": slot.scale, "modules_merged": merged}
         del lora
-    for expert, model in experts.items():
+    for model in experts.values():
         inference_blocks(model, device)
         heads = model.config.num_attention_heads
         if heads % layout.ulysses:
