@@ -10,13 +10,8 @@ public struct MorphemeOptions: Sendable, Equatable {
     /// share its key.
     public var templateThreshold: Int
 
-    public static let defaultTemplateWords = 5
-    public static let defaultTemplateThreshold = 10
-
-    public init(
-        topWords: Int = 20, templateWords: Int = defaultTemplateWords,
-        templateThreshold: Int = defaultTemplateThreshold
-    ) {
+    /// No defaults here: they are the `[analyze]` keys' defaults in the configuration registry, written once.
+    public init(topWords: Int, templateWords: Int, templateThreshold: Int) {
         self.topWords = topWords
         self.templateWords = max(1, templateWords)
         self.templateThreshold = max(1, templateThreshold)

@@ -56,13 +56,13 @@ private let options = MorphemeOptions(topWords: 10, templateWords: 2, templateTh
 }
 
 @Test func templateFlagsNeedMoreCaptionsThanTheThreshold() {
-    let strict = MorphemeOptions(templateWords: 2, templateThreshold: 2)
+    let strict = MorphemeOptions(topWords: 20, templateWords: 2, templateThreshold: 2)
     let none = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: table, options: strict)
     #expect(none.flags == [false, false, false, false, false] && none.top.isEmpty)
     let loose = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: table, options: options)
     #expect(loose.flags == [true, false, true, false, false])
     // Keys of three distinct content words: no caption has three, so none is a template.
-    let three = MorphemeOptions(templateWords: 3, templateThreshold: 1)
+    let three = MorphemeOptions(topWords: 20, templateWords: 3, templateThreshold: 1)
     let longer = MorphemeCalculator.templateFlags(captionNumbers: numbers, table: table, options: three)
     #expect(longer.flags.allSatisfy { !$0 })
 }
