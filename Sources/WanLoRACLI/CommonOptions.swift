@@ -106,3 +106,22 @@ struct OverwriteOptions: ParsableArguments {
             remedy: "add --force to replace it, or choose another --out folder")
     }
 }
+
+/// The `#SBATCH` settings of a Slurm script that `--dry-run` prints (`train`, `prepare --slurm`).
+struct SlurmJobOptions: ParsableArguments {
+    @Option(
+        name: .customLong("slurm-time"),
+        help: ArgumentHelp(
+            "The Slurm script's time limit per job (#SBATCH --time), e.g. 12:00:00 or 2-00:00:00.", valueName: "limit"))
+    var time: String?
+
+    @Option(
+        name: .customLong("slurm-partition"),
+        help: ArgumentHelp("The Slurm script's partition (#SBATCH --partition).", valueName: "name"))
+    var partition: String?
+
+    @Option(
+        name: .customLong("slurm-account"),
+        help: ArgumentHelp("The Slurm script's account charged (#SBATCH --account).", valueName: "name"))
+    var account: String?
+}

@@ -280,23 +280,7 @@ struct TrainCommand: ParsableCommand {
             valueName: "k"))
     var maxRestarts: Int = 0
 
-    @Option(
-        name: .customLong("slurm-time"),
-        help: ArgumentHelp(
-            "--dry-run's Slurm script: the job's time limit (#SBATCH --time), e.g. 2-00:00:00.", valueName: "limit"))
-    var slurmTime: String?
-
-    @Option(
-        name: .customLong("slurm-partition"),
-        help: ArgumentHelp(
-            "--dry-run's Slurm script: the partition (#SBATCH --partition).", valueName: "name"))
-    var slurmPartition: String?
-
-    @Option(
-        name: .customLong("slurm-account"),
-        help: ArgumentHelp(
-            "--dry-run's Slurm script: the account charged (#SBATCH --account).", valueName: "name"))
-    var slurmAccount: String?
+    @OptionGroup var slurmJob: SlurmJobOptions
 
     @Flag(help: "Start even when the planner says the plan does not fit, or resume with a changed configuration.")
     var force = false
@@ -408,7 +392,7 @@ struct TrainCommand: ParsableCommand {
         for note in p.notes { Console.out("note: \(note)") }
         guard let request = p.launch.request else { return }
         let settings = SlurmSettings(
-            time: slurmTime, partition: slurmPartition, account: slurmAccount,
+            time: slurmJob.time, partition: slurmJob.partition, account: slurmJob.account,
             signalLeadSeconds: (request.shutdownTimeoutSeconds
                 ?? p.resolved.settings.training.stopGraceSeconds) + 30)
         let slurm = try ClusterScript.slurm(request, jobName: "wanlora-\(p.resolved.run.name)", settings: settings)

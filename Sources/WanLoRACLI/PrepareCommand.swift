@@ -81,20 +81,7 @@ struct Prepare: AsyncParsableCommand {
             valueName: "N"))
     var slurm: Int?
 
-    @Option(
-        name: .customLong("slurm-time"),
-        help: ArgumentHelp("--slurm: each job's time limit (#SBATCH --time), e.g. 12:00:00.", valueName: "limit"))
-    var slurmTime: String?
-
-    @Option(
-        name: .customLong("slurm-partition"),
-        help: ArgumentHelp("--slurm: the partition (#SBATCH --partition).", valueName: "name"))
-    var slurmPartition: String?
-
-    @Option(
-        name: .customLong("slurm-account"),
-        help: ArgumentHelp("--slurm: the account charged (#SBATCH --account).", valueName: "name"))
-    var slurmAccount: String?
+    @OptionGroup var slurmJob: SlurmJobOptions
 
     @Option(
         help: ArgumentHelp("Split name for all clips (default: from each manifest's file name).", valueName: "name"))
@@ -372,7 +359,7 @@ struct Prepare: AsyncParsableCommand {
             workingDirectory: FileManager.default.currentDirectoryPath, shardCommand: shardCommand,
             mergeCommand: mergeCommand,
             settings: SlurmSettings(
-                time: slurmTime, partition: slurmPartition, account: slurmAccount, signalLeadSeconds: 60),
+                time: slurmJob.time, partition: slurmJob.partition, account: slurmJob.account, signalLeadSeconds: 60),
             comments: comments)
     }
 
