@@ -38,30 +38,10 @@ public enum HTMLReport {
                 series: report.datasets.map {
                     .init(name: $0.name, values: [$0.mediaTypes.images.share, $0.mediaTypes.videos.share])
                 }, value: share))
-        let resolutionLabels = topLabels(report.datasets.map(\.resolutions.distribution), limit: 5)
-        body += figure(
-            "Resolutions (share of items)",
-            SVGChart.groupedBars(
-                labels: resolutionLabels,
-                series: report.datasets.map { data in
-                    .init(
-                        name: data.name,
-                        values: resolutionLabels.map { label in
-                            data.resolutions.distribution.first { $0.label == label }?.share ?? 0
-                        })
-                }, value: share))
-        let categoryLabels = topLabels(report.datasets.map(\.categories.distribution), limit: 50)
-        body += figure(
-            "Categories (share of items)",
-            SVGChart.groupedBars(
-                labels: categoryLabels,
-                series: report.datasets.map { data in
-                    .init(
-                        name: data.name,
-                        values: categoryLabels.map { label in
-                            data.categories.distribution.first { $0.label == label }?.share ?? 0
-                        })
-                }, value: share))
+        body += shareFigure(
+            "Resolutions (share of items)", report.datasets, limit: 5, distribution: \.resolutions.distribution)
+        body += shareFigure(
+            "Categories (share of items)", report.datasets, limit: 50, distribution: \.categories.distribution)
         if let first = report.datasets.first(where: {
             !$0.durations.histogram.isEmpty && $0.durations.seconds.count > 0
         }) {
@@ -150,6 +130,24 @@ public enum HTMLReport {
 
     static func figure(_ caption: String, _ svg: String) -> String {
         "<figure><figcaption>\(HTMLText.escape(caption))</figcaption>\(svg)</figure>"
+    }
+
+    /// A grouped-bar figure of each dataset's share per label, for the `limit` labels largest in total.
+    static func shareFigure(
+        _ caption: String, _ datasets: [DatasetStatistics], limit: Int,
+        distribution: (DatasetStatistics) -> [LabelCount]
+    ) -> String {
+        let labels = topLabels(datasets.map(distribution), limit: limit)
+        return figure(
+            caption,
+            SVGChart.groupedBars(
+                labels: labels,
+                series: datasets.map { data in
+                    let shares = distribution(data)
+                    return .init(
+                        name: data.name,
+                        values: labels.map { label in shares.first { $0.label == label }?.share ?? 0 })
+                }, value: share))
     }
 
     static func topLabels(_ distributions: [[LabelCount]], limit: Int) -> [String] {
