@@ -110,6 +110,25 @@ import Testing
         allFiles(in: folder).filter { $0.hasSuffix(".mp4") && !$0.contains("/.") }.sorted()
     }
 
+    /// Starts `wanlora ARGUMENTS` in `folder` and kills it with SIGKILL once `output` holds `clips` finished
+    /// clips (or after 60 s); returns the killed process.
+    static func killedAfterClips(_ arguments: [String], in folder: String, output: String, clips count: Int) throws
+        -> Process
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: locateBinary())
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while clips(in: output).count < count && Date() < deadline { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return process
+    }
+
     @Test func killedRunResumesToTheSameResult() throws {
         let folder = Self.makeFolder("resume")
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -127,17 +146,8 @@ import Testing
 
         // The same run, killed with SIGKILL once three clips are finished.
         setenv("FFMPEG_LOG", folder + "/resumed.log", 1)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.locateBinary())
-        process.arguments = common + ["--out", "resumed"]
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while Self.clips(in: folder + "/resumed").count < 3 && Date() < deadline { usleep(20_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = try Self.killedAfterClips(
+            common + ["--out", "resumed"], in: folder, output: folder + "/resumed", clips: 3)
         #expect(process.terminationReason == .uncaughtSignal)
         let finishedBeforeKill = Set(Self.clips(in: folder + "/resumed"))
         let startedBeforeKill = try String(contentsOfFile: folder + "/resumed.log", encoding: .utf8).split(

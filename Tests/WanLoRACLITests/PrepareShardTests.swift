@@ -150,17 +150,7 @@ import Testing
         #expect(CLI.clips(in: folder + "/reference").count == 4)
 
         setenv("FFMPEG_LOG", folder + "/resumed.log", 1)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.locateBinary())
-        process.arguments = common + ["--out", "resumed"]
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while CLI.clips(in: folder + "/resumed").count < 1 && Date() < deadline { usleep(20_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = try CLI.killedAfterClips(common + ["--out", "resumed"], in: folder, output: folder + "/resumed", clips: 1)
         let finishedBeforeKill = CLI.clips(in: folder + "/resumed").count
         #expect(finishedBeforeKill >= 1 && finishedBeforeKill < 4, "the kill came too late to test anything")
         #expect(!FileManager.default.fileExists(atPath: folder + "/resumed/shard.json"))
