@@ -7,50 +7,48 @@ import Config
 /// planner knows a dataset's mean caption length in characters (the manifest statistics, SPEC §2), not
 /// its tokens: it estimates them with `charactersPerToken`.
 ///
-/// Time: seconds per item at reference shapes on a reference GPU (`rates`), scaled to other shapes by the
-/// FLOP model's ratio to the nearest reference shape and to other GPUs by their dense matrix rate.
-/// `bench/cache_encode.py` measures those seconds on one GPU with the engine's own encoders (VAE in float32
-/// as the cache stage loads it, UMT5 in bf16) and a 200-item run of the cache stage to check the sum; until
-/// its figures are entered here, `rates` is the FLOP model's estimate on the H100 (the planner's earlier
-/// cache time), and the plan says so. `wanlora cache` runs one process per GPU of hardware.gpus_per_node ×
-/// hardware.nodes, each on its own share of the shards, so the hours divide by that count.
+/// Time: seconds per item at reference shapes on the H100 (`rates`, measured by `bench/cache_encode.py` with the
+/// engine's own encoders: VAE in float32 with tiling as the cache stage loads it, UMT5 in bf16 at the cache's
+/// batch of 8), scaled to other shapes by the FLOP model's ratio to the nearest reference shape and to other GPUs
+/// by their dense matrix rate. The same seconds price encoding on the fly in a training step (TimeModel).
+/// `wanlora cache` runs one process per GPU of hardware.gpus_per_node × hardware.nodes, each on its own share
+/// of the shards, so the hours divide by that count.
 public enum CacheModel {
-    /// Seconds one GPU spends per item in the cache stage, at the reference shapes.
-    public struct EncodeRates: Sendable, Equatable, Codable {
+    /// Seconds one GPU spends per item in the cache stage, measured at a few shapes.
+    public struct EncodeRates: Sendable, Equatable {
         /// Where the seconds come from: "measured" (bench/cache_encode.py) or "FLOP-model estimate".
         public var source: String
-        public var gpu: String
-        /// VAE encode of one 1280×720 clip of 81 and of 49 frames, and of one 1280×720 image.
-        public var vae81Frames: Double
-        public var vae49Frames: Double
-        public var vaeImage: Double
-        /// UMT5-XXL encode of one caption padded to 512 tokens (the cache stage pads to training.text_length).
+        /// The GPU the seconds were measured on.
+        public var gpu: GPU
+        /// VAE encodes of one clip (frames > 1) or one image (frames = 1) at the shapes measured.
+        public var vae: [VAEEncode]
+        /// UMT5-XXL encode of one caption padded to 512 tokens, in a batch of 8 (the cache stage pads to
+        /// training.text_length and encodes cache.text_batch_size captions at a time).
         public var umt5Caption512: Double
-        /// Width × height of the reference VAE seconds.
+    }
+
+    /// One measured VAE encode: `frames` frames of width × height took `seconds`.
+    public struct VAEEncode: Sendable, Equatable {
+        public var frames: Int
         public var width: Int
         public var height: Int
+        public var seconds: Double
     }
 
-    /// The seconds the plan uses: the FLOP model's estimate on the H100 until bench/cache_encode.py's
-    /// measurement replaces it (docs/BENCHMARKS.md, "Cache encoders", says what is measured).
-    public static let rates = flopEstimate(gpu: GPU.h100, architecture: .wan22T2VA14B, width: 1280, height: 720)
-
-    /// The FLOP model's seconds: VAE convolutions at TimeModel.convolutionEfficiency of the bf16 rate, UMT5
-    /// matrix products at the GPU's GEMM efficiency.
-    public static func flopEstimate(gpu: GPU, architecture a: Architecture, width: Int, height: Int)
-        -> EncodeRates
-    {
-        let rate = gpu.matrixTFLOPs(for: .bf16).rate * 1e12
-        func vae(_ frames: Int) -> Double {
-            FlopModel.vaeEncoder(a.vae, frames: frames, width: width, height: height)
-                / (rate * TimeModel.convolutionEfficiency)
-        }
-        return EncodeRates(
-            source: "FLOP-model estimate", gpu: gpu.name, vae81Frames: vae(81), vae49Frames: vae(49),
-            vaeImage: vae(1),
-            umt5Caption512: FlopModel.textEncoder(a.textEncoder, tokens: 512) / (rate * gpu.gemmEfficiency),
-            width: width, height: height)
-    }
+    /// The seconds the plan uses: one H100 80GB HBM3, torch 2.11.0+cu130, diffusers 0.42.1, random weights of
+    /// the real shapes, 2026-12-07 (docs/BENCHMARKS.md, "Cache encoders"). The FLOP model had put the VAE at
+    /// 35% of the dense bf16 rate (1.1 s for 81 frames at 1280×720); in float32 with tiling it takes 8.2 s.
+    public static let rates = EncodeRates(
+        source: "measured", gpu: GPU.h100,
+        vae: [
+            VAEEncode(frames: 81, width: 1280, height: 720, seconds: 8.2267),
+            VAEEncode(frames: 49, width: 1280, height: 720, seconds: 4.9948),
+            VAEEncode(frames: 49, width: 832, height: 480, seconds: 2.3086),
+            VAEEncode(frames: 17, width: 832, height: 480, seconds: 0.85686),
+            VAEEncode(frames: 1, width: 1280, height: 720, seconds: 0.16970),
+            VAEEncode(frames: 1, width: 832, height: 480, seconds: 0.095429),
+        ],
+        umt5Caption512: 0.025139)
 
     /// Characters of a cleaned Korean caption per UMT5 token: an estimate, not a measurement. mT5-family
     /// SentencePiece vocabularies (UMT5's is 256,384 pieces) split a Korean word into about 2 pieces; the
@@ -68,29 +66,49 @@ public enum CacheModel {
         min(textLength, Int((characters / charactersPerToken).rounded(.up)) + 1)
     }
 
-    /// Seconds of one VAE encode of `frames` frames at width × height on `gpu`: the nearest reference shape
-    /// scaled by the FLOP model, then by the GPUs' matrix rates.
+    /// Seconds of one VAE encode of `frames` frames at width × height on `gpu`: a fixed cost plus a cost per
+    /// FLOP (FlopModel.vaeEncoder), fitted by least squares to the measured encodes of the same kind (clips or
+    /// images; tiles and launches make small shapes dearer per FLOP than large ones), then scaled by the GPUs'
+    /// matrix rates.
     public static func vaeSeconds(
         _ vae: VAESpec, frames: Int, width: Int, height: Int, gpu: GPU, precision: MixedPrecision,
         rates: EncodeRates = CacheModel.rates
-    ) throws -> Double {
-        let (seconds, measuredFrames): (Double, Int) =
-            frames == 1 ? (rates.vaeImage, 1) : frames >= 65 ? (rates.vae81Frames, 81) : (rates.vae49Frames, 49)
+    ) -> Double {
+        let image = frames == 1
+        let points = rates.vae.filter { ($0.frames == 1) == image }.map {
+            (x: FlopModel.vaeEncoder(vae, frames: $0.frames, width: $0.width, height: $0.height), y: $0.seconds)
+        }
+        let fit = affineFit(points)
         let flops = FlopModel.vaeEncoder(vae, frames: frames, width: width, height: height)
-        let reference = FlopModel.vaeEncoder(vae, frames: measuredFrames, width: rates.width, height: rates.height)
-        return seconds * flops / reference * (try gpuFactor(gpu, precision: precision, rates: rates))
+        return (fit.fixed + fit.perFLOP * flops) * gpuFactor(gpu, precision: precision, rates: rates)
+    }
+
+    /// Least-squares `y = fixed + perFLOP · x` through `points`. Fewer than two distinct x, or a fit with a
+    /// negative fixed cost, give the least-squares line through the origin instead.
+    static func affineFit(_ points: [(x: Double, y: Double)]) -> (fixed: Double, perFLOP: Double) {
+        let n = Double(points.count)
+        let sx = points.reduce(0) { $0 + $1.x }
+        let sy = points.reduce(0) { $0 + $1.y }
+        let sxx = points.reduce(0) { $0 + $1.x * $1.x }
+        let sxy = points.reduce(0) { $0 + $1.x * $1.y }
+        let throughOrigin = (fixed: 0.0, perFLOP: sxx > 0 ? sxy / sxx : 0)
+        let determinant = n * sxx - sx * sx
+        guard points.count > 1, determinant > 1e-12 * sxx * n else { return throughOrigin }
+        let perFLOP = (n * sxy - sx * sy) / determinant
+        let fixed = (sy - perFLOP * sx) / n
+        return fixed >= 0 ? (fixed, perFLOP) : throughOrigin
     }
 
     /// Seconds of one UMT5 encode of a caption padded to `textLength` tokens on `gpu`.
     public static func umt5Seconds(
         textLength: Int, gpu: GPU, precision: MixedPrecision, rates: EncodeRates = CacheModel.rates
-    ) throws -> Double {
-        rates.umt5Caption512 * Double(textLength) / 512 * (try gpuFactor(gpu, precision: precision, rates: rates))
+    ) -> Double {
+        rates.umt5Caption512 * Double(textLength) / 512 * gpuFactor(gpu, precision: precision, rates: rates)
     }
 
     /// How much longer `gpu` takes than the reference one: the ratio of their dense matrix rates.
-    static func gpuFactor(_ gpu: GPU, precision: MixedPrecision, rates: EncodeRates) throws -> Double {
-        let reference = try GPU.named(rates.gpu).matrixTFLOPs(for: precision).rate
+    static func gpuFactor(_ gpu: GPU, precision: MixedPrecision, rates: EncodeRates) -> Double {
+        let reference = rates.gpu.matrixTFLOPs(for: precision).rate
         return reference / gpu.matrixTFLOPs(for: precision).rate
     }
 
@@ -106,11 +124,11 @@ public enum CacheModel {
             dataset.videos * video.latentBytesBF16 + dataset.images * image.latentBytesBF16 + dataset.samples
             * textBytes
         let precision = tr.mixedPrecision
-        let videoSeconds = try vaeSeconds(
+        let videoSeconds = vaeSeconds(
             a.vae, frames: video.frames, width: video.width, height: video.height, gpu: gpu, precision: precision)
-        let imageSeconds = try vaeSeconds(
+        let imageSeconds = vaeSeconds(
             a.vae, frames: 1, width: video.width, height: video.height, gpu: gpu, precision: precision)
-        let textSeconds = try umt5Seconds(textLength: tr.textLength, gpu: gpu, precision: precision)
+        let textSeconds = umt5Seconds(textLength: tr.textLength, gpu: gpu, precision: precision)
         let gpuSeconds =
             Double(dataset.videos) * (videoSeconds + textSeconds) + Double(dataset.images)
             * (imageSeconds + textSeconds)

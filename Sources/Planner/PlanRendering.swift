@@ -258,7 +258,7 @@ public enum PlanRendering {
                         format: "%.1f h on the %d GPU%@ `wanlora cache` runs on (%.0f GPU-hours: %.2f s a video, "
                             + "%.2f s an image; %@ on the %@)",
                         c.buildHours, c.gpus, c.gpus == 1 ? "" : "s", c.buildGPUHours, c.secondsPerVideo,
-                        c.secondsPerImage, CacheModel.rates.source, CacheModel.rates.gpu)
+                        c.secondsPerImage, CacheModel.rates.source, CacheModel.rates.gpu.name)
                 ),
             ])
         let i = p.inference

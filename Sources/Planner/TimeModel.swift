@@ -55,8 +55,6 @@ public struct SampleTime: Sendable, Equatable, Codable {
 public enum TimeModel {
     /// Per-GPU bandwidth between nodes, GB/s (400 Gb/s InfiniBand NDR per GPU, achieved).
     public static let interNodeGBs = 40.0
-    /// Fraction of the dense rate the VAE's 3-D convolutions reach (estimate, not measured).
-    public static let convolutionEfficiency = 0.35
 
     /// Elementwise passes over the activations: forward 1, recompute 1, backward 2 (the
     /// gradient of an elementwise op reads the saved input and the incoming gradient and
@@ -147,14 +145,15 @@ public enum TimeModel {
         // Encoders and offloaded weights, per sample.
         var encode = 0.0
         let host = gpu.hostLinkGBs * 1e9
+        // The encoders' seconds are the cache stage's (CacheModel: measured on the H100, scaled).
         if hw.t5 != .cached {
-            encode += FlopModel.textEncoder(a.textEncoder, tokens: tr.textLength) / (rate * gpu.gemmEfficiency)
+            encode += CacheModel.umt5Seconds(textLength: tr.textLength, gpu: gpu, precision: tr.mixedPrecision)
             if hw.t5 == .offload { encode += Double(a.textEncoder.parameters * 2) / host / Double(tr.microBatch) }
         }
         if hw.vae != .cached {
-            encode +=
-                FlopModel.vaeEncoder(a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height)
-                / (rate * convolutionEfficiency)
+            encode += CacheModel.vaeSeconds(
+                a.vae, frames: geometry.frames, width: geometry.width, height: geometry.height, gpu: gpu,
+                precision: tr.mixedPrecision)
             if hw.vae == .offload { encode += Double(a.vae.encoderParameters * 2) / host / Double(tr.microBatch) }
         }
         if lora.experts > 1, hw.inactiveExpert == .offload {
