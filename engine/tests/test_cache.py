@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from helpers import demo_config, write_config, write_dataset
 from wanlora_engine.config import load_config
 from wanlora_engine.data import CachedDataset
-from wanlora_engine.encoding import clean_caption, read_jsonl
+from wanlora_engine.encoding import caption_token_counts, clean_caption, read_jsonl
 from wanlora_engine.errors import DataError
 from wanlora_engine.events import read_events
 from wanlora_engine.loading import load_components
@@ -152,13 +152,22 @@ def test_broken_clip_is_skipped_with_its_line_and_reason(tmp_path, cached):
 def test_disk_space_is_checked_before_any_work(tmp_path, cached):
     (tmp_path / "model").symlink_to(cached / "model")
     (tmp_path / "data").symlink_to(cached / "data")
-    config = write_config(tmp_path, demo_config(cache={"free_disk_margin_gib": 2.0**32}))
-    assert run_stage("cache", config, resume=False, echo=False) == 1
+    # text_length 512, far above the demo captions' tokens: the estimate counts each caption's own tokens, as the
+    # cache stores them, not 512 (which would refuse a disk the cache fits on).
+    path = write_config(tmp_path, demo_config(cache={"free_disk_margin_gib": 2.0**32}, training={"text_length": 512}))
+    assert run_stage("cache", path, resume=False, echo=False) == 1
     events = read_events(tmp_path / "runs" / "demo" / "cache-events.jsonl")
     plan = next(e for e in events if e["event"] == "cache_plan")
-    # 8 train + 4 val items: images 2*16*1*6*8 + 2*32*32 + 1024 bytes, videos 2*16*2*6*8 + ...
-    image, video = 2 * 16 * 1 * 6 * 8 + 2 * 32 * 32 + 1024, 2 * 16 * 2 * 6 * 8 + 2 * 32 * 32 + 1024
-    assert plan["estimated_bytes"] == 6 * image + 6 * video
+    config = load_config(path)
+    tokenizer = load_components(config.model.checkpoint, config.model.layout, torch.float32, {"tokenizer"}).tokenizer
+    rows = [r for m in (config.data.train_manifest, config.data.val_manifest) for r in read_manifest(m, None, None)]
+    tokens = caption_token_counts(tokenizer, [r.caption for r in rows])
+    assert len(rows) == 12 and max(tokens) < 512
+    # images: latents 2*16*1*6*8 bytes, videos 2*16*2*6*8; embeddings 2 * tokens * 32; 1 KiB each
+    latents = {"image": 2 * 16 * 1 * 6 * 8, "video": 2 * 16 * 2 * 6 * 8}
+    expected = sum(latents[r.media_type] + 2 * n * 32 + 1024 for r, n in zip(rows, tokens))
+    assert plan["estimated_bytes"] == expected
+    assert expected < sum(latents[r.media_type] + 2 * 512 * 32 + 1024 for r in rows)
     error = next(e for e in events if e["event"] == "error")
     assert error["code"] == "disk_space" and "GiB" in error["problem"]
     assert not list((tmp_path / "cache" / "train").glob("*.safetensors"))

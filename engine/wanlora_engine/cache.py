@@ -46,6 +46,7 @@ from .encoding import (
     CACHE_FORMAT,
     TEXT_CLEANING,
     TextEncoder,
+    caption_token_counts,
     encode_latent,
     latent_shape,
     read_cache_format,
@@ -63,11 +64,12 @@ from .media import ManifestRow, decode_media, read_manifest
 FINISH_WAIT = timedelta(days=2)
 
 
-def estimate_item_bytes(media_type: str, config: ResolvedConfig, text_dim: int) -> int:
-    """Upper bound of one item's cache size: bf16 latents + untrimmed bf16 embedding + 1 KiB overhead."""
+def estimate_item_bytes(media_type: str, caption_tokens: int, config: ResolvedConfig, text_dim: int) -> int:
+    """One item's cache size: bf16 latents + the bf16 embedding of its caption's tokens (cut at
+    training.text_length, as the cache stores it) + 1 KiB for the safetensors headers and the index line."""
     frames = 1 if media_type == "image" else config.training.frames
     c, f, h, w = latent_shape(frames, config.training.resolution.height, config.training.resolution.width)
-    return 2 * c * f * h * w + 2 * config.training.text_length * text_dim + 1024
+    return 2 * c * f * h * w + 2 * min(caption_tokens, config.training.text_length) * text_dim + 1024
 
 
 def _jsonl(records: list[dict[str, Any]]) -> str:
@@ -294,7 +296,9 @@ def run_cache(config: ResolvedConfig, events: EventWriter,
         check_or_write_settings(cache_dir, config, model_fingerprint(components.vae, components.text_encoder),
                                 write=layout.is_main)
         text_dim = int(components.text_encoder.config.d_model)
-        estimated = sum(estimate_item_bytes(r.media_type, config, text_dim) for s in pending for r in s.rows)
+        pending_rows = [r for s in pending for r in s.rows]
+        tokens = caption_token_counts(components.tokenizer, [r.caption for r in pending_rows])
+        estimated = sum(estimate_item_bytes(r.media_type, n, config, text_dim) for r, n in zip(pending_rows, tokens))
         free = shutil.disk_usage(cache_dir).free
         events.emit("cache_plan", splits={s: len(r) for s, r in splits.items()},
                     items=sum(len(r) for r in splits.values()),

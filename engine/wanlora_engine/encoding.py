@@ -66,6 +66,13 @@ def latent_shape(frames: int, height: int, width: int, vae: Any = None) -> tuple
     return (channels, (frames - 1) // temporal + 1, height // spatial, width // spatial)
 
 
+def caption_token_counts(tokenizer: Any, captions: list[str]) -> list[int]:
+    """Each caption's token count after Wan2.2's cleaning, end-of-sequence token included, before any cut."""
+    if not captions:  # a tokenizer given an empty batch raises
+        return []
+    return [len(ids) for ids in tokenizer([clean_caption(c) for c in captions], add_special_tokens=True).input_ids]
+
+
 @dataclass
 class TextEncoder:
     tokenizer: Any
@@ -81,7 +88,7 @@ class TextEncoder:
     def encode(self, captions: list[str]) -> tuple[list[torch.Tensor], list[int], list[bool]]:
         """Embeddings trimmed to each caption's token count (<= length), the full counts, truncation flags."""
         cleaned = [clean_caption(c) for c in captions]
-        full = [len(ids) for ids in self.tokenizer(cleaned, add_special_tokens=True).input_ids]
+        full = caption_token_counts(self.tokenizer, captions)
         batch = self.tokenizer(cleaned, padding="max_length", max_length=self.length, truncation=True,
                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         ids = batch.input_ids.to(self.device)
