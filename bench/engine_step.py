@@ -44,6 +44,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
+from kernel_profile import describe, profile_call  # noqa: E402
+
 from wanlora_engine.config import LoraConfig  # noqa: E402
 from wanlora_engine.encoding import latent_shape  # noqa: E402
 from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks  # noqa: E402
@@ -268,19 +270,9 @@ def probe_copy_bandwidth(device: torch.device, gigabytes: float = 1.0) -> dict[s
     return rates
 
 
-KERNEL_CLASSES = (  # substring of a CUDA kernel name -> what it is (first match wins)
-    ("attention", ("fmha", "flash", "cudnn", "sdpa", "attention", "attn")),
-    ("gemm", ("gemm", "nvjet", "xmma", "cutlass", "sm90_", "splitk", "gemv")),
-    ("compiled elementwise", ("triton",)),
-    ("copy", ("memcpy", "memset")),
-)
-
-
 def profile_step(variant: str, model: Any, optimizer: torch.optim.Optimizer, shape: tuple[int, ...],
                  text_tokens: int, text_dim: int, device: torch.device, weight_dtype: torch.dtype) -> dict[str, Any]:
     """GPU time of one step by kernel class, and the top kernels (torch.profiler, after one unprofiled step)."""
-    from torch.profiler import ProfilerActivity, profile
-
     generator = torch.Generator(device="cpu").manual_seed(1)
     x0 = torch.randn(shape, generator=generator).to(device)
     noise = torch.randn(shape, generator=generator).to(device)
@@ -292,28 +284,12 @@ def profile_step(variant: str, model: Any, optimizer: torch.optim.Optimizer, sha
     try:
         optimizer.zero_grad(set_to_none=True)
         step(model, x0, noise, text, sigma, device)
-        torch.cuda.synchronize()
-        optimizer.zero_grad(set_to_none=True)
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            step(model, x0, noise, text, sigma, device)
-            torch.cuda.synchronize()
+        result = profile_call(lambda: step(model, x0, noise, text, sigma, device), device)
         optimizer.zero_grad(set_to_none=True)
     finally:
         if fast is not None:
             fast.disable()
-    kernels: dict[str, float] = {}
-    for event in prof.events():
-        if event.device_type == torch.autograd.DeviceType.CUDA:
-            kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time / 1e6
-    classes: dict[str, float] = {}
-    for name, seconds in kernels.items():
-        lower = name.lower()
-        kind = next((k for k, keys in KERNEL_CLASSES if any(key in lower for key in keys)), "other elementwise")
-        classes[kind] = classes.get(kind, 0.0) + seconds
-    top = sorted(kernels.items(), key=lambda item: -item[1])[:25]
-    return {"variant": variant, "frames_shape": list(shape), "gpu_seconds": sum(kernels.values()),
-            "by_class": dict(sorted(classes.items(), key=lambda item: -item[1])),
-            "top_kernels": [{"name": n[:160], "seconds": t} for n, t in top]}
+    return {"variant": variant, "frames_shape": list(shape), **result}
 
 
 def format_table(header: dict[str, Any], results: list[dict[str, Any]]) -> str:
@@ -449,8 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     header["profiles"] = profiles
     for prof in profiles:
         if "by_class" in prof:
-            print(f"profile {prof['frames']} frames {prof['variant']}: GPU {prof['gpu_seconds']:.2f} s = "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in prof["by_class"].items()), flush=True)
+            print(describe(f"{prof['frames']} frames {prof['variant']}", prof), flush=True)
     print(format_table(header, results), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"header": header, "results": results}, indent=2))

@@ -43,6 +43,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 
+from kernel_profile import describe, profile_call  # noqa: E402
+
 from wanlora_engine.__main__ import default_allocator_settings  # noqa: E402
 
 default_allocator_settings(os.environ)  # as the engine runs: expandable segments, before the first allocation
@@ -133,6 +135,13 @@ def run_engine(name: str, pool: ExpertPool, schedule: FlowSchedule, split: dict[
     denoise(pool, sub_schedule(schedule, indices), args.solver, args.boundary, guidance, prompt, negative, noise,
             dtype, on_step, cfg_batch=cfg_batch)
     peak = torch.cuda.max_memory_allocated(device) if cuda else None
+    profile = None
+    if args.profile:  # the first timed step again, under the profiler: kernels' time against the step's wall time
+        again = sub_schedule(schedule, indices[:1])
+        profile = profile_call(lambda: denoise(pool, again, args.solver, args.boundary, guidance, prompt, negative,
+                                               noise, dtype, cfg_batch=cfg_batch), device)
+        profile["step"] = indices[0] + 1
+        print(describe(f"{name} step {indices[0] + 1}", profile), flush=True)
     per_step = sum(s["seconds"] for s in steps) / len(steps)
     high = [s["seconds"] for s in steps if s["expert"] == "high"]
     low = [s["seconds"] for s in steps if s["expert"] == "low"]
@@ -142,7 +151,8 @@ def run_engine(name: str, pool: ExpertPool, schedule: FlowSchedule, split: dict[
                        len(split["high"]) * mean_high + len(split["low"]) * mean_low)
     return {"engine": name, "cfg_batch": cfg_batch, "warmup_seconds": warm_seconds, "steps": steps,
             "seconds_per_step_high": mean_high, "seconds_per_step_low": mean_low, "denoise_seconds": denoise_seconds,
-            "tflops_counted": flops_per_step / per_step / 1e12, "denoise_peak_bytes": peak, "warm_latents": warm}
+            "tflops_counted": flops_per_step / per_step / 1e12, "denoise_peak_bytes": peak, "warm_latents": warm,
+            **({"profile": profile} if profile else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles")
     parser.add_argument("--no-decode", action="store_true", help="skip the VAE decode")
     parser.add_argument("--text-tokens", type=int, default=512)
+    parser.add_argument("--profile", action="store_true",
+                        help="run each engine's first timed step once more under torch.profiler: its kernels' time "
+                             "by class (attention, GEMM, elementwise, copies) against the step's wall time")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny model on the CPU: checks the script, measures nothing")
     parser.add_argument("--json", type=Path, help="write the results here")

@@ -214,7 +214,8 @@ import Testing
         without.vae.removeAll { $0.frames == 17 }
         let vae = Architecture.named(config.model.architecture).vae
         func item(_ frames: Int) -> Double {
-            CacheModel.vaeSeconds(vae, frames: frames, width: 832, height: 480, gpu: .h100, precision: .bf16, rates: without)
+            CacheModel.vaeSeconds(
+                vae, frames: frames, width: 832, height: 480, gpu: .h100, precision: .bf16, rates: without)
                 + without.umt5Caption512
         }
         let outOfSample = 94 * item(17) + 106 * item(1)

@@ -8,8 +8,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "sample_step.py"
 
 def test_sample_step_benchmark_runs_on_a_tiny_model(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--json", str(out)], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--profile", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     # 6 steps at shift 12 (wan schedule): t = 999, 983, 959, 922 | 856, 705 -> 4 high, 2 low; one timed step each
@@ -30,6 +30,12 @@ def test_sample_step_benchmark_runs_on_a_tiny_model(tmp_path):
     # float32 on the CPU: the fast blocks' first step is diffusers' to rounding
     assert 0 <= fast["first_step_max_abs_difference"] < 1e-5 < fast["first_step_reference_max_abs"]
     assert summary["official_h100_seconds"] == 1041.5
+    # --profile: the first timed step once more, its operators' time by class within the step's wall time
+    for engine in engines.values():
+        profile = engine["profile"]
+        assert profile["step"] == 2 and 0 < profile["device_seconds"] <= profile["wall_seconds"] * 1.05
+        assert abs(sum(profile["by_class"].values()) - profile["device_seconds"]) < 1e-9
+        assert profile["by_class"]["gemm"] > 0 and profile["top_kernels"]
 
 
 def test_forward_flops_of_an_a14b_expert():

@@ -8,8 +8,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "engine_step.py"
 
 def test_engine_step_benchmark_runs_on_a_tiny_model(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(BENCH), "--tiny", "--check", "--json", str(out)], capture_output=True,
-                            text=True, timeout=300)
+    command = [sys.executable, str(BENCH), "--tiny", "--check", "--profile", "1:engine", "--json", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     cases = {(r["frames"], r["variant"]) for r in data["results"]}
@@ -19,6 +19,10 @@ def test_engine_step_benchmark_runs_on_a_tiny_model(tmp_path):
     # --check: the engine's prediction and LoRA gradients against diffusers' (float32 on the CPU: equal to rounding)
     check = data["header"]["check"]["engine"]
     assert check["prediction"] < 1e-5 and check["lora_gradients"] < 1e-5 and check["worst_lora_tensor"] < 1e-5
+    # --profile 1:engine: one step's operators by class (CPU operators here; CUDA kernels on a GPU)
+    (profile,) = data["header"]["profiles"]
+    assert (profile["frames"], profile["variant"]) == (1, "engine") and profile["device_seconds"] > 0
+    assert abs(sum(profile["by_class"].values()) - profile["device_seconds"]) < 1e-9 and profile["by_class"]["gemm"] > 0
 
 
 def test_counted_flops_match_spec_section_8():
