@@ -51,9 +51,11 @@ public enum Placement {
 
     /// The engine's placement of the blocks for the largest clip of the run: its rule (`WeightStreaming`)
     /// under the usable memory of the card (or the limit), with as many blocks resident as the planner's own
-    /// peak also allows. Where the engine's activation estimate is short of the planner's (it leaves out, for
-    /// example, the LoRA dropout inputs), the placement keeps fewer blocks resident than the rule would at
-    /// the card's memory, and `engineLimitBytes` is the limit under which the rule keeps exactly those.
+    /// peak also allows. For the measured setting (dropout 0, 8-bit AdamW, kept activations in host memory) the
+    /// two agree (docs/planner.md). Where the engine's fixed + working estimate is short of the planner's peak
+    /// (it leaves out the LoRA dropout inputs, 32-bit AdamW's state beyond 2 B a parameter, and the other
+    /// blocks' kept activations when they stay on the GPU), the placement keeps fewer blocks resident than the
+    /// rule would at the card's memory, and `limitBytes` is the limit under which the rule keeps exactly those.
     /// `fitsRule` is false when not even streaming every block fits.
     public static func weights(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
@@ -63,24 +65,20 @@ public enum Placement {
         let tr = config.training
         let tokensPerGPU = Double(geometry.tokens) / Double(config.hardware.ulyssesDegree)
         let micro = tr.microBatch
-        let optimizerBytes = tr.optimizer == .adamw ? 8 : 2
         let fp8 = config.model.weightsDtype == .fp8
         // With fp8 host weights the engine counts the dequantization's GPU staging as fixed
         // (`Fp8HostFormat.gpu_staging_bytes`: the record's copy and 1,024 rows in float32 and bf16).
         let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
         let staging = fp8 ? a.blockFP8HostBytes + MemoryModel.fp8DequantizeRows * widest * (4 + 2) : 0
-        let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizerBytes) + staging
-        var working = WeightStreaming.engineWorkingBytes(
+        let fixed =
+            a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + rule.optimizerBytesPerParameter) + staging
+        // The engine's estimate whatever the activation offload: without it the other blocks' kept activations
+        // also wait on the GPU, which only the planner's own peak below counts (the engine's rule does not).
+        let working = WeightStreaming.engineWorkingBytes(
             tokens: micro * Int(tokensPerGPU), dim: a.dim, ffnDim: a.ffnDim, textTokens: a.textEncoder.maxTokens,
             ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks,
             keptLinears: MemoryModel.keptLinearBlocks(config: config, architecture: a) > 0
                 ? FlopModel.keptLinearsPerBlock : 0)
-        if !activationOffload {
-            // The engine's estimate counts the kept activations of the block in backward and of those coming
-            // back; without the offload every other block's wait on the GPU too.
-            let others = max(0, a.layers - 1 - rule.activationPrefetchBlocks)
-            working += others * Int(keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU))
-        }
         let usable = usableBytes(config: config, gpu: gpu)
         let block = a.blockWeightBytes
         let slots = rule.prefetchBlocks + 1
