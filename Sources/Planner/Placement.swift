@@ -53,10 +53,11 @@ public enum Placement {
     /// under the usable memory of the card (or the limit), with as many blocks resident as the planner's own
     /// peak also allows. For the measured setting (dropout 0, 8-bit AdamW, kept activations in host memory) the
     /// two agree (docs/planner.md). Where the engine's fixed + working estimate is short of the planner's peak
-    /// (it leaves out the LoRA dropout inputs, 32-bit AdamW's state beyond 2 B a parameter, and the other
-    /// blocks' kept activations when they stay on the GPU), the placement keeps fewer blocks resident than the
-    /// rule would at the card's memory, and `limitBytes` is the hardware.gpu_memory_limit under which the rule
-    /// keeps exactly those and which holds their peak (it caps the allocator too). `fitsRule` is false when not
+    /// (it leaves out 32-bit AdamW's state beyond 2 B a parameter, the other blocks' kept activations when they
+    /// stay on the GPU, and the measured working set where it tops the estimate), the placement keeps fewer
+    /// blocks resident than the rule would at the card's memory, and `limitBytes` is the
+    /// hardware.gpu_memory_limit under which the rule keeps exactly those and which holds their peak (it caps
+    /// the allocator too). `fitsRule` is false when not
     /// even streaming every block fits, or when no limit does both (the engine's estimate is more than a block
     /// short of the planner's peak: under any limit the rule keeps more blocks than the limit holds).
     public static func weights(
@@ -80,7 +81,9 @@ public enum Placement {
             tokens: micro * Int(tokensPerGPU), dim: a.dim, ffnDim: a.ffnDim, textTokens: a.textEncoder.maxTokens,
             ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks,
             keptLinears: MemoryModel.keptLinearBlocks(config: config, architecture: a) > 0
-                ? FlopModel.keptLinearsPerBlock : 0)
+                ? FlopModel.keptLinearsPerBlock : 0,
+            dropoutFeatures: config.lora.dropout > 0
+                ? lora.videoModulesPerBlock(layers: a.layers).map { $0.count * $0.inFeatures }.reduce(0, +) : 0)
         let usable = usableBytes(config: config, gpu: gpu)
         let block = a.blockWeightBytes
         let slots = rule.prefetchBlocks + 1

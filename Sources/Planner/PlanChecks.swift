@@ -88,7 +88,7 @@ enum PlanChecks {
                 .error, "memory",
                 "The engine cannot place \(place) on \(limit): its rule counts \(gib(p.engineFixedBytes)) fixed + "
                     + "\(gib(p.engineWorkingBytes)) activations, more than a block (\(gib(p.blockBytes))) short of the "
-                    + "planner's peak (LoRA dropout inputs, 32-bit AdamW state, kept activations on the GPU), so under "
+                    + "planner's peak (32-bit AdamW state, kept activations on the GPU), so under "
                     + "any hardware.gpu_memory_limit, which also caps the allocator, it keeps more blocks resident "
                     + "than that limit holds.",
                 [alternativesRemedy(plan), memoryRemedy(config: config, architecture: a, plan: plan)].compactMap { $0 }
@@ -127,7 +127,7 @@ enum PlanChecks {
                 .warning, "engine-limit",
                 "At \(gib(m.usableBytes)) the engine's rule would keep more blocks resident than fit: its fixed + "
                     + "activation estimate (\(gib(p.engineFixedBytes + p.engineWorkingBytes))) is below the planner's "
-                    + "(LoRA dropout inputs, 32-bit AdamW state, kept activations on the GPU), so the plan keeps "
+                    + "(32-bit AdamW state, kept activations on the GPU), so the plan keeps "
                     + "\(p.residentBlocks) resident (peak \(gib(m.peakBytes))), which the rule does under a limit of "
                     + "\(gib(p.limitBytes)).",
                 "Set hardware.gpu_memory_limit = \(String(format: "%.2f", Double(p.limitBytes) / Double(1 << 30))) "

@@ -182,15 +182,17 @@ public enum WeightStreaming {
     /// units U of one [tokens, dim] bf16 activation: the recompute graph of a block's attention half (19 U),
     /// gradients in flight (4 U), the kept input and attention output of the block in backward and of the
     /// blocks coming back (2 U each), the FFN's three hidden tensors over one chunk of tokens, the text; with
-    /// kept linear outputs (`keptLinears` a block, training.keep_linear_blocks) those of the blocks coming back.
+    /// kept linear outputs (`keptLinears` a block, training.keep_linear_blocks) those of the blocks coming back;
+    /// with LoRA dropout the dropped-out inputs of the adapted linears over the video (`dropoutFeatures`: their
+    /// in_features summed, `fast_model.dropout_input_features`), tokens × features × 2 B.
     public static func engineWorkingBytes(
         tokens: Int, dim: Int, ffnDim: Int, textTokens: Int, ffnChunkTokens: Int,
-        activationPrefetch: Int, keptLinears: Int = 0
+        activationPrefetch: Int, keptLinears: Int = 0, dropoutFeatures: Int = 0
     ) -> Int {
         let unit = tokens * dim * 2
         let ffnTokens = ffnChunkTokens <= 0 ? tokens : min(tokens, ffnChunkTokens)
         return (19 + 4 + 2 * (1 + activationPrefetch) + keptLinears * activationPrefetch) * unit
-            + 3 * ffnTokens * ffnDim * 2 + 4 * textTokens * dim * 2
+            + 3 * ffnTokens * ffnDim * 2 + 4 * textTokens * dim * 2 + tokens * dropoutFeatures * 2
     }
 
     /// One micro-step of the engine's copy streams on one host-to-GPU link, simulated over three steps (the
