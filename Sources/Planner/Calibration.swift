@@ -130,8 +130,11 @@ public enum Calibration {
         // Weight streaming (issue 18): bench/stream_step.py on one H100 80GB HBM3, torch 2.11, 2026-12-07 02:46 UTC
         // (docs/BENCHMARKS.md "Weight streaming", bench/results/2026-12-07-h100-streaming/stream-table.json): fast
         // blocks, the FFN backward in 16,384-token chunks, activations in pinned host memory, caps emulated with
-        // set_per_process_memory_fraction and given to the engine's rule. The two uncapped steps fit the chunked
-        // working set; the capped ones are predictions at the engine's placement. Host: pinned weights + activations.
+        // set_per_process_memory_fraction and given to the engine's rule; dropout 0, 8-bit AdamW, the high-noise
+        // expert only (`referenceConfig`). The two uncapped steps fit the chunked working set; the capped ones are
+        // predictions at the planner's own placement. Host: pinned weights + activations. The same cases again at
+        // 08:30 UTC (bench/results/2026-12-07-h100-musubi/cap-40.json, 2026-12-07-h100-streaming/ours-24-uncapped-
+        // keep.json) gave the same placements, peaks and pinned bytes, and times within 1% (18.43 s, 18.47 s).
         Measurement(
             name: "stream: train 49 frames, H100, FFN chunks", kind: .trainingStep, gpu: "H100", frames: 49,
             seconds: 18.32, peakGiB: 38.06, outOfMemory: false, usedForFit: true, blocks: .fast, tolerance: 0.1,
@@ -271,26 +274,24 @@ public enum Calibration {
         /// (model − measured) / measured, when both exist.
         public var secondsError: Double?
         public var peakError: Double?
-        /// Streaming runs: the model's pinned host memory at the measured placement, and its error.
+        /// Streaming runs: the planner's resident blocks, its pinned host memory at that placement, and the
+        /// host memory's error.
+        public var modelResidentBlocks: Int? = nil
         public var modelHostPinnedGiB: Double? = nil
         public var hostError: Double? = nil
     }
 
-    /// A streaming measurement's placement: the engine's reported resident blocks (under the cap, if any),
-    /// activations offloaded (the bench's setting), bf16 host weights.
-    static func measuredPlacement(
+    /// A streaming measurement's placement as the planner makes it (the engine's rule under the cap, checked
+    /// against the planner's peak), activations offloaded (the bench's setting), bf16 host weights: the checks
+    /// compare the planner's own choice, not the engine's reported one, with what was measured.
+    static func plannedPlacement(
         _ m: Measurement, config: WanLoRAConfig, architecture a: Architecture, gpu: GPU,
         geometry: ClipGeometry, lora: LoRACount, constants: ModelConstants
     ) -> WeightPlacement? {
-        guard let resident = m.residentBlocks else { return nil }
-        var placement = Placement.weights(
+        guard m.residentBlocks != nil else { return nil }
+        return Placement.weights(
             config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
             constants: constants, activationOffload: true)
-        placement.residentBlocks = resident
-        placement.slots = resident < a.layers ? StreamingRule.engine.prefetchBlocks + 1 : 0
-        placement.limitBytes = m.limitGiB.map { Int($0 * Double(1 << 30)) } ?? placement.limitBytes
-        placement.fitsRule = true
-        return placement
     }
 
     public static func check(_ m: Measurement, constants: ModelConstants? = nil) -> Check {
@@ -315,7 +316,7 @@ public enum Calibration {
             if let limit = m.limitGiB { config.hardware.gpuMemoryLimit = limit }
             let lora = try! LoRACount.count(
                 architecture: a, targets: config.lora.targets, rank: config.lora.rank, experts: 1)
-            let placement = measuredPlacement(
+            let placement = plannedPlacement(
                 m, config: config, architecture: a, gpu: gpu, geometry: geometry, lora: lora,
                 constants: constants)
             let t = TimeModel.trainingSample(
@@ -334,6 +335,7 @@ public enum Calibration {
                     config: config, architecture: a, geometry: geometry, lora: lora,
                     placement: placement, availableBytes: nil)
                 let pinned = host.items.filter { $0.name.hasSuffix("(pinned)") }.map(\.bytes).reduce(0, +)
+                check.modelResidentBlocks = placement.residentBlocks
                 check.modelHostPinnedGiB = Double(pinned) / Double(1 << 30)
                 check.hostError = (check.modelHostPinnedGiB! - measured) / measured
             }

@@ -98,6 +98,9 @@ public enum MemoryModel {
         min(max(0, config.training.keepLinearBlocks), a.layers)
     }
 
+    /// Optimizer state a LoRA parameter keeps: AdamW's two float32 moments, or 8-bit AdamW's two bytes.
+    public static func optimizerBytesPerParameter(_ optimizer: Optimizer) -> Int { optimizer == .adamw ? 8 : 2 }
+
     /// Rows of a weight the engine dequantizes from fp8 at a time (`fp8.ROWS_PER_PASS`).
     public static let fp8DequantizeRows = 1024
 
@@ -184,11 +187,14 @@ public enum MemoryModel {
                 MemoryItem(name: "VAE", bytes: vaeBytes, basis: "\(a.vae.parameters) parameters × 2 B (bf16), resident")
             )
         }
-        let loraParams = lora.parametersTotal
+        // With the inactive expert in host memory its LoRA parameters, gradients and optimizer state wait there
+        // with it (the engine's `Trainer._activate`): one expert's are on the GPU.
+        let inactiveInHost = trainedExperts > 1 && hw.inactiveExpert == .offload && shards == 1
+        let loraParams = inactiveInHost ? lora.parametersPerExpert : lora.parametersTotal
         items.append(
             MemoryItem(name: "LoRA weights", bytes: loraParams * 4, basis: "\(loraParams) parameters × 4 B (fp32)"))
         items.append(MemoryItem(name: "LoRA gradients", bytes: loraParams * 4, basis: "\(loraParams) × 4 B (fp32)"))
-        let optimizerBytesPerParam = tr.optimizer == .adamw ? 8 : 2
+        let optimizerBytesPerParam = optimizerBytesPerParameter(tr.optimizer)
         items.append(
             MemoryItem(
                 name: "optimizer state", bytes: loraParams * optimizerBytesPerParam,

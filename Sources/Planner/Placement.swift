@@ -51,10 +51,15 @@ public enum Placement {
 
     /// The engine's placement of the blocks for the largest clip of the run: its rule (`WeightStreaming`)
     /// under the usable memory of the card (or the limit), with as many blocks resident as the planner's own
-    /// peak also allows. Where the engine's activation estimate is short of the planner's (it leaves out, for
-    /// example, the LoRA dropout inputs), the placement keeps fewer blocks resident than the rule would at
-    /// the card's memory, and `engineLimitBytes` is the limit under which the rule keeps exactly those.
-    /// `fitsRule` is false when not even streaming every block fits.
+    /// peak also allows. For the measured setting (dropout 0, 8-bit AdamW, kept activations in host memory) the
+    /// two agree (docs/planner.md). Where the engine's fixed + working estimate is short of the planner's peak
+    /// (it leaves out 32-bit AdamW's state beyond 2 B a parameter, the other blocks' kept activations when they
+    /// stay on the GPU, and the measured working set where it tops the estimate), the placement keeps fewer
+    /// blocks resident than the rule would at the card's memory, and `limitBytes` is the
+    /// hardware.gpu_memory_limit under which the rule keeps exactly those and which holds their peak (it caps
+    /// the allocator too). `fitsRule` is false when not
+    /// even streaming every block fits, or when no limit does both (the engine's estimate is more than a block
+    /// short of the planner's peak: under any limit the rule keeps more blocks than the limit holds).
     public static func weights(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, geometry: ClipGeometry,
         lora: LoRACount, constants: ModelConstants, activationOffload: Bool,
@@ -63,24 +68,22 @@ public enum Placement {
         let tr = config.training
         let tokensPerGPU = Double(geometry.tokens) / Double(config.hardware.ulyssesDegree)
         let micro = tr.microBatch
-        let optimizerBytes = tr.optimizer == .adamw ? 8 : 2
         let fp8 = config.model.weightsDtype == .fp8
         // With fp8 host weights the engine counts the dequantization's GPU staging as fixed
         // (`Fp8HostFormat.gpu_staging_bytes`: the record's copy and 1,024 rows in float32 and bf16).
         let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
         let staging = fp8 ? a.blockFP8HostBytes + MemoryModel.fp8DequantizeRows * widest * (4 + 2) : 0
-        let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizerBytes) + staging
-        var working = WeightStreaming.engineWorkingBytes(
+        let fixed =
+            a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + rule.optimizerBytesPerParameter) + staging
+        // The engine's estimate whatever the activation offload: without it the other blocks' kept activations
+        // also wait on the GPU, which only the planner's own peak below counts (the engine's rule does not).
+        let working = WeightStreaming.engineWorkingBytes(
             tokens: micro * Int(tokensPerGPU), dim: a.dim, ffnDim: a.ffnDim, textTokens: a.textEncoder.maxTokens,
             ffnChunkTokens: tr.ffnChunkTokens, activationPrefetch: rule.activationPrefetchBlocks,
             keptLinears: MemoryModel.keptLinearBlocks(config: config, architecture: a) > 0
-                ? FlopModel.keptLinearsPerBlock : 0)
-        if !activationOffload {
-            // The engine's estimate counts the kept activations of the block in backward and of those coming
-            // back; without the offload every other block's wait on the GPU too.
-            let others = max(0, a.layers - 1 - rule.activationPrefetchBlocks)
-            working += others * Int(keptBytesPerBlock(config: config, architecture: a, tokensPerGPU: tokensPerGPU))
-        }
+                ? FlopModel.keptLinearsPerBlock : 0,
+            dropoutFeatures: config.lora.dropout > 0
+                ? lora.videoModulesPerBlock(layers: a.layers).map { $0.count * $0.inFeatures }.reduce(0, +) : 0)
         let usable = usableBytes(config: config, gpu: gpu)
         let block = a.blockWeightBytes
         let slots = rule.prefetchBlocks + 1
@@ -106,14 +109,36 @@ public enum Placement {
             ).peakBytes
         }
         if byRule == a.layers && peak(allResident) <= usable { return allResident }
+        // hardware.gpu_memory_limit is both the rule's limit and the allocator's cap (the engine's
+        // `set_per_process_memory_fraction`): a placement holds where the planner's peak at what the rule keeps is
+        // within that same limit. Under limits in [need(r), need(r) + block) the rule keeps exactly r blocks,
+        // need(r) = fixed + working + (slots + r) × block; the limit the engine is given for r is the least of
+        // them that also covers the planner's peak, in hundredths of a GiB as hardware.gpu_memory_limit writes it.
         let peakStreamingAll = peak(placement(resident: 0, limit: usable, fits: true))
         let perBlock = a.blockParameters * MemoryModel.gpuBytesPerWeight(config.model.weightsDtype)
-        let room = usable - peakStreamingAll
-        guard room >= 0 else { return placement(resident: 0, limit: usable, fits: false) }
         // Blocks past blocks − slots − 1 would make the rule keep them all (no slots): that is `allResident`.
-        let resident = min(byRule, room / perBlock, a.layers - slots - 1)
-        let limit = resident == byRule ? usable : fixed + working + (slots + resident) * block
-        return placement(resident: resident, limit: limit, fits: true)
+        for resident in stride(from: min(byRule, a.layers - slots - 1), through: 0, by: -1) {
+            let peakBytes = peakStreamingAll + resident * perBlock
+            if resident == byRule {
+                if peakBytes <= usable { return placement(resident: resident, limit: usable, fits: true) }
+                continue
+            }
+            let need = fixed + working + (slots + resident) * block
+            let limit = limitInHundredthsOfGiB(atLeast: max(need, peakBytes))
+            if limit <= usable && limit < need + block {
+                return placement(resident: resident, limit: limit, fits: true)
+            }
+        }
+        return placement(resident: 0, limit: usable, fits: false)
+    }
+
+    /// The least limit of at least `bytes` that hardware.gpu_memory_limit (GiB) can say with two decimals, in
+    /// bytes as the engine reads it (`config.gpu_memory_limit_bytes`: GiB × 2³⁰ rounded).
+    static func limitInHundredthsOfGiB(atLeast bytes: Int) -> Int {
+        var hundredths = Int((Double(bytes) / Double(1 << 30) * 100).rounded(.up))
+        func inBytes(_ h: Int) -> Int { Int((Double(h) / 100 * Double(1 << 30)).rounded()) }
+        while inBytes(hundredths) < bytes { hundredths += 1 }
+        return inBytes(hundredths)
     }
 
     /// Compute seconds of one block's forward visit and of its backward visit (recompute + backward), one
@@ -209,11 +234,14 @@ public enum Placement {
             }
         }
         if lora.experts > 1 && hw.inactiveExpert == .offload && shards == 1 {
+            // Its LoRA parameters, gradients and optimizer state wait with it (`Trainer._activate`).
+            let optimizer = MemoryModel.optimizerBytesPerParameter(config.training.optimizer)
+            let loraState = lora.parametersPerExpert * (4 + 4 + optimizer)
             items.append(
                 MemoryItem(
-                    name: "inactive expert", bytes: expert,
+                    name: "inactive expert", bytes: expert + loraState,
                     basis: "the other expert's \(a.expertParameters) parameters, waiting for its "
-                        + "samples"))
+                        + "samples, and its LoRA state"))
         }
         if hw.t5 == .offload {
             items.append(

@@ -82,8 +82,18 @@ enum PlanChecks {
             hw.gpuMemoryLimit > 0 && m.capacityBytes < gpu.memoryBytes
             ? "the \(gib(m.capacityBytes)) limit (hardware.gpu_memory_limit) on the \(gpu.name)"
             : "the \(gpu.name)'s \(gib(m.capacityBytes))"
-        if !p.fitsRule {
-            let need = p.engineFixedBytes + p.engineWorkingBytes + p.slots * p.blockBytes
+        let need = p.engineFixedBytes + p.engineWorkingBytes + p.slots * p.blockBytes
+        if !p.fitsRule && need <= m.usableBytes && m.fits {
+            add(
+                .error, "memory",
+                "The engine cannot place \(place) on \(limit): its rule counts \(gib(p.engineFixedBytes)) fixed + "
+                    + "\(gib(p.engineWorkingBytes)) activations, more than a block (\(gib(p.blockBytes))) short of the "
+                    + "planner's peak (32-bit AdamW state, kept activations on the GPU), so under "
+                    + "any hardware.gpu_memory_limit, which also caps the allocator, it keeps more blocks resident "
+                    + "than that limit holds.",
+                [alternativesRemedy(plan), memoryRemedy(config: config, architecture: a, plan: plan)].compactMap { $0 }
+                    .joined(separator: " "))
+        } else if !p.fitsRule {
             let what =
                 need > m.usableBytes
                 ? "\(gib(need)) of GPU memory by the engine's rule (\(gib(p.engineFixedBytes)) fixed + "
@@ -115,13 +125,14 @@ enum PlanChecks {
         if p.streams && p.fitsRule && p.limitBytes < m.usableBytes {
             add(
                 .warning, "engine-limit",
-                "At \(gib(m.usableBytes)) the engine's rule would keep more blocks resident than fit: its activation "
-                    + "estimate (\(gib(p.engineWorkingBytes))) is below the planner's (LoRA dropout inputs, "
-                    + "the optimizer, the FFN chunk), so the plan keeps \(p.residentBlocks) resident, "
-                    + "which the rule does under a limit of \(gib(p.limitBytes)).",
-                "Give the engine limit_bytes = \(p.limitBytes) (\(gib(p.limitBytes))), e.g. hardware.gpu_memory_limit "
-                    + "= \(String(format: "%.2f", (Double(p.limitBytes) / Double(1 << 30) * 100).rounded(.down) / 100))"
-                    + "."
+                "At \(gib(m.usableBytes)) the engine's rule would keep more blocks resident than fit: its fixed + "
+                    + "activation estimate (\(gib(p.engineFixedBytes + p.engineWorkingBytes))) is below the planner's "
+                    + "(32-bit AdamW state, kept activations on the GPU), so the plan keeps "
+                    + "\(p.residentBlocks) resident (peak \(gib(m.peakBytes))), which the rule does under a limit of "
+                    + "\(gib(p.limitBytes)).",
+                "Set hardware.gpu_memory_limit = \(String(format: "%.2f", Double(p.limitBytes) / Double(1 << 30))) "
+                    + "(limit_bytes \(p.limitBytes)): the engine then keeps \(p.residentBlocks) blocks and its "
+                    + "allocator cap holds their peak."
             )
         }
         if p.streams && p.fitsRule {

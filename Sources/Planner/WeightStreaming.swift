@@ -20,18 +20,26 @@ public struct StreamingRule: Sendable, Equatable, Codable {
     /// CUDA runtime's host side, the data loader): 3 GiB, from the 81-frame run within 24 GiB on the H100
     /// (peak RSS 85.1 GiB with 82.21 GiB pinned, docs/BENCHMARKS.md 2026-12-07), rounded up.
     public var processHostBytes: Int
+    /// Optimizer state the engine's `fixed` counts per LoRA parameter (`streaming.fixed_bytes_of`, called with
+    /// its default): 8-bit AdamW's 2 B whatever the optimizer, so the rule's choice under 32-bit AdamW is made
+    /// with 2 B too. The planner's own peak counts the real state (8 B with AdamW).
+    public var optimizerBytesPerParameter: Int
 
-    public init(prefetchBlocks: Int, activationPrefetchBlocks: Int, hostReserveBytes: Int, processHostBytes: Int) {
+    public init(
+        prefetchBlocks: Int, activationPrefetchBlocks: Int, hostReserveBytes: Int, processHostBytes: Int,
+        optimizerBytesPerParameter: Int
+    ) {
         self.prefetchBlocks = prefetchBlocks
         self.activationPrefetchBlocks = activationPrefetchBlocks
         self.hostReserveBytes = hostReserveBytes
         self.processHostBytes = processHostBytes
+        self.optimizerBytesPerParameter = optimizerBytesPerParameter
     }
 
     /// The engine's defaults (`enable_weight_streaming(prefetch=1)`, `FastBlockOptions.prefetch_blocks = 1`).
     public static let engine = StreamingRule(
         prefetchBlocks: 1, activationPrefetchBlocks: 1,
-        hostReserveBytes: 8 << 30, processHostBytes: 3 << 30)
+        hostReserveBytes: 8 << 30, processHostBytes: 3 << 30, optimizerBytesPerParameter: 2)
 }
 
 /// Where the frozen expert's blocks are for one run, by the engine's rule.
@@ -174,15 +182,17 @@ public enum WeightStreaming {
     /// units U of one [tokens, dim] bf16 activation: the recompute graph of a block's attention half (19 U),
     /// gradients in flight (4 U), the kept input and attention output of the block in backward and of the
     /// blocks coming back (2 U each), the FFN's three hidden tensors over one chunk of tokens, the text; with
-    /// kept linear outputs (`keptLinears` a block, training.keep_linear_blocks) those of the blocks coming back.
+    /// kept linear outputs (`keptLinears` a block, training.keep_linear_blocks) those of the blocks coming back;
+    /// with LoRA dropout the dropped-out inputs of the adapted linears over the video (`dropoutFeatures`: their
+    /// in_features summed, `fast_model.dropout_input_features`), tokens × features × 2 B.
     public static func engineWorkingBytes(
         tokens: Int, dim: Int, ffnDim: Int, textTokens: Int, ffnChunkTokens: Int,
-        activationPrefetch: Int, keptLinears: Int = 0
+        activationPrefetch: Int, keptLinears: Int = 0, dropoutFeatures: Int = 0
     ) -> Int {
         let unit = tokens * dim * 2
         let ffnTokens = ffnChunkTokens <= 0 ? tokens : min(tokens, ffnChunkTokens)
         return (19 + 4 + 2 * (1 + activationPrefetch) + keptLinears * activationPrefetch) * unit
-            + 3 * ffnTokens * ffnDim * 2 + 4 * textTokens * dim * 2
+            + 3 * ffnTokens * ffnDim * 2 + 4 * textTokens * dim * 2 + tokens * dropoutFeatures * 2
     }
 
     /// One micro-step of the engine's copy streams on one host-to-GPU link, simulated over three steps (the

@@ -144,37 +144,6 @@ import Testing
         #expect(Calibration.measurements.filter { $0.tolerance > 0.15 }.allSatisfy { $0.frames == 1 })
     }
 
-    /// Issue 18: the planner within 10% of every weight-streaming measurement on the H100 (time, peak
-    /// allocated, pinned host memory), at the placement the engine reported; and the planner's own placement
-    /// (the engine's rule under the cap, checked against its peak) is the engine's.
-    @Test func streamingMeasurementsWithin10Percent() throws {
-        let streaming = Calibration.checks.filter { $0.measurement.residentBlocks != nil }
-        #expect(streaming.count == 5 && streaming.filter { $0.measurement.limitGiB != nil }.count == 3)
-        for check in streaming {
-            let name = check.measurement.name
-            #expect(abs(try #require(check.secondsError)) <= 0.10, "\(name): \(check.modelSeconds) s")
-            #expect(abs(try #require(check.peakError)) <= 0.10, "\(name): \(check.modelPeakGiB ?? 0) GiB")
-            #expect(abs(try #require(check.hostError)) <= 0.10, "\(name): \(check.modelHostPinnedGiB ?? 0) GiB pinned")
-        }
-        for m in Calibration.measurements where m.limitGiB != nil {
-            var config = Calibration.referenceConfig(gpu: m.gpu, frames: m.frames, blocks: .fast)
-            config.training.ffnChunkTokens = m.ffnChunkTokens
-            config.hardware.gpuMemoryLimit = m.limitGiB!
-            let plan = try Planner.plan(config)
-            #expect(plan.placement.residentBlocks == m.residentBlocks, "\(m.name): \(plan.placement.residentBlocks)")
-            #expect(plan.fits && plan.setup.activationOffload == "host", "\(m.name)")
-        }
-        // The host model covers the process: 24 GiB at 81 frames pins 82.2 GiB; its peak RSS was 85.1 GiB.
-        var config = Calibration.referenceConfig(gpu: "H100", frames: 81, blocks: .fast)
-        config.training.ffnChunkTokens = 16_384
-        config.hardware.gpuMemoryLimit = 24
-        let host = try Planner.plan(config).host
-        let perProcess = Double(host.trainingBytesPerProcess) / Double(1 << 30)
-        #expect(
-            abs(perProcess - Calibration.streamingProcessPeakRSSGiB) / Calibration.streamingProcessPeakRSSGiB <= 0.10,
-            "\(perProcess) GiB")
-    }
-
     @Test func pinnedFigures() {
         let checks = Dictionary(uniqueKeysWithValues: Calibration.checks.map { ($0.measurement.name, $0) })
         // The fitted point reproduces exactly.

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from wanlora_engine.config import LoraConfig
-from wanlora_engine.fast_model import FastBlockOptions, enable_fast_blocks
+from wanlora_engine.fast_model import FastBlockOptions, dropout_input_features, enable_fast_blocks
 from wanlora_engine.fp8 import E4M3_MAX, Fp8HostFormat, dequantize_rows, element_error_bound, quantize_rows
 from wanlora_engine.lora import add_lora
 from wanlora_engine.streaming import (
@@ -193,6 +193,26 @@ def test_fp8_host_weights_stream_with_a_bounded_loss_error():
     grad_error = float(torch.cat([(g - r).flatten() for g, r in zip(grads, ref_grads)]).norm()
                        / torch.cat([r.flatten() for r in ref_grads]).norm())
     assert 0 < loss_error < 0.01 and 0 < grad_error < 0.05
+
+
+def test_the_working_estimate_counts_the_lora_dropout_inputs():
+    """With LoRA dropout each adapted linear over the video keeps its dropped-out input (tokens x in_features) for
+    its A gradient: the tiny block's attn1 q, k, v, out and attn2 q, out, 6 x 32 features (attn2 k and v run over
+    the text). The trainer hook's plan counts them; without dropout nothing is added."""
+    assert dropout_input_features(tiny_expert(0.0)[0].blocks[0]) == 0
+    model, params = tiny_expert(0.3)
+    assert dropout_input_features(model.blocks[0]) == 6 * 32
+    plain = 27 * 72 * 32 * 4 + 3 * 20 * 40 * 4 + 4 * 7 * 32 * 4
+    assert estimate_working_bytes(72, 32, 40, 7, 20, 1, 4, dropout_features=192) == plain + 72 * 192 * 4
+    enable_fast_blocks(model, FastBlockOptions(ffn_chunk_tokens=20, prefetch_blocks=1), device=CPU)
+    block = frozen_block_bytes(model.blocks[0])
+    fixed = fixed_bytes_of(model, list(model.blocks))
+    # The limit that keeps 2 blocks resident without dropout keeps none with it: 2 x 47,872 B less 55,296 B.
+    assert block == 47_872
+    streamer = enable_weight_streaming_for(model, fixed + plain + 4 * block, 72, 7, CPU)
+    assert (streamer.plan.resident, streamer.plan.working_bytes) == (0, plain + 72 * 192 * 4)
+    loss, _ = step(model, params)
+    assert torch.isfinite(loss)
 
 
 def test_the_trainer_hook_plans_from_the_model_shape_and_counts_fp8_staging():

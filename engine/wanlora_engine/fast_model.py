@@ -247,6 +247,24 @@ def lora_linear(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y
 
 
+# Linears of a block whose input is the context (text, or I2V image tokens), not the video tokens.
+_CONTEXT_LINEARS = ("attn2.to_k", "attn2.to_v", "attn2.add_k_proj", "attn2.add_v_proj")
+
+
+def dropout_input_features(block: torch.nn.Module) -> int:
+    """Σ in_features of the adapted linears of `block` over the video tokens whose LoRA dropout is active: each
+    keeps its dropped-out input ([tokens, in_features] in the activations' dtype) for the A gradient until its
+    backward, beside the input its base layer keeps (`streaming.estimate_working_bytes`)."""
+    features = 0
+    for name, module in block.named_modules():
+        if name in _CONTEXT_LINEARS:
+            continue
+        for a, _b, _s, dropout in _adapters(module):
+            if isinstance(dropout, torch.nn.Dropout) and dropout.p > 0:
+                features += a.shape[1]
+    return features
+
+
 def _dropout_active(block: torch.nn.Module) -> bool:
     for module in block.modules():
         for _a, _b, _s, dropout in _adapters(module):

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .fast_model import KEPT_LINEARS_PER_BLOCK
+from .fast_model import KEPT_LINEARS_PER_BLOCK, dropout_input_features
 from .offload import _HostBuffer, host_available_bytes
 
 ALIGN = 256  # bytes: every parameter's view in a slot starts on a 256-byte boundary (vectorised copies/kernels)
@@ -115,7 +115,8 @@ def plan_streaming(limit_bytes: int | None, blocks: int, block_bytes: int, fixed
 
 
 def estimate_working_bytes(tokens: int, dim: int, ffn_dim: int, text_tokens: int, ffn_chunk_tokens: int,
-                           activation_prefetch: int = 1, element_size: int = 2, kept_linears: int = 0) -> int:
+                           activation_prefetch: int = 1, element_size: int = 2, kept_linears: int = 0,
+                           dropout_features: int = 0) -> int:
     """GPU activation bytes at the peak of one step (a block's recompute + backward), in units of one
     [tokens, dim] activation U; see docs/streaming.md for the count and its calibration on the H100.
 
@@ -125,12 +126,17 @@ def estimate_working_bytes(tokens: int, dim: int, ffn_dim: int, text_tokens: int
     The feed-forward part: 3 hidden-size tensors of the tokens it runs at once (all, or ffn_chunk_tokens).
     `kept_linears` (6 when blocks keep their linear outputs, FastBlockOptions.keep_linear_blocks): the block in
     backward replays them in place of the recompute's own (no more memory), the prefetched blocks' are extra.
+    `dropout_features` (`fast_model.dropout_input_features`: Σ in_features of the video-side adapted linears whose
+    LoRA dropout is active, 6 x dim for the attention targets): each keeps its dropped-out input for its A gradient,
+    tokens x in_features more (6 U at dropout > 0; the calibration's runs had dropout 0).
     """
     unit = tokens * dim * element_size
     ffn_tokens = tokens if ffn_chunk_tokens <= 0 else min(tokens, ffn_chunk_tokens)
     ffn = 3 * ffn_tokens * ffn_dim * element_size
     text = 4 * text_tokens * dim * element_size
-    return int((19 + 4 + 2 * (1 + activation_prefetch) + kept_linears * activation_prefetch) * unit + ffn + text)
+    dropout = tokens * dropout_features * element_size
+    return int((19 + 4 + 2 * (1 + activation_prefetch) + kept_linears * activation_prefetch) * unit + ffn + text
+               + dropout)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -498,7 +504,8 @@ def enable_weight_streaming_for(model: Any, limit_bytes: int | None, max_tokens:
     element_size = next(iter(model.blocks[0].ffn.parameters())).element_size()
     kept = KEPT_LINEARS_PER_BLOCK if fast.options.keep_linear_blocks else 0
     working = estimate_working_bytes(max_tokens, dim, config.ffn_dim, text_tokens, fast.options.ffn_chunk_tokens,
-                                     fast.options.prefetch_blocks, element_size, kept)
+                                     fast.options.prefetch_blocks, element_size, kept,
+                                     dropout_input_features(model.blocks[0]))
     host_format = None
     if fp8:
         from .fp8 import Fp8HostFormat
