@@ -325,6 +325,33 @@ def test_fp8_host_weights_and_ffn_chunks_reach_the_trainer(workspace):
     assert record.loss != reference.loss and abs(record.loss - reference.loss) < 0.01 * reference.loss
 
 
+def test_without_a_limit_the_card_memory_places_the_blocks(workspace, monkeypatch):
+    """hardware.gpu_memory_limit = 0 is "what the card has": where the engine can stream (one expert on the GPU at a
+    time, fast blocks with checkpointing, from the cache, no FSDP) the card's memory less 1 GiB places the blocks, so
+    a small card streams instead of running out of memory. The CPU has no card: the test stands one in."""
+    from test_train import make_trainer
+
+    from wanlora_engine import gpu_memory, train
+
+    assert gpu_memory.card_limit_bytes(torch.device("cpu")) is None
+    model_dir = five_block_workspace(workspace)
+    one = {"training": {"expert": "high"}, "derived": {"experts": ["high"]}}
+    card = round(limit_for_trainer(workspace, model_dir, resident=2, **one) * 2**30)
+    monkeypatch.setattr(train, "card_limit_bytes", lambda device: card)
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)}, **one)
+    plan = trainer.stream_plans["high"]
+    assert (plan.resident, plan.streamed, plan.limit_bytes) == (2, 3, card)
+    # A card that holds the expert: placed whole, as without a limit.
+    monkeypatch.setattr(train, "card_limit_bytes", lambda device: 2**40)
+    assert make_trainer(workspace, model={"checkpoint": str(model_dir)}, **one).stream_plans == {}
+    # Both experts on the GPU at once (no offload on the CPU): each would be planned against the whole card, so
+    # nothing streams without an explicit limit; nor with the diffusers blocks.
+    monkeypatch.setattr(train, "card_limit_bytes", lambda device: card)
+    assert make_trainer(workspace, model={"checkpoint": str(model_dir)}).stream_plans == {}
+    assert make_trainer(workspace, model={"checkpoint": str(model_dir)}, training={"expert": "high", "blocks":
+                        "diffusers"}, derived={"experts": ["high"]}).stream_plans == {}
+
+
 def test_a_limit_below_streaming_every_block_is_refused_naming_the_key(workspace):
     from test_train import make_trainer
 

@@ -7,6 +7,18 @@ from typing import Any
 import torch
 
 GIB = 2**30
+# Kept out of a card's memory when no limit is set: the CUDA context (about 0.5 GiB, outside the allocator) and
+# allocator slack; `wanlora plan` keeps the same (MemoryModel.reservedBytes).
+CARD_RESERVE_BYTES = GIB
+
+
+def card_limit_bytes(device: torch.device) -> int | None:
+    """What `hardware.gpu_memory_limit = 0` means for placing the expert's blocks: the card's memory less
+    CARD_RESERVE_BYTES; None off a GPU (no limit)."""
+    if device.type != "cuda":
+        return None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return int(torch.cuda.get_device_properties(index).total_memory) - CARD_RESERVE_BYTES
 
 
 def memory_fraction(limit_gib: float, total_bytes: int) -> float | None:

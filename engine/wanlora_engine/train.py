@@ -48,7 +48,7 @@ from .errors import ConfigError, NonFiniteLossError
 from .events import EventWriter, log
 from .fast_model import enable_fast_blocks, fast_block_options
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
-from .gpu_memory import apply_gpu_memory_limit
+from .gpu_memory import apply_gpu_memory_limit, card_limit_bytes
 from .loading import DTYPES, load_components
 from .lora import add_lora, export_diffusers, export_official, lora_files
 from .metric_logs import MetricLoggers, open_loggers
@@ -316,12 +316,21 @@ class Trainer:
         return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
 
     def _stream_request(self) -> StreamRequest | None:
-        """`hardware.gpu_memory_limit` as the experts' placement needs it; None without a limit."""
+        """The GPU memory limit the experts' blocks are placed by: `hardware.gpu_memory_limit`, or with 0 the
+        card's own memory (`gpu_memory.card_limit_bytes`) where the engine can stream: fast blocks with
+        checkpointing, training from the cache, one expert on the GPU at a time, no FSDP (so a 24 or 48 GB card
+        streams what does not fit instead of running out of memory, and an expert that fits is placed whole).
+        None: no limit, every block on the GPU."""
         config = self.config
         limit = config.gpu_memory_limit_bytes
         if limit is None:
-            return None
-        if not self.fast_blocks or not config.training.gradient_checkpointing:
+            streamable = (self.fast_blocks and config.training.gradient_checkpointing
+                          and config.data.source != "on_the_fly" and (len(self.experts) == 1 or self.offload)
+                          and not (self.layout.fsdp and self.layout.distributed))
+            limit = card_limit_bytes(self.device) if streamable else None
+            if limit is None:
+                return None
+        elif not self.fast_blocks or not config.training.gradient_checkpointing:
             raise ConfigError(
                 f"hardware.gpu_memory_limit = {config.hardware.gpu_memory_limit:g} GiB streams the expert's blocks "
                 "inside wanlora's fast blocks with gradient checkpointing, but training.blocks = "
