@@ -73,8 +73,9 @@ public enum Placement {
         // (`Fp8HostFormat.gpu_staging_bytes`: the record's copy and 1,024 rows in float32 and bf16).
         let widest = a.blockLinears.map(\.inFeatures).max() ?? a.dim
         let staging = fp8 ? a.blockFP8HostBytes + MemoryModel.fp8DequantizeRows * widest * (4 + 2) : 0
-        let fixed =
-            a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + rule.optimizerBytesPerParameter) + staging
+        // The engine's fixed bytes count the optimizer's real state (`train.OPTIMIZER_STATE_BYTES`).
+        let optimizer = MemoryModel.optimizerBytesPerParameter(tr.optimizer)
+        let fixed = a.nonBlockWeightBytes + lora.parametersPerExpert * (4 + 4 + optimizer) + staging
         // The engine's estimate whatever the activation offload: without it the other blocks' kept activations
         // also wait on the GPU, which only the planner's own peak below counts (the engine's rule does not).
         let working = WeightStreaming.engineWorkingBytes(

@@ -20,26 +20,18 @@ public struct StreamingRule: Sendable, Equatable, Codable {
     /// CUDA runtime's host side, the data loader): 3 GiB, from the 81-frame run within 24 GiB on the H100
     /// (peak RSS 85.1 GiB with 82.21 GiB pinned, docs/BENCHMARKS.md 2026-12-07), rounded up.
     public var processHostBytes: Int
-    /// Optimizer state the engine's `fixed` counts per LoRA parameter (`streaming.fixed_bytes_of`, called with
-    /// its default): 8-bit AdamW's 2 B whatever the optimizer, so the rule's choice under 32-bit AdamW is made
-    /// with 2 B too. The planner's own peak counts the real state (8 B with AdamW).
-    public var optimizerBytesPerParameter: Int
 
-    public init(
-        prefetchBlocks: Int, activationPrefetchBlocks: Int, hostReserveBytes: Int, processHostBytes: Int,
-        optimizerBytesPerParameter: Int
-    ) {
+    public init(prefetchBlocks: Int, activationPrefetchBlocks: Int, hostReserveBytes: Int, processHostBytes: Int) {
         self.prefetchBlocks = prefetchBlocks
         self.activationPrefetchBlocks = activationPrefetchBlocks
         self.hostReserveBytes = hostReserveBytes
         self.processHostBytes = processHostBytes
-        self.optimizerBytesPerParameter = optimizerBytesPerParameter
     }
 
     /// The engine's defaults (`enable_weight_streaming(prefetch=1)`, `FastBlockOptions.prefetch_blocks = 1`).
     public static let engine = StreamingRule(
         prefetchBlocks: 1, activationPrefetchBlocks: 1,
-        hostReserveBytes: 8 << 30, processHostBytes: 3 << 30, optimizerBytesPerParameter: 2)
+        hostReserveBytes: 8 << 30, processHostBytes: 3 << 30)
 }
 
 /// Where the frozen expert's blocks are for one run, by the engine's rule.

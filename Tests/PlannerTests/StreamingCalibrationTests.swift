@@ -86,16 +86,19 @@ import Testing
         #expect(abs(perProcess - rss) / rss <= 0.10, "\(perProcess) GiB")
     }
 
-    /// The engine's `fixed_bytes_of` counts 2 B of optimizer state a LoRA parameter whatever the optimizer, so
-    /// with 32-bit AdamW the planner predicts the rule with the same fixed bytes, while its own peak carries the
-    /// real state: 6 B × 52,428,800 parameters = 314,572,800 B more at the same 12 resident blocks.
-    @Test func adamWRuleKeepsTheEnginesFixedBytes() throws {
+    /// The engine's fixed bytes count the optimizer the run gets (`train.OPTIMIZER_STATE_BYTES`: 2 B a LoRA
+    /// parameter with 8-bit AdamW, 8 B with AdamW), and the planner predicts the rule with the same: 6 B ×
+    /// 52,428,800 parameters = 314,572,800 B more with AdamW, in the rule's fixed bytes and in the peak; at 24 GiB
+    /// the rule keeps ⌊(25,769,803,776 − 1,359,390,848 − 14,319,190,016 − 1,405,741,056) / 702,870,528⌋ = 12 either
+    /// way.
+    @Test func adamWCountsItsRealStateInTheRule() throws {
         let m = try #require(Self.streaming.first { $0.frames == 49 && $0.limitGiB == 24 })
         let eightBit = try Planner.plan(Self.config(m))
         var config = Self.config(m)
         config.training.optimizer = .adamw
         let adamW = try Planner.plan(config)
-        #expect(adamW.placement.engineFixedBytes == eightBit.placement.engineFixedBytes)
+        #expect(eightBit.placement.engineFixedBytes == 1_044_818_048)
+        #expect(adamW.placement.engineFixedBytes == 1_044_818_048 + 6 * 52_428_800)
         #expect(adamW.placement.residentBlocks == 12 && eightBit.placement.residentBlocks == 12)
         #expect(adamW.memory.peakBytes - eightBit.memory.peakBytes == 6 * 52_428_800)
     }
@@ -104,12 +107,12 @@ import Testing
     /// gives it keeps exactly those blocks, and that limit, which also caps the allocator, holds the planner's peak.
     /// - The measured setting: the rule's 12 blocks under the cap itself.
     /// - The h100 preset's dropout 0.05 and 32-bit AdamW: the engine counts the six video-side adapters' dropped-out
-    ///   inputs, 46,800 × 6 × 5120 × 2 = 2,875,392,000 B more working, so its rule keeps ⌊(25,769,803,776 −
-    ///   1,044,818,048 − 17,194,582,016 − 1,405,741,056) / 702,870,528⌋ = ⌊6,124,662,656 / block⌋ = 8, whose peak fits.
-    /// - Rank 160 with 32-bit AdamW: the rule's fixed counts 524,288,000 LoRA parameters × 10 B = 5,763,410,048 B with
-    ///   the non-block weights; the rule keeps 6 at 24 GiB, whose planner peak (6 B more a parameter) does not fit;
-    ///   for 5, need(5) = 5,763,410,048 + 14,319,190,016 + 7 blocks = 25,002,693,760 B is under the peak,
-    ///   25,619,943,997 B, which rounds up to 23.87 GiB = 25,630,217,339 B, under need(5) + a block.
+    ///   inputs, 46,800 × 6 × 5120 × 2 = 2,875,392,000 B more working, and AdamW's 8 B a parameter, so its rule
+    ///   keeps ⌊(25,769,803,776 − 1,359,390,848 − 17,194,582,016 − 1,405,741,056) / 702,870,528⌋
+    ///   = ⌊5,810,089,856 / block⌋ = 8, whose peak fits.
+    /// - Rank 160 with 32-bit AdamW: the rule's fixed counts 524,288,000 LoRA parameters × 16 B = 8,909,138,048 B
+    ///   with the non-block weights; the rule keeps ⌊(25,769,803,776 − 8,909,138,048 − 14,319,190,016 −
+    ///   1,405,741,056) / block⌋ = 1 at 24 GiB, whose peak fits.
     @Test func theRuleUnderThePlansLimitGivesThePlansPlacement() throws {
         let m = try #require(Self.streaming.first { $0.frames == 49 && $0.limitGiB == 24 })
         var preset = Self.config(m)
@@ -120,8 +123,8 @@ import Testing
         rank160.training.optimizer = .adamw
         let cases: [(WanLoRAConfig, resident: Int, limit: Int, fixed: Int, working: Int)] = [
             (Self.config(m), 12, 24 << 30, 1_044_818_048, 14_319_190_016),
-            (preset, 8, 24 << 30, 1_044_818_048, 14_319_190_016 + 2_875_392_000),
-            (rank160, 5, 25_630_217_339, 5_763_410_048, 14_319_190_016),
+            (preset, 8, 24 << 30, 1_359_390_848, 14_319_190_016 + 2_875_392_000),
+            (rank160, 1, 24 << 30, 8_909_138_048, 14_319_190_016),
         ]
         for (config, resident, limit, fixed, working) in cases {
             let plan = try Planner.plan(config)

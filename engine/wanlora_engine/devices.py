@@ -44,12 +44,14 @@ def check_world_size(layout: dist_util.Layout) -> None:
 class StreamRequest:
     """`hardware.gpu_memory_limit` for the experts: the limit in bytes, the largest sample the run trains
     (`max_tokens` latent tokens after patching, `text_tokens` caption tokens) and whether the streamed blocks wait
-    in host memory as fp8 (`model.weights_dtype` fp8)."""
+    in host memory as fp8 (`model.weights_dtype` fp8); the optimizer's state bytes per LoRA parameter (2: 8-bit
+    AdamW, 8: AdamW), which stay on the GPU with the parameters."""
 
     limit_bytes: int
     max_tokens: int
     text_tokens: int
     fp8: bool
+    optimizer_bytes_per_param: int
 
 
 def place_experts(models: dict[str, Any], params: dict[str, list[torch.nn.Parameter]], groups: dist_util.Groups,
@@ -97,7 +99,8 @@ def _stream_expert(model: Any, stream: StreamRequest, device: torch.device) -> s
     """Streams `model`'s blocks past the limit; None (and the whole model on `device`) when every block fits."""
     try:
         streamer = streaming.enable_weight_streaming_for(model, stream.limit_bytes, stream.max_tokens,
-                                                         stream.text_tokens, device, fp8=stream.fp8)
+                                                         stream.text_tokens, device, fp8=stream.fp8,
+                                                         optimizer_bytes_per_param=stream.optimizer_bytes_per_param)
     except streaming.StreamingError as error:
         raise ConfigError(str(error), "raise hardware.gpu_memory_limit, or lower training.frames or "
                           "training.resolution (`wanlora plan` shows settings that fit)") from error

@@ -404,13 +404,14 @@ class WeightStreamer:
 
 def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: int, device: torch.device,
                             prefetch: int = 1, host_format: Any = None, poison_released: bool = False,
-                            record_sequence: bool = False) -> WeightStreamer:
+                            record_sequence: bool = False, optimizer_bytes_per_param: int = 2) -> WeightStreamer:
     """Stream the frozen blocks of a fast-blocks model under `limit_bytes` of GPU memory (None: no limit).
 
     Call after `fast_model.enable_fast_blocks` and after the LoRA adapters exist; the model must not be moved
     with `.to()` afterwards (that would pull the streamed blocks back onto the GPU). `working_bytes`: the
-    activations of the largest step (`estimate_working_bytes`). Returns the streamer (its `plan` says where
-    each block went); `disable_weight_streaming(model)` puts every block back on the device.
+    activations of the largest step (`estimate_working_bytes`). `optimizer_bytes_per_param`: the optimizer's state
+    per trainable parameter (2 for 8-bit AdamW, 8 for 32-bit AdamW: `fixed_bytes_of`). Returns the streamer (its
+    `plan` says where each block went); `disable_weight_streaming(model)` puts every block back on the device.
     """
     fast = getattr(model, "_wanlora_fast_blocks", None)
     if fast is None:
@@ -428,7 +429,7 @@ def enable_weight_streaming(model: Any, limit_bytes: int | None, working_bytes: 
     # on the CPU: an expert is never moved to the GPU whole, which is what a small card cannot hold).
     _move_outside_blocks(model, device)
     layout, block_bytes = block_layout(blocks[0])
-    fixed = fixed_bytes_of(model, blocks)
+    fixed = fixed_bytes_of(model, blocks, optimizer_bytes_per_param)
     host_block_bytes = None
     if host_format is not None:
         host_block_bytes = host_format.host_bytes(layout)
@@ -491,7 +492,8 @@ def disable_weight_streaming(model: Any) -> None:
 
 
 def enable_weight_streaming_for(model: Any, limit_bytes: int | None, max_tokens: int, text_tokens: int,
-                                device: torch.device, prefetch: int = 1, fp8: bool = False) -> WeightStreamer:
+                                device: torch.device, prefetch: int = 1, fp8: bool = False,
+                                optimizer_bytes_per_param: int = 2) -> WeightStreamer:
     """`enable_weight_streaming` with the working set of the largest sample the run trains (`max_tokens` latent
     tokens after patching, e.g. 75,600 for 81 frames at 1280x720) estimated from the model's own shape and the
     fast blocks' options: the one call a trainer needs, given `hardware.gpu_memory_limit` in bytes."""
@@ -511,4 +513,5 @@ def enable_weight_streaming_for(model: Any, limit_bytes: int | None, max_tokens:
         from .fp8 import Fp8HostFormat
 
         host_format = Fp8HostFormat()
-    return enable_weight_streaming(model, limit_bytes, working, device, prefetch, host_format)
+    return enable_weight_streaming(model, limit_bytes, working, device, prefetch, host_format,
+                                   optimizer_bytes_per_param=optimizer_bytes_per_param)

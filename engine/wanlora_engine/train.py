@@ -57,6 +57,8 @@ from .streaming import move_model
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
 
+# The optimizer's state per trainable parameter: two moments in 8 bits (plus block scales, ignored) or in float32.
+OPTIMIZER_STATE_BYTES = {"adamw8bit": 2, "adamw": 8}
 MAX_ROLLBACKS_IN_A_ROW = 3  # rollbacks to one checkpoint before a non-finite loss stops the run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)  # SIGUSR1: Slurm's (and torchrun's) preemption notice
 
@@ -293,24 +295,32 @@ class Trainer:
             return self.config.training.max_steps
         return max(1, -(-self.config.training.epochs * len(self.train_set) // self.samples_per_step))
 
+    def _adamw8bit_unusable(self) -> str | None:
+        """Why 8-bit AdamW cannot run here (None: it can)."""
+        if self.device.type != "cuda":
+            return "no CUDA GPU"
+        try:
+            import bitsandbytes as bnb  # noqa: F401
+        except Exception as error:  # ImportError, or a broken CUDA setup inside bitsandbytes
+            return f"bitsandbytes is not usable ({type(error).__name__}: {error})"
+        return None
+
+    def _optimizer_name(self) -> str:
+        """The optimizer this run gets: training.optimizer, or torch AdamW where 8-bit AdamW cannot run."""
+        wanted = self.config.training.optimizer
+        return wanted if wanted != "adamw8bit" or self._adamw8bit_unusable() is None else "adamw"
+
     def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
         opt = self.config.training
         groups = [{"params": self.params[e], "name": e} for e in self.experts]
         kwargs = {"lr": opt.learning_rate, "betas": tuple(opt.adam_betas), "eps": opt.adam_eps,
                   "weight_decay": opt.weight_decay}
-        if opt.optimizer == "adamw8bit":
-            reason = None
-            if self.device.type != "cuda":
-                reason = "no CUDA GPU"
-            else:
-                try:
-                    import bitsandbytes as bnb  # noqa: F401
-                except Exception as error:  # ImportError, or a broken CUDA setup inside bitsandbytes
-                    reason = f"bitsandbytes is not usable ({type(error).__name__}: {error})"
-            if reason is None:
-                import bitsandbytes as bnb
+        if self._optimizer_name() == "adamw8bit":
+            import bitsandbytes as bnb
 
-                return bnb.optim.AdamW8bit(groups, **kwargs), "adamw8bit"
+            return bnb.optim.AdamW8bit(groups, **kwargs), "adamw8bit"
+        if opt.optimizer == "adamw8bit":
+            reason = self._adamw8bit_unusable()
             self.events.warning("optimizer_fallback", f"AdamW 8-bit needs bitsandbytes and a CUDA GPU ({reason}); "
                                 "using torch AdamW (32-bit state, 2x the optimizer memory)", reason=reason)
         return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
@@ -341,7 +351,8 @@ class Trainer:
         # The working set is that of the largest sample the run trains: its latent tokens after patching.
         pt, ph, pw = next(iter(self.models.values())).config.patch_size
         tokens = max((f // pt) * (h // ph) * (w // pw) for _, f, h, w in (i.latent_shape for i in self.train_set.items))
-        return StreamRequest(limit, tokens, int(self.empty_prompt.shape[-2]), config.fp8_host_weights)
+        return StreamRequest(limit, tokens, int(self.empty_prompt.shape[-2]), config.fp8_host_weights,
+                             OPTIMIZER_STATE_BYTES[self._optimizer_name()])
 
     def _activate(self, expert: str) -> Any:
         """The expert to run; with offloading, it (and its optimizer state) moves to the GPU, the other out
