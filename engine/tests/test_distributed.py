@@ -215,8 +215,11 @@ def test_ctrl_c_to_torchrun_stops_every_rank_after_the_same_step_with_one_checkp
         (work / name).symlink_to(cached_80x48 / name)
     config = write_config(work, dist_config(checkpoint_every=0, max_steps=100_000))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
+    # --shutdown-timeout as `wanlora train` passes it (torchrun's own 30 s SIGKILLs ranks still writing their
+    # checkpoint on a loaded 2-core machine)
     process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                                "-m", "wanlora_engine", "train", "--config", str(config), "--ulysses", "2"],
+                                "--shutdown-timeout=120", "-m", "wanlora_engine", "train", "--config", str(config),
+                                "--ulysses", "2"],
                                cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.txt", "w"),
                                start_new_session=True)
     events_file = work / "runs" / "demo" / "events.jsonl"
