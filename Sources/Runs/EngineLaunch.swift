@@ -58,30 +58,6 @@ public struct EngineInstallation: Sendable, Equatable {
     }
 }
 
-/// Where `wanlora sample` runs: GPUs per node, nodes, this node's place, the Ulysses degree and
-/// FSDP (the command line's; the job file stays layout-free, so a stopped run may continue on
-/// another layout and make the same videos).
-public struct SampleLayout: Sendable, Equatable {
-    public var gpusPerNode: Int
-    public var nodes: Int
-    public var nodeRank: Int
-    public var master: MasterAddress?
-    public var ulysses: Int
-    public var fsdp: Bool
-
-    public init(
-        gpusPerNode: Int = 1, nodes: Int = 1, nodeRank: Int = 0, master: MasterAddress? = nil, ulysses: Int = 1,
-        fsdp: Bool = false
-    ) {
-        self.gpusPerNode = gpusPerNode
-        self.nodes = nodes
-        self.nodeRank = nodeRank
-        self.master = master
-        self.ulysses = ulysses
-        self.fsdp = fsdp
-    }
-}
-
 /// Launch settings of this node that are not part of the configuration: its rank among the
 /// nodes, node 0's address, torchrun's shutdown wait (nil: training.stop_grace_seconds plus
 /// torchrun's exit margin) and its elastic restarts.
@@ -153,16 +129,10 @@ public struct EngineLaunch: Sendable, Equatable {
             processes: request.gpusPerNode, request: request)
     }
 
-    /// The sample stage for the job at `jobPath` on `layout`'s GPUs: one process, or torchrun with
-    /// one process per GPU (the videos dealt to the data-parallel groups, each video's tokens over
-    /// `layout.ulysses` GPUs, the experts sharded with `layout.fsdp`).
-    public static func sample(
-        jobPath: String, layout: SampleLayout, attentionHeads: Int, engine: EngineInstallation
-    ) throws -> EngineLaunch {
-        let request = LaunchRequest(
-            stage: .sample, gpusPerNode: layout.gpusPerNode, nodes: layout.nodes, nodeRank: layout.nodeRank,
-            master: layout.master, ulysses: layout.ulysses, fsdp: layout.fsdp, configPath: jobPath,
-            python: engine.python, attentionHeads: attentionHeads)
+    /// The sample stage of `request` (stage `.sample`, its configPath the job file): one process, or
+    /// torchrun with one process per GPU (the videos dealt to the data-parallel groups, each video's
+    /// tokens over `request.ulysses` GPUs, the experts sharded with `request.fsdp`).
+    public static func sample(_ request: LaunchRequest) throws -> EngineLaunch {
         let command = try Launcher.command(for: request)
         return EngineLaunch(
             executable: command.arguments[0], arguments: Array(command.arguments.dropFirst()),

@@ -322,8 +322,9 @@ struct SampleCommand: ParsableCommand {
         let logPath = (outDir as NSString).appendingPathComponent("sample-engine.log")
         let stage = EngineStage(
             launch: try .sample(
-                jobPath: jobPath, layout: try gpuLayout.layout(), attentionHeads: Architecture.wan22T2VA14B.heads,
-                engine: installation), logPath: logPath,
+                gpuLayout.request(
+                    jobPath: jobPath, python: installation.python, attentionHeads: Architecture.wan22T2VA14B.heads)),
+            logPath: logPath,
             grace: .sampling)
         let renderer = SampleProgress(style: progress.style)
         let verbose = self.verbose

@@ -19,11 +19,13 @@ struct SampleLayoutOptions: ParsableArguments {
         if ulysses < 1 { throw ValidationError("--ulysses must be 1 (off) or more, not \(ulysses).") }
     }
 
-    /// The layout, with --master parsed.
-    func layout() throws -> SampleLayout {
-        SampleLayout(
-            gpusPerNode: nodes.gpus ?? 1, nodes: nodes.nodes ?? 1, nodeRank: nodes.nodeRank,
-            master: try nodes.master.map(MasterAddress.init(parsing:)),
-            ulysses: ulysses, fsdp: fsdp)
+    /// The sample stage's launch for the job file at `jobPath`, with --master parsed. The layout lives on
+    /// the command line only: the job file stays layout-free, so a stopped run may continue on another
+    /// layout and make the same videos.
+    func request(jobPath: String, python: String, attentionHeads: Int) throws -> LaunchRequest {
+        LaunchRequest(
+            stage: .sample, gpusPerNode: nodes.gpus ?? 1, nodes: nodes.nodes ?? 1, nodeRank: nodes.nodeRank,
+            master: try nodes.master.map(MasterAddress.init(parsing:)), ulysses: ulysses, fsdp: fsdp,
+            configPath: jobPath, python: python, attentionHeads: attentionHeads)
     }
 }
