@@ -143,13 +143,7 @@ public struct JobRunner: Sendable {
             todo.append(job)
             folders.insert((final as NSString).deletingLastPathComponent)
         }
-        for folder in folders {
-            do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            } catch {
-                throw MediaError.cannotCreateFolder(path: folder, reason: error.localizedDescription)
-            }
-        }
+        for folder in folders { try createFolder(folder) }
 
         let runID = StableHash.hex(UInt64.random(in: 0...UInt64.max), digits: 8)
         let collected = OutcomeBox()

@@ -1,3 +1,4 @@
+import Foundation
 import Support
 
 /// Problems that stop a probe or prepare run as a whole (a single bad file never does: it is
@@ -29,5 +30,14 @@ public enum MediaError: ActionableError, Equatable {
             "check that the output folder is writable; if the journal is damaged, "
                 + "delete it (finished clips are then encoded again)"
         }
+    }
+}
+
+/// Creates `path` and its missing parents; a failure is `MediaError.cannotCreateFolder` naming it.
+func createFolder(_ path: String) throws(MediaError) {
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        throw .cannotCreateFolder(path: path, reason: error.localizedDescription)
     }
 }

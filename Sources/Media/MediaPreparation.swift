@@ -94,13 +94,7 @@ public struct MediaPreparation: Sendable {
         return try PrepareJournal(path: outputDirectory + "/" + Self.journalName)
     }
 
-    func createOutputDirectory() throws(MediaError) {
-        do {
-            try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotCreateFolder(path: outputDirectory, reason: error.localizedDescription)
-        }
-    }
+    func createOutputDirectory() throws(MediaError) { try createFolder(outputDirectory) }
 
     /// Probes the sources (through the journal's cache) and plans every clip; encodes nothing.
     public func plan(_ inputs: [PrepareInput], journal: PrepareJournal? = nil, progress: ProgressReporter = .silent)

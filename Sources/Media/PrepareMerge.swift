@@ -317,14 +317,6 @@ public struct ShardMerge: Sendable {
         }
         return placement
     }
-
-    func createFolder(_ path: String) throws(MediaError) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotCreateFolder(path: path, reason: error.localizedDescription)
-        }
-    }
 }
 
 #if canImport(Glibc)
