@@ -16,7 +16,7 @@ import Config
 public enum CacheModel {
     /// Seconds one GPU spends per item in the cache stage, measured at a few shapes.
     public struct EncodeRates: Sendable, Equatable {
-        /// Where the seconds come from: "measured" (bench/cache_encode.py) or "FLOP-model estimate".
+        /// Where the seconds come from, as the plan names it ("measured": bench/cache_encode.py).
         public var source: String
         /// The GPU the seconds were measured on.
         public var gpu: GPU
@@ -116,7 +116,7 @@ public enum CacheModel {
     static func cache(
         config: WanLoRAConfig, architecture a: Architecture, gpu: GPU, video: ClipGeometry, image: ClipGeometry,
         dataset: DatasetSize, diskFreeBytes: Int?
-    ) throws -> Plan.Cache {
+    ) -> Plan.Cache {
         let tr = config.training
         let tokens = captionTokens(characters: dataset.meanCaptionCharacters, textLength: tr.textLength)
         let textBytes = tokens * a.textEncoder.dim * 2

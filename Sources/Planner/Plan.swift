@@ -292,7 +292,7 @@ public enum Planner {
             highNoiseFraction: highFraction
         )
 
-        let cache = try CacheModel.cache(
+        let cache = CacheModel.cache(
             config: config, architecture: a, gpu: gpu, video: video, image: image, dataset: dataset,
             diskFreeBytes: diskFreeBytes)
 
