@@ -168,6 +168,10 @@ class Trainer:
         self.groups = groups
         self.layout = groups.layout
         self.device = groups.device
+        # Why 8-bit AdamW cannot run here (None: it can, or torch AdamW was asked for): decided once, before the
+        # placement counts the optimizer's state and `_build_optimizer` makes it.
+        self.optimizer_fallback = (self._adamw8bit_unusable() if config.training.optimizer == "adamw8bit"
+                                   else None)
         apply_gpu_memory_limit(config, self.device, events, places_blocks=True)
         self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
@@ -307,23 +311,23 @@ class Trainer:
 
     def _optimizer_name(self) -> str:
         """The optimizer this run gets: training.optimizer, or torch AdamW where 8-bit AdamW cannot run."""
-        wanted = self.config.training.optimizer
-        return wanted if wanted != "adamw8bit" or self._adamw8bit_unusable() is None else "adamw"
+        return "adamw" if self.optimizer_fallback is not None else self.config.training.optimizer
 
     def _build_optimizer(self) -> tuple[torch.optim.Optimizer, str]:
         opt = self.config.training
         groups = [{"params": self.params[e], "name": e} for e in self.experts]
         kwargs = {"lr": opt.learning_rate, "betas": tuple(opt.adam_betas), "eps": opt.adam_eps,
                   "weight_decay": opt.weight_decay}
-        if self._optimizer_name() == "adamw8bit":
+        name = self._optimizer_name()
+        if name == "adamw8bit":
             import bitsandbytes as bnb
 
             return bnb.optim.AdamW8bit(groups, **kwargs), "adamw8bit"
-        if opt.optimizer == "adamw8bit":
-            reason = self._adamw8bit_unusable()
+        reason = self.optimizer_fallback
+        if reason is not None:
             self.events.warning("optimizer_fallback", f"AdamW 8-bit needs bitsandbytes and a CUDA GPU ({reason}); "
                                 "using torch AdamW (32-bit state, 2x the optimizer memory)", reason=reason)
-        return torch.optim.AdamW(groups, foreach=False, **kwargs), "adamw"
+        return torch.optim.AdamW(groups, foreach=False, **kwargs), name
 
     def _stream_request(self) -> StreamRequest | None:
         """The GPU memory limit the experts' blocks are placed by: `hardware.gpu_memory_limit`, or with 0 the
