@@ -6,6 +6,7 @@ that the code path runs anywhere; only the GPU figures mean something.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,6 @@ def kernel_class(name: str) -> str:
 def profile_call(call: Callable[[], Any], device: torch.device, top: int = 25) -> dict[str, Any]:
     """Runs `call` once under torch.profiler (the caller warms it up first) and sums its kernels' device time:
     `device_seconds` in all, `by_class` (KERNEL_CLASSES), the `top_kernels` by time, and `wall_seconds`."""
-    import time
-
     from torch.profiler import ProfilerActivity, profile
 
     cuda = device.type == "cuda"

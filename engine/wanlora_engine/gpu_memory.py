@@ -15,10 +15,16 @@ CARD_RESERVE_BYTES = GIB
 def card_limit_bytes(device: torch.device) -> int | None:
     """What `hardware.gpu_memory_limit = 0` means for placing the expert's blocks: the card's memory less
     CARD_RESERVE_BYTES; None off a GPU (no limit)."""
-    if device.type != "cuda":
-        return None
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return int(torch.cuda.get_device_properties(index).total_memory) - CARD_RESERVE_BYTES
+    return card_total_bytes(device) - CARD_RESERVE_BYTES if device.type == "cuda" else None
+
+
+def card_total_bytes(device: torch.device) -> int:
+    """The memory of the CUDA card `device` (its index, or the current one)."""
+    return int(torch.cuda.get_device_properties(_index(device)).total_memory)
+
+
+def _index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def memory_fraction(limit_gib: float, total_bytes: int) -> float | None:
@@ -44,9 +50,7 @@ def apply_gpu_memory_limit(config: Any, device: torch.device, events: Any, place
             message = f"hardware.gpu_memory_limit = {limit:g} GiB is ignored: this stage runs on the {device.type}"
         events.warning("gpu_memory_limit_ignored", message)
         return None
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    total = torch.cuda.get_device_properties(index).total_memory
-    fraction = memory_fraction(limit, total)
+    fraction = memory_fraction(limit, card_total_bytes(device))
     assert fraction is not None
-    torch.cuda.set_per_process_memory_fraction(fraction, index)
+    torch.cuda.set_per_process_memory_fraction(fraction, _index(device))
     return fraction
