@@ -302,8 +302,9 @@ public enum BlockImplementation: String, Sendable, Codable, CaseIterable, Config
 }
 
 /// Scaled-dot-product attention backend of the fast blocks (docs/BENCHMARKS.md compares them).
+/// `fa3` is FlashAttention-3 (Hopper GPUs, installed separately: bench/build_fa3.sh).
 public enum AttentionKernel: String, Sendable, Codable, CaseIterable, ConfigChoice {
-    case auto, cudnn, flash, efficient, math
+    case auto, cudnn, fa3, flash, efficient, math
 }
 
 /// Where the fast blocks keep checkpointed activations between forward and backward.

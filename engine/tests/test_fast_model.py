@@ -13,7 +13,9 @@ from wanlora_engine.fast_model import (
     FastBlockOptions,
     attention_backward,
     attention_keep,
+    attention_plain,
     enable_fast_blocks,
+    kernel_available,
     lora_linear,
     rms_norm_rope,
     rope_pairs,
@@ -122,6 +124,78 @@ def test_kept_attention_backward_equals_autograd():
     dq, dk, dv = attention_backward(grad, q.detach(), k.detach(), v.detach(), kept, "cpu")
     for mine, theirs in ((dq, q.grad), (dk, k.grad), (dv, v.grad)):
         assert torch.allclose(mine, theirs, atol=1e-10)
+
+
+class FlashAttention3StandIn:
+    """FlashAttention-3's Python interface as the engine calls it (hopper/flash_attn_interface.py): q, k, v, out
+    and dout are [B, N, H, D] with unit stride on D, the log-sum-exp is [B, H, N] float32, the backward writes the
+    gradients into the dq, dk, dv it is given. Exact math, so what it checks is the engine's side: its layouts,
+    transposes and arguments. The real kernel runs on a Hopper GPU only (bench/attention_kernels.py measures it)."""
+
+    calls: list[str]
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    @staticmethod
+    def _check(*tensors: torch.Tensor) -> None:
+        for t in tensors:
+            assert t.ndim == 4 and t.stride(-1) == 1, "FlashAttention-3 takes [B, N, H, D] with unit stride on D"
+
+    def _flash_attn_forward(self, q, k, v, softmax_scale=None, **unused):
+        self._check(q, k, v)
+        self.calls.append("forward")
+        scores = torch.einsum("bnhd,bmhd->bhnm", q, k) * softmax_scale
+        lse = torch.logsumexp(scores, dim=-1)
+        out = torch.einsum("bhnm,bmhd->bnhd", torch.softmax(scores, dim=-1), v)
+        return out, lse.float(), None, None
+
+    def _flash_attn_backward(self, dout, q, k, v, out, softmax_lse, dq=None, dk=None, dv=None, softmax_scale=None,
+                             **unused):
+        self._check(dout, q, k, v, out, dq, dk, dv)
+        self.calls.append("backward")
+        assert softmax_lse.shape == (q.shape[0], q.shape[2], q.shape[1])
+        leaves = [t.detach().clone().requires_grad_() for t in (q, k, v)]
+        scores = torch.einsum("bnhd,bmhd->bhnm", leaves[0], leaves[1]) * softmax_scale
+        torch.einsum("bhnm,bmhd->bnhd", torch.softmax(scores, dim=-1), leaves[2]).backward(dout)
+        for into, leaf in zip((dq, dk, dv), leaves):
+            into.copy_(leaf.grad)
+        return None
+
+    def flash_attn_func(self, q, k, v):
+        self._check(q, k, v)
+        self.calls.append("func")
+        return torch.nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2)
+
+
+def test_fa3_backend_hands_the_kernel_its_layout_and_gives_autograds_results(monkeypatch):
+    """The fa3 backend: forward, kept-output backward and plain attention through FlashAttention-3's interface
+    equal torch's SDPA and autograd on the engine's [B, H, N, D] views of [B, N, H, D] tensors."""
+    stand_in = FlashAttention3StandIn()
+    monkeypatch.setitem(__import__("sys").modules, "flash_attn_interface", stand_in)
+    generator = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(2, 10, 3, 8, generator=generator, dtype=torch.float64).transpose(1, 2) for _ in range(3))
+    grad = torch.randn(2, 3, 10, 8, generator=generator, dtype=torch.float64)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    reference = torch.nn.functional.scaled_dot_product_attention(*leaves)
+    reference.backward(grad)
+
+    out, kept = attention_keep(q, k, v, "fa3")
+    assert out.shape == (2, 3, 10, 8) and kept.out.is_contiguous() and kept.out.shape == (2, 10, 3, 8)
+    assert torch.allclose(out, reference.detach(), atol=1e-12)
+    dq, dk, dv = attention_backward(grad, q, k, v, kept, "fa3")
+    for mine, leaf in zip((dq, dk, dv), leaves):
+        assert mine.shape == leaf.shape and torch.allclose(mine, leaf.grad, atol=1e-10)
+    assert torch.allclose(attention_plain(q, k, v, "fa3"), reference.detach(), atol=1e-12)
+    assert stand_in.calls == ["forward", "backward", "func"]
+
+
+def test_fa3_is_refused_with_a_reason_where_it_cannot_run():
+    assert "CUDA GPU" in kernel_available("fa3", torch.device("cpu"))
+    assert kernel_available("cpu", torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="fa3"):
+        FastBlockOptions(attention="fa4")
 
 
 def test_rope_pairs_rotate_like_diffusers():

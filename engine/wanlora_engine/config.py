@@ -32,6 +32,12 @@ SCHEMA: dict[str, Any] = json.loads(_SCHEMA_FILE.read_text(encoding="utf-8"))
 SCHEMA_VERSION: int = SCHEMA["schema_version"]
 SECTIONS: list[str] = list(SCHEMA["sections"])
 
+
+def choices(section: str, name: str) -> tuple[str, ...]:
+    """The values a choice key of the schema allows (the Swift registry's enum, written once)."""
+    key = next(key for key in SCHEMA["sections"][section] if key["name"] == name)
+    return tuple(key["values"])
+
 Expert = Literal["high", "low"]
 
 # Compute dtypes of model.weights_dtype as torch names. fp8 is the host format of the blocks that stream under

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,20 +48,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .config import choices
 from .offload import ActivationStore
 from .ulysses import SequenceContext, sequence_parallel_attention
 
 # dim x dim products a block keeps with keep_linear_blocks: self-attention q, k, v, out; cross-attention q, out
 KEPT_LINEARS_PER_BLOCK = 6
-ATTENTION_BACKENDS = ("auto", "cudnn", "flash", "efficient", "math")
-OFFLOAD_MODES = ("auto", "none", "all")
+ATTENTION_BACKENDS = choices("training", "attention")
+OFFLOAD_MODES = choices("training", "activation_offload")
 
 
 @dataclass(frozen=True)
 class FastBlockOptions:
     """How the fast blocks run (the resolved config's `blocks` section, see docs/engine-contract.md)."""
 
-    attention: str = "auto"  # self-attention kernel: auto | cudnn | flash | efficient | math
+    attention: str = "auto"  # self-attention kernel: auto | cudnn | fa3 | flash | efficient | math
     keep_attention: bool = True  # keep self-attention output + log-sum-exp instead of recomputing it
     checkpoint: bool = True  # recompute each block in backward from its saved input (gradient checkpointing)
     offload: str = "auto"  # kept activations to host memory: auto | none | all
@@ -286,16 +288,43 @@ class KeptAttention:
     extra: tuple[Any, ...]
 
 
+def flash_attention_3() -> Any:
+    """FlashAttention-3's Python interface (Hopper only; built by bench/build_fa3.sh or the flash-attention
+    repository's hopper/setup.py), or None where it is not installed."""
+    for name in ("flash_attn_interface", "flash_attn_3.flash_attn_interface"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def kernel_available(backend: str, device: torch.device) -> str | None:
+    """Why `backend` cannot run on `device` (None: it can)."""
+    if backend in ("auto", "cpu", "math"):
+        return None
+    if device.type != "cuda":
+        return f"the {backend} kernel needs a CUDA GPU"
+    if backend == "fa3":
+        if torch.cuda.get_device_capability(device)[0] != 9:
+            return "FlashAttention-3 runs on Hopper GPUs (H100, H200) only"
+        if flash_attention_3() is None:
+            return "FlashAttention-3 is not installed (bench/build_fa3.sh builds it for the Wan shapes)"
+    return None
+
+
 def _resolve_backend(name: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> str:
     if device.type != "cuda":  # torch's flash kernel for the CPU keeps its log-sum-exp; the GPU kernels do not run here
         return "math" if name == "math" else "cpu"
     if name != "auto":
         return name
     major, _ = torch.cuda.get_device_capability(device)
-    if major >= 9 and dtype in (torch.bfloat16, torch.float16) and head_dim <= 128 and \
-            torch.backends.cuda.cudnn_sdp_enabled():
+    half = dtype in (torch.bfloat16, torch.float16)
+    if major == 9 and half and head_dim <= 128 and kernel_available("fa3", device) is None:
+        return "fa3"  # docs/BENCHMARKS.md (issue 18): faster than cuDNN on the Wan shapes, forward and backward
+    if major >= 9 and half and head_dim <= 128 and torch.backends.cuda.cudnn_sdp_enabled():
         return "cudnn"  # SPEC §8: ~580 TFLOP/s on the H100 against ~350 for FlashAttention-2
-    if major >= 8 and dtype in (torch.bfloat16, torch.float16):
+    if major >= 8 and half:
         return "flash"
     return "efficient"
 
@@ -309,6 +338,9 @@ def _sdpa_backend(name: str) -> Any:
 
 def attention_plain(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str) -> torch.Tensor:
     """SDPA through autograd on [B, H, N, D] views, with the chosen kernel (math as the fallback)."""
+    if backend == "fa3":  # [B, N, H, D] in and out
+        out = flash_attention_3().flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return (out[0] if isinstance(out, tuple) else out).transpose(1, 2)
     if backend in ("cpu", "math") or q.device.type != "cuda":
         return F.scaled_dot_product_attention(q, k, v)
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -326,6 +358,11 @@ def attention_keep(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: s
         out, lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = aten._scaled_dot_product_cudnn_attention(
             q, k, v, None, True, 0.0, False, False)
         extra = (cum_q, cum_k, max_q, max_k, seed, offset)
+    elif backend == "fa3":  # [B, N, H, D] in and out: the transposes are views of the engine's layout
+        out, lse, *_ = flash_attention_3()._flash_attn_forward(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), softmax_scale=q.shape[-1] ** -0.5)
+        out = out.transpose(1, 2)
+        extra = ()
     elif backend == "flash":
         out, lse, cum_q, cum_k, max_q, max_k, rng, unused, _ = aten._scaled_dot_product_flash_attention(
             q, k, v, 0.0, False, False)
@@ -352,6 +389,12 @@ def attention_backward(grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: 
         cum_q, cum_k, max_q, max_k, seed, offset = kept.extra
         dq, dk, dv = aten._scaled_dot_product_cudnn_attention_backward(
             grad, q, k, v, out, kept.lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0, False)
+    elif backend == "fa3":
+        dq, dk, dv = (torch.empty_like(t.transpose(1, 2), memory_format=torch.contiguous_format) for t in (q, k, v))
+        flash_attention_3()._flash_attn_backward(
+            grad.transpose(1, 2), q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), kept.out, kept.lse,
+            dq=dq, dk=dk, dv=dv, softmax_scale=q.shape[-1] ** -0.5)
+        dq, dk, dv = dq.transpose(1, 2), dk.transpose(1, 2), dv.transpose(1, 2)
     elif backend == "flash":
         cum_q, cum_k, max_q, max_k, rng, unused = kept.extra
         dq, dk, dv = aten._scaled_dot_product_flash_attention_backward(
