@@ -13,6 +13,7 @@ Shapes: 1280x720 at 49 frames (46,800 tokens), 81 frames (75,600 tokens) and one
         `blocks`) as the trainer enables them; `engine-*` variants change one option each (ablations):
         engine-none (no activation offload), engine-all (offload every block), engine-recompute
         (attention recomputed in backward), engine-eager (no torch.compile), engine-flash (FlashAttention-2),
+        engine-cudnn / engine-fa3 (the attention kernel named: cuDNN, FlashAttention-3; `engine` takes auto),
         engine-keep (the linear outputs kept for the recompute, FFN backward in chunks: issue 18).
 All run in the same process on the same weights, one after another, with the memory peak reset in between.
 `--check` first compares the engine's output and LoRA gradients with diffusers' on the same weights and
@@ -63,6 +64,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "engine-recompute": {"keep_attention": False},
     "engine-eager": {"compile": False},
     "engine-flash": {"attention": "flash"},
+    "engine-cudnn": {"attention": "cudnn"},
+    "engine-fa3": {"attention": "fa3"},  # FlashAttention-3, bench/build_fa3.sh (the default where installed)
     # issue 18: every block keeps its six dim x dim base products for the recompute (and the FFN in chunks)
     "engine-keep": {"keep_linear_blocks": 40, "ffn_chunk_tokens": 16384},
 }

@@ -43,14 +43,16 @@ sys.path.insert(0, str(HERE))
 GIB = 2**30
 
 
-def parse_ours(specs: list[str]) -> list[tuple[float, int, int]]:
-    """'24:49,81' -> [(24.0, 49, 0), (24.0, 81, 0)]; cap 0 = uncapped; a third field 'k24' keeps the linear
-    outputs of the last 24 blocks (FastBlockOptions.keep_linear_blocks)."""
+def parse_ours(specs: list[str]) -> list[tuple[float, int, int, str]]:
+    """'24:49,81' -> [(24.0, 49, 0, 'auto'), (24.0, 81, 0, 'auto')]; cap 0 = uncapped; further fields: 'k24' keeps
+    the linear outputs of the last 24 blocks (FastBlockOptions.keep_linear_blocks), a kernel name ('cudnn',
+    'fa3', ...) sets the attention kernel (FastBlockOptions.attention; default auto)."""
     cases = []
     for spec in specs:
         cap, frames, *rest = spec.split(":")
-        keep = int(rest[0].removeprefix("k")) if rest else 0
-        cases += [(float(cap), int(f), keep) for f in frames.split(",")]
+        keep = next((int(f.removeprefix("k")) for f in rest if f.startswith("k")), 0)
+        attention = next((f for f in rest if not f.startswith("k")), "auto")
+        cases += [(float(cap), int(f), keep, attention) for f in frames.split(",")]
     return cases
 
 
@@ -154,7 +156,7 @@ def worker_ours(args: argparse.Namespace) -> int:
     fast = enable_fast_blocks(model, options, device=device)
     dim = config["num_attention_heads"] * config["attention_head_dim"]
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
-    for cap, frames, keep in parse_ours(args.ours):
+    for cap, frames, keep, attention in parse_ours(args.ours):
         shape = (1, *latent_shape(frames, height, width))
         tokens = tokens_of(shape)
         result: dict[str, Any] = {"event": "case", "worker": "ours", "cap_gib": cap, "frames": frames,
@@ -162,8 +164,9 @@ def worker_ours(args: argparse.Namespace) -> int:
         if device.type == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         disable_weight_streaming(model)
-        if keep != fast.options.keep_linear_blocks:  # same blocks and store (its pinned buffers are reused)
-            fast.options = dataclasses.replace(fast.options, keep_linear_blocks=keep)
+        if (keep, attention) != (fast.options.keep_linear_blocks, fast.options.attention):
+            # same blocks and store (its pinned buffers are reused)
+            fast.options = dataclasses.replace(fast.options, keep_linear_blocks=keep, attention=attention)
             for runner in fast.runners:
                 runner.options = fast.options
         working = estimate_working_bytes(tokens, dim, config["ffn_dim"], text_tokens, args.ffn_chunk,
@@ -176,6 +179,7 @@ def worker_ours(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         streamer = enable_weight_streaming(model, limit, working, device, prefetch=args.weight_prefetch)
         result["placement_seconds"] = time.perf_counter() - started
+        result["attention"] = fast.runners[0].backend(torch.empty(0, device=device, dtype=dtype))
         result["plan"] = streamer.plan.to_json()
         generator = torch.Generator(device="cpu").manual_seed(1)
         x0 = torch.randn(shape, generator=generator).to(device)
@@ -257,18 +261,19 @@ def run_worker(command: list[str], env: dict[str, str], timeout: float) -> tuple
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| who | cap GiB | frames | s/sample | vs ours uncapped | GPU peak GiB (alloc / reserved) | "
              "host GiB | resident / streamed blocks |", "|---|---|---|---|---|---|---|---|"]
-    base = {r["frames"]: r["seconds_per_sample"] for r in rows
+    base = {(r["frames"], r.get("attention")): r["seconds_per_sample"] for r in rows
             if r["who"] == "ours" and not r["cap_gib"] and not r.get("keep_linear_blocks")
             and "seconds_per_sample" in r}
     for r in rows:
         seconds = f"{r['seconds_per_sample']:.2f}" if "seconds_per_sample" in r else (
             "out of memory" if r.get("out_of_memory") else "error")
-        ratio = (f"{r['seconds_per_sample'] / base[r['frames']]:.3f}x"
-                 if "seconds_per_sample" in r and r["frames"] in base else "")
+        own = (r["frames"], r.get("attention"))  # against the uncapped step with the same attention kernel
+        ratio = f"{r['seconds_per_sample'] / base[own]:.3f}x" if "seconds_per_sample" in r and own in base else ""
         peak = f"{r.get('peak_allocated_gib', float('nan')):.1f} / {r.get('peak_reserved_gib', float('nan')):.1f}"
         host = r.get("host_gib")
         placement = r.get("placement", "")
-        who = r["who"] + (f" keep {r['keep_linear_blocks']}" if r.get("keep_linear_blocks") else "")
+        who = r["who"] + (f" keep {r['keep_linear_blocks']}" if r.get("keep_linear_blocks") else "") + (
+            f" {r['attention']}" if r.get("attention") else "")
         lines.append(f"| {who} | {r['cap_gib'] or 'none'} | {r['frames']} | {seconds} | {ratio} | {peak} | "
                      f"{'' if host is None else f'{host:.1f}'} | {placement} |")
     return "\n".join(lines)
