@@ -280,7 +280,8 @@ def test_a_train_run_with_a_gpu_memory_limit_streams_and_gives_the_unstreamed_lo
     losses = {}
     for name, gib in (("unlimited", 0.0), ("streamed", limit)):
         run = {"name": name}
-        config = demo_config(model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": gib},
+        config = demo_config(model={"checkpoint": str(model_dir)},
+                             hardware={"gpu_memory_limit": gib, "inactive_expert": "offload"},
                              training={"max_steps": 3, "eval_steps": 0, "save_steps": 0}, run=run,
                              derived={"run_dir": str(workspace / "runs" / name)})
         assert run_stage("train", write_config(workspace, config, f"{name}.json"), echo=False) == 0
@@ -301,7 +302,8 @@ def test_a_train_run_with_a_gpu_memory_limit_streams_and_gives_the_unstreamed_lo
     # The same step through the Trainer: blocks 2..4 were copied in for each use, and a slot read after its
     # release would be NaN (poisoned), so an equal loss means every weight came from its acquire window.
     reference = make_trainer(workspace, model={"checkpoint": str(model_dir)}).train_step()
-    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": limit})
+    trainer = make_trainer(workspace, model={"checkpoint": str(model_dir)},
+                           hardware={"gpu_memory_limit": limit, "inactive_expert": "offload"})
     streamers = [trainer.models[e]._wanlora_streamer for e in ("high", "low")]
     for streamer in streamers:
         streamer.poison_released = True
@@ -318,7 +320,8 @@ def test_fp8_host_weights_and_ffn_chunks_reach_the_trainer(workspace):
     reference = make_trainer(workspace, model={"checkpoint": str(model_dir)}).train_step()
     limit = limit_for_trainer(workspace, model_dir, resident=1, fp8=True, training={"ffn_chunk_tokens": 10})
     trainer = make_trainer(workspace, model={"checkpoint": str(model_dir), "weights_dtype": "fp8"},
-                           training={"ffn_chunk_tokens": 10}, hardware={"gpu_memory_limit": limit})
+                           training={"ffn_chunk_tokens": 10},
+                           hardware={"gpu_memory_limit": limit, "inactive_expert": "offload"})
     streamer = trainer.models["high"]._wanlora_streamer
     assert streamer.host_format is not None and streamer.plan.host_block_bytes < streamer.plan.block_bytes
     assert (streamer.plan.resident, streamer.plan.streamed) == (1, 4)
@@ -366,8 +369,14 @@ def test_a_limit_below_streaming_every_block_is_refused_naming_the_key(workspace
 
     model_dir = five_block_workspace(workspace)
     with pytest.raises(ConfigError, match="below what streaming every block needs") as raised:
-        make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": 1e-6})
+        make_trainer(workspace, model={"checkpoint": str(model_dir)},
+                     hardware={"gpu_memory_limit": 1e-6, "inactive_expert": "offload"})
     assert "hardware.gpu_memory_limit" in raised.value.remedy
+    # Both experts trained and resident together: each would be placed against the whole limit (the planner
+    # refuses the same setting).
+    with pytest.raises(ConfigError, match="both experts are trained and stay on the GPU") as raised:
+        make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": 1.0})
+    assert "hardware.inactive_expert = 'offload'" in raised.value.remedy
     with pytest.raises(ConfigError, match="training.blocks = 'diffusers'"):
         make_trainer(workspace, model={"checkpoint": str(model_dir)}, hardware={"gpu_memory_limit": 1.0},
                      training={"blocks": "diffusers"})

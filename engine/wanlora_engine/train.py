@@ -352,6 +352,14 @@ class Trainer:
                 f"{str(config.training.gradient_checkpointing).lower()}",
                 "set training.blocks = 'fast' and training.gradient_checkpointing = true, or "
                 "hardware.gpu_memory_limit = 0")
+        elif len(self.experts) > 1 and config.hardware.inactive_expert != "offload" and not (
+                self.layout.fsdp and self.layout.distributed):
+            raise ConfigError(  # as the planner refuses it (Placement.canStream)
+                f"hardware.gpu_memory_limit = {config.hardware.gpu_memory_limit:g} GiB places one expert's blocks, "
+                "but both experts are trained and stay on the GPU together (hardware.inactive_expert = "
+                f"'{config.hardware.inactive_expert}'): each would be placed against the whole limit",
+                "set hardware.inactive_expert = 'offload' (one expert on the GPU at a time), or train one expert "
+                "(training.expert = 'high' or 'low')")
         # The working set is that of the largest sample the run trains: its latent tokens after patching.
         pt, ph, pw = next(iter(self.models.values())).config.patch_size
         tokens = max((f // pt) * (h // ph) * (w // pw) for _, f, h, w in (i.latent_shape for i in self.train_set.items))
