@@ -38,7 +38,9 @@ public enum GeneratedFiles {
     /// that the order survives any JSON reader.
     public static func schemaJSON() -> String {
         var out = "{\n  \"schema_version\": \(ResolvedConfig.schemaVersion),\n"
-        out += "  \"preset\": \(json(.table(Preset.schemaType))),\n  \"sections\": {\n"
+        out += "  \"preset\": \(json(.table(Preset.schemaType))),\n"
+        out += "  \"constants\": {\"card_reserve_bytes\": \(EngineConstants.cardReserveBytes)},\n"
+        out += "  \"sections\": {\n"
         out += ConfigKeys.sections.map { section in
             let keys = ConfigKeys.all.filter { $0.section == section }.map { entry in
                 var type = entry.key.schemaType

@@ -30,8 +30,8 @@ public struct MemoryBudget: Sendable, Equatable, Codable {
 }
 
 public enum MemoryModel {
-    /// Bytes kept out of the usable capacity of every card.
-    public static let reservedBytes = 1 << 30
+    /// Bytes kept out of the usable capacity of every card (the engine keeps the same out).
+    public static let reservedBytes = EngineConstants.cardReserveBytes
 
     /// Activation bytes one adapted Linear keeps per token: its input in the adapter's dtype
     /// (peft casts the input to the fp32 LoRA weights: 4 bytes) for the LoRA weight gradient,

@@ -6,10 +6,12 @@ from typing import Any
 
 import torch
 
+from .config import SCHEMA
+
 GIB = 2**30
 # Kept out of a card's memory when no limit is set: the CUDA context (about 0.5 GiB, outside the allocator) and
-# allocator slack; `wanlora plan` keeps the same (MemoryModel.reservedBytes).
-CARD_RESERVE_BYTES = GIB
+# allocator slack; `wanlora plan` keeps the same (the schema's constants, written by the Swift EngineConstants).
+CARD_RESERVE_BYTES: int = SCHEMA["constants"]["card_reserve_bytes"]
 
 
 def card_limit_bytes(device: torch.device) -> int | None:
