@@ -12,11 +12,16 @@
 set -euo pipefail
 src=$(cd "${1:?usage: build_fa3.sh SRC DEST}" && pwd)
 dest=${2:?usage: build_fa3.sh SRC DEST}
-[ -f "$src/hopper/setup.py" ] || { echo "build_fa3.sh: $src/hopper/setup.py not found (a flash-attention checkout?)" >&2; exit 2; }
-[ -f "$src/csrc/cutlass/include/cute/tensor.hpp" ] || {
-    echo "build_fa3.sh: $src/csrc/cutlass/include is empty: run 'git submodule update --init csrc/cutlass' there" >&2; exit 2; }
+if [ ! -f "$src/hopper/setup.py" ]; then
+    echo "build_fa3.sh: $src/hopper/setup.py not found (a flash-attention checkout?)" >&2; exit 2
+fi
+if [ ! -f "$src/csrc/cutlass/include/cute/tensor.hpp" ]; then
+    echo "build_fa3.sh: $src/csrc/cutlass/include is empty: run 'git submodule update --init csrc/cutlass' in $src" >&2
+    exit 2
+fi
 if ! command -v git >/dev/null; then  # setup.py runs `git submodule update` unconditionally
-    mkdir -p /tmp/build_fa3_bin && printf '#!/bin/sh\nexit 0\n' >/tmp/build_fa3_bin/git && chmod +x /tmp/build_fa3_bin/git
+    mkdir -p /tmp/build_fa3_bin
+    printf '#!/bin/sh\nexit 0\n' >/tmp/build_fa3_bin/git && chmod +x /tmp/build_fa3_bin/git
     export PATH=/tmp/build_fa3_bin:$PATH
 fi
 for feature in SPLIT PAGEDKV APPENDKV LOCAL SOFTCAP PACKGQA FP16 FP8 VARLEN CLUSTER HDIM64 HDIM96 HDIM192 HDIM256 \
