@@ -236,8 +236,8 @@ class StepInfo:
 def inference_blocks(model: Any, device: torch.device) -> FastBlocks:
     """The fast blocks for sampling: frozen weights, no checkpointing or kept activations (nothing is
     differentiated), the fused elementwise functions compiled on CUDA, the attention kernel chosen by
-    fast_model's rule (cuDNN on Hopper: SPEC §8 measured it fastest). The output is diffusers' block's
-    (test_sample.py checks the sampler against WanPipeline)."""
+    fast_model's rule (`auto`: FlashAttention-3 where it is installed on a Hopper GPU, else cuDNN). The output
+    is diffusers' block's (test_sample.py checks the sampler against WanPipeline)."""
     model.requires_grad_(False)
     model.eval()
     options = FastBlockOptions(attention="auto", keep_attention=False, checkpoint=False, offload="none",
