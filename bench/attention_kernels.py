@@ -70,14 +70,17 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got.float() - want.float()).norm() / want.float().norm().clamp_min(1e-30))
 
 
-def accuracy(kernel: str, tokens: int, heads: int, head_dim: int, device: torch.device, dtype: torch.dtype) -> dict:
-    """Output and gradients of `kernel` in `dtype` against float32 math on the same (rounded) inputs."""
+def accuracy(kernel: str, tokens: int, heads: int, head_dim: int, device: torch.device, dtype: torch.dtype,
+             forward_only: bool = False) -> dict:
+    """Output (and gradients) of `kernel` in `dtype` against float32 math on the same (rounded) inputs."""
     q, k, v = qkv(1, tokens, heads, head_dim, device, dtype, seed=7)
     grad = torch.randn(1, heads, tokens, head_dim, generator=torch.Generator().manual_seed(8)).to(device, dtype)
     out, kept = attention_keep(q, k, v, kernel)
-    dq, dk, dv = attention_backward(grad, q, k, v, kept, kernel)
     ref = [t.detach().float().requires_grad_(True) for t in (q, k, v)]
     want = torch.nn.functional.scaled_dot_product_attention(*ref)
+    if forward_only:
+        return {"out": relative_error(out, want)}
+    dq, dk, dv = attention_backward(grad, q, k, v, kept, kernel)
     want.backward(grad.float())
     return {"out": relative_error(out, want), "dq": relative_error(dq, ref[0].grad),
             "dk": relative_error(dk, ref[1].grad), "dv": relative_error(dv, ref[2].grad)}
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs a case, after one warm-up (default 3)")
     parser.add_argument("--check-tokens", type=int, default=4096,
                         help="sequence of the float32 accuracy check (default 4096)")
+    parser.add_argument("--forward-only", action="store_true",
+                        help="time and check forwards only (sampling; a FlashAttention-3 built without backward)")
     parser.add_argument("--tiny", action="store_true", help="a CPU check of the script: 2 heads x 8, 64 tokens")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
@@ -127,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             report["unavailable"][kernel] = missing
             print(f"{kernel}: not run ({missing})", flush=True)
             continue
-        report["accuracy"][kernel] = accuracy(kernel, check_tokens, heads, head_dim, device, dtype)
+        report["accuracy"][kernel] = accuracy(kernel, check_tokens, heads, head_dim, device, dtype,
+                                              args.forward_only)
         for batch, tokens, forward_only in cases:
-            row = measure(kernel, batch, tokens, forward_only, heads, head_dim, device, dtype, args.repeats)
+            row = measure(kernel, batch, tokens, forward_only or args.forward_only, heads, head_dim, device, dtype,
+                          args.repeats)
             report["rows"].append(row)
             print(json.dumps(row), flush=True)
         if device.type == "cuda":

@@ -8,6 +8,7 @@
 #     DEST  a folder to put on PYTHONPATH: gets flash_attn_3/ (the compiled _C), flash_attn_interface.py and
 #           flash_attn_config.py; the engine's training.attention = "fa3" (and "auto" where it is importable) uses it
 #
+# FLASH_ATTENTION_DISABLE_BACKWARD=TRUE in the environment builds the forward alone (enough for sampling, faster).
 # Needs nvcc >= 12.3 (CUDA 13 works: its CCCL headers are found by setup.py), ninja and the torch it will run with.
 set -euo pipefail
 src=$(cd "${1:?usage: build_fa3.sh SRC DEST}" && pwd)
