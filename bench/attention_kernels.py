@@ -67,7 +67,8 @@ def timed(call: Any, device: torch.device, repeats: int) -> float:
 
 
 def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    return float((got.float() - want.float()).norm() / want.float().norm().clamp_min(1e-30))
+    got, want = got.detach().float(), want.detach().float()
+    return float((got - want).norm() / want.norm().clamp_min(1e-30))
 
 
 def accuracy(kernel: str, tokens: int, heads: int, head_dim: int, device: torch.device, dtype: torch.dtype,
