@@ -46,3 +46,25 @@ def test_stream_step_benchmark_streams_the_tiny_model(tmp_path):
     # 2 timed): the first copies 2·(3 - 2) + 2 = 4 blocks, each later one 2·(3 - 2) = 2 (docs/streaming.md)
     assert [r["plan"]["streamed"] for r in rows] == [0, 0, 3, 3]
     assert [r["weight_copies"] for r in rows] == [0, 0, 8, 8]
+
+
+def test_attention_kernel_benchmark_runs_and_checks_against_float32(tmp_path):
+    out = tmp_path / "attention.json"
+    result = subprocess.run([sys.executable, str(BENCH.parent / "attention_kernels.py"), "--tiny", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = json.loads(out.read_text())
+    # On the CPU the float32 kernel is the reference's own math: its output and gradients equal it
+    assert report["accuracy"]["cpu"] == {"out": 0.0, "dq": 0.0, "dk": 0.0, "dv": 0.0}
+    row = report["rows"][0]
+    assert (row["batch"], row["tokens"]) == (1, 64) and row["forward_s"] > 0 and row["backward_s"] > 0
+    # forward FLOPs 4·B·H·N²·D over the time (2 heads x 8 on the tiny shape), backward 2.5x the forward's
+    assert abs(row["forward_tflops"] - 4 * 2 * 64 * 64 * 8 / row["forward_s"] / 1e12) < 1e-12
+
+
+def test_stream_step_cases_name_their_attention_kernel():
+    sys.path.insert(0, str(BENCH.parent))
+    from stream_step import parse_ours
+
+    assert parse_ours(["0:49,81", "24:49:k24:fa3", "40:49:cudnn"]) == [
+        (0.0, 49, 0, "auto"), (0.0, 81, 0, "auto"), (24.0, 49, 24, "fa3"), (40.0, 49, 0, "cudnn")]
