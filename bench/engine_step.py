@@ -65,7 +65,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "engine-eager": {"compile": False},
     "engine-flash": {"attention": "flash"},
     "engine-cudnn": {"attention": "cudnn"},
-    "engine-fa3": {"attention": "fa3"},  # FlashAttention-3, bench/build_fa3.sh (the default where installed)
+    "engine-fa3": {"attention": "fa3"},  # FlashAttention-3, built by bench/build_fa3.sh
     # issue 18: every block keeps its six dim x dim base products for the recompute (and the FFN in chunks)
     "engine-keep": {"keep_linear_blocks": 40, "ffn_chunk_tokens": 16384},
 }

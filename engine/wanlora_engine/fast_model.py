@@ -320,8 +320,8 @@ def _resolve_backend(name: str, device: torch.device, dtype: torch.dtype, head_d
         return name
     major, _ = torch.cuda.get_device_capability(device)
     half = dtype in (torch.bfloat16, torch.float16)
-    if major == 9 and half and head_dim <= 128 and kernel_available("fa3", device) is None:
-        return "fa3"  # docs/BENCHMARKS.md (issue 18): faster than cuDNN on the Wan shapes, forward and backward
+    # fa3 (FlashAttention-3) only where asked for: not yet measured against cuDNN on the Wan shapes on a GPU
+    # (bench/attention_kernels.py; docs/BENCHMARKS.md says what is measured)
     if major >= 9 and half and head_dim <= 128 and torch.backends.cuda.cudnn_sdp_enabled():
         return "cudnn"  # SPEC §8: ~580 TFLOP/s on the H100 against ~350 for FlashAttention-2
     if major >= 8 and half:
