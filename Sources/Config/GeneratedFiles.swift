@@ -39,7 +39,7 @@ public enum GeneratedFiles {
     public static func schemaJSON() -> String {
         var out = "{\n  \"schema_version\": \(ResolvedConfig.schemaVersion),\n"
         out += "  \"preset\": \(json(.table(Preset.schemaType))),\n"
-        out += "  \"constants\": {\"card_reserve_bytes\": \(EngineConstants.cardReserveBytes)},\n"
+        out += "  \"constants\": \(EngineConstants.schemaJSON),\n"
         out += "  \"sections\": {\n"
         out += ConfigKeys.sections.map { section in
             let keys = ConfigKeys.all.filter { $0.section == section }.map { entry in

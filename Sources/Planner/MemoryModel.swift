@@ -98,8 +98,10 @@ public enum MemoryModel {
         min(max(0, config.training.keepLinearBlocks), a.layers)
     }
 
-    /// Optimizer state a LoRA parameter keeps: AdamW's two float32 moments, or 8-bit AdamW's two bytes.
-    public static func optimizerBytesPerParameter(_ optimizer: Optimizer) -> Int { optimizer == .adamw ? 8 : 2 }
+    /// Optimizer state a LoRA parameter keeps (the engine counts the same: `EngineConstants`).
+    public static func optimizerBytesPerParameter(_ optimizer: Optimizer) -> Int {
+        EngineConstants.optimizerStateBytes(optimizer)
+    }
 
     /// Rows of a weight the engine dequantizes from fp8 at a time (`fp8.ROWS_PER_PASS`).
     public static let fp8DequantizeRows = 1024

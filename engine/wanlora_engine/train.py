@@ -41,7 +41,7 @@ from .checkpoints import (
     save_checkpoint,
     set_aside,
 )
-from .config import ResolvedConfig
+from .config import SCHEMA, ResolvedConfig
 from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_weights, load_empty_prompt
 from .devices import GPUMemoryPeaks, StreamRequest, check_world_size, host_peak_bytes, place_experts, resolve_device
 from .errors import ConfigError, NonFiniteLossError
@@ -57,8 +57,8 @@ from .streaming import move_model
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
 
-# The optimizer's state per trainable parameter: two moments in 8 bits (plus block scales, ignored) or in float32.
-OPTIMIZER_STATE_BYTES = {"adamw8bit": 2, "adamw": 8}
+# The optimizer's state per trainable parameter (the schema's constants, written by the Swift EngineConstants).
+OPTIMIZER_STATE_BYTES: dict[str, int] = SCHEMA["constants"]["optimizer_state_bytes"]
 MAX_ROLLBACKS_IN_A_ROW = 3  # rollbacks to one checkpoint before a non-finite loss stops the run
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)  # SIGUSR1: Slurm's (and torchrun's) preemption notice
 
