@@ -342,10 +342,14 @@ class Trainer:
         None: no limit, every block on the GPU."""
         config = self.config
         limit = config.gpu_memory_limit_bytes
+        sharded = self.layout.fsdp and self.layout.distributed
+        # Both trained experts on the GPU together (no offload, or FSDP keeping both): a limit placed per expert
+        # would be counted twice (the planner's Placement.canStream).
+        experts_share_the_gpu = len(self.experts) > 1 and (config.hardware.inactive_expert != "offload"
+                                                           or self.layout.fsdp)
         if limit is None:
             streamable = (self.fast_blocks and config.training.gradient_checkpointing
-                          and config.data.source != "on_the_fly" and (len(self.experts) == 1 or self.offload)
-                          and not (self.layout.fsdp and self.layout.distributed))
+                          and config.data.source != "on_the_fly" and not experts_share_the_gpu and not sharded)
             limit = card_limit_bytes(self.device) if streamable else None
             if limit is None:
                 return None
@@ -357,12 +361,12 @@ class Trainer:
                 f"{str(config.training.gradient_checkpointing).lower()}",
                 "set training.blocks = 'fast' and training.gradient_checkpointing = true, or "
                 "hardware.gpu_memory_limit = 0")
-        elif len(self.experts) > 1 and config.hardware.inactive_expert != "offload" and not (
-                self.layout.fsdp and self.layout.distributed):
-            raise ConfigError(  # as the planner refuses it (Placement.canStream)
+        elif experts_share_the_gpu and not sharded:
+            raise ConfigError(
                 f"hardware.gpu_memory_limit = {config.hardware.gpu_memory_limit:g} GiB places one expert's blocks, "
                 "but both experts are trained and stay on the GPU together (hardware.inactive_expert = "
-                f"'{config.hardware.inactive_expert}'): each would be placed against the whole limit",
+                f"'{config.hardware.inactive_expert}'{', and FSDP keeps both' if self.layout.fsdp else ''}): each "
+                "would be placed against the whole limit",
                 "set hardware.inactive_expert = 'offload' (one expert on the GPU at a time), or train one expert "
                 "(training.expert = 'high' or 'low')")
         # The working set is that of the largest sample the run trains: its latent tokens after patching.
