@@ -36,6 +36,7 @@ from helpers import write_config
 from wanlora_engine.checkpoints import CORRUPT_PREFIX, checkpoint_dirs, checkpoint_problem
 from wanlora_engine.events import read_events
 from wanlora_engine.faults import POINTS, parse
+from wanlora_engine.stage import EXIT_INTERRUPTED
 
 TESTS = Path(__file__).resolve().parent
 ENGINE = TESTS.parent
@@ -244,6 +245,28 @@ def test_sigterm_of_the_job_stops_after_a_step_with_its_checkpoint(reference, tm
            time.monotonic() - started)
 
 
+def test_a_signal_that_reaches_one_rank_after_the_stop_vote_stops_every_rank_after_the_next_step(reference, tmp_path):
+    """Rank 1 alone gets SIGTERM just after the ranks agreed to go on after step 3 (the window a SIGTERM that
+    torchrun sends to every rank can hit on a loaded machine): no rank may act on its own flag, so both train
+    step 4, agree to stop, and save it; `--resume` ends bitwise equal."""
+    work, config = workspace(tmp_path, "late")
+    started = time.monotonic()
+    first = run(torchrun_args(config), work, WANLORA_FAULT_INJECT="term:1@3:after_stop_vote")
+    # torchrun exits 1 when a rank exits non-zero; each rank exited EXIT_INTERRUPTED (none failed)
+    assert first.returncode == 1 and first.stderr.count(f"exitcode  : {EXIT_INTERRUPTED} ") == 2, first.stderr[-3000:]
+    events = events_of(work)
+    stopped = [e for e in events if e["event"] == "stopped"]
+    assert [(e["step"], e["signal"], e["reason"], e["saved"]) for e in stopped] == [(4, "SIGTERM", "preempted", True)]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
+    assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == ["step-00000002", "step-00000004"]
+    again = run(torchrun_args(config, resume=True), work)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_bitwise(work, reference)
+    record("SIGTERM of one rank after the stop vote", "rank 1, after step 3",
+           "both ranks stopped after step 4 with its checkpoint; --resume: bitwise equal",
+           repeated_steps(events_of(work)), time.monotonic() - started)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Checkpoints: a full disk while writing, a truncated checkpoint
 
@@ -349,13 +372,16 @@ def test_rollback_lowers_the_learning_rate_of_the_repeated_step_exactly(shared, 
 
 
 def test_fault_specs_are_parsed_and_refused_when_malformed():
-    faults = parse("kill:1@5:before_update, write_error@4,nan@7")
+    faults = parse("kill:1@5:before_update, write_error@4,nan@7,term:0@2:after_stop_vote")
     assert faults.kills == {(1, 5, "before_update")} and faults.write_errors == {4} and faults.nans == {7}
+    assert faults.terms == {(0, 2, "after_stop_vote")}
     with pytest.raises(ValueError, match="the point must be one of"):
         parse("kill:0@3:somewhere")
-    with pytest.raises(ValueError, match="is not kill:RANK@STEP:POINT"):
-        parse("oom@3")
-    assert set(POINTS) == {"step_start", "before_update", "checkpoint_write", "checkpoint_published", "cache_shard"}
+    for malformed in ("oom@3", "kill@3:step_start", "stop:1@3:step_start"):
+        with pytest.raises(ValueError, match="is not kill:RANK@STEP:POINT"):
+            parse(malformed)
+    assert set(POINTS) == {"step_start", "before_update", "checkpoint_write", "checkpoint_published",
+                           "after_stop_vote", "cache_shard"}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -182,7 +182,6 @@ class Trainer:
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
         self.state = TrainState()
-        self.stop_requested = False
         self._rollback_target: Path | None = None
         self._rollbacks_in_a_row = 0
         self.last_checkpoint_seconds: float | None = None  # how long the last save took (the stop grace)
@@ -757,21 +756,23 @@ def run_train(config: ResolvedConfig, events: EventWriter, resume: bool | Resume
                     _report_non_finite(error, trainer, events)
                     raise
             step = trainer.state.step
-            # A signal may reach one rank only: all ranks stop after the same step.
-            trainer.stop_requested = dist_util.any_rank(trainer.stop_requested, trainer.device)
-            if window and (step % config.training.logging_steps == 0 or step == trainer.total_steps
-                           or trainer.stop_requested):
+            # A signal may reach one rank only, or reach the ranks on either side of this exchange: every decision
+            # below reads the agreed value, never the rank's own flag, so all ranks stop after the same step.
+            stopping = dist_util.any_rank(stop.received, trainer.device)
+            faults.maybe_kill(trainer.layout.rank, step, "after_stop_vote")
+            if window and (step % config.training.logging_steps == 0 or step == trainer.total_steps or stopping):
                 _emit_step(trainer, window, memory, events)
                 window = []
             if config.training.eval_steps and step % config.training.eval_steps == 0 and not trainer.overfit:
                 trainer.evaluate()
-            if trainer.stop_requested:
+            if stopping:
                 status = "interrupted"
                 break
             if config.training.save_steps and step % config.training.save_steps == 0:
                 trainer.save_checkpoint()
                 last_saved = step
         if status == "interrupted":
+            stop.agree_on_the_signal()
             saved = stop.save_if_in_time(last_saved)
             last = checkpoint_dirs(run_dir)
             events.emit("stopped", reason=stop.reason, signal=stop.signal_name, step=trainer.state.step,
@@ -867,6 +868,11 @@ class StopRequest:
         self.signal_name: str | None = None
 
     @property
+    def received(self) -> bool:
+        """This rank's own flag (set by the handler at any moment); the loop acts on all ranks' agreed value."""
+        return self.at is not None
+
+    @property
     def reason(self) -> str:
         return "interrupted" if self.signal_name == "SIGINT" else "preempted"
 
@@ -875,12 +881,17 @@ class StopRequest:
         if self.at is None:
             self.at = now
             self.signal_name = signal.Signals(signum).name
-            self.trainer.stop_requested = True
             log(f"signal {self.signal_name}: finishing this step, then saving a checkpoint "
                 f"(within {self.grace} s of the signal, else the last one stays)")
         elif now - self.at > 2.0 and signum != signal.SIGUSR1:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+
+    def agree_on_the_signal(self) -> None:
+        """Every rank: a rank the signal did not reach (rank 0 writes the events) takes the first rank's that it
+        reached, so the `stopped` event names the signal."""
+        names = dist_util.gather_objects(self.signal_name)
+        self.signal_name = self.signal_name or next((name for name in names if name), None)
 
     def seconds_since_signal(self) -> float | None:
         return None if self.at is None else time.monotonic() - self.at
