@@ -9,7 +9,7 @@ schedule, 40 steps, shift 12: 26 high-noise + 14 low-noise steps), so engine cha
 
 Engines (--engines, in one process, one after another on the same weights, noise and text):
     diffusers      diffusers' WanTransformer3DModel blocks, two forwards a step (what WanPipeline runs)
-    fast           the engine's inference blocks (sample.inference_blocks: fused norm/modulation/RoPE, cuDNN
+    fast           the engine's inference blocks (sample.inference_blocks: fused norm/modulation/RoPE, --attention
                    attention, inference_mode) with guidance's two passes in one batch of two (`wanlora sample`)
     fast-separate  the fast blocks with two forwards a step (what batching the guidance adds)
 A full sample takes about 17 minutes on one H100, longer than one device command may run. So each engine runs one
@@ -50,6 +50,7 @@ from wanlora_engine.__main__ import default_allocator_settings  # noqa: E402
 default_allocator_settings(os.environ)  # as the engine runs: expandable segments, before the first allocation
 
 from wanlora_engine.encoding import decode_latents  # noqa: E402
+from wanlora_engine.fast_model import ATTENTION_BACKENDS, require_kernel  # noqa: E402
 from wanlora_engine.sample import ExpertPool, StepInfo, denoise, inference_blocks, initial_noise  # noqa: E402
 from wanlora_engine.solvers import FlowSchedule, flow_schedule  # noqa: E402
 
@@ -173,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                              "forwards, one timed step)")
     parser.add_argument("--inactive-expert", choices=["gpu", "cpu"], default="gpu")
     parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles")
+    parser.add_argument("--attention", choices=ATTENTION_BACKENDS, default="auto",
+                        help="the fast engines' kernel, as `wanlora sample --attention` (fa3: bench/build_fa3.sh)")
     parser.add_argument("--no-decode", action="store_true", help="skip the VAE decode")
     parser.add_argument("--text-tokens", type=int, default=512)
     parser.add_argument("--profile", action="store_true",
@@ -196,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         config, vae_config, device, dtype = A14B, WAN21_VAE, torch.device("cuda"), torch.bfloat16
     cuda = device.type == "cuda"
+    require_kernel(args.attention, device, "--attention")  # before minutes of building the weights
     import diffusers
     from diffusers import AutoencoderKLWan
 
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "frames": args.frames, "width": args.width,
               "height": args.height, "tokens": tokens, "steps": args.steps, "steps_high": len(split["high"]),
               "steps_low": len(split["low"]), "solver": args.solver, "inactive_expert": args.inactive_expert,
-              "vae_tiling": args.vae_tiling, "engines": engines, "build_seconds": build_seconds,
+              "vae_tiling": args.vae_tiling, "attention": args.attention, "engines": engines, "build_seconds": build_seconds,
               "weights_bytes": weights_bytes, "expert_bytes": expert_bytes, "vae_bytes": vae_bytes}
     print(json.dumps(header), flush=True)
 
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in engines:
         if name.startswith("fast") and not fast_enabled:
             for model in experts.values():
-                inference_blocks(model, device)
+                inference_blocks(model, device, args.attention)
             fast_enabled = True
         results[name] = run_engine(name, pool, schedule, split, args, guidance, prompt, negative, noise, dtype,
                                    device, flops_per_step)

@@ -314,6 +314,10 @@ public struct SampleKeys: KeySet {
         "Resolution of generated videos, width x height.")
     public let fps = Key("fps", 16, .range(1...120), "Frame rate of generated videos.")
     public let seed = Key("seed", 42, .range(0...Int(Int32.max)), "Seed of the initial noise.")
+    public let attention = Key(
+        "attention", AttentionKernel.auto, .any,
+        "Attention kernel of the sampling forward (auto: cuDNN where available; fa3: FlashAttention-3 on "
+            + "Hopper, bench/build_fa3.sh). Videos of every kernel equal up to bf16 rounding.")
     public let negativePrompt = Key(
         "negative_prompt", WanLoRAConfig.officialNegativePrompt, .any,
         "Negative prompt for CFG (default: Wan2.2's own; empty: the empty prompt).")

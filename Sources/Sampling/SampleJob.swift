@@ -6,7 +6,7 @@ import Support
 /// The engine's sample job (`sample-job.json`): everything the `sample` stage needs, every key
 /// present (docs/engine-contract.md §7). Swift writes it; `python -m wanlora_engine sample` reads it.
 public struct SampleJob: Sendable, Equatable, Codable {
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
 
     public var schemaVersion: Int
     public var kind: String
@@ -43,6 +43,8 @@ public struct SampleJob: Sendable, Equatable, Codable {
         public var negativePrompt: String
         /// UMT5 tokens of a prompt (the model reads at most 512).
         public var textLength: Int
+        /// The fast blocks' attention kernel (`sample.attention`: auto, cudnn, fa3, flash, efficient, math).
+        public var attention: String
     }
 
     public struct Video: Sendable, Equatable, Codable {

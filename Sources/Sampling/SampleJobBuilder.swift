@@ -141,7 +141,7 @@ public enum SampleJobBuilder {
             sampler: .init(
                 solver: sample.solver.rawValue, schedule: sample.schedule.rawValue, steps: sample.steps,
                 shift: sample.shift, guidanceHigh: sample.guidanceHigh, guidanceLow: sample.guidanceLow,
-                negativePrompt: sample.negativePrompt, textLength: textLength),
+                negativePrompt: sample.negativePrompt, textLength: textLength, attention: sample.attention.rawValue),
             video: .init(
                 width: sample.width, height: sample.height, frames: sample.frames, fps: sample.fps, crf: request.crf),
             loras: .init(

@@ -145,6 +145,12 @@ struct SampleCommand: ParsableCommand {
             valueName: "name"))
     var schedule: String?
     @Option(
+        help: ArgumentHelp(
+            "Attention kernel: auto, cudnn, fa3, flash, efficient or math (default: "
+                + "\(defaults.attention.rawValue), sample.attention; fa3 needs an H100/H200 and bench/build_fa3.sh).",
+            valueName: "name"))
+    var attention: String?
+    @Option(
         name: .customLong("negative-prompt"),
         help: ArgumentHelp(
             "Negative prompt (default: Wan2.2's, sample.negative_prompt; \"\" for none).", valueName: "text"))
@@ -237,6 +243,7 @@ struct SampleCommand: ParsableCommand {
             ("sample.seed", seed.map { .integer($0) }),
             ("sample.solver", solver.map { .string($0) }),
             ("sample.schedule", schedule.map { .string($0) }),
+            ("sample.attention", attention.map { .string($0) }),
             ("sample.negative_prompt", negativePrompt.map { .string($0) }),
             ("model.checkpoint", model.map { .string(ModelSource.anchored($0, base: PathMath.absolute("."))) }),
         ]
@@ -395,7 +402,8 @@ struct SampleCommand: ParsableCommand {
               \(s.solver), \(s.steps) steps on the \(s.schedule) schedule with shift \(TOMLLiteral.number(s.shift)): \
             \(split.high) high-noise (guidance \(TOMLLiteral.number(s.guidanceHigh))), \(split.low) low-noise \
             (guidance \(TOMLLiteral.number(s.guidanceLow))); boundary t ≥ \
-            \(NumberFormat.decimal(boundaryStep, boundaryStep == boundaryStep.rounded() ? 0 : 1))
+            \(NumberFormat.decimal(boundaryStep, boundaryStep == boundaryStep.rounded() ? 0 : 1)); \
+            attention \(s.attention)
               LoRA high: \(lora(job.loras.high)); low: \(lora(job.loras.low)); \(seedsText(job.prompts.map(\.seed)))
             """)
         let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }

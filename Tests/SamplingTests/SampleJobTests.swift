@@ -44,9 +44,20 @@ import Testing
         #expect(model["high_noise_file"] is NSNull)  // null, not absent
     }
 
+    /// `sample.attention` (`--attention`) chooses the engine's kernel; a name outside the registry's is refused
+    /// by the configuration, naming the choices.
+    @Test func theAttentionKernelComesFromSampleAttention() throws {
+        var request = Self.contractRequest()
+        try ConfigLoader.set("sample.attention", .string("fa3"), in: &request.config)
+        #expect(try SampleJobBuilder.build(request).sampler.attention == "fa3")
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.set("sample.attention", .string("flash3"), in: &request.config)
+        }
+    }
+
     @Test func defaultsAreTheModelCard() throws {
         let job = try SampleJobBuilder.build(Self.contractRequest())
-        #expect(job.schemaVersion == 1 && job.kind == "sample" && job.device == "auto")
+        #expect(job.schemaVersion == 2 && job.kind == "sample" && job.device == "auto")
         #expect(job.model.path == "/data/wanlora/models/Wan2.2-T2V-A14B" && job.model.dtype == "bfloat16")
         #expect(job.model.boundary == 0.875 && job.model.numTrainTimesteps == 1000)
         #expect(job.sampler.solver == "euler" && job.sampler.schedule == "wan")
@@ -54,6 +65,7 @@ import Testing
             job.sampler.steps == 40 && job.sampler.shift == 12 && job.sampler.guidanceHigh == 4
                 && job.sampler.guidanceLow == 3)
         #expect(job.sampler.negativePrompt == WanLoRAConfig.officialNegativePrompt && job.sampler.textLength == 512)
+        #expect(job.sampler.attention == "auto")
         #expect(job.video == SampleJob.Video(width: 1280, height: 720, frames: 81, fps: 16, crf: 18))
         #expect(
             job.loras.high

@@ -73,6 +73,12 @@ import Testing
             "sample", "--config", toml.path, "--prompt", "x", "--out", folder.path, "--lora-high-scale", "0.5",
         ])
         #expect(scale.status != 0 && scale.stderr.contains("--lora-high-scale needs --lora-high"))
+        let kernel = try BinaryRunner.run([
+            "sample", "--config", toml.path, "--prompt", "x", "--out", folder.path, "--attention", "flash3",
+        ])
+        #expect(
+            kernel.status == 1 && kernel.stderr.contains("sample.attention")
+                && kernel.stderr.contains("cudnn"), "\(kernel.stderr)")
     }
 
     @Test func dryRunWritesTheJobAndThePlan() throws {
@@ -81,13 +87,13 @@ import Testing
         let out = folder.appendingPathComponent("s")
         let result = try BinaryRunner.run([
             "sample", "--config", toml.path, "--prompt", "한옥 마을", "--prompt", "등불 축제",
-            "--out", out.path, "--steps", "40", "--seed", "100", "--dry-run",
+            "--out", out.path, "--steps", "40", "--seed", "100", "--attention", "fa3", "--dry-run",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(
             result.stderr.contains(
                 "euler, 40 steps on the wan schedule with shift 12.0: "
-                    + "26 high-noise (guidance 4.0), 14 low-noise (guidance 3.0)"))
+                    + "26 high-noise (guidance 4.0), 14 low-noise (guidance 3.0); boundary t ≥ 875; attention fa3"))
         #expect(result.stderr.contains("seeds 100–101") && result.stderr.contains("GPU memory (planner):"))
         #expect(result.stderr.contains("on one H100 (78.6 GiB usable, hardware.gpu): both experts on the GPU"))
         let job = try #require(
@@ -97,6 +103,7 @@ import Testing
         #expect(model["path"] as? String == folder.appendingPathComponent("model").path)  // relative to the config file
         let prompts = try #require(job["prompts"] as? [[String: Any]])
         #expect(prompts.map { $0["prompt"] as? String } == ["한옥 마을", "등불 축제"])
+        #expect((job["sampler"] as? [String: Any])?["attention"] as? String == "fa3")
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("videos").path))
     }
 

@@ -42,11 +42,12 @@ GIB = 1 << 30
 def job_dict(out: Path, model: Path, prompts: list[dict], **sections) -> dict:
     """A small CPU sample job; `sections` replace keys inside a section: sampler={"steps": 3}."""
     job = {
-        "schema_version": 1, "kind": "sample", "device": "cpu",
+        "schema_version": 2, "kind": "sample", "device": "cpu",
         "model": {"path": str(model), "layout": "auto", "dtype": "bfloat16", "boundary": 0.875,
                   "num_train_timesteps": 1000, "high_noise_file": None, "low_noise_file": None},
         "sampler": {"solver": "euler", "schedule": "wan", "steps": 4, "shift": 12.0, "guidance_high": 4.0,
-                    "guidance_low": 3.0, "negative_prompt": NEGATIVE, "text_length": 512},
+                    "guidance_low": 3.0, "negative_prompt": NEGATIVE, "text_length": 512,
+                    "attention": "auto"},
         "video": {"width": 64, "height": 48, "frames": 5, "fps": 16, "crf": 18},
         "loras": {"high": None, "low": None},
         "memory": {"text_encoder_device": "gpu", "plan_gpu": "H100", "reserved_bytes": GIB,
@@ -459,6 +460,8 @@ def test_long_prompts_are_cut_with_a_warning(tmp_path, tiny_diffusers):
     (lambda j: j["video"].update(frames=8), "video.frames"),
     (lambda j: j["sampler"].update(solver="dpm++"), "sampler.solver"),
     (lambda j: j["sampler"].update(guidance_low=0.5), "sampler.guidance_low"),
+    (lambda j: j["sampler"].update(attention="flash3"), "sampler.attention"),
+    (lambda j: j["sampler"].pop("attention"), "sampler.attention"),
     (lambda j: j["prompts"][1].update(id="0001"), "prompts[1].id"),
     (lambda j: j["prompts"][0].update(id="../x"), "prompts[0].id"),
     (lambda j: j["memory"].update(candidates=[]), "memory.candidates"),
@@ -504,6 +507,26 @@ def test_sigterm_keeps_finished_videos_and_exits_130(tmp_path, tiny_diffusers):
     assert not list((out / "videos").glob("*.tmp*"))
 
 
+def test_a_kernel_the_gpu_cannot_run_is_refused_before_a_weight_is_loaded(tmp_path, monkeypatch):
+    """sample.attention = 'fa3' on a GPU without FlashAttention-3: a config error naming the key and the fix, raised
+    right after the device is known (the model path does not even exist)."""
+    import wanlora_engine.fast_model as fast_model
+    import wanlora_engine.sample as sample
+
+    reasons = {"fa3": "FlashAttention-3 is not installed (bench/build_fa3.sh builds it for the Wan shapes)"}
+    monkeypatch.setattr(fast_model, "kernel_available", lambda backend, device: reasons.get(backend))
+    monkeypatch.setattr(sample, "sample_device", lambda job: torch.device("cuda", 0))
+    job = parse_sample_job(job_dict(tmp_path / "o", tmp_path / "no-model", copy.deepcopy(PROMPTS),
+                                    sampler={"attention": "fa3"}), tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        sample.run_sample(job, None)
+    assert caught.value.problem == ("sample.attention = 'fa3' cannot run here: FlashAttention-3 is not installed "
+                                    "(bench/build_fa3.sh builds it for the Wan shapes)")
+    assert "sample.attention = 'auto'" in caught.value.remedy
+    # on the CPU every kernel runs as torch's CPU math: nothing to refuse
+    fast_model.require_kernel("fa3", torch.device("cpu"), "sample.attention")
+
+
 def test_events_fixture_has_every_sample_event():
     events = [json.loads(line) for line in (FIXTURES / "events.sample.jsonl").read_text().splitlines()]
     for name in ("sample_plan", "sample_step", "sample_video"):
@@ -520,6 +543,7 @@ def test_swift_written_contract_job_parses_with_every_value():
     assert (sampler.solver, sampler.schedule, sampler.steps, sampler.shift) == ("euler", "wan", 40, 12.0)
     assert (job.sampler.guidance_high, job.sampler.guidance_low, job.model.boundary) == (4.0, 3.0, 0.875)
     assert job.sampler.negative_prompt.startswith("色调艳丽") and job.sampler.text_length == 512
+    assert job.sampler.attention == "auto"
     assert (job.video.width, job.video.height, job.video.frames, job.video.fps) == (1280, 720, 81, 16)
     assert job.loras.high.scale == 0.8 and job.loras.low is None
     assert [(p.id, p.category, p.seed) for p in job.prompts] == [("0001", None, 42), ("0002", "축제", 7)]

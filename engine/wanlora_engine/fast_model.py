@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import choices
+from .errors import ConfigError
 from .offload import ActivationStore
 from .ulysses import SequenceContext, sequence_parallel_attention
 
@@ -311,6 +312,15 @@ def kernel_available(backend: str, device: torch.device) -> str | None:
         if flash_attention_3() is None:
             return "FlashAttention-3 is not installed (bench/build_fa3.sh builds it for the Wan shapes)"
     return None
+
+
+def require_kernel(backend: str, device: torch.device, key: str) -> None:
+    """Refuse, before a weight is loaded, a kernel that cannot run on this CUDA device; `key` is the setting that
+    chose it (on the CPU every kernel runs as torch's CPU math)."""
+    missing = kernel_available(backend, device) if device.type == "cuda" else None
+    if missing is not None:
+        raise ConfigError(f"{key} = '{backend}' cannot run here: {missing}",
+                          f"set {key} = 'auto' (cuDNN on Hopper), or install the kernel (README: FlashAttention-3)")
 
 
 def _resolve_backend(name: str, device: torch.device, dtype: torch.dtype, head_dim: int) -> str:

@@ -48,7 +48,7 @@ from .devices import resolve_device
 from .encoding import clean_caption, decode_latents, latent_shape
 from .errors import ConfigError, EngineError
 from .events import EventWriter, log
-from .fast_model import FastBlockOptions, FastBlocks, enable_fast_blocks
+from .fast_model import FastBlockOptions, FastBlocks, enable_fast_blocks, require_kernel
 from .loading import DTYPES, load_components
 from .lora_merge import LoraFile, file_sha256, merge_lora, read_lora
 from .sample_job import MemoryCandidate, PromptItem, SampleJob, job_to_json
@@ -233,14 +233,14 @@ class StepInfo:
     seconds: float
 
 
-def inference_blocks(model: Any, device: torch.device) -> FastBlocks:
+def inference_blocks(model: Any, device: torch.device, attention: str = "auto") -> FastBlocks:
     """The fast blocks for sampling: frozen weights, no checkpointing or kept activations (nothing is
-    differentiated), the fused elementwise functions compiled on CUDA, the attention kernel chosen by
-    fast_model's rule (`auto`: cuDNN on Hopper, SPEC §8 measured it fastest of torch's kernels). The output
-    is diffusers' block's (test_sample.py checks the sampler against WanPipeline)."""
+    differentiated), the fused elementwise functions compiled on CUDA, the attention kernel `attention`
+    (sample.attention; `auto`: fast_model's rule, cuDNN on Hopper, SPEC §8 measured it fastest of torch's kernels).
+    The output is diffusers' block's (test_sample.py checks the sampler against WanPipeline)."""
     model.requires_grad_(False)
     model.eval()
-    options = FastBlockOptions(attention="auto", keep_attention=False, checkpoint=False, offload="none",
+    options = FastBlockOptions(attention=attention, keep_attention=False, checkpoint=False, offload="none",
                                compile=device.type == "cuda")
     return enable_fast_blocks(model, options, device=device)
 
@@ -352,6 +352,7 @@ def run_sample(job: SampleJob, events: EventWriter, groups: distributed.Groups |
     if groups is None:
         groups = distributed.Groups(distributed.Layout(), sample_device(job))
     layout, device = groups.layout, groups.device
+    require_kernel(job.sampler.attention, device, "sample.attention")  # before a weight is loaded
     dtype_name = job.model.dtype if device.type == "cuda" else "float32"
     if device.type != "cuda" and job.model.dtype != "float32":
         events.warning("float32_on_cpu", f"model.dtype {job.model.dtype} is for GPUs; the CPU run keeps the "
@@ -489,7 +490,7 @@ def run_sample(job: SampleJob, events: EventWriter, groups: distributed.Groups |
         lora_info[expert] = {**lora.describe(), "scale": slot.scale, "modules_merged": merged}
         del lora
     for model in experts.values():
-        inference_blocks(model, device)
+        inference_blocks(model, device, job.sampler.attention)
         heads = model.config.num_attention_heads
         if heads % layout.ulysses:
             raise UlyssesDegreeError(f"--ulysses {layout.ulysses} does not divide the model's {heads} attention heads",

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .config import choices
 from .errors import ConfigError
 from .strict_json import _check, _frames_4n_plus_1, _multiple_of_16, _non_negative, _parse_dataclass, _positive
 
-SAMPLE_JOB_SCHEMA_VERSION = 1
+SAMPLE_JOB_SCHEMA_VERSION = 2  # 2: sampler.attention
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -37,6 +38,11 @@ def _crf(value: int) -> str | None:
 
 def _seed(value: int) -> str | None:
     return None if 0 <= value < 2**63 else "must be in [0, 2^63)"
+
+
+def _attention_kernel(value: str) -> str | None:
+    kernels = choices("sample", "attention")
+    return None if value in kernels else f"must be one of {', '.join(kernels)}"
 
 
 def _not_empty(value: list) -> str | None:
@@ -65,6 +71,7 @@ class SamplerSettings:
     guidance_low: float = field(metadata=_check(_at_least_one))
     negative_prompt: str
     text_length: int = field(metadata=_check(_positive))
+    attention: str = field(metadata=_check(_attention_kernel))  # the fast blocks' kernel (sample.attention)
 
 
 @dataclass(frozen=True)

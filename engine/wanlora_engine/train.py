@@ -46,7 +46,7 @@ from .data import CachedDataset, EncodedOnTheFly, EpochSampler, class_balanced_w
 from .devices import GPUMemoryPeaks, StreamRequest, check_world_size, host_peak_bytes, place_experts, resolve_device
 from .errors import ConfigError, NonFiniteLossError
 from .events import EventWriter, log
-from .fast_model import enable_fast_blocks, fast_block_options, kernel_available
+from .fast_model import enable_fast_blocks, fast_block_options, require_kernel
 from .flow import SigmaSampler, expert_for_timestep, lr_multiplier, noisy_latents, sigma_range
 from .gpu_memory import apply_gpu_memory_limit, card_limit_bytes
 from .loading import DTYPES, load_components
@@ -173,11 +173,8 @@ class Trainer:
         self.optimizer_fallback = (self._adamw8bit_unusable() if config.training.optimizer == "adamw8bit"
                                    else None)
         apply_gpu_memory_limit(config, self.device, events, places_blocks=True)
-        missing_kernel = kernel_available(config.training.attention, self.device)
-        if config.training.blocks == "fast" and self.device.type == "cuda" and missing_kernel is not None:
-            raise ConfigError(  # before a weight is loaded (on the CPU every kernel runs as torch's CPU math)
-                f"training.attention = '{config.training.attention}' cannot run here: {missing_kernel}",
-                "set training.attention = 'auto' (cuDNN on Hopper), or install the kernel (README: FlashAttention-3)")
+        if config.training.blocks == "fast":
+            require_kernel(config.training.attention, self.device, "training.attention")
         self.experts: list[str] = [e for e in ("high", "low") if e in config.derived.experts]
         self.boundary = config.model.boundary
         self.timesteps = config.model.num_train_timesteps
