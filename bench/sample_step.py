@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "frames": args.frames, "width": args.width,
               "height": args.height, "tokens": tokens, "steps": args.steps, "steps_high": len(split["high"]),
               "steps_low": len(split["low"]), "solver": args.solver, "inactive_expert": args.inactive_expert,
-              "vae_tiling": args.vae_tiling, "attention": args.attention, "engines": engines, "build_seconds": build_seconds,
-              "weights_bytes": weights_bytes, "expert_bytes": expert_bytes, "vae_bytes": vae_bytes}
+              "vae_tiling": args.vae_tiling, "attention": args.attention, "engines": engines,
+              "build_seconds": build_seconds, "weights_bytes": weights_bytes, "expert_bytes": expert_bytes,
+              "vae_bytes": vae_bytes}
     print(json.dumps(header), flush=True)
 
     # The decode first (its cost does not depend on the latents' values): a run cut short by its time limit
