@@ -206,6 +206,7 @@ import Testing
             ("[data]\ntrain_manifest = \" \"", "data.train_manifest", "\" \"", "non-empty"),
             ("[data]\nsource = \"disk\"", "data.source", "\"disk\"", "\"cache\", \"on_the_fly\""),
             ("[training]\nattention = \"sdpa\"", "training.attention", "\"sdpa\"", "\"auto\", \"cudnn\""),
+            ("[sample]\nattention = \"flash3\"", "sample.attention", "\"flash3\"", "\"cudnn\", \"fa3\""),
             (
                 "[training]\nactivation_offload = \"disk\"", "training.activation_offload", "\"disk\"",
                 "\"auto\", \"none\", \"all\""
