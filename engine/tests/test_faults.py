@@ -257,6 +257,8 @@ def test_a_signal_that_reaches_one_rank_after_the_stop_vote_stops_every_rank_aft
     events = events_of(work)
     stopped = [e for e in events if e["event"] == "stopped"]
     assert [(e["step"], e["signal"], e["reason"], e["saved"]) for e in stopped] == [(4, "SIGTERM", "preempted", True)]
+    # rank 0, which writes the event and decides the grace, did not get the signal: it counts from rank 1's
+    assert 0 < stopped[0]["seconds_since_signal"] < stopped[0]["grace_seconds"]
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
     assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == ["step-00000002", "step-00000004"]
     again = run(torchrun_args(config, resume=True), work)

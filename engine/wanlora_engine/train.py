@@ -861,7 +861,8 @@ class StopRequest:
     def __init__(self, trainer: Trainer, grace: int) -> None:
         self.trainer = trainer
         self.grace = grace
-        self.at: float | None = None
+        self.at: float | None = None  # this rank's first signal (monotonic)
+        self.first_at: float | None = None  # the first signal of any rank, on this rank's clock (agreed at the stop)
         self.signal_name: str | None = None
 
     @property
@@ -885,24 +886,30 @@ class StopRequest:
             os.kill(os.getpid(), signum)
 
     def agree_on_the_signal(self) -> None:
-        """Every rank: a rank the signal did not reach (rank 0 writes the events) takes the first rank's that it
-        reached, so the `stopped` event names the signal."""
-        names = dist_util.gather_objects(self.signal_name)
-        self.signal_name = self.signal_name or next((name for name in names if name), None)
+        """Every rank: the signal and its time are the first that any rank got, so rank 0 (which writes the events
+        and decides the grace) knows them also when the signal did not reach it."""
+        seen = dist_util.gather_objects((self.signal_name, self.seconds_since_signal()))
+        self.signal_name = self.signal_name or next((name for name, _ in seen if name), None)
+        elapsed = [seconds for _, seconds in seen if seconds is not None]
+        if elapsed:
+            self.first_at = time.monotonic() - max(elapsed)
 
     def seconds_since_signal(self) -> float | None:
-        return None if self.at is None else time.monotonic() - self.at
+        at = self.first_at if self.first_at is not None else self.at
+        return None if at is None else time.monotonic() - at
 
     def save_if_in_time(self, last_saved: int) -> bool:
         """Every rank: save the stopped step's checkpoint unless it is saved already or would not be done within
-        the grace (rank 0 decides, from the time since its signal and its last checkpoint's duration)."""
+        the grace (rank 0 decides, from the time since the first signal of any rank and its last checkpoint's
+        duration)."""
         trainer = self.trainer
         if trainer.state.step == last_saved:
             return False
         in_time = True
-        if trainer.layout.is_main and self.at is not None:
+        since = self.seconds_since_signal()
+        if trainer.layout.is_main and since is not None:
             estimate = trainer.last_checkpoint_seconds or 0.0
-            in_time = time.monotonic() - self.at + estimate <= self.grace
+            in_time = since + estimate <= self.grace
         if not dist_util.gather_objects(in_time)[0]:
             last = checkpoint_dirs(trainer.run_dir)
             log(f"no checkpoint of step {trainer.state.step}: it would not be written within the {self.grace} s "
