@@ -360,3 +360,36 @@ def test_engine_refuses_a_ulysses_degree_that_does_not_divide_the_processes(cach
     assert result.returncode == 2
     event = json.loads(result.stdout.splitlines()[-1])
     assert event["event"] == "error" and "--ulysses 4 does not divide the 2 processes" in event["problem"]
+
+
+@pytest.mark.parametrize("signal_came", [True, False])
+def test_a_collective_that_fails_after_a_stop_signal_reached_the_rank_is_that_stop(tmp_path, monkeypatch,
+                                                                                    signal_came):
+    """Rank 1 of two, in a collective that fails because the ranks a SIGTERM stopped left (the signal's handler
+    ran only after the failure, as Python runs handlers between bytecodes): it ends interrupted, reports
+    nothing and leaves without the closing barrier. Without the signal the same failure is the run's."""
+    from wanlora_engine import stage
+    from wanlora_engine.stage import EXIT_FAILED, EXIT_INTERRUPTED
+
+    monkeypatch.setattr(distributed._Step, "together", True)
+    signals = stage._Signals()
+
+    def work(events: EventWriter) -> stage.StageResult:
+        if signal_came:
+            signals.received = signal.SIGTERM  # what the handler does once it runs with `raising` off
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:35737")
+
+    events_path = tmp_path / "sample-events.jsonl"
+    run = stage.StageRun(events_path, "demo", "cpu", None, work)
+    layout = distributed.Layout(world_size=2, rank=1)
+    with EventWriter(events_path, echo=False, enabled=layout.is_main) as events:
+        code = stage._run_with_events("sample", run, events, layout, False, signals)
+    if signal_came:
+        assert (code, signals.raising, distributed.can_stop_together()) == (EXIT_INTERRUPTED, False, False)
+        assert not events_path.exists()
+    else:
+        assert (code, distributed.can_stop_together()) == (EXIT_FAILED, True)
+        reported = read_events(events_path)
+        assert [(e["event"], e.get("rank"), e.get("code") or e.get("status")) for e in reported] == [
+            ("error", 1, "internal"), ("run_finished", 1, "failed")]
+        assert "Connection closed by peer" in reported[0]["problem"]

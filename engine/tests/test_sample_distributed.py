@@ -50,9 +50,9 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def make_job(root: Path, model: Path, prompts: list[dict]) -> Path:
+def make_job(root: Path, model: Path, prompts: list[dict], steps: int = 4) -> Path:
     out = root / "samples"
-    return write_job(out, job_dict(out, model, copy.deepcopy(prompts), sampler={"steps": 4, "solver": "unipc"}))
+    return write_job(out, job_dict(out, model, copy.deepcopy(prompts), sampler={"steps": steps, "solver": "unipc"}))
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,45 @@ def test_a_killed_two_process_run_continues_where_it_stopped(tmp_path, tiny_diff
     for name in ("v1", "v2", "v3"):
         if name in made:
             assert torch.allclose(torch.load(tmp_path / "second" / f"{name}.pt"), one_process[name], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("layout,options", [("data_parallel", []), ("ulysses", ["--ulysses", "2"])])
+def test_sigterm_to_a_two_process_run_ends_it_interrupted_on_every_rank(tmp_path, tiny_diffusers, layout, options):
+    """A scheduler's preemption: SIGTERM to torchrun, which passes it on to both ranks, while the third video is
+    made. Data-parallel: rank 0 makes it while rank 1, with no video left, waits for it in the round's gather;
+    Ulysses: both ranks make it, exchanging tokens each step. Rank 0 stops at once, which fails the collective
+    rank 1 is in; that is the same stop, not a failure: the events end `interrupted` with no `error`, no rank
+    reports the broken collective, and the same command again makes only the third video."""
+    job = make_job(tmp_path, tiny_diffusers, PROMPTS, steps=400)
+    events_file = tmp_path / "samples" / "sample-events.jsonl"
+    stderr = tmp_path / "stderr.txt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                                str(WORKER), "--latents", str(tmp_path / "first"), "--config", str(job), *options],
+                               env=env, stdout=subprocess.DEVNULL, stderr=open(stderr, "w"))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and not (events_file.is_file() and any(
+            e["event"] == "sample_step" and e["video"] == 3 and e["step"] >= 2 for e in read_events(events_file))):
+        time.sleep(0.05)
+    assert process.poll() is None, stderr.read_text()[-3000:]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    log = stderr.read_text()
+    events = read_events(events_file)
+    assert [e for e in events if e["event"] == "error"] == [], log[-3000:]
+    assert (events[-1]["event"], events[-1]["status"]) == ("run_finished", "interrupted"), log[-3000:]
+    assert [e["id"] for e in events if e["event"] == "sample_video"] == ["v1", "v2"]
+    for broken in ("Connection closed by peer", "Connection reset by peer", "RuntimeError", "internal"):
+        assert broken not in log, log[-3000:]
+    assert log.count("interrupted: finished videos are kept") == 1, log[-3000:]
+
+    again = sample_run(job, tmp_path / "second", 2, *options)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = read_events(events_file)
+    rerun = rerun[max(i for i, e in enumerate(rerun) if e["event"] == "run_started"):]
+    assert [(e["id"], e["existing"]) for e in rerun if e["event"] == "sample_video"] == [
+        ("v1", True), ("v2", True), ("v3", False)]
+    assert rerun[-1]["status"] == "completed"
 
 
 WANLORA = ENGINE.parent / ".build" / "debug" / "wanlora"

@@ -158,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = run_stage(args.stage, args.config, getattr(args, "resume", False), ulysses=args.ulysses,
                              fsdp=args.fsdp)
-        if code not in (EXIT_OK, EXIT_INTERRUPTED) and distributed.is_started():
+        if distributed.is_started() and (code not in (EXIT_OK, EXIT_INTERRUPTED)
+                                         or not distributed.can_stop_together()):
             # Leave at once: tearing the process group down would wait for ranks that are blocked in a
-            # collective with this one; torchrun sees the exit and stops them.
+            # collective with this one (a failure, or a signal that stopped this rank where it was); torchrun
+            # sees the exit and stops them.
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)

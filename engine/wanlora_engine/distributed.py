@@ -160,6 +160,20 @@ def is_started() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+class _Step:
+    together = True  # False once this rank stopped on its own (a signal), out of step with the others
+
+
+def stopped_alone() -> None:
+    """This rank left its work where a signal found it, not at a point every rank reaches: the others may be in
+    a collective it never enters, so it must leave without `stop`'s barrier."""
+    _Step.together = False
+
+
+def can_stop_together() -> bool:
+    return _Step.together
+
+
 def stop() -> None:
     """Leave the process group after a run every rank finished (rank 0 may still be writing files)."""
     if dist.is_initialized():
@@ -291,6 +305,7 @@ def claim_failure_report() -> bool:
         return True
 
 
-__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "shard_expert",
+__all__ = ["Layout", "Groups", "layout_from_environment", "start", "is_started", "stop", "stopped_alone",
+           "can_stop_together", "shard_expert",
            "broadcast_parameters",
            "sum_gradients", "sum_values", "any_rank", "gather_objects", "barrier", "claim_failure_report"]

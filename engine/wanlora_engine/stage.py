@@ -183,23 +183,46 @@ _PREPARE: dict[str, Callable[[Path, StageOptions, distributed.Layout], StageRun]
 # The lifecycle
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _interrupted(run: StageRun, layout: distributed.Layout) -> tuple[StageResult, int]:
+    """A stop signal ended the stage's work. On several ranks this rank also claims the failure report: a
+    rank whose collective then fails because this one left must not report the run as failed after it; and it
+    leaves without waiting for the others, which the signal may have stopped elsewhere."""
+    if layout.distributed:
+        distributed.claim_failure_report()
+        distributed.stopped_alone()
+    if run.interrupted_note:
+        log(run.interrupted_note)
+    return StageResult(status="interrupted"), EXIT_INTERRUPTED
 
 
 class _Signals:
     """SIGINT, SIGTERM and SIGUSR1 (a scheduler's preemption notice) raise KeyboardInterrupt while the stage
     works (the main thread only can set handlers), are ignored while the last events are written, and get their
-    old handlers back at the end. Training installs its own handlers (stop after the step, train.py)."""
+    old handlers back at the end. Training installs its own handlers (stop after the step, train.py).
+
+    Python runs a handler between bytecodes, so a signal that reaches a rank blocked in a collective waits
+    there; when the ranks the same signal stopped leave, the collective fails first. `received` tells that
+    failure from a real one: `hold()` (an attribute store, which runs no handler) makes a later handler only
+    record its signal, and `received_any()` (a call, which runs a waiting handler) says whether one came."""
 
     NUMBERS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
     def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
+        self.received: int | None = None
+        self.raising = True
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+        if self.raising:
+            raise KeyboardInterrupt
 
     def interrupt(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self.previous = {number: signal.signal(number, _raise_interrupt) for number in self.NUMBERS}
+            self.previous = {number: signal.signal(number, self._handle) for number in self.NUMBERS}
+
+    def received_any(self) -> bool:
+        return self.received is not None
 
     def ignore(self) -> None:
         # A second signal must not cut the last event short.
@@ -270,15 +293,21 @@ def _run_with_events(stage: str, run: StageRun, events: EventWriter, layout: dis
         code = error.exit_code
         print(str(error), file=sys.stderr, flush=True)  # every rank: set_log_enabled quiets log() off rank 0
     except KeyboardInterrupt:
-        result, code = StageResult(status="interrupted"), EXIT_INTERRUPTED
-        if run.interrupted_note:
-            log(run.interrupted_note)
+        result, code = _interrupted(run, layout)
     except Exception as error:  # an engine bug or an environment failure (out of memory, CUDA error)
-        tail = traceback.format_exc().strip().splitlines()[-12:]
-        failure = dict(code="internal", problem=f"{type(error).__name__}: {error}",
-                       remedy="see the traceback in the engine log; report it if it is not an out-of-memory error",
-                       step=None, last_checkpoint=None, traceback=tail)
-        traceback.print_exc()
+        signals.raising = False  # first, and no call before it: a signal on its way must not cut this short
+        if layout.distributed and signals.received_any():
+            # The stop signal reached this rank in a collective, which failed when the ranks it had stopped
+            # left: this rank stops too; the failure is that stop's, not the run's.
+            result, code = _interrupted(run, layout)
+            print(f"rank {layout.rank}: stopped by {signal.Signals(signals.received).name} in a collective "
+                  f"({type(error).__name__})", file=sys.stderr, flush=True)
+        else:
+            tail = traceback.format_exc().strip().splitlines()[-12:]
+            failure = dict(code="internal", problem=f"{type(error).__name__}: {error}",
+                           remedy="see the traceback in the engine log; report it if it is not an out-of-memory "
+                                  "error", step=None, last_checkpoint=None, traceback=tail)
+            traceback.print_exc()
     signals.ignore()
     finished = dict(stage=stage, status=result.status, step=result.step, seconds=time.monotonic() - started,
                     outputs=result.outputs, summary=result.summary)
