@@ -184,11 +184,13 @@ _PREPARE: dict[str, Callable[[Path, StageOptions, distributed.Layout], StageRun]
 
 
 def _interrupted(run: StageRun, layout: distributed.Layout) -> tuple[StageResult, int]:
-    """A stop signal ended the stage's work. On several ranks this rank also claims the failure report: a
-    rank whose collective then fails because this one left must not report the run as failed after it; and it
-    leaves without waiting for the others, which the signal may have stopped elsewhere."""
+    """A stop signal ended the stage's work. On several ranks, rank 0 (which writes the run's end) claims the
+    failure report, so that a rank whose collective then fails because rank 0 left does not report the run as
+    failed after it (where the signal reached only another rank, rank 0's own failure still ends the run's
+    events); and every rank leaves without waiting for the others, which the signal may have stopped elsewhere."""
     if layout.distributed:
-        distributed.claim_failure_report()
+        if layout.is_main:
+            distributed.claim_failure_report()
         distributed.stopped_alone()
     if run.interrupted_note:
         log(run.interrupted_note)
