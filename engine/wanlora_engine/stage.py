@@ -204,8 +204,9 @@ class _Signals:
 
     Python runs a handler between bytecodes, so a signal that reaches a rank blocked in a collective waits
     there; when the ranks the same signal stopped leave, the collective fails first. `received` tells that
-    failure from a real one: `hold()` (an attribute store, which runs no handler) makes a later handler only
-    record its signal, and `received_any()` (a call, which runs a waiting handler) says whether one came."""
+    failure from a real one: setting `raising` to False (an attribute store, which runs no handler) makes a
+    later handler only record its signal, and `received_any()` (a call, which runs a waiting handler) says
+    whether one came."""
 
     NUMBERS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
