@@ -118,6 +118,12 @@ def assert_bitwise(work: Path, reference: dict[str, torch.Tensor]) -> None:
         assert torch.equal(got[name], tensor), name
 
 
+def resume(work: Path, config: Path) -> None:
+    """The same command again with --resume, which must end well."""
+    again = run(torchrun_args(config, resume=True), work)
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
 def events_of(work: Path) -> list[dict]:
     return read_events(work / "runs" / "demo" / "events.jsonl")
 
@@ -205,8 +211,7 @@ def test_sigkill_without_restarts_then_the_same_command_again(reference, tmp_pat
     first = run(torchrun_args(config), work, WANLORA_FAULT_INJECT="kill:1@5:step_start")
     assert first.returncode != 0
     assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == ["step-00000002", "step-00000004"]
-    again = run(torchrun_args(config, resume=True), work)
-    assert again.returncode == 0, again.stderr[-3000:]
+    resume(work, config)
     assert_bitwise(work, reference)
     record("SIGKILL of one rank, no restarts", "rank 1, step 5, step_start",
            "run failed; the same command with --resume: bitwise equal", repeated_steps(events_of(work)),
@@ -237,8 +242,7 @@ def test_sigterm_of_the_job_stops_after_a_step_with_its_checkpoint(reference, tm
     stop_step = stopped[0]["step"]
     assert checkpoint_dirs(work / "runs" / "demo")[-1].name == f"step-{stop_step:08d}"
     if stop_step < STEPS:
-        again = run(torchrun_args(config, resume=True), work)
-        assert again.returncode == 0, again.stderr[-3000:]
+        resume(work, config)
     assert_bitwise(work, reference)
     record("SIGTERM of the job (preemption)", f"torchrun, after step {stop_step}",
            "stopped after the step with its checkpoint; --resume: bitwise equal", repeated_steps(events_of(work)),
@@ -261,8 +265,7 @@ def test_a_signal_that_reaches_one_rank_after_the_stop_vote_stops_every_rank_aft
     assert 0 < stopped[0]["seconds_since_signal"] < stopped[0]["grace_seconds"]
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
     assert [p.name for p in checkpoint_dirs(work / "runs" / "demo")] == ["step-00000002", "step-00000004"]
-    again = run(torchrun_args(config, resume=True), work)
-    assert again.returncode == 0, again.stderr[-3000:]
+    resume(work, config)
     assert_bitwise(work, reference)
     record("SIGTERM of one rank after the stop vote", "rank 1, after step 3",
            "both ranks stopped after step 4 with its checkpoint; --resume: bitwise equal",
@@ -286,8 +289,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_and_stops_with_a
     folder = work / "runs" / "demo" / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["step-00000002"]  # no temporary folder left
     assert checkpoint_problem(folder / "step-00000002") is None
-    again = run(torchrun_args(config, resume=True), work)
-    assert again.returncode == 0, again.stderr[-3000:]
+    resume(work, config)
     assert_bitwise(work, reference)
     record("full disk while saving (injected ENOSPC)", "checkpoint of step 4, after its first file",
            "error checkpoint_write_failed, step 2 intact; --resume: bitwise equal", repeated_steps(events_of(work)),
@@ -304,8 +306,7 @@ def test_a_truncated_latest_checkpoint_is_skipped_for_the_one_before(reference, 
     victim = latest / "lora-high.safetensors"
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # a node lost mid-write
     assert "lora-high.safetensors has" in checkpoint_problem(latest)
-    again = run(torchrun_args(config, resume=True), work)
-    assert again.returncode == 0, again.stderr[-3000:]
+    resume(work, config)
     events = events_of(work)
     corrupt = [e for e in events if e["event"] == "warning" and e["code"] == "checkpoint_corrupt"]
     assert len(corrupt) == 1 and "lora-high.safetensors" in corrupt[0]["message"]

@@ -29,12 +29,20 @@ PROMPTS = [
 ]
 
 
-def sample_run(job: Path, latents: Path, nproc: int, *options: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE), PYTHONUNBUFFERED="1")
+def sample_command(job: Path, latents: Path, nproc: int, *options: str) -> list[str]:
+    """sample_worker.py on `nproc` processes (torchrun, gloo) or in this interpreter's one."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    command = [*launcher, str(WORKER), "--latents", str(latents), "--config", str(job), *options]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return [*launcher, str(WORKER), "--latents", str(latents), "--config", str(job), *options]
+
+
+def worker_env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE), PYTHONUNBUFFERED="1")
+
+
+def sample_run(job: Path, latents: Path, nproc: int, *options: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(sample_command(job, latents, nproc, *options), env=worker_env(), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def children(pid: int) -> list[int]:
@@ -101,10 +109,8 @@ def test_a_killed_two_process_run_continues_where_it_stopped(tmp_path, tiny_diff
     prompts = PROMPTS + [dict(PROMPTS[0], id="v4", seed=8), dict(PROMPTS[1], id="v5", seed=9)]
     job = make_job(tmp_path, tiny_diffusers, prompts)
     videos = tmp_path / "samples" / "videos"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE))
-    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                                str(WORKER), "--latents", str(tmp_path / "first"), "--config", str(job)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(sample_command(job, tmp_path / "first", 2), env=worker_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(videos.glob("*.json"))) < 2 and process.poll() is None:
         time.sleep(0.2)
@@ -146,10 +152,8 @@ def test_sigterm_to_a_two_process_run_ends_it_interrupted_on_every_rank(tmp_path
     job = make_job(tmp_path, tiny_diffusers, PROMPTS, steps=400)
     events_file = tmp_path / "samples" / "sample-events.jsonl"
     stderr = tmp_path / "stderr.txt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ENGINE), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                                str(WORKER), "--latents", str(tmp_path / "first"), "--config", str(job), *options],
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(stderr, "w"))
+    process = subprocess.Popen(sample_command(job, tmp_path / "first", 2, *options), env=worker_env(),
+                               stdout=subprocess.DEVNULL, stderr=open(stderr, "w"))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None and not (events_file.is_file() and any(
             e["event"] == "sample_step" and e["video"] == 3 and e["step"] >= 2 for e in read_events(events_file))):
